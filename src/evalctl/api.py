@@ -1,0 +1,143 @@
+"""Library entry points: each returns a Report. The CLI and notebooks call exactly these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from evalctl.config import Config, ModelConfig
+from evalctl.errors import InputError
+from evalctl.lake.doctor import examine_store
+from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
+from evalctl.lake.ledger import BatchRecord
+from evalctl.lake.store import Store
+from evalctl.reports import Report
+
+STARTER_CONFIG = """\
+# evalctl configuration. Keys: see README "Config reference".
+store: {store}
+models:
+  my-model:
+    task: binary_classification   # | multiclass_classification | regression | ranking
+    id: request_id                # unique per prediction; joins actuals and shadow models
+    timestamp: ts                 # partitions by date, drives windows
+    prediction: predicted_label
+    score: score
+    label: label                  # may be absent at ingest and arrive later as actuals
+    features:
+      age: numeric
+      country: categorical
+    slices:
+      - feature: country
+"""
+
+
+def open_store(config: Config, store_override: str | Path | None) -> Store:
+    """--store / EVALCTL_STORE first, then the config's `store`."""
+    root = store_override or config.store
+    if root is None:
+        raise InputError("no store given: pass --store, set EVALCTL_STORE, or set `store:` "
+                         "in the config")
+    return Store.open(root)
+
+
+def init_store(directory: Path, write_config: bool = True) -> Report:
+    """Create a store in ``directory`` and, unless one exists, a starter ``evalctl.yaml``."""
+    Store.init(directory)
+    results = [{"path": str(directory), "created": "store", "status": "pass"}]
+    config_path = directory.parent / "evalctl.yaml"
+    if write_config and not config_path.exists():
+        config_path.write_text(STARTER_CONFIG.format(store=directory.name), encoding="utf-8")
+        results.append({"path": str(config_path), "created": "config", "status": "pass"})
+    return Report(command="init", model=None, status="pass", results=results,
+                  summary={"store": str(directory)})
+
+
+def ingest(store: Store, model: ModelConfig, paths: Sequence[Path], *, version: str, env: str,
+           input_format: str | None = None) -> Report:
+    """Ingest prediction exports as one batch (a no-op when already ingested)."""
+    result = ingest_predictions(store, model, paths, version=version, env=env,
+                                input_format=input_format)
+    return _ingest_report("ingest", model.name, paths, result,
+                          {"version": version, "env": env})
+
+
+def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path], *,
+                        input_format: str | None = None) -> Report:
+    """Ingest delayed actuals as one batch."""
+    result = ingest_actuals(store, model, paths, input_format=input_format)
+    return _ingest_report("ingest-actuals", model.name, paths, result, {})
+
+
+def _ingest_report(command: str, model: str, paths: Sequence[Path], result: IngestResult,
+                   target: dict[str, str]) -> Report:
+    row = {"batch": result.batch, "rows": result.rows, "files": result.files,
+           "dates": list(result.dates), "already_ingested": result.already_ingested,
+           "dropped_columns": list(result.dropped_columns), "status": "pass", **target}
+    return Report(command=command, model=model, status="pass",
+                  inputs={"files": [str(p) for p in paths], **target}, results=[row],
+                  summary={"rows": result.rows, "already_ingested": result.already_ingested})
+
+
+def catalog(store: Store, model: str | None = None) -> Report:
+    """Models, versions, envs, date ranges, rows and batches, from the ledger alone."""
+    groups: dict[tuple[str, str, str], list[BatchRecord]] = {}
+    for record in store.records:
+        if model is not None and record.model != model:
+            continue
+        key = (record.model, record.version or "-", record.env or "actuals")
+        groups.setdefault(key, []).append(record)
+    if model is not None and not groups:
+        raise InputError(f"--model: no data for model {model!r} in {store.root} "
+                         f"(models in the store: {', '.join(store.models()) or 'none'})")
+    results = []
+    for (name, version, env), records in sorted(groups.items()):
+        dates = sorted({f.date for r in records for f in r.files})
+        results.append({"model": name, "version": version, "env": env,
+                        "first_date": dates[0] if dates else None,
+                        "last_date": dates[-1] if dates else None,
+                        "days": len(dates), "rows": sum(r.rows for r in records),
+                        "batches": len(records), "status": "pass"})
+    return Report(command="catalog", model=model, status="pass",
+                  inputs={"store": str(store.root)}, results=results,
+                  summary={"models": len({r["model"] for r in results}),
+                           "rows": sum(r["rows"] for r in results),
+                           "batches": sum(r["batches"] for r in results)})
+
+
+def batches(store: Store, model: str | None = None) -> Report:
+    """The ledger records, oldest first."""
+    results = [{"batch": r.batch, "kind": r.kind, "model": r.model, "version": r.version,
+                "env": r.env, "rows": r.rows, "files": len(r.files),
+                "created_at": r.created_at, "sources": [s["path"] for s in r.sources],
+                "status": "pass"}
+               for r in store.records if model is None or r.model == model]
+    return Report(command="batches", model=model, status="pass",
+                  inputs={"store": str(store.root)}, results=results,
+                  summary={"batches": len(results)})
+
+
+def doctor(store: Store, repair: bool = False) -> Report:
+    """Verify every committed file; list (and with ``repair`` remove) orphans."""
+    found = examine_store(store.root, repair=repair)
+    results = [{"path": d["path"], "batch": d["batch"], "problem": d["problem"],
+                "status": "fail"} for d in found.damaged]
+    results += [{"path": p, "batch": None,
+                 "problem": "orphan (removed)" if p in found.removed else "orphan (uncommitted)",
+                 "status": "pass" if p in found.removed else "warn"} for p in found.orphans]
+    status = "fail" if found.damaged else ("warn" if set(found.orphans) - set(found.removed)
+                                            else "pass")
+    recommendations = []
+    if found.damaged:
+        recommendations.append("committed files are damaged: restore them from a backup; "
+                               "evalctl never rewrites committed files")
+    if status == "warn":
+        recommendations.append("orphans are leftovers of interrupted ingests and are never "
+                               "read; remove them with `evalctl doctor --repair` "
+                               "(while no ingest is running)")
+    return Report(command="doctor", model=None, status=status,
+                  inputs={"store": str(store.root), "repair": repair}, results=results,
+                  summary={"batches": found.checked_batches, "files": found.checked_files,
+                           "damaged": len(found.damaged), "orphans": len(found.orphans),
+                           "removed": len(found.removed)},
+                  recommendations=recommendations)

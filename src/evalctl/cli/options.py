@@ -1,0 +1,21 @@
+"""Options defined once and reused by every command."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Format = Annotated[str | None, typer.Option(
+    "--format", "-f", help="table | json | markdown (default: table on a terminal, else json).")]
+Output = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write the report to FILE instead of stdout.")]
+FailOn = Annotated[str, typer.Option(
+    "--fail-on", help="What turns into exit 1: fail | warn | never.")]
+Model = Annotated[str, typer.Option("--model", "-m", help="Model name from the config.")]
+OptionalModel = Annotated[str | None, typer.Option(
+    "--model", "-m", help="Only this model.")]
+AsOf = Annotated[datetime | None, typer.Option(
+    "--as-of", formats=["%Y-%m-%d"], help="Date that last-Nd counts back from (default today).")]

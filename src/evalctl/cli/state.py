@@ -1,0 +1,52 @@
+"""Per-invocation state shared by the global callback and the commands."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from evalctl.config import Config, ModelConfig, load_config
+from evalctl.errors import InputError
+from evalctl.lake.selectors import Selector, parse_selector
+from evalctl.lake.store import Store
+
+
+@dataclass
+class AppState:
+    """Global options plus the streams and clock, injectable by tests."""
+
+    stdout: TextIO
+    stderr: TextIO
+    config_path: str | None = None
+    store_path: str | None = None
+    debug: bool = False
+    exit_code: int = 0
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def store(self) -> Store:
+        root = self.store_path or os.environ.get("EVALCTL_STORE") or self.config.store
+        if root is None:
+            raise InputError("no store given: pass --store, set EVALCTL_STORE, or set `store:` "
+                             "in evalctl.yaml / configs/evalctl.yaml")
+        return Store.open(Path(root))
+
+    def model(self, store: Store, name: str) -> ModelConfig:
+        if self.config.path is None:
+            raise InputError(f"--model {name}: no config found (pass --config, set "
+                             "EVALCTL_CONFIG, or create evalctl.yaml)")
+        return store.resolve_model(self.config.model(name))
+
+    def selector(self, text: str, as_of: date | None = None) -> Selector:
+        return parse_selector(text, as_of=as_of)
+
+    def warn(self, message: str) -> None:
+        self.stderr.write(f"evalctl: {message}\n")

@@ -1,0 +1,120 @@
+"""Store commands: init, ingest, ingest-actuals, catalog, batches, doctor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evalctl import api
+from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
+from evalctl.cli.output import emit
+from evalctl.cli.state import AppState
+from evalctl.errors import ExitCode
+
+Files = Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON-lines exports.")]
+InputFormat = Annotated[str | None, typer.Option(
+    "--input-format", help="csv | parquet | jsonl (default: from the file extension).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("ingest")(ingest)
+    app.command("ingest-actuals")(ingest_actuals)
+    app.command("catalog")(catalog)
+    app.command("batches")(batches)
+    app.command("doctor")(doctor)
+
+
+def init(ctx: typer.Context,
+         directory: Annotated[Path, typer.Argument(help="Folder of the new store.")] = Path(
+             "evalstore"),
+         no_config: Annotated[bool, typer.Option("--no-config",
+                                                 help="Do not write a starter config.")] = False,
+         fmt: Format = None, output: Output = None) -> None:
+    """Create a store and a starter config beside it.
+
+    Example: evalctl init ./evalstore
+    """
+    state: AppState = ctx.obj
+    emit(state, api.init_store(directory, write_config=not no_config), fmt, output)
+
+
+def ingest(ctx: typer.Context, files: Files, model: Model,
+           version: Annotated[str, typer.Option("--version", "-v", help="Model version.")],
+           env: Annotated[str, typer.Option(
+               "--env", "-e", help="training | validation | production | shadow.")],
+           input_format: InputFormat = None, fmt: Format = None, output: Output = None) -> None:
+    """Ingest prediction exports as one batch (re-ingesting the same files is a no-op).
+
+    Example: evalctl ingest production.csv --model churn --version v1 --env production
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    report = api.ingest(store, state.model(store, model), files, version=version, env=env,
+                        input_format=input_format)
+    _say_ingested(state, report.results[0], f"{model} {version} {env}")
+    emit(state, report, fmt, output)
+
+
+def ingest_actuals(ctx: typer.Context, files: Files, model: Model,
+                   input_format: InputFormat = None, fmt: Format = None,
+                   output: Output = None) -> None:
+    """Ingest delayed ground truth: the id, the label and optionally when it arrived.
+
+    Example: evalctl ingest-actuals labels.csv --model churn
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    report = api.ingest_ground_truth(store, state.model(store, model), files,
+                                     input_format=input_format)
+    _say_ingested(state, report.results[0], f"{model} actuals")
+    emit(state, report, fmt, output)
+
+
+def _say_ingested(state: AppState, row: dict[str, object], what: str) -> None:
+    if row["already_ingested"]:
+        state.warn(f"already ingested: batch {row['batch']} ({what}); nothing to do")
+        return
+    state.warn(f"ingested {row['rows']:,} rows into {len(row['dates'])} partition(s) "  # type: ignore[arg-type]
+               f"as batch {row['batch']} ({what})")
+    if row.get("dropped_columns"):
+        state.warn("columns not in the config were not stored: "
+                   + ", ".join(row["dropped_columns"]))  # type: ignore[arg-type]
+
+
+def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
+            output: Output = None) -> None:
+    """Models, versions, envs, date ranges, rows and batches in the store.
+
+    Example: evalctl catalog --model churn --format json
+    """
+    state: AppState = ctx.obj
+    emit(state, api.catalog(state.store(), model), fmt, output)
+
+
+def batches(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
+            output: Output = None) -> None:
+    """The ledger: one commit record per ingest call, oldest first.
+
+    Example: evalctl batches --model churn
+    """
+    state: AppState = ctx.obj
+    emit(state, api.batches(state.store(), model), fmt, output)
+
+
+def doctor(ctx: typer.Context,
+           repair: Annotated[bool, typer.Option(
+               "--repair", help="Remove orphans (never committed files).")] = False,
+           fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
+    """Verify every committed file (checksum, row count) and list orphan files.
+
+    Exit 3 when a committed file is missing or altered.
+    Example: evalctl doctor --repair
+    """
+    state: AppState = ctx.obj
+    report = api.doctor(state.store(), repair=repair)
+    emit(state, report, fmt, output, fail_on)
+    if report.status == "fail":
+        state.exit_code = int(ExitCode.STORE_DAMAGED)

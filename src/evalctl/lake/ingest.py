@@ -1,0 +1,300 @@
+"""Ingest: validate -> stream to a private staging folder -> rename into partitions -> ledger.
+
+Nothing is visible until the ledger record is committed (written last, exclusively). A crash
+at any point leaves only uncommitted files, which readers ignore and `doctor` lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from evalctl.config import ModelConfig
+from evalctl.errors import IngestError, InputError
+from evalctl.lake import coerce
+from evalctl.lake.coerce import Column
+from evalctl.lake.layout import STAGING, actuals_dir, part_name, prediction_dir
+from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
+from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input
+from evalctl.lake.selectors import ENVS
+from evalctl.lake.store import Store
+from evalctl.version import __version__
+
+INGESTED_AT = "_ingested_at"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest call did."""
+
+    batch: str
+    rows: int
+    files: int
+    dates: tuple[str, ...]
+    already_ingested: bool
+    dropped_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    fmt: str
+    lf: pl.LazyFrame
+    schema: dict[str, pl.DataType]
+    sha256: str
+
+
+def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], *, version: str,
+                       env: str, input_format: str | None = None,
+                       now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
+    """Ingest prediction exports of one model version and env as one batch."""
+    if env not in ENVS:
+        raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
+    _check_name("--version", version)
+    sources = _open_sources(paths, input_format)
+    batch = _batch_id("predictions", model.name, version, env, sources)
+    if store.has_batch(batch):
+        return _already(store, batch)
+    kinds = _feature_kinds(store, model, sources)
+    columns = coerce.prediction_columns(model, env, kinds)
+    frame = _coerced(sources, columns)
+    return _write_batch(
+        store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
+        version=version, env=env, features=kinds,
+        partition=lambda day: prediction_dir(model.name, version, env, day))
+
+
+def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
+                   input_format: str | None = None,
+                   now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
+    """Ingest delayed ground truth (id + label, optionally a timestamp) as one batch."""
+    sources = _open_sources(paths, input_format)
+    batch = _batch_id("actuals", model.name, "", "", sources)
+    if store.has_batch(batch):
+        return _already(store, batch)
+    columns = coerce.actuals_columns(model)
+    stamp = now().astimezone(UTC).replace(tzinfo=None)
+    frame = _coerced(sources, columns).with_columns(
+        pl.col(model.timestamp).fill_null(pl.lit(stamp, dtype=coerce.TIMESTAMP)),
+        pl.lit(stamp, dtype=coerce.TIMESTAMP).alias(INGESTED_AT))
+    return _write_batch(
+        store, frame, batch, columns, sources, now=lambda: stamp.replace(tzinfo=UTC),
+        kind="actuals", model=model.name, version=None, env=None, features={},
+        partition=lambda day: actuals_dir(model.name, day))
+
+
+def _already(store: Store, batch: str) -> IngestResult:
+    """The committed record of a batch that is already in the store."""
+    store.refresh()
+    record = next(r for r in store.records if r.batch == batch)
+    return IngestResult(batch, record.rows, len(record.files),
+                        tuple(sorted({f.date for f in record.files})), already_ingested=True)
+
+
+def _check_name(option: str, value: str) -> None:
+    if not value or any(ch in value for ch in "/\\=:@ ") or value.startswith("."):
+        raise InputError(f"{option}: {value!r} is not a valid name (no / \\ = : @ or spaces)")
+
+
+def _open_sources(paths: Sequence[Path], input_format: str | None) -> list[_Source]:
+    if not paths:
+        raise InputError("ingest: give at least one input file")
+    sources = []
+    for path in paths:
+        fmt = detect_format(path, input_format)
+        lf, schema = open_input(path, fmt)
+        sources.append(_Source(path, fmt, lf, schema, file_sha256(path)))
+    return sources
+
+
+def _batch_id(kind: str, model: str, version: str, env: str, sources: list[_Source]) -> str:
+    """Content-derived: the same exports for the same model/version/env give the same id."""
+    digest = hashlib.sha256("|".join([kind, model, version, env]).encode())
+    for sha in sorted(s.sha256 for s in sources):
+        digest.update(sha.encode())
+    return digest.hexdigest()[:16]
+
+
+def _feature_kinds(store: Store, model: ModelConfig, sources: list[_Source]) -> dict[str, str]:
+    """Kinds from the config; for a plain feature list, fixed by the model's first batch."""
+    resolved = store.resolve_model(model).features
+    kinds = {}
+    for name, kind in resolved.items():
+        if kind == "auto":
+            dtype = next((s.schema[name] for s in sources if name in s.schema), pl.String())
+            kind = "numeric" if dtype.is_numeric() else "categorical"
+        kinds[name] = kind
+    return kinds
+
+
+def _coerced(sources: list[_Source], columns: list[Column]) -> pl.LazyFrame:
+    frames = []
+    for source in sources:
+        for column in columns:
+            dtype = source.schema.get(column.name)
+            if dtype is None and column.required:
+                raise IngestError(f"{source.path}: missing required column {column.name!r} "
+                                  f"({column.role})")
+            reason = coerce.refuse_reason(column, dtype) if dtype is not None else None
+            if reason:
+                raise IngestError(f"{source.path}: column {column.name!r}: {reason}")
+        frames.append(source.lf.select(
+            [coerce.coerce_expr(c, source.schema.get(c.name)) for c in columns]))
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Column],
+                 sources: list[_Source], *, now: Callable[[], datetime], kind: str, model: str,
+                 version: str | None, env: str | None, features: dict[str, str],
+                 partition: Callable[[str], str]) -> IngestResult:
+    attempt = uuid.uuid4().hex[:8]
+    staging = store.root / STAGING / f"{batch}-{attempt}"
+    moved: list[Path] = []
+    try:
+        _sink(frame, staging, sources, columns)
+        staged = _staged_files(staging, sources, columns)
+        entries, moved = _move_into_partitions(store.root, staged, batch, attempt, partition)
+        record = _record(batch, kind, model, version, env, entries, columns, features, sources,
+                         now, staged)
+        committed = commit_record(store.root, record, store.root / STAGING / f"{attempt}.json")
+    except BaseException:
+        for path in moved:  # never committed: safe to remove
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not committed:  # a concurrent ingest of the same batch won; ours is not needed
+        for path in moved:
+            path.unlink(missing_ok=True)
+        return _already(store, batch)
+    store.refresh()
+    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
+    return IngestResult(batch, record.rows, len(entries),
+                        tuple(sorted({e.date for e in entries})), False, tuple(dropped))
+
+
+def _sink(frame: pl.LazyFrame, staging: Path, sources: list[_Source],
+          columns: list[Column]) -> None:
+    timestamp = next(c.name for c in columns if c.role == "timestamp")
+    keyed = frame.with_columns(pl.col(timestamp).dt.date().alias("_date"))
+    staging.mkdir(parents=True)
+    try:
+        keyed.sink_parquet(pl.PartitionBy(staging, key="_date", include_key=False),
+                           compression="zstd", mkdir=True, sync_on_close="data")
+    except pl.exceptions.PolarsError as exc:
+        raise _explain_failure(sources, columns, exc) from exc
+
+
+def _explain_failure(sources: list[_Source], columns: list[Column],
+                     exc: Exception) -> IngestError:
+    for source in sources:
+        for column in columns:
+            dtype = source.schema.get(column.name)
+            if dtype is None:
+                continue
+            sample = coerce.diagnose(source.lf, column, dtype)
+            if sample is not None:
+                return IngestError(f"{source.path}: column {column.name!r}: cannot read "
+                                   f"{sample} as {column.target} ({column.role})")
+    return IngestError(f"{sources[0].path}: cannot ingest: {first_line(exc)}")
+
+
+@dataclass(frozen=True)
+class _Staged:
+    path: Path
+    day: str
+    rows: int
+    min_ts: datetime | None
+    max_ts: datetime | None
+
+
+def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) -> list[_Staged]:
+    """Read back row counts and statistics; enforce non-null ids and binary values."""
+    staged = []
+    for path in sorted(staging.rglob("*.parquet")):
+        day = path.parent.name.partition("=")[2]
+        meta = pq.ParquetFile(path).metadata
+        if meta.num_rows == 0:
+            continue
+        stats = _column_stats(meta)
+        for column in columns:
+            low, high, nulls = stats.get(column.name, (None, None, 0))
+            if column.role == "id" and nulls:
+                raise IngestError(f"{_names(sources)}: column {column.name!r}: "
+                                  f"{nulls} row(s) have no id")
+            if column.target == "binary" and low is not None and low < 0:
+                sample = coerce.diagnose(sources[0].lf, column, sources[0].schema[column.name])
+                raise IngestError(f"{_names(sources)}: column {column.name!r}: expected 0/1 "
+                                  f"values, got {sample or 'another value'}")
+        ts = next(c.name for c in columns if c.role == "timestamp")
+        low_ts, high_ts, _ = stats.get(ts, (None, None, 0))
+        staged.append(_Staged(path, day, meta.num_rows, low_ts, high_ts))
+    if not staged:
+        raise IngestError(f"{_names(sources)}: no rows to ingest")
+    return staged
+
+
+def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[object, object, int]]:
+    out: dict[str, tuple[object, object, int]] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            st = chunk.statistics
+            name = chunk.path_in_schema
+            low, high, nulls = out.get(name, (None, None, 0))
+            if st is not None:
+                if st.has_min_max:
+                    low = st.min if low is None else min(low, st.min)
+                    high = st.max if high is None else max(high, st.max)
+                nulls += st.null_count or 0
+            out[name] = (low, high, nulls)
+    return out
+
+
+def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt: str,
+                          partition: Callable[[str], str]
+                          ) -> tuple[list[FileEntry], list[Path]]:
+    entries, moved = [], []
+    for n, item in enumerate(staged):
+        relative = f"{partition(item.day)}/{part_name(batch, attempt, n)}"
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(item.path, target)
+        moved.append(target)
+        entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
+                                 sha256=file_sha256(target), date=item.day))
+    return entries, moved
+
+
+def _record(batch: str, kind: str, model: str, version: str | None, env: str | None,
+            entries: list[FileEntry], columns: list[Column], features: dict[str, str],
+            sources: list[_Source], now: Callable[[], datetime],
+            staged: list[_Staged]) -> BatchRecord:
+    lows = [s.min_ts for s in staged if s.min_ts is not None]
+    highs = [s.max_ts for s in staged if s.max_ts is not None]
+    return BatchRecord(
+        batch=batch, kind=kind, model=model, version=version, env=env,
+        rows=sum(e.rows for e in entries), files=tuple(entries),
+        schema={c.name: str(coerce.dtype_of(c.target)) for c in columns},
+        features=features,
+        sources=tuple({"path": str(s.path.resolve()), "format": s.fmt, "sha256": s.sha256,
+                       "columns": {k: str(v) for k, v in s.schema.items()}} for s in sources),
+        created_at=now().astimezone(UTC).isoformat(timespec="microseconds"),
+        evalctl_version=__version__,
+        min_timestamp=min(lows).isoformat() if lows else None,
+        max_timestamp=max(highs).isoformat() if highs else None,
+    )
+
+
+def _names(sources: list[_Source]) -> str:
+    return ", ".join(str(s.path) for s in sources)

@@ -1,0 +1,73 @@
+"""Dataset selectors ``ENV[:VERSION][@RANGE]``, parsed in one place.
+
+Examples: ``training``, ``production:v2``, ``production@2026-11-01..2026-11-07``,
+``production@last-7d``, ``shadow:v2@2026-11-15``. A range is inclusive of both dates;
+``last-Nd`` is the N days ending on the as-of date (today unless ``--as-of``), so
+``last-1d`` is the as-of date alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from evalctl.errors import SelectorError
+
+ENVS = ("training", "validation", "production", "shadow")
+_SELECTOR = re.compile(r"^(?P<env>[a-z]+)(?::(?P<version>[^@:\s]+))?(?:@(?P<range>\S+))?$")
+_LAST = re.compile(r"^last-(?P<n>\d+)d$")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A parsed selector: which env, optionally which version and which inclusive date range."""
+
+    text: str
+    env: str
+    version: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+    def covers(self, day: date) -> bool:
+        """Whether a partition date falls inside the selector's range."""
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+
+def parse_selector(text: str, as_of: date | None = None) -> Selector:
+    """Parse ``ENV[:VERSION][@RANGE]``; every error names the selector and what was expected."""
+    match = _SELECTOR.match(text.strip())
+    if not match:
+        raise SelectorError(f"selector {text!r}: expected ENV[:VERSION][@RANGE], "
+                            "e.g. production:v2@2026-11-01..2026-11-07")
+    env = match["env"]
+    if env not in ENVS:
+        raise SelectorError(f"selector {text!r}: unknown env {env!r} (valid: {', '.join(ENVS)})")
+    start, end = _parse_range(text, match["range"], as_of) if match["range"] else (None, None)
+    return Selector(text=text.strip(), env=env, version=match["version"], start=start, end=end)
+
+
+def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date, date]:
+    last = _LAST.match(spec)
+    if last:
+        days = int(last["n"])
+        if days < 1:
+            raise SelectorError(f"selector {text!r}: last-Nd needs N >= 1")
+        anchor = as_of or date.today()
+        return anchor - timedelta(days=days - 1), anchor
+    if ".." in spec:
+        left, _, right = spec.partition("..")
+        start, end = _parse_date(text, left), _parse_date(text, right)
+    else:
+        start = end = _parse_date(text, spec)
+    if end < start:
+        raise SelectorError(f"selector {text!r}: range ends ({end}) before it starts ({start})")
+    return start, end
+
+
+def _parse_date(text: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SelectorError(f"selector {text!r}: {value!r} is not a date (YYYY-MM-DD) "
+                            "or last-Nd") from None

@@ -1,0 +1,178 @@
+"""The Store: open a lake, list what is committed, scan selections as polars lazy frames."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from evalctl.config import ModelConfig
+from evalctl.errors import InputError, SelectorError, StoreError
+from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
+from evalctl.lake.ledger import BatchRecord, FileEntry, read_records
+from evalctl.lake.selectors import Selector
+from evalctl.version import __version__
+
+VERSION_COL = "_version"
+ENV_COL = "_env"
+LABEL_SOURCE_COL = "_label_source"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a selector matched: the files, their rows, and the versions/dates they cover."""
+
+    selector: Selector
+    files: tuple[tuple[str, str, FileEntry], ...]  # (version, env, file)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for _, _, f in self.files)
+
+    @property
+    def versions(self) -> list[str]:
+        return sorted({v for v, _, _ in self.files})
+
+
+class Store:
+    """A local evaluation store (DESIGN.md, "The lake")."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._records: list[BatchRecord] | None = None
+
+    @classmethod
+    def init(cls, root: Path) -> Store:
+        """Create the store's folders and marker (idempotent)."""
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING):
+            (root / sub).mkdir(exist_ok=True)
+        marker = root / MARKER
+        if not marker.exists():
+            marker.write_text(json.dumps({"format": 1, "created_by": __version__}) + "\n")
+        return cls(root)
+
+    @classmethod
+    def open(cls, root: str | Path) -> Store:
+        """Open an existing store; a folder without the marker is an input error."""
+        path = Path(root)
+        if not (path / MARKER).is_file():
+            raise InputError(f"{path}: not an evalctl store (no {MARKER}); "
+                             "create one with `evalctl init`")
+        return cls(path)
+
+    # -- ledger ---------------------------------------------------------------------------
+    @property
+    def records(self) -> list[BatchRecord]:
+        if self._records is None:
+            self._records = read_records(self.root)
+        return self._records
+
+    def refresh(self) -> None:
+        self._records = None
+
+    def has_batch(self, batch: str) -> bool:
+        return (self.root / LEDGER / f"{batch}.json").exists()
+
+    def prediction_records(self, model: str) -> list[BatchRecord]:
+        return [r for r in self.records if r.kind == "predictions" and r.model == model]
+
+    def actual_records(self, model: str) -> list[BatchRecord]:
+        return [r for r in self.records if r.kind == "actuals" and r.model == model]
+
+    def resolve_model(self, model: ModelConfig) -> ModelConfig:
+        """Fix feature kinds given as a plain list: the first committed batch's kinds win."""
+        if "auto" not in model.features.values():
+            return model
+        first = next(iter(self.prediction_records(model.name)), None)
+        known = first.features if first else {}
+        kinds = {f: known.get(f, k) for f, k in model.features.items()}
+        return replace(model, features=kinds)
+
+    # -- selections -----------------------------------------------------------------------
+    def select(self, model: str, selector: Selector) -> Selection:
+        """The committed files a selector names; an empty selection is an input error."""
+        files = []
+        for record in self.prediction_records(model):
+            if record.env != selector.env:
+                continue
+            if selector.version is not None and record.version != selector.version:
+                continue
+            files += [(record.version or "", record.env, f) for f in record.files
+                      if selector.covers(date.fromisoformat(f.date))]
+        if not files:
+            raise SelectorError(self._nothing_matched(model, selector))
+        files.sort(key=lambda item: (item[0], item[2].date, item[2].path))
+        return Selection(selector=selector, files=tuple(files))
+
+    def _nothing_matched(self, model: str, selector: Selector) -> str:
+        have = sorted({f"{r.env}:{r.version}" for r in self.prediction_records(model)})
+        if not have:
+            return f"selector {selector.text!r}: model {model!r} has no data in {self.root}"
+        return (f"selector {selector.text!r} matched no data for model {model!r} "
+                f"(the store has {', '.join(have)}; see `evalctl catalog`)")
+
+    def scan(self, model: ModelConfig, selector: Selector, *, with_actuals: bool = True,
+             selection: Selection | None = None) -> pl.LazyFrame:
+        """A lazy frame of the selection's rows, with `_version`, `_env` and joined actuals.
+
+        Only files named by committed ledger records are read (partition pruning on
+        model / version / env / date happens here, before polars sees a path).
+        """
+        selection = selection or self.select(model.name, selector)
+        frames = []
+        groups: dict[tuple[str, str], list[str]] = {}
+        for version, env, entry in selection.files:
+            groups.setdefault((version, env), []).append(str(self._checked(entry)))
+        for (version, env), paths in groups.items():
+            frames.append(pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
+                          .with_columns(pl.lit(version).alias(VERSION_COL),
+                                        pl.lit(env).alias(ENV_COL)))
+        lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        if with_actuals and model.label:
+            lf = self._join_actuals(lf, model)
+        return lf
+
+    def _join_actuals(self, lf: pl.LazyFrame, model: ModelConfig) -> pl.LazyFrame:
+        actuals = self.scan_actuals(model)
+        label = model.label or "label"
+        if actuals is None:
+            return lf.with_columns(
+                pl.when(pl.col(label).is_not_null()).then(pl.lit("inline"))
+                .otherwise(None).alias(LABEL_SOURCE_COL))
+        newest = (actuals.sort([model.timestamp, "_ingested_at"], nulls_last=False)
+                  .group_by(model.id).agg(pl.col(label).last().alias("_actual")))
+        return (lf.join(newest, on=model.id, how="left")
+                .with_columns(
+                    pl.when(pl.col("_actual").is_not_null()).then(pl.lit("actuals"))
+                    .when(pl.col(label).is_not_null()).then(pl.lit("inline"))
+                    .otherwise(None).alias(LABEL_SOURCE_COL),
+                    pl.coalesce(pl.col("_actual"), pl.col(label)).alias(label))
+                .drop("_actual"))
+
+    def scan_actuals(self, model: ModelConfig) -> pl.LazyFrame | None:
+        """All committed delayed ground truth of a model, or None when there is none."""
+        paths = [str(self._checked(f)) for r in self.actual_records(model.name) for f in r.files]
+        return pl.scan_parquet(paths) if paths else None
+
+    def _checked(self, entry: FileEntry) -> Path:
+        path = self.root / entry.path
+        if not path.is_file():
+            raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)")
+        return path
+
+    def models(self) -> list[str]:
+        return sorted({r.model for r in self.records})
+
+
+def rows_by_partition(records: Iterable[BatchRecord]) -> dict[str, int]:
+    """Rows per partition date across records (for catalog-like summaries)."""
+    out: dict[str, int] = {}
+    for record in records:
+        for f in record.files:
+            out[f.date] = out.get(f.date, 0) + f.rows
+    return out

@@ -1,0 +1,64 @@
+"""Cell formatting and the columns each command shows, shared by the table and markdown."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from evalctl.reports import Report
+
+# command -> [(result key, header)]; commands not listed show their scalar keys.
+COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "init": [("created", "created"), ("path", "path")],
+    "ingest": [("batch", "batch"), ("version", "version"), ("env", "env"), ("rows", "rows"),
+               ("files", "files"), ("dates", "dates"), ("already_ingested", "already")],
+    "ingest-actuals": [("batch", "batch"), ("rows", "rows"), ("files", "files"),
+                       ("dates", "dates"), ("already_ingested", "already")],
+    "catalog": [("model", "model"), ("version", "version"), ("env", "env"),
+                ("first_date", "first"), ("last_date", "last"), ("days", "days"),
+                ("rows", "rows"), ("batches", "batches")],
+    "batches": [("batch", "batch"), ("kind", "kind"), ("model", "model"),
+                ("version", "version"), ("env", "env"), ("rows", "rows"), ("files", "files"),
+                ("created_at", "created")],
+    "doctor": [("status", "status"), ("problem", "problem"), ("path", "path")],
+}
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
+
+
+def columns_for(report: Report) -> list[tuple[str, str]]:
+    if report.command in COLUMNS:
+        return COLUMNS[report.command]
+    keys: list[str] = []
+    for row in report.results:
+        for key, value in row.items():
+            if key not in keys and not isinstance(value, dict | list):
+                keys.append(key)
+    return [(k, k) for k in keys]
+
+
+def format_cell(value: Any) -> str:
+    """Round only here, at render time."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "—"
+        if value == 0 or 1e-3 <= abs(value) < 1e6:
+            return f"{value:.4g}" if abs(value) < 1 else f"{value:,.3f}".rstrip("0").rstrip(".")
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        if len(value) > 3:
+            return f"{format_cell(value[0])} … {format_cell(value[-1])} ({len(value)})"
+        return ", ".join(format_cell(v) for v in value)
+    return str(value)
+
+
+def summary_line(report: Report) -> str:
+    parts = [f"{k}: {format_cell(v)}" for k, v in report.summary.items()
+             if not isinstance(v, dict | list)]
+    return f"{report.command} · status {report.status.upper()}" + (
+        " · " + " · ".join(parts) if parts else "")

@@ -1,0 +1,25 @@
+"""Markdown, for CI comments."""
+
+from __future__ import annotations
+
+from evalctl.render.cells import columns_for, format_cell, summary_line
+from evalctl.reports import Report
+
+_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error"}
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"### evalctl {report.command}" + (f" · `{report.model}`" if report.model else ""),
+             "", f"**{summary_line(report)}**", ""]
+    columns = columns_for(report)
+    if report.results:
+        lines.append("| " + " | ".join(h for _, h in columns) + " |")
+        lines.append("| " + " | ".join("---" for _ in columns) + " |")
+        for row in report.results:
+            cells = [_ICON.get(str(row.get(k)), str(row.get(k))) if k == "status"
+                     else format_cell(row.get(k)) for k, _ in columns]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("")
+    for rec in report.recommendations:
+        lines.append(f"- {rec}")
+    return "\n".join(lines).rstrip() + "\n"

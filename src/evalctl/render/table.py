@@ -1,0 +1,46 @@
+"""Rich tables for people at a terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from evalctl.render.cells import STATUS_STYLE, columns_for, format_cell, summary_line
+from evalctl.reports import Report
+
+
+def render_table(report: Report, width: int | None = None) -> str:
+    """The report as a Rich table, returned as text (with ANSI styles when ``width`` is None)."""
+    console = Console(record=True, width=width or 120, file=_Null(), force_terminal=width is None,
+                      color_system="standard" if width is None else None)
+    title = f"evalctl {report.command}" + (f" · {report.model}" if report.model else "")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    columns = columns_for(report)
+    for _, header in columns:
+        table.add_column(header, overflow="fold")
+    for row in report.results:
+        table.add_row(*(_cell(key, row.get(key)) for key, _ in columns))
+    if report.results:
+        console.print(table)
+    else:
+        console.print(Text(title, style="bold"))
+        console.print("(no results)")
+    console.print(Text(summary_line(report), style=STATUS_STYLE.get(report.status, "")))
+    for rec in report.recommendations:
+        console.print(f"→ {rec}")
+    return console.export_text(styles=width is None)
+
+
+def _cell(key: str, value: object) -> Text | str:
+    if key == "status" and isinstance(value, str):
+        return Text(value, style=STATUS_STYLE.get(value, ""))
+    return format_cell(value)
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
