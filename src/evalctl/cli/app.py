@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from pathlib import Path
@@ -60,7 +61,8 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
     state.debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="evalctl", standalone_mode=False, obj=state)
+        with contextlib.redirect_stdout(state.stdout):  # help text goes where stdout goes
+            command.main(args=args, prog_name="evalctl", standalone_mode=False, obj=state)
     except EvalctlError as exc:
         return _fail(state, str(exc), exc.exit_code)
     except typer.Exit as exc:

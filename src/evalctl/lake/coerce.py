@@ -38,12 +38,13 @@ def prediction_columns(model: ModelConfig, env: str, kinds: dict[str, str]) -> l
             Column(model.timestamp, "timestamp", "datetime", True)]
     cols += [Column(f, "feature", "float" if kinds[f] == "numeric" else "string", True)
              for f in model.features]
-    if model.prediction:
-        required = outputs_required and not (model.score and model.task == "binary_classification")
-        cols.append(Column(model.prediction, "prediction", label_target, required))
     if model.score:
-        cols.append(Column(model.score, "score", "float", outputs_required and
-                           not model.prediction))
+        cols.append(Column(model.score, "score", "float", outputs_required))
+    if model.prediction:
+        # A binary prediction can be derived from the score and the threshold.
+        derivable = bool(model.score) and model.task == "binary_classification"
+        cols.append(Column(model.prediction, "prediction", label_target,
+                           outputs_required and not derivable))
     if model.label:
         cols.append(Column(model.label, "label", label_target, False))
     if model.group:

@@ -66,7 +66,7 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
         return _already(store, batch)
     kinds = _feature_kinds(store, model, sources)
     columns = coerce.prediction_columns(model, env, kinds)
-    frame = _coerced(sources, columns)
+    frame = _coerced(sources, columns, derive=_derived_prediction(model))
     return _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
@@ -136,7 +136,18 @@ def _feature_kinds(store: Store, model: ModelConfig, sources: list[_Source]) -> 
     return kinds
 
 
-def _coerced(sources: list[_Source], columns: list[Column]) -> pl.LazyFrame:
+def _derived_prediction(model: ModelConfig) -> dict[str, pl.Expr]:
+    """Binary predictions absent from an export are derived as score >= threshold."""
+    if model.task != "binary_classification" or not (model.prediction and model.score):
+        return {}
+    derived = (pl.when(pl.col(model.score).is_null()).then(None)
+               .otherwise((pl.col(model.score) >= model.threshold).cast(pl.Int8)))
+    return {model.prediction: derived.alias(model.prediction)}
+
+
+def _coerced(sources: list[_Source], columns: list[Column],
+             derive: dict[str, pl.Expr] | None = None) -> pl.LazyFrame:
+    derive = derive or {}
     frames = []
     for source in sources:
         for column in columns:
@@ -147,8 +158,10 @@ def _coerced(sources: list[_Source], columns: list[Column]) -> pl.LazyFrame:
             reason = coerce.refuse_reason(column, dtype) if dtype is not None else None
             if reason:
                 raise IngestError(f"{source.path}: column {column.name!r}: {reason}")
-        frames.append(source.lf.select(
-            [coerce.coerce_expr(c, source.schema.get(c.name)) for c in columns]))
+        exprs = [coerce.coerce_expr(c, source.schema.get(c.name)) for c in columns]
+        frame = source.lf.select(exprs)
+        missing = [e for name, e in derive.items() if name not in source.schema]
+        frames.append(frame.with_columns(missing) if missing else frame)
     return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 

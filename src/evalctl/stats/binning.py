@@ -1,0 +1,170 @@
+"""Fit once on the reference: bin edges and vocabularies that every window is then summarised with.
+
+NannyML's habit: the reference decides the bins, so every later window is comparable with it
+and with every other window. `fit_binning` runs ONE polars query over the reference.
+
+Numeric features get two sets of edges, both taken from reference quantiles with the *lower*
+interpolation (every edge is a real reference value, so ties such as integer ages land exactly
+on edges) and deduplicated:
+
+- ``psi_edges``: the interior edges of `n_bins` quantile bins, right-closed:
+  ``(-inf, q1], (q1, q2], ..., (qk, inf)``. PSI, Jensen-Shannon and Hellinger use these.
+- ``edges``: `fine_bins` quantile edges from the reference minimum to its maximum (and every
+  ``psi_edges`` value). The summary counts values *at* each edge and strictly *between*
+  neighbouring edges, with per-cell sums; KS and Wasserstein are computed from these cells
+  with a proven error bound (see `evalctl.checks.ecdf`).
+
+Categorical features get the reference's top-K vocabulary (by count, ties by name) and the set of
+all reference levels (up to `max_levels`) so that truly unseen categories can be told apart from
+reference categories outside the top K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+KINDS = ("numeric", "categorical")
+
+
+@dataclass(frozen=True)
+class NumericBins:
+    """Reference-quantile edges of one numeric feature (see the module docstring)."""
+
+    edges: tuple[float, ...]
+    psi_edges: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CategoricalBins:
+    """Reference vocabulary of one categorical feature."""
+
+    vocabulary: tuple[str, ...]
+    known: frozenset[str]
+    known_complete: bool
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Everything fitted on the reference; `errors` names features that could not be fitted."""
+
+    kinds: dict[str, str]
+    numeric: dict[str, NumericBins] = field(default_factory=dict)
+    categorical: dict[str, CategoricalBins] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kinds": dict(self.kinds),
+            "numeric": {f: {"edges": list(b.edges), "psi_edges": list(b.psi_edges)}
+                        for f, b in self.numeric.items()},
+            "categorical": {f: {"vocabulary": list(b.vocabulary), "known": sorted(b.known),
+                                "known_complete": b.known_complete}
+                            for f, b in self.categorical.items()},
+            "errors": dict(self.errors),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Binning:
+        return cls(
+            kinds=dict(data["kinds"]),
+            numeric={f: NumericBins(tuple(map(float, b["edges"])), tuple(map(float, b["psi_edges"])))
+                     for f, b in data["numeric"].items()},
+            categorical={f: CategoricalBins(tuple(b["vocabulary"]), frozenset(b["known"]),
+                                            bool(b["known_complete"]))
+                         for f, b in data["categorical"].items()},
+            errors=dict(data["errors"]),
+        )
+
+
+def column_problem(schema: pl.Schema, column: str, kind: str) -> str | None:
+    """Why `column` cannot be summarised as `kind`, or None when it can."""
+    if kind not in KINDS:
+        return f"unknown feature kind {kind!r} (expected numeric or categorical)"
+    if column not in schema:
+        return f"column {column!r} is missing"
+    dtype = schema[column]
+    if kind == "numeric":
+        if dtype.is_numeric() or dtype in (pl.Boolean, pl.Null):
+            return None
+        return f"column {column!r} is configured numeric but has type {dtype}"
+    if dtype.is_nested():
+        return f"column {column!r} is configured categorical but has nested type {dtype}"
+    return None
+
+
+def fit_binning(
+    lf: pl.LazyFrame,
+    features: dict[str, str],
+    n_bins: int = 10,
+    top_k: int = 50,
+    fine_bins: int = 1000,
+    max_levels: int = 10_000,
+) -> Binning:
+    """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in one query.
+
+    A feature whose column is missing, has the wrong type or holds no usable value is listed in
+    `Binning.errors` with the reason instead of raising, so one bad column never stops the rest.
+    """
+    if n_bins < 2 or fine_bins < n_bins or top_k < 1 or max_levels < top_k:
+        raise ValueError("need n_bins >= 2, fine_bins >= n_bins, 1 <= top_k <= max_levels")
+    schema = lf.collect_schema()
+    errors = {f: p for f, k in features.items() if (p := column_problem(schema, f, k))}
+    usable = {f: k for f, k in features.items() if f not in errors}
+    exprs: list[pl.Expr] = []
+    for name, kind in usable.items():
+        if kind == "numeric":
+            exprs.append(_quantiles_expr(name, fine_bins).alias(f"{name}/fine"))
+            exprs.append(_quantiles_expr(name, n_bins).alias(f"{name}/psi"))
+        else:
+            exprs.extend(_vocabulary_exprs(name, max_levels))
+    row = lf.select(exprs).collect().row(0, named=True) if exprs else {}
+    numeric: dict[str, NumericBins] = {}
+    categorical: dict[str, CategoricalBins] = {}
+    for name, kind in usable.items():
+        try:
+            if kind == "numeric":
+                numeric[name] = _numeric_bins(row[f"{name}/fine"], row[f"{name}/psi"])
+            else:
+                categorical[name] = _categorical_bins(
+                    name, row[f"{name}/levels"], row[f"{name}/n_levels"], top_k)
+        except ValueError as exc:
+            errors[name] = f"column {name!r}: {exc}"
+    return Binning(dict(features), numeric, categorical, errors)
+
+
+def _quantiles_expr(name: str, bins: int) -> pl.Expr:
+    """Lower-interpolated quantiles at levels 0, 1/bins, ..., 1 of the finite values, as a list."""
+    x = pl.col(name).cast(pl.Float64)
+    finite = x.filter(x.is_finite())
+    levels = pl.lit(pl.Series(np.linspace(0.0, 1.0, bins + 1)))
+    index = (levels * (finite.len() - 1)).floor().cast(pl.Int64)
+    return finite.sort().implode().list.gather(index.implode(), null_on_oob=True)
+
+
+def _vocabulary_exprs(name: str, max_levels: int) -> list[pl.Expr]:
+    values = pl.col(name).cast(pl.String).drop_nulls()
+    counts = values.value_counts(sort=True, name="__count").head(max_levels)
+    return [counts.implode().alias(f"{name}/levels"), values.n_unique().alias(f"{name}/n_levels")]
+
+
+def _numeric_bins(fine: list[float | None], psi: list[float | None]) -> NumericBins:
+    if not fine or fine[0] is None:
+        raise ValueError("the reference has no finite values")
+    fine_edges = np.unique(np.asarray(fine, dtype=float))
+    interior = np.unique(np.asarray(psi[1:-1], dtype=float))
+    edges = np.union1d(fine_edges, interior)
+    return NumericBins(tuple(edges.tolist()), tuple(interior.tolist()))
+
+
+def _categorical_bins(
+    name: str, levels: list[dict[str, Any]], n_levels: int, top_k: int
+) -> CategoricalBins:
+    if not levels:
+        raise ValueError("the reference has no non-null values")
+    ordered = sorted((-lv["__count"], str(lv[name])) for lv in levels)
+    names = [level for _, level in ordered]
+    return CategoricalBins(tuple(names[:top_k]), frozenset(names), len(names) == n_levels)

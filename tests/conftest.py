@@ -1,0 +1,115 @@
+"""Shared fixtures: a tiny config, a store, a frame generator and a CLI runner."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from evalctl.cli.app import run
+
+CONFIG = """\
+store: store
+models:
+  churn:
+    task: binary_classification
+    id: request_id
+    timestamp: ts
+    prediction: predicted_label
+    score: score
+    label: label
+    features:
+      age: numeric
+      country: categorical
+      minutes: numeric
+    proxies: [clicked]
+    slices:
+      - feature: age
+        bins: [0, 25, 40, 120]
+      - feature: country
+"""
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder with evalctl.yaml and an initialised store."""
+    (tmp_path / "evalctl.yaml").write_text(CONFIG)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run the CLI in ``workdir`` exactly as the entry point does."""
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv("EVALCTL_CONFIG", raising=False)
+    monkeypatch.delenv("EVALCTL_STORE", raising=False)
+
+    def invoke(*args: str) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        code = run([str(a) for a in args], stdout=out, stderr=err)
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    assert invoke("init", "store", "--no-config").code == 0
+    return invoke
+
+
+def make_frame(n: int = 200, seed: int = 0, start: datetime = datetime(2026, 11, 1),
+               days: int = 4, prefix: str = "r") -> pl.DataFrame:
+    """Predictions spread over ``days`` days, with some nulls in features."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    age = rng.integers(16, 80, n).astype(float)
+    age[rng.random(n) < 0.05] = np.nan
+    step = timedelta(days=days) / n
+    return pl.DataFrame({
+        "request_id": [f"{prefix}{i:05d}" for i in range(n)],
+        "ts": [start + i * step for i in range(n)],
+        "age": age,
+        "country": rng.choice(["US", "BR", "DE"], n),
+        "minutes": rng.gamma(2.0, 30.0, n),
+        "score": score,
+        "predicted_label": (score >= 0.5).astype(int),
+        "label": (rng.random(n) < score).astype(int),
+        "clicked": rng.integers(0, 2, n),
+    }).with_columns(pl.col("age").fill_nan(None))
+
+
+@pytest.fixture
+def frame_file(workdir: Path) -> Callable[..., Path]:
+    """Write a frame in a chosen format and return its path."""
+
+    def write(df: pl.DataFrame, name: str) -> Path:
+        path = workdir / name
+        if name.endswith(".csv"):
+            df.write_csv(path)
+        elif name.endswith(".jsonl"):
+            df.write_ndjson(path)
+        else:
+            df.write_parquet(path)
+        return path
+
+    return write
+
+
+def store_snapshot(root: Path) -> dict[str, int]:
+    """Every file below the store with its size (to prove a failed command changed nothing)."""
+    return {p.relative_to(root).as_posix(): p.stat().st_size
+            for p in sorted(root.rglob("*")) if p.is_file()}

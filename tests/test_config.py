@@ -1,0 +1,71 @@
+"""Config validation: every error names the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalctl.config import load_config, parse_config
+from evalctl.errors import ConfigError
+from tests.conftest import CONFIG
+
+
+def _parse(text: str):
+    return parse_config(yaml.safe_load(text), base_dir=Path("/base"))
+
+
+def test_sample_config_parses() -> None:
+    config = load_config(Path(__file__).parents[1] / "configs" / "evalctl.yaml")
+    model = config.model("tv-recommender")
+    assert model.features["age"] == "numeric"
+    assert model.slices[0].bins == (0.0, 25.0, 40.0, 65.0, 120.0)
+    assert config.store is not None and config.store.name == "demo_store"
+
+
+def test_store_is_relative_to_the_config_file() -> None:
+    assert _parse(CONFIG).store == Path("/base/store")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (CONFIG.replace("age: numeric", "age: number"),
+     "models.churn.features.age: expected numeric or categorical, got 'number'"),
+    (CONFIG.replace("    proxies:", "    colour: red\n    proxies:"),
+     "models.churn.colour: unknown key"),
+    (CONFIG.replace("task: binary_classification", "task: clustering"),
+     "models.churn.task: expected one of"),
+    (CONFIG.replace("    id: request_id\n", ""), "models.churn.id: required key is missing"),
+    (CONFIG.replace("bins: [0, 25, 40, 120]", "bins: [40, 25]"),
+     "models.churn.slices[0].bins: expected at least two increasing numbers"),
+    (CONFIG.replace("- feature: country", "- feature: planet"),
+     "models.churn.slices[1].feature: 'planet' is not a declared feature"),
+    ("stor: x\n", "stor: unknown key"),
+    (CONFIG.replace("proxies: [clicked]", "proxies: clicked"),
+     "models.churn.proxies: expected a list"),
+])
+def test_bad_config_names_the_key_path(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _parse(text)
+
+
+def test_feature_list_form_is_accepted() -> None:
+    text = CONFIG.replace("""      age: numeric
+      country: categorical
+      minutes: numeric""", "      - age\n      - country\n      - minutes").replace(
+        "    slices:\n      - feature: age\n        bins: [0, 25, 40, 120]\n"
+        "      - feature: country\n", "")
+    model = _parse(text).model("churn")
+    assert list(model.features) == ["age", "country", "minutes"]
+
+
+def test_unknown_model_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown model 'nope' .*churn"):
+        _parse(CONFIG).model("nope")
+
+
+def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(path)

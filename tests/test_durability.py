@@ -1,0 +1,112 @@
+"""Atomic, exclusive commits: concurrency, crashes, doctor."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import make_frame
+
+INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
+
+
+def _spawn(workdir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "evalctl", *args], cwd=workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _catalog_rows(cli) -> int:
+    return cli("catalog", "--format", "json").json()["summary"]["rows"]
+
+
+def test_two_different_batches_at_once_both_land(cli, workdir, frame_file) -> None:
+    a = frame_file(make_frame(3000, prefix="a"), "a.parquet")
+    b = frame_file(make_frame(3000, prefix="b", seed=1), "b.parquet")
+    procs = [_spawn(workdir, *INGEST, str(a)), _spawn(workdir, *INGEST, str(b))]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert _catalog_rows(cli) == 6000
+    assert cli("doctor", "--format", "json").json()["status"] == "pass"
+
+
+def test_the_same_batch_at_once_lands_once(cli, workdir, frame_file) -> None:
+    path = frame_file(make_frame(3000), "a.parquet")
+    procs = [_spawn(workdir, *INGEST, "--format", "json", str(path)) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    flags = [json.loads(out)["results"][0]["already_ingested"] for out, _ in outs]
+    assert sorted(flags) == [False, True, True]  # exactly one committed
+    assert _catalog_rows(cli) == 3000
+    files = list((workdir / "store" / "predictions").rglob("*.parquet"))
+    assert len(files) == 4  # one attempt's files; the losers removed theirs
+    assert cli("doctor", "--format", "json").json()["status"] == "pass"
+
+
+KILL_MID_INGEST = """
+import os, signal, sys
+import evalctl.lake.ingest as ingest
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+ingest.commit_record = die
+from evalctl.cli.app import run
+sys.exit(run(sys.argv[1:]))
+"""
+
+
+def test_process_killed_mid_ingest_leaves_nothing_visible(cli, workdir, frame_file) -> None:
+    cli(*INGEST, str(frame_file(make_frame(100, prefix="x"), "x.parquet")))
+    before = cli("catalog", "--format", "json").json()["results"]
+    path = frame_file(make_frame(500), "a.parquet")
+    proc = subprocess.run([sys.executable, "-c", KILL_MID_INGEST, *INGEST, str(path)],
+                          cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9
+    assert cli("catalog", "--format", "json").json()["results"] == before
+    report = cli("doctor", "--format", "json")
+    assert report.code == 0 and report.json()["status"] == "warn"
+    assert report.json()["summary"]["orphans"] >= 4
+    repaired = cli("doctor", "--repair", "--format", "json").json()
+    assert repaired["summary"]["removed"] == report.json()["summary"]["orphans"]
+    assert cli("doctor", "--format", "json").json()["status"] == "pass"
+    assert cli(*INGEST, str(path)).code == 0
+    assert _catalog_rows(cli) == 600
+
+
+def test_doctor_finds_altered_and_missing_files(cli, workdir, frame_file) -> None:
+    cli(*INGEST, str(frame_file(make_frame(400), "a.parquet")))
+    files = sorted((workdir / "store" / "predictions").rglob("*.parquet"))
+    with open(files[0], "r+b") as handle:
+        handle.seek(10)
+        handle.write(b"\x00\x01\x02")
+    os.remove(files[1])
+    result = cli("doctor", "--format", "json")
+    assert result.code == 3
+    problems = sorted(r["problem"] for r in result.json()["results"])
+    assert problems == ["checksum mismatch", "missing"]
+    assert result.json()["status"] == "fail"
+
+
+def test_reading_a_missing_committed_file_is_exit_3(cli, workdir, frame_file) -> None:
+    cli(*INGEST, str(frame_file(make_frame(400), "a.parquet")))
+    os.remove(sorted((workdir / "store" / "predictions").rglob("*.parquet"))[0])
+    from evalctl.config import load_config
+    from evalctl.errors import StoreError
+    from evalctl.lake import Store, parse_selector
+    store = Store.open(workdir / "store")
+    model = load_config(workdir / "evalctl.yaml").model("churn")
+    try:
+        store.scan(model, parse_selector("production"))
+    except StoreError as exc:
+        assert "committed file is missing" in str(exc) and exc.exit_code == 3
+    else:
+        raise AssertionError("expected StoreError")
+
+
+def test_ingest_never_touches_committed_files(cli, workdir, frame_file) -> None:
+    cli(*INGEST, str(frame_file(make_frame(400), "a.parquet")))
+    root = workdir / "store" / "predictions"
+    before = {p: p.read_bytes() for p in root.rglob("*.parquet")}
+    cli(*INGEST, str(frame_file(make_frame(400, prefix="z", seed=3), "z.parquet")))
+    cli(*INGEST, str(workdir / "a.parquet"))
+    assert all(p.read_bytes() == data for p, data in before.items())

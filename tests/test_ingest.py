@@ -1,0 +1,146 @@
+"""Ingest: formats, coercion, partitioning, the ledger, idempotence, actuals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from evalctl.config import load_config
+from evalctl.lake.ingest import ingest_actuals, ingest_predictions
+from evalctl.lake.selectors import parse_selector
+from evalctl.lake.store import Store
+from tests.conftest import make_frame
+
+
+@pytest.fixture
+def setup(workdir: Path):
+    store = Store.init(workdir / "store")
+    model = load_config(workdir / "evalctl.yaml").model("churn")
+    return store, model
+
+
+@pytest.mark.parametrize("name", ["p.parquet", "p.csv", "p.jsonl"])
+def test_every_format_round_trips(setup, frame_file, name: str) -> None:
+    store, model = setup
+    df = make_frame(120)
+    result = ingest_predictions(store, model, [frame_file(df, name)], version="v1",
+                                env="production")
+    assert result.rows == 120 and not result.already_ingested
+    assert result.dates == ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")
+    back = store.scan(model, parse_selector("production")).collect().sort("request_id")
+    assert back.height == 120
+    assert back["age"].dtype == pl.Float64 and back["country"].dtype == pl.String
+    assert back["label"].dtype == pl.Int8
+    assert back["age"].null_count() == df["age"].null_count()
+    assert back["minutes"].to_list() == pytest.approx(df["minutes"].to_list())
+    assert back["ts"].to_list() == df["ts"].to_list()
+    assert set(back["_version"]) == {"v1"} and set(back["_env"]) == {"production"}
+
+
+def test_partitions_by_timestamp_date_and_prunes(setup, frame_file) -> None:
+    store, model = setup
+    ingest_predictions(store, model, [frame_file(make_frame(400), "p.parquet")],
+                       version="v1", env="production")
+    files = sorted(p.relative_to(store.root).as_posix()
+                   for p in (store.root / "predictions").rglob("*.parquet"))
+    assert len(files) == 4
+    assert files[0].startswith(
+        "predictions/model=churn/version=v1/env=production/date=2026-11-01/part-")
+    selection = store.select("churn", parse_selector("production@2026-11-02..2026-11-03"))
+    assert {f.date for _, _, f in selection.files} == {"2026-11-02", "2026-11-03"}
+    rows = store.scan(model, parse_selector("production@2026-11-02..2026-11-03")).collect()
+    assert rows["ts"].dt.date().cast(pl.String).is_in(["2026-11-02", "2026-11-03"]).all()
+    assert rows.height == selection.rows == 200
+
+
+def test_csv_numeric_text_is_coerced(setup, workdir: Path) -> None:
+    store, model = setup
+    path = workdir / "q.csv"
+    path.write_text("request_id,ts,age,country,minutes,score,predicted_label,label\n"
+                    'a,2026-11-01T10:00:00," 3.5",US,1e2,0.9,1,true\n'
+                    "b,2026-11-01 11:00:00,,BR,7,0.1,0,no\n")
+    ingest_predictions(store, model, [path], version="v1", env="validation")
+    back = store.scan(model, parse_selector("validation")).collect().sort("request_id")
+    assert back["age"].to_list() == [3.5, None]
+    assert back["minutes"].to_list() == [100.0, 7.0]
+    assert back["label"].to_list() == [1, 0]
+
+
+def test_timezones_are_converted_to_utc(setup, frame_file) -> None:
+    store, model = setup
+    df = make_frame(10, days=1).with_columns(
+        pl.col("ts").dt.replace_time_zone("Europe/Berlin"))
+    ingest_predictions(store, model, [frame_file(df, "tz.parquet")], version="v1",
+                       env="production")
+    back = store.scan(model, parse_selector("production")).collect().sort("request_id")
+    assert back["ts"][0] == datetime(2026, 10, 31, 23, 0)
+
+
+def test_reingest_is_a_noop_and_batch_ids_depend_on_target(setup, frame_file) -> None:
+    store, model = setup
+    path = frame_file(make_frame(50), "p.parquet")
+    first = ingest_predictions(store, model, [path], version="v1", env="production")
+    again = ingest_predictions(store, model, [path], version="v1", env="production")
+    assert again.already_ingested and again.batch == first.batch and again.rows == 50
+    other = ingest_predictions(store, model, [path], version="v2", env="shadow")
+    assert other.batch != first.batch and not other.already_ingested
+    assert len(store.records) == 2
+
+
+def test_training_needs_no_outputs_but_production_does(setup, frame_file) -> None:
+    store, model = setup
+    bare = make_frame(30).drop("score", "predicted_label", "label", "clicked")
+    ingest_predictions(store, model, [frame_file(bare, "t.parquet")], version="v1",
+                       env="training")
+    from evalctl.errors import IngestError
+    with pytest.raises(IngestError, match="missing required column 'score'"):
+        ingest_predictions(store, model, [frame_file(bare, "p.parquet")], version="v1",
+                           env="production")
+
+
+def test_several_files_are_one_batch(setup, frame_file) -> None:
+    store, model = setup
+    a = frame_file(make_frame(40, prefix="a"), "a.parquet")
+    b = frame_file(make_frame(60, prefix="b"), "b.csv")
+    result = ingest_predictions(store, model, [a, b], version="v1", env="production")
+    assert result.rows == 100 and len(store.records) == 1
+    assert [s["path"] for s in store.records[0].sources] == [str(a.resolve()),
+                                                               str(b.resolve())]
+
+
+def test_newest_actual_wins_and_overrides_inline_label(setup, frame_file, workdir) -> None:
+    store, model = setup
+    df = make_frame(20).with_columns(pl.lit(None, pl.Int64).alias("label"))
+    ingest_predictions(store, model, [frame_file(df, "p.parquet")], version="v1",
+                       env="production")
+    (workdir / "a1.csv").write_text("request_id,label,ts\nr00000,1,2026-11-05T00:00:00\n"
+                                    "r00001,0,2026-11-05T00:00:00\n")
+    (workdir / "a2.csv").write_text("request_id,label,ts\nr00000,0,2026-11-06T00:00:00\n"
+                                    "r00001,1,2026-11-04T00:00:00\n")
+    ingest_actuals(store, model, [workdir / "a2.csv"])
+    ingest_actuals(store, model, [workdir / "a1.csv"])
+    back = store.scan(model, parse_selector("production")).collect().sort("request_id")
+    assert back["label"].to_list()[:3] == [0, 0, None]  # r00000: 11-06 beats 11-05
+    assert back["_label_source"].to_list()[:3] == ["actuals", "actuals", None]
+
+
+def test_actuals_without_timestamp_use_ingest_time(setup, frame_file, workdir) -> None:
+    store, model = setup
+    ingest_predictions(store, model, [frame_file(make_frame(5), "p.parquet")], version="v1",
+                       env="production")
+    (workdir / "a.csv").write_text("request_id,label\nr00000,1\n")
+    result = ingest_actuals(store, model, [workdir / "a.csv"],
+                            now=lambda: datetime(2026, 11, 20, 12).astimezone())
+    assert result.rows == 1 and len(result.dates) == 1
+
+
+def test_binary_prediction_is_derived_from_score(setup, frame_file) -> None:
+    store, model = setup
+    df = make_frame(40).drop("predicted_label")
+    ingest_predictions(store, model, [frame_file(df, "p.parquet")], version="v1",
+                       env="production")
+    back = store.scan(model, parse_selector("production")).collect().sort("request_id")
+    assert back["predicted_label"].to_list() == (df["score"] >= 0.5).cast(pl.Int8).to_list()

@@ -1,0 +1,48 @@
+"""Selectors ENV[:VERSION][@RANGE]."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from evalctl.errors import SelectorError
+from evalctl.lake.selectors import parse_selector
+
+
+def test_plain_env() -> None:
+    sel = parse_selector("training")
+    assert (sel.env, sel.version, sel.start, sel.end) == ("training", None, None, None)
+
+
+def test_version_and_range() -> None:
+    sel = parse_selector("production:v2@2026-11-01..2026-11-07")
+    assert sel.version == "v2"
+    assert (sel.start, sel.end) == (date(2026, 11, 1), date(2026, 11, 7))
+    assert sel.covers(date(2026, 11, 7)) and not sel.covers(date(2026, 11, 8))
+
+
+def test_single_day() -> None:
+    sel = parse_selector("shadow@2026-11-03")
+    assert sel.start == sel.end == date(2026, 11, 3)
+
+
+def test_last_n_days_is_inclusive_of_as_of() -> None:
+    sel = parse_selector("production@last-7d", as_of=date(2026, 11, 30))
+    assert (sel.start, sel.end) == (date(2026, 11, 24), date(2026, 11, 30))
+    one = parse_selector("production@last-1d", as_of=date(2026, 11, 30))
+    assert one.start == one.end == date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("prod", "unknown env 'prod'"),
+    ("production@2026-13-01", "is not a date"),
+    ("production@2026-11-07..2026-11-01", "ends"),
+    ("production@last-0d", "N >= 1"),
+    ("production@yesterday", "is not a date"),
+    ("", "expected ENV"),
+    ("production:v1:v2", "expected ENV"),
+])
+def test_bad_selectors(text: str, message: str) -> None:
+    with pytest.raises(SelectorError, match=message):
+        parse_selector(text)
