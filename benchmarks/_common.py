@@ -1,0 +1,94 @@
+"""Shared benchmark helpers: synthetic wide data, timed child processes, peak RSS."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+N_NUMERIC = 20
+N_CATEGORICAL = 10
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: float
+    peak_rss_mib: float
+
+
+def run_timed(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+              ) -> Timing:
+    """Run a child process; its wall time and peak RSS (via wait4, so per child)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{' '.join(args)} failed:\n{stderr}")
+    return Timing(elapsed, usage.ru_maxrss / 1024)
+
+
+def python_timed(code: str, cwd: Path | None = None) -> Timing:
+    return run_timed([sys.executable, "-c", code], cwd=cwd)
+
+
+def evalctl_timed(args: list[str], cwd: Path) -> Timing:
+    return run_timed([sys.executable, "-m", "evalctl", *args], cwd=cwd)
+
+
+def feature_names() -> dict[str, str]:
+    names = {f"num_{i:02d}": "numeric" for i in range(N_NUMERIC)}
+    names |= {f"cat_{i:02d}": "categorical" for i in range(N_CATEGORICAL)}
+    return names
+
+
+def synth_frame(n: int, seed: int, start: datetime, days: int, shift: float = 0.0,
+                id_offset: int = 0) -> pl.DataFrame:
+    """n rows over `days` days: 20 numeric, 10 categorical (cat_00 has 1,000 levels)."""
+    rng = np.random.default_rng(seed)
+    cols: dict[str, object] = {
+        "request_id": pl.int_range(id_offset, id_offset + n, eager=True).cast(pl.String),
+        "ts": pl.Series(np.datetime64(start, "us")
+                        + (np.arange(n) * (days * 86_400_000_000 // n)).astype("timedelta64[us]")),
+    }
+    for i in range(N_NUMERIC):
+        cols[f"num_{i:02d}"] = rng.normal(shift * (i % 3), 1.0 + i / 10, n)
+    for i in range(N_CATEGORICAL):
+        levels = 1000 if i == 0 else 5 + i
+        cols[f"cat_{i:02d}"] = pl.Series(rng.integers(0, levels, n)).cast(pl.String)
+    score = rng.random(n)
+    cols["score"] = score
+    cols["predicted_label"] = (score >= 0.5).astype(np.int8)
+    cols["label"] = (rng.random(n) < score).astype(np.int8)
+    return pl.DataFrame(cols)
+
+
+def write_config(folder: Path, store: str = "store", model: str = "bench") -> Path:
+    lines = [f"store: {store}", "models:", f"  {model}:", "    task: binary_classification",
+             "    id: request_id", "    timestamp: ts", "    prediction: predicted_label",
+             "    score: score", "    label: label", "    features:"]
+    lines += [f"      {name}: {kind}" for name, kind in feature_names().items()]
+    path = folder / "evalctl.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def rss_now_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(rows: list[tuple[str, Timing]], floor: Timing, n_rows: int) -> None:
+    print(f"{'step':<34}{'seconds':>10}{'rows/s':>14}{'x floor':>10}{'peak RSS MiB':>15}")
+    for name, t in [("floor", floor), *rows]:
+        print(f"{name:<34}{t.seconds:>10.2f}{n_rows / t.seconds:>14,.0f}"
+              f"{t.seconds / floor.seconds:>10.2f}{t.peak_rss_mib:>15,.0f}")
