@@ -6,7 +6,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from tests.conftest import make_frame, store_snapshot
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import typer
+from tests.conftest import make_frame
 
 from evalctl.cli.app import app
-from tests.conftest import make_frame
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "src" / "evalctl" / "schemas" /
                      "report.schema.json").read_text())

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import CONFIG
 
 from evalctl.config import load_config, parse_config
 from evalctl.errors import ConfigError
-from tests.conftest import CONFIG
 
 
 def _parse(text: str):

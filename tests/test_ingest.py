@@ -7,12 +7,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tests.conftest import make_frame
 
 from evalctl.config import load_config
 from evalctl.lake.ingest import ingest_actuals, ingest_predictions
 from evalctl.lake.selectors import parse_selector
 from evalctl.lake.store import Store
-from tests.conftest import make_frame
 
 
 @pytest.fixture

@@ -183,7 +183,8 @@ def _parse_features(key: str, raw: Any) -> dict[str, str]:
         # refined by the store from the first committed schema.
         return {name: "auto" for name in _parse_name_list(key, raw)}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping name -> kind or a list, got {_type_name(raw)}")
+        raise ConfigError(f"{key}: expected a mapping name -> kind or a list, "
+                          f"got {_type_name(raw)}")
     features: dict[str, str] = {}
     for name, kind in raw.items():
         if kind not in KINDS:

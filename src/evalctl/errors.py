@@ -1,4 +1,4 @@
-"""One exception tree. Each class knows its exit code; only the CLI boundary turns them into exits."""
+"""One exception tree. Each class knows its exit code; the CLI boundary turns them into exits."""
 
 from __future__ import annotations
 

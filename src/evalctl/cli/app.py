@@ -20,9 +20,11 @@ HELP = """evalctl — an evaluation store for machine-learning models.
 Keeps training, validation, shadow and production predictions in a partitioned Parquet lake
 and answers: is production skewed from training, what drifted, where does the model fail.
 
-Quick start:  evalctl init ./evalstore
-              evalctl ingest train.parquet --model churn --version v1 --env training
-              evalctl catalog
+\b
+Example:
+  evalctl init ./evalstore
+  evalctl ingest train.parquet --model churn --version v1 --env training
+  evalctl catalog
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,

@@ -35,7 +35,9 @@ def init(ctx: typer.Context,
          fmt: Format = None, output: Output = None) -> None:
     """Create a store and a starter config beside it.
 
-    Example: evalctl init ./evalstore
+    \b
+    Example:
+      evalctl init ./evalstore
     """
     state: AppState = ctx.obj
     emit(state, api.init_store(directory, write_config=not no_config), fmt, output)
@@ -48,7 +50,9 @@ def ingest(ctx: typer.Context, files: Files, model: Model,
            input_format: InputFormat = None, fmt: Format = None, output: Output = None) -> None:
     """Ingest prediction exports as one batch (re-ingesting the same files is a no-op).
 
-    Example: evalctl ingest production.csv --model churn --version v1 --env production
+    \b
+    Example:
+      evalctl ingest production.csv --model churn --version v1 --env production
     """
     state: AppState = ctx.obj
     store = state.store()
@@ -63,7 +67,9 @@ def ingest_actuals(ctx: typer.Context, files: Files, model: Model,
                    output: Output = None) -> None:
     """Ingest delayed ground truth: the id, the label and optionally when it arrived.
 
-    Example: evalctl ingest-actuals labels.csv --model churn
+    \b
+    Example:
+      evalctl ingest-actuals labels.csv --model churn
     """
     state: AppState = ctx.obj
     store = state.store()
@@ -88,7 +94,9 @@ def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
             output: Output = None) -> None:
     """Models, versions, envs, date ranges, rows and batches in the store.
 
-    Example: evalctl catalog --model churn --format json
+    \b
+    Example:
+      evalctl catalog --model churn --format json
     """
     state: AppState = ctx.obj
     emit(state, api.catalog(state.store(), model), fmt, output)
@@ -98,7 +106,9 @@ def batches(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
             output: Output = None) -> None:
     """The ledger: one commit record per ingest call, oldest first.
 
-    Example: evalctl batches --model churn
+    \b
+    Example:
+      evalctl batches --model churn
     """
     state: AppState = ctx.obj
     emit(state, api.batches(state.store(), model), fmt, output)
@@ -111,7 +121,10 @@ def doctor(ctx: typer.Context,
     """Verify every committed file (checksum, row count) and list orphan files.
 
     Exit 3 when a committed file is missing or altered.
-    Example: evalctl doctor --repair
+
+    \b
+    Example:
+      evalctl doctor --repair
     """
     state: AppState = ctx.obj
     report = api.doctor(state.store(), repair=repair)
