@@ -165,6 +165,10 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     checks = raw.get("checks") or {}
     if not isinstance(checks, dict):
         raise ConfigError(f"{key}.checks: expected a mapping, got {_type_name(checks)}")
+    from evalctl.check_settings import validate_checks
+
+    validate_checks(f"{key}.checks", checks,
+                    set(features) | {c for c in (columns["prediction"], columns["score"]) if c})
     reserved = {c for c in columns.values() if c}
     clash = reserved & set(features)
     if clash:

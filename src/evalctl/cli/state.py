@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -47,6 +49,18 @@ class AppState:
 
     def selector(self, text: str, as_of: date | None = None) -> Selector:
         return parse_selector(text, as_of=as_of)
+
+    @contextlib.contextmanager
+    def busy(self, message: str) -> Iterator[None]:
+        """A Rich spinner on stderr while a long scan runs; nothing when not a terminal."""
+        isatty = getattr(self.stderr, "isatty", None)
+        if not (isatty and isatty()):
+            yield
+            return
+        from rich.console import Console
+
+        with Console(file=self.stderr).status(message):
+            yield
 
     def warn(self, message: str) -> None:
         self.stderr.write(f"evalctl: {message}\n")

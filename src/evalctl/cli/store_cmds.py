@@ -56,8 +56,9 @@ def ingest(ctx: typer.Context, files: Files, model: Model,
     """
     state: AppState = ctx.obj
     store = state.store()
-    report = api.ingest(store, state.model(store, model), files, version=version, env=env,
-                        input_format=input_format)
+    with state.busy(f"ingesting {len(files)} file(s) …"):
+        report = api.ingest(store, state.model(store, model), files, version=version, env=env,
+                            input_format=input_format)
     _say_ingested(state, report.results[0], f"{model} {version} {env}")
     emit(state, report, fmt, output)
 
@@ -127,7 +128,8 @@ def doctor(ctx: typer.Context,
       evalctl doctor --repair
     """
     state: AppState = ctx.obj
-    report = api.doctor(state.store(), repair=repair)
+    with state.busy("verifying checksums …"):
+        report = api.doctor(state.store(), repair=repair)
     emit(state, report, fmt, output, fail_on)
     if report.status == "fail":
         state.exit_code = int(ExitCode.STORE_DAMAGED)

@@ -25,11 +25,21 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
 
 
-def columns_for(report: Report) -> list[tuple[str, str]]:
-    if report.command in COLUMNS:
-        return COLUMNS[report.command]
-    keys: list[str] = []
+def sections(report: Report) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """Results grouped by their `section` key (in first-seen order); one table each."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
     for row in report.results:
+        groups.setdefault(row.get("section"), []).append(row)
+    return list(groups.items())
+
+
+def columns_for(report: Report, section: str | None = None,
+                rows: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
+    key = f"{report.command}/{section}" if section else report.command
+    if key in COLUMNS:
+        return COLUMNS[key]
+    keys: list[str] = []
+    for row in rows if rows is not None else report.results:
         for key, value in row.items():
             if key not in keys and not isinstance(value, dict | list):
                 keys.append(key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalctl.render.cells import columns_for, format_cell, summary_line
+from evalctl.render.cells import columns_for, format_cell, sections, summary_line
 from evalctl.reports import Report
 
 _ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error"}
@@ -11,11 +11,13 @@ _ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error":
 def render_markdown(report: Report) -> str:
     lines = [f"### evalctl {report.command}" + (f" · `{report.model}`" if report.model else ""),
              "", f"**{summary_line(report)}**", ""]
-    columns = columns_for(report)
-    if report.results:
+    for section, rows in sections(report):
+        columns = columns_for(report, section, rows)
+        if section:
+            lines += [f"#### {section}", ""]
         lines.append("| " + " | ".join(h for _, h in columns) + " |")
         lines.append("| " + " | ".join("---" for _ in columns) + " |")
-        for row in report.results:
+        for row in rows:
             cells = [_ICON.get(str(row.get(k)), str(row.get(k))) if k == "status"
                      else format_cell(row.get(k)) for k, _ in columns]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from evalctl.render.cells import STATUS_STYLE, columns_for, format_cell, summary_line
+from evalctl.render.cells import STATUS_STYLE, columns_for, format_cell, sections, summary_line
 from evalctl.reports import Report
 
 
@@ -15,15 +15,16 @@ def render_table(report: Report, width: int | None = None) -> str:
     console = Console(record=True, width=width or 120, file=_Null(), force_terminal=width is None,
                       color_system="standard" if width is None else None)
     title = f"evalctl {report.command}" + (f" · {report.model}" if report.model else "")
-    table = Table(title=title, title_justify="left", header_style="bold")
-    columns = columns_for(report)
-    for _, header in columns:
-        table.add_column(header, overflow="fold")
-    for row in report.results:
-        table.add_row(*(_cell(key, row.get(key)) for key, _ in columns))
-    if report.results:
+    for section, rows in sections(report):
+        columns = columns_for(report, section, rows)
+        table = Table(title=title + (f" · {section}" if section else ""), title_justify="left",
+                      header_style="bold")
+        for _, header in columns:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(key, row.get(key)) for key, _ in columns))
         console.print(table)
-    else:
+    if not report.results:
         console.print(Text(title, style="bold"))
         console.print("(no results)")
     console.print(Text(summary_line(report), style=STATUS_STYLE.get(report.status, "")))
