@@ -9,8 +9,10 @@ on edges) and deduplicated:
 
 - ``psi_edges``: the interior edges of `n_bins` quantile bins, right-closed:
   ``(-inf, q1], (q1, q2], ..., (qk, inf)``. PSI, Jensen-Shannon and Hellinger use these.
-- ``edges``: `fine_bins` quantile edges from the reference minimum to its maximum (and every
-  ``psi_edges`` value). The summary counts values *at* each edge and strictly *between*
+- ``edges``: about 1.4 x `fine_bins` quantile edges from the reference minimum to its maximum
+  (see `fine_levels`), plus every ``psi_edges`` value. When the reference has at most
+  `fine_bins` distinct values (integer ages, codes), every distinct value is an edge instead,
+  which makes KS exact on such data. The summary counts values *at* each edge and strictly *between*
   neighbouring edges, with per-cell sums; KS and Wasserstein are computed from these cells
   with a proven error bound (see `evalctl.checks.ecdf`).
 
@@ -71,7 +73,8 @@ class Binning:
     def from_dict(cls, data: dict[str, Any]) -> Binning:
         return cls(
             kinds=dict(data["kinds"]),
-            numeric={f: NumericBins(tuple(map(float, b["edges"])), tuple(map(float, b["psi_edges"])))
+            numeric={f: NumericBins(tuple(map(float, b["edges"])),
+                                    tuple(map(float, b["psi_edges"])))
                      for f, b in data["numeric"].items()},
             categorical={f: CategoricalBins(tuple(b["vocabulary"]), frozenset(b["known"]),
                                             bool(b["known_complete"]))
@@ -117,8 +120,9 @@ def fit_binning(
     exprs: list[pl.Expr] = []
     for name, kind in usable.items():
         if kind == "numeric":
-            exprs.append(_quantiles_expr(name, fine_bins).alias(f"{name}/fine"))
-            exprs.append(_quantiles_expr(name, n_bins).alias(f"{name}/psi"))
+            exprs.append(_quantiles_expr(name, fine_levels(fine_bins)).alias(f"{name}/fine"))
+            exprs.append(_quantiles_expr(name, np.linspace(0, 1, n_bins + 1)).alias(f"{name}/psi"))
+            exprs.append(_distinct_expr(name, fine_bins).alias(f"{name}/distinct"))
         else:
             exprs.extend(_vocabulary_exprs(name, max_levels))
     row = lf.select(exprs).collect().row(0, named=True) if exprs else {}
@@ -127,7 +131,8 @@ def fit_binning(
     for name, kind in usable.items():
         try:
             if kind == "numeric":
-                numeric[name] = _numeric_bins(row[f"{name}/fine"], row[f"{name}/psi"])
+                numeric[name] = _numeric_bins(
+                    row[f"{name}/fine"], row[f"{name}/psi"], row[f"{name}/distinct"], fine_bins)
             else:
                 categorical[name] = _categorical_bins(
                     name, row[f"{name}/levels"], row[f"{name}/n_levels"], top_k)
@@ -136,13 +141,30 @@ def fit_binning(
     return Binning(dict(features), numeric, categorical, errors)
 
 
-def _quantiles_expr(name: str, bins: int) -> pl.Expr:
-    """Lower-interpolated quantiles at levels 0, 1/bins, ..., 1 of the finite values, as a list."""
+def fine_levels(bins: int) -> np.ndarray:
+    """Quantile levels of the fine edges: ``bins`` even steps, plus denser steps in the tails.
+
+    The tail levels follow the arcsine scale ``(1 - cos(pi k / bins)) / 2`` (t-digest's idea),
+    kept below 0.1 and above 0.9 where they are denser than the even steps. Narrow tail cells
+    are what keep the Wasserstein bound tight on skewed, heavy-tailed data.
+    """
+    even = np.linspace(0.0, 1.0, bins + 1)
+    arcsine = (1 - np.cos(np.pi * even)) / 2
+    return np.union1d(even, arcsine[(arcsine < 0.1) | (arcsine > 0.9)])
+
+
+def _quantiles_expr(name: str, levels: np.ndarray) -> pl.Expr:
+    """Lower-interpolated quantiles of the finite values at `levels`, as one list."""
     x = pl.col(name).cast(pl.Float64)
     finite = x.filter(x.is_finite())
-    levels = pl.lit(pl.Series(np.linspace(0.0, 1.0, bins + 1)))
-    index = (levels * (finite.len() - 1)).floor().cast(pl.Int64)
+    index = (pl.lit(pl.Series(levels)) * (finite.len() - 1)).floor().cast(pl.Int64)
     return finite.sort().implode().list.gather(index.implode(), null_on_oob=True)
+
+
+def _distinct_expr(name: str, fine_bins: int) -> pl.Expr:
+    """Up to ``fine_bins + 1`` distinct finite values: all of them when the data are discrete."""
+    x = pl.col(name).cast(pl.Float64)
+    return x.filter(x.is_finite()).unique().head(fine_bins + 1).implode()
 
 
 def _vocabulary_exprs(name: str, max_levels: int) -> list[pl.Expr]:
@@ -151,10 +173,14 @@ def _vocabulary_exprs(name: str, max_levels: int) -> list[pl.Expr]:
     return [counts.implode().alias(f"{name}/levels"), values.n_unique().alias(f"{name}/n_levels")]
 
 
-def _numeric_bins(fine: list[float | None], psi: list[float | None]) -> NumericBins:
+def _numeric_bins(
+    fine: list[float | None], psi: list[float | None], distinct: list[float], fine_bins: int
+) -> NumericBins:
     if not fine or fine[0] is None:
         raise ValueError("the reference has no finite values")
-    fine_edges = np.unique(np.asarray(fine, dtype=float))
+    fine_edges = np.asarray(fine, dtype=float)
+    if len(distinct) <= fine_bins:
+        fine_edges = np.asarray(distinct, dtype=float)
     interior = np.unique(np.asarray(psi[1:-1], dtype=float))
     edges = np.union1d(fine_edges, interior)
     return NumericBins(tuple(edges.tolist()), tuple(interior.tolist()))

@@ -1,12 +1,12 @@
-"""Mergeable per-feature summaries (TFDV's verbs: empty, add a batch via `summarize`, merge, extract).
+"""Mergeable per-feature summaries (TFDV's verbs: empty, add a batch with `summarize`, merge).
 
 A summary holds only counts, sums and moments over cells fixed by the reference `Binning`, so
 summaries of windows, partitions or engines merge exactly (moments with Chan's formula), and
 serialise with `to_dict` / `summary_from_dict` so profiles can be stored and merged later.
 
 A summary with `error` set could not be computed (missing column, wrong type, no binning); it
-still counts rows, and `nulls` when the column exists. An all-null window is *not* an error:
-its summary is simply empty and the measures say so.
+still counts rows, and `nulls` when the column exists (None when it is missing). An all-null
+window is *not* an error: its summary is simply empty and the measures say so.
 """
 
 from __future__ import annotations
@@ -27,16 +27,17 @@ class NumericSummary:
     """One numeric feature in one window.
 
     `counts` has ``2 * len(edges) + 1`` cells, interleaving the open intervals and the edges:
-    ``(-inf, e0), {e0}, (e0, e1), {e1}, ..., {em}, (em, inf)``. `sums` holds the sum of the
-    values in each open interval (``len(edges) + 1`` of them). `mean` and `m2` (sum of squared
-    deviations) are over the finite values; nulls and NaN/inf are counted apart.
+    ``(-inf, e0), {e0}, (e0, e1), {e1}, ..., {em}, (em, inf)``. `sums`, `lows` and `highs`
+    hold the sum, smallest and largest value in each open interval (``len(edges) + 1`` of
+    them; None when the interval is empty). `mean` and `m2` (sum of squared deviations) are
+    over the finite values; nulls and NaN/inf are counted apart.
     """
 
     feature: str
     edges: tuple[float, ...]
     psi_edges: tuple[float, ...]
     rows: int = 0
-    nulls: int = 0
+    nulls: int | None = 0
     nonfinite: int = 0
     minimum: float | None = None
     maximum: float | None = None
@@ -44,6 +45,8 @@ class NumericSummary:
     m2: float = 0.0
     counts: tuple[int, ...] = ()
     sums: tuple[float, ...] = ()
+    lows: tuple[float | None, ...] = ()
+    highs: tuple[float | None, ...] = ()
     error: str | None = None
     kind: str = "numeric"
 
@@ -51,7 +54,8 @@ class NumericSummary:
     def empty(cls, feature: str, bins: NumericBins) -> NumericSummary:
         cells = len(bins.edges)
         return cls(feature, bins.edges, bins.psi_edges,
-                   counts=(0,) * (2 * cells + 1), sums=(0.0,) * (cells + 1))
+                   counts=(0,) * (2 * cells + 1), sums=(0.0,) * (cells + 1),
+                   lows=(None,) * (cells + 1), highs=(None,) * (cells + 1))
 
     @property
     def count(self) -> int:
@@ -94,6 +98,7 @@ class NumericSummary:
         data = asdict(self)
         data["edges"], data["psi_edges"] = list(self.edges), list(self.psi_edges)
         data["counts"], data["sums"] = list(self.counts), list(self.sums)
+        data["lows"], data["highs"] = list(self.lows), list(self.highs)
         return data
 
 
@@ -110,7 +115,7 @@ class CategoricalSummary:
     feature: str
     vocabulary: tuple[str, ...]
     rows: int = 0
-    nulls: int = 0
+    nulls: int | None = 0
     counts: tuple[int, ...] = ()
     unseen_levels: int = 0
     unseen_names: tuple[str, ...] = ()
@@ -159,6 +164,8 @@ def summary_from_dict(data: dict[str, Any]) -> Summary:
         for key in ("edges", "psi_edges", "sums"):
             fields[key] = tuple(float(v) for v in fields[key])
         fields["counts"] = tuple(int(v) for v in fields["counts"])
+        for key in ("lows", "highs"):
+            fields[key] = tuple(None if v is None else float(v) for v in fields[key])
         return NumericSummary(**fields)
     if fields.get("kind") == "categorical":
         fields["vocabulary"] = tuple(fields["vocabulary"])
@@ -179,6 +186,10 @@ def merge(a: Summary, b: Summary) -> Summary:
     raise TypeError(f"not summaries: {type(a).__name__}, {type(b).__name__}")
 
 
+def _add_nulls(a: Summary, b: Summary) -> int | None:
+    return None if a.nulls is None or b.nulls is None else a.nulls + b.nulls
+
+
 def _merged_error(a: Summary, b: Summary) -> str | None:
     errors = sorted(e for e in (a.error, b.error) if e)
     return errors[0] if errors else None
@@ -187,7 +198,7 @@ def _merged_error(a: Summary, b: Summary) -> str | None:
 def _merge_numeric(a: NumericSummary, b: NumericSummary) -> NumericSummary:
     error = _merged_error(a, b)
     if error:
-        return NumericSummary(a.feature, (), (), a.rows + b.rows, a.nulls + b.nulls, error=error)
+        return NumericSummary(a.feature, (), (), a.rows + b.rows, _add_nulls(a, b), error=error)
     if a.edges != b.edges or a.psi_edges != b.psi_edges:
         raise ValueError(f"cannot merge {a.feature!r}: summaries use different bin edges")
     n_a, n_b = a.count, b.count
@@ -195,7 +206,7 @@ def _merge_numeric(a: NumericSummary, b: NumericSummary) -> NumericSummary:
     return replace(
         a,
         rows=a.rows + b.rows,
-        nulls=a.nulls + b.nulls,
+        nulls=_add_nulls(a, b),
         nonfinite=a.nonfinite + b.nonfinite,
         minimum=_pick(min, a.minimum, b.minimum),
         maximum=_pick(max, a.maximum, b.maximum),
@@ -203,6 +214,8 @@ def _merge_numeric(a: NumericSummary, b: NumericSummary) -> NumericSummary:
         m2=m2,
         counts=tuple(x + y for x, y in zip(a.counts, b.counts, strict=True)),
         sums=tuple(x + y for x, y in zip(a.sums, b.sums, strict=True)),
+        lows=tuple(_pick(min, x, y) for x, y in zip(a.lows, b.lows, strict=True)),
+        highs=tuple(_pick(max, x, y) for x, y in zip(a.highs, b.highs, strict=True)),
     )
 
 
@@ -227,7 +240,7 @@ def _pick(fn: Any, x: float | None, y: float | None) -> float | None:
 def _merge_categorical(a: CategoricalSummary, b: CategoricalSummary) -> CategoricalSummary:
     error = _merged_error(a, b)
     if error:
-        return CategoricalSummary(a.feature, (), a.rows + b.rows, a.nulls + b.nulls, error=error)
+        return CategoricalSummary(a.feature, (), a.rows + b.rows, _add_nulls(a, b), error=error)
     if a.vocabulary != b.vocabulary:
         raise ValueError(f"cannot merge {a.feature!r}: summaries use different vocabularies")
     names = sorted(set(a.unseen_names) | set(b.unseen_names))
@@ -237,7 +250,7 @@ def _merge_categorical(a: CategoricalSummary, b: CategoricalSummary) -> Categori
     return replace(
         a,
         rows=a.rows + b.rows,
-        nulls=a.nulls + b.nulls,
+        nulls=_add_nulls(a, b),
         counts=tuple(x + y for x, y in zip(a.counts, b.counts, strict=True)),
         unseen_levels=levels,
         unseen_names=tuple(names[:UNSEEN_NAME_CAP]),

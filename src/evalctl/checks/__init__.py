@@ -1,0 +1,49 @@
+"""Pure checks: summaries (or joined frames) in, numbers and verdicts out. No I/O, no clock.
+
+    result = evaluate_feature(ref_summary, cur_summary, "numeric")            # PSI by default
+    result = evaluate_feature(ref_summary, cur_summary, "numeric", method="ks", warn=0.05)
+"""
+
+from evalctl.checks.evaluate import (
+    compute_score,
+    evaluate_feature,
+    judge,
+    resolve_measure,
+    resolve_thresholds,
+)
+from evalctl.checks.measure import Measure, Score
+from evalctl.checks.quality import compare_schemas
+from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
+from evalctl.checks.series import (
+    DEFAULT_MIN_ROWS,
+    INSUFFICIENT,
+    adjust_pvalues_bh,
+    data_driven_threshold,
+    find_onset,
+    mark_insufficient,
+    reference_chunk_scores,
+)
+from evalctl.checks.transform_skew import CURRENT_SUFFIX, join_on_id, transform_skew
+
+__all__ = [
+    "CURRENT_SUFFIX",
+    "DEFAULT_METHOD",
+    "DEFAULT_MIN_ROWS",
+    "INSUFFICIENT",
+    "MEASURES",
+    "Measure",
+    "Score",
+    "adjust_pvalues_bh",
+    "compare_schemas",
+    "compute_score",
+    "data_driven_threshold",
+    "evaluate_feature",
+    "find_onset",
+    "join_on_id",
+    "judge",
+    "mark_insufficient",
+    "reference_chunk_scores",
+    "resolve_measure",
+    "resolve_thresholds",
+    "transform_skew",
+]

@@ -1,0 +1,164 @@
+"""Kolmogorov-Smirnov and Wasserstein from binned summaries, with proven error bounds.
+
+A `NumericSummary` knows, for the reference-quantile edges ``e0 < ... < em``, how many values sit
+exactly on each edge and how many (and their sum) lie strictly between neighbours. Write
+``D(x) = F_ref(x) - F_cur(x)`` for the two empirical CDFs. D is known exactly at every edge; inside
+an open cell ``(a, b)`` each CDF rises from its value at ``a`` by at most the cell's mass
+``o_ref`` / ``o_cur``.
+
+KS statistic ``sup |D|``:
+    lower = max |D| at every cell boundary (each is attained by a data point);
+    upper = max(lower, max over open cells of max(D(a) + o_ref, o_cur - D(a))).
+    The reported statistic is `lower` (it is attained); the exact one exceeds it by at most
+    ``upper - lower <= max over open cells of min(o_ref, o_cur) < 1 / fine_bins`` (0.001 with
+    the default 1000 bins, on any data: two neighbouring quantile edges enclose fewer than
+    ``n_ref / fine_bins`` reference values), and by 0 when no open cell holds
+    values of both samples -- always the case when the reference has at most `fine_bins`
+    distinct values (integer ages, codes), since then every reference value is an edge.
+
+Wasserstein-1 ``integral |D(x)| dx``:
+    Per-cell sums make ``integral_a^b D`` exact (``integral_a^b F = sum_{a<x<b} (b - x) / n`` plus
+    the known level at ``a``). ``integral |D| = |integral D| + 2 min(integral D+, integral D-)``
+    and each of these is bounded by the cell's masses and sums (see `_interior_gap`), giving a
+    proven [lower, upper]; outside the reference range the integral is exact unless both
+    samples have values there. The reported value models each open cell of each sample as
+    three point masses that reproduce its count, sum, min and max (`_cell_points`): exact
+    whenever no cell holds more than three values of a sample (so sparse, heavy tails are
+    exact), and clamped into [lower, upper]. Measured against scipy it is within 1% relative
+    on normal, exponential, log-normal (sigma 2), Pareto and Cauchy samples of 10^4 rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evalctl.stats.summary import NumericSummary
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """A reported `value` for a statistic proven to lie in [lower, upper]."""
+
+    value: float
+    lower: float
+    upper: float
+
+    @property
+    def max_error(self) -> float:
+        """How far the exact (unbinned) statistic can be from `value`."""
+        return max(self.value - self.lower, self.upper - self.value)
+
+
+def _cell_proportions(s: NumericSummary) -> np.ndarray:
+    counts = np.asarray(s.counts, dtype=float)
+    return counts / counts.sum()
+
+
+def ks_statistic(ref: NumericSummary, cur: NumericSummary) -> Bounded:
+    """Bounds on the two-sample KS statistic ``sup |F_ref - F_cur|`` (see module docstring)."""
+    r, c = _cell_proportions(ref), _cell_proportions(cur)
+    cumulative = np.cumsum(r - c)
+    lower = float(np.max(np.abs(cumulative)))
+    d_left = np.concatenate([[0.0], cumulative[1::2]])
+    upper = max(lower, float(np.max(d_left + r[0::2])), float(np.max(c[0::2] - d_left)))
+    return Bounded(lower, lower, min(upper, 1.0))
+
+
+def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
+    """Asymptotic two-sided p-value, as ``scipy.stats.ks_2samp(..., method="asymp")``."""
+    from scipy.stats import kstwo
+
+    en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)
+    return float(np.clip(kstwo.sf(statistic, en), 0.0, 1.0))
+
+
+def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
+    """The (unnormalised) Wasserstein-1 distance: a cell-model estimate within proven bounds."""
+    r, c = _cell_proportions(ref), _cell_proportions(cur)
+    edges = np.asarray(ref.edges)
+    d_left = np.concatenate([[0.0], np.cumsum(r - c)[1::2]])
+    first = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if v is not None)
+    last = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1]) if v is not None)
+    a, b = np.r_[first, edges], np.r_[edges, last]
+    ref_at, ref_mass = _cell_points(ref, b)
+    cur_at, cur_mass = _cell_points(cur, b)
+    signed, absolute = _step_integrals(
+        a, b, d_left, np.hstack([ref_at, cur_at]), np.hstack([ref_mass, -cur_mass]))
+    lower = float(np.sum(np.abs(signed)))
+    mu_r, mu_c = _open_cell_means(ref), _open_cell_means(cur)
+    gap = _tail_gap(ref, cur, edges) + _interior_gap(a, b, d_left, r[0::2], mu_r, c[0::2], mu_c)
+    estimate = min(max(float(np.sum(absolute)), lower), lower + gap)
+    return Bounded(estimate, lower, lower + gap)
+
+
+def _open_cell_means(s: NumericSummary) -> np.ndarray:
+    """Mean of the values in each open cell (NaN where the cell is empty)."""
+    counts = np.asarray(s.counts[0::2], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.asarray(s.sums) / counts, np.nan)
+
+
+def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Three point masses per open cell that reproduce its count, sum, min and max exactly.
+
+    One value sits at the cell's min, one at its max, the other ``count - 2`` at the mean of the
+    rest; with at most three values in a cell this *is* the data. Shape (cells, 3), masses as
+    shares of the sample. Empty slots have mass 0 at `fallback`.
+    """
+    count = np.asarray(s.counts[0::2], dtype=float)
+    low = np.array([np.nan if v is None else v for v in s.lows], dtype=float)
+    high = np.array([np.nan if v is None else v for v in s.highs], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rest = (np.asarray(s.sums) - low - high) / (count - 2)
+    rest = np.clip(np.nan_to_num(rest, nan=0.0), low, high)
+    at = np.column_stack([low, high, rest])
+    mass = np.column_stack([np.minimum(count, 1), (count >= 2).astype(float),
+                            np.maximum(count - 2, 0)]) / s.count
+    at = np.where(mass > 0, at, fallback[:, None])
+    return at, mass
+
+
+def _step_integrals(
+    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
+    at the points `at` (shape (cells, k))."""
+    order = np.argsort(at, axis=1, kind="stable")
+    at = np.clip(np.take_along_axis(at, order, axis=1), a[:, None], b[:, None])
+    levels = d_left[:, None] + np.cumsum(np.take_along_axis(jump, order, axis=1), axis=1)
+    levels = np.hstack([d_left[:, None], levels])
+    lengths = np.diff(np.hstack([a[:, None], at, b[:, None]]), axis=1)
+    return np.sum(lengths * levels, axis=1), np.sum(lengths * np.abs(levels), axis=1)
+
+
+def _tail_gap(ref: NumericSummary, cur: NumericSummary, edges: np.ndarray) -> float:
+    """Outside [e0, em] D has one sign unless both samples have values there."""
+    def tails(s: NumericSummary) -> tuple[float, float]:
+        below = max(edges[0] * s.counts[0] - s.sums[0], 0.0) / s.count
+        above = max(s.sums[-1] - edges[-1] * s.counts[-1], 0.0) / s.count
+        return below, above
+    (below_r, above_r), (below_c, above_c) = tails(ref), tails(cur)
+    return 2 * min(below_r, below_c) + 2 * min(above_r, above_c)
+
+
+def _interior_gap(
+    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, o_r: np.ndarray, mu_r: np.ndarray,
+    o_c: np.ndarray, mu_c: np.ndarray,
+) -> float:
+    """Bound on sum over interior cells (a, b) of ``integral |D| - |integral D|``.
+
+    With G(x) = F(x) - F(a) in [0, o] and IG = integral_a^b G = o (b - mean):
+    ``integral D+ <= min(IG_ref + w max(D(a), 0), w max(D(a) + o_ref, 0))``,
+    ``integral D- <= min(IG_cur + w max(-D(a), 0), w max(o_cur - D(a), 0))``, and the gap is
+    ``2 min(integral D+, integral D-)``.
+    """
+    inner = slice(1, -1)
+    a, b, d = a[inner], b[inner], d_left[inner]
+    o_r, o_c, width = o_r[inner], o_c[inner], b - a
+    ig_r = np.clip(o_r * (b - np.nan_to_num(mu_r[inner], nan=b)), 0.0, width * o_r)
+    ig_c = np.clip(o_c * (b - np.nan_to_num(mu_c[inner], nan=b)), 0.0, width * o_c)
+    positive = np.minimum(ig_r + width * np.maximum(d, 0), width * np.maximum(d + o_r, 0))
+    negative = np.minimum(ig_c + width * np.maximum(-d, 0), width * np.maximum(o_c - d, 0))
+    return float(np.sum(2 * np.minimum(positive, negative)))

@@ -1,0 +1,136 @@
+"""KS and Wasserstein from binned summaries: the documented bounds, checked against scipy."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from evalctl.checks import compute_score
+from evalctl.checks.ecdf import ks_p_value, ks_statistic
+from evalctl.checks.ecdf import wasserstein_distance as binned_wasserstein
+from evalctl.stats import NumericSummary, fit_binning, summarize
+
+RNG = np.random.default_rng(11)
+
+
+def _pair(ref: np.ndarray, cur: np.ndarray, **kw: int) -> tuple[NumericSummary, NumericSummary]:
+    binning = fit_binning(pl.LazyFrame({"x": ref}), {"x": "numeric"}, **kw)
+    r = summarize(pl.LazyFrame({"x": ref}), binning)[None]["x"]
+    c = summarize(pl.LazyFrame({"x": cur}), binning)[None]["x"]
+    assert isinstance(r, NumericSummary) and isinstance(c, NumericSummary)
+    return r, c
+
+
+CONTINUOUS = {
+    "same distribution": (RNG.normal(size=40000), RNG.normal(size=25000)),
+    "small shift": (RNG.normal(size=40000), RNG.normal(0.05, 1, size=25000)),
+    "large shift": (RNG.normal(size=40000), RNG.normal(1.0, 1, size=25000)),
+    "wider": (RNG.normal(size=40000), RNG.normal(0, 1.5, size=25000)),
+    "exponential": (RNG.exponential(size=40000), RNG.exponential(1.3, size=25000)),
+    "heavy tail": (RNG.lognormal(0, 2, size=40000), RNG.lognormal(0.1, 2, size=25000)),
+    "pareto": (RNG.pareto(1.5, size=40000), RNG.pareto(1.4, size=25000)),
+    "cauchy": (RNG.standard_cauchy(size=40000), RNG.standard_cauchy(size=25000)),
+    "small current": (RNG.normal(size=3000), RNG.normal(0.2, 1, size=200)),
+}
+
+
+@pytest.mark.parametrize("case", CONTINUOUS)
+def test_ks_matches_scipy_within_0_002_on_continuous_data(case: str) -> None:
+    ref, cur = CONTINUOUS[case]
+    r, c = _pair(ref, cur)
+    exact = ks_2samp(ref, cur, method="asymp")
+    bounds = ks_statistic(r, c)
+    assert bounds.lower - 1e-12 <= exact.statistic <= bounds.upper + 1e-12
+    assert bounds.max_error < 1 / 1000  # the documented bound
+    score = compute_score(r, c, "numeric", "ks")
+    assert score.value == pytest.approx(exact.statistic, abs=0.002)
+    assert score.details["p_value"] == pytest.approx(
+        ks_p_value(exact.statistic, len(ref), len(cur)), abs=0.05)
+
+
+@pytest.mark.parametrize("case", CONTINUOUS)
+def test_wasserstein_matches_scipy_within_1_percent(case: str) -> None:
+    ref, cur = CONTINUOUS[case]
+    r, c = _pair(ref, cur)
+    exact = wasserstein_distance(ref, cur)
+    bounds = binned_wasserstein(r, c)
+    assert bounds.lower * (1 - 1e-9) <= exact <= bounds.upper * (1 + 1e-9) + 1e-12
+    score = compute_score(r, c, "numeric", "wasserstein")
+    assert score.value == pytest.approx(exact / np.std(ref), rel=0.01)
+    assert score.details["reference_std"] == pytest.approx(np.std(ref), rel=1e-9)
+
+
+def test_ks_and_wasserstein_are_exact_on_heavily_tied_integer_data() -> None:
+    ref = RNG.integers(18, 90, 30000).astype(float)
+    cur = np.r_[RNG.integers(25, 99, 20000), [10.0, 11.0, 120.0]]  # some outside the range
+    r, c = _pair(ref, cur)
+    bounds = ks_statistic(r, c)
+    assert bounds.max_error == 0.0
+    assert bounds.lower == pytest.approx(ks_2samp(ref, cur).statistic, abs=1e-12)
+    w = binned_wasserstein(r, c)
+    assert w.lower == pytest.approx(wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_nulls_and_empty_bins() -> None:
+    ref = np.r_[RNG.normal(size=5000), [np.nan] * 300]
+    cur = np.r_[np.full(400, 0.25), RNG.normal(3, 0.1, 100), [np.nan] * 50]  # most bins empty
+    frame = {name: pl.LazyFrame({"x": values}).with_columns(pl.col("x").fill_nan(None))
+             for name, values in (("ref", ref), ("cur", cur))}
+    binning = fit_binning(frame["ref"], {"x": "numeric"})
+    r = summarize(frame["ref"], binning)[None]["x"]
+    c = summarize(frame["cur"], binning)[None]["x"]
+    assert (r.nulls, c.nulls) == (300, 50)
+    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
+    ks = ks_statistic(r, c)
+    assert ks.lower - 1e-12 <= ks_2samp(ref, cur).statistic <= ks.upper + 1e-12
+    assert ks.value == pytest.approx(ks_2samp(ref, cur).statistic, abs=0.002)
+    w = compute_score(r, c, "numeric", "wasserstein").value
+    assert w == pytest.approx(wasserstein_distance(ref, cur) / np.std(ref), rel=0.01)
+
+
+def test_p_value_matches_scipy_asymptotic() -> None:
+    ref, cur = RNG.integers(0, 20, 5000), RNG.integers(0, 21, 4000)
+    r, c = _pair(ref.astype(float), cur.astype(float))
+    exact = ks_2samp(ref, cur, method="asymp")
+    assert compute_score(r, c, "numeric", "ks").details["p_value"] == pytest.approx(
+        exact.pvalue, rel=1e-6, abs=1e-12)
+
+
+def test_constant_reference() -> None:
+    r, c = _pair(np.full(100, 3.0), np.array([3.0] * 80 + [4.0] * 20))
+    assert compute_score(r, c, "numeric", "ks").value == pytest.approx(0.2)
+    wasserstein = compute_score(r, c, "numeric", "wasserstein")
+    assert wasserstein.value is None and "constant" in (wasserstein.reason or "")
+    assert wasserstein.details["distance"] == pytest.approx(0.2)
+    same = _pair(np.full(100, 3.0), np.full(10, 3.0))
+    assert compute_score(*same, "numeric", "wasserstein").value == 0.0
+
+
+samples = st.lists(st.one_of(st.integers(-5, 5).map(float),
+                             st.floats(-100, 100, allow_nan=False, allow_infinity=False)),
+                   min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(samples, samples, st.integers(2, 8))
+def test_bounds_always_contain_the_exact_statistics(ref: list, cur: list, fine: int) -> None:
+    r, c = _pair(np.array(ref), np.array(cur), n_bins=2, fine_bins=fine)
+    ks = ks_statistic(r, c)
+    with warnings.catch_warnings():  # scipy's p-value warns on tiny samples; D is what we test
+        warnings.simplefilter("ignore", RuntimeWarning)
+        exact_ks = ks_2samp(ref, cur).statistic
+    assert ks.lower - 1e-12 <= exact_ks <= ks.upper + 1e-12
+    assert ks.max_error < 1 / fine + 1e-12
+    w = binned_wasserstein(r, c)
+    exact_w = wasserstein_distance(ref, cur)
+    tolerance = 1e-9 * (1 + max(map(abs, ref + cur)))
+    assert w.lower - tolerance <= exact_w <= w.upper + tolerance
+    assert w.lower <= w.value <= w.upper
+    if max(r.counts[0::2] + c.counts[0::2]) <= 3:  # <= 3 values per open cell: model is exact
+        assert w.value == pytest.approx(exact_w, rel=1e-9, abs=tolerance)
