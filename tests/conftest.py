@@ -113,3 +113,48 @@ def store_snapshot(root: Path) -> dict[str, int]:
     """Every file below the store with its size (to prove a failed command changed nothing)."""
     return {p.relative_to(root).as_posix(): p.stat().st_size
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+REPO = Path(__file__).resolve().parents[1]
+STORY_CONFIG = REPO / "configs" / "evalctl.yaml"
+STORY_INGESTS = [
+    ("training.parquet", "v1", "training"), ("validation_v1.parquet", "v1", "validation"),
+    ("validation_v2.parquet", "v2", "validation"), ("production_v1.csv", "v1", "production"),
+    ("shadow_v2.jsonl", "v2", "shadow"), ("recomputed_v2_training.parquet", "v2", "training"),
+]
+
+
+def _run(*args: str) -> CliResult:
+    out, err = io.StringIO(), io.StringIO()
+    code = run([str(a) for a in args], stdout=out, stderr=err)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., CliResult]:
+    """The sample story (scaled down) ingested into a store; returns a CLI runner for it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sample_generate",
+                                                  REPO / "sample_data" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    data = tmp_path_factory.mktemp("story_data")
+    generator.generate(data, seed=7, rows_per_day=600, scale=0.5, verbose=False)
+    store = tmp_path_factory.mktemp("story") / "store"
+    base = ["--config", str(STORY_CONFIG), "--store", str(store)]
+    assert _run("init", str(store), "--no-config").code == 0
+    for name, version, env in STORY_INGESTS:
+        result = _run(*base, "ingest", str(data / name), "--model", "tv-recommender",
+                      "--version", version, "--env", env)
+        assert result.code == 0, result.stderr
+    assert _run(*base, "ingest-actuals", str(data / "actuals_late.csv"), "--model",
+                "tv-recommender").code == 0
+
+    def invoke(*args: str) -> CliResult:
+        return _run(*base, *args)
+
+    invoke.store = store  # type: ignore[attr-defined]
+    invoke.data = data  # type: ignore[attr-defined]
+    return invoke

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from evalctl.check_settings import drift_settings
 from evalctl.config import Config, ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
 from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
 from evalctl.lake.ledger import BatchRecord
+from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 
@@ -141,3 +143,31 @@ def doctor(store: Store, repair: bool = False) -> Report:
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
                            "removed": len(found.removed)},
                   recommendations=recommendations)
+
+
+def skew(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
+         join_key: str | None = None) -> Report:
+    """Training/serving skew between two selections (the CI gate)."""
+    from evalctl.analyses.skew import skew_report
+
+    settings = drift_settings(model.checks, "skew", _checked(model))
+    return skew_report(store, model, reference, current, settings=settings, join_key=join_key)
+
+
+def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
+          window: str | None = None, windows: int | None = None,
+          min_rows: int | None = None) -> Report:
+    """Drift of every column window by window, with onset."""
+    from dataclasses import replace
+
+    from evalctl.analyses.drift import drift_report
+
+    settings = drift_settings(model.checks, "drift", _checked(model))
+    if min_rows is not None:
+        settings = replace(settings, min_rows=min_rows)
+    return drift_report(store, model, reference, current, settings=settings, window=window,
+                        windows=windows)
+
+
+def _checked(model: ModelConfig) -> set[str]:
+    return set(model.features) | {c for c in (model.prediction, model.score) if c}

@@ -28,6 +28,7 @@ class Selection:
 
     selector: Selector
     files: tuple[tuple[str, str, FileEntry], ...]  # (version, env, file)
+    batches: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -96,18 +97,35 @@ class Store:
     # -- selections -----------------------------------------------------------------------
     def select(self, model: str, selector: Selector) -> Selection:
         """The committed files a selector names; an empty selection is an input error."""
-        files = []
+        files, batches = [], []
         for record in self.prediction_records(model):
             if record.env != selector.env:
                 continue
             if selector.version is not None and record.version != selector.version:
                 continue
-            files += [(record.version or "", record.env, f) for f in record.files
+            chosen = [(record.version or "", record.env, f) for f in record.files
                       if selector.covers(date.fromisoformat(f.date))]
+            if chosen:
+                files += chosen
+                batches.append(record.batch)
         if not files:
             raise SelectorError(self._nothing_matched(model, selector))
         files.sort(key=lambda item: (item[0], item[2].date, item[2].path))
-        return Selection(selector=selector, files=tuple(files))
+        return Selection(selector=selector, files=tuple(files), batches=tuple(batches))
+
+    def source_columns(self, selection: Selection) -> tuple[dict[str, str], bool]:
+        """The raw exports' columns behind a selection, and whether all of them were typed
+        (CSV carries no types). Conflicting types across batches show as ``a | b``."""
+        columns: dict[str, set[str]] = {}
+        typed = True
+        for record in self.records:
+            if record.batch not in selection.batches:
+                continue
+            for source in record.sources:
+                typed = typed and source.get("format") != "csv"
+                for name, dtype in source.get("columns", {}).items():
+                    columns.setdefault(name, set()).add(dtype)
+        return {c: " | ".join(sorted(t)) for c, t in columns.items()}, typed
 
     def _nothing_matched(self, model: str, selector: Selector) -> str:
         have = sorted({f"{r.env}:{r.version}" for r in self.prediction_records(model)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, time
 from typing import Any
 
 from evalctl.reports import Report
@@ -21,7 +22,19 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                 ("version", "version"), ("env", "env"), ("rows", "rows"), ("files", "files"),
                 ("created_at", "created")],
     "doctor": [("status", "status"), ("problem", "problem"), ("path", "path")],
+    "skew/distribution": [("status", "status"), ("feature", "feature"), ("kind", "kind"),
+                          ("method", "method"), ("score", "score"), ("threshold", "fail at"),
+                          ("quality_alerts", "data quality"), ("summary", "reference → current")],
+    "skew/transformation": [("status", "status"), ("feature", "feature"),
+                            ("compared", "joined rows"), ("mismatch_rate", "mismatch"),
+                            ("median_ratio", "median ratio"), ("median_offset", "median offset"),
+                            ("hint", "looks like")],
+    "skew/schema": [("status", "status"), ("summary", "schema of the exports")],
+    "drift": [("status", "status"), ("feature", "feature"), ("method", "method"),
+              ("score", "latest"), ("max_score", "max"), ("threshold", "fail at"),
+              ("onset", "onset"), ("windows_crossed", "crossed"), ("series", "trend")],
 }
+SPARKS = "▁▂▃▄▅▆▇█"
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
 
 
@@ -46,12 +59,38 @@ def columns_for(report: Report, section: str | None = None,
     return [(k, k) for k in keys]
 
 
+def format_keyed(key: str, value: Any) -> str:
+    """Cells whose key needs a special look (series as sparklines, alerts as text)."""
+    if key == "series" and isinstance(value, list):
+        return sparkline([p.get("score") for p in value])
+    if key == "quality_alerts" and isinstance(value, list):
+        return "; ".join(f"{a['check']} {format_cell(a['value'])} ({a['status']})"
+                         for a in value) or "ok"
+    if key == "mismatch_rate" and isinstance(value, float):
+        return f"{value:.1%}"
+    return format_cell(value)
+
+
+def sparkline(values: list[Any]) -> str:
+    """Scores as ▁▂▃▄▅▆▇█ (scaled to the series' own max); missing values as a space."""
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    top = max(finite, default=0.0)
+    if top <= 0:
+        return "".join(SPARKS[0] if isinstance(v, int | float) else " " for v in values)
+    return "".join(SPARKS[min(int(v / top * (len(SPARKS) - 1) + 0.5), len(SPARKS) - 1)]
+                   if isinstance(v, int | float) and math.isfinite(v) and v >= 0 else " "
+                   for v in values)
+
+
 def format_cell(value: Any) -> str:
     """Round only here, at render time."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else \
+            value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"

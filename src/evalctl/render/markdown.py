@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalctl.render.cells import columns_for, format_cell, sections, summary_line
+from evalctl.render.cells import columns_for, format_keyed, sections, summary_line
 from evalctl.reports import Report
 
 _ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error"}
@@ -19,7 +19,7 @@ def render_markdown(report: Report) -> str:
         lines.append("| " + " | ".join("---" for _ in columns) + " |")
         for row in rows:
             cells = [_ICON.get(str(row.get(k)), str(row.get(k))) if k == "status"
-                     else format_cell(row.get(k)) for k, _ in columns]
+                     else format_keyed(k, row.get(k)) for k, _ in columns]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     for rec in report.recommendations:

@@ -6,21 +6,28 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from evalctl.render.cells import STATUS_STYLE, columns_for, format_cell, sections, summary_line
+from evalctl.render.cells import (
+    STATUS_STYLE,
+    columns_for,
+    format_keyed,
+    sections,
+    summary_line,
+)
 from evalctl.reports import Report
 
 
 def render_table(report: Report, width: int | None = None) -> str:
     """The report as a Rich table, returned as text (with ANSI styles when ``width`` is None)."""
-    console = Console(record=True, width=width or 120, file=_Null(), force_terminal=width is None,
+    console = Console(record=True, width=width, file=_Null() if width else None,
+                      force_terminal=width is None,
                       color_system="standard" if width is None else None)
     title = f"evalctl {report.command}" + (f" · {report.model}" if report.model else "")
     for section, rows in sections(report):
         columns = columns_for(report, section, rows)
         table = Table(title=title + (f" · {section}" if section else ""), title_justify="left",
                       header_style="bold")
-        for _, header in columns:
-            table.add_column(header, overflow="fold")
+        for key, header in columns:
+            table.add_column(header, overflow="fold", no_wrap=key == "series")
         for row in rows:
             table.add_row(*(_cell(key, row.get(key)) for key, _ in columns))
         console.print(table)
@@ -36,7 +43,7 @@ def render_table(report: Report, width: int | None = None) -> str:
 def _cell(key: str, value: object) -> Text | str:
     if key == "status" and isinstance(value, str):
         return Text(value, style=STATUS_STYLE.get(value, ""))
-    return format_cell(value)
+    return format_keyed(key, value)
 
 
 class _Null:

@@ -1,0 +1,1 @@
+"""Analyses: lake selections in, Reports out. Each reads through the lake and judges with checks."""

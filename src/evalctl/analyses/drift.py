@@ -1,0 +1,147 @@
+"""`evalctl drift`: every checked column, window by window against the reference, with onset."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from evalctl.analyses.common import (
+    checked_columns,
+    chunk_index,
+    count_statuses,
+    open_side,
+    overall_status,
+    side_inputs,
+)
+from evalctl.analyses.skew import judge_features, reference_summaries
+from evalctl.check_settings import WINDOW_PATTERN, DriftSettings
+from evalctl.checks import find_onset, mark_insufficient
+from evalctl.config import ModelConfig
+from evalctl.errors import InputError
+from evalctl.lake.selectors import Selector
+from evalctl.lake.store import Store
+from evalctl.reports import Report
+from evalctl.reports.model import sort_worst_first
+from evalctl.stats import fit_binning, summarize
+
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_window(text: str) -> timedelta:
+    """``1h`` / ``1d`` / ``7d`` / ``2w`` -> timedelta; anything else is an input error."""
+    if not WINDOW_PATTERN.match(text) or int(text[:-1]) < 1:
+        raise InputError(f"--window: expected e.g. 1h, 1d or 7d, got {text!r}")
+    return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+
+
+def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
+                 settings: DriftSettings, window: str | None = None,
+                 windows: int | None = None) -> Report:
+    """Per column, the measure of every window of `current` against `reference`.
+
+    Windows are calendar windows (`window`, e.g. 1d) or `windows` equal-row chunks in timestamp
+    order. One grouped scan computes every column's summary in every window.
+    """
+    if windows is not None and windows < 2:
+        raise InputError(f"--windows: expected at least 2 chunks, got {windows}")
+    ref_sel, ref_lf = open_side(store, model, reference)
+    cur_sel, cur_lf = open_side(store, model, current)
+    kinds = checked_columns(model, settings)
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
+    key, bounds = _window_key(cur_lf, model, window or settings.window, windows)
+    per_window = summarize(cur_lf, binning, by=key)
+    series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
+    for start, summaries in per_window.items():
+        judged = judge_features(kinds, ref_summary, summaries, settings, chunks)
+        lo, hi, rows = bounds[start]
+        for result in judged:
+            series[result["feature"]].append(
+                {"window_start": lo, "window_end": hi, "rows": rows, "score": result["score"],
+                 "status": result["status"], "reason": result.get("reason"),
+                 "method": result["method"], "threshold": result.get("threshold")})
+    results = sort_worst_first([_feature_result(c, kinds[c], series[c], settings)
+                                for c in kinds])
+    return Report(
+        command="drift", model=model.name, status=overall_status(results),
+        inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
+                "window": None if windows else (window or settings.window),
+                "windows": windows, "min_rows": settings.min_rows},
+        results=results, summary={**count_statuses(results), "windows": len(per_window)},
+        recommendations=_recommendations(results, model))
+
+
+def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None
+                ) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
+    """The window expression and each window's (start, end, rows) — the timestamp column only."""
+    ts = model.timestamp
+    if windows is not None:
+        key = chunk_index(ts, windows)
+    else:
+        step = parse_window(window)
+        key = pl.col(ts).dt.truncate(window)
+    frame = (lf.select(key.alias("_w"), pl.col(ts)).group_by("_w")
+             .agg(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi"),
+                  pl.len().alias("rows")).sort("_w").collect())
+    bounds = {}
+    for row in frame.iter_rows(named=True):
+        if windows is None:
+            bounds[row["_w"]] = (row["_w"], row["_w"] + step, row["rows"])
+        else:
+            bounds[row["_w"]] = (row["lo"], row["hi"], row["rows"])
+    return key, bounds
+
+
+def _feature_result(column: str, kind: str, points: list[dict[str, Any]],
+                    settings: DriftSettings) -> dict[str, Any]:
+    statuses = mark_insufficient([p["status"] for p in points], [p["rows"] for p in points],
+                                 settings.min_rows)
+    for point, status in zip(points, statuses, strict=True):
+        point["status"] = status
+    judged = [p for p in points if p["status"] in ("pass", "warn", "fail")]
+    onset_index = find_onset(statuses, level="warn")
+    latest = judged[-1] if judged else None
+    scores = [p["score"] for p in judged if p["score"] is not None]
+    status = latest["status"] if latest else ("error" if any(
+        p["status"] == "error" for p in points) else "pass")
+    method = next((p["method"] for p in points if p.get("method")), None)
+    threshold = latest["threshold"] if latest else None
+    for point in points:
+        point.pop("method", None)
+    return {
+        "feature": column, "kind": kind, "status": status, "method": method,
+        "threshold": threshold, "onset": points[onset_index]["window_start"] if onset_index is not None
+        else None,
+        "score": latest["score"] if latest else None,
+        "max_score": max(scores) if scores else None,
+        "windows": len(points), "windows_judged": len(judged),
+        "windows_crossed": sum(p["status"] in ("warn", "fail") for p in judged),
+        "windows_insufficient": statuses.count("insufficient"),
+        "reason": None if judged else _first_reason(points),
+        "series": points,
+    }
+
+
+def _first_reason(points: list[dict[str, Any]]) -> str | None:
+    for p in points:
+        if p.get("reason"):
+            return str(p["reason"])
+    return "every window has fewer rows than min_rows" if points else "no windows"
+
+
+def _recommendations(results: list[dict[str, Any]], model: ModelConfig) -> list[str]:
+    recs = []
+    for r in results:
+        if r["status"] in ("warn", "fail") and r["onset"] is not None:
+            recs.append(f"{r['feature']}: drifting since {_day(r['onset'])} "
+                        f"({r['windows_crossed']} of {r['windows_judged']} windows crossed)")
+    if recs:
+        recs.append(f"if performance dropped at the onset, explain it with: evalctl rca "
+                    f"--model {model.name} (baseline before the onset, current after)")
+    return recs
+
+
+def _day(value: Any) -> str:
+    return value.date().isoformat() if isinstance(value, datetime) else str(value)

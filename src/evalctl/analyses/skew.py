@@ -1,0 +1,254 @@
+"""`evalctl skew`: is the current selection statistically different from the reference?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalctl.analyses.common import (
+    checked_columns,
+    chunk_index,
+    count_statuses,
+    method_for,
+    open_side,
+    overall_status,
+    side_inputs,
+)
+from evalctl.check_settings import DriftSettings
+from evalctl.checks import (
+    MEASURES,
+    adjust_pvalues_bh,
+    compute_score,
+    data_driven_threshold,
+    evaluate_feature,
+    join_on_id,
+    judge,
+    resolve_measure,
+    transform_skew,
+)
+from evalctl.config import ModelConfig
+from evalctl.errors import InputError
+from evalctl.lake.selectors import Selector
+from evalctl.lake.store import Selection, Store
+from evalctl.reports import Report
+from evalctl.reports.model import sort_worst_first
+from evalctl.stats import Binning, fit_binning, merge, summarize
+from evalctl.stats.summary import Summary
+
+QUALITY = ("null_rate_change", "out_of_range")
+UNIT_FACTORS = {60.0: "seconds vs minutes", 1 / 60: "minutes vs seconds",
+                3600.0: "seconds vs hours", 1000.0: "a factor of 1000 (e.g. ms vs s, g vs kg)",
+                0.001: "a factor of 1/1000", 100.0: "percent vs fraction",
+                0.01: "fraction vs percent", 24.0: "hours vs days"}
+
+
+def skew_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
+                settings: DriftSettings, join_key: str | None = None) -> Report:
+    """Compare every feature and output of two selections; optionally row by row on an id."""
+    ref_sel, ref_lf = open_side(store, model, reference)
+    cur_sel, cur_lf = open_side(store, model, current)
+    kinds = checked_columns(model, settings)
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings)
+    cur_summary = summarize(cur_lf, binning)[None]
+    results = judge_features(kinds, ref_summary, cur_summary, settings, chunk_summaries)
+    results.append(schema_result(store, model, ref_sel, cur_sel))
+    match: dict[str, Any] = {}
+    if join_key:
+        inputs_only = {c: k for c, k in kinds.items() if c in model.features}
+        transform, match = transformation_results(ref_lf, cur_lf, join_key, inputs_only,
+                                                  ref_sel, cur_sel)
+        results += transform
+    results = sort_worst_first(results)
+    return Report(
+        command="skew", model=model.name, status=overall_status(results),
+        inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
+                **({"join_key": join_key, "match": match} if join_key else {})},
+        results=results, summary=count_statuses(results),
+        recommendations=skew_recommendations(results, model, reference, current, join_key))
+
+
+def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,
+                        settings: DriftSettings
+                        ) -> tuple[dict[str, Summary], list[dict[str, Summary]] | None]:
+    """The whole reference's summaries and, for data-driven thresholds, its chunks' — from
+    one grouped scan (chunks merge into the whole: summaries are mergeable)."""
+    if settings.thresholds != "reference_chunks":
+        return summarize(ref_lf, binning)[None], None
+    by_chunk = summarize(ref_lf, binning, by=chunk_index(model.timestamp, settings.chunks))
+    chunks = list(by_chunk.values())
+    whole = {f: _merge_all([c[f] for c in chunks]) for f in chunks[0]}
+    return whole, chunks
+
+
+def _merge_all(parts: list[Summary]) -> Summary:
+    total = parts[0]
+    for part in parts[1:]:
+        total = merge(total, part)
+    return total
+
+
+def judge_features(kinds: dict[str, str], ref: dict[str, Summary], cur: dict[str, Summary],
+                   settings: DriftSettings, chunks: list[dict[str, Summary]] | None
+                   ) -> list[dict[str, Any]]:
+    """One result per column: its distribution measure, raised by data-quality alerts."""
+    results = [judge_feature(c, k, ref[c], cur[c], settings, chunks) for c, k in kinds.items()]
+    gate_pvalues(results, settings)
+    return results
+
+
+def judge_feature(column: str, kind: str, ref: Summary, cur: Summary, settings: DriftSettings,
+                  chunks: list[dict[str, Summary]] | None) -> dict[str, Any]:
+    rule = settings.rule(column)
+    method = method_for(column, kind, settings)
+    warn, fail = rule.warn, rule.fail
+    if chunks is not None and fail is None:
+        warn, fail = chunk_thresholds(column, kind, ref, chunks, method, settings.k)
+    result = evaluate_feature(ref, cur, kind, method=method, warn=warn, fail=fail)
+    result["section"] = "distribution"
+    if chunks is not None:
+        result["threshold_source"] = f"reference_chunks (mean + {settings.k:g}·std)"
+    if result["status"] != "error":
+        apply_quality(result, kind, ref, cur)
+    return result
+
+
+def chunk_thresholds(column: str, kind: str, ref: Summary, chunks: list[dict[str, Summary]],
+                     method: str | None, k: float) -> tuple[float | None, float | None]:
+    """Data-driven thresholds: how far the measure wanders between reference chunks."""
+    measure = resolve_measure(kind, method)
+    scores = [compute_score(ref, c[column], kind, measure.name).value for c in chunks]
+    fail = data_driven_threshold(scores, k=k, higher_is_worse=measure.higher_is_worse)
+    warn = data_driven_threshold(scores, k=max(k - 1.0, 0.0),
+                                 higher_is_worse=measure.higher_is_worse)
+    return warn, fail
+
+
+def apply_quality(result: dict[str, Any], kind: str, ref: Summary, cur: Summary) -> None:
+    """Null-rate change and out-of-range share are their own signals: they can raise status."""
+    alerts = []
+    for name in QUALITY:
+        measure = MEASURES[name]
+        if kind not in measure.kinds:
+            continue
+        value = compute_score(ref, cur, kind, name).value
+        if value is None:
+            continue
+        status = judge(abs(value), measure.warn, measure.fail, measure.higher_is_worse)
+        if status != "pass":
+            alerts.append({"check": name, "value": value, "status": status,
+                           "warn": measure.warn, "threshold": measure.fail})
+    result["quality_alerts"] = alerts
+    statuses = [result["status"], *(a["status"] for a in alerts)]
+    result["status"] = "fail" if "fail" in statuses else ("warn" if "warn" in statuses
+                                                          else result["status"])
+
+
+def gate_pvalues(results: list[dict[str, Any]], settings: DriftSettings) -> None:
+    """When a p-value method gates, control the false-discovery rate across the columns."""
+    gated = [r for r in results if r["status"] != "error" and r.get("higher_is_worse") is False]
+    if not gated:
+        return
+    adjusted = adjust_pvalues_bh([r["score"] for r in gated])
+    for result, p in zip(gated, adjusted, strict=True):
+        result["p_value_adjusted"] = p
+        if p is not None:
+            verdict = judge(p, result["warn"], result["threshold"], False)
+            alerts = [a["status"] for a in result.get("quality_alerts", [])]
+            result["status"] = "fail" if "fail" in [verdict, *alerts] else (
+                "warn" if "warn" in [verdict, *alerts] else "pass")
+
+
+def schema_result(store: Store, model: ModelConfig, ref: Selection, cur: Selection
+                  ) -> dict[str, Any]:
+    """Schema differences between the raw exports behind the two selections.
+
+    Text formats (CSV) carry no types, so a column is called retyped only when both sides
+    came from typed files. Outputs, label and proxies are optional and not compared.
+    """
+    optional = {c for c in (model.label, model.prediction, model.score) if c} | set(
+        model.proxies)
+    ref_cols, ref_typed = store.source_columns(ref)
+    cur_cols, cur_typed = store.source_columns(cur)
+    ref_cols = {c: t for c, t in ref_cols.items() if c not in optional}
+    cur_cols = {c: t for c, t in cur_cols.items() if c not in optional}
+    missing = sorted(set(ref_cols) - set(cur_cols))
+    new = sorted(set(cur_cols) - set(ref_cols))
+    retyped = [{"column": c, "reference": ref_cols[c], "current": cur_cols[c]}
+               for c in sorted(set(ref_cols) & set(cur_cols))
+               if ref_typed and cur_typed and ref_cols[c] != cur_cols[c]]
+    status = "warn" if missing or new or retyped else "pass"
+    parts = [f"missing: {', '.join(missing)}" if missing else "",
+             f"new: {', '.join(new)}" if new else "",
+             f"retyped: {', '.join(r['column'] for r in retyped)}" if retyped else ""]
+    return {"section": "schema", "feature": "(schema)", "kind": "schema", "method": "schema",
+            "status": status, "missing": missing, "new": new, "retyped": retyped,
+            "types_compared": ref_typed and cur_typed,
+            "summary": "; ".join(p for p in parts if p) or "same columns"}
+
+
+def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, str],
+                           ref_sel: Selection, cur_sel: Selection
+                           ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Row-by-row comparison of the same ids on both sides (training/serving skew).
+
+    Only input features are compared: the outputs of two model versions differ by design.
+    """
+    schema = ref_lf.collect_schema()
+    if key not in schema or key not in cur_lf.collect_schema():
+        raise InputError(f"--join-key: column {key!r} is not in both selections")
+    features = {c: k for c, k in kinds.items() if c != key}
+    joined = join_on_id(ref_lf, cur_lf, key, list(features))
+    rows = transform_skew(joined, features, id_column=key)
+    n_joined = rows[0]["rows"] if rows else 0
+    if n_joined == 0:
+        raise InputError(f"--join-key {key}: no id is in both selections "
+                         f"({ref_sel.selector.text} and {cur_sel.selector.text})")
+    for row in rows:
+        row["section"] = "transformation"
+        row["method"] = "row_mismatch"
+        row["score"] = row.get("mismatch_rate")
+        row["hint"] = unit_hint(row.get("median_ratio"))
+    match = {"reference_rows": ref_sel.rows, "current_rows": cur_sel.rows, "joined": n_joined,
+             "only_reference": ref_sel.rows - n_joined, "only_current": cur_sel.rows - n_joined}
+    return rows, match
+
+
+def unit_hint(ratio: float | None) -> str | None:
+    """Name the unit mix-up a median ratio points at (within 2%), if any."""
+    if ratio is None or ratio <= 0:
+        return None
+    for factor, name in UNIT_FACTORS.items():
+        if abs(ratio / factor - 1) < 0.02:
+            return name
+    return None
+
+
+def skew_recommendations(results: list[dict[str, Any]], model: ModelConfig,
+                         reference: Selector, current: Selector,
+                         join_key: str | None) -> list[str]:
+    recs = []
+    for r in results:
+        if r["status"] not in ("warn", "fail"):
+            continue
+        if r.get("section") == "transformation":
+            hint = f" — looks like {r['hint']}" if r.get("hint") else ""
+            recs.append(f"{r['feature']}: {r['mismatch_rate']:.0%} of {r['compared']:,} joined "
+                        f"rows differ (median ratio current/reference "
+                        f"{_num(r.get('median_ratio'))}){hint}: a transformation bug between "
+                        "the pipelines; check the feature's producer")
+    drifted = [r["feature"] for r in results
+               if r.get("section") == "distribution" and r["status"] == "fail"]
+    if drifted:
+        recs.append(f"{len(drifted)} column(s) differ from {reference.text}: "
+                    f"{', '.join(drifted[:8])}" + (" …" if len(drifted) > 8 else ""))
+        if not join_key:
+            recs.append("to tell a pipeline bug from a population change, compare the same ids "
+                        f"row by row: evalctl skew --model {model.name} --reference "
+                        f"{reference.text} --current {current.text} --join-key {model.id}")
+        recs.append(f"to see since when: evalctl drift --model {model.name} --reference "
+                    f"{reference.text} --current {current.text} --window 1d")
+    return recs
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "n/a"

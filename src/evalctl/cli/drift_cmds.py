@@ -1,0 +1,81 @@
+"""`evalctl skew` and `evalctl drift`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evalctl import api
+from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
+from evalctl.cli.output import emit
+from evalctl.cli.state import AppState
+
+Reference = Annotated[str, typer.Option(
+    "--reference", "-r", help="Reference selector ENV[:VERSION][@RANGE].")]
+Current = Annotated[str, typer.Option(
+    "--current", "-C", help="Current selector ENV[:VERSION][@RANGE].")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("skew")(skew)
+    app.command("drift")(drift)
+
+
+def skew(ctx: typer.Context, model: Model, current: Current, reference: Reference = "training",
+         join_key: Annotated[str | None, typer.Option(
+             "--join-key", help="Also compare the same ids row by row (transformation skew).")
+         ] = None,
+         as_of: AsOf = None, fmt: Format = None, output: Output = None,
+         fail_on: FailOn = "fail") -> None:
+    """Is the current selection different from the reference (training/serving skew)?
+
+    Compares every feature and the model's outputs (PSI / Jensen-Shannon by default), data
+    quality (null rate, out-of-range values, schema) and, with --join-key, the same ids row
+    by row. Exit 1 when a column fails: the CI gate.
+
+    \b
+    Example:
+      evalctl skew --model tv-recommender --reference training --current production@last-7d
+      evalctl skew --model tv-recommender --reference training:v2 \\
+          --current production:v1@2026-11-01..2026-11-07 --join-key request_id
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    m = state.model(store, model)
+    day = as_of.date() if as_of else None
+    with state.busy("computing skew …"):
+        report = api.skew(store, m, state.selector(reference, day), state.selector(current, day),
+                          join_key=join_key)
+    emit(state, report, fmt, output, fail_on)
+
+
+def drift(ctx: typer.Context, model: Model, current: Current, reference: Reference = "training",
+          window: Annotated[str | None, typer.Option(
+              "--window", "-w", help="Calendar window: 1h, 1d, 7d … (default: config, 1d).")
+          ] = None,
+          windows: Annotated[int | None, typer.Option(
+              "--windows", help="Instead: N equal-row chunks in timestamp order.")] = None,
+          min_rows: Annotated[int | None, typer.Option(
+              "--min-rows", help="Windows with fewer rows are not judged (default 100).")
+          ] = None,
+          as_of: AsOf = None, fmt: Format = None, output: Output = None,
+          fail_on: FailOn = "fail") -> None:
+    """What drifted over time, and since when?
+
+    Every feature and output, window by window against the reference, with the onset (the
+    first window of the sustained crossing). Exit 1 when a column fails in its latest window.
+
+    \b
+    Example:
+      evalctl drift --model tv-recommender --reference training \\
+          --current production@2026-11-01..2026-11-30 --window 1d
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    m = state.model(store, model)
+    day = as_of.date() if as_of else None
+    with state.busy("computing drift …"):
+        report = api.drift(store, m, state.selector(reference, day), state.selector(current, day),
+                           window=window, windows=windows, min_rows=min_rows)
+    emit(state, report, fmt, output, fail_on)

@@ -1,0 +1,182 @@
+"""`compute_metrics`: every metric for every segment of every slice, from one scan.
+
+Two collects, never one per slice:
+
+1. the input is scanned once into a narrow base frame (label, score/prediction, query, one
+   column per slice-key part) with the per-row terms every slice shares (flags, losses, the
+   descending score order binary rank metrics need, per-query metrics for ranking);
+2. one `pl.collect_all` over that frame runs one small aggregation per slice, all in a single
+   plan; the per-segment sums it returns are turned into metrics and intervals with numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+
+import polars as pl
+
+from evalctl.errors import InputError
+from evalctl.metrics import binary, multiclass, ranking, regression
+from evalctl.metrics.frame import assemble
+from evalctl.metrics.slices import OVERALL, SliceKey, label_segments
+from evalctl.metrics.spec import Columns, Options, key_name
+
+TASKS: dict[str, ModuleType] = {
+    "binary_classification": binary,
+    "multiclass_classification": multiclass,
+    "regression": regression,
+    "ranking": ranking,
+}
+METRICS: dict[str, tuple[str, ...]] = {task: module.METRICS for task, module in TASKS.items()}
+
+
+def compute_metrics(
+    lf: pl.LazyFrame | pl.DataFrame,
+    task: str,
+    *,
+    label: str,
+    score: str | None = None,
+    prediction: str | None = None,
+    group: str | None = None,
+    threshold: float = 0.5,
+    slices: Sequence[SliceKey] | None = None,
+    metrics: Sequence[str] | None = None,
+    k: int = 10,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Metrics with confidence intervals for the whole data set and every segment of `slices`.
+
+    Returns the long frame described in `evalctl.metrics` (one row per slice, segment, metric).
+    Raises InputError for an unknown task or metric, a missing column or a column of the
+    wrong type, non-binary labels for a binary task, or an input without rows.
+    """
+    module = TASKS.get(task)
+    if module is None:
+        raise InputError(f"unknown task {task!r} (valid tasks: {', '.join(TASKS)})")
+    lf = lf.lazy()
+    cols = Columns(label, score, prediction, group, float(threshold))
+    options = Options(confidence, int(k), int(n_boot), int(seed))
+    _check_options(options)
+    schema = lf.collect_schema()
+    _check_columns(task, cols, schema)
+    chosen = choose_metrics(task, metrics, has_score=score is not None)
+    keyed, parts = _key_parts(list(slices or []))
+    base = _materialise(lf, module, cols, chosen, options, parts, keyed)
+    problem = module.bad_values(base, cols)
+    if problem:
+        raise InputError(problem)
+    plans = [
+        label_segments(module.slice_stats(base.lazy(), names, chosen), name, names)
+        for name, names in keyed
+    ]
+    stats = pl.concat(pl.collect_all(plans), how="vertical_relaxed")
+    return assemble(stats, module.finalize(stats, chosen, options))
+
+
+def choose_metrics(task: str, metrics: Sequence[str] | None, *, has_score: bool) -> frozenset[str]:
+    """The requested metrics (default: every metric the task's columns allow)."""
+    module = TASKS[task]
+    available = [m for m in module.METRICS if has_score or m not in module.SCORE_METRICS]
+    if metrics is None:
+        return frozenset(available)
+    for name in metrics:
+        if name not in module.METRICS:
+            raise InputError(f"unknown metric {name!r} for {task} "
+                             f"(valid metrics: {', '.join(module.METRICS)})")
+        if name not in available:
+            raise InputError(f"metric {name!r} needs a score column")
+    if not metrics:
+        raise InputError("give at least one metric")
+    return frozenset(metrics)
+
+
+def _check_options(options: Options) -> None:
+    if not 0.0 < options.confidence < 1.0:
+        raise InputError(f"confidence must be between 0 and 1, got {options.confidence}")
+    if options.k < 1:
+        raise InputError(f"k must be at least 1, got {options.k}")
+    if options.n_boot < 10:
+        raise InputError(f"n_boot must be at least 10, got {options.n_boot}")
+
+
+def _check_columns(task: str, cols: Columns, schema: pl.Schema) -> None:
+    needed = {"label": cols.label}
+    if task == "multiclass_classification":
+        needed["prediction"] = _required(cols.prediction, "prediction", task)
+    elif task == "ranking":
+        needed["group"] = _required(cols.group, "group", task)
+        needed["score"] = _required(cols.score, "score", task)
+    elif cols.score is None and cols.prediction is None:
+        raise InputError(f"{task} needs a score or a prediction column")
+    for role, name in (("score", cols.score), ("prediction", cols.prediction)):
+        if name is not None:
+            needed.setdefault(role, name)
+    for role, name in needed.items():
+        if name not in schema:
+            raise InputError(f"{role} column {name!r} not found (columns: {', '.join(schema)})")
+        numeric = schema[name].is_numeric() or schema[name] == pl.Boolean
+        must_be_numeric = role == "score" or (
+            task != "multiclass_classification" and role in ("label", "prediction")
+        )
+        if must_be_numeric and not numeric:
+            raise InputError(f"{role} column {name!r} must be numeric or boolean, "
+                             f"got {schema[name]}")
+
+
+def _required(name: str | None, role: str, task: str) -> str:
+    if name is None:
+        raise InputError(f"{task} needs a {role} column")
+    return name
+
+
+def _key_parts(slices: list[SliceKey]) -> tuple[list[tuple[str, list[str]]], list[pl.Expr]]:
+    """Each slice's key column names, and the distinct key expressions (computed once even when
+    several slices share them, as crosses do)."""
+    keyed: list[tuple[str, list[str]]] = [(OVERALL, [])]
+    parts: list[pl.Expr] = []
+    for key in slices:
+        if key.name in {name for name, _ in keyed}:
+            raise InputError(f"slice name {key.name!r} is used twice")
+        names = []
+        for expr in key.exprs:
+            index = next((i for i, seen in enumerate(parts) if seen.meta.eq(expr)), len(parts))
+            if index == len(parts):
+                parts.append(expr)
+            names.append(key_name(index))
+        if len(set(names)) < len(names):
+            raise InputError(f"slice {key.name!r} crosses an expression with itself")
+        keyed.append((key.name, names))
+    return keyed, parts
+
+
+def _materialise(
+    lf: pl.LazyFrame, module: ModuleType, cols: Columns, metrics: frozenset[str],
+    options: Options, parts: list[pl.Expr], keyed: list[tuple[str, list[str]]],
+) -> pl.DataFrame:
+    """Scan once: task columns, slice-key parts, per-row terms.
+
+    Text keys become categoricals (cheap to group, sort and gather); NaN float keys become null.
+    """
+    keys = []
+    for i, expr in enumerate(parts):
+        name = key_name(i)
+        try:
+            dtype = lf.select(expr.alias(name)).collect_schema()[name]
+        except pl.exceptions.PolarsError as exc:
+            user = next(s for s, names in keyed if name in names)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"slice {user!r}: {first}") from exc
+        if dtype == pl.String:
+            expr = expr.cast(pl.Categorical)
+        elif dtype.is_float():
+            expr = expr.fill_nan(None)
+        keys.append(expr.alias(name))
+    base = lf.select([*module.select_columns(cols, lf.collect_schema()), *keys])
+    frame = module.prepare(base, cols, metrics, options, [key_name(i) for i in range(len(keys))])
+    frame = frame.collect()
+    if frame.height == 0:
+        raise InputError("no rows to evaluate")
+    return frame

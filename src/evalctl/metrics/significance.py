@@ -1,0 +1,117 @@
+"""Is a segment's proportion different from the rest of the data (or from another window)?
+
+* `two_proportion_pvalues`: two-sided test of p1 = p2. Pooled z-test; Fisher's exact test when
+  an expected cell count is below 5 (small samples, rates near 0 or 1).
+* `adjust_pvalues`: Benjamini-Hochberg (false discovery rate) or Holm (family-wise error).
+* `compare_to_overall`: for the proportion metrics of a `compute_metrics` frame, each segment
+  against the rest of the data (overall minus the segment, disjoint by construction), with
+  adjusted p-values over every test in the frame.
+
+P-values accompany effect sizes; on millions of rows tiny differences are "significant", so
+callers should gate on the difference first (DESIGN.md: effect sizes decide by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import polars as pl
+
+from evalctl.errors import InputError
+from evalctl.metrics.slices import OVERALL
+
+PROPORTION_METRICS = frozenset({"accuracy", "precision", "recall", "positive_rate", "hit_rate"})
+ADJUSTMENTS = ("bh", "holm")
+
+
+def two_proportion_pvalues(
+    x1: Iterable[float] | float, n1: Iterable[float] | float,
+    x2: Iterable[float] | float, n2: Iterable[float] | float,
+    *, min_expected: float = 5.0,
+) -> np.ndarray:
+    """Two-sided p-values for successes x out of n trials in two independent groups.
+
+    Vectorised over arrays (scalars work). NaN where either group has no trials.
+    """
+    from scipy.special import erfc
+    from scipy.stats import fisher_exact
+
+    x1, n1, x2, n2 = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x1, n1, x2, n2)))
+    x1, n1, x2, n2 = (np.atleast_1d(a) for a in (x1, n1, x2, n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = (x1 + x2) / (n1 + n2)
+        se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
+        z = (x1 / n1 - x2 / n2) / se
+        p = np.where(se > 0, erfc(np.abs(z) / np.sqrt(2.0)), 1.0)
+        expected = np.minimum(np.minimum(n1, n2) * pooled, np.minimum(n1, n2) * (1.0 - pooled))
+    small = (expected < min_expected) & (n1 > 0) & (n2 > 0)
+    for i in np.flatnonzero(small):
+        table = [[x1[i], n1[i] - x1[i]], [x2[i], n2[i] - x2[i]]]
+        p[i] = fisher_exact(np.rint(table).astype(np.int64)).pvalue
+    return np.where((n1 > 0) & (n2 > 0), np.clip(p, 0.0, 1.0), np.nan)
+
+
+def adjust_pvalues(pvalues: Iterable[float], method: str = "bh") -> np.ndarray:
+    """Benjamini-Hochberg ("bh") or Holm ("holm") adjusted p-values; NaN entries stay NaN and
+    do not count as tests."""
+    if method not in ADJUSTMENTS:
+        raise InputError(f"unknown p-value adjustment {method!r} (valid: {', '.join(ADJUSTMENTS)})")
+    p = np.asarray(list(pvalues), dtype=float)
+    out = np.full(p.shape, np.nan)
+    tested = np.isfinite(p)
+    if not tested.any():
+        return out
+    out[tested] = _bh(p[tested]) if method == "bh" else _holm(p[tested])
+    return out
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    from scipy.stats import false_discovery_control
+
+    return np.asarray(false_discovery_control(p, method="bh"), dtype=float)
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = stepped
+    return out
+
+
+def compare_to_overall(
+    metrics: pl.DataFrame, *, method: str = "bh", tested: Iterable[str] = PROPORTION_METRICS
+) -> pl.DataFrame:
+    """Add `rest_value`, `p_value` and `p_adjusted` to a `compute_metrics` frame.
+
+    Each segment's proportion (successes = value x support) is tested against the rest of the
+    data; other metrics and the overall rows get nulls. Adjustment runs over all tests at once.
+    """
+    overall = metrics.filter(pl.col("slice") == OVERALL).select(
+        "metric", (pl.col("value") * pl.col("support")).round().alias("__x_all"),
+        pl.col("support").alias("__n_all"),
+    )
+    x = (pl.col("value") * pl.col("support")).round()
+    frame = metrics.join(overall, on="metric", how="left").with_columns(
+        (pl.col("__x_all") - x).alias("__x_rest"), (pl.col("__n_all") - pl.col("support"))
+        .alias("__n_rest"), x.alias("__x"),
+    )
+    use = (
+        (pl.col("slice") != OVERALL) & pl.col("metric").is_in(list(tested))
+        & pl.col("value").is_not_null() & pl.col("__x_all").is_not_null()
+    ).fill_null(False)
+    mask = frame.select(use).to_series().to_numpy()
+    x1, n1, x2, n2 = (frame.get_column(c).cast(pl.Float64).fill_null(0).to_numpy()
+                      for c in ("__x", "support", "__x_rest", "__n_rest"))
+    p = np.full(frame.height, np.nan)
+    if mask.any():
+        p[mask] = two_proportion_pvalues(x1[mask], n1[mask], x2[mask], n2[mask])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest = np.where(mask & (n2 > 0), x2 / n2, np.nan)
+    return frame.select(pl.exclude("^__.*$")).with_columns(
+        pl.Series("rest_value", rest, nan_to_null=True),
+        pl.Series("p_value", p, nan_to_null=True),
+        pl.Series("p_adjusted", adjust_pvalues(p, method), nan_to_null=True),
+    )

@@ -1,0 +1,185 @@
+"""`evalctl skew` and `evalctl drift` end to end, on the sample story and on edge cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import make_frame
+from tests.test_cli import validate
+
+M = ["--model", "tv-recommender"]
+NOV = "production@2026-11-01..2026-11-30"
+
+
+def by_feature(doc: dict, section: str | None = None) -> dict[str, dict]:
+    return {r["feature"]: r for r in doc["results"]
+            if section is None or r.get("section") == section}
+
+
+def test_skew_finds_the_drifted_features_and_fails(story) -> None:
+    result = story("skew", *M, "--current", "production@2026-11-15..2026-11-30")
+    assert result.code == 1, result.stderr
+    doc = result.json()
+    validate(doc)
+    rows = by_feature(doc, "distribution")
+    assert rows["watch_minutes_7d"]["status"] == "fail"
+    assert rows["age"]["status"] == "fail"
+    assert rows["country"]["status"] == "pass"
+    assert rows["score"]["method"] == "psi" and rows["predicted_label"]["kind"] == "categorical"
+    assert doc["results"][0]["status"] == "fail"  # worst first
+    age = rows["age"]
+    for key in ("bin_edges", "reference", "current", "warn", "threshold", "null_rate_change"):
+        assert key in age, key
+    assert age["reference"]["rows"] == doc["inputs"]["reference"]["rows"]
+    assert doc["summary"]["fail"] >= 2
+
+
+def test_skew_passes_before_the_flood_except_the_unit_bug(story) -> None:
+    doc = story("skew", *M, "--current", "production@2026-11-01..2026-11-14").json()
+    rows = by_feature(doc, "distribution")
+    assert rows["age"]["status"] == "pass"
+    assert rows["watch_minutes_7d"]["status"] == "fail"
+    assert rows["watch_minutes_7d"]["quality_alerts"][0]["check"] == "out_of_range"
+
+
+def test_join_key_makes_the_unit_bug_the_top_finding(story) -> None:
+    result = story("skew", *M, "--reference", "training:v2", "--current",
+                   "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id")
+    doc = result.json()
+    validate(doc)
+    transform = [r for r in doc["results"] if r.get("section") == "transformation"]
+    top = transform[0]
+    assert top["feature"] == "watch_minutes_7d" and top["status"] == "fail"
+    assert abs(top["median_ratio"] - 60) < 0.5 and top["hint"] == "seconds vs minutes"
+    assert top["mismatch_rate"] > 0.99
+    assert all(r["status"] == "pass" for r in transform[1:])
+    assert {r["feature"] for r in transform} == {
+        "age", "country", "device", "tenure_months", "watch_minutes_7d", "genre_affinity",
+        "sessions_7d"}
+    match = doc["inputs"]["match"]
+    assert match["joined"] == doc["inputs"]["reference"]["rows"]
+    assert match["only_current"] == 0
+    assert any("seconds vs minutes" in r for r in doc["recommendations"])
+
+
+def test_skew_between_any_two_selections(story) -> None:
+    result = story("skew", *M, "--reference", "validation:v1", "--current", "validation:v2")
+    doc = result.json()
+    rows = by_feature(doc, "distribution")
+    assert rows["age"]["score"] == 0 and rows["age"]["status"] == "pass"
+
+
+def test_drift_onsets_on_the_sample_story(story) -> None:
+    result = story("drift", *M, "--current", NOV, "--window", "1d")
+    assert result.code == 1
+    doc = result.json()
+    validate(doc)
+    rows = by_feature(doc)
+    assert rows["age"]["status"] == "fail"
+    assert rows["age"]["onset"].startswith("2026-11-15")
+    assert rows["score"]["onset"].startswith("2026-11-15")
+    assert rows["watch_minutes_7d"]["onset"].startswith("2026-11-01")
+    assert rows["country"]["onset"] is None
+    series = rows["age"]["series"]
+    assert len(series) == 30 and doc["summary"]["windows"] == 30
+    assert set(series[0]) >= {"window_start", "window_end", "rows", "score", "status"}
+    assert series[0]["window_start"] == "2026-11-01T00:00:00"
+    assert series[0]["window_end"] == "2026-11-02T00:00:00"
+    assert sum(p["rows"] for p in series) == doc["inputs"]["current"]["rows"]
+    statuses = [p["status"] for p in series]
+    assert statuses[:14] == ["pass"] * 14 and set(statuses[14:]) == {"fail"}
+    ordered = [r["status"] for r in doc["results"]]
+    assert ordered.index("fail") < ordered.index("pass")
+
+
+def test_drift_in_equal_row_chunks(story) -> None:
+    doc = story("drift", *M, "--current", NOV, "--windows", "6").json()
+    rows = by_feature(doc)
+    series = rows["age"]["series"]
+    assert len(series) == 6
+    sizes = [p["rows"] for p in series]
+    assert max(sizes) - min(sizes) <= 1
+    onset = rows["age"]["onset"]
+    assert onset == series[[p["window_start"] for p in series].index(onset)]["window_start"]
+    assert "2026-11-13" <= onset[:10] <= "2026-11-16"
+
+
+def test_drift_flags_windows_too_small_to_judge(story) -> None:
+    doc = story("drift", *M, "--current", NOV, "--window", "1d", "--min-rows", "100000").json()
+    age = by_feature(doc)["age"]
+    assert {p["status"] for p in age["series"]} == {"insufficient"}
+    assert age["onset"] is None and age["windows_judged"] == 0
+    assert doc["status"] == "pass"
+
+
+def test_drift_table_has_sparklines(story) -> None:
+    out = story("drift", *M, "--current", NOV, "--format", "table").stdout
+    assert "2026-11-15" in out and "▁" in out and "█" in out
+
+
+def test_bad_selectors_and_options_are_exit_2(story) -> None:
+    for args, message in [
+        (["skew", *M, "--current", "production@2025-01-01..2025-01-02"], "matched no data"),
+        (["drift", *M, "--current", NOV, "--window", "1x"], "--window: expected"),
+        (["drift", *M, "--current", NOV, "--windows", "1"], "--windows"),
+        (["skew", *M, "--current", NOV, "--join-key", "nope"], "--join-key"),
+        (["skew", "--model", "nope", "--current", NOV], "unknown model 'nope'"),
+    ]:
+        result = story(*args)
+        assert result.code == 2, (args, result.stderr)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_feature_that_cannot_be_computed_is_an_error_row(cli, workdir, frame_file) -> None:
+    ref = make_frame(400, prefix="a")
+    cur = make_frame(400, prefix="b", seed=2).with_columns(pl.lit(None, pl.Float64).alias("age"))
+    ingest = ["ingest", "--model", "churn", "--version", "v1"]
+    cli(*ingest, "--env", "training", str(frame_file(ref, "ref.parquet")))
+    cli(*ingest, "--env", "production", str(frame_file(cur, "cur.parquet")))
+    result = cli("skew", "--model", "churn", "--current", "production")
+    doc = result.json()
+    validate(doc)
+    rows = by_feature(doc, "distribution")
+    assert rows["age"]["status"] == "error" and rows["age"]["reason"]
+    assert rows["minutes"]["status"] in ("pass", "warn")
+    assert doc["summary"]["error"] == 1
+
+
+def test_data_driven_thresholds_from_config(cli, workdir, frame_file) -> None:
+    config = workdir / "evalctl.yaml"
+    config.write_text(config.read_text() + "    checks:\n      skew:\n"
+                      "        thresholds: reference_chunks\n        k: 3\n        chunks: 5\n"
+                      "        features:\n          country: {method: l_infinity}\n")
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
+        str(frame_file(make_frame(2000, prefix="a"), "ref.parquet")))
+    shifted = make_frame(2000, prefix="b", seed=5).with_columns(pl.col("minutes") * 1.5)
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(shifted, "cur.parquet")))
+    doc = cli("skew", "--model", "churn", "--current", "production").json()
+    rows = by_feature(doc, "distribution")
+    assert rows["country"]["method"] == "l_infinity"
+    assert rows["minutes"]["threshold_source"].startswith("reference_chunks")
+    assert rows["minutes"]["threshold"] < 0.25  # data-driven, tighter than the default
+    assert rows["minutes"]["status"] == "fail"
+
+
+def test_bad_check_config_names_the_key(cli, workdir) -> None:
+    config = workdir / "evalctl.yaml"
+    config.write_text(config.read_text() + "    checks:\n      skew:\n"
+                      "        features:\n          age: {method: magic}\n")
+    result = cli("catalog")
+    assert result.code == 2
+    assert "models.churn.checks.skew.features.age.method: unknown method 'magic'" in \
+        result.stderr
+
+
+def test_markdown_for_ci_comments(story, tmp_path: Path) -> None:
+    out = tmp_path / "skew.md"
+    result = story("skew", *M, "--current", NOV, "--output", str(out))
+    assert result.code == 1 and result.stdout == ""
+    text = out.read_text()
+    assert "#### distribution" in text and "❌ fail" in text
+    assert json.loads(story("skew", *M, "--current", NOV, "-f", "json").stdout)["command"] == "skew"
