@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import polars as pl
-
 from tests.conftest import make_frame
 from tests.test_cli import validate
 

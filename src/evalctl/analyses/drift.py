@@ -110,10 +110,10 @@ def _feature_result(column: str, kind: str, points: list[dict[str, Any]],
     threshold = latest["threshold"] if latest else None
     for point in points:
         point.pop("method", None)
+    onset = points[onset_index]["window_start"] if onset_index is not None else None
     return {
         "feature": column, "kind": kind, "status": status, "method": method,
-        "threshold": threshold, "onset": points[onset_index]["window_start"] if onset_index is not None
-        else None,
+        "threshold": threshold, "onset": onset,
         "score": latest["score"] if latest else None,
         "max_score": max(scores) if scores else None,
         "windows": len(points), "windows_judged": len(judged),
