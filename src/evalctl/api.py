@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 from evalctl.check_settings import drift_settings
@@ -171,3 +172,25 @@ def drift(store: Store, model: ModelConfig, reference: Selector, current: Select
 
 def _checked(model: ModelConfig) -> set[str]:
     return set(model.features) | {c for c in (model.prediction, model.score) if c}
+
+
+def slices(store: Store, model: ModelConfig, selector: Selector, *,
+           compare_to: Selector | None = None, **options: Any) -> Report:
+    """The slice leaderboard (declared slices, optionally SliceLine discovery)."""
+    from evalctl.analyses.slices import SliceOptions, slices_report
+    from evalctl.check_settings import parse_slices_settings
+
+    defaults = parse_slices_settings("checks.slices", model.checks.get("slices") or {})
+    chosen = {**defaults, **{k: v for k, v in options.items() if v is not None}}
+    return slices_report(store, model, selector, options=SliceOptions(**chosen),
+                         compare_to=compare_to)
+
+
+def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
+             baseline: str) -> Report:
+    """The promotion gate: candidate vs baseline on the same rows, overall and per slice."""
+    from evalctl.analyses.validate import validate_report
+    from evalctl.check_settings import validate_settings
+
+    return validate_report(store, model, selector, candidate=candidate, baseline=baseline,
+                           settings=validate_settings(model.checks))

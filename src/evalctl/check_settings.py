@@ -26,7 +26,9 @@ from typing import Any
 
 from evalctl.errors import ConfigError
 
-CHECK_NAMES = ("skew", "drift")
+CHECK_NAMES = ("skew", "drift", "slices", "validate")
+_VALIDATE_KEYS = {"metrics", "min", "max_drop", "min_slice_size"}
+_SLICES_KEYS = {"metric", "min_size", "fdr", "alpha", "max_level", "min_support", "error"}
 _DRIFT_KEYS = {"numeric", "categorical", "thresholds", "k", "chunks", "fdr", "features",
                "window", "min_rows", "top_k"}
 _FEATURE_KEYS = {"method", "warn", "fail", "ignore"}
@@ -68,7 +70,12 @@ def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
     for name, section in raw.items():
         if name not in CHECK_NAMES:
             raise ConfigError(f"{key}.{name}: unknown check (valid: {', '.join(CHECK_NAMES)})")
-        parse_drift_settings(f"{key}.{name}", section, columns)
+        if name == "validate":
+            parse_validate_settings(f"{key}.{name}", section)
+        elif name == "slices":
+            parse_slices_settings(f"{key}.{name}", section)
+        else:
+            parse_drift_settings(f"{key}.{name}", section, columns)
 
 
 def drift_settings(checks: dict[str, Any], name: str, columns: set[str]) -> DriftSettings:
@@ -151,3 +158,81 @@ def _number(key: str, value: Any, low: float | None = None, high: float | None =
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{key}: {value} is out of range")
     return float(value)
+
+
+@dataclass(frozen=True)
+class ValidateSettings:
+    """The promotion gate of `evalctl validate`."""
+
+    metrics: tuple[str, ...] = ()
+    minimum: dict[str, float] = field(default_factory=dict)
+    max_drop: dict[str, float] = field(default_factory=dict)
+    default_max_drop: float = 0.02
+    min_slice_size: int = 100
+
+    def drop_allowed(self, metric: str) -> float:
+        return self.max_drop.get(metric, self.default_max_drop)
+
+
+def validate_settings(checks: dict[str, Any]) -> ValidateSettings:
+    return parse_validate_settings("checks.validate", checks.get("validate") or {})
+
+
+def parse_validate_settings(key: str, raw: Any) -> ValidateSettings:
+    """```yaml
+    validate:
+      metrics: [accuracy, roc_auc]     # default: the task's main metrics
+      min: {roc_auc: 0.80}             # the candidate's overall floor per metric
+      max_drop: {default: 0.02, accuracy: 0.01}   # allowed drop per slice vs the baseline
+      min_slice_size: 100              # smaller slices are reported, not gated
+    ```"""
+    if raw is None:
+        return ValidateSettings()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping")
+    unknown = set(raw) - _VALIDATE_KEYS
+    if unknown:
+        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
+                          f"{', '.join(sorted(_VALIDATE_KEYS))})")
+    metrics = raw.get("metrics") or []
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"{key}.metrics: expected a list of metric names")
+    minimum = _number_map(f"{key}.min", raw.get("min") or {})
+    drops = _number_map(f"{key}.max_drop", raw.get("max_drop") or {})
+    default_drop = drops.pop("default", 0.02)
+    size = int(_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100), low=1,
+                       integer=True))
+    return ValidateSettings(tuple(metrics), minimum, drops, default_drop, size)
+
+
+def parse_slices_settings(key: str, raw: Any) -> dict[str, Any]:
+    """`slices:` defaults for the command's options (metric, min_size, fdr, alpha, ...)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping")
+    unknown = set(raw) - _SLICES_KEYS
+    if unknown:
+        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
+                          f"{', '.join(sorted(_SLICES_KEYS))})")
+    out: dict[str, Any] = {}
+    for name in ("min_size", "max_level"):
+        if name in raw:
+            out[name] = int(_number(f"{key}.{name}", raw[name], low=1, integer=True))
+    for name in ("fdr", "alpha"):
+        if name in raw:
+            out[name] = _number(f"{key}.{name}", raw[name], low=0.0, high=1.0)
+    if "min_support" in raw:
+        out["min_support"] = _number(f"{key}.min_support", raw["min_support"], low=0.0)
+    for name in ("metric", "error"):
+        if name in raw:
+            if not isinstance(raw[name], str):
+                raise ConfigError(f"{key}.{name}: expected a name")
+            out[name] = raw[name]
+    return out
+
+
+def _number_map(key: str, raw: Any) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping metric -> number")
+    return {str(k): _number(f"{key}.{k}", v) for k, v in raw.items()}

@@ -56,8 +56,9 @@ predicted positives, recall / average precision with no positives, R² with a co
 fewer than two rows, log loss / Brier / ECE when scores fall outside [0, 1], MAPE when every
 label is 0, any metric of a segment without evaluable rows.
 
-Significance: `two_proportion_pvalues`, `adjust_pvalues` (Benjamini-Hochberg, Holm) and
-`compare_to_overall` (each segment against the rest of the data).
+Significance: `two_proportion_pvalues`, `adjust_pvalues` (Benjamini-Hochberg, Holm),
+`compare_to_overall` (each segment against the rest of the data) and `compare_to_reference`
+(each segment against the same segment of another frame, e.g. another window).
 """
 
 from evalctl.metrics.compute import METRICS, TASKS, choose_metrics, compute_metrics
@@ -67,6 +68,7 @@ from evalctl.metrics.significance import (
     PROPORTION_METRICS,
     adjust_pvalues,
     compare_to_overall,
+    compare_to_reference,
     two_proportion_pvalues,
 )
 from evalctl.metrics.slices import (
@@ -84,6 +86,7 @@ from evalctl.metrics.slices import (
 __all__ = [
     "METRICS", "MISSING_SEGMENT", "OUTPUT_SCHEMA", "OVERALL", "OVERALL_SEGMENT",
     "PROPORTION_METRICS", "TASKS", "SliceKey", "adjust_pvalues", "bin_expr", "binned_slice",
-    "choose_metrics", "column_slice", "compare_to_overall", "compute_metrics", "crossed_slice",
+    "choose_metrics", "column_slice", "compare_to_overall", "compare_to_reference",
+    "compute_metrics", "crossed_slice",
     "slices_from_config", "two_proportion_pvalues", "wilson_interval",
 ]

@@ -299,7 +299,9 @@ def _ece_segment(row: tuple, o: Options) -> tuple[float, float, float]:
     slice_name, segment, codes, counts, sums = row
     if not codes:
         return float("nan"), float("nan"), float("nan")
-    codes, counts, sums = np.asarray(codes), np.asarray(counts, float), np.asarray(sums, float)
+    order = np.argsort(codes)  # cells in a fixed order, so the seeded draws are reproducible
+    codes, counts = np.asarray(codes)[order], np.asarray(counts, float)[order]
+    sums = np.asarray(sums, float)[order]
     gap = (codes % 2) - sums / counts  # label minus mean score, per cell
     by_bin = np.equal.outer(codes // 2, np.arange(ECE_BINS)).astype(float)
     n = counts.sum()

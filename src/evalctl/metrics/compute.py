@@ -79,6 +79,8 @@ def compute_metrics(
 def choose_metrics(task: str, metrics: Sequence[str] | None, *, has_score: bool) -> frozenset[str]:
     """The requested metrics (default: every metric the task's columns allow)."""
     module = TASKS[task]
+    if isinstance(metrics, str):
+        metrics = [metrics]
     available = [m for m in module.METRICS if has_score or m not in module.SCORE_METRICS]
     if metrics is None:
         return frozenset(available)

@@ -99,10 +99,12 @@ def _segment_f1(row: tuple, o: Options) -> list[float]:
     classes, codes = np.unique(np.asarray([*labels, *predicted], dtype=object).astype(str),
                                return_inverse=True)
     true_code, pred_code = codes[: len(labels)], codes[len(labels):]
+    order = np.lexsort((pred_code, true_code))  # fixed cell order: reproducible seeded draws
+    true_code, pred_code = true_code[order], pred_code[order]
     truth = np.equal.outer(true_code, np.arange(len(classes))).astype(float)
     guess = np.equal.outer(pred_code, np.arange(len(classes))).astype(float)
     hit = (true_code == pred_code).astype(float)
-    counts = np.asarray(counts, dtype=float)
+    counts = np.asarray(counts, dtype=float)[order]
     rng = segment_rng(o.seed, "f1", slice_name, segment)
     draws = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=o.n_boot)
     point, boot = (_f1_scores(c, truth, guess, hit) for c in (counts[None, :], draws))

@@ -6,6 +6,7 @@
 * `compare_to_overall`: for the proportion metrics of a `compute_metrics` frame, each segment
   against the rest of the data (overall minus the segment, disjoint by construction), with
   adjusted p-values over every test in the frame.
+* `compare_to_reference`: the same metrics against another frame (another window), row by row.
 
 P-values accompany effect sizes; on millions of rows tiny differences are "significant", so
 callers should gate on the difference first (DESIGN.md: effect sizes decide by default).
@@ -90,28 +91,55 @@ def compare_to_overall(
     data; other metrics and the overall rows get nulls. Adjustment runs over all tests at once.
     """
     overall = metrics.filter(pl.col("slice") == OVERALL).select(
-        "metric", (pl.col("value") * pl.col("support")).round().alias("__x_all"),
-        pl.col("support").alias("__n_all"),
+        "metric", _successes().alias("__x_all"), pl.col("support").alias("__n_all")
     )
-    x = (pl.col("value") * pl.col("support")).round()
     frame = metrics.join(overall, on="metric", how="left").with_columns(
-        (pl.col("__x_all") - x).alias("__x_rest"), (pl.col("__n_all") - pl.col("support"))
-        .alias("__n_rest"), x.alias("__x"),
+        _successes().alias("__x1"), pl.col("support").alias("__n1"),
+        (pl.col("__x_all") - _successes()).alias("__x2"),
+        (pl.col("__n_all") - pl.col("support")).alias("__n2"),
     )
-    use = (
-        (pl.col("slice") != OVERALL) & pl.col("metric").is_in(list(tested))
-        & pl.col("value").is_not_null() & pl.col("__x_all").is_not_null()
-    ).fill_null(False)
-    mask = frame.select(use).to_series().to_numpy()
+    use = (pl.col("slice") != OVERALL) & pl.col("__x_all").is_not_null()
+    return _add_tests(frame, use, tested, method, "rest_value")
+
+
+def compare_to_reference(
+    current: pl.DataFrame, reference: pl.DataFrame, *, method: str = "bh",
+    tested: Iterable[str] = PROPORTION_METRICS,
+) -> pl.DataFrame:
+    """Add `reference_value`, `p_value` and `p_adjusted` to `current`, matching rows of another
+    `compute_metrics` frame on (slice, segment, metric).
+
+    The test assumes independent samples (e.g. two time windows). Two models scored on the
+    same rows are paired; this test is then conservative.
+    """
+    ref = reference.select(
+        "slice", "segment", "metric", _successes().alias("__x2"),
+        pl.col("support").alias("__n2"),
+    )
+    frame = current.join(ref, on=["slice", "segment", "metric"], how="left").with_columns(
+        _successes().alias("__x1"), pl.col("support").alias("__n1")
+    )
+    return _add_tests(frame, pl.col("__x2").is_not_null(), tested, method, "reference_value")
+
+
+def _successes() -> pl.Expr:
+    return (pl.col("value") * pl.col("support")).round()
+
+
+def _add_tests(frame: pl.DataFrame, use: pl.Expr, tested: Iterable[str], method: str,
+               other: str) -> pl.DataFrame:
+    """Two-proportion tests on rows where `use` holds: (__x1, __n1) against (__x2, __n2)."""
+    use = use & pl.col("metric").is_in(list(tested)) & pl.col("value").is_not_null()
+    mask = frame.select(use.fill_null(False)).to_series().to_numpy()
     x1, n1, x2, n2 = (frame.get_column(c).cast(pl.Float64).fill_null(0).to_numpy()
-                      for c in ("__x", "support", "__x_rest", "__n_rest"))
+                      for c in ("__x1", "__n1", "__x2", "__n2"))
     p = np.full(frame.height, np.nan)
     if mask.any():
         p[mask] = two_proportion_pvalues(x1[mask], n1[mask], x2[mask], n2[mask])
     with np.errstate(divide="ignore", invalid="ignore"):
-        rest = np.where(mask & (n2 > 0), x2 / n2, np.nan)
+        rate = np.where(mask & (n2 > 0), x2 / n2, np.nan)
     return frame.select(pl.exclude("^__.*$")).with_columns(
-        pl.Series("rest_value", rest, nan_to_null=True),
+        pl.Series(other, rate, nan_to_null=True),
         pl.Series("p_value", p, nan_to_null=True),
         pl.Series("p_adjusted", adjust_pvalues(p, method), nan_to_null=True),
     )

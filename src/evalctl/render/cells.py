@@ -33,6 +33,18 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "drift": [("status", "status"), ("feature", "feature"), ("method", "method"),
               ("score", "latest"), ("max_score", "max"), ("threshold", "fail at"),
               ("onset", "onset"), ("windows_crossed", "crossed"), ("series", "trend")],
+    "slices/declared": [("status", "status"), ("slice", "slice"), ("segment", "segment"),
+                        ("n", "n"), ("value", "metric"), ("ci_low", "CI low"),
+                        ("ci_high", "CI high"), ("gap_vs_overall", "vs overall"),
+                        ("p_adjusted", "p (BH)"), ("compare_value", "before"),
+                        ("change", "change"), ("reason", "note")],
+    "slices/discovered": [("status", "status"), ("segment", "discovered slice"), ("n", "n"),
+                          ("share", "share"), ("value", "error"),
+                          ("gap_vs_overall", "vs overall"), ("score", "score"),
+                          ("p_adjusted", "p (BH)"), ("id", "segment id")],
+    "validate": [("status", "status"), ("slice", "slice"), ("segment", "segment"),
+                 ("metric", "metric"), ("n", "n"), ("baseline", "baseline"),
+                 ("candidate", "candidate"), ("delta", "delta"), ("why", "why")],
 }
 SPARKS = "▁▂▃▄▅▆▇█"
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
@@ -66,6 +78,10 @@ def format_keyed(key: str, value: Any) -> str:
     if key == "quality_alerts" and isinstance(value, list):
         return "; ".join(f"{a['check']} {format_cell(a['value'])} ({a['status']})"
                          for a in value) or "ok"
+    if key == "share" and isinstance(value, float):
+        return f"{value:.1%}"
+    if key in ("gap_vs_overall", "change", "delta") and isinstance(value, float):
+        return f"{value:+.4f}"
     if key == "mismatch_rate" and isinstance(value, float):
         return f"{value:.1%}"
     return format_cell(value)

@@ -1,0 +1,129 @@
+"""`evalctl validate`: did the candidate version regress anywhere compared with the baseline?"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+from evalctl.analyses.performance import (
+    default_metric,
+    finite,
+    metrics_frame,
+    signed_gap,
+    slice_keys,
+)
+from evalctl.check_settings import ValidateSettings
+from evalctl.config import ModelConfig
+from evalctl.errors import InputError
+from evalctl.lake.selectors import Selector
+from evalctl.lake.store import Store
+from evalctl.reports import Report
+from evalctl.reports.model import worst_status
+
+MAIN_METRICS = {"binary_classification": ("accuracy", "roc_auc", "log_loss"),
+                "multiclass_classification": ("accuracy", "macro_f1"),
+                "regression": ("rmse", "mae"), "ranking": ("ndcg", "mrr")}
+
+
+def validate_report(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
+                    baseline: str, settings: ValidateSettings) -> Report:
+    """Both versions on the same rows (joined by id), overall and per declared slice, gated."""
+    if selector.version is not None:
+        raise InputError(f"--selector {selector.text!r}: give no version; --candidate and "
+                         "--baseline choose them")
+    cand_lf = store.scan(model, replace(selector, version=candidate))
+    base_lf = store.scan(model, replace(selector, version=baseline))
+    ids = cand_lf.select(model.id).join(base_lf.select(model.id), on=model.id, how="inner")
+    common = ids.select(pl.len()).collect().item()
+    if common == 0:
+        raise InputError(f"{candidate} and {baseline} share no {model.id} in "
+                         f"{selector.text!r}: validate compares both on the same rows")
+    cand_lf = cand_lf.join(ids, on=model.id, how="semi")
+    base_lf = base_lf.join(ids, on=model.id, how="semi")
+    metrics = list(settings.metrics) or _main_metrics(model)
+    for metric in metrics:
+        default_metric(model, metric)
+    keys = slice_keys(model, base_lf)
+    cand = metrics_frame(model, cand_lf, metrics, keys)
+    base = metrics_frame(model, base_lf, metrics, keys)
+    results = gate(cand, base, settings)
+    results.sort(key=lambda r: ({"fail": 0, "warn": 1, "pass": 2}.get(r["status"], 3),
+                                r["slice"] != "overall", r["delta"] if r["delta"] is not None
+                                else 0.0))
+    failed = [r for r in results if r["status"] == "fail"]
+    return Report(
+        command="validate", model=model.name, status=worst_status([r["status"] for r in results]),
+        inputs={"selector": selector.text, "candidate": candidate, "baseline": baseline,
+                "common_rows": int(common), "metrics": metrics,
+                "gate": {"min": settings.minimum, "max_drop": settings.max_drop,
+                         "default_max_drop": settings.default_max_drop,
+                         "min_slice_size": settings.min_slice_size}},
+        results=results,
+        summary={"checked": len(results), "failed": len(failed),
+                 "regressed_slices": sorted({f"{r['slice']}={r['segment']}" for r in failed
+                                             if r["slice"] != "overall"})},
+        recommendations=_recommendations(failed, candidate, baseline))
+
+
+def _main_metrics(model: ModelConfig) -> list[str]:
+    wanted = MAIN_METRICS[model.task]
+    if model.task == "binary_classification" and not model.score:
+        wanted = ("accuracy",)
+    return list(wanted)
+
+
+def gate(cand: pl.DataFrame, base: pl.DataFrame, settings: ValidateSettings
+         ) -> list[dict[str, Any]]:
+    """One row per (slice, segment, metric) with both values, the delta and the verdict."""
+    from evalctl.metrics import PROPORTION_METRICS, two_proportion_pvalues
+
+    before = {(r["slice"], r["segment"], r["metric"]): r for r in base.iter_rows(named=True)}
+    rows = []
+    for r in cand.iter_rows(named=True):
+        b = before.get((r["slice"], r["segment"], r["metric"]), {})
+        value, base_value = finite(r["value"]), finite(b.get("value"))
+        delta = signed_gap(r["metric"], value, base_value)
+        p = None
+        if r["metric"] in PROPORTION_METRICS and value is not None and base_value is not None:
+            p = finite(two_proportion_pvalues(value * r["support"], r["support"],
+                                              base_value * b["support"], b["support"])[0])
+        row = {"slice": r["slice"], "segment": r["segment"], "metric": r["metric"],
+               "n": r["n"], "candidate": value, "baseline": base_value, "delta": delta,
+               "candidate_ci": [finite(r["ci_low"]), finite(r["ci_high"])],
+               "baseline_ci": [finite(b.get("ci_low")), finite(b.get("ci_high"))],
+               "p_value": p, "reason": r["reason"]}
+        row["status"], row["why"] = _verdict(row, settings)
+        rows.append(row)
+    return rows
+
+
+def _verdict(row: dict[str, Any], settings: ValidateSettings) -> tuple[str, str | None]:
+    metric = row["metric"]
+    if row["slice"] == "overall" and metric in settings.minimum and row["candidate"] is not None:
+        floor = settings.minimum[metric]
+        below = row["candidate"] > floor if metric in ("log_loss", "brier", "ece", "mae",
+                                                       "rmse", "mape") \
+            else row["candidate"] < floor
+        if below:
+            return "fail", f"{metric} {row['candidate']:.4f} misses the minimum {floor}"
+    if row["delta"] is None:
+        return "pass", "not comparable" if row["reason"] else None
+    if row["slice"] != "overall" and (row["n"] or 0) < settings.min_slice_size:
+        return "pass", f"fewer than {settings.min_slice_size} rows: not gated"
+    allowed = settings.drop_allowed(metric)
+    if row["delta"] < -allowed:
+        return "fail", f"dropped {-row['delta']:.4f} (allowed {allowed})"
+    return "pass", None
+
+
+def _recommendations(failed: list[dict[str, Any]], candidate: str, baseline: str) -> list[str]:
+    if not failed:
+        return [f"{candidate} passes the gate against {baseline}"]
+    recs = [f"{candidate} fails the gate: " + "; ".join(
+        f"{r['slice']}={r['segment']} {r['metric']} {r['why']}" for r in failed[:6])
+        + (" …" if len(failed) > 6 else "")]
+    recs.append("fix the regressed slices (more training data there, or a slice-specific "
+                "threshold) or raise checks.validate.max_drop if the trade-off is accepted")
+    return recs
