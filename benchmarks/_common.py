@@ -73,11 +73,17 @@ def synth_frame(n: int, seed: int, start: datetime, days: int, shift: float = 0.
     return pl.DataFrame(cols)
 
 
-def write_config(folder: Path, store: str = "store", model: str = "bench") -> Path:
+def write_config(folder: Path, store: str = "store", model: str = "bench",
+                 slices: bool = False) -> Path:
     lines = [f"store: {store}", "models:", f"  {model}:", "    task: binary_classification",
              "    id: request_id", "    timestamp: ts", "    prediction: predicted_label",
              "    score: score", "    label: label", "    features:"]
     lines += [f"      {name}: {kind}" for name, kind in feature_names().items()]
+    if slices:  # 20 declared slices: 10 categorical, 5 numeric quantile bins, 5 crosses
+        lines.append("    slices:")
+        lines += [f"      - feature: cat_{i:02d}" for i in range(10)]
+        lines += [f"      - feature: num_{i:02d}\n        quantiles: 5" for i in range(5)]
+        lines += [f"      - features: [cat_{i:02d}, cat_{i + 1:02d}]" for i in range(1, 6)]
     path = folder / "evalctl.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

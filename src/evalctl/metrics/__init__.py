@@ -1,7 +1,8 @@
 """Model-performance metrics per slice, with confidence intervals.
 
 ``compute_metrics(lf, task, label=..., score=..., prediction=..., group=..., slices=[...])``
-returns one long, tidy frame, one row per (slice, segment, metric):
+(or ``compute_model_metrics(lf, model_config)``, which takes the columns and declared slices
+from the config) returns one long, tidy frame, one row per (slice, segment, metric):
 
 =================  ==========================================================================
 column             meaning
@@ -61,7 +62,13 @@ Significance: `two_proportion_pvalues`, `adjust_pvalues` (Benjamini-Hochberg, Ho
 (each segment against the same segment of another frame, e.g. another window).
 """
 
-from evalctl.metrics.compute import METRICS, TASKS, choose_metrics, compute_metrics
+from evalctl.metrics.compute import (
+    METRICS,
+    TASKS,
+    choose_metrics,
+    compute_metrics,
+    compute_model_metrics,
+)
 from evalctl.metrics.frame import OUTPUT_SCHEMA
 from evalctl.metrics.intervals import wilson_interval
 from evalctl.metrics.significance import (
@@ -87,6 +94,6 @@ __all__ = [
     "METRICS", "MISSING_SEGMENT", "OUTPUT_SCHEMA", "OVERALL", "OVERALL_SEGMENT",
     "PROPORTION_METRICS", "TASKS", "SliceKey", "adjust_pvalues", "bin_expr", "binned_slice",
     "choose_metrics", "column_slice", "compare_to_overall", "compare_to_reference",
-    "compute_metrics", "crossed_slice",
+    "compute_metrics", "compute_model_metrics", "crossed_slice",
     "slices_from_config", "two_proportion_pvalues", "wilson_interval",
 ]

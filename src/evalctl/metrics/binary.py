@@ -111,8 +111,10 @@ def _squares() -> list[pl.Expr]:
 def bad_values(base: pl.DataFrame, cols: Columns) -> str | None:
     """Why the label / prediction columns are not binary, or None when they are."""
     if base.get_column("__bad").any():
-        shown = cols.label if cols.prediction is None else f"{cols.label} / {cols.prediction}"
-        return f"columns {shown}: binary values must be 0/1 or boolean"
+        shown = f"label {cols.label!r}"
+        if cols.prediction is not None:
+            shown += f" / prediction {cols.prediction!r}"
+        return f"{shown}: binary values must be 0/1 or boolean"
     return None
 
 

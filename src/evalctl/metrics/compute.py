@@ -11,15 +11,17 @@ Two collects, never one per slice:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
+from typing import Any
 
 import polars as pl
 
+from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.metrics import binary, multiclass, ranking, regression
 from evalctl.metrics.frame import assemble
-from evalctl.metrics.slices import OVERALL, SliceKey, label_segments
+from evalctl.metrics.slices import OVERALL, SliceKey, label_segments, slices_from_config
 from evalctl.metrics.spec import Columns, Options, key_name
 
 TASKS: dict[str, ModuleType] = {
@@ -49,6 +51,12 @@ def compute_metrics(
 ) -> pl.DataFrame:
     """Metrics with confidence intervals for the whole data set and every segment of `slices`.
 
+    `task` is one of TASKS; `label` is the ground truth; `score` the positive-class probability
+    (binary), the predicted value (regression) or the ranking score; `prediction` the predicted
+    class (binary: derived as score >= `threshold` when absent); `group` the query id (ranking
+    only); `k` the cut-off of NDCG and hit rate; `metrics` a subset of METRICS[task] (default:
+    all the columns allow); `n_boot` and `seed` drive the bootstraps.
+
     Returns the long frame described in `evalctl.metrics` (one row per slice, segment, metric).
     Raises InputError for an unknown task or metric, a missing column or a column of the
     wrong type, non-binary labels for a binary task, or an input without rows.
@@ -74,6 +82,26 @@ def compute_metrics(
     ]
     stats = pl.concat(pl.collect_all(plans), how="vertical_relaxed")
     return assemble(stats, module.finalize(stats, chosen, options))
+
+
+def compute_model_metrics(
+    lf: pl.LazyFrame | pl.DataFrame,
+    model: ModelConfig,
+    *,
+    slices: Sequence[SliceKey] | None = None,
+    quantile_edges: Mapping[str, Sequence[float]] | None = None,
+    **options: Any,
+) -> pl.DataFrame:
+    """`compute_metrics` with a configured model's columns and, by default, its declared slices
+    (quantile slices need `quantile_edges` fitted on the reference data)."""
+    if model.label is None:
+        raise InputError(f"model {model.name!r} has no label column configured")
+    if slices is None:
+        slices = slices_from_config(model.slices, quantile_edges)
+    return compute_metrics(
+        lf, model.task, label=model.label, score=model.score, prediction=model.prediction,
+        group=model.group, threshold=model.threshold, slices=slices, **options,
+    )
 
 
 def choose_metrics(task: str, metrics: Sequence[str] | None, *, has_score: bool) -> frozenset[str]:

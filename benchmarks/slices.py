@@ -1,0 +1,63 @@
+"""Slices benchmark (issue: metrics and slices).
+
+5M production rows, 30 features, 20 declared slices (10 categorical, 5 numeric quantile bins,
+5 crosses): `evalctl slices` end to end, and `evalctl slices --discover --max-level 2`, with
+wall time and peak RSS; the floor in the same run is one polars group-by computing confusion
+counts over one slice column. Targets: declared slices <= 4x the floor; discovery at level 2
+under 60 s; peak RSS < 3 GiB.
+
+Reuses the store of benchmarks/drift.py when given the same --keep folder.
+Usage: python benchmarks/slices.py [--rows 5000000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import evalctl_timed, python_timed, report, write_config  # noqa: E402
+from drift import build_store  # noqa: E402
+
+FLOOR = """
+import glob, polars as pl
+files = sorted(glob.glob({pattern!r}, recursive=True))
+pl.scan_parquet(files).group_by("cat_01").agg(
+    tp=((pl.col("predicted_label") == 1) & (pl.col("label") == 1)).sum(),
+    fp=((pl.col("predicted_label") == 1) & (pl.col("label") == 0)).sum(),
+    fn=((pl.col("predicted_label") == 0) & (pl.col("label") == 1)).sum(),
+    tn=((pl.col("predicted_label") == 0) & (pl.col("label") == 0)).sum(),
+).collect()
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--keep", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="evalctl-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    build_store(work, max(args.rows // 5, 1000), args.rows)
+    write_config(work, slices=True)
+    pattern = str(work / "store" / "predictions" / "**" / "env=production" / "**" / "*.parquet")
+    floor = python_timed(FLOOR.format(pattern=pattern))
+    common = ["--model", "bench", "--selector", "production", "--format", "json", "--output"]
+    declared = evalctl_timed(["slices", *common, "slices.json", "--top", "20"], cwd=work)
+    discover = evalctl_timed(["slices", *common, "discover.json", "--discover",
+                              "--max-level", "2"], cwd=work)
+    print(f"slices benchmark: {args.rows:,} production rows, 30 features, 20 declared slices")
+    report([("evalctl slices (20 declared)", declared),
+            ("evalctl slices --discover (level 2)", discover)], floor, args.rows)
+    print(f"declared/floor {declared.seconds / floor.seconds:.2f} (target <= 4); "
+          f"discovery {discover.seconds:.1f} s (target < 60); peak RSS "
+          f"{max(declared.peak_rss_mib, discover.peak_rss_mib):,.0f} MiB (target < 3072)")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""`evalctl slices` and `evalctl validate` end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import accuracy_score
+
+from tests.conftest import make_frame
+from tests.test_cli import validate
+
+M = ["--model", "tv-recommender"]
+AFTER = "production@2026-11-15..2026-11-25"
+BEFORE = "production@2026-11-01..2026-11-14"
+
+
+def declared(doc: dict) -> list[dict]:
+    return [r for r in doc["results"] if r["section"] == "declared"]
+
+
+def test_young_users_top_the_leaderboard(story) -> None:
+    result = story("slices", *M, "--selector", AFTER)
+    assert result.code == 0  # warnings only
+    doc = result.json()
+    validate(doc)
+    rows = declared(doc)
+    assert rows[0]["slice"] == "overall"
+    top = rows[1]
+    assert (top["slice"], top["segment"]) == ("age", "[0, 25)")
+    assert top["status"] == "warn" and top["significant_worse"]
+    assert top["gap_vs_overall"] < -0.1
+    assert top["ci_low"] < top["value"] < top["ci_high"]
+    values = [r["value"] for r in rows[1:]]
+    assert values == sorted(values)  # worst first
+    assert doc["status"] == "warn"
+    assert story("slices", *M, "--selector", AFTER, "--fail-on", "warn").code == 1
+
+
+def test_leaderboard_accuracy_matches_sklearn(story) -> None:
+    raw = pl.read_csv(story.data / "production_v1.csv", try_parse_dates=True).filter(
+        (pl.col("ts").dt.date() >= pl.date(2026, 11, 15))
+        & (pl.col("ts").dt.date() <= pl.date(2026, 11, 25)) & (pl.col("age") < 25))
+    expected = accuracy_score(raw["watched"], raw["predicted_label"])
+    doc = story("slices", *M, "--selector", AFTER).json()
+    young = next(r for r in declared(doc) if r["segment"] == "[0, 25)")
+    assert abs(young["value"] - expected) < 1e-12 and young["n"] == raw.height
+
+
+def test_late_labels_come_from_actuals(story) -> None:
+    doc = story("slices", *M, "--selector", "production@2026-11-26..2026-11-30").json()
+    selection = doc["inputs"]["selection"]
+    assert selection["labelled"] == selection["rows"] == selection["from_actuals"]
+
+
+def test_discovery_surfaces_the_young(story) -> None:
+    doc = story("slices", *M, "--selector", AFTER, "--discover", "--top", "5").json()
+    found = [r for r in doc["results"] if r["section"] == "discovered"]
+    assert found and found[0]["segment"].startswith("age")
+    assert found[0]["significant_worse"] and found[0]["id"].startswith("age=")
+    assert doc["inputs"]["discovery"]["alpha"] == 0.95
+
+
+def test_compare_to_flags_what_got_worse(story) -> None:
+    doc = story("slices", *M, "--selector", AFTER, "--compare-to", BEFORE).json()
+    rows = {(r["slice"], r["segment"]): r for r in declared(doc)}
+    assert rows[("overall", "all")]["emerged"] is True
+    assert rows[("overall", "all")]["change"] < -0.03
+    young = rows[("age", "[0, 25)")]
+    assert young["compare_value"] is not None and young["emerged"] is False
+    assert any("comparison window" in r for r in doc["recommendations"])
+
+
+def test_rows_without_ground_truth_are_counted_and_excluded(cli, frame_file) -> None:
+    df = make_frame(600)
+    df = df.with_columns(pl.when(pl.col("request_id") < "r00100").then(None)
+                         .otherwise(pl.col("label")).alias("label"))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    doc = cli("slices", "--model", "churn", "--selector", "production").json()
+    overall = declared(doc)[0]
+    assert overall["n"] == 500 and overall["n_missing_label"] == 100
+    assert doc["summary"]["rows_without_label"] == 100
+    labelled = df.filter(pl.col("label").is_not_null())
+    assert abs(overall["value"] - accuracy_score(labelled["label"],
+                                                 labelled["predicted_label"])) < 1e-12
+
+
+def test_no_ground_truth_at_all_is_exit_2(cli, frame_file) -> None:
+    df = make_frame(100).with_columns(pl.lit(None, pl.Int64).alias("label"))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    result = cli("slices", "--model", "churn", "--selector", "production")
+    assert result.code == 2 and "no row has ground truth" in result.stderr
+
+
+def test_planted_conjunction_is_discovered(cli, frame_file) -> None:
+    rng = np.random.default_rng(3)
+    n = 6000
+    df = make_frame(n, seed=3)
+    bad = (df["country"] == "BR").to_numpy() & (df["minutes"] > 80).to_numpy()
+    wrong = np.where(bad, rng.random(n) < 0.6, rng.random(n) < 0.1)
+    df = df.with_columns(pl.Series("label", np.where(wrong, 1 - df["predicted_label"],
+                                                     df["predicted_label"])))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    doc = cli("slices", "--model", "churn", "--selector", "production", "--discover",
+              "--max-level", "2").json()
+    top = next(r for r in doc["results"] if r["section"] == "discovered")
+    assert "country = BR" in top["segment"] and "minutes" in top["segment"]
+    assert top["significant_worse"]
+
+
+def test_bad_metric_is_exit_2(story) -> None:
+    result = story("slices", *M, "--selector", AFTER, "--metric", "rmse")
+    assert result.code == 2 and "--metric: 'rmse' is not a binary_classification metric" \
+        in result.stderr
+
+
+def test_validate_fails_the_challenger_on_brazil(story) -> None:
+    result = story("validate", *M, "--candidate", "v2", "--baseline", "v1")
+    assert result.code == 1
+    doc = result.json()
+    validate(doc)
+    assert doc["inputs"]["common_rows"] == 10_000
+    regressed = doc["summary"]["regressed_slices"]
+    assert "country=BR" in regressed
+    assert all("BR" in s for s in regressed)
+    overall = {r["metric"]: r for r in doc["results"] if r["slice"] == "overall"}
+    assert overall["accuracy"]["status"] == "pass" and overall["accuracy"]["delta"] > 0.01
+    assert overall["log_loss"]["delta"] > 0  # lower log loss is better: positive = improved
+    assert doc["results"][0]["status"] == "fail"
+    assert story("validate", *M, "--candidate", "v2", "--baseline", "v1",
+                 "--fail-on", "never").code == 0
+
+
+def test_validate_gate_from_config(cli, workdir, frame_file) -> None:
+    config = workdir / "evalctl.yaml"
+    config.write_text(config.read_text() + "    checks:\n      validate:\n"
+                      "        metrics: [accuracy]\n        min: {accuracy: 0.99}\n"
+                      "        max_drop: {default: 0.5}\n")
+    df = make_frame(400)
+    for version in ("v1", "v2"):
+        cli("ingest", "--model", "churn", "--version", version, "--env", "validation",
+            str(frame_file(df, f"{version}.parquet")))
+    doc = cli("validate", "--model", "churn", "--candidate", "v2", "--baseline", "v1").json()
+    overall = next(r for r in doc["results"] if r["slice"] == "overall")
+    assert overall["status"] == "fail" and "misses the minimum 0.99" in overall["why"]
+    assert overall["delta"] == 0
+    assert [r["metric"] for r in doc["results"]] == ["accuracy"] * len(doc["results"])
+
+
+def test_validate_without_shared_ids_is_exit_2(cli, frame_file) -> None:
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "validation",
+        str(frame_file(make_frame(50, prefix="a"), "a.parquet")))
+    cli("ingest", "--model", "churn", "--version", "v2", "--env", "validation",
+        str(frame_file(make_frame(50, prefix="b"), "b.parquet")))
+    result = cli("validate", "--model", "churn", "--candidate", "v2", "--baseline", "v1")
+    assert result.code == 2 and "share no request_id" in result.stderr
+
+
+def test_quantile_slice_edges_match_numpy() -> None:
+    from evalctl.analyses.performance import _quantile_edges
+
+    x = np.random.default_rng(0).normal(size=10_001)
+    x[::97] = np.nan
+    got = pl.DataFrame({"a": x}).select(_quantile_edges("a", 5)).item().to_list()
+    finite = x[np.isfinite(x)]
+    expected = np.quantile(finite, np.linspace(0, 1, 6), method="nearest")
+    assert np.allclose(got, expected, atol=0, rtol=0) or np.allclose(got, expected)
