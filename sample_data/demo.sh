@@ -25,3 +25,17 @@ step catalog
 evalctl catalog -f table
 step doctor
 evalctl doctor -f table
+
+# The reports. Exit 1 means "a check failed" — expected in this story, so the demo goes on.
+step skew --reference training --current production@2026-11-15..2026-11-30
+evalctl skew $M --reference training --current production@2026-11-15..2026-11-30 -f table || true
+step skew --reference training:v2 --current production:v1@2026-11-01..2026-11-07 --join-key request_id
+evalctl skew $M --reference training:v2 --current production:v1@2026-11-01..2026-11-07 \
+    --join-key request_id -f table || true
+step drift --current production@2026-11-01..2026-11-30 --window 1d
+evalctl drift $M --reference training --current production@2026-11-01..2026-11-30 --window 1d -f table || true
+step slices --selector production@2026-11-15..2026-11-30 --discover --compare-to production@2026-11-01..2026-11-14
+evalctl slices $M --selector production@2026-11-15..2026-11-30 --top 5 --discover \
+    --compare-to production@2026-11-01..2026-11-14 -f table || true
+step validate --candidate v2 --baseline v1 --selector validation
+evalctl validate $M --candidate v2 --baseline v1 --selector validation -f markdown | head -12 || true
