@@ -92,6 +92,7 @@ def leaderboard(frame: pl.DataFrame, metric: str, options: SliceOptions) -> list
         row = {"section": "declared", "slice": r["slice"], "segment": r["segment"],
                "metric": metric, "value": value, "ci_low": finite(r["ci_low"]),
                "ci_high": finite(r["ci_high"]), "ci_method": r["ci_method"], "n": r["n"],
+               "support": r["support"],
                "n_missing_label": r["n_missing_label"],
                "gap_vs_overall": signed_gap(metric, value, overall_value),
                "rest_value": finite(r.get("rest_value")), "p_value": finite(r.get("p_value")),
@@ -147,7 +148,7 @@ def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str
         p = float("nan")
         if prev and metric in PROPORTION_METRICS and prev_value is not None \
                 and row["value"] is not None:
-            n1, n2 = row["n"] or 0, prev["support"] or 0
+            n1, n2 = row["support"] or 0, prev["support"] or 0  # trials, e.g. positives
             p = float(two_proportion_pvalues(row["value"] * n1, n1, prev_value * n2, n2)[0])
         elif prev and row["ci_low"] is not None and prev["ci_low"] is not None:
             p = _ci_pvalue(row, prev)

@@ -30,6 +30,7 @@ binary_classification (prediction given, or score >= threshold; labels 0/1 or bo
   accuracy, precision, recall, positive_rate (predicted)   Wilson score interval
   f1                      delta method, Var = 4 tp (fp+fn)(tp+fp+fn) / (2tp+fp+fn)^4
   roc_auc                 exact Mann-Whitney with average ranks for ties; DeLong variance
+                          (null interval below 2 positives or negatives; zero width at 0 / 1)
   average_precision       scikit-learn's step definition; logit interval with n = positives
                           (Boyd, Eng & Page 2013) - an approximation
   log_loss (p clipped to [1e-15, 1 - 1e-15]), brier   normal interval from sum and sum of squares
@@ -45,9 +46,15 @@ regression (predicted value: score, else prediction)
   rmse                    delta method on the mean squared error
   mape                    rows with label 0 excluded and counted in `note`; normal interval
   r2                      delta method on the influence function (moments up to order 4)
-ranking (group = query id; NDCG with linear gains, scikit-learn's tie averaging)
+ranking (group = query id; NDCG with linear gains, scikit-learn's tie averaging; MRR and hit
+rate use the first item with label > 0, ties broken against the model; slices must take one
+value per query)
   ndcg (@k), mrr          mean over queries, normal interval from query-level moments
   hit_rate (@k)           Wilson over queries
+
+`ci_method` values: ``wilson``, ``delta``, ``delong``, ``logit (Boyd 2013)``, ``normal``,
+``bootstrap (bin x label cells)``, ``bootstrap (confusion cells)``, ``normal (over queries)``,
+``wilson (over queries)``. Normal intervals are clipped to the metric's range.
 
 Bootstraps use `n_boot` replicates seeded by `seed` and the segment's identity; nothing is
 rescanned: they resample the per-segment cell counts.
