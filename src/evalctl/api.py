@@ -194,3 +194,23 @@ def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate:
 
     return validate_report(store, model, selector, candidate=candidate, baseline=baseline,
                            settings=validate_settings(model.checks))
+
+
+def monitor(store: Store, models: list[ModelConfig], *, day: Any = None, now: Any = None,
+            run_id: str | None = None) -> Any:
+    """Every configured check for each model's newest complete window (or `day`); returns a
+    MonitorOutcome (report + new alerts) and appends the results history."""
+    from datetime import UTC, datetime
+
+    from evalctl.analyses.monitor import MonitorRun, monitor_report
+
+    run = MonitorRun(now=now or datetime.now(UTC), day=day, run_id=run_id)
+    return monitor_report(store, models, run)
+
+
+def history(store: Store, model: str, *, check: str | None = None,
+            feature: str | None = None, since: Any = None) -> Report:
+    """The monitor's results history as series per (check, feature)."""
+    from evalctl.analyses.history import history_report
+
+    return history_report(store, model, check=check, feature=feature, since=since)

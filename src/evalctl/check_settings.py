@@ -26,7 +26,10 @@ from typing import Any
 
 from evalctl.errors import ConfigError
 
-CHECK_NAMES = ("skew", "drift", "slices", "validate")
+CHECK_NAMES = ("skew", "drift", "slices", "validate", "monitor")
+_MONITOR_KEYS = {"reference", "performance_reference", "drift_days", "volume_warn",
+                 "volume_fail", "freshness_hours", "min_label_coverage", "max_drop",
+                 "sustained", "min_new_labels", "important", "metric", "proxies"}
 _VALIDATE_KEYS = {"metrics", "min", "max_drop", "min_slice_size"}
 _SLICES_KEYS = {"metric", "min_size", "fdr", "alpha", "max_level", "min_support", "error"}
 _DRIFT_KEYS = {"numeric", "categorical", "thresholds", "k", "chunks", "fdr", "features",
@@ -72,6 +75,8 @@ def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
             raise ConfigError(f"{key}.{name}: unknown check (valid: {', '.join(CHECK_NAMES)})")
         if name == "validate":
             parse_validate_settings(f"{key}.{name}", section)
+        elif name == "monitor":
+            parse_monitor_settings(f"{key}.{name}", section, columns)
         elif name == "slices":
             parse_slices_settings(f"{key}.{name}", section)
         else:
@@ -236,3 +241,77 @@ def _number_map(key: str, raw: Any) -> dict[str, float]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping metric -> number")
     return {str(k): _number(f"{key}.{k}", v) for k, v in raw.items()}
+
+
+@dataclass(frozen=True)
+class ProxyRule:
+    """Thresholds of one proxy column's window mean."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """What `evalctl monitor` checks and when it alerts (README: "The retraining rules")."""
+
+    reference: str = "training"
+    performance_reference: str = "validation"
+    drift_days: int = 7
+    volume_warn: float = 0.5
+    volume_fail: float = 0.8
+    freshness_hours: float = 36.0
+    min_label_coverage: float = 0.5
+    max_drop: float = 0.02
+    sustained: int = 3
+    min_new_labels: int = 1000
+    important: tuple[str, ...] = ()
+    metric: str | None = None
+    proxies: dict[str, ProxyRule] = field(default_factory=dict)
+
+
+def monitor_settings(checks: dict[str, Any], columns: set[str]) -> MonitorSettings:
+    return parse_monitor_settings("checks.monitor", checks.get("monitor") or {}, columns)
+
+
+def parse_monitor_settings(key: str, raw: Any, columns: set[str]) -> MonitorSettings:
+    if raw is None:
+        return MonitorSettings()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping")
+    unknown = set(raw) - _MONITOR_KEYS
+    if unknown:
+        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
+                          f"{', '.join(sorted(_MONITOR_KEYS))})")
+    values: dict[str, Any] = {}
+    for name in ("reference", "performance_reference", "metric"):
+        if name in raw:
+            if not isinstance(raw[name], str):
+                raise ConfigError(f"{key}.{name}: expected a string")
+            values[name] = raw[name]
+    for name in ("drift_days", "sustained", "min_new_labels"):
+        if name in raw:
+            values[name] = int(_number(f"{key}.{name}", raw[name], low=1, integer=True))
+    for name in ("volume_warn", "volume_fail", "min_label_coverage", "max_drop"):
+        if name in raw:
+            values[name] = _number(f"{key}.{name}", raw[name], low=0.0, high=1.0)
+    if "freshness_hours" in raw:
+        values["freshness_hours"] = _number(f"{key}.freshness_hours", raw["freshness_hours"],
+                                            low=0.0)
+    important = raw.get("important") or []
+    if not isinstance(important, list) or any(f not in columns for f in important):
+        raise ConfigError(f"{key}.important: expected a list of feature names")
+    values["important"] = tuple(important)
+    proxies = raw.get("proxies") or {}
+    if not isinstance(proxies, dict):
+        raise ConfigError(f"{key}.proxies: expected a mapping proxy -> {{min, max}}")
+    values["proxies"] = {}
+    for name, rule in proxies.items():
+        if not isinstance(rule, dict) or set(rule) - {"min", "max"}:
+            raise ConfigError(f"{key}.proxies.{name}: expected a mapping with min / max")
+        values["proxies"][str(name)] = ProxyRule(
+            minimum=None if rule.get("min") is None else _number(f"{key}.proxies.{name}.min",
+                                                                 rule["min"]),
+            maximum=None if rule.get("max") is None else _number(f"{key}.proxies.{name}.max",
+                                                                 rule["max"]))
+    return MonitorSettings(**values)

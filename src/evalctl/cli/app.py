@@ -10,7 +10,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from evalctl.cli import drift_cmds, perf_cmds, store_cmds
+from evalctl.cli import drift_cmds, monitor_cmds, perf_cmds, store_cmds
 from evalctl.cli.state import AppState
 from evalctl.errors import EvalctlError, ExitCode
 from evalctl.version import __version__
@@ -57,6 +57,7 @@ def _global(ctx: typer.Context,
 store_cmds.register(app)
 drift_cmds.register(app)
 perf_cmds.register(app)
+monitor_cmds.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

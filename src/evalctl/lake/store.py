@@ -20,6 +20,7 @@ from evalctl.version import __version__
 VERSION_COL = "_version"
 ENV_COL = "_env"
 LABEL_SOURCE_COL = "_label_source"
+LABEL_AT_COL = "_label_at"  # when the winning delayed actual arrived (null for inline labels)
 
 
 @dataclass(frozen=True)
@@ -161,9 +162,11 @@ class Store:
         if actuals is None:
             return lf.with_columns(
                 pl.when(pl.col(label).is_not_null()).then(pl.lit("inline"))
-                .otherwise(None).alias(LABEL_SOURCE_COL))
+                .otherwise(None).alias(LABEL_SOURCE_COL),
+                pl.lit(None, pl.Datetime("us")).alias(LABEL_AT_COL))
         newest = (actuals.sort([model.timestamp, "_ingested_at"], nulls_last=False)
-                  .group_by(model.id).agg(pl.col(label).last().alias("_actual")))
+                  .group_by(model.id).agg(pl.col(label).last().alias("_actual"),
+                                          pl.col(model.timestamp).last().alias(LABEL_AT_COL)))
         return (lf.join(newest, on=model.id, how="left")
                 .with_columns(
                     pl.when(pl.col("_actual").is_not_null()).then(pl.lit("actuals"))

@@ -42,6 +42,12 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                           ("share", "share"), ("value", "error"),
                           ("gap_vs_overall", "vs overall"), ("score", "score"),
                           ("p_adjusted", "p (BH)"), ("id", "segment id")],
+    "monitor": [("status", "status"), ("model", "model"), ("window", "window"),
+                ("check", "check"), ("feature", "feature"), ("value", "value"),
+                ("threshold", "threshold"), ("summary", "evidence")],
+    "history": [("status", "latest"), ("check", "check"), ("feature", "feature"),
+                ("latest", "value"), ("first_window", "from"), ("last_window", "to"),
+                ("windows_alerting", "alerting"), ("series", "trend")],
     "validate": [("status", "status"), ("slice", "slice"), ("segment", "segment"),
                  ("metric", "metric"), ("n", "n"), ("baseline", "baseline"),
                  ("candidate", "candidate"), ("delta", "delta"), ("why", "why")],
@@ -88,14 +94,22 @@ def format_keyed(key: str, value: Any) -> str:
 
 
 def sparkline(values: list[Any]) -> str:
-    """Scores as ▁▂▃▄▅▆▇█ (scaled to the series' own max); missing values as a space."""
+    """Values as ▁▂▃▄▅▆▇█ scaled between the series' own min and max (a gap for missing)."""
     finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
-    top = max(finite, default=0.0)
-    if top <= 0:
-        return "".join(SPARKS[0] if isinstance(v, int | float) else " " for v in values)
-    return "".join(SPARKS[min(int(v / top * (len(SPARKS) - 1) + 0.5), len(SPARKS) - 1)]
-                   if isinstance(v, int | float) and math.isfinite(v) and v >= 0 else " "
-                   for v in values)
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    span = high - low
+    out = []
+    for v in values:
+        if not (isinstance(v, int | float) and math.isfinite(v)):
+            out.append(" ")
+        elif span <= 0:
+            out.append(SPARKS[0])
+        else:
+            out.append(SPARKS[min(int((v - low) / span * (len(SPARKS) - 1) + 0.5),
+                                  len(SPARKS) - 1)])
+    return "".join(out)
 
 
 def format_cell(value: Any) -> str:

@@ -1,0 +1,144 @@
+"""`evalctl monitor`: every configured check of every model for one window, kept as history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from evalctl.analyses import monitor_checks as checks
+from evalctl.analyses import monitor_perf as quality
+from evalctl.check_settings import MonitorSettings, monitor_settings
+from evalctl.config import ModelConfig
+from evalctl.lake.results import read_window, write_window
+from evalctl.lake.selectors import Selector
+from evalctl.lake.store import Store
+from evalctl.reports import Report
+from evalctl.reports.model import sort_worst_first, worst_status
+
+CHECKS = ("volume", "freshness", "labels", "drift", "performance", "slices", "proxies",
+          "retraining")
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """When the run happens and which window it judges."""
+
+    now: datetime
+    day: date | None = None  # --date; default: yesterday (the newest complete day)
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """The run's report and the alerts that are new for their window."""
+
+    report: Report
+    alerts: list[dict[str, Any]]
+
+
+def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> MonitorOutcome:
+    """Run every check for each model on its window, store the history, collect new alerts."""
+    results: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    recommendations: list[str] = []
+    windows: dict[str, str] = {}
+    for model in models:
+        settings = monitor_settings(model.checks, _columns(model))
+        day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
+        rows = monitor_model(store, model, day, settings, run.now)
+        alerts += new_alerts(store, model, day, rows)
+        store_history(store, model, day, rows, run)
+        results += rows
+        windows[model.name] = day.isoformat()
+        recommendations += [r["summary"] for r in rows if r["check"] == "retraining"]
+    results = sort_worst_first(results, key="severity")
+    for row in results:
+        row.pop("severity", None)
+    report = Report(
+        command="monitor", model=models[0].name if len(models) == 1 else None,
+        status=worst_status([r["status"] for r in results]),
+        inputs={"models": [m.name for m in models], "windows": windows,
+                "run_at": run.now.astimezone(UTC).isoformat(timespec="seconds")},
+        results=results,
+        summary={"checks": len(results),
+                 **{s: sum(r["status"] == s for r in results) for s in ("warn", "fail")},
+                 "new_alerts": len(alerts)},
+        recommendations=recommendations, generated_at=run.now)
+    return MonitorOutcome(report, alerts)
+
+
+def monitor_model(store: Store, model: ModelConfig, day: date, settings: MonitorSettings,
+                  now: datetime) -> list[dict[str, Any]]:
+    """All checks of one model for one day, each a result row tagged with its check."""
+    volume = checks.volume(store, model, day, settings)
+    rows = [volume, checks.freshness(store, model, day, settings, now)]
+    if volume["value"] == 0:
+        rows.append(quality.retraining_decision(rows, settings, new_labels=0))
+        return _tag(rows, model, day)
+    window = Selector(text=f"production@{day}", env="production", start=day, end=day)
+    lf = store.scan(model, window)
+    labels = checks.labels(lf, model, settings)
+    rows.append(labels)
+    drift_rows = checks.drift(store, model, day, settings)
+    rows += drift_rows
+    rows.append(quality.performance(store, model, window, lf, labels, settings))
+    rows += quality.slice_regressions(store, model, window, labels, settings)
+    rows += quality.proxies(store, model, lf, settings)
+    new_labels = quality.new_labels_since_training(store, model, day)
+    rows.append(quality.retraining_decision(rows, settings, new_labels))
+    return _tag(rows, model, day)
+
+
+def _tag(rows: list[dict[str, Any]], model: ModelConfig, day: date) -> list[dict[str, Any]]:
+    for row in rows:
+        row.setdefault("feature", None)
+        row["model"], row["window"] = model.name, day.isoformat()
+        row["severity"] = {"fail": 3, "warn": 2, "error": 1}.get(row["status"], 0)
+    return rows
+
+
+def _columns(model: ModelConfig) -> set[str]:
+    return set(model.features) | {c for c in (model.prediction, model.score) if c}
+
+
+def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[str, Any]],
+                  run: MonitorRun) -> None:
+    """One history entry per (model, check, window): re-running replaces it."""
+    stamp = run.now.astimezone(UTC).isoformat(timespec="seconds")
+    for check in CHECKS:
+        mine = [{k: v for k, v in r.items() if k != "severity"} for r in rows
+                if r["check"] == check]
+        if mine:
+            write_window(store.root, model.name, check, day,
+                         {"window": day.isoformat(), "run_at": stamp, "results": mine},
+                         run_id=run.run_id)
+
+
+def new_alerts(store: Store, model: ModelConfig, day: date, rows: list[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """Warn/fail results that the stored history of this window did not already hold."""
+    out = []
+    for row in rows:
+        if row["status"] not in ("warn", "fail"):
+            continue
+        before = read_window(store.root, model.name, row["check"], day) or {"results": []}
+        seen = {(r.get("feature"), r["status"]) for r in before["results"]}
+        if (row.get("feature"), row["status"]) in seen:
+            continue
+        out.append({"model": model.name, "check": row["check"], "feature": row.get("feature"),
+                    "window": day.isoformat(), "status": row["status"],
+                    "value": row.get("value"), "threshold": row.get("threshold"),
+                    "summary": row.get("summary")})
+    return out
+
+
+def frame_of(results: list[dict[str, Any]]) -> pl.DataFrame:
+    """The results as a tidy frame (for notebooks)."""
+    return pl.DataFrame([{k: v for k, v in r.items() if not isinstance(v, list | dict)}
+                         for r in results])
+
+
+__all__ = ["MonitorOutcome", "MonitorRun", "monitor_report"]

@@ -1,0 +1,138 @@
+"""The individual checks `evalctl monitor` runs for one model and one day.
+
+Each returns result rows: ``check``, ``feature`` (or None), ``value``, ``threshold``,
+``status`` and a one-line ``summary`` with the numbers that led to the status.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from evalctl.check_settings import MonitorSettings, drift_settings
+from evalctl.config import ModelConfig
+from evalctl.errors import EvalctlError
+from evalctl.lake.selectors import Selector, parse_selector
+from evalctl.lake.store import LABEL_AT_COL, LABEL_SOURCE_COL, Store
+
+VOLUME_HISTORY_DAYS = 14
+
+
+def rows_per_day(store: Store, model: ModelConfig) -> dict[date, int]:
+    """Production rows per partition date, from the ledger (no data scan)."""
+    out: dict[date, int] = {}
+    for record in store.prediction_records(model.name):
+        if record.env == "production":
+            for f in record.files:
+                day = date.fromisoformat(f.date)
+                out[day] = out.get(day, 0) + f.rows
+    return out
+
+
+def volume(store: Store, model: ModelConfig, day: date, s: MonitorSettings) -> dict[str, Any]:
+    """The window's row count against the median of the previous 14 days with data."""
+    counts = rows_per_day(store, model)
+    rows = counts.get(day, 0)
+    history = [n for d, n in counts.items() if day - timedelta(VOLUME_HISTORY_DAYS) <= d < day]
+    usual = statistics.median(history) if history else None
+    if rows == 0:
+        return {"check": "volume", "value": 0, "threshold": usual, "status": "fail",
+                "summary": f"no production data for {day}: a broken upstream source?"}
+    if usual is None:
+        return {"check": "volume", "value": rows, "threshold": None, "status": "pass",
+                "summary": f"{rows:,} rows (no earlier days to compare with)"}
+    change = rows / usual - 1
+    status = "fail" if abs(change) >= s.volume_fail else (
+        "warn" if abs(change) >= s.volume_warn else "pass")
+    return {"check": "volume", "value": rows, "threshold": usual, "change": change,
+            "status": status, "summary": f"{rows:,} rows vs usual {usual:,.0f} "
+                                         f"({change:+.0%}; warn at ±{s.volume_warn:.0%})"}
+
+
+def freshness(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
+              now: datetime) -> dict[str, Any]:
+    """Hours between the newest stored timestamp and the end of the window (or now)."""
+    stamps = [r.max_timestamp for r in store.prediction_records(model.name)
+              if r.env == "production" and r.max_timestamp]
+    end = min(datetime.combine(day + timedelta(days=1), datetime.min.time()),
+              now.replace(tzinfo=None))
+    if not stamps:
+        return {"check": "freshness", "value": None, "status": "fail",
+                "threshold": s.freshness_hours, "summary": "no production data at all"}
+    newest = max(datetime.fromisoformat(t) for t in stamps)
+    lag = max((end - newest).total_seconds() / 3600, 0.0)
+    status = "fail" if lag > 2 * s.freshness_hours else (
+        "warn" if lag > s.freshness_hours else "pass")
+    return {"check": "freshness", "value": lag, "threshold": s.freshness_hours,
+            "status": status, "summary": f"newest prediction {newest:%Y-%m-%d %H:%M}, "
+                                         f"{lag:.1f} h before the end of the window"}
+
+
+def labels(lf: pl.LazyFrame, model: ModelConfig, s: MonitorSettings) -> dict[str, Any]:
+    """Label coverage of the window, and how long delayed labels took to arrive."""
+    if not model.label:
+        return {"check": "labels", "value": None, "status": "pass", "threshold": None,
+                "coverage": 0.0, "summary": "the model has no label column"}
+    row = lf.select(
+        pl.len().alias("rows"), pl.col(model.label).is_not_null().sum().alias("labelled"),
+        ((pl.col(LABEL_AT_COL) - pl.col(model.timestamp)).dt.total_seconds() / 3600)
+        .filter(pl.col(LABEL_SOURCE_COL) == "actuals").median().alias("latency_h"),
+    ).collect().row(0, named=True)
+    coverage = row["labelled"] / row["rows"] if row["rows"] else 0.0
+    status = "warn" if coverage < s.min_label_coverage else "pass"
+    latency = row["latency_h"]
+    text = f"{coverage:.0%} of {row['rows']:,} predictions have ground truth"
+    if latency is not None:
+        text += f"; delayed labels arrived after {latency:.0f} h (median)"
+    return {"check": "labels", "value": coverage, "threshold": s.min_label_coverage,
+            "status": status, "coverage": coverage, "labelled": int(row["labelled"]),
+            "latency_hours": latency, "summary": text}
+
+
+def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
+          ) -> list[dict[str, Any]]:
+    """Each column's drift vs the reference over the last `drift_days` days, judged on `day`."""
+    from evalctl.analyses.drift import drift_report
+
+    settings = drift_settings(model.checks, "drift",
+                              set(model.features) | {c for c in (model.prediction,
+                                                                 model.score) if c})
+    start = day - timedelta(days=s.drift_days - 1)
+    current = Selector(text=f"production@{start}..{day}", env="production", start=start,
+                       end=day)
+    try:
+        report = drift_report(store, model, parse_selector(s.reference), current,
+                              settings=replace(settings, window="1d"))
+    except EvalctlError as exc:
+        return [{"check": "drift", "value": None, "threshold": None, "status": "error",
+                 "reason": str(exc), "summary": f"drift not computed: {exc}"}]
+    rows = []
+    for r in report.results:
+        run = trailing_crossings([p["status"] for p in r["series"]])
+        rows.append({"check": "drift", "feature": r["feature"], "value": r["score"],
+                     "threshold": r.get("threshold"), "status": r["status"],
+                     "method": r.get("method"), "onset": r.get("onset"),
+                     "windows_crossed_in_a_row": run, "reason": r.get("reason"),
+                     "summary": f"{r['feature']}: {r.get('method')} {_fmt(r['score'])}"
+                                + (f", drifting for {run} day(s)" if run else "")})
+    return rows
+
+
+def trailing_crossings(statuses: list[str]) -> int:
+    """How many judged windows at the end of the series crossed (warn or fail) in a row."""
+    run = 0
+    for status in reversed(statuses):
+        if status in ("insufficient", "error"):
+            continue
+        if status not in ("warn", "fail"):
+            break
+        run += 1
+    return run
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else "n/a"

@@ -1,0 +1,77 @@
+"""`evalctl monitor` and `evalctl history`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evalctl import api
+from evalctl.cli.options import FailOn, Format, OptionalModel, Output
+from evalctl.cli.output import emit
+from evalctl.cli.state import AppState
+from evalctl.errors import InputError
+
+Day = Annotated[datetime | None, typer.Option(
+    "--date", "-d", formats=["%Y-%m-%d"],
+    help="Window to check (default: yesterday, the newest complete day).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("monitor")(monitor)
+    app.command("history")(history)
+
+
+def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
+            alerts: Annotated[Path | None, typer.Option(
+                "--alerts", help="Write one JSON line per new alert to FILE.")] = None,
+            fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
+    """Run every configured check for the newest window, keep the results, alert (cron).
+
+    Volume, freshness, label coverage and latency, drift per feature, performance (realised,
+    or estimated while labels are missing), slice regressions, proxies and a retraining
+    recommendation — for every model in the config (or --model). Results are appended to the
+    store's history (re-running a window replaces it). Exit 1 when any check fails.
+
+    \b
+    Example:
+      evalctl monitor --model tv-recommender --date 2026-11-30 --alerts alerts.jsonl
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    names = [model] if model else sorted(state.config.models)
+    if not names:
+        raise InputError("monitor: the config has no models")
+    models = [state.model(store, n) for n in names]
+    with state.busy("monitoring …"):
+        outcome = api.monitor(store, models, day=day.date() if day else None)
+    if alerts is not None:
+        try:
+            alerts.write_text("".join(json.dumps(a, default=str) + "\n"
+                                      for a in outcome.alerts), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--alerts {alerts}: cannot write ({exc.strerror})") from exc
+    emit(state, outcome.report, fmt, output, fail_on)
+
+
+def history(ctx: typer.Context, model: Annotated[str, typer.Option("--model", "-m")],
+            check: Annotated[str | None, typer.Option("--check", help="Only this check.")
+                             ] = None,
+            feature: Annotated[str | None, typer.Option(
+                "--feature", help="Only this feature (or slice, proxy, metric).")] = None,
+            since: Annotated[datetime | None, typer.Option(
+                "--since", formats=["%Y-%m-%d"], help="Only windows from this date.")] = None,
+            fmt: Format = None, output: Output = None, fail_on: FailOn = "never") -> None:
+    """Read the monitor's results history back: one series per check and feature.
+
+    \b
+    Example:
+      evalctl history --model tv-recommender --check drift --feature age --since 2026-11-01
+    """
+    state: AppState = ctx.obj
+    report = api.history(state.store(), model, check=check, feature=feature,
+                         since=since.date() if since else None)
+    emit(state, report, fmt, output, fail_on)
