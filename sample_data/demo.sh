@@ -39,3 +39,10 @@ evalctl slices $M --selector production@2026-11-15..2026-11-30 --top 5 --discove
     --compare-to production@2026-11-01..2026-11-14 -f table || true
 step validate --candidate v2 --baseline v1 --selector validation
 evalctl validate $M --candidate v2 --baseline v1 --selector validation -f markdown | head -12 || true
+step monitor --date 2026-11-30 --alerts demo_store/alerts.jsonl
+for day in 2026-11-10 2026-11-16 2026-11-22; do
+  evalctl monitor $M --date "$day" -f json --output "demo_store/monitor-$day.json" || true
+done
+evalctl monitor $M --date 2026-11-30 --alerts demo_store/alerts.jsonl -f table || true
+step history --check drift
+evalctl history $M --check drift -f table

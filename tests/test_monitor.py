@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from evalctl.render.cells import sparkline
 from tests.conftest import make_frame
 from tests.test_cli import validate
+
+from evalctl.render.cells import sparkline
 
 M = ["--model", "tv-recommender"]
 
