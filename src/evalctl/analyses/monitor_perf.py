@@ -139,19 +139,20 @@ def proxies(store: Store, model: ModelConfig, lf: pl.LazyFrame, s: MonitorSettin
 
 
 def new_labels_since_training(store: Store, model: ModelConfig, day: date) -> int:
-    """Labelled production rows newer than the newest training data (candidates to retrain)."""
-    train_days = [date.fromisoformat(f.date) for r in store.prediction_records(model.name)
-                  if r.env == "training" for f in r.files]
-    start = max(train_days) + timedelta(days=1) if train_days else date.min
-    if start > day or not model.label:
-        return 0
-    window = Selector(text=f"production@{start}..{day}", env="production", start=start,
-                      end=day)
-    try:
-        lf = store.scan(model, window)
-    except EvalctlError:
-        return 0
-    return int(lf.select(pl.col(model.label).is_not_null().sum()).collect().item())
+    """Labelled production rows newer than the newest training data (candidates to retrain),
+    from the ledger alone so the cost does not grow with the store: inline labels counted at
+    ingest plus delayed actuals that arrived after the training window (an actual that
+    re-labels a row already labelled inline counts twice: an upper bound)."""
+    records = store.prediction_records(model.name)
+    train_days = [f.date for r in records if r.env == "training" for f in r.files]
+    start = (date.fromisoformat(max(train_days)) + timedelta(days=1)).isoformat() \
+        if train_days else "0000-00-00"
+    end = day.isoformat()
+    inline = sum(f.labelled or 0 for r in records if r.env == "production"
+                 for f in r.files if start <= f.date <= end)
+    actuals = sum(f.rows for r in store.actual_records(model.name) for f in r.files
+                  if start <= f.date <= end)
+    return inline + actuals
 
 
 def retraining_decision(rows: list[dict[str, Any]], s: MonitorSettings,

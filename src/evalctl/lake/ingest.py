@@ -232,6 +232,7 @@ class _Staged:
     rows: int
     min_ts: datetime | None
     max_ts: datetime | None
+    labelled: int | None = None
 
 
 def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) -> list[_Staged]:
@@ -254,7 +255,9 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
                                   f"values, got {sample or 'another value'}")
         ts = next(c.name for c in columns if c.role == "timestamp")
         low_ts, high_ts, _ = stats.get(ts, (None, None, 0))
-        staged.append(_Staged(path, day, meta.num_rows, low_ts, high_ts))
+        label = next((c.name for c in columns if c.role == "label"), None)
+        labelled = meta.num_rows - stats[label][2] if label in stats else None
+        staged.append(_Staged(path, day, meta.num_rows, low_ts, high_ts, labelled))
     if not staged:
         raise IngestError(f"{_names(sources)}: no rows to ingest")
     return staged
@@ -289,7 +292,8 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
         os.rename(item.path, target)
         moved.append(target)
         entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
-                                 sha256=file_sha256(target), date=item.day))
+                                 sha256=file_sha256(target), date=item.day,
+                                 labelled=item.labelled))
     return entries, moved
 
 

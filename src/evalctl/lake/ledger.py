@@ -27,6 +27,7 @@ class FileEntry:
     bytes: int
     sha256: str
     date: str
+    labelled: int | None = None  # rows with an inline label (from the file's statistics)
 
 
 @dataclass(frozen=True)
