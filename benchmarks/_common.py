@@ -26,16 +26,34 @@ class Timing:
 
 def run_timed(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
               ) -> Timing:
-    """Run a child process; its wall time and peak RSS (via wait4, so per child)."""
+    """Run a child process; its wall time and peak RSS.
+
+    Peak RSS is the child's own VmHWM (polled from /proc every 20 ms): unlike wait4's
+    ru_maxrss it does not include the benchmark process's memory copied at fork time.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak_kib = 0
+    while proc.poll() is None:
+        peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
+        time.sleep(0.02)
     elapsed = time.perf_counter() - start
     stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
+    if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed:\n{stderr}")
-    return Timing(elapsed, usage.ru_maxrss / 1024)
+    return Timing(elapsed, peak_kib / 1024)
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def python_timed(code: str, cwd: Path | None = None) -> Timing:

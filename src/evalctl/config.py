@@ -174,7 +174,7 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     if clash:
         raise ConfigError(f"{key}.features.{sorted(clash)[0]}: also used as id/timestamp/output")
     return ModelConfig(
-        name=name, task=task, id=columns["id"], timestamp=columns["timestamp"],
+        name=name, task=task, id=str(columns["id"]), timestamp=str(columns["timestamp"]),
         prediction=columns["prediction"], score=columns["score"], label=columns["label"],
         group=columns["group"], threshold=float(threshold), features=features,
         proxies=proxies, slices=slices, checks=checks,

@@ -67,8 +67,9 @@ def _label_target(task: str) -> str:
 
 
 def dtype_of(target: str) -> pl.DataType:
-    return {"string": pl.String(), "datetime": TIMESTAMP, "float": NUMERIC,
-            "binary": pl.Int8()}[target]
+    types: dict[str, pl.DataType] = {"string": pl.String(), "datetime": TIMESTAMP,
+                                     "float": NUMERIC(), "binary": pl.Int8()}
+    return types[target]
 
 
 def coerce_expr(column: Column, source: pl.DataType | None) -> pl.Expr:

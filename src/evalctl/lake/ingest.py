@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -263,8 +264,8 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
     return staged
 
 
-def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[object, object, int]]:
-    out: dict[str, tuple[object, object, int]] = {}
+def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
+    out: dict[str, tuple[Any, Any, int]] = {}
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
         for c in range(group.num_columns):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -46,9 +48,8 @@ def _cell(key: str, value: object) -> Text | str:
     return format_keyed(key, value)
 
 
-class _Null:
+class _Null(io.StringIO):
+    """Swallows the console's own output: the recorded export is what we return."""
+
     def write(self, _: str) -> int:
         return 0
-
-    def flush(self) -> None:
-        pass

@@ -31,8 +31,8 @@ def sort_worst_first(results: list[dict[str, Any]], key: str = "score") -> list[
 
     def order(r: dict[str, Any]) -> tuple[int, float]:
         value = r.get(key)
-        finite = isinstance(value, int | float) and math.isfinite(value)
-        magnitude = -float(value) if finite else 0.0
+        magnitude = (-float(value) if isinstance(value, int | float) and math.isfinite(value)
+                     else 0.0)
         return (_RANK.get(r.get("status", "pass"), 4), magnitude)
 
     return sorted(results, key=order)
