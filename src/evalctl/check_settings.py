@@ -26,7 +26,7 @@ from typing import Any
 
 from evalctl.errors import ConfigError
 
-CHECK_NAMES = ("skew", "drift", "slices", "validate", "monitor")
+CHECK_NAMES = ("skew", "drift", "slices", "validate", "monitor", "estimate")
 _MONITOR_KEYS = {"reference", "performance_reference", "drift_days", "volume_warn",
                  "volume_fail", "freshness_hours", "min_label_coverage", "max_drop",
                  "sustained", "min_new_labels", "important", "metric", "proxies"}
@@ -77,6 +77,10 @@ def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
             parse_validate_settings(f"{key}.{name}", section)
         elif name == "monitor":
             parse_monitor_settings(f"{key}.{name}", section, columns)
+        elif name == "estimate":
+            from evalctl.analyses.estimate_settings import parse_estimate_settings
+
+            parse_estimate_settings(f"{key}.{name}", section)
         elif name == "slices":
             parse_slices_settings(f"{key}.{name}", section)
         else:

@@ -1,0 +1,427 @@
+"""`evalctl estimate`: how is the model probably doing while its labels are late?
+
+Binary classifiers: CBPE (see `evalctl.analyses.cbpe`), calibrated once per model version on
+the labelled reference and applied to every window of the current selection, beside the
+realised metrics wherever labels exist. Every task: the declared proxy columns per window
+(mean, Welch test and PSI against the reference, correlation with the realised metric).
+One grouped query per side: rows aggregated by (window, version, score, prediction, label),
+so memory grows with the distinct scores per window, not with the rows; with proxies, PSI
+adds the reference binning and one summary scan of the current (`evalctl.stats`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from evalctl.analyses import cbpe
+from evalctl.analyses.common import chunk_index, count_statuses, overall_status, side_inputs
+from evalctl.analyses.drift import parse_window
+from evalctl.analyses.estimate_settings import EstimateSettings, ProxyRule, parse_estimate_settings
+from evalctl.analyses.performance import finite
+from evalctl.config import ModelConfig
+from evalctl.errors import InputError
+from evalctl.lake.selectors import Selector
+from evalctl.lake.store import VERSION_COL, Selection, Store
+from evalctl.reports import Report
+from evalctl.reports.model import sort_worst_first
+
+W, S, P, Y, T, IDX = "_w", "_s", "_p", "_y", "_t", "_i"
+INSUFFICIENT = "insufficient"
+STRONG_CORRELATION = 0.5  # |r| over windows from which a proxy is said to track the metric
+MIN_CORRELATED_WINDOWS = 5  # labelled windows needed before correlating proxy and metric
+CONTRADICTED = 2.0  # realised this many band half-widths from the estimate: warn
+UNCERTAINTY = ("label-sampling standard error: the spread of the metric the window would "
+               "realise if its labels were drawn from the calibrated probabilities "
+               "(Poisson-binomial variance, delta method for ratios); band = estimate ± z·SE")
+def cbpe_unavailable(model: ModelConfig) -> str | None:
+    """Why CBPE cannot run for this model, or None when it can."""
+    if model.task != "binary_classification":
+        return (f"performance estimation (CBPE) needs a binary classifier; model "
+                f"{model.name!r} is {model.task}")
+    if not model.score:
+        return "CBPE needs a `score` column (the probability of the positive class)"
+    if not model.label:
+        return "CBPE needs a `label` column to calibrate on the reference"
+    return None
+
+
+def estimate_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
+                    settings: EstimateSettings, window: str | None = None,
+                    windows: int | None = None) -> Report:
+    """Estimated (and, where labelled, realised) performance per window, plus the proxies."""
+    if windows is not None and windows < 1:
+        raise InputError(f"--windows: expected at least 1 chunk, got {windows}")
+    window = window or settings.window
+    step = None if windows else parse_window(window)
+    key = chunk_index(model.timestamp, windows) if windows else \
+        pl.col(model.timestamp).dt.truncate(window)
+    ref_sel, cur_sel = store.select(model.name, reference), store.select(model.name, current)
+    _check_versions(ref_sel, cur_sel)
+    unavailable = cbpe_unavailable(model)
+    if unavailable and not model.proxies:
+        raise InputError(f"estimate: {unavailable}, and the model declares no proxies")
+    binary = unavailable is None
+    in_versions = pl.col(VERSION_COL).is_in(cur_sel.versions)
+    ref = _grouped(store.scan(model, reference, selection=ref_sel).filter(in_versions),
+                   model, pl.lit(0), binary)
+    cur = _grouped(store.scan(model, current, selection=cur_sel), model, key, binary)
+    cur, bounds = _index_windows(cur, step, binary)
+    inputs: dict[str, Any] = {"reference": side_inputs(ref_sel) | {"rows_used": int(
+                              ref["n"].sum()), "versions_used": cur_sel.versions},
+                              "current": side_inputs(cur_sel), "proxies": list(model.proxies),
+                              "window": None if windows else window, "windows": windows,
+                              "min_rows": settings.min_rows}
+    proxies = _proxy_windows(store, model, (ref_sel, ref), (cur_sel, cur), key, bounds,
+                             settings) if model.proxies else {}
+    if binary:
+        results, extra = _window_results(ref, cur, bounds, proxies, settings, reference.text)
+        inputs |= extra
+    else:
+        results = [{"section": "estimate", "status": "error", "reason": unavailable}]
+    if proxies:
+        results += _proxy_results(proxies, cur if binary else None, bounds, results, settings)
+    results = sort_worst_first(results, key="_")
+    return Report(command="estimate", model=model.name, status=overall_status(results),
+                  inputs=inputs, results=results, summary=_summary(results, bounds, settings),
+                  recommendations=_recommendations(results, model, settings))
+
+
+def estimate_overall(store: Store, model: ModelConfig, reference: Selector, current: Selector,
+                     metric: str) -> dict[str, Any]:
+    """CBPE estimate of `metric` over the whole current selection (one window), for the monitor:
+    ``{value, low, high, n}`` with the band of `checks.estimate.confidence`. `value` is None, with
+    a `reason`, when it cannot be estimated (task, metric, no labelled reference...)."""
+    from dataclasses import replace
+
+    try:
+        settings = parse_estimate_settings("checks.estimate", model.checks.get("estimate"))
+        report = estimate_report(store, replace(model, proxies=()), reference, current,
+                                 settings=replace(settings, min_rows=1), windows=1)
+    except InputError as exc:
+        return {"value": None, "low": None, "high": None, "n": 0, "reason": str(exc)}
+    window = next((r for r in report.results if r.get("section") == "windows"), None)
+    band = (window or {}).get("estimated", {}).get(metric)
+    if window is None or band is None:
+        return {"value": None, "low": None, "high": None, "n": 0,
+                "reason": f"{metric} cannot be estimated (CBPE gives: "
+                          f"{', '.join(cbpe.ESTIMATED_METRICS)})"}
+    return {"value": band["value"], "low": band["lower"], "high": band["upper"],
+            "n": window["rows"]}
+
+
+def _check_versions(ref: Selection, cur: Selection) -> None:
+    missing = sorted(set(cur.versions) - set(ref.versions))
+    if missing:
+        raise InputError(f"--reference {ref.selector.text}: no rows of version "
+                         f"{', '.join(missing)} (it has {', '.join(ref.versions)}); each version "
+                         "is calibrated on its own reference rows")
+
+
+def _grouped(lf: pl.LazyFrame, model: ModelConfig, key: pl.Expr, binary: bool) -> pl.DataFrame:
+    """Rows per (window, version[, score, prediction, label]) with the first and last timestamp
+    and, per proxy, the count, sum and sum of squares of its finite values."""
+    cols = [key.alias(W), pl.col(VERSION_COL), pl.col(model.timestamp).alias(T)]
+    keys = [W, VERSION_COL]
+    if binary:
+        score = pl.col(str(model.score)).cast(pl.Float64)
+        pred = pl.col(model.prediction) if model.prediction else score >= model.threshold
+        cols += [score.alias(S), pred.cast(pl.Int8).alias(P),
+                 pl.col(str(model.label)).cast(pl.Int8).alias(Y)]
+        keys += [S, P, Y]
+    aggs = [pl.len().alias("n"), pl.col(T).min().alias("lo"), pl.col(T).max().alias("hi")]
+    for i, name in enumerate(model.proxies):
+        x = pl.col(name).cast(pl.Float64)
+        cols.append(pl.when(x.is_finite()).then(x).alias(f"_x{i}"))
+        aggs += [pl.col(f"_x{i}").count().alias(f"_x{i}n"), pl.col(f"_x{i}").sum().alias(
+            f"_x{i}s"), (pl.col(f"_x{i}") ** 2).sum().alias(f"_x{i}q")]
+    try:
+        return lf.select(cols).group_by(keys).agg(aggs).collect()
+    except (pl.exceptions.ColumnNotFoundError, pl.exceptions.InvalidOperationError) as exc:
+        raise InputError(f"estimate: cannot read the selection: {str(exc).splitlines()[0]}"
+                         ) from exc
+
+
+def _index_windows(cur: pl.DataFrame, step: timedelta | None, binary: bool
+                   ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Windows in order: the frame gains their index; bounds, rows and labelled rows each."""
+    labelled = pl.col("n").filter(pl.col(Y).is_not_null()).sum() if binary else pl.lit(0)
+    frame = (cur.group_by(W).agg(pl.col("lo").min(), pl.col("hi").max(),
+                                 pl.col("n").sum().alias("rows"), labelled.alias("labelled"))
+             .sort(W).with_row_index(IDX))
+    bounds = [{"window_start": r[W] if step else r["lo"],
+               "window_end": r[W] + step if step else r["hi"], "rows": int(r["rows"]),
+               "labelled_rows": int(r["labelled"] or 0), "_key": r[W]}
+              for r in frame.iter_rows(named=True)]
+    return cur.join(frame.select(W, IDX), on=W), bounds
+
+
+# -- CBPE per window ---------------------------------------------------------------------------
+
+def _calibrators(ref: pl.DataFrame, text: str) -> dict[str, cbpe.Calibrator]:
+    """One isotonic calibrator per model version, from its labelled reference rows."""
+    labelled = ref.filter(pl.col(Y).is_not_null() & pl.col(S).is_finite())
+    out = {}
+    for version in sorted(ref[VERSION_COL].unique().to_list()):
+        part = labelled.filter(pl.col(VERSION_COL) == version)
+        rows, positives = part["n"].sum(), (part["n"] * part[Y]).sum()
+        if not rows:
+            raise InputError(f"--reference {text}: no labelled rows with a score for version "
+                             f"{version} (the estimate calibrates on labelled reference rows)")
+        if positives in (0, rows):
+            raise InputError(f"--reference {text}: every label of version {version} is "
+                             f"{int(positives > 0)}: cannot calibrate the scores")
+        out[version] = cbpe.fit_isotonic(part[S].to_numpy(), (part["n"] * part[Y]).to_numpy(),
+                                         part["n"].to_numpy())
+    return out
+
+
+def _arrays(frame: pl.DataFrame, calibrators: dict[str, cbpe.Calibrator]
+            ) -> dict[str, np.ndarray]:
+    s = frame[S].to_numpy()
+    p = np.full(len(s), np.nan)
+    versions = frame[VERSION_COL].to_numpy()
+    for version, calibrator in calibrators.items():
+        mask = versions == version
+        p[mask] = calibrator.apply(s[mask])
+    return {"i": frame[IDX].to_numpy(), "s": s, "p": p,
+            "pred": frame[P].fill_null(-1).to_numpy(), "n": frame["n"].to_numpy().astype(float),
+            "y": frame[Y].cast(pl.Float64).fill_null(np.nan).to_numpy()}
+
+
+def _metric_arrays(a: dict[str, np.ndarray], windows: int, realised: bool) -> cbpe.Estimates:
+    ok = np.isfinite(a["p"]) & np.isin(a["pred"], (0, 1))
+    if realised:
+        ok &= np.isfinite(a["y"])
+    prob = a["y"] if realised else a["p"]
+    return cbpe.estimate_metrics(a["i"][ok], a["s"][ok], prob[ok], a["pred"][ok], a["n"][ok],
+                                 windows)
+
+
+def _window_results(ref: pl.DataFrame, cur: pl.DataFrame, bounds: list[dict[str, Any]],
+                    proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings,
+                    reference: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from evalctl.metrics.intervals import z_value
+
+    calibrators = _calibrators(ref, reference)
+    ref_real = {m: finite(v[0]) for m, (v, _) in _metric_arrays(
+        _arrays(ref.with_columns(pl.lit(0).alias(IDX)), calibrators), 1, True).items()}
+    a = _arrays(cur, calibrators)
+    est, real = _metric_arrays(a, len(bounds), False), _metric_arrays(a, len(bounds), True)
+    z = z_value(settings.confidence)
+    results = [_window_result(i, b, est, real, ref_real, proxies, settings, z)
+               for i, b in enumerate(bounds)]
+    extra = {"metric": settings.metric, "reference_realized": ref_real,
+             "reference_labelled_rows": int(ref.filter(pl.col(Y).is_not_null())["n"].sum()),
+             "calibration": {v: {"method": "isotonic", "rows": c.rows,
+                                 "distinct_scores": c.distinct_scores, "points": len(c.knots)}
+                             for v, c in calibrators.items()},
+             "uncertainty": UNCERTAINTY, "confidence": settings.confidence,
+             "thresholds": {"metrics": list(settings.metrics), "min": settings.minimum,
+                            "warn_drop": settings.warn_drop, "fail_drop": settings.fail_drop}}
+    return results, extra
+
+
+def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbpe.Estimates,
+                   ref_real: dict[str, float | None], proxies: dict[str, list[dict[str, Any]]],
+                   settings: EstimateSettings, z: float) -> dict[str, Any]:
+    estimated = cbpe.band_estimates(est, i, z)
+    realized = {m: finite(v[i]) for m, (v, _) in real.items()} if bound["labelled_rows"] else None
+    points = {name: series[i] for name, series in proxies.items()}
+    head = estimated[settings.metric]
+    actual = realized[settings.metric] if realized else None
+    status, why = _window_status(estimated, ref_real, points, bound["rows"], settings)
+    if status in ("pass", "warn") and actual is not None and head["value"] is not None \
+            and bound["labelled_rows"] >= settings.min_rows \
+            and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"]):
+        status = "warn"
+        why.append(f"realised {settings.metric} {actual:.3f} contradicts the estimate: "
+                   "P(label | score) changed since the reference?")
+    return {
+        "section": "windows", "status": status,
+        **{k: v for k, v in bound.items() if k != "_key"},
+        "metric": settings.metric, "estimate": head["value"], "lower": head["lower"],
+        "upper": head["upper"], "realized_value": actual,
+        "error": None if actual is None or head["value"] is None else head["value"] - actual,
+        "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
+        "reason": why[0] if status == "error" else None, "alerts": why,
+        "estimated": estimated, "realized": realized,
+        "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
+        "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
+        "proxy_means": [p["mean"] for p in points.values()]}
+
+
+def _window_status(estimated: dict[str, dict[str, float | None]],
+                   ref_real: dict[str, float | None], points: dict[str, dict[str, Any]],
+                   rows: int, settings: EstimateSettings) -> tuple[str, list[str]]:
+    """The window's status and every reason behind it (failures first)."""
+    if rows < settings.min_rows:
+        return INSUFFICIENT, [f"fewer than {settings.min_rows} rows: not judged"]
+    if estimated[settings.metric]["value"] is None:
+        return "error", [f"{settings.metric} cannot be estimated: no rows with a finite score "
+                         "and a 0/1 prediction"]
+    alerts = cbpe.judge_window(estimated, ref_real, settings.metrics, settings.minimum,
+                               settings.warn_drop, settings.fail_drop)
+    alerts += [("warn", p["why"]) for p in points.values() if p["status"] == "warn"]
+    status = "fail" if any(a[0] == "fail" for a in alerts) else ("warn" if alerts else "pass")
+    return status, [text for _, text in alerts]
+
+
+# -- proxies -----------------------------------------------------------------------------------
+
+def _proxy_windows(store: Store, model: ModelConfig, ref_side: tuple[Selection, pl.DataFrame],
+                   cur_side: tuple[Selection, pl.DataFrame], key: pl.Expr,
+                   bounds: list[dict[str, Any]], settings: EstimateSettings
+                   ) -> dict[str, list[dict[str, Any]]]:
+    """Per proxy, one point per window (`cbpe.proxy_point`) plus its PSI vs the reference."""
+    (ref_sel, ref), (cur_sel, cur) = ref_side, cur_side
+    psi = _proxy_psi(store, model, ref_sel, cur_sel, key)
+    sums = pl.col(r"^_x\d+[nsq]$").sum()
+    per_window = cur.group_by(IDX).agg(sums).sort(IDX).to_dicts()
+    ref_sums = ref.select(sums).row(0, named=True)
+    out = {}
+    for i, name in enumerate(model.proxies):
+        rule = settings.proxies.get(name, ProxyRule())
+
+        def side(row: dict[str, Any], i: int = i) -> tuple[float, float, float]:
+            return (float(row[f"_x{i}n"] or 0), float(row[f"_x{i}s"] or 0),
+                    float(row[f"_x{i}q"] or 0))
+
+        points = []
+        for row, bound in zip(per_window, bounds, strict=True):
+            point = cbpe.proxy_point(name, side(ref_sums), side(row), (rule.minimum, rule.maximum))
+            point["psi"] = psi.get((bound["_key"], name))
+            if bound["rows"] < settings.min_rows:
+                point["status"], point["why"] = INSUFFICIENT, None
+            points.append(point)
+        out[name] = points
+    return out
+
+
+def _proxy_psi(store: Store, model: ModelConfig, ref_sel: Selection, cur_sel: Selection,
+               key: pl.Expr) -> dict[tuple[Any, str], float | None]:
+    """PSI of every proxy in every window (reference-decile bins, `evalctl.stats`)."""
+    from evalctl.checks import compute_score
+    from evalctl.stats import fit_binning, summarize
+
+    kinds = dict.fromkeys(model.proxies, "numeric")
+    ref_lf = store.scan(model, ref_sel.selector, with_actuals=False, selection=ref_sel).filter(
+        pl.col(VERSION_COL).is_in(cur_sel.versions))
+    cur_lf = store.scan(model, cur_sel.selector, with_actuals=False, selection=cur_sel)
+    binning = fit_binning(ref_lf, kinds)
+    ref = summarize(ref_lf, binning)[None]
+    return {(w, p): compute_score(ref[p], summary[p], "numeric", "psi").value
+            for w, summary in summarize(cur_lf, binning, by=key).items() for p in kinds}
+
+
+def _proxy_results(proxies: dict[str, list[dict[str, Any]]], cur: pl.DataFrame | None,
+                   bounds: list[dict[str, Any]], windows: list[dict[str, Any]],
+                   settings: EstimateSettings) -> list[dict[str, Any]]:
+    """One result per proxy: latest window, correlations with the realised metric, ranked."""
+    realised = np.full(len(bounds), np.nan)
+    for i, w in enumerate(r for r in windows if r.get("section") == "windows"):
+        if w["labelled_rows"] >= settings.min_rows and w["realized_value"] is not None:
+            realised[i] = w["realized_value"]
+    by_rows = _row_correlations(cur, list(proxies)) if cur is not None else {}
+    out = []
+    for name, points in proxies.items():
+        means = np.array([np.nan if p["mean"] is None else p["mean"] for p in points])
+        both = np.isfinite(means) & np.isfinite(realised)
+        judged = [p for p in points if p["status"] != INSUFFICIENT]
+        latest = judged[-1] if judged else points[-1]
+        out.append({
+            "section": "proxies", "status": latest["status"], "proxy": name,
+            **{k: latest[k] for k in ("mean", "reference_mean", "diff", "p_value", "psi")},
+            "corr_windows": finite(cbpe.pearson(means, realised)) if both.sum()
+            >= MIN_CORRELATED_WINDOWS else None, "windows_correlated": int(both.sum()),
+            **by_rows.get(name, {"corr_rows": None, "corr_label": None, "labelled_rows": 0}),
+            "series": [{k: v for k, v in b.items() if k != "_key"} | p
+                       for b, p in zip(bounds, points, strict=True)]})
+    order = sorted(out, key=lambda r: (-abs(r["corr_windows"] or 0), -abs(r["corr_rows"] or 0)))
+    for rank, result in enumerate(order, start=1):
+        result["rank"] = rank
+    return order
+
+
+def _row_correlations(cur: pl.DataFrame, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Point-biserial correlation of each proxy with correctness and with the label."""
+    labelled = cur.filter(pl.col(Y).is_not_null() & pl.col(P).is_in([0, 1]))
+    right, y = (pl.col(P) == pl.col(Y)).cast(pl.Float64), pl.col(Y).cast(pl.Float64)
+    aggs = []
+    for i in range(len(names)):
+        n, s = pl.col(f"_x{i}n"), pl.col(f"_x{i}s")
+        aggs += [n.sum().alias(f"n{i}"), s.sum().alias(f"s{i}"), pl.col(f"_x{i}q").sum().alias(
+            f"q{i}"), (n * right).sum().alias(f"c{i}"), (s * right).sum().alias(f"sc{i}"),
+            (n * y).sum().alias(f"y{i}"), (s * y).sum().alias(f"sy{i}")]
+    row = {k: float(v or 0) for k, v in labelled.select(aggs).row(0, named=True).items()}
+    return {name: {
+        "corr_rows": finite(cbpe.correlation_from_sums(
+            row[f"n{i}"], row[f"s{i}"], row[f"c{i}"], row[f"q{i}"], row[f"c{i}"], row[f"sc{i}"])),
+        "corr_label": finite(cbpe.correlation_from_sums(
+            row[f"n{i}"], row[f"s{i}"], row[f"y{i}"], row[f"q{i}"], row[f"y{i}"], row[f"sy{i}"])),
+        "labelled_rows": int(row[f"n{i}"])} for i, name in enumerate(names)}
+
+
+# -- summary -----------------------------------------------------------------------------------
+
+def _compared(results: list[dict[str, Any]], settings: EstimateSettings) -> list[dict[str, Any]]:
+    """Windows with enough labels to check the estimate against the realised metric."""
+    return sorted((r for r in results if r.get("section") == "windows"
+                   and r["labelled_rows"] >= settings.min_rows and r["error"] is not None
+                   and r["lower"] is not None), key=lambda r: r["window_start"])
+
+
+def _summary(results: list[dict[str, Any]], bounds: list[dict[str, Any]],
+             settings: EstimateSettings) -> dict[str, Any]:
+    judged = [r for r in results if r["status"] != INSUFFICIENT]
+    compared = _compared(results, settings)
+    errors = [abs(r["error"]) for r in compared]
+    inside = [r["lower"] <= r["realized_value"] <= r["upper"] for r in compared]
+    return {**count_statuses(judged), "insufficient": len(results) - len(judged),
+            "windows": len(bounds), "labelled_windows": len(compared), "metric": settings.metric,
+            "mean_abs_error": float(np.mean(errors)) if errors else None,
+            "max_abs_error": max(errors) if errors else None,
+            "band_coverage": float(np.mean(inside)) if inside else None}
+
+
+def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
+                     settings: EstimateSettings) -> list[str]:
+    recs = [f"estimation is not available: {r['reason']}; tracking the proxies instead"
+            for r in results if r.get("section") == "estimate"]
+    windows = sorted((r for r in results if r.get("section") == "windows"),
+                     key=lambda r: r["window_start"])
+    alerts = [r for r in windows if r["status"] in ("warn", "fail")]
+    if alerts:
+        recs.append(f"{len(alerts)} of {len(windows)} windows are estimated below the reference "
+                    f"(first {_day(alerts[0]['window_start'])}); find where with: evalctl "
+                    f"slices --model {model.name} (or evalctl rca)")
+    compared = _compared(results, settings)
+    missed = [r for r in compared if not r["lower"] <= r["realized_value"] <= r["upper"]]
+    if len(missed) >= max(2, 0.2 * len(compared)):
+        recs.append(f"the realised {settings.metric} fell outside the estimate's band in "
+                    f"{len(missed)} of {len(compared)} labelled windows: P(label | score) may "
+                    "have changed since the reference (concept drift), which CBPE cannot see; "
+                    "recalibrate on recent labelled data (--reference production@RANGE)")
+    unlabelled = [r for r in windows if not r["labelled_rows"]]
+    if unlabelled:
+        recs.append(f"{len(unlabelled)} window(s) without labels yet "
+                    f"({_day(unlabelled[0]['window_start'])} .. "
+                    f"{_day(unlabelled[-1]['window_start'])}): judged on the estimate alone")
+    best = next((r for r in results if r.get("rank") == 1 and r["corr_windows"] is not None),
+                None)
+    if best is not None:
+        r = best["corr_windows"]
+        strong = abs(r) >= STRONG_CORRELATION
+        verb = ("tracks" if r > 0 else "inversely tracks") if strong else "does not track"
+        recs.append(f"proxy {best['proxy']} {verb}" +
+                    f" the realised {settings.metric} (correlation over "
+                    f"{best['windows_correlated']} windows {best['corr_windows']:.2f})" +
+                    ("" if strong else ": do not read it as a performance signal"))
+    return recs
+
+
+def _day(value: Any) -> str:
+    return value.date().isoformat() if hasattr(value, "date") else str(value)

@@ -1,0 +1,60 @@
+"""`evalctl estimate`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evalctl import api
+from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
+from evalctl.cli.output import emit
+from evalctl.cli.state import AppState
+
+Reference = Annotated[str, typer.Option(
+    "--reference", "-r", help="Labelled reference selector ENV[:VERSION][@RANGE] (calibration).")]
+Current = Annotated[str, typer.Option(
+    "--current", "-C", help="Current selector ENV[:VERSION][@RANGE].")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("estimate")(estimate)
+
+
+def estimate(ctx: typer.Context, model: Model, current: Current,
+             reference: Reference = "validation",
+             window: Annotated[str | None, typer.Option(
+                 "--window", "-w", help="Calendar window: 1h, 1d, 7d … (default: config, 1d).")
+             ] = None,
+             windows: Annotated[int | None, typer.Option(
+                 "--windows", help="Instead: N equal-row chunks in timestamp order.")] = None,
+             min_rows: Annotated[int | None, typer.Option(
+                 "--min-rows", help="Windows with fewer rows are not judged (default 100).")
+             ] = None,
+             as_of: AsOf = None, fmt: Format = None, output: Output = None,
+             fail_on: FailOn = "fail") -> None:
+    """How is the model probably doing while its labels are late?
+
+    Binary classifiers: confidence-based performance estimation (CBPE) — the scores are
+    calibrated on the labelled reference (isotonic regression), then each window's expected
+    accuracy, precision, recall, F1 and ROC AUC come with a band, beside the realised values
+    wherever labels exist. Assumes P(label | score) has not changed since the reference: it
+    cannot see concept drift. Proxy columns (config `proxies`) are tracked for every task.
+    Exit 1 when a window's estimate fails checks.estimate.
+
+    \b
+    Example:
+      evalctl estimate --model tv-recommender --reference validation \\
+          --current production@2026-11-20..2026-11-30 --window 1d
+      evalctl estimate --model tv-recommender --current production@last-30d \\
+          --as-of 2026-11-30 --windows 10
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    m = state.model(store, model)
+    day = as_of.date() if as_of else None
+    with state.busy("estimating performance …"):
+        report = api.estimate(store, m, state.selector(reference, day),
+                              state.selector(current, day), window=window, windows=windows,
+                              min_rows=min_rows)
+    emit(state, report, fmt, output, fail_on)
