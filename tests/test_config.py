@@ -69,3 +69,8 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("models: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_config(path)
+
+
+def test_one_column_cannot_have_two_roles() -> None:
+    with pytest.raises(ConfigError, match="models.churn.score: column 'score' is already"):
+        _parse(CONFIG.replace("prediction: predicted_label", "prediction: score"))

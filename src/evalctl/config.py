@@ -169,6 +169,12 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
 
     validate_checks(f"{key}.checks", checks,
                     set(features) | {c for c in (columns["prediction"], columns["score"]) if c})
+    named = [(role, col) for role, col in columns.items() if col]
+    for i, (role, col) in enumerate(named):
+        earlier = next((r for r, c in named[:i] if c == col), None)
+        if earlier:
+            raise ConfigError(f"{key}.{role}: column {col!r} is already the {earlier}; "
+                              "give each role its own column (or leave one out)")
     reserved = {c for c in columns.values() if c}
     clash = reserved & set(features)
     if clash:
