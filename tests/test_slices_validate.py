@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from sklearn.metrics import accuracy_score
-
 from tests.conftest import make_frame
 from tests.test_cli import validate
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from evalctl.check_settings import drift_settings
 from evalctl.config import Config, ModelConfig
@@ -123,8 +123,9 @@ def batches(store: Store, model: str | None = None) -> Report:
 def doctor(store: Store, repair: bool = False) -> Report:
     """Verify every committed file; list (and with ``repair`` remove) orphans."""
     found = examine_store(store.root, repair=repair)
-    results = [{"path": d["path"], "batch": d["batch"], "problem": d["problem"],
-                "status": "fail"} for d in found.damaged]
+    results: list[dict[str, Any]] = [
+        {"path": d["path"], "batch": d["batch"], "problem": d["problem"], "status": "fail"}
+        for d in found.damaged]
     results += [{"path": p, "batch": None,
                  "problem": "orphan (removed)" if p in found.removed else "orphan (uncommitted)",
                  "status": "pass" if p in found.removed else "warn"} for p in found.orphans]
@@ -214,3 +215,71 @@ def history(store: Store, model: str, *, check: str | None = None,
     from evalctl.analyses.history import history_report
 
     return history_report(store, model, check=check, feature=feature, since=since)
+
+
+def estimate(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
+             window: str | None = None, windows: int | None = None,
+             min_rows: int | None = None) -> Report:
+    """Estimated performance per window while labels are late (CBPE), beside the realised
+    metrics where labels exist, and the proxy metrics."""
+    from dataclasses import replace
+
+    from evalctl.analyses.estimate import estimate_report, parse_estimate_settings
+
+    settings = parse_estimate_settings("checks.estimate", model.checks.get("estimate"),
+                                       model.proxies)
+    if min_rows is not None:
+        settings = replace(settings, min_rows=min_rows)
+    return estimate_report(store, model, reference, current, settings=settings, window=window,
+                           windows=windows)
+
+
+def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector, *,
+        reference: Selector | None = None, metric: str | None = None,
+        top: int | None = None) -> Report:
+    """Why did the metric change between two windows? Mix / performance decomposition per
+    feature, drift and skew against the reference (default `training`, skipped when the store
+    has none), a failure mode and recommendations."""
+    from dataclasses import replace
+
+    from evalctl.analyses.rca import parse_rca_settings, rca_report
+    from evalctl.lake.selectors import parse_selector
+
+    settings = parse_rca_settings("checks.rca", model.checks.get("rca"))
+    chosen = {k: v for k, v in (("metric", metric), ("top", top)) if v is not None}
+    settings = replace(settings, **chosen)
+    return rca_report(store, model, baseline, current, settings=settings,
+                      drift=drift_settings(model.checks, "skew", _checked(model)),
+                      reference=reference or parse_selector("training"),
+                      reference_required=reference is not None)
+
+
+def export(store: Store, model: ModelConfig, selector: Selector, out: Path, *,
+           where: str | None = None, segment: str | None = None, only_errors: bool = False,
+           sample: int | None = None, seed: int = 0) -> Report:
+    """Write a selection's examples (filtered, optionally sampled) to Parquet or CSV."""
+    from evalctl.analyses.export import ExportOptions, export_report
+
+    options = ExportOptions(out=out, where=where, segment=segment, only_errors=only_errors,
+                            sample=sample, seed=seed)
+    return export_report(store, model, selector, options)
+
+
+def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: str,
+            challengers: Sequence[str], metric: str | None = None, gate: bool = False,
+            discover: bool = False, n_boot: int | None = None, seed: int = 0) -> Report:
+    """Champion vs shadow challengers on the same traffic: per slice, paired tests, verdict."""
+    from dataclasses import replace
+
+    from evalctl.analyses.compare import compare_report, parse_compare_settings
+
+    settings = parse_compare_settings("checks.compare", model.checks.get("compare") or {})
+    if metric is not None:
+        settings = replace(settings, metric=metric)
+    if n_boot is not None:
+        if n_boot < 10:
+            raise InputError(f"--n-boot: at least 10, got {n_boot}")
+        settings = replace(settings, n_boot=n_boot)
+    return compare_report(store, model, selector, champion=champion,
+                          challengers=list(challengers), settings=settings, gate=gate,
+                          discover=discover, seed=seed)

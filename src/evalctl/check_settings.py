@@ -26,7 +26,8 @@ from typing import Any
 
 from evalctl.errors import ConfigError
 
-CHECK_NAMES = ("skew", "drift", "slices", "validate", "monitor", "estimate")
+CHECK_NAMES = ("skew", "drift", "slices", "validate", "monitor", "estimate", "rca",
+               "compare")
 _MONITOR_KEYS = {"reference", "performance_reference", "drift_days", "volume_warn",
                  "volume_fail", "freshness_hours", "min_label_coverage", "max_drop",
                  "sustained", "min_new_labels", "important", "metric", "proxies"}
@@ -77,6 +78,14 @@ def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
             parse_validate_settings(f"{key}.{name}", section)
         elif name == "monitor":
             parse_monitor_settings(f"{key}.{name}", section, columns)
+        elif name == "compare":
+            from evalctl.analyses.compare import parse_compare_settings
+
+            parse_compare_settings(f"{key}.{name}", section)
+        elif name == "rca":
+            from evalctl.analyses.rca import parse_rca_settings
+
+            parse_rca_settings(f"{key}.{name}", section)
         elif name == "estimate":
             from evalctl.analyses.estimate_settings import parse_estimate_settings
 

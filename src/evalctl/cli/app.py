@@ -10,7 +10,15 @@ from typing import Annotated, TextIO
 
 import typer
 
-from evalctl.cli import drift_cmds, monitor_cmds, perf_cmds, store_cmds
+from evalctl.cli import (
+    compare_cmds,
+    drift_cmds,
+    estimate_cmds,
+    monitor_cmds,
+    perf_cmds,
+    rca_cmds,
+    store_cmds,
+)
 from evalctl.cli.state import AppState
 from evalctl.errors import EvalctlError, ExitCode
 from evalctl.version import __version__
@@ -57,7 +65,10 @@ def _global(ctx: typer.Context,
 store_cmds.register(app)
 drift_cmds.register(app)
 perf_cmds.register(app)
+compare_cmds.register(app)
+rca_cmds.register(app)
 monitor_cmds.register(app)
+estimate_cmds.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Mergeable summaries computed by polars lazy queries (fit on the reference, apply to windows).
+"""Mergeable summaries: fit bins once on the reference, then count every window in one pass.
 
     binning = fit_binning(reference_lf, {"age": "numeric", "country": "categorical"})
     ref = summarize(reference_lf, binning)[None]

@@ -1,7 +1,9 @@
 """Fit once on the reference: bin edges and vocabularies that every window is then summarised with.
 
 NannyML's habit: the reference decides the bins, so every later window is comparable with it
-and with every other window. `fit_binning` runs ONE polars query over the reference.
+and with every other window. `fit_binning` reads the reference once (one polars scan of the
+feature columns); quantiles come from `evalctl.stats.grid.order_statistics`, exact without
+sorting whole columns.
 
 Numeric features get two sets of edges, both taken from reference quantiles with the *lower*
 interpolation (every edge is a real reference value, so ties such as integer ages land exactly
@@ -28,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
+from evalctl.stats.grid import GRID, UniformGrid, order_statistics
 
 KINDS = ("numeric", "categorical")
 
@@ -107,7 +111,7 @@ def fit_binning(
     fine_bins: int = 1000,
     max_levels: int = 10_000,
 ) -> Binning:
-    """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in one query.
+    """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in one scan.
 
     A feature whose column is missing, has the wrong type or holds no usable value is listed in
     `Binning.errors` with the reason instead of raising, so one bad column never stops the rest.
@@ -117,25 +121,21 @@ def fit_binning(
     schema = lf.collect_schema()
     errors = {f: p for f, k in features.items() if (p := column_problem(schema, f, k))}
     usable = {f: k for f, k in features.items() if f not in errors}
-    exprs: list[pl.Expr] = []
-    for name, kind in usable.items():
-        if kind == "numeric":
-            exprs.append(_quantiles_expr(name, fine_levels(fine_bins)).alias(f"{name}/fine"))
-            exprs.append(_quantiles_expr(name, np.linspace(0, 1, n_bins + 1)).alias(f"{name}/psi"))
-            exprs.append(_distinct_expr(name, fine_bins).alias(f"{name}/distinct"))
-        else:
-            exprs.extend(_vocabulary_exprs(name, max_levels))
-    row = lf.select(exprs).collect().row(0, named=True) if exprs else {}
+    columns = [pl.col(f).cast(pl.Float64 if k == "numeric" else pl.String) for f, k in
+               usable.items()]
+    frame = lf.select(columns).collect() if columns else pl.DataFrame()
+    counted = [_level_counts(f) for f, k in usable.items() if k == "categorical"]
+    level_counts = frame.select(counted).row(0, named=True) if counted else {}
     numeric: dict[str, NumericBins] = {}
     categorical: dict[str, CategoricalBins] = {}
     for name, kind in usable.items():
         try:
             if kind == "numeric":
-                numeric[name] = _numeric_bins(
-                    row[f"{name}/fine"], row[f"{name}/psi"], row[f"{name}/distinct"], fine_bins)
+                numeric[name] = _numeric_bins(frame.get_column(name).to_numpy(), n_bins,
+                                              fine_bins)
             else:
-                categorical[name] = _categorical_bins(
-                    name, row[f"{name}/levels"], row[f"{name}/n_levels"], top_k)
+                categorical[name] = _categorical_bins(name, level_counts[name], top_k,
+                                                      max_levels)
         except ValueError as exc:
             errors[name] = f"column {name!r}: {exc}"
     return Binning(dict(features), numeric, categorical, errors)
@@ -153,44 +153,65 @@ def fine_levels(bins: int) -> np.ndarray:
     return np.union1d(even, arcsine[(arcsine < 0.1) | (arcsine > 0.9)])
 
 
-def _quantiles_expr(name: str, levels: np.ndarray) -> pl.Expr:
-    """Lower-interpolated quantiles of the finite values at `levels`, as one list."""
-    x = pl.col(name).cast(pl.Float64)
-    finite = x.filter(x.is_finite())
-    index = (pl.lit(pl.Series(levels)) * (finite.len() - 1)).floor().cast(pl.Int64)
-    return finite.sort().implode().list.gather(index.implode(), null_on_oob=True)
-
-
-def _distinct_expr(name: str, fine_bins: int) -> pl.Expr:
-    """Up to ``fine_bins + 1`` distinct finite values: all of them when the data are discrete."""
-    x = pl.col(name).cast(pl.Float64)
-    return x.filter(x.is_finite()).unique().head(fine_bins + 1).implode()
-
-
-def _vocabulary_exprs(name: str, max_levels: int) -> list[pl.Expr]:
-    values = pl.col(name).cast(pl.String).drop_nulls()
-    counts = values.value_counts(sort=True, name="__count").head(max_levels)
-    return [counts.implode().alias(f"{name}/levels"), values.n_unique().alias(f"{name}/n_levels")]
-
-
-def _numeric_bins(
-    fine: list[float | None], psi: list[float | None], distinct: list[float], fine_bins: int
-) -> NumericBins:
-    if not fine or fine[0] is None:
+def _numeric_bins(values: np.ndarray, n_bins: int, fine_bins: int) -> NumericBins:
+    """Lower-interpolated quantiles of the finite values (see the module docstring)."""
+    usable = np.isfinite(values)
+    finite = values if usable.all() else values[usable]
+    if not finite.size:
         raise ValueError("the reference has no finite values")
-    fine_edges = np.asarray(fine, dtype=float)
-    if len(distinct) <= fine_bins:
-        fine_edges = np.asarray(distinct, dtype=float)
-    interior = np.unique(np.asarray(psi[1:-1], dtype=float))
+    fine_ranks = _ranks(fine_levels(fine_bins), finite.size)
+    psi_ranks = _ranks(np.linspace(0, 1, n_bins + 1), finite.size)
+    ranks = np.union1d(fine_ranks, psi_ranks)
+    at = order_statistics(finite, ranks)
+    fine_edges = at[np.searchsorted(ranks, fine_ranks)]
+    distinct = _few_distinct(finite, fine_edges, fine_bins)
+    if distinct is not None:
+        fine_edges = distinct
+    interior = np.unique(at[np.searchsorted(ranks, psi_ranks)][1:-1])
     edges = np.union1d(fine_edges, interior)
     return NumericBins(tuple(edges.tolist()), tuple(interior.tolist()))
 
 
+def _ranks(levels: np.ndarray, n: int) -> np.ndarray:
+    """0-based ranks of the lower-interpolated quantiles at `levels` of `n` sorted values."""
+    return np.floor(levels * (n - 1)).astype(np.int64)
+
+
+def _few_distinct(finite: np.ndarray, some: np.ndarray, fine_bins: int) -> np.ndarray | None:
+    """The distinct values when there are at most `fine_bins` of them, else None.
+
+    `some` are values of `finite` (its fine quantiles): when they alone hold more than
+    `fine_bins` distinct values, as on continuous data, nothing else need be looked at.
+    """
+    if np.unique(some).size > fine_bins:
+        return None
+    if finite.size > GRID:  # a grid count rules most data out, or finds each value alone
+        grid = UniformGrid(float(finite.min()), float(finite.max()))
+        buckets = grid.bucket(finite)
+        filled = np.bincount(buckets, minlength=grid.size) > 0
+        if np.count_nonzero(filled) > fine_bins:
+            return None
+        lows, highs = np.full(grid.size, np.inf), np.full(grid.size, -np.inf)
+        np.minimum.at(lows, buckets, finite)
+        np.maximum.at(highs, buckets, finite)
+        if np.array_equal(lows[filled], highs[filled]):
+            return lows[filled]
+    distinct = np.unique(finite)
+    return distinct if distinct.size <= fine_bins else None
+
+
+def _level_counts(name: str) -> pl.Expr:
+    """Every non-null level with its count, most frequent first, as one list."""
+    counts = pl.col(name).drop_nulls().value_counts(sort=True, name="__count")
+    return counts.implode().alias(name)
+
+
 def _categorical_bins(
-    name: str, levels: list[dict[str, Any]], n_levels: int, top_k: int
+    name: str, levels: list[dict[str, Any]], top_k: int, max_levels: int
 ) -> CategoricalBins:
+    """The top-K vocabulary (by count, ties by name) and up to `max_levels` known levels."""
     if not levels:
         raise ValueError("the reference has no non-null values")
-    ordered = sorted((-lv["__count"], str(lv[name])) for lv in levels)
+    ordered = sorted((-lv["__count"], str(lv[name])) for lv in levels[:max_levels])
     names = [level for _, level in ordered]
-    return CategoricalBins(tuple(names[:top_k]), frozenset(names), len(names) == n_levels)
+    return CategoricalBins(tuple(names[:top_k]), frozenset(names), len(names) == len(levels))

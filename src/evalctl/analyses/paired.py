@@ -1,0 +1,510 @@
+"""Paired tests: two models scored on the same rows, per segment.
+
+Two models evaluated on the same rows are correlated, so testing them as independent samples
+wastes power (see `metrics.compare_to_reference`). Here every segment is summarised by sums
+over its *paired* rows (one group-by per slice, no per-segment scans), and each family returns,
+per segment, the difference challenger − champion signed so that positive means better, its
+interval, a statistic and a two-sided p-value.
+
+=========================  =====================================================================
+family (metrics)           test and interval
+=========================  =====================================================================
+``mcnemar`` (accuracy,     McNemar on the discordant counts b (only the champion right) and c
+binary and multiclass)     (only the challenger right): mid-p exact binomial when b + c < 25
+                           (Fagerland, Lydersen & Laake 2013), else chi-square with continuity
+                           correction ``max(|b − c| − 1, 0)² / (b + c)``. Interval: paired
+                           bootstrap over the (champion right, challenger right) cells.
+``delong`` (roc_auc)       paired DeLong (DeLong, DeLong & Clarke-Pearson 1988): the variance of
+                           the difference of the structural components V10 (per positive) and V01
+                           (per negative), from average ranks (ties count one half); normal
+                           interval, z-test.
+``cells`` (precision,      paired bootstrap, multinomial over the joint cells (label, champion
+recall, f1; multiclass     prediction, challenger prediction): an exact row bootstrap, since these
+macro_f1, weighted_f1)     metrics depend on the rows only through the cell counts.
+``moments`` (log_loss,     paired Gaussian multiplier bootstrap from per-segment moments (sums and
+brier, mae, rmse, mape,    cross-products of per-row terms of both models): replicate means
+r2)                        ``mean + L z / √n`` with ``L Lᵀ`` the terms' covariance, so each
+                           replicate is Σ wᵢ tᵢ / n with wᵢ ~ N(1, 1) — a multiplier bootstrap
+                           whose replicate sums have exactly the row bootstrap's mean and
+                           covariance, computed from mergeable sums. Resampling rows would cost
+                           rows × replicates per slice (10¹⁰ operations for 5M rows, 200
+                           replicates and 20 slices); it differs from this only through the
+                           skewness of the terms, which fades as 1/√n.
+=========================  =====================================================================
+
+Bootstrap p-values come from the bootstrap standard error (z = delta / sd of the replicates,
+two-sided normal); the interval is the percentile interval. A percentile p-value would bottom
+at 2 / (B + 1), which no Holm correction over many slices could pass. Replicates are drawn from
+one generator per (slice, challenger), seeded by the caller, so results are reproducible and a
+slice's numbers do not depend on which other slices were computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+EXACT_BELOW = 25
+CLIP = 1e-15
+Y, PREFIX_P, PREFIX_S = "__y", "__p", "__s"  # label; prediction / score of model i
+
+FAMILY: dict[tuple[str, str], str] = {
+    ("binary_classification", "accuracy"): "mcnemar",
+    ("multiclass_classification", "accuracy"): "mcnemar",
+    ("binary_classification", "roc_auc"): "delong",
+    **{("binary_classification", m): "cells" for m in ("precision", "recall", "f1")},
+    **{("multiclass_classification", m): "cells" for m in ("macro_f1", "weighted_f1")},
+    **{("binary_classification", m): "moments" for m in ("log_loss", "brier")},
+    **{("regression", m): "moments" for m in ("mae", "rmse", "mape", "r2")},
+}
+TEST_NAMES = {"delong": "delong (paired)", "cells": "paired bootstrap (joint cells)",
+              "moments": "paired bootstrap (gaussian multiplier)"}
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """One challenger against the champion, arrays aligned with a slice's segments."""
+
+    delta: np.ndarray  # challenger − champion, signed: positive = better
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    statistic: np.ndarray
+    p_value: np.ndarray
+    test: list[str]
+
+
+def col_p(i: int) -> str:
+    return f"{PREFIX_P}{i}"
+
+
+def col_s(i: int) -> str:
+    return f"{PREFIX_S}{i}"
+
+
+# -- tests on summaries --------------------------------------------------------------------
+def mcnemar(b: Any, c: Any, exact_below: int = EXACT_BELOW
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Statistic (continuity-corrected chi-square), two-sided p-value and whether the mid-p
+    exact binomial was used, for discordant counts `b` and `c` (vectorised)."""
+    from scipy.special import bdtr, chdtrc, comb
+
+    b, c = (np.atleast_1d(np.asarray(a, dtype=float)) for a in np.broadcast_arrays(b, c))
+    n = b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(n > 0, np.maximum(np.abs(b - c) - 1.0, 0.0) ** 2 / n, 0.0)
+    p = chdtrc(1, stat)
+    exact = n < exact_below
+    small = exact & (n > 0)
+    k, m = np.minimum(b, c)[small].astype(np.int64), n[small].astype(np.int64)
+    p[small] = 2.0 * bdtr(k, m, 0.5) - comb(m, k) * 0.5**m  # mid-p: P(X = k) counts half
+    p[n == 0] = 1.0
+    return stat, np.clip(p, 0.0, 1.0), exact
+
+
+def paired_delong(pos: Any, neg: Any, s10: Any, s10sq: Any, s01: Any, s01sq: Any
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """AUC difference and its standard error from the structural components' differences
+    D10 = V10_b − V10_a (sum, sum of squares over positives) and D01 (over negatives)."""
+    from evalctl.metrics.intervals import sample_variance
+
+    pos, neg = np.asarray(pos, dtype=float), np.asarray(neg, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.asarray(s10, dtype=float) / pos
+        var = sample_variance(s10, s10sq, pos) / pos + sample_variance(s01, s01sq, neg) / neg
+    return delta, np.sqrt(var)
+
+
+def normal_test(delta: np.ndarray, se: np.ndarray, confidence: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Interval delta ± z·se, statistic delta / se and its two-sided p (se 0: p 1 or 0)."""
+    from scipy.special import ndtr
+
+    from evalctl.metrics.intervals import z_value
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.where(se > 0, delta / se, np.nan)
+        p = np.where(se > 0, 2.0 * ndtr(-np.abs(stat)), np.where(delta == 0, 1.0, 0.0))
+    half = z_value(confidence) * se
+    return delta - half, delta + half, stat, np.where(np.isfinite(delta), p, np.nan)
+
+
+# -- bootstrap engines ----------------------------------------------------------------------
+def cell_draws(counts: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Multinomial resamples of each segment's cell counts: (segments, cells) ->
+    (segments, n_boot, cells); every replicate keeps the segment's row count."""
+    counts = np.asarray(counts, dtype=float)
+    n = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        probs = np.where(n[:, None] > 0, counts / n[:, None], 1.0 / counts.shape[1])
+    draws = rng.multinomial(n.astype(np.int64)[:, None], probs[:, None, :],
+                            size=(len(n), n_boot))
+    return draws.astype(float)
+
+
+def multiplier_means(n: np.ndarray, sums: np.ndarray, cross: np.ndarray, n_boot: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Point means (segments, k) and Gaussian-multiplier replicate means (segments, B, k)
+    from row counts, sums (segments, k) and cross-product sums (segments, k, k)."""
+    n = np.asarray(n, dtype=float)
+    mean = sums / n[:, None]
+    cov = cross / n[:, None, None] - mean[:, :, None] * mean[:, None, :]
+    values, vectors = np.linalg.eigh(cov)
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
+    z = rng.standard_normal((len(n), n_boot, mean.shape[1]))
+    draws = mean[:, None, :] + np.einsum("sij,sbj->sbi", root, z) / np.sqrt(n)[:, None, None]
+    return mean, draws
+
+
+def bootstrap_test(delta: np.ndarray, replicates: np.ndarray, confidence: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile interval, z = delta / sd(replicates) and its normal two-sided p, per
+    segment; replicates (segments, B) where NaN ones (undefined metric) are dropped."""
+    import warnings
+
+    from evalctl.metrics.intervals import sample_variance
+
+    alpha = (1.0 - confidence) / 2.0
+    ok = np.isfinite(replicates)
+    reps = np.where(ok, replicates, np.nan)
+    filled = np.where(ok, replicates, 0.0)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN segments give NaN
+        low, high = np.nanquantile(reps, [alpha, 1.0 - alpha], axis=1)
+        sd = np.sqrt(sample_variance(filled.sum(axis=1), (filled**2).sum(axis=1),
+                                     ok.sum(axis=1)))
+    _, _, stat, p = normal_test(delta, sd, confidence)
+    return low, high, stat, np.where(np.isfinite(sd), p, np.nan)
+
+
+# -- per-segment aggregations (polars) -----------------------------------------------------
+def aggregations(family: str, metric: str, j: int) -> list[pl.Expr]:
+    """Sums per segment that the family's test needs, for challenger j against model 0."""
+    y, a, b = pl.col(Y), pl.col(col_p(0)), pl.col(col_p(j))
+    if family == "mcnemar":
+        ca, cb = a == y, b == y
+        return [(ca & ~cb).sum().alias(f"b{j}"), (~ca & cb).sum().alias(f"c{j}")]
+    if family == "cells" and metric in ("macro_f1", "weighted_f1"):
+        cell = pl.struct(y.alias("y"), a.alias("a"), b.alias("b")).alias("cell")
+        return [cell.value_counts().alias(f"cells{j}")]
+    if family == "cells":
+        code = (4 * y + 2 * a + b).cast(pl.Int8)
+        return [(code == c).sum().alias(f"cell{j}_{c}") for c in range(8)]
+    terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)))
+    sums = [t.sum().alias(f"m{j}_{i}") for i, t in enumerate(terms)]
+    return sums + [(terms[i] * terms[k]).sum().alias(f"m{j}_{i}_{k}")
+                   for i in range(len(terms)) for k in range(i, len(terms))]
+
+
+def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr) -> list[pl.Expr]:
+    """Per-row terms whose means give both models' metric (see MOMENT_VALUES)."""
+    if metric == "log_loss":
+        return [-pl.when(y == 1).then(s.clip(CLIP, 1 - CLIP)).otherwise(
+            1 - s.clip(CLIP, 1 - CLIP)).log() for s in (a, b)]
+    if metric == "brier":
+        return [(a - y) ** 2, (b - y) ** 2]
+    if metric == "mae":
+        return [(a - y).abs(), (b - y).abs()]
+    if metric == "mape":
+        nz = y != 0
+        return [nz.cast(pl.Float64), *[pl.when(nz).then((s - y).abs() / y.abs()).otherwise(0.0)
+                                        for s in (a, b)]]
+    if metric == "rmse":
+        return [(a - y) ** 2, (b - y) ** 2]
+    centred = y - y.mean()  # the segment's own mean: R² is shift-invariant
+    return [(a - y) ** 2, (b - y) ** 2, centred, centred**2]
+
+
+def _r2(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    var = m[..., 3] - m[..., 2] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 - m[..., 0] / var, 1 - m[..., 1] / var
+
+
+MOMENT_VALUES: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
+    "log_loss": lambda m: (m[..., 0], m[..., 1]),
+    "brier": lambda m: (m[..., 0], m[..., 1]),
+    "mae": lambda m: (m[..., 0], m[..., 1]),
+    "rmse": lambda m: (np.sqrt(m[..., 0]), np.sqrt(m[..., 1])),
+    "mape": lambda m: (m[..., 1] / m[..., 0], m[..., 2] / m[..., 0]),
+    "r2": _r2,
+}
+
+
+# -- per-segment results from the sums -----------------------------------------------------
+def finish(family: str, metric: str, stats: pl.DataFrame, j: int, *, sign: float,
+           n_boot: int, confidence: float, rng: np.random.Generator) -> PairedTest:
+    """The test of challenger j for every segment (row) of one slice's `stats`."""
+    if family == "mcnemar":
+        return _finish_mcnemar(stats, j, n_boot, confidence, rng)
+    if family == "delong":
+        return _finish_delong(stats, j, confidence)
+    if family == "cells":
+        a, b = _cell_values(metric, stats, j, n_boot, rng)
+    else:
+        a, b = _moment_values(metric, stats, j, n_boot, rng)
+    delta, reps = sign * (b[:, 0] - a[:, 0]), sign * (b[:, 1:] - a[:, 1:])
+    low, high, stat, p = bootstrap_test(delta, reps, confidence)
+    return PairedTest(delta, low, high, stat, p, [TEST_NAMES[family]] * stats.height)
+
+
+def _numbers(stats: pl.DataFrame, name: str) -> np.ndarray:
+    return stats.get_column(name).fill_null(0).cast(pl.Float64).to_numpy()
+
+
+def _finish_mcnemar(stats: pl.DataFrame, j: int, n_boot: int, confidence: float,
+                    rng: np.random.Generator) -> PairedTest:
+    n, b, c = (_numbers(stats, k) for k in ("n", f"b{j}", f"c{j}"))
+    stat, p, exact = mcnemar(b, c)
+    draws = cell_draws(np.column_stack([b, c, n - b - c]), n_boot, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = (c - b) / n
+        reps = (draws[..., 1] - draws[..., 0]) / n[:, None]
+    low, high, _, _ = bootstrap_test(delta, reps, confidence)
+    tests = ["mcnemar (mid-p)" if e else "mcnemar (chi-square, continuity)" for e in exact]
+    return PairedTest(delta, low, high, stat, p, tests)
+
+
+def _finish_delong(stats: pl.DataFrame, j: int, confidence: float) -> PairedTest:
+    n, pos = _numbers(stats, "n"), _numbers(stats, "P")
+    neg = n - pos
+    dp, dp2, dn, dn2 = (_numbers(stats, k) for k in (f"dp{j}", f"dp2_{j}", f"dn{j}",
+                                                       f"dn2_{j}"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta, se = paired_delong(pos, neg, dp / neg, dp2 / neg**2, -dn / pos, dn2 / pos**2)
+    low, high, stat, p = normal_test(delta, se, confidence)
+    return PairedTest(delta, np.clip(low, -1, 1), np.clip(high, -1, 1), stat, p,
+                      [TEST_NAMES["delong"]] * stats.height)
+
+
+_CODES = np.arange(8)
+_LABEL_BIT, _A_BIT, _B_BIT = (_CODES >> 2) & 1, (_CODES >> 1) & 1, _CODES & 1
+
+
+def _cell_values(metric: str, stats: pl.DataFrame, j: int, n_boot: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Both models' metric, point (column 0) then replicates, per segment."""
+    if metric in ("macro_f1", "weighted_f1"):
+        rows = [_multiclass_f1(c, metric, n_boot, rng) for c in stats[f"cells{j}"].to_list()]
+        return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    counts = np.column_stack([_numbers(stats, f"cell{j}_{c}") for c in range(8)])
+    every = np.concatenate([counts[:, None, :], cell_draws(counts, n_boot, rng)], axis=1)
+    out = []
+    for bit in (_A_BIT, _B_BIT):
+        tp, fp = every @ (_LABEL_BIT & bit), every @ ((1 - _LABEL_BIT) & bit)
+        fn = every @ (_LABEL_BIT & (1 - bit))
+        num, den = {"precision": (tp, tp + fp), "recall": (tp, tp + fn),
+                    "f1": (2 * tp, 2 * tp + fp + fn)}[metric]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(den > 0, num / den, np.nan))
+    return out[0], out[1]
+
+
+def _multiclass_f1(cells: list[dict[str, Any]], metric: str, n_boot: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Macro or weighted F1 of both models over one segment's (label, a, b) cells."""
+    from evalctl.metrics.multiclass import _f1_scores
+
+    items = sorted(((str(c["cell"]["y"]), str(c["cell"]["a"]), str(c["cell"]["b"])),
+                    c["count"]) for c in cells)  # a fixed cell order: reproducible draws
+    triples = np.array([t for t, _ in items], dtype=object).astype(str)
+    counts = np.array([n for _, n in items], dtype=float)
+    classes, codes = np.unique(triples, return_inverse=True)
+    codes = codes.reshape(triples.shape)
+    onehot = [np.equal.outer(codes[:, i], np.arange(len(classes))).astype(float)
+              for i in range(3)]
+    every = np.vstack([counts, rng.multinomial(int(counts.sum()), counts / counts.sum(),
+                                               size=n_boot)])
+    pick = 0 if metric == "macro_f1" else 1
+    out = [_f1_scores(every, onehot[0], onehot[i], (codes[:, 0] == codes[:, i]).astype(float))
+           [pick] for i in (1, 2)]
+    return out[0], out[1]
+
+
+def _moment_values(metric: str, stats: pl.DataFrame, j: int, n_boot: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    k = len(moment_terms(metric, *[pl.lit(0.0)] * 3))
+    sums = np.column_stack([_numbers(stats, f"m{j}_{i}") for i in range(k)])
+    cross = np.empty((stats.height, k, k))
+    for i in range(k):
+        for m in range(i, k):
+            cross[:, i, m] = cross[:, m, i] = _numbers(stats, f"m{j}_{i}_{m}")
+    mean, draws = multiplier_means(_numbers(stats, "n"), sums, cross, n_boot, rng)
+    a, b = MOMENT_VALUES[metric](np.concatenate([mean[:, None, :], draws], axis=1))
+    return a, b
+
+
+# -- every slice at once -------------------------------------------------------------------
+def materialise_keys(frame: pl.DataFrame, keys: list[Any]) -> tuple[pl.DataFrame, list[Any]]:
+    """Evaluate every distinct slice-key expression once, as a categorical column (Enum bins
+    stay Enum; NaN is null, as in `compute_metrics`), keep only the compared columns, and
+    return the slice keys rewritten over those columns."""
+    from evalctl.metrics import SliceKey
+
+    parts: list[pl.Expr] = []
+    rewritten = []
+    for key in keys:
+        names = []
+        for expr in key.exprs:
+            i = next((i for i, seen in enumerate(parts) if seen.meta.eq(expr)), len(parts))
+            parts += [expr] if i == len(parts) else []
+            names.append(f"__k{i}")
+        rewritten.append(SliceKey(key.name, tuple(pl.col(n) for n in names)))
+    schema = frame.lazy().select([e.alias(f"__k{i}") for i, e in enumerate(parts)]
+                                 ).collect_schema()
+    exprs = []
+    for name, expr in zip(schema, parts, strict=True):
+        dtype = schema[name]
+        if dtype.is_float():
+            expr = expr.fill_nan(None)
+        if not isinstance(dtype, pl.Enum | pl.Categorical):
+            expr = expr.cast(pl.String).cast(pl.Categorical)
+        exprs.append(expr.alias(name))
+    kept = [c for c in frame.columns if c == Y or c[:3] in (PREFIX_P, PREFIX_S)]
+    return frame.select(*kept, *exprs), rewritten
+
+
+def segment_codes(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
+    """Dense integer segment codes of a slice's key columns (null is a segment too)."""
+    if not names:
+        return np.zeros(frame.height, dtype=np.uint16)
+    code = pl.Series(np.zeros(frame.height, dtype=np.int64))
+    for name in names:
+        part = frame[name].to_physical().cast(pl.Int64)
+        top = int(part.max() or 0) + 1
+        code = code * (top + 1) + part.fill_null(top)
+    if int(code.max() or 0) >= 2**16:
+        code = code.rank("dense") - 1
+    out = code.to_numpy()
+    return out.astype(np.uint16 if out.max(initial=0) < 2**16 else np.int64)
+
+
+def opposite_below(codes: np.ndarray, ranked: tuple[np.ndarray, np.ndarray, np.ndarray]
+                   ) -> np.ndarray:
+    """Per row: rows of the other class in its segment with a lower score, ties one half
+    (its average rank among all minus among its class). `ranked` is (order, score[order],
+    positive[order]) for `order` sorting the score ascending; a stable sort of the segment
+    codes in that order gives the rows by (segment, score)."""
+    order, sorted_score, sorted_positive = ranked
+    in_order = codes[order]
+    perm = np.argsort(in_order, kind="stable")  # radix sort for small codes
+    g, s, pos = in_order[perm], sorted_score[perm], sorted_positive[perm]
+    n = len(perm)
+    new_segment = np.empty(n, dtype=bool)
+    new_segment[0] = True
+    np.not_equal(g[1:], g[:-1], out=new_segment[1:])
+    new_run = new_segment.copy()
+    new_run[1:] |= s[1:] != s[:-1]  # runs of tied scores within a segment
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], n)
+    seg_start = np.flatnonzero(new_segment)[np.cumsum(new_segment[starts]) - 1]
+    cum_pos = np.zeros(n + 1, dtype=np.int32 if n < 2**31 else np.int64)
+    np.cumsum(pos, out=cum_pos[1:])
+    cum_neg = np.arange(n + 1, dtype=cum_pos.dtype) - cum_pos
+    # per run: other-class rows below it in the segment, plus half of those tied with it;
+    # interleaved (negatives' value, positives' value) so each row needs one gather
+    below = np.empty((len(starts), 2))
+    for column, c in enumerate((cum_pos, cum_neg)):
+        below[:, column] = 0.5 * (c[starts] + c[ends]) - c[seg_start]
+    run = np.cumsum(new_run) - 1
+    out = np.empty(n)
+    out[order[perm]] = below.ravel()[2 * run + pos]
+    return out
+
+
+def grouped(lazy: pl.LazyFrame, keys: list[Any], aggs: list[pl.Expr], overall: bool = True
+            ) -> list[pl.DataFrame]:
+    """Overall and one aggregation per slice, collected together; rows labelled slice /
+    segment exactly as `compute_metrics` labels them."""
+    from evalctl.metrics import OVERALL
+    from evalctl.metrics.slices import group_exprs, label_segments
+
+    keyed = [(OVERALL, [])] if overall else []
+    keyed += [(k.name, [e.meta.output_name() for e in k.exprs]) for k in keys]
+    return pl.collect_all([label_segments(lazy.group_by(group_exprs(names)).agg(aggs), name,
+                                          names) for name, names in keyed])
+
+
+def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: str,
+                     versions: list[str], *, n_boot: int, seed: int,
+                     confidence: float = 0.95) -> dict[tuple[str, str], dict[str, dict]]:
+    """Paired test of every challenger (versions[1:]) against versions[0] for every segment of
+    overall and `keys` (over `materialise_keys` columns): {(slice, segment): {version: test}}."""
+    from evalctl.analyses.performance import LOWER_IS_BETTER
+    from evalctl.metrics.intervals import segment_rng
+
+    k = len(versions)
+    aggs = [pl.len().alias("n")] + ([(pl.col(Y) == 1).sum().alias("P")]
+                                    if family == "delong" else [])
+    if family == "delong":
+        stats = _delong_stats(frame, keys, k, aggs)
+    else:
+        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j)]
+        stats = grouped(frame.lazy(), keys, aggs)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    out: dict[tuple[str, str], dict[str, dict]] = {}
+    for table in stats:
+        name = table["slice"][0]
+        for j, version in enumerate(versions[1:], start=1):
+            rng = segment_rng(seed, "compare", metric, name, version)
+            t = finish(family, metric, table, j, sign=sign, n_boot=n_boot,
+                       confidence=confidence, rng=rng)
+            for i, segment in enumerate(table["segment"]):
+                out.setdefault((name, segment), {})[version] = {
+                    "delta": _finite(t.delta[i]), "ci_low": _finite(t.ci_low[i]),
+                    "ci_high": _finite(t.ci_high[i]), "test": t.test[i],
+                    "statistic": _finite(t.statistic[i]), "p_value": _finite(t.p_value[i])}
+    return out
+
+
+def _delong_stats(frame: pl.DataFrame, keys: list[Any], k: int, aggs: list[pl.Expr]
+                  ) -> list[pl.DataFrame]:
+    """Per slice: sums of D10 (over positives) and D01 (over negatives) from per-row
+    other-class counts (numpy: one global score sort per model, a radix sort per slice, the
+    models in threads since numpy releases the GIL), summed by segment code and attached to
+    the slice's labelled segments. One slice's row terms are held at a time."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    y = frame[Y].to_numpy() == 1
+    with ThreadPoolExecutor(max_workers=min(k, os.cpu_count() or 1)) as pool:
+        ranked = list(pool.map(lambda i: _ranked(frame[col_s(i)].to_numpy(), y), range(k)))
+        tables = []
+        for key in [None, *keys]:
+            names = [] if key is None else [e.meta.output_name() for e in key.exprs]
+            codes = segment_codes(frame, names)
+            below = list(pool.map(partial(opposite_below, codes), ranked))
+            table = grouped(frame.lazy().with_columns(pl.Series("__code", codes)),
+                            [] if key is None else [key], [*aggs, pl.col("__code").first()],
+                            overall=key is None)[0]
+            tables.append(table.with_columns(_delong_sums(table, codes, y, below)))
+    return tables
+
+
+def _ranked(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.argsort(score, kind="stable")
+    return order, score[order], y[order]
+
+
+def _delong_sums(table: pl.DataFrame, codes: np.ndarray, y: np.ndarray,
+                 below: list[np.ndarray]) -> list[pl.Series]:
+    """Σ d and Σ d² over each segment's positives (dp) and negatives (dn), d = challenger's
+    minus champion's count, in the order of the table's segments."""
+    cell = 2 * table["__code"].to_numpy().astype(np.int64)  # + 1 for positives
+    by_class = 2 * codes.astype(np.int64) + y
+    out = []
+    for j in range(1, len(below)):
+        d = below[j] - below[0]
+        first, second = (np.bincount(by_class, weights=w, minlength=cell.max() + 2)
+                         for w in (d, d * d))
+        out += [pl.Series(f"dp{j}", first[cell + 1]), pl.Series(f"dp2_{j}", second[cell + 1]),
+                pl.Series(f"dn{j}", first[cell]), pl.Series(f"dn2_{j}", second[cell])]
+    return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

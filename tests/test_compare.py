@@ -1,0 +1,283 @@
+"""`evalctl compare` end to end: the sample story's shadow challenger, gates, bad input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import chi2
+from sklearn.metrics import accuracy_score, roc_auc_score
+from tests.conftest import CONFIG, make_frame
+from tests.test_cli import validate
+
+from evalctl import api
+from evalctl.analyses.compare import CompareSettings, parse_compare_settings
+from evalctl.config import load_config
+from evalctl.errors import ConfigError
+from evalctl.lake import Store, parse_selector
+
+M = ["--model", "tv-recommender"]
+LABELLED = "production@2026-11-01..2026-11-25"  # inline labels only (later days: actuals)
+V1V2 = ["compare", *M, "--champion", "v1", "--challenger", "v2"]
+
+
+def by_slice(doc: dict) -> dict[tuple[str, str], dict]:
+    return {(r["slice"], r["segment"]): r for r in doc["results"]}
+
+
+@pytest.fixture(scope="module")
+def story_doc(story) -> dict:
+    result = story(*V1V2, "--selector", "production@2026-11-01..2026-11-30")
+    assert result.code == 0, result.stderr
+    return result.json()
+
+
+def test_shadow_challenger_is_better_overall_but_worse_for_brazil(story_doc) -> None:
+    validate(story_doc)
+    rows = by_slice(story_doc)
+    overall, brazil = rows[("overall", "all")], rows[("country", "BR")]
+    assert overall["v2"] > overall["v1"] and overall["winner"] == "v2"
+    assert overall["vs_champion"]["v2"]["significant"]
+    assert brazil["v2"] < brazil["v1"] - 0.02 and brazil["winner"] == "v1"
+    assert brazil["vs_champion"]["v2"]["regressed"] and brazil["status"] == "warn"
+    summary = story_doc["summary"]
+    assert (summary["verdict"], summary["recommended"]) == ("promote_with_caution", "v2")
+    first = story_doc["recommendations"][0]
+    assert "v2 is better than v1 overall" in first and "worse on country=BR (" in first
+    assert "promote with caution" in first
+    coverage = story_doc["inputs"]["coverage"]
+    assert coverage["common"] == coverage["evaluated"] == coverage["ids"]["v1"]
+    assert coverage["from_actuals"] > 0  # the last five days' labels are delayed actuals
+    statuses = [r["status"] for r in story_doc["results"]]
+    assert statuses == sorted(statuses, key=["fail", "error", "warn", "pass"].index)
+
+
+def _raw(story, selector_end: str = "2026-11-25") -> pl.DataFrame:
+    window = (pl.col("ts").dt.date() >= pl.date(2026, 11, 1)) & (
+        pl.col("ts").dt.date() <= pl.date(2026, 11, int(selector_end[-2:])))
+    v1 = pl.read_csv(story.data / "production_v1.csv", try_parse_dates=True).filter(window)
+    v2 = pl.read_ndjson(story.data / "shadow_v2.jsonl").select("request_id", "score",
+                                                               "predicted_label")
+    return v1.join(v2, on="request_id", suffix="_v2")
+
+
+def test_values_and_mcnemar_match_an_independent_computation(story) -> None:
+    doc = story(*V1V2, "--selector", LABELLED).json()
+    raw = _raw(story)
+    overall = by_slice(doc)[("overall", "all")]
+    y, a, b = raw["watched"], raw["predicted_label"], raw["predicted_label_v2"]
+    assert overall["n"] == raw.height
+    assert overall["v1"] == pytest.approx(accuracy_score(y, a), abs=1e-12)
+    assert overall["v2"] == pytest.approx(accuracy_score(y, b), abs=1e-12)
+    only_v1 = int(((a == y) & (b != y)).sum())
+    only_v2 = int(((a != y) & (b == y)).sum())
+    test = overall["vs_champion"]["v2"]
+    expected = (abs(only_v1 - only_v2) - 1) ** 2 / (only_v1 + only_v2)
+    assert test["statistic"] == pytest.approx(expected, rel=1e-12)
+    assert test["p_value"] == pytest.approx(chi2.sf(expected, 1), rel=1e-9, abs=1e-300)
+    assert test["test"] == "mcnemar (chi-square, continuity)"
+
+
+def test_roc_auc_uses_paired_delong(story) -> None:
+    doc = story(*V1V2, "--selector", LABELLED, "--metric", "roc_auc").json()
+    raw = _raw(story)
+    test = by_slice(doc)[("overall", "all")]["vs_champion"]["v2"]
+    expected = roc_auc_score(raw["watched"], raw["score_v2"]) - roc_auc_score(
+        raw["watched"], raw["score"])
+    assert test["delta"] == pytest.approx(expected, abs=1e-12)
+    assert test["test"] == "delong (paired)" and test["ci_low"] < expected < test["ci_high"]
+    assert by_slice(doc)[("country", "BR")]["vs_champion"]["v2"]["regressed"]
+
+
+def test_discovered_slices_of_the_champion_are_compared_too(story) -> None:
+    doc = story(*V1V2, "--selector", LABELLED, "--discover").json()
+    validate(doc)
+    found = [r for r in doc["results"] if r["slice"] == "discovered"]
+    assert found and any(r["segment"].startswith("age < ") for r in found)  # the young users
+    assert all(r["v1"] is not None and "p_adjusted" in r["vs_champion"]["v2"] for r in found)
+    young = max(found, key=lambda r: r["n"] if r["segment"].startswith("age < ") else 0)
+    assert young["v1"] < by_slice(doc)[("overall", "all")]["v1"] - 0.1
+
+
+def test_gate_fails_on_the_regressed_slice(story) -> None:
+    result = story(*V1V2, "--selector", LABELLED, "--gate")
+    assert result.code == 1
+    doc = result.json()
+    assert doc["status"] == "fail"
+    brazil = by_slice(doc)[("country", "BR")]
+    assert brazil["status"] == "fail" and brazil["why"].startswith("gate: v2 worse")
+    assert story(*V1V2, "--selector", LABELLED, "--gate", "--fail-on", "never").code == 0
+
+
+def test_table_has_a_column_per_model_and_the_winner(story) -> None:
+    result = story(*V1V2, "--selector", LABELLED, "--format", "table")
+    assert result.code == 0
+    header = next(line for line in result.stdout.splitlines() if "status" in line)
+    assert all(word in header for word in ("segment", "v1", "v2", "winner", "why"))
+    assert "promote with caution" in " ".join(result.stdout.split())
+
+
+def test_bootstrap_results_are_reproducible(story) -> None:
+    args = [*V1V2, "--selector", LABELLED, "--metric", "f1", "--n-boot", "200"]
+    first, again = (story(*args).json()["results"] for _ in range(2))
+    other = story(*args, "--seed", "1").json()["results"]
+    assert first == again
+    overall = [by_slice({"results": r})[("overall", "all")]["vs_champion"]["v2"]
+               for r in (first, other)]
+    assert overall[0]["delta"] == overall[1]["delta"]
+    assert overall[0]["ci_low"] != overall[1]["ci_low"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--challenger", "v9", "--selector", LABELLED],
+     "--challenger v9: no shadow or production predictions"),
+    (["--challenger", "v2", "--selector", "production@2025-01-01..2025-01-07"],
+     "--champion v1: no production predictions"),
+    (["--challenger", "v2", "--selector", "production:v1"], "give no version"),
+    (["--challenger", "v2", "--selector", LABELLED, "--metric", "ece"],
+     "no paired test for 'ece'"),
+    (["--challenger", "v1", "--selector", LABELLED], "each version may be named only once"),
+])
+def test_bad_input_is_one_line_and_exit_2(story, args, message) -> None:
+    result = story("compare", *M, "--champion", "v1", *args)
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+# -- the small churn model of conftest: several challengers, no labels, no common ids -------
+INGEST = ["ingest", "--model", "churn"]
+CHURN = ["compare", "--model", "churn", "--champion", "v1", "--selector", "production"]
+
+
+def _challengers(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """v2 is better everywhere (its score leans on the label); v3 predicts exactly as v1."""
+    score = (0.7 * frame["score"] + 0.3 * frame["label"]).alias("score")
+    better = frame.with_columns(score, (score >= 0.5).cast(pl.Int64).alias("predicted_label"))
+    return {"v2": better, "v3": frame}
+
+
+def _ingest_all(cli, frame_file, frame: pl.DataFrame, labels: bool = True) -> None:
+    frames = {"v1": frame, **_challengers(frame)}
+    for version, df in frames.items():
+        if not labels:
+            df = df.with_columns(pl.lit(None, pl.Int64).alias("label"))
+        env = "production" if version == "v1" else "shadow"
+        assert cli(*INGEST, "--version", version, "--env", env,
+                   str(frame_file(df, f"{version}.parquet"))).code == 0
+
+
+def test_promotes_the_challenger_that_is_better_everywhere(cli, frame_file) -> None:
+    _ingest_all(cli, frame_file, make_frame(3000, seed=3))
+    result = cli(*CHURN, "--challenger", "v2", "--challenger", "v3", "--gate")
+    assert result.code == 0, result.stdout
+    doc = result.json()
+    validate(doc)
+    assert (doc["summary"]["verdict"], doc["summary"]["recommended"]) == ("promote", "v2")
+    overall = by_slice(doc)[("overall", "all")]
+    same = overall["vs_champion"]["v3"]
+    assert same["delta"] == 0 and same["p_value"] == 1.0 and not same["significant"]
+    assert doc["recommendations"][0].startswith("promote v2: better than v1 overall")
+    alone = cli(*CHURN, "--challenger", "v3", "--gate")
+    assert alone.code == 1
+    assert alone.json()["summary"]["verdict"] == "keep_champion"
+    assert "keep the champion v1" in alone.json()["recommendations"][0]
+
+
+def test_prefers_the_challenger_without_regressions(cli, frame_file) -> None:
+    frame = make_frame(3000, seed=6)
+    rng = np.random.default_rng(6)
+    mild = 0.85 * frame["score"] + 0.15 * frame["label"]
+    right = (frame["country"] != "BR").to_numpy() | (rng.random(3000) < 0.6)
+    sharp = np.where(right, frame["label"], 1 - frame["label"])  # perfect, except for BR
+    versions = {"v1": frame, "v2": frame.with_columns(
+        mild.alias("score"), (mild >= 0.5).cast(pl.Int64).alias("predicted_label")),
+        "v4": frame.with_columns(pl.Series("score", sharp.astype(float)),
+                                 pl.Series("predicted_label", sharp))}
+    for version, df in versions.items():
+        env = "production" if version == "v1" else "shadow"
+        assert cli(*INGEST, "--version", version, "--env", env,
+                   str(frame_file(df, f"{version}.parquet"))).code == 0
+    doc = cli(*CHURN, "--challenger", "v2", "--challenger", "v4").json()
+    assert (doc["summary"]["verdict"], doc["summary"]["recommended"]) == ("promote", "v2")
+    assert doc["summary"]["regressed_slices"] == ["country=BR (v4)"]
+    assert doc["recommendations"][1].startswith("v4 gains more overall (+")
+    assert doc["recommendations"][1].endswith("but regresses on country=BR")
+
+
+def test_without_ground_truth_compares_agreement(cli, frame_file) -> None:
+    _ingest_all(cli, frame_file, make_frame(1500, seed=4), labels=False)
+    result = cli(*CHURN, "--challenger", "v2")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    validate(doc)
+    assert doc["summary"]["verdict"] == "cannot_judge"
+    assert "performance cannot be judged" in doc["recommendations"][0]
+    overall = by_slice(doc)[("overall", "all")]
+    assert 0 < overall["agreement"] < 1 and overall["least_agreeing"] == "v2"
+    assert cli(*CHURN, "--challenger", "v2", "--gate").code == 1
+
+
+def test_no_common_ids_is_an_input_error(cli, frame_file) -> None:
+    cli(*INGEST, "--version", "v1", "--env", "production",
+        str(frame_file(make_frame(200), "a.parquet")))
+    cli(*INGEST, "--version", "v2", "--env", "shadow",
+        str(frame_file(make_frame(200, prefix="q"), "b.parquet")))
+    result = cli(*CHURN, "--challenger", "v2")
+    assert result.code == 2 and "v1 and v2 share no request_id" in result.stderr
+
+
+REGRESSION = CONFIG + """\
+  demand:
+    task: regression
+    id: request_id
+    timestamp: ts
+    score: score
+    label: label
+    features: {age: numeric, country: categorical}
+    slices:
+      - feature: country
+"""
+
+
+def test_regression_models_compare_on_rmse(cli, frame_file, workdir) -> None:
+    (workdir / "evalctl.yaml").write_text(REGRESSION)
+    rng = np.random.default_rng(5)
+    label = rng.gamma(2.0, 10.0, 1200)
+    base = make_frame(1200, seed=5).with_columns(pl.Series("label", label))
+    for version, env, noise in (("v1", "production", 5.0), ("v2", "shadow", 2.0)):
+        df = base.with_columns(pl.Series("score", label + rng.normal(0, noise, 1200)))
+        assert cli("ingest", "--model", "demand", "--version", version, "--env", env,
+                   str(frame_file(df, f"{version}.parquet"))).code == 0
+    doc = cli("compare", "--model", "demand", "--champion", "v1", "--challenger", "v2",
+              "--selector", "production").json()
+    validate(doc)
+    overall = by_slice(doc)[("overall", "all")]
+    assert doc["inputs"]["metric"] == "rmse" and overall["v1"] > overall["v2"]
+    assert overall["winner"] == "v2" and doc["summary"]["verdict"] == "promote"
+    assert overall["vs_champion"]["v2"]["test"] == "paired bootstrap (gaussian multiplier)"
+    # checks.compare settings reach the analysis (library entry point, as the CLI calls it)
+    config = load_config(workdir / "evalctl.yaml")
+    model = replace(config.model("demand"), checks={"compare": {"min_slice_size": 5000,
+                                                                "metric": "mae"}})
+    report = api.compare(Store.open(workdir / "store"), model, parse_selector("production"),
+                         champion="v1", challengers=["v2"])
+    assert report.inputs["metric"] == "mae" and report.inputs["gate"]["min_slice_size"] == 5000
+    assert all(r["why"] == "fewer than 5000 rows: not judged" for r in report.results
+               if r["slice"] != "overall")
+
+
+def test_compare_settings_parse_and_reject_unknown_keys() -> None:
+    assert parse_compare_settings("checks.compare", None) == CompareSettings()
+    parsed = parse_compare_settings("checks.compare", {"metric": "roc_auc", "alpha": 0.01})
+    assert parsed.metric == "roc_auc" and parsed.alpha == 0.01 and parsed.min_slice_size == 100
+    with pytest.raises(ConfigError, match="checks.compare.max_drop: unknown key"):
+        parse_compare_settings("checks.compare", {"max_drop": 0.1})
+    with pytest.raises(ConfigError, match="checks.compare.n_boot"):
+        parse_compare_settings("checks.compare", {"n_boot": 5})
+
+
+def test_help_has_an_example(story) -> None:
+    result = story("compare", "--help")
+    assert result.code == 0 and "Example:" in result.stdout and "--challenger" in result.stdout

@@ -1,0 +1,256 @@
+"""Paired tests of `evalctl compare`, cross-checked against independent implementations."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import binomtest, chi2, norm
+from sklearn.metrics import (
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from evalctl.analyses.paired import (
+    FAMILY,
+    Y,
+    aggregations,
+    compare_segments,
+    finish,
+    materialise_keys,
+    mcnemar,
+    opposite_below,
+)
+from evalctl.metrics import column_slice
+
+
+# -- McNemar ---------------------------------------------------------------------------------
+def _brute_mid_p(b: int, c: int) -> float:
+    """Two-sided mid-p by enumerating Binomial(b + c, 1/2)."""
+    n, k = b + c, min(b, c)
+    pmf = [comb(n, x) / 2**n for x in range(n + 1)]
+    if 2 * k == n:
+        return 1.0
+    tails = sum(pmf[:k]) + sum(pmf[n - k + 1:])
+    return tails + 0.5 * (pmf[k] + pmf[n - k])
+
+
+@pytest.mark.parametrize(("b", "c"), [(0, 1), (0, 7), (3, 9), (5, 5), (12, 2), (1, 23)])
+def test_mcnemar_mid_p_for_small_discordant_counts(b: int, c: int) -> None:
+    _, p, exact = mcnemar(b, c)
+    assert exact[0]
+    assert p[0] == pytest.approx(_brute_mid_p(b, c), abs=1e-12)
+    conventional = binomtest(min(b, c), b + c, 0.5).pvalue
+    k = min(b, c)
+    if b != c:  # mid-p = exact p minus half of the two observed-outcome masses
+        assert p[0] == pytest.approx(conventional - comb(b + c, k) / 2 ** (b + c), abs=1e-12)
+
+
+def test_mcnemar_chi_square_with_continuity_for_large_counts() -> None:
+    b, c = np.array([40, 100, 30, 500]), np.array([20, 130, 30, 430])
+    stat, p, exact = mcnemar(b, c)
+    expected = np.maximum(np.abs(b - c) - 1, 0) ** 2 / (b + c)
+    assert not exact.any()
+    np.testing.assert_allclose(stat, expected, rtol=1e-12)
+    np.testing.assert_allclose(p, chi2.sf(expected, 1), rtol=1e-12)
+    exact_p = [binomtest(int(min(x, y)), int(x + y), 0.5).pvalue for x, y in zip(b, c, strict=True)]
+    np.testing.assert_allclose(p, exact_p, atol=0.01)  # the approximation is close here
+
+
+def test_mcnemar_without_discordant_rows_is_p_one() -> None:
+    _, p, _ = mcnemar([0, 0], [0, 0])
+    assert p.tolist() == [1.0, 1.0]
+
+
+# -- DeLong ----------------------------------------------------------------------------------
+def _brute_delong(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """O(n²) DeLong: structural components from the kernel ψ(x, z) = 1[x > z] + ½ 1[x = z]."""
+    comps = []
+    for s in (a, b):
+        x, z = s[y == 1][:, None], s[y == 0][None, :]
+        psi = (x > z) + 0.5 * (x == z)
+        comps.append((psi.mean(axis=1), psi.mean(axis=0)))  # V10 per positive, V01 per negative
+    d10, d01 = comps[1][0] - comps[0][0], comps[1][1] - comps[0][1]
+    var = d10.var(ddof=1) / len(d10) + d01.var(ddof=1) / len(d01)
+    return float(d10.mean()), float(np.sqrt(var))
+
+
+def _frame(y: np.ndarray, outputs: list[np.ndarray], group: np.ndarray | None = None,
+           kind: str = "score") -> pl.DataFrame:
+    data: dict[str, object] = {Y: y.astype(float), "g": group if group is not None
+                               else np.zeros(len(y), dtype=int)}
+    for i, out in enumerate(outputs):
+        data[f"__{'s' if kind == 'score' else 'p'}{i}"] = out
+        if kind == "score":
+            data[f"__p{i}"] = (out >= 0.5).astype(float)
+    return pl.DataFrame(data)
+
+
+def _tests(frame: pl.DataFrame, metric: str, task: str = "binary_classification", seed: int = 0,
+           n_boot: int = 400) -> dict:
+    frame, keys = materialise_keys(frame, [column_slice("g")])
+    versions = sorted({c[3:] for c in frame.columns if c[:3] in ("__p", "__s")})
+    return compare_segments(frame, keys, FAMILY[(task, metric)], metric,
+                            [f"m{v}" for v in versions], n_boot=n_boot, seed=seed)
+
+
+def test_paired_delong_matches_brute_force_with_ties() -> None:
+    rng = np.random.default_rng(1)
+    n = 400
+    y = (rng.random(n) < 0.4).astype(int)
+    a = np.round(rng.normal(y * 0.8, 1.0) * 2) / 2  # coarse: many ties
+    b = np.round((rng.normal(y * 1.2, 1.0) + a) / 2 * 4) / 4  # correlated with a
+    group = rng.integers(0, 3, n)
+    tests = _tests(_frame(y, [a, b], group), "roc_auc")
+    for segment, mask in [(("overall", "all"), np.ones(n, bool))] + [
+            (("g", str(g)), group == g) for g in range(3)]:
+        t = tests[segment]["m1"]
+        delta, se = _brute_delong(y[mask], a[mask], b[mask])
+        assert t["delta"] == pytest.approx(delta, abs=1e-12)
+        assert t["delta"] == pytest.approx(roc_auc_score(y[mask], b[mask])
+                                           - roc_auc_score(y[mask], a[mask]), abs=1e-12)
+        assert t["statistic"] == pytest.approx(delta / se, rel=1e-9)
+        assert t["p_value"] == pytest.approx(2 * norm.sf(abs(delta / se)), rel=1e-9)
+        assert t["ci_low"] == pytest.approx(delta - 1.959964 * se, abs=1e-6)
+
+
+def test_opposite_below_counts_the_other_class_below_with_ties_half() -> None:
+    rng = np.random.default_rng(2)
+    n = 300
+    codes = rng.integers(0, 4, n).astype(np.uint16)
+    positive = rng.random(n) < 0.5
+    score = rng.integers(0, 6, n).astype(float)
+    order = np.argsort(score, kind="stable")
+    got = opposite_below(codes, (order, score[order], positive[order]))
+    same = codes[:, None] == codes[None, :]
+    other = positive[:, None] != positive[None, :]
+    lower = (score[None, :] < score[:, None]) + 0.5 * (score[None, :] == score[:, None])
+    np.testing.assert_allclose(got, ((same & other) * lower).sum(axis=1))
+
+
+# -- point values against scikit-learn -------------------------------------------------------
+@pytest.fixture(scope="module")
+def binary() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    n = 3000
+    y = (rng.random(n) < 0.45).astype(int)
+    a = np.clip(rng.beta(2, 2, n) * 0.6 + y * 0.3, 0, 1)
+    b = np.clip(a + rng.normal(0.05 * (2 * y - 1), 0.1, n), 0, 1)
+    return y, np.round(a, 3), np.round(b, 3)
+
+
+@pytest.mark.parametrize(("metric", "score", "sign"), [
+    ("precision", lambda y, s: precision_score(y, s >= 0.5), 1),
+    ("recall", lambda y, s: recall_score(y, s >= 0.5), 1),
+    ("f1", lambda y, s: f1_score(y, s >= 0.5), 1),
+    ("accuracy", lambda y, s: np.mean((s >= 0.5) == y), 1),
+    ("brier", lambda y, s: np.mean((s - y) ** 2), -1),
+    ("log_loss", lambda y, s: log_loss(y, np.clip(s, 1e-15, 1 - 1e-15)), -1),
+])
+def test_binary_deltas_match_sklearn(binary, metric, score, sign) -> None:
+    y, a, b = binary
+    t = _tests(_frame(y, [a, b]), metric)[("overall", "all")]["m1"]
+    assert t["delta"] == pytest.approx(sign * (score(y, b) - score(y, a)), abs=1e-10)
+    assert t["ci_low"] < t["delta"] < t["ci_high"]
+
+
+@pytest.mark.parametrize(("metric", "score"), [
+    ("mae", mean_absolute_error), ("rmse", lambda y, p: np.sqrt(np.mean((p - y) ** 2))),
+    ("mape", mean_absolute_percentage_error), ("r2", r2_score)])
+def test_regression_deltas_match_sklearn(metric, score) -> None:
+    rng = np.random.default_rng(4)
+    y = rng.gamma(3.0, 10.0, 2000) + 1.0
+    a, b = y + rng.normal(0, 6, 2000), y + rng.normal(1, 4, 2000)
+    t = _tests(_frame(y, [a, b]), metric, task="regression")[("overall", "all")]["m1"]
+    sign = 1 if metric == "r2" else -1
+    assert t["delta"] == pytest.approx(sign * (score(y, b) - score(y, a)), rel=1e-9)
+    assert t["p_value"] < 0.05 and t["delta"] > 0  # b is clearly better
+
+
+@pytest.mark.parametrize("metric", ["macro_f1", "weighted_f1"])
+def test_multiclass_f1_deltas_match_sklearn(metric) -> None:
+    rng = np.random.default_rng(5)
+    n = 1500
+    y = rng.choice(["a", "b", "c"], n)
+    a = np.where(rng.random(n) < 0.6, y, rng.choice(["a", "b", "c", "d"], n))
+    b = np.where(rng.random(n) < 0.7, y, rng.choice(["a", "b", "c"], n))
+    frame = pl.DataFrame({Y: y, "g": np.zeros(n, int), "__p0": a, "__p1": b})
+    t = _tests(frame, metric, task="multiclass_classification")[("overall", "all")]["m1"]
+    average = metric.split("_")[0]
+    assert t["delta"] == pytest.approx(f1_score(y, b, average=average)
+                                       - f1_score(y, a, average=average), abs=1e-12)
+
+
+# -- bootstrap: against a brute-force row bootstrap, reproducibility, coverage ---------------
+def _row_bootstrap_sd(y, a, b, metric: str, n_boot: int = 1500, seed: int = 9) -> float:
+    """Brute force: resample rows (pairs) n_boot times, vectorised over replicates."""
+    idx = np.random.default_rng(seed).integers(0, len(y), (n_boot, len(y)))
+    deltas = []
+    for s in (a, b):
+        if metric == "f1":
+            pred = s >= 0.5
+            tp, fp = ((y == 1) & pred)[idx].sum(1), ((y == 0) & pred)[idx].sum(1)
+            fn = ((y == 1) & ~pred)[idx].sum(1)
+            deltas.append(2 * tp / (2 * tp + fp + fn))
+        else:
+            deltas.append(-((s - y) ** 2)[idx].mean(1))
+    return float(np.std(deltas[1] - deltas[0], ddof=1))
+
+
+@pytest.mark.parametrize("metric", ["f1", "brier"])
+def test_bootstrap_spread_matches_a_row_bootstrap(binary, metric) -> None:
+    y, a, b = (x[:800] for x in binary)
+    t = _tests(_frame(y, [a, b]), metric, n_boot=4000)[("overall", "all")]["m1"]
+    sd = abs(t["delta"] / t["statistic"])
+    assert sd == pytest.approx(_row_bootstrap_sd(y, a, b, metric), rel=0.1)
+
+
+def test_bootstrap_is_reproducible_and_seeded(binary) -> None:
+    y, a, b = binary
+    frame = _frame(y, [a, b])
+    first, again = (_tests(frame, "f1", seed=7)[("overall", "all")]["m1"] for _ in range(2))
+    other = _tests(frame, "f1", seed=8)[("overall", "all")]["m1"]
+    assert first == again
+    assert first["ci_low"] != other["ci_low"] and first["delta"] == other["delta"]
+
+
+def _coverage(metric: str, task: str, rows: pl.DataFrame, truth: float) -> float:
+    """Share of simulated data sets (segments `g`) whose interval holds the true difference."""
+    family = FAMILY[(task, metric)]
+    aggs = [pl.len().alias("n"), *aggregations(family, metric, 1)]
+    stats = rows.group_by("g").agg(aggs).sort("g")
+    sign = -1.0 if metric in ("brier", "rmse") else 1.0
+    t = finish(family, metric, stats, 1, sign=sign, n_boot=300, confidence=0.95,
+               rng=np.random.default_rng(0))
+    return float(np.mean((t.ci_low <= truth) & (truth <= t.ci_high)))
+
+
+def test_intervals_cover_the_true_difference() -> None:
+    rng = np.random.default_rng(11)
+    sets, n = 300, 1000
+    g = np.repeat(np.arange(sets), n)
+    y = (rng.random(sets * n) < 0.5).astype(float)
+    # f1: predictions right with probability 0.80 (champion) / 0.83 (challenger), independent.
+    pa = np.where(rng.random(sets * n) < 0.80, y, 1 - y)
+    pb = np.where(rng.random(sets * n) < 0.83, y, 1 - y)
+    cells = pl.DataFrame({Y: y, "g": g, "__p0": pa, "__p1": pb})
+    assert 0.91 <= _coverage("f1", "binary_classification", cells, 0.83 - 0.80) <= 0.985
+    # rmse of errors N(0, 1) vs N(0, 0.9): true difference 0.1 (lower is better).
+    e = pl.DataFrame({Y: np.zeros(sets * n), "g": g, "__s0": rng.normal(0, 1.0, sets * n),
+                      "__s1": rng.normal(0, 0.9, sets * n)})
+    assert 0.91 <= _coverage("rmse", "regression", e, 0.1) <= 0.985
+
+
+def test_mcnemar_keeps_its_level_under_the_null() -> None:
+    rng = np.random.default_rng(12)
+    b = rng.binomial(60, 0.5, 4000)
+    _, p, _ = mcnemar(b, 60 - b)
+    assert np.mean(p < 0.05) <= 0.06

@@ -1,0 +1,247 @@
+"""`evalctl rca` end to end: the sample story, and small stores where the answer is planted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from tests.test_cli import validate
+
+M = ["--model", "tv-recommender"]
+BEFORE = "production@2026-11-01..2026-11-14"
+AFTER = "production@2026-11-15..2026-11-25"
+
+
+@pytest.fixture(scope="module")
+def story_doc(story) -> tuple[int, dict]:
+    result = story("rca", *M, "--baseline", BEFORE, "--current", AFTER, "--format", "json")
+    assert result.stderr == ""
+    return result.code, result.json()
+
+
+def rows(doc: dict, section: str) -> list[dict]:
+    return [r for r in doc["results"] if r["section"] == section]
+
+
+def test_the_young_are_the_top_cause_of_the_story(story_doc) -> None:
+    code, doc = story_doc
+    validate(doc)
+    assert code == 1 and doc["status"] == "fail"
+    assert doc["summary"]["failure_mode"] == "population_shift"
+    assert doc["summary"]["top_cause"] == "age"
+    causes = rows(doc, "causes")
+    assert causes[0]["feature"] == "age" and causes[0]["mode"] == "population_shift"
+    assert causes[0]["explained"] > 0.5
+    segment = rows(doc, "segments")[0]
+    assert segment["feature"] == "age" and segment["id"].startswith("age=[-inf,")
+    assert segment["share_baseline"] < 0.1 < 0.25 < segment["share_current"]
+    assert segment["metric_baseline"] < segment["rest_baseline"] - 0.1
+    assert "augment the training data" in doc["recommendations"][1]
+    assert f"--segment '{segment['id']}'" in doc["recommendations"][1]
+
+
+def test_the_logging_bug_is_a_pipeline_problem_not_the_cause(story_doc) -> None:
+    _, doc = story_doc
+    watch = next(r for r in rows(doc, "causes") if r["feature"] == "watch_minutes_7d")
+    assert watch["mode"] == "pipeline" and watch["status"] == "warn"
+    assert watch["skew_baseline_status"] == "fail" and watch["skew_current_status"] == "fail"
+    assert watch["drift_status"] == "pass" and abs(watch["explained"]) < 0.05
+    assert all(s["feature"] != "watch_minutes_7d" for s in rows(doc, "segments"))
+    assert any("watch_minutes_7d" in r and "--join-key request_id" in r
+               for r in doc["recommendations"])
+
+
+def test_mix_performance_and_interaction_add_up_to_the_change(story_doc) -> None:
+    _, doc = story_doc
+    change = rows(doc, "change")[0]["change"]
+    for row in rows(doc, "causes"):
+        total = row["mix"] + row["performance"] + row["interaction"]
+        assert total == pytest.approx(change, abs=1e-12), row["feature"]
+
+
+def test_segment_numbers_match_the_raw_export(story, story_doc) -> None:
+    _, doc = story_doc
+    raw = pl.read_csv(story.data / "production_v1.csv", try_parse_dates=True).with_columns(
+        (pl.col("predicted_label") == pl.col("watched")).cast(pl.Float64).alias("ok"),
+        pl.col("ts").dt.date().alias("day"))
+    before = raw.filter(pl.col("day") <= pl.date(2026, 11, 14))
+    after = raw.filter((pl.col("day") >= pl.date(2026, 11, 15))
+                       & (pl.col("day") <= pl.date(2026, 11, 25)))
+    segment = rows(doc, "segments")[0]
+    cut = float(segment["id"].split(",")[1].rstrip(")"))
+    young = before.filter(pl.col("age") < cut)
+    assert segment["share_baseline"] == pytest.approx(young.height / before.height, abs=1e-12)
+    assert segment["metric_baseline"] == pytest.approx(young["ok"].mean(), abs=1e-12)
+    change = rows(doc, "change")[0]
+    assert change["change"] == pytest.approx(after["ok"].mean() - before["ok"].mean(), abs=1e-12)
+
+
+def test_a_finding_leads_to_its_examples(story, story_doc, tmp_path: Path) -> None:
+    _, doc = story_doc
+    segment = rows(doc, "segments")[0]
+    out = tmp_path / "young.parquet"
+    result = story("export", *M, "--selector", AFTER, "--segment", segment["id"], "--out", out,
+                   "--format", "json")
+    assert result.code == 0, result.stderr
+    assert result.json()["summary"]["rows"] == segment["n_current"] == pl.read_parquet(out).height
+
+
+def test_a_change_within_noise_stops_there(story) -> None:
+    result = story("rca", *M, "--baseline", "production@2026-11-01..2026-11-07",
+                   "--current", "production@2026-11-08..2026-11-14", "--format", "json")
+    doc = result.json()
+    validate(doc)
+    assert result.code == 0 and doc["status"] == "pass"
+    assert [r["section"] for r in doc["results"]] == ["change"]
+    assert doc["summary"]["failure_mode"] == "within_noise"
+    assert doc["recommendations"][0].endswith("within noise — nothing to explain")
+
+
+def test_late_labels_come_from_the_actuals_and_fail_on_never(story) -> None:
+    result = story("rca", *M, "--baseline", BEFORE, "--current",
+                   "production@2026-11-26..2026-11-30", "--format", "json", "--fail-on", "never")
+    doc = result.json()
+    current = doc["inputs"]["current"]
+    assert result.code == 0 and doc["status"] == "fail"
+    assert current["labelled"] == current["rows"] == current["from_actuals"]
+    assert doc["summary"]["top_cause"] == "age"
+
+
+def test_brier_score_is_decomposed_by_its_own_scan(story) -> None:
+    doc = story("rca", *M, "--baseline", BEFORE, "--current", AFTER, "--metric", "brier",
+                "--format", "json").json()
+    raw = pl.read_csv(story.data / "production_v1.csv", try_parse_dates=True)
+    brier = raw.with_columns(((pl.col("score") - pl.col("watched")) ** 2).alias("b"))
+    before = brier.filter(pl.col("ts").dt.date() <= pl.date(2026, 11, 14))["b"].mean()
+    change = rows(doc, "change")[0]
+    assert change["baseline"] == pytest.approx(before, rel=1e-12)
+    assert change["lower_is_better"] and doc["summary"]["top_cause"] == "age"
+    for row in rows(doc, "causes"):
+        total = row["mix"] + row["performance"] + row["interaction"]
+        assert total == pytest.approx(change["change"], abs=1e-12)
+
+
+def test_summary_cells_and_the_grouped_query_give_the_same_segments(story) -> None:
+    from tests.conftest import STORY_CONFIG
+
+    from evalctl.analyses import rca
+    from evalctl.config import load_config
+    from evalctl.lake.selectors import parse_selector
+    from evalctl.lake.store import Store
+    from evalctl.stats import fit_binning
+
+    store = Store.open(story.store)
+    model = load_config(str(STORY_CONFIG)).model("tv-recommender")
+    windows = [store.select(model.name, parse_selector(s)) for s in (BEFORE, AFTER)]
+    features = dict(model.features)
+    binning = fit_binning(store.scan(model, windows[0].selector, with_actuals=False), features)
+    term = rca.row_term(model, "accuracy")
+    by_key = rca.summarize_sides(store, model, [None, *windows], binning, term)
+    base = rca._merge_side(by_key, rca.BASE)
+    edges = {f: rca.segment_edges(base[f], 20) for f, k in features.items() if k == "numeric"}
+    cells = rca.cells_table(by_key, binning, features, edges)
+    scans = [store.scan(model, w.selector, selection=w) for w in windows]
+    query = rca.segment_query(scans, binning, features, edges, term)
+    order = ["side", "feature", "segment"]
+    assert cells.select(query.columns).sort(order).equals(query.sort(order))
+
+
+def write_window(frame_file, cli, n: int, seed: int, start: datetime, *, young: float,
+                 noise: float = 0.0, minutes_scale: float = 1.0, unit: float = 1.0,
+                 labelled: bool = True) -> None:
+    """A window of the `churn` model: accuracy ~0.75, coin flips for the young (age < 25),
+    plus `noise` (share of all labels randomised: concept drift); the young's minutes times
+    `minutes_scale`, everybody's times `unit` (a unit bug)."""
+    rng = np.random.default_rng(seed)
+    is_young = rng.random(n) < young
+    score = rng.random(n)
+    label = np.where(is_young, rng.random(n) < 0.5, rng.random(n) < score)
+    label = np.where(rng.random(n) < noise, rng.random(n) < 0.5, label).astype(int)
+    minutes = rng.gamma(2.0, 30.0, n) * np.where(is_young, minutes_scale, 1.0) * unit
+    frame = pl.DataFrame({
+        "request_id": [f"s{seed}-{i}" for i in range(n)],
+        "ts": np.datetime64(start, "us") + (np.arange(n) * (3 * 86_400_000_000 // n))
+        .astype("timedelta64[us]"),
+        "age": np.where(is_young, rng.integers(16, 25, n), rng.integers(25, 80, n)) * 1.0,
+        "country": rng.choice(["US", "BR", "DE"], n), "minutes": minutes,
+        "score": score, "predicted_label": (score >= 0.5).astype(int),
+        "label": label if labelled else [None] * n, "clicked": rng.integers(0, 2, n)})
+    path = frame_file(frame, f"w{seed}.parquet")
+    assert cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+               path).code == 0
+
+
+CHURN = ["rca", "--model", "churn", "--baseline", "production@2026-11-01..2026-11-04",
+         "--current", "production@2026-11-05..2026-11-08", "--format", "json"]
+
+
+def test_degradation_inside_segments_is_concept_drift(cli, frame_file) -> None:
+    write_window(frame_file, cli, 4000, 1, datetime(2026, 11, 1), young=0.05)
+    write_window(frame_file, cli, 4000, 2, datetime(2026, 11, 5), young=0.05, noise=0.5)
+    result = cli(*CHURN)
+    doc = result.json()
+    validate(doc)
+    assert result.code == 1 and doc["summary"]["failure_mode"] == "concept_drift"
+    assert doc["inputs"]["reference"] is None  # no training data: no pipeline check
+    assert all(r["mode"] in ("none", "co_shift") for r in rows(doc, "causes"))
+    assert any("retrain on recent data" in r for r in doc["recommendations"])
+    assert {s["effect"] for s in rows(doc, "segments")} == {"performance"}
+
+
+def test_drift_that_explains_nothing_points_at_the_pipeline(cli, frame_file) -> None:
+    write_window(frame_file, cli, 4000, 3, datetime(2026, 11, 1), young=0.05)
+    write_window(frame_file, cli, 4000, 4, datetime(2026, 11, 5), young=0.05, noise=0.5,
+                 unit=5.0)
+    doc = cli(*CHURN).json()
+    minutes = next(r for r in rows(doc, "causes") if r["feature"] == "minutes")
+    assert minutes["mode"] == "drift_without_effect" and minutes["status"] == "warn"
+    assert doc["summary"]["failure_mode"] == "data_quality"
+    assert any(r.startswith("minutes:") and "evalctl drift" in r for r in doc["recommendations"])
+
+
+def test_a_column_that_moved_with_the_shift_is_not_blamed(cli, frame_file) -> None:
+    write_window(frame_file, cli, 6000, 5, datetime(2026, 11, 1), young=0.05, minutes_scale=2)
+    write_window(frame_file, cli, 6000, 6, datetime(2026, 11, 5), young=0.5, minutes_scale=2)
+    doc = cli(*CHURN).json()
+    causes = {r["feature"]: r for r in rows(doc, "causes")}
+    assert doc["summary"]["top_cause"] == "age"
+    assert causes["minutes"]["mode"] == "co_shift" and causes["minutes"]["status"] == "pass"
+    assert causes["minutes"]["moved_with"].startswith("age <")
+
+
+def test_without_current_labels_drift_and_mix_are_still_judged(cli, frame_file) -> None:
+    write_window(frame_file, cli, 4000, 7, datetime(2026, 11, 1), young=0.05)
+    write_window(frame_file, cli, 4000, 8, datetime(2026, 11, 5), young=0.4, labelled=False)
+    result = cli(*CHURN)
+    doc = result.json()
+    validate(doc)
+    change = rows(doc, "change")[0]
+    assert result.code == 0 and change["mode"] == "performance_unknown"
+    assert change["status"] == "warn" and change["change"] is None
+    age = next(r for r in rows(doc, "causes") if r["feature"] == "age")
+    assert age["mode"] == "population_shift" and age["estimated_mix"] < -0.02
+    segment = rows(doc, "segments")[0]
+    assert "(estimate)" in segment["finding"]
+    assert any("ingest-actuals" in r for r in doc["recommendations"])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--metric", "roc_auc"], "--metric: rca decomposes metrics that are means over rows"),
+    (["--reference", "training:v9"], "selector 'training:v9'"),
+    (["--baseline", "production@2026-13-01"], "is not a date"),
+])
+def test_bad_input_is_one_line_and_exit_2(story, extra: list[str], message: str) -> None:
+    args = {"--baseline": BEFORE, "--current": AFTER}
+    flags = [a for k, v in args.items() if k not in extra for a in (k, v)]
+    result = story("rca", *M, *flags, *extra)
+    assert result.code == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_the_table_shows_the_sections(story) -> None:
+    result = story("rca", *M, "--baseline", BEFORE, "--current", AFTER, "-f", "table")
+    for title in ("· change", "· causes", "· segments", "· outputs", "population_shift"):
+        assert title in result.stdout
