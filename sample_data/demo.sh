@@ -46,3 +46,12 @@ done
 evalctl monitor $M --date 2026-11-30 --alerts demo_store/alerts.jsonl -f table || true
 step history --check drift
 evalctl history $M --check drift -f table
+step compare --champion v1 --challenger v2 --selector production@2026-11-17..2026-11-30
+evalctl compare $M --champion v1 --challenger v2 --selector production@2026-11-17..2026-11-30 -f table || true
+step rca --baseline production@2026-11-01..2026-11-14 --current production@2026-11-15..2026-11-25
+evalctl rca $M --baseline production@2026-11-01..2026-11-14 --current production@2026-11-15..2026-11-25 -f table || true
+step estimate --reference validation --current production@2026-11-20..2026-11-30
+evalctl estimate $M --reference validation --current production@2026-11-20..2026-11-30 -f table || true
+step export --segment 'age=[-inf,28)' --only-errors
+evalctl export $M --selector production@2026-11-15..2026-11-25 --segment 'age=[-inf,28)' \
+    --only-errors --out sample_data/generated/young-errors.parquet -f table || true
