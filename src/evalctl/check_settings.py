@@ -102,14 +102,10 @@ def drift_settings(checks: dict[str, Any], name: str, columns: set[str]) -> Drif
 
 
 def parse_drift_settings(key: str, raw: Any, columns: set[str]) -> DriftSettings:
-    if raw is None:
+    section = config_section(key, raw, _DRIFT_KEYS)
+    if section is None:
         return DriftSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _DRIFT_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_DRIFT_KEYS))})")
+    raw = section
     numeric = _method(f"{key}.numeric", raw.get("numeric"), "numeric")
     categorical = _method(f"{key}.categorical", raw.get("categorical"), "categorical")
     thresholds = raw.get("thresholds", "fixed")
@@ -130,13 +126,13 @@ def parse_drift_settings(key: str, raw: Any, columns: set[str]) -> DriftSettings
         features[str(name)] = _feature_rule(f"{key}.features.{name}", rule)
     return DriftSettings(
         numeric=numeric, categorical=categorical, thresholds=thresholds,
-        k=_number(f"{key}.k", raw.get("k", 3.0), low=0.0),
-        chunks=int(_number(f"{key}.chunks", raw.get("chunks", 10), low=2, integer=True)),
-        fdr=_number(f"{key}.fdr", raw.get("fdr", 0.05), low=0.0, high=1.0),
+        k=config_number(f"{key}.k", raw.get("k", 3.0), low=0.0),
+        chunks=int(config_number(f"{key}.chunks", raw.get("chunks", 10), low=2, integer=True)),
+        fdr=config_number(f"{key}.fdr", raw.get("fdr", 0.05), low=0.0, high=1.0),
         window=window,
-        min_rows=int(_number(f"{key}.min_rows", raw.get("min_rows", 100), low=1,
+        min_rows=int(config_number(f"{key}.min_rows", raw.get("min_rows", 100), low=1,
                              integer=True)),
-        top_k=int(_number(f"{key}.top_k", raw.get("top_k", 50), low=1, integer=True)),
+        top_k=int(config_number(f"{key}.top_k", raw.get("top_k", 50), low=1, integer=True)),
         features=features)
 
 
@@ -150,8 +146,8 @@ def _feature_rule(key: str, raw: Any) -> FeatureRule:
     ignore = raw.get("ignore", False)
     if not isinstance(ignore, bool):
         raise ConfigError(f"{key}.ignore: expected true or false")
-    warn = None if raw.get("warn") is None else _number(f"{key}.warn", raw["warn"])
-    fail = None if raw.get("fail") is None else _number(f"{key}.fail", raw["fail"])
+    warn = None if raw.get("warn") is None else config_number(f"{key}.warn", raw["warn"])
+    fail = None if raw.get("fail") is None else config_number(f"{key}.fail", raw["fail"])
     return FeatureRule(method=_method(f"{key}.method", raw.get("method"), None),
                        warn=warn, fail=fail, ignore=ignore)
 
@@ -167,14 +163,28 @@ def _method(key: str, value: Any, kind: str | None) -> str | None:
     return str(value)
 
 
-def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
-            integer: bool = False) -> float:
+def config_section(key: str, raw: Any, valid: set[str]) -> dict[str, Any] | None:
+    """A check's settings mapping, or None when absent; anything else, or an unknown key, is a
+    ConfigError naming the key path and the valid keys. Shared by every check's parser."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key}: expected a mapping")
+    unknown = set(raw) - valid
+    if unknown:
+        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
+                          f"{', '.join(sorted(valid))})")
+    return raw
+
+
+def config_number(key: str, value: Any, low: float | None = None, high: float | None = None,
+                  integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or (
             integer and not isinstance(value, int)):
         raise ConfigError(f"{key}: expected {'an integer' if integer else 'a number'}, "
                           f"got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{key}: {value} is out of range")
+        raise ConfigError(f"{key}: {value} is out of range [{low}, {high}]")
     return float(value)
 
 
@@ -204,44 +214,36 @@ def parse_validate_settings(key: str, raw: Any) -> ValidateSettings:
       max_drop: {default: 0.02, accuracy: 0.01}   # allowed drop per slice vs the baseline
       min_slice_size: 100              # smaller slices are reported, not gated
     ```"""
-    if raw is None:
+    section = config_section(key, raw, _VALIDATE_KEYS)
+    if section is None:
         return ValidateSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _VALIDATE_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_VALIDATE_KEYS))})")
+    raw = section
     metrics = raw.get("metrics") or []
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"{key}.metrics: expected a list of metric names")
     minimum = _number_map(f"{key}.min", raw.get("min") or {})
     drops = _number_map(f"{key}.max_drop", raw.get("max_drop") or {})
     default_drop = drops.pop("default", 0.02)
-    size = int(_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100), low=1,
+    size = int(config_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100), low=1,
                        integer=True))
     return ValidateSettings(tuple(metrics), minimum, drops, default_drop, size)
 
 
 def parse_slices_settings(key: str, raw: Any) -> dict[str, Any]:
     """`slices:` defaults for the command's options (metric, min_size, fdr, alpha, ...)."""
-    if raw is None:
+    section = config_section(key, raw, _SLICES_KEYS)
+    if section is None:
         return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _SLICES_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_SLICES_KEYS))})")
+    raw = section
     out: dict[str, Any] = {}
     for name in ("min_size", "max_level"):
         if name in raw:
-            out[name] = int(_number(f"{key}.{name}", raw[name], low=1, integer=True))
+            out[name] = int(config_number(f"{key}.{name}", raw[name], low=1, integer=True))
     for name in ("fdr", "alpha"):
         if name in raw:
-            out[name] = _number(f"{key}.{name}", raw[name], low=0.0, high=1.0)
+            out[name] = config_number(f"{key}.{name}", raw[name], low=0.0, high=1.0)
     if "min_support" in raw:
-        out["min_support"] = _number(f"{key}.min_support", raw["min_support"], low=0.0)
+        out["min_support"] = config_number(f"{key}.min_support", raw["min_support"], low=0.0)
     for name in ("metric", "error"):
         if name in raw:
             if not isinstance(raw[name], str):
@@ -253,7 +255,7 @@ def parse_slices_settings(key: str, raw: Any) -> dict[str, Any]:
 def _number_map(key: str, raw: Any) -> dict[str, float]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping metric -> number")
-    return {str(k): _number(f"{key}.{k}", v) for k, v in raw.items()}
+    return {str(k): config_number(f"{key}.{k}", v) for k, v in raw.items()}
 
 
 @dataclass(frozen=True)
@@ -288,14 +290,10 @@ def monitor_settings(checks: dict[str, Any], columns: set[str]) -> MonitorSettin
 
 
 def parse_monitor_settings(key: str, raw: Any, columns: set[str]) -> MonitorSettings:
-    if raw is None:
+    section = config_section(key, raw, _MONITOR_KEYS)
+    if section is None:
         return MonitorSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _MONITOR_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_MONITOR_KEYS))})")
+    raw = section
     values: dict[str, Any] = {}
     for name in ("reference", "performance_reference", "metric"):
         if name in raw:
@@ -304,12 +302,12 @@ def parse_monitor_settings(key: str, raw: Any, columns: set[str]) -> MonitorSett
             values[name] = raw[name]
     for name in ("drift_days", "sustained", "min_new_labels"):
         if name in raw:
-            values[name] = int(_number(f"{key}.{name}", raw[name], low=1, integer=True))
+            values[name] = int(config_number(f"{key}.{name}", raw[name], low=1, integer=True))
     for name in ("volume_warn", "volume_fail", "min_label_coverage", "max_drop"):
         if name in raw:
-            values[name] = _number(f"{key}.{name}", raw[name], low=0.0, high=1.0)
+            values[name] = config_number(f"{key}.{name}", raw[name], low=0.0, high=1.0)
     if "freshness_hours" in raw:
-        values["freshness_hours"] = _number(f"{key}.freshness_hours", raw["freshness_hours"],
+        values["freshness_hours"] = config_number(f"{key}.freshness_hours", raw["freshness_hours"],
                                             low=0.0)
     important = raw.get("important") or []
     if not isinstance(important, list) or any(f not in columns for f in important):
@@ -323,8 +321,8 @@ def parse_monitor_settings(key: str, raw: Any, columns: set[str]) -> MonitorSett
         if not isinstance(rule, dict) or set(rule) - {"min", "max"}:
             raise ConfigError(f"{key}.proxies.{name}: expected a mapping with min / max")
         values["proxies"][str(name)] = ProxyRule(
-            minimum=None if rule.get("min") is None else _number(f"{key}.proxies.{name}.min",
+            minimum=None if rule.get("min") is None else config_number(f"{key}.proxies.{name}.min",
                                                                  rule["min"]),
-            maximum=None if rule.get("max") is None else _number(f"{key}.proxies.{name}.max",
+            maximum=None if rule.get("max") is None else config_number(f"{key}.proxies.{name}.max",
                                                                  rule["max"]))
     return MonitorSettings(**values)

@@ -57,27 +57,23 @@ def parse_compare_settings(key: str, raw: Any) -> CompareSettings:
     compare: {metric: roc_auc, max_slice_drop: 0.02, min_slice_size: 100, alpha: 0.05,
               n_boot: 1000}
     ```"""
-    from evalctl.check_settings import _number
+    from evalctl.check_settings import config_number, config_section
 
-    if raw is None:
+    section = config_section(key, raw, _KEYS)
+    if section is None:
         return CompareSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_KEYS))})")
+    raw = section
     metric = raw.get("metric")
     if metric is not None and not isinstance(metric, str):
         raise ConfigError(f"{key}.metric: expected a metric name")
     return CompareSettings(
         metric=metric,
-        max_slice_drop=_number(f"{key}.max_slice_drop", raw.get("max_slice_drop", 0.02),
+        max_slice_drop=config_number(f"{key}.max_slice_drop", raw.get("max_slice_drop", 0.02),
                                low=0.0),
-        min_slice_size=int(_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100),
+        min_slice_size=int(config_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100),
                                    low=1, integer=True)),
-        alpha=_number(f"{key}.alpha", raw.get("alpha", 0.05), low=1e-12, high=0.5),
-        n_boot=int(_number(f"{key}.n_boot", raw.get("n_boot", 1000), low=10, integer=True)))
+        alpha=config_number(f"{key}.alpha", raw.get("alpha", 0.05), low=1e-12, high=0.5),
+        n_boot=int(config_number(f"{key}.n_boot", raw.get("n_boot", 1000), low=10, integer=True)))
 
 
 @dataclass(frozen=True)

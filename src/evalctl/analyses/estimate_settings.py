@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalctl.analyses import cbpe
-from evalctl.check_settings import WINDOW_PATTERN
+from evalctl.check_settings import WINDOW_PATTERN, config_number, config_section
 from evalctl.errors import ConfigError
 
 _KEYS = {"metrics", "metric", "min", "warn_drop", "fail_drop", "confidence", "window",
@@ -50,18 +50,14 @@ def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> Estimate
       proxies: {clicked: {min: 0.3, max: 0.9}}   # window mean outside -> warn
     ```
     `proxies`, when given, is the model's proxy list: other names are rejected."""
-    if raw is None:
+    section = config_section(key, raw, _KEYS)
+    if section is None:
         return EstimateSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_KEYS))})")
+    raw = section
     if not isinstance(raw.get("metrics", []), list):
         raise ConfigError(f"{key}.metrics: expected a list of metric names")
     metrics = tuple(raw.get("metrics") or cbpe.ESTIMATED_METRICS)
-    minimum = {str(m): _number(f"{key}.min.{m}", v) for m, v in _mapping(
+    minimum = {str(m): config_number(f"{key}.min.{m}", v) for m, v in _mapping(
         f"{key}.min", raw.get("min")).items()}
     for where, name in [*((f"{key}.metrics", m) for m in metrics),
                         (f"{key}.metric", raw.get("metric", "accuracy")),
@@ -72,11 +68,11 @@ def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> Estimate
     window = raw.get("window", "1d")
     if not isinstance(window, str) or not WINDOW_PATTERN.match(window):
         raise ConfigError(f"{key}.window: expected e.g. 1h, 1d or 7d, got {window!r}")
-    warn, fail = (_number(f"{key}.{k}", raw.get(k, d), 0.0, 1.0)
+    warn, fail = (config_number(f"{key}.{k}", raw.get(k, d), 0.0, 1.0)
                   for k, d in (("warn_drop", 0.02), ("fail_drop", 0.05)))
     if warn > fail:
         raise ConfigError(f"{key}.warn_drop: {warn} must be at most fail_drop ({fail})")
-    confidence = _number(f"{key}.confidence", raw.get("confidence", 0.95), 0.5, 0.999)
+    confidence = config_number(f"{key}.confidence", raw.get("confidence", 0.95), 0.5, 0.999)
     min_rows = raw.get("min_rows", 100)
     if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
         raise ConfigError(f"{key}.min_rows: expected a positive integer, got {min_rows!r}")
@@ -95,7 +91,7 @@ def _proxy_rules(key: str, raw: Any, proxies: Any) -> dict[str, ProxyRule]:
         if set(rule) - {"min", "max"}:
             raise ConfigError(f"{key}.{name}.{sorted(set(rule) - {'min', 'max'})[0]}: unknown "
                               "key (valid keys: max, min)")
-        bounds = [None if rule.get(b) is None else _number(f"{key}.{name}.{b}", rule[b])
+        bounds = [None if rule.get(b) is None else config_number(f"{key}.{name}.{b}", rule[b])
                   for b in ("min", "max")]
         rules[str(name)] = ProxyRule(*bounds)
     return rules
@@ -107,11 +103,3 @@ def _mapping(key: str, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping")
     return raw
-
-
-def _number(key: str, value: Any, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{key}: {value} is out of range [{low}, {high}]")
-    return float(value)

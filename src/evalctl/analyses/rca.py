@@ -43,7 +43,7 @@ from evalctl.analyses.decompose import (
 from evalctl.analyses.performance import LOWER_IS_BETTER
 from evalctl.analyses.skew import judge_features
 from evalctl.analyses.slices import error_expr
-from evalctl.check_settings import DriftSettings, _number
+from evalctl.check_settings import DriftSettings, config_number, config_section
 from evalctl.config import ModelConfig
 from evalctl.errors import ConfigError, InputError, SelectorError
 from evalctl.lake.selectors import Selector
@@ -89,22 +89,18 @@ def parse_rca_settings(key: str, raw: Any) -> RcaSettings:
       min_explained: 0.25   # a feature whose mix effect explains this share of the change
       top: 5                # segments listed
     ```"""
-    if raw is None:
+    section = config_section(key, raw, _KEYS)
+    if section is None:
         return RcaSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_KEYS))})")
+    raw = section
     out: dict[str, Any] = {}
     for name, low, high in (("max_drop", 0.0, None), ("min_share", 0.0, 1.0),
                             ("min_explained", 0.0, 1.0)):
         if name in raw:
-            out[name] = _number(f"{key}.{name}", raw[name], low=low, high=high)
+            out[name] = config_number(f"{key}.{name}", raw[name], low=low, high=high)
     for name, low in (("min_labels", 2), ("bins", 2), ("top", 0)):
         if name in raw:
-            out[name] = int(_number(f"{key}.{name}", raw[name], low=low, integer=True))
+            out[name] = int(config_number(f"{key}.{name}", raw[name], low=low, integer=True))
     if "metric" in raw:
         if not isinstance(raw["metric"], str):
             raise ConfigError(f"{key}.metric: expected a metric name")
