@@ -7,14 +7,22 @@ from typing import Annotated
 import typer
 
 from evalctl import api
-from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
+from evalctl.cli.options import (
+    AsOf,
+    Current,
+    FailOn,
+    Format,
+    MinRows,
+    Model,
+    Output,
+    Window,
+    Windows,
+)
 from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
 
 Reference = Annotated[str, typer.Option(
     "--reference", "-r", help="Reference selector ENV[:VERSION][@RANGE].")]
-Current = Annotated[str, typer.Option(
-    "--current", "-C", help="Current selector ENV[:VERSION][@RANGE].")]
 
 
 def register(app: typer.Typer) -> None:
@@ -51,14 +59,7 @@ def skew(ctx: typer.Context, model: Model, current: Current, reference: Referenc
 
 
 def drift(ctx: typer.Context, model: Model, current: Current, reference: Reference = "training",
-          window: Annotated[str | None, typer.Option(
-              "--window", "-w", help="Calendar window: 1h, 1d, 7d … (default: config, 1d).")
-          ] = None,
-          windows: Annotated[int | None, typer.Option(
-              "--windows", help="Instead: N equal-row chunks in timestamp order.")] = None,
-          min_rows: Annotated[int | None, typer.Option(
-              "--min-rows", help="Windows with fewer rows are not judged (default 100).")
-          ] = None,
+          window: Window = None, windows: Windows = None, min_rows: MinRows = None,
           as_of: AsOf = None, fmt: Format = None, output: Output = None,
           fail_on: FailOn = "fail") -> None:
     """What drifted over time, and since when?

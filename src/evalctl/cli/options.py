@@ -19,3 +19,11 @@ OptionalModel = Annotated[str | None, typer.Option(
     "--model", "-m", help="Only this model.")]
 AsOf = Annotated[datetime | None, typer.Option(
     "--as-of", formats=["%Y-%m-%d"], help="Date that last-Nd counts back from (default today).")]
+Current = Annotated[str, typer.Option(
+    "--current", "-C", help="Current selector ENV[:VERSION][@RANGE].")]
+Window = Annotated[str | None, typer.Option(
+    "--window", "-w", help="Calendar window: 1h, 1d, 7d … (default: config, 1d).")]
+Windows = Annotated[int | None, typer.Option(
+    "--windows", help="Instead: N equal-row chunks in timestamp order.")]
+MinRows = Annotated[int | None, typer.Option(
+    "--min-rows", help="Windows with fewer rows are not judged (default 100).")]
