@@ -107,6 +107,16 @@ def write_config(folder: Path, store: str = "store", model: str = "bench",
     return path
 
 
+def ingest_frame(folder: Path, frame: pl.DataFrame, *, env: str, model: str = "bench",
+                 version: str = "v1", name: str | None = None) -> None:
+    """Write `frame` as a Parquet export in `folder`, ingest it with evalctl, delete it."""
+    path = folder / f"{name or f'{model}-{version}-{env}'}.parquet"
+    frame.write_parquet(path)
+    evalctl_timed(["ingest", path.name, "--model", model, "--version", version, "--env", env],
+                  cwd=folder)
+    path.unlink()
+
+
 def rss_now_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -28,7 +28,14 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import evalctl_timed, python_timed, report, synth_frame, write_config  # noqa: E402
+from _common import (  # noqa: E402
+    evalctl_timed,
+    ingest_frame,
+    python_timed,
+    report,
+    synth_frame,
+    write_config,
+)
 from drift import build_store  # noqa: E402
 
 FLOOR = """
@@ -59,12 +66,9 @@ def add_shadow(work: Path, ref_rows: int, cur_rows: int) -> None:
               "v3": score + rng.normal(0, 0.1, cur_rows)}
     for version, s in scores.items():
         s = np.clip(s, 0.0, 1.0)
-        frame.with_columns(pl.Series("score", s),
-                           pl.Series("predicted_label", (s >= 0.5).astype(np.int8))
-                           ).write_parquet(work / f"{version}.parquet")
-        evalctl_timed(["ingest", f"{version}.parquet", "--model", "bench", "--version",
-                       version, "--env", "shadow"], cwd=work)
-        (work / f"{version}.parquet").unlink()
+        ingest_frame(work, frame.with_columns(
+            pl.Series("score", s), pl.Series("predicted_label", (s >= 0.5).astype(np.int8))),
+            env="shadow", version=version)
     marker.touch()
 
 

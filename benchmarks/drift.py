@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
     evalctl_timed,
     feature_names,
+    ingest_frame,
     python_timed,
     report,
     synth_frame,
@@ -44,14 +45,10 @@ def build_store(work: Path, ref_rows: int, cur_rows: int) -> None:
     print("generating and ingesting the store ...", file=sys.stderr)
     write_config(work)
     evalctl_timed(["init", "store", "--no-config"], cwd=work)
-    synth_frame(ref_rows, seed=1, start=datetime(2026, 9, 1), days=30).write_parquet(
-        work / "ref.parquet")
-    synth_frame(cur_rows, seed=2, start=datetime(2026, 11, 1), days=30, shift=0.2,
-                id_offset=ref_rows).write_parquet(work / "cur.parquet")
-    for name, env in (("ref", "training"), ("cur", "production")):
-        evalctl_timed(["ingest", f"{name}.parquet", "--model", "bench", "--version", "v1",
-                       "--env", env], cwd=work)
-        (work / f"{name}.parquet").unlink()
+    ingest_frame(work, synth_frame(ref_rows, seed=1, start=datetime(2026, 9, 1), days=30),
+                 env="training")
+    ingest_frame(work, synth_frame(cur_rows, seed=2, start=datetime(2026, 11, 1), days=30,
+                                   shift=0.2, id_offset=ref_rows), env="production")
 
 
 def main() -> None:

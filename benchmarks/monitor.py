@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
     evalctl_timed,
     feature_names,
+    ingest_frame,
     python_timed,
     report,
     synth_frame,
@@ -57,22 +58,15 @@ def build(folder: Path, rows_per_day: int, days: int, first_day: int) -> None:
         for e, (env, rows, start) in enumerate((
                 ("training", 200_000, START - timedelta(days=30)),
                 ("validation", 100_000, START - timedelta(days=5)))):
-            _ingest(folder, name, env, synth_frame(rows, seed=m * 7 + e, start=start, days=5,
-                                                   id_offset=10**9 * (m + 1) + e * 10**6))
+            frame = synth_frame(rows, seed=m * 7 + e, start=start, days=5,
+                                id_offset=10**9 * (m + 1) + e * 10**6)
+            ingest_frame(folder, frame, model=name, env=env)
         for chunk in range(first_day, days, 10):
             span = min(10, days - chunk)
             frame = synth_frame(rows_per_day * span, seed=m * 100 + chunk,
                                 start=START + timedelta(days=chunk), days=span, shift=0.1,
                                 id_offset=chunk * rows_per_day)
-            _ingest(folder, name, "production", frame)
-
-
-def _ingest(folder: Path, model: str, env: str, frame) -> None:  # type: ignore[no-untyped-def]
-    path = folder / f"{model}-{env}.parquet"
-    frame.write_parquet(path)
-    evalctl_timed(["ingest", path.name, "--model", model, "--version", "v1", "--env", env],
-                  cwd=folder)
-    path.unlink()
+            ingest_frame(folder, frame, model=name, env="production")
 
 
 def main() -> None:

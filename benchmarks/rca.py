@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
     evalctl_timed,
     feature_names,
+    ingest_frame,
     python_timed,
     report,
     synth_frame,
@@ -67,11 +68,7 @@ def build_store(work: Path, rows: int, training_rows: int) -> None:
              ("current", "production", planted(rows, 3, datetime(2026, 11, 15), 0.4,
                                                training_rows + rows))]
     for name, env, frame in parts:
-        frame.write_parquet(work / f"{name}.parquet")
-        del frame
-        evalctl_timed(["ingest", f"{name}.parquet", "--model", "bench", "--version", "v1",
-                       "--env", env], cwd=work)
-        (work / f"{name}.parquet").unlink()
+        ingest_frame(work, frame, env=env, name=name)
 
 
 def main() -> None:
