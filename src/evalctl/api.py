@@ -152,7 +152,7 @@ def skew(store: Store, model: ModelConfig, reference: Selector, current: Selecto
     """Training/serving skew between two selections (the CI gate)."""
     from evalctl.analyses.skew import skew_report
 
-    settings = drift_settings(model.checks, "skew", _checked(model))
+    settings = drift_settings(model.checks, "skew", model.checked_columns)
     return skew_report(store, model, reference, current, settings=settings, join_key=join_key)
 
 
@@ -164,15 +164,11 @@ def drift(store: Store, model: ModelConfig, reference: Selector, current: Select
 
     from evalctl.analyses.drift import drift_report
 
-    settings = drift_settings(model.checks, "drift", _checked(model))
+    settings = drift_settings(model.checks, "drift", model.checked_columns)
     if min_rows is not None:
         settings = replace(settings, min_rows=min_rows)
     return drift_report(store, model, reference, current, settings=settings, window=window,
                         windows=windows)
-
-
-def _checked(model: ModelConfig) -> set[str]:
-    return set(model.features) | {c for c in (model.prediction, model.score) if c}
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,
@@ -249,7 +245,7 @@ def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector,
     chosen = {k: v for k, v in (("metric", metric), ("top", top)) if v is not None}
     settings = replace(settings, **chosen)
     return rca_report(store, model, baseline, current, settings=settings,
-                      drift=drift_settings(model.checks, "skew", _checked(model)),
+                      drift=drift_settings(model.checks, "skew", model.checked_columns),
                       reference=reference or parse_selector("training"),
                       reference_required=reference is not None)
 

@@ -65,6 +65,11 @@ class ModelConfig:
         """Model outputs (prediction, score) checked like features by skew and drift."""
         return [c for c in (self.prediction, self.score) if c]
 
+    @property
+    def checked_columns(self) -> set[str]:
+        """Every column a check's per-feature settings may name: features and outputs."""
+        return set(self.features) | set(self.output_columns)
+
 
 @dataclass(frozen=True)
 class Config:

@@ -46,7 +46,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     recommendations: list[str] = []
     windows: dict[str, str] = {}
     for model in models:
-        settings = monitor_settings(model.checks, _columns(model))
+        settings = monitor_settings(model.checks, model.checked_columns)
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
         rows = monitor_model(store, model, day, settings, run.now)
         alerts += new_alerts(store, model, day, rows)
@@ -98,10 +98,6 @@ def _tag(rows: list[dict[str, Any]], model: ModelConfig, day: date) -> list[dict
         row["model"], row["window"] = model.name, day.isoformat()
         row["severity"] = {"fail": 3, "warn": 2, "error": 1}.get(row["status"], 0)
     return rows
-
-
-def _columns(model: ModelConfig) -> set[str]:
-    return set(model.features) | {c for c in (model.prediction, model.score) if c}
 
 
 def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[str, Any]],

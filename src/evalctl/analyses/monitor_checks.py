@@ -98,9 +98,7 @@ def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
     """Each column's drift vs the reference over the last `drift_days` days, judged on `day`."""
     from evalctl.analyses.drift import drift_report
 
-    settings = drift_settings(model.checks, "drift",
-                              set(model.features) | {c for c in (model.prediction,
-                                                                 model.score) if c})
+    settings = drift_settings(model.checks, "drift", model.checked_columns)
     start = day - timedelta(days=s.drift_days - 1)
     current = Selector(text=f"production@{start}..{day}", env="production", start=start,
                        end=day)
