@@ -116,13 +116,15 @@ def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[s
 def new_alerts(store: Store, model: ModelConfig, day: date, rows: list[dict[str, Any]]
                ) -> list[dict[str, Any]]:
     """Warn/fail results that the stored history of this window did not already hold."""
+    seen: dict[str, set[tuple[Any, str]]] = {}
     out = []
     for row in rows:
         if row["status"] not in ("warn", "fail"):
             continue
-        before = read_window(store.root, model.name, row["check"], day) or {"results": []}
-        seen = {(r.get("feature"), r["status"]) for r in before["results"]}
-        if (row.get("feature"), row["status"]) in seen:
+        if row["check"] not in seen:  # each check's stored window is read once
+            before = read_window(store.root, model.name, row["check"], day) or {"results": []}
+            seen[row["check"]] = {(r.get("feature"), r["status"]) for r in before["results"]}
+        if (row.get("feature"), row["status"]) in seen[row["check"]]:
             continue
         out.append({"model": model.name, "check": row["check"], "feature": row.get("feature"),
                     "window": day.isoformat(), "status": row["status"],
