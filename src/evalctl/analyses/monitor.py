@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import polars as pl
-
 from evalctl.analyses import monitor_checks as checks
 from evalctl.analyses import monitor_perf as quality
 from evalctl.check_settings import MonitorSettings, monitor_settings
@@ -131,12 +129,6 @@ def new_alerts(store: Store, model: ModelConfig, day: date, rows: list[dict[str,
                     "value": row.get("value"), "threshold": row.get("threshold"),
                     "summary": row.get("summary")})
     return out
-
-
-def frame_of(results: list[dict[str, Any]]) -> pl.DataFrame:
-    """The results as a tidy frame (for notebooks)."""
-    return pl.DataFrame([{k: v for k, v in r.items() if not isinstance(v, list | dict)}
-                         for r in results])
 
 
 __all__ = ["MonitorOutcome", "MonitorRun", "monitor_report"]

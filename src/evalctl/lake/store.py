@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -188,12 +187,3 @@ class Store:
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
-
-
-def rows_by_partition(records: Iterable[BatchRecord]) -> dict[str, int]:
-    """Rows per partition date across records (for catalog-like summaries)."""
-    out: dict[str, int] = {}
-    for record in records:
-        for f in record.files:
-            out[f.date] = out.get(f.date, 0) + f.rows
-    return out
