@@ -158,11 +158,33 @@ def test_validate_without_shared_ids_is_exit_2(cli, frame_file) -> None:
 
 
 def test_quantile_slice_edges_match_numpy() -> None:
-    from evalctl.analyses.performance import _quantile_edges
+    from evalctl.analyses.performance import quantile_edges
 
     x = np.random.default_rng(0).normal(size=10_001)
     x[::97] = np.nan
-    got = pl.DataFrame({"a": x}).select(_quantile_edges("a", 5)).item().to_list()
     finite = x[np.isfinite(x)]
     expected = np.quantile(finite, np.linspace(0, 1, 6), method="nearest")
-    assert np.allclose(got, expected)
+    assert np.allclose(quantile_edges(x, 5), expected)
+    # ties collapse into fewer edges; constant and empty inputs still give two edges
+    assert quantile_edges(np.array([1.0, 1, 1, 2, np.nan]), 4) == [1.0, 2.0]
+    assert quantile_edges(np.array([3.0, 3.0]), 5) == [3.0, 4.0]
+    assert quantile_edges(np.array([np.nan]), 5) == [0.0, 1.0]
+
+
+def test_subsampled_quantile_edges_keep_exact_extremes(monkeypatch) -> None:
+    from evalctl.analyses import performance
+
+    x = np.random.default_rng(1).normal(size=40_000)
+    x[::101] = np.nan
+    x[7] = np.inf
+    monkeypatch.setattr(performance, "QUANTILE_SAMPLE", 10_000)
+    got = performance.fit_quantile_edges(pl.DataFrame({"a": x}).lazy(), {"a": 4})["a"]
+    finite = x[np.isfinite(x)]
+    sample = x[::4][np.isfinite(x[::4])]
+    assert got[0] == finite.min() and got[-1] == finite.max()
+    assert np.allclose(got[1:-1], np.quantile(sample, [0.25, 0.5, 0.75], method="nearest"))
+    # the subsample's quantiles are close to the full data's (rank error ~ 1 / sample size)
+    assert np.allclose(got[1:-1], np.quantile(finite, [0.25, 0.5, 0.75]), atol=0.03)
+    # a column of nulls gets default edges instead of failing
+    empty = pl.DataFrame({"a": [None, None]}, schema={"a": pl.Float64}).lazy()
+    assert performance.fit_quantile_edges(empty, {"a": 4}) == {"a": [0.0, 1.0]}

@@ -40,36 +40,62 @@ def signed_gap(metric: str, value: float | None, reference: float | None) -> flo
     return -gap if metric in LOWER_IS_BETTER else gap
 
 
-QUANTILE_SAMPLE = 1_000_000
+QUANTILE_SAMPLE = 200_000
 
 
 def slice_keys(model: ModelConfig, lf: pl.LazyFrame) -> list[Any]:
-    """The model's declared slices; `quantiles` edges fitted on `lf` in one query.
-
-    Edges are the "nearest" quantiles of the non-null values; above QUANTILE_SAMPLE values
-    they come from an evenly strided subsample of that size (a deterministic approximation
-    whose rank error is at most 1 / QUANTILE_SAMPLE of the data per stride step).
-    """
+    """The model's declared slices; `quantiles` edges fitted on `lf` (fit_quantile_edges)."""
     from evalctl.metrics import slices_from_config
 
     wanted = {s.features[0]: s.quantiles for s in model.slices if s.quantiles}
-    edges: dict[str, list[float]] = {}
-    if wanted:
-        row = lf.select([_quantile_edges(f, q).alias(f) for f, q in wanted.items()]).collect()
-        for f in wanted:
-            values = sorted({v for v in row[f][0] if v is not None})
-            edges[f] = values if len(values) >= 2 else (
-                [values[0], values[0] + 1] if values else [0.0, 1.0])
-    return slices_from_config(model.slices, edges)
+    return slices_from_config(model.slices, fit_quantile_edges(lf, wanted) if wanted else {})
 
 
-def _quantile_edges(feature: str, q: int) -> pl.Expr:
+def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int]) -> dict[str, list[float]]:
+    """Bin edges per feature for `quantiles: q` slices, in one query.
+
+    The outer edges are the exact finite minimum and maximum; the inner edges are "nearest"
+    quantiles of the finite values, taken above QUANTILE_SAMPLE rows from every k-th row
+    (k = rows // QUANTILE_SAMPLE), a deterministic subsample whose rank error is about
+    1 / QUANTILE_SAMPLE.
+    """
+    rows = lf.select(pl.len()).collect().item()
+    step = max(rows // QUANTILE_SAMPLE, 1)
+    exprs = [e for i, f in enumerate(wanted) for e in _sample_and_extremes(f, step, str(i))]
+    found = lf.select(exprs).collect()
+    edges = {}
+    for i, (feature, q) in enumerate(wanted.items()):
+        sample = found.get_column(f"s{i}")[0].to_numpy()  # the list cell, as a Series
+        low, high = found.get_column(f"lo{i}")[0], found.get_column(f"hi{i}")[0]
+        edges[feature] = quantile_edges(sample, q, low, high)
+    return edges
+
+
+def _sample_and_extremes(feature: str, step: int, tag: str) -> list[pl.Expr]:
+    """Every `step`-th value (as a list), and the finite minimum and maximum."""
     x = pl.col(feature).cast(pl.Float64)
-    x = x.filter(x.is_finite())
-    step = (x.len() // QUANTILE_SAMPLE).clip(lower_bound=1)
-    sample = x.filter(pl.int_range(0, x.len()) % step == 0).sort()
-    index = (pl.lit(pl.Series([i / q for i in range(q + 1)])) * (sample.len() - 1)).round()
-    return sample.implode().list.gather(index.cast(pl.Int64).implode(), null_on_oob=True)
+    finite = pl.when(x.is_finite()).then(x)  # null otherwise: min / max skip it
+    sample = x.gather_every(step) if step > 1 else x
+    return [sample.implode().alias(f"s{tag}"), finite.min().alias(f"lo{tag}"),
+            finite.max().alias(f"hi{tag}")]
+
+
+def quantile_edges(sample: np.ndarray, q: int, low: float | None = None,
+                   high: float | None = None) -> list[float]:
+    """Increasing bin edges: `low`, the "nearest" inner q-quantiles of the finite `sample`
+    values, `high` (the sample's extremes when not given); duplicates merged. A constant or
+    empty input still gets two edges."""
+    values = sample[np.isfinite(sample)]
+    inner: list[float] = []
+    if len(values):
+        low = float(values.min()) if low is None else low
+        high = float(values.max()) if high is None else high
+        index = np.rint(np.arange(1, q) / q * (len(values) - 1)).astype(np.int64)
+        inner = np.partition(values, index)[index].tolist()  # order statistics, no full sort
+    found = sorted({float(v) for v in (low, *inner, high) if v is not None})
+    if len(found) >= 2:
+        return found
+    return [found[0], found[0] + 1] if found else [0.0, 1.0]
 
 
 def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] | None,

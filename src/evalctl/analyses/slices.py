@@ -167,14 +167,14 @@ def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str
 
 def _ci_pvalue(row: dict[str, Any], prev: dict[str, Any]) -> float:
     """Two-sided p of a difference from two independent normal-ish intervals."""
-    from scipy.stats import norm
+    from scipy.special import ndtr
 
     se1 = (row["ci_high"] - row["ci_low"]) / (2 * 1.959964)
     se2 = (prev["ci_high"] - prev["ci_low"]) / (2 * 1.959964)
     se = float(np.hypot(se1, se2))
     if se <= 0 or row["value"] is None or prev["value"] is None:
         return float("nan")
-    return float(2 * norm.sf(abs(row["value"] - prev["value"]) / se))
+    return float(2 * ndtr(-abs(row["value"] - prev["value"]) / se))
 
 
 def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions

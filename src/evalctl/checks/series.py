@@ -81,17 +81,7 @@ def adjust_pvalues_bh(p_values: Sequence[float | None]) -> list[float | None]:
 
     Missing p-values stay None and do not count among the tests.
     """
-    present = [i for i, p in enumerate(p_values) if p is not None and math.isfinite(p)]
-    adjusted: list[float | None] = [None] * len(p_values)
-    if not present:
-        return adjusted
-    p = np.asarray([p_values[i] for i in present], dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    scaled = p[order] * m / np.arange(1, m + 1)
-    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
-    values = np.empty(m)
-    values[order] = np.clip(monotone, 0.0, 1.0)
-    for slot, value in zip(present, values, strict=True):
-        adjusted[slot] = float(value)
-    return adjusted
+    from evalctl.metrics.significance import adjust_pvalues
+
+    p = np.array([np.nan if v is None else v for v in p_values], dtype=float)
+    return [float(v) if np.isfinite(v) else None for v in adjust_pvalues(p, "bh")]

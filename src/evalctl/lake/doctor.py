@@ -6,8 +6,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from evalctl.lake.layout import LEDGER, STAGING, data_files
 from evalctl.lake.ledger import read_records
 from evalctl.lake.readers import file_sha256
@@ -56,6 +54,8 @@ def _verify(path: Path, sha256: str, rows: int) -> str | None:
     if file_sha256(path) != sha256:
         return "checksum mismatch"
     try:
+        import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
         actual = pq.ParquetFile(path).metadata.num_rows
     except Exception as exc:  # pyarrow raises several types for corrupt files
         return f"unreadable parquet ({type(exc).__name__})"

@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from evalctl.config import ModelConfig
 from evalctl.errors import IngestError, InputError
@@ -29,6 +28,9 @@ from evalctl.lake.readers import detect_format, file_sha256, first_line, open_in
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.store import Store
 from evalctl.version import __version__
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 INGESTED_AT = "_ingested_at"
 STREAMING_CHUNK_ROWS = 10_000
@@ -238,6 +240,8 @@ class _Staged:
 
 def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) -> list[_Staged]:
     """Read back row counts and statistics; enforce non-null ids and binary values."""
+    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
     staged = []
     for path in sorted(staging.rglob("*.parquet")):
         day = path.parent.name.partition("=")[2]

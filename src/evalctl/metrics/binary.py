@@ -38,6 +38,9 @@ ECE_BINS = 10
 CLIP = 1e-15
 _PACK = 2**32
 OUT_OF_RANGE = "scores outside [0, 1] in segment"
+# Row outcome codes: a valid row is 2 * label + prediction (0-3), or BAD when either is not 0/1;
+# MISSING: no label; EXCLUDED: a label but an invalid score or prediction.
+BAD, MISSING, EXCLUDED = 4, 8, 9
 
 
 def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:
@@ -55,7 +58,7 @@ def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:
 
 def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options: Options,
             keys: Sequence[str]) -> pl.LazyFrame:
-    """Per-row flags and terms shared by every slice (computed once, before slicing)."""
+    """Per-row outcome code and terms shared by every slice (computed once, before slicing)."""
     y, p, s = pl.col(LABEL), pl.col(PREDICTION), pl.col(SCORE)
     missing = (y.is_null() | y.is_nan()).fill_null(True)
     valid = ~missing & p.is_not_null() & ~p.is_nan().fill_null(True)
@@ -64,27 +67,25 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     valid = valid.fill_null(False)
     if metrics & RANK_METRICS:
         base = base.sort(SCORE, descending=True, nulls_last=True)
-    frame = base.with_columns(
-        valid.alias(VALID), missing.alias("__miss"), (~missing & ~valid).alias("__excl")
+    outcome = (
+        pl.when(missing).then(MISSING).when(~valid).then(EXCLUDED)
+        .when(~y.is_in([0.0, 1.0]) | ~p.is_in([0.0, 1.0])).then(BAD)
+        .otherwise(y * 2 + p).cast(pl.UInt8)
     )
+    frame = base.with_columns(valid.alias(VALID), outcome.alias("__oc"))
     v = pl.col(VALID)
-    pos, neg = v & (y == 1), v & (y == 0)
-    terms = [
-        pos.alias("__pos"), neg.alias("__neg"), (pos & (p == 1)).alias("__tp"),
-        (neg & (p == 1)).alias("__fp"),
-        (v & (~y.is_in([0.0, 1.0]) | ~p.is_in([0.0, 1.0]))).alias("__bad"),
-    ]
-    if metrics & SCORE_METRICS:
-        terms += _score_terms(y, s, v)
+    terms = _score_terms(y, s, v) if metrics & SCORE_METRICS else []
     if metrics & RANK_METRICS:
+        pos, neg = v & (y == 1), v & (y == 0)
         tied = ((s == s.shift(1)) | (s == s.shift(-1))).fill_null(False)
         terms += [
+            pos.alias("__pos"), neg.alias("__neg"),
             (pos.cast(pl.Int64) + neg.cast(pl.Int64) * _PACK).alias("__pk"),
             tied.alias("__tied"),
             (pos & ~tied).cast(pl.Float64).alias("__pu"),
             (neg & ~tied).cast(pl.Float64).alias("__nu"),
         ]
-    frame = frame.with_columns(terms)
+    frame = frame.with_columns(terms) if terms else frame
     return frame.with_columns(_squares()) if metrics & SCORE_METRICS else frame
 
 
@@ -108,9 +109,10 @@ def _squares() -> list[pl.Expr]:
     return [(pl.col("__ll") ** 2).alias("__ll2"), (pl.col("__br") ** 2).alias("__br2")]
 
 
-def bad_values(base: pl.DataFrame, cols: Columns) -> str | None:
-    """Why the label / prediction columns are not binary, or None when they are."""
-    if base.get_column("__bad").any():
+def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
+    """Why the label / prediction columns are not binary (from the overall segment's sums),
+    or None when they are."""
+    if stats.get_column("n_bad").sum() > 0:
         shown = f"label {cols.label!r}"
         if cols.prediction is not None:
             shown += f" / prediction {cols.prediction!r}"
@@ -118,38 +120,70 @@ def bad_values(base: pl.DataFrame, cols: Columns) -> str | None:
     return None
 
 
+def additive(metrics: frozenset[str]) -> bool:
+    """Whether a segment's sums are sums of finer segments' sums (rank sums are not: they
+    depend on each row's position within its own segment)."""
+    return not metrics & RANK_METRICS
+
+
+def fine_columns(metrics: frozenset[str]) -> list[str]:
+    """Columns that `fine_stats` groups on besides the slice keys: the outcome code, and the
+    ECE cell."""
+    return ["__oc", "__cell"] if "ece" in metrics else ["__oc"]
+
+
+def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
+               ) -> pl.LazyFrame:
+    """Rows and sums per segment and outcome code (and ECE cell) of the key columns `keys`."""
+    extra = [pl.col(SCORE).sum().alias("cell_s")] if "ece" in metrics else []
+    return base.group_by([*group_exprs(keys), *map(pl.col, fine_columns(metrics))]).agg(
+        pl.len().alias("rows"), *[e.alias(name) for name, e in _sum_columns(metrics).items()],
+        *extra,
+    )
+
+
+def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
+    """One row per segment: confusion counts from the outcome codes, the sums added up, and
+    with ECE the calibration cells as lists."""
+    names = group_names(keys)
+    code, rows = pl.col("__oc"), pl.col("rows")
+    counts = {
+        "n": rows.filter(code <= BAD).sum(), "n_missing_label": rows.filter(code == MISSING).sum(),
+        "n_excluded": rows.filter(code == EXCLUDED).sum(),
+        "P": rows.filter(code.is_in([2, 3])).sum(), "tp": rows.filter(code == 3).sum(),
+        "fp": rows.filter(code == 1).sum(), "n_bad": rows.filter(code == BAD).sum(),
+    }
+    sums = [pl.col(name).sum() for name in _sum_columns(metrics)]
+    if "ece" not in metrics:
+        return stats.group_by(names).agg(*[e.alias(k) for k, e in counts.items()], *sums)
+    cells = stats.group_by([*names, "__cell"]).agg(
+        *[e.alias(k) for k, e in counts.items()], *sums, pl.col("cell_s").sum()
+    )
+    has_cell = pl.col("__cell").is_not_null()
+    return cells.group_by(names).agg(
+        *[pl.col(name).sum() for name in [*counts, *_sum_columns(metrics)]],
+        pl.col("__cell").filter(has_cell), pl.col("n").filter(has_cell).alias("cell_n"),
+        pl.col("cell_s").filter(has_cell),
+    )
+
+
 def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
-    """Sums per segment of one slice (grouped on the key columns).
+    """Sums per segment of one slice, including the rank sums (on the score-sorted base).
 
     With ECE, rows are grouped once by (segment, ECE cell) and the sums rolled up, so the
     calibration cells cost no extra pass over the rows.
     """
-    by, names = group_exprs(keys), group_names(keys)
     frame = _with_ranks(base, keys) if metrics & RANK_METRICS else base
-    sums = _sum_columns(metrics)
-    fine = [*by, pl.col("__cell")] if "ece" in metrics else by
-    stats = frame.group_by(fine).agg(
-        [expr.alias(name) for name, expr in sums.items()]
-        + ([pl.col(SCORE).sum().alias("cell_s")] if "ece" in metrics else [])
-    )
-    if "ece" in metrics:
-        has_cell = pl.col("__cell").is_not_null()
-        stats = stats.group_by(names).agg(
-            *[pl.col(name).sum() for name in sums],
-            pl.col("__cell").filter(has_cell), pl.col("n").filter(has_cell).alias("cell_n"),
-            pl.col("cell_s").filter(has_cell),
-        )
+    stats = finish(fine_stats(frame, keys, metrics), keys, metrics)
     if metrics & RANK_METRICS:
+        names = group_names(keys)
         stats = stats.join(_tie_stats(frame, keys), on=names, how="left", nulls_equal=True)
     return stats
 
 
 def _sum_columns(metrics: frozenset[str]) -> dict[str, pl.Expr]:
-    sums = {
-        "n": pl.col(VALID).sum(), "n_missing_label": pl.col("__miss").sum(),
-        "n_excluded": pl.col("__excl").sum(), "P": pl.col("__pos").sum(),
-        "tp": pl.col("__tp").sum(), "fp": pl.col("__fp").sum(),
-    }
+    """Per-row terms summed per segment besides the row counts."""
+    sums: dict[str, pl.Expr] = {}
     if metrics & SCORE_METRICS:
         sums |= {"n_oor": pl.col("__oor").sum()}
         sums |= {name: pl.col("__" + name).sum() for name in ("ll", "ll2", "br", "br2")}

@@ -1,12 +1,19 @@
 """`compute_metrics`: every metric for every segment of every slice, from one scan.
 
-Two collects, never one per slice:
+The input is scanned into a narrow frame (label, score/prediction, query, one column per
+slice-key part) with the per-row terms every slice shares (flags, losses, per-query metrics for
+ranking). Then, never one pass per slice:
 
-1. the input is scanned once into a narrow base frame (label, score/prediction, query, one
-   column per slice-key part) with the per-row terms every slice shares (flags, losses, the
-   descending score order binary rank metrics need, per-query metrics for ranking);
-2. one `pl.collect_all` over that frame runs one small aggregation per slice, all in a single
-   plan; the per-segment sums it returns are turned into metrics and intervals with numpy.
+* when the requested metrics are sums over rows (everything but the binary rank metrics), only
+  the slices no other slice refines are grouped over the rows, all in one `pl.collect_all` that
+  reads the input once; a slice whose key parts are a subset of another's (``country`` of
+  ``country x device``, and ``overall`` of anything) is rolled up from that slice's small
+  per-segment sums;
+* the rank metrics (ROC AUC, average precision) need each segment's rows in score order: the
+  frame is materialised sorted by score once and every slice runs its windowed sums over it,
+  again in one `pl.collect_all`.
+
+The per-segment sums are turned into metrics and intervals with numpy.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.metrics import binary, multiclass, ranking, regression
 from evalctl.metrics.frame import assemble
-from evalctl.metrics.slices import OVERALL, SliceKey, label_segments, slices_from_config
+from evalctl.metrics.slices import (
+    OVERALL,
+    SliceKey,
+    group_exprs,
+    group_names,
+    label_segments,
+    slices_from_config,
+)
 from evalctl.metrics.spec import Columns, Options, key_name
 
 TASKS: dict[str, ModuleType] = {
@@ -72,15 +86,20 @@ def compute_metrics(
     _check_columns(task, cols, schema)
     chosen = choose_metrics(task, metrics, has_score=score is not None)
     keyed, parts = _key_parts(list(slices or []))
-    base = _materialise(lf, module, cols, chosen, options, parts, keyed)
-    problem = module.bad_values(base, cols)
+    base = _prepared(lf, module, cols, chosen, options, parts, keyed)
+    if module.additive(chosen):
+        stats = _rolled_up_stats(base, module, keyed, chosen)
+    else:
+        frame = base.collect()
+        plans = [label_segments(module.slice_stats(frame.lazy(), names, chosen), name, names)
+                 for name, names in keyed]
+        stats = pl.concat(pl.collect_all(plans), how="vertical_relaxed")
+    overall = stats.filter(pl.col("slice") == OVERALL)
+    if overall.height == 0:
+        raise InputError("no rows to evaluate")
+    problem = module.bad_values(overall, cols)
     if problem:
         raise InputError(problem)
-    plans = [
-        label_segments(module.slice_stats(base.lazy(), names, chosen), name, names)
-        for name, names in keyed
-    ]
-    stats = pl.concat(pl.collect_all(plans), how="vertical_relaxed")
     return assemble(stats, module.finalize(stats, chosen, options))
 
 
@@ -182,14 +201,16 @@ def _key_parts(slices: list[SliceKey]) -> tuple[list[tuple[str, list[str]]], lis
     return keyed, parts
 
 
-def _materialise(
+def _prepared(
     lf: pl.LazyFrame, module: ModuleType, cols: Columns, metrics: frozenset[str],
     options: Options, parts: list[pl.Expr], keyed: list[tuple[str, list[str]]],
-) -> pl.DataFrame:
-    """Scan once: task columns, slice-key parts, per-row terms.
+) -> pl.LazyFrame:
+    """The lazy narrow frame: task columns, slice-key parts, per-row terms.
 
-    Text keys become categoricals (cheap to group, sort and gather); NaN float keys become null.
+    NaN float keys become null. Text keys become categoricals when the frame is materialised
+    for the rank metrics (cheap to sort and gather there); summed slices group on the text.
     """
+    materialised = not module.additive(metrics)
     keys = []
     for i, expr in enumerate(parts):
         name = key_name(i)
@@ -199,14 +220,45 @@ def _materialise(
             user = next(s for s, names in keyed if name in names)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"slice {user!r}: {first}") from exc
-        if dtype == pl.String:
+        if dtype == pl.String and materialised:
             expr = expr.cast(pl.Categorical)
         elif dtype.is_float():
             expr = expr.fill_nan(None)
         keys.append(expr.alias(name))
     base = lf.select([*module.select_columns(cols, lf.collect_schema()), *keys])
-    frame = module.prepare(base, cols, metrics, options, [key_name(i) for i in range(len(keys))])
-    frame = frame.collect()
-    if frame.height == 0:
-        raise InputError("no rows to evaluate")
-    return frame
+    return module.prepare(base, cols, metrics, options, [key_name(i) for i in range(len(keys))])
+
+
+def _rolled_up_stats(base: pl.LazyFrame, module: ModuleType,
+                     keyed: list[tuple[str, list[str]]], metrics: frozenset[str]) -> pl.DataFrame:
+    """Per-segment sums of every slice: the maximal slices grouped over the rows in one
+    collect, every other slice rolled up from the smallest maximal slice that contains its
+    key parts."""
+    groupings = _groupings([names for _, names in keyed])
+    fine = pl.collect_all([module.fine_stats(base, names, metrics) for names in groupings])
+    extra = module.fine_columns(metrics)
+    plans = []
+    for name, names in keyed:
+        source = min((i for i, g in enumerate(groupings) if set(names) <= set(g)),
+                     key=lambda i: len(groupings[i]))
+        grain = groupings[source]
+        stats = fine[source].lazy()
+        if set(names) != set(grain):
+            sums = [c for c in fine[source].columns
+                    if c not in {*group_names(grain), *extra}]
+            stats = stats.group_by([*group_exprs(names), *map(pl.col, extra)]).agg(
+                pl.col(sums).sum())
+        plans.append(label_segments(module.finish(stats, names, metrics), name, names))
+    return pl.concat(pl.collect_all(plans), how="vertical_relaxed")
+
+
+def _groupings(slices: list[list[str]]) -> list[list[str]]:
+    """The slices' key-part lists that no other slice's parts strictly contain (one per set)."""
+    out: list[list[str]] = []
+    for names in slices:
+        parts = set(names)
+        if any(parts < set(other) for other in slices):
+            continue
+        if all(parts != set(g) for g in out):
+            out.append(names)
+    return out

@@ -50,16 +50,31 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     )
 
 
-def bad_values(base: pl.DataFrame, cols: Columns) -> str | None:
+def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
     """Any class values are accepted."""
     return None
 
 
-def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
-    """Confusion cells per segment, as lists (label, prediction, count) plus row counts."""
-    cells = base.group_by([*group_exprs(keys), LABEL, PREDICTION, VALID, "__miss"]).agg(
+def additive(metrics: frozenset[str]) -> bool:
+    """Confusion cell counts add up across segments."""
+    return True
+
+
+def fine_columns(metrics: frozenset[str]) -> list[str]:
+    """A confusion cell: label, prediction and the row's validity."""
+    return [LABEL, PREDICTION, VALID, "__miss"]
+
+
+def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
+               ) -> pl.LazyFrame:
+    """Row count per segment and confusion cell."""
+    return base.group_by([*group_exprs(keys), *fine_columns(metrics)]).agg(
         pl.len().alias("cell_n")
     )
+
+
+def finish(cells: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
+    """Confusion cells per segment, as lists (label, prediction, count) plus row counts."""
     v, count = pl.col(VALID), pl.col("cell_n")
     return cells.group_by(group_names(keys)).agg(
         count.filter(v).sum().alias("n"),

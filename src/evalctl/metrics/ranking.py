@@ -126,17 +126,27 @@ def _ideal_dcg(rows: pl.LazyFrame, k: int) -> pl.LazyFrame:
     return levels.group_by(QUERY).agg(contribution.sum().alias("idcg"))
 
 
-def bad_values(base: pl.DataFrame, cols: Columns) -> str | None:
-    """Negative relevance, or a slice that varies within a query."""
-    if base.get_column("__negative").any():
+def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
+    """Negative relevance, or a slice that varies within a query (from the overall sums)."""
+    if stats.get_column("n_negative").sum() > 0:
         return f"column {cols.label}: relevance labels must be >= 0"
-    if base.get_column("__varies").any():
+    if stats.get_column("n_varies").sum() > 0:
         return (f"ranking slices must take one value per query (group column {cols.group}); "
                 "a slice expression varies within a query")
     return None
 
 
-def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
+def additive(metrics: frozenset[str]) -> bool:
+    """Sums over queries add up across segments."""
+    return True
+
+
+def fine_columns(metrics: frozenset[str]) -> list[str]:
+    return []
+
+
+def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
+               ) -> pl.LazyFrame:
     """Sums over the segment's queries (n counts queries with at least one evaluable row)."""
     v = pl.col(VALID)
     return base.group_by(group_exprs(keys)).agg(
@@ -144,7 +154,13 @@ def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
         *[expr.filter(v).sum().alias(name) for name, expr in (
             ("s_ndcg", pl.col("ndcg")), ("s_ndcg2", pl.col("ndcg") ** 2),
             ("s_rr", pl.col("rr")), ("s_rr2", pl.col("rr") ** 2), ("s_hit", pl.col("hit")))],
+        pl.col("__negative").sum().alias("n_negative"),
+        pl.col("__varies").sum().alias("n_varies"),
     )
+
+
+def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
+    return stats
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:

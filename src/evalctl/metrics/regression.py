@@ -61,19 +61,33 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     )
 
 
-def bad_values(base: pl.DataFrame, cols: Columns) -> str | None:
+def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
     """Regression accepts any numeric values."""
     return None
 
 
-def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
-    """Counts and moment sums per segment of one slice."""
+def additive(metrics: frozenset[str]) -> bool:
+    """Counts and moment sums add up across segments."""
+    return True
+
+
+def fine_columns(metrics: frozenset[str]) -> list[str]:
+    return []
+
+
+def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
+               ) -> pl.LazyFrame:
+    """Counts and moment sums per segment."""
     aggs = [
         pl.col(VALID).sum().alias("n"), pl.col("__miss").sum().alias("n_missing_label"),
         pl.col("__excl").sum().alias("n_excluded"),
         *[pl.col(term).sum().alias(name) for name, term in _MOMENTS.items()],
     ]
     return base.group_by(group_exprs(keys)).agg(aggs)
+
+
+def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
+    return stats
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:

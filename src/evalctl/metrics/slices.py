@@ -66,7 +66,9 @@ def bin_expr(expr: pl.Expr, edges: Sequence[float]) -> pl.Expr:
         pl.UInt32
     )
     index = pl.when(expr.is_nan()).then(None).otherwise(index)
-    return index.replace_strict(list(range(len(labels))), labels, return_dtype=pl.Enum(labels))
+    # gathering from the Enum labels by index is a physical u32 gather (replace_strict is ~3x
+    # slower); a null index gives a null key
+    return pl.lit(pl.Series(labels, dtype=pl.Enum(labels))).gather(index)
 
 
 def bin_labels(edges: Sequence[float]) -> list[str]:
