@@ -112,6 +112,14 @@ def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] |
         seed=seed)
 
 
+def evaluation_frame(lf: pl.LazyFrame, model: ModelConfig) -> pl.DataFrame:
+    """The columns slice metrics read (ground truth and its source, outputs, slice features),
+    read once: quantile edges, label coverage and the metrics then run in memory."""
+    wanted = [model.label, model.score, model.prediction, model.group, LABEL_SOURCE_COL,
+              *(f for spec in model.slices for f in spec.features)]
+    return lf.select(list(dict.fromkeys(c for c in wanted if c))).collect()
+
+
 def label_coverage(lf: pl.LazyFrame, model: ModelConfig) -> dict[str, int]:
     """How many rows have ground truth, and from where (inline label or delayed actuals)."""
     label = model.label or ""

@@ -11,6 +11,7 @@ import polars as pl
 from evalctl.analyses.performance import (
     LOWER_IS_BETTER,
     default_metric,
+    evaluation_frame,
     finite,
     label_coverage,
     metrics_frame,
@@ -46,12 +47,14 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     change of every slice against another selection."""
     metric = default_metric(model, options.metric)
     lf = store.scan(model, selector)
-    coverage = label_coverage(lf, model)
+    evaluated = evaluation_frame(lf, model).lazy()
+    coverage = label_coverage(evaluated, model)
     if coverage["labelled"] == 0:
         raise InputError(f"selector {selector.text!r}: no row has ground truth yet "
                          "(ingest actuals, or see `evalctl estimate`)")
-    keys = slice_keys(model, lf)
-    frame = metrics_frame(model, lf, [metric], keys)
+    keys = slice_keys(model, evaluated)
+    frame = metrics_frame(model, evaluated, [metric], keys)
+    del evaluated
     rows = leaderboard(frame, metric, options)
     inputs: dict[str, Any] = {"selection": {"selector": selector.text, **coverage},
                               "metric": metric}
