@@ -112,23 +112,27 @@ def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] |
         seed=seed)
 
 
-def evaluation_frame(lf: pl.LazyFrame, model: ModelConfig) -> pl.DataFrame:
-    """The columns slice metrics read (ground truth and its source, outputs, slice features),
-    read once: quantile edges, label coverage and the metrics then run in memory."""
-    wanted = [model.label, model.score, model.prediction, model.group, LABEL_SOURCE_COL,
+def evaluation_frame(lf: pl.LazyFrame, model: ModelConfig
+                     ) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The columns slice metrics read (ground truth, outputs, slice features), read once so
+    that quantile edges and metrics run in memory, and the label coverage from the same scan."""
+    wanted = [model.label, model.score, model.prediction, model.group,
               *(f for spec in model.slices for f in spec.features)]
-    return lf.select(list(dict.fromkeys(c for c in wanted if c))).collect()
+    frame, coverage = pl.collect_all([lf.select(list(dict.fromkeys(c for c in wanted if c))),
+                                      _coverage(lf, model)])
+    return frame, _counts(coverage)
 
 
-def label_coverage(lf: pl.LazyFrame, model: ModelConfig) -> dict[str, int]:
-    """How many rows have ground truth, and from where (inline label or delayed actuals)."""
-    label = model.label or ""
-    row = lf.select(
+def _coverage(lf: pl.LazyFrame, model: ModelConfig) -> pl.LazyFrame:
+    return lf.select(
         pl.len().alias("rows"),
-        pl.col(label).is_not_null().sum().alias("labelled"),
+        pl.col(model.label or "").is_not_null().sum().alias("labelled"),
         (pl.col(LABEL_SOURCE_COL) == "actuals").sum().alias("from_actuals"),
-    ).collect().row(0, named=True)
-    return {k: int(v or 0) for k, v in row.items()}
+    )
+
+
+def _counts(row: pl.DataFrame) -> dict[str, int]:
+    return {k: int(v or 0) for k, v in row.row(0, named=True).items()}
 
 
 def finite(value: Any) -> float | None:

@@ -13,7 +13,6 @@ from evalctl.analyses.performance import (
     default_metric,
     evaluation_frame,
     finite,
-    label_coverage,
     metrics_frame,
     signed_gap,
     slice_keys,
@@ -47,14 +46,14 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     change of every slice against another selection."""
     metric = default_metric(model, options.metric)
     lf = store.scan(model, selector)
-    evaluated = evaluation_frame(lf, model).lazy()
-    coverage = label_coverage(evaluated, model)
+    evaluated_rows, coverage = evaluation_frame(lf, model)
+    evaluated = evaluated_rows.lazy()
     if coverage["labelled"] == 0:
         raise InputError(f"selector {selector.text!r}: no row has ground truth yet "
                          "(ingest actuals, or see `evalctl estimate`)")
     keys = slice_keys(model, evaluated)
     frame = metrics_frame(model, evaluated, [metric], keys)
-    del evaluated
+    del evaluated, evaluated_rows
     rows = leaderboard(frame, metric, options)
     inputs: dict[str, Any] = {"selection": {"selector": selector.text, **coverage},
                               "metric": metric}
