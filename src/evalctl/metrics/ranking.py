@@ -23,7 +23,17 @@ import polars as pl
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import mean_interval, wilson_interval
 from evalctl.metrics.slices import group_exprs
-from evalctl.metrics.spec import LABEL, QUERY, SCORE, VALID, Columns, Options
+from evalctl.metrics.spec import (
+    LABEL,
+    QUERY,
+    SCORE,
+    VALID,
+    Columns,
+    Options,
+    always_additive,
+    no_fine_columns,
+    unchanged,
+)
 
 METRICS = ("ndcg", "mrr", "hit_rate")
 SCORE_METRICS: frozenset[str] = frozenset()
@@ -136,13 +146,10 @@ def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
     return None
 
 
-def additive(metrics: frozenset[str]) -> bool:
-    """Sums over queries add up across segments."""
-    return True
-
-
-def fine_columns(metrics: frozenset[str]) -> list[str]:
-    return []
+# per-segment sums, no second stage (see spec.py)
+additive = always_additive
+fine_columns = no_fine_columns
+finish = unchanged
 
 
 def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
@@ -157,10 +164,6 @@ def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
         pl.col("__negative").sum().alias("n_negative"),
         pl.col("__varies").sum().alias("n_varies"),
     )
-
-
-def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
-    return stats
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:

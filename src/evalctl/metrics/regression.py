@@ -15,7 +15,16 @@ import polars as pl
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import mean_interval, normal_interval, sample_variance
 from evalctl.metrics.slices import group_exprs
-from evalctl.metrics.spec import LABEL, PREDICTION, VALID, Columns, Options
+from evalctl.metrics.spec import (
+    LABEL,
+    PREDICTION,
+    VALID,
+    Columns,
+    Options,
+    always_additive,
+    no_fine_columns,
+    unchanged,
+)
 
 METRICS = ("mae", "rmse", "mape", "r2", "mean_error")
 SCORE_METRICS: frozenset[str] = frozenset()
@@ -66,13 +75,10 @@ def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
     return None
 
 
-def additive(metrics: frozenset[str]) -> bool:
-    """Counts and moment sums add up across segments."""
-    return True
-
-
-def fine_columns(metrics: frozenset[str]) -> list[str]:
-    return []
+# per-segment sums, no second stage (see spec.py)
+additive = always_additive
+fine_columns = no_fine_columns
+finish = unchanged
 
 
 def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
@@ -84,10 +90,6 @@ def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
         *[pl.col(term).sum().alias(name) for name, term in _MOMENTS.items()],
     ]
     return base.group_by(group_exprs(keys)).agg(aggs)
-
-
-def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
-    return stats
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:
