@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from sklearn.metrics import accuracy_score
 from tests.conftest import make_frame
 from tests.test_cli import validate
@@ -62,11 +63,49 @@ def test_discovery_surfaces_the_young(story) -> None:
 def test_compare_to_flags_what_got_worse(story) -> None:
     doc = story("slices", *M, "--selector", AFTER, "--compare-to", BEFORE).json()
     rows = {(r["slice"], r["segment"]): r for r in declared(doc)}
-    assert rows[("overall", "all")]["emerged"] is True
-    assert rows[("overall", "all")]["change"] < -0.03
-    young = rows[("age", "[0, 25)")]
+    overall = rows[("overall", "all")]
+    assert overall["worsened"] is True and overall["emerged"] is False
+    assert overall["change"] < -0.03 and overall["status"] == "warn"
+    young = rows[("age", "[0, 25)")]  # weak before and after: not a new weak slice
     assert young["compare_value"] is not None and young["emerged"] is False
-    assert any("comparison window" in r for r in doc["recommendations"])
+    emerged = [r for r in rows.values() if r["emerged"]]
+    worsened = [r for r in rows.values() if r["worsened"]]
+    # the whole model got worse: most segments worsened, few fell beyond the overall trend
+    assert 0 < len(emerged) < len(worsened)
+    assert all(r["relative_change"] < 0 and r["status"] == "warn" for r in emerged)
+    assert doc["summary"]["emerged"] == len(emerged)
+    assert any("beyond the overall change" in r for r in doc["recommendations"])
+
+
+def test_compare_windows_relative_test_matches_scipy() -> None:
+    from scipy.stats import false_discovery_control, norm
+
+    from evalctl.analyses.slices import SliceOptions, compare_windows
+
+    def row(segment: str, value: float, n: int) -> dict:
+        return {"slice": "overall" if segment == "all" else "s", "segment": segment,
+                "value": value, "support": n, "n": n, "ci_low": None, "ci_high": None,
+                "status": "pass"}
+
+    now = [row("all", 0.80, 10_000), row("a", 0.70, 900), row("b", 0.79, 4_000),
+           row("c", 0.50, 10)]
+    before = pl.DataFrame([{**row("all", 0.85, 10_000), "metric": "accuracy"},
+                           {**row("a", 0.86, 1_000), "metric": "accuracy"},
+                           {**row("b", 0.84, 4_000), "metric": "accuracy"},
+                           {**row("c", 0.90, 10), "metric": "accuracy"}])
+    compare_windows(now, before, "accuracy", SliceOptions(min_size=30))
+    raw = []
+    for (value, n), (prev, m) in [((0.70, 900), (0.86, 1_000)), ((0.79, 4_000), (0.84, 4_000)),
+                                  ((0.50, 10), (0.90, 10))]:
+        shift = (value - prev) - (0.80 - 0.85)
+        se = np.hypot(np.sqrt(value * (1 - value) / n), np.sqrt(prev * (1 - prev) / m))
+        raw.append(2 * norm.sf(abs(shift) / se))
+    expected = false_discovery_control(raw)
+    assert [r["relative_p_adjusted"] for r in now[1:]] == pytest.approx(expected)
+    assert now[1]["relative_change"] == pytest.approx(-0.11)
+    assert now[1]["emerged"] and not now[2]["emerged"]  # b fell with the trend
+    assert now[2]["worsened"] and not now[3]["emerged"]  # c: too few rows to judge
+    assert now[0]["worsened"] and not now[0]["emerged"] and now[0]["status"] == "warn"
 
 
 def test_rows_without_ground_truth_are_counted_and_excluded(cli, frame_file) -> None:

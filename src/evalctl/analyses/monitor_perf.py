@@ -88,7 +88,9 @@ def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Sele
 
 def slice_regressions(store: Store, model: ModelConfig, window: Selector,
                       labels: dict[str, Any], s: MonitorSettings) -> list[dict[str, Any]]:
-    """Declared slices that got significantly worse than in the performance reference."""
+    """Declared slices that got significantly worse since the performance reference, beyond
+    the change of the whole window (`emerged` in `evalctl slices --compare-to`): a drop every
+    segment shares is the performance check's finding, not a slice's."""
     from evalctl.analyses.slices import SliceOptions, slices_report
 
     if labels.get("coverage", 0.0) < s.min_label_coverage or not model.slices:
@@ -109,10 +111,12 @@ def slice_regressions(store: Store, model: ModelConfig, window: Selector,
                          "status": "warn", "change": r.get("change"),
                          "summary": f"{r['slice']}={r['segment']}: {r['metric']} "
                                     f"{r['value']:.3f} vs {r['compare_value']:.3f} in "
-                                    f"{ref_sel.text} ({r['change']:+.3f}, significant)"})
+                                    f"{ref_sel.text} ({r['change']:+.3f}; "
+                                    f"{r['relative_change']:+.3f} beyond the overall change, "
+                                    "significant)"})
     if not rows:
         rows.append({"check": "slices", "value": 0, "threshold": None, "status": "pass",
-                     "summary": "no declared slice got significantly worse"})
+                     "summary": "no declared slice got significantly worse than the whole"})
     return rows
 
 

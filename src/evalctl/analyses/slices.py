@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,7 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
                  "significantly_worse": sum(r.get("significant_worse", False)
                                             for r in declared),
                  "emerged": sum(r.get("emerged", False) for r in declared),
+                 "worsened": sum(r.get("worsened", False) for r in declared),
                  "discovered": len(discovered),
                  "rows_without_label": coverage["rows"] - coverage["labelled"]},
         recommendations=_recommendations(all_rows, model, selector, metric))
@@ -136,47 +138,77 @@ def _significantly_worse(row: dict[str, Any], overall: float | None, metric: str
 
 def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str,
                     options: SliceOptions) -> None:
-    """Add each segment's value in the other selection and flag significant worsening."""
-    from evalctl.metrics import PROPORTION_METRICS, adjust_pvalues, two_proportion_pvalues
+    """Add each segment's value in the other selection, its change, and two flags.
+
+    `worsened`: the metric itself got significantly worse (BH over every row). `emerged`: the
+    segment got significantly worse than the data as a whole did — its change minus the
+    overall change, tested against the segment's own sampling noise in both windows (normal
+    approximation, BH over the segments; ignoring the overall's own noise and its covariance
+    with the segment makes the test conservative). When the whole model degrades every large
+    segment worsens; the segments that emerged are the ones that fell beyond that trend.
+    """
+    from evalctl.metrics import adjust_pvalues
 
     before = {(r["slice"], r["segment"]): r for r in
               other.filter(pl.col("metric") == metric).iter_rows(named=True)}
-    pvals = []
-    for row in rows:
-        prev = before.get((row["slice"], row["segment"]))
-        prev_value = finite(prev["value"]) if prev else None
-        row["compare_value"] = prev_value
-        row["change"] = signed_gap(metric, row["value"], prev_value)
-        p = float("nan")
-        if prev and metric in PROPORTION_METRICS and prev_value is not None \
-                and row["value"] is not None:
-            n1, n2 = row["support"] or 0, prev["support"] or 0  # trials, e.g. positives
-            p = float(two_proportion_pvalues(row["value"] * n1, n1, prev_value * n2, n2)[0])
-        elif prev and row["ci_low"] is not None and prev["ci_low"] is not None:
-            p = _ci_pvalue(row, prev)
-        pvals.append(p)
-    adjusted = adjust_pvalues(np.asarray(pvals, dtype=float), "bh")
-    for row, p_raw, p_adj in zip(rows, pvals, adjusted, strict=True):
-        row["change_p_adjusted"] = finite(p_adj) if np.isfinite(p_raw) else None
-        emerged = (row["change"] is not None and row["change"] < 0
-                   and row["change_p_adjusted"] is not None
-                   and row["change_p_adjusted"] < options.fdr
-                   and (row["n"] or 0) >= options.min_size)
-        row["emerged"] = bool(emerged)
-        if emerged and row["status"] == "pass":
+    previous = [before.get((row["slice"], row["segment"])) for row in rows]
+    for row, prev in zip(rows, previous, strict=True):
+        row["compare_value"] = finite(prev["value"]) if prev else None
+        row["change"] = signed_gap(metric, row["value"], row["compare_value"])
+    overall = next(r for r in rows if r["slice"] == "overall")
+    absolute, relative = [], []
+    for row, prev in zip(rows, previous, strict=True):
+        absolute.append(_change_pvalue(row, prev, metric) if prev else float("nan"))
+        shift = None
+        if row is not overall and row["change"] is not None and overall["change"] is not None:
+            shift = row["change"] - overall["change"]
+        row["relative_change"] = shift
+        se = np.hypot(_standard_error(row, metric), _standard_error(prev, metric)) \
+            if prev and shift is not None else float("nan")
+        relative.append(2 * _normal_sf(abs(shift) / se) if shift is not None and se > 0
+                        else float("nan"))
+    for row, p_abs, p_rel in zip(rows, adjust_pvalues(absolute, "bh"),
+                                 adjust_pvalues(relative, "bh"), strict=True):
+        row["change_p_adjusted"], row["relative_p_adjusted"] = finite(p_abs), finite(p_rel)
+        judged = (row["n"] or 0) >= options.min_size
+        row["worsened"] = bool(judged and (row["change"] or 0) < 0
+                               and p_abs < options.fdr)
+        row["emerged"] = bool(judged and (row["relative_change"] or 0) < 0
+                              and p_rel < options.fdr)
+        flagged = row["emerged"] or (row is overall and row["worsened"])
+        if flagged and row["status"] == "pass":
             row["status"] = "warn"
 
 
-def _ci_pvalue(row: dict[str, Any], prev: dict[str, Any]) -> float:
-    """Two-sided p of a difference from two independent normal-ish intervals."""
-    from scipy.special import ndtr
+def _change_pvalue(row: dict[str, Any], prev: dict[str, Any], metric: str) -> float:
+    """Two-sided p of value now vs before: two-proportion test for proportions, else the
+    normal approximation from both intervals."""
+    from evalctl.metrics import PROPORTION_METRICS, two_proportion_pvalues
 
-    se1 = (row["ci_high"] - row["ci_low"]) / (2 * 1.959964)
-    se2 = (prev["ci_high"] - prev["ci_low"]) / (2 * 1.959964)
-    se = float(np.hypot(se1, se2))
-    if se <= 0 or row["value"] is None or prev["value"] is None:
+    now, then = row["value"], finite(prev["value"])
+    if now is None or then is None:
         return float("nan")
-    return float(2 * ndtr(-abs(row["value"] - prev["value"]) / se))
+    if metric in PROPORTION_METRICS:
+        n1, n2 = row["support"] or 0, prev["support"] or 0  # trials, e.g. positives
+        return float(two_proportion_pvalues(now * n1, n1, then * n2, n2)[0])
+    se = np.hypot(_standard_error(row, metric), _standard_error(prev, metric))
+    return float(2 * _normal_sf(abs(now - then) / se)) if se > 0 else float("nan")
+
+
+def _standard_error(row: dict[str, Any], metric: str) -> float:
+    """Binomial standard error for proportions; else the interval's half-width / z."""
+    from evalctl.metrics import PROPORTION_METRICS
+
+    value, n = finite(row.get("value")), row.get("support") or 0
+    if metric in PROPORTION_METRICS and value is not None and n > 0:
+        return float(np.sqrt(value * (1.0 - value) / n))
+    low, high = finite(row.get("ci_low")), finite(row.get("ci_high"))
+    return (high - low) / (2 * 1.959963984540054) if low is not None and high is not None \
+        else float("nan")
+
+
+def _normal_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0)) if np.isfinite(z) else float("nan")
 
 
 def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions
@@ -237,12 +269,13 @@ def _recommendations(rows: list[dict[str, Any]], model: ModelConfig, selector: S
             recs.append(f"{r['slice']} = {r['segment']}: {metric} {r['value']:.3f} "
                         f"({r['gap_vs_overall']:+.3f} vs overall, n={r['n']:,}) — "
                         "significantly worse than the rest")
-        if r.get("emerged") and r["slice"] == "overall":
+        if r.get("worsened") and r["slice"] == "overall":
             recs.append(f"overall {metric} is significantly worse than in the comparison "
                         f"window ({r['change']:+.3f}); see `evalctl rca` for the causes")
         elif r.get("emerged"):
-            recs.append(f"{r['slice']} = {r['segment']}: worse than in the comparison window "
-                        f"({r['change']:+.3f}) — a new weak slice emerged")
+            recs.append(f"{r['slice']} = {r['segment']}: {r['change']:+.3f} since the "
+                        f"comparison window, {r['relative_change']:+.3f} beyond the overall "
+                        "change — a new weak slice emerged")
         if r["section"] == "discovered" and r.get("significant_worse"):
             recs.append(f"discovered: {r['segment']} (share {r['share']:.1%}, error "
                         f"{r['value']:.3f}); examples: evalctl export --model {model.name} "

@@ -37,7 +37,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                         ("n", "n"), ("value", "metric"), ("ci_low", "CI low"),
                         ("ci_high", "CI high"), ("gap_vs_overall", "vs overall"),
                         ("p_adjusted", "p (BH)"), ("compare_value", "before"),
-                        ("change", "change"), ("reason", "note")],
+                        ("change", "change"), ("relative_change", "vs trend"),
+                        ("reason", "note")],
     "slices/discovered": [("status", "status"), ("segment", "discovered slice"), ("n", "n"),
                           ("share", "share"), ("value", "error"),
                           ("gap_vs_overall", "vs overall"), ("score", "score"),
@@ -117,7 +118,8 @@ def format_keyed(key: str, value: Any) -> str:
                          for a in value) or "ok"
     if key == "share" and isinstance(value, float):
         return f"{value:.1%}"
-    if key in ("gap_vs_overall", "change", "delta") and isinstance(value, float):
+    if key in ("gap_vs_overall", "change", "relative_change", "delta") \
+            and isinstance(value, float):
         return f"{value:+.4f}"
     if key == "mismatch_rate" and isinstance(value, float):
         return f"{value:.1%}"
