@@ -13,7 +13,7 @@ from tests.conftest import CONFIG, make_frame
 from tests.test_cli import validate
 
 from evalctl import api
-from evalctl.analyses.compare import CompareSettings, parse_compare_settings
+from evalctl.analyses.compare_settings import CompareSettings, parse_compare_settings
 from evalctl.config import load_config
 from evalctl.errors import ConfigError
 from evalctl.lake import Store, parse_selector

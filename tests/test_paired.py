@@ -19,16 +19,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from evalctl.analyses.paired import (
-    FAMILY,
-    Y,
-    aggregations,
-    compare_segments,
-    finish,
-    materialise_keys,
-    mcnemar,
-    opposite_below,
-)
+from evalctl.analyses.paired import FAMILY, Y, aggregations, finish, mcnemar
+from evalctl.analyses.paired_segments import compare_segments, materialise_keys, opposite_below
 from evalctl.metrics import column_slice
 
 

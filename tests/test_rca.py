@@ -127,7 +127,8 @@ def test_brier_score_is_decomposed_by_its_own_scan(story) -> None:
 def test_summary_cells_and_the_grouped_query_give_the_same_segments(story) -> None:
     from tests.conftest import STORY_CONFIG
 
-    from evalctl.analyses import rca
+    from evalctl.analyses import rca_segments as segments
+    from evalctl.analyses.rca_settings import row_term
     from evalctl.config import load_config
     from evalctl.lake.selectors import parse_selector
     from evalctl.lake.store import Store
@@ -138,13 +139,14 @@ def test_summary_cells_and_the_grouped_query_give_the_same_segments(story) -> No
     windows = [store.select(model.name, parse_selector(s)) for s in (BEFORE, AFTER)]
     features = dict(model.features)
     binning = fit_binning(store.scan(model, windows[0].selector, with_actuals=False), features)
-    term = rca.row_term(model, "accuracy")
-    by_key = rca.summarize_sides(store, model, [None, *windows], binning, term)
-    base = rca._merge_side(by_key, rca.BASE)
-    edges = {f: rca.segment_edges(base[f], 20) for f, k in features.items() if k == "numeric"}
-    cells = rca.cells_table(by_key, binning, features, edges)
+    term = row_term(model, "accuracy")
+    by_key = segments.summarize_sides(store, model, [None, *windows], binning, term)
+    base = segments.merge_side(by_key, segments.BASE)
+    edges = {f: segments.segment_edges(base[f], 20) for f, k in features.items()
+             if k == "numeric"}
+    cells = segments.cells_table(by_key, binning, features, edges)
     scans = [store.scan(model, w.selector, selection=w) for w in windows]
-    query = rca.segment_query(scans, binning, features, edges, term)
+    query = segments.segment_query(scans, binning, features, edges, term)
     order = ["side", "feature", "segment"]
     assert cells.select(query.columns).sort(order).equals(query.sort(order))
 

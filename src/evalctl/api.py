@@ -238,7 +238,8 @@ def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector,
     has none), a failure mode and recommendations."""
     from dataclasses import replace
 
-    from evalctl.analyses.rca import parse_rca_settings, rca_report
+    from evalctl.analyses.rca import rca_report
+    from evalctl.analyses.rca_settings import parse_rca_settings
     from evalctl.lake.selectors import parse_selector
 
     settings = parse_rca_settings("checks.rca", model.checks.get("rca"))
@@ -267,7 +268,8 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
     """Champion vs shadow challengers on the same traffic: per slice, paired tests, verdict."""
     from dataclasses import replace
 
-    from evalctl.analyses.compare import compare_report, parse_compare_settings
+    from evalctl.analyses.compare import compare_report
+    from evalctl.analyses.compare_settings import parse_compare_settings
 
     settings = parse_compare_settings("checks.compare", model.checks.get("compare") or {})
     if metric is not None:

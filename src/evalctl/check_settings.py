@@ -79,11 +79,11 @@ def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
         elif name == "monitor":
             parse_monitor_settings(f"{key}.{name}", section, columns)
         elif name == "compare":
-            from evalctl.analyses.compare import parse_compare_settings
+            from evalctl.analyses.compare_settings import parse_compare_settings
 
             parse_compare_settings(f"{key}.{name}", section)
         elif name == "rca":
-            from evalctl.analyses.rca import parse_rca_settings
+            from evalctl.analyses.rca_settings import parse_rca_settings
 
             parse_rca_settings(f"{key}.{name}", section)
         elif name == "estimate":

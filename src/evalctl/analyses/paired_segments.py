@@ -1,0 +1,189 @@
+"""Every slice at once: the per-segment machinery of the paired tests in `analyses.paired`.
+
+`materialise_keys` evaluates each slice key once as a categorical column, `grouped` collects the
+overall and per-slice aggregations together (labelled as `compute_metrics` labels them), and
+`compare_segments` runs the family's paired test of every challenger for every segment. Paired
+DeLong needs per-row structural components, so its sums come from numpy instead
+(`segment_codes`, `opposite_below`): one score sort per model and a radix sort per slice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from evalctl.analyses.paired import PREFIX_P, PREFIX_S, Y, aggregations, col_s, finish
+
+
+def materialise_keys(frame: pl.DataFrame, keys: list[Any]) -> tuple[pl.DataFrame, list[Any]]:
+    """Evaluate every distinct slice-key expression once, as a categorical column (Enum bins
+    stay Enum; NaN is null, as in `compute_metrics`), keep only the compared columns, and
+    return the slice keys rewritten over those columns."""
+    from evalctl.metrics import SliceKey
+
+    parts: list[pl.Expr] = []
+    rewritten = []
+    for key in keys:
+        names = []
+        for expr in key.exprs:
+            i = next((i for i, seen in enumerate(parts) if seen.meta.eq(expr)), len(parts))
+            parts += [expr] if i == len(parts) else []
+            names.append(f"__k{i}")
+        rewritten.append(SliceKey(key.name, tuple(pl.col(n) for n in names)))
+    schema = frame.lazy().select([e.alias(f"__k{i}") for i, e in enumerate(parts)]
+                                 ).collect_schema()
+    exprs = []
+    for name, expr in zip(schema, parts, strict=True):
+        dtype = schema[name]
+        if dtype.is_float():
+            expr = expr.fill_nan(None)
+        if not isinstance(dtype, pl.Enum | pl.Categorical):
+            expr = expr.cast(pl.String).cast(pl.Categorical)
+        exprs.append(expr.alias(name))
+    kept = [c for c in frame.columns if c == Y or c[:3] in (PREFIX_P, PREFIX_S)]
+    return frame.select(*kept, *exprs), rewritten
+
+
+def segment_codes(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
+    """Dense integer segment codes of a slice's key columns (null is a segment too)."""
+    if not names:
+        return np.zeros(frame.height, dtype=np.uint16)
+    code = pl.Series(np.zeros(frame.height, dtype=np.int64))
+    for name in names:
+        part = frame[name].to_physical().cast(pl.Int64)
+        top = int(part.max() or 0) + 1
+        code = code * (top + 1) + part.fill_null(top)
+    if int(code.max() or 0) >= 2**16:
+        code = code.rank("dense") - 1
+    out = code.to_numpy()
+    return out.astype(np.uint16 if out.max(initial=0) < 2**16 else np.int64)
+
+
+def opposite_below(codes: np.ndarray, ranked: tuple[np.ndarray, np.ndarray, np.ndarray]
+                   ) -> np.ndarray:
+    """Per row: rows of the other class in its segment with a lower score, ties one half
+    (its average rank among all minus among its class). `ranked` is (order, score[order],
+    positive[order]) for `order` sorting the score ascending; a stable sort of the segment
+    codes in that order gives the rows by (segment, score)."""
+    order, sorted_score, sorted_positive = ranked
+    in_order = codes[order]
+    perm = np.argsort(in_order, kind="stable")  # radix sort for small codes
+    g, s, pos = in_order[perm], sorted_score[perm], sorted_positive[perm]
+    n = len(perm)
+    new_segment = np.empty(n, dtype=bool)
+    new_segment[0] = True
+    np.not_equal(g[1:], g[:-1], out=new_segment[1:])
+    new_run = new_segment.copy()
+    new_run[1:] |= s[1:] != s[:-1]  # runs of tied scores within a segment
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], n)
+    seg_start = np.flatnonzero(new_segment)[np.cumsum(new_segment[starts]) - 1]
+    cum_pos = np.zeros(n + 1, dtype=np.int32 if n < 2**31 else np.int64)
+    np.cumsum(pos, out=cum_pos[1:])
+    cum_neg = np.arange(n + 1, dtype=cum_pos.dtype) - cum_pos
+    # per run: other-class rows below it in the segment, plus half of those tied with it;
+    # interleaved (negatives' value, positives' value) so each row needs one gather
+    below = np.empty((len(starts), 2))
+    for column, c in enumerate((cum_pos, cum_neg)):
+        below[:, column] = 0.5 * (c[starts] + c[ends]) - c[seg_start]
+    run = np.cumsum(new_run) - 1
+    out = np.empty(n)
+    out[order[perm]] = below.ravel()[2 * run + pos]
+    return out
+
+
+def grouped(lazy: pl.LazyFrame, keys: list[Any], aggs: list[pl.Expr], overall: bool = True
+            ) -> list[pl.DataFrame]:
+    """Overall and one aggregation per slice, collected together; rows labelled slice /
+    segment exactly as `compute_metrics` labels them."""
+    from evalctl.metrics import OVERALL
+    from evalctl.metrics.slices import group_exprs, label_segments
+
+    keyed = [(OVERALL, [])] if overall else []
+    keyed += [(k.name, [e.meta.output_name() for e in k.exprs]) for k in keys]
+    return pl.collect_all([label_segments(lazy.group_by(group_exprs(names)).agg(aggs), name,
+                                          names) for name, names in keyed])
+
+
+def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: str,
+                     versions: list[str], *, n_boot: int, seed: int,
+                     confidence: float = 0.95) -> dict[tuple[str, str], dict[str, dict]]:
+    """Paired test of every challenger (versions[1:]) against versions[0] for every segment of
+    overall and `keys` (over `materialise_keys` columns): {(slice, segment): {version: test}}."""
+    from evalctl.analyses.performance import LOWER_IS_BETTER
+    from evalctl.metrics.intervals import segment_rng
+
+    k = len(versions)
+    aggs = [pl.len().alias("n")] + ([(pl.col(Y) == 1).sum().alias("P")]
+                                    if family == "delong" else [])
+    if family == "delong":
+        stats = _delong_stats(frame, keys, k, aggs)
+    else:
+        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j)]
+        stats = grouped(frame.lazy(), keys, aggs)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    out: dict[tuple[str, str], dict[str, dict]] = {}
+    for table in stats:
+        name = table["slice"][0]
+        for j, version in enumerate(versions[1:], start=1):
+            rng = segment_rng(seed, "compare", metric, name, version)
+            t = finish(family, metric, table, j, sign=sign, n_boot=n_boot,
+                       confidence=confidence, rng=rng)
+            for i, segment in enumerate(table["segment"]):
+                out.setdefault((name, segment), {})[version] = {
+                    "delta": _finite(t.delta[i]), "ci_low": _finite(t.ci_low[i]),
+                    "ci_high": _finite(t.ci_high[i]), "test": t.test[i],
+                    "statistic": _finite(t.statistic[i]), "p_value": _finite(t.p_value[i])}
+    return out
+
+
+def _delong_stats(frame: pl.DataFrame, keys: list[Any], k: int, aggs: list[pl.Expr]
+                  ) -> list[pl.DataFrame]:
+    """Per slice: sums of D10 (over positives) and D01 (over negatives) from per-row
+    other-class counts (numpy: one global score sort per model, a radix sort per slice, the
+    models in threads since numpy releases the GIL), summed by segment code and attached to
+    the slice's labelled segments. One slice's row terms are held at a time."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    y = frame[Y].to_numpy() == 1
+    with ThreadPoolExecutor(max_workers=min(k, os.cpu_count() or 1)) as pool:
+        ranked = list(pool.map(lambda i: _ranked(frame[col_s(i)].to_numpy(), y), range(k)))
+        tables = []
+        for key in [None, *keys]:
+            names = [] if key is None else [e.meta.output_name() for e in key.exprs]
+            codes = segment_codes(frame, names)
+            below = list(pool.map(partial(opposite_below, codes), ranked))
+            table = grouped(frame.lazy().with_columns(pl.Series("__code", codes)),
+                            [] if key is None else [key], [*aggs, pl.col("__code").first()],
+                            overall=key is None)[0]
+            tables.append(table.with_columns(_delong_sums(table, codes, y, below)))
+    return tables
+
+
+def _ranked(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.argsort(score, kind="stable")
+    return order, score[order], y[order]
+
+
+def _delong_sums(table: pl.DataFrame, codes: np.ndarray, y: np.ndarray,
+                 below: list[np.ndarray]) -> list[pl.Series]:
+    """Σ d and Σ d² over each segment's positives (dp) and negatives (dn), d = challenger's
+    minus champion's count, in the order of the table's segments."""
+    cell = 2 * table["__code"].to_numpy().astype(np.int64)  # + 1 for positives
+    by_class = 2 * codes.astype(np.int64) + y
+    out = []
+    for j in range(1, len(below)):
+        d = below[j] - below[0]
+        first, second = (np.bincount(by_class, weights=w, minlength=cell.max() + 2)
+                         for w in (d, d * d))
+        out += [pl.Series(f"dp{j}", first[cell + 1]), pl.Series(f"dp2_{j}", second[cell + 1]),
+                pl.Series(f"dn{j}", first[cell]), pl.Series(f"dn2_{j}", second[cell])]
+    return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
