@@ -171,6 +171,20 @@ def test_validate_fails_the_challenger_on_brazil(story) -> None:
                  "--fail-on", "never").code == 0
 
 
+def test_validate_top_keeps_every_failure(story) -> None:
+    full = story("validate", *M, "--candidate", "v2", "--baseline", "v1").json()
+    short = story("validate", *M, "--candidate", "v2", "--baseline", "v1", "--top", "2").json()
+    validate(short)
+    failed = [r for r in full["results"] if r["status"] == "fail"]
+    assert short["results"] == failed + [r for r in full["results"]
+                                         if r["status"] != "fail"][:2]
+    assert short["summary"]["checked"] == full["summary"]["checked"] == len(full["results"])
+    assert short["summary"]["shown"] == len(failed) + 2
+    assert short["summary"]["regressed_slices"] == full["summary"]["regressed_slices"]
+    bad = story("validate", *M, "--candidate", "v2", "--baseline", "v1", "--top", "-1")
+    assert bad.code == 2 and "--top" in bad.stderr
+
+
 def test_validate_gate_from_config(cli, workdir, frame_file) -> None:
     config = workdir / "evalctl.yaml"
     config.write_text(config.read_text() + "    checks:\n      validate:\n"

@@ -184,13 +184,14 @@ def slices(store: Store, model: ModelConfig, selector: Selector, *,
 
 
 def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
-             baseline: str) -> Report:
-    """The promotion gate: candidate vs baseline on the same rows, overall and per slice."""
+             baseline: str, top: int = 0) -> Report:
+    """The promotion gate: candidate vs baseline on the same rows, overall and per slice
+    (every failing row; `top` > 0 keeps only that many of the passing ones)."""
     from evalctl.analyses.validate import validate_report
     from evalctl.check_settings import validate_settings
 
     return validate_report(store, model, selector, candidate=candidate, baseline=baseline,
-                           settings=validate_settings(model.checks))
+                           settings=validate_settings(model.checks), top=top)
 
 
 def monitor(store: Store, models: list[ModelConfig], *, day: Any = None, now: Any = None,

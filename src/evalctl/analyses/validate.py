@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from evalctl.analyses.performance import (
+    LOWER_IS_BETTER,
     default_metric,
     finite,
     metrics_frame,
@@ -28,8 +29,12 @@ MAIN_METRICS = {"binary_classification": ("accuracy", "roc_auc", "log_loss"),
 
 
 def validate_report(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
-                    baseline: str, settings: ValidateSettings) -> Report:
-    """Both versions on the same rows (joined by id), overall and per declared slice, gated."""
+                    baseline: str, settings: ValidateSettings, top: int = 0) -> Report:
+    """Both versions on the same rows (joined by id), overall and per declared slice, gated.
+
+    Results list every failing row; `top` > 0 keeps only that many of the others (the overall
+    rows first, then the largest drops). The summary always counts every row checked.
+    """
     if selector.version is not None:
         raise InputError(f"--selector {selector.text!r}: give no version; --candidate and "
                          "--baseline choose them")
@@ -53,6 +58,9 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
                                 r["slice"] != "overall", r["delta"] if r["delta"] is not None
                                 else 0.0))
     failed = [r for r in results if r["status"] == "fail"]
+    checked = len(results)
+    if top > 0:
+        results = failed + [r for r in results if r["status"] != "fail"][:top]
     return Report(
         command="validate", model=model.name, status=worst_status([r["status"] for r in results]),
         inputs={"selector": selector.text, "candidate": candidate, "baseline": baseline,
@@ -61,7 +69,7 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
                          "default_max_drop": settings.default_max_drop,
                          "min_slice_size": settings.min_slice_size}},
         results=results,
-        summary={"checked": len(results), "failed": len(failed),
+        summary={"checked": checked, "failed": len(failed), "shown": len(results),
                  "regressed_slices": sorted({f"{r['slice']}={r['segment']}" for r in failed
                                              if r["slice"] != "overall"})},
         recommendations=_recommendations(failed, candidate, baseline))
@@ -103,8 +111,7 @@ def _verdict(row: dict[str, Any], settings: ValidateSettings) -> tuple[str, str 
     metric = row["metric"]
     if row["slice"] == "overall" and metric in settings.minimum and row["candidate"] is not None:
         floor = settings.minimum[metric]
-        below = row["candidate"] > floor if metric in ("log_loss", "brier", "ece", "mae",
-                                                       "rmse", "mape") \
+        below = row["candidate"] > floor if metric in LOWER_IS_BETTER \
             else row["candidate"] < floor
         if below:
             return "fail", f"{metric} {row['candidate']:.4f} misses the minimum {floor}"

@@ -72,7 +72,10 @@ def slices(ctx: typer.Context, model: Model, selector: SelectorOpt,
 def validate(ctx: typer.Context, model: Model,
              candidate: Annotated[str, typer.Option("--candidate", help="New version.")],
              baseline: Annotated[str, typer.Option("--baseline", help="Current version.")],
-             selector: SelectorOpt = "validation", as_of: AsOf = None, fmt: Format = None,
+             selector: SelectorOpt = "validation",
+             top: Annotated[int, typer.Option(
+                 "--top", min=0, help="Rows shown besides the failing ones (0: all).")] = 0,
+             as_of: AsOf = None, fmt: Format = None,
              output: Output = None, fail_on: FailOn = "fail") -> None:
     """Did the candidate version regress anywhere? The CI gate for a model PR.
 
@@ -90,5 +93,5 @@ def validate(ctx: typer.Context, model: Model,
     day = as_of.date() if as_of else None
     with state.busy("validating …"):
         report = api.validate(store, m, state.selector(selector, day), candidate=candidate,
-                              baseline=baseline)
+                              baseline=baseline, top=top)
     emit(state, report, fmt, output, fail_on)
