@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench sample clean
+.PHONY: demo test lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP)
+lint: typecheck
 	$(BIN)/ruff check src tests benchmarks sample_data
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py

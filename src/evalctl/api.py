@@ -244,8 +244,10 @@ def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector,
     from evalctl.lake.selectors import parse_selector
 
     settings = parse_rca_settings("checks.rca", model.checks.get("rca"))
-    chosen = {k: v for k, v in (("metric", metric), ("top", top)) if v is not None}
-    settings = replace(settings, **chosen)
+    if metric is not None:
+        settings = replace(settings, metric=metric)
+    if top is not None:
+        settings = replace(settings, top=top)
     return rca_report(store, model, baseline, current, settings=settings,
                       drift=drift_settings(model.checks, "skew", model.checked_columns),
                       reference=reference or parse_selector("training"),

@@ -58,18 +58,19 @@ def compare_report(store: Store, model: ModelConfig, selector: Selector, *, cham
     versions = [s.version for s in sides]
     wide = joined_frame(store, model, sides, discover)
     usable = _evaluable(model, len(sides))
+    evaluated = int(wide.select(usable.sum()).item())
     inputs = {"selector": selector.text, "metric": metric,
               "test": FAMILY[(model.task, metric)], "champion": _side_inputs(sides[0]),
               "challengers": [_side_inputs(s) for s in sides[1:]],
               "coverage": {"ids": {s.version: s.selection.rows for s in sides},
                            "common": wide.height,
-                           "evaluated": int(wide.select(usable.sum()).item()),
+                           "evaluated": evaluated,
                            "from_actuals": int((wide[LABEL_SOURCE_COL] == "actuals").sum())},
               "gate": {"enabled": gate, "alpha": settings.alpha,
                        "max_slice_drop": settings.max_slice_drop,
                        "min_slice_size": settings.min_slice_size},
               "n_boot": settings.n_boot, "seed": seed}
-    if inputs["coverage"]["evaluated"] == 0:
+    if evaluated == 0:
         return agreement_report(model, wide, versions, inputs, settings, gate)
     evaluable = wide.filter(usable)
     del wide  # one copy of the rows at a time

@@ -235,7 +235,7 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
     actual = realized[settings.metric] if realized else None
     status, why = _window_status(estimated, ref_real, points, bound["rows"], settings)
     if status in ("pass", "warn") and actual is not None and head["value"] is not None \
-            and bound["labelled_rows"] >= settings.min_rows \
+            and head["lower"] is not None and bound["labelled_rows"] >= settings.min_rows \
             and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"]):
         status = "warn"
         why.append(f"realised {settings.metric} {actual:.3f} contradicts the estimate: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -73,6 +74,7 @@ def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Sele
                ref: dict[str, Any], metric: str, labels: dict[str, Any], s: MonitorSettings,
                base: dict[str, Any]) -> dict[str, Any]:
     """Labels are not in yet: use confidence-based estimation where the task allows it."""
+    estimate_overall: Callable[[Store, ModelConfig, Selector, Selector, str], dict[str, Any]] | None
     try:
         from evalctl.analyses.estimate import estimate_overall
     except ImportError:

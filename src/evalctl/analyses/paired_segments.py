@@ -53,12 +53,18 @@ def segment_codes(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
     code = pl.Series(np.zeros(frame.height, dtype=np.int64))
     for name in names:
         part = frame[name].to_physical().cast(pl.Int64)
-        top = int(part.max() or 0) + 1
+        top = _max_or_zero(part) + 1
         code = code * (top + 1) + part.fill_null(top)
-    if int(code.max() or 0) >= 2**16:
+    if _max_or_zero(code) >= 2**16:
         code = code.rank("dense") - 1
     out = code.to_numpy()
     return out.astype(np.uint16 if out.max(initial=0) < 2**16 else np.int64)
+
+
+def _max_or_zero(ints: pl.Series) -> int:
+    """Largest value of an integer series; 0 when it is empty or all null."""
+    top = ints.max()
+    return int(top) if isinstance(top, int) else 0
 
 
 def opposite_below(codes: np.ndarray, ranked: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -101,7 +107,7 @@ def grouped(lazy: pl.LazyFrame, keys: list[Any], aggs: list[pl.Expr], overall: b
     from evalctl.metrics import OVERALL
     from evalctl.metrics.slices import group_exprs, label_segments
 
-    keyed = [(OVERALL, [])] if overall else []
+    keyed: list[tuple[str, list[str]]] = [(OVERALL, [])] if overall else []
     keyed += [(k.name, [e.meta.output_name() for e in k.exprs]) for k in keys]
     return pl.collect_all([label_segments(lazy.group_by(group_exprs(names)).agg(aggs), name,
                                           names) for name, names in keyed])

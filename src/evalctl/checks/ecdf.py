@@ -157,8 +157,9 @@ def _interior_gap(
     inner = slice(1, -1)
     a, b, d = a[inner], b[inner], d_left[inner]
     o_r, o_c, width = o_r[inner], o_c[inner], b - a
-    ig_r = np.clip(o_r * (b - np.nan_to_num(mu_r[inner], nan=b)), 0.0, width * o_r)
-    ig_c = np.clip(o_c * (b - np.nan_to_num(mu_c[inner], nan=b)), 0.0, width * o_c)
+    mu_r, mu_c = mu_r[inner], mu_c[inner]  # NaN in an empty cell: take b, so IG = 0
+    ig_r = np.clip(o_r * (b - np.where(np.isnan(mu_r), b, mu_r)), 0.0, width * o_r)
+    ig_c = np.clip(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0, width * o_c)
     positive = np.minimum(ig_r + width * np.maximum(d, 0), width * np.maximum(d + o_r, 0))
     negative = np.minimum(ig_c + width * np.maximum(-d, 0), width * np.maximum(o_c - d, 0))
     return float(np.sum(2 * np.minimum(positive, negative)))

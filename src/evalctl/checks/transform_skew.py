@@ -89,10 +89,10 @@ def _skew_expr(
     else:
         equal = ref.cast(pl.String) == cur.cast(pl.String)
     mismatch = both & ~equal
-    pair = {"reference": ref, "current": cur}
-    sample = pl.struct(**pair).filter(mismatch)
+    pair = [ref.alias("reference"), cur.alias("current")]
+    sample = pl.struct(pair).filter(mismatch)
     if id_column:
-        sample = pl.struct(id=pl.col(id_column), **pair).filter(mismatch)
+        sample = pl.struct([pl.col(id_column).alias("id"), *pair]).filter(mismatch)
         sample = sample.sort_by(pl.col(id_column).filter(mismatch))
     fields |= {
         "rows": pl.len(),
@@ -101,7 +101,7 @@ def _skew_expr(
         "mismatches": mismatch.sum(),
         "samples": sample.head(SAMPLE_SIZE).implode(),
     }
-    return pl.struct(**fields)
+    return pl.struct([expr.alias(name) for name, expr in fields.items()])
 
 
 def _result(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from evalctl.errors import InputError
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import (
     logit_interval,
@@ -50,6 +51,8 @@ def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:
         out.append(pl.col(cols.score).cast(pl.Float64).alias(SCORE))
     if cols.prediction:
         out.append(pl.col(cols.prediction).cast(pl.Float64).alias(PREDICTION))
+    elif cols.score is None:  # `compute` checks that a score or a prediction is given
+        raise InputError("binary_classification needs a score or a prediction column")
     else:
         derived = pl.col(cols.score).cast(pl.Float64) >= cols.threshold
         out.append(derived.cast(pl.Float64).alias(PREDICTION))

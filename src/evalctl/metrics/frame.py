@@ -107,5 +107,5 @@ def assemble(stats: pl.DataFrame, blocks: Sequence[MetricBlock]) -> pl.DataFrame
         .with_columns(pl.col("metric").replace_strict(order, return_dtype=pl.Int32).alias("__m"))
         .sort("__row", "__m")
         .select(list(OUTPUT_SCHEMA))
-        .cast(OUTPUT_SCHEMA)
+        .cast(pl.Schema(OUTPUT_SCHEMA))
     )

@@ -14,6 +14,7 @@ the codes (about a byte per feature per row) plus `BATCH` raw columns, however w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +135,7 @@ def _levels_query(base: pl.LazyFrame, name: str, max_categories: int) -> pl.Lazy
     )
 
 
-def _clean_edges(raw: list[float | None]) -> tuple[float, ...]:
+def _clean_edges(raw: Sequence[float | None]) -> tuple[float, ...]:
     values = np.asarray([v for v in raw if v is not None], dtype=float)
     return tuple(np.unique(values[np.isfinite(values)]).tolist())
 
