@@ -121,3 +121,18 @@ def test_ranking_rolled_up_equals_grouped_over_queries() -> None:
     got = hits.sort("segment")
     assert np.allclose(got["value"].to_numpy(), expected["hit"].to_numpy())
     assert all(not math.isnan(v) for v in got["value"])
+
+
+@pytest.mark.parametrize("task, kwargs, metrics", [
+    ("binary_classification", {"score": "s"}, ["accuracy"]),  # summed path
+    ("binary_classification", {"score": "s"}, ["roc_auc"]),  # rank path
+    ("regression", {"score": "s"}, None),
+    ("multiclass_classification", {"prediction": "c"}, None),
+])
+def test_no_rows_is_an_input_error(task, kwargs, metrics) -> None:
+    from evalctl.errors import InputError
+
+    empty = frame().head(0)
+    for slices in (ROLLED, None):
+        with pytest.raises(InputError, match="no rows to evaluate"):
+            compute_metrics(empty, task, label="y", slices=slices, metrics=metrics, **kwargs)

@@ -27,7 +27,7 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.metrics import binary, multiclass, ranking, regression
-from evalctl.metrics.frame import assemble
+from evalctl.metrics.frame import COUNT_COLUMNS, assemble
 from evalctl.metrics.slices import (
     OVERALL,
     SliceKey,
@@ -95,7 +95,8 @@ def compute_metrics(
                  for name, names in keyed]
         stats = pl.concat(pl.collect_all(plans), how="vertical_relaxed")
     overall = stats.filter(pl.col("slice") == OVERALL)
-    if overall.height == 0:
+    # a group_by on a constant key yields one all-zero group even for no rows: count the rows
+    if sum(overall.get_column(c).fill_null(0).sum() for c in COUNT_COLUMNS) == 0:
         raise InputError("no rows to evaluate")
     problem = module.bad_values(overall, cols)
     if problem:
