@@ -77,6 +77,16 @@ def test_compare_to_flags_what_got_worse(story) -> None:
     assert any("beyond the overall change" in r for r in doc["recommendations"])
 
 
+def test_table_and_summary_show_only_what_was_computed(story) -> None:
+    plain = story("slices", *M, "--selector", AFTER, "--top", "3")
+    assert "emerged" not in plain.json()["summary"]
+    table = story("slices", *M, "--selector", AFTER, "--top", "3", "-f", "table").stdout
+    assert "vs overall" in table and "before" not in table and "vs trend" not in table
+    compared = story("slices", *M, "--selector", AFTER, "--top", "3", "--compare-to", BEFORE,
+                     "-f", "table").stdout
+    assert "before" in compared and "vs trend" in compared and "emerged:" in compared
+
+
 def test_compare_windows_relative_test_matches_scipy() -> None:
     from scipy.stats import false_discovery_control, norm
 

@@ -70,17 +70,19 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
         discovered, info = discover(lf, model, options)
         inputs["discovery"] = info
     all_rows = [overall | {"section": "declared"}, *results, *discovered]
+    summary: dict[str, Any] = {
+        "metric": metric, "overall": overall["value"], "segments": len(declared),
+        "significantly_worse": sum(r.get("significant_worse", False) for r in declared)}
+    if compare_to is not None:  # counts only for what was computed
+        summary["emerged"] = sum(r["emerged"] for r in declared)
+        summary["worsened"] = sum(r["worsened"] for r in declared)
+    if options.discover:
+        summary["discovered"] = len(discovered)
+    summary["rows_without_label"] = coverage["rows"] - coverage["labelled"]
     return Report(
         command="slices", model=model.name,
         status=worst_status([r["status"] for r in all_rows]), inputs=inputs, results=all_rows,
-        summary={"metric": metric, "overall": overall["value"], "segments": len(declared),
-                 "significantly_worse": sum(r.get("significant_worse", False)
-                                            for r in declared),
-                 "emerged": sum(r.get("emerged", False) for r in declared),
-                 "worsened": sum(r.get("worsened", False) for r in declared),
-                 "discovered": len(discovered),
-                 "rows_without_label": coverage["rows"] - coverage["labelled"]},
-        recommendations=_recommendations(all_rows, model, selector, metric))
+        summary=summary, recommendations=_recommendations(all_rows, model, selector, metric))
 
 
 def leaderboard(frame: pl.DataFrame, metric: str, options: SliceOptions) -> list[dict[str, Any]]:

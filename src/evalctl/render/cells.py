@@ -98,11 +98,16 @@ def sections(report: Report) -> list[tuple[str | None, list[dict[str, Any]]]]:
 
 def columns_for(report: Report, section: str | None = None,
                 rows: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
+    """The (key, header) columns of a section: the command's declared columns without those
+    that are empty in every row (e.g. `before` / `change` when nothing was compared), or
+    every scalar key of the rows for commands without a declaration."""
+    rows = rows if rows is not None else report.results
     key = f"{report.command}/{section}" if section else report.command
     if key in COLUMNS:
-        return COLUMNS[key]
+        return [(k, header) for k, header in COLUMNS[key]
+                if k == "status" or any(row.get(k) is not None for row in rows)]
     keys: list[str] = []
-    for row in rows if rows is not None else report.results:
+    for row in rows:
         for key, value in row.items():
             if key not in keys and not isinstance(value, dict | list):
                 keys.append(key)
