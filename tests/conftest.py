@@ -158,3 +158,25 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., CliResult]:
     invoke.store = store  # type: ignore[attr-defined]
     invoke.data = data  # type: ignore[attr-defined]
     return invoke
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/ from the current renderers")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Compare text with tests/golden/<name>; `pytest --update-golden` rewrites the file."""
+    folder = Path(__file__).parent / "golden"
+
+    def check(name: str, text: str) -> None:
+        path = folder / name
+        if request.config.getoption("--update-golden"):
+            folder.mkdir(exist_ok=True)
+            path.write_text(text)
+            return
+        assert path.exists(), f"{path} missing: run pytest --update-golden"
+        assert text == path.read_text(), f"{name} differs (pytest --update-golden to accept)"
+
+    return check
