@@ -1,6 +1,12 @@
 """Binary classification: confusion counts, score moments and exact rank statistics per segment.
 
-The base frame is sorted once by score (descending). Per slice, one windowed cumulative sum over
+Every row gets an outcome code (2 * label + prediction for a valid row; BAD, MISSING or
+EXCLUDED otherwise), so a segment's confusion counts are row counts per (segment, code) and the
+score terms (log loss, Brier, ECE cells) are sums beside them: all additive, so coarser slices
+are rolled up from finer ones (see `compute`).
+
+The rank metrics are not additive. For them the base frame is sorted once by score
+(descending). Per slice, one windowed cumulative sum over
 the slice keys gives every row the number of positives and negatives of its segment ranked above
 it (two counts packed in one int64). Rows whose score is unique need nothing more; rows whose
 score is tied are re-aggregated per (segment, score) block so ties count one half, exactly as
