@@ -5,7 +5,8 @@
 wall time and peak RSS; the floor in the same run is one polars group-by computing confusion
 counts over one slice column. Targets: declared slices <= 4x the floor; discovery at level 2
 under 60 s; peak RSS < 3 GiB. For context it also times the same 20 slices' confusion counts
-written directly in polars (SAME_WORK).
+written directly in polars (SAME_WORK), and the declared slices in low-memory mode (the
+mode of selections above EVALCTL_IN_MEMORY_ROWS rows, forced here).
 
 Reuses the store of benchmarks/drift.py when given the same --keep folder.
 Usage: python benchmarks/slices.py [--rows 5000000] [--keep DIR]
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import evalctl_timed, python_timed, report, write_config  # noqa: E402
+from _common import evalctl_timed, python_timed, report, run_timed, write_config  # noqa: E402
 from drift import build_store  # noqa: E402
 
 FLOOR = """
@@ -68,11 +69,14 @@ def main() -> None:
     same_work = python_timed(SAME_WORK.format(pattern=pattern))
     common = ["--model", "bench", "--selector", "production", "--format", "json", "--output"]
     declared = evalctl_timed(["slices", *common, "slices.json", "--top", "20"], cwd=work)
+    streamed = run_timed([sys.executable, "-m", "evalctl", "slices", *common, "streamed.json",
+                          "--top", "20"], cwd=work, env={"EVALCTL_IN_MEMORY_ROWS": "1000"})
     discover = evalctl_timed(["slices", *common, "discover.json", "--discover",
                               "--max-level", "2"], cwd=work)
     print(f"slices benchmark: {args.rows:,} production rows, 30 features, 20 declared slices")
     report([("bare polars, same 20 slices", same_work),
             ("evalctl slices (20 declared)", declared),
+            ("  same, low-memory mode", streamed),
             ("evalctl slices --discover (level 2)", discover)], floor, args.rows)
     print(f"declared/floor {declared.seconds / floor.seconds:.2f} (target <= 4); "
           f"declared/same-work polars {declared.seconds / same_work.seconds:.2f}; "

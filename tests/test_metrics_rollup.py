@@ -136,3 +136,20 @@ def test_no_rows_is_an_input_error(task, kwargs, metrics) -> None:
     for slices in (ROLLED, None):
         with pytest.raises(InputError, match="no rows to evaluate"):
             compute_metrics(empty, task, label="y", slices=slices, metrics=metrics, **kwargs)
+
+
+@pytest.mark.parametrize("task, kwargs, metrics", [
+    ("binary_classification", {"score": "s"}, ADDITIVE_BINARY),
+    ("binary_classification", {"score": "s"}, ["roc_auc", "accuracy"]),  # rank path
+    ("multiclass_classification", {"prediction": "c"}, None),
+    ("regression", {"score": "r"}, None),
+])
+def test_low_memory_mode_gives_the_same_frame(task, kwargs, metrics) -> None:
+    df = frame()
+    if task == "multiclass_classification":
+        df = df.with_columns(pl.col("y").fill_null(0).cast(pl.Int64))
+    lf = df.lazy()
+    shared = compute_metrics(lf, task, label="y", slices=ROLLED, metrics=metrics, **kwargs)
+    streamed = compute_metrics(lf, task, label="y", slices=ROLLED, metrics=metrics,
+                               low_memory=True, **kwargs)
+    assert_frame_equal(shared, streamed, check_exact=False, rel_tol=1e-12, abs_tol=1e-15)

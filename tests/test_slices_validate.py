@@ -87,6 +87,39 @@ def test_table_and_summary_show_only_what_was_computed(story) -> None:
     assert "before" in compared and "vs trend" in compared and "emerged:" in compared
 
 
+def test_large_selections_stream_with_the_same_results(story, monkeypatch) -> None:
+    """Above IN_MEMORY_ROWS the selection is not held in memory: same leaderboard, compare
+    and validate results."""
+    from evalctl.analyses import performance
+
+    args = [*M, "--selector", AFTER, "--top", "0", "--compare-to", BEFORE]
+    held = story("slices", *args).json()
+    gate = story("validate", *M, "--candidate", "v2", "--baseline", "v1").json()
+    from evalctl.metrics import compute
+
+    modes = []
+    real = compute._rolled_up_stats
+
+    def spy(*a, **kw):
+        modes.append(a[4] if len(a) > 4 else kw.get("low_memory", False))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(compute, "_rolled_up_stats", spy)
+    monkeypatch.setattr(performance, "IN_MEMORY_ROWS", 100)
+    streamed = story("slices", *args).json()
+    streamed_gate = story("validate", *M, "--candidate", "v2", "--baseline", "v1").json()
+    assert modes and all(modes)  # every metrics query streamed
+
+    def key(r: dict) -> tuple:
+        return r["slice"], r["segment"], r["n"], r["status"], r.get("emerged")
+
+    assert [key(r) for r in streamed["results"]] == [key(r) for r in held["results"]]
+    assert [r["value"] for r in streamed["results"]] == pytest.approx(
+        [r["value"] for r in held["results"]], rel=1e-12)
+    assert streamed["inputs"]["selection"] == held["inputs"]["selection"]
+    assert streamed_gate["summary"] == gate["summary"]
+
+
 def test_compare_windows_relative_test_matches_scipy() -> None:
     from scipy.stats import false_discovery_control, norm
 

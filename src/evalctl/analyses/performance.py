@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,10 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.store import LABEL_SOURCE_COL
 
+# Selections of more rows than this are evaluated in low-memory mode: every maximal slice's
+# group-by streams its own columns from the lake instead of all of them sharing one in-memory
+# read (~1.6x slower, memory flat in the row count). EVALCTL_IN_MEMORY_ROWS overrides it.
+IN_MEMORY_ROWS = int(os.environ.get("EVALCTL_IN_MEMORY_ROWS", "10000000"))
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "mae", "rmse", "mape"})
 DEFAULT_METRIC = {"binary_classification": "accuracy", "multiclass_classification": "accuracy",
                   "regression": "rmse", "ranking": "ndcg"}
@@ -62,7 +68,7 @@ def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int]) -> dict[str, li
     rows = lf.select(pl.len()).collect().item()
     step = max(rows // QUANTILE_SAMPLE, 1)
     exprs = [e for i, f in enumerate(wanted) for e in _sample_and_extremes(f, step, str(i))]
-    found = lf.select(exprs).collect()
+    found = lf.select(exprs).collect(engine="streaming")  # holds the sample, not the rows
     edges = {}
     for i, (feature, q) in enumerate(wanted.items()):
         sample = found.get_column(f"s{i}")[0].to_numpy()  # the list cell, as a Series
@@ -99,7 +105,7 @@ def quantile_edges(sample: np.ndarray, q: int, low: float | None = None,
 
 
 def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] | None,
-                  slices: list[Any], seed: int = 0) -> pl.DataFrame:
+                  slices: list[Any], seed: int = 0, low_memory: bool = False) -> pl.DataFrame:
     """compute_metrics over a lake selection with the model's column roles."""
     from evalctl.metrics import compute_metrics
 
@@ -109,18 +115,37 @@ def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] |
         lf, model.task, label=model.label, score=model.score,
         prediction=model.prediction if model.task != "regression" else None,
         group=model.group, threshold=model.threshold, slices=slices, metrics=metrics,
-        seed=seed)
+        seed=seed, low_memory=low_memory)
 
 
-def evaluation_frame(lf: pl.LazyFrame, model: ModelConfig
-                     ) -> tuple[pl.DataFrame, dict[str, int]]:
+def too_large_for_memory(rows: int) -> bool:
+    """Whether a selection of `rows` rows is evaluated in low-memory mode (IN_MEMORY_ROWS)."""
+    return rows > IN_MEMORY_ROWS
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What slice metrics read: the selection's rows in memory, or (low_memory) the lake scan
+    itself; and the label coverage."""
+
+    lf: pl.LazyFrame
+    coverage: dict[str, int]
+    low_memory: bool
+
+
+def evaluated_selection(lf: pl.LazyFrame, model: ModelConfig) -> Evaluated:
     """The columns slice metrics read (ground truth, outputs, slice features), read once so
-    that quantile edges and metrics run in memory, and the label coverage from the same scan."""
+    that quantile edges and metrics run in memory, and the label coverage from the same scan.
+    Above IN_MEMORY_ROWS rows nothing is held: the scan is returned for streaming queries."""
+    rows = lf.select(pl.len()).collect().item()
+    if too_large_for_memory(rows):
+        coverage = _coverage(lf, model).collect(engine="streaming")
+        return Evaluated(lf, _counts(coverage), low_memory=True)
     wanted = [model.label, model.score, model.prediction, model.group,
               *(f for spec in model.slices for f in spec.features)]
     frame, coverage = pl.collect_all([lf.select(list(dict.fromkeys(c for c in wanted if c))),
                                       _coverage(lf, model)])
-    return frame, _counts(coverage)
+    return Evaluated(frame.lazy(), _counts(coverage), low_memory=False)
 
 
 def _coverage(lf: pl.LazyFrame, model: ModelConfig) -> pl.LazyFrame:

@@ -12,11 +12,12 @@ import polars as pl
 from evalctl.analyses.performance import (
     LOWER_IS_BETTER,
     default_metric,
-    evaluation_frame,
+    evaluated_selection,
     finite,
     metrics_frame,
     signed_gap,
     slice_keys,
+    too_large_for_memory,
 )
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -47,19 +48,21 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     change of every slice against another selection."""
     metric = default_metric(model, options.metric)
     lf = store.scan(model, selector)
-    evaluated_rows, coverage = evaluation_frame(lf, model)
-    evaluated = evaluated_rows.lazy()
+    evaluated = evaluated_selection(lf, model)
+    coverage = evaluated.coverage
     if coverage["labelled"] == 0:
         raise InputError(f"selector {selector.text!r}: no row has ground truth yet "
                          "(ingest actuals, or see `evalctl estimate`)")
-    keys = slice_keys(model, evaluated)
-    frame = metrics_frame(model, evaluated, [metric], keys)
-    del evaluated, evaluated_rows
+    keys = slice_keys(model, evaluated.lf)
+    frame = metrics_frame(model, evaluated.lf, [metric], keys, low_memory=evaluated.low_memory)
+    del evaluated  # the rows held in memory, before discovery reads its own
     rows = leaderboard(frame, metric, options)
     inputs: dict[str, Any] = {"selection": {"selector": selector.text, **coverage},
                               "metric": metric}
     if compare_to is not None:
-        other = metrics_frame(model, store.scan(model, compare_to), [metric], keys)
+        other_lf = store.scan(model, compare_to)
+        large = too_large_for_memory(other_lf.select(pl.len()).collect().item())
+        other = metrics_frame(model, other_lf, [metric], keys, low_memory=large)
         compare_windows(rows, other, metric, options)
         inputs["compare_to"] = {"selector": compare_to.text}
     overall = next(r for r in rows if r["slice"] == "overall")

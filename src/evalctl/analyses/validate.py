@@ -14,6 +14,7 @@ from evalctl.analyses.performance import (
     metrics_frame,
     signed_gap,
     slice_keys,
+    too_large_for_memory,
 )
 from evalctl.check_settings import ValidateSettings
 from evalctl.config import ModelConfig
@@ -51,8 +52,9 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
     for metric in metrics:
         default_metric(model, metric)
     keys = slice_keys(model, base_lf)
-    cand = metrics_frame(model, cand_lf, metrics, keys)
-    base = metrics_frame(model, base_lf, metrics, keys)
+    large = too_large_for_memory(common)
+    cand = metrics_frame(model, cand_lf, metrics, keys, low_memory=large)
+    base = metrics_frame(model, base_lf, metrics, keys, low_memory=large)
     results = gate(cand, base, settings)
     results.sort(key=lambda r: ({"fail": 0, "warn": 1, "pass": 2}.get(r["status"], 3),
                                 r["slice"] != "overall", r["delta"] if r["delta"] is not None

@@ -62,6 +62,7 @@ def compute_metrics(
     confidence: float = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
+    low_memory: bool = False,
 ) -> pl.DataFrame:
     """Metrics with confidence intervals for the whole data set and every segment of `slices`.
 
@@ -69,7 +70,10 @@ def compute_metrics(
     (binary), the predicted value (regression) or the ranking score; `prediction` the predicted
     class (binary: derived as score >= `threshold` when absent); `group` the query id (ranking
     only); `k` the cut-off of NDCG and hit rate; `metrics` a subset of METRICS[task] (default:
-    all the columns allow); `n_boot` and `seed` drive the bootstraps.
+    all the columns allow); `n_boot` and `seed` drive the bootstraps. `low_memory` streams each
+    row-level group-by over the input on its own (memory flat in the row count, each query
+    reads only its columns) instead of sharing one in-memory read; the rank metrics always
+    hold the score-sorted rows.
 
     Returns the long frame described in `evalctl.metrics` (one row per slice, segment, metric).
     Raises InputError for an unknown task or metric, a missing column or a column of the
@@ -88,7 +92,7 @@ def compute_metrics(
     keyed, parts = _key_parts(list(slices or []))
     base = _prepared(lf, module, cols, chosen, options, parts, keyed)
     if module.additive(chosen):
-        stats = _rolled_up_stats(base, module, keyed, chosen)
+        stats = _rolled_up_stats(base, module, keyed, chosen, low_memory)
     else:
         frame = base.collect()
         plans = [label_segments(module.slice_stats(frame.lazy(), names, chosen), name, names)
@@ -231,12 +235,19 @@ def _prepared(
 
 
 def _rolled_up_stats(base: pl.LazyFrame, module: ModuleType,
-                     keyed: list[tuple[str, list[str]]], metrics: frozenset[str]) -> pl.DataFrame:
+                     keyed: list[tuple[str, list[str]]], metrics: frozenset[str],
+                     low_memory: bool = False) -> pl.DataFrame:
     """Per-segment sums of every slice: the maximal slices grouped over the rows in one
     collect, every other slice rolled up from the smallest maximal slice that contains its
-    key parts."""
+    key parts. The group-bys share one read of the input, or with `low_memory` each streams
+    its own."""
     groupings = _groupings([names for _, names in keyed])
-    fine = pl.collect_all([module.fine_stats(base, names, metrics) for names in groupings])
+    plans = [module.fine_stats(base, names, metrics) for names in groupings]
+    if low_memory:
+        fine = pl.collect_all(plans, engine="streaming",
+                              optimizations=pl.QueryOptFlags(comm_subplan_elim=False))
+    else:
+        fine = pl.collect_all(plans)
     extra = module.fine_columns(metrics)
     plans = []
     for name, names in keyed:
