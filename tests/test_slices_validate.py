@@ -46,6 +46,23 @@ def test_leaderboard_accuracy_matches_sklearn(story) -> None:
     assert abs(young["value"] - expected) < 1e-12 and young["n"] == raw.height
 
 
+def test_rank_metric_leaderboard_matches_sklearn(story) -> None:
+    """--metric roc_auc takes the rank path (the selection is not held twice)."""
+    from sklearn.metrics import roc_auc_score
+
+    raw = pl.read_csv(story.data / "production_v1.csv", try_parse_dates=True).filter(
+        (pl.col("ts").dt.date() >= pl.date(2026, 11, 15))
+        & (pl.col("ts").dt.date() <= pl.date(2026, 11, 25)))
+    doc = story("slices", *M, "--selector", AFTER, "--metric", "roc_auc", "--top", "0").json()
+    rows = {r["segment"]: r for r in declared(doc)}
+    young = raw.filter(pl.col("age") < 25)
+    assert rows["all"]["value"] == pytest.approx(roc_auc_score(raw["watched"], raw["score"]),
+                                                 abs=1e-12)
+    assert rows["[0, 25)"]["value"] == pytest.approx(
+        roc_auc_score(young["watched"], young["score"]), abs=1e-12)
+    assert rows["[0, 25)"]["ci_method"] == "delong"
+
+
 def test_late_labels_come_from_actuals(story) -> None:
     doc = story("slices", *M, "--selector", "production@2026-11-26..2026-11-30").json()
     selection = doc["inputs"]["selection"]

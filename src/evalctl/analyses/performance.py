@@ -133,14 +133,17 @@ class Evaluated:
     low_memory: bool
 
 
-def evaluated_selection(lf: pl.LazyFrame, model: ModelConfig) -> Evaluated:
+def evaluated_selection(lf: pl.LazyFrame, model: ModelConfig, *, hold: bool = True
+                        ) -> Evaluated:
     """The columns slice metrics read (ground truth, outputs, slice features), read once so
     that quantile edges and metrics run in memory, and the label coverage from the same scan.
-    Above IN_MEMORY_ROWS rows nothing is held: the scan is returned for streaming queries."""
+
+    Above IN_MEMORY_ROWS rows, or without `hold` (the rank metrics hold their own score-sorted
+    copy), nothing is held: the scan is returned and each query reads what it needs."""
     rows = lf.select(pl.len()).collect().item()
-    if too_large_for_memory(rows):
+    if too_large_for_memory(rows) or not hold:
         coverage = _coverage(lf, model).collect(engine="streaming")
-        return Evaluated(lf, _counts(coverage), low_memory=True)
+        return Evaluated(lf, _counts(coverage), low_memory=too_large_for_memory(rows))
     wanted = [model.label, model.score, model.prediction, model.group,
               *(f for spec in model.slices for f in spec.features)]
     frame, coverage = pl.collect_all([lf.select(list(dict.fromkeys(c for c in wanted if c))),

@@ -48,7 +48,9 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     change of every slice against another selection."""
     metric = default_metric(model, options.metric)
     lf = store.scan(model, selector)
-    evaluated = evaluated_selection(lf, model)
+    from evalctl.metrics.binary import RANK_METRICS
+
+    evaluated = evaluated_selection(lf, model, hold=metric not in RANK_METRICS)
     coverage = evaluated.coverage
     if coverage["labelled"] == 0:
         raise InputError(f"selector {selector.text!r}: no row has ground truth yet "
