@@ -45,6 +45,12 @@ def run_timed(args: list[str], cwd: Path | None = None, env: dict[str, str] | No
     return Timing(elapsed, peak_kib / 1024)
 
 
+def best(timings: list[Timing]) -> Timing:
+    """Best of repeated runs: the shortest wall time (the host may be shared; noise only ever
+    adds time) with the largest peak RSS seen."""
+    return Timing(min(t.seconds for t in timings), max(t.peak_rss_mib for t in timings))
+
+
 def _vm_hwm_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as handle:

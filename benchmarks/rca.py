@@ -27,6 +27,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
+    best,
     evalctl_timed,
     feature_names,
     ingest_frame,
@@ -88,9 +89,8 @@ def main() -> None:
         runs.append(evalctl_timed(["rca", "--model", "bench", "--baseline", BASELINE,
                                    "--current", CURRENT, "--format", "json", "--output",
                                    "rca.json"], cwd=work))
-    floor = min(floors, key=lambda t: t.seconds)
-    rca = min(runs, key=lambda t: t.seconds)
-    rss = max(r.peak_rss_mib for r in runs)
+    floor, rca = best(floors), best(runs)
+    rss = rca.peak_rss_mib
     print(f"rca benchmark: baseline {args.rows:,} + current {args.rows:,} rows (+ training "
           f"{args.training_rows:,}), 30 features (+ score, prediction)")
     report([("evalctl rca (end to end)", rca)], floor, 2 * args.rows)
