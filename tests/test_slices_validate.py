@@ -110,7 +110,9 @@ def test_large_selections_stream_with_the_same_results(story, monkeypatch) -> No
     from evalctl.analyses import performance
 
     args = [*M, "--selector", AFTER, "--top", "0", "--compare-to", BEFORE]
+    late = [*M, "--selector", "production@2026-11-26..2026-11-30"]  # labels from actuals
     held = story("slices", *args).json()
+    held_late = story("slices", *late).json()
     gate = story("validate", *M, "--candidate", "v2", "--baseline", "v1").json()
     from evalctl.metrics import compute
 
@@ -124,8 +126,13 @@ def test_large_selections_stream_with_the_same_results(story, monkeypatch) -> No
     monkeypatch.setattr(compute, "_rolled_up_stats", spy)
     monkeypatch.setattr(performance, "IN_MEMORY_ROWS", 100)
     streamed = story("slices", *args).json()
+    streamed_late = story("slices", *late).json()
     streamed_gate = story("validate", *M, "--candidate", "v2", "--baseline", "v1").json()
     assert modes and all(modes)  # every metrics query streamed
+    assert streamed_late["inputs"]["selection"] == held_late["inputs"]["selection"]
+    assert streamed_late["inputs"]["selection"]["from_actuals"] > 0
+    assert [r["value"] for r in streamed_late["results"]] == pytest.approx(
+        [r["value"] for r in held_late["results"]], rel=1e-12)
 
     def key(r: dict) -> tuple:
         return r["slice"], r["segment"], r["n"], r["status"], r.get("emerged")
