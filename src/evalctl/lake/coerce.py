@@ -1,8 +1,7 @@
 """Column roles and safe type coercion from an input schema to the lake's canonical schema.
 
 Canonical types: id -> String; timestamp -> Datetime(us), naive UTC; numeric features, score,
-proxies and regression/ranking labels -> Float64; categorical features -> Categorical
-(dictionary-encoded in Parquet; String in stores of format 1); group and multiclass
+proxies and regression/ranking labels -> Float64; categorical features, group and multiclass
 labels/predictions -> String; binary labels/predictions -> Int8 in {0, 1}.
 """
 
@@ -27,21 +26,17 @@ class Column:
 
     name: str
     role: str  # id | timestamp | feature | prediction | score | label | group | proxy
-    target: str  # string | category | datetime | float | binary
+    target: str  # string | datetime | float | binary
     required: bool
 
 
-def prediction_columns(model: ModelConfig, env: str, kinds: dict[str, str],
-                       categorical: bool = True) -> list[Column]:
-    """The canonical column list of a prediction batch for ``env``. Categorical features are
-    stored dictionary-encoded as polars Categorical (store format 2) or, in a format-1 store,
-    as String (`categorical` False)."""
+def prediction_columns(model: ModelConfig, env: str, kinds: dict[str, str]) -> list[Column]:
+    """The canonical column list of a prediction batch for ``env``."""
     outputs_required = env != "training"
     label_target = _label_target(model.task)
     cols = [Column(model.id, "id", "string", True),
             Column(model.timestamp, "timestamp", "datetime", True)]
-    text = "category" if categorical else "string"
-    cols += [Column(f, "feature", "float" if kinds[f] == "numeric" else text, True)
+    cols += [Column(f, "feature", "float" if kinds[f] == "numeric" else "string", True)
              for f in model.features]
     if model.score:
         cols.append(Column(model.score, "score", "float", outputs_required))
@@ -72,8 +67,7 @@ def _label_target(task: str) -> str:
 
 
 def dtype_of(target: str) -> pl.DataType:
-    types: dict[str, pl.DataType] = {"string": pl.String(), "category": pl.Categorical(),
-                                     "datetime": TIMESTAMP,
+    types: dict[str, pl.DataType] = {"string": pl.String(), "datetime": TIMESTAMP,
                                      "float": NUMERIC(), "binary": pl.Int8()}
     return types[target]
 
@@ -96,8 +90,6 @@ def coerce_expr(column: Column, source: pl.DataType | None) -> pl.Expr:
     elif column.target == "float":
         expr = col.str.strip_chars().cast(NUMERIC, strict=True) if source == pl.String \
             else col.cast(NUMERIC, strict=True)
-    elif column.target == "category":
-        expr = col.cast(pl.String, strict=True).cast(pl.Categorical)
     else:
         expr = col.cast(pl.String, strict=True)
     return expr.alias(column.name)
@@ -138,8 +130,7 @@ def refuse_reason(column: Column, source: pl.DataType) -> str | None:
     if column.target in ("float", "binary") and not (source.is_numeric() or source == pl.String
                                                      or source == pl.Boolean or source == pl.Null):
         return f"expected numbers, got {source}"
-    if column.target in ("string", "category") and isinstance(source,
-                                                              pl.List | pl.Struct | pl.Array):
+    if column.target == "string" and isinstance(source, pl.List | pl.Struct | pl.Array):
         return f"expected scalar values, got {source}"
     return None
 

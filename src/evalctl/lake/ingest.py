@@ -69,7 +69,7 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
     if store.has_batch(batch):
         return _already(store, batch)
     kinds = _feature_kinds(store, model, sources)
-    columns = coerce.prediction_columns(model, env, kinds, categorical=store.format >= 2)
+    columns = coerce.prediction_columns(model, env, kinds)
     frame = _coerced(sources, columns, derive=_derived_prediction(model))
     return _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,

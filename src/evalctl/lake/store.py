@@ -39,9 +39,6 @@ class Selection:
         return sorted({v for v, _, _ in self.files})
 
 
-FORMAT = 2  # the format new stores are created in (see Store.format)
-
-
 class Store:
     """A local evaluation store (DESIGN.md, "The lake")."""
 
@@ -57,18 +54,8 @@ class Store:
             (root / sub).mkdir(exist_ok=True)
         marker = root / MARKER
         if not marker.exists():
-            marker.write_text(json.dumps({"format": FORMAT, "created_by": __version__}) + "\n")
+            marker.write_text(json.dumps({"format": 1, "created_by": __version__}) + "\n")
         return cls(root)
-
-    @property
-    def format(self) -> int:
-        """The store's format (its marker): 2 stores categorical features as dictionary-encoded
-        Categorical, 1 (stores made by earlier releases) as String. A store keeps its format, so its
-        files never mix the two."""
-        try:
-            return int(json.loads((self.root / MARKER).read_text()).get("format", 1))
-        except (OSError, ValueError, AttributeError):
-            return 1
 
     @classmethod
     def open(cls, root: str | Path) -> Store:
