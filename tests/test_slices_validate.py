@@ -144,6 +144,16 @@ def test_large_selections_stream_with_the_same_results(story, monkeypatch) -> No
     assert streamed_gate["summary"] == gate["summary"]
 
 
+def test_bad_in_memory_rows_setting_is_exit_2(story, monkeypatch) -> None:
+    for bad in ("abc", "-5", "1.5"):
+        monkeypatch.setenv("EVALCTL_IN_MEMORY_ROWS", bad)
+        result = story("slices", *M, "--selector", AFTER)
+        assert result.code == 2 and "EVALCTL_IN_MEMORY_ROWS" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    monkeypatch.setenv("EVALCTL_IN_MEMORY_ROWS", "1_000")  # accepted: streams
+    assert story("slices", *M, "--selector", AFTER).code == 0
+
+
 def test_compare_windows_relative_test_matches_scipy() -> None:
     from scipy.stats import false_discovery_control, norm
 
