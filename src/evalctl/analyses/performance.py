@@ -49,15 +49,18 @@ def signed_gap(metric: str, value: float | None, reference: float | None) -> flo
 QUANTILE_SAMPLE = 200_000
 
 
-def slice_keys(model: ModelConfig, lf: pl.LazyFrame) -> list[Any]:
-    """The model's declared slices; `quantiles` edges fitted on `lf` (fit_quantile_edges)."""
+def slice_keys(model: ModelConfig, lf: pl.LazyFrame, rows: int | None = None) -> list[Any]:
+    """The model's declared slices; `quantiles` edges fitted on `lf` (fit_quantile_edges;
+    `rows`, when the caller knows it, saves counting `lf` again)."""
     from evalctl.metrics import slices_from_config
 
     wanted = {s.features[0]: s.quantiles for s in model.slices if s.quantiles}
-    return slices_from_config(model.slices, fit_quantile_edges(lf, wanted) if wanted else {})
+    edges = fit_quantile_edges(lf, wanted, rows) if wanted else {}
+    return slices_from_config(model.slices, edges)
 
 
-def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int]) -> dict[str, list[float]]:
+def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int], rows: int | None = None
+                       ) -> dict[str, list[float]]:
     """Bin edges per feature for `quantiles: q` slices, in one query.
 
     The outer edges are the exact finite minimum and maximum; the inner edges are "nearest"
@@ -65,7 +68,8 @@ def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int]) -> dict[str, li
     (k = rows // QUANTILE_SAMPLE), a deterministic subsample whose rank error is about
     1 / QUANTILE_SAMPLE.
     """
-    rows = lf.select(pl.len()).collect().item()
+    if rows is None:
+        rows = lf.select(pl.len()).collect().item()
     step = max(rows // QUANTILE_SAMPLE, 1)
     exprs = [e for i, f in enumerate(wanted) for e in _sample_and_extremes(f, step, str(i))]
     found = lf.select(exprs).collect(engine="streaming")  # holds the sample, not the rows
@@ -150,10 +154,10 @@ def evaluated_selection(lf: pl.LazyFrame, model: ModelConfig, *, hold: bool = Tr
 
     Above IN_MEMORY_ROWS rows, or without `hold` (the rank metrics hold their own score-sorted
     copy), nothing is held: the scan is returned and each query reads what it needs."""
-    rows = lf.select(pl.len()).collect().item()
-    if too_large_for_memory(rows) or not hold:
+    large = too_large_for_memory(lf.select(pl.len()).collect().item())
+    if large or not hold:
         coverage = _coverage(lf, model).collect(engine="streaming")
-        return Evaluated(lf, _counts(coverage), low_memory=too_large_for_memory(rows))
+        return Evaluated(lf, _counts(coverage), low_memory=large)
     wanted = [model.label, model.score, model.prediction, model.group,
               *(f for spec in model.slices for f in spec.features)]
     frame, coverage = pl.collect_all([lf.select(list(dict.fromkeys(c for c in wanted if c))),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,16 +45,16 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
                   options: SliceOptions, compare_to: Selector | None = None) -> Report:
     """The leaderboard of declared slices (worst first), optionally discovered slices and the
     change of every slice against another selection."""
-    metric = default_metric(model, options.metric)
-    lf = store.scan(model, selector)
     from evalctl.metrics.binary import RANK_METRICS
 
+    metric = default_metric(model, options.metric)
+    lf = store.scan(model, selector)
     evaluated = evaluated_selection(lf, model, hold=metric not in RANK_METRICS)
     coverage = evaluated.coverage
     if coverage["labelled"] == 0:
         raise InputError(f"selector {selector.text!r}: no row has ground truth yet "
                          "(ingest actuals, or see `evalctl estimate`)")
-    keys = slice_keys(model, evaluated.lf)
+    keys = slice_keys(model, evaluated.lf, rows=coverage["rows"])
     frame = metrics_frame(model, evaluated.lf, [metric], keys, low_memory=evaluated.low_memory)
     del evaluated  # the rows held in memory, before discovery reads its own
     rows = leaderboard(frame, metric, options)
@@ -154,7 +153,7 @@ def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str
     with the segment makes the test conservative). When the whole model degrades every large
     segment worsens; the segments that emerged are the ones that fell beyond that trend.
     """
-    from evalctl.metrics import adjust_pvalues
+    from evalctl.metrics.significance import adjust_pvalues, normal_pvalues
 
     before = {(r["slice"], r["segment"]): r for r in
               other.filter(pl.col("metric") == metric).iter_rows(named=True)}
@@ -172,7 +171,7 @@ def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str
         row["relative_change"] = shift
         se = np.hypot(_standard_error(row, metric), _standard_error(prev, metric)) \
             if prev and shift is not None else float("nan")
-        relative.append(2 * _normal_sf(abs(shift) / se) if shift is not None and se > 0
+        relative.append(float(normal_pvalues(shift / se)) if shift is not None and se > 0
                         else float("nan"))
     for row, p_abs, p_rel in zip(rows, adjust_pvalues(absolute, "bh"),
                                  adjust_pvalues(relative, "bh"), strict=True):
@@ -191,6 +190,7 @@ def _change_pvalue(row: dict[str, Any], prev: dict[str, Any], metric: str) -> fl
     """Two-sided p of value now vs before: two-proportion test for proportions, else the
     normal approximation from both intervals."""
     from evalctl.metrics import PROPORTION_METRICS, two_proportion_pvalues
+    from evalctl.metrics.significance import normal_pvalues
 
     now, then = row["value"], finite(prev["value"])
     if now is None or then is None:
@@ -199,23 +199,21 @@ def _change_pvalue(row: dict[str, Any], prev: dict[str, Any], metric: str) -> fl
         n1, n2 = row["support"] or 0, prev["support"] or 0  # trials, e.g. positives
         return float(two_proportion_pvalues(now * n1, n1, then * n2, n2)[0])
     se = np.hypot(_standard_error(row, metric), _standard_error(prev, metric))
-    return float(2 * _normal_sf(abs(now - then) / se)) if se > 0 else float("nan")
+    return float(normal_pvalues((now - then) / se)) if se > 0 else float("nan")
 
 
 def _standard_error(row: dict[str, Any], metric: str) -> float:
-    """Binomial standard error for proportions; else the interval's half-width / z."""
+    """Binomial standard error for proportions; else the interval's half-width / z (the
+    intervals are compute_metrics' default 95%)."""
     from evalctl.metrics import PROPORTION_METRICS
+    from evalctl.metrics.intervals import z_value
 
     value, n = finite(row.get("value")), row.get("support") or 0
     if metric in PROPORTION_METRICS and value is not None and n > 0:
         return float(np.sqrt(value * (1.0 - value) / n))
     low, high = finite(row.get("ci_low")), finite(row.get("ci_high"))
-    return (high - low) / (2 * 1.959963984540054) if low is not None and high is not None \
+    return (high - low) / (2 * z_value(0.95)) if low is not None and high is not None \
         else float("nan")
-
-
-def _normal_sf(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0)) if np.isfinite(z) else float("nan")
 
 
 def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions

@@ -32,6 +32,11 @@ ADJUSTMENTS = ("bh", "holm")
 _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
+def normal_pvalues(z: Iterable[float] | float) -> np.ndarray:
+    """Two-sided standard-normal p-values of z statistics (vectorised; NaN stays NaN)."""
+    return np.asarray(_erfc(np.abs(np.asarray(z, dtype=float)) / math.sqrt(2.0)), dtype=float)
+
+
 def two_proportion_pvalues(
     x1: Iterable[float] | float, n1: Iterable[float] | float,
     x2: Iterable[float] | float, n2: Iterable[float] | float,
@@ -47,7 +52,7 @@ def two_proportion_pvalues(
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        p = np.where(se > 0, _erfc(np.abs(z) / np.sqrt(2.0)).astype(float), 1.0)
+        p = np.where(se > 0, normal_pvalues(z), 1.0)
         expected = np.minimum(np.minimum(n1, n2) * pooled, np.minimum(n1, n2) * (1.0 - pooled))
     small = (expected < min_expected) & (n1 > 0) & (n2 > 0)
     if small.any():  # scipy.stats takes ~0.4 s to import: only when a Fisher test is needed
