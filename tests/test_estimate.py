@@ -275,3 +275,25 @@ def test_estimate_overall_serves_the_monitor(story) -> None:
                             "log_loss")["value"] is None
     assert "no rows of version" in estimate_overall(
         store, model, parse_selector("validation:v2"), days, "accuracy")["reason"]
+
+
+def test_window_without_a_standard_error_is_not_called_contradicted() -> None:
+    """A window whose estimate has a value but no standard error (variance undefined) has no
+    band: it is reported without one and never compared against the realised value (this
+    used to raise TypeError on `value - None`)."""
+    from evalctl.analyses.estimate import _window_result
+
+    nan = float("nan")
+    est = {"accuracy": (np.array([0.9]), np.array([nan]))}
+    real = {"accuracy": (np.array([0.2]), np.array([nan]))}
+    bound = {"window_start": "2026-11-01", "window_end": "2026-11-02", "rows": 500,
+             "labelled_rows": 500}
+    row = _window_result(0, bound, est, real, {"accuracy": 0.9}, {},
+                         EstimateSettings(metrics=("accuracy",)), 1.96)
+    assert row["estimate"] == 0.9 and row["realized_value"] == 0.2
+    assert row["lower"] is None and row["upper"] is None
+    assert not any("contradicts" in why for why in row["alerts"])
+    with_se = {"accuracy": (np.array([0.9]), np.array([0.01]))}
+    row = _window_result(0, bound, with_se, real, {"accuracy": 0.9}, {},
+                         EstimateSettings(metrics=("accuracy",)), 1.96)
+    assert row["status"] == "warn" and any("contradicts" in why for why in row["alerts"])
