@@ -231,6 +231,29 @@ def test_bad_metric_is_exit_2(story) -> None:
         in result.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--top", "-1"], "Invalid value for '--top'"),
+    (["--min-size", "0"], "Invalid value for '--min-size'"),
+    (["--discover", "--max-level", "0"], "Invalid value for '--max-level'"),
+    (["--discover", "--alpha", "1.5"], "Invalid value for '--alpha'"),
+    (["--discover", "--alpha", "0"], "alpha must be in (0, 1], got 0.0"),
+])
+def test_bad_slices_options_are_exit_2(story, args: list[str], message: str) -> None:
+    result = story("slices", *M, "--selector", AFTER, *args)
+    assert result.code == 2 and message in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(("versions", "message"), [
+    (["--candidate", "v9", "--baseline", "v1"],
+     "--candidate 'v9': no rows in 'validation' (versions there: v1, v2)"),
+    (["--candidate", "v2", "--baseline", "v0"],
+     "--baseline 'v0': no rows in 'validation' (versions there: v1, v2)"),
+])
+def test_validate_unknown_version_is_named(story, versions: list[str], message: str) -> None:
+    result = story("validate", *M, *versions)
+    assert result.code == 2 and message in result.stderr
+
+
 def test_validate_fails_the_challenger_on_brazil(story) -> None:
     result = story("validate", *M, "--candidate", "v2", "--baseline", "v1")
     assert result.code == 1

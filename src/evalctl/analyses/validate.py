@@ -39,6 +39,11 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
     if selector.version is not None:
         raise InputError(f"--selector {selector.text!r}: give no version; --candidate and "
                          "--baseline choose them")
+    present = store.select(model.name, selector).versions
+    for option, version in (("--candidate", candidate), ("--baseline", baseline)):
+        if version not in present:
+            raise InputError(f"{option} {version!r}: no rows in {selector.text!r} "
+                             f"(versions there: {', '.join(present)})")
     cand_lf = store.scan(model, replace(selector, version=candidate))
     base_lf = store.scan(model, replace(selector, version=baseline))
     ids = cand_lf.select(model.id).join(base_lf.select(model.id), on=model.id, how="inner")

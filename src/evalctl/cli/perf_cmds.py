@@ -23,16 +23,18 @@ def register(app: typer.Typer) -> None:
 def slices(ctx: typer.Context, model: Model, selector: SelectorOpt,
            metric: Annotated[str | None, typer.Option(
                "--metric", help="Metric to rank by (default accuracy / rmse / ndcg).")] = None,
-           top: Annotated[int, typer.Option("--top", help="Worst declared segments shown.")
-                          ] = 10,
+           top: Annotated[int, typer.Option(
+               "--top", min=0, help="Worst declared segments shown (0: all).")] = 10,
            min_size: Annotated[int | None, typer.Option(
-               "--min-size", help="Segments with fewer labelled rows are not judged.")] = None,
+               "--min-size", min=1, help="Segments with fewer labelled rows are not judged.")
+           ] = None,
            discover: Annotated[bool, typer.Option(
                "--discover", help="Also find slices automatically (SliceLine).")] = False,
            alpha: Annotated[float | None, typer.Option(
-               "--alpha", help="SliceLine weight of error vs size (default 0.95).")] = None,
+               "--alpha", min=0.0, max=1.0,
+               help="SliceLine weight of error vs size, in (0, 1] (default 0.95).")] = None,
            max_level: Annotated[int | None, typer.Option(
-               "--max-level", help="SliceLine: most features in one slice (default 3).")
+               "--max-level", min=1, help="SliceLine: most features in one slice (default 3).")
            ] = None,
            min_support: Annotated[float | None, typer.Option(
                "--min-support", help="SliceLine: fewest rows (or a fraction < 1).")] = None,
