@@ -141,3 +141,43 @@ def test_missing_option_is_a_usage_error(cli, workdir) -> None:
 
 def test_unknown_catalog_model(cli, workdir) -> None:
     _assert_rejected(cli, workdir, ["catalog", "--model", "nope"], "no data for model 'nope'")
+
+
+STORY_M = ["--model", "tv-recommender"]
+STORY_WEEKS = ["--baseline", "production@2026-11-01..2026-11-14",
+               "--current", "production@2026-11-15..2026-11-25"]
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["compare", *STORY_M, "-S", "production", "--champion", "v1", "--challenger", "v2",
+      "--n-boot", "50", "--seed", "-5"], "--seed"),  # was an internal error (exit 4)
+    (["export", *STORY_M, "-S", "production", "--out", "never.parquet", "--sample", "100",
+      "--seed", "-3"], "--seed"),  # was an internal error (exit 4)
+    (["drift", *STORY_M, "--current", "production", "--min-rows", "-1"], "--min-rows"),
+    (["rca", *STORY_M, *STORY_WEEKS, "--top", "-2"], "--top"),
+])
+def test_negative_counts_and_seeds_are_usage_errors(story, args: list[str], option: str
+                                                    ) -> None:
+    result = story(*args)
+    assert result.code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"Invalid value for '{option}'" in lines[0]
+    assert result.stdout == ""
+
+
+def test_library_rejects_a_negative_seed(story) -> None:
+    from tests.conftest import STORY_CONFIG
+
+    from evalctl import api
+    from evalctl.config import load_config
+    from evalctl.errors import InputError
+    from evalctl.lake import Store, parse_selector
+
+    store = Store.open(story.store)
+    model = load_config(STORY_CONFIG).model("tv-recommender")
+    with pytest.raises(InputError, match="--seed: expected a whole number >= 0, got -1"):
+        api.compare(store, model, parse_selector("production"), champion="v1",
+                    challengers=["v2"], n_boot=50, seed=-1)
+    with pytest.raises(InputError, match="--seed"):
+        api.export(store, model, parse_selector("production"), Path("never.parquet"),
+                   sample=10, seed=-1)

@@ -260,6 +260,7 @@ def export(store: Store, model: ModelConfig, selector: Selector, out: Path, *,
     """Write a selection's examples (filtered, optionally sampled) to Parquet or CSV."""
     from evalctl.analyses.export import ExportOptions, export_report
 
+    _check_seed(seed)
     options = ExportOptions(out=out, where=where, segment=segment, only_errors=only_errors,
                             sample=sample, seed=seed)
     return export_report(store, model, selector, options)
@@ -281,6 +282,12 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
         if n_boot < 10:
             raise InputError(f"--n-boot: at least 10, got {n_boot}")
         settings = replace(settings, n_boot=n_boot)
+    _check_seed(seed)
     return compare_report(store, model, selector, champion=champion,
                           challengers=list(challengers), settings=settings, gate=gate,
                           discover=discover, seed=seed)
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"--seed: expected a whole number >= 0, got {seed!r}")

@@ -37,7 +37,7 @@ def compare(ctx: typer.Context, model: Model,
             n_boot: Annotated[int | None, typer.Option(
                 "--n-boot", help="Bootstrap replicates (default checks.compare.n_boot, "
                 "else 1000).")] = None,
-            seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+            seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap seed.")] = 0,
             as_of: AsOf = None, fmt: Format = None, output: Output = None,
             fail_on: FailOn = "fail") -> None:
     """Which challenger would have done best on real traffic? Champion vs shadow models.

@@ -26,4 +26,5 @@ Window = Annotated[str | None, typer.Option(
 Windows = Annotated[int | None, typer.Option(
     "--windows", help="Instead: N equal-row chunks in timestamp order.")]
 MinRows = Annotated[int | None, typer.Option(
-    "--min-rows", help="Windows with fewer rows are not judged (default 100).")]
+    "--min-rows", min=0,
+    help="Windows with fewer rows are not judged (default 100).")]

@@ -30,7 +30,7 @@ def rca(ctx: typer.Context, model: Model,
             "--reference", "-r", help="Pipeline check: compare both windows with this "
             "selector (default: training, skipped when the store has none).")] = None,
         top: Annotated[int | None, typer.Option(
-            "--top", help="Segments listed (default 5).")] = None,
+            "--top", min=0, help="Segments listed (default 5).")] = None,
         as_of: AsOf = None, fmt: Format = None, output: Output = None,
         fail_on: FailOn = "fail") -> None:
     """Performance changed: which population shift or segment explains it, what to do?
@@ -74,7 +74,7 @@ def export(ctx: typer.Context, model: Model,
                "squared error).")] = False,
            sample: Annotated[int | None, typer.Option(
                "--sample", help="At most N rows, chosen by a seeded hash of the id.")] = None,
-           seed: Annotated[int, typer.Option("--seed", help="Seed of --sample.")] = 0,
+           seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of --sample.")] = 0,
            as_of: AsOf = None, fmt: Format = None, output: Output = None,
            fail_on: FailOn = "fail") -> None:
     """Write the examples behind a finding to Parquet or CSV (to augment a training set).
