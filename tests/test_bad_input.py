@@ -52,6 +52,17 @@ def test_binary_label_out_of_range(cli, workdir) -> None:
     _assert_rejected(cli, workdir, [*INGEST, str(path)], "column 'predicted_label'")
 
 
+def test_missing_timestamp(cli, workdir) -> None:
+    """A row without a timestamp has no date partition (it used to be committed under
+    `date=__HIVE_DEFAULT_PARTITION__`)."""
+    path = workdir / "p.csv"
+    path.write_text("request_id,ts,age,country,minutes,score,predicted_label\n"
+                    "a,2026-11-01T10:00:00,30,US,1,0.5,1\n"
+                    "b,,30,US,1,0.5,1\n")
+    _assert_rejected(cli, workdir, [*INGEST, str(path)],
+                     f"{path}: column 'ts': 1 row(s) have no timestamp")
+
+
 def test_unparseable_timestamps(cli, workdir) -> None:
     path = workdir / "p.csv"
     path.write_text("request_id,ts,age,country,minutes,score,predicted_label\n"

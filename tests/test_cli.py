@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -126,3 +127,26 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
     proc = subprocess.run([exe, "init", str(tmp_path / "s"), "--format", "json"],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0 and json.loads(proc.stdout)["command"] == "init"
+
+
+@pytest.mark.parametrize(("target", "config_dir", "store_value"), [
+    (".", ".", "."),                 # the current folder becomes the store (was `store: `)
+    ("evalstore", ".", "evalstore"),
+    ("deep/er/store", "deep/er", "store"),
+])
+def test_init_writes_a_config_that_finds_its_store(tmp_path: Path, monkeypatch, target: str,
+                                                   config_dir: str, store_value: str) -> None:
+    from evalctl.cli.app import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EVALCTL_CONFIG", raising=False)
+    monkeypatch.delenv("EVALCTL_STORE", raising=False)
+    (tmp_path / target).mkdir(parents=True, exist_ok=True)
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["init", target, "-f", "json"], stdout=out, stderr=err) == 0, err.getvalue()
+    config = tmp_path / config_dir / "evalctl.yaml"
+    assert f"store: {store_value}\n" in config.read_text()
+    monkeypatch.chdir(tmp_path / config_dir)
+    out = io.StringIO()
+    assert run(["catalog", "-f", "json"], stdout=out, stderr=err) == 0, err.getvalue()
+    assert json.loads(out.getvalue())["inputs"]["store"] == str((tmp_path / target).resolve())

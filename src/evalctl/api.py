@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,12 @@ def init_store(directory: Path, write_config: bool = True) -> Report:
     """Create a store in ``directory`` and, unless one exists, a starter ``evalctl.yaml``."""
     Store.init(directory)
     results = [{"path": str(directory), "created": "store", "status": "pass"}]
+    # beside the store; `evalctl init .` makes the current folder the store: the config goes
+    # there too. `store:` is relative to the config's folder, as the config loader reads it.
     config_path = directory.parent / "evalctl.yaml"
     if write_config and not config_path.exists():
-        config_path.write_text(STARTER_CONFIG.format(store=directory.name), encoding="utf-8")
+        store = os.path.relpath(directory.resolve(), config_path.parent.resolve())
+        config_path.write_text(STARTER_CONFIG.format(store=store), encoding="utf-8")
         results.append({"path": str(config_path), "created": "config", "status": "pass"})
     return Report(command="init", model=None, status="pass", results=results,
                   summary={"store": str(directory)})

@@ -254,6 +254,9 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
             if column.role == "id" and nulls:
                 raise IngestError(f"{_names(sources)}: column {column.name!r}: "
                                   f"{nulls} row(s) have no id")
+            if column.role == "timestamp" and nulls:  # rows are partitioned by its date
+                raise IngestError(f"{_names(sources)}: column {column.name!r}: "
+                                  f"{nulls} row(s) have no timestamp")
             if column.target == "binary" and low is not None and low < 0:
                 sample = coerce.diagnose(sources[0].lf, column, sources[0].schema[column.name])
                 raise IngestError(f"{_names(sources)}: column {column.name!r}: expected 0/1 "
