@@ -144,3 +144,46 @@ def test_binary_prediction_is_derived_from_score(setup, frame_file) -> None:
                        env="production")
     back = store.scan(model, parse_selector("production")).collect().sort("request_id")
     assert back["predicted_label"].to_list() == (df["score"] >= 0.5).cast(pl.Int8).to_list()
+
+
+def test_repeated_and_already_stored_ids_are_counted(setup, frame_file) -> None:
+    """Ids are unique per prediction: rows repeating an id within the batch, or an id already
+    committed for the same model/version/env on the same dates, are counted (checked against
+    Python sets); other envs, versions and dates do not count."""
+    store, model = setup
+    first = make_frame(300, seed=1, days=3)  # 2026-11-01 .. 11-03
+    result = ingest_predictions(store, model, [frame_file(first, "a.parquet")], version="v1",
+                                env="production")
+    assert (result.repeated_ids, result.ids_in_store) == (0, 0)
+    # a re-export: half the rows again (shuffled, so a different file and batch), 40 of them
+    # twice, plus 50 new ids on a later day
+    again = first.sample(150, seed=2, shuffle=True)
+    again = pl.concat([again, again.head(40), make_frame(50, seed=3, prefix="n",
+                                                         start=datetime(2026, 11, 10))])
+    result = ingest_predictions(store, model, [frame_file(again, "b.parquet")], version="v1",
+                                env="production")
+    ids = again["request_id"].to_list()
+    stored = set(first["request_id"])
+    assert result.repeated_ids == len(ids) - len(set(ids)) == 40
+    assert result.ids_in_store == sum(i in stored for i in ids) == 190
+    for version, env in (("v1", "shadow"), ("v2", "production")):
+        other = ingest_predictions(store, model, [frame_file(first, "c.parquet")],
+                                   version=version, env=env)
+        assert (other.repeated_ids, other.ids_in_store) == (0, 0)
+    # the same ids on other dates are not the same predictions
+    moved = first.with_columns(pl.col("ts") + pl.duration(days=20))
+    later = ingest_predictions(store, model, [frame_file(moved, "d.parquet")], version="v1",
+                               env="production")
+    assert later.ids_in_store == 0
+
+
+def test_overlap_is_a_warning_on_the_cli(cli, frame_file) -> None:
+    df = make_frame(100)
+    args = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
+    assert cli(*args, str(frame_file(df, "a.parquet"))).code == 0
+    result = cli(*args, str(frame_file(df.reverse(), "b.parquet")), "-f", "json")
+    assert result.code == 0
+    assert ("warning: 100 row(s) have an id already stored for churn v1 production on the same "
+            "dates") in result.stderr
+    row = result.json()["results"][0]
+    assert row["status"] == "warn" and row["ids_in_store"] == 100 and row["repeated_ids"] == 0

@@ -78,10 +78,14 @@ def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path],
 
 def _ingest_report(command: str, model: str, paths: Sequence[Path], result: IngestResult,
                    target: dict[str, str]) -> Report:
+    status = "warn" if result.repeated_ids or result.ids_in_store else "pass"
     row = {"batch": result.batch, "rows": result.rows, "files": result.files,
            "dates": list(result.dates), "already_ingested": result.already_ingested,
-           "dropped_columns": list(result.dropped_columns), "status": "pass", **target}
-    return Report(command=command, model=model, status="pass",
+           "dropped_columns": list(result.dropped_columns),
+           **({"repeated_ids": result.repeated_ids, "ids_in_store": result.ids_in_store}
+              if command == "ingest" else {}),
+           "status": status, **target}
+    return Report(command=command, model=model, status=status,
                   inputs={"files": [str(p) for p in paths], **target}, results=[row],
                   summary={"rows": result.rows, "already_ingested": result.already_ingested})
 

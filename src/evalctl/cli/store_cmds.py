@@ -89,6 +89,13 @@ def _say_ingested(state: AppState, row: dict[str, object], what: str) -> None:
     if row.get("dropped_columns"):
         state.warn("columns not in the config were not stored: "
                    + ", ".join(row["dropped_columns"]))  # type: ignore[arg-type]
+    repeated, stored = row.get("repeated_ids") or 0, row.get("ids_in_store") or 0
+    if repeated or stored:
+        parts = [f"{repeated:,} row(s) repeat an id of this batch"] if repeated else []
+        parts += [f"{stored:,} row(s) have an id already stored for {what} on the same dates"
+                  ] if stored else []
+        state.warn("warning: " + "; ".join(parts) + " (ids should be unique per prediction: "
+                   "every report counts each row)")
 
 
 def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,

@@ -46,6 +46,8 @@ class IngestResult:
     dates: tuple[str, ...]
     already_ingested: bool
     dropped_columns: tuple[str, ...] = ()
+    repeated_ids: int = 0  # rows whose id another row of the batch also has
+    ids_in_store: int = 0  # rows whose id is already committed (same model/version/env/date)
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,8 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     try:
         _sink(frame, staging, sources, columns)
         staged = _staged_files(staging, sources, columns)
+        overlap = _id_overlap(store, staged, columns, model, version, env) \
+            if kind == "predictions" else (0, 0)
         entries, moved = _move_into_partitions(store.root, staged, batch, attempt, partition)
         record = _record(batch, kind, model, version, env, entries, columns, features, sources,
                          now, staged)
@@ -196,7 +200,30 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     store.refresh()
     dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
     return IngestResult(batch, record.rows, len(entries),
-                        tuple(sorted({e.date for e in entries})), False, tuple(dropped))
+                        tuple(sorted({e.date for e in entries})), False, tuple(dropped),
+                        *overlap)
+
+
+def _id_overlap(store: Store, staged: list[_Staged], columns: list[Column], model: str,
+                version: str | None, env: str | None) -> tuple[int, int]:
+    """(rows whose id repeats within the batch, rows whose id is already committed for the
+    same model, version and env on the same dates). Ids are meant to be unique per
+    prediction: a repeated id is usually an export ingested twice under another name, and
+    every report would count those rows twice. One streamed pass over the staged ids (and the
+    committed ids of the dates the batch touches)."""
+    name = next(c.name for c in columns if c.role == "id")
+    if not staged:
+        return 0, 0
+    new = pl.scan_parquet([str(s.path) for s in staged]).select(name)
+    days = {s.day for s in staged}
+    old = [str(store.root / f.path) for r in store.prediction_records(model)
+           if r.version == version and r.env == env for f in r.files if f.date in days]
+    queries = [new.select((pl.len() - pl.col(name).n_unique()).alias("n"))]
+    if old:
+        stored = pl.scan_parquet(old).select(name).unique()
+        queries.append(new.join(stored, on=name, how="semi").select(pl.len().alias("n")))
+    counts = [int(f.item()) for f in pl.collect_all(queries, engine="streaming")]
+    return counts[0], counts[1] if old else 0
 
 
 def _sink(frame: pl.LazyFrame, staging: Path, sources: list[_Source],
