@@ -347,3 +347,75 @@ def test_subsampled_quantile_edges_keep_exact_extremes(monkeypatch) -> None:
     # a column of nulls gets default edges instead of failing
     empty = pl.DataFrame({"a": [None, None]}, schema={"a": pl.Float64}).lazy()
     assert performance.fit_quantile_edges(empty, {"a": 4}) == {"a": [0.0, 1.0]}
+
+
+def _with_slices(workdir, slices: str) -> None:
+    config = workdir / "evalctl.yaml"
+    text = config.read_text()
+    head = text[:text.index("    slices:\n")]
+    config.write_text(head + "    slices:\n" + slices + text[text.index("    slices:\n")
+                                                          + len("    slices:\n"):]
+                      .split("      - feature: country\n", 1)[1])
+
+
+def _bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
+    """Rows per bin [e0, e1), ..., [e(n-2), e(n-1)] (below / above / NaN not counted)."""
+    inner = (values >= edges[0]) & (values <= edges[-1])
+    index = np.searchsorted(edges, values[inner], side="right") - 1
+    index = np.minimum(index, len(edges) - 2)
+    return np.bincount(index, minlength=len(edges) - 1).tolist()
+
+
+def test_numeric_features_in_crosses_and_alone_are_binned(cli, workdir, frame_file) -> None:
+    """`minutes` named alone (no bins) and in a cross: cut at 5 quantiles (was one segment per
+    distinct value); `age` in a cross: cut at its own slice's bins."""
+    from evalctl.analyses.performance import DEFAULT_QUANTILES, quantile_edges
+    from evalctl.metrics.slices import bin_labels
+
+    _with_slices(workdir, "      - feature: age\n        bins: [0, 25, 40, 120]\n"
+                          "      - feature: minutes\n"
+                          "      - features: [country, minutes]\n"
+                          "      - features: [age, country]\n")
+    df = make_frame(2000, seed=5)
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    doc = cli("slices", "--model", "churn", "--selector", "production", "--top", "0").json()
+    rows = declared(doc)
+    minutes = df["minutes"].to_numpy()
+    edges = quantile_edges(minutes, DEFAULT_QUANTILES)  # 2,000 rows: no subsampling
+    labels = bin_labels(edges)[1:-1]  # the inner bins: edges span the data
+    alone = {r["segment"]: r["n"] for r in rows if r["slice"] == "minutes"}
+    assert len(alone) == len(labels) == DEFAULT_QUANTILES
+    assert [alone[b] for b in labels] == _bin_counts(minutes, edges)
+    crossed = {r["segment"]: r["n"] for r in rows if r["slice"] == "country x minutes"}
+    assert len(crossed) == 3 * DEFAULT_QUANTILES  # 3 countries x 5 bins
+    br = df.filter(pl.col("country") == "BR")["minutes"].to_numpy()
+    assert [crossed.get(f"BR & {b}", 0) for b in labels] == _bin_counts(br, edges)
+    ages = {r["segment"] for r in rows if r["slice"] == "age x country"}
+    assert {s.split(" & ")[0] for s in ages} <= {"[0, 25)", "[25, 40)", "[40, 120]",
+                                                 "(missing)"}
+
+
+def test_small_segments_rank_after_judged_ones(story) -> None:
+    doc = story("slices", *M, "--selector", AFTER, "--min-size", "2000", "--top", "0").json()
+    rows = declared(doc)[1:]
+    judged = [(r["n"] or 0) >= 2000 for r in rows]
+    assert any(judged) and not all(judged)
+    assert judged == sorted(judged, reverse=True)  # every judged row before any unjudged one
+    for group in (True, False):
+        values = [r["value"] for r, j in zip(rows, judged, strict=True) if j is group]
+        assert values == sorted(values)  # worst first within each
+
+
+def test_cross_with_bins_is_a_config_error(cli, workdir) -> None:
+    _with_slices(workdir, "      - features: [age, country]\n        quantiles: 4\n")
+    result = cli("catalog")
+    assert result.code == 2
+    assert "slices[0]: bins and quantiles apply to one feature" in result.stderr
+
+
+def test_gap_is_never_negative_zero() -> None:
+    from evalctl.analyses.performance import signed_gap
+
+    assert str(signed_gap("rmse", 1.5, 1.5)) == "0.0"
+    assert signed_gap("rmse", 2.0, 1.5) == -0.5 and signed_gap("accuracy", 0.5, 0.75) == -0.25

@@ -238,6 +238,9 @@ def _parse_slice(key: str, raw: Any, features: dict[str, str]) -> SliceSpec:
     if quantiles is not None and (isinstance(quantiles, bool) or not isinstance(quantiles, int)
                                   or quantiles < 2):
         raise ConfigError(f"{key}.quantiles: expected an integer >= 2, got {quantiles!r}")
+    if len(names) > 1 and (bins is not None or quantiles is not None):
+        raise ConfigError(f"{key}: bins and quantiles apply to one feature (a numeric feature "
+                          "in a cross is cut like its own slice, else at quantiles: 5)")
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"{key}.name: expected a string, got {_type_name(name)}")

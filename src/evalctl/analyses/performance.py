@@ -43,20 +43,38 @@ def signed_gap(metric: str, value: float | None, reference: float | None) -> flo
     if value is None or reference is None:
         return None
     gap = value - reference
-    return -gap if metric in LOWER_IS_BETTER else gap
+    return (-gap if metric in LOWER_IS_BETTER else gap) + 0.0  # + 0.0: never -0.0
 
 
 QUANTILE_SAMPLE = 200_000
+DEFAULT_QUANTILES = 5  # a numeric feature sliced without bins / quantiles of its own
 
 
 def slice_keys(model: ModelConfig, lf: pl.LazyFrame, rows: int | None = None) -> list[Any]:
     """The model's declared slices; `quantiles` edges fitted on `lf` (fit_quantile_edges;
-    `rows`, when the caller knows it, saves counting `lf` again)."""
+    `rows`, when the caller knows it, saves counting `lf` again).
+
+    A numeric feature that a slice names without bins of its own (in a cross, or alone) is cut
+    like the feature's own single-feature slice (its `bins`, or its fitted `quantiles`), else
+    at DEFAULT_QUANTILES quantiles: grouping a continuous value would make one segment per
+    distinct value."""
     from evalctl.metrics import slices_from_config
 
-    wanted = {s.features[0]: s.quantiles for s in model.slices if s.quantiles}
+    numeric = {f for f, kind in model.features.items() if kind == "numeric"}
+    wanted: dict[str, int] = {}
+    for spec in model.slices:
+        if spec.quantiles:
+            wanted.setdefault(spec.features[0], spec.quantiles)
+    own = {s.features[0]: s for s in reversed(model.slices)
+           if len(s.features) == 1 and (s.bins or s.quantiles)}  # the first one wins
+    bare = {f for s in model.slices if len(s.features) > 1 or not (s.bins or s.quantiles)
+            for f in s.features if f in numeric}
+    for feature in bare - set(own):
+        wanted.setdefault(feature, DEFAULT_QUANTILES)
     edges = fit_quantile_edges(lf, wanted, rows) if wanted else {}
-    return slices_from_config(model.slices, edges)
+    numeric_edges = {f: list(own[f].bins) if f in own and own[f].bins else edges[f]
+                     for f in bare}
+    return slices_from_config(model.slices, edges, numeric_edges)
 
 
 def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int], rows: int | None = None
@@ -117,7 +135,7 @@ def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] |
         raise InputError(f"model {model.name!r} has no `label` column in the config")
     return compute_metrics(
         lf, model.task, label=model.label, score=model.score,
-        prediction=model.prediction if model.task != "regression" else None,
+        prediction=model.prediction,  # regression: the predicted value is score or prediction
         group=model.group, threshold=model.threshold, slices=slices, metrics=metrics,
         seed=seed, low_memory=low_memory)
 

@@ -115,8 +115,11 @@ def leaderboard(frame: pl.DataFrame, metric: str, options: SliceOptions) -> list
             row["significant_worse"] = False
         rows.append(row)
     overall = [r for r in rows if r["slice"] == "overall"]
+    # judged segments first (worst first), then those too small to judge, so that a handful
+    # of rows never tops the leaderboard on noise
     rest = sorted((r for r in rows if r["slice"] != "overall"),
-                  key=lambda r: (r["value"] is None, _badness(r, metric)))
+                  key=lambda r: (r["value"] is None, (r["n"] or 0) < options.min_size,
+                                 _badness(r, metric)))
     return overall + rest
 
 

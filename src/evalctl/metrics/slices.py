@@ -89,19 +89,28 @@ def crossed_slice(*parts: str | SliceKey, name: str | None = None) -> SliceKey:
 
 
 def slices_from_config(
-    specs: Sequence[SliceSpec], quantile_edges: Mapping[str, Sequence[float]] | None = None
+    specs: Sequence[SliceSpec], quantile_edges: Mapping[str, Sequence[float]] | None = None,
+    numeric_edges: Mapping[str, Sequence[float]] | None = None,
 ) -> list[SliceKey]:
     """Slice keys for a model's declared slices.
 
     `quantiles` slices need their edges fitted once on the reference data and passed in
-    `quantile_edges` (keyed by feature name), so that every window is cut the same way.
+    `quantile_edges` (keyed by feature name), so that every window is cut the same way. A
+    feature in `numeric_edges` is cut at those edges wherever a slice names it without its own
+    `bins` / `quantiles` (in a cross, or alone); other features group on their values.
     """
+    numeric_edges = numeric_edges or {}
+
+    def part(feature: str) -> SliceKey:
+        edges = numeric_edges.get(feature)
+        return column_slice(feature) if edges is None else binned_slice(feature, edges)
+
     keys = []
     for spec in specs:
         if len(spec.features) > 1:
             if spec.bins is not None or spec.quantiles is not None:
                 raise InputError(f"slice {spec.label!r}: bins and quantiles apply to one feature")
-            keys.append(crossed_slice(*spec.features, name=spec.label))
+            keys.append(crossed_slice(*map(part, spec.features), name=spec.label))
         elif spec.bins is not None:
             keys.append(binned_slice(spec.features[0], spec.bins, name=spec.label))
         elif spec.quantiles is not None:
@@ -110,7 +119,7 @@ def slices_from_config(
                 raise InputError(f"slice {spec.label!r}: quantile edges were not fitted")
             keys.append(binned_slice(spec.features[0], edges, name=spec.label))
         else:
-            keys.append(column_slice(spec.features[0], name=spec.label))
+            keys.append(SliceKey(spec.label, part(spec.features[0]).exprs))
     return keys
 
 
