@@ -72,7 +72,7 @@ def slice_keys(model: ModelConfig, lf: pl.LazyFrame, rows: int | None = None) ->
     for feature in bare - set(own):
         wanted.setdefault(feature, DEFAULT_QUANTILES)
     edges = fit_quantile_edges(lf, wanted, rows) if wanted else {}
-    numeric_edges = {f: list(own[f].bins) if f in own and own[f].bins else edges[f]
+    numeric_edges = {f: list(own[f].bins or ()) if f in own and own[f].bins else edges[f]
                      for f in bare}
     return slices_from_config(model.slices, edges, numeric_edges)
 
