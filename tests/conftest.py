@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,9 @@ import polars as pl
 import pytest
 
 from evalctl.cli.app import run
+
+# plain tables are $COLUMNS wide: the tests expect the default width whatever the shell says
+os.environ.pop("COLUMNS", None)
 
 CONFIG = """\
 store: store

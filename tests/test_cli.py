@@ -150,3 +150,25 @@ def test_init_writes_a_config_that_finds_its_store(tmp_path: Path, monkeypatch, 
     out = io.StringIO()
     assert run(["catalog", "-f", "json"], stdout=out, stderr=err) == 0, err.getvalue()
     assert json.loads(out.getvalue())["inputs"]["store"] == str((tmp_path / target).resolve())
+
+
+@pytest.mark.parametrize(("columns", "width"), [(None, 120), ("200", 200), ("39", 120),
+                                                 ("wide", 120), ("", 120)])
+def test_plain_tables_honour_columns(monkeypatch, columns: str | None, width: int) -> None:
+    from evalctl.cli.output import plain_width
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert plain_width() == width
+
+
+def test_table_to_a_file_is_columns_wide(cli, monkeypatch, frame_file) -> None:
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(make_frame(50), "p.parquet")))
+    args = ["slices", "--model", "churn", "--selector", "production", "-f", "table"]
+    monkeypatch.setenv("COLUMNS", "200")
+    assert max(len(line) for line in cli(*args).stdout.splitlines()) > 120
+    monkeypatch.delenv("COLUMNS")
+    assert max(len(line) for line in cli(*args).stdout.splitlines()) <= 120

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from evalctl.cli.state import AppState
@@ -24,7 +25,7 @@ def emit(state: AppState, report: Report, fmt: str | None, output: Path | None,
         text = render_markdown(report)
     else:
         styled = output is None and _isatty(state.stdout)
-        text = render_table(report, width=None if styled else 120)
+        text = render_table(report, width=None if styled else plain_width())
     if output is not None:
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +36,16 @@ def emit(state: AppState, report: Report, fmt: str | None, output: Path | None,
         state.stdout.write(text)
         state.stdout.flush()
     state.exit_code = int(exit_code_for(report.status, fail_on))
+
+
+PLAIN_WIDTH = 120
+
+
+def plain_width() -> int:
+    """Width of a table written to a file or a pipe: $COLUMNS when it is a whole number of at
+    least 40 (as `ls` and git honour it), else PLAIN_WIDTH."""
+    raw = os.environ.get("COLUMNS", "")
+    return int(raw) if raw.isdigit() and int(raw) >= 40 else PLAIN_WIDTH
 
 
 def exit_code_for(status: str, fail_on: str) -> ExitCode:
