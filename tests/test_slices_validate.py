@@ -419,3 +419,27 @@ def test_gap_is_never_negative_zero() -> None:
 
     assert str(signed_gap("rmse", 1.5, 1.5)) == "0.0"
     assert signed_gap("rmse", 2.0, 1.5) == -0.5 and signed_gap("accuracy", 0.5, 0.75) == -0.25
+
+
+def test_discovery_over_the_lazy_scan_equals_discovery_over_collected_rows(story) -> None:
+    """Discovery reads the lake scan a few columns per query (bounded memory); with actuals
+    joined, every query must see the rows in the same order, or codes and errors would not
+    line up. Same slices, sizes and errors as discovery over the rows collected once."""
+    from tests.conftest import STORY_CONFIG
+
+    from evalctl.analyses.slices import error_expr
+    from evalctl.config import load_config
+    from evalctl.lake import Store, parse_selector
+    from evalctl.slicing import discover_slices
+
+    store = Store.open(story.store)
+    model = store.resolve_model(load_config(STORY_CONFIG).model("tv-recommender"))
+    lf = store.scan(model, parse_selector("production"))  # Nov 26-30 labels are actuals
+    assert lf.select((pl.col("_label_source") == "actuals").sum()).collect().item() > 0
+    data = lf.select(*model.features, error_expr(model, None).alias("__error"))
+    lazy = discover_slices(data, model.features, "__error", max_level=2)
+    eager = discover_slices(data.collect(), model.features, "__error", max_level=2)
+    assert lazy.n_rows == eager.n_rows and lazy.mean_error == pytest.approx(eager.mean_error)
+    assert [(s.label, s.size) for s in lazy.slices] == [(s.label, s.size) for s in eager.slices]
+    assert [s.error_mean for s in lazy.slices] == pytest.approx(
+        [s.error_mean for s in eager.slices], rel=1e-12)

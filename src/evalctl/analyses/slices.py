@@ -225,9 +225,9 @@ def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions
     from evalctl.slicing import discover_slices
 
     error = error_expr(model, options.error)
-    # Collected once: the lake scan joins actuals, whose row order is not stable across
-    # separate collects, and discovery reads the rows more than once.
-    data = lf.select(*model.features, error.alias("__error")).collect()
+    # Not collected here: discovery reads a few columns per query and keeps only their small
+    # integer codes (the lake scan keeps its row order across queries, actuals join included).
+    data = lf.select(*model.features, error.alias("__error"))
     found = discover_slices(data, model.features, "__error", alpha=options.alpha,
                             max_level=options.max_level, min_support=options.min_support,
                             fdr=options.fdr, k=options.top)

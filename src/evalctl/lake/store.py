@@ -166,7 +166,9 @@ class Store:
         newest = (actuals.sort([model.timestamp, "_ingested_at"], nulls_last=False)
                   .group_by(model.id).agg(pl.col(label).last().alias("_actual"),
                                           pl.col(model.timestamp).last().alias(LABEL_AT_COL)))
-        return (lf.join(newest, on=model.id, how="left")
+        # maintain_order: the scan's rows keep one order however often they are collected,
+        # so column batches of separate queries line up (slice discovery relies on it)
+        return (lf.join(newest, on=model.id, how="left", maintain_order="left")
                 .with_columns(
                     pl.when(pl.col("_actual").is_not_null()).then(pl.lit("actuals"))
                     .when(pl.col(label).is_not_null()).then(pl.lit("inline"))
