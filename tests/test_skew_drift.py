@@ -182,3 +182,35 @@ def test_markdown_for_ci_comments(story, tmp_path: Path) -> None:
     text = out.read_text()
     assert "#### distribution" in text and "❌ fail" in text
     assert json.loads(story("skew", *M, "--current", NOV, "-f", "json").stdout)["command"] == "skew"
+
+
+def _rows_per_window(story, selector: str, origin: str, days: int) -> dict[str, int]:
+    """Brute force: the story's production rows in `selector`'s dates, per `days`-day window
+    counted from `origin`."""
+    raw = pl.read_csv(story.data / "production_v1.csv", try_parse_dates=True)
+    start, _, end = selector.partition("@")[2].partition("..")
+    raw = raw.filter(pl.col("ts").dt.date().is_between(pl.lit(start).str.to_date(),
+                                                       pl.lit(end).str.to_date()))
+    offset = (raw["ts"].dt.date() - pl.lit(origin).str.to_date()).dt.total_days() // days
+    counts = raw.with_columns(offset.alias("w")).group_by("w").len()
+    base = pl.lit(origin).str.to_date()
+    return {str(d): n for d, n in counts.select(
+        (base + pl.duration(days=pl.col("w") * days)).alias("d"), "len").iter_rows()}
+
+
+def test_multi_day_windows_start_on_the_first_selected_day(story) -> None:
+    """7d windows used to be polars' epoch-aligned buckets (Thursdays: 2026-10-29 for a
+    selection starting 2026-11-03); they start on the selection's first day now."""
+    selector = "production@2026-11-03..2026-11-20"
+    doc = story("drift", *M, "--current", selector, "--window", "7d").json()
+    series = by_feature(doc)["age"]["series"]
+    got = {p["window_start"][:10]: p["rows"] for p in series}
+    assert list(got) == ["2026-11-03", "2026-11-10", "2026-11-17"]
+    assert got == _rows_per_window(story, selector, "2026-11-03", 7)
+    daily = story("drift", *M, "--current", selector, "--window", "1d").json()
+    days = {p["window_start"][:10]: p["rows"] for p in by_feature(daily)["age"]["series"]}
+    assert days == _rows_per_window(story, selector, "2026-11-03", 1)
+    estimate = story("estimate", *M, "--current", selector, "--window", "7d").json()
+    starts = sorted(r["window_start"][:10] for r in estimate["results"]
+                    if r.get("section") == "windows")
+    assert starts == ["2026-11-03", "2026-11-10", "2026-11-17"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -21,7 +21,7 @@ from evalctl.checks import find_onset, mark_insufficient
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
-from evalctl.lake.store import Store
+from evalctl.lake.store import Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
 from evalctl.stats import fit_binning, summarize
@@ -34,6 +34,20 @@ def parse_window(text: str) -> timedelta:
     if not WINDOW_PATTERN.match(text) or int(text[:-1]) < 1:
         raise InputError(f"--window: expected e.g. 1h, 1d or 7d, got {text!r}")
     return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+
+
+def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr, timedelta]:
+    """Every row's window start, and the window length: consecutive `window`-long windows
+    from the first day of the selection (its range start, else its first stored date), at
+    midnight UTC. Windows that divide a day (1h, 6h, 1d) are the calendar's; 7d windows start
+    on the first selected day, not on an epoch-aligned Thursday (`dt.truncate("7d")`)."""
+    step = parse_window(window)
+    first = selection.selector.start or date.fromisoformat(
+        min(f.date for _, _, f in selection.files))
+    origin = pl.lit(datetime.combine(first, datetime.min.time()), dtype=pl.Datetime("us"))
+    step_us = step // timedelta(microseconds=1)
+    index = (pl.col(ts).cast(pl.Datetime("us")) - origin).dt.total_microseconds() // step_us
+    return origin + pl.duration(microseconds=index * step_us), step
 
 
 def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
@@ -51,7 +65,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     kinds = checked_columns(model, settings)
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
     ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
-    key, bounds = _window_key(cur_lf, model, window or settings.window, windows)
+    key, bounds = _window_key(cur_lf, model, window or settings.window, windows, cur_sel)
     per_window = summarize(cur_lf, binning, by=key)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
     for start, summaries in per_window.items():
@@ -73,15 +87,14 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         recommendations=_recommendations(results, model))
 
 
-def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None
-                ) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
+def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None,
+                selection: Selection) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
     """The window expression and each window's (start, end, rows) — the timestamp column only."""
     ts = model.timestamp
     if windows is not None:
         key = chunk_index(ts, windows)
     else:
-        step = parse_window(window)
-        key = pl.col(ts).dt.truncate(window)
+        key, step = calendar_window(ts, window, selection)
     frame = (lf.select(key.alias("_w"), pl.col(ts)).group_by("_w")
              .agg(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi"),
                   pl.len().alias("rows")).sort("_w").collect())
