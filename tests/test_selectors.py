@@ -42,7 +42,26 @@ def test_last_n_days_is_inclusive_of_as_of() -> None:
     ("production@yesterday", "is not a date"),
     ("", "expected ENV"),
     ("production:v1:v2", "expected ENV"),
+    ("production@..", "a range needs a start, an end or both"),
+    ("production@2026-11-01..soon", "'soon' is not a date"),
 ])
 def test_bad_selectors(text: str, message: str) -> None:
     with pytest.raises(SelectorError, match=message):
         parse_selector(text)
+
+
+def test_open_ended_ranges() -> None:
+    since = parse_selector("production@2026-11-25..")
+    assert (since.start, since.end) == (date(2026, 11, 25), None)
+    assert since.covers(date(2027, 1, 1)) and not since.covers(date(2026, 11, 24))
+    until = parse_selector("production:v1@..2026-11-03")
+    assert (until.version, until.start, until.end) == ("v1", None, date(2026, 11, 3))
+    assert until.covers(date(2020, 1, 1)) and not until.covers(date(2026, 11, 4))
+
+
+def test_open_ended_range_selects_those_days(story) -> None:
+    doc = story("slices", "--model", "tv-recommender", "--selector",
+                "production@2026-11-25..").json()
+    closed = story("slices", "--model", "tv-recommender", "--selector",
+                   "production@2026-11-25..2026-11-30").json()
+    assert doc["inputs"]["selection"]["rows"] == closed["inputs"]["selection"]["rows"] > 0

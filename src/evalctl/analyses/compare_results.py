@@ -171,7 +171,7 @@ def performance_report(model: ModelConfig, selector: Selector, versions: list[st
                         + ", ".join(r.removesuffix(f" ({v})") for r in regressed
                                     if r.endswith(f" ({v})")))
     if best is not None and regressed:
-        span = f"@{selector.start}..{selector.end}" if selector.start else ""
+        span = f"@{selector.text.partition('@')[2]}" if "@" in selector.text else ""
         recs.append(f"look at where {best} fails: evalctl slices --model {model.name} "
                     f"--selector {inputs['challengers'][versions.index(best) - 1]['envs'][0]}:"
                     f"{best}{span}")

@@ -47,7 +47,7 @@ def parse_selector(text: str, as_of: date | None = None) -> Selector:
     return Selector(text=text.strip(), env=env, version=match["version"], start=start, end=end)
 
 
-def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date, date]:
+def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date | None, date | None]:
     last = _LAST.match(spec)
     if last:
         days = int(last["n"])
@@ -55,12 +55,16 @@ def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date, date]:
             raise SelectorError(f"selector {text!r}: last-Nd needs N >= 1")
         anchor = as_of or date.today()
         return anchor - timedelta(days=days - 1), anchor
-    if ".." in spec:
+    if ".." in spec:  # either end may be left open: 2026-11-01.. / ..2026-11-07
         left, _, right = spec.partition("..")
-        start, end = _parse_date(text, left), _parse_date(text, right)
+        if not left and not right:
+            raise SelectorError(f"selector {text!r}: a range needs a start, an end or both "
+                                "(2026-11-01..2026-11-07, 2026-11-01.., ..2026-11-07)")
+        start = _parse_date(text, left) if left else None
+        end = _parse_date(text, right) if right else None
     else:
         start = end = _parse_date(text, spec)
-    if end < start:
+    if start is not None and end is not None and end < start:
         raise SelectorError(f"selector {text!r}: range ends ({end}) before it starts ({start})")
     return start, end
 
