@@ -43,6 +43,23 @@ def test_store_is_relative_to_the_config_file() -> None:
     ("stor: x\n", "stor: unknown key"),
     (CONFIG.replace("proxies: [clicked]", "proxies: clicked"),
      "models.churn.proxies: expected a list"),
+    (CONFIG.replace("      - feature: country\n", "      - features: [age, country]\n"
+                    "        quantiles: 4\n"),
+     "models.churn.slices[1]: bins and quantiles apply to one feature"),
+    (CONFIG + "    checks: {drift: {window: 0d}}\n",
+     "models.churn.checks.drift.window: expected e.g. 1h, 1d or 7d, got '0d'"),
+    (CONFIG + "    checks: {skew: {features: {age: {method: chi_square}}}}\n",
+     "models.churn.checks.skew.features.age.method: 'chi_square' is not a numeric method"),
+    (CONFIG + "    checks: {drift: {features: {country: {method: ks}}}}\n",
+     "models.churn.checks.drift.features.country.method: 'ks' is not a categorical method"),
+    (CONFIG + "    checks: {skew: {features: {age: {method: nosuch}}}}\n",
+     "models.churn.checks.skew.features.age.method: unknown method 'nosuch'"),
+    (CONFIG + "    checks: {validate: {metrics: [rmse]}}\n",
+     "models.churn.checks.validate.metrics: 'rmse' is not a binary_classification metric"),
+    (CONFIG + "    checks: {validate: {min: {acuracy: 0.8}}}\n",
+     "models.churn.checks.validate.min: 'acuracy' is not a binary_classification metric"),
+    (CONFIG + "    checks: {validate: {max_drop: {default: -0.1}}}\n",
+     "models.churn.checks.validate.max_drop.default: -0.1 is out of range"),
 ])
 def test_bad_config_names_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

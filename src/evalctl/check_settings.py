@@ -69,13 +69,18 @@ class DriftSettings:
         return self.features.get(feature, FeatureRule())
 
 
-def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
-    """Validate a model's whole `checks:` mapping (called when the config is loaded)."""
+def validate_checks(key: str, raw: dict[str, Any], kinds: dict[str, str],
+                    task: str | None = None) -> None:
+    """Validate a model's whole `checks:` mapping (called when the config is loaded).
+
+    `kinds`: every checked column (features and outputs) -> numeric | categorical (| auto,
+    not known before the first ingest); `task` checks metric names."""
+    columns = set(kinds)
     for name, section in raw.items():
         if name not in CHECK_NAMES:
             raise ConfigError(f"{key}.{name}: unknown check (valid: {', '.join(CHECK_NAMES)})")
         if name == "validate":
-            parse_validate_settings(f"{key}.{name}", section)
+            parse_validate_settings(f"{key}.{name}", section, task)
         elif name == "monitor":
             parse_monitor_settings(f"{key}.{name}", section, columns)
         elif name == "compare":
@@ -93,7 +98,7 @@ def validate_checks(key: str, raw: dict[str, Any], columns: set[str]) -> None:
         elif name == "slices":
             parse_slices_settings(f"{key}.{name}", section)
         else:
-            parse_drift_settings(f"{key}.{name}", section, columns)
+            parse_drift_settings(f"{key}.{name}", section, columns, kinds)
 
 
 def drift_settings(checks: dict[str, Any], name: str, columns: set[str]) -> DriftSettings:
@@ -101,7 +106,8 @@ def drift_settings(checks: dict[str, Any], name: str, columns: set[str]) -> Drif
     return parse_drift_settings(f"checks.{name}", checks.get(name) or {}, columns)
 
 
-def parse_drift_settings(key: str, raw: Any, columns: set[str]) -> DriftSettings:
+def parse_drift_settings(key: str, raw: Any, columns: set[str],
+                         kinds: dict[str, str] | None = None) -> DriftSettings:
     section = config_section(key, raw, _DRIFT_KEYS)
     if section is None:
         return DriftSettings()
@@ -113,7 +119,7 @@ def parse_drift_settings(key: str, raw: Any, columns: set[str]) -> DriftSettings
         raise ConfigError(f"{key}.thresholds: expected one of {', '.join(THRESHOLD_MODES)}, "
                           f"got {thresholds!r}")
     window = raw.get("window", "1d")
-    if not isinstance(window, str) or not WINDOW_PATTERN.match(window):
+    if not isinstance(window, str) or not WINDOW_PATTERN.match(window) or int(window[:-1]) < 1:
         raise ConfigError(f"{key}.window: expected e.g. 1h, 1d or 7d, got {window!r}")
     features_raw = raw.get("features") or {}
     if not isinstance(features_raw, dict):
@@ -123,7 +129,9 @@ def parse_drift_settings(key: str, raw: Any, columns: set[str]) -> DriftSettings
         if name not in columns:
             raise ConfigError(f"{key}.features.{name}: not a feature or output column of "
                               "this model")
-        features[str(name)] = _feature_rule(f"{key}.features.{name}", rule)
+        kind = (kinds or {}).get(name)
+        features[str(name)] = _feature_rule(f"{key}.features.{name}", rule,
+                                            kind if kind in ("numeric", "categorical") else None)
     return DriftSettings(
         numeric=numeric, categorical=categorical, thresholds=thresholds,
         k=config_number(f"{key}.k", raw.get("k", 3.0), low=0.0),
@@ -136,7 +144,7 @@ def parse_drift_settings(key: str, raw: Any, columns: set[str]) -> DriftSettings
         features=features)
 
 
-def _feature_rule(key: str, raw: Any) -> FeatureRule:
+def _feature_rule(key: str, raw: Any, kind: str | None = None) -> FeatureRule:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping with method / warn / fail / ignore")
     unknown = set(raw) - _FEATURE_KEYS
@@ -148,7 +156,7 @@ def _feature_rule(key: str, raw: Any) -> FeatureRule:
         raise ConfigError(f"{key}.ignore: expected true or false")
     warn = None if raw.get("warn") is None else config_number(f"{key}.warn", raw["warn"])
     fail = None if raw.get("fail") is None else config_number(f"{key}.fail", raw["fail"])
-    return FeatureRule(method=_method(f"{key}.method", raw.get("method"), None),
+    return FeatureRule(method=_method(f"{key}.method", raw.get("method"), kind),
                        warn=warn, fail=fail, ignore=ignore)
 
 
@@ -159,7 +167,9 @@ def _method(key: str, value: Any, kind: str | None) -> str | None:
 
     valid = sorted(n for n, m in MEASURES.items() if kind is None or kind in m.kinds)
     if value not in valid:
-        raise ConfigError(f"{key}: unknown method {value!r} (valid: {', '.join(valid)})")
+        what = f"{value!r} is not a {kind} method" if value in MEASURES else \
+            f"unknown method {value!r}"
+        raise ConfigError(f"{key}: {what} (valid: {', '.join(valid)})")
     return str(value)
 
 
@@ -206,7 +216,7 @@ def validate_settings(checks: dict[str, Any]) -> ValidateSettings:
     return parse_validate_settings("checks.validate", checks.get("validate") or {})
 
 
-def parse_validate_settings(key: str, raw: Any) -> ValidateSettings:
+def parse_validate_settings(key: str, raw: Any, task: str | None = None) -> ValidateSettings:
     """```yaml
     validate:
       metrics: [accuracy, roc_auc]     # default: the task's main metrics
@@ -222,7 +232,16 @@ def parse_validate_settings(key: str, raw: Any) -> ValidateSettings:
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"{key}.metrics: expected a list of metric names")
     minimum = _number_map(f"{key}.min", raw.get("min") or {})
-    drops = _number_map(f"{key}.max_drop", raw.get("max_drop") or {})
+    drops = _number_map(f"{key}.max_drop", raw.get("max_drop") or {}, low=0.0)
+    if task is not None:
+        from evalctl.metrics.compute import METRICS
+
+        for where, names in ((f"{key}.metrics", metrics), (f"{key}.min", list(minimum)),
+                             (f"{key}.max_drop", [m for m in drops if m != "default"])):
+            unknown = [m for m in names if m not in METRICS[task]]
+            if unknown:
+                raise ConfigError(f"{where}: {unknown[0]!r} is not a {task} metric "
+                                  f"(valid: {', '.join(METRICS[task])})")
     default_drop = drops.pop("default", 0.02)
     size = int(config_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100), low=1,
                        integer=True))
@@ -252,10 +271,10 @@ def parse_slices_settings(key: str, raw: Any) -> dict[str, Any]:
     return out
 
 
-def _number_map(key: str, raw: Any) -> dict[str, float]:
+def _number_map(key: str, raw: Any, low: float | None = None) -> dict[str, float]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping metric -> number")
-    return {str(k): config_number(f"{key}.{k}", v) for k, v in raw.items()}
+    return {str(k): config_number(f"{key}.{k}", v, low=low) for k, v in raw.items()}
 
 
 @dataclass(frozen=True)

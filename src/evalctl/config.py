@@ -172,8 +172,12 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         raise ConfigError(f"{key}.checks: expected a mapping, got {_type_name(checks)}")
     from evalctl.check_settings import validate_checks
 
-    validate_checks(f"{key}.checks", checks,
-                    set(features) | {c for c in (columns["prediction"], columns["score"]) if c})
+    outputs = {columns["score"]: "numeric"} if columns["score"] else {}
+    if columns["prediction"]:
+        outputs[columns["prediction"]] = "numeric" if task in ("regression", "ranking") \
+            else "categorical"
+    validate_checks(f"{key}.checks", checks, {**features, **outputs},
+                    task if task in TASKS else None)
     named = [(role, col) for role, col in columns.items() if col]
     for i, (role, col) in enumerate(named):
         earlier = next((r for r, c in named[:i] if c == col), None)
