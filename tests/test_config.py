@@ -60,6 +60,14 @@ def test_store_is_relative_to_the_config_file() -> None:
      "models.churn.checks.validate.min: 'acuracy' is not a binary_classification metric"),
     (CONFIG + "    checks: {validate: {max_drop: {default: -0.1}}}\n",
      "models.churn.checks.validate.max_drop.default: -0.1 is out of range"),
+    (CONFIG + "    checks: {compare: {metric: rmse}}\n",
+     "models.churn.checks.compare.metric: 'rmse' is not a binary_classification metric"),
+    (CONFIG + "    checks: {slices: {metric: acc}}\n",
+     "models.churn.checks.slices.metric: 'acc' is not a binary_classification metric"),
+    (CONFIG + "    checks: {slices: {error: hinge}}\n",
+     "models.churn.checks.slices.error: expected one of misclassification, squared, log_loss"),
+    (CONFIG + "    checks: {monitor: {reference: 'train'}}\n",
+     "models.churn.checks.monitor.reference: selector 'train': unknown env 'train'"),
 ])
 def test_bad_config_names_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalctl.errors import ConfigError
+from evalctl.errors import ConfigError, InputError
 
 CHECK_NAMES = ("skew", "drift", "slices", "validate", "monitor", "estimate", "rca",
                "compare")
@@ -38,6 +38,7 @@ _DRIFT_KEYS = {"numeric", "categorical", "thresholds", "k", "chunks", "fdr", "fe
 _FEATURE_KEYS = {"method", "warn", "fail", "ignore"}
 THRESHOLD_MODES = ("fixed", "reference_chunks")
 WINDOW_PATTERN = re.compile(r"^\d+[hdw]$")
+ERROR_KINDS = ("misclassification", "squared", "log_loss")  # slice discovery's per-row error
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,18 @@ def validate_checks(key: str, raw: dict[str, Any], kinds: dict[str, str],
             parse_slices_settings(f"{key}.{name}", section)
         else:
             parse_drift_settings(f"{key}.{name}", section, columns, kinds)
+        if task is not None and isinstance(section, dict):
+            _check_named_metric(f"{key}.{name}.metric", section.get("metric"), task)
+
+
+def _check_named_metric(key: str, metric: Any, task: str) -> None:
+    """A `metric:` of a check must be one of the task's metrics (what a command accepts of
+    them is checked when it runs)."""
+    from evalctl.metrics.compute import METRICS
+
+    if metric is not None and metric not in METRICS[task]:
+        raise ConfigError(f"{key}: {metric!r} is not a {task} metric "
+                          f"(valid: {', '.join(METRICS[task])})")
 
 
 def drift_settings(checks: dict[str, Any], name: str, columns: set[str]) -> DriftSettings:
@@ -268,6 +281,9 @@ def parse_slices_settings(key: str, raw: Any) -> dict[str, Any]:
             if not isinstance(raw[name], str):
                 raise ConfigError(f"{key}.{name}: expected a name")
             out[name] = raw[name]
+    if out.get("error") not in (None, *ERROR_KINDS):
+        raise ConfigError(f"{key}.error: expected one of {', '.join(ERROR_KINDS)}, "
+                          f"got {out['error']!r}")
     return out
 
 
@@ -319,6 +335,14 @@ def parse_monitor_settings(key: str, raw: Any, columns: set[str]) -> MonitorSett
             if not isinstance(raw[name], str):
                 raise ConfigError(f"{key}.{name}: expected a string")
             values[name] = raw[name]
+    for name in ("reference", "performance_reference"):
+        if name in values:
+            from evalctl.lake.selectors import parse_selector
+
+            try:
+                parse_selector(values[name])
+            except InputError as exc:
+                raise ConfigError(f"{key}.{name}: {exc}") from None
     for name in ("drift_days", "sustained", "min_new_labels"):
         if name in raw:
             values[name] = int(config_number(f"{key}.{name}", raw[name], low=1, integer=True))
