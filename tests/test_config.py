@@ -68,6 +68,10 @@ def test_store_is_relative_to_the_config_file() -> None:
      "models.churn.checks.slices.error: expected one of misclassification, squared, log_loss"),
     (CONFIG + "    checks: {monitor: {reference: 'train'}}\n",
      "models.churn.checks.monitor.reference: selector 'train': unknown env 'train'"),
+    (CONFIG.replace("minutes: numeric", "_env: categorical"),  # the scan's own column
+     "models.churn.features._env: column '_env': names starting with '_' are reserved"),
+    (CONFIG.replace("id: request_id", "id: _id"),
+     "models.churn.id: column '_id': names starting with '_' are reserved"),
 ])
 def test_bad_config_names_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

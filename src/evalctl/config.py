@@ -184,6 +184,12 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         if earlier:
             raise ConfigError(f"{key}.{role}: column {col!r} is already the {earlier}; "
                               "give each role its own column (or leave one out)")
+    for where, col in [*((f"{key}.{role}", c) for role, c in named),
+                       *((f"{key}.features.{f}", f) for f in features),
+                       *((f"{key}.proxies", c) for c in proxies)]:
+        if col.startswith("_"):  # the scan adds _version, _env, _label_source ...
+            raise ConfigError(f"{where}: column {col!r}: names starting with '_' are reserved "
+                              "for evalctl's own columns; rename it in the export")
     reserved = {c for c in columns.values() if c}
     clash = reserved & set(features)
     if clash:
