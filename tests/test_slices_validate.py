@@ -443,3 +443,20 @@ def test_discovery_over_the_lazy_scan_equals_discovery_over_collected_rows(story
     assert [(s.label, s.size) for s in lazy.slices] == [(s.label, s.size) for s in eager.slices]
     assert [s.error_mean for s in lazy.slices] == pytest.approx(
         [s.error_mean for s in eager.slices], rel=1e-12)
+
+
+def test_discovery_without_a_prediction_column_predicts_from_the_score(cli, workdir,
+                                                                        frame_file) -> None:
+    """A binary model with only a score predicts score >= threshold; discovery used to fail
+    with an internal error (it read a column named "")."""
+    config = workdir / "evalctl.yaml"
+    config.write_text(config.read_text().replace("    prediction: predicted_label\n", "")
+                      .replace("    score: score\n", "    score: score\n    threshold: 0.6\n"))
+    df = make_frame(800, seed=9).drop("predicted_label")
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    result = cli("slices", "--model", "churn", "--selector", "production", "--discover")
+    assert result.code == 0, result.stderr
+    info = result.json()["inputs"]["discovery"]
+    wrong = (df["score"].to_numpy() >= 0.6).astype(int) != df["label"].to_numpy()
+    assert info["n_rows"] == 800 and info["mean_error"] == pytest.approx(wrong.mean())

@@ -84,12 +84,8 @@ def rca_metric(model: ModelConfig, metric: str | None) -> str:
 def row_term(model: ModelConfig, metric: str) -> pl.Expr:
     """The per-row term whose mean is the metric (null where the row has no label)."""
     label = pl.col(model.label or "")
-    if metric == "accuracy" and model.prediction:
-        return 1.0 - error_expr(model, None)
     if metric == "accuracy":
-        predicted = (pl.col(model.score or "") >= model.threshold).cast(pl.Int8)
-        return pl.when(label.is_null() | predicted.is_null()).then(None).otherwise(
-            (predicted == label.cast(pl.Int8)).cast(pl.Float64))
+        return 1.0 - error_expr(model, None)
     if metric == "log_loss":
         return error_expr(model, "log_loss")
     if metric == "brier":

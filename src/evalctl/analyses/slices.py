@@ -264,7 +264,9 @@ def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
         return (pred - label) ** 2
     if model.task == "ranking":
         raise InputError("--discover is not available for ranking models")
-    pred = pl.col(model.prediction or "")
+    # a binary model without a prediction column predicts score >= threshold
+    pred = pl.col(model.prediction) if model.prediction else \
+        (pl.col(model.score or "") >= model.threshold).cast(pl.Int8)
     return pl.when(label.is_null() | pred.is_null()).then(None) \
         .otherwise((pred.cast(pl.String) != label.cast(pl.String)).cast(pl.Float64))
 
