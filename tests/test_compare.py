@@ -281,3 +281,49 @@ def test_compare_settings_parse_and_reject_unknown_keys() -> None:
 def test_help_has_an_example(story) -> None:
     result = story("compare", "--help")
     assert result.code == 0 and "Example:" in result.stdout and "--challenger" in result.stdout
+
+
+def test_joined_rows_follow_the_champions_scan_order(story) -> None:
+    """Quantile slice edges are fitted on a row sample, so the joined rows must come in one
+    order on every run: the champion's scan order (an unordered join gave other edges, and
+    other segment labels, on each run of a large compare)."""
+    from tests.conftest import STORY_CONFIG
+
+    from evalctl.analyses.compare import joined_frame, open_sides
+
+    store = Store.open(story.store)
+    model = store.resolve_model(load_config(STORY_CONFIG).model("tv-recommender"))
+    selector = parse_selector("production")
+    sides = open_sides(store, model, selector, "v1", ["v2"])
+    wide = joined_frame(store, model, sides, discover=False)
+    champion = store.scan(model, sides[0].selection.selector, selection=sides[0].selection)
+    shadow = store.scan(model, sides[1].selection.selector, with_actuals=False,
+                        selection=sides[1].selection).select(model.id)
+    expected = champion.select(model.id).join(shadow, on=model.id, how="semi",
+                                               maintain_order="left").collect()
+    assert wide[model.id].to_list() == expected[model.id].to_list()
+
+
+def test_each_models_auc_comes_with_delong_and_equals_compute_metrics(story) -> None:
+    """compare --metric roc_auc takes every model's AUC and DeLong interval from the paired
+    test's per-row counts; they must equal `compute_metrics`' rank path (and scikit-learn),
+    segment by segment, ties included (the story's scores are rounded)."""
+    from evalctl.metrics import compute_metrics, crossed_slice
+    from evalctl.metrics.slices import column_slice
+
+    doc = story(*V1V2, "--selector", LABELLED, "--metric", "roc_auc").json()
+    raw = _raw(story)
+    assert raw["score"].n_unique() < raw.height  # ties
+    slices = [column_slice("country"), column_slice("device"),
+              crossed_slice("country", "device")]
+    rows = by_slice(doc)
+    for version, score in (("v1", "score"), ("v2", "score_v2")):
+        expected = compute_metrics(raw, "binary_classification", label="watched", score=score,
+                                   slices=slices, metrics=["roc_auc"])
+        for r in expected.iter_rows(named=True):
+            got = rows[(r["slice"], r["segment"])]["models"][version]
+            for key in ("value", "ci_low", "ci_high"):
+                assert got[key] == pytest.approx(r[key], abs=1e-12), (r["slice"], key)
+            assert got["ci_method"] == "delong" and got["reason"] == r["reason"]
+        overall = rows[("overall", "all")]["models"][version]["value"]
+        assert overall == pytest.approx(roc_auc_score(raw["watched"], raw[score]), abs=1e-12)

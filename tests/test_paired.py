@@ -114,12 +114,13 @@ def test_paired_delong_matches_brute_force_with_ties() -> None:
         assert t["ci_low"] == pytest.approx(delta - 1.959964 * se, abs=1e-6)
 
 
-def test_opposite_below_counts_the_other_class_below_with_ties_half() -> None:
+@pytest.mark.parametrize("tied", [True, False])  # False: the untied fast path
+def test_opposite_below_counts_the_other_class_below_with_ties_half(tied: bool) -> None:
     rng = np.random.default_rng(2)
     n = 300
     codes = rng.integers(0, 4, n).astype(np.uint16)
     positive = rng.random(n) < 0.5
-    score = rng.integers(0, 6, n).astype(float)
+    score = rng.integers(0, 6, n).astype(float) if tied else rng.permutation(n) / n
     order = np.argsort(score, kind="stable")
     got = opposite_below(codes, (order, score[order], positive[order]))
     same = codes[:, None] == codes[None, :]
@@ -246,3 +247,37 @@ def test_mcnemar_keeps_its_level_under_the_null() -> None:
     b = rng.binomial(60, 0.5, 4000)
     _, p, _ = mcnemar(b, 60 - b)
     assert np.mean(p < 0.05) <= 0.06
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_auc_values_from_the_delong_counts_equal_compute_metrics(tied: bool) -> None:
+    """Each model's AUC and DeLong interval per segment, from the paired test's counts, equal
+    `compute_metrics`' rank path; a single-class segment (g = 3: positives only) is null with
+    the same reason."""
+    from evalctl.metrics import compute_metrics
+
+    rng = np.random.default_rng(5)
+    n = 600
+    group = rng.integers(0, 4, n)
+    y = np.where(group == 3, 1, (rng.random(n) < 0.4).astype(int))
+    scores = [rng.normal(y * k, 1.0) for k in (0.8, 1.2)]
+    if tied:
+        scores = [np.round(s * 2) / 2 for s in scores]
+    frame, keys = materialise_keys(_frame(y, scores, group), [column_slice("g")])
+    frames: list[pl.DataFrame] = []
+    compare_segments(frame, keys, "delong", "roc_auc", ["m0", "m1"], n_boot=50, seed=0,
+                     auc_values=frames)
+    for i, got in enumerate(frames):
+        raw = pl.DataFrame({"y": y, "s": scores[i], "g": group.astype(str)})
+        want = compute_metrics(raw, "binary_classification", label="y", score="s",
+                               slices=[column_slice("g")], metrics=["roc_auc"])
+        got_rows = {(r["slice"], r["segment"]): r for r in got.iter_rows(named=True)}
+        for r in want.iter_rows(named=True):
+            g = got_rows[(r["slice"], r["segment"])]
+            assert g["reason"] == r["reason"] and g["n"] == r["n"]
+            for key in ("value", "ci_low", "ci_high"):
+                if r[key] is None:
+                    assert g[key] is None
+                else:
+                    assert g[key] == pytest.approx(r[key], abs=1e-12)
+        assert got_rows[("g", "3")]["reason"] == "single class in segment"

@@ -79,13 +79,18 @@ def compare_report(store: Store, model: ModelConfig, selector: Selector, *, cham
     if discover:
         keys, labels = _with_discovered(model, evaluable, keys)
     evaluable, keys = materialise_keys(evaluable, keys)
+    family = FAMILY[(model.task, metric)]
+    frames: list[pl.DataFrame] = []  # paired DeLong yields each model's AUC on the way
+    tests = compare_segments(evaluable, keys, family, metric, versions,
+                             n_boot=settings.n_boot, seed=seed, confidence=CONFIDENCE,
+                             auc_values=frames if family == "delong" else None)
+    if not frames:
+        frames = [metrics_frame(_view(model, i), evaluable.lazy(), [metric], keys, seed)
+                  for i in range(len(sides))]
     values: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for i in range(len(sides)):
-        frame = metrics_frame(_view(model, i), evaluable.lazy(), [metric], keys, seed)
+    for frame in frames:
         for r in frame.iter_rows(named=True):
             values.setdefault((r["slice"], r["segment"]), []).append(r)
-    tests = compare_segments(evaluable, keys, FAMILY[(model.task, metric)], metric, versions,
-                             n_boot=settings.n_boot, seed=seed, confidence=CONFIDENCE)
     rows = performance_rows(versions, values, tests, labels, settings)
     return performance_report(model, selector, versions, rows, inputs, settings, gate)
 
@@ -164,7 +169,7 @@ def joined_frame(store: Store, model: ModelConfig, sides: list[Side], discover: 
                  ) -> pl.DataFrame:
     """The ids every model scored, one row each: label, outputs and the slicing features.
 
-    Collected once: the actuals join does not keep row order stable across collects."""
+    Collected once; rows in the champion's scan order (deterministic)."""
     if not model.label:
         raise InputError(f"model {model.name!r} has no `label` column in the config")
     features = sorted({f for s in model.slices for f in s.features}
@@ -178,8 +183,10 @@ def joined_frame(store: Store, model: ModelConfig, sides: list[Side], discover: 
                            selection=side.selection)
         extra = [_label(model).alias(f"__y{i}")] if model.label in other.collect_schema() else []
         inline += [f"__y{i}"] if extra else []
+        # maintain_order: the champion's scan order, so that every run samples the same rows
+        # for quantile slice edges (an unordered join gave other edges on every run)
         lf = lf.join(other.select(model.id, *_outputs(model, i), *extra), on=model.id,
-                     how="inner")
+                     how="inner", maintain_order="left")
     wide = lf.with_columns(pl.coalesce(Y, *inline).alias(Y)).drop(inline).collect()
     if wide.height == 0:
         raise InputError(_no_common(store, model, sides))
