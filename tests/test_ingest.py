@@ -187,3 +187,34 @@ def test_overlap_is_a_warning_on_the_cli(cli, frame_file) -> None:
             "dates") in result.stderr
     row = result.json()["results"][0]
     assert row["status"] == "warn" and row["ids_in_store"] == 100 and row["repeated_ids"] == 0
+
+
+def test_a_feature_whose_kind_changed_reads_as_the_config_says(cli, workdir, frame_file
+                                                               ) -> None:
+    """Batches stored before a feature's kind changed in the config hold the old type; reads
+    cast them to the new kind (numeric -> float, categorical -> text) instead of failing on
+    mixed Parquet types (was an internal error, exit 4, in every command)."""
+    config = workdir / "evalctl.yaml"
+    args = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
+    first = make_frame(40, seed=1).with_columns(pl.col("minutes").round(1))
+    assert cli(*args, str(frame_file(first, "a.parquet"))).code == 0
+    config.write_text(config.read_text().replace("minutes: numeric", "minutes: categorical"))
+    second = make_frame(40, seed=2, prefix="s", start=datetime(2026, 11, 10)).with_columns(
+        pl.col("minutes").round(0).cast(pl.Int64).cast(pl.String))
+    assert cli(*args, str(frame_file(second, "b.parquet"))).code == 0
+    for command in (["skew", "--model", "churn", "--reference", "production", "--current",
+                     "production"], ["slices", "--model", "churn", "--selector", "production"],
+                    ["export", "--model", "churn", "--selector", "production", "--out",
+                     "text.csv"]):
+        result = cli(*command)
+        assert result.code in (0, 1), result.stderr
+    text = pl.read_csv(workdir / "text.csv", schema_overrides={"minutes": pl.String})
+    expected = first["minutes"].cast(pl.String).to_list() + second["minutes"].to_list()
+    assert sorted(text["minutes"].to_list()) == sorted(expected)
+    config.write_text(config.read_text().replace("minutes: categorical", "minutes: numeric"))
+    assert cli("export", "--model", "churn", "--selector", "production", "--out",
+               "numbers.csv").code == 0
+    numbers = pl.read_csv(workdir / "numbers.csv")
+    assert numbers["minutes"].dtype == pl.Float64
+    assert sorted(numbers["minutes"].to_list()) == sorted(
+        first["minutes"].to_list() + [float(v) for v in second["minutes"]])

@@ -142,14 +142,23 @@ class Store:
         model / version / env / date happens here, before polars sees a path).
         """
         selection = selection or self.select(model.name, selector)
+        stored_kinds = {f.path: r.features for r in self.prediction_records(model.name)
+                        for f in r.files}
         frames = []
-        groups: dict[tuple[str, str], list[str]] = {}
+        groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
         for version, env, entry in selection.files:
-            groups.setdefault((version, env), []).append(str(self._checked(entry)))
-        for (version, env), paths in groups.items():
-            frames.append(pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
-                          .with_columns(pl.lit(version).alias(VERSION_COL),
-                                        pl.lit(env).alias(ENV_COL)))
+            # features whose kind changed in the config since this file was stored
+            changed = tuple(sorted(f for f, kind in stored_kinds.get(entry.path, {}).items()
+                                   if model.features.get(f, kind) not in (kind, "auto")))
+            groups.setdefault((version, env, changed), []).append(str(self._checked(entry)))
+        for (version, env, changed), paths in groups.items():
+            frame = pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
+            if changed:  # read as the config says now: numeric -> float, categorical -> text
+                frame = frame.with_columns(
+                    pl.col(f).cast(pl.Float64, strict=False) if model.features[f] == "numeric"
+                    else pl.col(f).cast(pl.String) for f in changed)
+            frames.append(frame.with_columns(pl.lit(version).alias(VERSION_COL),
+                                             pl.lit(env).alias(ENV_COL)))
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         if with_actuals and model.label:
             lf = self._join_actuals(lf, model)
