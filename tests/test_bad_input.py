@@ -152,6 +152,8 @@ def test_missing_option_is_a_usage_error(cli, workdir) -> None:
 
 def test_unknown_catalog_model(cli, workdir) -> None:
     _assert_rejected(cli, workdir, ["catalog", "--model", "nope"], "no data for model 'nope'")
+    _assert_rejected(cli, workdir, ["batches", "--model", "nope"],  # was an empty exit 0
+                     "no batches of model 'nope'")
 
 
 STORY_M = ["--model", "tv-recommender"]

@@ -68,8 +68,11 @@ def test_parse_slice_id_rejects_what_it_cannot_rebuild() -> None:
     kinds = {"age": "numeric", "country": "categorical"}
     assert parse_slice_id("country=<null>", kinds) == (
         Predicate("country", "categorical", "null"),)
-    for bad, message in [("country=<other>", "stored predicate"), ("nope=1", "known"),
-                         ("age=16", "range"), ("age=[a,b)", "bad range"), ("age", "known")]:
+    for bad, message in [("country=<other>", "stored predicate"),
+                         ("nope=1", "'nope' is not a feature of the model .features: age, "
+                                    "country."),
+                         ("age=16", "range"), ("age=[a,b)", "bad range"),
+                         ("age", "'age' is not FEATURE=LEVEL")]:
         with pytest.raises(InputError, match=message):
             parse_slice_id(bad, kinds)
 

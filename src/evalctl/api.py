@@ -123,6 +123,9 @@ def batches(store: Store, model: str | None = None) -> Report:
                 "created_at": r.created_at, "sources": [s["path"] for s in r.sources],
                 "status": "pass"}
                for r in store.records if model is None or r.model == model]
+    if model is not None and not results:
+        raise InputError(f"--model: no batches of model {model!r} in {store.root} "
+                         f"(models in the store: {', '.join(store.models()) or 'none'})")
     return Report(command="batches", model=model, status="pass",
                   inputs={"store": str(store.root)}, results=results,
                   summary={"batches": len(results)})

@@ -164,8 +164,13 @@ def parse_slice_id(text: str, kinds: Mapping[str, str]) -> tuple[Predicate, ...]
     for token in text.split("&"):
         name, sep, raw = token.partition("=")
         feature = unescape(name)
-        if not sep or feature not in kinds:
-            raise InputError(f"segment {text!r}: {token!r} is not known_feature=level")
+        if not sep:
+            raise InputError(f"segment {text!r}: {token!r} is not FEATURE=LEVEL (segment ids "
+                             "look like age=[16,25)&country=BR; for a declared slice's "
+                             "segment use --where)")
+        if feature not in kinds:
+            raise InputError(f"segment {text!r}: {feature!r} is not a feature of the model "
+                             f"(features: {', '.join(kinds)})")
         predicates.append(_parse_token(text, feature, kinds[feature], raw))
     return tuple(predicates)
 
