@@ -460,3 +460,28 @@ def test_discovery_without_a_prediction_column_predicts_from_the_score(cli, work
     info = result.json()["inputs"]["discovery"]
     wrong = (df["score"].to_numpy() >= 0.6).astype(int) != df["label"].to_numpy()
     assert info["n_rows"] == 800 and info["mean_error"] == pytest.approx(wrong.mean())
+
+
+def test_two_quantile_slices_of_one_feature_get_their_own_edges(cli, workdir,
+                                                                frame_file) -> None:
+    """`minutes` in quartiles and in deciles: each slice is cut at its own quantiles (both
+    used the first one's edges)."""
+    from evalctl.analyses.performance import quantile_edges
+
+    _with_slices(workdir, "      - feature: minutes\n        quantiles: 4\n"
+                          "      - feature: minutes\n        quantiles: 10\n"
+                          "        name: minutes deciles\n"
+                          "      - features: [country, minutes]\n")
+    df = make_frame(3000, seed=4)
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    rows = declared(cli("slices", "--model", "churn", "--selector", "production",
+                        "--top", "0").json())
+    minutes = df["minutes"].to_numpy()
+    for name, q in (("minutes", 4), ("minutes deciles", 10)):
+        got = {r["segment"]: r["n"] for r in rows if r["slice"] == name}
+        edges = quantile_edges(minutes, q)
+        assert len(got) == len(edges) - 1 == q
+        assert sorted(got.values()) == sorted(_bin_counts(minutes, edges))
+    crossed = {r["segment"].split(" & ")[1] for r in rows if r["slice"] == "country x minutes"}
+    assert crossed == {r["segment"] for r in rows if r["slice"] == "minutes"}  # the first one

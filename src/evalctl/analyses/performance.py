@@ -51,30 +51,37 @@ DEFAULT_QUANTILES = 5  # a numeric feature sliced without bins / quantiles of it
 
 
 def slice_keys(model: ModelConfig, lf: pl.LazyFrame, rows: int | None = None) -> list[Any]:
-    """The model's declared slices; `quantiles` edges fitted on `lf` (fit_quantile_edges;
-    `rows`, when the caller knows it, saves counting `lf` again).
+    """The model's declared slices; `quantiles` edges fitted on `lf` (one sample per feature,
+    `fit_quantile_edges`; `rows`, when the caller knows it, saves counting `lf` again).
 
     A numeric feature that a slice names without bins of its own (in a cross, or alone) is cut
-    like the feature's own single-feature slice (its `bins`, or its fitted `quantiles`), else
-    at DEFAULT_QUANTILES quantiles: grouping a continuous value would make one segment per
-    distinct value."""
+    like the feature's first single-feature slice with `bins` or `quantiles`, else at
+    DEFAULT_QUANTILES quantiles: grouping a continuous value would make one segment per
+    distinct value. Two `quantiles` slices of one feature each get their own edges."""
+    from dataclasses import replace
+
     from evalctl.metrics import slices_from_config
 
     numeric = {f for f, kind in model.features.items() if kind == "numeric"}
-    wanted: dict[str, int] = {}
-    for spec in model.slices:
-        if spec.quantiles:
-            wanted.setdefault(spec.features[0], spec.quantiles)
     own = {s.features[0]: s for s in reversed(model.slices)
            if len(s.features) == 1 and (s.bins or s.quantiles)}  # the first one wins
     bare = {f for s in model.slices if len(s.features) > 1 or not (s.bins or s.quantiles)
             for f in s.features if f in numeric}
+    wanted: dict[str, set[int]] = {}
+    for spec in model.slices:
+        if spec.quantiles:
+            wanted.setdefault(spec.features[0], set()).add(spec.quantiles)
     for feature in bare - set(own):
-        wanted.setdefault(feature, DEFAULT_QUANTILES)
-    edges = fit_quantile_edges(lf, wanted, rows) if wanted else {}
-    numeric_edges = {f: list(own[f].bins or ()) if f in own and own[f].bins else edges[f]
-                     for f in bare}
-    return slices_from_config(model.slices, edges, numeric_edges)
+        wanted.setdefault(feature, set()).add(DEFAULT_QUANTILES)
+    fitted = _fit_edges(lf, wanted, rows) if wanted else {}
+    specs = [replace(s, bins=tuple(fitted[(s.features[0], s.quantiles)]), quantiles=None)
+             if s.quantiles else s for s in model.slices]
+    numeric_edges = {}
+    for f in bare:
+        first = own.get(f)
+        numeric_edges[f] = list(first.bins) if first and first.bins else \
+            fitted[(f, first.quantiles if first and first.quantiles else DEFAULT_QUANTILES)]
+    return slices_from_config(specs, None, numeric_edges)
 
 
 def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int], rows: int | None = None
@@ -86,16 +93,25 @@ def fit_quantile_edges(lf: pl.LazyFrame, wanted: dict[str, int], rows: int | Non
     (k = rows // QUANTILE_SAMPLE), a deterministic subsample whose rank error is about
     1 / QUANTILE_SAMPLE.
     """
+    fitted = _fit_edges(lf, {f: {q} for f, q in wanted.items()}, rows)
+    return {f: fitted[(f, q)] for f, q in wanted.items()}
+
+
+def _fit_edges(lf: pl.LazyFrame, wanted: dict[str, set[int]], rows: int | None
+               ) -> dict[tuple[str, int], list[float]]:
+    """`fit_quantile_edges` for several q per feature: one sample per feature, its edges for
+    every q, keyed (feature, q)."""
     if rows is None:
         rows = lf.select(pl.len()).collect().item()
     step = max(rows // QUANTILE_SAMPLE, 1)
     exprs = [e for i, f in enumerate(wanted) for e in _sample_and_extremes(f, step, str(i))]
     found = lf.select(exprs).collect(engine="streaming")  # holds the sample, not the rows
     edges = {}
-    for i, (feature, q) in enumerate(wanted.items()):
+    for i, (feature, qs) in enumerate(wanted.items()):
         sample = found.get_column(f"s{i}")[0].to_numpy()  # the list cell, as a Series
         low, high = found.get_column(f"lo{i}")[0], found.get_column(f"hi{i}")[0]
-        edges[feature] = quantile_edges(sample, q, low, high)
+        for q in sorted(qs):
+            edges[(feature, q)] = quantile_edges(sample, q, low, high)
     return edges
 
 
