@@ -51,8 +51,9 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
     if common == 0:
         raise InputError(f"{candidate} and {baseline} share no {model.id} in "
                          f"{selector.text!r}: validate compares both on the same rows")
-    cand_lf = cand_lf.join(ids, on=model.id, how="semi")
-    base_lf = base_lf.join(ids, on=model.id, how="semi")
+    # maintain_order: the scan's order, so quantile edges sample the same rows on every run
+    cand_lf = cand_lf.join(ids, on=model.id, how="semi", maintain_order="left")
+    base_lf = base_lf.join(ids, on=model.id, how="semi", maintain_order="left")
     metrics = list(settings.metrics) or _main_metrics(model)
     for metric in metrics:
         default_metric(model, metric)

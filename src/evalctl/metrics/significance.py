@@ -108,7 +108,7 @@ def compare_to_overall(
     overall = metrics.filter(pl.col("slice") == OVERALL).select(
         "metric", _successes().alias("__x_all"), pl.col("support").alias("__n_all")
     )
-    frame = metrics.join(overall, on="metric", how="left").with_columns(
+    frame = metrics.join(overall, on="metric", how="left", maintain_order="left").with_columns(
         _successes().alias("__x1"), pl.col("support").alias("__n1"),
         (pl.col("__x_all") - _successes()).alias("__x2"),
         (pl.col("__n_all") - pl.col("support")).alias("__n2"),
@@ -131,7 +131,8 @@ def compare_to_reference(
         "slice", "segment", "metric", _successes().alias("__x2"),
         pl.col("support").alias("__n2"),
     )
-    frame = current.join(ref, on=["slice", "segment", "metric"], how="left").with_columns(
+    frame = current.join(ref, on=["slice", "segment", "metric"], how="left",
+                         maintain_order="left").with_columns(
         _successes().alias("__x1"), pl.col("support").alias("__n1")
     )
     return _add_tests(frame, pl.col("__x2").is_not_null(), tested, method, "reference_value")
