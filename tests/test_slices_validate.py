@@ -358,6 +358,15 @@ def _with_slices(workdir, slices: str) -> None:
                       .split("      - feature: country\n", 1)[1])
 
 
+def _all_declared(cli, workdir, frame_file, df: pl.DataFrame, slices: str) -> list[dict]:
+    """Every declared segment of `df` (ingested as churn v1 production) under `slices`."""
+    _with_slices(workdir, slices)
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(df, "p.parquet")))
+    return declared(cli("slices", "--model", "churn", "--selector", "production",
+                        "--top", "0").json())
+
+
 def _bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
     """Rows per bin [e0, e1), ..., [e(n-2), e(n-1)] (below / above / NaN not counted)."""
     inner = (values >= edges[0]) & (values <= edges[-1])
@@ -372,15 +381,12 @@ def test_numeric_features_in_crosses_and_alone_are_binned(cli, workdir, frame_fi
     from evalctl.analyses.performance import DEFAULT_QUANTILES, quantile_edges
     from evalctl.metrics.slices import bin_labels
 
-    _with_slices(workdir, "      - feature: age\n        bins: [0, 25, 40, 120]\n"
-                          "      - feature: minutes\n"
-                          "      - features: [country, minutes]\n"
-                          "      - features: [age, country]\n")
     df = make_frame(2000, seed=5)
-    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-        str(frame_file(df, "p.parquet")))
-    doc = cli("slices", "--model", "churn", "--selector", "production", "--top", "0").json()
-    rows = declared(doc)
+    rows = _all_declared(cli, workdir, frame_file, df,
+                         "      - feature: age\n        bins: [0, 25, 40, 120]\n"
+                         "      - feature: minutes\n"
+                         "      - features: [country, minutes]\n"
+                         "      - features: [age, country]\n")
     minutes = df["minutes"].to_numpy()
     edges = quantile_edges(minutes, DEFAULT_QUANTILES)  # 2,000 rows: no subsampling
     labels = bin_labels(edges)[1:-1]  # the inner bins: edges span the data
@@ -468,15 +474,12 @@ def test_two_quantile_slices_of_one_feature_get_their_own_edges(cli, workdir,
     used the first one's edges)."""
     from evalctl.analyses.performance import quantile_edges
 
-    _with_slices(workdir, "      - feature: minutes\n        quantiles: 4\n"
-                          "      - feature: minutes\n        quantiles: 10\n"
-                          "        name: minutes deciles\n"
-                          "      - features: [country, minutes]\n")
     df = make_frame(3000, seed=4)
-    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-        str(frame_file(df, "p.parquet")))
-    rows = declared(cli("slices", "--model", "churn", "--selector", "production",
-                        "--top", "0").json())
+    rows = _all_declared(cli, workdir, frame_file, df,
+                         "      - feature: minutes\n        quantiles: 4\n"
+                         "      - feature: minutes\n        quantiles: 10\n"
+                         "        name: minutes deciles\n"
+                         "      - features: [country, minutes]\n")
     minutes = df["minutes"].to_numpy()
     for name, q in (("minutes", 4), ("minutes deciles", 10)):
         got = {r["segment"]: r["n"] for r in rows if r["slice"] == name}
