@@ -18,6 +18,7 @@ from evalctl.analyses.performance import (
     slice_keys,
     too_large_for_memory,
 )
+from evalctl.check_settings import ERROR_KINDS
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
@@ -256,9 +257,8 @@ def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
             raise InputError("--error log_loss needs a binary model with a score")
         p = pl.col(model.score).clip(1e-15, 1 - 1e-15)
         return -(label * p.log() + (1 - label) * (1 - p).log())
-    if kind not in (None, "misclassification", "squared"):
-        raise InputError(f"--error: expected misclassification, squared or log_loss, "
-                         f"got {kind!r}")
+    if kind is not None and kind not in ERROR_KINDS:
+        raise InputError(f"--error: expected one of {', '.join(ERROR_KINDS)}, got {kind!r}")
     if model.task == "regression" or kind == "squared":
         pred = pl.col(model.score or model.prediction or "")
         return (pred - label) ** 2
