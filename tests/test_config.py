@@ -72,6 +72,9 @@ def test_store_is_relative_to_the_config_file() -> None:
      "models.churn.features._env: column '_env': names starting with '_' are reserved"),
     (CONFIG.replace("id: request_id", "id: _id"),
      "models.churn.id: column '_id': names starting with '_' are reserved"),
+    (CONFIG.replace("  churn:", '  "churn/v2":'),  # was a nested partition folder
+     "models.churn/v2: 'churn/v2' is not a valid model name"),
+    (CONFIG.replace("  churn:", '  "a=b":'), "models.a=b: 'a=b' is not a valid model name"),
 ])
 def test_bad_config_names_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

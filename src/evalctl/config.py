@@ -140,6 +140,10 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
 
 def _parse_model(name: str, raw: Any) -> ModelConfig:
     key = f"models.{name}"
+    if not name or any(ch in name for ch in "/\\=:@ ") or name.startswith("."):
+        # the name is a partition folder (model=NAME) and part of selectors' messages
+        raise ConfigError(f"{key}: {name!r} is not a valid model name (no / \\ = : @ or "
+                          "spaces, not starting with .)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping, got {_type_name(raw)}")
     unknown = set(raw) - _MODEL_KEYS
