@@ -218,3 +218,38 @@ def test_a_feature_whose_kind_changed_reads_as_the_config_says(cli, workdir, fra
     assert numbers["minutes"].dtype == pl.Float64
     assert sorted(numbers["minutes"].to_list()) == sorted(
         first["minutes"].to_list() + [float(v) for v in second["minutes"]])
+
+
+def test_a_changed_task_reads_old_outputs_and_actuals_as_the_config_says(cli, workdir
+                                                                        ) -> None:
+    """binary -> multiclass after ingest: old int8 predictions, inline labels and delayed
+    actuals are read as class text beside the new batches (was a schema error, exit 4)."""
+    config = workdir / "evalctl.yaml"
+    (workdir / "a.csv").write_text("request_id,ts,age,country,minutes,predicted_label,label\n"
+                                   "a,2026-11-01T10:00:00,30,US,1,1,1\n"
+                                   "b,2026-11-01T11:00:00,31,US,1,0,\n"
+                                   "c,2026-11-01T12:00:00,32,BR,1,0,0\n")
+    (workdir / "act.csv").write_text("request_id,ts,label\nb,2026-11-03T00:00:00,1\n")
+    args = ["--model", "churn", "--version", "v1", "--env", "training"]
+    assert cli("ingest", *args, "a.csv").code == 0
+    assert cli("ingest-actuals", "--model", "churn", "act.csv").code == 0
+    config.write_text(config.read_text().replace("binary_classification",
+                                                 "multiclass_classification")
+                      .replace("    score: score\n", ""))
+    (workdir / "b.csv").write_text("request_id,ts,age,country,minutes,predicted_label,label\n"
+                                   "d,2026-11-02T10:00:00,30,US,1,cat,dog\n"
+                                   "e,2026-11-02T11:00:00,31,BR,1,dog,dog\n")
+    assert cli("ingest", *args, "b.csv").code == 0
+    doc = cli("slices", "--model", "churn", "--selector", "training").json()
+    overall = declared(doc)[0]
+    assert overall["n"] == 5 and overall["value"] == pytest.approx(3 / 5)  # a, c, e right
+    assert cli("export", "--model", "churn", "--selector", "training", "--out",
+               "rows.csv").code == 0
+    rows = pl.read_csv(workdir / "rows.csv", schema_overrides={"label": pl.String,
+                                                               "predicted_label": pl.String})
+    assert dict(zip(rows["request_id"], rows["label"], strict=True)) == {
+        "a": "1", "b": "1", "c": "0", "d": "dog", "e": "dog"}
+
+
+def declared(doc: dict) -> list[dict]:
+    return [r for r in doc["results"] if r["section"] == "declared"]

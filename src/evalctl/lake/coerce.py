@@ -61,6 +61,22 @@ def actuals_columns(model: ModelConfig) -> list[Column]:
             Column(model.timestamp, "timestamp", "datetime", False)]
 
 
+def stored_types(columns: list[Column], kinds: dict[str, str]) -> dict[str, str]:
+    """Column -> the dtype (as the ledger writes it) that the config gives it now; features
+    whose kind is not known yet (`auto`) are left out."""
+    return {c.name: str(dtype_of(c.target)) for c in columns
+            if not (c.role == "feature" and kinds.get(c.name) == "auto")}
+
+
+def read_as(name: str, dtype: str) -> pl.Expr:
+    """Read a column stored under another type as `dtype` (a config change since it was
+    stored: a feature's kind, the task): numbers as text, or text parsed, unparseable null."""
+    target = {str(t): t for t in (pl.String(), NUMERIC(), pl.Int8())}.get(dtype)
+    if target is None:
+        return pl.col(name)
+    return pl.col(name).cast(target, strict=False)
+
+
 def _label_target(task: str) -> str:
     return {"binary_classification": "binary", "multiclass_classification": "string"}.get(
         task, "float")

@@ -11,6 +11,7 @@ import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError, SelectorError, StoreError
+from evalctl.lake import coerce
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
 from evalctl.lake.ledger import BatchRecord, FileEntry, read_records
 from evalctl.lake.selectors import Selector
@@ -142,21 +143,18 @@ class Store:
         model / version / env / date happens here, before polars sees a path).
         """
         selection = selection or self.select(model.name, selector)
-        stored_kinds = {f.path: r.features for r in self.prediction_records(model.name)
-                        for f in r.files}
+        stored = {f.path: r.schema for r in self.prediction_records(model.name) for f in r.files}
+        expected = coerce.stored_types(
+            coerce.prediction_columns(model, selector.env, model.features), model.features)
         frames = []
         groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
         for version, env, entry in selection.files:
-            # features whose kind changed in the config since this file was stored
-            changed = tuple(sorted(f for f, kind in stored_kinds.get(entry.path, {}).items()
-                                   if model.features.get(f, kind) not in (kind, "auto")))
+            changed = _changed_types(stored.get(entry.path, {}), expected)
             groups.setdefault((version, env, changed), []).append(str(self._checked(entry)))
         for (version, env, changed), paths in groups.items():
             frame = pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
-            if changed:  # read as the config says now: numeric -> float, categorical -> text
-                frame = frame.with_columns(
-                    pl.col(f).cast(pl.Float64, strict=False) if model.features[f] == "numeric"
-                    else pl.col(f).cast(pl.String) for f in changed)
+            if changed:  # stored before the config changed: read as the config says now
+                frame = frame.with_columns(coerce.read_as(c, expected[c]) for c in changed)
             frames.append(frame.with_columns(pl.lit(version).alias(VERSION_COL),
                                              pl.lit(env).alias(ENV_COL)))
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
@@ -186,9 +184,19 @@ class Store:
                 .drop("_actual"))
 
     def scan_actuals(self, model: ModelConfig) -> pl.LazyFrame | None:
-        """All committed delayed ground truth of a model, or None when there is none."""
-        paths = [str(self._checked(f)) for r in self.actual_records(model.name) for f in r.files]
-        return pl.scan_parquet(paths) if paths else None
+        """All committed delayed ground truth of a model, or None when there is none (labels
+        stored under another task's type are read as the config's)."""
+        expected = coerce.stored_types(coerce.actuals_columns(model), {})
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for record in self.actual_records(model.name):
+            changed = _changed_types(record.schema, expected)
+            groups.setdefault(changed, []).extend(str(self._checked(f)) for f in record.files)
+        frames = [pl.scan_parquet(paths).with_columns(
+                      coerce.read_as(c, expected[c]) for c in changed)
+                  for changed, paths in groups.items()]
+        if not frames:
+            return None
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
     def _checked(self, entry: FileEntry) -> Path:
         path = self.root / entry.path
@@ -198,3 +206,9 @@ class Store:
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
+
+
+def _changed_types(stored: dict[str, str], expected: dict[str, str]) -> tuple[str, ...]:
+    """The columns a file stores under another type than the config now gives them."""
+    return tuple(sorted(c for c, dtype in stored.items() if c in expected and
+                        expected[c] != dtype))
