@@ -160,10 +160,7 @@ def parse_drift_settings(key: str, raw: Any, columns: set[str],
 def _feature_rule(key: str, raw: Any, kind: str | None = None) -> FeatureRule:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping with method / warn / fail / ignore")
-    unknown = set(raw) - _FEATURE_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_FEATURE_KEYS))})")
+    config_section(key, raw, _FEATURE_KEYS)  # unknown keys
     ignore = raw.get("ignore", False)
     if not isinstance(ignore, bool):
         raise ConfigError(f"{key}.ignore: expected true or false")
@@ -247,14 +244,10 @@ def parse_validate_settings(key: str, raw: Any, task: str | None = None) -> Vali
     minimum = _number_map(f"{key}.min", raw.get("min") or {})
     drops = _number_map(f"{key}.max_drop", raw.get("max_drop") or {}, low=0.0)
     if task is not None:
-        from evalctl.metrics.compute import METRICS
-
         for where, names in ((f"{key}.metrics", metrics), (f"{key}.min", list(minimum)),
                              (f"{key}.max_drop", [m for m in drops if m != "default"])):
-            unknown = [m for m in names if m not in METRICS[task]]
-            if unknown:
-                raise ConfigError(f"{where}: {unknown[0]!r} is not a {task} metric "
-                                  f"(valid: {', '.join(METRICS[task])})")
+            for name in names:
+                _check_named_metric(where, name, task)
     default_drop = drops.pop("default", 0.02)
     size = int(config_number(f"{key}.min_slice_size", raw.get("min_slice_size", 100), low=1,
                        integer=True))

@@ -138,12 +138,28 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
     return Config(path=path, store=store_path, models=models)
 
 
+SAFE_NAME_RULE = "no / \\ = : @ or spaces, not starting with ."
+
+
+def safe_name(value: str) -> bool:
+    """Whether a model or version name can be a partition folder (``model=NAME``)."""
+    return bool(value) and not any(ch in value for ch in "/\\=:@ ") \
+        and not value.startswith(".")
+
+
+def output_kinds(task: str, score: str | None, prediction: str | None) -> dict[str, str]:
+    """The model's outputs as checked columns: the score is numeric; the prediction numeric
+    for regression and ranking, else categorical."""
+    kinds = {score: "numeric"} if score else {}
+    if prediction:
+        kinds[prediction] = "numeric" if task in ("regression", "ranking") else "categorical"
+    return kinds
+
+
 def _parse_model(name: str, raw: Any) -> ModelConfig:
     key = f"models.{name}"
-    if not name or any(ch in name for ch in "/\\=:@ ") or name.startswith("."):
-        # the name is a partition folder (model=NAME) and part of selectors' messages
-        raise ConfigError(f"{key}: {name!r} is not a valid model name (no / \\ = : @ or "
-                          "spaces, not starting with .)")
+    if not safe_name(name):  # the name is a partition folder (model=NAME)
+        raise ConfigError(f"{key}: {name!r} is not a valid model name ({SAFE_NAME_RULE})")
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping, got {_type_name(raw)}")
     unknown = set(raw) - _MODEL_KEYS
@@ -176,10 +192,7 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         raise ConfigError(f"{key}.checks: expected a mapping, got {_type_name(checks)}")
     from evalctl.check_settings import validate_checks
 
-    outputs = {columns["score"]: "numeric"} if columns["score"] else {}
-    if columns["prediction"]:
-        outputs[columns["prediction"]] = "numeric" if task in ("regression", "ranking") \
-            else "categorical"
+    outputs = output_kinds(task, columns["score"], columns["prediction"])
     validate_checks(f"{key}.checks", checks, {**features, **outputs},
                     task if task in TASKS else None)
     named = [(role, col) for role, col in columns.items() if col]
@@ -225,10 +238,9 @@ def _parse_features(key: str, raw: Any) -> dict[str, str]:
 def _parse_slice(key: str, raw: Any, features: dict[str, str]) -> SliceSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping, got {_type_name(raw)}")
-    unknown = set(raw) - _SLICE_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_SLICE_KEYS))})")
+    from evalctl.check_settings import config_section
+
+    config_section(key, raw, _SLICE_KEYS)  # unknown keys
     if ("feature" in raw) == ("features" in raw):
         raise ConfigError(f"{key}: give exactly one of feature or features")
     names = ((raw["feature"],) if "feature" in raw

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from evalctl.check_settings import DriftSettings
-from evalctl.config import ModelConfig
+from evalctl.config import ModelConfig, output_kinds
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.reports.model import worst_status
@@ -16,12 +16,7 @@ from evalctl.reports.model import worst_status
 
 def checked_columns(model: ModelConfig, settings: DriftSettings) -> dict[str, str]:
     """Features plus the model's outputs (checked exactly like features), minus ignored ones."""
-    kinds = dict(model.features)
-    if model.score:
-        kinds[model.score] = "numeric"
-    if model.prediction:
-        kinds[model.prediction] = "numeric" if model.task in ("regression", "ranking") \
-            else "categorical"
+    kinds = {**model.features, **output_kinds(model.task, model.score, model.prediction)}
     return {c: k for c, k in kinds.items() if not settings.rule(c).ignore}
 
 

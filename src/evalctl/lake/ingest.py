@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from evalctl.config import ModelConfig
+from evalctl.config import SAFE_NAME_RULE, ModelConfig, safe_name
 from evalctl.errors import IngestError, InputError
 from evalctl.lake import coerce
 from evalctl.lake.coerce import Column
@@ -107,8 +107,8 @@ def _already(store: Store, batch: str) -> IngestResult:
 
 
 def _check_name(option: str, value: str) -> None:
-    if not value or any(ch in value for ch in "/\\=:@ ") or value.startswith("."):
-        raise InputError(f"{option}: {value!r} is not a valid name (no / \\ = : @ or spaces)")
+    if not safe_name(value):
+        raise InputError(f"{option}: {value!r} is not a valid name ({SAFE_NAME_RULE})")
 
 
 def _open_sources(paths: Sequence[Path], input_format: str | None) -> list[_Source]:
