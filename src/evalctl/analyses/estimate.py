@@ -19,7 +19,7 @@ import polars as pl
 
 from evalctl.analyses import cbpe
 from evalctl.analyses.common import chunk_index, count_statuses, overall_status, side_inputs
-from evalctl.analyses.drift import calendar_window, parse_window
+from evalctl.analyses.drift import calendar_window
 from evalctl.analyses.estimate_settings import EstimateSettings, ProxyRule, parse_estimate_settings
 from evalctl.analyses.performance import finite
 from evalctl.config import ModelConfig
@@ -57,9 +57,8 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
         raise InputError(f"--windows: expected at least 1 chunk, got {windows}")
     window = window or settings.window
     ref_sel, cur_sel = store.select(model.name, reference), store.select(model.name, current)
-    step = None if windows else parse_window(window)
-    key = chunk_index(model.timestamp, windows) if windows else \
-        calendar_window(model.timestamp, window, cur_sel)[0]
+    key, step = (chunk_index(model.timestamp, windows), None) if windows else \
+        calendar_window(model.timestamp, window, cur_sel)
     _check_versions(ref_sel, cur_sel)
     unavailable = cbpe_unavailable(model)
     if unavailable and not model.proxies:

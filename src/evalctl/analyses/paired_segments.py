@@ -218,19 +218,19 @@ def _delong_sums(table: pl.DataFrame, codes: np.ndarray, y: np.ndarray,
     minus champion's count, in the order of the table's segments."""
     cell = 2 * table["__code"].to_numpy().astype(np.int64)  # + 1 for positives
     by_class = 2 * codes.astype(np.int64) + y
-    out = []
-    for j in range(1, len(below)):
-        d = below[j] - below[0]
+
+    def sums(values: np.ndarray, prefix: str, j: int) -> list[pl.Series]:
+        """Σ values and Σ values² per segment, over its positives (`{prefix}p`) and
+        negatives (`{prefix}n`)."""
         first, second = (np.bincount(by_class, weights=w, minlength=cell.max() + 2)
-                         for w in (d, d * d))
-        out += [pl.Series(f"dp{j}", first[cell + 1]), pl.Series(f"dp2_{j}", second[cell + 1]),
-                pl.Series(f"dn{j}", first[cell]), pl.Series(f"dn2_{j}", second[cell])]
-    for j, b in enumerate(below):  # each model's own counts: its AUC and DeLong variance
-        first, second = (np.bincount(by_class, weights=w, minlength=cell.max() + 2)
-                         for w in (b, b * b))
-        out += [pl.Series(f"bp{j}", first[cell + 1]), pl.Series(f"bp2_{j}", second[cell + 1]),
-                pl.Series(f"bn{j}", first[cell]), pl.Series(f"bn2_{j}", second[cell])]
-    return out
+                         for w in (values, values * values))
+        return [pl.Series(f"{prefix}p{j}", first[cell + 1]),
+                pl.Series(f"{prefix}p2_{j}", second[cell + 1]),
+                pl.Series(f"{prefix}n{j}", first[cell]), pl.Series(f"{prefix}n2_{j}", second[cell])]
+
+    out = [s for j in range(1, len(below)) for s in sums(below[j] - below[0], "d", j)]
+    # each model's own counts: its AUC and DeLong variance (`auc_frames`)
+    return out + [s for j, b in enumerate(below) for s in sums(b, "b", j)]
 
 
 def auc_frames(tables: list[pl.DataFrame], k: int, confidence: float) -> list[pl.DataFrame]:
@@ -243,7 +243,7 @@ def auc_frames(tables: list[pl.DataFrame], k: int, confidence: float) -> list[pl
     from evalctl.metrics.frame import assemble
     from evalctl.metrics.spec import Options
 
-    options = Options(confidence, 10, 1000, 0)
+    options = Options(confidence=confidence)  # the AUC uses only the confidence
     frames = []
     for j in range(k):
         parts = []

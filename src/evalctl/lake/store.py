@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -152,9 +153,8 @@ class Store:
             changed = _changed_types(stored.get(entry.path, {}), expected)
             groups.setdefault((version, env, changed), []).append(str(self._checked(entry)))
         for (version, env, changed), paths in groups.items():
-            frame = pl.scan_parquet(paths, missing_columns="insert", extra_columns="ignore")
-            if changed:  # stored before the config changed: read as the config says now
-                frame = frame.with_columns(coerce.read_as(c, expected[c]) for c in changed)
+            frame = _scan_as(paths, changed, expected, missing_columns="insert",
+                             extra_columns="ignore")
             frames.append(frame.with_columns(pl.lit(version).alias(VERSION_COL),
                                              pl.lit(env).alias(ENV_COL)))
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
@@ -191,9 +191,7 @@ class Store:
         for record in self.actual_records(model.name):
             changed = _changed_types(record.schema, expected)
             groups.setdefault(changed, []).extend(str(self._checked(f)) for f in record.files)
-        frames = [pl.scan_parquet(paths).with_columns(
-                      coerce.read_as(c, expected[c]) for c in changed)
-                  for changed, paths in groups.items()]
+        frames = [_scan_as(paths, changed, expected) for changed, paths in groups.items()]
         if not frames:
             return None
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
@@ -206,6 +204,15 @@ class Store:
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
+
+
+def _scan_as(paths: list[str], changed: tuple[str, ...], expected: dict[str, str],
+             **options: Any) -> pl.LazyFrame:
+    """Files that store `changed` columns under another type (the config changed since they
+    were written), read as the config says now."""
+    frame = pl.scan_parquet(paths, **options)
+    return frame.with_columns(coerce.read_as(c, expected[c]) for c in changed) \
+        if changed else frame
 
 
 def _changed_types(stored: dict[str, str], expected: dict[str, str]) -> tuple[str, ...]:
