@@ -162,7 +162,7 @@ def _usage_error(state: AppState, request: ErrorRequest, exc: typer.TyperExcepti
 
 
 def _option_in(message: str) -> str | None:
-    found = re.search(r"'(--?[\w-]+)", message)
+    found = re.search(r"(?:'|option: )(--?[\w-]+)", message)
     return found.group(1) if found else None
 
 
@@ -180,7 +180,7 @@ def _fail(state: AppState, request: ErrorRequest, exc: EvalctlError, message: st
     state.stderr.write(f"evalctl: error: {_one_line(message)}\n")
     state.stderr.flush()
     with contextlib.suppress(OSError, EvalctlError):  # the line above already told the user
-        write_error(request, exc, message, code)
+        write_error(request, exc, str(exc), code)
     return int(code)
 
 
