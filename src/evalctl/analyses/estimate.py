@@ -86,7 +86,8 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
     results = sort_worst_first(results, key="_")
     return Report(command="estimate", model=model.name, status=overall_status(results),
                   inputs=inputs, results=results, summary=_summary(results, bounds, settings),
-                  recommendations=_recommendations(results, model, settings))
+                  recommendations=_recommendations(results, model, settings,
+                                                   (reference, current)))
 
 
 def estimate_overall(store: Store, model: ModelConfig, reference: Selector, current: Selector,
@@ -387,16 +388,23 @@ def _summary(results: list[dict[str, Any]], bounds: list[dict[str, Any]],
 
 
 def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
-                     settings: EstimateSettings) -> list[str]:
+                     settings: EstimateSettings, sides: tuple[Selector, Selector]) -> list[str]:
+    """What the estimate says and where to look next (`sides`: reference, current); `slices`
+    is suggested only when the alerting windows hold labels, else `drift` (it needs none)."""
+    reference, current = sides
     recs = [f"estimation is not available: {r['reason']}; tracking the proxies instead"
             for r in results if r.get("section") == "estimate"]
     windows = sorted((r for r in results if r.get("section") == "windows"),
                      key=lambda r: r["window_start"])
     alerts = [r for r in windows if r["status"] in ("warn", "fail")]
     if alerts:
+        labelled = any(r["labelled_rows"] for r in alerts)
+        where = (f"find where with: evalctl slices --model {model.name} --selector "
+                 f"{current.text}" if labelled else
+                 f"no labels there yet; see which inputs moved: evalctl drift --model "
+                 f"{model.name} --reference {reference.text} --current {current.text}")
         recs.append(f"{len(alerts)} of {len(windows)} windows are estimated below the reference "
-                    f"(first {_day(alerts[0]['window_start'])}); find where with: evalctl "
-                    f"slices --model {model.name} (or evalctl rca)")
+                    f"(first {_day(alerts[0]['window_start'])}); {where}")
     compared = _compared(results, settings)
     missed = [r for r in compared if not r["lower"] <= r["realized_value"] <= r["upper"]]
     if len(missed) >= max(2, 0.2 * len(compared)):
