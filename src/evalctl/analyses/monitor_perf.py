@@ -212,7 +212,10 @@ def retraining_decision(rows: list[dict[str, Any]], s: MonitorSettings,
                 f"{s.min_new_labels:,})")
     else:
         decision, status = "no action", "pass"
-        text = "no action: performance within tolerance and no sustained drift"
+        judged = perf is not None and perf["status"] in ("pass", "warn")
+        text = ("no action: performance within tolerance and no sustained drift" if judged else
+                "no action: no sustained drift; performance was not judged (see the "
+                "performance check), so this rests on drift alone")
     return {"check": "retraining", "value": decision, "threshold": None, "status": status,
             "evidence": evidence, "summary": text}
 

@@ -102,6 +102,8 @@ def _drift_text(row: dict[str, Any]) -> str:
 def explains_text(share: float, terms: str, metric: str) -> str:
     """``explains 72% of the change``; beyond 100% (or below 0) with the one-line reason: the
     other `terms` moved the metric the other way and offset part of this effect."""
+    if abs(share) < 0.005:
+        return "explains under 1% of the change"
     text = f"explains {share:.0%} of the change"
     if share > 1:
         text += (f" — more than all of it because {terms} moved {metric} the other way "
@@ -125,7 +127,7 @@ def _feature_finding(row: dict[str, Any], change: dict[str, Any]) -> str:
         part = _top_share(top, change)
         return (f"the population moved between its segments: the mix effect over all of them "
                 f"{share}" if share else "its population shift alone moves the metric the "
-                "harmful way") + (f"; {top['segment']} alone {part}" if top and part else
+                "harmful way") + (f"; {top['segment']} alone explains {part}" if top and part else
                                   f"; mostly {top['segment']}" if top else "")
     if mode == "pipeline":
         return (f"differs from {row['reference']} in both windows ({row['skew_baseline_score']:.3g}"
