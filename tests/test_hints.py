@@ -149,3 +149,15 @@ def test_join_hint_when_the_selections_share_ids(cli, frame_file) -> None:
     assert join == ("evalctl skew --model churn --reference training --current production "
                     "--join-key request_id")
     assert cli(*shlex.split(join)[1:]).code == 1
+
+
+def test_a_join_that_finds_nothing_names_selectors_that_share_ids(story_copy) -> None:
+    invoke, _ = story_copy
+    result = invoke(["skew", *M, "--reference", "training", "--current",
+                     "production@2026-11-15..2026-11-30", "--join-key", "request_id"])
+    assert result.code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "no id is in both selections (training and production@2026-11-15..2026-11-30)" in line
+    assert ("training:v2 shares ids with production@2026-11-01..2026-11-07: evalctl skew "
+            "--model tv-recommender --reference training:v2 --current "
+            "production@2026-11-01..2026-11-07 --join-key request_id") in line

@@ -29,46 +29,52 @@ class JoinHint:
     reference: Selector
     current: Selector
     replaced: bool
+    key: str
 
     def command(self, model: ModelConfig) -> str:
         return (f"evalctl skew --model {model.name} --reference {self.reference.text} "
-                f"--current {self.current.text} --join-key {model.id}")
+                f"--current {self.current.text} --join-key {self.key}")
 
 
 def joinable_selectors(store: Store, model: ModelConfig, reference: Selector,
-                       current: Selector) -> JoinHint | None:
-    """The selectors to suggest for a row-by-row comparison, or None when none share ids."""
-    if shares_ids(store, model, reference, current):
-        return JoinHint(reference, current, replaced=False)
+                       current: Selector, key: str | None = None) -> JoinHint | None:
+    """The selectors to suggest for a row-by-row comparison on `key` (default: the model's id),
+    or None when none share ids."""
+    key = key or model.id
+    if shares_ids(store, model, reference, current, key):
+        return JoinHint(reference, current, replaced=False, key=key)
     for candidate in _reference_versions(store, model, reference):
         try:
             first, last = _dates(store, model, candidate)
         except EvalctlError:
             continue
         narrowed = _selector(current.env, current.version, first, last)
-        if candidate != reference and shares_ids(store, model, candidate, narrowed):
-            return JoinHint(candidate, narrowed, replaced=True)
+        if candidate != reference and shares_ids(store, model, candidate, narrowed, key):
+            return JoinHint(candidate, narrowed, replaced=True, key=key)
     return None
 
 
-def shares_ids(store: Store, model: ModelConfig, reference: Selector,
-               current: Selector) -> bool:
+def shares_ids(store: Store, model: ModelConfig, reference: Selector, current: Selector,
+               key: str) -> bool:
     """Whether any of about ID_SAMPLE ids spread over `reference` occurs in `current` (the
-    current side's id column is scanned once; no other column is read)."""
+    current side's `key` column is scanned once; no other column is read). A key column
+    missing from either side shares nothing."""
     try:
         ref = store.select(model.name, reference)
         cur = store.select(model.name, current)
     except EvalctlError:
         return False
+    ref_lf = store.scan(model, reference, with_actuals=False, selection=ref)
+    cur_lf = store.scan(model, current, with_actuals=False, selection=cur)
+    if key not in ref_lf.collect_schema() or key not in cur_lf.collect_schema():
+        return False
     step = max(ref.rows // ID_SAMPLE, 1)
-    ids = (store.scan(model, reference, with_actuals=False, selection=ref)
-           .select(pl.col(model.id).cast(pl.String)).gather_every(step).drop_nulls()
+    ids = (ref_lf.select(pl.col(key).cast(pl.String)).gather_every(step).drop_nulls()
            .collect().to_series())
     if ids.is_empty():
         return False
-    hit = (store.scan(model, current, with_actuals=False, selection=cur)
-           .select(pl.col(model.id).cast(pl.String))
-           .filter(pl.col(model.id).is_in(ids.implode())).limit(1).collect())
+    hit = (cur_lf.select(pl.col(key).cast(pl.String))
+           .filter(pl.col(key).is_in(ids.implode())).limit(1).collect())
     return hit.height > 0
 
 

@@ -58,6 +58,8 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
         inputs_only = {c: k for c, k in kinds.items() if c in model.features}
         transform, match = transformation_results(ref_lf, cur_lf, join_key, inputs_only,
                                                   ref_sel, cur_sel)
+        if match["joined"] == 0:
+            raise InputError(no_shared_ids(store, model, reference, current, join_key))
         results += transform
     results = sort_worst_first(results)
     failed = any(r.get("section") == "distribution" and r["status"] == "fail" for r in results)
@@ -227,9 +229,6 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     joined = join_on_id(ref_lf, cur_lf, key, list(features))
     rows = transform_skew(joined, features, id_column=key)
     n_joined = rows[0]["rows"] if rows else 0
-    if n_joined == 0:
-        raise InputError(f"--join-key {key}: no id is in both selections "
-                         f"({ref_sel.selector.text} and {cur_sel.selector.text})")
     for row in rows:
         row["section"] = "transformation"
         row["method"] = "row_mismatch"
@@ -238,6 +237,18 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     match = {"reference_rows": ref_sel.rows, "current_rows": cur_sel.rows, "joined": n_joined,
              "only_reference": ref_sel.rows - n_joined, "only_current": cur_sel.rows - n_joined}
     return rows, match
+
+
+def no_shared_ids(store: Store, model: ModelConfig, reference: Selector, current: Selector,
+                  key: str) -> str:
+    """The error when nothing joins, naming selectors that do share ids when the store has
+    them (a recomputation of production rows under another version)."""
+    text = f"--join-key {key}: no id is in both selections ({reference.text} and {current.text})"
+    hint = joinable_selectors(store, model, reference, current, key)
+    if hint is not None and hint.replaced:
+        text += (f"; {hint.reference.text} shares ids with {hint.current.text}: "
+                 f"{hint.command(model)}")
+    return text
 
 
 def unit_hint(ratio: float | None) -> str | None:
