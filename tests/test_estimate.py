@@ -172,7 +172,13 @@ def test_concept_drift_is_flagged_only_where_labels_exist(cli, frame_file) -> No
                for r in rows)
     assert doc["summary"]["band_coverage"] == 0.0
     assert all(r["status"] == "warn" and "contradicts" in r["why"] for r in rows)
-    assert any("concept drift" in rec for rec in doc["recommendations"])
+    (rec,) = [rec for rec in doc["recommendations"] if "concept drift" in rec]
+    hint = rec[rec.index("evalctl estimate"):]
+    assert hint == ("evalctl estimate --model churn --reference production@2026-11-01..2026-11-06"
+                    " --current production")
+    recalibrated = cli(*hint.split()[1:], "-f", "json")
+    assert recalibrated.code in (0, 1), recalibrated.stderr
+    assert recalibrated.json()["summary"]["band_coverage"] > 0.5  # calibrated on the new P
 
 
 def test_config_thresholds_gate_the_estimate(churn, workdir: Path) -> None:

@@ -247,3 +247,18 @@ def test_the_table_shows_the_sections(story) -> None:
     result = story("rca", *M, "--baseline", BEFORE, "--current", AFTER, "-f", "table")
     for title in ("· change", "· causes", "· segments", "· outputs", "population_shift"):
         assert title in result.stdout
+
+
+def test_a_drift_status_set_by_a_quality_check_is_named_in_the_finding() -> None:
+    from evalctl.analyses.rca_findings import drift_fields, output_row
+
+    decided = {"check": "null_rate_change", "value": 0.31, "threshold": 0.1, "status": "fail"}
+    drifted = [{"feature": "score", "method": "psi", "score": 0.0012, "threshold": 0.25,
+                "status": "fail", "summary": "", "decided_by": decided,
+                "decided_by_text": "null_rate_change 0.31 ≥ 0.1 (fail)"}]
+    row = output_row("score", drifted, [])
+    assert row["drift_decided_by"] == decided
+    assert "psi 0.0012, fail set by null_rate_change 0.31 ≥ 0.1 (fail)" in row["finding"]
+    plain = drift_fields("score", [{**drifted[0], "decided_by": None,
+                                    "decided_by_text": None}], [])
+    assert plain["drift_decided_by"] is None

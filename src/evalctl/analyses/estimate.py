@@ -11,7 +11,7 @@ adds the reference binning and one summary scan of the current (`evalctl.stats`)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -411,7 +411,9 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
         recs.append(f"the realised {settings.metric} fell outside the estimate's band in "
                     f"{len(missed)} of {len(compared)} labelled windows: P(label | score) may "
                     "have changed since the reference (concept drift), which CBPE cannot see; "
-                    "recalibrate on recent labelled data (--reference production@RANGE)")
+                    "recalibrate on the recent labelled windows: evalctl estimate --model "
+                    f"{model.name} --reference {_labelled_span(compared, current)} "
+                    f"--current {current.text}")
     unlabelled = [r for r in windows if not r["labelled_rows"]]
     if unlabelled:
         recs.append(f"{len(unlabelled)} window(s) without labels yet "
@@ -428,6 +430,15 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
                     f"{best['windows_correlated']} windows {best['corr_windows']:.2f})" +
                     ("" if strong else ": do not read it as a performance signal"))
     return recs
+
+
+def _labelled_span(compared: list[dict[str, Any]], current: Selector) -> str:
+    """A selector over the labelled windows: the current env and version, their days."""
+    first = _day(compared[0]["window_start"])
+    end = compared[-1]["window_end"]
+    last = _day(end - timedelta(microseconds=1)) if isinstance(end, datetime) else _day(end)
+    name = current.env + (f":{current.version}" if current.version else "")
+    return f"{name}@{first}..{max(first, last)}"
 
 
 def _day(value: Any) -> str:

@@ -278,7 +278,7 @@ def _recommendations(rows: list[dict[str, Any]], model: ModelConfig,
                      sides: tuple[Selector, Selector | None], metric: str) -> list[str]:
     """Findings in words; `sides` is the selection and the one it was compared to."""
     selector, compare_to = sides
-    recs = []
+    recs, found = [], 0
     for r in rows:
         if r["section"] == "declared" and r.get("significant_worse"):
             recs.append(f"{r['slice']} = {r['segment']}: {metric} {r['value']:.3f} "
@@ -296,7 +296,9 @@ def _recommendations(rows: list[dict[str, Any]], model: ModelConfig,
                         f"comparison window, {gap_text(r['relative_change'])} beyond the overall "
                         "change — a new weak slice emerged")
         if r["section"] == "discovered" and r.get("significant_worse"):
+            found += 1  # one file per slice: running every hint keeps every slice's rows
             recs.append(f"discovered: {r['segment']} (share {r['share']:.1%}, error "
                         f"{r['value']:.3f}); examples: evalctl export --model {model.name} "
-                        f"--selector {selector.text} --segment '{r['id']}' --out slice.parquet")
+                        f"--selector {selector.text} --segment '{r['id']}' "
+                        f"--out slice-{found}.parquet")
     return recs[:12]
