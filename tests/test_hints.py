@@ -161,3 +161,28 @@ def test_a_join_that_finds_nothing_names_selectors_that_share_ids(story_copy) ->
     assert ("training:v2 shares ids with production@2026-11-01..2026-11-07: evalctl skew "
             "--model tv-recommender --reference training:v2 --current "
             "production@2026-11-01..2026-11-07 --join-key request_id") in line
+
+
+@pytest.mark.parametrize("case", ["concept_drift", "data_quality", "unlabelled"])
+def test_every_rca_hint_runs_in_each_failure_mode(cli, frame_file, workdir, monkeypatch,
+                                                  case: str) -> None:
+    from datetime import datetime
+
+    from tests.test_rca import CHURN, write_window
+
+    monkeypatch.chdir(workdir)
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
+        str(frame_file(make_frame(2000, seed=9, prefix="t"), "t.parquet")))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "validation",
+        str(frame_file(make_frame(2000, seed=8, prefix="v"), "v.parquet")))
+    write_window(frame_file, cli, 4000, 1, datetime(2026, 11, 1), young=0.05)
+    later = {"concept_drift": {"noise": 0.5}, "data_quality": {"noise": 0.5, "unit": 5.0},
+             "unlabelled": {"young": 0.4, "labelled": False}}[case]
+    write_window(frame_file, cli, 4000, 2, datetime(2026, 11, 5),
+                 **{"young": 0.05, **later})  # type: ignore[arg-type]
+    doc = cli(*CHURN).json()
+    hints = [h for r in doc["recommendations"] for h in hints_in(r)]
+    assert hints, doc["recommendations"]
+    for hint in hints:
+        result = cli(*shlex.split(hint)[1:])
+        assert result.code in (0, 1), (hint, result.stderr)

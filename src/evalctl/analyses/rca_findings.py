@@ -208,9 +208,10 @@ def recommendations(change: dict[str, Any], causes: list[dict[str, Any]],
                         + (f"; check the producer against a recomputation: {join}" if join
                            else ""))
     if mode in ("concept_drift", "data_quality"):
-        recs.append(f"{change['metric']} fell inside segments and no population shift explains "
-                    f"it: concept drift — retrain on recent data (evalctl export --model {name} "
-                    f"--selector {cur} --out recent.parquet); evidence: evalctl slices --model "
+        recs.append(f"{change['metric']} got worse inside segments and no population shift "
+                    "explains it: concept drift — retrain on recent data (evalctl export "
+                    f"--model {name} --selector {cur} --out recent.parquet); evidence: evalctl "
+                    "slices --model "
                     f"{name} --selector {cur} --compare-to {base}")
         recs += [s["finding"] for s in segments if s["effect"] == "performance"][:3]
     moved = [r["feature"] for r in causes if r["mode"] == "co_shift"]
