@@ -128,6 +128,11 @@ def test_a_drift_alert_raised_by_a_quality_check_says_so(cli, frame_file) -> Non
     assert any("no reason to retrain" in r for r in doc["recommendations"])
     table = cli("monitor", "--date", "2026-11-04", "-f", "table").stdout
     assert "decided by" in table
+    history = cli("history", "--model", "churn", "--check", "drift", "--feature", "minutes")
+    (series,) = history.json()["results"]
+    assert series["decided_by"]["check"] == "null_rate_change"
+    assert series["series"][-1]["decided_by"]["check"] == "null_rate_change"
+    assert "decided by" in cli("history", "--model", "churn", "-f", "table").stdout
 
 
 def test_a_window_without_rows_is_reported_not_passed(cli, frame_file) -> None:

@@ -51,6 +51,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                 ("threshold", "threshold"), ("summary", "evidence")],
     "history": [("status", "latest"), ("check", "check"), ("feature", "feature"),
                 ("latest", "value"), ("first_window", "from"), ("last_window", "to"),
+                ("decided_by_text", "decided by"),
                 ("windows_alerting", "alerting"), ("series", "trend")],
     "validate": [("status", "status"), ("slice", "slice"), ("segment", "segment"),
                  ("metric", "metric"), ("n", "n"), ("baseline", "baseline"),
