@@ -116,6 +116,7 @@ def test_a_drift_alert_raised_by_a_quality_check_says_so(cli, frame_file) -> Non
 
     _missing_minutes(cli, frame_file)
     doc = cli("monitor", "--date", "2026-11-04").json()
+    validate(doc)
     minutes = next(r for r in rows_of(doc, "drift") if r["feature"] == "minutes")
     assert minutes["status"] == "fail" and minutes["value"] < minutes["threshold"]
     assert minutes["decided_by"]["check"] == "null_rate_change"
@@ -140,6 +141,7 @@ def test_a_window_without_rows_is_reported_not_passed(cli, frame_file) -> None:
         str(frame_file(make_frame(300), "p.parquet")))
     result = cli("monitor", "--date", "2026-11-20")
     doc = result.json()
+    validate(doc)
     assert result.code == 1 and doc["status"] == "fail"
     decision = rows_of(doc, "retraining")[0]
     assert decision["status"] == "insufficient" and decision["value"] == "nothing to judge"
