@@ -20,6 +20,8 @@ from evalctl.cli.app import run
 
 M = ["--model", "tv-recommender"]
 STORY = [
+    ["catalog"],
+    ["doctor"],
     ["skew", *M, "--reference", "training", "--current", "production@2026-11-15..2026-11-30"],
     ["skew", *M, "--reference", "training:v2", "--current",
      "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id"],
@@ -43,6 +45,11 @@ STORY = [
 ]
 # `evalctl <command>` and the options / values that follow it, up to the prose around it
 COMMAND = re.compile(r"evalctl\s+[a-z][a-z-]*(?:\s+(?:--?[a-z][\w-]*|'[^']*'|[^\s;()'`,—]+))*")
+
+
+def story_command(name: str) -> list[str]:
+    """The story's first run of `name`."""
+    return next(args for args in STORY if args[0] == name)
 
 
 def hints_in(text: str) -> list[str]:
@@ -104,7 +111,7 @@ def test_every_hint_of_the_story_runs(story_copy, monkeypatch: pytest.MonkeyPatc
 
 def test_skew_suggests_the_join_only_with_selectors_that_share_ids(story_copy) -> None:
     invoke, _ = story_copy
-    doc = invoke(STORY[0]).json()
+    doc = invoke(story_command("skew")).json()
     (join,) = [h for r in doc["recommendations"] for h in hints_in(r) if "--join-key" in h]
     # training (t- ids) shares no id with production; the recomputed training:v2 does
     assert "--reference training:v2" in join
@@ -115,7 +122,7 @@ def test_skew_suggests_the_join_only_with_selectors_that_share_ids(story_copy) -
 
 def test_rca_pipeline_hint_joins_on_shared_ids(story_copy) -> None:
     invoke, _ = story_copy
-    doc = invoke(STORY[10]).json()
+    doc = invoke(story_command("rca")).json()
     watch = next(r for r in doc["recommendations"] if r.startswith("watch_minutes_7d"))
     (join,) = [h for h in hints_in(watch) if "--join-key" in h]
     assert "--reference training:v2" in join
