@@ -233,7 +233,9 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
     points = {name: series[i] for name, series in proxies.items()}
     head = estimated[settings.metric]
     actual = realized[settings.metric] if realized else None
-    status, why = _window_status(estimated, ref_real, points, bound["rows"], settings)
+    status, alerts = _window_status(estimated, ref_real, points, bound["rows"], settings)
+    why = [a["why"] for a in alerts]
+    decided = _decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
     if status in ("pass", "warn") and actual is not None and head["value"] is not None \
             and head["lower"] is not None and bound["labelled_rows"] >= settings.min_rows \
             and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"]):
@@ -248,6 +250,8 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
         "error": None if actual is None or head["value"] is None else head["value"] - actual,
         "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
         "reason": why[0] if status == "error" else None, "alerts": why,
+        "decided_by": decided,
+        "decided_by_text": alerts[0]["why"] if decided else None,
         "estimated": estimated, "realized": realized,
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
         "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
@@ -256,18 +260,36 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
 
 def _window_status(estimated: dict[str, dict[str, float | None]],
                    ref_real: dict[str, float | None], points: dict[str, dict[str, Any]],
-                   rows: int, settings: EstimateSettings) -> tuple[str, list[str]]:
-    """The window's status and every reason behind it (failures first)."""
+                   rows: int, settings: EstimateSettings
+                   ) -> tuple[str, list[dict[str, Any]]]:
+    """The window's status and every alert behind it (failures first), each with its `why`
+    (and, for an estimated metric, `check`, `value`, `threshold`)."""
     if rows < settings.min_rows:
-        return INSUFFICIENT, [f"fewer than {settings.min_rows} rows: not judged"]
+        return INSUFFICIENT, [{"why": f"fewer than {settings.min_rows} rows: not judged"}]
     if estimated[settings.metric]["value"] is None:
-        return "error", [f"{settings.metric} cannot be estimated: no rows with a finite score "
-                         "and a 0/1 prediction"]
+        return "error", [{"why": f"{settings.metric} cannot be estimated: no rows with a "
+                                 "finite score and a 0/1 prediction"}]
     alerts = cbpe.judge_window(estimated, ref_real, settings.metrics, settings.minimum,
                                settings.warn_drop, settings.fail_drop)
-    alerts += [("warn", p["why"]) for p in points.values() if p["status"] == "warn"]
-    status = "fail" if any(a[0] == "fail" for a in alerts) else ("warn" if alerts else "pass")
-    return status, [text for _, text in alerts]
+    alerts += [{"status": "warn", "why": p["why"]} for p in points.values()
+               if p["status"] == "warn"]
+    status = "fail" if any(a["status"] == "fail" for a in alerts) else (
+        "warn" if alerts else "pass")
+    return status, alerts
+
+
+def _decided_by(alerts: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The alert that set the window's status when the shown metric alone would not have (recall
+    failing while accuracy passes): check, value, threshold and status; else None."""
+    rank = {"pass": 0, "warn": 1, "fail": 2}
+    own = next((a["status"] for a in alerts if a.get("check") == metric), "pass")
+    deciding = alerts[0] if alerts else None
+    if deciding is None or rank[own] >= rank[deciding["status"]]:
+        return None
+    if "check" not in deciding:  # a proxy outside its limits
+        return {"check": "proxy", "value": None, "threshold": None,
+                "status": deciding["status"], "why": deciding["why"]}
+    return {k: deciding[k] for k in ("check", "value", "threshold", "status")}
 
 
 # -- proxies -----------------------------------------------------------------------------------
