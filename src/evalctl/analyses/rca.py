@@ -110,28 +110,26 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
         classify(row, change, settings.min_explained, settings.max_drop)
     _check_co_shift(rows, store, model, windows, binning, drift)
     outputs = [output_row(c, drifted, skewed) for c in kinds if c not in model.features]
-    hints = _hints(store, model, ref, current, rows, change)
+    hints = _hints(store, model, ref, windows[1], rows, change)
     return _report(model, inputs, [change, *rows, *outputs], change, rows, settings, hints)
 
 
-def _hints(store: Store, model: ModelConfig, ref: Selection | None, current: Selector,
+def _hints(store: Store, model: ModelConfig, ref: Selection | None, current: Selection,
            rows: list[dict[str, Any]], change: dict[str, Any]) -> dict[str, Any]:
     """What the recommendations may point at on this store: a row-by-row skew whose selectors
-    share ids (only looked for when a pipeline suspect needs one), a labelled reference for
-    `evalctl estimate`."""
+    share ids (only looked for when a pipeline suspect needs one), and `validation` as the
+    reference of `evalctl estimate` when it holds every version of the current window."""
     join = None
     if ref is not None and any(r.get("mode") in ("pipeline", "drift_without_effect")
                                for r in rows):
-        found = joinable_selectors(store, model, ref.selector, current)
+        found = joinable_selectors(store, model, ref.selector, current.selector)
         join = found.command(model) if found else None
+    validated = {r.version for r in store.prediction_records(model.name)
+                 if r.env == "validation"}
     estimate_reference = None
-    if not change.get("measured") and shares_env(store, model, "validation"):
+    if not change.get("measured") and set(current.versions) <= validated:
         estimate_reference = "validation"
     return {"join": join, "estimate_reference": estimate_reference}
-
-
-def shares_env(store: Store, model: ModelConfig, env: str) -> bool:
-    return any(r.env == env for r in store.prediction_records(model.name))
 
 
 def _reference(store: Store, model: ModelConfig, reference: Selector | None,
