@@ -64,11 +64,3 @@ class StoreError(EvalctlError):
 
     exit_code = ExitCode.STORE_DAMAGED
     kind = "store"
-
-
-class Interrupted(BaseException):  # noqa: N818 — a signal, not an error: like KeyboardInterrupt
-    """SIGINT or SIGTERM arrived. A BaseException so that no `except Exception` swallows it."""
-
-    def __init__(self, exit_code: ExitCode) -> None:
-        super().__init__(exit_code.name.lower())
-        self.exit_code = exit_code

@@ -26,7 +26,7 @@ from evalctl.cli import (
 from evalctl.cli.errors import ErrorRequest, describe_os_error, os_error_in, write_error
 from evalctl.cli.metavars import tidy_metavars
 from evalctl.cli.state import AppState
-from evalctl.errors import ConfigError, EvalctlError, ExitCode, Interrupted, StoreError
+from evalctl.errors import ConfigError, EvalctlError, ExitCode, StoreError
 from evalctl.version import __version__
 
 HELP = """evalctl — an evaluation store for machine-learning models.
@@ -111,9 +111,7 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
         with contextlib.redirect_stdout(state.stdout):  # help text goes where stdout goes
             returned = command.main(args=args, prog_name="evalctl", standalone_mode=False,
                                     obj=state)
-    except Interrupted as exc:
-        return _interrupted(state, exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # in-process callers (tests, notebooks) keep Python's handler
         return _interrupted(state, ExitCode.INTERRUPTED)
     except EvalctlError as exc:
         return _fail(state, request, exc, str(exc), exc.exit_code)

@@ -1,15 +1,13 @@
 """SIGINT / SIGTERM: exit 130 / 143 with one line on stderr, no traceback, nothing partial.
 
-Python runs signal handlers only between bytecodes, so a Ctrl-C that arrives while polars runs
-a long native query would wait for the query to end. Two paths make it prompt:
-
-- the Python handler raises `Interrupted`, which unwinds the command (its `finally` blocks
-  remove temporary files) to the CLI boundary;
-- a watchdog thread is woken at once by `signal.set_wakeup_fd`. If the handler has not run
-  within `PROMPT` seconds (the main thread is inside native code), or the unwinding takes longer
-  than `UNWIND` seconds, it removes the temporary output files registered here and ends the
-  process with `os._exit`. The store needs no cleanup: an ingest cut anywhere leaves nothing
-  visible (its record is written last).
+The signal is acted on by a watchdog thread, never by raising in the main thread: Python runs
+signal handlers between bytecodes, which may be inside a callback that polars made from native
+code, and an exception raised there makes polars panic (a Rust backtrace, and the wrong exit
+code). `signal.set_wakeup_fd` wakes the watchdog at once, even while the main thread is inside
+a long native query; it removes the registered temporary files and folders
+(`evalctl.temporaries`), restores the terminal's cursor, writes `evalctl: interrupted`, and ends
+the process with `os._exit`. The store needs no cleanup: a writer cut anywhere leaves nothing
+visible (a batch's ledger record is written last) and the store lock dies with the process.
 """
 
 from __future__ import annotations
@@ -17,20 +15,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
 
-from evalctl.errors import ExitCode, Interrupted
+from evalctl import temporaries
+from evalctl.errors import ExitCode
 
-PROMPT = 0.5
-UNWIND = 5.0
 CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
 MESSAGE = b"evalctl: interrupted\n"
+# at a terminal: clear a progress line left half-drawn and show the cursor Rich hid
+TERMINAL_RESET = b"\r\x1b[2K\x1b[?25h"
 
-_temporary: set[Path] = set()
-_handled = threading.Event()
+temporary = temporaries.temporary
 _lock = threading.Lock()
 
 
@@ -40,28 +37,13 @@ def install() -> None:
     os.set_blocking(write_fd, False)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     for signum in CODES:
-        signal.signal(signum, _raise)
+        signal.signal(signum, _note)
     threading.Thread(target=_watch, args=(read_fd,), name="evalctl-signals", daemon=True).start()
 
 
-@contextlib.contextmanager
-def temporary(path: Path) -> Iterator[Path]:
-    """Register ``path`` as a temporary file to remove if the process is ended by a signal."""
-    with _lock:
-        _temporary.add(path)
-    try:
-        yield path
-    finally:
-        with _lock:
-            _temporary.discard(path)
-
-
-def _raise(signum: int, _frame: FrameType | None) -> None:
-    code = CODES.get(signal.Signals(signum), ExitCode.INTERRUPTED)
-    if _handled.is_set():  # a second signal while unwinding: stop now
-        _force_exit(code)
-    _handled.set()
-    raise Interrupted(code)
+def _note(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler does nothing: its only job is to make the C-level handler
+    write the signal number to the wakeup fd, which the watchdog reads."""
 
 
 def _watch(read_fd: int) -> None:
@@ -76,16 +58,14 @@ def _watch(read_fd: int) -> None:
             code = CODES[signal.Signals(data[0])]
         except (KeyError, ValueError):
             continue
-        if _handled.wait(PROMPT):
-            threading.Event().wait(UNWIND)  # the main thread is unwinding; give it time
-        _force_exit(code)
+        _exit(code)
 
 
-def _force_exit(code: ExitCode) -> None:
-    with _lock:
-        for path in list(_temporary):
-            with contextlib.suppress(OSError):
-                path.unlink()
-    with contextlib.suppress(OSError):
-        os.write(2, MESSAGE)
-    os._exit(int(code))
+def _exit(code: ExitCode) -> None:
+    with _lock:  # a second signal while the first is handled changes nothing
+        temporaries.remove_all()
+        with contextlib.suppress(OSError, ValueError):
+            if sys.stderr is not None and sys.stderr.isatty():
+                os.write(2, TERMINAL_RESET)
+            os.write(2, MESSAGE)
+        os._exit(int(code))
