@@ -132,29 +132,45 @@ def batches(store: Store, model: str | None = None) -> Report:
 
 
 def doctor(store: Store, repair: bool = False) -> Report:
-    """Verify every committed file; list (and with ``repair`` remove) orphans."""
+    """Validate the ledger and verify every live file; list (and with ``repair`` remove)
+    orphans and the files of batches removed longer than the grace period ago."""
     found = examine_store(store.root, repair=repair)
     results: list[dict[str, Any]] = [
-        {"path": d["path"], "batch": d["batch"], "problem": d["problem"], "status": "fail"}
-        for d in found.damaged]
+        {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
+         "status": "fail"} for d in found.damaged]
     results += [{"path": p, "batch": None,
                  "problem": "orphan (removed)" if p in found.removed else "orphan (uncommitted)",
                  "status": "pass" if p in found.removed else "warn"} for p in found.orphans]
-    status = "fail" if found.damaged else ("warn" if set(found.orphans) - set(found.removed)
-                                            else "pass")
+    results += [{"path": p, "batch": None, "problem": "stray file (never read by evalctl)",
+                 "status": "warn"} for p in found.stray]
+    results += [{"path": p, "batch": None, "problem": "file of a removed batch (collected)",
+                 "status": "pass"} for p in found.collected]
+    results += [{"path": p, "batch": None, "problem": "file of a removed batch (collected by "
+                 "`doctor --repair` after the grace period)", "status": "pass"}
+                for p in found.pending]
+    warned = (set(found.orphans) - set(found.removed)) or found.stray
+    status = "fail" if found.damaged else ("warn" if warned else "pass")
     recommendations = []
-    if found.damaged:
-        recommendations.append("committed files are damaged: restore them from a backup; "
-                               "evalctl never rewrites committed files")
-    if status == "warn":
+    if any(not d["batch"] for d in found.damaged):
+        recommendations.append("the ledger has invalid records: every other command refuses "
+                               "the store until they are restored from a backup or moved out "
+                               "of _ledger/")
+    for batch, commands in found.repairs.items():
+        recommendations.append(f"batch {batch} is damaged: repair it with `{commands[0]}`, "
+                               f"then `{commands[1]}`")
+    if set(found.orphans) - set(found.removed):
         recommendations.append("orphans are leftovers of interrupted ingests and are never "
                                "read; remove them with `evalctl doctor --repair` "
                                "(while no ingest is running)")
+    if found.stray:
+        recommendations.append("stray files are not written by evalctl and never read by it; "
+                               "move them out of the store")
     return Report(command="doctor", model=None, status=status,
                   inputs={"store": str(store.root), "repair": repair}, results=results,
                   summary={"batches": found.checked_batches, "files": found.checked_files,
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
-                           "removed": len(found.removed)},
+                           "removed": len(found.removed), "stray": len(found.stray),
+                           "pending": len(found.pending), "collected": len(found.collected)},
                   recommendations=recommendations)
 
 

@@ -14,7 +14,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError, SelectorError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
-from evalctl.lake.ledger import BatchRecord, FileEntry, read_records
+from evalctl.lake.ledger import FORMAT, BatchRecord, FileEntry, read_records, store_format
 from evalctl.lake.selectors import Selector
 from evalctl.version import __version__
 
@@ -56,21 +56,24 @@ class Store:
             (root / sub).mkdir(exist_ok=True)
         marker = root / MARKER
         if not marker.exists():
-            marker.write_text(json.dumps({"format": 1, "created_by": __version__}) + "\n")
+            marker.write_text(json.dumps({"format": FORMAT, "created_by": __version__}) + "\n")
         return cls(root)
 
     @classmethod
     def open(cls, root: str | Path) -> Store:
-        """Open an existing store; a folder without the marker is an input error."""
+        """Open an existing store; a folder without the marker is an input error, a store of
+        a newer format than this evalctl reads is refused (StoreError)."""
         path = Path(root)
         if not (path / MARKER).is_file():
             raise InputError(f"{path}: not an evalctl store (no {MARKER}); "
                              "create one with `evalctl init`")
+        store_format(path)
         return cls(path)
 
     # -- ledger ---------------------------------------------------------------------------
     @property
     def records(self) -> list[BatchRecord]:
+        """The live batch records (committed, not removed), validated; oldest first."""
         if self._records is None:
             self._records = read_records(self.root)
         return self._records
@@ -79,7 +82,9 @@ class Store:
         self._records = None
 
     def has_batch(self, batch: str) -> bool:
-        return (self.root / LEDGER / f"{batch}.json").exists()
+        """Whether a live record of ``batch`` is committed (read afresh)."""
+        self.refresh()
+        return any(r.batch == batch for r in self.records)
 
     def prediction_records(self, model: str) -> list[BatchRecord]:
         return [r for r in self.records if r.kind == "predictions" and r.model == model]
