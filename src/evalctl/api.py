@@ -12,7 +12,9 @@ from evalctl.config import Config, ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
 from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
-from evalctl.lake.ledger import BatchRecord
+from evalctl.lake.layout import parse_duration
+from evalctl.lake.ledger import BatchRecord, FileEntry
+from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
@@ -129,6 +131,77 @@ def batches(store: Store, model: str | None = None) -> Report:
     return Report(command="batches", model=model, status="pass",
                   inputs={"store": str(store.root)}, results=results,
                   summary={"batches": len(results)})
+
+
+def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False) -> Report:
+    """Remove batches as one commit (a tombstone); their files are collected later."""
+    done = remove_batches(store, batch_ids, dry_run=dry_run)
+    return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
+
+
+def gc(store: Store, older_than: str, *, env: str | None = None, model: str | None = None,
+       dry_run: bool = False) -> Report:
+    """Retention: remove whole batches whose newest date is older than ``older_than``."""
+    span = parse_duration(older_than)
+    if span is None or span.total_seconds() <= 0 or older_than.strip()[-1] != "d":
+        raise InputError(f"--older-than: expected a number of days such as 400d, "
+                         f"got {older_than!r}")
+    done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run)
+    return _removal_report("gc", store, done, dry_run,
+                           {"older_than": older_than, "env": env, "model": model})
+
+
+def _removal_report(command: str, store: Store, done: Removal, dry_run: bool,
+                    inputs: dict[str, Any]) -> Report:
+    action = "would remove" if dry_run else "removed"
+    results: list[dict[str, Any]] = [
+        {**_batch_row(r), "action": action, "status": "pass"} for r in done.removed]
+    results += [{**_batch_row(r), "action": f"kept: newest date {newest} is after the "
+                 "cut-off", "status": "warn"} for r, newest in done.kept_partly_older]
+    recommendations = [f"{len(done.kept_partly_older)} batch(es) are only partly older than "
+                       "the cut-off and were kept; remove them with `evalctl batches remove` "
+                       "when all their dates may go"] if done.kept_partly_older else []
+    if done.tombstone:
+        recommendations.append("the files stay on disk until `evalctl doctor --repair` runs "
+                               "after the grace period")
+    return Report(command=command, model=inputs.get("model"),
+                  status="warn" if done.kept_partly_older else "pass",
+                  inputs={"store": str(store.root), "dry_run": dry_run, **inputs},
+                  results=results,
+                  summary={"batches": len(done.removed),
+                           "rows": sum(r.rows for r in done.removed),
+                           "files": sum(len(r.files) for r in done.removed),
+                           "tombstone": done.tombstone, "dry_run": dry_run},
+                  recommendations=recommendations)
+
+
+def _batch_row(r: BatchRecord) -> dict[str, Any]:
+    dates = sorted(f.date for f in r.files)
+    return {"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
+            "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
+            "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None}
+
+
+def files(store: Store, model: str, selector: Selector | None, *, actuals: bool = False
+          ) -> Report:
+    """The committed files of a selection (or of a model's actuals), for outside readers."""
+    if actuals == (selector is not None):
+        raise InputError("files: give either --selector or --actuals")
+    chosen: list[tuple[str | None, str | None, FileEntry]]
+    if selector is not None:
+        chosen = [(v, e, f) for v, e, f in store.select(model, selector).files]
+    else:
+        chosen = [(None, None, f) for r in store.actual_records(model) for f in r.files]
+        if not chosen:
+            raise InputError(f"--actuals: model {model!r} has no actuals in {store.root}")
+    results = [{"path": str((store.root / f.path).resolve()), "version": version, "env": env,
+                "date": f.date, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256,
+                "status": "pass"} for version, env, f in chosen]
+    return Report(command="files", model=model, status="pass",
+                  inputs={"store": str(store.root), "actuals": actuals,
+                          "selector": selector.text if selector else None},
+                  results=results,
+                  summary={"files": len(results), "rows": sum(r["rows"] for r in results)})
 
 
 def doctor(store: Store, repair: bool = False) -> Report:
