@@ -88,6 +88,9 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
     except typer.TyperException as exc:  # usage errors: bad or missing options
         return _usage_error(state, exc)
     except Exception as exc:  # the one place a bug becomes exit 4
+        damage = state.damage_behind(exc)  # unless a damaged committed file caused it
+        if damage is not None:
+            return _fail(state, str(damage), damage.exit_code)
         name = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return _fail(state, f"internal error: {name} (rerun with --debug; please report it)",
                      ExitCode.INTERNAL)

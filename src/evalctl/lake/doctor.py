@@ -43,7 +43,7 @@ def examine_store(root: Path, repair: bool = False, grace: timedelta | None = No
         for entry in record.files:
             live_paths.add(entry.path)
             findings.checked_files += 1
-            problem = _verify(root, entry.path, entry.sha256, entry.rows)
+            problem = verify_file(root, entry.path, entry.sha256, entry.rows)
             if problem:
                 findings.damaged.append({"batch": record.batch, "path": entry.path,
                                          "problem": problem})
@@ -129,7 +129,8 @@ def _stray_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in stray)
 
 
-def _verify(root: Path, relative: str, sha256: str, rows: int) -> str | None:
+def verify_file(root: Path, relative: str, sha256: str, rows: int) -> str | None:
+    """What is wrong with a committed file, or None when it is sound."""
     path = root / relative
     if path.is_symlink() or _through_symlink(root, relative):
         return "is a symlink (committed files are plain files inside the store)"

@@ -47,6 +47,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._records: list[BatchRecord] | None = None
+        self._handed_out: dict[str, FileEntry] = {}  # committed files given to scans
 
     @classmethod
     def init(cls, root: Path) -> Store:
@@ -205,7 +206,27 @@ class Store:
         path = self.root / entry.path
         if not path.is_file():
             raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)")
+        size = path.stat().st_size
+        if size != entry.bytes:
+            raise StoreError(f"{path}: committed file is damaged ({size} bytes, {entry.bytes} "
+                             "recorded; run `evalctl doctor`)")
+        self._handed_out[entry.path] = entry
         return path
+
+    def damage_behind(self, exc: BaseException) -> StoreError | None:
+        """After a read failed: the damaged committed file behind it, found by verifying the
+        files this store gave to scans (present, size, checksum, footer), or None when they
+        are all sound (then the failure is not the store's)."""
+        if not isinstance(exc, pl.exceptions.PolarsError | OSError | ValueError):
+            return None
+        from evalctl.lake.doctor import verify_file  # imported on use: only on failures
+
+        for entry in self._handed_out.values():
+            problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
+            if problem:
+                return StoreError(f"{self.root / entry.path}: committed file is damaged "
+                                  f"({problem}) and could not be read; run `evalctl doctor`")
+        return None
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
