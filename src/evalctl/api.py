@@ -11,6 +11,7 @@ from evalctl.check_settings import drift_settings
 from evalctl.config import Config, ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
+from evalctl.lake.erase import erase_ids, read_ids
 from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
 from evalctl.lake.layout import parse_duration
 from evalctl.lake.ledger import BatchRecord, FileEntry
@@ -180,6 +181,26 @@ def _batch_row(r: BatchRecord) -> dict[str, Any]:
     return {"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
             "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
             "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None}
+
+
+def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = False
+          ) -> Report:
+    """Erase every row of the ids in ``ids_path`` from predictions and actuals, as one
+    commit (privacy requests)."""
+    done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run)
+    action = "would erase" if dry_run else "erased"
+    results = [{"batch": batch, "kind": kind, "rows": rows, "action": action, "status": "pass"}
+               for batch, kind, rows in done.batches]
+    recommendations = ["the old files stay on disk until `evalctl doctor --repair` runs "
+                       "after the grace period; run it then to finish the erasure"
+                       ] if done.tombstone else []
+    return Report(command="erase", model=model.name, status="pass",
+                  inputs={"store": str(store.root), "ids": str(ids_path), "dry_run": dry_run},
+                  results=results,
+                  summary={"ids": done.ids, "rows": done.rows, "files": done.files,
+                           "batches": len(done.batches), "tombstone": done.tombstone,
+                           "dry_run": dry_run},
+                  recommendations=recommendations)
 
 
 def files(store: Store, model: str, selector: Selector | None, *, actuals: bool = False

@@ -1,5 +1,5 @@
 """Store commands: init, ingest, ingest-actuals, catalog, batches [remove], files, gc,
-doctor."""
+erase, doctor."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(batches_app, name="batches")
     app.command("files")(files)
     app.command("gc")(gc)
+    app.command("erase")(erase)
     app.command("doctor")(doctor)
 
 
@@ -177,6 +178,29 @@ def gc(ctx: typer.Context,
     report = api.gc(state.store(), older_than, env=env, model=model, dry_run=dry_run)
     _say_removed(state, report.summary)
     emit(state, report, fmt, output, "never")
+
+
+def erase(ctx: typer.Context, model: Model,
+          ids: Annotated[Path, typer.Option(
+              "--ids", help="Ids to erase: one per line, or a CSV/Parquet/JSON-lines file "
+              "with the model's id column.")],
+          dry_run: DryRun = False, fmt: Format = None, output: Output = None) -> None:
+    """Erase every row of some ids from predictions and actuals, as one commit.
+
+    Affected files are rewritten; the old ones are deleted by `evalctl doctor --repair`
+    after the grace period.
+
+    \b
+    Example:
+      evalctl erase --model churn --ids forget-me.txt
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    report = api.erase(store, state.model(store, model), ids, dry_run=dry_run)
+    verb = "would erase" if dry_run else "erased"
+    state.warn(f"{verb} {report.summary['rows']:,} row(s) of {report.summary['ids']:,} id(s) "
+               f"in {report.summary['batches']} batch(es)")
+    emit(state, report, fmt, output)
 
 
 def _say_removed(state: AppState, summary: dict[str, object]) -> None:

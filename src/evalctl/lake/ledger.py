@@ -36,7 +36,6 @@ from evalctl.version import __version__
 FORMAT = 2  # 1: batch records only; 2: generations and tombstones
 RECORD_NAME = re.compile(r"^(?P<batch>[A-Za-z0-9_-]+?)(?:\.(?P<generation>[1-9][0-9]*))?\.json$")
 TOMBSTONE_NAME = re.compile(r"^(?P<id>[A-Za-z0-9_-]+)\.tombstone\.json$")
-LOCK = ".lifecycle.lock"
 
 
 @dataclass(frozen=True)
@@ -326,15 +325,16 @@ def _publish(payload: dict[str, Any], target: Path, temp_path: Path) -> bool:
 
 @contextmanager
 def lifecycle_lock(root: Path) -> Iterator[None]:
-    """Serialise removals, gc and erasure (ingests need no lock: they only add generations)."""
+    """Serialise removals, gc and erasure (ingests need no lock: they only add generations).
+    The lock is taken on the ledger folder itself, so it creates no file."""
     import fcntl
 
-    with open(root / LEDGER / LOCK, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    fd = os.open(root / LEDGER, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # -- the store's format marker -----------------------------------------------------------------
