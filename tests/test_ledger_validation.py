@@ -149,3 +149,30 @@ def test_a_format_1_store_is_read_and_upgraded_on_first_write(cli, workdir, fram
                ).code == 0
     assert json.loads(_marker(workdir).read_text())["format"] == 2
     assert cli("catalog", "--format", "json").json()["summary"]["rows"] == 450
+
+
+def test_init_refuses_a_newer_store(cli, workdir) -> None:
+    _marker(workdir).write_text(json.dumps({"format": 9}))
+    before = store_snapshot(workdir / "store")
+    result = cli("init", "store", "--no-config")
+    assert result.code == 3 and "format 9" in result.stderr
+    assert store_snapshot(workdir / "store") == before
+
+
+def test_a_copied_tombstone_is_refused(cli, workdir, one_batch) -> None:
+    batch = json.loads(one_batch.read_text())["batch"]
+    assert cli("batches", "remove", batch).code == 0
+    [tomb] = one_batch.parent.glob("*.tombstone.json")
+    data = json.loads(tomb.read_text())
+    shutil.copy(tomb, tomb.with_name("copy.tombstone.json"))
+    _refused(cli, workdir, "copy.tombstone.json", "differs from its file name")
+    (tomb.parent / "copy.tombstone.json").unlink()
+    data["id"] = "again"
+    (tomb.parent / "again.tombstone.json").write_text(json.dumps(data))
+    result = cli("catalog")
+    assert result.code == 3 and "already removes" in result.stderr
+    data.update(id="ghost", removes=[{"batch": "0123456789abcdef", "generation": 1}])
+    (tomb.parent / "again.tombstone.json").unlink()
+    (tomb.parent / "ghost.tombstone.json").write_text(json.dumps(data))
+    result = cli("catalog")
+    assert result.code == 3 and "which has no record" in result.stderr

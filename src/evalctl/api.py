@@ -120,9 +120,9 @@ def catalog(store: Store, model: str | None = None) -> Report:
 
 
 def batches(store: Store, model: str | None = None) -> Report:
-    """The ledger records, oldest first."""
-    results = [{"batch": r.batch, "kind": r.kind, "model": r.model, "version": r.version,
-                "env": r.env, "rows": r.rows, "files": len(r.files),
+    """The live ledger records, oldest first."""
+    results = [{"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
+                "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
                 "created_at": r.created_at, "sources": [s["path"] for s in r.sources],
                 "status": "pass"}
                for r in store.records if model is None or r.model == model]

@@ -265,10 +265,17 @@ def _check_references(records: list[BatchRecord], tombstones: list[Tombstone],
                       where: dict[tuple[str, int], str]) -> list[Problem]:
     """Tombstones name existing records; no data file is listed by two live records."""
     problems = []
+    removed_by: dict[tuple[str, int], str] = {}
     for tomb in tombstones:
         name = f"{LEDGER}/{tomb.id}.tombstone.json"
-        problems += [Problem(name, f"removes batch {b} generation {g}, which has no record")
-                     for b, g in tomb.removes if (b, g) not in where]
+        for key in tomb.removes:
+            if key not in where:
+                problems.append(Problem(name, f"removes batch {key[0]} generation {key[1]}, "
+                                              "which has no record"))
+            elif key in removed_by:
+                problems.append(Problem(name, f"removes batch {key[0]} generation {key[1]}, "
+                                              f"which {removed_by[key]} already removes"))
+            removed_by.setdefault(key, name)
     removed = {key for t in tombstones for key in t.removes}
     owner: dict[str, tuple[str, int]] = {}
     for record in records:

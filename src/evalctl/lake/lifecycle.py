@@ -9,7 +9,7 @@ that listed them just before the removal can still read them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from evalctl.errors import InputError
@@ -33,8 +33,8 @@ class Removal:
 
     removed: tuple[BatchRecord, ...]
     tombstone: str | None  # the committed tombstone's id; None for a dry run or nothing to do
-    kept_partly_older: tuple[tuple[BatchRecord, str], ...] = field(default=())  # gc: (batch,
-    # its newest date) of batches with dates on both sides of the cut-off
+    # gc: batches with dates on both sides of the cut-off, kept, with their newest date
+    kept_partly_older: tuple[tuple[BatchRecord, str], ...] = ()
 
 
 def remove_batches(store: Store, batches: Sequence[str], *, dry_run: bool = False,

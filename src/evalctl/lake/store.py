@@ -52,10 +52,12 @@ class Store:
     @classmethod
     def init(cls, root: Path) -> Store:
         """Create the store's folders and marker (idempotent)."""
+        marker = root / MARKER
+        if marker.exists():
+            store_format(root)  # a newer store is refused, not silently accepted
         root.mkdir(parents=True, exist_ok=True)
         for sub in (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING):
             (root / sub).mkdir(exist_ok=True)
-        marker = root / MARKER
         if not marker.exists():
             marker.write_text(json.dumps({"format": FORMAT, "created_by": __version__}) + "\n")
         return cls(root)
