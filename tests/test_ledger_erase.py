@@ -41,8 +41,7 @@ def _stored_ids(workdir: Path, every_file: bool = False) -> set[str]:
     return set(pl.concat(frames).collect()["request_id"])
 
 
-def test_erase_removes_the_ids_everywhere_in_one_commit(cli, workdir, filled,
-                                                        monkeypatch) -> None:
+def test_erase_removes_the_ids_everywhere_in_one_commit(cli, workdir, filled) -> None:
     before = cli("catalog", "--format", "json").json()["summary"]["rows"]
     result = cli("erase", "--model", "churn", "--ids", str(filled), "--format", "json")
     assert result.code == 0, result.stderr
@@ -60,8 +59,8 @@ def test_erase_removes_the_ids_everywhere_in_one_commit(cli, workdir, filled,
     # the same export again must not bring the rows back
     again = cli(*INGEST, str(workdir / "a.parquet"), "--format", "json").json()
     assert again["results"][0]["already_ingested"] is True
-    monkeypatch.setenv("EVALCTL_GRACE", "0s")
-    collected = cli("doctor", "--repair", "--format", "json").json()
+    assert cli("doctor", "--repair", "--grace", "soon").code == 2
+    collected = cli("doctor", "--repair", "--grace", "0s", "--format", "json").json()
     assert collected["summary"]["collected"] >= 3 and collected["status"] == "pass"
     assert not set(FORGET) & _stored_ids(workdir, every_file=True)
     assert cli("catalog", "--format", "json").json()["summary"]["rows"] == before - 4

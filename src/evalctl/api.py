@@ -13,7 +13,7 @@ from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
 from evalctl.lake.erase import erase_ids, read_ids
 from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
-from evalctl.lake.layout import parse_duration
+from evalctl.lake.layout import grace_period, parse_duration
 from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector
@@ -225,10 +225,13 @@ def files(store: Store, model: str, selector: Selector | None, *, actuals: bool 
                   summary={"files": len(results), "rows": sum(r["rows"] for r in results)})
 
 
-def doctor(store: Store, repair: bool = False) -> Report:
+def doctor(store: Store, repair: bool = False, grace: str | None = None) -> Report:
     """Validate the ledger and verify every live file; list (and with ``repair`` remove)
     orphans and the files of batches removed longer than the grace period ago."""
-    found = examine_store(store.root, repair=repair)
+    period = grace_period() if grace is None else parse_duration(grace)
+    if period is None:
+        raise InputError(f"--grace: expected a duration such as 0s, 2h or 7d, got {grace!r}")
+    found = examine_store(store.root, repair=repair, grace=period)
     results: list[dict[str, Any]] = [
         {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
          "status": "fail"} for d in found.damaged]

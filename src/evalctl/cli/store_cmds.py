@@ -142,7 +142,7 @@ DryRun = Annotated[bool, typer.Option("--dry-run", "-n",
 def remove(ctx: typer.Context,
            batch_ids: Annotated[list[str], typer.Argument(
                help="Batch ids (or unique prefixes of at least 4 characters).",
-               metavar="BATCH...")],
+               metavar="BATCH")],
            dry_run: DryRun = False, fmt: Format = None, output: Output = None) -> None:
     """Remove batches as one commit (a tombstone); readers never see half of it.
 
@@ -238,11 +238,15 @@ def files(ctx: typer.Context, model: Model,
 
 def doctor(ctx: typer.Context,
            repair: Annotated[bool, typer.Option(
-               "--repair", help="Remove orphans (never committed files).")] = False,
+               "--repair", help="Remove orphans and, after the grace period, the files of "
+               "removed batches (never a live committed file).")] = False,
+           grace: Annotated[str | None, typer.Option(
+               "--grace", help="Collect removed batches' files older than this (0s, 2h, 7d; "
+               "default: EVALCTL_GRACE, else 7d).")] = None,
            fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
-    """Verify every committed file (checksum, row count) and list orphan files.
+    """Validate the ledger, verify every committed file (checksum, row count), list orphans.
 
-    Exit 3 when a committed file is missing or altered.
+    Exit 3 when a ledger record is invalid or a committed file is missing or altered.
 
     \b
     Example:
@@ -250,7 +254,7 @@ def doctor(ctx: typer.Context,
     """
     state: AppState = ctx.obj
     with state.busy("verifying checksums …"):
-        report = api.doctor(state.store(), repair=repair)
+        report = api.doctor(state.store(), repair=repair, grace=grace)
     emit(state, report, fmt, output, fail_on)
     if report.status == "fail":
         state.exit_code = int(ExitCode.STORE_DAMAGED)
