@@ -68,6 +68,26 @@ class Report:
         }
 
 
+def error_envelope(command: str | None, model: str | None, error: dict[str, Any],
+                   generated_at: datetime | None = None) -> dict[str, Any]:
+    """The envelope of a command that could not run: `status: "error"` and an `error` object
+    (kind, message, hint, key, file, column, exit_code); nothing else is known."""
+    stamp = generated_at or datetime.now(UTC)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "evalctl_version": __version__,
+        "command": command,
+        "model": model,
+        "generated_at": stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": "error",
+        "inputs": {},
+        "results": [],
+        "summary": {},
+        "recommendations": [],
+        "error": error,
+    }
+
+
 def _clean(value: Any) -> Any:
     """Make a value JSON-safe: non-finite floats -> None, dates -> ISO strings, tuples -> lists."""
     if isinstance(value, float):
