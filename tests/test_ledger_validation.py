@@ -176,3 +176,12 @@ def test_a_copied_tombstone_is_refused(cli, workdir, one_batch) -> None:
     (tomb.parent / "ghost.tombstone.json").write_text(json.dumps(data))
     result = cli("catalog")
     assert result.code == 3 and "which has no record" in result.stderr
+
+
+def test_the_json_error_names_the_record_and_suggests_doctor(cli, workdir, one_batch) -> None:
+    shutil.copy(one_batch, one_batch.with_name("copy.json"))
+    result = cli("catalog", "--format", "json")
+    assert result.code == 3
+    error = result.json()["error"]
+    assert error["file"] == str(workdir / "store" / "_ledger" / "copy.json")
+    assert "evalctl doctor" in error["hint"] and error["exit_code"] == 3

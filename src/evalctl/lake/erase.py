@@ -109,7 +109,7 @@ def erase_ids(store: Store, model: ModelConfig, ids: pl.Series, *, dry_run: bool
 
 def _hits(root: Path, ledger: Ledger, model: ModelConfig, ids: pl.Series) -> list[_Hit]:
     """The live files of the model holding rows of ``ids``: one small query per file."""
-    ledger.raise_problems()
+    ledger.raise_problems(root)
     entries = [(r, f) for r in ledger.live if r.model == model.name for f in r.files]
     if not entries:
         raise InputError(f"--model: model {model.name!r} has no data in {root}")

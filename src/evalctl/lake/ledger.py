@@ -162,12 +162,15 @@ class Ledger:
         """One past every generation of ``batch`` (for the rewritten batches of `erase`)."""
         return 1 + max((r.generation for r in self.records if r.batch == batch), default=0)
 
-    def raise_problems(self) -> None:
+    def raise_problems(self, root: Path) -> None:
+        """Refuse the store when a record broke a rule (StoreError naming the first one)."""
         if self.problems:
             first = self.problems[0]
             more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-            raise StoreError(f"{first.path}: {first.problem}{more}; the store is refused "
-                             "until it is fixed (see `evalctl doctor`)")
+            raise StoreError(f"{root / first.path}: {first.problem}{more}; the store is "
+                             "refused until it is fixed (see `evalctl doctor`)",
+                             file=str(root / first.path),
+                             hint="run `evalctl doctor` to list every invalid ledger record")
 
 
 def read_ledger(root: Path) -> Ledger:
@@ -197,7 +200,7 @@ def read_records(root: Path) -> list[BatchRecord]:
     """The live records (committed and not removed), oldest first; a ledger that fails
     validation is refused (StoreError naming the first bad record)."""
     ledger = read_ledger(root)
-    ledger.raise_problems()
+    ledger.raise_problems(root)
     return ledger.live
 
 
@@ -356,7 +359,8 @@ def store_format(root: Path) -> int:
         raise StoreError(f"{marker}: 'format' must be a positive integer, got {found!r}")
     if found > FORMAT:
         raise StoreError(f"{marker}: the store has format {found}, newer than the format "
-                         f"{FORMAT} evalctl {__version__} reads; upgrade evalctl")
+                         f"{FORMAT} evalctl {__version__} reads; upgrade evalctl",
+                         file=str(marker), hint="upgrade evalctl to read this store")
     return found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from evalctl.errors import InputError
 from evalctl.lake.ledger import (
@@ -42,7 +43,7 @@ def remove_batches(store: Store, batches: Sequence[str], *, dry_run: bool = Fals
     """Remove live batches (full ids or unique prefixes) as one tombstone commit."""
     if not batches:
         raise InputError("batches remove: give at least one batch id (see `evalctl batches`)")
-    chosen = _resolve(read_ledger(store.root), batches)
+    chosen = _resolve(store.root, read_ledger(store.root), batches)
     if dry_run:
         return Removal(tuple(chosen), None)
     return _commit(store, chosen, "remove", now)
@@ -79,7 +80,7 @@ def _commit(store: Store, chosen: list[BatchRecord], reason: str,
     """Under the lifecycle lock: check the batches are still live, then commit a tombstone."""
     with lifecycle_lock(store.root):
         ledger = read_ledger(store.root)
-        ledger.raise_problems()
+        ledger.raise_problems(store.root)
         live = {r.key for r in ledger.live}
         gone = [r.batch for r in chosen if r.key not in live]
         if gone:
@@ -91,9 +92,9 @@ def _commit(store: Store, chosen: list[BatchRecord], reason: str,
     return Removal(tuple(chosen), tombstone.id)
 
 
-def _resolve(ledger: Ledger, wanted: Sequence[str]) -> list[BatchRecord]:
+def _resolve(root: Path, ledger: Ledger, wanted: Sequence[str]) -> list[BatchRecord]:
     """The live records named by ids or unique prefixes, in the order given (no repeats)."""
-    ledger.raise_problems()
+    ledger.raise_problems(root)
     live = ledger.live
     chosen: list[BatchRecord] = []
     for text in wanted:

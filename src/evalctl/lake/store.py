@@ -21,6 +21,8 @@ from evalctl.version import __version__
 VERSION_COL = "_version"
 ENV_COL = "_env"
 LABEL_SOURCE_COL = "_label_source"
+DOCTOR_HINT = ("run `evalctl doctor`: it names the damaged batch and the two commands that "
+               "repair it")
 LABEL_AT_COL = "_label_at"  # when the winning delayed actual arrived (null for inline labels)
 
 
@@ -207,11 +209,12 @@ class Store:
     def _checked(self, entry: FileEntry) -> Path:
         path = self.root / entry.path
         if not path.is_file():
-            raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)")
+            raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)",
+                             file=str(path), hint=DOCTOR_HINT)
         size = path.stat().st_size
         if size != entry.bytes:
             raise StoreError(f"{path}: committed file is damaged ({size} bytes, {entry.bytes} "
-                             "recorded; run `evalctl doctor`)")
+                             "recorded; run `evalctl doctor`)", file=str(path), hint=DOCTOR_HINT)
         self._handed_out[entry.path] = entry
         return path
 
@@ -226,8 +229,10 @@ class Store:
         for entry in self._handed_out.values():
             problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
             if problem:
-                return StoreError(f"{self.root / entry.path}: committed file is damaged "
-                                  f"({problem}) and could not be read; run `evalctl doctor`")
+                path = self.root / entry.path
+                return StoreError(f"{path}: committed file is damaged ({problem}) and could not "
+                                  "be read; run `evalctl doctor`", file=str(path),
+                                  hint=DOCTOR_HINT)
         return None
 
     def models(self) -> list[str]:
