@@ -185,3 +185,12 @@ def test_the_json_error_names_the_record_and_suggests_doctor(cli, workdir, one_b
     error = result.json()["error"]
     assert error["file"] == str(workdir / "store" / "_ledger" / "copy.json")
     assert "evalctl doctor" in error["hint"] and error["exit_code"] == 3
+
+
+def test_repair_removes_nothing_while_the_ledger_is_invalid(cli, workdir, one_batch) -> None:
+    _edit(one_batch, rows=1)  # its files would otherwise look like orphans
+    before = store_snapshot(workdir / "store")
+    report = cli("doctor", "--repair", "--format", "json")
+    assert report.code == 3 and report.json()["summary"]["repair_skipped"] is True
+    assert "removed nothing" in " ".join(report.json()["recommendations"])
+    assert store_snapshot(workdir / "store") == before

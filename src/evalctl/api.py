@@ -251,7 +251,9 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None) -> Repo
     if any(not d["batch"] for d in found.damaged):
         recommendations.append("the ledger has invalid records: every other command refuses "
                                "the store until they are restored from a backup or moved out "
-                               "of _ledger/")
+                               "of _ledger/"
+                               + ("; --repair removed nothing until then (their files would "
+                                  "look like orphans)" if found.repair_skipped else ""))
     for batch, commands in found.repairs.items():
         recommendations.append(f"batch {batch} is damaged: repair it with `{commands[0]}`, "
                                f"then `{commands[1]}`")
@@ -267,7 +269,8 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None) -> Repo
                   summary={"batches": found.checked_batches, "files": found.checked_files,
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
                            "removed": len(found.removed), "stray": len(found.stray),
-                           "pending": len(found.pending), "collected": len(found.collected)},
+                           "pending": len(found.pending), "collected": len(found.collected),
+                           "repair_skipped": found.repair_skipped},
                   recommendations=recommendations)
 
 

@@ -27,6 +27,7 @@ class DoctorFindings:
     pending: list[str] = field(default_factory=list)  # files of removed batches, in grace
     collected: list[str] = field(default_factory=list)  # files of removed batches, deleted
     repairs: dict[str, list[str]] = field(default_factory=dict)  # damaged batch -> commands
+    repair_skipped: bool = False  # --repair refused: the ledger has invalid records
 
 
 def examine_store(root: Path, repair: bool = False, grace: timedelta | None = None,
@@ -37,6 +38,8 @@ def examine_store(root: Path, repair: bool = False, grace: timedelta | None = No
     ledger = read_ledger(root)
     findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
                          for p in ledger.problems]
+    if ledger.problems and repair:  # a refused record's files would look like orphans
+        repair, findings.repair_skipped = False, True
     live_paths: set[str] = set()
     for record in ledger.live:
         findings.checked_batches += 1
