@@ -114,3 +114,17 @@ def test_readers_never_see_a_half_erased_store(cli, workdir, filled) -> None:
                               stdout=subprocess.PIPE, text=True)
     assert cli("erase", "--model", "churn", "--ids", str(filled)).code == 0
     assert set(json.loads(reader.communicate(timeout=120)[0])) <= {500, 497}
+
+
+def test_a_damaged_erased_batch_is_repaired_with_the_erase_again(cli, workdir, filled) -> None:
+    assert cli("erase", "--model", "churn", "--ids", str(filled)).code == 0
+    from evalctl.lake import Store
+
+    rewritten = [f.path for r in Store.open(workdir / "store").records
+                 if "erased_at" in r.extra for f in r.files]
+    victim = workdir / "store" / sorted(rewritten)[0]
+    victim.write_bytes(victim.read_bytes()[:-10])
+    report = cli("doctor", "--format", "json")
+    assert report.code == 3
+    hint = " ".join(report.json()["recommendations"])
+    assert "evalctl batches remove" in hint and "evalctl erase --model churn --ids" in hint

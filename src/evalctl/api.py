@@ -255,8 +255,8 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None) -> Repo
                                + ("; --repair removed nothing until then (their files would "
                                   "look like orphans)" if found.repair_skipped else ""))
     for batch, commands in found.repairs.items():
-        recommendations.append(f"batch {batch} is damaged: repair it with `{commands[0]}`, "
-                               f"then `{commands[1]}`")
+        steps = ", then ".join(f"`{c}`" for c in commands)
+        recommendations.append(f"batch {batch} is damaged: repair it with {steps}")
     if set(found.orphans) - set(found.removed):
         recommendations.append("orphans are leftovers of interrupted ingests and are never "
                                "read; remove them with `evalctl doctor --repair` "

@@ -72,12 +72,17 @@ def examine_store(root: Path, repair: bool = False, grace: timedelta | None = No
 
 
 def repair_commands(record: BatchRecord) -> list[str]:
-    """The two commands that replace a damaged batch by a fresh copy of its exports."""
+    """The commands that replace a damaged batch by a fresh copy of its exports (and erase
+    again what was erased from it)."""
     sources = " ".join(shlex.quote(str(s.get("path"))) for s in record.sources) or "FILE..."
     again = (f"evalctl ingest {sources} --model {record.model} --version {record.version} "
              f"--env {record.env}" if record.kind == "predictions"
              else f"evalctl ingest-actuals {sources} --model {record.model}")
-    return [f"evalctl batches remove {record.batch}", again]
+    commands = [f"evalctl batches remove {record.batch}", again]
+    if "erased_at" in record.extra:  # the exports still hold the erased ids
+        commands.append(f"evalctl erase --model {record.model} --ids FILE (the ids erased "
+                        "from this batch before)")
+    return commands
 
 
 def _collect_removed(root: Path, ledger: Ledger, live: set[str], findings: DoctorFindings,
