@@ -128,3 +128,18 @@ def test_a_damaged_erased_batch_is_repaired_with_the_erase_again(cli, workdir, f
     assert report.code == 3
     hint = " ".join(report.json()["recommendations"])
     assert "evalctl batches remove" in hint and "evalctl erase --model churn --ids" in hint
+
+
+def test_erase_and_remove_at_once_leave_a_consistent_store(cli, workdir, filled) -> None:
+    """Lifecycle commits are serialised: whichever runs second sees the first's result."""
+    batch = cli("batches", "--format", "json").json()["results"][0]["batch"]
+    procs = [subprocess.Popen([sys.executable, "-m", "evalctl", *args], cwd=workdir,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args in (["erase", "--model", "churn", "--ids", str(filled)],
+                          ["batches", "remove", batch])]
+    erased, removed = (p.wait(timeout=120) for p in procs)
+    assert erased == 0 and removed in (0, 2)
+    assert cli("doctor", "--format", "json").json()["status"] == "pass"
+    live = {r["batch"] for r in cli("batches", "--format", "json").json()["results"]}
+    assert (batch not in live) == (removed == 0)
+    assert not set(FORGET) & _stored_ids(workdir)

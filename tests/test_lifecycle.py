@@ -225,3 +225,18 @@ def test_files_of_actuals_and_bad_use(cli, workdir, two, frame_file) -> None:
                "--format", "json").code == 2
     nothing = cli("files", "--model", "churn", "--selector", "shadow")
     assert nothing.code == 2 and "shadow" in nothing.stderr
+
+
+def test_a_format_1_batch_is_removed_and_ingested_again(cli, workdir, two) -> None:
+    a, _ = two
+    ledger = workdir / "store" / "_ledger"
+    data = json.loads((ledger / f"{a}.1.json").read_text())
+    del data["generation"]
+    (ledger / f"{a}.1.json").unlink()
+    (ledger / f"{a}.json").write_text(json.dumps(data))
+    (workdir / "store" / "evalctl-store.json").write_text(json.dumps({"format": 1}))
+    assert cli("batches", "remove", a).code == 0
+    assert json.loads((workdir / "store" / "evalctl-store.json").read_text())["format"] == 2
+    assert _rows(cli) == 200
+    assert _ingest(cli, workdir / "a.parquet") == a
+    assert (ledger / f"{a}.2.json").is_file() and _rows(cli) == 500

@@ -84,8 +84,8 @@ def _commit(store: Store, chosen: list[BatchRecord], reason: str,
         live = {r.key for r in ledger.live}
         gone = [r.batch for r in chosen if r.key not in live]
         if gone:
-            raise InputError(f"batch {gone[0]}: removed by another command meanwhile; "
-                             "nothing was removed (see `evalctl batches`)")
+            raise InputError(f"batch {gone[0]}: removed or rewritten by another command "
+                             "meanwhile; nothing was removed (see `evalctl batches`)")
         tombstone = Tombstone.new(reason, [r.key for r in chosen], now=now)
         commit_tombstone(store.root, tombstone)
     store.refresh()
