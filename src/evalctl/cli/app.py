@@ -100,6 +100,8 @@ config_cmds.register(app)
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the CLI exactly as the `evalctl` entry point does; return the exit code."""
     state = AppState(stdout=stdout or sys.stdout, stderr=stderr or sys.stderr)
+    if len(args) == 2 and args[0] in COMPLETION and args[1] in SHELLS:
+        return _completion(state, args[0], args[1])
     args = hoist_global_flags(list(args))
     state.debug = "--debug" in args
     request = ErrorRequest.from_args(args, state.stdout)
@@ -142,6 +144,28 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
     if returned == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into Exit(130)
         return _interrupted(state, ExitCode.INTERRUPTED)
     return state.exit_code
+
+
+COMPLETION = ("--show-completion", "--install-completion")
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _completion(state: AppState, option: str, shell: str) -> int:
+    """`--show-completion bash` prints the script for the named shell and `--install-completion
+    bash` installs it. Typer detects the shell from the parent process and ignores a named one
+    whenever it can detect (so under a CI runner or a script it printed "Shell  not
+    supported"); a shell named on the command line wins here."""
+    from typer._completion_shared import get_completion_script, install
+
+    if option == "--show-completion":
+        state.stdout.write(get_completion_script(prog_name="evalctl",
+                                                 complete_var="_EVALCTL_COMPLETE",
+                                                 shell=shell) + "\n")
+        return int(ExitCode.OK)
+    installed, path = install(shell=shell, prog_name="evalctl", complete_var="_EVALCTL_COMPLETE")
+    state.stderr.write(f"evalctl: {installed} completion installed in {path}; it takes effect "
+                       "in a new shell\n")
+    return int(ExitCode.OK)
 
 
 def hoist_global_flags(args: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The report envelope shared by every command (DESIGN.md, "Output contract")."""
+"""The report envelope shared by every command (docs/contract.md, "Output")."""
 
 from __future__ import annotations
 
