@@ -207,3 +207,13 @@ def test_doctor_reports_stray_files_in_results_and_partitions(cli, workdir, fram
     stray = {r["path"] for r in report.json()["results"] if "stray" in r["problem"]}
     assert stray == {"results/model=churn/scratch.txt",
                      (part / "notes.csv").relative_to(workdir / "store").as_posix()}
+
+
+def test_ingest_over_a_truncated_committed_file_is_exit_3(cli, workdir, frame_file) -> None:
+    """Ingest reads the committed ids of the dates it touches: a truncated one is damage."""
+    cli(*INGEST, str(frame_file(make_frame(2000), "a.parquet")))
+    victim = _damage(workdir, "truncate")
+    result = cli(*INGEST, str(frame_file(make_frame(100, prefix="n", seed=4), "n.parquet")))
+    assert result.code == 3, result.stderr
+    assert str(victim) in result.stderr and "bytes" in result.stderr
+    assert "evalctl doctor" in result.stderr

@@ -220,8 +220,9 @@ class Store:
 
     def damage_behind(self, exc: BaseException) -> StoreError | None:
         """After a read failed: the damaged committed file behind it, found by verifying the
-        files this store gave to scans (present, size, checksum, footer), or None when they
-        are all sound (then the failure is not the store's)."""
+        files this store gave to scans (present, size, checksum, footer) and then, cheaply,
+        the sizes of every live file (other readers, such as ingest's id check, read
+        committed files too); None when they are sound (then the failure is not the store's)."""
         if not isinstance(exc, pl.exceptions.PolarsError | OSError | ValueError):
             return None
         from evalctl.lake.doctor import verify_file  # imported on use: only on failures
@@ -229,14 +230,24 @@ class Store:
         for entry in self._handed_out.values():
             problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
             if problem:
-                path = self.root / entry.path
-                return StoreError(f"{path}: committed file is damaged ({problem}) and could not "
-                                  "be read; run `evalctl doctor`", file=str(path),
-                                  hint=DOCTOR_HINT)
+                return _damaged(self.root / entry.path, problem)
+        if self._records is None:
+            return None
+        for entry in (f for r in self._records for f in r.files):
+            path = self.root / entry.path
+            size = path.stat().st_size if path.is_file() else None
+            if size != entry.bytes:
+                return _damaged(path, "missing" if size is None else
+                                f"{size} bytes, {entry.bytes} recorded")
         return None
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
+
+
+def _damaged(path: Path, problem: str) -> StoreError:
+    return StoreError(f"{path}: committed file is damaged ({problem}) and could not be read; "
+                      "run `evalctl doctor`", file=str(path), hint=DOCTOR_HINT)
 
 
 def _scan_as(paths: list[str], changed: tuple[str, ...], expected: dict[str, str],
