@@ -240,3 +240,22 @@ def test_a_format_1_batch_is_removed_and_ingested_again(cli, workdir, two) -> No
     assert _rows(cli) == 200
     assert _ingest(cli, workdir / "a.parquet") == a
     assert (ledger / f"{a}.2.json").is_file() and _rows(cli) == 500
+
+
+def test_lifecycle_commands_emit_schema_valid_json(cli, workdir, two) -> None:
+    from tests.test_cli import validate
+
+    a, b = two
+    ids = workdir / "ids.txt"
+    ids.write_text("a00001\n")
+    runs = [("files", "--model", "churn", "--selector", "production"),
+            ("erase", "--model", "churn", "--ids", str(ids), "--dry-run"),
+            ("gc", "--older-than", "9999d"),
+            ("batches", "remove", a, "--dry-run"),
+            ("doctor",)]
+    for args in runs:
+        result = cli(*args, "--format", "json")
+        assert result.code == 0, (args, result.stderr)
+        validate(result.json())
+        expected = " ".join(args[:2]) if args[0] == "batches" else args[0]
+        assert result.json()["command"] == expected
