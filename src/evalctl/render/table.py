@@ -19,8 +19,12 @@ from evalctl.reports import Report
 
 
 def render_table(report: Report, width: int | None = None) -> str:
-    """The report as a Rich table, returned as text (with ANSI styles when ``width`` is None)."""
-    console = Console(record=True, width=width, file=_Null() if width else None,
+    """The report as a Rich table, returned as text (with ANSI styles when ``width`` is None).
+
+    Nothing is printed here: the console writes to a null file and only records, so the caller
+    writes the text exactly once. With ``width=None`` the width is the terminal's (Rich measures
+    the standard streams, or honours $COLUMNS)."""
+    console = Console(record=True, width=width, file=_Null(),
                       force_terminal=width is None,
                       color_system="standard" if width is None else None)
     title = f"evalctl {report.command}" + (f" · {report.model}" if report.model else "")
