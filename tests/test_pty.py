@@ -57,7 +57,7 @@ def filled_store(cli, frame_file, workdir: Path) -> Path:
     (["catalog"], "evalctl catalog"),
     (["batches"], "evalctl batches"),
     (["skew", "--model", "churn", "--reference", "training", "--current", "production",
-      "--fail-on", "never"], "evalctl skew · churn · distribution"),
+      "--fail-on", "never"], "evalctl skew · churn"),
 ])
 def test_a_report_prints_once_at_a_terminal(filled_store: Path, args, title) -> None:
     screen = run_in_pty(args, filled_store, columns=120)
