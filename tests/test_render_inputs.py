@@ -100,3 +100,19 @@ def test_the_schema_checks_the_sides() -> None:
     for bad in ({"rows": 10}, side | {"warnings": "none"}, side | {"dates": ["2026-11-01"]}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(envelope | {"inputs": {"current": bad}}, SCHEMA)
+
+
+def test_slices_state_both_selections(story) -> None:
+    args = ["slices", "--model", "tv-recommender", "--selector",
+            "production@2026-11-15..2026-11-25", "--compare-to",
+            "production@2026-11-01..2026-11-14", "--top", "2"]
+    doc = story(*args, "-f", "json").json()
+    validate(doc)
+    selection, earlier = doc["inputs"]["selection"], doc["inputs"]["compare_to"]
+    assert selection["versions"] == ["v1"] and selection["warnings"] == []
+    assert selection["dates"] == ["2026-11-15", "2026-11-25"] and selection["labelled"] > 0
+    assert earlier["dates"] == ["2026-11-01", "2026-11-14"] and earlier["rows"] > 0
+    lines = story(*args, "-f", "table").stdout.splitlines()
+    assert lines[1].startswith("selection   production@2026-11-15..2026-11-25 -> v1 · "
+                               "2026-11-15..2026-11-25 · ")
+    assert lines[2].startswith("compare to  production@2026-11-01..2026-11-14 -> v1 · ")
