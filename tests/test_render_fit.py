@@ -108,12 +108,12 @@ def wide_report() -> Report:
                   summary={"checked": 2})
 
 
-@pytest.mark.parametrize("width", [80, 120])
-def test_no_atom_is_ever_broken_across_lines(width: int) -> None:
-    report = wide_report()
-    text = render_table(report, width=width)
-    lines = text.splitlines()
+def assert_fitted(report: Report, width: int) -> None:
+    """Every line fits; every shown atom (number, date, status, name, sparkline) is whole on
+    one line; the dropped columns are named in the note."""
+    lines = render_table(report, width=width).splitlines()
     assert max(len(line) for line in lines) <= width
+    flat = " ".join(" ".join(lines).split())
     for section, rows in sections(report):
         columns = columns_for(report, section, rows)
         cells = cells_of(columns, rows)
@@ -124,8 +124,43 @@ def test_no_atom_is_ever_broken_across_lines(width: int) -> None:
                     assert any(cell in line for line in lines), (column.key, cell)
         if layout.dropped:
             names = ", ".join(c.header for c in columns if c in layout.dropped)
-            note = f"columns not shown at {width} columns: {names} (-f json has them all)"
-            assert note in " ".join(" ".join(lines).split())
+            assert f"columns not shown at {width} columns: {names} (-f json has them all)" \
+                in flat
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_no_atom_is_ever_broken_across_lines(width: int) -> None:
+    assert_fitted(wide_report(), width)
+
+
+M = ["--model", "tv-recommender"]
+STORY_COMMANDS = [
+    ["skew", *M, "--current", "production@2026-11-15..2026-11-30"],
+    ["skew", *M, "--reference", "training:v2", "--current",
+     "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id"],
+    ["drift", *M, "--current", "production@2026-11-01..2026-11-30", "--window", "1d"],
+    ["slices", *M, "--selector", "production@2026-11-15..2026-11-25", "--discover",
+     "--compare-to", "production@2026-11-01..2026-11-14"],
+    ["validate", *M, "--candidate", "v2", "--baseline", "v1", "--top", "5"],
+    ["compare", *M, "--champion", "v1", "--challenger", "v2", "--selector",
+     "production@2026-11-01..2026-11-25"],
+    ["rca", *M, "--baseline", "production@2026-11-01..2026-11-14", "--current",
+     "production@2026-11-15..2026-11-25"],
+    ["estimate", *M, "--current", "production@2026-11-20..2026-11-30"],
+]
+
+
+@pytest.mark.parametrize("args", STORY_COMMANDS, ids=lambda a: a[0])
+def test_story_reports_fit_80_and_120_columns(story, monkeypatch, args) -> None:
+    doc = story(*args, "--fail-on", "never", "-f", "json").json()
+    report = Report(command=doc["command"], model=doc["model"], status=doc["status"],
+                    inputs=doc["inputs"], results=doc["results"], summary=doc["summary"],
+                    recommendations=doc["recommendations"])
+    for width in (80, 120):
+        assert_fitted(report, width)
+        monkeypatch.setenv("COLUMNS", str(width))
+        table = story(*args, "--fail-on", "never", "-f", "table").stdout
+        assert max(len(line) for line in table.splitlines()) <= width
 
 
 def test_at_80_columns_the_drift_table_drops_columns_and_says_which() -> None:
@@ -134,3 +169,13 @@ def test_at_80_columns_the_drift_table_drops_columns_and_says_which() -> None:
     assert "columns not shown at 80 columns:" in flat and "method" in flat
     assert "2026-11-01" in text and "8.283" in text
     assert re.search(r"█{20}", text)  # high and flat, not drawn as dips
+
+
+def test_an_interval_is_dropped_whole() -> None:
+    columns = [Column("status", "status", 0), Column("value", "metric", 0),
+               Column("ci_low", "CI low", 2), Column("ci_high", "CI high", 2)]
+    rows = [{"status": "pass", "value": 0.7819, "ci_low": 0.7774, "ci_high": 0.7863}]
+    cells = cells_of(columns, rows)
+    assert not fit_columns(columns, cells, 38).dropped
+    layout = fit_columns(columns, cells, 37)
+    assert [c.key for c in layout.dropped] == ["ci_low", "ci_high"]

@@ -126,6 +126,8 @@ GUESSED: dict[str, Column] = {c.key: c for c in (
     C("winner", "winner", 0), C("why", "why", 2, TEXT), C("summary", "summary", 2, TEXT),
     C("reason", "reason", 2, TEXT))}
 SPARK_WIDTH = 24
+# Columns that mean something only together (an interval's two ends) are dropped together.
+DROPPED_TOGETHER = ({"ci_low", "ci_high"}, {"lower", "upper"})
 SPARKS = "▁▂▃▄▅▆▇█"
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
 

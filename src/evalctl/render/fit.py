@@ -3,7 +3,8 @@
 Atoms (numbers, dates, statuses, names, ids) are never broken, so a column of atoms is as wide
 as its widest cell. When the table does not fit, long free text moves below the table first
 (nothing is lost), then the columns of the highest priority number are dropped (rightmost
-first) until it fits; a column that was moved comes back if dropping made room for it.
+first; an interval's two ends together) until it fits; a column that was moved comes back if
+dropping made room for it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 
-from evalctl.render.cells import ATOM, SPARK, TEXT, WORDS, Column
+from evalctl.render.cells import ATOM, DROPPED_TOGETHER, SPARK, TEXT, WORDS, Column
 
-TEXT_MIN = 16  # narrowest useful column of free text
+TEXT_MIN = 24  # narrowest useful column of free text (else it moves below the table)
 TEXT_WORD_MAX = 40  # a longer "word" (a path, a URL) may fold inside a text column
 HEADER_KEEP = 10  # an atom's header up to this long is not wrapped ("vs overall", "fail at")
 
@@ -46,8 +47,10 @@ def fit_columns(columns: list[Column], cells: dict[str, list[str]], width: int) 
         victim = _victim(shown)
         if victim is None:
             break
-        shown.remove(victim)
-        (below if victim.kind == TEXT else dropped).append(victim)
+        partners = next((keys for keys in DROPPED_TOGETHER if victim.key in keys), {victim.key})
+        for column in [c for c in shown if c is victim or c.key in partners and c.priority]:
+            shown.remove(column)
+            (below if column.kind == TEXT else dropped).append(column)
     for column in sorted(below, key=lambda c: c.priority):
         candidate = [c for c in columns if c in shown or c is column]
         if fits(candidate):
