@@ -116,3 +116,13 @@ def test_slices_state_both_selections(story) -> None:
     assert lines[1].startswith("selection   production@2026-11-15..2026-11-25 -> v1 · "
                                "2026-11-15..2026-11-25 · ")
     assert lines[2].startswith("compare to  production@2026-11-01..2026-11-14 -> v1 · ")
+
+
+def test_export_states_its_selection(cli, frame_file, workdir) -> None:
+    ingest(cli, frame_file, make_frame(200, seed=3, prefix="c"), "p.parquet", "v1",
+           "production")
+    doc = cli("export", "--model", "churn", "--selector", "production@2026-11-02..",
+              "--out", str(workdir / "out.parquet"), "-f", "json").json()
+    validate(doc)
+    assert doc["inputs"]["selection"]["versions"] == ["v1"]
+    assert doc["inputs"]["selection"]["dates"] == ["2026-11-02", "2026-11-04"]
