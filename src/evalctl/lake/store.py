@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ class Selection:
     selector: Selector
     files: tuple[tuple[str, str, FileEntry], ...]  # (version, env, file)
     batches: tuple[str, ...] = ()
+    # the ledger records of `batches` (versions, timestamps, per-export columns), in that order
+    records: tuple[BatchRecord, ...] = field(default=(), compare=False)
 
     @property
     def rows(self) -> int:
@@ -109,7 +111,7 @@ class Store:
     # -- selections -----------------------------------------------------------------------
     def select(self, model: str, selector: Selector) -> Selection:
         """The committed files a selector names; an empty selection is an input error."""
-        files, batches = [], []
+        files, batches, records = [], [], []
         for record in self.prediction_records(model):
             if record.env != selector.env:
                 continue
@@ -120,10 +122,12 @@ class Store:
             if chosen:
                 files += chosen
                 batches.append(record.batch)
+                records.append(record)
         if not files:
             raise SelectorError(self._nothing_matched(model, selector))
         files.sort(key=lambda item: (item[0], item[2].date, item[2].path))
-        return Selection(selector=selector, files=tuple(files), batches=tuple(batches))
+        return Selection(selector=selector, files=tuple(files), batches=tuple(batches),
+                         records=tuple(records))
 
     def source_columns(self, selection: Selection) -> tuple[dict[str, str], bool]:
         """The raw exports' columns behind a selection, and whether all of them were typed
