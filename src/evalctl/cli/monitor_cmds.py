@@ -9,11 +9,9 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import check_output_path, emit, write_atomic
 from evalctl.cli.state import AppState
-from evalctl.errors import InputError
 
 Day = Annotated[datetime | None, typer.Option(
     "--date", "-d", formats=["%Y-%m-%d"],
@@ -41,15 +39,11 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
       evalctl monitor --model tv-recommender --date 2026-11-30 --alerts alerts.jsonl
     """
     state: AppState = ctx.obj
-    store = state.store()
-    names = [model] if model else sorted(state.config.models)
-    if not names:
-        raise InputError("monitor: the config has no models")
-    models = [state.model(store, n) for n in names]
+    workspace = state.workspace()
     if alerts is not None:
         check_output_path(alerts, "--alerts")
     with state.busy("monitoring …"):
-        outcome = api.monitor(store, models, day=day.date() if day else None)
+        outcome = workspace.monitor(model, day=day.date() if day else None)
     if alerts is not None:
         write_atomic(alerts, "".join(json.dumps(a, default=str) + "\n"
                                      for a in outcome.alerts), "--alerts")
@@ -71,6 +65,6 @@ def history(ctx: typer.Context, model: Model,
       evalctl history --model tv-recommender --check drift --feature age --since 2026-11-01
     """
     state: AppState = ctx.obj
-    report = api.history(state.store(), model, check=check, feature=feature,
-                         since=since.date() if since else None)
+    report = state.workspace().history(model, check=check, feature=feature,
+                                       since=since.date() if since else None)
     emit(state, report, fmt, output, fail_on)
