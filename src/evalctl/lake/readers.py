@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import re
 from pathlib import Path
 
 import polars as pl
@@ -36,21 +38,77 @@ def open_input(path: Path, fmt: str) -> tuple[pl.LazyFrame, dict[str, pl.DataTyp
         raise IngestError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: file is empty")
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
+        # Paths are literal (glob=False): a '[' or '*' in a file name is just a character.
         if fmt == "csv":
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
             # Everything as text: types are coerced by the config, never guessed from a sample.
-            lf = pl.scan_csv(path, separator=sep, infer_schema=False, raise_if_empty=True)
+            lf = pl.scan_csv(path, separator=sep, infer_schema=False, raise_if_empty=True,
+                             glob=False)
         elif fmt == "parquet":
-            lf = pl.scan_parquet(path)
+            lf = pl.scan_parquet(path, glob=False)
         else:
-            lf = pl.scan_ndjson(path, infer_schema_length=10_000)
+            lf = pl.scan_ndjson(_glob_escaped(path), infer_schema_length=10_000)
         schema = dict(lf.collect_schema())
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise IngestError(f"{path}: cannot read as {fmt}: {first_line(exc)}") from exc
+        raise IngestError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
     if not schema:
         raise IngestError(f"{path}: file has no columns")
+    duplicate = _duplicate_column(path, fmt, sep, schema)
+    if duplicate is not None:
+        raise IngestError(f"{path}: column {duplicate!r} appears more than once; give each "
+                          "column its own name")
     return lf, schema
+
+
+def _glob_escaped(path: Path) -> str:
+    """The path as a glob that matches only itself (scan_ndjson always globs)."""
+    return "".join(f"[{ch}]" if ch in "[*?" else ch for ch in str(path))
+
+
+def _duplicate_column(path: Path, fmt: str, sep: str, schema: dict[str, pl.DataType]
+                      ) -> str | None:
+    """A column name the export repeats (polars would rename or drop the copies)."""
+    if fmt == "csv":
+        if not any(_COPY.match(name) for name in schema):
+            return None
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+            names = next(csv.reader(handle, delimiter=sep), [])
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, ValueError):
+            return None
+    else:
+        return None
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+_COPY = re.compile(r".+_duplicated_[0-9]+$")  # polars' name for a repeated CSV header
+
+
+def unreadable(path: Path, fmt: str, lf: pl.LazyFrame) -> str | None:
+    """Why an export cannot be read to its end (bad encoding, a broken line after the rows
+    the schema was taken from), as a message naming the file; None when it reads."""
+    try:
+        lf.select(pl.all().null_count()).collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        return f"{path}: cannot read as {fmt}: {_reason(exc)}"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = first_line(exc)
+    if "utf-8" in text.lower() or "utf8" in text.lower():
+        return "not UTF-8 text (re-export the file as UTF-8)"
+    return text
 
 
 def file_sha256(path: Path) -> str:
