@@ -205,8 +205,8 @@ def _to_binary(col: pl.Expr, source: pl.DataType, rules: ReadRules, strict: bool
         other = 0 if rules.positive_label is not None and rules.negative_label is None \
             else BAD_BINARY
         expr = pl.lit(other, pl.Int8)
-        for matches, value in reversed(cases):
-            expr = pl.when(matches).then(pl.lit(value, pl.Int8)).otherwise(expr)
+        for matches, code in reversed(cases):
+            expr = pl.when(matches).then(pl.lit(code, pl.Int8)).otherwise(expr)
         return pl.when(col.is_null()).then(None).otherwise(expr)
     value = col.cast(NUMERIC, strict=strict)
     return (pl.when(value.is_null()).then(None)
