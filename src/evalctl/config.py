@@ -348,10 +348,10 @@ def _parse_reading(key: str, raw: dict[str, Any], task: str) -> dict[str, Any]:
                           "timestamp_unit (numeric epochs), not both")
     years = raw.get("timestamp_years", list(PLAUSIBLE_YEARS))
     if not (isinstance(years, list) and len(years) == 2
-            and all(isinstance(y, int) and not isinstance(y, bool) and 1 <= y <= 9999
+            and all(isinstance(y, int) and not isinstance(y, bool) and 1000 <= y <= 9999
                     for y in years) and years[0] <= years[1]):
-        raise ConfigError(f"{key}.timestamp_years: expected [first, last] years between 1 and "
-                          f"9999, e.g. [1970, 2100], got {years!r}")
+        raise ConfigError(f"{key}.timestamp_years: expected [first, last] years between 1000 "
+                          f"and 9999, e.g. [1970, 2100], got {years!r}")
     default_scale = "probability" if task in TASKS[:2] else "unbounded"
     scale = raw.get("score_scale", default_scale)
     if scale not in SCORE_SCALES:

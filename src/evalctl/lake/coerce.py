@@ -14,6 +14,7 @@ then finds the first offending row of the export for the message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -26,6 +27,7 @@ _TRUE = ("true", "yes", "t", "y", "1", "1.0")
 _FALSE = ("false", "no", "f", "n", "0", "0.0")
 BAD_BINARY = -1  # sentinel written for a binary value outside {0, 1}; caught after the write
 BAD_NUMBER = float("inf")  # written for a NaN, infinite or out-of-range output; caught after
+BAD_TIME = datetime(1, 1, 1)  # written for a timestamp outside the plausible years; caught after
 
 
 @dataclass(frozen=True)
@@ -101,14 +103,14 @@ def prediction_columns(model: ModelConfig, env: str, kinds: dict[str, str]) -> l
 
 
 def actuals_columns(model: ModelConfig) -> list[Column]:
-    """Delayed ground truth: the id, the label and optionally when it arrived (read from
-    `actuals.timestamp` when the config names it, stored under the model's timestamp)."""
+    """Delayed ground truth: the id, the label and optionally when it arrived (from the
+    column `actuals.timestamp` names, then required; stored under the model's timestamp)."""
     label = model.label or "label"
     rules = read_rules(model)
     return [Column(model.id, "id", "string", True, rules),
             Column(label, "label", _label_target(model.task), True, rules),
-            Column(model.timestamp, "timestamp", "datetime", False, rules,
-                   source=model.actuals_timestamp)]
+            Column(model.timestamp, "timestamp", "datetime", model.actuals_timestamp is not None,
+                   rules, source=model.actuals_timestamp)]
 
 
 def stored_types(columns: list[Column], kinds: dict[str, str]) -> dict[str, str]:
@@ -139,13 +141,14 @@ def dtype_of(target: str) -> pl.DataType:
 
 
 def coerce_expr(column: Column, source: pl.DataType | None, *, offsets: bool = False,
-                strict: bool = True) -> pl.Expr:
+                strict: bool = True, sentinels: bool = True) -> pl.Expr:
     """The expression turning the source column into its canonical type.
 
     Strict casts raise on values that cannot be converted, which aborts the streaming write;
     the caller then diagnoses which value was bad (`strict=False` reads them as null).
-    Binary values outside {0, 1} become -1 and refused outputs (NaN, infinite, a probability
-    outside [0, 1]) become +inf: both are checked from the written files' statistics.
+    Binary values outside {0, 1} become -1, refused outputs (NaN, infinite, a probability
+    outside [0, 1]) +inf and timestamps outside the plausible years 0001-01-01: all are
+    checked from the written files' statistics (``sentinels=False`` keeps the values).
     ``offsets``: whether the export's ISO timestamps carry UTC offsets (its first one does).
     """
     target = dtype_of(column.target)
@@ -156,11 +159,14 @@ def coerce_expr(column: Column, source: pl.DataType | None, *, offsets: bool = F
     if column.target == "datetime":
         expr = _to_datetime(col if text is None else text, source, column.rules, offsets,
                             strict)
+        if sentinels:
+            plausible = expr.dt.year().is_between(*column.rules.years)
+            expr = pl.when(expr.is_null() | plausible).then(expr).otherwise(pl.lit(BAD_TIME))
     elif column.target == "binary":
         expr = _to_binary(col if text is None else text, source, column.rules, strict)
     elif column.target == "float":
         expr = (col if text is None else text).cast(NUMERIC, strict=strict)
-        if column.finite:
+        if column.finite and sentinels:
             expr = _refuse_numbers(expr, column.bounded)
     else:
         kept = col if text is None else pl.when(text.is_null()).then(None).otherwise(col)
@@ -251,10 +257,11 @@ def diagnose(lf: pl.LazyFrame, column: Column, source: pl.DataType,
     raw = pl.col(column.input_name)
     present = raw.is_not_null() if source != pl.String \
         else _text(raw, column.rules).is_not_null()
-    value = coerce_expr(column, source, offsets=offsets, strict=False)
+    value = coerce_expr(column, source, offsets=offsets, strict=False, sentinels=False)
     probe = (lf.with_row_index("_row", offset=1)
              .select("_row", raw.alias("raw"), value.alias("ok"), present.alias("present"))
-             .filter(pl.col("present") & _refused(column, pl.col("ok"))).head(1))
+             .filter(pl.col("present") & _refused(column, pl.col("ok"))).head(1)
+             .with_columns(_shown(column, pl.col("ok"))))
     try:
         found = probe.collect()
     except pl.exceptions.PolarsError:
@@ -269,13 +276,21 @@ def diagnose(lf: pl.LazyFrame, column: Column, source: pl.DataType,
     return _describe(column, bad, ok, row)
 
 
+def _shown(column: Column, ok: pl.Expr) -> pl.Expr:
+    """The read value as text for the message (year 57000 is no Python datetime)."""
+    if column.target == "datetime":
+        return ok.dt.to_string("%Y-%m-%d %H:%M:%S")
+    return ok.cast(pl.String)
+
+
 def _refused(column: Column, ok: pl.Expr) -> pl.Expr:
     if column.target == "binary":
         return ok.is_null() | (ok == BAD_BINARY)
     if column.target == "datetime":
         return ok.is_null() | ~ok.dt.year().is_between(*column.rules.years)
     if column.finite:
-        return ok.is_null() | (ok == BAD_NUMBER)
+        bad = ~ok.is_finite()
+        return ok.is_null() | (bad | ~ok.is_between(0.0, 1.0) if column.bounded else bad)
     return ok.is_null()
 
 

@@ -97,7 +97,9 @@ def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
         store, frame, batch, columns, sources, now=lambda: stamp.replace(tzinfo=UTC),
         kind="actuals", model=model.name, version=None, env=None, features={},
         partition=lambda day: actuals_dir(model.name, day))
-    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch))
+    read = {c.input_name for c in columns}  # actuals.timestamp is read, under another name
+    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch),
+                   dropped_columns=tuple(c for c in result.dropped_columns if c not in read))
 
 
 def _unmatched_ids(store: Store, model: ModelConfig, batch: str) -> int:
@@ -219,7 +221,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             path.unlink(missing_ok=True)
         return _already(store, batch)
     store.refresh()
-    dropped = sorted({c for s in sources for c in s.schema} - {c.input_name for c in columns})
+    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
                         *overlap)
@@ -339,7 +341,7 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
 
 
 def _out_of_rules(column: Column, low: Any, high: Any) -> bool:
-    """Whether a staged file's min/max show a sentinel or an implausible timestamp."""
+    """Whether a staged file's min/max show a sentinel (a value the column's rules refuse)."""
     if low is None or high is None:
         return False
     if column.target == "binary":
@@ -347,8 +349,7 @@ def _out_of_rules(column: Column, low: Any, high: Any) -> bool:
     if column.finite:
         return bool(low == -coerce.BAD_NUMBER or high == coerce.BAD_NUMBER)
     if column.target == "datetime":
-        first, last = column.rules.years
-        return not (first <= low.year and high.year <= last)
+        return bool(low == coerce.BAD_TIME)
     return False
 
 

@@ -39,6 +39,8 @@ def open_input(path: Path, fmt: str) -> tuple[pl.LazyFrame, dict[str, pl.DataTyp
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: file is empty")
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    if fmt == "parquet":  # polars refuses these with a less helpful message
+        _refuse_duplicate_columns(path, fmt, sep, {})
     try:
         # Paths are literal (glob=False): a '[' or '*' in a file name is just a character.
         if fmt == "csv":
@@ -54,11 +56,16 @@ def open_input(path: Path, fmt: str) -> tuple[pl.LazyFrame, dict[str, pl.DataTyp
         raise IngestError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
     if not schema:
         raise IngestError(f"{path}: file has no columns")
+    _refuse_duplicate_columns(path, fmt, sep, schema)
+    return lf, schema
+
+
+def _refuse_duplicate_columns(path: Path, fmt: str, sep: str,
+                              schema: dict[str, pl.DataType]) -> None:
     duplicate = _duplicate_column(path, fmt, sep, schema)
     if duplicate is not None:
         raise IngestError(f"{path}: column {duplicate!r} appears more than once; give each "
                           "column its own name")
-    return lf, schema
 
 
 def _glob_escaped(path: Path) -> str:

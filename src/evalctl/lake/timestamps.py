@@ -10,7 +10,6 @@ all carry a UTC offset or none do: which one is fixed by its first value.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import polars as pl
 
@@ -62,7 +61,7 @@ def from_epoch(value: pl.Expr, unit: str, *, strict: bool) -> pl.Expr:
     return micros.cast(pl.Int64, strict=strict).cast(TIMESTAMP)
 
 
-def explain(raw: object, parsed: datetime | None, *, row: int, key: str, fmt: str | None,
+def explain(raw: object, parsed: str | None, *, row: int, key: str, fmt: str | None,
             unit: str | None, offsets: bool, years: tuple[int, int]) -> str:
     """Why one timestamp value was refused, naming its row and the config key that decides."""
     if parsed is not None:
