@@ -195,7 +195,7 @@ CASES = [
     Case("non-UTF-8 CSV", ("@latin1.csv",), (*INGEST, "latin1.csv"),
          "latin1.csv: cannot read as csv: not UTF-8 text"),
     Case("JSONL broken after row 10,000", (_broken_jsonl,), (*INGEST, "broken.jsonl"),
-         "broken.jsonl: cannot read as jsonl"),
+         "broken.jsonl: cannot read as jsonl: line 10021 is not valid JSON"),
     Case("duplicate CSV columns", ("@duplicate_columns.csv",), (*INGEST, "duplicate_columns.csv"),
          "duplicate_columns.csv: column 'age' appears more than once"),
     Case("duplicate Parquet columns", (_duplicate_parquet,), (*INGEST, "dup.parquet"),

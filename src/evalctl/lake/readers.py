@@ -107,7 +107,26 @@ def unreadable(path: Path, fmt: str, lf: pl.LazyFrame) -> str | None:
     try:
         lf.select(pl.all().null_count()).collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        return f"{path}: cannot read as {fmt}: {_reason(exc)}"
+        where = _broken_json_line(path) if fmt == "jsonl" else None
+        return f"{path}: cannot read as {fmt}: {where or _reason(exc)}"
+    return None
+
+
+def _broken_json_line(path: Path) -> str | None:
+    """The first line of a JSON-lines file that is not a JSON object (failure path only:
+    polars does not say which line it could not parse)."""
+    import json
+
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:  # also bad UTF-8
+                return f"line {number} is not valid JSON ({first_line(exc)})"
+            if not isinstance(value, dict):
+                return f"line {number} is not a JSON object"
     return None
 
 
