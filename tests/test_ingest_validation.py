@@ -192,6 +192,10 @@ CASES = [
          (*INGEST, "score_percent.csv"), "is not a valid model name: is 200 characters long",
          config=CONFIG.replace("  churn:", "  " + "m" * 200 + ":")),
     # 6. inputs that were internal errors
+    Case("input file name too long", (), (*INGEST, "x" * 300 + ".csv"),
+         "xxxxxxxxxx... (304 characters): cannot open: File name too long"),
+    Case("config file name too long", (), ("--config", "c" * 300 + ".yaml", *INGEST, "p.csv"),
+         "cccccccccc...: cannot open the config: File name too long"),
     Case("non-UTF-8 CSV", ("@latin1.csv",), (*INGEST, "latin1.csv"),
          "latin1.csv: cannot read as csv: not UTF-8 text"),
     Case("JSONL broken after row 10,000", (_broken_jsonl,), (*INGEST, "broken.jsonl"),

@@ -121,7 +121,12 @@ def load_config(path: str | Path | None = None) -> Config:
     found = find_config_path(path)
     if found is None:
         return Config(path=None, store=None, models={})
-    if not found.is_file():
+    try:
+        exists = found.is_file()
+    except OSError as exc:  # a name too long...
+        shown = str(found) if len(str(found)) <= 120 else f"{str(found)[:60]}..."
+        raise ConfigError(f"{shown}: cannot open the config: {exc.strerror}") from exc
+    if not exists:
         raise ConfigError(f"{found}: config file not found")
     try:
         raw = read_yaml(found.read_text(encoding="utf-8"))

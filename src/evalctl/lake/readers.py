@@ -34,9 +34,13 @@ def detect_format(path: Path, override: str | None) -> str:
 
 def open_input(path: Path, fmt: str) -> tuple[pl.LazyFrame, dict[str, pl.DataType]]:
     """A lazy scan of one export and its schema; corrupt or empty files are input errors."""
-    if not path.is_file():
-        raise IngestError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+    try:
+        if not path.is_file():
+            raise IngestError(f"{path}: no such file")
+        empty = path.stat().st_size == 0
+    except OSError as exc:  # a name too long, no permission on a folder...
+        raise IngestError(f"{_shown(path)}: cannot open: {exc.strerror}") from exc
+    if empty:
         raise IngestError(f"{path}: file is empty")
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     if fmt == "parquet":  # polars refuses these with a less helpful message
@@ -141,6 +145,11 @@ def file_sha256(path: Path) -> str:
     """Streaming SHA-256 of a file's bytes."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _shown(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}... ({len(text):,} characters)"
 
 
 def first_line(exc: BaseException) -> str:
