@@ -117,11 +117,15 @@ CASES = [
     Case("offsets, then naive", ("@offsets_then_naive.csv",),
          (*INGEST, "offsets_then_naive.csv"),
          "offsets_then_naive.csv: column 'ts': '2026-11-01T12:00:00' has no UTC offset but "
-         "the column's first timestamp has one (row 3)"),
+         "the column's first timestamp '2026-11-01T10:00:00+02:00' has one (row 3)"),
     Case("naive, then offsets", (_csv("n.csv", "a,2026-11-01T10:00:00,30,US,1,0.5,1",
                                       "b,2026-11-01T11:00:00+01:00,30,US,1,0.5,1"),),
          (*INGEST, "n.csv"), "n.csv: column 'ts': '2026-11-01T11:00:00+01:00' has UTC offset "
-         "but the column's first timestamp has none (row 2)"),
+         "but the column's first timestamp '2026-11-01T10:00:00' has none (row 2)"),
+    Case("two ISO forms in one file", (_csv("f.csv", "a,2026-11-01T10:00:00Z,30,US,1,0.5,1",
+                                            "b,2026-11-01 11:00Z,30,US,1,0.5,1"),),
+         (*INGEST, "f.csv"), "f.csv: column 'ts': '2026-11-01 11:00Z' is written in another "
+         "form than the column's first timestamp '2026-11-01T10:00:00Z' (row 2)"),
     Case("epoch text without a unit", ("@epoch_text.csv",), (*INGEST, "epoch_text.csv"),
          "epoch_text.csv: column 'ts': cannot read '1762000000' as a timestamp (row 1)",
          more=("timestamp_unit: s|ms|us",)),
@@ -263,20 +267,32 @@ def _stored(cli, *argv: str) -> pl.DataFrame:
     return pl.read_parquet("out.parquet").sort("request_id")
 
 
-def test_iso_8601_variants_are_read_as_utc(cli, workdir: Path) -> None:
-    (workdir / "p.csv").write_text(HEADER + "".join(f"{i},{ts},30,US,1,0.5,1\n" for i, ts in [
-        ("a", "2026-11-01T10:00:00Z"), ("b", "2026-11-01 12:00+02:00"),
-        ("c", "2026-11-01T10:00:00.25+0000"), ("d", '" 2026-11-01t10:00:00,5z "'),
-        ("e", "2026-11-02T01:00:00+03")]))
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-01T10:00:00Z", datetime(2026, 11, 1, 10)),
+    ("2026-11-01 12:00+02:00", datetime(2026, 11, 1, 10)),
+    ("2026-11-01T10:00:00.25+0000", datetime(2026, 11, 1, 10, 0, 0, 250_000)),
+    ('" 2026-11-01t10:00:00,5z "', datetime(2026, 11, 1, 10, 0, 0, 500_000)),  # rarer forms
+    ("2026-11-02T01:00:00+03", datetime(2026, 11, 1, 22)),
+    ("2026-11-02T01:00:00 -01:30", datetime(2026, 11, 2, 2, 30)),
+    ("2026-11-03", datetime(2026, 11, 3)),
+    ("2026-11-03T07:30", datetime(2026, 11, 3, 7, 30)),
+])
+def test_iso_8601_forms_are_read_as_utc(cli, workdir: Path, text: str,
+                                        expected: datetime) -> None:
+    (workdir / "p.csv").write_text(HEADER + f"a,{text},30,US,1,0.5,1\n")
     assert cli(*INGEST, "p.csv").code == 0
-    (workdir / "q.csv").write_text(HEADER + "f,2026-11-03,30,US,1,0.5,1\n"
-                                   "g,2026-11-03T07:30,30,US,1,0.5,1\n")
-    assert cli(*INGEST, "q.csv").code == 0
-    ts = _stored(cli)["ts"].to_list()
-    assert ts == [datetime(2026, 11, 1, 10), datetime(2026, 11, 1, 10),
-                  datetime(2026, 11, 1, 10, 0, 0, 250_000),
-                  datetime(2026, 11, 1, 10, 0, 0, 500_000), datetime(2026, 11, 1, 22),
-                  datetime(2026, 11, 3), datetime(2026, 11, 3, 7, 30)]
+    assert _stored(cli)["ts"].to_list() == [expected]
+
+
+def test_one_form_per_file_fractions_optional(cli, workdir: Path) -> None:
+    """Python's isoformat() leaves out zero microseconds: both read in one file."""
+    (workdir / "p.csv").write_text(HEADER + "a,2026-11-01T10:00:00+00:00,30,US,1,0.5,1\n"
+                                   "b,2026-11-01T10:00:00.123456+00:00,30,US,1,0.5,1\n"
+                                   "c,2026-11-01T10:00:00.5+01:00,30,US,1,0.5,1\n")
+    assert cli(*INGEST, "p.csv").code == 0
+    assert _stored(cli)["ts"].to_list() == [
+        datetime(2026, 11, 1, 10), datetime(2026, 11, 1, 10, 0, 0, 123_456),
+        datetime(2026, 11, 1, 9, 0, 0, 500_000)]
 
 
 def test_timestamp_format_decides_day_and_month(cli, workdir: Path) -> None:

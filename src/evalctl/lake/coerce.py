@@ -14,7 +14,6 @@ then finds the first offending row of the export for the message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import polars as pl
 
@@ -27,7 +26,6 @@ _TRUE = ("true", "yes", "t", "y", "1", "1.0")
 _FALSE = ("false", "no", "f", "n", "0", "0.0")
 BAD_BINARY = -1  # sentinel written for a binary value outside {0, 1}; caught after the write
 BAD_NUMBER = float("inf")  # written for a NaN, infinite or out-of-range output; caught after
-BAD_TIME = datetime(1, 1, 1)  # written for a timestamp outside the plausible years; caught after
 
 
 @dataclass(frozen=True)
@@ -140,16 +138,16 @@ def dtype_of(target: str) -> pl.DataType:
     return types[target]
 
 
-def coerce_expr(column: Column, source: pl.DataType | None, *, offsets: bool = False,
+def coerce_expr(column: Column, source: pl.DataType | None, *, first: str | None = None,
                 strict: bool = True, sentinels: bool = True) -> pl.Expr:
     """The expression turning the source column into its canonical type.
 
     Strict casts raise on values that cannot be converted, which aborts the streaming write;
     the caller then diagnoses which value was bad (`strict=False` reads them as null).
-    Binary values outside {0, 1} become -1, refused outputs (NaN, infinite, a probability
-    outside [0, 1]) +inf and timestamps outside the plausible years 0001-01-01: all are
-    checked from the written files' statistics (``sentinels=False`` keeps the values).
-    ``offsets``: whether the export's ISO timestamps carry UTC offsets (its first one does).
+    Binary values outside {0, 1} become -1 and refused outputs (NaN, infinite, a probability
+    outside [0, 1]) +inf (``sentinels=False`` keeps them): both are checked from the written
+    files' statistics, as timestamps outside the plausible years are.
+    ``first``: the export's first timestamp text, whose ISO form the others must share.
     """
     target = dtype_of(column.target)
     if source is None:
@@ -157,11 +155,8 @@ def coerce_expr(column: Column, source: pl.DataType | None, *, offsets: bool = F
     col = pl.col(column.input_name)
     text = _text(col, column.rules) if source == pl.String else None
     if column.target == "datetime":
-        expr = _to_datetime(col if text is None else text, source, column.rules, offsets,
+        expr = _to_datetime(col if text is None else text, source, column.rules, first,
                             strict)
-        if sentinels:
-            plausible = expr.dt.year().is_between(*column.rules.years)
-            expr = pl.when(expr.is_null() | plausible).then(expr).otherwise(pl.lit(BAD_TIME))
     elif column.target == "binary":
         expr = _to_binary(col if text is None else text, source, column.rules, strict)
     elif column.target == "float":
@@ -185,7 +180,7 @@ def _refuse_numbers(value: pl.Expr, bounded: bool) -> pl.Expr:
     return pl.when(value.is_null() | ok).then(value).otherwise(pl.lit(BAD_NUMBER))
 
 
-def _to_datetime(col: pl.Expr, source: pl.DataType, rules: ReadRules, offsets: bool,
+def _to_datetime(col: pl.Expr, source: pl.DataType, rules: ReadRules, first: str | None,
                  strict: bool) -> pl.Expr:
     if isinstance(source, pl.Datetime):
         if source.time_zone:
@@ -196,7 +191,7 @@ def _to_datetime(col: pl.Expr, source: pl.DataType, rules: ReadRules, offsets: b
     if rules.timestamp_unit is not None:
         return timestamps.from_epoch(col, rules.timestamp_unit, strict=strict)
     if source == pl.String:
-        return timestamps.parse_text(col, fmt=rules.timestamp_format, offsets=offsets,
+        return timestamps.parse_text(col, fmt=rules.timestamp_format, first=first,
                                      strict=strict)
     return col.cast(TIMESTAMP, strict=True)  # refused by the caller before it gets here
 
@@ -238,26 +233,26 @@ def refuse_reason(column: Column, source: pl.DataType) -> str | None:
     return None
 
 
-def first_has_offset(lf: pl.LazyFrame, column: Column, source: pl.DataType) -> bool:
-    """Whether the export's first ISO timestamp text carries a UTC offset (then all must)."""
+def first_text(lf: pl.LazyFrame, column: Column, source: pl.DataType) -> str | None:
+    """The export's first timestamp text (the others must share its ISO form)."""
     if source != pl.String or column.rules.timestamp_format or column.rules.timestamp_unit:
-        return False
+        return None
     text = _text(pl.col(column.input_name), column.rules)
     try:
         first = lf.select(text.alias("t")).drop_nulls().head(1).collect()
     except pl.exceptions.PolarsError:
-        return False  # unreadable exports are explained by the caller
-    return bool(first.height) and timestamps.text_has_offset(first["t"][0])
+        return None  # unreadable exports are explained by the caller
+    return str(first["t"][0]) if first.height else None
 
 
 def diagnose(lf: pl.LazyFrame, column: Column, source: pl.DataType,
-             offsets: bool = False) -> str | None:
+             first: str | None = None) -> str | None:
     """Why the column's first refused value was refused, naming its row (failure path only;
     None when every value reads, or when the export itself cannot be read)."""
     raw = pl.col(column.input_name)
     present = raw.is_not_null() if source != pl.String \
         else _text(raw, column.rules).is_not_null()
-    value = coerce_expr(column, source, offsets=offsets, strict=False, sentinels=False)
+    value = coerce_expr(column, source, first=first, strict=False, sentinels=False)
     probe = (lf.with_row_index("_row", offset=1)
              .select("_row", raw.alias("raw"), value.alias("ok"), present.alias("present"))
              .filter(pl.col("present") & _refused(column, pl.col("ok"))).head(1)
@@ -272,7 +267,7 @@ def diagnose(lf: pl.LazyFrame, column: Column, source: pl.DataType,
     if column.target == "datetime":
         rules = column.rules
         return timestamps.explain(bad, ok, row=row, key=rules.key, fmt=rules.timestamp_format,
-                                  unit=rules.timestamp_unit, offsets=offsets, years=rules.years)
+                                  unit=rules.timestamp_unit, first=first, years=rules.years)
     return _describe(column, bad, ok, row)
 
 

@@ -187,7 +187,7 @@ def _coerced(sources: list[_Source], columns: list[Column],
             if reason:
                 raise IngestError(f"{source.path}: column {column.input_name!r}: {reason}")
         exprs = [coerce.coerce_expr(c, source.schema.get(c.input_name),
-                                    offsets=_offsets(source, c)) for c in columns]
+                                    first=_first_text(source, c)) for c in columns]
         frame = source.lf.select(exprs)
         missing = [e for name, e in derive.items() if name not in source.schema]
         frames.append(frame.with_columns(missing) if missing else frame)
@@ -283,18 +283,18 @@ def _refused_value(sources: list[_Source], columns: list[Column],
             dtype = source.schema.get(column.input_name)
             if dtype is None:
                 continue
-            problem = coerce.diagnose(source.lf, column, dtype, _offsets(source, column))
+            problem = coerce.diagnose(source.lf, column, dtype, _first_text(source, column))
             if problem is not None:
                 return IngestError(f"{source.path}: column {column.input_name!r}: {problem}")
     return None
 
 
-def _offsets(source: _Source, column: Column) -> bool:
-    """Whether this export's ISO timestamps carry UTC offsets (fixed by its first one)."""
+def _first_text(source: _Source, column: Column) -> str | None:
+    """This export's first timestamp text: its ISO form is the form of all of them."""
     dtype = source.schema.get(column.input_name)
     if column.target != "datetime" or dtype is None:
-        return False
-    return coerce.first_has_offset(source.lf, column, dtype)
+        return None
+    return coerce.first_text(source.lf, column, dtype)
 
 
 @dataclass(frozen=True)
@@ -349,8 +349,23 @@ def _out_of_rules(column: Column, low: Any, high: Any) -> bool:
     if column.finite:
         return bool(low == -coerce.BAD_NUMBER or high == coerce.BAD_NUMBER)
     if column.target == "datetime":
-        return bool(low == coerce.BAD_TIME)
+        first, last = column.rules.years
+        return not (first <= low.year and high.year <= last)
     return False
+
+
+def _bounds(st: Any) -> tuple[Any, Any]:
+    """A column chunk's min and max; a timestamp beyond Python's years 1-9999 (epochs in the
+    wrong unit) as datetime.min / datetime.max, which no plausible range includes."""
+    try:
+        least = st.min
+    except (OverflowError, ValueError):
+        least = datetime.min
+    try:
+        most = st.max
+    except (OverflowError, ValueError):
+        most = datetime.max
+    return least, most
 
 
 def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
@@ -364,8 +379,9 @@ def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
             low, high, nulls = out.get(name, (None, None, 0))
             if st is not None:
                 if st.has_min_max:
-                    low = st.min if low is None else min(low, st.min)
-                    high = st.max if high is None else max(high, st.max)
+                    least, most = _bounds(st)
+                    low = least if low is None else min(low, least)
+                    high = most if high is None else max(high, most)
                 nulls += st.null_count or 0
             out[name] = (low, high, nulls)
     return out

@@ -1,10 +1,14 @@
 """Reading timestamps unambiguously: ISO 8601 / RFC 3339 text, a configured strftime format, or
 numeric epochs in a configured unit; never a guessed day/month order.
 
-Text is normalised with one regular expression to ``YYYY-MM-DDTHH:MM:SS.f[+HH:MM]`` and parsed
-with one fixed format, so a value that is not ISO text fails the strict parse (which aborts the
-write; the caller then asks `explain` why, for the first bad row). A column's timestamps either
-all carry a UTC offset or none do: which one is fixed by its first value.
+A file's ISO texts are read in the form of its first one (``2026-11-01T10:00:00.25Z`` gives
+``%Y-%m-%dT%H:%M:%S%.fZ``; fractions are optional, the date and time may be separated by
+``T``, ``t`` or a space), each checked against the ISO pattern, so
+a value that is not ISO text, or has another form (a UTC offset where the first had none...),
+fails the strict parse, which aborts the write; the caller then asks `explain` why, for the
+first bad row. Rarer first forms (``,`` fractions, ``+02`` offsets, a space before the offset)
+are read through one normalisation to ``YYYY-MM-DDTHH:MM:SS.f[+HH:MM]`` (slower; the offset
+rule still holds).
 """
 
 from __future__ import annotations
@@ -30,14 +34,39 @@ def text_has_offset(value: str) -> bool:
     return bool(match and (match[6] or match[7]))
 
 
-def parse_text(text: pl.Expr, *, fmt: str | None, offsets: bool, strict: bool) -> pl.Expr:
-    """Trimmed text -> naive UTC Datetime(us); with ``strict`` a bad value raises."""
+def iso_form(first: str | None) -> str | None:
+    """The strftime format of an ISO text's form (None: a rarer form, or not ISO)."""
+    text = first.strip() if first else ""
+    match = _ISO.match(text)
+    if match is None or "," in text or (match[7] and not match[9]):
+        return None
+    zone = 6 if match[6] else 7 if match[7] else None
+    if zone is not None and text[match.start(zone) - 1] == " ":
+        return None
+    form = "%Y-%m-%d"
+    if match[2]:
+        form += "T%H:%M" + (":%S%.f" if match[4] else "")  # T, t or a space: read as T
+    if zone == 6:
+        return form + match[6]
+    if zone == 7:
+        return form + ("%:z" if ":" in text[match.start(7):] else "%z")
+    return form
+
+
+def parse_text(text: pl.Expr, *, fmt: str | None, first: str | None,
+               strict: bool) -> pl.Expr:
+    """Trimmed text -> naive UTC Datetime(us); with ``strict`` a bad value raises. ``fmt``:
+    the configured strftime format; else ISO in the form of ``first``, the file's first."""
     leap = text.str.contains(_LEAP)
-    if fmt is not None:
-        usable = pl.when(leap).then(pl.lit("!") + text).otherwise(text)
-        parsed = usable.str.to_datetime(format=fmt, strict=strict, time_unit="us",
+    form = iso_form(first) if fmt is None else None
+    if fmt is not None or form is not None:
+        bad = leap if fmt is not None else ~text.str.contains(ISO_PATTERN)
+        good = text.str.replace("[t ]", "T", n=1) if form and "T" in form else text
+        usable = pl.when(bad).then(pl.lit("!") + text).otherwise(good)
+        parsed = usable.str.to_datetime(format=fmt or form, strict=strict, time_unit="us",
                                         time_zone="UTC")
         return parsed.dt.replace_time_zone(None)
+    offsets = bool(first) and text_has_offset(str(first))
     part = text.str.extract_groups(ISO_PATTERN).struct.field
     offset = (pl.when(part("6").is_not_null()).then(pl.lit("+00:00"))
               .when(part("7").is_not_null())
@@ -62,7 +91,7 @@ def from_epoch(value: pl.Expr, unit: str, *, strict: bool) -> pl.Expr:
 
 
 def explain(raw: object, parsed: str | None, *, row: int, key: str, fmt: str | None,
-            unit: str | None, offsets: bool, years: tuple[int, int]) -> str:
+            unit: str | None, first: str | None, years: tuple[int, int]) -> str:
     """Why one timestamp value was refused, naming its row and the config key that decides."""
     if parsed is not None:
         return (f"{parsed} is outside the plausible years {years[0]}-{years[1]} (row {row}); "
@@ -80,8 +109,13 @@ def explain(raw: object, parsed: str | None, *, row: int, key: str, fmt: str | N
         return (f"cannot read {raw!r} as a timestamp (row {row}): only ISO 8601 / RFC 3339 "
                 f"text is read unless {key}.timestamp_format (strftime) says otherwise; "
                 f"numeric epochs need {key}.timestamp_unit: s|ms|us")
+    offsets = bool(first) and text_has_offset(str(first))
     if bool(match[6] or match[7]) != offsets:
-        has, first = ("has", "none") if not offsets else ("has no", "one")
-        return (f"{raw!r} {has} UTC offset but the column's first timestamp has {first} "
-                f"(row {row}); give every timestamp an offset, or none")
+        has, other = ("has", "none") if not offsets else ("has no", "one")
+        return (f"{raw!r} {has} UTC offset but the column's first timestamp {first!r} has "
+                f"{other} (row {row}); give every timestamp an offset, or none")
+    form = iso_form(first)
+    if form is not None and iso_form(text) != form:
+        return (f"{raw!r} is written in another form than the column's first timestamp "
+                f"{first!r} (row {row}); write every timestamp in one ISO 8601 form")
     return f"cannot read {raw!r} as a timestamp (row {row}): not a valid date or time"
