@@ -105,6 +105,14 @@ def test_store_is_relative_to_the_config_file() -> None:
      "models.churn.actuals.timestamp: expected a column name"),
     (CONFIG + "    actuals: label_time\n", "models.churn.actuals: expected a mapping"),
     (CONFIG + "    threshold: .inf\n", "models.churn.threshold: expected a finite number"),
+    (CONFIG + "    checks: {skew: {features: {age: {warn: .nan}}}}\n",
+     "models.churn.checks.skew.features.age.warn: expected a finite number, got nan"),
+    (CONFIG + "    checks: {validate: {min: {roc_auc: .nan}}}\n",
+     "models.churn.checks.validate.min.roc_auc: expected a finite number"),
+    (CONFIG + "    checks: {estimate: {confidence: .nan}}\n",
+     "models.churn.checks.estimate.confidence: expected a finite number"),
+    (CONFIG + "    checks: {drift: {k: -.inf}}\n",
+     "models.churn.checks.drift.k: expected a finite number, got -inf"),
     (CONFIG + "    threshold: -0.1\n", "models.churn.threshold: -0.1 is outside [0, 1]"),
 ])
 def test_bad_config_names_the_key_path(text: str, message: str) -> None:

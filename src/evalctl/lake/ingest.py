@@ -341,7 +341,8 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
 
 
 def _out_of_rules(column: Column, low: Any, high: Any) -> bool:
-    """Whether a staged file's min/max show a sentinel (a value the column's rules refuse)."""
+    """Whether a staged file's min/max show a value the column's rules refuse (a sentinel,
+    or a timestamp outside the plausible years)."""
     if low is None or high is None:
         return False
     if column.target == "binary":
