@@ -206,6 +206,8 @@ CASES = [
          "broken.jsonl: cannot read as jsonl: line 10021 is not valid JSON"),
     Case("duplicate CSV columns", ("@duplicate_columns.csv",), (*INGEST, "duplicate_columns.csv"),
          "duplicate_columns.csv: column 'age' appears more than once"),
+    Case("duplicate JSON keys", ("@duplicate_keys.jsonl",), (*INGEST, "duplicate_keys.jsonl"),
+         "duplicate_keys.jsonl: column 'score' appears more than once"),
     Case("duplicate Parquet columns", (_duplicate_parquet,), (*INGEST, "dup.parquet"),
          "dup.parquet: column 'score' appears more than once"),
     Case("non-UTF-8 config", ("@score_percent.csv",), (*INGEST, "score_percent.csv"),

@@ -93,13 +93,36 @@ def _duplicate_column(path: Path, fmt: str, sep: str, schema: dict[str, pl.DataT
         except (OSError, ValueError):
             return None
     else:
-        return None
+        names = _first_object_keys(path)
     seen: set[str] = set()
     for name in names:
         if name in seen:
             return name
         seen.add(name)
     return None
+
+
+def _first_object_keys(path: Path) -> list[str]:
+    """The keys of a JSON-lines file's first object, repeats included (a writer that repeats
+    a key does so on every line; polars keeps the first silently)."""
+    import json
+
+    keys: list[str] = []
+
+    def collect(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if not keys:
+            keys.extend(k for k, _ in pairs)
+        return dict(pairs)
+
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    json.loads(line, object_pairs_hook=collect)
+                except ValueError:
+                    return []  # explained when the file is read
+                return keys
+    return []
 
 
 _COPY = re.compile(r".+_duplicated_[0-9]+$")  # polars' name for a repeated CSV header
