@@ -437,3 +437,14 @@ def test_plausible_date_check_for_options() -> None:
     check_plausible_date("--date", date(2026, 11, 30))
     with pytest.raises(InputError, match="--date: 0001-01-01 is outside the plausible years"):
         check_plausible_date("--date", date(1, 1, 1))
+
+
+def test_sample_story_meets_the_rules(story) -> None:
+    """The story fixture ingests every sample export under the new rules (it asserts exit 0:
+    ISO timestamps in one form, probability scores); its late actuals all match stored
+    predictions, so their ingest passes without a warning."""
+    result = story("ingest-actuals", str(story.data / "actuals_late.csv"), "--model",
+                   "tv-recommender", "--format", "json")
+    assert result.code == 0, result.stderr
+    row = result.json()["results"][0]
+    assert row["already_ingested"] and row["unmatched_ids"] == 0 and row["status"] == "pass"
