@@ -72,6 +72,13 @@ def _nan_parquet(folder: Path) -> None:
         folder / "nan.parquet")
 
 
+def _old_parquet(folder: Path) -> None:
+    frame = make_frame(5).with_columns(
+        pl.when(pl.col("request_id") == "r00003").then(pl.lit(datetime(1900, 1, 1)))
+        .otherwise(pl.col("ts")).alias("ts"))
+    frame.write_parquet(folder / "old.parquet")
+
+
 def _regression_inf(folder: Path) -> None:
     (folder / "reg.csv").write_text("request_id,ts,age,minutes_pred\n"
                                     "a,2026-11-01T10:00:00,30,1.5\n"
@@ -105,6 +112,9 @@ CASES = [
     Case("year before the plausible range", ("@year_1900.csv",), (*INGEST, "year_1900.csv"),
          "year_1900.csv: column 'ts': 1900-01-01 00:00:00 is outside the plausible years "
          "1970-2100 (row 2)", more=("models.churn.timestamp_years",)),
+    Case("typed timestamp before 1970", (_old_parquet,), (*INGEST, "old.parquet"),
+         "old.parquet: column 'ts': 1900-01-01 00:00:00 is outside the plausible years "
+         "1970-2100 (row 4)"),
     Case("year outside a configured range", ("@year_1900.csv",), (*INGEST, "year_1900.csv"),
          "year_1900.csv: column 'ts': 2026-11-01 10:00:00 is outside the plausible years "
          "2027-2030 (row 1)", config=_model_keys("timestamp_years: [2027, 2030]")),
