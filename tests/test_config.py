@@ -190,7 +190,7 @@ def test_yaml_is_read_strictly(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_yaml_anchors_and_merge_keys_still_work() -> None:
-    from evalctl.config import read_yaml
+    from evalctl.config_yaml import read_yaml
 
     doc = read_yaml("base: &b {x: 1, y: 2}\nuse: {<<: *b, y: 3}\nlist: [*b, *b]\n")
     assert doc["use"] == {"x": 1, "y": 3} and doc["list"] == [{"x": 1, "y": 2}] * 2

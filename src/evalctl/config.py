@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from evalctl.config_yaml import read_yaml
 from evalctl.errors import ConfigError
 
 TASKS = ("binary_classification", "multiclass_classification", "regression", "ranking")
@@ -34,7 +35,6 @@ SCORE_SCALES = ("probability", "unbounded")
 PLAUSIBLE_YEARS = (1970, 2100)  # default timestamp_years; also the selectors' date range
 NULL_VALUES = ("", "NA", "N/A", "null", "NULL", "None")  # default null_values
 NAME_MAX = 128  # characters in a model or version name (a partition folder)
-MAX_YAML_NODES = 100_000  # a config expanding (through aliases) to more is refused
 _SLICE_KEYS = {"feature", "features", "bins", "quantiles", "name"}
 
 
@@ -140,60 +140,6 @@ def load_config(path: str | Path | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{found}: cannot read: {exc.strerror}") from exc
     return parse_config(raw, base_dir=found.resolve().parent, path=found)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key "
-                                  f"{key!r} (each key may appear once in a mapping)")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(text: str) -> Any:
-    """Parse YAML text strictly: duplicate keys are errors, and a document whose aliases
-    would expand to more than MAX_YAML_NODES nodes (an "alias bomb") is refused before any
-    object is built."""
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        size = _expanded_size(node, {})
-        if size > MAX_YAML_NODES:
-            raise ConfigError(f"aliases expand the document to more than {MAX_YAML_NODES:,} "
-                              "values; write the repeated parts out or use fewer aliases")
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """How many values the node stands for once every alias is expanded (capped: counting
-    stops past the limit, and a node that contains itself counts as too many)."""
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    if isinstance(node, yaml.ScalarNode):
-        return 1
-    sizes[id(node)] = MAX_YAML_NODES + 1  # in progress: a recursive alias is too many
-    children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                else list(node.value))
-    total = 1
-    for child in children:
-        total += _expanded_size(child, sizes)
-        if total > MAX_YAML_NODES:
-            break
-    sizes[id(node)] = total
-    return total
 
 
 def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
@@ -340,6 +286,32 @@ def _parse_threshold(key: str, raw: Any, score_scale: str) -> float:
 
 def _parse_reading(key: str, raw: dict[str, Any], task: str) -> dict[str, Any]:
     """The keys that say how exports are read: timestamps, score scale, labels, nulls."""
+    default_scale = "probability" if task in TASKS[:2] else "unbounded"
+    scale = raw.get("score_scale", default_scale)
+    if scale not in SCORE_SCALES:
+        raise ConfigError(f"{key}.score_scale: expected one of {', '.join(SCORE_SCALES)}, "
+                          f"got {scale!r}")
+    labels = _parse_labels(key, raw, task)
+    nulls = raw.get("null_values", list(NULL_VALUES))
+    if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
+        raise ConfigError(f"{key}.null_values: expected a list of strings (quote them: "
+                          f"['', 'NA']), got {nulls!r}")
+    if labels["positive_label"] in nulls or labels["negative_label"] in nulls:
+        raise ConfigError(f"{key}.null_values: contains a label value")
+    actuals = raw.get("actuals") or {}
+    if not isinstance(actuals, dict):
+        raise ConfigError(f"{key}.actuals: expected a mapping, got {_type_name(actuals)}")
+    unknown = set(actuals) - {"timestamp"}
+    if unknown:
+        raise ConfigError(f"{key}.actuals.{sorted(unknown)[0]}: unknown key "
+                          "(valid keys: timestamp)")
+    return {**_parse_timestamps(key, raw), "score_scale": scale,
+            "null_values": tuple(v.strip() for v in nulls), **labels,
+            "actuals_timestamp": _column_name(f"{key}.actuals.timestamp",
+                                              actuals.get("timestamp"))}
+
+
+def _parse_timestamps(key: str, raw: dict[str, Any]) -> dict[str, Any]:
     fmt = raw.get("timestamp_format")
     if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
         raise ConfigError(f"{key}.timestamp_format: expected a strftime format such as "
@@ -357,11 +329,11 @@ def _parse_reading(key: str, raw: dict[str, Any], task: str) -> dict[str, Any]:
                     for y in years) and years[0] <= years[1]):
         raise ConfigError(f"{key}.timestamp_years: expected [first, last] years between 1000 "
                           f"and 9999, e.g. [1970, 2100], got {years!r}")
-    default_scale = "probability" if task in TASKS[:2] else "unbounded"
-    scale = raw.get("score_scale", default_scale)
-    if scale not in SCORE_SCALES:
-        raise ConfigError(f"{key}.score_scale: expected one of {', '.join(SCORE_SCALES)}, "
-                          f"got {scale!r}")
+    return {"timestamp_format": fmt, "timestamp_unit": unit,
+            "timestamp_years": (years[0], years[1])}
+
+
+def _parse_labels(key: str, raw: dict[str, Any], task: str) -> dict[str, str | None]:
     labels = {k: _label_value(f"{key}.{k}", raw.get(k), task)
               for k in ("positive_label", "negative_label")}
     if labels["negative_label"] is not None and labels["positive_label"] is None:
@@ -369,24 +341,7 @@ def _parse_reading(key: str, raw: dict[str, Any], task: str) -> dict[str, Any]:
     if labels["negative_label"] is not None and labels["negative_label"] == labels[
             "positive_label"]:
         raise ConfigError(f"{key}.negative_label: same as positive_label")
-    nulls = raw.get("null_values", list(NULL_VALUES))
-    if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
-        raise ConfigError(f"{key}.null_values: expected a list of strings (quote them: "
-                          f"['', 'NA']), got {nulls!r}")
-    if labels["positive_label"] in nulls or labels["negative_label"] in nulls:
-        raise ConfigError(f"{key}.null_values: contains a label value")
-    actuals = raw.get("actuals") or {}
-    if not isinstance(actuals, dict):
-        raise ConfigError(f"{key}.actuals: expected a mapping, got {_type_name(actuals)}")
-    unknown = set(actuals) - {"timestamp"}
-    if unknown:
-        raise ConfigError(f"{key}.actuals.{sorted(unknown)[0]}: unknown key "
-                          "(valid keys: timestamp)")
-    return {"timestamp_format": fmt, "timestamp_unit": unit,
-            "timestamp_years": (years[0], years[1]), "score_scale": scale,
-            "null_values": tuple(v.strip() for v in nulls), **labels,
-            "actuals_timestamp": _column_name(f"{key}.actuals.timestamp",
-                                              actuals.get("timestamp"))}
+    return labels
 
 
 def _label_value(key: str, raw: Any, task: str) -> str | None:
