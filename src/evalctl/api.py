@@ -303,3 +303,22 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"--seed: expected a whole number >= 0, got {seed!r}")
+
+
+def check_config(path: str | Path | None = None) -> Report:
+    """Load and validate a config exactly as every command does (same messages, raised as
+    ConfigError); report what it declares, one row per model."""
+    from evalctl.config import find_config_path, load_config
+
+    found = find_config_path(path)
+    if found is None:
+        raise InputError("no config found: pass --config, set EVALCTL_CONFIG, or create "
+                         "evalctl.yaml or configs/evalctl.yaml")
+    config = load_config(found)
+    results = [{"model": m.name, "task": m.task, "features": len(m.features),
+                "slices": len(m.slices), "checks": ", ".join(sorted(m.checks)) or "-",
+                "status": "pass"} for m in config.models.values()]
+    return Report(command="config check", model=None, status="pass",
+                  inputs={"config": str(found),
+                          "store": str(config.store) if config.store else None},
+                  results=results, summary={"models": len(results)})

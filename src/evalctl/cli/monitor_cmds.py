@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from evalctl import api
-from evalctl.cli.options import FailOn, Format, OptionalModel, Output
-from evalctl.cli.output import emit
+from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
+from evalctl.cli.output import check_output_path, emit, write_atomic
 from evalctl.cli.state import AppState
 from evalctl.errors import InputError
 
@@ -46,18 +46,17 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     if not names:
         raise InputError("monitor: the config has no models")
     models = [state.model(store, n) for n in names]
+    if alerts is not None:
+        check_output_path(alerts, "--alerts")
     with state.busy("monitoring …"):
         outcome = api.monitor(store, models, day=day.date() if day else None)
     if alerts is not None:
-        try:
-            alerts.write_text("".join(json.dumps(a, default=str) + "\n"
-                                      for a in outcome.alerts), encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"--alerts {alerts}: cannot write ({exc.strerror})") from exc
+        write_atomic(alerts, "".join(json.dumps(a, default=str) + "\n"
+                                     for a in outcome.alerts), "--alerts")
     emit(state, outcome.report, fmt, output, fail_on)
 
 
-def history(ctx: typer.Context, model: Annotated[str, typer.Option("--model", "-m")],
+def history(ctx: typer.Context, model: Model,
             check: Annotated[str | None, typer.Option("--check", help="Only this check.")
                              ] = None,
             feature: Annotated[str | None, typer.Option(

@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
+from evalctl import progress
+from evalctl.cli.feedback import LinesListener, LiveListener
 from evalctl.config import Config, ModelConfig, load_config
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector, parse_selector
@@ -25,6 +27,10 @@ class AppState:
     config_path: str | None = None
     store_path: str | None = None
     debug: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    color: bool = True
+    command: str = ""
     exit_code: int = 0
     _config: Config | None = field(default=None, repr=False)
 
@@ -52,15 +58,35 @@ class AppState:
 
     @contextlib.contextmanager
     def busy(self, message: str) -> Iterator[None]:
-        """A Rich spinner on stderr while a long scan runs; nothing when not a terminal."""
-        isatty = getattr(self.stderr, "isatty", None)
-        if not (isatty and isatty()):
+        """Show the work's phases on stderr while the block runs: a live status line (phase,
+        counts, elapsed) at a terminal, timestamped lines with --verbose, else nothing."""
+        listener: LinesListener | LiveListener
+        if self.quiet:
             yield
             return
-        from rich.console import Console
-
-        with Console(file=self.stderr).status(message):
+        if self.verbose:
+            listener = LinesListener(self.stderr, self.command)
+        elif _isatty(self.stderr):
+            listener = LiveListener(self.stderr, color=self.color)
+        else:
             yield
+            return
+        completed = False
+        try:
+            with progress.listening(listener):
+                progress.phase(message)
+                yield
+            completed = True
+        finally:
+            listener.finish(completed)
 
     def warn(self, message: str) -> None:
-        self.stderr.write(f"evalctl: {message}\n")
+        """A note or warning on stderr (silenced by --quiet; errors never are)."""
+        if not self.quiet:
+            self.stderr.write(f"evalctl: {message}\n")
+            self.stderr.flush()
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

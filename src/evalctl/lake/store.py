@@ -42,7 +42,7 @@ class Selection:
 
 
 class Store:
-    """A local evaluation store (DESIGN.md, "The lake")."""
+    """A local evaluation store (docs/contract.md, "The lake")."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
