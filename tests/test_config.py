@@ -201,3 +201,8 @@ def test_non_utf8_config_names_the_file(tmp_path: Path) -> None:
     path.write_bytes("store: caf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="latin.yaml: not UTF-8 text"):
         load_config(path)
+
+
+def test_config_path_too_long_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot open the config: File name too long"):
+        load_config(tmp_path / ("c" * 300 + ".yaml"))

@@ -180,12 +180,14 @@ def _coerced(sources: list[_Source], columns: list[Column],
     for source in sources:
         for column in columns:
             dtype = source.schema.get(column.input_name)
+            where = {"file": str(source.path), "column": column.input_name}
             if dtype is None and column.required:
                 raise IngestError(f"{source.path}: missing required column "
-                                  f"{column.input_name!r} ({column.role})")
+                                  f"{column.input_name!r} ({column.role})", **where)
             reason = coerce.refuse_reason(column, dtype) if dtype is not None else None
             if reason:
-                raise IngestError(f"{source.path}: column {column.input_name!r}: {reason}")
+                raise IngestError(f"{source.path}: column {column.input_name!r}: {reason}",
+                                  **where)
         exprs = [coerce.coerce_expr(c, source.schema.get(c.input_name),
                                     first=_first_text(source, c)) for c in columns]
         frame = source.lf.select(exprs)
@@ -270,7 +272,7 @@ def _explain_failure(sources: list[_Source], columns: list[Column],
     for source in sources:
         problem = unreadable(source.path, source.fmt, source.lf)
         if problem is not None:
-            return IngestError(problem)
+            return IngestError(problem, file=str(source.path))
     return _refused_value(sources, columns) or \
         IngestError(f"{_names(sources)}: cannot ingest: {first_line(exc)}")
 
@@ -285,7 +287,8 @@ def _refused_value(sources: list[_Source], columns: list[Column],
                 continue
             problem = coerce.diagnose(source.lf, column, dtype, _first_text(source, column))
             if problem is not None:
-                return IngestError(f"{source.path}: column {column.input_name!r}: {problem}")
+                return IngestError(f"{source.path}: column {column.input_name!r}: {problem}",
+                                   file=str(source.path), column=column.input_name)
     return None
 
 

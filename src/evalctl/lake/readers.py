@@ -36,12 +36,13 @@ def open_input(path: Path, fmt: str) -> tuple[pl.LazyFrame, dict[str, pl.DataTyp
     """A lazy scan of one export and its schema; corrupt or empty files are input errors."""
     try:
         if not path.is_file():
-            raise IngestError(f"{path}: no such file")
+            raise IngestError(f"{path}: no such file", file=str(path))
         empty = path.stat().st_size == 0
     except OSError as exc:  # a name too long, no permission on a folder...
-        raise IngestError(f"{_shown(path)}: cannot open: {exc.strerror}") from exc
+        raise IngestError(f"{_shown(path)}: cannot open: {exc.strerror}",
+                          file=_shown(path)) from exc
     if empty:
-        raise IngestError(f"{path}: file is empty")
+        raise IngestError(f"{path}: file is empty", file=str(path))
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     if fmt == "parquet":  # polars refuses these with a less helpful message
         _refuse_duplicate_columns(path, fmt, sep, {})
@@ -57,9 +58,10 @@ def open_input(path: Path, fmt: str) -> tuple[pl.LazyFrame, dict[str, pl.DataTyp
             lf = pl.scan_ndjson(_glob_escaped(path), infer_schema_length=10_000)
         schema = dict(lf.collect_schema())
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise IngestError(f"{path}: cannot read as {fmt}: {_reason(exc)}") from exc
+        raise IngestError(f"{path}: cannot read as {fmt}: {_reason(exc)}",
+                          file=str(path)) from exc
     if not schema:
-        raise IngestError(f"{path}: file has no columns")
+        raise IngestError(f"{path}: file has no columns", file=str(path))
     _refuse_duplicate_columns(path, fmt, sep, schema)
     return lf, schema
 
@@ -69,7 +71,7 @@ def _refuse_duplicate_columns(path: Path, fmt: str, sep: str,
     duplicate = _duplicate_column(path, fmt, sep, schema)
     if duplicate is not None:
         raise IngestError(f"{path}: column {duplicate!r} appears more than once; give each "
-                          "column its own name")
+                          "column its own name", file=str(path), column=duplicate)
 
 
 def _glob_escaped(path: Path) -> str:
