@@ -201,8 +201,9 @@ def _to_binary(col: pl.Expr, source: pl.DataType, rules: ReadRules, strict: bool
         lower = col.str.to_lowercase()
         cases = [(col == rules.positive_label, 1)] if rules.positive_label is not None else []
         cases += [(col == rules.negative_label, 0)] if rules.negative_label is not None else []
-        cases += [(lower.is_in(_TRUE), 1), (lower.is_in(_FALSE), 0)]
-        # positive_label alone: every other text value is the negative class
+        cases += [(lower.is_in(_TRUE), 1), (lower.is_in(_FALSE), 0),
+                  (col.cast(NUMERIC, strict=False).is_not_null(), BAD_BINARY)]  # 2, -1 ...
+        # positive_label alone: every other (non-numeric) text value is the negative class
         other = 0 if rules.positive_label is not None and rules.negative_label is None \
             else BAD_BINARY
         expr = pl.lit(other, pl.Int8)
