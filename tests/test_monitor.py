@@ -85,7 +85,7 @@ def test_history_reads_the_series_back(story, monitored) -> None:
     assert [p["status"] for p in row["series"]] == ["pass", "fail", "fail"]
     assert result.code == 0  # history reports; it does not gate by default
     table = story("history", *M, "--check", "performance", "-f", "table").stdout
-    assert "performance" in table and "▁" in table
+    assert "performance" in table and "█" in table  # scaled from zero: high and flat
     assert story("history", *M, "--since", "2026-11-15", "-f", "json").json()[
         "summary"]["windows"] == 2
 

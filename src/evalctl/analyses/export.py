@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from evalctl.analyses.common import side_inputs
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
@@ -69,7 +70,7 @@ def export_report(store: Store, model: ModelConfig, selector: Selector, options:
     recs = [f"wrote {rows:,} rows to {options.out}"] if rows else [
         f"no row of {selector.text} matched: {options.out} holds only the header / schema"]
     return Report(command="export", model=model.name, status=result["status"],
-                  inputs={"selection": {"selector": selector.text, "rows": selection.rows}},
+                  inputs={"selection": side_inputs(selection)},
                   results=[result], summary={"rows": rows, "file": str(options.out)},
                   recommendations=recs)
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.analyses.common import side_inputs
 from evalctl.analyses.performance import (
     LOWER_IS_BETTER,
     default_metric,
@@ -51,7 +52,8 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     from evalctl.metrics.binary import RANK_METRICS
 
     metric = default_metric(model, options.metric)
-    lf = store.scan(model, selector)
+    selection = store.select(model.name, selector)
+    lf = store.scan(model, selector, selection=selection)
     evaluated = evaluated_selection(lf, model, hold=metric not in RANK_METRICS)
     coverage = evaluated.coverage
     if coverage["labelled"] == 0:
@@ -61,14 +63,15 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     frame = metrics_frame(model, evaluated.lf, [metric], keys, low_memory=evaluated.low_memory)
     del evaluated  # the rows held in memory, before discovery reads its own
     rows = leaderboard(frame, metric, options)
-    inputs: dict[str, Any] = {"selection": {"selector": selector.text, **coverage},
+    inputs: dict[str, Any] = {"selection": {**side_inputs(selection), **coverage},
                               "metric": metric}
     if compare_to is not None:
-        other_lf = store.scan(model, compare_to)
+        earlier = store.select(model.name, compare_to)
+        other_lf = store.scan(model, compare_to, selection=earlier)
         large = too_large_for_memory(other_lf.select(pl.len()).collect().item())
         other = metrics_frame(model, other_lf, [metric], keys, low_memory=large)
         compare_windows(rows, other, metric, options)
-        inputs["compare_to"] = {"selector": compare_to.text}
+        inputs["compare_to"] = side_inputs(earlier)
     overall = next(r for r in rows if r["slice"] == "overall")
     declared = [r for r in rows if r["slice"] != "overall"]
     results = declared[: options.top] if options.top > 0 else declared

@@ -124,11 +124,17 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
     except BrokenPipeError:
         return _closed_pipe()
     except OSError as exc:  # the store or a file cannot be read or written as it stands
+        damage = state.damage_behind(exc)
+        if damage is not None:
+            return _fail(state, request, damage, str(damage), damage.exit_code)
         message = describe_os_error(exc)
         if message is not None:
             return _fail(state, request, StoreError(message), message, ExitCode.STORE_DAMAGED)
         return _internal(state, request, exc)
     except Exception as exc:  # the one place a bug becomes exit 4
+        damage = state.damage_behind(exc)  # unless a damaged committed file caused it
+        if damage is not None:
+            return _fail(state, request, damage, str(damage), damage.exit_code)
         message = os_error_in(exc)
         if message is not None:  # polars reports OS errors inside its own exceptions
             return _fail(state, request, StoreError(message), message, ExitCode.STORE_DAMAGED)

@@ -13,7 +13,7 @@ from typing import TextIO
 from evalctl import progress
 from evalctl.cli.feedback import LinesListener, LiveListener
 from evalctl.config import Config, ModelConfig, load_config
-from evalctl.errors import InputError
+from evalctl.errors import InputError, StoreError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
 
@@ -33,6 +33,7 @@ class AppState:
     command: str = ""
     exit_code: int = 0
     _config: Config | None = field(default=None, repr=False)
+    opened: list[Store] = field(default_factory=list, repr=False)
 
     @property
     def config(self) -> Config:
@@ -45,7 +46,14 @@ class AppState:
         if root is None:
             raise InputError("no store given: pass --store, set EVALCTL_STORE, or set `store:` "
                              "in evalctl.yaml / configs/evalctl.yaml")
-        return Store.open(Path(root))
+        store = Store.open(Path(root))
+        self.opened.append(store)
+        return store
+
+    def damage_behind(self, exc: BaseException) -> StoreError | None:
+        """A damaged committed file that explains a failed read, if any store opened by this
+        command has one."""
+        return next((d for s in self.opened if (d := s.damage_behind(exc)) is not None), None)
 
     def model(self, store: Store, name: str) -> ModelConfig:
         if self.config.path is None:

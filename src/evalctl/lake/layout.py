@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+import os
+import re
+from datetime import date, timedelta
 from pathlib import Path
+
+from evalctl.errors import InputError
 
 PREDICTIONS = "predictions"
 ACTUALS = "actuals"
@@ -11,6 +15,33 @@ RESULTS = "results"
 LEDGER = "_ledger"
 STAGING = "_staging"
 MARKER = "evalctl-store.json"
+
+# Files a tombstone or an abandoned ingest left behind are deleted only once they are older
+# than this (as Delta Lake's VACUUM): a reader that listed them just before the commit, or a
+# writer still staging them, is not cut off. `EVALCTL_GRACE` (e.g. `0s`, `2h`, `7d`) overrides.
+GRACE = timedelta(days=7)
+GRACE_ENV = "EVALCTL_GRACE"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`30s`, `15m`, `2h`, `400d` as a timedelta; None when ``text`` is not one."""
+    match = _DURATION.match(text)
+    if match is None:
+        return None
+    return timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
+
+
+def grace_period() -> timedelta:
+    """The garbage-collection grace period: `EVALCTL_GRACE` when set, else ``GRACE``."""
+    raw = os.environ.get(GRACE_ENV)
+    if raw is None or not raw.strip():
+        return GRACE
+    value = parse_duration(raw)
+    if value is None:
+        raise InputError(f"{GRACE_ENV}: expected a duration such as 0s, 2h or 7d, got {raw!r}")
+    return value
 
 
 def prediction_dir(model: str, version: str, env: str, day: date | str) -> str:
@@ -33,11 +64,12 @@ def part_name(batch: str, attempt: str, n: int) -> str:
     return f"part-{batch}-{attempt}-{n:04d}.parquet"
 
 
-def data_files(root: Path) -> list[Path]:
-    """Every Parquet file below the data folders (committed or not)."""
+def data_files(root: Path, pattern: str = "*.parquet") -> list[Path]:
+    """Every Parquet file (or every entry matching ``pattern``) below the data folders,
+    committed or not; symlinked folders are not entered."""
     found: list[Path] = []
     for top in (PREDICTIONS, ACTUALS):
         base = root / top
-        if base.is_dir():
-            found.extend(sorted(base.rglob("*.parquet")))
+        if base.is_dir() and not base.is_symlink():
+            found.extend(sorted(base.rglob(pattern)))
     return found
