@@ -14,6 +14,7 @@ from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import check_output_path, emit, write_atomic
 from evalctl.cli.state import AppState
 from evalctl.errors import InputError
+from evalctl.lake.selectors import check_plausible_date
 
 Day = Annotated[datetime | None, typer.Option(
     "--date", "-d", formats=["%Y-%m-%d"],
@@ -46,6 +47,8 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     if not names:
         raise InputError("monitor: the config has no models")
     models = [state.model(store, n) for n in names]
+    if day is not None:
+        check_plausible_date("--date", day.date())
     if alerts is not None:
         check_output_path(alerts, "--alerts")
     with state.busy("monitoring …"):
