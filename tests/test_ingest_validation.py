@@ -384,6 +384,7 @@ def test_actuals_arrival_column_and_unmatched_ids(cli, workdir: Path, frame_file
     assert (row["unmatched_ids"], row["status"], row["rows"]) == (2, "warn", 3)
     assert row["dropped_columns"] == [] and row["dates"] == ["2026-11-20", "2026-11-21"]
     assert result.json()["status"] == "warn"
+    assert "warning: 2 id(s) match no stored prediction of the model yet" in result.stderr
     again = cli("ingest-actuals", "--model", "churn", "a.csv", "--format", "json").json()
     assert again["results"][0]["already_ingested"] and again["results"][0]["unmatched_ids"] == 2
     # the early actuals stay stored and join once their predictions arrive
