@@ -305,3 +305,10 @@ def test_run_reports_interrupts_as_130(filled, monkeypatch) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert run(["catalog", "-f", "json"], stdout=out, stderr=err) == 130
     assert out.getvalue() == "" and err.getvalue() == "evalctl: interrupted\n"
+
+
+def test_monitor_date_outside_the_plausible_years_is_exit_2(filled) -> None:
+    result = filled("monitor", "-m", "churn", "--date", "0001-01-01")
+    assert result.code == 2 and result.no_report()
+    assert result.stderr.strip() == ("evalctl: error: --date: 0001-01-01 is outside the "
+                                     "plausible years 1970-2100")

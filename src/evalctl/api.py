@@ -86,12 +86,13 @@ def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path],
 
 def _ingest_report(command: str, model: str, paths: Sequence[Path], result: IngestResult,
                    target: dict[str, str]) -> Report:
-    status = "warn" if result.repeated_ids or result.ids_in_store else "pass"
+    status = "warn" if result.repeated_ids or result.ids_in_store or result.unmatched_ids \
+        else "pass"
     row = {"batch": result.batch, "rows": result.rows, "files": result.files,
            "dates": list(result.dates), "already_ingested": result.already_ingested,
            "dropped_columns": list(result.dropped_columns),
            **({"repeated_ids": result.repeated_ids, "ids_in_store": result.ids_in_store}
-              if command == "ingest" else {}),
+              if command == "ingest" else {"unmatched_ids": result.unmatched_ids}),
            "status": status, **target}
     return Report(command=command, model=model, status=status,
                   inputs={"files": [str(p) for p in paths], **target}, results=[row],

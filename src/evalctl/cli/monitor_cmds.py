@@ -12,6 +12,7 @@ import typer
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import check_output_path, emit, write_atomic
 from evalctl.cli.state import AppState
+from evalctl.lake.selectors import check_plausible_date
 
 Day = Annotated[datetime | None, typer.Option(
     "--date", "-d", formats=["%Y-%m-%d"],
@@ -40,6 +41,8 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     """
     state: AppState = ctx.obj
     workspace = state.workspace()
+    if day is not None:
+        check_plausible_date("--date", day.date())
     if alerts is not None:
         check_output_path(alerts, "--alerts")
     with state.busy("monitoring …"):

@@ -102,6 +102,10 @@ def _say_ingested(state: AppState, row: dict[str, object], what: str) -> None:
                   ] if stored else []
         state.warn("warning: " + "; ".join(parts) + " (ids should be unique per prediction: "
                    "every report counts each row)")
+    unmatched = row.get("unmatched_ids") or 0
+    if unmatched:
+        state.warn(f"warning: {unmatched:,} id(s) match no stored prediction of the model yet "
+                   "(kept: they join when their predictions are ingested)")
 
 
 def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,

@@ -113,7 +113,7 @@ def _hits(root: Path, ledger: Ledger, model: ModelConfig, ids: pl.Series) -> lis
     entries = [(r, f) for r in ledger.live if r.model == model.name for f in r.files]
     if not entries:
         raise InputError(f"--model: model {model.name!r} has no data in {root}")
-    queries = [pl.scan_parquet(root / f.path).select(_matches(model.id, ids).sum())
+    queries = [pl.scan_parquet(root / f.path, glob=False).select(_matches(model.id, ids).sum())
                for _, f in entries]
     counts = [int(frame.item()) for frame in pl.collect_all(queries)]
     return [_Hit(r, f, n) for (r, f), n in zip(entries, counts, strict=True) if n]
@@ -134,7 +134,7 @@ def _rewrite(root: Path, staging: Path, hits: list[_Hit], model: ModelConfig, id
             out[hit.entry.path] = None
             continue
         temp = staging / f"{n:04d}.parquet"
-        (pl.scan_parquet(root / hit.entry.path).filter(~_matches(model.id, ids))
+        (pl.scan_parquet(root / hit.entry.path, glob=False).filter(~_matches(model.id, ids))
          .sink_parquet(temp, compression="zstd", sync_on_close="data"))
         relative = (PurePosixPath(hit.entry.path).parent
                     / part_name(hit.record.batch, attempt, n)).as_posix()
@@ -151,7 +151,7 @@ def _rewrite(root: Path, staging: Path, hits: list[_Hit], model: ModelConfig, id
 def _labelled(path: Path, label: str | None) -> int | None:
     if label is None:
         return None
-    frame = pl.scan_parquet(path)
+    frame = pl.scan_parquet(path, glob=False)
     if label not in frame.collect_schema():
         return None
     return int(frame.select(pl.col(label).is_not_null().sum()).collect().item())

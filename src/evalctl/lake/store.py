@@ -258,7 +258,7 @@ def _scan_as(paths: list[str], changed: tuple[str, ...], expected: dict[str, str
              **options: Any) -> pl.LazyFrame:
     """Files that store `changed` columns under another type (the config changed since they
     were written), read as the config says now."""
-    frame = pl.scan_parquet(paths, **options)
+    frame = pl.scan_parquet(paths, glob=False, **options)
     return frame.with_columns(coerce.read_as(c, expected[c]) for c in changed) \
         if changed else frame
 
