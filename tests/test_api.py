@@ -252,13 +252,24 @@ def test_models_and_selectors_may_be_objects(ws) -> None:
     same(as_json(by_object), as_json(by_name))
 
 
-def test_slices_options_are_explicit_and_fall_back_to_the_config(ws) -> None:
+def test_slices_options_are_explicit_and_fall_back_to_the_config(story, tmp_path: Path) -> None:
+    """An option left None takes checks.slices from the config; a given one wins."""
+    raw = yaml.safe_load(STORY_CONFIG.read_text())
+    raw["models"][M]["checks"] = {"slices": {"min_size": 100_000}}
+    path = tmp_path / "evalctl.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    ws = evalctl.open(path, store=story.store, clock=CLOCK)
     with pytest.raises(TypeError):
         ws.slices(M, AFTER, no_such_option=1)  # type: ignore[call-arg]
-    default = ws.slices(M, AFTER, top=0)
-    assert default.inputs == ws.slices(M, AFTER, top=0, min_size=None).inputs
-    big = ws.slices(M, AFTER, top=0, min_size=100_000)
-    assert all(r["status"] != "warn" for r in big.results)
+
+    def unjudged(report: evalctl.Report) -> int:
+        return sum("not judged" in (r["reason"] or "") for r in report.results)
+
+    from_config = ws.slices(M, AFTER, top=0)
+    segments = [r for r in from_config.results if r["slice"] != "overall"]
+    assert segments and unjudged(from_config) == len(segments)
+    given = ws.slices(M, AFTER, top=0, min_size=1)
+    assert unjudged(given) == 0
 
 
 def test_open_finds_the_config_and_store_like_the_cli(story, tmp_path: Path,
