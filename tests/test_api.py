@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import yaml
 from tests.conftest import CONFIG, STORY_CONFIG, make_frame, store_snapshot
@@ -160,6 +161,15 @@ def test_writing_entry_points_equal_the_cli_json(story, tmp_path: Path) -> None:
     assert all(stamp.startswith("20261130T1200") for stamp in stamps)  # the clock's time
     same(removed[0], removed[1])
     same(as_json(lib.batches()), cli_on_the_other_store("batches"))
+
+
+def test_export_equals_the_cli(ws, story, tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "lib.parquet", tmp_path / "cli.parquet"
+    report = ws.export(M, AFTER, mine, where="age < 30", sample=200, seed=1)
+    _, doc = cli_json(story.store, "export", "-m", M, "-S", AFTER, "--out", str(theirs),
+                      "--where", "age < 30", "--sample", "200", "--seed", "1")
+    same(as_json(report), json.loads(json.dumps(doc).replace(str(theirs), str(mine))))
+    assert report.summary and pl.read_parquet(mine).equals(pl.read_parquet(theirs))
 
 
 def test_the_ledger_is_stamped_by_the_clock(tmp_path: Path) -> None:
