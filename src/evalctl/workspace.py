@@ -87,7 +87,8 @@ class Workspace:
         return self.store.resolve_model(model)
 
     def selector(self, selector: SelectorRef, as_of: date | None = None) -> Selector:
-        """Parse a selector; ``last-Nd`` counts back from ``as_of``, else the clock's date."""
+        """Parse a selector; ``last-Nd`` counts back from ``as_of``, else the clock's UTC
+        date. A `Selector` is already parsed and is returned as it is."""
         if isinstance(selector, Selector):
             return selector
         return parse_selector(selector, as_of=as_of, clock=self.clock)
