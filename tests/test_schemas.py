@@ -259,3 +259,18 @@ def test_a_schema_resolves_offline_from_the_package() -> None:
     for command in COMMANDS:
         uri = f"https://evalctl.dev/schemas/{file_of(command).name}"
         assert registry.contents(uri) == json.loads(file_of(command).read_text())
+
+
+def test_the_readme_validation_example_runs(copy: Callable[..., CliResult], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    found = re.search(r"<!-- json-schema-example -->\n```python\n(.*?)```", readme, re.S)
+    assert found, "README has no json-schema-example block"
+    monkeypatch.chdir(tmp_path)
+    report = copy("skew", *M, "--current", LATE, "-f", "json")
+    (tmp_path / "skew.json").write_text(report.stdout)
+    exec(compile(found.group(1), "README.md", "exec"), {})
+    (tmp_path / "skew.json").write_text(report.stdout.replace('"schema_version": 2',
+                                                              '"schema_version": 1'))
+    with pytest.raises(jsonschema.ValidationError):
+        exec(compile(found.group(1), "README.md", "exec"), {})
