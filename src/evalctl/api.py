@@ -127,10 +127,12 @@ def catalog(store: Store, model: str | None = None) -> Report:
 
 def batches(store: Store, model: str | None = None) -> Report:
     """The live ledger records, oldest first."""
+    from datetime import datetime  # the record's stamp is written as RFC 3339 with `Z`
+
     results = [{"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
                 "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
-                "created_at": r.created_at, "sources": [s["path"] for s in r.sources],
-                "status": "pass"}
+                "created_at": datetime.fromisoformat(r.created_at),
+                "sources": [s["path"] for s in r.sources], "status": "pass"}
                for r in store.records if model is None or r.model == model]
     if model is not None and not results:
         raise InputError(f"--model: no batches of model {model!r} in {store.root} "
