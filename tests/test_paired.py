@@ -19,7 +19,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from evalctl.analyses.paired import FAMILY, Y, aggregations, finish, mcnemar
+from evalctl.analyses.paired import FAMILY, Y, aggregation_grids, aggregations, finish, mcnemar
 from evalctl.analyses.paired_segments import compare_segments, materialise_keys, opposite_below
 from evalctl.metrics import column_slice
 
@@ -219,7 +219,8 @@ def _coverage(metric: str, task: str, rows: pl.DataFrame, truth: float) -> float
     """Share of simulated data sets (segments `g`) whose interval holds the true difference."""
     family = FAMILY[(task, metric)]
     aggs = [pl.len().alias("n"), *aggregations(family, metric, 1)]
-    stats = rows.group_by("g").agg(aggs).sort("g")
+    grids = aggregation_grids(family, metric, 1)
+    stats = rows.with_columns(grids).group_by("g").agg(aggs).sort("g")
     sign = -1.0 if metric in ("brier", "rmse") else 1.0
     t = finish(family, metric, stats, 1, sign=sign, n_boot=300, confidence=0.95,
                rng=np.random.default_rng(0))

@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.stats.exact import exact_sum, grid_scale, scale_name
+
 EXACT_BELOW = 25
 CLIP = 1e-15
 Y, PREFIX_P, PREFIX_S = "__y", "__p", "__s"  # label; prediction / score of model i
@@ -197,13 +199,31 @@ def aggregations(family: str, metric: str, j: int) -> list[pl.Expr]:
         code = (4 * y + 2 * a + b).cast(pl.Int8)
         return [(code == c).sum().alias(f"cell{j}_{c}") for c in range(8)]
     terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)))
-    sums = [t.sum().alias(f"m{j}_{i}") for i, t in enumerate(terms)]
-    return sums + [(terms[i] * terms[k]).sum().alias(f"m{j}_{i}_{k}")
-                   for i in range(len(terms)) for k in range(i, len(terms))]
+    return [exact_sum(t, scale_name(name)).alias(name) for name, t in _products(terms, j)]
 
 
-def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr) -> list[pl.Expr]:
-    """Per-row terms whose means give both models' metric (see MOMENT_VALUES)."""
+def aggregation_grids(family: str, metric: str, j: int) -> list[pl.Expr]:
+    """Columns `aggregations` needs on the frame before grouping: the fixed-point grid of each
+    moment sum (whole-frame bounds of the terms; see `evalctl.stats.exact`)."""
+    if family in ("mcnemar", "cells"):
+        return []
+    y = pl.col(Y)
+    bounds = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)), centre=False)
+    grids = [grid_scale(t).alias(scale_name(name)) for name, t in _products(bounds, j)]
+    return grids + ([grid_scale(y).alias("__y_grid")] if metric == "r2" else [])
+
+
+def _products(terms: list[pl.Expr], j: int) -> list[tuple[str, pl.Expr]]:
+    """The terms and their pairwise products, named as `finish` reads them."""
+    out = [(f"m{j}_{i}", t) for i, t in enumerate(terms)]
+    return out + [(f"m{j}_{i}_{k}", terms[i] * terms[k])
+                  for i in range(len(terms)) for k in range(i, len(terms))]
+
+
+def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, centre: bool = True
+                 ) -> list[pl.Expr]:
+    """Per-row terms whose means give both models' metric (see MOMENT_VALUES). With
+    `centre=False`, R²'s centred label is replaced by 2|y|, which bounds it in magnitude."""
     if metric == "log_loss":
         return [-pl.when(y == 1).then(s.clip(CLIP, 1 - CLIP)).otherwise(
             1 - s.clip(CLIP, 1 - CLIP)).log() for s in (a, b)]
@@ -217,7 +237,9 @@ def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr) -> list[pl.Exp
                                         for s in (a, b)]]
     if metric == "rmse":
         return [(a - y) ** 2, (b - y) ** 2]
-    centred = y - y.mean()  # the segment's own mean: R² is shift-invariant
+    # the segment's own mean (R² is shift-invariant), from an order-free sum: one grid per
+    # segment, as this is a per-group value
+    centred = y - exact_sum(y, "__y_grid") / y.count() if centre else 2.0 * y.abs()
     return [(a - y) ** 2, (b - y) ** 2, centred, centred**2]
 
 

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.analyses.paired import PREFIX_P, PREFIX_S, Y, aggregations, col_s, finish
+from evalctl.analyses.paired import (
+    PREFIX_P,
+    PREFIX_S,
+    Y,
+    aggregation_grids,
+    aggregations,
+    col_s,
+    finish,
+)
 
 
 def materialise_keys(frame: pl.DataFrame, keys: list[Any]) -> tuple[pl.DataFrame, list[Any]]:
@@ -137,7 +145,8 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
             auc_values.extend(auc_frames(stats, k, confidence))
     else:
         aggs += [e for j in range(1, k) for e in aggregations(family, metric, j)]
-        stats = grouped(frame.lazy(), keys, aggs)
+        grids = [e for j in range(1, k) for e in aggregation_grids(family, metric, j)]
+        stats = grouped(frame.lazy().with_columns(grids), keys, aggs)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     out: dict[tuple[str, str], dict[str, dict]] = {}
     for table in stats:
