@@ -220,7 +220,7 @@ def _products(terms: list[pl.Expr], j: int) -> list[tuple[str, pl.Expr]]:
                   for i in range(len(terms)) for k in range(i, len(terms))]
 
 
-def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, centre: bool = True
+def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, *, centre: bool = True
                  ) -> list[pl.Expr]:
     """Per-row terms whose means give both models' metric (see MOMENT_VALUES). With
     `centre=False`, R²'s centred label is replaced by 2|y|, which bounds it in magnitude."""
