@@ -186,8 +186,10 @@ def bootstrap_test(delta: np.ndarray, replicates: np.ndarray, confidence: float
 
 
 # -- per-segment aggregations (polars) -----------------------------------------------------
-def aggregations(family: str, metric: str, j: int) -> list[pl.Expr]:
-    """Sums per segment that the family's test needs, for challenger j against model 0."""
+def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | None = None
+                 ) -> list[pl.Expr]:
+    """Sums per segment that the family's test needs, for challenger j against model 0.
+    Moment sums are order-free: `grids` holds the values of `aggregation_grids` on the frame."""
     y, a, b = pl.col(Y), pl.col(col_p(0)), pl.col(col_p(j))
     if family == "mcnemar":
         ca, cb = a == y, b == y
@@ -198,13 +200,16 @@ def aggregations(family: str, metric: str, j: int) -> list[pl.Expr]:
     if family == "cells":
         code = (4 * y + 2 * a + b).cast(pl.Int8)
         return [(code == c).sum().alias(f"cell{j}_{c}") for c in range(8)]
-    terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)))
-    return [exact_sum(t, scale_name(name)).alias(name) for name, t in _products(terms, j)]
+    if grids is None:
+        raise ValueError("moment sums need the frame's grids (aggregation_grids)")
+    terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)),
+                         y_grid=grids.get("__y_grid", 0.0))
+    return [exact_sum(t, grids[scale_name(name)]).alias(name) for name, t in _products(terms, j)]
 
 
 def aggregation_grids(family: str, metric: str, j: int) -> list[pl.Expr]:
-    """Columns `aggregations` needs on the frame before grouping: the fixed-point grid of each
-    moment sum (whole-frame bounds of the terms; see `evalctl.stats.exact`)."""
+    """Whole-frame aggregates whose values `aggregations` needs: the fixed-point grid of each
+    moment sum, from bounds of the terms (see `evalctl.stats.exact`)."""
     if family in ("mcnemar", "cells"):
         return []
     y = pl.col(Y)
@@ -220,10 +225,11 @@ def _products(terms: list[pl.Expr], j: int) -> list[tuple[str, pl.Expr]]:
                   for i in range(len(terms)) for k in range(i, len(terms))]
 
 
-def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, *, centre: bool = True
-                 ) -> list[pl.Expr]:
+def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, *, centre: bool = True,
+                 y_grid: float = 0.0) -> list[pl.Expr]:
     """Per-row terms whose means give both models' metric (see MOMENT_VALUES). With
-    `centre=False`, R²'s centred label is replaced by 2|y|, which bounds it in magnitude."""
+    `centre=False`, R²'s centred label is replaced by 2|y|, which bounds it in magnitude;
+    `y_grid` is the label's grid, for the order-free sum of R²'s segment mean."""
     if metric == "log_loss":
         return [-pl.when(y == 1).then(s.clip(CLIP, 1 - CLIP)).otherwise(
             1 - s.clip(CLIP, 1 - CLIP)).log() for s in (a, b)]
@@ -239,7 +245,7 @@ def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, *, centre: boo
         return [(a - y) ** 2, (b - y) ** 2]
     # the segment's own mean (R² is shift-invariant), from an order-free sum: one grid per
     # segment, as this is a per-group value
-    centred = y - exact_sum(y, "__y_grid") / y.count() if centre else 2.0 * y.abs()
+    centred = y - exact_sum(y, y_grid) / y.count() if centre else 2.0 * y.abs()
     return [(a - y) ** 2, (b - y) ** 2, centred, centred**2]
 
 

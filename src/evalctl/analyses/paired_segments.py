@@ -144,9 +144,10 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
         if auc_values is not None:
             auc_values.extend(auc_frames(stats, k, confidence))
     else:
-        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j)]
-        grids = [e for j in range(1, k) for e in aggregation_grids(family, metric, j)]
-        stats = grouped(frame.lazy().with_columns(grids), keys, aggs)
+        bounds = [e for j in range(1, k) for e in aggregation_grids(family, metric, j)]
+        grids = frame.select(bounds).row(0, named=True) if bounds else {}
+        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j, grids)]
+        stats = grouped(frame.lazy(), keys, aggs)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     out: dict[tuple[str, str], dict[str, dict]] = {}
     for table in stats:

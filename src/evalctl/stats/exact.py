@@ -29,10 +29,15 @@ def grid_scale(x: pl.Expr) -> pl.Expr:
     return pl.when(finite).then(pl.lit(2.0).pow(GRID_BITS - exponent)).otherwise(0.0)
 
 
-def exact_sum(x: pl.Expr, scale: str) -> pl.Expr:
+def exact_sum(x: pl.Expr, scale: str | float) -> pl.Expr:
     """Sum of `x` (nulls skipped, as `sum` does) independent of row order, in an aggregation
-    context; `scale` names the column holding `grid_scale` of `x` (or of anything whose
-    magnitude bounds it)."""
+    context. `scale` is `grid_scale` of `x` (or of anything whose magnitude bounds it): the
+    name of the column holding it, or its value (cheaper: no column to carry)."""
+    if not isinstance(scale, str):
+        if scale <= 0:
+            return x.sum()
+        fixed = (x * scale).cast(pl.Int64, strict=False).cast(pl.Int128).sum()
+        return fixed.cast(pl.Float64) / scale
     k = pl.col(scale)
     fixed = (x * k).cast(pl.Int64, strict=False).cast(pl.Int128).sum().cast(pl.Float64)
     return pl.when(k.first() > 0).then(fixed / k.first()).otherwise(x.sum())
