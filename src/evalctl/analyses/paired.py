@@ -202,9 +202,32 @@ def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | Non
         return [(code == c).sum().alias(f"cell{j}_{c}") for c in range(8)]
     if grids is None:
         raise ValueError("moment sums need the frame's grids (aggregation_grids)")
+    if metric != "r2":  # the terms are columns already (`moment_columns`)
+        return [_fixed_sum(name, grids[scale_name(name)]) for name, _ in _products(
+            moment_terms(metric, y, y, y), j)]
     terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)),
                          y_grid=grids.get("__y_grid", 0.0))
     return [exact_sum(t, grids[scale_name(name)]).alias(name) for name, t in _products(terms, j)]
+
+
+def moment_columns(family: str, metric: str, j: int, grids: dict[str, float]) -> list[pl.Expr]:
+    """`with_columns` expressions: each moment sum's per-row term on its grid as Int64,
+    computed once for every slice's group-by (none for R², whose centred terms depend on the
+    segment). A term with a non-finite value stays float and is summed as such."""
+    if family in ("mcnemar", "cells") or metric == "r2":
+        return []
+    terms = moment_terms(metric, pl.col(Y), pl.col(col_s(0)), pl.col(col_s(j)))
+    out = []
+    for name, t in _products(terms, j):
+        grid = grids[scale_name(name)]
+        out.append((t * grid).round().cast(pl.Int64).alias(name) if grid > 0 else t.alias(name))
+    return out
+
+
+def _fixed_sum(name: str, grid: float) -> pl.Expr:
+    if grid <= 0:
+        return pl.col(name).sum()
+    return (pl.col(name).cast(pl.Int128).sum().cast(pl.Float64) / grid).alias(name)
 
 
 def aggregation_grids(family: str, metric: str, j: int) -> list[pl.Expr]:

@@ -22,6 +22,7 @@ from evalctl.analyses.paired import (
     aggregations,
     col_s,
     finish,
+    moment_columns,
 )
 
 
@@ -147,7 +148,8 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
         bounds = [e for j in range(1, k) for e in aggregation_grids(family, metric, j)]
         grids = frame.select(bounds).row(0, named=True) if bounds else {}
         aggs += [e for j in range(1, k) for e in aggregations(family, metric, j, grids)]
-        stats = grouped(frame.lazy(), keys, aggs)
+        terms = [e for j in range(1, k) for e in moment_columns(family, metric, j, grids)]
+        stats = grouped(frame.with_columns(terms).lazy() if terms else frame.lazy(), keys, aggs)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     out: dict[tuple[str, str], dict[str, dict]] = {}
     for table in stats:
