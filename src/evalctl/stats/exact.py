@@ -6,11 +6,13 @@ hence order-free: a float column is put on a fixed-point grid, its integers summ
 and the total turned back into a float.
 
 The grid is one power of two per column, chosen over the whole frame before grouping
-(`grid_scale`: the largest finite |x| maps below 2^61), carried as a column, and applied inside
-the aggregation (`exact_sum`). A value's rounding error is at most 2^-62 of the column's largest
-value, below float64's own rounding of a sum; Int128 leaves room for 2^64 rows. A column with
-an infinite or NaN value has no grid (scale 0) and is summed as floats: the result is then
-inf or NaN whatever the order.
+(`grid_scale`: the largest finite |x| maps below 2^61), carried as a column or passed as a
+value, and applied inside the aggregation (`exact_sum`). A value's rounding error is below
+2^-60 of the column's largest |x|, far below float64's own rounding error on a sum; Int128
+leaves room for 2^64 rows. Cost: a whole-frame max and sum per column, and an Int128 instead
+of a float sum per group (measured: the float-metric group-bys take about twice as long).
+A column with an infinite or NaN value has no grid (scale 0) and is summed as floats: the
+result is then inf or NaN whatever the order.
 """
 
 from __future__ import annotations
