@@ -138,7 +138,9 @@ def doctor(store: Store, repair: bool = False) -> Report:
         {"path": d["path"], "batch": d["batch"], "problem": d["problem"], "status": "fail"}
         for d in found.damaged]
     results += [{"path": p, "batch": None,
-                 "problem": "orphan (removed)" if p in found.removed else "orphan (uncommitted)",
+                 "problem": "orphan (removed)" if p in found.removed else
+                 "orphan (younger than the grace period: kept)" if p in found.kept else
+                 "orphan (uncommitted)",
                  "status": "pass" if p in found.removed else "warn"} for p in found.orphans]
     status = "fail" if found.damaged else ("warn" if set(found.orphans) - set(found.removed)
                                             else "pass")

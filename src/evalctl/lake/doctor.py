@@ -1,13 +1,24 @@
-"""Store health: every committed file present with its checksum and row count; orphans found."""
+"""Store health: every committed file present with its checksum and row count; orphans found.
+
+Repair removes only leftovers older than the grace period (`EVALCTL_GRACE`, default 7 days, as
+Delta Lake's VACUUM) and only while holding the store lock exclusively (lake/locking.py): an
+ingest in flight holds it shared, so its staged and moved files are never taken from it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from evalctl.lake.layout import LEDGER, STAGING, data_files
-from evalctl.lake.ledger import read_records
+from evalctl.lake.durable import TEMP_SUFFIX
+from evalctl.lake.layout import LEDGER, RESULTS, STAGING, data_files, grace_period
+from evalctl.lake.ledger import BatchRecord, read_records
+from evalctl.lake.locking import exclusive_lock
 from evalctl.lake.readers import file_sha256
 
 
@@ -20,32 +31,65 @@ class DoctorFindings:
     damaged: list[dict[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # orphans younger than the grace period
 
 
-def examine_store(root: Path, repair: bool = False) -> DoctorFindings:
-    """Verify committed files; list (and with ``repair`` remove) files no record names."""
+def examine_store(root: Path, repair: bool = False,
+                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> DoctorFindings:
+    """Verify committed files; list files no record names and, with ``repair``, remove those
+    older than the grace period (`layout.grace_period`), holding the store lock exclusively
+    so that no ingest is writing meanwhile."""
     findings = DoctorFindings()
     records = read_records(root)
-    committed: set[str] = set()
     for record in records:
         findings.checked_batches += 1
         for entry in record.files:
-            committed.add(entry.path)
             findings.checked_files += 1
             problem = _verify(root / entry.path, entry.sha256, entry.rows)
             if problem:
                 findings.damaged.append({"batch": record.batch, "path": entry.path,
                                          "problem": problem})
+    if not repair:
+        findings.orphans = [_name(root, p) for p in _leftovers(root, records)]
+        return findings
+    grace = grace_period()
+    with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
+        for path in _leftovers(root, read_records(root)):
+            findings.orphans.append(_name(root, path))
+            if now() - _modified(path) >= grace:
+                _remove(path)
+                findings.removed.append(_name(root, path))
+            else:
+                findings.kept.append(_name(root, path))
+    return findings
+
+
+def _leftovers(root: Path, records: list[BatchRecord]) -> list[Path]:
+    """Data files no record names, staging folders, and temporary files of interrupted
+    ledger, results and export writes."""
+    committed = {entry.path for record in records for entry in record.files}
     orphans = [p for p in data_files(root) if p.relative_to(root).as_posix() not in committed]
     staging = root / STAGING
     leftovers = sorted(staging.iterdir()) if staging.is_dir() else []
-    ledger_temps = sorted((root / LEDGER).glob("*.tmp")) if (root / LEDGER).is_dir() else []
-    for path in orphans + leftovers + ledger_temps:
-        findings.orphans.append(path.relative_to(root).as_posix())
-        if repair:
-            _remove(path)
-            findings.removed.append(path.relative_to(root).as_posix())
-    return findings
+    temps = [p for top in (LEDGER, RESULTS) if (root / top).is_dir()
+             for p in sorted((root / top).rglob(f"*{TEMP_SUFFIX}"))]
+    return orphans + leftovers + temps
+
+
+def _modified(path: Path) -> datetime:
+    """When a leftover last changed: for a folder, its newest entry (a staging folder an
+    ingest is still writing is young)."""
+    newest = path.stat().st_mtime
+    if path.is_dir():
+        for folder, _, files in os.walk(path):
+            for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.stat(name).st_mtime)
+    return datetime.fromtimestamp(newest, UTC)
+
+
+def _name(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
 
 
 def _verify(path: Path, sha256: str, rows: int) -> str | None:

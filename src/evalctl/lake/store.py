@@ -15,6 +15,7 @@ from evalctl.errors import InputError, SelectorError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
 from evalctl.lake.ledger import BatchRecord, FileEntry, read_records
+from evalctl.lake.locking import LOCK_FILE
 from evalctl.lake.selectors import Selector
 from evalctl.version import __version__
 
@@ -54,6 +55,7 @@ class Store:
         root.mkdir(parents=True, exist_ok=True)
         for sub in (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING):
             (root / sub).mkdir(exist_ok=True)
+        (root / LOCK_FILE).touch(exist_ok=True)  # the store lock (lake/locking.py)
         marker = root / MARKER
         if not marker.exists():
             marker.write_text(json.dumps({"format": 1, "created_by": __version__}) + "\n")
