@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -49,9 +48,10 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     with state.busy("monitoring …"):
         outcome = api.monitor(store, models, day=day.date() if day else None)
     if alerts is not None:
+        from evalctl.analyses.monitor import append_alerts  # imported on use: fast --help
+
         try:
-            alerts.write_text("".join(json.dumps(a, default=str) + "\n"
-                                      for a in outcome.alerts), encoding="utf-8")
+            append_alerts(alerts, outcome.alerts)
         except OSError as exc:
             raise InputError(f"--alerts {alerts}: cannot write ({exc.strerror})") from exc
     emit(state, outcome.report, fmt, output, fail_on)
