@@ -149,9 +149,9 @@ def doctor(store: Store, repair: bool = False) -> Report:
         recommendations.append("committed files are damaged: restore them from a backup; "
                                "evalctl never rewrites committed files")
     if status == "warn":
-        recommendations.append("orphans are leftovers of interrupted ingests and are never "
-                               "read; remove them with `evalctl doctor --repair` "
-                               "(while no ingest is running)")
+        recommendations.append("orphans are leftovers of interrupted writes and are never "
+                               "read; `evalctl doctor --repair` removes those older than the "
+                               "grace period (EVALCTL_GRACE, default 7d)")
     return Report(command="doctor", model=None, status=status,
                   inputs={"store": str(store.root), "repair": repair}, results=results,
                   summary={"batches": found.checked_batches, "files": found.checked_files,
