@@ -210,9 +210,9 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     if not committed:
         return _already(store, batch)
     store.refresh()
-    if kind == "predictions":  # batches committed while ours was being written
-        concurrent = [r for r in _same_target(store, model, version, env)
-                      if r.batch not in known and r.batch != batch]
+    concurrent = [r for r in _same_target(store, model, version, env)
+                  if r.batch not in known and r.batch != batch] if kind == "predictions" else []
+    if concurrent:  # batches committed while ours was being written
         overlap = (overlap[0], overlap[1] + _id_overlap(
             store.root, [store.root / e.path for e in entries], columns, concurrent)[1])
     dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
