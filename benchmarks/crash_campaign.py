@@ -25,7 +25,7 @@ whose rows differ from its input's, or whose files are damaged), rows lost, rows
 without a warning, duplicate alerts, lost alerts, leftovers a repair could not remove, and
 unexpected exit codes.
 
-Usage: python benchmarks/crash_campaign.py [--trials 100] [--rows 200000] [--seed 0]
+Usage: python benchmarks/crash_campaign.py [--trials 100] [--rows 1000000] [--seed 0]
        [--kind KIND ...] [--keep DIR]
 """
 
@@ -171,7 +171,7 @@ class Trial:
                               timeout=TIMEOUT)
 
 
-def run_campaign(trials: int, rows: int = 200_000, seed: int = 0, workdir: Path | None = None,
+def run_campaign(trials: int, rows: int = 1_000_000, seed: int = 0, workdir: Path | None = None,
                  progress: Callable[[str], None] | None = None,
                  kinds: tuple[str, ...] = KINDS) -> dict[str, Tally]:
     """Run ``trials`` trials, ``kinds`` in turn; figures per kind."""
@@ -422,7 +422,7 @@ def render(tallies: dict[str, Tally]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--rows", type=int, default=200_000, help="rows per raced ingest")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per raced ingest")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None,
                         help="run in this folder and keep every trial's store")
