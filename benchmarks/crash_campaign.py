@@ -276,7 +276,7 @@ def same_rows(trial: Trial) -> Tally:
 def monitors(trial: Trial) -> Tally:
     tally = Tally()
     alerts = [trial.folder / f"alerts-{n}.jsonl" for n in range(2)]
-    procs = trial.race(*[(trial.rng.uniform(0.0, 0.01),
+    procs = trial.race(*[(trial.rng.uniform(0.0, 0.002),
                           ["monitor", "--model", "churn", "--date", EMPTY_DAY, "--alerts",
                            str(path), "--format", "json"]) for path in alerts])
     for proc in procs:
