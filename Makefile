@@ -19,6 +19,8 @@ demo: $(STAMP)
 	bash sample_data/demo.sh
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks sample_data
+	$(BIN)/mypy src
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: typecheck

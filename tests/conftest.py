@@ -42,6 +42,16 @@ models:
 """
 
 
+SCHEMA_PATH = Path(__file__).parents[1] / "src" / "evalctl" / "schemas" / "report.schema.json"
+
+
+def validate_envelope(doc: dict[str, Any]) -> None:
+    """Validate a report or error envelope against the published schema."""
+    import jsonschema
+
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+
+
 @dataclass
 class CliResult:
     code: int
@@ -50,6 +60,14 @@ class CliResult:
 
     def json(self) -> dict[str, Any]:
         return json.loads(self.stdout)
+
+    def no_report(self) -> bool:
+        """Nothing but the JSON error envelope on stdout (a pipe gets JSON; an error writes
+        `status: "error"` with the same exit code), and that envelope is valid."""
+        envelope = json.loads(self.stdout)
+        validate_envelope(envelope)
+        return (envelope["status"] == "error" and envelope["results"] == []
+                and envelope["error"]["exit_code"] == self.code)
 
 
 @pytest.fixture

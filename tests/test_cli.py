@@ -103,13 +103,19 @@ def test_internal_errors_are_exit_4_with_one_line(filled, monkeypatch) -> None:
 
 
 def _commands() -> list[str]:
-    group = typer.main.get_command(app)
-    return sorted(group.commands)  # type: ignore[attr-defined]
+    """Every command's path below `evalctl`, subcommands of groups included (`config check`)."""
+    def walk(command, prefix: str) -> list[str]:
+        subs = getattr(command, "commands", None)
+        if not subs:
+            return [prefix]
+        return [p for name, sub in subs.items() for p in walk(sub, f"{prefix} {name}".strip())]
+
+    return sorted(walk(typer.main.get_command(app), ""))
 
 
 @pytest.mark.parametrize("name", _commands())
 def test_every_command_has_help_with_an_example(cli, name: str) -> None:
-    result = cli(name, "--help")
+    result = cli(*name.split(), "--help")
     assert result.code == 0
     assert "Example" in result.stdout, f"{name} --help has no example"
 

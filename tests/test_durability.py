@@ -112,3 +112,110 @@ def test_ingest_never_touches_committed_files(cli, workdir, frame_file) -> None:
     cli(*INGEST, str(frame_file(make_frame(400, prefix="z", seed=3), "z.parquet")))
     cli(*INGEST, str(workdir / "a.parquet"))
     assert all(p.read_bytes() == data for p, data in before.items())
+
+
+# -- damaged data is reported as damage (issue #13 item 10) ----------------------------------
+def _damage(workdir: Path, how: str) -> Path:
+    victim = sorted((workdir / "store" / "predictions").rglob("*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    if how == "truncate":
+        victim.write_bytes(bytes(data[: len(data) // 2]))
+    else:  # flip bits inside the first column chunk: same size, footer intact
+        for i in range(200, 400):
+            data[i] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    return victim
+
+
+EXPORT = ["export", "--model", "churn", "--selector", "production", "--out", "x.parquet"]
+
+
+def test_a_truncated_file_is_exit_3_naming_it(cli, workdir, frame_file) -> None:
+    cli(*INGEST, str(frame_file(make_frame(2000), "a.parquet")))
+    victim = _damage(workdir, "truncate")
+    for args in (EXPORT, ["slices", "--model", "churn", "--selector", "production"]):
+        result = cli(*args)
+        assert result.code == 3, result.stderr
+        assert str(victim) in result.stderr and "evalctl doctor" in result.stderr
+
+
+def test_a_bit_flipped_file_is_exit_3_naming_it(cli, workdir, frame_file) -> None:
+    cli(*INGEST, str(frame_file(make_frame(2000), "a.parquet")))
+    victim = _damage(workdir, "flip")
+    result = cli(*EXPORT)
+    assert result.code == 3, result.stderr
+    assert str(victim) in result.stderr and "checksum mismatch" in result.stderr
+    assert "please report it" not in result.stderr
+
+
+def test_a_real_bug_while_reading_a_sound_store_is_still_exit_4(cli, workdir, frame_file,
+                                                                monkeypatch) -> None:
+    cli(*INGEST, str(frame_file(make_frame(200), "a.parquet")))
+    import polars as pl
+
+    from evalctl.analyses import export
+
+    def broken(store, model, selector, options):
+        store.scan(model, selector)  # the store handed out sound files
+        raise pl.exceptions.ComputeError("boom")
+
+    monkeypatch.setattr(export, "export_report", broken)
+    result = cli(*EXPORT)
+    assert result.code == 4 and "please report it" in result.stderr
+
+
+def test_repair_never_follows_a_symlinked_staging_folder(cli, workdir, tmp_path_factory
+                                                         ) -> None:
+    outside = tmp_path_factory.mktemp("precious")
+    (outside / "keep.txt").write_text("do not delete")
+    staging = workdir / "store" / "_staging"
+    staging.rmdir()
+    staging.symlink_to(outside, target_is_directory=True)
+    report = cli("doctor", "--repair", "--format", "json")
+    assert (outside / "keep.txt").read_text() == "do not delete"
+    assert any(r["path"] == "_staging" and "stray" in r["problem"]
+               for r in report.json()["results"])
+
+
+def test_collection_never_deletes_through_a_symlinked_partition(cli, workdir, frame_file,
+                                                                tmp_path_factory,
+                                                                monkeypatch) -> None:
+    batch = cli(*INGEST, str(frame_file(make_frame(200), "a.parquet")), "--format", "json"
+                ).json()["results"][0]["batch"]
+    assert cli("batches", "remove", batch).code == 0
+    part = sorted((workdir / "store" / "predictions").rglob("date=*"))[0]
+    outside = tmp_path_factory.mktemp("elsewhere")
+    for f in part.iterdir():
+        (outside / f.name).write_bytes(f.read_bytes())
+        f.unlink()
+    part.rmdir()
+    part.symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("EVALCTL_GRACE", "0s")
+    report = cli("doctor", "--repair", "--format", "json").json()
+    assert list(outside.glob("*.parquet")), "deleted through a symlink"
+    assert report["summary"]["pending"] >= 1
+
+
+def test_doctor_reports_stray_files_in_results_and_partitions(cli, workdir, frame_file
+                                                              ) -> None:
+    cli(*INGEST, str(frame_file(make_frame(200), "a.parquet")))
+    part = sorted((workdir / "store" / "predictions").rglob("date=*"))[0]
+    (part / "notes.csv").write_text("a,b\n")
+    results = workdir / "store" / "results" / "model=churn"
+    results.mkdir(parents=True)
+    (results / "scratch.txt").write_text("x")
+    report = cli("doctor", "--format", "json")
+    assert report.code == 0 and report.json()["status"] == "warn"
+    stray = {r["path"] for r in report.json()["results"] if "stray" in r["problem"]}
+    assert stray == {"results/model=churn/scratch.txt",
+                     (part / "notes.csv").relative_to(workdir / "store").as_posix()}
+
+
+def test_ingest_over_a_truncated_committed_file_is_exit_3(cli, workdir, frame_file) -> None:
+    """Ingest reads the committed ids of the dates it touches: a truncated one is damage."""
+    cli(*INGEST, str(frame_file(make_frame(2000), "a.parquet")))
+    victim = _damage(workdir, "truncate")
+    result = cli(*INGEST, str(frame_file(make_frame(100, prefix="n", seed=4), "n.parquet")))
+    assert result.code == 3, result.stderr
+    assert str(victim) in result.stderr and "bytes" in result.stderr
+    assert "evalctl doctor" in result.stderr

@@ -50,6 +50,13 @@ def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
         assert r["labelled_rows"] == r["rows"]  # Nov 26-30 through the late actuals
         assert abs(acc["value"] - r["realized"]["accuracy"]) < 0.06  # 600 rows a day
         assert r["status"] in ("warn", "fail")
+        decided = r["decided_by"]
+        if decided is not None:  # another metric set the status: which, its band top, limit
+            assert decided["check"] != "accuracy" and decided["status"] == r["status"]
+            assert r["alerts"][0].startswith(decided["check"])
+            assert decided["value"] == r["estimated"][decided["check"]]["upper"]
+            assert decided["value"] < decided["threshold"]
+            assert r["decided_by_text"] == r["alerts"][0]
     assert list(doc["inputs"]["calibration"]) == ["v1"]  # v2's validation rows not used
     assert doc["inputs"]["reference"]["versions_used"] == ["v1"]
     assert doc["summary"]["labelled_windows"] == 11
@@ -102,7 +109,7 @@ def test_story_table_and_markdown(story) -> None:
 def test_story_version_mismatch_is_an_input_error(story) -> None:
     result = story("estimate", *M, "--reference", "validation:v2", "--current",
                    "production@2026-11-20..2026-11-30")
-    assert result.code == 2 and result.stdout == ""
+    assert result.code == 2 and result.no_report()
     assert result.stderr.count("\n") == 1 and "no rows of version v1" in result.stderr
 
 
@@ -172,7 +179,13 @@ def test_concept_drift_is_flagged_only_where_labels_exist(cli, frame_file) -> No
                for r in rows)
     assert doc["summary"]["band_coverage"] == 0.0
     assert all(r["status"] == "warn" and "contradicts" in r["why"] for r in rows)
-    assert any("concept drift" in rec for rec in doc["recommendations"])
+    (rec,) = [rec for rec in doc["recommendations"] if "concept drift" in rec]
+    hint = rec[rec.index("evalctl estimate"):]
+    assert hint == ("evalctl estimate --model churn --reference production@2026-11-01..2026-11-06"
+                    " --current production")
+    recalibrated = cli(*hint.split()[1:], "-f", "json")
+    assert recalibrated.code in (0, 1), recalibrated.stderr
+    assert recalibrated.json()["summary"]["band_coverage"] > 0.5  # calibrated on the new P
 
 
 def test_config_thresholds_gate_the_estimate(churn, workdir: Path) -> None:
@@ -297,3 +310,20 @@ def test_window_without_a_standard_error_is_not_called_contradicted() -> None:
     row = _window_result(0, bound, with_se, real, {"accuracy": 0.9}, {},
                          EstimateSettings(metrics=("accuracy",)), 1.96)
     assert row["status"] == "warn" and any("contradicts" in why for why in row["alerts"])
+
+
+def test_decided_by_names_another_metric_only_when_it_set_the_status() -> None:
+    from evalctl.analyses.estimate import _decided_by
+
+    recall = {"status": "fail", "why": "recall ≤ 0.72 < ref 0.81 - 0.05", "check": "recall",
+              "value": 0.72, "threshold": 0.76}
+    accuracy_warn = {"status": "warn", "why": "accuracy ≤ 0.79 < ref 0.84 - 0.02",
+                     "check": "accuracy", "value": 0.79, "threshold": 0.82}
+    accuracy_fail = {**accuracy_warn, "status": "fail"}
+    assert _decided_by([recall, accuracy_warn], "accuracy") == {
+        "check": "recall", "value": 0.72, "threshold": 0.76, "status": "fail"}
+    assert _decided_by([accuracy_fail, recall], "accuracy") is None
+    assert _decided_by([recall, accuracy_fail], "accuracy") is None  # accuracy fails itself
+    assert _decided_by([], "accuracy") is None
+    proxy = _decided_by([{"status": "warn", "why": "clicked mean 0.1 < min 0.3"}], "accuracy")
+    assert proxy is not None and proxy["check"] == "proxy" and proxy["threshold"] is None

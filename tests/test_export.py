@@ -105,7 +105,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(story, tmp_path: Path, 
                                                          message: str) -> None:
     before = store_snapshot(story.store)
     result, out = export(story, tmp_path, "bad.parquet", *args)
-    assert result.code == 2 and result.stdout == ""
+    assert result.code == 2 and result.no_report()
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert store_snapshot(story.store) == before

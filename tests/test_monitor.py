@@ -85,7 +85,7 @@ def test_history_reads_the_series_back(story, monitored) -> None:
     assert [p["status"] for p in row["series"]] == ["pass", "fail", "fail"]
     assert result.code == 0  # history reports; it does not gate by default
     table = story("history", *M, "--check", "performance", "-f", "table").stdout
-    assert "performance" in table and "▁" in table
+    assert "performance" in table and "█" in table  # scaled from zero: high and flat
     assert story("history", *M, "--since", "2026-11-15", "-f", "json").json()[
         "summary"]["windows"] == 2
 
@@ -109,3 +109,44 @@ def test_history_without_runs_is_exit_2(cli) -> None:
 def test_sparkline_scales_min_to_max() -> None:
     assert sparkline([0.8, 0.9, None, 1.0]) == "▁▅ █"
     assert sparkline([2.0, 2.0]) == "▁▁"
+
+
+def test_a_drift_alert_raised_by_a_quality_check_says_so(cli, frame_file) -> None:
+    from tests.test_skew_drift import _missing_minutes
+
+    _missing_minutes(cli, frame_file)
+    doc = cli("monitor", "--date", "2026-11-04").json()
+    validate(doc)
+    minutes = next(r for r in rows_of(doc, "drift") if r["feature"] == "minutes")
+    assert minutes["status"] == "fail" and minutes["value"] < minutes["threshold"]
+    assert minutes["decided_by"]["check"] == "null_rate_change"
+    assert "set by the data-quality check null_rate_change" in minutes["summary"]
+    assert "drifting" not in minutes["summary"]
+    decision = rows_of(doc, "retraining")[0]
+    assert decision["evidence"]["sustained_drift"] == []  # a pipeline matter, not a retrain
+    assert decision["evidence"]["data_quality"] == ["minutes"]
+    assert "performance was not judged" in decision["summary"]  # no validation reference
+    assert any("no reason to retrain" in r for r in doc["recommendations"])
+    table = cli("monitor", "--date", "2026-11-04", "-f", "table").stdout
+    assert "decided by" in table
+    history = cli("history", "--model", "churn", "--check", "drift", "--feature", "minutes")
+    (series,) = history.json()["results"]
+    assert series["decided_by"]["check"] == "null_rate_change"
+    assert series["series"][-1]["decided_by"]["check"] == "null_rate_change"
+    assert "decided by" in cli("history", "--model", "churn", "-f", "table").stdout
+
+
+def test_a_window_without_rows_is_reported_not_passed(cli, frame_file) -> None:
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(make_frame(300), "p.parquet")))
+    result = cli("monitor", "--date", "2026-11-20")
+    doc = result.json()
+    validate(doc)
+    assert result.code == 1 and doc["status"] == "fail"
+    decision = rows_of(doc, "retraining")[0]
+    assert decision["status"] == "insufficient" and decision["value"] == "nothing to judge"
+    assert "no production rows" in decision["reason"]
+    assert doc["recommendations"][0].startswith("nothing to judge")
+    assert "within tolerance" not in " ".join(doc["recommendations"])
+    assert not any(r["status"] == "pass" for r in doc["results"]
+                   if r["check"] not in ("freshness",))

@@ -34,7 +34,7 @@ def test_the_young_are_the_top_cause_of_the_story(story_doc) -> None:
     assert doc["summary"]["top_cause"] == "age"
     causes = rows(doc, "causes")
     assert causes[0]["feature"] == "age" and causes[0]["mode"] == "population_shift"
-    assert causes[0]["explained"] > 0.5
+    assert causes[0]["explained_pct"] > 50
     segment = rows(doc, "segments")[0]
     assert segment["feature"] == "age" and segment["id"].startswith("age=[-inf,")
     assert segment["share_baseline"] < 0.1 < 0.25 < segment["share_current"]
@@ -48,7 +48,7 @@ def test_the_logging_bug_is_a_pipeline_problem_not_the_cause(story_doc) -> None:
     watch = next(r for r in rows(doc, "causes") if r["feature"] == "watch_minutes_7d")
     assert watch["mode"] == "pipeline" and watch["status"] == "warn"
     assert watch["skew_baseline_status"] == "fail" and watch["skew_current_status"] == "fail"
-    assert watch["drift_status"] == "pass" and abs(watch["explained"]) < 0.05
+    assert watch["drift_status"] == "pass" and abs(watch["explained_pct"]) < 5
     assert all(s["feature"] != "watch_minutes_7d" for s in rows(doc, "segments"))
     assert any("watch_minutes_7d" in r and "--join-key request_id" in r
                for r in doc["recommendations"])
@@ -239,7 +239,7 @@ def test_bad_input_is_one_line_and_exit_2(story, extra: list[str], message: str)
     args = {"--baseline": BEFORE, "--current": AFTER}
     flags = [a for k, v in args.items() if k not in extra for a in (k, v)]
     result = story("rca", *M, *flags, *extra)
-    assert result.code == 2 and result.stdout == ""
+    assert result.code == 2 and result.no_report()
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
 
 
@@ -247,3 +247,18 @@ def test_the_table_shows_the_sections(story) -> None:
     result = story("rca", *M, "--baseline", BEFORE, "--current", AFTER, "-f", "table")
     for title in ("· change", "· causes", "· segments", "· outputs", "population_shift"):
         assert title in result.stdout
+
+
+def test_a_drift_status_set_by_a_quality_check_is_named_in_the_finding() -> None:
+    from evalctl.analyses.rca_findings import drift_fields, output_row
+
+    decided = {"check": "null_rate_change", "value": 0.31, "threshold": 0.1, "status": "fail"}
+    drifted = [{"feature": "score", "method": "psi", "score": 0.0012, "threshold": 0.25,
+                "status": "fail", "summary": "", "decided_by": decided,
+                "decided_by_text": "null_rate_change 0.31 ≥ 0.1 (fail)"}]
+    row = output_row("score", drifted, [])
+    assert row["drift_decided_by"] == decided
+    assert "psi 0.0012, fail set by null_rate_change 0.31 ≥ 0.1 (fail)" in row["finding"]
+    plain = drift_fields("score", [{**drifted[0], "decided_by": None,
+                                    "decided_by_text": None}], [])
+    assert plain["drift_decided_by"] is None

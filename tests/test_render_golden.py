@@ -1,7 +1,9 @@
 """Rendered tables and markdown against golden files (refresh: pytest --update-golden).
 
-The reports are fixed by hand, so a change here is a change of the renderers alone: columns,
-number formats, sparklines, hidden empty columns, summary lines and recommendations.
+The reports are fixed by hand (their values are taken from the sample story), so a change here
+is a change of the renderers alone: columns, number formats, sparklines, hidden empty columns,
+the inputs header and its warnings, columns dropped or moved below at 80 and 120 columns,
+summary lines and recommendations.
 """
 
 from __future__ import annotations
@@ -14,6 +16,16 @@ from evalctl.render import render_markdown, render_table
 from evalctl.reports import Report
 
 STAMP = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+TRAINING = {"selector": "training", "rows": 81000, "versions": ["v1", "v2"],
+            "dates": ["2026-09-01", "2026-11-07"],
+            "warnings": ["training mixes 2 model versions (v1 60,000 rows, v2 21,000 rows); "
+                         "name one to compare a single model, e.g. training:v1",
+                         "training: 21,000 of 81,000 rows carry no score (their export lacked "
+                         "it: batch cd86736c v2)"]}
+LATE_NOVEMBER = {"selector": "production@2026-11-15..2026-11-30", "rows": 48000,
+                 "versions": ["v1"], "dates": ["2026-11-15", "2026-11-30"], "warnings": []}
 
 
 def slices_report(compared: bool) -> Report:
@@ -41,7 +53,12 @@ def slices_report(compared: bool) -> Report:
             row["relative_change"] = None if row["slice"] == "overall" else \
                 row["change"] - (0.78187 - 0.8429)
         summary |= {"emerged": 0, "worsened": 0}
+    inputs: dict = {"selection": {"selector": "production@2026-11-15..2026-11-25",
+                                  "rows": 33000, "labelled": 33000}, "metric": "accuracy"}
+    if compared:
+        inputs["compare_to"] = {"selector": "production@2026-11-01..2026-11-14"}
     return Report(command="slices", model="tv-recommender", status="warn", results=rows,
+                  inputs=inputs,
                   summary=summary, generated_at=STAMP,
                   recommendations=["age = [0, 25): accuracy 0.616 (-0.166 vs overall)"])
 
@@ -56,14 +73,79 @@ def drift_report() -> Report:
              "score": 0.0123, "max_score": 0.02, "threshold": 0.1, "onset": None,
              "windows_crossed": 0, "series": series[:3]}]
     return Report(command="drift", model="tv-recommender", status="fail", results=rows,
+                  inputs={"reference": TRAINING | {"warnings": TRAINING["warnings"][:1]},
+                          "current": LATE_NOVEMBER, "window": "1d"},
                   summary={"checked": 2, "fail": 1, "pass": 1}, generated_at=STAMP)
 
 
-@pytest.mark.parametrize("name, report", [
+def skew_report() -> Report:
+    def row(status: str, feature: str, kind: str, method: str, score: float, threshold: float,
+            summary: str, alerts: list[dict] | None = None) -> dict:
+        return {"section": "distribution", "status": status, "feature": feature, "kind": kind,
+                "method": method, "score": score, "threshold": threshold,
+                "quality_alerts": alerts or [], "summary": summary}
+
+    rows = [
+        row("fail", "watch_minutes_7d", "numeric", "psi", 8.2791, 0.25,
+            "mean 412.1 -> 2.478e+04, std 386.9 -> 2.358e+04",
+            [{"check": "out_of_range", "value": 0.7661, "status": "fail"}]),
+        row("fail", "age", "numeric", "psi", 0.34884, 0.25,
+            "mean 44.56 -> 38.11, std 12.64 -> 15.13"),
+        row("pass", "device", "categorical", "jensen_shannon", 0.090871, 0.2,
+            "largest share changes: mobile 29.5% -> 39.2%, tv 40.8% -> 33.3%, "
+            "web 19.8% -> 17.4%"),
+        {"section": "schema", "status": "pass", "summary": "same columns"},
+    ]
+    return Report(command="skew", model="tv-recommender", status="fail",
+                  inputs={"reference": TRAINING, "current": LATE_NOVEMBER}, results=rows,
+                  summary={"checked": 4, "pass": 2, "warn": 0, "fail": 2, "error": 0},
+                  generated_at=STAMP,
+                  recommendations=["2 column(s) differ from training: watch_minutes_7d, age"])
+
+
+def monitor_report() -> Report:
+    def row(status: str, check: str, feature: str | None, value: object,
+            threshold: float | None, summary: str) -> dict:
+        return {"status": status, "model": "tv-recommender", "window": "2026-11-30",
+                "check": check, "feature": feature, "value": value, "threshold": threshold,
+                "summary": summary}
+
+    rows = [
+        row("fail", "drift", "watch_minutes_7d", 8.2834, 0.25,
+            "watch_minutes_7d: psi 8.28, drifting for 7 day(s)"),
+        row("fail", "performance", "accuracy", 0.77167, 0.82059,
+            "realised accuracy 0.7717 [0.7563, 0.7863] vs reference 0.8406 (tolerance 0.02)"),
+        row("warn", "slices", "country x device=FR & mobile", 0.661, 0.8733,
+            "country x device=FR & mobile: accuracy 0.661 vs 0.873 in validation (-0.212; "
+            "-0.143 beyond the overall change, significant)"),
+        row("warn", "retraining", None, "retrain now", None,
+            "retrain now: performance below tolerance; drift sustained ≥ 3 days in "
+            "watch_minutes_7d, age; 62,514 labelled rows since the training window"),
+        row("pass", "volume", None, 3000, 3000.0,
+            "3,000 rows vs usual 3,000 (+0%; warn at ±50%)"),
+    ]
+    return Report(command="monitor", model="tv-recommender", status="fail",
+                  inputs={"models": ["tv-recommender"], "windows": 1}, results=rows,
+                  summary={"checks": 5, "warn": 2, "fail": 2}, generated_at=STAMP)
+
+
+REPORTS = [
     ("slices", slices_report(compared=False)),
     ("slices_compared", slices_report(compared=True)),
     ("drift", drift_report()),
-])
-def test_rendered_reports_match_golden_files(golden, name, report) -> None:
-    golden(f"{name}.table.txt", render_table(report, width=120))
+    ("skew", skew_report()),
+    ("monitor", monitor_report()),
+]
+
+
+@pytest.mark.parametrize("name, report", REPORTS)
+@pytest.mark.parametrize("width", [80, 120])
+def test_rendered_tables_match_golden_files(golden, name, report, width) -> None:
+    text = render_table(report, width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    golden(f"{name}.{width}.table.txt", text)
+
+
+@pytest.mark.parametrize("name, report", REPORTS)
+def test_rendered_markdown_matches_golden_files(golden, name, report) -> None:
     golden(f"{name}.md", render_markdown(report))

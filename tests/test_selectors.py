@@ -44,6 +44,10 @@ def test_last_n_days_is_inclusive_of_as_of() -> None:
     ("production:v1:v2", "expected ENV"),
     ("production@..", "a range needs a start, an end or both"),
     ("production@2026-11-01..soon", "'soon' is not a date"),
+    ("production@last-1000000d", "last-1000000d reaches back before 1970"),  # was exit 4
+    ("production@0001-01-01", "0001-01-01 is outside the plausible years 1970-2100"),
+    ("production@2026-11-01..2101-01-01", "2101-01-01 is outside the plausible years"),
+    ("production@..1969-12-31", "1969-12-31 is outside the plausible years"),
 ])
 def test_bad_selectors(text: str, message: str) -> None:
     with pytest.raises(SelectorError, match=message):
@@ -65,3 +69,10 @@ def test_open_ended_range_selects_those_days(story) -> None:
     closed = story("slices", "--model", "tv-recommender", "--selector",
                    "production@2026-11-25..2026-11-30").json()
     assert doc["inputs"]["selection"]["rows"] == closed["inputs"]["selection"]["rows"] > 0
+
+
+def test_last_n_days_reaches_back_to_1970() -> None:
+    sel = parse_selector("production@last-3651d", as_of=date(1979, 12, 30))
+    assert sel.start == date(1970, 1, 1)
+    with pytest.raises(SelectorError, match="reaches back before 1970"):
+        parse_selector("production@last-3652d", as_of=date(1979, 12, 30))

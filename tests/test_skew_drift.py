@@ -214,3 +214,51 @@ def test_multi_day_windows_start_on_the_first_selected_day(story) -> None:
     starts = sorted(r["window_start"][:10] for r in estimate["results"]
                     if r.get("section") == "windows")
     assert starts == ["2026-11-03", "2026-11-10", "2026-11-17"]
+
+
+def _missing_minutes(cli, frame_file, share: float = 0.3) -> None:
+    """Training as usual; production with `share` of `minutes` missing, values unchanged."""
+    import numpy as np
+
+    prod = make_frame(2000, seed=2, prefix="p")
+    gone = pl.Series(np.random.default_rng(5).random(prod.height) < share)
+    prod = prod.with_columns(pl.when(gone).then(None).otherwise(pl.col("minutes"))
+                             .alias("minutes"))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
+        str(frame_file(make_frame(2000, seed=1, prefix="t"), "t.parquet")))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(prod, "p.parquet")))
+
+
+def test_a_status_set_by_a_quality_check_names_it(cli, frame_file) -> None:
+    _missing_minutes(cli, frame_file)
+    doc = cli("skew", "--model", "churn", "--reference", "training", "--current",
+              "production").json()
+    rows = by_feature(doc, "distribution")
+    minutes = rows["minutes"]
+    assert minutes["status"] == "fail" and minutes["score"] < minutes["threshold"]
+    decided = minutes["decided_by"]
+    assert decided["check"] == "null_rate_change" and decided["threshold"] == 0.1
+    assert abs(decided["value"] - minutes["null_rate_change"]) < 1e-12
+    assert 0.25 < decided["value"] < 0.35 and minutes["measure_status"] == "pass"
+    assert rows["age"]["decided_by"] is None  # its own measure decided
+    (rec,) = [r for r in doc["recommendations"] if r.startswith("minutes:")]
+    assert "null_rate_change" in rec and "not its distribution" in rec
+    table = cli("skew", "--model", "churn", "--reference", "training", "--current",
+                "production", "-f", "table").stdout
+    assert "decided by" in table and "null_rate_change" in table
+
+
+def test_drift_series_and_result_carry_the_deciding_check(cli, frame_file) -> None:
+    _missing_minutes(cli, frame_file)
+    result = cli("drift", "--model", "churn", "--reference", "training", "--current",
+                 "production", "--window", "1d")
+    doc = result.json()
+    minutes = by_feature(doc)["minutes"]
+    assert result.code == 1 and minutes["status"] == "fail"
+    assert minutes["score"] < minutes["threshold"]  # PSI alone would pass
+    assert minutes["decided_by"]["check"] == "null_rate_change"
+    assert all(p["decided_by"]["check"] == "null_rate_change" for p in minutes["series"])
+    assert minutes["decided_by_text"].startswith("null_rate_change 0.")
+    assert any("data-quality check null_rate_change" in r for r in doc["recommendations"])
+    assert by_feature(doc)["age"]["decided_by"] is None

@@ -11,8 +11,11 @@ from evalctl.check_settings import drift_settings
 from evalctl.config import Config, ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
+from evalctl.lake.erase import erase_ids, read_ids
 from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
-from evalctl.lake.ledger import BatchRecord
+from evalctl.lake.layout import grace_period, parse_duration
+from evalctl.lake.ledger import BatchRecord, FileEntry
+from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
@@ -78,12 +81,13 @@ def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path],
 
 def _ingest_report(command: str, model: str, paths: Sequence[Path], result: IngestResult,
                    target: dict[str, str]) -> Report:
-    status = "warn" if result.repeated_ids or result.ids_in_store else "pass"
+    status = "warn" if result.repeated_ids or result.ids_in_store or result.unmatched_ids \
+        else "pass"
     row = {"batch": result.batch, "rows": result.rows, "files": result.files,
            "dates": list(result.dates), "already_ingested": result.already_ingested,
            "dropped_columns": list(result.dropped_columns),
            **({"repeated_ids": result.repeated_ids, "ids_in_store": result.ids_in_store}
-              if command == "ingest" else {}),
+              if command == "ingest" else {"unmatched_ids": result.unmatched_ids}),
            "status": status, **target}
     return Report(command=command, model=model, status=status,
                   inputs={"files": [str(p) for p in paths], **target}, results=[row],
@@ -117,9 +121,9 @@ def catalog(store: Store, model: str | None = None) -> Report:
 
 
 def batches(store: Store, model: str | None = None) -> Report:
-    """The ledger records, oldest first."""
-    results = [{"batch": r.batch, "kind": r.kind, "model": r.model, "version": r.version,
-                "env": r.env, "rows": r.rows, "files": len(r.files),
+    """The live ledger records, oldest first."""
+    results = [{"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
+                "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
                 "created_at": r.created_at, "sources": [s["path"] for s in r.sources],
                 "status": "pass"}
                for r in store.records if model is None or r.model == model]
@@ -131,32 +135,145 @@ def batches(store: Store, model: str | None = None) -> Report:
                   summary={"batches": len(results)})
 
 
-def doctor(store: Store, repair: bool = False) -> Report:
-    """Verify every committed file; list (and with ``repair`` remove) orphans."""
-    found = examine_store(store.root, repair=repair)
+def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False) -> Report:
+    """Remove batches as one commit (a tombstone); their files are collected later."""
+    done = remove_batches(store, batch_ids, dry_run=dry_run)
+    return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
+
+
+def gc(store: Store, older_than: str, *, env: str | None = None, model: str | None = None,
+       dry_run: bool = False) -> Report:
+    """Retention: remove whole batches whose newest date is older than ``older_than``."""
+    span = parse_duration(older_than)
+    if span is None or span.total_seconds() <= 0 or older_than.strip()[-1] != "d":
+        raise InputError(f"--older-than: expected a number of days such as 400d, "
+                         f"got {older_than!r}")
+    done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run)
+    return _removal_report("gc", store, done, dry_run,
+                           {"older_than": older_than, "env": env, "model": model})
+
+
+def _removal_report(command: str, store: Store, done: Removal, dry_run: bool,
+                    inputs: dict[str, Any]) -> Report:
+    action = "would remove" if dry_run else "removed"
     results: list[dict[str, Any]] = [
-        {"path": d["path"], "batch": d["batch"], "problem": d["problem"], "status": "fail"}
-        for d in found.damaged]
+        {**_batch_row(r), "action": action, "status": "pass"} for r in done.removed]
+    results += [{**_batch_row(r), "action": f"kept: newest date {newest} is after the "
+                 "cut-off", "status": "warn"} for r, newest in done.kept_partly_older]
+    recommendations = [f"{len(done.kept_partly_older)} batch(es) are only partly older than "
+                       "the cut-off and were kept; remove them with `evalctl batches remove` "
+                       "when all their dates may go"] if done.kept_partly_older else []
+    if done.tombstone:
+        recommendations.append("the files stay on disk until `evalctl doctor --repair` runs "
+                               "after the grace period")
+    return Report(command=command, model=inputs.get("model"),
+                  status="warn" if done.kept_partly_older else "pass",
+                  inputs={"store": str(store.root), "dry_run": dry_run, **inputs},
+                  results=results,
+                  summary={"batches": len(done.removed),
+                           "rows": sum(r.rows for r in done.removed),
+                           "files": sum(len(r.files) for r in done.removed),
+                           "tombstone": done.tombstone, "dry_run": dry_run},
+                  recommendations=recommendations)
+
+
+def _batch_row(r: BatchRecord) -> dict[str, Any]:
+    dates = sorted(f.date for f in r.files)
+    return {"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
+            "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
+            "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None}
+
+
+def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = False
+          ) -> Report:
+    """Erase every row of the ids in ``ids_path`` from predictions and actuals, as one
+    commit (privacy requests)."""
+    done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run)
+    action = "would erase" if dry_run else "erased"
+    results = [{"batch": batch, "kind": kind, "rows": rows, "action": action, "status": "pass"}
+               for batch, kind, rows in done.batches]
+    recommendations = ["the old files stay on disk until `evalctl doctor --repair` runs "
+                       "after the grace period; run it then to finish the erasure"
+                       ] if done.tombstone else []
+    return Report(command="erase", model=model.name, status="pass",
+                  inputs={"store": str(store.root), "ids": str(ids_path), "dry_run": dry_run},
+                  results=results,
+                  summary={"ids": done.ids, "rows": done.rows, "files": done.files,
+                           "batches": len(done.batches), "tombstone": done.tombstone,
+                           "dry_run": dry_run},
+                  recommendations=recommendations)
+
+
+def files(store: Store, model: str, selector: Selector | None, *, actuals: bool = False
+          ) -> Report:
+    """The committed files of a selection (or of a model's actuals), for outside readers."""
+    if actuals == (selector is not None):
+        raise InputError("files: give either --selector or --actuals")
+    chosen: list[tuple[str | None, str | None, FileEntry]]
+    if selector is not None:
+        chosen = [(v, e, f) for v, e, f in store.select(model, selector).files]
+    else:
+        chosen = [(None, None, f) for r in store.actual_records(model) for f in r.files]
+        if not chosen:
+            raise InputError(f"--actuals: model {model!r} has no actuals in {store.root}")
+    results = [{"path": str((store.root / f.path).resolve()), "version": version, "env": env,
+                "date": f.date, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256,
+                "status": "pass"} for version, env, f in chosen]
+    return Report(command="files", model=model, status="pass",
+                  inputs={"store": str(store.root), "actuals": actuals,
+                          "selector": selector.text if selector else None},
+                  results=results,
+                  summary={"files": len(results), "rows": sum(r["rows"] for r in results)})
+
+
+def doctor(store: Store, repair: bool = False, grace: str | None = None) -> Report:
+    """Validate the ledger and verify every live file; list (and with ``repair`` remove)
+    orphans and the files of batches removed longer than the grace period ago."""
+    period = grace_period() if grace is None else parse_duration(grace)
+    if period is None:
+        raise InputError(f"--grace: expected a duration such as 0s, 2h or 7d, got {grace!r}")
+    found = examine_store(store.root, repair=repair, grace=period)
+    results: list[dict[str, Any]] = [
+        {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
+         "status": "fail"} for d in found.damaged]
     results += [{"path": p, "batch": None,
                  "problem": "orphan (removed)" if p in found.removed else
                  "orphan (younger than the grace period: kept)" if p in found.kept else
                  "orphan (uncommitted)",
                  "status": "pass" if p in found.removed else "warn"} for p in found.orphans]
-    status = "fail" if found.damaged else ("warn" if set(found.orphans) - set(found.removed)
-                                            else "pass")
+    results += [{"path": p, "batch": None, "problem": "stray file (never read by evalctl)",
+                 "status": "warn"} for p in found.stray]
+    results += [{"path": p, "batch": None, "problem": "file of a removed batch (collected)",
+                 "status": "pass"} for p in found.collected]
+    results += [{"path": p, "batch": None, "problem": "file of a removed batch (collected by "
+                 "`doctor --repair` after the grace period)", "status": "pass"}
+                for p in found.pending]
+    warned = (set(found.orphans) - set(found.removed)) or found.stray
+    status = "fail" if found.damaged else ("warn" if warned else "pass")
     recommendations = []
-    if found.damaged:
-        recommendations.append("committed files are damaged: restore them from a backup; "
-                               "evalctl never rewrites committed files")
-    if status == "warn":
+    if any(not d["batch"] for d in found.damaged):
+        recommendations.append("the ledger has invalid records: every other command refuses "
+                               "the store until they are restored from a backup or moved out "
+                               "of _ledger/"
+                               + ("; --repair removed nothing until then (their files would "
+                                  "look like orphans)" if found.repair_skipped else ""))
+    for batch, commands in found.repairs.items():
+        steps = ", then ".join(f"`{c}`" for c in commands)
+        recommendations.append(f"batch {batch} is damaged: repair it with {steps}")
+    if set(found.orphans) - set(found.removed):
         recommendations.append("orphans are leftovers of interrupted writes and are never "
                                "read; `evalctl doctor --repair` removes those older than the "
-                               "grace period (EVALCTL_GRACE, default 7d)")
+                               "grace period (EVALCTL_GRACE or --grace, default 7d)")
+    if found.stray:
+        recommendations.append("stray files are not written by evalctl and never read by it; "
+                               "move them out of the store")
     return Report(command="doctor", model=None, status=status,
                   inputs={"store": str(store.root), "repair": repair}, results=results,
                   summary={"batches": found.checked_batches, "files": found.checked_files,
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
-                           "removed": len(found.removed)},
+                           "removed": len(found.removed), "stray": len(found.stray),
+                           "pending": len(found.pending), "collected": len(found.collected),
+                           "repair_skipped": found.repair_skipped},
                   recommendations=recommendations)
 
 
@@ -304,3 +421,22 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"--seed: expected a whole number >= 0, got {seed!r}")
+
+
+def check_config(path: str | Path | None = None) -> Report:
+    """Load and validate a config exactly as every command does (same messages, raised as
+    ConfigError); report what it declares, one row per model."""
+    from evalctl.config import find_config_path, load_config
+
+    found = find_config_path(path)
+    if found is None:
+        raise InputError("no config found: pass --config, set EVALCTL_CONFIG, or create "
+                         "evalctl.yaml or configs/evalctl.yaml")
+    config = load_config(found)
+    results = [{"model": m.name, "task": m.task, "features": len(m.features),
+                "slices": len(m.slices), "checks": ", ".join(sorted(m.checks)) or "-",
+                "status": "pass"} for m in config.models.values()]
+    return Report(command="config check", model=None, status="pass",
+                  inputs={"config": str(found),
+                          "store": str(config.store) if config.store else None},
+                  results=results, summary={"models": len(results)})

@@ -20,6 +20,7 @@ checks:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,6 +206,8 @@ def config_number(key: str, value: Any, low: float | None = None, high: float | 
             integer and not isinstance(value, int)):
         raise ConfigError(f"{key}: expected {'an integer' if integer else 'a number'}, "
                           f"got {value!r}")
+    if not math.isfinite(value):  # .nan passes every range comparison
+        raise ConfigError(f"{key}: expected a finite number, got {value}")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{key}: {value} is out of range [{low}, {high}]")
     return float(value)

@@ -6,13 +6,16 @@ Every error names the key path, e.g.
 
 from __future__ import annotations
 
+import math
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from evalctl.config_yaml import read_yaml
 from evalctl.errors import ConfigError
 
 TASKS = ("binary_classification", "multiclass_classification", "regression", "ranking")
@@ -24,7 +27,14 @@ DEFAULT_CONFIG_PATHS = (Path("evalctl.yaml"), Path("configs/evalctl.yaml"))
 _MODEL_KEYS = {
     "task", "id", "timestamp", "prediction", "score", "label", "group",
     "features", "proxies", "slices", "checks", "threshold",
+    "timestamp_format", "timestamp_unit", "timestamp_years", "score_scale",
+    "positive_label", "negative_label", "null_values", "actuals",
 }
+TIMESTAMP_UNITS = ("s", "ms", "us")
+SCORE_SCALES = ("probability", "unbounded")
+PLAUSIBLE_YEARS = (1970, 2100)  # default timestamp_years; also the selectors' date range
+NULL_VALUES = ("", "NA", "N/A", "null", "NULL", "None")  # default null_values
+NAME_MAX = 128  # characters in a model or version name (a partition folder)
 _SLICE_KEYS = {"feature", "features", "bins", "quantiles", "name"}
 
 
@@ -59,6 +69,14 @@ class ModelConfig:
     proxies: tuple[str, ...] = ()
     slices: tuple[SliceSpec, ...] = ()
     checks: dict[str, Any] = field(default_factory=dict)
+    timestamp_format: str | None = None  # strftime of text timestamps; None: ISO 8601 only
+    timestamp_unit: str | None = None  # s | ms | us: numeric epochs
+    timestamp_years: tuple[int, int] = PLAUSIBLE_YEARS
+    score_scale: str = "probability"  # | unbounded (logits, margins, regression values)
+    positive_label: str | None = None  # binary text label meaning 1
+    negative_label: str | None = None  # binary text label meaning 0 (others are then refused)
+    null_values: tuple[str, ...] = NULL_VALUES  # text read as null (after trimming spaces)
+    actuals_timestamp: str | None = None  # the actuals' arrival-time column (default timestamp)
 
     @property
     def output_columns(self) -> list[str]:
@@ -103,12 +121,22 @@ def load_config(path: str | Path | None = None) -> Config:
     found = find_config_path(path)
     if found is None:
         return Config(path=None, store=None, models={})
-    if not found.is_file():
+    try:
+        exists = found.is_file()
+    except OSError as exc:  # a name too long...
+        shown = str(found) if len(str(found)) <= 120 else f"{str(found)[:60]}..."
+        raise ConfigError(f"{shown}: cannot open the config: {exc.strerror}") from exc
+    if not exists:
         raise ConfigError(f"{found}: config file not found")
     try:
-        raw = yaml.safe_load(found.read_text(encoding="utf-8"))
+        raw = read_yaml(found.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{found}: not UTF-8 text (byte {exc.start} cannot be decoded); "
+                          "save the config as UTF-8") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{found}: not valid YAML: {_first_line(exc)}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{found}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{found}: cannot read: {exc.strerror}") from exc
     return parse_config(raw, base_dir=found.resolve().parent, path=found)
@@ -138,13 +166,38 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
     return Config(path=path, store=store_path, models=models)
 
 
-SAFE_NAME_RULE = "no / \\ = : @ or spaces, not starting with ."
+SAFE_NAME_RULE = (f"at most {NAME_MAX} characters; no / \\ = : @ [ ] * ? spaces or "
+                  "invisible characters, not starting with .")
+_UNSAFE_CHARACTERS = frozenset("/\\=:@[]*?")
+_INVISIBLE = ("Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp")  # controls, bidi, zero-width...
 
 
 def safe_name(value: str) -> bool:
-    """Whether a model or version name can be a partition folder (``model=NAME``)."""
-    return bool(value) and not any(ch in value for ch in "/\\=:@ ") \
-        and not value.startswith(".")
+    """Whether a model or version name can be a partition folder (``model=NAME``) that every
+    read finds literally (no glob characters) and every terminal shows as it is."""
+    return name_problem(value) is None
+
+
+def name_problem(value: str) -> str | None:
+    """Why a model or version name is refused (None when it is fine); the length first, so
+    an overlong name is an input error, never a file-system one."""
+    if not value:
+        return "is empty"
+    if len(value) > NAME_MAX:
+        return f"is {len(value):,} characters long (at most {NAME_MAX})"
+    for ch in value:
+        if unicodedata.category(ch) in _INVISIBLE:
+            return f"contains the invisible or space character U+{ord(ch):04X}"
+        if ch in _UNSAFE_CHARACTERS:
+            return f"contains {ch!r}"
+    if value.startswith("."):
+        return "starts with '.'"
+    return None
+
+
+def show_name(value: str) -> str:
+    """A name for a one-line message: escaped, and cut short when it is long."""
+    return repr(value) if len(value) <= 60 else repr(value[:40]) + f"... ({len(value):,} chars)"
 
 
 def output_kinds(task: str, score: str | None, prediction: str | None) -> dict[str, str]:
@@ -157,9 +210,11 @@ def output_kinds(task: str, score: str | None, prediction: str | None) -> dict[s
 
 
 def _parse_model(name: str, raw: Any) -> ModelConfig:
-    key = f"models.{name}"
-    if not safe_name(name):  # the name is a partition folder (model=NAME)
-        raise ConfigError(f"{key}: {name!r} is not a valid model name ({SAFE_NAME_RULE})")
+    problem = name_problem(name)  # the name is a partition folder (model=NAME)
+    key = f"models.{name if name.isprintable() and len(name) <= 60 else show_name(name)}"
+    if problem is not None:
+        raise ConfigError(f"{key}: {show_name(name)} is not a valid model name: {problem} "
+                          f"({SAFE_NAME_RULE})")
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a mapping, got {_type_name(raw)}")
     unknown = set(raw) - _MODEL_KEYS
@@ -178,9 +233,8 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         raise ConfigError(f"{key}.group: required for task ranking")
     if not columns["prediction"] and not columns["score"]:
         raise ConfigError(f"{key}: give prediction or score (or both)")
-    threshold = raw.get("threshold", 0.5)
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ConfigError(f"{key}.threshold: expected a number, got {_type_name(threshold)}")
+    reading = _parse_reading(key, raw, task)
+    threshold = _parse_threshold(key, raw.get("threshold", 0.5), reading["score_scale"])
     features = _parse_features(f"{key}.features", raw.get("features") or {})
     proxies = _parse_name_list(f"{key}.proxies", raw.get("proxies") or [])
     slices = tuple(
@@ -214,9 +268,90 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     return ModelConfig(
         name=name, task=task, id=str(columns["id"]), timestamp=str(columns["timestamp"]),
         prediction=columns["prediction"], score=columns["score"], label=columns["label"],
-        group=columns["group"], threshold=float(threshold), features=features,
-        proxies=proxies, slices=slices, checks=checks,
+        group=columns["group"], threshold=threshold, features=features,
+        proxies=proxies, slices=slices, checks=checks, **reading,
     )
+
+
+def _parse_threshold(key: str, raw: Any, score_scale: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ConfigError(f"{key}.threshold: expected a number, got {_type_name(raw)}")
+    if not math.isfinite(raw):
+        raise ConfigError(f"{key}.threshold: expected a finite number, got {raw}")
+    if score_scale == "probability" and not 0 <= raw <= 1:
+        raise ConfigError(f"{key}.threshold: {raw} is outside [0, 1] (the score is a "
+                          "probability; set score_scale: unbounded for logits or margins)")
+    return float(raw)
+
+
+def _parse_reading(key: str, raw: dict[str, Any], task: str) -> dict[str, Any]:
+    """The keys that say how exports are read: timestamps, score scale, labels, nulls."""
+    default_scale = "probability" if task in TASKS[:2] else "unbounded"
+    scale = raw.get("score_scale", default_scale)
+    if scale not in SCORE_SCALES:
+        raise ConfigError(f"{key}.score_scale: expected one of {', '.join(SCORE_SCALES)}, "
+                          f"got {scale!r}")
+    labels = _parse_labels(key, raw, task)
+    nulls = raw.get("null_values", list(NULL_VALUES))
+    if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
+        raise ConfigError(f"{key}.null_values: expected a list of strings (quote them: "
+                          f"['', 'NA']), got {nulls!r}")
+    if labels["positive_label"] in nulls or labels["negative_label"] in nulls:
+        raise ConfigError(f"{key}.null_values: contains a label value")
+    actuals = raw.get("actuals") or {}
+    if not isinstance(actuals, dict):
+        raise ConfigError(f"{key}.actuals: expected a mapping, got {_type_name(actuals)}")
+    unknown = set(actuals) - {"timestamp"}
+    if unknown:
+        raise ConfigError(f"{key}.actuals.{sorted(unknown)[0]}: unknown key "
+                          "(valid keys: timestamp)")
+    return {**_parse_timestamps(key, raw), "score_scale": scale,
+            "null_values": tuple(v.strip() for v in nulls), **labels,
+            "actuals_timestamp": _column_name(f"{key}.actuals.timestamp",
+                                              actuals.get("timestamp"))}
+
+
+def _parse_timestamps(key: str, raw: dict[str, Any]) -> dict[str, Any]:
+    fmt = raw.get("timestamp_format")
+    if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+        raise ConfigError(f"{key}.timestamp_format: expected a strftime format such as "
+                          f"'%d/%m/%Y %H:%M', got {fmt!r}")
+    unit = raw.get("timestamp_unit")
+    if unit is not None and unit not in TIMESTAMP_UNITS:
+        raise ConfigError(f"{key}.timestamp_unit: expected one of {', '.join(TIMESTAMP_UNITS)}"
+                          f" (epoch seconds, milliseconds, microseconds), got {unit!r}")
+    if fmt is not None and unit is not None:
+        raise ConfigError(f"{key}.timestamp_unit: give timestamp_format (text) or "
+                          "timestamp_unit (numeric epochs), not both")
+    years = raw.get("timestamp_years", list(PLAUSIBLE_YEARS))
+    if not (isinstance(years, list) and len(years) == 2
+            and all(isinstance(y, int) and not isinstance(y, bool) and 1000 <= y <= 9999
+                    for y in years) and years[0] <= years[1]):
+        raise ConfigError(f"{key}.timestamp_years: expected [first, last] years between 1000 "
+                          f"and 9999, e.g. [1970, 2100], got {years!r}")
+    return {"timestamp_format": fmt, "timestamp_unit": unit,
+            "timestamp_years": (years[0], years[1])}
+
+
+def _parse_labels(key: str, raw: dict[str, Any], task: str) -> dict[str, str | None]:
+    labels = {k: _label_value(f"{key}.{k}", raw.get(k), task)
+              for k in ("positive_label", "negative_label")}
+    if labels["negative_label"] is not None and labels["positive_label"] is None:
+        raise ConfigError(f"{key}.negative_label: give positive_label too")
+    if labels["negative_label"] is not None and labels["negative_label"] == labels[
+            "positive_label"]:
+        raise ConfigError(f"{key}.negative_label: same as positive_label")
+    return labels
+
+
+def _label_value(key: str, raw: Any, task: str) -> str | None:
+    if raw is None:
+        return None
+    if task != "binary_classification":
+        raise ConfigError(f"{key}: applies to binary_classification only (task is {task})")
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+        raise ConfigError(f"{key}: expected a label value such as 'fraud', got {raw!r}")
+    return str(raw).strip()
 
 
 def _parse_features(key: str, raw: Any) -> dict[str, str]:

@@ -254,14 +254,24 @@ def judge_estimate(metric: str, value: float, upper: float, reference: float | N
     fail: the band's upper end is below `minimum`, or below `reference` - `fail_drop`;
     warn: it is below `reference` - `warn_drop`, or the estimate itself is below `minimum`.
     """
+    level, why, _, _ = judge_estimate_detail(metric, value, upper, reference, minimum,
+                                             warn_drop, fail_drop)
+    return level, why
+
+
+def judge_estimate_detail(metric: str, value: float, upper: float, reference: float | None,
+                          minimum: float | None, warn_drop: float, fail_drop: float
+                          ) -> tuple[str, str | None, float | None, float | None]:
+    """`judge_estimate` plus the number judged and the threshold it crossed (None on pass)."""
     if minimum is not None and upper < minimum:
-        return "fail", f"{metric} ≤ {upper:.3f} < min {minimum:g}"
+        return "fail", f"{metric} ≤ {upper:.3f} < min {minimum:g}", upper, minimum
     for level, drop in (("fail", fail_drop), ("warn", warn_drop)):
         if reference is not None and upper < reference - drop:
-            return level, f"{metric} ≤ {upper:.3f} < ref {reference:.3f} - {drop:g}"
+            return (level, f"{metric} ≤ {upper:.3f} < ref {reference:.3f} - {drop:g}", upper,
+                    reference - drop)
     if minimum is not None and value < minimum:
-        return "warn", f"{metric} ~ {value:.3f} < min {minimum:g}"
-    return "pass", None
+        return "warn", f"{metric} ~ {value:.3f} < min {minimum:g}", value, minimum
+    return "pass", None, None, None
 
 
 def band_estimates(est: Estimates, i: int, z: float) -> dict[str, dict[str, float | None]]:
@@ -278,18 +288,21 @@ def band_estimates(est: Estimates, i: int, z: float) -> dict[str, dict[str, floa
 def judge_window(estimated: dict[str, dict[str, float | None]],
                  reference: dict[str, float | None], metrics: tuple[str, ...],
                  minimum: dict[str, float], warn_drop: float, fail_drop: float
-                 ) -> list[tuple[str, str]]:
-    """(level, why) of every judged metric that is not `pass`, failures first."""
+                 ) -> list[dict[str, Any]]:
+    """Every judged metric that is not `pass`, failures first: ``status``, ``why`` and, as a
+    `decided_by` record, ``check`` (the metric), ``value`` and ``threshold``."""
     alerts = []
     for metric in metrics:
         e = estimated[metric]
         if e["value"] is None or e["upper"] is None:
             continue
-        level, why = judge_estimate(metric, e["value"], e["upper"], reference.get(metric),
-                                    minimum.get(metric), warn_drop, fail_drop)
+        level, why, value, threshold = judge_estimate_detail(
+            metric, e["value"], e["upper"], reference.get(metric), minimum.get(metric),
+            warn_drop, fail_drop)
         if why is not None:
-            alerts.append((level, why))
-    return sorted(alerts, key=lambda a: a[0] != "fail")
+            alerts.append({"status": level, "why": why, "check": metric, "value": value,
+                           "threshold": threshold})
+    return sorted(alerts, key=lambda a: a["status"] != "fail")
 
 
 def inside_band(estimated: dict[str, dict[str, float | None]],

@@ -33,10 +33,55 @@ def open_side(store: Store, model: ModelConfig, selector: Selector
 
 
 def side_inputs(selection: Selection) -> dict[str, Any]:
+    """What one side of a comparison resolved to: its selector, rows, versions, first and last
+    partition date, and a warning for each way it mixes data (several model versions, exports
+    that lack columns others carry), so the reader knows what was compared."""
+    dates = sorted(f.date for _, _, f in selection.files)
     return {"selector": selection.selector.text, "rows": selection.rows,
-            "versions": selection.versions,
-            "dates": [min(f.date for _, _, f in selection.files),
-                      max(f.date for _, _, f in selection.files)]}
+            "versions": selection.versions, "dates": [dates[0], dates[-1]],
+            "warnings": version_warnings(selection) + shape_warnings(selection)}
+
+
+def version_warnings(selection: Selection) -> list[str]:
+    """One warning when a selector without a version matched rows of several versions."""
+    rows: Counter[str] = Counter()
+    for version, _, entry in selection.files:
+        rows[version] += entry.rows
+    if len(rows) < 2:
+        return []
+    selector = selection.selector
+    example = f"{selector.env}:{min(rows)}" + (
+        selector.text[selector.text.index("@"):] if "@" in selector.text else "")
+    counts = ", ".join(f"{version} {n:,} rows" for version, n in sorted(rows.items()))
+    return [f"{selector.text} mixes {len(rows)} model versions ({counts}); "
+            f"name one to compare a single model, e.g. {example}"]
+
+
+def shape_warnings(selection: Selection) -> list[str]:
+    """A warning per set of columns that some selected batches' exports carried and others
+    lacked (stored as nulls), with the rows affected and the batches they came from."""
+    chosen = {entry.path for _, _, entry in selection.files}
+    carried: dict[str, set[str]] = {}
+    rows: dict[str, int] = {}
+    for record in selection.records:
+        if not record.sources:
+            continue
+        exported = set.intersection(*(set(s.get("columns", {})) for s in record.sources))
+        carried[record.batch] = exported & set(record.schema)
+        rows[record.batch] = sum(f.rows for f in record.files if f.path in chosen)
+    if len(carried) < 2:
+        return []
+    every: set[str] = set().union(*carried.values())
+    lacking: dict[tuple[str, ...], list[str]] = {}
+    for column in sorted(every - every.intersection(*carried.values())):
+        without = tuple(sorted(b for b, columns in carried.items() if column not in columns))
+        lacking.setdefault(without, []).append(column)
+    versions = {r.batch: r.version for r in selection.records}
+    total = sum(rows.values())
+    return [f"{selection.selector.text}: {sum(rows[b] for b in batches):,} of {total:,} rows "
+            f"carry no {', '.join(columns)} (their export lacked it: "
+            + ", ".join(f"batch {b[:8]} {versions[b]}" for b in batches) + ")"
+            for batches, columns in lacking.items()]
 
 
 def count_statuses(results: list[dict[str, Any]]) -> dict[str, int]:

@@ -230,7 +230,7 @@ def agreement_report(model: ModelConfig, wide: pl.DataFrame, versions: list[str]
                   and r[measure] is not None), None)
     recs = [f"no ground truth yet for the {wide.height:,} common {model.id}s of "
             f"{inputs['selector']!r}: performance cannot be judged — ingest the labels "
-            "(`evalctl ingest-actuals`) and rerun"]
+            "(the ingest-actuals command) and rerun"]
     if worst is not None:
         recs.append(f"the models disagree most on {worst['slice']}={worst['segment']} "
                     f"({worst['least_agreeing']} vs {versions[0]}: {measure} "

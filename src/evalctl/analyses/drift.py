@@ -15,7 +15,7 @@ from evalctl.analyses.common import (
     overall_status,
     side_inputs,
 )
-from evalctl.analyses.skew import judge_features, reference_summaries
+from evalctl.analyses.skew import decided_text, judge_features, reference_summaries
 from evalctl.check_settings import WINDOW_PATTERN, DriftSettings
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.config import ModelConfig
@@ -75,7 +75,8 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
             series[result["feature"]].append(
                 {"window_start": lo, "window_end": hi, "rows": rows, "score": result["score"],
                  "status": result["status"], "reason": result.get("reason"),
-                 "method": result["method"], "threshold": result.get("threshold")})
+                 "method": result["method"], "threshold": result.get("threshold"),
+                 "decided_by": result.get("decided_by")})
     results = sort_worst_first([_feature_result(c, kinds[c], series[c], settings)
                                 for c in kinds])
     return Report(
@@ -84,7 +85,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
                 "window": None if windows else (window or settings.window),
                 "windows": windows, "min_rows": settings.min_rows},
         results=results, summary={**count_statuses(results), "windows": len(per_window)},
-        recommendations=_recommendations(results, model))
+        recommendations=_recommendations(results, model, cur_sel))
 
 
 def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None,
@@ -124,9 +125,11 @@ def _feature_result(column: str, kind: str, points: list[dict[str, Any]],
     for point in points:
         point.pop("method", None)
     onset = points[onset_index]["window_start"] if onset_index is not None else None
+    decided = latest.get("decided_by") if latest else None
     return {
         "feature": column, "kind": kind, "status": status, "method": method,
-        "threshold": threshold, "onset": onset,
+        "threshold": threshold, "onset": onset, "decided_by": decided,
+        "decided_by_text": decided_text(decided) if decided else None,
         "score": latest["score"] if latest else None,
         "max_score": max(scores) if scores else None,
         "windows": len(points), "windows_judged": len(judged),
@@ -144,16 +147,40 @@ def _first_reason(points: list[dict[str, Any]]) -> str | None:
     return "every window has fewer rows than min_rows" if points else "no windows"
 
 
-def _recommendations(results: list[dict[str, Any]], model: ModelConfig) -> list[str]:
+def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
+                     current: Selection) -> list[str]:
+    """Each alerting column since its onset (and the check that decided its status when it is
+    not the measure), then an `rca` command split at the first onset after the first day."""
     recs = []
     for r in results:
         if r["status"] in ("warn", "fail") and r["onset"] is not None:
-            recs.append(f"{r['feature']}: drifting since {_day(r['onset'])} "
-                        f"({r['windows_crossed']} of {r['windows_judged']} windows crossed)")
-    if recs:
+            text = (f"{r['feature']}: drifting since {_day(r['onset'])} "
+                    f"({r['windows_crossed']} of {r['windows_judged']} windows crossed)")
+            if r.get("decided_by"):
+                text += (f"; its latest {r['status']} comes from the data-quality check "
+                         f"{r['decided_by_text']}, not from {r['method']} "
+                         f"{r['score']:.3g} (fail at {r['threshold']:g})")
+            recs.append(text)
+    split = _rca_split(results, current)
+    if recs and split is not None:
+        before, after = split
         recs.append(f"if performance dropped at the onset, explain it with: evalctl rca "
-                    f"--model {model.name} (baseline before the onset, current after)")
+                    f"--model {model.name} --baseline {before} --current {after}")
     return recs
+
+
+def _rca_split(results: list[dict[str, Any]], current: Selection) -> tuple[str, str] | None:
+    """Selectors before and from the first onset that is not the selection's first day."""
+    days = sorted({f.date for _, _, f in current.files})
+    onsets = sorted(_day(r["onset"]) for r in results
+                    if r["status"] in ("warn", "fail") and r["onset"] is not None)
+    onset = next((d for d in onsets if d > days[0]), None)
+    if onset is None:
+        return None
+    sel = current.selector
+    name = sel.env + (f":{sel.version}" if sel.version else "")
+    last_before = (date.fromisoformat(onset) - timedelta(days=1)).isoformat()
+    return f"{name}@{days[0]}..{last_before}", f"{name}@{onset}..{days[-1]}"
 
 
 def _day(value: Any) -> str:

@@ -11,7 +11,7 @@ adds the reference binning and one summary scan of the current (`evalctl.stats`)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,8 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
     results = sort_worst_first(results, key="_")
     return Report(command="estimate", model=model.name, status=overall_status(results),
                   inputs=inputs, results=results, summary=_summary(results, bounds, settings),
-                  recommendations=_recommendations(results, model, settings))
+                  recommendations=_recommendations(results, model, settings,
+                                                   (reference, current)))
 
 
 def estimate_overall(store: Store, model: ModelConfig, reference: Selector, current: Selector,
@@ -232,7 +233,9 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
     points = {name: series[i] for name, series in proxies.items()}
     head = estimated[settings.metric]
     actual = realized[settings.metric] if realized else None
-    status, why = _window_status(estimated, ref_real, points, bound["rows"], settings)
+    status, alerts = _window_status(estimated, ref_real, points, bound["rows"], settings)
+    why = [a["why"] for a in alerts]
+    decided = _decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
     if status in ("pass", "warn") and actual is not None and head["value"] is not None \
             and head["lower"] is not None and bound["labelled_rows"] >= settings.min_rows \
             and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"]):
@@ -247,6 +250,8 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
         "error": None if actual is None or head["value"] is None else head["value"] - actual,
         "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
         "reason": why[0] if status == "error" else None, "alerts": why,
+        "decided_by": decided,
+        "decided_by_text": alerts[0]["why"] if decided else None,
         "estimated": estimated, "realized": realized,
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
         "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
@@ -255,18 +260,36 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
 
 def _window_status(estimated: dict[str, dict[str, float | None]],
                    ref_real: dict[str, float | None], points: dict[str, dict[str, Any]],
-                   rows: int, settings: EstimateSettings) -> tuple[str, list[str]]:
-    """The window's status and every reason behind it (failures first)."""
+                   rows: int, settings: EstimateSettings
+                   ) -> tuple[str, list[dict[str, Any]]]:
+    """The window's status and every alert behind it (failures first), each with its `why`
+    (and, for an estimated metric, `check`, `value`, `threshold`)."""
     if rows < settings.min_rows:
-        return INSUFFICIENT, [f"fewer than {settings.min_rows} rows: not judged"]
+        return INSUFFICIENT, [{"why": f"fewer than {settings.min_rows} rows: not judged"}]
     if estimated[settings.metric]["value"] is None:
-        return "error", [f"{settings.metric} cannot be estimated: no rows with a finite score "
-                         "and a 0/1 prediction"]
+        return "error", [{"why": f"{settings.metric} cannot be estimated: no rows with a "
+                                 "finite score and a 0/1 prediction"}]
     alerts = cbpe.judge_window(estimated, ref_real, settings.metrics, settings.minimum,
                                settings.warn_drop, settings.fail_drop)
-    alerts += [("warn", p["why"]) for p in points.values() if p["status"] == "warn"]
-    status = "fail" if any(a[0] == "fail" for a in alerts) else ("warn" if alerts else "pass")
-    return status, [text for _, text in alerts]
+    alerts += [{"status": "warn", "why": p["why"]} for p in points.values()
+               if p["status"] == "warn"]
+    status = "fail" if any(a["status"] == "fail" for a in alerts) else (
+        "warn" if alerts else "pass")
+    return status, alerts
+
+
+def _decided_by(alerts: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The alert that set the window's status when the shown metric alone would not have (recall
+    failing while accuracy passes): check, value, threshold and status; else None."""
+    rank = {"pass": 0, "warn": 1, "fail": 2}
+    own = next((a["status"] for a in alerts if a.get("check") == metric), "pass")
+    deciding = alerts[0] if alerts else None
+    if deciding is None or rank[own] >= rank[deciding["status"]]:
+        return None
+    if "check" not in deciding:  # a proxy outside its limits
+        return {"check": "proxy", "value": None, "threshold": None,
+                "status": deciding["status"], "why": deciding["why"]}
+    return {k: deciding[k] for k in ("check", "value", "threshold", "status")}
 
 
 # -- proxies -----------------------------------------------------------------------------------
@@ -387,23 +410,32 @@ def _summary(results: list[dict[str, Any]], bounds: list[dict[str, Any]],
 
 
 def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
-                     settings: EstimateSettings) -> list[str]:
+                     settings: EstimateSettings, sides: tuple[Selector, Selector]) -> list[str]:
+    """What the estimate says and where to look next (`sides`: reference, current); `slices`
+    is suggested only when the alerting windows hold labels, else `drift` (it needs none)."""
+    reference, current = sides
     recs = [f"estimation is not available: {r['reason']}; tracking the proxies instead"
             for r in results if r.get("section") == "estimate"]
     windows = sorted((r for r in results if r.get("section") == "windows"),
                      key=lambda r: r["window_start"])
     alerts = [r for r in windows if r["status"] in ("warn", "fail")]
     if alerts:
+        labelled = any(r["labelled_rows"] for r in alerts)
+        where = (f"find where with: evalctl slices --model {model.name} --selector "
+                 f"{current.text}" if labelled else
+                 f"no labels there yet; see which inputs moved: evalctl drift --model "
+                 f"{model.name} --reference {reference.text} --current {current.text}")
         recs.append(f"{len(alerts)} of {len(windows)} windows are estimated below the reference "
-                    f"(first {_day(alerts[0]['window_start'])}); find where with: evalctl "
-                    f"slices --model {model.name} (or evalctl rca)")
+                    f"(first {_day(alerts[0]['window_start'])}); {where}")
     compared = _compared(results, settings)
     missed = [r for r in compared if not r["lower"] <= r["realized_value"] <= r["upper"]]
     if len(missed) >= max(2, 0.2 * len(compared)):
         recs.append(f"the realised {settings.metric} fell outside the estimate's band in "
                     f"{len(missed)} of {len(compared)} labelled windows: P(label | score) may "
                     "have changed since the reference (concept drift), which CBPE cannot see; "
-                    "recalibrate on recent labelled data (--reference production@RANGE)")
+                    "recalibrate on the recent labelled windows: evalctl estimate --model "
+                    f"{model.name} --reference {_labelled_span(compared, current)} "
+                    f"--current {current.text}")
     unlabelled = [r for r in windows if not r["labelled_rows"]]
     if unlabelled:
         recs.append(f"{len(unlabelled)} window(s) without labels yet "
@@ -420,6 +452,15 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
                     f"{best['windows_correlated']} windows {best['corr_windows']:.2f})" +
                     ("" if strong else ": do not read it as a performance signal"))
     return recs
+
+
+def _labelled_span(compared: list[dict[str, Any]], current: Selector) -> str:
+    """A selector over the labelled windows: the current env and version, their days."""
+    first = _day(compared[0]["window_start"])
+    end = compared[-1]["window_end"]
+    last = _day(end - timedelta(microseconds=1)) if isinstance(end, datetime) else _day(end)
+    name = current.env + (f":{current.version}" if current.version else "")
+    return f"{name}@{first}..{max(first, last)}"
 
 
 def _day(value: Any) -> str:

@@ -21,12 +21,14 @@ from typing import Any
 
 import polars as pl
 
+from evalctl.analyses.common import side_inputs
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+from evalctl.temporaries import temporary
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 ERROR_QUANTILE = 0.9  # regression --only-errors: the top decile of squared error
@@ -69,7 +71,7 @@ def export_report(store: Store, model: ModelConfig, selector: Selector, options:
     recs = [f"wrote {rows:,} rows to {options.out}"] if rows else [
         f"no row of {selector.text} matched: {options.out} holds only the header / schema"]
     return Report(command="export", model=model.name, status=result["status"],
-                  inputs={"selection": {"selector": selector.text, "rows": selection.rows}},
+                  inputs={"selection": side_inputs(selection)},
                   results=[result], summary={"rows": rows, "file": str(options.out)},
                   recommendations=recs)
 
@@ -148,18 +150,19 @@ def write_atomically(lf: pl.LazyFrame, out: Path, fmt: str) -> int:
     read, never reused)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path(out)
-    try:
-        if fmt == "parquet":
-            lf.sink_parquet(temp, sync_on_close="all")
-            rows = pl.scan_parquet(temp).select(pl.len()).collect().item()
-        else:
-            lf.sink_csv(temp, sync_on_close="all")
-            rows = pl.scan_csv(temp).select(pl.len()).collect().item()
-        os.replace(temp, out)
-        fsync_dir(out.parent)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    with temporary(temp):  # removed even when a signal ends the process
+        try:
+            if fmt == "parquet":
+                lf.sink_parquet(temp, sync_on_close="all")
+                rows = pl.scan_parquet(temp).select(pl.len()).collect().item()
+            else:
+                lf.sink_csv(temp, sync_on_close="all")
+                rows = pl.scan_csv(temp).select(pl.len()).collect().item()
+            os.replace(temp, out)
+            fsync_dir(out.parent)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
     return int(rows)

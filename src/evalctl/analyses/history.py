@@ -26,7 +26,8 @@ def history_report(store: Store, model: str, *, check: str | None = None,
                 {"window": entry["date"].isoformat(), "status": r["status"],
                  "value": value if isinstance(value, int | float) else None,
                  "label": value if isinstance(value, str) else None,
-                 "summary": r.get("summary")})
+                 "summary": r.get("summary"), "decided_by": r.get("decided_by"),
+                 "decided_by_text": r.get("decided_by_text")})
     if not series:
         what = " ".join(f"{k}={v}" for k, v in (("check", check), ("feature", feature),
                                                 ("since", since)) if v)
@@ -53,6 +54,8 @@ def _series_row(key: tuple[str, str | None], points: list[dict[str, Any]]) -> di
             "latest": latest["value"] if latest["value"] is not None else latest["label"],
             "first_window": points[0]["window"], "last_window": latest["window"],
             "windows": len(points), "windows_alerting": crossed,
-            "summary": latest["summary"],
+            "summary": latest["summary"], "decided_by": latest["decided_by"],
+            "decided_by_text": latest["decided_by_text"],
             "series": [{"window_start": p["window"], "score": p["value"],
-                        "status": p["status"]} for p in points]}
+                        "status": p["status"], "decided_by": p["decided_by"]}
+                       for p in points]}

@@ -55,6 +55,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         results += rows
         windows[model.name] = day.isoformat()
         recommendations += [r["summary"] for r in rows if r["check"] == "retraining"]
+        recommendations += [quality_decided(model, r) for r in rows if r.get("decided_by")]
     results = sort_worst_first(results, key="severity")
     for row in results:
         row.pop("severity", None)
@@ -71,13 +72,25 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     return MonitorOutcome(report, alerts)
 
 
+def quality_decided(model: ModelConfig, row: dict[str, Any]) -> str:
+    """Why a drift row alerts although its measure is within its threshold."""
+    return (f"{model.name} {row['feature']}: the drift {row['status']} comes from the "
+            f"data-quality check {row['decided_by_text']}, not from {row['method']} "
+            f"{_short(row['value'])}: check the column's producer (missing or out-of-range "
+            "values), not the population — no reason to retrain")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else "n/a"
+
+
 def monitor_model(store: Store, model: ModelConfig, day: date, settings: MonitorSettings,
                   now: datetime) -> list[dict[str, Any]]:
     """All checks of one model for one day, each a result row tagged with its check."""
     volume = checks.volume(store, model, day, settings)
     rows = [volume, checks.freshness(store, model, day, settings, now)]
     if volume["value"] == 0:
-        rows.append(quality.retraining_decision(rows, settings, new_labels=0))
+        rows.append(quality.nothing_to_judge(day))
         return _tag(rows, model, day)
     window = Selector(text=f"production@{day}", env="production", start=day, end=day)
     lf = store.scan(model, window)

@@ -108,16 +108,26 @@ def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
     except EvalctlError as exc:
         return [{"check": "drift", "value": None, "threshold": None, "status": "error",
                  "reason": str(exc), "summary": f"drift not computed: {exc}"}]
-    rows = []
-    for r in report.results:
-        run = trailing_crossings([p["status"] for p in r["series"]])
-        rows.append({"check": "drift", "feature": r["feature"], "value": r["score"],
-                     "threshold": r.get("threshold"), "status": r["status"],
-                     "method": r.get("method"), "onset": r.get("onset"),
-                     "windows_crossed_in_a_row": run, "reason": r.get("reason"),
-                     "summary": f"{r['feature']}: {r.get('method')} {_fmt(r['score'])}"
-                                + (f", drifting for {run} day(s)" if run else "")})
-    return rows
+    return [_drift_row(r) for r in report.results]
+
+
+def _drift_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One column's drift row; when a data-quality check, not the measure, set the status,
+    `decided_by` and the summary name it."""
+    run = trailing_crossings([p["status"] for p in r["series"]])
+    decided = r.get("decided_by")
+    summary = f"{r['feature']}: {r.get('method')} {_fmt(r['score'])}"
+    if decided:
+        summary += (f" (fail at {_fmt(r.get('threshold'))}); {r['status']} set by the "
+                    f"data-quality check {r['decided_by_text']}")
+    if run:
+        summary += f", {'alerting' if decided else 'drifting'} for {run} day(s)"
+    return {"check": "drift", "feature": r["feature"], "value": r["score"],
+            "threshold": r.get("threshold"), "status": r["status"],
+            "method": r.get("method"), "onset": r.get("onset"),
+            "windows_crossed_in_a_row": run, "reason": r.get("reason"),
+            "decided_by": decided, "decided_by_text": r.get("decided_by_text"),
+            "summary": summary}
 
 
 def trailing_crossings(statuses: list[str]) -> int:

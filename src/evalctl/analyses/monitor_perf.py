@@ -9,7 +9,14 @@ from typing import Any
 
 import polars as pl
 
-from evalctl.analyses.performance import LOWER_IS_BETTER, default_metric, finite, metrics_frame
+from evalctl.analyses.performance import (
+    LOWER_IS_BETTER,
+    default_metric,
+    finite,
+    gap_text,
+    metrics_frame,
+    moved_text,
+)
 from evalctl.check_settings import MonitorSettings
 from evalctl.config import ModelConfig
 from evalctl.errors import EvalctlError
@@ -80,9 +87,10 @@ def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Sele
     except ImportError:
         estimate_overall = None
     if estimate_overall is None or model.task != "binary_classification":
-        return {**base, "value": None, "threshold": None, "status": "pass",
-                "source": "unknown", "summary": f"only {labels.get('coverage', 0):.0%} "
-                "labelled: performance cannot be judged yet"}
+        return {**base, "value": None, "threshold": None, "status": "insufficient",
+                "source": "unknown", "reason": "too few labels and no estimate for this task",
+                "summary": f"only {labels.get('coverage', 0):.0%} labelled: performance "
+                           "cannot be judged yet (not judged, not passed)"}
     est = estimate_overall(store, model, ref_sel, window, metric)
     return _judge(base, metric, est, ref, s, source="estimated",
                   extra={"reference": ref_sel.text})
@@ -111,11 +119,11 @@ def slice_regressions(store: Store, model: ModelConfig, window: Selector,
             rows.append({"check": "slices", "feature": f"{r['slice']}={r['segment']}",
                          "value": r["value"], "threshold": r.get("compare_value"),
                          "status": "warn", "change": r.get("change"),
-                         "summary": f"{r['slice']}={r['segment']}: {r['metric']} "
-                                    f"{r['value']:.3f} vs {r['compare_value']:.3f} in "
-                                    f"{ref_sel.text} ({r['change']:+.3f}; "
-                                    f"{r['relative_change']:+.3f} beyond the overall change, "
-                                    "significant)"})
+                         "summary": f"{r['slice']}={r['segment']}: "
+                                    f"{moved_text(r['metric'], r['compare_value'], r['value'])}"
+                                    f" since {ref_sel.text}, "
+                                    f"{gap_text(r['relative_change'])} beyond the overall "
+                                    "change (significant)"})
     if not rows:
         rows.append({"check": "slices", "value": 0, "threshold": None, "status": "pass",
                      "summary": "no declared slice got significantly worse than the whole"})
@@ -161,19 +169,32 @@ def new_labels_since_training(store: Store, model: ModelConfig, day: date) -> in
     return inline + actuals
 
 
+def nothing_to_judge(day: date) -> dict[str, Any]:
+    """The decision for a window without production rows: reported, not passed."""
+    return {"check": "retraining", "value": "nothing to judge", "threshold": None,
+            "status": "insufficient", "reason": f"no production rows for {day}",
+            "evidence": {"rows": 0},
+            "summary": f"nothing to judge: no production rows for {day} (see the volume "
+                       "check), so no performance or drift verdict and no retraining decision"}
+
+
 def retraining_decision(rows: list[dict[str, Any]], s: MonitorSettings,
                         new_labels: int) -> dict[str, Any]:
-    """The documented rule set: retrain now / collect labels first / no action."""
+    """The documented rule set: retrain now / collect labels first / no action. Drift whose
+    status a data-quality check set (`decided_by`) is a pipeline matter, not a reason to retrain.
+    """
     perf = next((r for r in rows if r["check"] == "performance"), None)
     degraded = perf is not None and perf["status"] == "fail"
     important = set(s.important)
     sustained = [r["feature"] for r in rows if r["check"] == "drift"
                  and (not important or r["feature"] in important)
                  and r.get("windows_crossed_in_a_row", 0) >= s.sustained
-                 and r["status"] == "fail"]
+                 and r["status"] == "fail" and not r.get("decided_by")]
     evidence = {"performance": perf["summary"] if perf else None,
                 "sustained_drift": sustained, "new_labels": new_labels,
-                "min_new_labels": s.min_new_labels}
+                "min_new_labels": s.min_new_labels,
+                "data_quality": [r["feature"] for r in rows if r["check"] == "drift"
+                                 and r.get("decided_by")]}
     if (degraded or sustained) and new_labels >= s.min_new_labels:
         why = "performance below tolerance" if degraded else "sustained drift"
         decision, status = "retrain now", "warn"
@@ -191,7 +212,10 @@ def retraining_decision(rows: list[dict[str, Any]], s: MonitorSettings,
                 f"{s.min_new_labels:,})")
     else:
         decision, status = "no action", "pass"
-        text = "no action: performance within tolerance and no sustained drift"
+        judged = perf is not None and perf["status"] in ("pass", "warn")
+        text = ("no action: performance within tolerance and no sustained drift" if judged else
+                "no action: no sustained drift; performance was not judged (see the "
+                "performance check), so this rests on drift alone")
     return {"check": "retraining", "value": decision, "threshold": None, "status": status,
             "evidence": evidence, "summary": text}
 

@@ -46,6 +46,21 @@ def signed_gap(metric: str, value: float | None, reference: float | None) -> flo
     return (-gap if metric in LOWER_IS_BETTER else gap) + 0.0  # + 0.0: never -0.0
 
 
+def moved_text(metric: str, before: float, after: float) -> str:
+    """``log_loss rose 0.3725 → 0.5207``: the movement in words, never a signed gap that reads
+    as "dropped" when a lower-is-better metric rose (callers say whether that is worse)."""
+    if after == before:
+        return f"{metric} stayed at {after:.4f}"
+    return f"{metric} {'rose' if after > before else 'fell'} {before:.4f} → {after:.4f}"
+
+
+def gap_text(gap: float, digits: int = 3) -> str:
+    """A signed gap (negative = worse, see `signed_gap`) in words: ``0.148 worse``."""
+    if gap == 0:
+        return "no different"
+    return f"{abs(gap):.{digits}f} {'worse' if gap < 0 else 'better'}"
+
+
 QUANTILE_SAMPLE = 200_000
 DEFAULT_QUANTILES = 5  # a numeric feature sliced without bins / quantiles of its own
 

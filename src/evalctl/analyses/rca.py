@@ -30,6 +30,7 @@ import polars as pl
 
 from evalctl.analyses.common import checked_columns, count_statuses, side_inputs
 from evalctl.analyses.decompose import classify, feature_segments, judge_change
+from evalctl.analyses.hints import joinable_selectors
 from evalctl.analyses.performance import LOWER_IS_BETTER
 from evalctl.analyses.rca_findings import (
     drift_fields,
@@ -91,8 +92,9 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     inputs = {"baseline": _side(windows[0], table, BASE), "current": _side(windows[1], table, CUR),
               "reference": side_inputs(ref) if ref else None, "metric": metric,
               "max_drop": settings.max_drop, "min_labels": settings.min_labels}
+    hints = {"join": None, "estimate_reference": None}
     if change["mode"] == "within_noise":
-        return _report(model, inputs, [change], change, [], settings)
+        return _report(model, inputs, [change], change, [], settings, hints)
     drifted = judge_features(kinds, sides[BASE], sides[CUR], drift, None)
     skewed = ([judge_features(kinds, sides[REF], sides[s], drift, None) for s in (BASE, CUR)]
               if ref else [])
@@ -108,7 +110,26 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
         classify(row, change, settings.min_explained, settings.max_drop)
     _check_co_shift(rows, store, model, windows, binning, drift)
     outputs = [output_row(c, drifted, skewed) for c in kinds if c not in model.features]
-    return _report(model, inputs, [change, *rows, *outputs], change, rows, settings)
+    hints = _hints(store, model, ref, windows[1], rows, change)
+    return _report(model, inputs, [change, *rows, *outputs], change, rows, settings, hints)
+
+
+def _hints(store: Store, model: ModelConfig, ref: Selection | None, current: Selection,
+           rows: list[dict[str, Any]], change: dict[str, Any]) -> dict[str, Any]:
+    """What the recommendations may point at on this store: a row-by-row skew whose selectors
+    share ids (only looked for when a pipeline suspect needs one), and `validation` as the
+    reference of `evalctl estimate` when it holds every version of the current window."""
+    join = None
+    if ref is not None and any(r.get("mode") in ("pipeline", "drift_without_effect")
+                               for r in rows):
+        found = joinable_selectors(store, model, ref.selector, current.selector)
+        join = found.command(model) if found else None
+    validated = {r.version for r in store.prediction_records(model.name)
+                 if r.env == "validation"}
+    estimate_reference = None
+    if not change.get("measured") and set(current.versions) <= validated:
+        estimate_reference = "validation"
+    return {"join": join, "estimate_reference": estimate_reference}
 
 
 def _reference(store: Store, model: ModelConfig, reference: Selector | None,
@@ -166,8 +187,8 @@ def _check_co_shift(rows: list[dict[str, Any]], store: Store, model: ModelConfig
 
 
 def _report(model: ModelConfig, inputs: dict[str, Any], results: list[dict[str, Any]],
-            change: dict[str, Any], rows: list[dict[str, Any]], settings: RcaSettings
-            ) -> Report:
+            change: dict[str, Any], rows: list[dict[str, Any]], settings: RcaSettings,
+            hints: dict[str, Any]) -> Report:
     metric = change["metric"]
     causes, segments, mode = explain_causes(change, rows, settings.top)
     ordered = [change, *causes, *segments, *(r for r in results if r["section"] == "outputs")]
@@ -176,10 +197,19 @@ def _report(model: ModelConfig, inputs: dict[str, Any], results: list[dict[str, 
     summary = {"metric": metric, "baseline": change["baseline"], "current": change["current"],
                "change": change["change"], "failure_mode": mode,
                "top_cause": top["feature"] if top else None,
-               "explained": top.get("explained") if top else None, **count_statuses(results)}
+               "explained_pct": _percent(top.get("explained")) if top else None,
+               **count_statuses(results)}
     context = {"model": model, "baseline": inputs["baseline"]["selector"],
-               "current": inputs["current"]["selector"], "reference": inputs["reference"]}
+               "current": inputs["current"]["selector"], "reference": inputs["reference"],
+               **hints}
+    recs = recommendations(change, causes, segments, mode, context)
+    for row in results:  # one unit for "explains" everywhere: percent of the change
+        if "explained" in row:
+            row["explained_pct"] = _percent(row.pop("explained"))
     return Report(command="rca", model=model.name,
                   status=worst_status([r["status"] for r in results]), inputs=inputs,
-                  results=results, summary=summary,
-                  recommendations=recommendations(change, causes, segments, mode, context))
+                  results=results, summary=summary, recommendations=recs)
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100.0 * share

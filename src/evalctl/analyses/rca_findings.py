@@ -40,7 +40,8 @@ def drift_fields(column: str, drifted: list[dict[str, Any]],
     d = next((r for r in drifted if r["feature"] == column), {})
     out = {"drift_method": d.get("method"), "drift_score": d.get("score"),
            "drift_threshold": d.get("threshold"), "drift_status": d.get("status"),
-           "drift_summary": d.get("summary")}
+           "drift_summary": d.get("summary"), "drift_decided_by": d.get("decided_by"),
+           "drift_decided_by_text": d.get("decided_by_text")}
     for name, side in zip(("baseline", "current"), skewed, strict=False):
         s = next((r for r in side if r["feature"] == column), {})
         out[f"skew_{name}_score"], out[f"skew_{name}_status"] = s.get("score"), s.get("status")
@@ -55,9 +56,8 @@ def output_row(column: str, drifted: list[dict[str, Any]],
     moved = row["drift_status"] in ("warn", "fail")
     row["status"] = "warn" if moved else ("error" if row["drift_status"] == "error" else "pass")
     row["mode"] = "output_shift" if moved else "none"
-    row["finding"] = (f"the model's {column} moved between the windows ({row['drift_method']} "
-                      f"{row['drift_score']:.3g}): a symptom of the causes above" if moved
-                      else "no material change")
+    row["finding"] = (f"the model's {column} moved between the windows ({_drift_text(row)}): "
+                      "a symptom of the causes above" if moved else "no material change")
     return row
 
 
@@ -88,27 +88,65 @@ def _failure_mode(change: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "data_quality" if "drift_without_effect" in modes else "concept_drift"
 
 
+def _drift_text(row: dict[str, Any]) -> str:
+    """``psi 0.34``, with the data-quality check that set the drift status when it was not the
+    measure (``psi 0.0012, warn set by null_rate_change 0.31 ≥ 0.1 (fail)``)."""
+    if row.get("drift_score") is None:
+        return "drift n/a"
+    text = f"{row['drift_method']} {row['drift_score']:.3g}"
+    if row.get("drift_decided_by_text"):
+        text += f", {row['drift_status']} set by {row['drift_decided_by_text']}"
+    return text
+
+
+def explains_text(share: float, terms: str, metric: str) -> str:
+    """``explains 72% of the change``; beyond 100% (or below 0) with the one-line reason: the
+    other `terms` moved the metric the other way and offset part of this effect."""
+    if abs(share) < 0.005:
+        return "explains under 1% of the change"
+    text = f"explains {share:.0%} of the change"
+    if share > 1:
+        text += (f" — more than all of it because {terms} moved {metric} the other way "
+                 "(offsetting terms)")
+    elif share < 0:
+        text += f" — it moved {metric} the other way, against the change"
+    return text
+
+
 def _feature_finding(row: dict[str, Any], change: dict[str, Any]) -> str:
     mode, top = row["mode"], row.get("top")
-    drift = (f"{row['drift_method']} {row['drift_score']:.3g}"
-             if row.get("drift_score") is not None else "drift n/a")
-    share = f"{row['explained']:.0%} of the change" if row.get("explained") is not None else ""
+    drift = _drift_text(row)
+    share = ""
+    if row.get("explained") is not None:
+        share = explains_text(row["explained"], "its performance and interaction terms "
+                              f"({row['performance']:+.4f}, {row['interaction']:+.4f})",
+                              change["metric"])
     if mode == "error":
         return str(row.get("reason"))
     if mode == "population_shift":
-        return (f"the population moved between its segments: the mix effect explains {share}"
-                if share else "its population shift alone moves the metric the harmful way") + (
-            f"; mostly {top['segment']}" if top else "")
+        part = _top_share(top, change)
+        return (f"the population moved between its segments: the mix effect over all of them "
+                f"{share}" if share else "its population shift alone moves the metric the "
+                "harmful way") + (f"; {top['segment']} alone explains {part}" if top and part else
+                                  f"; mostly {top['segment']}" if top else "")
     if mode == "pipeline":
         return (f"differs from {row['reference']} in both windows ({row['skew_baseline_score']:.3g}"
                 f" / {row['skew_current_score']:.3g}) but not between them: a data-quality or "
                 "pipeline problem present before and after — not the cause of the change")
     if mode == "drift_without_effect":
-        return (f"drifted between the windows ({drift}) but explains "
-                f"{share or 'nothing measurable'}: likely a data-quality or pipeline problem")
+        return (f"drifted between the windows ({drift}) but "
+                f"{share or 'explains nothing measurable'}: likely a data-quality or pipeline "
+                "problem")
     if mode == "co_shift":
         return f"drifted ({drift}) together with {row['moved_with']}: no drift outside it"
-    return f"explains {share} ({drift})" if share else f"no material effect ({drift})"
+    return f"{share} ({drift})" if share else f"no material effect ({drift})"
+
+
+def _top_share(top: dict[str, Any] | None, change: dict[str, Any]) -> str:
+    """The top segment's own share of the change (``72%``), as its segment row states it."""
+    if not top or top.get("mix") is None or not change.get("change"):
+        return ""
+    return f"{top['mix'] / change['change']:.0%}"
 
 
 def _segment_rows(causes: list[dict[str, Any]], change: dict[str, Any], mode: str, top: int
@@ -129,7 +167,9 @@ def _segment_rows(causes: list[dict[str, Any]], change: dict[str, Any], mode: st
                 f"{_num(view['metric_current'])} at a {share}" if effect == "performance" else
                 f"{view['segment']}: {share}, {metric} there {_num(view['metric_baseline'])} vs "
                 f"{_num(view['rest_baseline'])} elsewhere")
-        text += (f": explains {explained:.0%} of the change" if explained is not None else
+        rest = f"{total - value:+.4f}" if explained is not None else ""
+        text += (": " + explains_text(explained, f"the other segments and terms ({rest})",
+                                      metric) if explained is not None else
                  f": alone would move {metric} by {view['estimated_mix']:+.4f} (estimate)")
         rows.append({"section": "segments", "effect": effect, **view, "explained": explained,
                      "status": "warn", "finding": text})
@@ -155,21 +195,23 @@ def recommendations(change: dict[str, Any], causes: list[dict[str, Any]],
         recs.append(f"{seg['finding']}. A population shift into a weak segment: augment the "
                     f"training data with it and retrain — examples: evalctl export --model "
                     f"{name} --selector {cur} {flag} --out {seg['feature']}-segment.parquet")
-    join = f"--join-key {ctx['model'].id}"
+    join = ctx["join"]  # a row-by-row comparison whose selectors share ids, or None
     for row in causes:
         if row["mode"] == "pipeline":
-            recs.append(f"{row['feature']}: {row['finding']}; check the feature's producer: "
-                        f"evalctl skew --model {name} --reference {row['reference']} "
-                        f"--current {cur} {join}")
+            recs.append(f"{row['feature']}: {row['finding']}; check the feature's producer"
+                        + (f" row by row: {join}" if join else
+                           f": evalctl skew --model {name} --reference {row['reference']} "
+                           f"--current {cur}"))
         elif row["mode"] == "drift_without_effect":
             recs.append(f"{row['feature']}: {row['finding']}; see since when: evalctl drift "
-                        f"--model {name} --reference {base} --current {cur} --window 1d; check "
-                        f"the producer against a recomputation: evalctl skew --model {name} "
-                        f"--reference training --current {cur} {join}")
+                        f"--model {name} --reference {base} --current {cur} --window 1d"
+                        + (f"; check the producer against a recomputation: {join}" if join
+                           else ""))
     if mode in ("concept_drift", "data_quality"):
-        recs.append(f"{change['metric']} fell inside segments and no population shift explains "
-                    f"it: concept drift — retrain on recent data (evalctl export --model {name} "
-                    f"--selector {cur} --out recent.parquet); evidence: evalctl slices --model "
+        recs.append(f"{change['metric']} got worse inside segments and no population shift "
+                    "explains it: concept drift — retrain on recent data (evalctl export "
+                    f"--model {name} --selector {cur} --out recent.parquet); evidence: evalctl "
+                    "slices --model "
                     f"{name} --selector {cur} --compare-to {base}")
         recs += [s["finding"] for s in segments if s["effect"] == "performance"][:3]
     moved = [r["feature"] for r in causes if r["mode"] == "co_shift"]
@@ -178,6 +220,8 @@ def recommendations(change: dict[str, Any], causes: list[dict[str, Any]],
                     f"drift outside its segment) — no separate action; evidence: evalctl drift "
                     f"--model {name} --reference {base} --current {cur}")
     if not change.get("measured"):
-        recs.append(f"ingest the delayed labels (evalctl ingest-actuals FILE --model {name}) and "
-                    f"rerun; meanwhile: evalctl estimate --model {name} --current {cur}")
+        recs.append("ingest the delayed labels (the ingest-actuals command) and rerun"
+                    + (f"; meanwhile: evalctl estimate --model {name} --reference "
+                       f"{ctx['estimate_reference']} --current {cur}"
+                       if ctx.get("estimate_reference") else ""))
     return recs

@@ -13,6 +13,7 @@ from evalctl.analyses.common import (
     overall_status,
     side_inputs,
 )
+from evalctl.analyses.hints import JoinHint, joinable_selectors
 from evalctl.check_settings import DriftSettings
 from evalctl.checks import (
     MEASURES,
@@ -57,14 +58,19 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
         inputs_only = {c: k for c, k in kinds.items() if c in model.features}
         transform, match = transformation_results(ref_lf, cur_lf, join_key, inputs_only,
                                                   ref_sel, cur_sel)
+        if match["joined"] == 0:
+            raise InputError(no_shared_ids(store, model, reference, current, join_key))
         results += transform
     results = sort_worst_first(results)
+    failed = any(r.get("section") == "distribution" and r["status"] == "fail" for r in results)
+    join = joinable_selectors(store, model, reference, current) if failed and not join_key \
+        else None
     return Report(
         command="skew", model=model.name, status=overall_status(results),
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
                 **({"join_key": join_key, "match": match} if join_key else {})},
         results=results, summary=count_statuses(results),
-        recommendations=skew_recommendations(results, model, reference, current, join_key))
+        recommendations=skew_recommendations(results, model, reference, current, join))
 
 
 def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,
@@ -124,7 +130,10 @@ def chunk_thresholds(column: str, kind: str, ref: Summary, chunks: list[dict[str
 
 
 def apply_quality(result: dict[str, Any], kind: str, ref: Summary, cur: Summary) -> None:
-    """Null-rate change and out-of-range share are their own signals: they can raise status."""
+    """Null-rate change and out-of-range share are their own signals: they can raise status.
+
+    When one raises it above the measure's own verdict, `decided_by` names that check, its
+    value and its threshold (None when the named measure decided)."""
     alerts = []
     for name in QUALITY:
         measure = MEASURES[name]
@@ -138,9 +147,32 @@ def apply_quality(result: dict[str, Any], kind: str, ref: Summary, cur: Summary)
             alerts.append({"check": name, "value": value, "status": status,
                            "warn": measure.warn, "threshold": measure.fail})
     result["quality_alerts"] = alerts
-    statuses = [result["status"], *(a["status"] for a in alerts)]
-    result["status"] = "fail" if "fail" in statuses else ("warn" if "warn" in statuses
-                                                          else result["status"])
+    settle_status(result, result["status"])
+
+
+def settle_status(result: dict[str, Any], measured: str) -> None:
+    """The result's status from its measure's verdict and its quality alerts; `decided_by` is
+    the strongest alert when it, not the measure, set the status."""
+    alerts = result.get("quality_alerts", [])
+    rank = {"pass": 0, "warn": 1, "fail": 2}
+    top = max(alerts, key=lambda a: (rank[a["status"]], abs(a["value"])), default=None)
+    if top is not None and rank[top["status"]] > rank.get(measured, 0):
+        result["status"] = top["status"]
+        limit = top["threshold"] if top["status"] == "fail" else top["warn"]
+        result["decided_by"] = {"check": top["check"], "value": top["value"],
+                                "threshold": limit, "status": top["status"]}
+        result["decided_by_text"] = decided_text(result["decided_by"])
+        result["measure_status"] = measured
+    else:
+        result["status"] = measured
+        result["decided_by"] = None
+        result["decided_by_text"] = None
+
+
+def decided_text(decided: dict[str, Any]) -> str:
+    """``null_rate_change 0.31 ≥ 0.1 (fail)``: the check that set a status, in one phrase."""
+    return (f"{decided['check']} {abs(decided['value']):.3g} ≥ {decided['threshold']:g} "
+            f"({decided['status']})")
 
 
 def gate_pvalues(results: list[dict[str, Any]], settings: DriftSettings) -> None:
@@ -152,10 +184,7 @@ def gate_pvalues(results: list[dict[str, Any]], settings: DriftSettings) -> None
     for result, p in zip(gated, adjusted, strict=True):
         result["p_value_adjusted"] = p
         if p is not None:
-            verdict = judge(p, result["warn"], result["threshold"], False)
-            alerts = [a["status"] for a in result.get("quality_alerts", [])]
-            result["status"] = "fail" if "fail" in [verdict, *alerts] else (
-                "warn" if "warn" in [verdict, *alerts] else "pass")
+            settle_status(result, judge(p, result["warn"], result["threshold"], False))
 
 
 def schema_result(store: Store, model: ModelConfig, ref: Selection, cur: Selection
@@ -200,9 +229,6 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     joined = join_on_id(ref_lf, cur_lf, key, list(features))
     rows = transform_skew(joined, features, id_column=key)
     n_joined = rows[0]["rows"] if rows else 0
-    if n_joined == 0:
-        raise InputError(f"--join-key {key}: no id is in both selections "
-                         f"({ref_sel.selector.text} and {cur_sel.selector.text})")
     for row in rows:
         row["section"] = "transformation"
         row["method"] = "row_mismatch"
@@ -211,6 +237,18 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     match = {"reference_rows": ref_sel.rows, "current_rows": cur_sel.rows, "joined": n_joined,
              "only_reference": ref_sel.rows - n_joined, "only_current": cur_sel.rows - n_joined}
     return rows, match
+
+
+def no_shared_ids(store: Store, model: ModelConfig, reference: Selector, current: Selector,
+                  key: str) -> str:
+    """The error when nothing joins, naming selectors that do share ids when the store has
+    them (a recomputation of production rows under another version)."""
+    text = f"--join-key {key}: no id is in both selections ({reference.text} and {current.text})"
+    hint = joinable_selectors(store, model, reference, current, key)
+    if hint is not None and hint.replaced:
+        text += (f"; {hint.reference.text} shares ids with {hint.current.text}: "
+                 f"{hint.command(model)}")
+    return text
 
 
 def unit_hint(ratio: float | None) -> str | None:
@@ -225,8 +263,11 @@ def unit_hint(ratio: float | None) -> str | None:
 
 def skew_recommendations(results: list[dict[str, Any]], model: ModelConfig,
                          reference: Selector, current: Selector,
-                         join_key: str | None) -> list[str]:
-    recs = []
+                         join: JoinHint | None) -> list[str]:
+    """The findings in words, and next steps that run on this store: a row-by-row comparison
+    only with selectors that share ids (`join`, None when none do or one was already made)."""
+    recs = [decided_recommendation(r) for r in results
+            if r.get("section") == "distribution" and r.get("decided_by")]
     for r in results:
         if r["status"] not in ("warn", "fail"):
             continue
@@ -241,13 +282,33 @@ def skew_recommendations(results: list[dict[str, Any]], model: ModelConfig,
     if drifted:
         recs.append(f"{len(drifted)} column(s) differ from {reference.text}: "
                     f"{', '.join(drifted[:8])}" + (" …" if len(drifted) > 8 else ""))
-        if not join_key:
+        if join is not None and join.replaced:
+            recs.append(f"to tell a pipeline bug from a population change, compare the same ids "
+                        f"row by row ({reference.text} and {current.text} share none; "
+                        f"{join.reference.text} holds ids of {join.current.text}): "
+                        f"{join.command(model)}")
+        elif join is not None:
             recs.append("to tell a pipeline bug from a population change, compare the same ids "
-                        f"row by row: evalctl skew --model {model.name} --reference "
-                        f"{reference.text} --current {current.text} --join-key {model.id}")
+                        f"row by row: {join.command(model)}")
         recs.append(f"to see since when: evalctl drift --model {model.name} --reference "
                     f"{reference.text} --current {current.text} --window 1d")
     return recs
+
+
+def decided_recommendation(result: dict[str, Any]) -> str:
+    """Why a column's status is not its measure's: the quality check that raised it."""
+    d = result["decided_by"]
+    return (f"{result['feature']}: {d['status']} because of the data-quality check {d['check']} "
+            f"({abs(d['value']):.3g}, {d['status']} at {d['threshold']:g}), not its distribution "
+            f"({result['method']} {_num(result.get('score'))} alone: "
+            f"{result.get('measure_status', 'pass')}, fail at {_num(result.get('threshold'))}); "
+            f"{_QUALITY_ADVICE.get(d['check'], 'check the column')}")
+
+
+_QUALITY_ADVICE = {
+    "null_rate_change": "the share of missing values changed — check the column's producer",
+    "out_of_range": "values fall outside the reference's range — check units and the producer",
+}
 
 
 def _num(value: Any) -> str:

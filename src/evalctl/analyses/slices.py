@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.analyses.common import side_inputs
 from evalctl.analyses.performance import (
     LOWER_IS_BETTER,
     default_metric,
     evaluated_selection,
     finite,
+    gap_text,
     metrics_frame,
+    moved_text,
     signed_gap,
     slice_keys,
     too_large_for_memory,
@@ -49,7 +52,8 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     from evalctl.metrics.binary import RANK_METRICS
 
     metric = default_metric(model, options.metric)
-    lf = store.scan(model, selector)
+    selection = store.select(model.name, selector)
+    lf = store.scan(model, selector, selection=selection)
     evaluated = evaluated_selection(lf, model, hold=metric not in RANK_METRICS)
     coverage = evaluated.coverage
     if coverage["labelled"] == 0:
@@ -59,14 +63,15 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     frame = metrics_frame(model, evaluated.lf, [metric], keys, low_memory=evaluated.low_memory)
     del evaluated  # the rows held in memory, before discovery reads its own
     rows = leaderboard(frame, metric, options)
-    inputs: dict[str, Any] = {"selection": {"selector": selector.text, **coverage},
+    inputs: dict[str, Any] = {"selection": {**side_inputs(selection), **coverage},
                               "metric": metric}
     if compare_to is not None:
-        other_lf = store.scan(model, compare_to)
+        earlier = store.select(model.name, compare_to)
+        other_lf = store.scan(model, compare_to, selection=earlier)
         large = too_large_for_memory(other_lf.select(pl.len()).collect().item())
         other = metrics_frame(model, other_lf, [metric], keys, low_memory=large)
         compare_windows(rows, other, metric, options)
-        inputs["compare_to"] = {"selector": compare_to.text}
+        inputs["compare_to"] = side_inputs(earlier)
     overall = next(r for r in rows if r["slice"] == "overall")
     declared = [r for r in rows if r["slice"] != "overall"]
     results = declared[: options.top] if options.top > 0 else declared
@@ -87,7 +92,8 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
     return Report(
         command="slices", model=model.name,
         status=worst_status([r["status"] for r in all_rows]), inputs=inputs, results=all_rows,
-        summary=summary, recommendations=_recommendations(all_rows, model, selector, metric))
+        summary=summary,
+        recommendations=_recommendations(all_rows, model, (selector, compare_to), metric))
 
 
 def leaderboard(frame: pl.DataFrame, metric: str, options: SliceOptions) -> list[dict[str, Any]]:
@@ -271,23 +277,31 @@ def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
         .otherwise((pred.cast(pl.String) != label.cast(pl.String)).cast(pl.Float64))
 
 
-def _recommendations(rows: list[dict[str, Any]], model: ModelConfig, selector: Selector,
-                     metric: str) -> list[str]:
-    recs = []
+def _recommendations(rows: list[dict[str, Any]], model: ModelConfig,
+                     sides: tuple[Selector, Selector | None], metric: str) -> list[str]:
+    """Findings in words; `sides` is the selection and the one it was compared to."""
+    selector, compare_to = sides
+    recs, found = [], 0
     for r in rows:
         if r["section"] == "declared" and r.get("significant_worse"):
             recs.append(f"{r['slice']} = {r['segment']}: {metric} {r['value']:.3f} "
-                        f"({r['gap_vs_overall']:+.3f} vs overall, n={r['n']:,}) — "
+                        f"({gap_text(r['gap_vs_overall'])} than overall, n={r['n']:,}) — "
                         "significantly worse than the rest")
         if r.get("worsened") and r["slice"] == "overall":
             recs.append(f"overall {metric} is significantly worse than in the comparison "
-                        f"window ({r['change']:+.3f}); see `evalctl rca` for the causes")
+                        f"window ({moved_text(metric, r['compare_value'], r['value'])}); "
+                        + (f"for the causes: evalctl rca --model {model.name} --baseline "
+                           f"{compare_to.text} --current {selector.text}" if compare_to
+                           else "see rca for the causes"))
         elif r.get("emerged"):
-            recs.append(f"{r['slice']} = {r['segment']}: {r['change']:+.3f} since the "
-                        f"comparison window, {r['relative_change']:+.3f} beyond the overall "
+            recs.append(f"{r['slice']} = {r['segment']}: "
+                        f"{moved_text(metric, r['compare_value'], r['value'])} since the "
+                        f"comparison window, {gap_text(r['relative_change'])} beyond the overall "
                         "change — a new weak slice emerged")
         if r["section"] == "discovered" and r.get("significant_worse"):
+            found += 1  # one file per slice: running every hint keeps every slice's rows
             recs.append(f"discovered: {r['segment']} (share {r['share']:.1%}, error "
                         f"{r['value']:.3f}); examples: evalctl export --model {model.name} "
-                        f"--selector {selector.text} --segment '{r['id']}' --out slice.parquet")
+                        f"--selector {selector.text} --segment '{r['id']}' "
+                        f"--out slice-{found}.parquet")
     return recs[:12]

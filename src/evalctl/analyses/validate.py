@@ -12,6 +12,7 @@ from evalctl.analyses.performance import (
     default_metric,
     finite,
     metrics_frame,
+    moved_text,
     signed_gap,
     slice_keys,
     too_large_for_memory,
@@ -119,17 +120,20 @@ def _verdict(row: dict[str, Any], settings: ValidateSettings) -> tuple[str, str 
     metric = row["metric"]
     if row["slice"] == "overall" and metric in settings.minimum and row["candidate"] is not None:
         floor = settings.minimum[metric]
-        below = row["candidate"] > floor if metric in LOWER_IS_BETTER \
-            else row["candidate"] < floor
+        lower = metric in LOWER_IS_BETTER
+        below = row["candidate"] > floor if lower else row["candidate"] < floor
         if below:
-            return "fail", f"{metric} {row['candidate']:.4f} misses the minimum {floor}"
+            limit = "exceeds the maximum" if lower else "misses the minimum"
+            return "fail", f"{metric} {row['candidate']:.4f} {limit} {floor}"
     if row["delta"] is None:
         return "pass", "not comparable" if row["reason"] else None
     if row["slice"] != "overall" and (row["n"] or 0) < settings.min_slice_size:
         return "pass", f"fewer than {settings.min_slice_size} rows: not gated"
     allowed = settings.drop_allowed(metric)
     if row["delta"] < -allowed:
-        return "fail", f"dropped {-row['delta']:.4f} (allowed {allowed})"
+        return "fail", (f"worsened by {-row['delta']:.4f} "
+                        f"({moved_text(metric, row['baseline'], row['candidate'])}; "
+                        f"allowed {allowed})")
     return "pass", None
 
 

@@ -1,6 +1,6 @@
 """Every measure evalctl knows, as a plain dict, with default thresholds.
 
-Effect sizes decide by default; p-values are reported beside them (see DESIGN.md, Statistics):
+Effect sizes decide by default; p-values are reported beside them (docs/contract.md, Statistics):
 on samples of millions every p-value is tiny, so gating on one would cry wolf. Each default is
 justified in its function's docstring.
 """

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from evalctl import api
-from evalctl.cli.options import FailOn, Format, OptionalModel, Output
-from evalctl.cli.output import emit
+from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
+from evalctl.cli.output import check_output_path, emit
 from evalctl.cli.state import AppState
 from evalctl.errors import InputError
+from evalctl.lake.selectors import check_plausible_date
 
 Day = Annotated[datetime | None, typer.Option(
     "--date", "-d", formats=["%Y-%m-%d"],
@@ -45,6 +46,10 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     if not names:
         raise InputError("monitor: the config has no models")
     models = [state.model(store, n) for n in names]
+    if day is not None:
+        check_plausible_date("--date", day.date())
+    if alerts is not None:
+        check_output_path(alerts, "--alerts")
     with state.busy("monitoring …"):
         outcome = api.monitor(store, models, day=day.date() if day else None)
     if alerts is not None:
@@ -53,11 +58,12 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
         try:
             append_alerts(alerts, outcome.alerts)
         except OSError as exc:
-            raise InputError(f"--alerts {alerts}: cannot write ({exc.strerror})") from exc
+            raise InputError(f"--alerts {alerts}: cannot write ({exc.strerror})",
+                             key="--alerts", file=str(alerts)) from exc
     emit(state, outcome.report, fmt, output, fail_on)
 
 
-def history(ctx: typer.Context, model: Annotated[str, typer.Option("--model", "-m")],
+def history(ctx: typer.Context, model: Model,
             check: Annotated[str | None, typer.Option("--check", help="Only this check.")
                              ] = None,
             feature: Annotated[str | None, typer.Option(

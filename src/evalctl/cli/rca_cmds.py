@@ -9,7 +9,7 @@ import typer
 
 from evalctl import api
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
-from evalctl.cli.output import emit
+from evalctl.cli.output import check_output_path, emit
 from evalctl.cli.state import AppState
 
 
@@ -95,6 +95,7 @@ def export(ctx: typer.Context, model: Model,
     store = state.store()
     m = state.model(store, model)
     day = as_of.date() if as_of else None
+    check_output_path(out, "--out")
     with state.busy("exporting …"):
         report = api.export(store, m, state.selector(selector, day), out, where=where,
                             segment=segment, only_errors=only_errors, sample=sample, seed=seed)

@@ -1,4 +1,5 @@
-"""Store commands: init, ingest, ingest-actuals, catalog, batches, doctor."""
+"""Store commands: init, ingest, ingest-actuals, catalog, batches [remove], files, gc,
+erase, doctor."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from evalctl import api
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
-from evalctl.errors import ExitCode
+from evalctl.errors import ExitCode, InputError
 
 Files = Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON-lines exports.")]
 InputFormat = Annotated[str | None, typer.Option(
@@ -23,7 +24,14 @@ def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("ingest-actuals")(ingest_actuals)
     app.command("catalog")(catalog)
-    app.command("batches")(batches)
+    batches_app = typer.Typer(invoke_without_command=True, rich_markup_mode=None,
+                              help=batches.__doc__)
+    batches_app.callback()(batches)
+    batches_app.command("remove")(remove)
+    app.add_typer(batches_app, name="batches")
+    app.command("files")(files)
+    app.command("gc")(gc)
+    app.command("erase")(erase)
     app.command("doctor")(doctor)
 
 
@@ -96,6 +104,10 @@ def _say_ingested(state: AppState, row: dict[str, object], what: str) -> None:
                   ] if stored else []
         state.warn("warning: " + "; ".join(parts) + " (ids should be unique per prediction: "
                    "every report counts each row)")
+    unmatched = row.get("unmatched_ids") or 0
+    if unmatched:
+        state.warn(f"warning: {unmatched:,} id(s) match no stored prediction of the model yet "
+                   "(kept: they join when their predictions are ingested)")
 
 
 def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
@@ -112,23 +124,133 @@ def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
 
 def batches(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
             output: Output = None) -> None:
-    """The ledger: one commit record per ingest call, oldest first.
+    """The ledger: the live batches (one commit record per ingest call), oldest first.
+
+    `evalctl batches remove BATCH...` removes batches.
 
     \b
     Example:
       evalctl batches --model churn
+      evalctl batches remove 3f9c2a1b
     """
+    if ctx.invoked_subcommand is not None:
+        return
     state: AppState = ctx.obj
     emit(state, api.batches(state.store(), model), fmt, output)
 
 
+DryRun = Annotated[bool, typer.Option("--dry-run", "-n",
+                                      help="Show what would be removed; change nothing.")]
+
+
+def remove(ctx: typer.Context,
+           batch_ids: Annotated[list[str], typer.Argument(
+               help="Batch ids (or unique prefixes of at least 4 characters).",
+               metavar="BATCH")],
+           dry_run: DryRun = False, fmt: Format = None, output: Output = None) -> None:
+    """Remove batches as one commit (a tombstone); readers never see half of it.
+
+    The files are deleted later by `evalctl doctor --repair`, after the grace period.
+    Ingesting the same export again afterwards commits it anew.
+
+    \b
+    Example:
+      evalctl batches remove 3f9c2a1b --dry-run
+    """
+    state: AppState = ctx.obj
+    report = api.remove(state.store(), batch_ids, dry_run=dry_run)
+    _say_removed(state, report.summary)
+    emit(state, report, fmt, output)
+
+
+def gc(ctx: typer.Context,
+       older_than: Annotated[str, typer.Option(
+           "--older-than", help="Remove batches whose newest date is older than this (400d).")],
+       env: Annotated[str | None, typer.Option(
+           "--env", "-e", help="Only prediction batches of this env.")] = None,
+       model: OptionalModel = None, dry_run: DryRun = False, fmt: Format = None,
+       output: Output = None) -> None:
+    """Retention: remove whole batches older than a cut-off, as one commit.
+
+    Batches with dates on both sides of the cut-off are kept and reported.
+
+    \b
+    Example:
+      evalctl gc --older-than 400d --env production --dry-run
+    """
+    state: AppState = ctx.obj
+    report = api.gc(state.store(), older_than, env=env, model=model, dry_run=dry_run)
+    _say_removed(state, report.summary)
+    emit(state, report, fmt, output, "never")
+
+
+def erase(ctx: typer.Context, model: Model,
+          ids: Annotated[Path, typer.Option(
+              "--ids", help="Ids to erase: one per line, or a CSV/Parquet/JSON-lines file "
+              "with the model's id column.")],
+          dry_run: DryRun = False, fmt: Format = None, output: Output = None) -> None:
+    """Erase every row of some ids from predictions and actuals, as one commit.
+
+    Affected files are rewritten; the old ones are deleted by `evalctl doctor --repair`
+    after the grace period.
+
+    \b
+    Example:
+      evalctl erase --model churn --ids forget-me.txt
+    """
+    state: AppState = ctx.obj
+    store = state.store()
+    report = api.erase(store, state.model(store, model), ids, dry_run=dry_run)
+    verb = "would erase" if dry_run else "erased"
+    state.warn(f"{verb} {report.summary['rows']:,} row(s) of {report.summary['ids']:,} id(s) "
+               f"in {report.summary['batches']} batch(es)")
+    emit(state, report, fmt, output)
+
+
+def _say_removed(state: AppState, summary: dict[str, object]) -> None:
+    verb = "would remove" if summary["dry_run"] else "removed"
+    state.warn(f"{verb} {summary['batches']} batch(es), {summary['rows']:,} rows"
+               + (f" (tombstone {summary['tombstone']})" if summary["tombstone"] else ""))
+
+
+def files(ctx: typer.Context, model: Model,
+          selector: Annotated[str | None, typer.Option(
+              "--selector", "-S", help="Selector ENV[:VERSION][@RANGE].")] = None,
+          actuals: Annotated[bool, typer.Option(
+              "--actuals", help="The model's delayed ground truth instead.")] = False,
+          plain: Annotated[bool, typer.Option(
+              "--plain", help="One absolute path per line, nothing else.")] = False,
+          fmt: Format = None, output: Output = None) -> None:
+    """The committed data files of a selection: what DuckDB, Spark or pandas should read.
+
+    A glob over the partition folders also sees uncommitted, duplicate and removed files.
+
+    \b
+    Example:
+      evalctl files --model churn --selector production@last-30d --plain
+    """
+    state: AppState = ctx.obj
+    chosen = state.selector(selector) if selector is not None else None
+    report = api.files(state.store(), model, chosen, actuals=actuals)
+    if plain and (fmt is not None or output is not None):
+        raise InputError("--plain: prints paths to stdout; drop --format/--output")
+    if plain:
+        state.stdout.write("".join(f"{r['path']}\n" for r in report.results))
+        return
+    emit(state, report, fmt, output)
+
+
 def doctor(ctx: typer.Context,
            repair: Annotated[bool, typer.Option(
-               "--repair", help="Remove orphans (never committed files).")] = False,
+               "--repair", help="Remove orphans and, after the grace period, the files of "
+               "removed batches (never a live committed file).")] = False,
+           grace: Annotated[str | None, typer.Option(
+               "--grace", help="Remove orphans, and removed batches' files, older than this "
+               "(0s, 2h, 7d; default: EVALCTL_GRACE, else 7d).")] = None,
            fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
-    """Verify every committed file (checksum, row count) and list orphan files.
+    """Validate the ledger, verify every committed file (checksum, row count), list orphans.
 
-    Exit 3 when a committed file is missing or altered.
+    Exit 3 when a ledger record is invalid or a committed file is missing or altered.
 
     \b
     Example:
@@ -136,7 +258,7 @@ def doctor(ctx: typer.Context,
     """
     state: AppState = ctx.obj
     with state.busy("verifying checksums …"):
-        report = api.doctor(state.store(), repair=repair)
+        report = api.doctor(state.store(), repair=repair, grace=grace)
     emit(state, report, fmt, output, fail_on)
     if report.status == "fail":
         state.exit_code = int(ExitCode.STORE_DAMAGED)

@@ -1,30 +1,32 @@
-"""Store health: every committed file present with its checksum and row count; orphans found.
+"""Store health: a valid ledger, every committed file present with its checksum and row count,
+orphans and stray files found, files of removed batches collected after the grace period.
 
-Repair removes only leftovers older than the grace period (`EVALCTL_GRACE`, default 7 days, as
-Delta Lake's VACUUM) and only while holding the store lock exclusively (lake/locking.py): an
-ingest in flight holds it shared, so its staged and moved files are never taken from it.
+Repair removes only leftovers older than the grace period (`EVALCTL_GRACE` or `--grace`,
+default 7 days, as Delta Lake's VACUUM) and only while holding the store lock exclusively
+(lake/locking.py): an ingest in flight holds it shared, so its staged and moved files are never
+taken from it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from evalctl.lake.durable import TEMP_SUFFIX
 from evalctl.lake.layout import LEDGER, RESULTS, STAGING, data_files, grace_period
-from evalctl.lake.ledger import BatchRecord, read_records
+from evalctl.lake.ledger import BatchRecord, Ledger, read_ledger
 from evalctl.lake.locking import exclusive_lock
 from evalctl.lake.readers import file_sha256
 
 
 @dataclass
 class DoctorFindings:
-    """What `doctor` found: damaged committed files and uncommitted leftovers."""
+    """What `doctor` found: damaged records and files, leftovers, collectable files."""
 
     checked_files: int = 0
     checked_batches: int = 0
@@ -32,67 +34,159 @@ class DoctorFindings:
     orphans: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # orphans younger than the grace period
+    stray: list[str] = field(default_factory=list)  # files no evalctl command writes there
+    pending: list[str] = field(default_factory=list)  # files of removed batches, in grace
+    collected: list[str] = field(default_factory=list)  # files of removed batches, deleted
+    repairs: dict[str, list[str]] = field(default_factory=dict)  # damaged batch -> commands
+    repair_skipped: bool = False  # --repair refused: the ledger has invalid records
 
 
-def examine_store(root: Path, repair: bool = False,
-                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> DoctorFindings:
-    """Verify committed files; list files no record names and, with ``repair``, remove those
-    older than the grace period (`layout.grace_period`), holding the store lock exclusively
-    so that no ingest is writing meanwhile."""
+def examine_store(root: Path, repair: bool = False, grace: timedelta | None = None,
+                  now: datetime | None = None) -> DoctorFindings:
+    """Validate the ledger, verify live files; list (and with ``repair`` remove) orphans and
+    the files of batches removed longer than the grace period ago."""
     findings = DoctorFindings()
-    records = read_records(root)
-    for record in records:
+    ledger = read_ledger(root)
+    findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
+                         for p in ledger.problems]
+    if ledger.problems and repair:  # a refused record's files would look like orphans
+        repair, findings.repair_skipped = False, True
+    for record in ledger.live:
         findings.checked_batches += 1
         for entry in record.files:
             findings.checked_files += 1
-            problem = _verify(root / entry.path, entry.sha256, entry.rows)
+            problem = verify_file(root, entry.path, entry.sha256, entry.rows)
             if problem:
                 findings.damaged.append({"batch": record.batch, "path": entry.path,
                                          "problem": problem})
-    if not repair:
-        findings.orphans = [_name(root, p) for p in _leftovers(root, records)]
-        return findings
-    grace = grace_period()
-    with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
-        for path in _leftovers(root, read_records(root)):
-            findings.orphans.append(_name(root, path))
-            if now() - _modified(path) >= grace:
-                _remove(path)
-                findings.removed.append(_name(root, path))
-            else:
-                findings.kept.append(_name(root, path))
+                findings.repairs.setdefault(record.batch, repair_commands(record))
+    grace = grace if grace is not None else grace_period()
+    now = now or datetime.now(UTC)
+    if repair:
+        with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
+            _leftovers(root, read_ledger(root), findings, True, grace, now)
+    else:
+        _leftovers(root, ledger, findings, False, grace, now)
+    findings.stray += _stray_files(root)
     return findings
 
 
-def _leftovers(root: Path, records: list[BatchRecord]) -> list[Path]:
-    """Data files no record names, staging folders, and temporary files of interrupted
-    ledger, results and export writes."""
-    committed = {entry.path for record in records for entry in record.files}
-    orphans = [p for p in data_files(root) if p.relative_to(root).as_posix() not in committed]
+def _leftovers(root: Path, ledger: Ledger, findings: DoctorFindings, repair: bool,
+               grace: timedelta, now: datetime) -> None:
+    """Files of removed batches, then orphans: data files no record names, staging folders,
+    temporary files of interrupted ledger and results writes. With ``repair``, those older
+    than ``grace`` are removed."""
+    live = {entry.path for record in ledger.live for entry in record.files}
+    known = live | _collect_removed(root, ledger, live, findings, repair, grace, now)
+    orphans = [p for p in data_files(root) if p.relative_to(root).as_posix() not in known]
     staging = root / STAGING
-    leftovers = sorted(staging.iterdir()) if staging.is_dir() else []
+    if staging.is_symlink():
+        findings.stray.append(STAGING)
+    leftovers = sorted(staging.iterdir()) if staging.is_dir() and not staging.is_symlink() \
+        else []
     temps = [p for top in (LEDGER, RESULTS) if (root / top).is_dir()
-             for p in sorted((root / top).rglob(f"*{TEMP_SUFFIX}"))]
-    return orphans + leftovers + temps
+             for p in sorted((root / top).rglob(f"*{TEMP_SUFFIX}")) if _is_temp(p)]
+    for path in orphans + leftovers + temps:
+        name = path.relative_to(root).as_posix()
+        findings.orphans.append(name)
+        if not repair:
+            continue
+        if now - _modified(path) >= grace:
+            _remove(path)
+            findings.removed.append(name)
+        else:
+            findings.kept.append(name)
+
+
+def _is_temp(path: Path) -> bool:
+    """A temporary file of an interrupted evalctl write (hidden, `.tmp`), not a user's file."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and path.is_file() \
+        and not path.is_symlink()
 
 
 def _modified(path: Path) -> datetime:
     """When a leftover last changed: for a folder, its newest entry (a staging folder an
     ingest is still writing is young)."""
-    newest = path.stat().st_mtime
-    if path.is_dir():
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
         for folder, _, files in os.walk(path):
             for name in [folder, *(os.path.join(folder, f) for f in files)]:
                 with contextlib.suppress(FileNotFoundError):
-                    newest = max(newest, os.stat(name).st_mtime)
+                    newest = max(newest, os.lstat(name).st_mtime)
     return datetime.fromtimestamp(newest, UTC)
 
 
-def _name(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
+def repair_commands(record: BatchRecord) -> list[str]:
+    """The commands that replace a damaged batch by a fresh copy of its exports (and erase
+    again what was erased from it)."""
+    sources = " ".join(shlex.quote(str(s.get("path"))) for s in record.sources) or "FILE..."
+    again = (f"evalctl ingest {sources} --model {record.model} --version {record.version} "
+             f"--env {record.env}" if record.kind == "predictions"
+             else f"evalctl ingest-actuals {sources} --model {record.model}")
+    commands = [f"evalctl batches remove {record.batch}", again]
+    if "erased_at" in record.extra:  # the exports still hold the erased ids
+        commands.append(f"evalctl erase --model {record.model} --ids FILE (the ids erased "
+                        "from this batch before)")
+    return commands
 
 
-def _verify(path: Path, sha256: str, rows: int) -> str | None:
+def _collect_removed(root: Path, ledger: Ledger, live: set[str], findings: DoctorFindings,
+                     repair: bool, grace: timedelta, now: datetime) -> set[str]:
+    """Files only removed records name: deleted (with ``repair``) once their tombstone is
+    older than ``grace``, else listed as pending. Returns every such path."""
+    removed_by = ledger.removed_by
+    paths: set[str] = set()
+    for record in ledger.records:
+        tomb = removed_by.get(record.key)
+        if tomb is None:
+            continue
+        due = now - datetime.fromisoformat(tomb.created_at) >= grace
+        for entry in record.files:
+            if entry.path in live or entry.path in paths:
+                continue
+            paths.add(entry.path)
+            target = root / entry.path
+            if not (target.exists() or target.is_symlink()):
+                continue
+            if repair and due and not _through_symlink(root, entry.path):
+                target.unlink(missing_ok=True)
+                findings.collected.append(entry.path)
+            else:
+                findings.pending.append(entry.path)
+    return paths
+
+
+def _through_symlink(root: Path, relative: str) -> bool:
+    """Whether any folder between the store root and ``relative`` is a symlink (deleting
+    through it would delete outside the store)."""
+    path = root
+    for part in Path(relative).parts[:-1]:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
+
+
+def _stray_files(root: Path) -> list[str]:
+    """Files in the data and results folders that no evalctl command writes there (they are
+    never read, and a DuckDB/Spark glob might pick them up)."""
+    stray = []
+    base = root / RESULTS
+    if base.is_dir():
+        stray += [p for p in sorted(base.rglob("*"))
+                  if (p.is_file() or p.is_symlink()) and not _is_temp(p) and not
+                  (p.name.startswith("run-") and p.suffix == ".json")]
+    for path in data_files(root, pattern="*"):
+        if path.suffix != ".parquet" and (path.is_file() or path.is_symlink()):
+            stray.append(path)
+    return sorted(p.relative_to(root).as_posix() for p in stray)
+
+
+def verify_file(root: Path, relative: str, sha256: str, rows: int) -> str | None:
+    """What is wrong with a committed file, or None when it is sound."""
+    path = root / relative
+    if path.is_symlink() or _through_symlink(root, relative):
+        return "is a symlink (committed files are plain files inside the store)"
     if not path.is_file():
         return "missing"
     if file_sha256(path) != sha256:
@@ -109,7 +203,8 @@ def _verify(path: Path, sha256: str, rows: int) -> str | None:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    """Remove a leftover; a symlink is unlinked, never followed."""
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)

@@ -13,6 +13,8 @@ import os
 import uuid
 from pathlib import Path
 
+from evalctl.temporaries import temporary
+
 TEMP_SUFFIX = ".tmp"
 
 
@@ -48,15 +50,16 @@ def write_exclusive(target: Path, payload: bytes) -> bool:
     written to a flushed temporary file, hard-linked to ``target``, folder flushed. Returns
     False when ``target`` already exists. A reader sees no file or the whole file."""
     temp = temp_path(target)
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temp, target)
-    except FileExistsError:
-        return False
-    finally:
-        temp.unlink(missing_ok=True)
+    with temporary(temp):  # removed even when a signal ends the process
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temp, target)
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
     fsync_dir(target.parent)
     return True

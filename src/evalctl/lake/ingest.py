@@ -11,14 +11,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from evalctl.config import SAFE_NAME_RULE, ModelConfig, safe_name
+from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.coerce import Column
@@ -26,9 +26,10 @@ from evalctl.lake.durable import fsync_tree
 from evalctl.lake.layout import STAGING, actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.locking import shared_lock
-from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input
+from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.store import Store
+from evalctl.temporaries import temporary
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class IngestResult:
     dropped_columns: tuple[str, ...] = ()
     repeated_ids: int = 0  # rows whose id another row of the batch also has
     ids_in_store: int = 0  # rows whose id is already committed (same model/version/env/date)
+    unmatched_ids: int = 0  # actuals: distinct ids that match no stored prediction (yet)
 
 
 @dataclass(frozen=True)
@@ -88,16 +90,35 @@ def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
     sources = _open_sources(paths, input_format)
     batch = _batch_id("actuals", model.name, "", "", sources)
     if store.has_batch(batch):
-        return _already(store, batch)
+        return replace(_already(store, batch), unmatched_ids=_unmatched_ids(store, model, batch))
     columns = coerce.actuals_columns(model)
     stamp = now().astimezone(UTC).replace(tzinfo=None)
     frame = _coerced(sources, columns).with_columns(
         pl.col(model.timestamp).fill_null(pl.lit(stamp, dtype=coerce.TIMESTAMP)),
         pl.lit(stamp, dtype=coerce.TIMESTAMP).alias(INGESTED_AT))
-    return _write_batch(
+    result = _write_batch(
         store, frame, batch, columns, sources, now=lambda: stamp.replace(tzinfo=UTC),
         kind="actuals", model=model.name, version=None, env=None, features={},
         partition=lambda day: actuals_dir(model.name, day))
+    read = {c.input_name for c in columns}  # actuals.timestamp is read, under another name
+    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch),
+                   dropped_columns=tuple(c for c in result.dropped_columns if c not in read))
+
+
+def _unmatched_ids(store: Store, model: ModelConfig, batch: str) -> int:
+    """Distinct ids of a committed actuals batch that no stored prediction of the model has.
+    They stay stored: ground truth may arrive before its predictions are ingested."""
+    record = next((r for r in store.records if r.batch == batch), None)
+    if record is None:
+        return 0
+    ids = pl.scan_parquet([str(store.root / f.path) for f in record.files],
+                          glob=False).select(model.id).unique()
+    predicted = [str(store.root / f.path) for r in store.prediction_records(model.name)
+                 for f in r.files]
+    if predicted:
+        stored = pl.scan_parquet(predicted, glob=False).select(model.id).unique()
+        ids = ids.join(stored, on=model.id, how="anti")
+    return int(ids.select(pl.len()).collect(engine="streaming").item())
 
 
 def _already(store: Store, batch: str) -> IngestResult:
@@ -109,8 +130,10 @@ def _already(store: Store, batch: str) -> IngestResult:
 
 
 def _check_name(option: str, value: str) -> None:
-    if not safe_name(value):
-        raise InputError(f"{option}: {value!r} is not a valid name ({SAFE_NAME_RULE})")
+    problem = name_problem(value)
+    if problem is not None:
+        raise InputError(f"{option}: {show_name(value)} is not a valid name: {problem} "
+                         f"({SAFE_NAME_RULE})")
 
 
 def _open_sources(paths: Sequence[Path], input_format: str | None) -> list[_Source]:
@@ -159,14 +182,17 @@ def _coerced(sources: list[_Source], columns: list[Column],
     frames = []
     for source in sources:
         for column in columns:
-            dtype = source.schema.get(column.name)
+            dtype = source.schema.get(column.input_name)
+            where = {"file": str(source.path), "column": column.input_name}
             if dtype is None and column.required:
-                raise IngestError(f"{source.path}: missing required column {column.name!r} "
-                                  f"({column.role})")
+                raise IngestError(f"{source.path}: missing required column "
+                                  f"{column.input_name!r} ({column.role})", **where)
             reason = coerce.refuse_reason(column, dtype) if dtype is not None else None
             if reason:
-                raise IngestError(f"{source.path}: column {column.name!r}: {reason}")
-        exprs = [coerce.coerce_expr(c, source.schema.get(c.name)) for c in columns]
+                raise IngestError(f"{source.path}: column {column.input_name!r}: {reason}",
+                                  **where)
+        exprs = [coerce.coerce_expr(c, source.schema.get(c.input_name),
+                                    first=_first_text(source, c)) for c in columns]
         frame = source.lf.select(exprs)
         missing = [e for name, e in derive.items() if name not in source.schema]
         frames.append(frame.with_columns(missing) if missing else frame)
@@ -182,7 +208,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     attempt = uuid.uuid4().hex[:8]
     staging = store.root / STAGING / f"{batch}-{attempt}"
     moved: list[Path] = []
-    with shared_lock(store.root):
+    with shared_lock(store.root), temporary(staging):  # a signal removes the staging folder
         try:
             _sink(frame, staging, sources, columns)
             staged = _staged_files(staging, sources, columns)
@@ -241,12 +267,12 @@ def _id_overlap(root: Path, paths: list[Path], columns: list[Column],
     name = next(c.name for c in columns if c.role == "id")
     if not paths:
         return 0, 0
-    new = pl.scan_parquet([str(p) for p in paths]).select(name)
+    new = pl.scan_parquet([str(p) for p in paths], glob=False).select(name)
     days = {p.parent.name.partition("=")[2] for p in paths}
     old = [str(root / f.path) for r in committed for f in r.files if f.date in days]
     queries = [new.select((pl.len() - pl.col(name).n_unique()).alias("n"))]
     if old:
-        stored = pl.scan_parquet(old).select(name).unique()
+        stored = pl.scan_parquet(old, glob=False).select(name).unique()
         queries.append(new.join(stored, on=name, how="semi").select(pl.len().alias("n")))
     counts = [int(f.item()) for f in pl.collect_all(queries, engine="streaming")]
     return counts[0], counts[1] if old else 0
@@ -269,16 +295,36 @@ def _sink(frame: pl.LazyFrame, staging: Path, sources: list[_Source],
 
 def _explain_failure(sources: list[_Source], columns: list[Column],
                      exc: Exception) -> IngestError:
+    """The write failed: an export that cannot be read to its end, else a refused value."""
     for source in sources:
-        for column in columns:
-            dtype = source.schema.get(column.name)
+        problem = unreadable(source.path, source.fmt, source.lf)
+        if problem is not None:
+            return IngestError(problem, file=str(source.path))
+    return _refused_value(sources, columns) or \
+        IngestError(f"{_names(sources)}: cannot ingest: {first_line(exc)}")
+
+
+def _refused_value(sources: list[_Source], columns: list[Column],
+                   only: Column | None = None) -> IngestError | None:
+    """The first refused value of the exports (of one column, or of any), as an error."""
+    for source in sources:
+        for column in columns if only is None else [only]:
+            dtype = source.schema.get(column.input_name)
             if dtype is None:
                 continue
-            sample = coerce.diagnose(source.lf, column, dtype)
-            if sample is not None:
-                return IngestError(f"{source.path}: column {column.name!r}: cannot read "
-                                   f"{sample} as {column.target} ({column.role})")
-    return IngestError(f"{sources[0].path}: cannot ingest: {first_line(exc)}")
+            problem = coerce.diagnose(source.lf, column, dtype, _first_text(source, column))
+            if problem is not None:
+                return IngestError(f"{source.path}: column {column.input_name!r}: {problem}",
+                                   file=str(source.path), column=column.input_name)
+    return None
+
+
+def _first_text(source: _Source, column: Column) -> str | None:
+    """This export's first timestamp text: its ISO form is the form of all of them."""
+    dtype = source.schema.get(column.input_name)
+    if column.target != "datetime" or dtype is None:
+        return None
+    return coerce.first_text(source.lf, column, dtype)
 
 
 @dataclass(frozen=True)
@@ -305,15 +351,15 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
         for column in columns:
             low, high, nulls = stats.get(column.name, (None, None, 0))
             if column.role == "id" and nulls:
-                raise IngestError(f"{_names(sources)}: column {column.name!r}: "
+                raise IngestError(f"{_names(sources)}: column {column.input_name!r}: "
                                   f"{nulls} row(s) have no id")
             if column.role == "timestamp" and nulls:  # rows are partitioned by its date
-                raise IngestError(f"{_names(sources)}: column {column.name!r}: "
+                raise IngestError(f"{_names(sources)}: column {column.input_name!r}: "
                                   f"{nulls} row(s) have no timestamp")
-            if column.target == "binary" and low is not None and low < 0:
-                sample = coerce.diagnose(sources[0].lf, column, sources[0].schema[column.name])
-                raise IngestError(f"{_names(sources)}: column {column.name!r}: expected 0/1 "
-                                  f"values, got {sample or 'another value'}")
+            if _out_of_rules(column, low, high):
+                raise _refused_value(sources, columns, column) or IngestError(
+                    f"{_names(sources)}: column {column.input_name!r}: a value breaks the "
+                    f"{column.role}'s rules")
         ts = next(c.name for c in columns if c.role == "timestamp")
         low_ts, high_ts, _ = stats.get(ts, (None, None, 0))
         label = next((c.name for c in columns if c.role == "label"), None)
@@ -322,6 +368,35 @@ def _staged_files(staging: Path, sources: list[_Source], columns: list[Column]) 
     if not staged:
         raise IngestError(f"{_names(sources)}: no rows to ingest")
     return staged
+
+
+def _out_of_rules(column: Column, low: Any, high: Any) -> bool:
+    """Whether a staged file's min/max show a value the column's rules refuse (a sentinel,
+    or a timestamp outside the plausible years)."""
+    if low is None or high is None:
+        return False
+    if column.target == "binary":
+        return bool(low < 0)
+    if column.finite:
+        return bool(low == -coerce.BAD_NUMBER or high == coerce.BAD_NUMBER)
+    if column.target == "datetime":
+        first, last = column.rules.years
+        return not (first <= low.year and high.year <= last)
+    return False
+
+
+def _bounds(st: Any) -> tuple[Any, Any]:
+    """A column chunk's min and max; a timestamp beyond Python's years 1-9999 (epochs in the
+    wrong unit) as datetime.min / datetime.max, which no plausible range includes."""
+    try:
+        least = st.min
+    except (OverflowError, ValueError):
+        least = datetime.min
+    try:
+        most = st.max
+    except (OverflowError, ValueError):
+        most = datetime.max
+    return least, most
 
 
 def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
@@ -335,8 +410,9 @@ def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
             low, high, nulls = out.get(name, (None, None, 0))
             if st is not None:
                 if st.has_min_max:
-                    low = st.min if low is None else min(low, st.min)
-                    high = st.max if high is None else max(high, st.max)
+                    least, most = _bounds(st)
+                    low = least if low is None else min(low, least)
+                    high = most if high is None else max(high, most)
                 nulls += st.null_count or 0
             out[name] = (low, high, nulls)
     return out

@@ -64,11 +64,12 @@ def part_name(batch: str, attempt: str, n: int) -> str:
     return f"part-{batch}-{attempt}-{n:04d}.parquet"
 
 
-def data_files(root: Path) -> list[Path]:
-    """Every Parquet file below the data folders (committed or not)."""
+def data_files(root: Path, pattern: str = "*.parquet") -> list[Path]:
+    """Every Parquet file (or every entry matching ``pattern``) below the data folders,
+    committed or not; symlinked folders are not entered."""
     found: list[Path] = []
     for top in (PREDICTIONS, ACTUALS):
         base = root / top
-        if base.is_dir():
-            found.extend(sorted(base.rglob("*.parquet")))
+        if base.is_dir() and not base.is_symlink():
+            found.extend(sorted(base.rglob(pattern)))
     return found

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from evalctl.config import PLAUSIBLE_YEARS
 from evalctl.errors import SelectorError
 
 ENVS = ("training", "validation", "production", "shadow")
@@ -44,6 +45,9 @@ def parse_selector(text: str, as_of: date | None = None) -> Selector:
     if env not in ENVS:
         raise SelectorError(f"selector {text!r}: unknown env {env!r} (valid: {', '.join(ENVS)})")
     start, end = _parse_range(text, match["range"], as_of) if match["range"] else (None, None)
+    for day in (start, end):
+        if day is not None:
+            check_plausible_date(f"selector {text!r}", day)
     return Selector(text=text.strip(), env=env, version=match["version"], start=start, end=end)
 
 
@@ -54,6 +58,9 @@ def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date | None,
         if days < 1:
             raise SelectorError(f"selector {text!r}: last-Nd needs N >= 1")
         anchor = as_of or date.today()
+        if days > (anchor - date(PLAUSIBLE_YEARS[0], 1, 1)).days + 1:
+            raise SelectorError(f"selector {text!r}: last-{days}d reaches back before "
+                                f"{PLAUSIBLE_YEARS[0]}; give a smaller N or a date range")
         return anchor - timedelta(days=days - 1), anchor
     if ".." in spec:  # either end may be left open: 2026-11-01.. / ..2026-11-07
         left, _, right = spec.partition("..")
@@ -67,6 +74,15 @@ def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date | None,
     if start is not None and end is not None and end < start:
         raise SelectorError(f"selector {text!r}: range ends ({end}) before it starts ({start})")
     return start, end
+
+
+def check_plausible_date(what: str, day: date) -> None:
+    """Refuse a date outside the plausible years (1970-2100): `what` names the option or
+    selector, e.g. ``--date`` (monitor) or ``--as-of``."""
+    first, last = PLAUSIBLE_YEARS
+    if not first <= day.year <= last:
+        raise SelectorError(f"{what}: {day.isoformat()} is outside the plausible years "
+                            f"{first}-{last}")
 
 
 def _parse_date(text: str, value: str) -> date:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError, SelectorError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
-from evalctl.lake.ledger import BatchRecord, FileEntry, read_records
+from evalctl.lake.ledger import FORMAT, BatchRecord, FileEntry, read_records, store_format
 from evalctl.lake.locking import LOCK_FILE
 from evalctl.lake.selectors import Selector
 from evalctl.version import __version__
@@ -22,6 +22,8 @@ from evalctl.version import __version__
 VERSION_COL = "_version"
 ENV_COL = "_env"
 LABEL_SOURCE_COL = "_label_source"
+DOCTOR_HINT = ("run `evalctl doctor`: it names the damaged batch and the two commands that "
+               "repair it")
 LABEL_AT_COL = "_label_at"  # when the winning delayed actual arrived (null for inline labels)
 
 
@@ -32,6 +34,8 @@ class Selection:
     selector: Selector
     files: tuple[tuple[str, str, FileEntry], ...]  # (version, env, file)
     batches: tuple[str, ...] = ()
+    # the ledger records of `batches` (versions, timestamps, per-export columns), in that order
+    records: tuple[BatchRecord, ...] = field(default=(), compare=False)
 
     @property
     def rows(self) -> int:
@@ -43,36 +47,43 @@ class Selection:
 
 
 class Store:
-    """A local evaluation store (DESIGN.md, "The lake")."""
+    """A local evaluation store (docs/contract.md, "The lake")."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._records: list[BatchRecord] | None = None
+        self._handed_out: dict[str, FileEntry] = {}  # committed files given to scans
 
     @classmethod
     def init(cls, root: Path) -> Store:
         """Create the store's folders and marker (idempotent)."""
+        marker = root / MARKER
+        if marker.exists():
+            store_format(root)  # a newer store is refused, not silently accepted
         root.mkdir(parents=True, exist_ok=True)
         for sub in (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING):
             (root / sub).mkdir(exist_ok=True)
-        (root / LOCK_FILE).touch(exist_ok=True)  # the store lock (lake/locking.py)
-        marker = root / MARKER
+        if not (root / LOCK_FILE).exists():
+            (root / LOCK_FILE).touch()  # the store lock (lake/locking.py)
         if not marker.exists():
-            marker.write_text(json.dumps({"format": 1, "created_by": __version__}) + "\n")
+            marker.write_text(json.dumps({"format": FORMAT, "created_by": __version__}) + "\n")
         return cls(root)
 
     @classmethod
     def open(cls, root: str | Path) -> Store:
-        """Open an existing store; a folder without the marker is an input error."""
+        """Open an existing store; a folder without the marker is an input error, a store of
+        a newer format than this evalctl reads is refused (StoreError)."""
         path = Path(root)
         if not (path / MARKER).is_file():
             raise InputError(f"{path}: not an evalctl store (no {MARKER}); "
                              "create one with `evalctl init`")
+        store_format(path)
         return cls(path)
 
     # -- ledger ---------------------------------------------------------------------------
     @property
     def records(self) -> list[BatchRecord]:
+        """The live batch records (committed, not removed), validated; oldest first."""
         if self._records is None:
             self._records = read_records(self.root)
         return self._records
@@ -81,7 +92,9 @@ class Store:
         self._records = None
 
     def has_batch(self, batch: str) -> bool:
-        return (self.root / LEDGER / f"{batch}.json").exists()
+        """Whether a live record of ``batch`` is committed (read afresh)."""
+        self.refresh()
+        return any(r.batch == batch for r in self.records)
 
     def prediction_records(self, model: str) -> list[BatchRecord]:
         return [r for r in self.records if r.kind == "predictions" and r.model == model]
@@ -101,7 +114,7 @@ class Store:
     # -- selections -----------------------------------------------------------------------
     def select(self, model: str, selector: Selector) -> Selection:
         """The committed files a selector names; an empty selection is an input error."""
-        files, batches = [], []
+        files, batches, records = [], [], []
         for record in self.prediction_records(model):
             if record.env != selector.env:
                 continue
@@ -112,10 +125,12 @@ class Store:
             if chosen:
                 files += chosen
                 batches.append(record.batch)
+                records.append(record)
         if not files:
             raise SelectorError(self._nothing_matched(model, selector))
         files.sort(key=lambda item: (item[0], item[2].date, item[2].path))
-        return Selection(selector=selector, files=tuple(files), batches=tuple(batches))
+        return Selection(selector=selector, files=tuple(files), batches=tuple(batches),
+                         records=tuple(records))
 
     def source_columns(self, selection: Selection) -> tuple[dict[str, str], bool]:
         """The raw exports' columns behind a selection, and whether all of them were typed
@@ -201,18 +216,52 @@ class Store:
     def _checked(self, entry: FileEntry) -> Path:
         path = self.root / entry.path
         if not path.is_file():
-            raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)")
+            raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)",
+                             file=str(path), hint=DOCTOR_HINT)
+        size = path.stat().st_size
+        if size != entry.bytes:
+            raise StoreError(f"{path}: committed file is damaged ({size} bytes, {entry.bytes} "
+                             "recorded; run `evalctl doctor`)", file=str(path), hint=DOCTOR_HINT)
+        self._handed_out[entry.path] = entry
         return path
+
+    def damage_behind(self, exc: BaseException) -> StoreError | None:
+        """After a read failed: the damaged committed file behind it, found by verifying the
+        files this store gave to scans (present, size, checksum, footer) and then, cheaply,
+        the sizes of every live file (other readers, such as ingest's id check, read
+        committed files too); None when they are sound (then the failure is not the store's)."""
+        if not isinstance(exc, pl.exceptions.PolarsError | OSError | ValueError):
+            return None
+        from evalctl.lake.doctor import verify_file  # imported on use: only on failures
+
+        for entry in self._handed_out.values():
+            problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
+            if problem:
+                return _damaged(self.root / entry.path, problem)
+        if self._records is None:
+            return None
+        for entry in (f for r in self._records for f in r.files):
+            path = self.root / entry.path
+            size = path.stat().st_size if path.is_file() else None
+            if size != entry.bytes:
+                return _damaged(path, "missing" if size is None else
+                                f"{size} bytes, {entry.bytes} recorded")
+        return None
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
+
+
+def _damaged(path: Path, problem: str) -> StoreError:
+    return StoreError(f"{path}: committed file is damaged ({problem}) and could not be read; "
+                      "run `evalctl doctor`", file=str(path), hint=DOCTOR_HINT)
 
 
 def _scan_as(paths: list[str], changed: tuple[str, ...], expected: dict[str, str],
              **options: Any) -> pl.LazyFrame:
     """Files that store `changed` columns under another type (the config changed since they
     were written), read as the config says now."""
-    frame = pl.scan_parquet(paths, **options)
+    frame = pl.scan_parquet(paths, glob=False, **options)
     return frame.with_columns(coerce.read_as(c, expected[c]) for c in changed) \
         if changed else frame
 

@@ -9,7 +9,7 @@
 * `compare_to_reference`: the same metrics against another frame (another window), row by row.
 
 P-values accompany effect sizes; on millions of rows tiny differences are "significant", so
-callers should gate on the difference first (DESIGN.md: effect sizes decide by default).
+callers should gate on the difference first (docs/contract.md: effect sizes decide by default).
 """
 
 from __future__ import annotations

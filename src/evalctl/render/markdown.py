@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from evalctl.render.cells import columns_for, format_keyed, sections, summary_line
+from evalctl.render.cells import (
+    columns_for,
+    format_keyed,
+    input_lines,
+    input_warnings,
+    sections,
+    summary_line,
+)
 from evalctl.reports import Report
 
 _ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error"}
@@ -10,16 +17,21 @@ _ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error":
 
 def render_markdown(report: Report) -> str:
     lines = [f"### evalctl {report.command}" + (f" · `{report.model}`" if report.model else ""),
-             "", f"**{summary_line(report)}**", ""]
+             ""]
+    lines += [f"- **{name}** {description}" for name, description in input_lines(report)]
+    lines += [f"- ! {warning}" for warning in input_warnings(report)]
+    if len(lines) > 2:
+        lines.append("")
+    lines += [f"**{summary_line(report)}**", ""]
     for section, rows in sections(report):
         columns = columns_for(report, section, rows)
         if section:
             lines += [f"#### {section}", ""]
-        lines.append("| " + " | ".join(h for _, h in columns) + " |")
+        lines.append("| " + " | ".join(c.header for c in columns) + " |")
         lines.append("| " + " | ".join("---" for _ in columns) + " |")
         for row in rows:
-            cells = [_ICON.get(str(row.get(k)), str(row.get(k))) if k == "status"
-                     else format_keyed(k, row.get(k)) for k, _ in columns]
+            cells = [_ICON.get(str(row.get(c.key)), str(row.get(c.key))) if c.key == "status"
+                     else format_keyed(c.key, row.get(c.key), row) for c in columns]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     for rec in report.recommendations:

@@ -1,4 +1,4 @@
-"""The report envelope shared by every command (DESIGN.md, "Output contract")."""
+"""The report envelope shared by every command (docs/contract.md, "Output")."""
 
 from __future__ import annotations
 
@@ -66,6 +66,26 @@ class Report:
             "summary": _clean(self.summary),
             "recommendations": list(self.recommendations),
         }
+
+
+def error_envelope(command: str | None, model: str | None, error: dict[str, Any],
+                   generated_at: datetime | None = None) -> dict[str, Any]:
+    """The envelope of a command that could not run: `status: "error"` and an `error` object
+    (kind, message, hint, key, file, column, exit_code); nothing else is known."""
+    stamp = generated_at or datetime.now(UTC)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "evalctl_version": __version__,
+        "command": command,
+        "model": model,
+        "generated_at": stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": "error",
+        "inputs": {},
+        "results": [],
+        "summary": {},
+        "recommendations": [],
+        "error": error,
+    }
 
 
 def _clean(value: Any) -> Any:
