@@ -45,11 +45,28 @@ models:
 SCHEMA_PATH = Path(__file__).parents[1] / "src" / "evalctl" / "schemas" / "report.schema.json"
 
 
+def schema_registry() -> Any:
+    """Every schema shipped in the package (evalctl/schemas/*.json), by its `$id`: `$schema`
+    and `$ref`s resolve locally, without the network."""
+    from importlib.resources import files
+
+    from referencing import Registry, Resource
+
+    folder = files("evalctl") / "schemas"
+    resources = [Resource.from_contents(json.loads(f.read_text()))
+                 for f in folder.iterdir() if f.name.endswith(".json")]
+    return Registry().with_resources((r.id(), r) for r in resources)
+
+
 def validate_envelope(doc: dict[str, Any]) -> None:
-    """Validate a report or error envelope against the published schema."""
+    """Validate a report or error envelope against the schema its `$schema` names (the
+    command's own, which includes the envelope)."""
     import jsonschema
 
-    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+    registry = schema_registry()
+    schema = registry.contents(doc["$schema"])
+    jsonschema.Draft202012Validator(schema, registry=registry,
+                                    format_checker=jsonschema.FormatChecker()).validate(doc)
 
 
 @dataclass
@@ -59,7 +76,11 @@ class CliResult:
     stderr: str
 
     def json(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
+        """The JSON report, validated against its command's schema (so every test that reads
+        a report also checks the contract, on its own edge case)."""
+        doc: dict[str, Any] = json.loads(self.stdout)
+        validate_envelope(doc)
+        return doc
 
     def no_report(self) -> bool:
         """Nothing but the JSON error envelope on stdout (a pipe gets JSON; an error writes

@@ -9,20 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jsonschema
 import pytest
 import typer
-from tests.conftest import make_frame
+from tests.conftest import make_frame, validate_envelope
 
 from evalctl.cli.app import app
 
-SCHEMA = json.loads((Path(__file__).parents[1] / "src" / "evalctl" / "schemas" /
-                     "report.schema.json").read_text())
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 
 
 def validate(doc: dict) -> None:
-    jsonschema.validate(doc, SCHEMA)
+    validate_envelope(doc)
 
 
 @pytest.fixture

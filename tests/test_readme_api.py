@@ -33,3 +33,4 @@ def test_the_readme_python_example_runs(story, tmp_path: Path, monkeypatch) -> N
     feature, method, status = lines[1].split()
     assert status == "fail" and method
     assert lines[2].startswith("{")
+    assert lines[3].startswith("input error: ") and len(lines) == 4

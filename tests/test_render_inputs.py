@@ -9,7 +9,7 @@ from datetime import datetime
 import jsonschema
 import pytest
 from tests.conftest import make_frame
-from tests.test_cli import SCHEMA, validate
+from tests.test_cli import validate
 
 SKEW = ["skew", "--model", "churn", "--reference", "training", "--current", "production",
         "--fail-on", "never"]
@@ -91,15 +91,17 @@ def test_the_story_training_reference_mixes_v1_and_v2(story) -> None:
 def test_the_schema_checks_the_sides() -> None:
     side = {"selector": "training", "rows": 10, "versions": ["v1"],
             "dates": ["2026-11-01", "2026-11-02"], "warnings": []}
-    envelope = {"schema_version": 1, "evalctl_version": "0", "command": "skew", "model": "m",
+    counters = {"results": 0, "fail": 0, "error": 0, "warn": 0, "insufficient": 0, "pass": 0}
+    envelope = {"$schema": "https://evalctl.dev/schemas/skew.v2.json", "schema_version": 2,
+                "evalctl_version": "0", "command": "skew", "model": "m",
                 "generated_at": "2026-11-26T10:00:00Z", "status": "pass",
-                "inputs": {"reference": side, "current": side}, "results": [], "summary": {},
-                "recommendations": []}
-    jsonschema.validate(envelope, SCHEMA)
-    jsonschema.validate(envelope | {"inputs": {"reference": None, "current": side}}, SCHEMA)
-    for bad in ({"rows": 10}, side | {"warnings": "none"}, side | {"dates": ["2026-11-01"]}):
+                "inputs": {"reference": side, "current": side}, "results": [],
+                "summary": counters, "recommendations": []}
+    validate(envelope)
+    for bad in ({"rows": 10}, side | {"warnings": "none"}, side | {"dates": ["2026-11-01"]},
+                side | {"dates": ["2026-11-01T00:00:00", "2026-11-02"]}):
         with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(envelope | {"inputs": {"current": bad}}, SCHEMA)
+            validate(envelope | {"inputs": {"reference": side, "current": bad}})
 
 
 def test_slices_state_both_selections(story) -> None:

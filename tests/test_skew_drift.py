@@ -85,8 +85,9 @@ def test_drift_onsets_on_the_sample_story(story) -> None:
     series = rows["age"]["series"]
     assert len(series) == 30 and doc["summary"]["windows"] == 30
     assert set(series[0]) >= {"window_start", "window_end", "rows", "score", "status"}
-    assert series[0]["window_start"] == "2026-11-01T00:00:00"
-    assert series[0]["window_end"] == "2026-11-02T00:00:00"
+    assert series[0]["window_start"] == "2026-11-01T00:00:00Z"  # RFC 3339, UTC
+    assert series[0]["window_end"] == "2026-11-02T00:00:00Z"
+    assert rows["age"]["onset"] == "2026-11-15T00:00:00Z"
     assert sum(p["rows"] for p in series) == doc["inputs"]["current"]["rows"]
     statuses = [p["status"] for p in series]
     assert statuses[:14] == ["pass"] * 14 and set(statuses[14:]) == {"fail"}

@@ -23,15 +23,20 @@ def test_young_users_top_the_leaderboard(story) -> None:
     assert result.code == 0  # warnings only
     doc = result.json()
     validate(doc)
-    rows = declared(doc)
-    assert rows[0]["slice"] == "overall"
-    top = rows[1]
+    rows = [r for r in declared(doc) if r["slice"] != "overall"]
+    overall = next(r for r in declared(doc) if r["slice"] == "overall")
+    assert overall["value"] == doc["summary"]["overall"]
+    top = rows[0]
     assert (top["slice"], top["segment"]) == ("age", "[0, 25)")
     assert top["status"] == "warn" and top["significant_worse"]
     assert top["gap_vs_overall"] < -0.1
     assert top["ci_low"] < top["value"] < top["ci_high"]
-    values = [r["value"] for r in rows[1:]]
-    assert values == sorted(values)  # worst first
+    rank = ["fail", "error", "warn", "insufficient", "pass"]
+    statuses = [rank.index(r["status"]) for r in doc["results"]]
+    assert statuses == sorted(statuses)  # worst first, the overall row among the others
+    for status in {r["status"] for r in rows}:  # the worst value first within a status
+        values = [r["value"] for r in rows if r["status"] == status]
+        assert values == sorted(values)
     assert doc["status"] == "warn"
     assert story("slices", *M, "--selector", AFTER, "--fail-on", "warn").code == 1
 
@@ -276,7 +281,9 @@ def test_validate_top_keeps_every_failure(story) -> None:
     short = story("validate", *M, "--candidate", "v2", "--baseline", "v1", "--top", "2").json()
     validate(short)
     failed = [r for r in full["results"] if r["status"] == "fail"]
-    expected = failed + [r for r in full["results"] if r["status"] != "fail"][:2]
+    others = [r for r in full["results"] if r["status"] != "fail" and r["slice"] != "overall"]
+    expected = [r for r in full["results"] if r["status"] == "fail" or r["slice"] == "overall"
+                or r in others[:2]]
 
     def key(r: dict) -> tuple:  # floats are sums in parallel: equal to the last bits only
         return r["slice"], r["segment"], r["metric"], r["status"], r["n"]
@@ -284,8 +291,13 @@ def test_validate_top_keeps_every_failure(story) -> None:
     assert [key(r) for r in short["results"]] == [key(r) for r in expected]
     assert [r["delta"] for r in short["results"]] == pytest.approx(
         [r["delta"] for r in expected], rel=1e-9)
-    assert short["summary"]["checked"] == full["summary"]["checked"] == len(full["results"])
-    assert short["summary"]["shown"] == len(failed) + 2
+    overall = [r for r in full["results"] if r["slice"] == "overall"]
+    assert overall and all(r in short["results"] for r in overall)
+    assert short["summary"]["results_total"] == full["summary"]["results_total"] \
+        == len(full["results"])
+    assert short["summary"]["results"] == len(short["results"]) == len(
+        failed) + len([r for r in overall if r["status"] != "fail"]) + 2
+    assert short["summary"]["fail"] == len(failed)
     assert short["summary"]["regressed_slices"] == full["summary"]["regressed_slices"]
     bad = story("validate", *M, "--candidate", "v2", "--baseline", "v1", "--top", "-1")
     assert bad.code == 2 and "--top" in bad.stderr

@@ -1,1 +1,36 @@
-"""evalctl."""
+"""evalctl: an evaluation store for machine-learning models, as a library and a CLI.
+
+    import evalctl
+
+    ws = evalctl.open("configs/evalctl.yaml")
+    report = ws.skew("tv-recommender", current="production@last-7d")
+
+`open` returns a `Workspace` with one method per command, each returning a `Report` (or, for
+`monitor`, a `MonitorOutcome`); errors are raised as `InputError` (exit 2 at the CLI) and
+`StoreError` (exit 3) and their subclasses. `evalctl.api` holds the lower-level functions on a
+`Store`, a `ModelConfig` and parsed `Selector`s.
+"""
+
+from evalctl.analyses.monitor import MonitorOutcome
+from evalctl.clock import Clock, fixed_clock, system_clock
+from evalctl.config import Config, ModelConfig, load_config
+from evalctl.errors import (
+    ConfigError,
+    EvalctlError,
+    IngestError,
+    InputError,
+    SelectorError,
+    StoreError,
+)
+from evalctl.lake import Selector, Store, parse_selector
+from evalctl.reports import Report
+from evalctl.version import __version__
+from evalctl.workspace import Workspace
+from evalctl.workspace import open_workspace as open
+
+__all__ = [
+    "Clock", "Config", "ConfigError", "EvalctlError", "IngestError", "InputError",
+    "ModelConfig", "MonitorOutcome", "Report", "Selector", "SelectorError", "Store",
+    "StoreError", "Workspace", "__version__", "fixed_clock", "load_config", "open",
+    "parse_selector", "system_clock",
+]

@@ -1,14 +1,21 @@
-"""Library entry points: each returns a Report. The CLI and notebooks call exactly these."""
+"""Library entry points: each returns a Report. The CLI and notebooks call exactly these.
+
+These functions take an open `Store`, a `ModelConfig` (feature kinds declared as a plain list
+are resolved against the store here) and parsed `Selector`s. `evalctl.open()` returns a
+`Workspace` whose methods take names and selector strings and call these.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from evalctl.check_settings import drift_settings
-from evalctl.config import Config, ModelConfig
+from evalctl.clock import Clock, now
+from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
 from evalctl.lake.erase import erase_ids, read_ids
@@ -19,6 +26,11 @@ from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+
+if TYPE_CHECKING:
+    from evalctl.analyses.monitor import MonitorOutcome
+
+T = TypeVar("T")
 
 STARTER_CONFIG = """\
 # evalctl configuration. Keys: see README "Config reference".
@@ -39,15 +51,6 @@ models:
 """
 
 
-def open_store(config: Config, store_override: str | Path | None) -> Store:
-    """--store / EVALCTL_STORE first, then the config's `store`."""
-    root = store_override or config.store
-    if root is None:
-        raise InputError("no store given: pass --store, set EVALCTL_STORE, or set `store:` "
-                         "in the config")
-    return Store.open(root)
-
-
 def init_store(directory: Path, write_config: bool = True) -> Report:
     """Create a store in ``directory`` and, unless one exists, a starter ``evalctl.yaml``."""
     Store.init(directory)
@@ -64,18 +67,20 @@ def init_store(directory: Path, write_config: bool = True) -> Report:
 
 
 def ingest(store: Store, model: ModelConfig, paths: Sequence[Path], *, version: str, env: str,
-           input_format: str | None = None) -> Report:
-    """Ingest prediction exports as one batch (a no-op when already ingested)."""
+           input_format: str | None = None, clock: Clock | None = None) -> Report:
+    """Ingest prediction exports as one batch (a no-op when already ingested); the ledger
+    record is stamped with the clock's time."""
     result = ingest_predictions(store, model, paths, version=version, env=env,
-                                input_format=input_format)
+                                input_format=input_format, now=lambda: now(clock))
     return _ingest_report("ingest", model.name, paths, result,
                           {"version": version, "env": env})
 
 
 def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path], *,
-                        input_format: str | None = None) -> Report:
+                        input_format: str | None = None, clock: Clock | None = None) -> Report:
     """Ingest delayed actuals as one batch."""
-    result = ingest_actuals(store, model, paths, input_format=input_format)
+    result = ingest_actuals(store, model, paths, input_format=input_format,
+                            now=lambda: now(clock))
     return _ingest_report("ingest-actuals", model.name, paths, result, {})
 
 
@@ -122,10 +127,12 @@ def catalog(store: Store, model: str | None = None) -> Report:
 
 def batches(store: Store, model: str | None = None) -> Report:
     """The live ledger records, oldest first."""
+    from datetime import datetime  # the record's stamp is written as RFC 3339 with `Z`
+
     results = [{"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
                 "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
-                "created_at": r.created_at, "sources": [s["path"] for s in r.sources],
-                "status": "pass"}
+                "created_at": datetime.fromisoformat(r.created_at),
+                "sources": [s["path"] for s in r.sources], "status": "pass"}
                for r in store.records if model is None or r.model == model]
     if model is not None and not results:
         raise InputError(f"--model: no batches of model {model!r} in {store.root} "
@@ -135,20 +142,22 @@ def batches(store: Store, model: str | None = None) -> Report:
                   summary={"batches": len(results)})
 
 
-def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False) -> Report:
+def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False,
+           clock: Clock | None = None) -> Report:
     """Remove batches as one commit (a tombstone); their files are collected later."""
-    done = remove_batches(store, batch_ids, dry_run=dry_run)
+    done = remove_batches(store, batch_ids, dry_run=dry_run, now=now(clock))
     return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
 
 
 def gc(store: Store, older_than: str, *, env: str | None = None, model: str | None = None,
-       dry_run: bool = False) -> Report:
+       dry_run: bool = False, clock: Clock | None = None) -> Report:
     """Retention: remove whole batches whose newest date is older than ``older_than``."""
     span = parse_duration(older_than)
     if span is None or span.total_seconds() <= 0 or older_than.strip()[-1] != "d":
         raise InputError(f"--older-than: expected a number of days such as 400d, "
                          f"got {older_than!r}")
-    done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run)
+    done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run,
+                               now=now(clock))
     return _removal_report("gc", store, done, dry_run,
                            {"older_than": older_than, "env": env, "model": model})
 
@@ -184,11 +193,12 @@ def _batch_row(r: BatchRecord) -> dict[str, Any]:
             "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None}
 
 
-def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = False
-          ) -> Report:
+def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = False,
+          clock: Clock | None = None) -> Report:
     """Erase every row of the ids in ``ids_path`` from predictions and actuals, as one
     commit (privacy requests)."""
-    done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run)
+    done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run,
+                     now=now(clock))
     action = "would erase" if dry_run else "erased"
     results = [{"batch": batch, "kind": kind, "rows": rows, "action": action, "status": "pass"}
                for batch, kind, rows in done.batches]
@@ -226,13 +236,14 @@ def files(store: Store, model: str, selector: Selector | None, *, actuals: bool 
                   summary={"files": len(results), "rows": sum(r["rows"] for r in results)})
 
 
-def doctor(store: Store, repair: bool = False, grace: str | None = None) -> Report:
+def doctor(store: Store, repair: bool = False, grace: str | None = None,
+           clock: Clock | None = None) -> Report:
     """Validate the ledger and verify every live file; list (and with ``repair`` remove)
     orphans and the files of batches removed longer than the grace period ago."""
     period = grace_period() if grace is None else parse_duration(grace)
     if period is None:
         raise InputError(f"--grace: expected a duration such as 0s, 2h or 7d, got {grace!r}")
-    found = examine_store(store.root, repair=repair, grace=period)
+    found = examine_store(store.root, repair=repair, grace=period, now=now(clock))
     results: list[dict[str, Any]] = [
         {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
          "status": "fail"} for d in found.damaged]
@@ -282,6 +293,7 @@ def skew(store: Store, model: ModelConfig, reference: Selector, current: Selecto
     """Training/serving skew between two selections (the CI gate)."""
     from evalctl.analyses.skew import skew_report
 
+    model = store.resolve_model(model)
     settings = drift_settings(model.checks, "skew", model.checked_columns)
     return skew_report(store, model, reference, current, settings=settings, join_key=join_key)
 
@@ -294,6 +306,7 @@ def drift(store: Store, model: ModelConfig, reference: Selector, current: Select
 
     from evalctl.analyses.drift import drift_report
 
+    model = store.resolve_model(model)
     settings = drift_settings(model.checks, "drift", model.checked_columns)
     if min_rows is not None:
         settings = replace(settings, min_rows=min_rows)
@@ -302,15 +315,28 @@ def drift(store: Store, model: ModelConfig, reference: Selector, current: Select
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,
-           compare_to: Selector | None = None, **options: Any) -> Report:
-    """The slice leaderboard (declared slices, optionally SliceLine discovery)."""
+           compare_to: Selector | None = None, metric: str | None = None, top: int = 10,
+           min_size: int | None = None, fdr: float | None = None, discover: bool = False,
+           alpha: float | None = None, max_level: int | None = None,
+           min_support: float | None = None, error: str | None = None) -> Report:
+    """The slice leaderboard (declared slices, optionally SliceLine discovery). Options left
+    None take checks.slices from the config, then the defaults of `SliceOptions`."""
     from evalctl.analyses.slices import SliceOptions, slices_report
     from evalctl.check_settings import parse_slices_settings
 
-    defaults = parse_slices_settings("checks.slices", model.checks.get("slices") or {})
-    chosen = {**defaults, **{k: v for k, v in options.items() if v is not None}}
-    return slices_report(store, model, selector, options=SliceOptions(**chosen),
-                         compare_to=compare_to)
+    model = store.resolve_model(model)
+    d = SliceOptions(**parse_slices_settings("checks.slices", model.checks.get("slices") or {}))
+    options = SliceOptions(
+        metric=_given(metric, d.metric), top=top, min_size=_given(min_size, d.min_size),
+        fdr=_given(fdr, d.fdr), discover=discover, alpha=_given(alpha, d.alpha),
+        max_level=_given(max_level, d.max_level), min_support=_given(min_support, d.min_support),
+        error=_given(error, d.error))
+    return slices_report(store, model, selector, options=options, compare_to=compare_to)
+
+
+def _given(value: T | None, default: T) -> T:
+    """An option given by the caller, else the config's (or the built-in) default."""
+    return default if value is None else value
 
 
 def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
@@ -320,24 +346,26 @@ def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate:
     from evalctl.analyses.validate import validate_report
     from evalctl.check_settings import validate_settings
 
+    model = store.resolve_model(model)
     return validate_report(store, model, selector, candidate=candidate, baseline=baseline,
                            settings=validate_settings(model.checks), top=top)
 
 
-def monitor(store: Store, models: list[ModelConfig], *, day: Any = None, now: Any = None,
-            run_id: str | None = None) -> Any:
-    """Every configured check for each model's newest complete window (or `day`); returns a
-    MonitorOutcome (report + new alerts) and appends the results history."""
-    from datetime import UTC, datetime
-
+def monitor(store: Store, models: Sequence[ModelConfig], *, day: date | None = None,
+            clock: Clock | None = None, run_id: str | None = None) -> MonitorOutcome:
+    """Every configured check for each model's window (`day`, default the day before the
+    clock's UTC date); returns the report and the new alerts, and appends the results
+    history. Freshness is measured against the clock."""
     from evalctl.analyses.monitor import MonitorRun, monitor_report
 
-    run = MonitorRun(now=now or datetime.now(UTC), day=day, run_id=run_id)
-    return monitor_report(store, models, run)
+    if not models:
+        raise InputError("monitor: no models given")
+    run = MonitorRun(now=now(clock), day=day, run_id=run_id)
+    return monitor_report(store, [store.resolve_model(m) for m in models], run)
 
 
 def history(store: Store, model: str, *, check: str | None = None,
-            feature: str | None = None, since: Any = None) -> Report:
+            feature: str | None = None, since: date | None = None) -> Report:
     """The monitor's results history as series per (check, feature)."""
     from evalctl.analyses.history import history_report
 
@@ -353,6 +381,7 @@ def estimate(store: Store, model: ModelConfig, reference: Selector, current: Sel
 
     from evalctl.analyses.estimate import estimate_report, parse_estimate_settings
 
+    model = store.resolve_model(model)
     settings = parse_estimate_settings("checks.estimate", model.checks.get("estimate"),
                                        model.proxies)
     if min_rows is not None:
@@ -373,6 +402,7 @@ def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector,
     from evalctl.analyses.rca_settings import parse_rca_settings
     from evalctl.lake.selectors import parse_selector
 
+    model = store.resolve_model(model)
     settings = parse_rca_settings("checks.rca", model.checks.get("rca"))
     if metric is not None:
         settings = replace(settings, metric=metric)
@@ -393,7 +423,7 @@ def export(store: Store, model: ModelConfig, selector: Selector, out: Path, *,
     _check_seed(seed)
     options = ExportOptions(out=out, where=where, segment=segment, only_errors=only_errors,
                             sample=sample, seed=seed)
-    return export_report(store, model, selector, options)
+    return export_report(store, store.resolve_model(model), selector, options)
 
 
 def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: str,
@@ -405,6 +435,7 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
     from evalctl.analyses.compare import compare_report
     from evalctl.analyses.compare_settings import parse_compare_settings
 
+    model = store.resolve_model(model)
     settings = parse_compare_settings("checks.compare", model.checks.get("compare") or {})
     if metric is not None:
         settings = replace(settings, metric=metric)

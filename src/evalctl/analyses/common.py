@@ -84,14 +84,8 @@ def shape_warnings(selection: Selection) -> list[str]:
             for batches, columns in lacking.items()]
 
 
-def count_statuses(results: list[dict[str, Any]]) -> dict[str, int]:
-    counts = Counter(r["status"] for r in results)
-    return {"checked": len(results), **{s: counts.get(s, 0) for s in
-                                        ("pass", "warn", "fail", "error")}}
-
-
 def overall_status(results: list[dict[str, Any]]) -> str:
-    return worst_status([r["status"] for r in results if r["status"] != "insufficient"])
+    return worst_status([r["status"] for r in results])
 
 
 def chunk_index(timestamp: str, chunks: int) -> pl.Expr:

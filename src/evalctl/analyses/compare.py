@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from evalctl.analyses.common import side_inputs
 from evalctl.analyses.compare_results import (
     agreement_report,
     performance_report,
@@ -59,9 +60,10 @@ def compare_report(store: Store, model: ModelConfig, selector: Selector, *, cham
     wide = joined_frame(store, model, sides, discover)
     usable = _evaluable(model, len(sides))
     evaluated = int(wide.select(usable.sum()).item())
-    inputs = {"selector": selector.text, "metric": metric,
-              "test": FAMILY[(model.task, metric)], "champion": _side_inputs(sides[0]),
-              "challengers": [_side_inputs(s) for s in sides[1:]],
+    span = selector.text[selector.text.index("@"):] if "@" in selector.text else ""
+    inputs = {"selection": side_inputs(store.select(model.name, selector)), "metric": metric,
+              "test": FAMILY[(model.task, metric)], "champion": _side_inputs(sides[0], span),
+              "challengers": [_side_inputs(s, span) for s in sides[1:]],
               "coverage": {"ids": {s.version: s.selection.rows for s in sides},
                            "common": wide.height,
                            "evaluated": evaluated,
@@ -144,8 +146,12 @@ def _side(store: Store, model: ModelConfig, selector: Selector, version: str,
     return Side(version, selection, tuple(s.selector.env for s in found))
 
 
-def _side_inputs(side: Side) -> dict[str, Any]:
-    return {"version": side.version, "envs": list(side.envs), "rows": side.selection.rows}
+def _side_inputs(side: Side, span: str) -> dict[str, Any]:
+    """A compared model as a side (`analyses.common.side_inputs`) plus its version and the
+    envs its rows came from; its selector names them (`shadow:v2@… + production:v2@…`)."""
+    return {**side_inputs(side.selection),
+            "selector": " + ".join(f"{env}:{side.version}{span}" for env in side.envs),
+            "version": side.version, "envs": list(side.envs)}
 
 
 def _outputs(model: ModelConfig, i: int) -> list[pl.Expr]:

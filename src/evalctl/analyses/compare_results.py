@@ -156,8 +156,8 @@ def performance_report(model: ModelConfig, selector: Selector, versions: list[st
             if (best is None and r["slice"] == OVERALL) or (
                     best is not None and r["vs_champion"][best]["regressed"]):
                 r["status"], r["why"] = "fail", f"gate: {r['why']}"
-    rank = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
-    rows.sort(key=lambda r: (rank[r["status"]], r["slice"] != OVERALL, min(
+    # worst first (the Report keeps this order within a status): the largest loss first
+    rows.sort(key=lambda r: (min(
         (t["delta"] for t in r["vs_champion"].values() if t["delta"] is not None),
         default=0.0)))
     regressed = [f"{r['slice']}={r['segment']} ({v})" for r in rows
@@ -180,7 +180,7 @@ def performance_report(model: ModelConfig, selector: Selector, versions: list[st
         inputs=inputs, results=rows,
         summary={"metric": inputs["metric"], "verdict": verdict, "recommended": best,
                  "champion": versions[0], "common_ids": inputs["coverage"]["common"],
-                 "evaluated": inputs["coverage"]["evaluated"], "segments": len(rows),
+                 "evaluated": inputs["coverage"]["evaluated"],
                  "regressed": len(regressed), "regressed_slices": regressed},
         recommendations=recs)
 
@@ -229,8 +229,8 @@ def agreement_report(model: ModelConfig, wide: pl.DataFrame, versions: list[str]
     worst = next((r for r in rows[1:] if r["n"] >= settings.min_slice_size
                   and r[measure] is not None), None)
     recs = [f"no ground truth yet for the {wide.height:,} common {model.id}s of "
-            f"{inputs['selector']!r}: performance cannot be judged — ingest the labels "
-            "(the ingest-actuals command) and rerun"]
+            f"{inputs['selection']['selector']!r}: performance cannot be judged — ingest the "
+            "labels (the ingest-actuals command) and rerun"]
     if worst is not None:
         recs.append(f"the models disagree most on {worst['slice']}={worst['segment']} "
                     f"({worst['least_agreeing']} vs {versions[0]}: {measure} "
@@ -239,6 +239,5 @@ def agreement_report(model: ModelConfig, wide: pl.DataFrame, versions: list[str]
                   status=worst_status([r["status"] for r in rows]), inputs=inputs,
                   results=rows, summary={"metric": measure, "model_columns": shown,
                                          "verdict": "cannot_judge", "recommended": None,
-                                         "champion": versions[0], "common_ids": wide.height,
-                                         "segments": len(rows)},
+                                         "champion": versions[0], "common_ids": wide.height},
                   recommendations=recs)

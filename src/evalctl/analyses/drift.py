@@ -10,7 +10,6 @@ import polars as pl
 from evalctl.analyses.common import (
     checked_columns,
     chunk_index,
-    count_statuses,
     open_side,
     overall_status,
     side_inputs,
@@ -84,7 +83,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
                 "window": None if windows else (window or settings.window),
                 "windows": windows, "min_rows": settings.min_rows},
-        results=results, summary={**count_statuses(results), "windows": len(per_window)},
+        results=results, summary={"windows": len(per_window)},
         recommendations=_recommendations(results, model, cur_sel))
 
 

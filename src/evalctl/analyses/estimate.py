@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from evalctl.analyses import cbpe
-from evalctl.analyses.common import chunk_index, count_statuses, overall_status, side_inputs
+from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
 from evalctl.analyses.estimate_settings import EstimateSettings, ProxyRule, parse_estimate_settings
 from evalctl.analyses.performance import finite
@@ -398,12 +398,10 @@ def _compared(results: list[dict[str, Any]], settings: EstimateSettings) -> list
 
 def _summary(results: list[dict[str, Any]], bounds: list[dict[str, Any]],
              settings: EstimateSettings) -> dict[str, Any]:
-    judged = [r for r in results if r["status"] != INSUFFICIENT]
     compared = _compared(results, settings)
     errors = [abs(r["error"]) for r in compared]
     inside = [r["lower"] <= r["realized_value"] <= r["upper"] for r in compared]
-    return {**count_statuses(judged), "insufficient": len(results) - len(judged),
-            "windows": len(bounds), "labelled_windows": len(compared), "metric": settings.metric,
+    return {"windows": len(bounds), "labelled_windows": len(compared), "metric": settings.metric,
             "mean_abs_error": float(np.mean(errors)) if errors else None,
             "max_abs_error": max(errors) if errors else None,
             "band_coverage": float(np.mean(inside)) if inside else None}

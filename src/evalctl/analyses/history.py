@@ -42,8 +42,7 @@ def history_report(store: Store, model: str, *, check: str | None = None,
                   inputs={"check": check, "feature": feature,
                           "since": since.isoformat() if since else None},
                   results=results,
-                  summary={"series": len(results),
-                           "windows": len({e["date"] for e in entries})})
+                  summary={"windows": len({e["date"] for e in entries})})
 
 
 def _series_row(key: tuple[str, str | None], points: list[dict[str, Any]]) -> dict[str, Any]:

@@ -63,11 +63,9 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         command="monitor", model=models[0].name if len(models) == 1 else None,
         status=worst_status([r["status"] for r in results]),
         inputs={"models": [m.name for m in models], "windows": windows,
-                "run_at": run.now.astimezone(UTC).isoformat(timespec="seconds")},
+                "run_at": run.now.replace(microsecond=0)},
         results=results,
-        summary={"checks": len(results),
-                 **{s: sum(r["status"] == s for r in results) for s in ("warn", "fail")},
-                 "new_alerts": len(alerts)},
+        summary={"new_alerts": len(alerts)},
         recommendations=recommendations, generated_at=run.now)
     return MonitorOutcome(report, alerts)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from evalctl.analyses.common import checked_columns, count_statuses, side_inputs
+from evalctl.analyses.common import checked_columns, side_inputs
 from evalctl.analyses.decompose import classify, feature_segments, judge_change
 from evalctl.analyses.hints import joinable_selectors
 from evalctl.analyses.performance import LOWER_IS_BETTER
@@ -197,8 +197,7 @@ def _report(model: ModelConfig, inputs: dict[str, Any], results: list[dict[str, 
     summary = {"metric": metric, "baseline": change["baseline"], "current": change["current"],
                "change": change["change"], "failure_mode": mode,
                "top_cause": top["feature"] if top else None,
-               "explained_pct": _percent(top.get("explained")) if top else None,
-               **count_statuses(results)}
+               "explained_pct": _percent(top.get("explained")) if top else None}
     context = {"model": model, "baseline": inputs["baseline"]["selector"],
                "current": inputs["current"]["selector"], "reference": inputs["reference"],
                **hints}

@@ -7,7 +7,6 @@ from typing import Any
 from evalctl.analyses.common import (
     checked_columns,
     chunk_index,
-    count_statuses,
     method_for,
     open_side,
     overall_status,
@@ -69,7 +68,7 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
         command="skew", model=model.name, status=overall_status(results),
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
                 **({"join_key": join_key, "match": match} if join_key else {})},
-        results=results, summary=count_statuses(results),
+        results=results,
         recommendations=skew_recommendations(results, model, reference, current, join))
 
 

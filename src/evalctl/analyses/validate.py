@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from evalctl.analyses.common import side_inputs
 from evalctl.analyses.performance import (
     LOWER_IS_BETTER,
     default_metric,
@@ -34,13 +35,15 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
                     baseline: str, settings: ValidateSettings, top: int = 0) -> Report:
     """Both versions on the same rows (joined by id), overall and per declared slice, gated.
 
-    Results list every failing row; `top` > 0 keeps only that many of the others (the overall
-    rows first, then the largest drops). The summary always counts every row checked.
+    Results are worst first, the largest drops first within a status; the overall rows are
+    results like the others. `top` > 0 keeps every failing row and every overall row, and only
+    that many of the others (the largest drops); `summary.results_total` counts every row.
     """
     if selector.version is not None:
         raise InputError(f"--selector {selector.text!r}: give no version; --candidate and "
                          "--baseline choose them")
-    present = store.select(model.name, selector).versions
+    selection = store.select(model.name, selector)
+    present = selection.versions
     for option, version in (("--candidate", candidate), ("--baseline", baseline)):
         if version not in present:
             raise InputError(f"{option} {version!r}: no rows in {selector.text!r} "
@@ -63,22 +66,24 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
     cand = metrics_frame(model, cand_lf, metrics, keys, low_memory=large)
     base = metrics_frame(model, base_lf, metrics, keys, low_memory=large)
     results = gate(cand, base, settings)
-    results.sort(key=lambda r: ({"fail": 0, "warn": 1, "pass": 2}.get(r["status"], 3),
-                                r["slice"] != "overall", r["delta"] if r["delta"] is not None
-                                else 0.0))
+    # worst first (the Report keeps this order within a status): the largest drops first
+    results.sort(key=lambda r: r["delta"] if r["delta"] is not None else 0.0)
     failed = [r for r in results if r["status"] == "fail"]
     checked = len(results)
     if top > 0:
-        results = failed + [r for r in results if r["status"] != "fail"][:top]
+        others = [r for r in results if r["status"] != "fail" and r["slice"] != "overall"]
+        kept = {id(r) for r in others[:top]}
+        results = [r for r in results if r["status"] == "fail" or r["slice"] == "overall"
+                   or id(r) in kept]
     return Report(
         command="validate", model=model.name, status=worst_status([r["status"] for r in results]),
-        inputs={"selector": selector.text, "candidate": candidate, "baseline": baseline,
+        inputs={"selection": side_inputs(selection), "candidate": candidate, "baseline": baseline,
                 "common_rows": int(common), "metrics": metrics,
                 "gate": {"min": settings.minimum, "max_drop": settings.max_drop,
                          "default_max_drop": settings.default_max_drop,
                          "min_slice_size": settings.min_slice_size}},
         results=results,
-        summary={"checked": checked, "failed": len(failed), "shown": len(results),
+        summary={"results_total": checked,
                  "regressed_slices": sorted({f"{r['slice']}={r['segment']}" for r in failed
                                              if r["slice"] != "overall"})},
         recommendations=_recommendations(failed, candidate, baseline))

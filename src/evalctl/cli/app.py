@@ -26,6 +26,7 @@ from evalctl.cli import (
 from evalctl.cli.errors import ErrorRequest, describe_os_error, os_error_in, write_error
 from evalctl.cli.metavars import tidy_metavars
 from evalctl.cli.state import AppState
+from evalctl.clock import Clock, system_clock
 from evalctl.errors import ConfigError, EvalctlError, ExitCode, StoreError
 from evalctl.version import __version__
 
@@ -97,9 +98,12 @@ estimate_cmds.register(app)
 config_cmds.register(app)
 
 
-def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Run the CLI exactly as the `evalctl` entry point does; return the exit code."""
-    state = AppState(stdout=stdout or sys.stdout, stderr=stderr or sys.stderr)
+def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,
+        clock: Clock | None = None) -> int:
+    """Run the CLI exactly as the `evalctl` entry point does; return the exit code. ``clock``
+    (default the system clock) is what `last-Nd` and `monitor` read as now."""
+    state = AppState(stdout=stdout or sys.stdout, stderr=stderr or sys.stderr,
+                     clock=clock or system_clock)
     if len(args) == 2 and args[0] in COMPLETION and args[1] in SHELLS:
         return _completion(state, args[0], args[1])
     args = hoist_global_flags(list(args))

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
 from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
@@ -56,11 +55,9 @@ def compare(ctx: typer.Context, model: Model,
           --challenger v3 --selector production@last-14d --metric roc_auc --gate
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
+    workspace = state.workspace()
     with state.busy("comparing models …"):
-        report = api.compare(store, m, state.selector(selector, day), champion=champion,
-                             challengers=challenger, metric=metric, gate=gate,
-                             discover=discover, n_boot=n_boot, seed=seed)
+        report = workspace.compare(model, selector, champion=champion, challengers=challenger,
+                                   metric=metric, gate=gate, discover=discover, n_boot=n_boot,
+                                   seed=seed, as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import (
     AsOf,
     Current,
@@ -49,12 +48,10 @@ def skew(ctx: typer.Context, model: Model, current: Current, reference: Referenc
           --current production:v1@2026-11-01..2026-11-07 --join-key request_id
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
+    workspace = state.workspace()
     with state.busy("computing skew …"):
-        report = api.skew(store, m, state.selector(reference, day), state.selector(current, day),
-                          join_key=join_key)
+        report = workspace.skew(model, current, reference, join_key=join_key,
+                                as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)
 
 
@@ -73,10 +70,8 @@ def drift(ctx: typer.Context, model: Model, current: Current, reference: Referen
           --current production@2026-11-01..2026-11-30 --window 1d
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
+    workspace = state.workspace()
     with state.busy("computing drift …"):
-        report = api.drift(store, m, state.selector(reference, day), state.selector(current, day),
-                           window=window, windows=windows, min_rows=min_rows)
+        report = workspace.drift(model, current, reference, window=window, windows=windows,
+                                 min_rows=min_rows, as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)

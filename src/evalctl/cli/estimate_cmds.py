@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import (
     AsOf,
     Current,
@@ -51,11 +50,8 @@ def estimate(ctx: typer.Context, model: Model, current: Current,
           --as-of 2026-11-30 --windows 10
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
+    workspace = state.workspace()
     with state.busy("estimating performance …"):
-        report = api.estimate(store, m, state.selector(reference, day),
-                              state.selector(current, day), window=window, windows=windows,
-                              min_rows=min_rows)
+        report = workspace.estimate(model, current, reference, window=window, windows=windows,
+                                    min_rows=min_rows, as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)

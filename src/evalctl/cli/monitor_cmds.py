@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import check_output_path, emit
 from evalctl.cli.state import AppState
@@ -41,17 +40,13 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
       evalctl monitor --model tv-recommender --date 2026-11-30 --alerts alerts.jsonl
     """
     state: AppState = ctx.obj
-    store = state.store()
-    names = [model] if model else sorted(state.config.models)
-    if not names:
-        raise InputError("monitor: the config has no models")
-    models = [state.model(store, n) for n in names]
+    workspace = state.workspace()
     if day is not None:
         check_plausible_date("--date", day.date())
     if alerts is not None:
         check_output_path(alerts, "--alerts")
     with state.busy("monitoring …"):
-        outcome = api.monitor(store, models, day=day.date() if day else None)
+        outcome = workspace.monitor(model, day=day.date() if day else None)
     if alerts is not None:
         from evalctl.analyses.monitor import append_alerts  # imported on use: fast --help
 
@@ -78,6 +73,6 @@ def history(ctx: typer.Context, model: Model,
       evalctl history --model tv-recommender --check drift --feature age --since 2026-11-01
     """
     state: AppState = ctx.obj
-    report = api.history(state.store(), model, check=check, feature=feature,
-                         since=since.date() if since else None)
+    report = state.workspace().history(model, check=check, feature=feature,
+                                       since=since.date() if since else None)
     emit(state, report, fmt, output, fail_on)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
 from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
@@ -59,15 +58,12 @@ def slices(ctx: typer.Context, model: Model, selector: SelectorOpt,
           --compare-to production@2026-11-01..2026-11-14
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
-    other = state.selector(compare_to, day) if compare_to else None
+    workspace = state.workspace()
     with state.busy("computing slice metrics …"):
-        report = api.slices(store, m, state.selector(selector, day), compare_to=other,
-                            metric=metric, top=top, min_size=min_size, discover=discover,
-                            alpha=alpha, max_level=max_level, min_support=min_support,
-                            error=error)
+        report = workspace.slices(model, selector, compare_to=compare_to or None,
+                                  metric=metric, top=top, min_size=min_size, discover=discover,
+                                  alpha=alpha, max_level=max_level, min_support=min_support,
+                                  error=error, as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)
 
 
@@ -90,10 +86,9 @@ def validate(ctx: typer.Context, model: Model,
       evalctl validate --model tv-recommender --candidate v2 --baseline v1 --selector validation
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
+    workspace = state.workspace()
     with state.busy("validating …"):
-        report = api.validate(store, m, state.selector(selector, day), candidate=candidate,
-                              baseline=baseline, top=top)
+        report = workspace.validate(model, candidate=candidate, baseline=baseline,
+                                    selector=selector, top=top,
+                                    as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from evalctl import api
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
 from evalctl.cli.output import check_output_path, emit
 from evalctl.cli.state import AppState
@@ -48,13 +47,10 @@ def rca(ctx: typer.Context, model: Model,
           --current production@2026-11-15..2026-11-25
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
-    ref = state.selector(reference, day) if reference else None
+    workspace = state.workspace()
     with state.busy("explaining the change …"):
-        report = api.rca(store, m, state.selector(baseline, day), state.selector(current, day),
-                         reference=ref, metric=metric, top=top)
+        report = workspace.rca(model, baseline, current, reference=reference or None,
+                               metric=metric, top=top, as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)
 
 
@@ -92,11 +88,10 @@ def export(ctx: typer.Context, model: Model,
           --where "age < 25 and device == 'mobile'" --sample 5000 --out young.csv
     """
     state: AppState = ctx.obj
-    store = state.store()
-    m = state.model(store, model)
-    day = as_of.date() if as_of else None
+    workspace = state.workspace()
     check_output_path(out, "--out")
     with state.busy("exporting …"):
-        report = api.export(store, m, state.selector(selector, day), out, where=where,
-                            segment=segment, only_errors=only_errors, sample=sample, seed=seed)
+        report = workspace.export(model, selector, out, where=where, segment=segment,
+                                  only_errors=only_errors, sample=sample, seed=seed,
+                                  as_of=as_of.date() if as_of else None)
     emit(state, report, fmt, output, fail_on)

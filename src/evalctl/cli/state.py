@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
 from typing import TextIO
 
 from evalctl import progress
 from evalctl.cli.feedback import LinesListener, LiveListener
-from evalctl.config import Config, ModelConfig, load_config
-from evalctl.errors import InputError, StoreError
-from evalctl.lake.selectors import Selector, parse_selector
+from evalctl.clock import Clock, system_clock
+from evalctl.errors import StoreError
 from evalctl.lake.store import Store
+from evalctl.workspace import Workspace, open_workspace
 
 
 @dataclass
@@ -32,37 +29,22 @@ class AppState:
     color: bool = True
     command: str = ""
     exit_code: int = 0
-    _config: Config | None = field(default=None, repr=False)
+    clock: Clock = system_clock
+    _workspace: Workspace | None = field(default=None, repr=False)
     opened: list[Store] = field(default_factory=list, repr=False)
 
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-    def store(self) -> Store:
-        root = self.store_path or os.environ.get("EVALCTL_STORE") or self.config.store
-        if root is None:
-            raise InputError("no store given: pass --store, set EVALCTL_STORE, or set `store:` "
-                             "in evalctl.yaml / configs/evalctl.yaml")
-        store = Store.open(Path(root))
-        self.opened.append(store)
-        return store
+    def workspace(self) -> Workspace:
+        """The library's workspace for --config / --store (or their env vars and defaults),
+        opened once: every command calls one of its methods."""
+        if self._workspace is None:
+            self._workspace = open_workspace(self.config_path, self.store_path, self.clock)
+            self.opened.append(self._workspace.store)
+        return self._workspace
 
     def damage_behind(self, exc: BaseException) -> StoreError | None:
         """A damaged committed file that explains a failed read, if any store opened by this
         command has one."""
         return next((d for s in self.opened if (d := s.damage_behind(exc)) is not None), None)
-
-    def model(self, store: Store, name: str) -> ModelConfig:
-        if self.config.path is None:
-            raise InputError(f"--model {name}: no config found (pass --config, set "
-                             "EVALCTL_CONFIG, or create evalctl.yaml)")
-        return store.resolve_model(self.config.model(name))
-
-    def selector(self, text: str, as_of: date | None = None) -> Selector:
-        return parse_selector(text, as_of=as_of)
 
     @contextlib.contextmanager
     def busy(self, message: str) -> Iterator[None]:

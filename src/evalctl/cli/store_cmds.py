@@ -63,10 +63,10 @@ def ingest(ctx: typer.Context, files: Files, model: Model,
       evalctl ingest production.csv --model churn --version v1 --env production
     """
     state: AppState = ctx.obj
-    store = state.store()
+    workspace = state.workspace()
     with state.busy(f"ingesting {len(files)} file(s) …"):
-        report = api.ingest(store, state.model(store, model), files, version=version, env=env,
-                            input_format=input_format)
+        report = workspace.ingest(model, files, version=version, env=env,
+                                  input_format=input_format)
     _say_ingested(state, report.results[0], f"{model} {version} {env}")
     emit(state, report, fmt, output)
 
@@ -81,9 +81,7 @@ def ingest_actuals(ctx: typer.Context, files: Files, model: Model,
       evalctl ingest-actuals labels.csv --model churn
     """
     state: AppState = ctx.obj
-    store = state.store()
-    report = api.ingest_ground_truth(store, state.model(store, model), files,
-                                     input_format=input_format)
+    report = state.workspace().ingest_actuals(model, files, input_format=input_format)
     _say_ingested(state, report.results[0], f"{model} actuals")
     emit(state, report, fmt, output)
 
@@ -119,7 +117,7 @@ def catalog(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
       evalctl catalog --model churn --format json
     """
     state: AppState = ctx.obj
-    emit(state, api.catalog(state.store(), model), fmt, output)
+    emit(state, state.workspace().catalog(model), fmt, output)
 
 
 def batches(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
@@ -136,7 +134,7 @@ def batches(ctx: typer.Context, model: OptionalModel = None, fmt: Format = None,
     if ctx.invoked_subcommand is not None:
         return
     state: AppState = ctx.obj
-    emit(state, api.batches(state.store(), model), fmt, output)
+    emit(state, state.workspace().batches(model), fmt, output)
 
 
 DryRun = Annotated[bool, typer.Option("--dry-run", "-n",
@@ -158,7 +156,7 @@ def remove(ctx: typer.Context,
       evalctl batches remove 3f9c2a1b --dry-run
     """
     state: AppState = ctx.obj
-    report = api.remove(state.store(), batch_ids, dry_run=dry_run)
+    report = state.workspace().remove(batch_ids, dry_run=dry_run)
     _say_removed(state, report.summary)
     emit(state, report, fmt, output)
 
@@ -179,7 +177,7 @@ def gc(ctx: typer.Context,
       evalctl gc --older-than 400d --env production --dry-run
     """
     state: AppState = ctx.obj
-    report = api.gc(state.store(), older_than, env=env, model=model, dry_run=dry_run)
+    report = state.workspace().gc(older_than, env=env, model=model, dry_run=dry_run)
     _say_removed(state, report.summary)
     emit(state, report, fmt, output, "never")
 
@@ -199,8 +197,7 @@ def erase(ctx: typer.Context, model: Model,
       evalctl erase --model churn --ids forget-me.txt
     """
     state: AppState = ctx.obj
-    store = state.store()
-    report = api.erase(store, state.model(store, model), ids, dry_run=dry_run)
+    report = state.workspace().erase(model, ids, dry_run=dry_run)
     verb = "would erase" if dry_run else "erased"
     state.warn(f"{verb} {report.summary['rows']:,} row(s) of {report.summary['ids']:,} id(s) "
                f"in {report.summary['batches']} batch(es)")
@@ -230,8 +227,7 @@ def files(ctx: typer.Context, model: Model,
       evalctl files --model churn --selector production@last-30d --plain
     """
     state: AppState = ctx.obj
-    chosen = state.selector(selector) if selector is not None else None
-    report = api.files(state.store(), model, chosen, actuals=actuals)
+    report = state.workspace().files(model, selector, actuals=actuals)
     if plain and (fmt is not None or output is not None):
         raise InputError("--plain: prints paths to stdout; drop --format/--output")
     if plain:
@@ -258,7 +254,7 @@ def doctor(ctx: typer.Context,
     """
     state: AppState = ctx.obj
     with state.busy("verifying checksums …"):
-        report = api.doctor(state.store(), repair=repair, grace=grace)
+        report = state.workspace().doctor(repair=repair, grace=grace)
     emit(state, report, fmt, output, fail_on)
     if report.status == "fail":
         state.exit_code = int(ExitCode.STORE_DAMAGED)

@@ -2,8 +2,8 @@
 
 Examples: ``training``, ``production:v2``, ``production@2026-11-01..2026-11-07``,
 ``production@last-7d``, ``shadow:v2@2026-11-15``. A range is inclusive of both dates;
-``last-Nd`` is the N days ending on the as-of date (today unless ``--as-of``), so
-``last-1d`` is the as-of date alone.
+``last-Nd`` is the N days ending on the as-of date (unless ``--as-of``: today in UTC, read
+from the clock, evalctl.clock), so ``last-1d`` is the as-of date alone.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from evalctl.clock import Clock, today
 from evalctl.config import PLAUSIBLE_YEARS
 from evalctl.errors import SelectorError
 
@@ -35,8 +36,10 @@ class Selector:
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
 
-def parse_selector(text: str, as_of: date | None = None) -> Selector:
-    """Parse ``ENV[:VERSION][@RANGE]``; every error names the selector and what was expected."""
+def parse_selector(text: str, as_of: date | None = None, clock: Clock | None = None
+                   ) -> Selector:
+    """Parse ``ENV[:VERSION][@RANGE]``; every error names the selector and what was expected.
+    ``last-Nd`` ends on ``as_of``, else on the clock's UTC date (default: the system clock)."""
     match = _SELECTOR.match(text.strip())
     if not match:
         raise SelectorError(f"selector {text!r}: expected ENV[:VERSION][@RANGE], "
@@ -44,20 +47,22 @@ def parse_selector(text: str, as_of: date | None = None) -> Selector:
     env = match["env"]
     if env not in ENVS:
         raise SelectorError(f"selector {text!r}: unknown env {env!r} (valid: {', '.join(ENVS)})")
-    start, end = _parse_range(text, match["range"], as_of) if match["range"] else (None, None)
+    spec = match["range"]
+    start, end = _parse_range(text, spec, as_of, clock) if spec else (None, None)
     for day in (start, end):
         if day is not None:
             check_plausible_date(f"selector {text!r}", day)
     return Selector(text=text.strip(), env=env, version=match["version"], start=start, end=end)
 
 
-def _parse_range(text: str, spec: str, as_of: date | None) -> tuple[date | None, date | None]:
+def _parse_range(text: str, spec: str, as_of: date | None, clock: Clock | None
+                 ) -> tuple[date | None, date | None]:
     last = _LAST.match(spec)
     if last:
         days = int(last["n"])
         if days < 1:
             raise SelectorError(f"selector {text!r}: last-Nd needs N >= 1")
-        anchor = as_of or date.today()
+        anchor = as_of or today(clock)
         if days > (anchor - date(PLAUSIBLE_YEARS[0], 1, 1)).days + 1:
             raise SelectorError(f"selector {text!r}: last-{days}d reaches back before "
                                 f"{PLAUSIBLE_YEARS[0]}; give a smaller N or a date range")

@@ -8,6 +8,7 @@ from datetime import datetime, time
 from typing import Any
 
 from evalctl.reports import Report
+from evalctl.reports.model import RESULT_STATUSES
 
 ATOM, WORDS, TEXT, SPARK = "atom", "words", "text", "spark"
 
@@ -247,8 +248,9 @@ def format_cell(value: Any) -> str:
 
 
 def summary_line(report: Report) -> str:
+    """The status, then the summary's scalars; a status counter only when it is not 0."""
     parts = [f"{k}: {format_cell(v)}" for k, v in report.summary.items()
-             if not isinstance(v, dict | list)]
+             if not isinstance(v, dict | list) and not (k in RESULT_STATUSES and v == 0)]
     return f"{report.command} · status {report.status.upper()}" + (
         " · " + " · ".join(parts) if parts else "")
 

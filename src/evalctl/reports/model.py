@@ -5,19 +5,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any
 
 from evalctl.version import __version__
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_BASE = "https://evalctl.dev/schemas/"
 STATUSES = ("pass", "warn", "fail", "error")
-# Sorting rank: worst first. `error` sorts with `fail` just after it (it could not be judged).
-_RANK = {"fail": 0, "error": 1, "warn": 2, "pass": 3}
+# The one worst-first rule every command's results follow (docs/contract.md, "Output"): a
+# failure, then a result that could not be computed, a warning, a result with too little data
+# to judge (it never fails a report, but the reader should see it before the passes), a pass.
+RESULT_STATUSES = ("fail", "error", "warn", "insufficient", "pass")
+_RANK = {status: rank for rank, status in enumerate(RESULT_STATUSES)}
+# The status counters every command's summary starts with, in this order.
+SUMMARY_COUNTERS = ("results", *RESULT_STATUSES)
 
 
 def worst_status(statuses: list[str]) -> str:
-    """The report status from its results: fail > warn > pass; errors alone make `error`."""
-    present = set(statuses)
+    """The report status from its results: fail > warn > pass; errors alone make `error`;
+    `insufficient` results never change it."""
+    present = set(statuses) - {"insufficient"}
     for status in ("fail", "warn"):
         if status in present:
             return status
@@ -33,14 +41,48 @@ def sort_worst_first(results: list[dict[str, Any]], key: str = "score") -> list[
         value = r.get(key)
         magnitude = (-float(value) if isinstance(value, int | float) and math.isfinite(value)
                      else 0.0)
-        return (_RANK.get(r.get("status", "pass"), 4), magnitude)
+        return (_status_rank(r), magnitude)
 
     return sorted(results, key=order)
 
 
+def _status_rank(result: dict[str, Any]) -> int:
+    return _RANK.get(result.get("status", "pass"), len(_RANK))
+
+
+def count_statuses(results: list[dict[str, Any]]) -> dict[str, int]:
+    """The summary's status counters: `results` (how many) and one count per result status."""
+    counts = {status: 0 for status in RESULT_STATUSES}
+    for result in results:
+        status = result.get("status")
+        if status in counts:
+            counts[status] += 1
+    return {"results": len(results), **counts}
+
+
+def schema_uri(command: str | None) -> str:
+    """The `$schema` of a command's envelope: its own schema, shipped as
+    `evalctl/schemas/<command>.v2.json` (spaces become `-`: `config-check.v2.json`); the
+    envelope's own schema when there is none (an error before a command was recognised)."""
+    name = f"{(command or '').replace(' ', '-')}.v{SCHEMA_VERSION}.json"
+    if not command or not (files("evalctl") / "schemas" / name).is_file():
+        name = "report.schema.json"
+    return SCHEMA_BASE + name
+
+
+def rfc3339(stamp: datetime) -> str:
+    """A timestamp as RFC 3339 in UTC with `Z` (naive ones are UTC, as the lake reads them);
+    fractional seconds only when there are any."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp.isoformat() + "Z"
+
+
 @dataclass
 class Report:
-    """One command's answer. `results` are plain dicts (one per feature / slice / window)."""
+    """One command's answer. `results` are plain dicts (one per feature / slice / window), kept
+    worst first (`RESULT_STATUSES` order; a command's own order within one status). `summary`
+    starts with the status counters (`SUMMARY_COUNTERS`), then the command's own keys."""
 
     command: str
     model: str | None
@@ -51,15 +93,21 @@ class Report:
     recommendations: list[str] = field(default_factory=list)
     generated_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        self.results = sorted(self.results, key=_status_rank)
+        extras = {k: v for k, v in self.summary.items() if k not in SUMMARY_COUNTERS}
+        self.summary = {**count_statuses(self.results), **extras}
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON envelope; NaN/inf become null (their reason lives beside them)."""
         stamp = self.generated_at or datetime.now(UTC)
         return {
+            "$schema": schema_uri(self.command),
             "schema_version": SCHEMA_VERSION,
             "evalctl_version": __version__,
             "command": self.command,
             "model": self.model,
-            "generated_at": stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generated_at": rfc3339(stamp.replace(microsecond=0)),
             "status": self.status,
             "inputs": _clean(self.inputs),
             "results": _clean(self.results),
@@ -74,11 +122,12 @@ def error_envelope(command: str | None, model: str | None, error: dict[str, Any]
     (kind, message, hint, key, file, column, exit_code); nothing else is known."""
     stamp = generated_at or datetime.now(UTC)
     return {
+        "$schema": schema_uri(command),
         "schema_version": SCHEMA_VERSION,
         "evalctl_version": __version__,
         "command": command,
         "model": model,
-        "generated_at": stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": rfc3339(stamp.replace(microsecond=0)),
         "status": "error",
         "inputs": {},
         "results": [],
@@ -89,7 +138,8 @@ def error_envelope(command: str | None, model: str | None, error: dict[str, Any]
 
 
 def _clean(value: Any) -> Any:
-    """Make a value JSON-safe: non-finite floats -> None, dates -> ISO strings, tuples -> lists."""
+    """Make a value JSON-safe: non-finite floats -> None, timestamps -> RFC 3339 with `Z`,
+    dates -> `YYYY-MM-DD`, tuples -> lists."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -97,7 +147,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, datetime):
-        return value.isoformat()
+        return rfc3339(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "item") and callable(value.item):  # numpy scalars

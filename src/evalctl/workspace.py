@@ -1,0 +1,263 @@
+"""`evalctl.open()`: a config, a store and a clock, with one method per command.
+
+A `Workspace` takes what people write (model names, selector strings such as
+``production@last-7d``) as well as parsed objects (`ModelConfig`, `Selector`), resolves feature
+kinds against the store, and calls the `evalctl.api` function the CLI command calls. The CLI
+commands call these methods: one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalctl import api
+from evalctl.clock import Clock, now, system_clock
+from evalctl.config import STORE_ENV, Config, ModelConfig, load_config
+from evalctl.errors import InputError
+from evalctl.lake.selectors import Selector, parse_selector
+from evalctl.lake.store import Store
+from evalctl.reports import Report
+
+if TYPE_CHECKING:
+    from evalctl.analyses.monitor import MonitorOutcome
+
+ModelRef = str | ModelConfig
+SelectorRef = str | Selector
+
+
+def open_workspace(config: Config | str | Path | None = None,
+                   store: Store | str | Path | None = None,
+                   clock: Clock | None = None) -> Workspace:
+    """Open a workspace the way the CLI does.
+
+    ``config``: a path, a loaded `Config`, or None to look for ``$EVALCTL_CONFIG``,
+    ``./evalctl.yaml``, then ``./configs/evalctl.yaml``. ``store``: a path or an open `Store`;
+    None means ``$EVALCTL_STORE``, then the config's ``store:``. ``clock``: what "now" is
+    (default the system clock, in UTC). Raises `InputError` when no store is given or the
+    folder is not a store, `ConfigError` for a bad config, `StoreError` for a newer store.
+    """
+    if isinstance(store, Store):
+        return Workspace(store, config, clock)
+    root: str | Path | None = store or os.environ.get(STORE_ENV) or None
+    if root is None:
+        if not isinstance(config, Config):
+            config = load_config(config)
+        root = config.store
+    if root is None:
+        raise InputError("no store given: pass --store (evalctl.open(store=...)), set "
+                         f"{STORE_ENV}, or set `store:` in evalctl.yaml / configs/evalctl.yaml")
+    return Workspace(Store.open(root), config, clock)
+
+
+class Workspace:
+    """An open store, its config (loaded when first needed) and a clock."""
+
+    def __init__(self, store: Store, config: Config | str | Path | None = None,
+                 clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock: Clock = clock or system_clock
+        self._config_source = config
+        self._config = config if isinstance(config, Config) else None
+
+    def __repr__(self) -> str:
+        return f"Workspace(store={str(self.store.root)!r})"
+
+    @property
+    def config(self) -> Config:
+        """The config, loaded (and validated) on first use."""
+        if self._config is None:
+            source = self._config_source
+            self._config = load_config(source if not isinstance(source, Config) else None)
+        return self._config
+
+    # -- resolving names --------------------------------------------------------------------
+    def model(self, model: ModelRef) -> ModelConfig:
+        """A model of the config by name (or as given), with its feature kinds resolved
+        against the store."""
+        if isinstance(model, str):
+            if self.config.path is None and not self.config.models:
+                raise InputError(f"--model {model}: no config found (pass --config or "
+                                 "evalctl.open(config=...), set EVALCTL_CONFIG, or create "
+                                 "evalctl.yaml)")
+            model = self.config.model(model)
+        return self.store.resolve_model(model)
+
+    def selector(self, selector: SelectorRef, as_of: date | None = None) -> Selector:
+        """Parse a selector; ``last-Nd`` counts back from ``as_of``, else the clock's UTC
+        date. A `Selector` is already parsed and is returned as it is."""
+        if isinstance(selector, Selector):
+            return selector
+        return parse_selector(selector, as_of=as_of, clock=self.clock)
+
+    def _stamped(self, report: Report) -> Report:
+        if report.generated_at is None:
+            report.generated_at = now(self.clock)
+        return report
+
+    # -- questions ---------------------------------------------------------------------------
+    def skew(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
+             *, join_key: str | None = None, as_of: date | None = None) -> Report:
+        """`evalctl skew`: training/serving skew between two selections."""
+        return self._stamped(api.skew(self.store, self.model(model),
+                                      self.selector(reference, as_of),
+                                      self.selector(current, as_of), join_key=join_key))
+
+    def drift(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
+              *, window: str | None = None, windows: int | None = None,
+              min_rows: int | None = None, as_of: date | None = None) -> Report:
+        """`evalctl drift`: every column window by window, with onset."""
+        return self._stamped(api.drift(self.store, self.model(model),
+                                       self.selector(reference, as_of),
+                                       self.selector(current, as_of), window=window,
+                                       windows=windows, min_rows=min_rows))
+
+    def slices(self, model: ModelRef, selector: SelectorRef, *,
+               compare_to: SelectorRef | None = None, metric: str | None = None,
+               top: int = 10, min_size: int | None = None, fdr: float | None = None,
+               discover: bool = False, alpha: float | None = None,
+               max_level: int | None = None, min_support: float | None = None,
+               error: str | None = None, as_of: date | None = None) -> Report:
+        """`evalctl slices`: the slice leaderboard, worst first."""
+        resolved = self.model(model)
+        chosen = self.selector(selector, as_of)
+        other = self.selector(compare_to, as_of) if compare_to is not None else None
+        return self._stamped(api.slices(
+            self.store, resolved, chosen, compare_to=other, metric=metric, top=top,
+            min_size=min_size, fdr=fdr, discover=discover, alpha=alpha, max_level=max_level,
+            min_support=min_support, error=error))
+
+    def validate(self, model: ModelRef, *, candidate: str, baseline: str,
+                 selector: SelectorRef = "validation", top: int = 0,
+                 as_of: date | None = None) -> Report:
+        """`evalctl validate`: the promotion gate, candidate vs baseline on the same rows."""
+        return self._stamped(api.validate(self.store, self.model(model),
+                                          self.selector(selector, as_of), candidate=candidate,
+                                          baseline=baseline, top=top))
+
+    def compare(self, model: ModelRef, selector: SelectorRef, *, champion: str,
+                challengers: Sequence[str], metric: str | None = None, gate: bool = False,
+                discover: bool = False, n_boot: int | None = None, seed: int = 0,
+                as_of: date | None = None) -> Report:
+        """`evalctl compare`: champion vs shadow challengers on the same traffic."""
+        return self._stamped(api.compare(
+            self.store, self.model(model), self.selector(selector, as_of), champion=champion,
+            challengers=challengers, metric=metric, gate=gate, discover=discover,
+            n_boot=n_boot, seed=seed))
+
+    def rca(self, model: ModelRef, baseline: SelectorRef, current: SelectorRef, *,
+            reference: SelectorRef | None = None, metric: str | None = None,
+            top: int | None = None, as_of: date | None = None) -> Report:
+        """`evalctl rca`: which shift or segment explains a metric change."""
+        resolved = self.model(model)
+        ref = self.selector(reference, as_of) if reference is not None else None
+        return self._stamped(api.rca(self.store, resolved, self.selector(baseline, as_of),
+                                     self.selector(current, as_of), reference=ref,
+                                     metric=metric, top=top))
+
+    def estimate(self, model: ModelRef, current: SelectorRef,
+                 reference: SelectorRef = "validation", *, window: str | None = None,
+                 windows: int | None = None, min_rows: int | None = None,
+                 as_of: date | None = None) -> Report:
+        """`evalctl estimate`: estimated performance per window while labels are late."""
+        return self._stamped(api.estimate(self.store, self.model(model),
+                                          self.selector(reference, as_of),
+                                          self.selector(current, as_of), window=window,
+                                          windows=windows, min_rows=min_rows))
+
+    def export(self, model: ModelRef, selector: SelectorRef, out: str | Path, *,
+               where: str | None = None, segment: str | None = None,
+               only_errors: bool = False, sample: int | None = None, seed: int = 0,
+               as_of: date | None = None) -> Report:
+        """`evalctl export`: write a selection's examples to Parquet or CSV."""
+        return self._stamped(api.export(self.store, self.model(model),
+                                        self.selector(selector, as_of), Path(out), where=where,
+                                        segment=segment, only_errors=only_errors,
+                                        sample=sample, seed=seed))
+
+    def monitor(self, models: ModelRef | Sequence[ModelRef] | None = None, *,
+                day: date | None = None, run_id: str | None = None) -> MonitorOutcome:
+        """`evalctl monitor`: every configured check of each model (default: every model of
+        the config) for ``day`` (default: the day before the clock's UTC date); appends the
+        history and returns the report with the new alerts."""
+        if models is None:
+            models = sorted(self.config.models)
+            if not models:
+                raise InputError("monitor: the config has no models")
+        elif isinstance(models, str | ModelConfig):
+            models = [models]
+        resolved = [self.model(m) for m in models]
+        outcome = api.monitor(self.store, resolved, day=day, clock=self.clock, run_id=run_id)
+        self._stamped(outcome.report)
+        return outcome
+
+    def history(self, model: ModelRef, *, check: str | None = None,
+                feature: str | None = None, since: date | None = None) -> Report:
+        """`evalctl history`: the monitor's stored results as series."""
+        return self._stamped(api.history(self.store, _name(model), check=check,
+                                         feature=feature, since=since))
+
+    # -- the store -----------------------------------------------------------------------------
+    def catalog(self, model: ModelRef | None = None) -> Report:
+        """`evalctl catalog`: models, versions, envs, dates, rows and batches."""
+        return self._stamped(api.catalog(self.store, _maybe_name(model)))
+
+    def batches(self, model: ModelRef | None = None) -> Report:
+        """`evalctl batches`: the live ledger records, oldest first."""
+        return self._stamped(api.batches(self.store, _maybe_name(model)))
+
+    def files(self, model: ModelRef, selector: SelectorRef | None = None, *,
+              actuals: bool = False, as_of: date | None = None) -> Report:
+        """`evalctl files`: the committed files of a selection (or of the actuals)."""
+        chosen = self.selector(selector, as_of) if selector is not None else None
+        return self._stamped(api.files(self.store, _name(model), chosen, actuals=actuals))
+
+    def doctor(self, *, repair: bool = False, grace: str | None = None) -> Report:
+        """`evalctl doctor`: verify the ledger and every file; with ``repair``, clean up."""
+        return self._stamped(api.doctor(self.store, repair=repair, grace=grace,
+                                        clock=self.clock))
+
+    def ingest(self, model: ModelRef, paths: Sequence[str | Path], *, version: str, env: str,
+               input_format: str | None = None) -> Report:
+        """`evalctl ingest`: prediction exports as one batch."""
+        return self._stamped(api.ingest(self.store, self.model(model),
+                                        [Path(p) for p in paths], version=version, env=env,
+                                        input_format=input_format, clock=self.clock))
+
+    def ingest_actuals(self, model: ModelRef, paths: Sequence[str | Path], *,
+                       input_format: str | None = None) -> Report:
+        """`evalctl ingest-actuals`: delayed ground truth as one batch."""
+        return self._stamped(api.ingest_ground_truth(self.store, self.model(model),
+                                                     [Path(p) for p in paths],
+                                                     input_format=input_format,
+                                                     clock=self.clock))
+
+    def remove(self, batch_ids: Sequence[str], *, dry_run: bool = False) -> Report:
+        """`evalctl batches remove`: remove batches as one tombstone commit."""
+        return self._stamped(api.remove(self.store, batch_ids, dry_run=dry_run,
+                                        clock=self.clock))
+
+    def gc(self, older_than: str, *, env: str | None = None, model: ModelRef | None = None,
+           dry_run: bool = False) -> Report:
+        """`evalctl gc`: remove whole batches older than a cut-off from the clock's date."""
+        return self._stamped(api.gc(self.store, older_than, env=env, model=_maybe_name(model),
+                                    dry_run=dry_run, clock=self.clock))
+
+    def erase(self, model: ModelRef, ids: str | Path, *, dry_run: bool = False) -> Report:
+        """`evalctl erase`: erase every row of some ids, as one commit."""
+        return self._stamped(api.erase(self.store, self.model(model), Path(ids),
+                                       dry_run=dry_run, clock=self.clock))
+
+
+def _name(model: ModelRef) -> str:
+    return model.name if isinstance(model, ModelConfig) else model
+
+
+def _maybe_name(model: ModelRef | None) -> str | None:
+    return None if model is None else _name(model)
+
+
+__all__ = ["ModelRef", "SelectorRef", "Workspace", "open_workspace"]
