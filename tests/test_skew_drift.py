@@ -7,8 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import make_frame
-from tests.test_cli import validate
+from tests.helpers import make_frame, missing_minutes
+from tests.helpers import validate_envelope as validate
 
 M = ["--model", "tv-recommender"]
 NOV = "production@2026-11-01..2026-11-30"
@@ -218,22 +218,8 @@ def test_multi_day_windows_start_on_the_first_selected_day(story) -> None:
     assert starts == ["2026-11-03", "2026-11-10", "2026-11-17"]
 
 
-def _missing_minutes(cli, frame_file, share: float = 0.3) -> None:
-    """Training as usual; production with `share` of `minutes` missing, values unchanged."""
-    import numpy as np
-
-    prod = make_frame(2000, seed=2, prefix="p")
-    gone = pl.Series(np.random.default_rng(5).random(prod.height) < share)
-    prod = prod.with_columns(pl.when(gone).then(None).otherwise(pl.col("minutes"))
-                             .alias("minutes"))
-    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
-        str(frame_file(make_frame(2000, seed=1, prefix="t"), "t.parquet")))
-    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-        str(frame_file(prod, "p.parquet")))
-
-
 def test_a_status_set_by_a_quality_check_names_it(cli, frame_file) -> None:
-    _missing_minutes(cli, frame_file)
+    missing_minutes(cli, frame_file)
     doc = cli("skew", "--model", "churn", "--reference", "training", "--current",
               "production").json()
     rows = by_feature(doc, "distribution")
@@ -252,7 +238,7 @@ def test_a_status_set_by_a_quality_check_names_it(cli, frame_file) -> None:
 
 
 def test_drift_series_and_result_carry_the_deciding_check(cli, frame_file) -> None:
-    _missing_minutes(cli, frame_file)
+    missing_minutes(cli, frame_file)
     result = cli("drift", "--model", "churn", "--reference", "training", "--current",
                  "production", "--window", "1d")
     doc = result.json()
