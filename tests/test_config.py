@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 from evalctl.config import load_config, parse_config
 from evalctl.errors import ConfigError

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import make_frame
+from tests.helpers import make_frame
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 

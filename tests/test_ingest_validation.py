@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import CONFIG, make_frame
+from tests.helpers import CONFIG, make_frame
 
 BAD = Path(__file__).parent / "bad_inputs"
 HEADER = "request_id,ts,age,country,minutes,score,predicted_label\n"
