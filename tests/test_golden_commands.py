@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import STORY_CONFIG, STORY_INGESTS, CliResult, commands, validate_envelope
+from tests.helpers import REPO, STORY_CONFIG, STORY_INGESTS, CliResult, commands, validate_envelope
 
 from evalctl.cli.app import run
 from evalctl.clock import fixed_clock
@@ -131,6 +131,7 @@ def machine_free(text: str, *roots: Path) -> str:
     for root in sorted({str(p) for r in roots for p in (r, r.resolve())}, key=len,
                        reverse=True):
         text = text.replace(root, "<tmp>")
+    text = text.replace(str(REPO), "<repo>")
     return ATTEMPT.sub(r"\1<attempt>-", text)
 
 
@@ -138,9 +139,8 @@ def assert_same_json(actual: Any, expected: Any, where: str = "$") -> None:
     """The two documents are equal, numbers within a relative 1e-9 (and 1e-15 absolute, for
     values that are zero up to rounding).
 
-    Float sums are not yet bit-reproducible between runs (the order polars adds in may
-    change), so log loss, Brier or compare's p-values can differ in their last bits. Once the
-    sums are reproducible, compare the golden files' exact bytes instead.
+    Used first to name the field that differs; the test then compares the exact bytes, since
+    float sums are reproducible to the bit.
     """
     if isinstance(expected, dict):
         assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
@@ -179,7 +179,9 @@ def test_json_matches_golden(lake: Path, tmp_path: Path, case: Case,
         path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return
     assert path.exists(), f"{path} missing: run pytest --update-golden"
-    assert_same_json(doc, json.loads(path.read_text()))
+    assert_same_json(doc, json.loads(path.read_text()))  # names the first differing field
+    # sums are reproducible to the bit (stats/exact.py): the bytes must match too
+    assert json.dumps(doc, indent=2, ensure_ascii=False) + "\n" == path.read_text()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

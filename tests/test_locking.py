@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_frame, store_snapshot
+from tests.helpers import make_frame, store_snapshot
 
 from evalctl.lake import ingest
 from evalctl.lake.locking import StoreBusyError, exclusive_lock, shared_lock

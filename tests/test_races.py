@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 from benchmarks.crash_campaign import COLUMNS, run_campaign
-from tests.conftest import make_frame
+from tests.helpers import make_frame
 
 from evalctl.lake import ingest
 from evalctl.lake.results import publish_window, read_window
