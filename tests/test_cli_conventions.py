@@ -311,3 +311,22 @@ def test_monitor_date_outside_the_plausible_years_is_exit_2(filled) -> None:
     assert result.code == 2 and result.no_report()
     assert result.stderr.strip() == ("evalctl: error: --date: 0001-01-01 is outside the "
                                      "plausible years 1970-2100")
+
+
+def test_verbose_progress_counts_the_steps(filled) -> None:
+    result = filled("--verbose", "doctor")
+    assert result.code == 0
+    lines = [line.split(": ", 1)[1] for line in result.stderr.splitlines()]
+    assert any(line.startswith("verifying committed files (4 files)") for line in lines), lines
+    assert any(line.startswith("  4/4 done") for line in lines), lines
+
+
+def test_a_terminal_sees_live_progress_that_goes_away(filled, workdir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update({"COLUMNS": "120", "TERM": "xterm-256color"})
+    shown = _in_pty(["doctor"], env, workdir).decode()
+    assert "verifying checksums" in shown and "looking for leftovers" in shown  # phases drawn
+    assert "\x1b[?25h" in shown  # and the cursor it hid was given back
+    piped = subprocess.run([sys.executable, "-m", "evalctl", "doctor", "-f", "json"],
+                           capture_output=True, text=True, cwd=workdir, env=env, timeout=60)
+    assert "verifying" not in piped.stderr and "leftovers" not in piped.stderr  # not in a pipe

@@ -18,7 +18,7 @@ from typing import Protocol
 class Listener(Protocol):
     """Receives what the library is doing."""
 
-    def phase(self, name: str, total: int | None) -> None: ...
+    def phase(self, name: str, total: int | None, unit: str) -> None: ...
 
     def advance(self, steps: int) -> None: ...
 
@@ -36,11 +36,12 @@ def listening(listener: Listener) -> Iterator[None]:
         _listener.reset(token)
 
 
-def phase(name: str, total: int | None = None) -> None:
-    """A new phase of the work begins; ``total`` steps when it is done in steps."""
+def phase(name: str, total: int | None = None, unit: str = "files") -> None:
+    """A new phase of the work begins; ``total`` steps (counted in ``unit``) when it is done
+    in steps."""
     listener = _listener.get()
     if listener is not None:
-        listener.phase(name, total)
+        listener.phase(name, total, unit)
 
 
 def advance(steps: int = 1) -> None:

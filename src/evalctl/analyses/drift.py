@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from evalctl import progress
 from evalctl.analyses.common import (
     checked_columns,
     chunk_index,
@@ -62,9 +63,12 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     ref_sel, ref_lf = open_side(store, model, reference)
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
+    progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
     ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
     key, bounds = _window_key(cur_lf, model, window or settings.window, windows, cur_sel)
+    progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
+                   f"({cur_sel.rows:,} rows)")
     per_window = summarize(cur_lf, binning, by=key)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
     for start, summaries in per_window.items():

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from evalctl import progress
 from evalctl.analyses import monitor_checks as checks
 from evalctl.analyses import monitor_perf as quality
 from evalctl.check_settings import MonitorSettings, monitor_settings
@@ -47,7 +48,9 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     alerts: list[dict[str, Any]] = []
     recommendations: list[str] = []
     windows: dict[str, str] = {}
-    for model in models:
+    for n, model in enumerate(models):
+        progress.phase(f"monitoring {model.name}", total=len(models), unit="models")
+        progress.advance(n)
         settings = monitor_settings(model.checks, model.checked_columns)
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
         rows = monitor_model(store, model, day, settings, run.now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalctl import progress
 from evalctl.analyses.common import (
     checked_columns,
     chunk_index,
@@ -48,8 +49,10 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
     ref_sel, ref_lf = open_side(store, model, reference)
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
+    progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
     ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings)
+    progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
     cur_summary = summarize(cur_lf, binning)[None]
     results = judge_features(kinds, ref_summary, cur_summary, settings, chunk_summaries)
     results.append(schema_result(store, model, ref_sel, cur_sel))

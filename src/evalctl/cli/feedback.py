@@ -17,9 +17,9 @@ class LinesListener:
         self.total: int | None = None
         self.done = 0
 
-    def phase(self, name: str, total: int | None) -> None:
+    def phase(self, name: str, total: int | None, unit: str = "files") -> None:
         self.total, self.done = total, 0
-        steps = f" ({total:,} steps)" if total else ""
+        steps = f" ({total:,} {unit if total != 1 else unit.rstrip('s')})" if total else ""
         self.line(f"{name}{steps}")
 
     def advance(self, steps: int) -> None:
@@ -42,7 +42,7 @@ class LiveListener:
     """At a terminal: a transient spinner line with the phase, the elapsed time and, when the
     work is done in steps, a bar and `done/total`. Gone when the command ends."""
 
-    def __init__(self, stream: TextIO, color: bool) -> None:
+    def __init__(self, stream: TextIO, color: bool, first: str) -> None:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -50,12 +50,12 @@ class LiveListener:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                  TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
                                  console=console, transient=True)
-        self.task = self.progress.add_task("working …", total=None, count="")
+        self.task = self.progress.add_task(first, total=None, count="")
         self.total: int | None = None
         self.done = 0
         self.progress.start()
 
-    def phase(self, name: str, total: int | None) -> None:
+    def phase(self, name: str, total: int | None, unit: str = "files") -> None:
         self.total, self.done = total, 0
         self.progress.update(self.task, description=name, count=self._count())
 

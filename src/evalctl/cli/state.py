@@ -57,7 +57,7 @@ class AppState:
         if self.verbose:
             listener = LinesListener(self.stderr, self.command)
         elif _isatty(self.stderr):
-            listener = LiveListener(self.stderr, color=self.color)
+            listener = LiveListener(self.stderr, color=self.color, first=message)
         else:
             yield
             return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from evalctl import progress
 from evalctl.lake.durable import TEMP_SUFFIX
 from evalctl.lake.layout import LEDGER, RESULTS, STAGING, data_files, grace_period
 from evalctl.lake.ledger import BatchRecord, Ledger, read_ledger
@@ -51,17 +52,20 @@ def examine_store(root: Path, repair: bool = False, grace: timedelta | None = No
                          for p in ledger.problems]
     if ledger.problems and repair:  # a refused record's files would look like orphans
         repair, findings.repair_skipped = False, True
+    progress.phase("verifying committed files", total=sum(len(r.files) for r in ledger.live))
     for record in ledger.live:
         findings.checked_batches += 1
         for entry in record.files:
             findings.checked_files += 1
             problem = verify_file(root, entry.path, entry.sha256, entry.rows)
+            progress.advance()
             if problem:
                 findings.damaged.append({"batch": record.batch, "path": entry.path,
                                          "problem": problem})
                 findings.repairs.setdefault(record.batch, repair_commands(record))
     grace = grace if grace is not None else grace_period()
     now = now or datetime.now(UTC)
+    progress.phase("looking for leftovers")
     if repair:
         with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
             _leftovers(root, read_ledger(root), findings, True, grace, now)

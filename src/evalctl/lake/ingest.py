@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from evalctl import progress
 from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce
@@ -210,13 +211,16 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     moved: list[Path] = []
     with shared_lock(store.root), temporary(staging):  # a signal removes the staging folder
         try:
+            progress.phase(f"reading {len(sources)} file(s) into partitions by date")
             _sink(frame, staging, sources, columns)
             staged = _staged_files(staging, sources, columns)
             store.refresh()  # the duplicate check reads the ledger as it is now
             known = {r.batch for r in store.records}
+            progress.phase("checking ids against stored batches")
             overlap = _id_overlap(store.root, [s.path for s in staged], columns,
                                   _same_target(store, model, version, env)) \
                 if kind == "predictions" else (0, 0)
+            progress.phase("committing", total=len(staged))
             entries, moved = _move_into_partitions(store.root, staged, batch, attempt,
                                                    partition)
             record = _record(batch, kind, model, version, env, entries, columns, features,
@@ -433,6 +437,7 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
         entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
                                  sha256=file_sha256(target), date=item.day,
                                  labelled=item.labelled))
+        progress.advance()
     fsync_tree(root, moved)
     return entries, moved
 
