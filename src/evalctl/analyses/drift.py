@@ -15,7 +15,6 @@ from evalctl.analyses.common import (
     side_inputs,
 )
 from evalctl.analyses.skew import decided_text, judge_features, reference_summaries
-from evalctl.check_settings import WINDOW_PATTERN, DriftSettings
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -23,16 +22,14 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
+from evalctl.settings.sections import DriftSettings
+from evalctl.settings.values import window_length
 from evalctl.stats import fit_binning, summarize
-
-_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_window(text: str) -> timedelta:
     """``1h`` / ``1d`` / ``7d`` / ``2w`` -> timedelta; anything else is an input error."""
-    if not WINDOW_PATTERN.match(text) or int(text[:-1]) < 1:
-        raise InputError(f"--window: expected e.g. 1h, 1d or 7d, got {text!r}")
-    return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+    return window_length(text, "--window")
 
 
 def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr, timedelta]:

@@ -20,7 +20,6 @@ import polars as pl
 from evalctl.analyses import cbpe
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
-from evalctl.analyses.estimate_settings import EstimateSettings, ProxyRule, parse_estimate_settings
 from evalctl.analyses.performance import finite
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -28,6 +27,7 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import VERSION_COL, Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
+from evalctl.settings.sections import EstimateSettings, ProxyRule
 
 W, S, P, Y, T, IDX = "_w", "_s", "_p", "_y", "_t", "_i"
 INSUFFICIENT = "insufficient"
@@ -98,7 +98,7 @@ def estimate_overall(store: Store, model: ModelConfig, reference: Selector, curr
     from dataclasses import replace
 
     try:
-        settings = parse_estimate_settings("checks.estimate", model.checks.get("estimate"))
+        settings = model.settings.estimate
         report = estimate_report(store, replace(model, proxies=()), reference, current,
                                  settings=replace(settings, min_rows=1), windows=1)
     except InputError as exc:
