@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import CONFIG, store_snapshot
+from tests.conftest import CONFIG, make_frame, store_snapshot
 
+import evalctl.settings.checks as checks_module
+import evalctl.settings.drift as drift_module
+from evalctl import api
 from evalctl.errors import ConfigError, InputError
-from evalctl.settings.load import parse_config
+from evalctl.lake import Store, parse_selector
+from evalctl.settings.load import load_config, parse_config
 from evalctl.settings.sections import (
     DriftSettings,
     FeatureRule,
@@ -158,3 +162,36 @@ def test_a_bad_threshold_order_is_exit_2_at_load_naming_the_key(cli, workdir: Pa
            "(0.2)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert store_snapshot(workdir / "store") == before
+
+
+def test_commands_use_the_settings_parsed_at_load(cli, frame_file, workdir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing parses `checks:` after load: with every parser broken once the config is
+    loaded, skew and drift still run, and they follow `model.settings` (a replaced setting
+    shows in the report)."""
+    for path in (frame_file(make_frame(300, seed=1), "train.parquet"),
+                 frame_file(make_frame(300, seed=2, days=3), "prod.parquet")):
+        env = "training" if "train" in path.name else "production"
+        assert cli("ingest", path, "--model", "churn", "--version", "v1", "--env", env).code == 0
+    model = load_config(workdir / "evalctl.yaml").model("churn")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AssertionError("settings parsed after load")
+
+    for module in (checks_module, drift_module):
+        for name in dir(module):
+            if name.startswith("parse_"):
+                monkeypatch.setattr(module, name, broken)
+    store = Store.open(workdir / "store")
+    settings = replace(model.settings, drift=DriftSettings(min_rows=7, window="2d"))
+    report = api.drift(store, replace(model, settings=settings), parse_selector("training"),
+                       parse_selector("production"))
+    assert report.inputs["window"] == "2d" and report.inputs["min_rows"] == 7
+    overridden = api.drift(store, replace(model, settings=settings),
+                           parse_selector("training"), parse_selector("production"), min_rows=3)
+    assert overridden.inputs["min_rows"] == 3
+    ignored = replace(model.settings, skew=DriftSettings(features={"age": FeatureRule(
+        ignore=True)}))
+    skew = api.skew(store, replace(model, settings=ignored), parse_selector("training"),
+                    parse_selector("production"))
+    assert "age" not in {r["feature"] for r in skew.results}
