@@ -302,8 +302,8 @@ def drift(store: Store, model: ModelConfig, reference: Selector, current: Select
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
-    settings = with_options(model.settings.drift, min_rows=min_rows)
-    return drift_report(store, model, reference, current, settings=settings, window=window,
+    settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
+    return drift_report(store, model, reference, current, settings=settings,
                         windows=windows)
 
 
@@ -366,8 +366,8 @@ def estimate(store: Store, model: ModelConfig, reference: Selector, current: Sel
     from evalctl.analyses.estimate import estimate_report
 
     model = store.resolve_model(model)
-    settings = with_options(model.settings.estimate, min_rows=min_rows)
-    return estimate_report(store, model, reference, current, settings=settings, window=window,
+    settings = with_options(model.settings.estimate, window=window, min_rows=min_rows)
+    return estimate_report(store, model, reference, current, settings=settings,
                            windows=windows)
 
 

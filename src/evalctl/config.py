@@ -1,8 +1,8 @@
 """The config as frozen dataclasses: `Config`, its `ModelConfig`s and their `SliceSpec`s, with
 the constants and name rules every layer shares.
 
-A leaf: every layer imports it (the lake, metrics, analyses), so it imports nothing of theirs.
-The YAML is read and validated, once, by `evalctl.settings.load.load_config`; each check's
+A leaf: every layer imports it (the lake, metrics, analyses), so it imports only `errors` and
+`settings.sections` (whose one import, `analyses.cbpe`, imports no evalctl module). The YAML is read and validated, once, by `evalctl.settings.load.load_config`; each check's
 settings are parsed there too and hung on the model as `model.settings`.
 """
 
@@ -26,6 +26,7 @@ DEFAULT_CONFIG_PATHS = (Path("evalctl.yaml"), Path("configs/evalctl.yaml"))
 TIMESTAMP_UNITS = ("s", "ms", "us")
 SCORE_SCALES = ("probability", "unbounded")
 PLAUSIBLE_YEARS = (1970, 2100)  # default timestamp_years; also the selectors' date range
+DEFAULT_THRESHOLD = 0.5  # binary decision threshold on a probability score
 NULL_VALUES = ("", "NA", "N/A", "null", "NULL", "None")  # default null_values
 NAME_MAX = 128  # characters in a model or version name (a partition folder)
 
@@ -57,7 +58,7 @@ class ModelConfig:
     score: str | None = None
     label: str | None = None
     group: str | None = None
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     proxies: tuple[str, ...] = ()
     slices: tuple[SliceSpec, ...] = ()
     checks: dict[str, Any] = field(default_factory=dict)  # as written (shown by config show)

@@ -47,12 +47,11 @@ def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr
 
 
 def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-                 settings: DriftSettings, window: str | None = None,
-                 windows: int | None = None) -> Report:
+                 settings: DriftSettings, windows: int | None = None) -> Report:
     """Per column, the measure of every window of `current` against `reference`.
 
-    Windows are calendar windows (`window`, e.g. 1d) or `windows` equal-row chunks in timestamp
-    order. One grouped scan computes every column's summary in every window.
+    Windows are calendar windows (`settings.window`, e.g. 1d) or `windows` equal-row chunks in
+    timestamp order. One grouped scan computes every column's summary in every window.
     """
     if windows is not None and windows < 2:
         raise InputError(f"--windows: expected at least 2 chunks, got {windows}")
@@ -61,7 +60,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     kinds = checked_columns(model, settings)
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
     ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
-    key, bounds = _window_key(cur_lf, model, window or settings.window, windows, cur_sel)
+    key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
     per_window = summarize(cur_lf, binning, by=key)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
     for start, summaries in per_window.items():
@@ -78,7 +77,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     return Report(
         command="drift", model=model.name, status=overall_status(results),
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
-                "window": None if windows else (window or settings.window),
+                "window": None if windows else settings.window,
                 "windows": windows, "min_rows": settings.min_rows},
         results=results, summary={"windows": len(per_window)},
         recommendations=_recommendations(results, model, cur_sel))

@@ -50,12 +50,11 @@ def cbpe_unavailable(model: ModelConfig) -> str | None:
 
 
 def estimate_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-                    settings: EstimateSettings, window: str | None = None,
-                    windows: int | None = None) -> Report:
+                    settings: EstimateSettings, windows: int | None = None) -> Report:
     """Estimated (and, where labelled, realised) performance per window, plus the proxies."""
     if windows is not None and windows < 1:
         raise InputError(f"--windows: expected at least 1 chunk, got {windows}")
-    window = window or settings.window
+    window = settings.window
     ref_sel, cur_sel = store.select(model.name, reference), store.select(model.name, current)
     key, step = (chunk_index(model.timestamp, windows), None) if windows else \
         calendar_window(model.timestamp, window, cur_sel)

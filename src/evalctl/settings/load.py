@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from evalctl.config import (
+    DEFAULT_THRESHOLD,
     KINDS,
     NULL_VALUES,
     PLAUSIBLE_YEARS,
@@ -118,7 +119,8 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     if not columns["prediction"] and not columns["score"]:
         raise ConfigError(f"{key}: give prediction or score (or both)")
     reading = _parse_reading(key, raw, task)
-    threshold = _parse_threshold(key, raw.get("threshold", 0.5), reading["score_scale"])
+    threshold = _parse_threshold(key, raw.get("threshold", DEFAULT_THRESHOLD),
+                                 reading["score_scale"])
     features = _parse_features(f"{key}.features", raw.get("features") or {})
     proxies = _parse_name_list(f"{key}.proxies", raw.get("proxies") or [])
     slices = tuple(
