@@ -2,8 +2,9 @@
 the constants and name rules every layer shares.
 
 A leaf: every layer imports it (the lake, metrics, analyses), so it imports only `errors` and
-`settings.sections` (whose one import, `analyses.cbpe`, imports no evalctl module). The YAML is read and validated, once, by `evalctl.settings.load.load_config`; each check's
-settings are parsed there too and hung on the model as `model.settings`.
+`settings.sections` (whose one import, `analyses.cbpe`, imports no evalctl module). The YAML
+is read and validated, once, by `evalctl.settings.load.load_config`; each check's settings
+are parsed there too and hung on the model as `model.settings`.
 """
 
 from __future__ import annotations
