@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 import yaml
-from tests.conftest import CONFIG, STORY_CONFIG, make_frame, store_snapshot
+from tests.helpers import CONFIG, STORY_CONFIG, make_frame, store_snapshot
 
 import evalctl
 from evalctl import api

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import make_frame, store_snapshot
+from tests.helpers import make_frame, store_snapshot
 
 
 def _assert_rejected(cli, workdir: Path, args: list[str], message: str) -> None:
@@ -179,7 +179,7 @@ def test_negative_counts_and_seeds_are_usage_errors(story, args: list[str], opti
 
 
 def test_library_rejects_a_negative_seed(story) -> None:
-    from tests.conftest import STORY_CONFIG
+    from tests.helpers import STORY_CONFIG
 
     from evalctl import api
     from evalctl.errors import InputError

@@ -54,10 +54,22 @@ def test_compare_schemas() -> None:
     current = {"age": "Float64", "country": "String", "score": "Float64", "new": "Boolean"}
     diff = compare_schemas(reference, current)
     assert diff == {
-        "status": "fail",
+        "status": "warn",
         "missing": ["old"],
         "new": ["new"],
         "retyped": [{"column": "age", "reference": "Int64", "current": "Float64"}],
     }
     assert compare_schemas(reference, reference)["status"] == "pass"
-    assert compare_schemas(reference, reference | {"extra": "Int8"})["status"] == "warn"
+    assert compare_schemas(reference, reference | {"extra": "Int8"})["new"] == ["extra"]
+    retyped_only = reference | {"age": "Float64"}
+    assert compare_schemas(reference, retyped_only)["status"] == "warn"
+
+
+def test_compare_schemas_without_types_reports_only_columns() -> None:
+    """A CSV side carries no types: its String columns are not a retyping."""
+    reference = {"age": "Int64", "country": "String"}
+    untyped = {"age": "String", "country": "String", "device": "String"}
+    diff = compare_schemas(reference, untyped, compare_types=False)
+    assert diff == {"status": "warn", "missing": [], "new": ["device"], "retyped": []}
+    assert compare_schemas(reference, {"age": "String", "country": "String"},
+                           compare_types=False)["status"] == "pass"

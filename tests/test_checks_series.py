@@ -1,9 +1,12 @@
-"""Window-series helpers: onset, minimum rows, data-driven thresholds, Benjamini-Hochberg."""
+"""Window-series helpers: onset, minimum rows, data-driven thresholds, Benjamini-Hochberg.
+
+The thresholds skew computes from reference chunks are tested on `skew.chunk_thresholds`
+(tests/test_skew_drift.py), the code that runs.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,9 +18,7 @@ from evalctl.checks import (
     data_driven_threshold,
     find_onset,
     mark_insufficient,
-    reference_chunk_scores,
 )
-from evalctl.stats import fit_binning, merge, summarize
 
 
 @pytest.mark.parametrize(("statuses", "level", "onset"), [
@@ -56,20 +57,6 @@ def test_data_driven_threshold() -> None:
     assert data_driven_threshold(scores, k=2, higher_is_worse=False) == pytest.approx(
         values.mean() - 2 * values.std())
     assert data_driven_threshold([0.1]) is None
-
-
-def test_thresholds_from_reference_chunks() -> None:
-    rng = np.random.default_rng(2)
-    frame = pl.LazyFrame({"x": rng.normal(size=6000), "chunk": np.repeat(np.arange(6), 1000)})
-    binning = fit_binning(frame, {"x": "numeric"})
-    chunks = [w["x"] for w in summarize(frame, binning, by="chunk").values()]
-    whole = chunks[0]
-    for chunk in chunks[1:]:
-        whole = merge(whole, chunk)
-    scores = reference_chunk_scores(whole, chunks, "numeric", "jensen_shannon")
-    assert len(scores) == 6 and all(s is not None and 0 <= s < 0.1 for s in scores)
-    threshold = data_driven_threshold(scores)
-    assert threshold is not None and threshold > max(s for s in scores if s is not None)
 
 
 def test_benjamini_hochberg_matches_scipy_and_keeps_gaps() -> None:

@@ -10,16 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
-from tests.conftest import make_frame, validate_envelope
-
-from evalctl.cli.app import app
+from tests.helpers import commands, make_frame
+from tests.helpers import validate_envelope as validate
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
-
-
-def validate(doc: dict) -> None:
-    validate_envelope(doc)
 
 
 @pytest.fixture
@@ -99,18 +93,7 @@ def test_internal_errors_are_exit_4_with_one_line(filled, monkeypatch) -> None:
     assert debug.code == 4 and "Traceback" in debug.stderr
 
 
-def _commands() -> list[str]:
-    """Every command's path below `evalctl`, subcommands of groups included (`config check`)."""
-    def walk(command, prefix: str) -> list[str]:
-        subs = getattr(command, "commands", None)
-        if not subs:
-            return [prefix]
-        return [p for name, sub in subs.items() for p in walk(sub, f"{prefix} {name}".strip())]
-
-    return sorted(walk(typer.main.get_command(app), ""))
-
-
-@pytest.mark.parametrize("name", _commands())
+@pytest.mark.parametrize("name", commands())
 def test_every_command_has_help_with_an_example(cli, name: str) -> None:
     result = cli(*name.split(), "--help")
     assert result.code == 0
@@ -119,7 +102,7 @@ def test_every_command_has_help_with_an_example(cli, name: str) -> None:
 
 def test_every_command_is_in_the_readme() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    missing = [name for name in _commands() if f"evalctl {name}" not in readme]
+    missing = [name for name in commands() if f"evalctl {name}" not in readme]
     assert not missing, f"commands missing from README: {missing}"
 
 

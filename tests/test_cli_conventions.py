@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from tests.conftest import make_frame, store_snapshot, validate_envelope
-from tests.test_cli import _commands
+from tests.helpers import commands, make_frame, store_snapshot, validate_envelope
 
 from evalctl.cli.app import app, hoist_global_flags, run
 from evalctl.cli.errors import ErrorRequest
@@ -43,7 +42,7 @@ def filled(cli, frame_file):
 # ---------------------------------------------------------------- JSON error envelopes
 
 
-@pytest.mark.parametrize("command", _commands())
+@pytest.mark.parametrize("command", commands())
 def test_a_usage_error_writes_an_error_envelope(filled, command: str) -> None:
     result = filled(*command.split(), "--no-such-option")
     assert result.code == 2
@@ -192,7 +191,7 @@ def test_every_option_has_help_and_a_readable_metavar(filled) -> None:
     for path, param in _params():
         if type(param).__name__.endswith("Option"):
             assert param.help, f"{path} {param.opts[0]} has no help text"
-    for command in _commands():
+    for command in commands():
         text = filled(*command.split(), "--help").stdout
         leaked = re.findall(r"<[A-Za-z_%][\w\[\], %-]*>|%[YmdHMS]|list\[|\{\w+\}", text)
         assert not leaked, f"evalctl {command} --help shows {leaked}"

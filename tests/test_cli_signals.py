@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 ROWS = 2_000_000
 

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from scipy.stats import chi2
 from sklearn.metrics import accuracy_score, roc_auc_score
-from tests.conftest import CONFIG, make_frame
-from tests.test_cli import validate
+from tests.helpers import CONFIG, make_frame
+from tests.helpers import validate_envelope as validate
 
 from evalctl import api
 from evalctl.errors import ConfigError
@@ -289,7 +289,7 @@ def test_joined_rows_follow_the_champions_scan_order(story) -> None:
     """Quantile slice edges are fitted on a row sample, so the joined rows must come in one
     order on every run: the champion's scan order (an unordered join gave other edges, and
     other segment labels, on each run of a large compare)."""
-    from tests.conftest import STORY_CONFIG
+    from tests.helpers import STORY_CONFIG
 
     from evalctl.analyses.compare import joined_frame, open_sides
 

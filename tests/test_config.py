@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 from evalctl.errors import ConfigError
 from evalctl.settings.load import load_config, parse_config

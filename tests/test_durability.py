@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import make_frame
+from tests.helpers import make_frame
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 
@@ -55,7 +55,9 @@ sys.exit(run(sys.argv[1:]))
 """
 
 
-def test_process_killed_mid_ingest_leaves_nothing_visible(cli, workdir, frame_file) -> None:
+def test_process_killed_mid_ingest_leaves_nothing_visible(cli, workdir, frame_file,
+                                                          monkeypatch) -> None:
+    monkeypatch.setenv("EVALCTL_GRACE", "0s")  # repair removes leftovers of any age
     cli(*INGEST, str(frame_file(make_frame(100, prefix="x"), "x.parquet")))
     before = cli("catalog", "--format", "json").json()["results"]
     path = frame_file(make_frame(500), "a.parquet")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import STORY_CONFIG, make_frame
-from tests.test_cli import validate
+from tests.helpers import STORY_CONFIG, make_frame
+from tests.helpers import validate_envelope as validate
 
 from evalctl import api
 from evalctl.analyses.estimate import estimate_overall

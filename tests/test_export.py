@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import CliResult, store_snapshot
-from tests.test_cli import validate
+from tests.helpers import CliResult, store_snapshot
+from tests.helpers import validate_envelope as validate
 
 from evalctl.cli.app import run
 

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import STORY_CONFIG, CliResult, make_frame
+from tests.helpers import STORY_CONFIG, CliResult, make_frame
 
 from evalctl.cli.app import run
 
@@ -175,7 +175,8 @@ def test_every_rca_hint_runs_in_each_failure_mode(cli, frame_file, workdir, monk
                                                   case: str) -> None:
     from datetime import datetime
 
-    from tests.test_rca import CHURN, write_window
+    from tests.helpers import RCA_CHURN as CHURN
+    from tests.helpers import write_window
 
     monkeypatch.chdir(workdir)
     cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",

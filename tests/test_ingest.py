@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import make_frame
+from tests.helpers import make_frame
 
 from evalctl.lake.ingest import ingest_actuals, ingest_predictions
 from evalctl.lake.selectors import parse_selector

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import CONFIG, make_frame
+from tests.helpers import CONFIG, make_frame
 
 BAD = Path(__file__).parent / "bad_inputs"
 HEADER = "request_id,ts,age,country,minutes,score,predicted_label\n"
@@ -414,8 +414,6 @@ def test_store_path_with_glob_characters_reads(cli, workdir: Path, frame_file) -
     assert cli("--store", "st[1]", "slices", "--model", "churn", "-S", "production").code in (0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="ingest._id_overlap (branch h-races) scans staged files "
-                   "without glob=False; passes once that call gets it")
 def test_ingest_into_a_store_path_with_glob_characters(cli, workdir: Path, frame_file) -> None:
     assert cli("init", "st[1]", "--no-config").code == 0
     result = cli("--store", "st[1]", *INGEST, frame_file(make_frame(30), "p.parquet"))

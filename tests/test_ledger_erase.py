@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import make_frame, store_snapshot
+from tests.helpers import make_frame, store_snapshot
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 FORGET = ["a00003", "a00150", "b00010", "nobody"]

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_frame, store_snapshot
+from tests.helpers import make_frame, store_snapshot
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 

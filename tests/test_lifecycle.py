@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_frame, store_snapshot
+from tests.helpers import make_frame, store_snapshot
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 
@@ -244,7 +244,7 @@ def test_a_format_1_batch_is_removed_and_ingested_again(cli, workdir, two) -> No
 
 
 def test_lifecycle_commands_emit_schema_valid_json(cli, workdir, two) -> None:
-    from tests.test_cli import validate
+    from tests.helpers import validate_envelope as validate
 
     a, b = two
     ids = workdir / "ids.txt"

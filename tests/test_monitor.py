@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_frame
-from tests.test_cli import validate
+from tests.helpers import make_frame
+from tests.helpers import validate_envelope as validate
 
 from evalctl.render.cells import sparkline
 
@@ -112,9 +112,9 @@ def test_sparkline_scales_min_to_max() -> None:
 
 
 def test_a_drift_alert_raised_by_a_quality_check_says_so(cli, frame_file) -> None:
-    from tests.test_skew_drift import _missing_minutes
+    from tests.helpers import missing_minutes
 
-    _missing_minutes(cli, frame_file)
+    missing_minutes(cli, frame_file)
     doc = cli("monitor", "--date", "2026-11-04").json()
     validate(doc)
     minutes = next(r for r in rows_of(doc, "drift") if r["feature"] == "minutes")

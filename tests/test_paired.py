@@ -19,7 +19,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from evalctl.analyses.paired import FAMILY, Y, aggregations, finish, mcnemar
+from evalctl.analyses.paired import (
+    FAMILY,
+    Y,
+    aggregation_grids,
+    aggregations,
+    finish,
+    mcnemar,
+    moment_columns,
+)
 from evalctl.analyses.paired_segments import compare_segments, materialise_keys, opposite_below
 from evalctl.metrics import column_slice
 
@@ -218,8 +226,11 @@ def test_bootstrap_is_reproducible_and_seeded(binary) -> None:
 def _coverage(metric: str, task: str, rows: pl.DataFrame, truth: float) -> float:
     """Share of simulated data sets (segments `g`) whose interval holds the true difference."""
     family = FAMILY[(task, metric)]
-    aggs = [pl.len().alias("n"), *aggregations(family, metric, 1)]
-    stats = rows.group_by("g").agg(aggs).sort("g")
+    bounds = aggregation_grids(family, metric, 1)
+    grids = rows.select(bounds).row(0, named=True) if bounds else {}
+    aggs = [pl.len().alias("n"), *aggregations(family, metric, 1, grids)]
+    terms = moment_columns(family, metric, 1, grids)
+    stats = rows.with_columns(terms).group_by("g").agg(aggs).sort("g")
     sign = -1.0 if metric in ("brier", "rmse") else 1.0
     t = finish(family, metric, stats, 1, sign=sign, n_boot=300, confidence=0.95,
                rng=np.random.default_rng(0))

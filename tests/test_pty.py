@@ -16,7 +16,7 @@ import termios
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_frame
+from tests.helpers import make_frame
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 

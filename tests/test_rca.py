@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
-from tests.test_cli import validate
+from tests.helpers import RCA_CHURN as CHURN
+from tests.helpers import validate_envelope as validate
+from tests.helpers import write_window
 
 M = ["--model", "tv-recommender"]
 BEFORE = "production@2026-11-01..2026-11-14"
@@ -125,7 +126,7 @@ def test_brier_score_is_decomposed_by_its_own_scan(story) -> None:
 
 
 def test_summary_cells_and_the_grouped_query_give_the_same_segments(story) -> None:
-    from tests.conftest import STORY_CONFIG
+    from tests.helpers import STORY_CONFIG
 
     from evalctl.analyses import rca_segments as segments
     from evalctl.analyses.rca_metric import row_term
@@ -149,35 +150,6 @@ def test_summary_cells_and_the_grouped_query_give_the_same_segments(story) -> No
     query = segments.segment_query(scans, binning, features, edges, term)
     order = ["side", "feature", "segment"]
     assert cells.select(query.columns).sort(order).equals(query.sort(order))
-
-
-def write_window(frame_file, cli, n: int, seed: int, start: datetime, *, young: float,
-                 noise: float = 0.0, minutes_scale: float = 1.0, unit: float = 1.0,
-                 labelled: bool = True) -> None:
-    """A window of the `churn` model: accuracy ~0.75, coin flips for the young (age < 25),
-    plus `noise` (share of all labels randomised: concept drift); the young's minutes times
-    `minutes_scale`, everybody's times `unit` (a unit bug)."""
-    rng = np.random.default_rng(seed)
-    is_young = rng.random(n) < young
-    score = rng.random(n)
-    label = np.where(is_young, rng.random(n) < 0.5, rng.random(n) < score)
-    label = np.where(rng.random(n) < noise, rng.random(n) < 0.5, label).astype(int)
-    minutes = rng.gamma(2.0, 30.0, n) * np.where(is_young, minutes_scale, 1.0) * unit
-    frame = pl.DataFrame({
-        "request_id": [f"s{seed}-{i}" for i in range(n)],
-        "ts": np.datetime64(start, "us") + (np.arange(n) * (3 * 86_400_000_000 // n))
-        .astype("timedelta64[us]"),
-        "age": np.where(is_young, rng.integers(16, 25, n), rng.integers(25, 80, n)) * 1.0,
-        "country": rng.choice(["US", "BR", "DE"], n), "minutes": minutes,
-        "score": score, "predicted_label": (score >= 0.5).astype(int),
-        "label": label if labelled else [None] * n, "clicked": rng.integers(0, 2, n)})
-    path = frame_file(frame, f"w{seed}.parquet")
-    assert cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-               path).code == 0
-
-
-CHURN = ["rca", "--model", "churn", "--baseline", "production@2026-11-01..2026-11-04",
-         "--current", "production@2026-11-05..2026-11-08", "--format", "json"]
 
 
 def test_degradation_inside_segments_is_concept_drift(cli, frame_file) -> None:

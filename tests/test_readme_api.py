@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from tests.conftest import REPO, STORY_CONFIG
+from tests.helpers import REPO, STORY_CONFIG
 
 
 def _example() -> str:

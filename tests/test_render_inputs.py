@@ -8,8 +8,8 @@ from datetime import datetime
 
 import jsonschema
 import pytest
-from tests.conftest import make_frame
-from tests.test_cli import validate
+from tests.helpers import make_frame
+from tests.helpers import validate_envelope as validate
 
 SKEW = ["skew", "--model", "churn", "--reference", "training", "--current", "production",
         "--fail-on", "never"]

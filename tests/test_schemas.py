@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from tests.conftest import CliResult, _run, schema_registry, validate_envelope
+from tests.helpers import CliResult, run_cli, schema_registry, validate_envelope
 
 from evalctl.reports.model import RESULT_STATUSES, SUMMARY_COUNTERS, Report, worst_status
 
@@ -111,7 +111,7 @@ def copy(story: Callable[..., CliResult], tmp_path_factory: pytest.TempPathFacto
     config = Path(__file__).parents[1] / "configs" / "evalctl.yaml"
 
     def invoke(*args: str) -> CliResult:
-        return _run("--config", str(config), "--store", str(store), *args)
+        return run_cli("--config", str(config), "--store", str(store), *args)
 
     invoke.root = root  # type: ignore[attr-defined]
     invoke.data = story.data  # type: ignore[attr-defined]
@@ -229,7 +229,7 @@ def test_the_error_envelope_is_valid_under_the_commands_schema(
 
 
 def test_an_error_before_a_command_names_the_envelope_schema() -> None:
-    result = _run("no-such-command", "-f", "json")
+    result = run_cli("no-such-command", "-f", "json")
     assert result.code == 2
     doc = json.loads(result.stdout)
     validate_envelope(doc)

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import polars as pl
-from tests.conftest import make_frame
-from tests.test_cli import validate
+import pytest
+from tests.helpers import make_frame, missing_minutes
+from tests.helpers import validate_envelope as validate
 
 M = ["--model", "tv-recommender"]
 NOV = "production@2026-11-01..2026-11-30"
@@ -217,22 +218,8 @@ def test_multi_day_windows_start_on_the_first_selected_day(story) -> None:
     assert starts == ["2026-11-03", "2026-11-10", "2026-11-17"]
 
 
-def _missing_minutes(cli, frame_file, share: float = 0.3) -> None:
-    """Training as usual; production with `share` of `minutes` missing, values unchanged."""
-    import numpy as np
-
-    prod = make_frame(2000, seed=2, prefix="p")
-    gone = pl.Series(np.random.default_rng(5).random(prod.height) < share)
-    prod = prod.with_columns(pl.when(gone).then(None).otherwise(pl.col("minutes"))
-                             .alias("minutes"))
-    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
-        str(frame_file(make_frame(2000, seed=1, prefix="t"), "t.parquet")))
-    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-        str(frame_file(prod, "p.parquet")))
-
-
 def test_a_status_set_by_a_quality_check_names_it(cli, frame_file) -> None:
-    _missing_minutes(cli, frame_file)
+    missing_minutes(cli, frame_file)
     doc = cli("skew", "--model", "churn", "--reference", "training", "--current",
               "production").json()
     rows = by_feature(doc, "distribution")
@@ -251,7 +238,7 @@ def test_a_status_set_by_a_quality_check_names_it(cli, frame_file) -> None:
 
 
 def test_drift_series_and_result_carry_the_deciding_check(cli, frame_file) -> None:
-    _missing_minutes(cli, frame_file)
+    missing_minutes(cli, frame_file)
     result = cli("drift", "--model", "churn", "--reference", "training", "--current",
                  "production", "--window", "1d")
     doc = result.json()
@@ -263,3 +250,50 @@ def test_drift_series_and_result_carry_the_deciding_check(cli, frame_file) -> No
     assert minutes["decided_by_text"].startswith("null_rate_change 0.")
     assert any("data-quality check null_rate_change" in r for r in doc["recommendations"])
     assert by_feature(doc)["age"]["decided_by"] is None
+
+
+def test_chunk_thresholds_are_mean_plus_k_std_of_the_chunk_scores() -> None:
+    """The data-driven thresholds skew applies: each reference chunk scored against the whole
+    reference; fail at mean + k·std, warn at mean + (k-1)·std (NannyML's rule)."""
+    import numpy as np
+
+    from evalctl.analyses.skew import chunk_thresholds
+    from evalctl.checks import compute_score
+    from evalctl.stats import fit_binning, merge, summarize
+
+    rng = np.random.default_rng(2)
+    frame = pl.LazyFrame({"x": rng.normal(size=6000), "c": rng.choice(["a", "b", "c"], 6000),
+                          "chunk": np.repeat(np.arange(6), 1000)})
+    binning = fit_binning(frame, {"x": "numeric", "c": "categorical"})
+    chunks = list(summarize(frame, binning, by="chunk").values())
+    whole, whole_c = chunks[0]["x"], chunks[0]["c"]
+    for chunk in chunks[1:]:
+        whole, whole_c = merge(whole, chunk["x"]), merge(whole_c, chunk["c"])
+    warn, fail = chunk_thresholds("x", "numeric", whole, chunks, "jensen_shannon", k=3.0)
+    scores = np.array([compute_score(whole, c["x"], "numeric", "jensen_shannon").value
+                       for c in chunks])
+    assert len(scores) == 6 and ((scores >= 0) & (scores < 0.1)).all()
+    assert fail == pytest.approx(scores.mean() + 3 * scores.std())
+    assert warn == pytest.approx(scores.mean() + 2 * scores.std())
+    assert warn is not None and fail is not None and scores.max() < fail
+    # a p-value measure (lower is worse) puts its thresholds below the mean
+    low_warn, low_fail = chunk_thresholds("c", "categorical", whole_c, chunks, "chi_square", 3.0)
+    p_values = np.array([compute_score(whole_c, c["c"], "categorical", "chi_square").value
+                         for c in chunks])
+    assert low_fail == pytest.approx(p_values.mean() - 3 * p_values.std())
+    assert low_fail is not None and low_warn is not None and low_fail <= low_warn
+
+
+def test_schema_row_names_missing_and_new_columns_not_csv_types(cli, frame_file) -> None:
+    """The schema row compares the raw exports: a dropped and an added column warn; a CSV
+    side (no types) is never called retyped."""
+    ingest = ["ingest", "--model", "churn", "--version", "v1"]
+    cli(*ingest, "--env", "training", str(frame_file(make_frame(400, prefix="a"), "t.parquet")))
+    cur = make_frame(400, prefix="b", seed=3).drop("clicked").with_columns(
+        pl.lit(1).alias("extra"))
+    cli(*ingest, "--env", "production", str(frame_file(cur, "p.csv")))
+    doc = cli("skew", "--model", "churn", "--current", "production").json()
+    (schema,) = [r for r in doc["results"] if r.get("section") == "schema"]
+    assert schema["new"] == ["extra"] and schema["missing"] == []  # clicked is a proxy
+    assert schema["retyped"] == [] and schema["types_compared"] is False
+    assert schema["status"] == "warn" and schema["summary"] == "new: extra"

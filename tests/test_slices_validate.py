@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 from sklearn.metrics import accuracy_score
-from tests.conftest import make_frame
-from tests.test_cli import validate
+from tests.helpers import make_frame
+from tests.helpers import validate_envelope as validate
 
 M = ["--model", "tv-recommender"]
 AFTER = "production@2026-11-15..2026-11-25"
@@ -443,7 +443,7 @@ def test_discovery_over_the_lazy_scan_equals_discovery_over_collected_rows(story
     """Discovery reads the lake scan a few columns per query (bounded memory); with actuals
     joined, every query must see the rows in the same order, or codes and errors would not
     line up. Same slices, sizes and errors as discovery over the rows collected once."""
-    from tests.conftest import STORY_CONFIG
+    from tests.helpers import STORY_CONFIG
 
     from evalctl.analyses.slices import error_expr
     from evalctl.lake import Store, parse_selector

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import make_frame
+from tests.helpers import make_frame
 
 from evalctl.analyses.performance import LOWER_IS_BETTER, gap_text, moved_text
 from evalctl.analyses.rca_findings import explains_text

@@ -247,7 +247,9 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
         {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
          "status": "fail"} for d in found.damaged]
     results += [{"path": p, "batch": None,
-                 "problem": "orphan (removed)" if p in found.removed else "orphan (uncommitted)",
+                 "problem": "orphan (removed)" if p in found.removed else
+                 "orphan (younger than the grace period: kept)" if p in found.kept else
+                 "orphan (uncommitted)",
                  "status": "pass" if p in found.removed else "warn"} for p in found.orphans]
     results += [{"path": p, "batch": None, "problem": "stray file (never read by evalctl)",
                  "status": "warn"} for p in found.stray]
@@ -269,9 +271,9 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
         steps = ", then ".join(f"`{c}`" for c in commands)
         recommendations.append(f"batch {batch} is damaged: repair it with {steps}")
     if set(found.orphans) - set(found.removed):
-        recommendations.append("orphans are leftovers of interrupted ingests and are never "
-                               "read; remove them with `evalctl doctor --repair` "
-                               "(while no ingest is running)")
+        recommendations.append("orphans are leftovers of interrupted writes and are never "
+                               "read; `evalctl doctor --repair` removes those older than the "
+                               "grace period (EVALCTL_GRACE or --grace, default 7d)")
     if found.stray:
         recommendations.append("stray files are not written by evalctl and never read by it; "
                                "move them out of the store")

@@ -191,7 +191,13 @@ def _below_in_window(values: np.ndarray, block_window: np.ndarray, windows: int)
 
 def estimate_metrics(window: np.ndarray, score: np.ndarray, p: np.ndarray,
                      predicted: np.ndarray, weight: np.ndarray, windows: int) -> Estimates:
-    """Every ESTIMATED_METRICS entry per window: (value, standard error)."""
+    """Every ESTIMATED_METRICS entry per window: (value, standard error).
+
+    The rows (groups from a hash group-by, in no fixed order) are put in one canonical order
+    first, so the float sums, and hence the bits of every result, do not depend on it."""
+    columns = [np.asarray(x) for x in (weight, predicted, p, score, window)]
+    order = np.lexsort(columns)
+    weight, predicted, p, score, window = (x[order] for x in columns)
     out = confusion_metrics(expected_confusion(window, p, predicted, weight, windows))
     out["roc_auc"] = rank_auc(window, score, p, weight, windows)
     return out

@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from evalctl.slicing.predicates import Predicate
+from evalctl.stats.exact import exact_sums, with_grids
 
 FloatArray = np.ndarray
 
@@ -228,7 +229,9 @@ def _group_rare(wide: pl.DataFrame, feature: str, vocabulary: list[str], min_sha
                               pl.col("rows1") / pl.col("rows1").sum()).fill_nan(0.0)
     code = pl.when((share < min_share) & (pl.col("segment") >= 0)).then(other).otherwise(
         pl.col("segment").clip(upper_bound=other))
-    wide = (wide.with_columns(code.alias("segment")).group_by("segment").agg(pl.all().sum())
+    sums = [c for c in wide.columns if c != "segment"]  # floats: summed order-free
+    wide = (with_grids(wide.lazy().with_columns(code.alias("segment")), sums)
+            .group_by("segment").agg(exact_sums(sums)).collect()
             .sort(pl.col("segment") < 0, pl.col("segment") == other, -pl.col("rows0"),
                   "segment"))
     codes = wide["segment"].to_list()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,11 @@ import polars as pl
 from evalctl.analyses.common import side_inputs
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
+from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+from evalctl.temporaries import temporary
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 ERROR_QUANTILE = 0.9  # regression --only-errors: the top decile of squared error
@@ -143,21 +144,25 @@ def errors_filter(model: ModelConfig, lf: pl.LazyFrame) -> pl.Expr:
 
 
 def write_atomically(lf: pl.LazyFrame, out: Path, fmt: str) -> int:
-    """Stream `lf` to a temporary file beside `out`, rename it onto `out`, return its rows."""
+    """Stream `lf` to a uniquely named hidden temporary file beside `out`, flush it to disk,
+    rename it onto `out` and flush the folder; return its rows. The temporary file is removed
+    on any failure or interruption (a SIGKILL can leave one: `.<name>.<random>.tmp`, never
+    read, never reused)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    temp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        if fmt == "parquet":
-            lf.sink_parquet(temp)
-            rows = pl.scan_parquet(temp).select(pl.len()).collect().item()
-        else:
-            lf.sink_csv(temp)
-            rows = pl.scan_csv(temp).select(pl.len()).collect().item()
-        os.replace(temp, out)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    temp = temp_path(out)
+    with temporary(temp):  # removed even when a signal ends the process
+        try:
+            if fmt == "parquet":
+                lf.sink_parquet(temp, sync_on_close="all")
+                rows = pl.scan_parquet(temp).select(pl.len()).collect().item()
+            else:
+                lf.sink_csv(temp, sync_on_close="all")
+                rows = pl.scan_csv(temp).select(pl.len()).collect().item()
+            os.replace(temp, out)
+            fsync_dir(out.parent)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write ({exc.strerror or exc})") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
     return int(rows)
-

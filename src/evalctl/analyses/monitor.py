@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from evalctl.analyses import monitor_checks as checks
 from evalctl.analyses import monitor_perf as quality
 from evalctl.config import ModelConfig
-from evalctl.lake.results import read_window, write_window
+from evalctl.lake.results import publish_window
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
@@ -47,8 +51,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         settings = model.settings.monitor
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
         rows = monitor_model(store, model, day, settings, run.now)
-        alerts += new_alerts(store, model, day, rows)
-        store_history(store, model, day, rows, run)
+        alerts += store_history(store, model, day, rows, run)
         results += rows
         windows[model.name] = day.isoformat()
         recommendations += [r["summary"] for r in rows if r["check"] == "retraining"]
@@ -110,36 +113,49 @@ def _tag(rows: list[dict[str, Any]], model: ModelConfig, day: date) -> list[dict
 
 
 def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[str, Any]],
-                  run: MonitorRun) -> None:
-    """One history entry per (model, check, window): re-running replaces it."""
+                  run: MonitorRun) -> list[dict[str, Any]]:
+    """One history entry per (model, check, window): re-running replaces it. Returns the
+    alerts that are new against the entries replaced; of concurrent runs of one window, each
+    alert is returned by one run only (see `lake.results.publish_window`)."""
     stamp = run.now.astimezone(UTC).isoformat(timespec="seconds")
+    alerts: list[dict[str, Any]] = []
     for check in CHECKS:
         mine = [{k: v for k, v in r.items() if k != "severity"} for r in rows
                 if r["check"] == check]
-        if mine:
-            write_window(store.root, model.name, check, day,
-                         {"window": day.isoformat(), "run_at": stamp, "results": mine},
-                         run_id=run.run_id)
-
-
-def new_alerts(store: Store, model: ModelConfig, day: date, rows: list[dict[str, Any]]
-               ) -> list[dict[str, Any]]:
-    """Warn/fail results that the stored history of this window did not already hold."""
-    seen: dict[str, set[tuple[Any, str]]] = {}
-    out = []
-    for row in rows:
-        if row["status"] not in ("warn", "fail"):
+        if not mine:
             continue
-        if row["check"] not in seen:  # each check's stored window is read once
-            before = read_window(store.root, model.name, row["check"], day) or {"results": []}
-            seen[row["check"]] = {(r.get("feature"), r["status"]) for r in before["results"]}
-        if (row.get("feature"), row["status"]) in seen[row["check"]]:
-            continue
-        out.append({"model": model.name, "check": row["check"], "feature": row.get("feature"),
-                    "window": day.isoformat(), "status": row["status"],
-                    "value": row.get("value"), "threshold": row.get("threshold"),
-                    "summary": row.get("summary")})
-    return out
+        payload = {"window": day.isoformat(), "run_at": stamp, "results": mine,
+                   **({"run_id": run.run_id} if run.run_id else {})}
+        alerts += publish_window(store.root, model.name, check, day, payload,
+                                 partial(new_alerts, model, day, mine))
+    return alerts
 
 
-__all__ = ["MonitorOutcome", "MonitorRun", "monitor_report"]
+def new_alerts(model: ModelConfig, day: date, rows: list[dict[str, Any]],
+               before: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Warn/fail results that the stored results they replace (``before``) did not hold."""
+    seen = {(r["check"], r.get("feature"), r["status"])
+            for r in (before or {"results": []})["results"]}
+    return [{"model": model.name, "check": row["check"], "feature": row.get("feature"),
+             "window": day.isoformat(), "status": row["status"], "value": row.get("value"),
+             "threshold": row.get("threshold"), "summary": row.get("summary")}
+            for row in rows if row["status"] in ("warn", "fail")
+            and (row["check"], row.get("feature"), row["status"]) not in seen]
+
+
+def append_alerts(path: Path, alerts: list[dict[str, Any]]) -> None:
+    """Append one JSON line per alert to ``path`` (created when absent, even with no alert) in
+    one write of an append-mode file, so concurrent runs writing one file never overwrite or
+    interleave each other's alerts; flushed to disk before returning."""
+    payload = "".join(json.dumps(a, default=str) + "\n" for a in alerts).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["MonitorOutcome", "MonitorRun", "append_alerts", "monitor_report"]

@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.stats.exact import exact_sum, grid_scale, scale_name
+
 EXACT_BELOW = 25
 CLIP = 1e-15
 Y, PREFIX_P, PREFIX_S = "__y", "__p", "__s"  # label; prediction / score of model i
@@ -184,8 +186,10 @@ def bootstrap_test(delta: np.ndarray, replicates: np.ndarray, confidence: float
 
 
 # -- per-segment aggregations (polars) -----------------------------------------------------
-def aggregations(family: str, metric: str, j: int) -> list[pl.Expr]:
-    """Sums per segment that the family's test needs, for challenger j against model 0."""
+def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | None = None
+                 ) -> list[pl.Expr]:
+    """Sums per segment that the family's test needs, for challenger j against model 0.
+    Moment sums are order-free: `grids` holds the values of `aggregation_grids` on the frame."""
     y, a, b = pl.col(Y), pl.col(col_p(0)), pl.col(col_p(j))
     if family == "mcnemar":
         ca, cb = a == y, b == y
@@ -196,14 +200,59 @@ def aggregations(family: str, metric: str, j: int) -> list[pl.Expr]:
     if family == "cells":
         code = (4 * y + 2 * a + b).cast(pl.Int8)
         return [(code == c).sum().alias(f"cell{j}_{c}") for c in range(8)]
-    terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)))
-    sums = [t.sum().alias(f"m{j}_{i}") for i, t in enumerate(terms)]
-    return sums + [(terms[i] * terms[k]).sum().alias(f"m{j}_{i}_{k}")
-                   for i in range(len(terms)) for k in range(i, len(terms))]
+    if grids is None:
+        raise ValueError("moment sums need the frame's grids (aggregation_grids)")
+    if metric != "r2":  # the terms are columns already (`moment_columns`)
+        return [_fixed_sum(name, grids[scale_name(name)]) for name, _ in _products(
+            moment_terms(metric, y, y, y), j)]
+    terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)),
+                         y_grid=grids.get("__y_grid", 0.0))
+    return [exact_sum(t, grids[scale_name(name)]).alias(name) for name, t in _products(terms, j)]
 
 
-def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr) -> list[pl.Expr]:
-    """Per-row terms whose means give both models' metric (see MOMENT_VALUES)."""
+def moment_columns(family: str, metric: str, j: int, grids: dict[str, float]) -> list[pl.Expr]:
+    """`with_columns` expressions: each moment sum's per-row term on its grid as Int64,
+    computed once for every slice's group-by (none for R², whose centred terms depend on the
+    segment). A term with a non-finite value stays float and is summed as such."""
+    if family in ("mcnemar", "cells") or metric == "r2":
+        return []
+    terms = moment_terms(metric, pl.col(Y), pl.col(col_s(0)), pl.col(col_s(j)))
+    out = []
+    for name, t in _products(terms, j):
+        grid = grids[scale_name(name)]
+        out.append((t * grid).round().cast(pl.Int64).alias(name) if grid > 0 else t.alias(name))
+    return out
+
+
+def _fixed_sum(name: str, grid: float) -> pl.Expr:
+    if grid <= 0:
+        return pl.col(name).sum()
+    return (pl.col(name).cast(pl.Int128).sum().cast(pl.Float64) / grid).alias(name)
+
+
+def aggregation_grids(family: str, metric: str, j: int) -> list[pl.Expr]:
+    """Whole-frame aggregates whose values `aggregations` needs: the fixed-point grid of each
+    moment sum, from bounds of the terms (see `evalctl.stats.exact`)."""
+    if family in ("mcnemar", "cells"):
+        return []
+    y = pl.col(Y)
+    bounds = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)), centre=False)
+    grids = [grid_scale(t).alias(scale_name(name)) for name, t in _products(bounds, j)]
+    return grids + ([grid_scale(y).alias("__y_grid")] if metric == "r2" else [])
+
+
+def _products(terms: list[pl.Expr], j: int) -> list[tuple[str, pl.Expr]]:
+    """The terms and their pairwise products, named as `finish` reads them."""
+    out = [(f"m{j}_{i}", t) for i, t in enumerate(terms)]
+    return out + [(f"m{j}_{i}_{k}", terms[i] * terms[k])
+                  for i in range(len(terms)) for k in range(i, len(terms))]
+
+
+def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, *, centre: bool = True,
+                 y_grid: float = 0.0) -> list[pl.Expr]:
+    """Per-row terms whose means give both models' metric (see MOMENT_VALUES). With
+    `centre=False`, R²'s centred label is replaced by 2|y|, which bounds it in magnitude;
+    `y_grid` is the label's grid, for the order-free sum of R²'s segment mean."""
     if metric == "log_loss":
         return [-pl.when(y == 1).then(s.clip(CLIP, 1 - CLIP)).otherwise(
             1 - s.clip(CLIP, 1 - CLIP)).log() for s in (a, b)]
@@ -217,7 +266,9 @@ def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr) -> list[pl.Exp
                                         for s in (a, b)]]
     if metric == "rmse":
         return [(a - y) ** 2, (b - y) ** 2]
-    centred = y - y.mean()  # the segment's own mean: R² is shift-invariant
+    # the segment's own mean (R² is shift-invariant), from an order-free sum: one grid per
+    # segment, as this is a per-group value
+    centred = y - exact_sum(y, y_grid) / y.count() if centre else 2.0 * y.abs()
     return [(a - y) ** 2, (b - y) ** 2, centred, centred**2]
 
 

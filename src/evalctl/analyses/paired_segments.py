@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.analyses.paired import PREFIX_P, PREFIX_S, Y, aggregations, col_s, finish
+from evalctl.analyses.paired import (
+    PREFIX_P,
+    PREFIX_S,
+    Y,
+    aggregation_grids,
+    aggregations,
+    col_s,
+    finish,
+    moment_columns,
+)
 
 
 def materialise_keys(frame: pl.DataFrame, keys: list[Any]) -> tuple[pl.DataFrame, list[Any]]:
@@ -136,8 +145,11 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
         if auc_values is not None:
             auc_values.extend(auc_frames(stats, k, confidence))
     else:
-        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j)]
-        stats = grouped(frame.lazy(), keys, aggs)
+        bounds = [e for j in range(1, k) for e in aggregation_grids(family, metric, j)]
+        grids = frame.select(bounds).row(0, named=True) if bounds else {}
+        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j, grids)]
+        terms = [e for j in range(1, k) for e in moment_columns(family, metric, j, grids)]
+        stats = grouped(frame.with_columns(terms).lazy() if terms else frame.lazy(), keys, aggs)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     out: dict[tuple[str, str], dict[str, dict]] = {}
     for table in stats:

@@ -16,6 +16,7 @@ from evalctl.analyses.hints import JoinHint, joinable_selectors
 from evalctl.checks import (
     MEASURES,
     adjust_pvalues_bh,
+    compare_schemas,
     compute_score,
     data_driven_threshold,
     evaluate_feature,
@@ -199,17 +200,13 @@ def schema_result(store: Store, model: ModelConfig, ref: Selection, cur: Selecti
     cur_cols, cur_typed = store.source_columns(cur)
     ref_cols = {c: t for c, t in ref_cols.items() if c not in optional}
     cur_cols = {c: t for c, t in cur_cols.items() if c not in optional}
-    missing = sorted(set(ref_cols) - set(cur_cols))
-    new = sorted(set(cur_cols) - set(ref_cols))
-    retyped = [{"column": c, "reference": ref_cols[c], "current": cur_cols[c]}
-               for c in sorted(set(ref_cols) & set(cur_cols))
-               if ref_typed and cur_typed and ref_cols[c] != cur_cols[c]]
-    status = "warn" if missing or new or retyped else "pass"
+    diff = compare_schemas(ref_cols, cur_cols, compare_types=ref_typed and cur_typed)
+    missing, new, retyped = diff["missing"], diff["new"], diff["retyped"]
     parts = [f"missing: {', '.join(missing)}" if missing else "",
              f"new: {', '.join(new)}" if new else "",
              f"retyped: {', '.join(r['column'] for r in retyped)}" if retyped else ""]
     return {"section": "schema", "feature": "(schema)", "kind": "schema", "method": "schema",
-            "status": status, "missing": missing, "new": new, "retyped": retyped,
+            **diff,
             "types_compared": ref_typed and cur_typed,
             "summary": "; ".join(p for p in parts if p) or "same columns"}
 

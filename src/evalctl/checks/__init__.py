@@ -15,20 +15,17 @@ from evalctl.checks.measure import Measure, Score
 from evalctl.checks.quality import compare_schemas
 from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
 from evalctl.checks.series import (
-    DEFAULT_MIN_ROWS,
     INSUFFICIENT,
     adjust_pvalues_bh,
     data_driven_threshold,
     find_onset,
     mark_insufficient,
-    reference_chunk_scores,
 )
 from evalctl.checks.transform_skew import CURRENT_SUFFIX, join_on_id, transform_skew
 
 __all__ = [
     "CURRENT_SUFFIX",
     "DEFAULT_METHOD",
-    "DEFAULT_MIN_ROWS",
     "INSUFFICIENT",
     "MEASURES",
     "Measure",
@@ -42,7 +39,6 @@ __all__ = [
     "join_on_id",
     "judge",
     "mark_insufficient",
-    "reference_chunk_scores",
     "resolve_measure",
     "resolve_thresholds",
     "transform_skew",

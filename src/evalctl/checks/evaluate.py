@@ -14,8 +14,6 @@ from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
 from evalctl.errors import InputError
 from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
 
-STATUSES = ("pass", "warn", "fail", "error")
-
 
 def resolve_measure(kind: str, method: str | None = None) -> Measure:
     """The registered measure for `method` (or the kind's default); InputError lists choices."""

@@ -43,16 +43,19 @@ def out_of_range_share(ref: NumericSummary, cur: NumericSummary) -> Score:
     return Score(share, details)
 
 
-def compare_schemas(reference: dict[str, str], current: dict[str, str]) -> dict[str, Any]:
+def compare_schemas(reference: dict[str, str], current: dict[str, str], *,
+                    compare_types: bool = True) -> dict[str, Any]:
     """Columns missing from / new in `current`, and columns whose dtype string changed.
 
-    `status` is ``fail`` when a column is missing or retyped, ``warn`` when only new columns
-    appear, else ``pass``. Lists are sorted by column name.
+    `compare_types` False (a side came from a text format such as CSV, which carries no
+    types) reports no column as retyped. `status` is ``warn`` when anything differs, else
+    ``pass``: a schema change is a lead to follow, the columns' own checks say whether it
+    matters. Lists are sorted by column name.
     """
     missing = sorted(set(reference) - set(current))
     new = sorted(set(current) - set(reference))
     retyped = [{"column": name, "reference": reference[name], "current": current[name]}
                for name in sorted(set(reference) & set(current))
-               if reference[name] != current[name]]
-    status = "fail" if missing or retyped else ("warn" if new else "pass")
+               if compare_types and reference[name] != current[name]]
+    status = "warn" if missing or new or retyped else "pass"
     return {"status": status, "missing": missing, "new": new, "retyped": retyped}

@@ -7,12 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evalctl.checks.evaluate import compute_score
-from evalctl.stats.summary import Summary
-
 INSUFFICIENT = "insufficient"
 JUDGED = ("pass", "warn", "fail")
-DEFAULT_MIN_ROWS = 100
 _CROSSED = {"warn": ("warn", "fail"), "fail": ("fail",)}
 
 
@@ -50,13 +46,6 @@ def find_onset(statuses: Sequence[str], level: str = "warn") -> int | None:
             break
         onset = index
     return onset
-
-
-def reference_chunk_scores(
-    reference: Summary, chunks: Sequence[Summary], kind: str, method: str | None = None
-) -> list[float | None]:
-    """The measure of each reference chunk against the whole reference (for thresholds)."""
-    return [compute_score(reference, chunk, kind, method).value for chunk in chunks]
 
 
 def data_driven_threshold(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +9,9 @@ from typing import Annotated
 import typer
 
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
-from evalctl.cli.output import check_output_path, emit, write_atomic
+from evalctl.cli.output import check_output_path, emit
 from evalctl.cli.state import AppState
+from evalctl.errors import InputError
 from evalctl.lake.selectors import check_plausible_date
 
 Day = Annotated[datetime | None, typer.Option(
@@ -48,8 +48,13 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     with state.busy("monitoring …"):
         outcome = workspace.monitor(model, day=day.date() if day else None)
     if alerts is not None:
-        write_atomic(alerts, "".join(json.dumps(a, default=str) + "\n"
-                                     for a in outcome.alerts), "--alerts")
+        from evalctl.analyses.monitor import append_alerts  # imported on use: fast --help
+
+        try:
+            append_alerts(alerts, outcome.alerts)
+        except OSError as exc:
+            raise InputError(f"--alerts {alerts}: cannot write ({exc.strerror})",
+                             key="--alerts", file=str(alerts)) from exc
     emit(state, outcome.report, fmt, output, fail_on)
 
 

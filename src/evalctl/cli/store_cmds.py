@@ -241,8 +241,8 @@ def doctor(ctx: typer.Context,
                "--repair", help="Remove orphans and, after the grace period, the files of "
                "removed batches (never a live committed file).")] = False,
            grace: Annotated[str | None, typer.Option(
-               "--grace", help="Collect removed batches' files older than this (0s, 2h, 7d; "
-               "default: EVALCTL_GRACE, else 7d).")] = None,
+               "--grace", help="Remove orphans, and removed batches' files, older than this "
+               "(0s, 2h, 7d; default: EVALCTL_GRACE, else 7d).")] = None,
            fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
     """Validate the ledger, verify every committed file (checksum, row count), list orphans.
 

@@ -1,16 +1,26 @@
 """Store health: a valid ledger, every committed file present with its checksum and row count,
-orphans and stray files found, files of removed batches collected after the grace period."""
+orphans and stray files found, files of removed batches collected after the grace period.
+
+Repair removes only leftovers older than the grace period (`EVALCTL_GRACE` or `--grace`,
+default 7 days, as Delta Lake's VACUUM) and only while holding the store lock exclusively
+(lake/locking.py): an ingest in flight holds it shared, so its staged and moved files are never
+taken from it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from evalctl.lake.durable import TEMP_SUFFIX
 from evalctl.lake.layout import LEDGER, RESULTS, STAGING, data_files, grace_period
 from evalctl.lake.ledger import BatchRecord, Ledger, read_ledger
+from evalctl.lake.locking import exclusive_lock
 from evalctl.lake.readers import file_sha256
 
 
@@ -23,6 +33,7 @@ class DoctorFindings:
     damaged: list[dict[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # orphans younger than the grace period
     stray: list[str] = field(default_factory=list)  # files no evalctl command writes there
     pending: list[str] = field(default_factory=list)  # files of removed batches, in grace
     collected: list[str] = field(default_factory=list)  # files of removed batches, deleted
@@ -40,35 +51,69 @@ def examine_store(root: Path, repair: bool = False, grace: timedelta | None = No
                          for p in ledger.problems]
     if ledger.problems and repair:  # a refused record's files would look like orphans
         repair, findings.repair_skipped = False, True
-    live_paths: set[str] = set()
     for record in ledger.live:
         findings.checked_batches += 1
         for entry in record.files:
-            live_paths.add(entry.path)
             findings.checked_files += 1
             problem = verify_file(root, entry.path, entry.sha256, entry.rows)
             if problem:
                 findings.damaged.append({"batch": record.batch, "path": entry.path,
                                          "problem": problem})
                 findings.repairs.setdefault(record.batch, repair_commands(record))
-    removed_paths = _collect_removed(root, ledger, live_paths, findings, repair,
-                                     grace if grace is not None else grace_period(),
-                                     now or datetime.now(UTC))
-    known = live_paths | removed_paths
+    grace = grace if grace is not None else grace_period()
+    now = now or datetime.now(UTC)
+    if repair:
+        with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
+            _leftovers(root, read_ledger(root), findings, True, grace, now)
+    else:
+        _leftovers(root, ledger, findings, False, grace, now)
+    findings.stray += _stray_files(root)
+    return findings
+
+
+def _leftovers(root: Path, ledger: Ledger, findings: DoctorFindings, repair: bool,
+               grace: timedelta, now: datetime) -> None:
+    """Files of removed batches, then orphans: data files no record names, staging folders,
+    temporary files of interrupted ledger and results writes. With ``repair``, those older
+    than ``grace`` are removed."""
+    live = {entry.path for record in ledger.live for entry in record.files}
+    known = live | _collect_removed(root, ledger, live, findings, repair, grace, now)
     orphans = [p for p in data_files(root) if p.relative_to(root).as_posix() not in known]
     staging = root / STAGING
     if staging.is_symlink():
         findings.stray.append(STAGING)
     leftovers = sorted(staging.iterdir()) if staging.is_dir() and not staging.is_symlink() \
         else []
-    ledger_temps = sorted((root / LEDGER).glob("*.tmp")) if (root / LEDGER).is_dir() else []
-    for path in orphans + leftovers + ledger_temps:
-        findings.orphans.append(path.relative_to(root).as_posix())
-        if repair:
+    temps = [p for top in (LEDGER, RESULTS) if (root / top).is_dir()
+             for p in sorted((root / top).rglob(f"*{TEMP_SUFFIX}")) if _is_temp(p)]
+    for path in orphans + leftovers + temps:
+        name = path.relative_to(root).as_posix()
+        findings.orphans.append(name)
+        if not repair:
+            continue
+        if now - _modified(path) >= grace:
             _remove(path)
-            findings.removed.append(path.relative_to(root).as_posix())
-    findings.stray += _stray_files(root)
-    return findings
+            findings.removed.append(name)
+        else:
+            findings.kept.append(name)
+
+
+def _is_temp(path: Path) -> bool:
+    """A temporary file of an interrupted evalctl write (hidden, `.tmp`), not a user's file."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and path.is_file() \
+        and not path.is_symlink()
+
+
+def _modified(path: Path) -> datetime:
+    """When a leftover last changed: for a folder, its newest entry (a staging folder an
+    ingest is still writing is young)."""
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for folder, _, files in os.walk(path):
+            for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.lstat(name).st_mtime)
+    return datetime.fromtimestamp(newest, UTC)
 
 
 def repair_commands(record: BatchRecord) -> list[str]:
@@ -129,7 +174,7 @@ def _stray_files(root: Path) -> list[str]:
     base = root / RESULTS
     if base.is_dir():
         stray += [p for p in sorted(base.rglob("*"))
-                  if (p.is_file() or p.is_symlink()) and not
+                  if (p.is_file() or p.is_symlink()) and not _is_temp(p) and not
                   (p.name.startswith("run-") and p.suffix == ".json")]
     for path in data_files(root, pattern="*"):
         if path.suffix != ".parquet" and (path.is_file() or path.is_symlink()):

@@ -19,14 +19,17 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
-from evalctl.errors import IngestError, InputError
+from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.coerce import Column
+from evalctl.lake.durable import fsync_tree
 from evalctl.lake.layout import STAGING, actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
+from evalctl.lake.locking import shared_lock
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.store import Store
+from evalctl.temporaries import temporary
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -200,52 +203,76 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                  sources: list[_Source], *, now: Callable[[], datetime], kind: str, model: str,
                  version: str | None, env: str | None, features: dict[str, str],
                  partition: Callable[[str], str]) -> IngestResult:
+    """Stage, check, move and commit one batch while holding the store lock shared, so a
+    `doctor --repair` never removes files of this ingest before they are committed."""
     attempt = uuid.uuid4().hex[:8]
     staging = store.root / STAGING / f"{batch}-{attempt}"
     moved: list[Path] = []
-    try:
-        _sink(frame, staging, sources, columns)
-        staged = _staged_files(staging, sources, columns)
-        overlap = _id_overlap(store, staged, columns, model, version, env) \
-            if kind == "predictions" else (0, 0)
-        entries, moved = _move_into_partitions(store.root, staged, batch, attempt, partition)
-        record = _record(batch, kind, model, version, env, entries, columns, features, sources,
-                         now, staged)
-        committed = commit_record(store.root, record, store.root / STAGING / f"{attempt}.json")
-    except BaseException:
-        for path in moved:  # never committed: safe to remove
-            path.unlink(missing_ok=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    if not committed:  # a concurrent ingest of the same batch won; ours is not needed
-        for path in moved:
-            path.unlink(missing_ok=True)
+    with shared_lock(store.root), temporary(staging):  # a signal removes the staging folder
+        try:
+            _sink(frame, staging, sources, columns)
+            staged = _staged_files(staging, sources, columns)
+            store.refresh()  # the duplicate check reads the ledger as it is now
+            known = {r.batch for r in store.records}
+            overlap = _id_overlap(store.root, [s.path for s in staged], columns,
+                                  _same_target(store, model, version, env)) \
+                if kind == "predictions" else (0, 0)
+            entries, moved = _move_into_partitions(store.root, staged, batch, attempt,
+                                                   partition)
+            record = _record(batch, kind, model, version, env, entries, columns, features,
+                             sources, now, staged)
+            _verify_moved(store.root, entries)
+            committed = commit_record(store.root, record,
+                                      store.root / STAGING / f"{attempt}.json")
+        except BaseException:
+            for path in moved:  # never committed: safe to remove
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not committed:  # a concurrent ingest of the same batch won; ours is not needed
+            for path in moved:
+                path.unlink(missing_ok=True)
+    if not committed:
         return _already(store, batch)
     store.refresh()
+    concurrent = [r for r in _same_target(store, model, version, env)
+                  if r.batch not in known and r.batch != batch] if kind == "predictions" else []
+    if concurrent:  # batches committed while ours was being written
+        overlap = (overlap[0], overlap[1] + _id_overlap(
+            store.root, [store.root / e.path for e in entries], columns, concurrent)[1])
     dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
                         *overlap)
 
 
-def _id_overlap(store: Store, staged: list[_Staged], columns: list[Column], model: str,
-                version: str | None, env: str | None) -> tuple[int, int]:
-    """(rows whose id repeats within the batch, rows whose id is already committed for the
-    same model, version and env on the same dates). Ids are meant to be unique per
-    prediction: a repeated id is usually an export ingested twice under another name, and
-    every report would count those rows twice. One streamed pass over the staged ids (and the
-    committed ids of the dates the batch touches)."""
+def _same_target(store: Store, model: str, version: str | None, env: str | None
+                 ) -> list[BatchRecord]:
+    """The committed prediction records of one model, version and env."""
+    return [r for r in store.prediction_records(model) if r.version == version and r.env == env]
+
+
+def _id_overlap(root: Path, paths: list[Path], columns: list[Column],
+                committed: list[BatchRecord]) -> tuple[int, int]:
+    """(rows of ``paths`` whose id repeats among them, rows whose id a file of ``committed``
+    holds on the same dates). Ids are meant to be unique per prediction: a repeated id is
+    usually an export ingested twice under another name, and every report would count those
+    rows twice. One streamed pass over the new ids (and the committed ids of the dates the
+    batch touches).
+
+    Before the commit, ``committed`` is what the ledger held when the check ran; after it,
+    the batches committed meanwhile by concurrent ingests, so of two concurrent ingests of the
+    same rows the one that commits second always counts the other's."""
     name = next(c.name for c in columns if c.role == "id")
-    if not staged:
+    if not paths:
         return 0, 0
-    new = pl.scan_parquet([str(s.path) for s in staged]).select(name)
-    days = {s.day for s in staged}
-    old = [str(store.root / f.path) for r in store.prediction_records(model)
-           if r.version == version and r.env == env for f in r.files if f.date in days]
+    new = pl.scan_parquet([str(p) for p in paths], glob=False).select(name)
+    days = {p.parent.name.partition("=")[2] for p in paths}
+    old = [str(root / f.path) for r in committed for f in r.files if f.date in days]
     queries = [new.select((pl.len() - pl.col(name).n_unique()).alias("n"))]
     if old:
-        stored = pl.scan_parquet(old).select(name).unique()
+        stored = pl.scan_parquet(old, glob=False).select(name).unique()
         queries.append(new.join(stored, on=name, how="semi").select(pl.len().alias("n")))
     counts = [int(f.item()) for f in pl.collect_all(queries, engine="streaming")]
     return counts[0], counts[1] if old else 0
@@ -394,6 +421,8 @@ def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
 def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt: str,
                           partition: Callable[[str], str]
                           ) -> tuple[list[FileEntry], list[Path]]:
+    """Rename the staged files into their partitions, then flush the partition folders (and
+    the folders made for them) to disk, so the renames survive a power loss."""
     entries, moved = [], []
     for n, item in enumerate(staged):
         relative = f"{partition(item.day)}/{part_name(batch, attempt, n)}"
@@ -404,7 +433,31 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
         entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
                                  sha256=file_sha256(target), date=item.day,
                                  labelled=item.labelled))
+    fsync_tree(root, moved)
     return entries, moved
+
+
+def _verify_moved(root: Path, entries: list[FileEntry]) -> None:
+    """Just before the commit: every file is at its final path with the rows it was written
+    with (its Parquet footer), else a StoreError and nothing is committed. Guards against a
+    lock-ignoring process (an older evalctl's repair, a cleanup script) deleting staged files."""
+    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+    for entry in entries:
+        path = root / entry.path
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except FileNotFoundError:
+            problem = "is gone"
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            problem = f"is unreadable ({type(exc).__name__})"
+        else:
+            if rows == entry.rows:
+                continue
+            problem = f"holds {rows} rows, not the {entry.rows} written"
+        raise StoreError(f"{path}: a file of this ingest {problem} before its commit (did "
+                         "something remove or rewrite files in the store?); nothing was "
+                         "committed")
 
 
 def _record(batch: str, kind: str, model: str, version: str | None, env: str | None,

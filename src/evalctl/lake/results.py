@@ -1,44 +1,57 @@
-"""The monitor's results history: results/model=<m>/check=<check>/date=<D>/run-<id>.json.
+"""The monitor's results history: results/model=<m>/check=<check>/date=<D>/run-<n>.json.
 
-One file per (model, check, window date) holds that run's results. Re-running a window writes
-a new run file atomically and then removes the older runs of that window, so the history has
-exactly one entry per window (idempotent) and is cheap to read back and chart.
+A window's runs are numbered. A run publishes its results as the next number with an
+exclusive create (write a flushed temporary file, hard-link it to ``run-<n>.json``, which fails
+when the name exists), then removes the older runs of that window: the history has one entry
+per window, re-running replaces it, and readers read the highest number. Of two runs racing for
+one number exactly one wins; the other re-reads the winner's results and publishes the next
+number, so whatever a run decides against "the results it replaces" (new alerts) is decided
+by exactly one run. Temporary files are hidden, uniquely named, removed on failure and never
+matched by ``run-*.json``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
+import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evalctl.errors import StoreError
+from evalctl.lake.durable import fsync_tree, write_exclusive
 from evalctl.lake.layout import RESULTS, results_dir
+from evalctl.lake.locking import shared_lock
+
+T = TypeVar("T")
+_RUN = re.compile(r"^run-(\d+)\.json$")
 
 
-def write_window(root: Path, model: str, check: str, day: date, payload: dict[str, Any],
-                 run_id: str | None = None) -> Path:
-    """Replace the stored results of one (model, check, window)."""
+def publish_window(root: Path, model: str, check: str, day: date, payload: dict[str, Any],
+                   decide: Callable[[dict[str, Any] | None], T]) -> T:
+    """Replace the stored results of one (model, check, window) with ``payload`` and return
+    ``decide(results it replaced)`` - decided by this run alone, whatever runs concurrently."""
     folder = root / results_dir(model, check, day.isoformat())
-    folder.mkdir(parents=True, exist_ok=True)
-    run = run_id or uuid.uuid4().hex[:12]
-    target = folder / f"run-{run}.json"
-    temp = folder / f".run-{run}.json.tmp"
-    temp.write_text(json.dumps(payload, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(temp, target)
-    for old in folder.glob("run-*.json"):
-        if old != target:
-            old.unlink(missing_ok=True)
-    return target
+    data = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
+    with shared_lock(root):  # `doctor --repair` never removes a run being published
+        folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            number, previous = _latest(folder)
+            decision = decide(previous)
+            target = folder / f"run-{number + 1:08d}.json"
+            if write_exclusive(target, data):
+                break
+        fsync_tree(root, [target])
+        for older, path in _runs(folder):
+            if older <= number:
+                path.unlink(missing_ok=True)
+    return decision
 
 
 def read_window(root: Path, model: str, check: str, day: date) -> dict[str, Any] | None:
     """The stored results of one window, or None."""
-    folder = root / results_dir(model, check, day.isoformat())
-    runs = sorted(folder.glob("run-*.json"), key=lambda p: p.stat().st_mtime)
-    return _load(runs[-1]) if runs else None
+    return _latest(root / results_dir(model, check, day.isoformat()))[1]
 
 
 def read_history(root: Path, model: str, check: str | None = None,
@@ -51,14 +64,48 @@ def read_history(root: Path, model: str, check: str | None = None,
         day = date.fromisoformat(folder.name.partition("=")[2])
         if (check and name != check) or (since and day < since):
             continue
-        runs = sorted(folder.glob("run-*.json"), key=lambda p: p.stat().st_mtime)
-        if runs:
-            out.append({"check": name, "date": day, **_load(runs[-1])})
+        latest = _latest(folder)[1]
+        if latest is not None:
+            out.append({"check": name, "date": day, **latest})
     return sorted(out, key=lambda r: (r["date"], r["check"]))
+
+
+def _runs(folder: Path) -> list[tuple[int, Path]]:
+    """A window's run files, oldest first (files of the unnumbered `run-<id>.json` naming of
+    earlier versions count as run 0, by modification time)."""
+    found = []
+    for path in folder.glob("run-*.json"):
+        match = _RUN.match(path.name)
+        try:
+            found.append((int(match.group(1)) if match else 0, path.stat().st_mtime, path))
+        except FileNotFoundError:  # removed by a newer run meanwhile
+            continue
+    return [(n, path) for n, _, path in sorted(found)]
+
+
+def _latest(folder: Path) -> tuple[int, dict[str, Any] | None]:
+    """(number, results) of a window's newest run; (0, None) when it has none. A run removed
+    while being read was replaced by a newer one: list again."""
+    while True:
+        runs = _runs(folder)
+        if not runs:
+            return 0, None
+        number, path = runs[-1]
+        try:
+            return number, _load(path)
+        except FileNotFoundError:
+            continue
 
 
 def _load(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StoreError(f"{path}: results file is unreadable ({exc.strerror or exc})") from exc
+    try:
+        loaded: dict[str, Any] = json.loads(text)
+    except ValueError as exc:
         raise StoreError(f"{path}: results file is unreadable ({exc})") from exc
+    return loaded

@@ -15,6 +15,7 @@ from evalctl.errors import InputError, SelectorError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
 from evalctl.lake.ledger import FORMAT, BatchRecord, FileEntry, read_records, store_format
+from evalctl.lake.locking import LOCK_FILE
 from evalctl.lake.selectors import Selector
 from evalctl.version import __version__
 
@@ -62,6 +63,8 @@ class Store:
         root.mkdir(parents=True, exist_ok=True)
         for sub in (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING):
             (root / sub).mkdir(exist_ok=True)
+        if not (root / LOCK_FILE).exists():
+            (root / LOCK_FILE).touch()  # the store lock (lake/locking.py)
         if not marker.exists():
             marker.write_text(json.dumps({"format": FORMAT, "created_by": __version__}) + "\n")
         return cls(root)

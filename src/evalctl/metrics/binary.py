@@ -34,6 +34,7 @@ from evalctl.metrics.intervals import (
 )
 from evalctl.metrics.slices import group_exprs, group_names
 from evalctl.metrics.spec import LABEL, PREDICTION, SCORE, VALID, Columns, Options
+from evalctl.stats.exact import exact_sum, exact_sums, grid_scale, scale_name, with_grids
 
 METRICS = (
     "accuracy", "precision", "recall", "f1", "positive_rate",
@@ -143,11 +144,16 @@ def fine_columns(metrics: frozenset[str]) -> list[str]:
 
 def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
                ) -> pl.LazyFrame:
-    """Rows and sums per segment and outcome code (and ECE cell) of the key columns `keys`."""
-    extra = [pl.col(SCORE).sum().alias("cell_s")] if "ece" in metrics else []
-    return base.group_by([*group_exprs(keys), *map(pl.col, fine_columns(metrics))]).agg(
-        pl.len().alias("rows"), *[e.alias(name) for name, e in _sum_columns(metrics).items()],
-        *extra,
+    """Rows and sums per segment and outcome code (and ECE cell) of the key columns `keys`.
+    Float sums are order-free (`evalctl.stats.exact`), so reruns give the same bits."""
+    terms = _float_terms(metrics)
+    if "ece" in metrics:  # the score sum of each calibration cell (null cell: not needed)
+        terms["cell_s"] = pl.when(pl.col("__cell").is_not_null()).then(pl.col(SCORE))
+    frame = base.with_columns(grid_scale(e).alias(scale_name(k)) for k, e in terms.items())
+    counts = [pl.col("__oor").sum().alias("n_oor")] if metrics & SCORE_METRICS else []
+    return frame.group_by([*group_exprs(keys), *map(pl.col, fine_columns(metrics))]).agg(
+        pl.len().alias("rows"), *counts,
+        *[exact_sum(e, scale_name(k)).alias(k) for k, e in terms.items()],
     )
 
 
@@ -162,15 +168,18 @@ def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) ->
         "P": rows.filter(code.is_in([2, 3])).sum(), "tp": rows.filter(code == 3).sum(),
         "fp": rows.filter(code == 1).sum(), "n_bad": rows.filter(code == BAD).sum(),
     }
-    sums = [pl.col(name).sum() for name in _sum_columns(metrics)]
+    floats = list(_float_terms(metrics))
+    sums = ([pl.col("n_oor").sum()] if metrics & SCORE_METRICS else []) + exact_sums(floats)
     if "ece" not in metrics:
-        return stats.group_by(names).agg(*[e.alias(k) for k, e in counts.items()], *sums)
-    cells = stats.group_by([*names, "__cell"]).agg(
-        *[e.alias(k) for k, e in counts.items()], *sums, pl.col("cell_s").sum()
+        return with_grids(stats, floats).group_by(names).agg(
+            *[e.alias(k) for k, e in counts.items()], *sums)
+    cells = with_grids(stats, [*floats, "cell_s"]).group_by([*names, "__cell"]).agg(
+        *[e.alias(k) for k, e in counts.items()], *sums, *exact_sums(["cell_s"])
     )
     has_cell = pl.col("__cell").is_not_null()
-    return cells.group_by(names).agg(
-        *[pl.col(name).sum() for name in [*counts, *_sum_columns(metrics)]],
+    ints = [*counts, *(["n_oor"] if metrics & SCORE_METRICS else [])]
+    return with_grids(cells, floats).group_by(names).agg(
+        *[pl.col(name).sum() for name in ints], *exact_sums(floats),
         pl.col("__cell").filter(has_cell), pl.col("n").filter(has_cell).alias("cell_n"),
         pl.col("cell_s").filter(has_cell),
     )
@@ -190,17 +199,16 @@ def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
     return stats
 
 
-def _sum_columns(metrics: frozenset[str]) -> dict[str, pl.Expr]:
-    """Per-row terms summed per segment besides the row counts."""
+def _float_terms(metrics: frozenset[str]) -> dict[str, pl.Expr]:
+    """Per-row float terms summed per segment besides the row counts."""
     sums: dict[str, pl.Expr] = {}
     if metrics & SCORE_METRICS:
-        sums |= {"n_oor": pl.col("__oor").sum()}
-        sums |= {name: pl.col("__" + name).sum() for name in ("ll", "ll2", "br", "br2")}
+        sums |= {name: pl.col("__" + name) for name in ("ll", "ll2", "br", "br2")}
     if metrics & RANK_METRICS:
         a, b, pu, nu = pl.col("__a"), pl.col("__b"), pl.col("__pu"), pl.col("__nu")
         sums |= {
-            "S1": (b * pu).sum(), "S2": (b * b * pu).sum(), "T1": (a * nu).sum(),
-            "T2": (a * a * nu).sum(), "AP": (pu * a / (a + b).clip(1.0)).sum(),
+            "S1": b * pu, "S2": b * b * pu, "T1": a * nu, "T2": a * a * nu,
+            "AP": pu * a / (a + b).clip(1.0),
         }
     return sums
 
@@ -229,11 +237,11 @@ def _tie_stats(frame: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
             pl.col("__a").max().alias("a_end"), pl.col("__b").max().alias("b_end"),
         )
     )
+    terms = {"tS1": p * above_pos, "tS2": p * above_pos**2, "tT1": q * above_neg,
+             "tT2": q * above_neg**2, "tAP": p * a_end / (a_end + b_end)}
+    blocks = blocks.with_columns(grid_scale(e).alias(scale_name(k)) for k, e in terms.items())
     return blocks.group_by(group_names(keys)).agg(
-        (p * above_pos).sum().alias("tS1"), (p * above_pos**2).sum().alias("tS2"),
-        (q * above_neg).sum().alias("tT1"), (q * above_neg**2).sum().alias("tT2"),
-        (p * a_end / (a_end + b_end)).sum().alias("tAP"),
-    )
+        exact_sum(e, scale_name(k)).alias(k) for k, e in terms.items())
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:

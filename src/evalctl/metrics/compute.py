@@ -37,6 +37,7 @@ from evalctl.metrics.slices import (
     slices_from_config,
 )
 from evalctl.metrics.spec import Columns, Options, key_name
+from evalctl.stats.exact import exact_sums, with_grids
 
 TASKS: dict[str, ModuleType] = {
     "binary_classification": binary,
@@ -256,10 +257,12 @@ def _rolled_up_stats(base: pl.LazyFrame, module: ModuleType,
         grain = groupings[source]
         stats = fine[source].lazy()
         if set(names) != set(grain):
-            sums = [c for c in fine[source].columns
-                    if c not in {*group_names(grain), *extra}]
-            stats = stats.group_by([*group_exprs(names), *map(pl.col, extra)]).agg(
-                pl.col(sums).sum())
+            schema = fine[source].schema
+            sums = [c for c in schema if c not in {*group_names(grain), *extra}]
+            floats = [c for c in sums if schema[c].is_float()]  # order-free: see stats.exact
+            stats = with_grids(stats, floats).group_by(
+                [*group_exprs(names), *map(pl.col, extra)]).agg(
+                *[exact_sums([c])[0] if c in floats else pl.col(c).sum() for c in sums])
         plans.append(label_segments(module.finish(stats, names, metrics), name, names))
     return pl.concat(pl.collect_all(plans), how="vertical_relaxed")
 

@@ -34,6 +34,7 @@ from evalctl.metrics.spec import (
     no_fine_columns,
     unchanged,
 )
+from evalctl.stats.exact import exact_sum, exact_sums, grid_scale, scale_name, with_grids
 
 METRICS = ("ndcg", "mrr", "hit_rate")
 SCORE_METRICS: frozenset[str] = frozenset()
@@ -60,13 +61,14 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     ).sort([QUERY, "__inv", SCORE], descending=[False, False, True], nulls_last=True)
     rows = _row_terms(rows, options.k)
     key_aggs = [agg for k in keys for agg in (pl.col(k).min(), pl.col(k).max().alias(k + "__max"))]
-    queries = rows.group_by(QUERY).agg(
+    queries = with_grids(rows, ["__dcg"]).group_by(QUERY).agg(
         pl.col(VALID).sum().alias("__nv"), pl.col("__miss").sum().alias("n_missing_label"),
-        pl.col("__excl").sum().alias("n_excluded"), pl.col("__dcg").sum().alias("dcg"),
+        pl.col("__excl").sum().alias("n_excluded"), *exact_sums(["__dcg"]),
         pl.col("__rr").max().fill_null(0.0).alias("rr"), pl.col("__rank").min().alias("rank"),
         (pl.col(VALID) & (y < 0)).any().alias("__negative"), *key_aggs,
     )
     varies = [pl.col(k).ne_missing(pl.col(k + "__max")) for k in keys]
+    queries = queries.rename({"__dcg": "dcg"})
     return (
         queries.join(_ideal_dcg(rows, options.k), on=QUERY, how="left", nulls_equal=True)
         .with_columns(
@@ -133,7 +135,8 @@ def _ideal_dcg(rows: pl.LazyFrame, k: int) -> pl.LazyFrame:
     st = pl.col("__st")
     upper, lower = (st + m).clip(upper_bound=k), st.clip(upper_bound=k)
     contribution = pl.col(LABEL) * (table.gather(upper) - table.gather(lower))
-    return levels.group_by(QUERY).agg(contribution.sum().alias("idcg"))
+    levels = levels.with_columns(contribution.alias("idcg"))
+    return with_grids(levels, ["idcg"]).group_by(QUERY).agg(exact_sums(["idcg"]))
 
 
 def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
@@ -156,11 +159,13 @@ def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
                ) -> pl.LazyFrame:
     """Sums over the segment's queries (n counts queries with at least one evaluable row)."""
     v = pl.col(VALID)
-    return base.group_by(group_exprs(keys)).agg(
+    terms = {"s_ndcg": pl.col("ndcg"), "s_ndcg2": pl.col("ndcg") ** 2, "s_rr": pl.col("rr"),
+             "s_rr2": pl.col("rr") ** 2}
+    frame = base.with_columns(grid_scale(e).alias(scale_name(k)) for k, e in terms.items())
+    return frame.group_by(group_exprs(keys)).agg(  # order-free float sums: see stats.exact
         v.sum().alias("n"), pl.col("n_missing_label").sum(), pl.col("n_excluded").sum(),
-        *[expr.filter(v).sum().alias(name) for name, expr in (
-            ("s_ndcg", pl.col("ndcg")), ("s_ndcg2", pl.col("ndcg") ** 2),
-            ("s_rr", pl.col("rr")), ("s_rr2", pl.col("rr") ** 2), ("s_hit", pl.col("hit")))],
+        *[exact_sum(e.filter(v), scale_name(k)).alias(k) for k, e in terms.items()],
+        pl.col("hit").filter(v).sum().alias("s_hit"),
         pl.col("__negative").sum().alias("n_negative"),
         pl.col("__varies").sum().alias("n_varies"),
     )

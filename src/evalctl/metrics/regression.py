@@ -25,14 +25,15 @@ from evalctl.metrics.spec import (
     no_fine_columns,
     unchanged,
 )
+from evalctl.stats.exact import exact_sum, exact_total, scale_name, with_grids
 
 METRICS = ("mae", "rmse", "mape", "r2", "mean_error")
 SCORE_METRICS: frozenset[str] = frozenset()
 
-_MOMENTS = {  # output name -> per-row term (zero on excluded rows)
+_MOMENTS = {  # output name -> per-row float term (zero on excluded rows), summed exactly
     "s_e": "__e", "s_ae": "__ae", "s_e2": "__e2", "s_e4": "__e4", "s_y": "__yc",
     "s_y2": "__yc2", "s_y3": "__yc3", "s_y4": "__yc4", "s_e2y": "__e2yc", "s_e2y2": "__e2yc2",
-    "n_nonzero": "__nz", "s_ape": "__ape", "s_ape2": "__ape2",
+    "s_ape": "__ape", "s_ape2": "__ape2",
 }
 
 
@@ -56,7 +57,8 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     )
     v = pl.col(VALID)
     e = pl.when(v).then(yhat - y).otherwise(0.0)
-    centred = pl.when(v).then(y - y.filter(v).mean()).otherwise(0.0)
+    mean = exact_total(y.filter(v)) / v.sum()  # order-free, see evalctl.stats.exact
+    centred = pl.when(v).then(y - mean).otherwise(0.0)
     nonzero = v & (y != 0)
     ape = pl.when(nonzero).then((yhat - y).abs() / y.abs()).otherwise(0.0)
     frame = frame.with_columns(e.alias("__e"), centred.alias("__yc"), nonzero.alias("__nz"),
@@ -87,14 +89,15 @@ def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
     aggs = [
         pl.col(VALID).sum().alias("n"), pl.col("__miss").sum().alias("n_missing_label"),
         pl.col("__excl").sum().alias("n_excluded"),
-        *[pl.col(term).sum().alias(name) for name, term in _MOMENTS.items()],
+        pl.col("__nz").sum().alias("n_nonzero"),
+        *[exact_sum(pl.col(term), scale_name(term)).alias(name) for name, term in _MOMENTS.items()],
     ]
-    return base.group_by(group_exprs(keys)).agg(aggs)
+    return with_grids(base, list(_MOMENTS.values())).group_by(group_exprs(keys)).agg(aggs)
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:
     """Metric values, intervals and reasons from the moment sums."""
-    m = {name: column(stats, name) for name in ("n", *_MOMENTS)}
+    m = {name: column(stats, name) for name in ("n", "n_nonzero", *_MOMENTS)}
     builders = {"mae": _mae, "rmse": _rmse, "mape": _mape, "r2": _r2, "mean_error": _mean_error}
     return [builders[name](m, options) for name in METRICS if name in metrics]
 

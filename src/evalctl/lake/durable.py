@@ -1,0 +1,65 @@
+"""Durable writes: flushed files, flushed folders, exclusive publication, unique temp names.
+
+A rename or a hard link is only durable once the folder holding the new name is flushed
+(``fsync`` on the folder); a new folder, once its parent is. Temporary files get unique names
+(so a killed writer's leftover never collides with a later run), start with a dot and end in
+``.tmp`` (so readers, which list ``run-*.json`` or read ledger-named files, never see them),
+and are removed when the write fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from evalctl.temporaries import temporary
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_path(target: Path) -> Path:
+    """A unique hidden temporary name beside ``target``."""
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (new names, renames) to disk; a no-op where unsupported."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path, paths: list[Path]) -> None:
+    """Flush the folders holding ``paths`` and every folder between them and ``root`` (made
+    by ``mkdir(parents=True)`` for them, perhaps), deepest first."""
+    folders = {folder for path in paths for folder in path.relative_to(root).parents}
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        fsync_dir(root / folder)
+
+
+def write_exclusive(target: Path, payload: bytes) -> bool:
+    """Publish ``payload`` at ``target`` only if no file has that name (first writer wins):
+    written to a flushed temporary file, hard-linked to ``target``, folder flushed. Returns
+    False when ``target`` already exists. A reader sees no file or the whole file."""
+    temp = temp_path(target)
+    with temporary(temp):  # removed even when a signal ends the process
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temp, target)
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+    fsync_dir(target.parent)
+    return True

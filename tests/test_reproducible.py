@@ -1,0 +1,209 @@
+"""Reproducible to the bit: the same data and command give the same bytes on every run.
+
+Polars' parallel hash group-by adds a group's floats in whatever order its threads meet them,
+so plain grouped float sums differ in the last bits from run to run on data big enough to be
+split across threads (tens of thousands of rows). The engines sum floats order-free
+(`evalctl.stats.exact`); these tests run each computation many times on such data and ask for
+one distinct result, and run every report command of the sample story twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from evalctl.analyses import cbpe
+from evalctl.analyses.decompose import feature_segments
+from evalctl.analyses.paired import FAMILY
+from evalctl.analyses.paired_segments import compare_segments, materialise_keys
+from evalctl.metrics import binned_slice, column_slice, compute_metrics, crossed_slice
+from evalctl.stats.exact import exact_sums, exact_total, grid_scale, with_grids
+
+RUNS = 20
+ROWS = 60_000
+
+
+def _distinct(compute: Callable[[], Any], runs: int = RUNS) -> int:
+    """How many different results `runs` calls give (compared as their repr: every bit)."""
+    return len({repr(compute()) for _ in range(runs)})
+
+
+def _frame_bits(frame: pl.DataFrame) -> str:
+    return frame.write_json()
+
+
+@pytest.fixture(scope="module")
+def rows() -> pl.DataFrame:
+    rng = np.random.default_rng(5)
+    score = rng.random(ROWS)
+    frame = pl.DataFrame({
+        "g": rng.integers(0, 200, ROWS), "h": rng.choice(["a", "b", "c", "d"], ROWS),
+        "x": rng.normal(0.0, 1.0, ROWS), "y": (rng.random(ROWS) < score).astype(float),
+        "s": score, "s2": np.clip(score + rng.normal(0, 0.2, ROWS), 0, 1),
+        "q": rng.integers(0, 5_000, ROWS), "rel": rng.integers(0, 4, ROWS).astype(float),
+        "v": rng.lognormal(3.0, 1.0, ROWS),
+    })
+    return frame.with_columns((pl.col("q") % 3).alias("qs"))  # one value per query
+
+
+# -- the order-free sum itself -------------------------------------------------------------
+
+def test_grouped_exact_sums_are_one_result_and_match_fsum(rows: pl.DataFrame) -> None:
+    def run() -> pl.DataFrame:
+        return (with_grids(rows.lazy(), ["x", "v"]).group_by("g").agg(exact_sums(["x", "v"]))
+                .collect().sort("g"))
+
+    assert _distinct(lambda: _frame_bits(run())) == 1
+    out = run()
+    for (g,), part in rows.group_by("g"):
+        got = out.filter(pl.col("g") == g).row(0, named=True)
+        for c in ("x", "v"):
+            assert got[c] == pytest.approx(math.fsum(part[c].to_list()), rel=1e-15, abs=1e-15)
+
+
+def test_exact_sums_keep_nulls_nan_inf_and_empty_groups_as_sum_does() -> None:
+    frame = pl.DataFrame({"g": [1, 1, 2, 2, 3, 4, 5], "x": [1.5, 2.25, None, None, 0.0, 4.0, -1.0]})
+    out = (with_grids(frame.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+           .sort("g"))
+    assert out["x"].to_list() == [3.75, 0.0, 0.0, 4.0, -1.0]
+    for bad, expected in ((float("inf"), math.inf), (float("nan"), None)):
+        odd = frame.with_columns(pl.when(pl.col("g") == 3).then(bad).otherwise(pl.col("x"))
+                                 .alias("x"))
+        got = (with_grids(odd.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+               .sort("g"))["x"].to_list()
+        assert got[0] == 3.75
+        assert got[2] == expected if expected is not None else math.isnan(got[2])
+    empty = with_grids(frame.lazy().filter(pl.col("g") > 9), ["x"])
+    assert empty.select(exact_sums(["x"])).collect()["x"].to_list() == [0.0]
+    tiny = pl.DataFrame({"x": [1e-300, 3e-300]})
+    assert tiny.select(exact_total(pl.col("x")))[0, 0] == pytest.approx(4e-300, rel=1e-15)
+    assert pl.DataFrame({"x": [0.0]}).select(grid_scale(pl.col("x")))[0, 0] == 2.0**61
+
+
+# -- the engines, run many times -----------------------------------------------------------
+
+@pytest.mark.parametrize("metrics", [["log_loss", "brier", "ece"],
+                                     ["roc_auc", "average_precision", "accuracy"]])
+def test_binary_metrics_per_slice_are_one_result(rows: pl.DataFrame, metrics: list[str]) -> None:
+    slices = [column_slice("g"), column_slice("h"), binned_slice("x", [-1.0, 0.0, 1.0]),
+              crossed_slice("h", binned_slice("x", [-1.0, 0.0, 1.0]))]
+
+    def run() -> str:
+        return _frame_bits(compute_metrics(rows, "binary_classification", label="y", score="s",
+                                           slices=slices, metrics=metrics, n_boot=50))
+
+    assert _distinct(run) == 1
+
+
+def test_regression_and_ranking_metrics_are_one_result(rows: pl.DataFrame) -> None:
+    def regression() -> str:
+        return _frame_bits(compute_metrics(rows, "regression", label="v", score="x",
+                                           slices=[column_slice("g"), column_slice("h")]))
+
+    def ranking() -> str:
+        return _frame_bits(compute_metrics(rows, "ranking", label="rel", score="s", group="q",
+                                           slices=[column_slice("qs")]))
+
+    assert _distinct(regression) == 1
+    assert _distinct(ranking) == 1
+
+
+@pytest.mark.parametrize(("metric", "task"), [("brier", "binary_classification"),
+                                              ("log_loss", "binary_classification"),
+                                              ("r2", "regression")])
+def test_paired_moment_tests_are_one_result(rows: pl.DataFrame, metric: str, task: str) -> None:
+    data = rows.select(pl.col("y").alias("__y"), pl.col("s").alias("__s0"),
+                       pl.col("s2").alias("__s1"), (pl.col("s") >= 0.5).cast(pl.Float64)
+                       .alias("__p0"), (pl.col("s2") >= 0.5).cast(pl.Float64).alias("__p1"),
+                       "g")
+    if task == "regression":
+        data = data.with_columns(pl.col("__y") + rows["v"])
+    frame, keys = materialise_keys(data, [column_slice("g")])
+
+    def run() -> str:
+        return repr(sorted(compare_segments(frame, keys, FAMILY[(task, metric)], metric,
+                                            ["m0", "m1"], n_boot=50, seed=0).items()))
+
+    assert _distinct(run, runs=10) == 1
+
+
+def test_cbpe_estimates_do_not_depend_on_the_order_of_the_groups() -> None:
+    rng = np.random.default_rng(3)
+    n = 5_000
+    window, score = rng.integers(0, 6, n), rng.random(n).round(2)  # ties within windows
+    p, weight = np.clip(score + rng.normal(0, 0.1, n), 0, 1), rng.integers(1, 50, n)
+    predicted = (score >= 0.5).astype(int)
+
+    def run() -> str:
+        order = rng.permutation(n)
+        est = cbpe.estimate_metrics(window[order], score[order], p[order], predicted[order],
+                                    weight[order].astype(float), 6)
+        return repr({k: (v[0].tolist(), v[1].tolist()) for k, v in est.items()})
+
+    assert _distinct(run) == 1
+
+
+def test_rare_categories_roll_up_to_one_result() -> None:
+    rng = np.random.default_rng(4)
+    codes = np.arange(40_000)
+    table = pl.DataFrame({
+        "side": np.repeat([1, 2], len(codes)), "feature": "f",
+        "segment": np.tile(codes, 2).astype(np.int32),
+        "rows": rng.integers(1, 5, 2 * len(codes)).astype(float),
+        "n": rng.integers(1, 5, 2 * len(codes)).astype(float),
+        "sum": rng.random(2 * len(codes)),
+    })
+    vocabulary = [f"c{i}" for i in codes]
+
+    def run() -> str:
+        seg = feature_segments(table, "f", "categorical", [], vocabulary, min_share=0.01)
+        return repr((seg.predicates, seg.sum0.tolist(), seg.sum1.tolist()))
+
+    assert _distinct(run) == 1
+
+
+# -- every report command of the sample story, twice ---------------------------------------
+
+M = ["--model", "tv-recommender"]
+COMMANDS = {
+    "skew": ["skew", *M, "--reference", "training", "--current",
+             "production@2026-11-15..2026-11-30"],
+    "skew --join-key": ["skew", *M, "--reference", "training:v2", "--current",
+                        "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id"],
+    "drift": ["drift", *M, "--reference", "training", "--current",
+              "production@2026-11-01..2026-11-30", "--window", "1d"],
+    "slices": ["slices", *M, "--selector", "production@2026-11-15..2026-11-30"],
+    "slices --metric log_loss": ["slices", *M, "--selector", "production@2026-11-15..2026-11-30",
+                                 "--metric", "log_loss"],
+    "slices --discover": ["slices", *M, "--selector", "production@2026-11-15..2026-11-30",
+                          "--discover", "--compare-to", "production@2026-11-01..2026-11-14"],
+    "validate": ["validate", *M, "--candidate", "v2", "--baseline", "v1", "--selector",
+                 "validation"],
+    "compare": ["compare", *M, "--champion", "v1", "--challenger", "v2", "--selector",
+                "production@2026-11-01..2026-11-25"],
+    "compare --metric brier": ["compare", *M, "--champion", "v1", "--challenger", "v2",
+                               "--selector", "production@2026-11-01..2026-11-25",
+                               "--metric", "brier"],
+    "rca": ["rca", *M, "--baseline", "production@2026-11-01..2026-11-14", "--current",
+            "production@2026-11-15..2026-11-25"],
+    "estimate": ["estimate", *M, "--reference", "validation", "--current",
+                 "production@2026-11-20..2026-11-30"],
+}
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_report_command_gives_the_same_bytes_twice(story, name: str) -> None:
+    outputs = []
+    for _ in range(2):
+        result = story(*COMMANDS[name], "-f", "json")
+        assert result.code in (0, 1), result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["status"] != "error"
+        outputs.append(result.stdout.replace(f'"generated_at": "{doc["generated_at"]}"', ""))
+    assert outputs[0] == outputs[1]
