@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import CONFIG, make_frame, store_snapshot
+from tests.helpers import CONFIG, make_frame, store_snapshot
 
 import evalctl.settings.checks as checks_module
 import evalctl.settings.drift as drift_module
