@@ -372,8 +372,8 @@ def _write_inputs(folder: Path, rows: int, seed: int) -> Inputs:
 def _new_store(trial: Trial) -> None:
     """A store holding one committed base batch (written in-process: fast)."""
     from evalctl import api
-    from evalctl.config import load_config
     from evalctl.lake import Store
+    from evalctl.settings.load import load_config
 
     trial.folder.mkdir(parents=True)
     (trial.folder / "evalctl.yaml").write_text(CONFIG)

@@ -21,7 +21,7 @@ from tests.helpers import CONFIG, STORY_CONFIG, make_frame, store_snapshot
 import evalctl
 from evalctl import api
 from evalctl.cli.app import run
-from evalctl.config import load_config
+from evalctl.settings.load import load_config
 
 M = "tv-recommender"
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

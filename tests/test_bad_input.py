@@ -130,9 +130,9 @@ def test_bad_config_key(cli, workdir, frame_file) -> None:
 def test_selector_matching_nothing(cli, workdir, frame_file) -> None:
     cli(*INGEST, str(frame_file(make_frame(10), "p.parquet")))
     from evalctl.cli import state as state_module  # noqa: F401  (selector via the library)
-    from evalctl.config import load_config
     from evalctl.errors import SelectorError
     from evalctl.lake import Store, parse_selector
+    from evalctl.settings.load import load_config
     store = Store.open(workdir / "store")
     model = load_config(workdir / "evalctl.yaml").model("churn")
     with pytest.raises(SelectorError, match="matched no data .*production:v1"):
@@ -182,9 +182,9 @@ def test_library_rejects_a_negative_seed(story) -> None:
     from tests.helpers import STORY_CONFIG
 
     from evalctl import api
-    from evalctl.config import load_config
     from evalctl.errors import InputError
     from evalctl.lake import Store, parse_selector
+    from evalctl.settings.load import load_config
 
     store = Store.open(story.store)
     model = load_config(STORY_CONFIG).model("tv-recommender")

@@ -13,10 +13,11 @@ from tests.helpers import CONFIG, make_frame
 from tests.helpers import validate_envelope as validate
 
 from evalctl import api
-from evalctl.analyses.compare_settings import CompareSettings, parse_compare_settings
-from evalctl.config import load_config
 from evalctl.errors import ConfigError
 from evalctl.lake import Store, parse_selector
+from evalctl.settings.checks import parse_compare_settings
+from evalctl.settings.load import load_config
+from evalctl.settings.sections import CompareSettings
 
 M = ["--model", "tv-recommender"]
 LABELLED = "production@2026-11-01..2026-11-25"  # inline labels only (later days: actuals)
@@ -259,8 +260,9 @@ def test_regression_models_compare_on_rmse(cli, frame_file, workdir) -> None:
     assert overall["vs_champion"]["v2"]["test"] == "paired bootstrap (gaussian multiplier)"
     # checks.compare settings reach the analysis (library entry point, as the CLI calls it)
     config = load_config(workdir / "evalctl.yaml")
-    model = replace(config.model("demand"), checks={"compare": {"min_slice_size": 5000,
-                                                                "metric": "mae"}})
+    model = config.model("demand")
+    model = replace(model, settings=replace(model.settings, compare=parse_compare_settings(
+        "checks.compare", {"min_slice_size": 5000, "metric": "mae"})))
     report = api.compare(Store.open(workdir / "store"), model, parse_selector("production"),
                          champion="v1", challengers=["v2"])
     assert report.inputs["metric"] == "mae" and report.inputs["gate"]["min_slice_size"] == 5000

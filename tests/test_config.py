@@ -9,8 +9,8 @@ import pytest
 import yaml
 from tests.helpers import CONFIG
 
-from evalctl.config import load_config, parse_config
 from evalctl.errors import ConfigError
+from evalctl.settings.load import load_config, parse_config
 
 
 def _parse(text: str):

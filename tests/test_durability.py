@@ -92,9 +92,9 @@ def test_doctor_finds_altered_and_missing_files(cli, workdir, frame_file) -> Non
 def test_reading_a_missing_committed_file_is_exit_3(cli, workdir, frame_file) -> None:
     cli(*INGEST, str(frame_file(make_frame(400), "a.parquet")))
     os.remove(sorted((workdir / "store" / "predictions").rglob("*.parquet"))[0])
-    from evalctl.config import load_config
     from evalctl.errors import StoreError
     from evalctl.lake import Store, parse_selector
+    from evalctl.settings.load import load_config
     store = Store.open(workdir / "store")
     model = load_config(workdir / "evalctl.yaml").model("churn")
     try:

@@ -13,15 +13,12 @@ from tests.helpers import STORY_CONFIG, make_frame
 from tests.helpers import validate_envelope as validate
 
 from evalctl import api
-from evalctl.analyses.estimate import (
-    EstimateSettings,
-    ProxyRule,
-    estimate_overall,
-    parse_estimate_settings,
-)
-from evalctl.config import load_config
+from evalctl.analyses.estimate import estimate_overall
 from evalctl.errors import ConfigError
 from evalctl.lake import Store, parse_selector
+from evalctl.settings.checks import parse_estimate_settings
+from evalctl.settings.load import load_config
+from evalctl.settings.sections import EstimateSettings, ProxyRule
 
 M = ["--model", "tv-recommender"]
 WINDOW_KEYS = {"window_start", "window_end", "rows", "labelled_rows", "estimated", "realized",
@@ -191,8 +188,9 @@ def test_concept_drift_is_flagged_only_where_labels_exist(cli, frame_file) -> No
 def test_config_thresholds_gate_the_estimate(churn, workdir: Path) -> None:
     config = load_config(workdir / "evalctl.yaml")
     store = Store.open(workdir / "store")
-    model = replace(config.model("churn"), checks={"estimate": {
-        "min": {"accuracy": 0.95}, "proxies": {"clicked": {"min": 0.9}}}})
+    model = config.model("churn")
+    model = replace(model, settings=replace(model.settings, estimate=parse_estimate_settings(
+        "checks.estimate", {"min": {"accuracy": 0.95}, "proxies": {"clicked": {"min": 0.9}}})))
     report = api.estimate(store, model, parse_selector("validation"),
                           parse_selector("production@2026-11-01..2026-11-06"), windows=3)
     assert report.status == "fail"

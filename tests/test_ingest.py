@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from tests.helpers import make_frame
 
-from evalctl.config import load_config
 from evalctl.lake.ingest import ingest_actuals, ingest_predictions
 from evalctl.lake.selectors import parse_selector
 from evalctl.lake.store import Store
+from evalctl.settings.load import load_config
 
 
 @pytest.fixture

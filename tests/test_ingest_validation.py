@@ -393,8 +393,8 @@ def test_actuals_arrival_column_and_unmatched_ids(cli, workdir: Path, frame_file
     stored = _stored(cli)
     early = stored.filter(pl.col("request_id").is_in(["early00001", "early00002"]))
     assert early["label"].to_list() == [0, 1]
-    from evalctl.config import load_config
     from evalctl.lake import Store
+    from evalctl.settings.load import load_config
     actuals = Store.open(workdir / "store").scan_actuals(
         load_config(workdir / "evalctl.yaml").model("churn"))
     assert actuals is not None

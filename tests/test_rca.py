@@ -129,10 +129,10 @@ def test_summary_cells_and_the_grouped_query_give_the_same_segments(story) -> No
     from tests.helpers import STORY_CONFIG
 
     from evalctl.analyses import rca_segments as segments
-    from evalctl.analyses.rca_settings import row_term
-    from evalctl.config import load_config
+    from evalctl.analyses.rca_metric import row_term
     from evalctl.lake.selectors import parse_selector
     from evalctl.lake.store import Store
+    from evalctl.settings.load import load_config
     from evalctl.stats import fit_binning
 
     store = Store.open(story.store)

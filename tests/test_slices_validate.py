@@ -446,8 +446,8 @@ def test_discovery_over_the_lazy_scan_equals_discovery_over_collected_rows(story
     from tests.helpers import STORY_CONFIG
 
     from evalctl.analyses.slices import error_expr
-    from evalctl.config import load_config
     from evalctl.lake import Store, parse_selector
+    from evalctl.settings.load import load_config
     from evalctl.slicing import discover_slices
 
     store = Store.open(story.store)

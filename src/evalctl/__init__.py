@@ -13,7 +13,7 @@
 
 from evalctl.analyses.monitor import MonitorOutcome
 from evalctl.clock import Clock, fixed_clock, system_clock
-from evalctl.config import Config, ModelConfig, load_config
+from evalctl.config import Config, ModelConfig
 from evalctl.errors import (
     ConfigError,
     EvalctlError,
@@ -24,6 +24,7 @@ from evalctl.errors import (
 )
 from evalctl.lake import Selector, Store, parse_selector
 from evalctl.reports import Report
+from evalctl.settings.load import load_config
 from evalctl.version import __version__
 from evalctl.workspace import Workspace
 from evalctl.workspace import open_workspace as open

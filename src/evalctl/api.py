@@ -11,9 +11,8 @@ import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from evalctl.check_settings import drift_settings
 from evalctl.clock import Clock, now
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -26,11 +25,11 @@ from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+from evalctl.settings.sections import with_options
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
 
-T = TypeVar("T")
 
 STARTER_CONFIG = """\
 # evalctl configuration. Keys: see README "Config reference".
@@ -294,23 +293,19 @@ def skew(store: Store, model: ModelConfig, reference: Selector, current: Selecto
     from evalctl.analyses.skew import skew_report
 
     model = store.resolve_model(model)
-    settings = drift_settings(model.checks, "skew", model.checked_columns)
-    return skew_report(store, model, reference, current, settings=settings, join_key=join_key)
+    return skew_report(store, model, reference, current, settings=model.settings.skew,
+                       join_key=join_key)
 
 
 def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
           window: str | None = None, windows: int | None = None,
           min_rows: int | None = None) -> Report:
     """Drift of every column window by window, with onset."""
-    from dataclasses import replace
-
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
-    settings = drift_settings(model.checks, "drift", model.checked_columns)
-    if min_rows is not None:
-        settings = replace(settings, min_rows=min_rows)
-    return drift_report(store, model, reference, current, settings=settings, window=window,
+    settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
+    return drift_report(store, model, reference, current, settings=settings,
                         windows=windows)
 
 
@@ -321,22 +316,16 @@ def slices(store: Store, model: ModelConfig, selector: Selector, *,
            min_support: float | None = None, error: str | None = None) -> Report:
     """The slice leaderboard (declared slices, optionally SliceLine discovery). Options left
     None take checks.slices from the config, then the defaults of `SliceOptions`."""
+    from dataclasses import asdict
+
     from evalctl.analyses.slices import SliceOptions, slices_report
-    from evalctl.check_settings import parse_slices_settings
 
     model = store.resolve_model(model)
-    d = SliceOptions(**parse_slices_settings("checks.slices", model.checks.get("slices") or {}))
-    options = SliceOptions(
-        metric=_given(metric, d.metric), top=top, min_size=_given(min_size, d.min_size),
-        fdr=_given(fdr, d.fdr), discover=discover, alpha=_given(alpha, d.alpha),
-        max_level=_given(max_level, d.max_level), min_support=_given(min_support, d.min_support),
-        error=_given(error, d.error))
+    settings = with_options(model.settings.slices, metric=metric, min_size=min_size, fdr=fdr,
+                            alpha=alpha, max_level=max_level, min_support=min_support,
+                            error=error)
+    options = SliceOptions(top=top, discover=discover, **asdict(settings))
     return slices_report(store, model, selector, options=options, compare_to=compare_to)
-
-
-def _given(value: T | None, default: T) -> T:
-    """An option given by the caller, else the config's (or the built-in) default."""
-    return default if value is None else value
 
 
 def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
@@ -344,11 +333,10 @@ def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate:
     """The promotion gate: candidate vs baseline on the same rows, overall and per slice
     (every failing row; `top` > 0 keeps only that many of the passing ones)."""
     from evalctl.analyses.validate import validate_report
-    from evalctl.check_settings import validate_settings
 
     model = store.resolve_model(model)
     return validate_report(store, model, selector, candidate=candidate, baseline=baseline,
-                           settings=validate_settings(model.checks), top=top)
+                           settings=model.settings.validate, top=top)
 
 
 def monitor(store: Store, models: Sequence[ModelConfig], *, day: date | None = None,
@@ -377,16 +365,11 @@ def estimate(store: Store, model: ModelConfig, reference: Selector, current: Sel
              min_rows: int | None = None) -> Report:
     """Estimated performance per window while labels are late (CBPE), beside the realised
     metrics where labels exist, and the proxy metrics."""
-    from dataclasses import replace
-
-    from evalctl.analyses.estimate import estimate_report, parse_estimate_settings
+    from evalctl.analyses.estimate import estimate_report
 
     model = store.resolve_model(model)
-    settings = parse_estimate_settings("checks.estimate", model.checks.get("estimate"),
-                                       model.proxies)
-    if min_rows is not None:
-        settings = replace(settings, min_rows=min_rows)
-    return estimate_report(store, model, reference, current, settings=settings, window=window,
+    settings = with_options(model.settings.estimate, window=window, min_rows=min_rows)
+    return estimate_report(store, model, reference, current, settings=settings,
                            windows=windows)
 
 
@@ -396,20 +379,13 @@ def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector,
     """Why did the metric change between two windows? Mix / performance decomposition per
     feature, drift and skew against the reference (default `training`, skipped when the store
     has none), a failure mode and recommendations."""
-    from dataclasses import replace
-
     from evalctl.analyses.rca import rca_report
-    from evalctl.analyses.rca_settings import parse_rca_settings
     from evalctl.lake.selectors import parse_selector
 
     model = store.resolve_model(model)
-    settings = parse_rca_settings("checks.rca", model.checks.get("rca"))
-    if metric is not None:
-        settings = replace(settings, metric=metric)
-    if top is not None:
-        settings = replace(settings, top=top)
+    settings = with_options(model.settings.rca, metric=metric, top=top)
     return rca_report(store, model, baseline, current, settings=settings,
-                      drift=drift_settings(model.checks, "skew", model.checked_columns),
+                      drift=model.settings.skew,
                       reference=reference or parse_selector("training"),
                       reference_required=reference is not None)
 
@@ -430,19 +406,12 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
             challengers: Sequence[str], metric: str | None = None, gate: bool = False,
             discover: bool = False, n_boot: int | None = None, seed: int = 0) -> Report:
     """Champion vs shadow challengers on the same traffic: per slice, paired tests, verdict."""
-    from dataclasses import replace
-
     from evalctl.analyses.compare import compare_report
-    from evalctl.analyses.compare_settings import parse_compare_settings
 
     model = store.resolve_model(model)
-    settings = parse_compare_settings("checks.compare", model.checks.get("compare") or {})
-    if metric is not None:
-        settings = replace(settings, metric=metric)
-    if n_boot is not None:
-        if n_boot < 10:
-            raise InputError(f"--n-boot: at least 10, got {n_boot}")
-        settings = replace(settings, n_boot=n_boot)
+    if n_boot is not None and n_boot < 10:
+        raise InputError(f"--n-boot: at least 10, got {n_boot}")
+    settings = with_options(model.settings.compare, metric=metric, n_boot=n_boot)
     _check_seed(seed)
     return compare_report(store, model, selector, champion=champion,
                           challengers=list(challengers), settings=settings, gate=gate,
@@ -457,7 +426,8 @@ def _check_seed(seed: int) -> None:
 def check_config(path: str | Path | None = None) -> Report:
     """Load and validate a config exactly as every command does (same messages, raised as
     ConfigError); report what it declares, one row per model."""
-    from evalctl.config import find_config_path, load_config
+    from evalctl.config import find_config_path
+    from evalctl.settings.load import load_config
 
     found = find_config_path(path)
     if found is None:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from evalctl import api
 from evalctl.clock import Clock, now, system_clock
-from evalctl.config import STORE_ENV, Config, ModelConfig, load_config
+from evalctl.config import STORE_ENV, Config, ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+from evalctl.settings.load import load_config
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome

@@ -7,11 +7,11 @@ from typing import Any
 
 import polars as pl
 
-from evalctl.check_settings import DriftSettings
 from evalctl.config import ModelConfig, output_kinds
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.reports.model import worst_status
+from evalctl.settings.sections import DriftSettings
 
 
 def checked_columns(model: ModelConfig, settings: DriftSettings) -> dict[str, str]:

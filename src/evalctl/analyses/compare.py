@@ -10,13 +10,13 @@ champion and a paired test (`analyses.paired`), Holm-adjusted across challengers
 across slices per challenger. Without ground truth: prediction distributions and agreement.
 
 This module opens the compared models, joins their rows and computes the metrics and tests;
-`compare_results` turns them into rows, a verdict and the report, and `compare_settings`
+`compare_results` turns them into rows, a verdict and the report, and `settings.checks`
 parses `checks.compare`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -27,7 +27,6 @@ from evalctl.analyses.compare_results import (
     performance_report,
     performance_rows,
 )
-from evalctl.analyses.compare_settings import CompareSettings
 from evalctl.analyses.paired import FAMILY, Y, col_p, col_s
 from evalctl.analyses.paired_segments import compare_segments, materialise_keys
 from evalctl.analyses.performance import default_metric, metrics_frame, slice_keys
@@ -37,6 +36,7 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import LABEL_SOURCE_COL, Selection, Store
 from evalctl.metrics import SliceKey
 from evalctl.reports import Report
+from evalctl.settings.sections import CompareSettings
 
 CONFIDENCE = 0.95
 
@@ -241,11 +241,9 @@ def _with_discovered(model: ModelConfig, frame: pl.DataFrame, keys: list[SliceKe
                      ) -> tuple[list[SliceKey], dict[str, str]]:
     """Add the champion's SliceLine slices (`evalctl slices --discover` settings)."""
     from evalctl.analyses.slices import SliceOptions, discover
-    from evalctl.check_settings import parse_slices_settings
     from evalctl.slicing import Predicate, slice_expr
 
-    options = SliceOptions(**parse_slices_settings("checks.slices",
-                                                   model.checks.get("slices") or {}))
+    options = SliceOptions(**asdict(model.settings.slices))
     found, _ = discover(frame.lazy(), _view(model, 0), options)
     extra = [SliceKey(r["id"], (slice_expr([Predicate.from_dict(p) for p in r["predicates"]]),))
              for r in found]

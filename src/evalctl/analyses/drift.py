@@ -16,7 +16,6 @@ from evalctl.analyses.common import (
     side_inputs,
 )
 from evalctl.analyses.skew import decided_text, judge_features, reference_summaries
-from evalctl.check_settings import WINDOW_PATTERN, DriftSettings
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -24,16 +23,14 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
+from evalctl.settings.sections import DriftSettings
+from evalctl.settings.values import window_length
 from evalctl.stats import fit_binning, summarize
-
-_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_window(text: str) -> timedelta:
     """``1h`` / ``1d`` / ``7d`` / ``2w`` -> timedelta; anything else is an input error."""
-    if not WINDOW_PATTERN.match(text) or int(text[:-1]) < 1:
-        raise InputError(f"--window: expected e.g. 1h, 1d or 7d, got {text!r}")
-    return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+    return window_length(text, "--window")
 
 
 def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr, timedelta]:
@@ -51,12 +48,11 @@ def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr
 
 
 def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-                 settings: DriftSettings, window: str | None = None,
-                 windows: int | None = None) -> Report:
+                 settings: DriftSettings, windows: int | None = None) -> Report:
     """Per column, the measure of every window of `current` against `reference`.
 
-    Windows are calendar windows (`window`, e.g. 1d) or `windows` equal-row chunks in timestamp
-    order. One grouped scan computes every column's summary in every window.
+    Windows are calendar windows (`settings.window`, e.g. 1d) or `windows` equal-row chunks in
+    timestamp order. One grouped scan computes every column's summary in every window.
     """
     if windows is not None and windows < 2:
         raise InputError(f"--windows: expected at least 2 chunks, got {windows}")
@@ -66,7 +62,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
     ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
-    key, bounds = _window_key(cur_lf, model, window or settings.window, windows, cur_sel)
+    key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
     progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
                    f"({cur_sel.rows:,} rows)")
     per_window = summarize(cur_lf, binning, by=key)
@@ -85,7 +81,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     return Report(
         command="drift", model=model.name, status=overall_status(results),
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
-                "window": None if windows else (window or settings.window),
+                "window": None if windows else settings.window,
                 "windows": windows, "min_rows": settings.min_rows},
         results=results, summary={"windows": len(per_window)},
         recommendations=_recommendations(results, model, cur_sel))

@@ -20,7 +20,6 @@ import polars as pl
 from evalctl.analyses import cbpe
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
-from evalctl.analyses.estimate_settings import EstimateSettings, ProxyRule, parse_estimate_settings
 from evalctl.analyses.performance import finite
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -28,6 +27,7 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import VERSION_COL, Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
+from evalctl.settings.sections import EstimateSettings, ProxyRule
 
 W, S, P, Y, T, IDX = "_w", "_s", "_p", "_y", "_t", "_i"
 INSUFFICIENT = "insufficient"
@@ -50,12 +50,11 @@ def cbpe_unavailable(model: ModelConfig) -> str | None:
 
 
 def estimate_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-                    settings: EstimateSettings, window: str | None = None,
-                    windows: int | None = None) -> Report:
+                    settings: EstimateSettings, windows: int | None = None) -> Report:
     """Estimated (and, where labelled, realised) performance per window, plus the proxies."""
     if windows is not None and windows < 1:
         raise InputError(f"--windows: expected at least 1 chunk, got {windows}")
-    window = window or settings.window
+    window = settings.window
     ref_sel, cur_sel = store.select(model.name, reference), store.select(model.name, current)
     key, step = (chunk_index(model.timestamp, windows), None) if windows else \
         calendar_window(model.timestamp, window, cur_sel)
@@ -98,7 +97,7 @@ def estimate_overall(store: Store, model: ModelConfig, reference: Selector, curr
     from dataclasses import replace
 
     try:
-        settings = parse_estimate_settings("checks.estimate", model.checks.get("estimate"))
+        settings = model.settings.estimate
         report = estimate_report(store, replace(model, proxies=()), reference, current,
                                  settings=replace(settings, min_rows=1), windows=1)
     except InputError as exc:

@@ -125,7 +125,7 @@ def errors_filter(model: ModelConfig, lf: pl.LazyFrame) -> pl.Expr:
     """Misclassified rows (classification) or the top decile of squared error (regression,
     the cut-off computed over the rows that passed the other filters); unlabelled rows never
     match."""
-    from evalctl.analyses.rca_settings import row_term
+    from evalctl.analyses.rca_metric import row_term
 
     if not model.label:
         raise InputError(f"--only-errors: model {model.name!r} has no label column")

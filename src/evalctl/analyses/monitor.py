@@ -13,13 +13,13 @@ from typing import Any
 from evalctl import progress
 from evalctl.analyses import monitor_checks as checks
 from evalctl.analyses import monitor_perf as quality
-from evalctl.check_settings import MonitorSettings, monitor_settings
 from evalctl.config import ModelConfig
 from evalctl.lake.results import publish_window
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
+from evalctl.settings.sections import MonitorSettings
 
 CHECKS = ("volume", "freshness", "labels", "drift", "performance", "slices", "proxies",
           "retraining")
@@ -51,7 +51,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     for n, model in enumerate(models):
         progress.phase(f"monitoring {model.name}", total=len(models), unit="models")
         progress.advance(n)
-        settings = monitor_settings(model.checks, model.checked_columns)
+        settings = model.settings.monitor
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
         rows = monitor_model(store, model, day, settings, run.now)
         alerts += store_history(store, model, day, rows, run)

@@ -13,11 +13,11 @@ from typing import Any
 
 import polars as pl
 
-from evalctl.check_settings import MonitorSettings, drift_settings
 from evalctl.config import ModelConfig
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import LABEL_AT_COL, LABEL_SOURCE_COL, Store
+from evalctl.settings.sections import MonitorSettings
 
 VOLUME_HISTORY_DAYS = 14
 
@@ -98,7 +98,7 @@ def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
     """Each column's drift vs the reference over the last `drift_days` days, judged on `day`."""
     from evalctl.analyses.drift import drift_report
 
-    settings = drift_settings(model.checks, "drift", model.checked_columns)
+    settings = model.settings.drift
     start = day - timedelta(days=s.drift_days - 1)
     current = Selector(text=f"production@{start}..{day}", env="production", start=start,
                        end=day)

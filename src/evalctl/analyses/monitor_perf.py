@@ -17,11 +17,11 @@ from evalctl.analyses.performance import (
     metrics_frame,
     moved_text,
 )
-from evalctl.check_settings import MonitorSettings
 from evalctl.config import ModelConfig
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
+from evalctl.settings.sections import MonitorSettings
 
 
 def reference_selector(store: Store, model: ModelConfig, window: Selector,

@@ -39,6 +39,7 @@ from evalctl.analyses.rca_findings import (
     output_row,
     recommendations,
 )
+from evalctl.analyses.rca_metric import rca_metric, row_term
 from evalctl.analyses.rca_segments import (
     BASE,
     CUR,
@@ -51,15 +52,14 @@ from evalctl.analyses.rca_segments import (
     segment_query,
     summarize_sides,
 )
-from evalctl.analyses.rca_settings import RcaSettings, rca_metric, row_term
 from evalctl.analyses.skew import judge_features
-from evalctl.check_settings import DriftSettings
 from evalctl.config import ModelConfig
 from evalctl.errors import SelectorError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
+from evalctl.settings.sections import DriftSettings, RcaSettings
 from evalctl.slicing.predicates import Predicate, slice_expr
 from evalctl.stats import Binning, fit_binning, summarize
 

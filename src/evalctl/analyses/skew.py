@@ -14,7 +14,6 @@ from evalctl.analyses.common import (
     side_inputs,
 )
 from evalctl.analyses.hints import JoinHint, joinable_selectors
-from evalctl.check_settings import DriftSettings
 from evalctl.checks import (
     MEASURES,
     adjust_pvalues_bh,
@@ -33,6 +32,7 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
+from evalctl.settings.sections import DriftSettings
 from evalctl.stats import Binning, fit_binning, merge, summarize
 from evalctl.stats.summary import Summary
 

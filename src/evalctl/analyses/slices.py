@@ -21,28 +21,22 @@ from evalctl.analyses.performance import (
     slice_keys,
     too_large_for_memory,
 )
-from evalctl.check_settings import ERROR_KINDS
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
+from evalctl.settings.sections import ERROR_KINDS, SlicesSettings
 
 
 @dataclass(frozen=True)
-class SliceOptions:
-    """What the leaderboard shows and how discovery runs."""
+class SliceOptions(SlicesSettings):
+    """What the leaderboard shows and how discovery runs: `checks.slices` (defaults declared
+    there) plus the run's own options."""
 
-    metric: str | None = None
     top: int = 10
-    min_size: int = 30
-    fdr: float = 0.05
     discover: bool = False
-    alpha: float = 0.95
-    max_level: int = 3
-    min_support: float | None = None
-    error: str | None = None
 
 
 def slices_report(store: Store, model: ModelConfig, selector: Selector, *,

@@ -18,13 +18,13 @@ from evalctl.analyses.performance import (
     slice_keys,
     too_large_for_memory,
 )
-from evalctl.check_settings import ValidateSettings
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
+from evalctl.settings.sections import ValidateSettings
 
 MAIN_METRICS = {"binary_classification": ("accuracy", "roc_auc", "log_loss"),
                 "multiclass_classification": ("accuracy", "macro_f1"),
