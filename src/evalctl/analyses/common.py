@@ -32,14 +32,16 @@ def open_side(store: Store, model: ModelConfig, selector: Selector
     return selection, store.scan(model, selector, with_actuals=False, selection=selection)
 
 
-def side_inputs(selection: Selection) -> dict[str, Any]:
+def side_inputs(selection: Selection, *, compares_versions: bool = False) -> dict[str, Any]:
     """What one side of a comparison resolved to: its selector, rows, versions, first and last
     partition date, and a warning for each way it mixes data (several model versions, exports
-    that lack columns others carry), so the reader knows what was compared."""
+    that lack columns others carry), so the reader knows what was compared. A selection whose
+    versions are compared with each other (validate, compare) is meant to hold several."""
     dates = sorted(f.date for _, _, f in selection.files)
+    mixed = [] if compares_versions else version_warnings(selection)
     return {"selector": selection.selector.text, "rows": selection.rows,
             "versions": selection.versions, "dates": [dates[0], dates[-1]],
-            "warnings": version_warnings(selection) + shape_warnings(selection)}
+            "warnings": mixed + shape_warnings(selection)}
 
 
 def version_warnings(selection: Selection) -> list[str]:

@@ -61,7 +61,8 @@ def compare_report(store: Store, model: ModelConfig, selector: Selector, *, cham
     usable = _evaluable(model, len(sides))
     evaluated = int(wide.select(usable.sum()).item())
     span = selector.text[selector.text.index("@"):] if "@" in selector.text else ""
-    inputs = {"selection": side_inputs(store.select(model.name, selector)), "metric": metric,
+    inputs = {"selection": side_inputs(store.select(model.name, selector),
+                                        compares_versions=True), "metric": metric,
               "test": FAMILY[(model.task, metric)], "champion": _side_inputs(sides[0], span),
               "challengers": [_side_inputs(s, span) for s in sides[1:]],
               "coverage": {"ids": {s.version: s.selection.rows for s in sides},

@@ -77,7 +77,8 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
                    or id(r) in kept]
     return Report(
         command="validate", model=model.name, status=worst_status([r["status"] for r in results]),
-        inputs={"selection": side_inputs(selection), "candidate": candidate, "baseline": baseline,
+        inputs={"selection": side_inputs(selection, compares_versions=True),
+                "candidate": candidate, "baseline": baseline,
                 "common_rows": int(common), "metrics": metrics,
                 "gate": {"min": settings.minimum, "max_drop": settings.max_drop,
                          "default_max_drop": settings.default_max_drop,
