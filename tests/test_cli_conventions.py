@@ -154,10 +154,12 @@ def test_reports_are_never_written_into_the_store_folders(filled, workdir: Path)
     for args in (["catalog", "-o", "store/_ledger/x.json"],
                  ["catalog", "-o", "store/predictions/x.md"],
                  ["export", "-m", "churn", "-S", "production", "--out", "store/_staging/x.csv"],
-                 ["monitor", "-m", "churn", "--alerts", "store/results/a.jsonl"]):
+                 ["monitor", "-m", "churn", "--alerts", "store/results/a.jsonl"],
+                 ["catalog", "-o", "store/evalctl-store.json"],
+                 ["catalog", "-o", "store/_lock"]):
         result = filled(*args)
         assert result.code == 2, (args, result.stderr)
-        assert "which only evalctl writes" in result.stderr
+        assert "which only evalctl writes" in result.stderr or "the store's own" in result.stderr
     assert store_snapshot(workdir / "store") == before
     assert filled("catalog").code == 0  # the store is still readable
     beside = filled("catalog", "-o", "store/catalog.json")

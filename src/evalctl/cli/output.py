@@ -13,6 +13,7 @@ from evalctl.cli import signals
 from evalctl.cli.state import AppState
 from evalctl.errors import ExitCode, InputError
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
+from evalctl.lake.locking import LOCK_FILE
 from evalctl.render import FORMATS, render_json, render_markdown, render_table
 from evalctl.reports import Report
 
@@ -22,6 +23,8 @@ EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt
               "": "json"}
 # folders of a store that belong to evalctl: no report, alert or export is ever written there
 STORE_FOLDERS = (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING, "profiles", "_reference")
+# files of a store's root that belong to evalctl (replacing one breaks the store or its lock)
+STORE_FILES = (MARKER, LOCK_FILE)
 PLAIN_WIDTH = 120
 
 
@@ -110,6 +113,9 @@ def check_output_path(path: Path, option: str) -> None:
                 raise InputError(f"{option} {path}: inside the store's {inside[0]}/ folder, "
                                  "which only evalctl writes (write beside it instead)",
                                  key=option, file=str(path))
+            if len(inside) == 1 and inside[0] in STORE_FILES:
+                raise InputError(f"{option} {path}: that is the store's own {inside[0]} "
+                                 "(choose another name)", key=option, file=str(path))
             return
 
 
