@@ -219,3 +219,14 @@ def test_ingest_over_a_truncated_committed_file_is_exit_3(cli, workdir, frame_fi
     assert result.code == 3, result.stderr
     assert str(victim) in result.stderr and "bytes" in result.stderr
     assert "evalctl doctor" in result.stderr
+
+
+def test_ingest_over_a_bit_flipped_committed_file_is_exit_3(cli, workdir, frame_file) -> None:
+    """Same size, footer intact: only the checksum tells. The id check's reads go through the
+    store, so a failed read is traced to the file."""
+    cli(*INGEST, str(frame_file(make_frame(2000), "a.parquet")))
+    victim = _damage(workdir, "flip")
+    result = cli(*INGEST, str(frame_file(make_frame(100, prefix="n", seed=4), "n.parquet")))
+    assert result.code == 3, result.stderr
+    assert str(victim) in result.stderr and "checksum mismatch" in result.stderr
+    assert "please report it" not in result.stderr

@@ -217,7 +217,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             store.refresh()  # the duplicate check reads the ledger as it is now
             known = {r.batch for r in store.records}
             progress.phase("checking ids against stored batches")
-            overlap = _id_overlap(store.root, [s.path for s in staged], columns,
+            overlap = _id_overlap(store, [s.path for s in staged], columns,
                                   _same_target(store, model, version, env)) \
                 if kind == "predictions" else (0, 0)
             progress.phase("committing", total=len(staged))
@@ -244,7 +244,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                   if r.batch not in known and r.batch != batch] if kind == "predictions" else []
     if concurrent:  # batches committed while ours was being written
         overlap = (overlap[0], overlap[1] + _id_overlap(
-            store.root, [store.root / e.path for e in entries], columns, concurrent)[1])
+            store, [store.root / e.path for e in entries], columns, concurrent)[1])
     dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
@@ -257,7 +257,7 @@ def _same_target(store: Store, model: str, version: str | None, env: str | None
     return [r for r in store.prediction_records(model) if r.version == version and r.env == env]
 
 
-def _id_overlap(root: Path, paths: list[Path], columns: list[Column],
+def _id_overlap(store: Store, paths: list[Path], columns: list[Column],
                 committed: list[BatchRecord]) -> tuple[int, int]:
     """(rows of ``paths`` whose id repeats among them, rows whose id a file of ``committed``
     holds on the same dates). Ids are meant to be unique per prediction: a repeated id is
@@ -273,7 +273,7 @@ def _id_overlap(root: Path, paths: list[Path], columns: list[Column],
         return 0, 0
     new = pl.scan_parquet([str(p) for p in paths], glob=False).select(name)
     days = {p.parent.name.partition("=")[2] for p in paths}
-    old = [str(root / f.path) for r in committed for f in r.files if f.date in days]
+    old = [str(store.checked_path(f)) for r in committed for f in r.files if f.date in days]
     queries = [new.select((pl.len() - pl.col(name).n_unique()).alias("n"))]
     if old:
         stored = pl.scan_parquet(old, glob=False).select(name).unique()

@@ -168,7 +168,7 @@ class Store:
         groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
         for version, env, entry in selection.files:
             changed = _changed_types(stored.get(entry.path, {}), expected)
-            groups.setdefault((version, env, changed), []).append(str(self._checked(entry)))
+            groups.setdefault((version, env, changed), []).append(str(self.checked_path(entry)))
         for (version, env, changed), paths in groups.items():
             frame = _scan_as(paths, changed, expected, missing_columns="insert",
                              extra_columns="ignore")
@@ -207,13 +207,15 @@ class Store:
         groups: dict[tuple[str, ...], list[str]] = {}
         for record in self.actual_records(model.name):
             changed = _changed_types(record.schema, expected)
-            groups.setdefault(changed, []).extend(str(self._checked(f)) for f in record.files)
+            groups.setdefault(changed, []).extend(str(self.checked_path(f)) for f in record.files)
         frames = [_scan_as(paths, changed, expected) for changed, paths in groups.items()]
         if not frames:
             return None
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
-    def _checked(self, entry: FileEntry) -> Path:
+    def checked_path(self, entry: FileEntry) -> Path:
+        """The path of a committed file about to be read: present and of its recorded size
+        (else StoreError), and remembered, so a failed read can be traced to it."""
         path = self.root / entry.path
         if not path.is_file():
             raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)",
