@@ -230,3 +230,17 @@ def test_ingest_over_a_bit_flipped_committed_file_is_exit_3(cli, workdir, frame_
     assert result.code == 3, result.stderr
     assert str(victim) in result.stderr and "checksum mismatch" in result.stderr
     assert "please report it" not in result.stderr
+
+
+def test_the_library_reports_a_damaged_file_as_store_damage(cli, workdir, frame_file) -> None:
+    import pytest
+
+    import evalctl
+    from evalctl.errors import StoreError
+
+    cli(*INGEST, str(frame_file(make_frame(2000), "a.parquet")))
+    victim = _damage(workdir, "flip")
+    workspace = evalctl.open(workdir / "evalctl.yaml", store=workdir / "store")
+    with pytest.raises(StoreError, match="checksum mismatch") as raised:
+        workspace.export("churn", "production", workdir / "x.parquet")
+    assert raised.value.file == str(victim)

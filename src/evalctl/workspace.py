@@ -8,16 +8,17 @@ commands call these methods: one code path.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from evalctl import api
 from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
-from evalctl.errors import InputError
+from evalctl.errors import EvalctlError, InputError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
@@ -26,6 +27,8 @@ from evalctl.settings.load import load_config
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
 
+P = ParamSpec("P")
+R = TypeVar("R")
 ModelRef = str | ModelConfig
 SelectorRef = str | Selector
 
@@ -52,6 +55,27 @@ def open_workspace(config: Config | str | Path | None = None,
         raise InputError("no store given: pass --store (evalctl.open(store=...)), set "
                          f"{STORE_ENV}, or set `store:` in evalctl.yaml / configs/evalctl.yaml")
     return Workspace(Store.open(root), config, clock)
+
+
+def _traced(method: Callable[P, R]) -> Callable[P, R]:
+    """A read that failed because a committed file is damaged raises StoreError naming the
+    file (exit 3 at the CLI), not the raw polars or OS error; other failures pass through."""
+
+    @functools.wraps(method)
+    def traced(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except EvalctlError:
+            raise
+        except Exception as exc:
+            workspace = args[0]
+            assert isinstance(workspace, Workspace)
+            damage = workspace.store.damage_behind(exc)
+            if damage is not None:
+                raise damage from exc
+            raise
+
+    return traced
 
 
 class Workspace:
@@ -100,6 +124,7 @@ class Workspace:
         return report
 
     # -- questions ---------------------------------------------------------------------------
+    @_traced
     def skew(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
              *, join_key: str | None = None, as_of: date | None = None) -> Report:
         """`evalctl skew`: training/serving skew between two selections."""
@@ -107,6 +132,7 @@ class Workspace:
                                       self.selector(reference, as_of),
                                       self.selector(current, as_of), join_key=join_key))
 
+    @_traced
     def drift(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
               *, window: str | None = None, windows: int | None = None,
               min_rows: int | None = None, as_of: date | None = None) -> Report:
@@ -116,6 +142,7 @@ class Workspace:
                                        self.selector(current, as_of), window=window,
                                        windows=windows, min_rows=min_rows))
 
+    @_traced
     def slices(self, model: ModelRef, selector: SelectorRef, *,
                compare_to: SelectorRef | None = None, metric: str | None = None,
                top: int = 10, min_size: int | None = None, fdr: float | None = None,
@@ -131,6 +158,7 @@ class Workspace:
             min_size=min_size, fdr=fdr, discover=discover, alpha=alpha, max_level=max_level,
             min_support=min_support, error=error))
 
+    @_traced
     def validate(self, model: ModelRef, *, candidate: str, baseline: str,
                  selector: SelectorRef = "validation", top: int = 0,
                  as_of: date | None = None) -> Report:
@@ -139,6 +167,7 @@ class Workspace:
                                           self.selector(selector, as_of), candidate=candidate,
                                           baseline=baseline, top=top))
 
+    @_traced
     def compare(self, model: ModelRef, selector: SelectorRef, *, champion: str,
                 challengers: Sequence[str], metric: str | None = None, gate: bool = False,
                 discover: bool = False, n_boot: int | None = None, seed: int = 0,
@@ -149,6 +178,7 @@ class Workspace:
             challengers=challengers, metric=metric, gate=gate, discover=discover,
             n_boot=n_boot, seed=seed))
 
+    @_traced
     def rca(self, model: ModelRef, baseline: SelectorRef, current: SelectorRef, *,
             reference: SelectorRef | None = None, metric: str | None = None,
             top: int | None = None, as_of: date | None = None) -> Report:
@@ -159,6 +189,7 @@ class Workspace:
                                      self.selector(current, as_of), reference=ref,
                                      metric=metric, top=top))
 
+    @_traced
     def estimate(self, model: ModelRef, current: SelectorRef,
                  reference: SelectorRef = "validation", *, window: str | None = None,
                  windows: int | None = None, min_rows: int | None = None,
@@ -169,6 +200,7 @@ class Workspace:
                                           self.selector(current, as_of), window=window,
                                           windows=windows, min_rows=min_rows))
 
+    @_traced
     def export(self, model: ModelRef, selector: SelectorRef, out: str | Path, *,
                where: str | None = None, segment: str | None = None,
                only_errors: bool = False, sample: int | None = None, seed: int = 0,
@@ -179,6 +211,7 @@ class Workspace:
                                         segment=segment, only_errors=only_errors,
                                         sample=sample, seed=seed))
 
+    @_traced
     def monitor(self, models: ModelRef | Sequence[ModelRef] | None = None, *,
                 day: date | None = None, run_id: str | None = None) -> MonitorOutcome:
         """`evalctl monitor`: every configured check of each model (default: every model of
@@ -195,6 +228,7 @@ class Workspace:
         self._stamped(outcome.report)
         return outcome
 
+    @_traced
     def history(self, model: ModelRef, *, check: str | None = None,
                 feature: str | None = None, since: date | None = None) -> Report:
         """`evalctl history`: the monitor's stored results as series."""
@@ -202,14 +236,17 @@ class Workspace:
                                          feature=feature, since=since))
 
     # -- the store -----------------------------------------------------------------------------
+    @_traced
     def catalog(self, model: ModelRef | None = None) -> Report:
         """`evalctl catalog`: models, versions, envs, dates, rows and batches."""
         return self._stamped(api.catalog(self.store, _maybe_name(model)))
 
+    @_traced
     def batches(self, model: ModelRef | None = None) -> Report:
         """`evalctl batches`: the live ledger records, oldest first."""
         return self._stamped(api.batches(self.store, _maybe_name(model)))
 
+    @_traced
     def files(self, model: ModelRef, selector: SelectorRef | None = None, *,
               actuals: bool = False, as_of: date | None = None) -> Report:
         """`evalctl files`: the committed files of a selection (or of the actuals)."""
@@ -221,6 +258,7 @@ class Workspace:
         return self._stamped(api.doctor(self.store, repair=repair, grace=grace,
                                         clock=self.clock))
 
+    @_traced
     def ingest(self, model: ModelRef, paths: Sequence[str | Path], *, version: str, env: str,
                input_format: str | None = None) -> Report:
         """`evalctl ingest`: prediction exports as one batch."""
@@ -228,6 +266,7 @@ class Workspace:
                                         [Path(p) for p in paths], version=version, env=env,
                                         input_format=input_format, clock=self.clock))
 
+    @_traced
     def ingest_actuals(self, model: ModelRef, paths: Sequence[str | Path], *,
                        input_format: str | None = None) -> Report:
         """`evalctl ingest-actuals`: delayed ground truth as one batch."""
@@ -247,6 +286,7 @@ class Workspace:
         return self._stamped(api.gc(self.store, older_than, env=env, model=_maybe_name(model),
                                     dry_run=dry_run, clock=self.clock))
 
+    @_traced
     def erase(self, model: ModelRef, ids: str | Path, *, dry_run: bool = False) -> Report:
         """`evalctl erase`: erase every row of some ids, as one commit."""
         return self._stamped(api.erase(self.store, self.model(model), Path(ids),
