@@ -34,8 +34,8 @@ def log_loss_term(label: pl.Expr, score: pl.Expr) -> pl.Expr:
     import polars as pl
 
     clipped = score.clip(CLIP, 1.0 - CLIP)
-    return -pl.when(label.is_null()).then(None).when(label == 1).then(clipped) \
-        .otherwise(1.0 - clipped).log()
+    chance = pl.when(label == 1).then(clipped).when(label.is_not_null()).then(1.0 - clipped)
+    return -chance.log()
 
 
 def squared_error(label: pl.Expr, predicted: pl.Expr) -> pl.Expr:
