@@ -35,6 +35,7 @@ from evalctl.errors import InputError, SelectorError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import LABEL_SOURCE_COL, Selection, Store
 from evalctl.metrics import SliceKey
+from evalctl.metrics.catalogue import needs_score
 from evalctl.reports import Report
 from evalctl.settings.sections import CompareSettings
 
@@ -107,7 +108,7 @@ def compare_metric(model: ModelConfig, metric: str | None) -> str:
         valid = [m for (task, m) in FAMILY if task == model.task]
         raise InputError(f"--metric: compare has no paired test for {chosen!r} "
                          f"(valid for {model.task}: {', '.join(valid)})")
-    if chosen in ("roc_auc", "log_loss", "brier") and not model.score:
+    if needs_score(model.task, chosen) and not model.score:
         raise InputError(f"--metric {chosen}: model {model.name!r} has no `score` column")
     return chosen
 

@@ -51,21 +51,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.metrics.catalogue import (
+    PAIRED_FAMILY,
+    absolute_error,
+    log_loss_term,
+    squared_error,
+)
 from evalctl.stats.exact import exact_sum, grid_scale, scale_name
 
 EXACT_BELOW = 25
-CLIP = 1e-15
 Y, PREFIX_P, PREFIX_S = "__y", "__p", "__s"  # label; prediction / score of model i
 
-FAMILY: dict[tuple[str, str], str] = {
-    ("binary_classification", "accuracy"): "mcnemar",
-    ("multiclass_classification", "accuracy"): "mcnemar",
-    ("binary_classification", "roc_auc"): "delong",
-    **{("binary_classification", m): "cells" for m in ("precision", "recall", "f1")},
-    **{("multiclass_classification", m): "cells" for m in ("macro_f1", "weighted_f1")},
-    **{("binary_classification", m): "moments" for m in ("log_loss", "brier")},
-    **{("regression", m): "moments" for m in ("mae", "rmse", "mape", "r2")},
-}
+FAMILY: dict[tuple[str, str], str] = PAIRED_FAMILY  # (task, metric) -> family, from the catalogue
 TEST_NAMES = {"delong": "delong (paired)", "cells": "paired bootstrap (joint cells)",
               "moments": "paired bootstrap (gaussian multiplier)"}
 
@@ -254,18 +251,15 @@ def moment_terms(metric: str, y: pl.Expr, a: pl.Expr, b: pl.Expr, *, centre: boo
     `centre=False`, R²'s centred label is replaced by 2|y|, which bounds it in magnitude;
     `y_grid` is the label's grid, for the order-free sum of R²'s segment mean."""
     if metric == "log_loss":
-        return [-pl.when(y == 1).then(s.clip(CLIP, 1 - CLIP)).otherwise(
-            1 - s.clip(CLIP, 1 - CLIP)).log() for s in (a, b)]
-    if metric == "brier":
-        return [(a - y) ** 2, (b - y) ** 2]
+        return [log_loss_term(y, s) for s in (a, b)]
+    if metric in ("brier", "rmse"):
+        return [squared_error(y, s) for s in (a, b)]
     if metric == "mae":
-        return [(a - y).abs(), (b - y).abs()]
+        return [absolute_error(y, s) for s in (a, b)]
     if metric == "mape":
         nz = y != 0
         return [nz.cast(pl.Float64), *[pl.when(nz).then((s - y).abs() / y.abs()).otherwise(0.0)
                                         for s in (a, b)]]
-    if metric == "rmse":
-        return [(a - y) ** 2, (b - y) ** 2]
     # the segment's own mean (R² is shift-invariant), from an order-free sum: one grid per
     # segment, as this is a per-group value
     centred = y - exact_sum(y, y_grid) / y.count() if centre else 2.0 * y.abs()

@@ -134,7 +134,7 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
 
     With the ``delong`` family, `auc_values` (a list) receives each model's ROC AUC per
     segment (`auc_frames`, computed from the same per-row counts as the test)."""
-    from evalctl.analyses.performance import LOWER_IS_BETTER
+    from evalctl.metrics.catalogue import LOWER_IS_BETTER
     from evalctl.metrics.intervals import segment_rng
 
     k = len(versions)

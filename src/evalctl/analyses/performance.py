@@ -13,18 +13,16 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.store import LABEL_SOURCE_COL
+from evalctl.metrics.catalogue import DEFAULT_METRIC, LOWER_IS_BETTER
 
 # Selections of more rows than this are evaluated in low-memory mode: every maximal slice's
 # group-by streams its own columns from the lake instead of all of them sharing one in-memory
 # read (~1.4x slower, memory flat in the row count). EVALCTL_IN_MEMORY_ROWS overrides it.
 IN_MEMORY_ROWS = 10_000_000
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "mae", "rmse", "mape"})
-DEFAULT_METRIC = {"binary_classification": "accuracy", "multiclass_classification": "accuracy",
-                  "regression": "rmse", "ranking": "ndcg"}
 
 
 def default_metric(model: ModelConfig, metric: str | None) -> str:
-    from evalctl.metrics import METRICS
+    from evalctl.metrics.catalogue import METRIC_NAMES as METRICS
 
     chosen = metric or DEFAULT_METRIC[model.task]
     if chosen not in METRICS[model.task]:

@@ -8,6 +8,7 @@ import polars as pl
 from evalctl.analyses.slices import error_expr
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
+from evalctl.metrics.catalogue import needs_score
 
 RCA_METRICS = {"binary_classification": ("accuracy", "brier", "log_loss"),
                "multiclass_classification": ("accuracy",), "regression": ("mae",)}
@@ -23,7 +24,7 @@ def rca_metric(model: ModelConfig, metric: str | None) -> str:
     if chosen not in valid:
         raise InputError(f"--metric: rca decomposes metrics that are means over rows; for "
                          f"{model.task} use one of {', '.join(valid)} (got {chosen!r})")
-    if chosen in ("brier", "log_loss") and not model.score:
+    if needs_score(model.task, chosen) and not model.score:
         raise InputError(f"--metric {chosen}: model {model.name!r} has no score column")
     if not model.label:
         raise InputError(f"model {model.name!r} has no `label` column in the config")

@@ -25,6 +25,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
+from evalctl.metrics.catalogue import log_loss_term, squared_error
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
 from evalctl.settings.sections import ERROR_KINDS, SlicesSettings
@@ -255,13 +256,12 @@ def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
     if kind == "log_loss":
         if model.task != "binary_classification" or not model.score:
             raise InputError("--error log_loss needs a binary model with a score")
-        p = pl.col(model.score).clip(1e-15, 1 - 1e-15)
-        return -(label * p.log() + (1 - label) * (1 - p).log())
+        return log_loss_term(label, pl.col(model.score))
     if kind is not None and kind not in ERROR_KINDS:
         raise InputError(f"--error: expected one of {', '.join(ERROR_KINDS)}, got {kind!r}")
     if model.task == "regression" or kind == "squared":
         pred = pl.col(model.score or model.prediction or "")
-        return (pred - label) ** 2
+        return squared_error(label, pred)
     if model.task == "ranking":
         raise InputError("--discover is not available for ranking models")
     # a binary model without a prediction column predicts score >= threshold

@@ -26,6 +26,10 @@ note               extra information, e.g. MAPE's "excluded 3 rows with label 0"
 Metrics and intervals
 ---------------------
 
+Each metric is declared once in `catalogue.CATALOGUE` (task, direction, proportion, needs a
+score, default, paired test, per-row term); METRICS, PROPORTION_METRICS and the task modules'
+lists are read from it.
+
 binary_classification (prediction given, or score >= threshold; labels 0/1 or boolean)
   accuracy, precision, recall, positive_rate (predicted)   Wilson score interval
   f1                      delta method, Var = 4 tp (fp+fn)(tp+fp+fn) / (2tp+fp+fn)^4

@@ -22,6 +22,13 @@ import numpy as np
 import polars as pl
 
 from evalctl.errors import InputError
+from evalctl.metrics.catalogue import (
+    BINARY,
+    METRIC_NAMES,
+    log_loss_term,
+    score_metrics,
+    squared_error,
+)
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import (
     logit_interval,
@@ -36,14 +43,10 @@ from evalctl.metrics.slices import group_exprs, group_names
 from evalctl.metrics.spec import LABEL, PREDICTION, SCORE, VALID, Columns, Options
 from evalctl.stats.exact import exact_sum, exact_sums, grid_scale, scale_name, with_grids
 
-METRICS = (
-    "accuracy", "precision", "recall", "f1", "positive_rate",
-    "roc_auc", "average_precision", "log_loss", "brier", "ece",
-)
-SCORE_METRICS = frozenset({"roc_auc", "average_precision", "log_loss", "brier", "ece"})
+METRICS = METRIC_NAMES[BINARY]
+SCORE_METRICS = score_metrics(BINARY)
 RANK_METRICS = frozenset({"roc_auc", "average_precision"})
 ECE_BINS = 10
-CLIP = 1e-15
 _PACK = 2**32
 OUT_OF_RANGE = "scores outside [0, 1] in segment"
 # Row outcome codes: a valid row is 2 * label + prediction (0-3), or BAD when either is not 0/1;
@@ -100,8 +103,6 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
 
 
 def _score_terms(y: pl.Expr, s: pl.Expr, v: pl.Expr) -> list[pl.Expr]:
-    clipped = s.clip(CLIP, 1.0 - CLIP)
-    loss = -pl.when(y == 1).then(clipped).otherwise(1.0 - clipped).log()
     safe = s.clip(0.0, 1.0).fill_nan(0.0)  # only used where the row is valid and in range
     cell = (safe * ECE_BINS).floor().clip(0, ECE_BINS - 1).cast(pl.Int8) * 2 + (
         y.fill_nan(0.0).clip(0.0, 1.0).cast(pl.Int8)
@@ -109,8 +110,8 @@ def _score_terms(y: pl.Expr, s: pl.Expr, v: pl.Expr) -> list[pl.Expr]:
     in_range = (s >= 0) & (s <= 1)
     return [
         (v & ~in_range).alias("__oor"),
-        pl.when(v).then(loss).otherwise(0.0).alias("__ll"),
-        pl.when(v).then((s - y) ** 2).otherwise(0.0).alias("__br"),
+        pl.when(v).then(log_loss_term(y, s)).otherwise(0.0).alias("__ll"),
+        pl.when(v).then(squared_error(y, s)).otherwise(0.0).alias("__br"),
         pl.when(v & in_range).then(cell).alias("__cell"),
     ]
 
@@ -247,13 +248,7 @@ def _tie_stats(frame: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:
     """Metric values, intervals and reasons from the per-segment sums."""
     c = _counts(stats)
-    builders = {
-        "accuracy": _accuracy, "precision": _precision, "recall": _recall, "f1": _f1,
-        "positive_rate": _positive_rate, "roc_auc": _roc_auc,
-        "average_precision": _average_precision, "log_loss": _log_loss, "brier": _brier,
-        "ece": _ece,
-    }
-    return [builders[m](stats, c, options) for m in METRICS if m in metrics]
+    return [BUILDERS[m](stats, c, options) for m in METRICS if m in metrics]
 
 
 def _counts(stats: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -363,3 +358,12 @@ def _ece_segment(row: tuple, o: Options) -> tuple[float, float, float]:
     draws = rng.multinomial(int(n), counts / n, size=o.n_boot)
     replicates = np.abs((draws * gap) @ by_bin).sum(axis=1) / n
     return (value, *percentile_interval(replicates, o.confidence))
+
+
+# one builder per catalogued binary metric (`catalogue.CATALOGUE`; a test holds them equal)
+BUILDERS = {
+    "accuracy": _accuracy, "precision": _precision, "recall": _recall, "f1": _f1,
+    "positive_rate": _positive_rate, "roc_auc": _roc_auc,
+    "average_precision": _average_precision, "log_loss": _log_loss, "brier": _brier,
+    "ece": _ece,
+}

@@ -27,6 +27,7 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.metrics import binary, multiclass, ranking, regression
+from evalctl.metrics.catalogue import METRIC_NAMES
 from evalctl.metrics.frame import COUNT_COLUMNS, assemble
 from evalctl.metrics.slices import (
     OVERALL,
@@ -45,7 +46,7 @@ TASKS: dict[str, ModuleType] = {
     "regression": regression,
     "ranking": ranking,
 }
-METRICS: dict[str, tuple[str, ...]] = {task: module.METRICS for task, module in TASKS.items()}
+METRICS: dict[str, tuple[str, ...]] = METRIC_NAMES  # task -> its metrics, from the catalogue
 
 
 def compute_metrics(

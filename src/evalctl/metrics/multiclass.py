@@ -13,13 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from evalctl.metrics.catalogue import METRIC_NAMES, MULTICLASS, score_metrics
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import percentile_interval, segment_rng, wilson_interval
 from evalctl.metrics.slices import group_exprs, group_names
 from evalctl.metrics.spec import LABEL, PREDICTION, VALID, Columns, Options
 
-METRICS = ("accuracy", "macro_f1", "weighted_f1")
-SCORE_METRICS: frozenset[str] = frozenset()
+METRICS = METRIC_NAMES[MULTICLASS]
+SCORE_METRICS = score_metrics(MULTICLASS)
 _BOOTSTRAP = "bootstrap (confusion cells)"
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from evalctl.metrics.catalogue import METRIC_NAMES, RANKING, score_metrics
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import mean_interval, wilson_interval
 from evalctl.metrics.slices import group_exprs
@@ -36,8 +37,8 @@ from evalctl.metrics.spec import (
 )
 from evalctl.stats.exact import exact_sum, exact_sums, grid_scale, scale_name, with_grids
 
-METRICS = ("ndcg", "mrr", "hit_rate")
-SCORE_METRICS: frozenset[str] = frozenset()
+METRICS = METRIC_NAMES[RANKING]
+SCORE_METRICS = score_metrics(RANKING)
 
 
 def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from evalctl.metrics.catalogue import METRIC_NAMES, REGRESSION, score_metrics
 from evalctl.metrics.frame import MetricBlock, column
 from evalctl.metrics.intervals import mean_interval, normal_interval, sample_variance
 from evalctl.metrics.slices import group_exprs
@@ -27,8 +28,8 @@ from evalctl.metrics.spec import (
 )
 from evalctl.stats.exact import exact_sum, exact_total, scale_name, with_grids
 
-METRICS = ("mae", "rmse", "mape", "r2", "mean_error")
-SCORE_METRICS: frozenset[str] = frozenset()
+METRICS = METRIC_NAMES[REGRESSION]
+SCORE_METRICS = score_metrics(REGRESSION)
 
 _MOMENTS = {  # output name -> per-row float term (zero on excluded rows), summed exactly
     "s_e": "__e", "s_ae": "__ae", "s_e2": "__e2", "s_e4": "__e4", "s_y": "__yc",

@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 
 from evalctl.errors import InputError
+from evalctl.metrics.catalogue import PROPORTION_METRICS
 from evalctl.metrics.slices import OVERALL
 
-PROPORTION_METRICS = frozenset({"accuracy", "precision", "recall", "positive_rate", "hit_rate"})
 ADJUSTMENTS = ("bh", "holm")
 
 

@@ -76,7 +76,7 @@ def check_metric(key: str, metric: Any, task: str) -> None:
     them is checked when it runs)."""
     if metric is None:
         return
-    from evalctl.metrics.compute import METRICS  # ~40 ms, only when a metric is named
+    from evalctl.metrics.catalogue import METRIC_NAMES as METRICS  # only when a metric is named
 
     if metric not in METRICS[task]:
         raise ConfigError(f"{key}: {metric!r} is not a {task} metric "
