@@ -116,6 +116,18 @@ def test_grouped_sums_past_int64_are_the_float_nearest_the_exact_grid_total() ->
     assert frame.select(exact_total(pl.col("x")))[0, 0] == _grid_total(x.tolist(), scale)
 
 
+def test_grouped_sums_are_exact_where_the_float_sum_of_a_group_overflows() -> None:
+    frame = pl.DataFrame({"g": [1, 2] * 3, "x": [1.5e308, -1.5e308] * 2 + [-1.5e308, 1.5e308]})
+    assert frame.select(grid_scale(pl.col("x")))[0, 0] > 0  # the frame's own sum is finite
+    assert frame.group_by("g").agg(pl.col("x").sum()).sort("g")["x"].to_list() == [
+        math.inf, -math.inf]
+    got = with_grids(frame.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+    assert got.sort("g")["x"].to_list() == [1.5e308, -1.5e308]
+    beyond = frame.with_columns(pl.col("x").abs() * pl.when(pl.col("g") == 1).then(1).otherwise(-1))
+    assert (with_grids(beyond.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+            .sort("g")["x"].to_list()) == [math.inf, -math.inf]  # the exact total overflows
+
+
 # -- the engines, run many times -----------------------------------------------------------
 
 @pytest.mark.parametrize("metrics", [["log_loss", "brier", "ece"],

@@ -15,8 +15,8 @@ so the wrapped sum is the exact total modulo 2^64. The plain float sum of the gr
 alongside, locates the total within ±2^63 and so gives the number of wraps; only the per-group
 results are combined in Int128. On the grid that float sum is off by at most n^2 * 2^8 + n for
 n rows, below 2^63 for groups of up to 2^27 (134 million) rows: up to there the result is the
-float nearest the exact grid total, whatever the order (a group whose float sum overflows,
-with values near 1.8e308 of both signs, gives null). Per row this costs one multiply, one cast
+float nearest the exact grid total, whatever the order (the float sum is taken in units of
+2^64, so it cannot overflow). Per row this costs two multiplies, one cast
 and one Int64 sum more than a float sum (measured with benchmarks/exact_sums.py).
 A column with an infinite or NaN value has no grid (scale 0) and is summed as floats: the
 result is then inf or NaN whatever the order.
@@ -43,10 +43,11 @@ def _fixed_point_sum(x: pl.Expr, row_scale: pl.Expr, scale: pl.Expr) -> pl.Expr:
     """Sum of `x` on the grid `scale` (> 0; `row_scale` is the same value as a per-row
     operand), rounded once to float; the plain float sum where `scale` is 0."""
     wrapped = (x * row_scale).cast(pl.Int64, wrap_numerical=True).sum()  # exact mod 2^64
-    approx = x.sum()  # within 2^63 of the exact total on the grid: see the module docstring
-    laps = ((approx * scale - wrapped.cast(pl.Float64)) * (1.0 / WRAP)).round()
+    # The float sum in units of 2^64 (cannot overflow), within 1/2 of the grid total's.
+    approx = (x * (1.0 / WRAP)).sum()
+    laps = (approx * scale - wrapped.cast(pl.Float64) * (1.0 / WRAP)).round()
     total = wrapped.cast(pl.Int128) + laps.cast(pl.Int128) * pl.lit(WRAP, dtype=pl.Int128)
-    return pl.when(scale > 0).then(total.cast(pl.Float64) / scale).otherwise(approx)
+    return pl.when(scale > 0).then(total.cast(pl.Float64) / scale).otherwise(approx * WRAP)
 
 
 def exact_sum(x: pl.Expr, scale: str | float) -> pl.Expr:
