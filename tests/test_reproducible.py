@@ -23,7 +23,7 @@ from evalctl.analyses.decompose import feature_segments
 from evalctl.analyses.paired import FAMILY
 from evalctl.analyses.paired_segments import compare_segments, materialise_keys
 from evalctl.metrics import binned_slice, column_slice, compute_metrics, crossed_slice
-from evalctl.stats.exact import exact_sums, exact_total, grid_scale, with_grids
+from evalctl.stats.exact import exact_sum, exact_sums, exact_total, grid_scale, with_grids
 
 RUNS = 20
 ROWS = 60_000
@@ -84,6 +84,48 @@ def test_exact_sums_keep_nulls_nan_inf_and_empty_groups_as_sum_does() -> None:
     tiny = pl.DataFrame({"x": [1e-300, 3e-300]})
     assert tiny.select(exact_total(pl.col("x")))[0, 0] == pytest.approx(4e-300, rel=1e-15)
     assert pl.DataFrame({"x": [0.0]}).select(grid_scale(pl.col("x")))[0, 0] == 2.0**61
+
+
+def _grid_total(values: list[float], scale: float) -> float:
+    """The float nearest the exact sum of `values` on the grid `scale`, in Python integers."""
+    return float(sum(int(v * scale) for v in values)) / scale
+
+
+def test_grouped_sums_past_int64_are_the_float_nearest_the_exact_grid_total() -> None:
+    """Grid integers near 2^61: a group's Int64 sum wraps many times (polars wraps integer
+    sums, which the wrap count recovered from the float sum relies on), and the result is
+    still the one rounding of the exact grid total, on the column's own grid and on a literal
+    one."""
+    rng = np.random.default_rng(14)
+    n = 40_000
+    x = np.concatenate([rng.uniform(0.5, 1.0, n), -rng.uniform(0.5, 1.0, n),
+                        rng.uniform(-1.0, 1.0, n)])
+    frame = pl.DataFrame({"g": np.repeat([0, 1, 2], n), "x": x})
+    wrapped = pl.DataFrame({"a": [2**62] * 4}).select(pl.col("a").sum())[0, 0]
+    assert wrapped == 0, "polars Int64 sums no longer wrap: stats.exact needs another design"
+    scale = frame.select(grid_scale(pl.col("x")))[0, 0]
+    assert scale == 2.0**61
+    grouped = (with_grids(frame.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+               .sort("g"))["x"].to_list()
+    literal = (frame.group_by("g").agg(exact_sum(pl.col("x"), 2.0**60)).sort("g"))["x"]
+    for g in range(3):
+        part = x[g * n:(g + 1) * n].tolist()
+        assert grouped[g] == _grid_total(part, scale)
+        assert literal[g] == _grid_total(part, 2.0**60)
+        assert grouped[g] == pytest.approx(math.fsum(part), rel=1e-15)
+    assert frame.select(exact_total(pl.col("x")))[0, 0] == _grid_total(x.tolist(), scale)
+
+
+def test_grouped_sums_are_exact_where_the_float_sum_of_a_group_overflows() -> None:
+    frame = pl.DataFrame({"g": [1, 2] * 3, "x": [1.5e308, -1.5e308] * 2 + [-1.5e308, 1.5e308]})
+    assert frame.select(grid_scale(pl.col("x")))[0, 0] > 0  # the frame's own sum is finite
+    assert frame.group_by("g").agg(pl.col("x").sum()).sort("g")["x"].to_list() == [
+        math.inf, -math.inf]
+    got = with_grids(frame.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+    assert got.sort("g")["x"].to_list() == [1.5e308, -1.5e308]
+    beyond = frame.with_columns(pl.col("x").abs() * pl.when(pl.col("g") == 1).then(1).otherwise(-1))
+    assert (with_grids(beyond.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
+            .sort("g")["x"].to_list()) == [math.inf, -math.inf]  # the exact total overflows
 
 
 # -- the engines, run many times -----------------------------------------------------------

@@ -2,15 +2,22 @@
 
 Polars' parallel group-by adds each group's floats in whatever order its threads meet them,
 so a grouped float `sum` can differ in the last bits from run to run. Integer sums are exact,
-hence order-free: a float column is put on a fixed-point grid, its integers summed in Int128,
-and the total turned back into a float.
+hence order-free: a float column is put on a fixed-point grid, its integers summed exactly, and
+the total turned back into a float (one rounding: the float nearest the grid total).
 
 The grid is one power of two per column, chosen over the whole frame before grouping
 (`grid_scale`: the largest finite |x| maps below 2^61), carried as a column or passed as a
 value, and applied inside the aggregation (`exact_sum`). A value's rounding error is below
-2^-60 of the column's largest |x|, far below float64's own rounding error on a sum; Int128
-leaves room for 2^64 rows. Cost: a whole-frame max and sum per column, and an Int128 instead
-of a float sum per group (measured: the float-metric group-bys take about twice as long).
+2^-60 of the column's largest |x|, far below float64's own rounding error on a sum.
+
+The grid integers are summed as Int64, which wraps: modular addition is exact and order-free,
+so the wrapped sum is the exact total modulo 2^64. The plain float sum of the group, computed
+alongside, locates the total within ±2^63 and so gives the number of wraps; only the per-group
+results are combined in Int128. On the grid that float sum is off by at most n^2 * 2^8 + n for
+n rows, below 2^63 for groups of up to 2^27 (134 million) rows: up to there the result is the
+float nearest the exact grid total, whatever the order (the float sum is taken in units of
+2^64, so it cannot overflow). Per row this costs two multiplies, one cast
+and one Int64 sum more than a float sum (measured with benchmarks/exact_sums.py).
 A column with an infinite or NaN value has no grid (scale 0) and is summed as floats: the
 result is then inf or NaN whatever the order.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import polars as pl
 
 GRID_BITS = 61
+WRAP = 2**64  # the modulus of a wrapped Int64 sum
 
 
 def grid_scale(x: pl.Expr) -> pl.Expr:
@@ -31,6 +39,17 @@ def grid_scale(x: pl.Expr) -> pl.Expr:
     return pl.when(finite).then(pl.lit(2.0).pow(GRID_BITS - exponent)).otherwise(0.0)
 
 
+def _fixed_point_sum(x: pl.Expr, row_scale: pl.Expr, scale: pl.Expr) -> pl.Expr:
+    """Sum of `x` on the grid `scale` (> 0; `row_scale` is the same value as a per-row
+    operand), rounded once to float; the plain float sum where `scale` is 0."""
+    wrapped = (x * row_scale).cast(pl.Int64, wrap_numerical=True).sum()  # exact mod 2^64
+    # The float sum in units of 2^64 (cannot overflow), within 1/2 of the grid total's.
+    approx = (x * (1.0 / WRAP)).sum()
+    laps = (approx * scale - wrapped.cast(pl.Float64) * (1.0 / WRAP)).round()
+    total = wrapped.cast(pl.Int128) + laps.cast(pl.Int128) * pl.lit(WRAP, dtype=pl.Int128)
+    return pl.when(scale > 0).then(total.cast(pl.Float64) / scale).otherwise(approx * WRAP)
+
+
 def exact_sum(x: pl.Expr, scale: str | float) -> pl.Expr:
     """Sum of `x` (nulls skipped, as `sum` does) independent of row order, in an aggregation
     context. `scale` is `grid_scale` of `x` (or of anything whose magnitude bounds it): the
@@ -38,11 +57,8 @@ def exact_sum(x: pl.Expr, scale: str | float) -> pl.Expr:
     if not isinstance(scale, str):
         if scale <= 0:
             return x.sum()
-        fixed = (x * scale).cast(pl.Int64, strict=False).cast(pl.Int128).sum()
-        return fixed.cast(pl.Float64) / scale
-    k = pl.col(scale)
-    fixed = (x * k).cast(pl.Int64, strict=False).cast(pl.Int128).sum().cast(pl.Float64)
-    return pl.when(k.first() > 0).then(fixed / k.first()).otherwise(x.sum())
+        return _fixed_point_sum(x, pl.lit(scale), pl.lit(scale))
+    return _fixed_point_sum(x, pl.col(scale), pl.col(scale).first())
 
 
 def scale_name(name: str) -> str:
@@ -61,7 +77,8 @@ def exact_sums(names: list[str]) -> list[pl.Expr]:
 
 
 def exact_total(x: pl.Expr) -> pl.Expr:
-    """Order-free sum of `x` over the whole frame (`select` / `with_columns` context)."""
+    """Order-free sum of `x` over the whole frame (`select` / `with_columns` context). Outside
+    a group-by one Int128 sum is cheaper than the wrapped sum and its float locator."""
     k = grid_scale(x)
     fixed = (x * k).cast(pl.Int64, strict=False).cast(pl.Int128).sum().cast(pl.Float64)
     return pl.when(k > 0).then(fixed / k).otherwise(x.sum())

@@ -1,0 +1,77 @@
+"""Order-free float sums micro-benchmark (issue #14: performance stays within 10%).
+
+Times the grouped sums of `evalctl.stats.exact` the way the metric engines use them
+(`with_grids`, then `group_by(...).agg(exact_sums(...))`) and, in the same run, the floor: the
+plain polars float group-by `sum` of the same columns. Also times the whole-frame
+`exact_total` against a plain `sum`. Best of --repeat runs each (the host may be shared: noise
+only ever adds time). Checks that the exact sums are one result across the runs.
+
+Usage: python benchmarks/exact_sums.py [--rows 5000000] [--groups 1000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from evalctl.stats.exact import exact_sums, exact_total, with_grids
+
+COLUMNS = ["x", "v"]
+
+
+def synth(rows: int, groups: int) -> pl.DataFrame:
+    """`g`: group id; `x`: normal (sums cancel); `v`: lognormal (wide magnitudes)."""
+    rng = np.random.default_rng(14)
+    return pl.DataFrame({"g": rng.integers(0, groups, rows), "x": rng.normal(0.0, 1.0, rows),
+                         "v": rng.lognormal(3.0, 1.0, rows)})
+
+
+def best_of(repeat: int, run: Callable[[], pl.DataFrame]
+            ) -> tuple[float, float, set[str]]:
+    """Shortest wall and CPU (all threads) times of `repeat` runs, and the distinct results
+    (as JSON: every bit). CPU time is the steadier figure on a shared host."""
+    seconds, cpu, results = [], [], set()
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        out = run()
+        seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+        results.add(out.sort(out.columns[0]).write_json() if "g" in out.columns
+                    else out.write_json())
+    return min(seconds), min(cpu), results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--groups", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    frame = synth(args.rows, args.groups)
+    lazy = frame.lazy()
+    floor = best_of(args.repeat, lambda: lazy.group_by("g").agg(
+        pl.col(c).sum() for c in COLUMNS).collect())
+    exact = best_of(args.repeat, lambda: with_grids(lazy, COLUMNS).group_by("g").agg(
+        exact_sums(COLUMNS)).collect())
+    total_floor = best_of(args.repeat, lambda: lazy.select(
+        pl.col(c).sum() for c in COLUMNS).collect())
+    total = best_of(args.repeat, lambda: lazy.select(
+        exact_total(pl.col(c)).alias(c) for c in COLUMNS).collect())
+    print(f"order-free float sums: {args.rows:,} rows, {args.groups:,} groups, "
+          f"{len(COLUMNS)} float columns, best of {args.repeat}")
+    print(f"{'step':<32}{'wall s':>9}{'x floor':>9}{'CPU s':>9}{'x floor':>9}{'results':>9}")
+    for name, (seconds, cpu, results), base in (
+            ("floor: group_by sum", floor, floor), ("with_grids + exact_sums", exact, floor),
+            ("floor: whole-frame sum", total_floor, total_floor),
+            ("exact_total", total, total_floor)):
+        distinct = "" if name.startswith("floor") else str(len(results))  # order-free: 1
+        print(f"{name:<32}{seconds:>9.3f}{seconds / base[0]:>9.2f}{cpu:>9.3f}"
+              f"{cpu / base[1]:>9.2f}{distinct:>9}")
+
+
+if __name__ == "__main__":
+    main()
