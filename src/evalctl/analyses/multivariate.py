@@ -17,13 +17,14 @@ import polars as pl
 from evalctl import progress
 from evalctl.checks.multivariate import (
     ClassifierTestOptions,
+    category_counts,
     classifier_two_sample_test,
     require_sklearn,
 )
 from evalctl.config import ModelConfig
 from evalctl.settings.sections import DriftSettings
 
-ROW_BUDGET = 20_000  # rows per side per window
+ROW_BUDGET = 10_000  # rows per side per window
 MIN_AUROC = 0.55  # ... and fails when its AUROC also reaches this (below it: warn)
 MIN_ROWS_PER_SIDE = 50  # fewer rows on either side: insufficient, whatever min_rows says
 TOP_FEATURES = 3
@@ -49,6 +50,9 @@ def multivariate_results(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Exp
     """One `section: "multivariate"` result per window (in window order)."""
     require_sklearn()
     columns = list(kinds)
+    counts = dict(zip([c for c, k in kinds.items() if k == "categorical"], pl.collect_all(
+        [category_counts(ref_lf, c) for c, k in kinds.items() if k == "categorical"]),
+        strict=True))
     reference = sample_rows(ref_lf, columns, pl.lit(0), options.seed).drop(W)
     samples = sample_rows(cur_lf, columns, key, options.seed + 1)
     by_window = samples.partition_by(W, as_dict=True, include_key=False)
@@ -56,8 +60,8 @@ def multivariate_results(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Exp
     for i, (start, (lo, hi, rows)) in enumerate(bounds.items()):
         progress.phase(f"multivariate: window {i + 1} of {len(bounds)}")
         window = by_window.get((start,), samples.clear().drop(W))
-        results.append(_window_result(reference, window, kinds, (lo, hi, rows), settings,
-                                      options))
+        results.append(_window_result(reference, window, kinds, counts, (lo, hi, rows),
+                                      settings, options))
     return results
 
 
@@ -70,8 +74,8 @@ def sample_rows(lf: pl.LazyFrame, columns: list[str], key: pl.Expr, seed: int) -
 
 
 def _window_result(reference: pl.DataFrame, window: pl.DataFrame, kinds: dict[str, str],
-                   bounds: tuple[datetime, datetime, int], settings: DriftSettings,
-                   options: ClassifierTestOptions) -> dict[str, Any]:
+                   counts: dict[str, pl.DataFrame], bounds: tuple[datetime, datetime, int],
+                   settings: DriftSettings, options: ClassifierTestOptions) -> dict[str, Any]:
     lo, hi, rows = bounds
     result: dict[str, Any] = {
         "section": "multivariate", "status": "insufficient", "window_start": lo,
@@ -84,7 +88,7 @@ def _window_result(reference: pl.DataFrame, window: pl.DataFrame, kinds: dict[st
         result["reason"] = (f"{min(rows, smallest)} rows: fewer than min_rows "
                             f"{max(settings.min_rows, MIN_ROWS_PER_SIDE)}")
         return result
-    test = classifier_two_sample_test(reference, window, kinds, options)
+    test = classifier_two_sample_test(reference, window, kinds, options, counts)
     significant = test["p_value"] < options.alpha
     status = ("fail" if test["auroc"] >= MIN_AUROC else "warn") if significant else "pass"
     top = ", ".join(f"{f['feature']} {f['importance']:.3f}"
