@@ -172,6 +172,9 @@ def test_drift_multivariate_flags_a_flipped_correlation_no_marginal_shows(
     assert settings["row_budget"] == 10_000 and settings["features"] == [
         "age", "country", "minutes"]
     assert joint[0]["rows_reference"] == 4000 and joint[0]["rows_window"] == 2000
+    advice = [r for r in doc["recommendations"] if r.startswith("multivariate:")]
+    assert len(advice) == 1 and "2 of 2 windows told apart" in advice[0]
+    assert "driven most by" in advice[0] and "age" in advice[0]
 
 
 def test_drift_multivariate_passes_an_unchanged_window(cli, frame_file) -> None:
@@ -183,6 +186,8 @@ def test_drift_multivariate_passes_an_unchanged_window(cli, frame_file) -> None:
     joint = [r for r in doc["results"] if r.get("section") == "multivariate"]
     assert len(joint) == 2
     assert all(r["status"] == "pass" and abs(r["auroc"] - 0.5) < 0.05 for r in joint)
+    assert all(r["importance"] == [] and r["top_features"] is None for r in joint)
+    assert doc["recommendations"] == []
 
 
 def test_drift_multivariate_table_has_its_own_section(cli, frame_file) -> None:

@@ -90,9 +90,12 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
               "windows": windows, "min_rows": settings.min_rows}
     recommendations = _recommendations(results, model, cur_sel)
     if multivariate:
+        from evalctl.analyses.multivariate import multivariate_recommendations
+
         joint, inputs["multivariate"] = _multivariate(ref_lf, cur_lf, key, bounds, model,
                                                       settings)
         results += joint
+        recommendations += multivariate_recommendations(joint)
     return Report(
         command="drift", model=model.name, status=overall_status(results),
         inputs=inputs, results=results, summary={"windows": len(per_window)},

@@ -65,6 +65,26 @@ def multivariate_results(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Exp
     return results
 
 
+def multivariate_recommendations(results: list[dict[str, Any]]) -> list[str]:
+    """One line when windows were told apart from the reference: how many, since when, and the
+    features the latest such window's classifier relied on."""
+    flagged = [r for r in results if r["status"] in ("warn", "fail")]
+    if not flagged:
+        return []
+    latest = flagged[-1]
+    since = latest["window_start"] if len(flagged) == 1 else flagged[0]["window_start"]
+    text = (f"multivariate: {len(flagged)} of {len(results)} windows told apart from the "
+            f"reference (first {_stamp(since)}; latest AUROC {latest['auroc']:.3f}, "
+            f"p {latest['p_value']:.2g})")
+    if latest["top_features"]:
+        text += f", driven most by {latest['top_features']} (AUROC drop when shuffled)"
+    return [text]
+
+
+def _stamp(value: Any) -> str:
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+
+
 def sample_rows(lf: pl.LazyFrame, columns: list[str], key: pl.Expr, seed: int) -> pl.DataFrame:
     """At most ROW_BUDGET rows of each window (`key`), drawn uniformly with `seed`."""
     priority = pl.int_range(pl.len()).shuffle(seed=seed)
