@@ -299,14 +299,15 @@ def skew(store: Store, model: ModelConfig, reference: Selector, current: Selecto
 
 def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
           window: str | None = None, windows: int | None = None,
-          min_rows: int | None = None) -> Report:
-    """Drift of every column window by window, with onset."""
+          min_rows: int | None = None, multivariate: bool = False) -> Report:
+    """Drift of every column window by window, with onset; with `multivariate`, also a
+    classifier two-sample test per window (needs the `evalctl[multivariate]` extra)."""
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
     settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
     return drift_report(store, model, reference, current, settings=settings,
-                        windows=windows)
+                        windows=windows, multivariate=multivariate)
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,

@@ -135,12 +135,15 @@ class Workspace:
     @_traced
     def drift(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
               *, window: str | None = None, windows: int | None = None,
-              min_rows: int | None = None, as_of: date | None = None) -> Report:
-        """`evalctl drift`: every column window by window, with onset."""
+              min_rows: int | None = None, as_of: date | None = None,
+              multivariate: bool = False) -> Report:
+        """`evalctl drift`: every column window by window, with onset (and, with
+        `multivariate`, a classifier two-sample test per window)."""
         return self._stamped(api.drift(self.store, self.model(model),
                                        self.selector(reference, as_of),
                                        self.selector(current, as_of), window=window,
-                                       windows=windows, min_rows=min_rows))
+                                       windows=windows, min_rows=min_rows,
+                                       multivariate=multivariate))
 
     @_traced
     def slices(self, model: ModelRef, selector: SelectorRef, *,

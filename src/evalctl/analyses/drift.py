@@ -48,14 +48,21 @@ def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr
 
 
 def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-                 settings: DriftSettings, windows: int | None = None) -> Report:
+                 settings: DriftSettings, windows: int | None = None,
+                 multivariate: bool = False) -> Report:
     """Per column, the measure of every window of `current` against `reference`.
 
     Windows are calendar windows (`settings.window`, e.g. 1d) or `windows` equal-row chunks in
-    timestamp order. One grouped scan computes every column's summary in every window.
+    timestamp order. One grouped scan computes every column's summary in every window. With
+    `multivariate`, one more result per window (`section: "multivariate"`): a classifier
+    two-sample test on sampled rows (`evalctl.analyses.multivariate`).
     """
     if windows is not None and windows < 2:
         raise InputError(f"--windows: expected at least 2 chunks, got {windows}")
+    if multivariate:
+        from evalctl.checks.multivariate import require_sklearn
+
+        require_sklearn()
     ref_sel, ref_lf = open_side(store, model, reference)
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
@@ -78,13 +85,36 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
                  "decided_by": result.get("decided_by")})
     results = sort_worst_first([_feature_result(c, kinds[c], series[c], settings)
                                 for c in kinds])
+    inputs = {"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
+              "window": None if windows else settings.window,
+              "windows": windows, "min_rows": settings.min_rows}
+    recommendations = _recommendations(results, model, cur_sel)
+    if multivariate:
+        from evalctl.analyses.multivariate import multivariate_recommendations
+
+        joint, inputs["multivariate"] = _multivariate(ref_lf, cur_lf, key, bounds, model,
+                                                      settings)
+        results += joint
+        recommendations += multivariate_recommendations(joint)
     return Report(
         command="drift", model=model.name, status=overall_status(results),
-        inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
-                "window": None if windows else settings.window,
-                "windows": windows, "min_rows": settings.min_rows},
-        results=results, summary={"windows": len(per_window)},
-        recommendations=_recommendations(results, model, cur_sel))
+        inputs=inputs, results=results, summary={"windows": len(per_window)},
+        recommendations=recommendations)
+
+
+def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
+                  bounds: dict[Any, tuple[datetime, datetime, int]], model: ModelConfig,
+                  settings: DriftSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from evalctl.analyses.multivariate import (
+        multivariate_features,
+        multivariate_inputs,
+        multivariate_results,
+    )
+    from evalctl.checks.multivariate import ClassifierTestOptions
+
+    kinds, options = multivariate_features(model, settings), ClassifierTestOptions()
+    return (multivariate_results(ref_lf, cur_lf, key, bounds, kinds, settings, options),
+            multivariate_inputs(kinds, options))
 
 
 def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None,

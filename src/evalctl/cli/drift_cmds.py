@@ -57,21 +57,28 @@ def skew(ctx: typer.Context, model: Model, current: Current, reference: Referenc
 
 def drift(ctx: typer.Context, model: Model, current: Current, reference: Reference = "training",
           window: Window = None, windows: Windows = None, min_rows: MinRows = None,
+          multivariate: Annotated[bool, typer.Option(
+              "--multivariate", help="Also a classifier two-sample test per window (shifts "
+              "in the joint distribution; needs the evalctl[multivariate] extra).")] = False,
           as_of: AsOf = None, fmt: Format = None, output: Output = None,
           fail_on: FailOn = "fail") -> None:
     """What drifted over time, and since when?
 
     Every feature and output, window by window against the reference, with the onset (the
     first window of the sustained crossing). Exit 1 when a column fails in its latest window.
+    --multivariate adds, per window, a classifier trained to tell sampled reference rows from
+    window rows: its AUROC (0.5 = no drift), interval, p-value and the features it relied on.
 
     \b
     Example:
       evalctl drift --model tv-recommender --reference training \\
           --current production@2026-11-01..2026-11-30 --window 1d
+      evalctl drift --model tv-recommender --current production@last-7d --multivariate
     """
     state: AppState = ctx.obj
     workspace = state.workspace()
     with state.busy("computing drift …"):
         report = workspace.drift(model, current, reference, window=window, windows=windows,
-                                 min_rows=min_rows, as_of=as_of.date() if as_of else None)
+                                 min_rows=min_rows, as_of=as_of.date() if as_of else None,
+                                 multivariate=multivariate)
     emit(state, report, fmt, output, fail_on)
