@@ -9,13 +9,14 @@ import unicodedata
 from pathlib import Path
 from typing import TextIO
 
-from evalctl.cli import signals
 from evalctl.cli.state import AppState
 from evalctl.errors import ExitCode, InputError
+from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
 from evalctl.lake.locking import LOCK_FILE
 from evalctl.render import FORMATS, render_json, render_markdown, render_table
 from evalctl.reports import Report
+from evalctl.temporaries import temporary
 
 FAIL_ON = ("fail", "warn", "never")
 # what `-o FILE` writes, by the file's extension; a name without one gets JSON
@@ -127,33 +128,22 @@ def write_atomic(path: Path, text: str, option: str) -> None:
     except OSError as exc:
         raise InputError(f"{option} {path}: cannot write ({exc.strerror})", key=option,
                          file=str(path)) from exc
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with signals.temporary(temp):
+    temp = temp_path(path)
+    with temporary(temp):
         try:
             with open(temp, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, path)
-        except OSError as exc:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 temp.unlink()
-            raise InputError(f"{option} {path}: cannot write ({exc.strerror})", key=option,
-                             file=str(path)) from exc
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+            if isinstance(exc, OSError):
+                raise InputError(f"{option} {path}: cannot write ({exc.strerror})",
+                                 key=option, file=str(path)) from exc
             raise
-    fsync_folder(path.parent)
-
-
-def fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_dir(path.parent)
 
 
 def write_stdout(stream: TextIO, text: str) -> None:

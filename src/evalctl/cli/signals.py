@@ -27,7 +27,6 @@ MESSAGE = b"evalctl: interrupted\n"
 # at a terminal: clear a progress line left half-drawn and show the cursor Rich hid
 TERMINAL_RESET = b"\r\x1b[2K\x1b[?25h"
 
-temporary = temporaries.temporary
 _lock = threading.Lock()
 
 

@@ -10,9 +10,15 @@ and are removed when the write fails.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalctl.lake.layout import STAGING
+from evalctl.lake.locking import shared_lock
 from evalctl.temporaries import temporary
 
 TEMP_SUFFIX = ".tmp"
@@ -63,3 +69,30 @@ def write_exclusive(target: Path, payload: bytes) -> bool:
             temp.unlink(missing_ok=True)
     fsync_dir(target.parent)
     return True
+
+
+@dataclass
+class StagingArea:
+    """A writer's private folder under ``_staging/`` and the files it has moved into
+    partitions but not yet committed."""
+
+    folder: Path
+    moved: list[Path] = field(default_factory=list)
+
+
+@contextmanager
+def staging_area(root: Path, name: str) -> Iterator[StagingArea]:
+    """Stage, move and commit inside this block. It holds the store lock shared, so a
+    `doctor --repair` never removes the writer's files before they are committed; the staging
+    folder is removed when the block ends (or a signal ends the process); and if the block
+    fails, the files in ``moved`` are removed too: no committed record names them."""
+    area = StagingArea(root / STAGING / name)
+    with shared_lock(root), temporary(area.folder):
+        try:
+            yield area
+        except BaseException:
+            for path in area.moved:
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            shutil.rmtree(area.folder, ignore_errors=True)

@@ -11,7 +11,6 @@ grace period, like any removed batch's.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
-from evalctl.lake.layout import STAGING, part_name
+from evalctl.lake.durable import staging_area
+from evalctl.lake.layout import part_name
 from evalctl.lake.ledger import (
     BatchRecord,
     FileEntry,
@@ -88,21 +88,13 @@ def erase_ids(store: Store, model: ModelConfig, ids: pl.Series, *, dry_run: bool
         if not hits:
             return _summary(ids, hits, None)
         attempt = uuid.uuid4().hex[:8]
-        staging = store.root / STAGING / f"erase-{attempt}"
-        moved: list[Path] = []
-        try:
-            rewritten = _rewrite(store.root, staging, hits, model, ids, attempt, moved)
+        with staging_area(store.root, f"erase-{attempt}") as area:
+            rewritten = _rewrite(store.root, area.folder, hits, model, ids, attempt, area.moved)
             tombstone = Tombstone.new(
                 "erase", sorted({h.record.key for h in hits}),
                 adds=_new_generations(ledger, hits, rewritten, now or datetime.now(UTC)),
                 erased_rows=sum(h.rows for h in hits), now=now)
             commit_tombstone(store.root, tombstone)
-        except BaseException:
-            for path in moved:  # never committed: safe to remove
-                path.unlink(missing_ok=True)
-            raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     store.refresh()
     return _summary(ids, hits, tombstone.id)
 

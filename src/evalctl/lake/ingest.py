@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,14 +22,12 @@ from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.coerce import Column
-from evalctl.lake.durable import fsync_tree
-from evalctl.lake.layout import STAGING, actuals_dir, part_name, prediction_dir
+from evalctl.lake.durable import fsync_tree, staging_area
+from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
-from evalctl.lake.locking import shared_lock
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.store import Store
-from evalctl.temporaries import temporary
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -207,35 +204,25 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed."""
     attempt = uuid.uuid4().hex[:8]
-    staging = store.root / STAGING / f"{batch}-{attempt}"
-    moved: list[Path] = []
-    with shared_lock(store.root), temporary(staging):  # a signal removes the staging folder
-        try:
-            progress.phase(f"reading {len(sources)} file(s) into partitions by date")
-            _sink(frame, staging, sources, columns)
-            staged = _staged_files(staging, sources, columns)
-            store.refresh()  # the duplicate check reads the ledger as it is now
-            known = {r.batch for r in store.records}
-            progress.phase("checking ids against stored batches")
-            overlap = _id_overlap(store, [s.path for s in staged], columns,
-                                  _same_target(store, model, version, env)) \
-                if kind == "predictions" else (0, 0)
-            progress.phase("committing", total=len(staged))
-            entries, moved = _move_into_partitions(store.root, staged, batch, attempt,
-                                                   partition)
-            record = _record(batch, kind, model, version, env, entries, columns, features,
-                             sources, now, staged)
-            _verify_moved(store.root, entries)
-            committed = commit_record(store.root, record,
-                                      store.root / STAGING / f"{attempt}.json")
-        except BaseException:
-            for path in moved:  # never committed: safe to remove
-                path.unlink(missing_ok=True)
-            raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with staging_area(store.root, f"{batch}-{attempt}") as area:
+        progress.phase(f"reading {len(sources)} file(s) into partitions by date")
+        _sink(frame, area.folder, sources, columns)
+        staged = _staged_files(area.folder, sources, columns)
+        store.refresh()  # the duplicate check reads the ledger as it is now
+        known = {r.batch for r in store.records}
+        progress.phase("checking ids against stored batches")
+        overlap = _id_overlap(store, [s.path for s in staged], columns,
+                              _same_target(store, model, version, env)) \
+            if kind == "predictions" else (0, 0)
+        progress.phase("committing", total=len(staged))
+        entries, moved = _move_into_partitions(store.root, staged, batch, attempt, partition)
+        area.moved += moved
+        record = _record(batch, kind, model, version, env, entries, columns, features,
+                         sources, now, staged)
+        _verify_moved(store.root, entries)
+        committed = commit_record(store.root, record)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
-            for path in moved:
+            for path in area.moved:
                 path.unlink(missing_ok=True)
     if not committed:
         return _already(store, batch)

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from evalctl.errors import StoreError
+from evalctl.lake.durable import write_exclusive
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS
 from evalctl.version import __version__
 
@@ -300,37 +301,25 @@ def record_path(root: Path, batch: str, generation: int = 1) -> Path:
     return root / LEDGER / record_name(batch, generation)
 
 
-def commit_record(root: Path, record: BatchRecord, temp_path: Path) -> bool:
+def commit_record(root: Path, record: BatchRecord) -> bool:
     """Write ``record`` exclusively as the batch's next generation. Returns False when another
     writer committed that generation first."""
     upgrade_format(root)
     record = replace(record, generation=read_ledger(root).next_generation(record.batch))
-    return _publish(record.to_dict(), record_path(root, record.batch, record.generation),
-                    temp_path)
+    return _publish(record.to_dict(), record_path(root, record.batch, record.generation))
 
 
 def commit_tombstone(root: Path, tombstone: Tombstone) -> None:
     """Publish a tombstone (one atomic file: its removals and additions land together)."""
     upgrade_format(root)
     target = root / LEDGER / f"{tombstone.id}.tombstone.json"
-    if not _publish(tombstone.to_dict(), target, root / LEDGER / f".{tombstone.id}.tmp"):
+    if not _publish(tombstone.to_dict(), target):
         raise StoreError(f"{target}: a tombstone of that id already exists")
 
 
-def _publish(payload: dict[str, Any], target: Path, temp_path: Path) -> bool:
-    data = json.dumps(payload, indent=2, sort_keys=True).encode("utf-8")
-    with open(temp_path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(temp_path, target)
-    except FileExistsError:
-        return False
-    finally:
-        temp_path.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
-    return True
+def _publish(payload: dict[str, Any], target: Path) -> bool:
+    """Publish a ledger file exclusively (first writer wins); False when it exists."""
+    return write_exclusive(target, json.dumps(payload, indent=2, sort_keys=True).encode("utf-8"))
 
 
 @contextmanager
@@ -375,16 +364,3 @@ def upgrade_format(root: Path) -> None:
     temp = root / f".{MARKER}.{uuid.uuid4().hex[:8]}.tmp"
     temp.write_text(json.dumps(content) + "\n", encoding="utf-8")
     os.replace(temp, marker)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
