@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from evalctl.cli.state import is_terminal
 from evalctl.errors import EvalctlError, ExitCode
 from evalctl.reports.model import error_envelope
 
@@ -62,8 +63,7 @@ class ErrorRequest:
             return self.fmt == "json"
         if self.output is not None and self.output != "-":
             return Path(self.output).suffix.lower() in ("", ".json")
-        isatty = getattr(self.stdout, "isatty", None)
-        return not (isatty and isatty())
+        return not is_terminal(self.stdout)
 
 
 def write_error(request: ErrorRequest, exc: EvalctlError, message: str, code: ExitCode) -> None:

@@ -9,7 +9,7 @@ import unicodedata
 from pathlib import Path
 from typing import TextIO
 
-from evalctl.cli.state import AppState
+from evalctl.cli.state import AppState, is_terminal
 from evalctl.errors import ExitCode, InputError
 from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
@@ -52,7 +52,7 @@ def render(state: AppState, report: Report, chosen: str, output: Path | None) ->
         return render_json(report)
     if chosen == "markdown":
         return render_markdown(report)
-    at_terminal = output is None and _isatty(state.stdout)
+    at_terminal = output is None and is_terminal(state.stdout)
     if at_terminal and state.color:
         return render_table(report, width=None)
     return render_table(report, width=terminal_width() if at_terminal else plain_width())
@@ -100,7 +100,7 @@ def choose_format(state: AppState, fmt: str | None, output: Path | None) -> str:
         return fmt or implied
     if fmt is not None:
         return fmt
-    return "table" if _isatty(state.stdout) else "json"
+    return "table" if is_terminal(state.stdout) else "json"
 
 
 def check_output_path(path: Path, option: str) -> None:
@@ -185,8 +185,3 @@ def _box(char: str) -> str:
     if "HORIZONTAL" in name:
         return "-"
     return "|" if "VERTICAL" in name else "+"
-
-
-def _isatty(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())

@@ -56,7 +56,7 @@ class AppState:
             return
         if self.verbose:
             listener = LinesListener(self.stderr, self.command)
-        elif _isatty(self.stderr):
+        elif is_terminal(self.stderr):
             listener = LiveListener(self.stderr, color=self.color, first=message)
         else:
             yield
@@ -77,6 +77,7 @@ class AppState:
             self.stderr.flush()
 
 
-def _isatty(stream: object) -> bool:
+def is_terminal(stream: object) -> bool:
+    """Whether ``stream`` is a terminal (streams without ``isatty``, such as StringIO, are not)."""
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
