@@ -8,8 +8,8 @@ from scipy import stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from evalctl.analyses import cbpe
 from evalctl.metrics.intervals import z_value
+from evalctl.stats import cbpe
 
 SKLEARN = {"accuracy": accuracy_score, "precision": precision_score, "recall": recall_score,
            "f1": f1_score}

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evalctl.analyses.decompose import (
+from evalctl.stats.decompose import (
     best_range,
     change_interval,
     classify,

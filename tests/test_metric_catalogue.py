@@ -10,7 +10,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evalctl.analyses.paired import FAMILY, moment_terms
 from evalctl.analyses.slices import error_expr
 from evalctl.config import ModelConfig
 from evalctl.errors import ConfigError
@@ -25,6 +24,7 @@ from evalctl.metrics.catalogue import (
     log_loss_term,
     needs_score,
 )
+from evalctl.stats.paired import FAMILY, moment_terms
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "evalctl"
 RNG = np.random.default_rng(7)
@@ -131,7 +131,7 @@ def test_the_log_loss_term_is_null_without_a_label_and_finite_at_the_bounds() ->
 
 def test_log_loss_is_implemented_once() -> None:
     """The clipping constant appears in one module: the catalogue's `log_loss_term`. (It was
-    written out in metrics/binary, analyses/paired and analyses/slices.error_expr.)"""
+    written out in metrics/binary, stats/paired and analyses/slices.error_expr.)"""
     holders = sorted(
         str(path.relative_to(SOURCE)) for path in SOURCE.rglob("*.py")
         if any(isinstance(node, ast.Constant) and node.value == CLIP

@@ -19,7 +19,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from evalctl.analyses.paired import (
+from evalctl.metrics import column_slice
+from evalctl.stats.paired import (
     FAMILY,
     Y,
     aggregation_grids,
@@ -28,8 +29,7 @@ from evalctl.analyses.paired import (
     mcnemar,
     moment_columns,
 )
-from evalctl.analyses.paired_segments import compare_segments, materialise_keys, opposite_below
-from evalctl.metrics import column_slice
+from evalctl.stats.paired_segments import compare_segments, materialise_keys, opposite_below
 
 
 # -- McNemar ---------------------------------------------------------------------------------

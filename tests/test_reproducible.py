@@ -18,12 +18,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evalctl.analyses import cbpe
-from evalctl.analyses.decompose import feature_segments
-from evalctl.analyses.paired import FAMILY
-from evalctl.analyses.paired_segments import compare_segments, materialise_keys
 from evalctl.metrics import binned_slice, column_slice, compute_metrics, crossed_slice
+from evalctl.stats import cbpe
+from evalctl.stats.decompose import feature_segments
 from evalctl.stats.exact import exact_sum, exact_sums, exact_total, grid_scale, with_grids
+from evalctl.stats.paired import FAMILY
+from evalctl.stats.paired_segments import compare_segments, materialise_keys
 
 RUNS = 20
 ROWS = 60_000

@@ -2,7 +2,7 @@
 the constants and name rules every layer shares.
 
 A leaf: every layer imports it (the lake, metrics, analyses), so it imports only `errors` and
-`settings.sections` (whose one import, `analyses.cbpe`, imports no evalctl module). The YAML
+`settings.sections` (whose one import, `stats.cbpe`, imports no evalctl module). The YAML
 is read and validated, once, by `evalctl.settings.load.load_config`; each check's settings
 are parsed there too and hung on the model as `model.settings`.
 """

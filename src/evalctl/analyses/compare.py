@@ -6,7 +6,7 @@ id; the ground truth is the champion's label (inline, or the newest delayed actu
 challenger's inline label. Every model is judged on the same rows: the ids all of them scored,
 with a label and valid outputs. Overall and per declared (optionally discovered) slice: each
 model's metric with its interval (`compute_metrics`), the signed difference against the
-champion and a paired test (`analyses.paired`), Holm-adjusted across challengers overall and
+champion and a paired test (`stats.paired`), Holm-adjusted across challengers overall and
 across slices per challenger. Without ground truth: prediction distributions and agreement.
 
 This module opens the compared models, joins their rows and computes the metrics and tests;
@@ -27,8 +27,6 @@ from evalctl.analyses.compare_results import (
     performance_report,
     performance_rows,
 )
-from evalctl.analyses.paired import FAMILY, Y, col_p, col_s
-from evalctl.analyses.paired_segments import compare_segments, materialise_keys
 from evalctl.analyses.performance import default_metric, metrics_frame, slice_keys
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError, SelectorError
@@ -38,6 +36,8 @@ from evalctl.metrics import SliceKey
 from evalctl.metrics.catalogue import needs_score
 from evalctl.reports import Report
 from evalctl.settings.sections import CompareSettings
+from evalctl.stats.paired import FAMILY, Y, col_p, col_s
+from evalctl.stats.paired_segments import compare_segments, materialise_keys
 
 CONFIDENCE = 0.95
 
@@ -157,7 +157,7 @@ def _side_inputs(side: Side, span: str) -> dict[str, Any]:
 
 
 def _outputs(model: ModelConfig, i: int) -> list[pl.Expr]:
-    """Model i's outputs under internal names (see `analyses.paired`)."""
+    """Model i's outputs under internal names (see `stats.paired`)."""
     if model.task == "regression":
         return [pl.col(str(model.score or model.prediction)).cast(pl.Float64).alias(col_s(i))]
     if model.task == "multiclass_classification":

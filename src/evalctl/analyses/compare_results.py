@@ -12,8 +12,6 @@ from typing import Any
 
 import polars as pl
 
-from evalctl.analyses.paired import col_p, col_s
-from evalctl.analyses.paired_segments import grouped, materialise_keys
 from evalctl.analyses.performance import finite, slice_keys
 from evalctl.config import ModelConfig
 from evalctl.lake.selectors import Selector
@@ -21,6 +19,8 @@ from evalctl.metrics import OVERALL, adjust_pvalues
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
 from evalctl.settings.sections import CompareSettings
+from evalctl.stats.paired import col_p, col_s
+from evalctl.stats.paired_segments import grouped, materialise_keys
 
 RESERVED = {"status", "slice", "segment", "n", "winner", "why", "reason", "models",
             "vs_champion", "agreement", "mean_abs_diff", "least_agreeing"}

@@ -1,6 +1,6 @@
 """`evalctl estimate`: how is the model probably doing while its labels are late?
 
-Binary classifiers: CBPE (see `evalctl.analyses.cbpe`), calibrated once per model version on
+Binary classifiers: CBPE (see `evalctl.stats.cbpe`), calibrated once per model version on
 the labelled reference and applied to every window of the current selection, beside the
 realised metrics wherever labels exist. Every task: the declared proxy columns per window
 (mean, Welch test and PSI against the reference, correlation with the realised metric).
@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.analyses import cbpe
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
 from evalctl.analyses.performance import finite
@@ -28,6 +27,7 @@ from evalctl.lake.store import VERSION_COL, Selection, Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
 from evalctl.settings.sections import EstimateSettings, ProxyRule
+from evalctl.stats import cbpe
 
 W, S, P, Y, T, IDX = "_w", "_s", "_p", "_y", "_t", "_i"
 INSUFFICIENT = "insufficient"

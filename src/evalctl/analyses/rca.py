@@ -29,7 +29,6 @@ from typing import Any
 import polars as pl
 
 from evalctl.analyses.common import checked_columns, side_inputs
-from evalctl.analyses.decompose import classify, feature_segments, judge_change
 from evalctl.analyses.hints import joinable_selectors
 from evalctl.analyses.performance import LOWER_IS_BETTER
 from evalctl.analyses.rca_findings import (
@@ -62,6 +61,7 @@ from evalctl.reports.model import sort_worst_first, worst_status
 from evalctl.settings.sections import DriftSettings, RcaSettings
 from evalctl.slicing.predicates import Predicate, slice_expr
 from evalctl.stats import Binning, fit_binning, summarize
+from evalctl.stats.decompose import classify, feature_segments, judge_change
 
 FIT_SAMPLE = 1_000_000
 

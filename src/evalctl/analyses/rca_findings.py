@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from evalctl.analyses.decompose import decompose, segment_view, shifted_mix, top_mix_segment
 from evalctl.analyses.performance import LOWER_IS_BETTER
+from evalctl.stats.decompose import decompose, segment_view, shifted_mix, top_mix_segment
 
 
 def feature_row(seg: Any, change: dict[str, Any], metric: str) -> dict[str, Any]:

@@ -12,16 +12,16 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from evalctl.cli import (
-    compare_cmds,
-    config_cmds,
-    drift_cmds,
-    estimate_cmds,
-    monitor_cmds,
-    perf_cmds,
-    rca_cmds,
-    signals,
-    store_cmds,
+from evalctl.cli import signals
+from evalctl.cli.commands import (
+    compare,
+    config_check,
+    estimate,
+    monitor_history,
+    rca_export,
+    skew_drift,
+    slices_validate,
+    store,
 )
 from evalctl.cli.errors import ErrorRequest, describe_os_error, os_error_in, write_error
 from evalctl.cli.metavars import tidy_metavars
@@ -88,14 +88,14 @@ def _global(ctx: typer.Context,
                           file=config, key="--config")
 
 
-store_cmds.register(app)
-drift_cmds.register(app)
-perf_cmds.register(app)
-compare_cmds.register(app)
-rca_cmds.register(app)
-monitor_cmds.register(app)
-estimate_cmds.register(app)
-config_cmds.register(app)
+store.register(app)
+skew_drift.register(app)
+slices_validate.register(app)
+compare.register(app)
+rca_export.register(app)
+monitor_history.register(app)
+estimate.register(app)
+config_check.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,

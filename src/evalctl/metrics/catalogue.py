@@ -7,7 +7,7 @@ holds them equal); the analyses read direction, proportion, needs-score, the tas
 metric and the paired test from here; `settings` checks metric names against it.
 
 Per-row terms live here too, once: `log_loss_term`, `squared_error`, `absolute_error`. The
-binary metrics, the paired tests (`analyses.paired`) and slice discovery's per-row error
+binary metrics, the paired tests (`stats.paired`) and slice discovery's per-row error
 (`analyses.slices.error_expr`) all build their expressions with them.
 
 To add a metric: add its record here (and its per-row term, if it has one), then its builder
@@ -55,7 +55,7 @@ class Metric:
     `lower_is_better`: its direction; `proportion`: a share of trials (successes / trials, with
     a Wilson interval and two-proportion tests); `needs_score`: computed from the score column
     (binary probabilities), not from predictions alone; `default`: the task's metric when none
-    is named; `paired`: the family of its paired test in `compare` (`analyses.paired`), or
+    is named; `paired`: the family of its paired test in `compare` (`stats.paired`), or
     None; `row_term`: the per-row term (label, score or prediction) whose mean (rmse: whose
     mean's square root) is the metric, or None when the metric is not built from one.
     """

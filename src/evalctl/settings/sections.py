@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
-from evalctl.analyses.cbpe import ESTIMATED_METRICS
+from evalctl.stats.cbpe import ESTIMATED_METRICS
 
 ERROR_KINDS = ("misclassification", "squared", "log_loss")  # slice discovery's per-row error
 THRESHOLD_MODES = ("fixed", "reference_chunks")

@@ -1,4 +1,4 @@
-"""Every slice at once: the per-segment machinery of the paired tests in `analyses.paired`.
+"""Every slice at once: the per-segment machinery of the paired tests in `stats.paired`.
 
 `materialise_keys` evaluates each slice key once as a categorical column, `grouped` collects the
 overall and per-slice aggregations together (labelled as `compute_metrics` labels them), and
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.analyses.paired import (
+from evalctl.stats.paired import (
     PREFIX_P,
     PREFIX_S,
     Y,
