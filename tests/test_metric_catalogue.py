@@ -138,3 +138,45 @@ def test_log_loss_is_implemented_once() -> None:
                for node in ast.walk(ast.parse(path.read_text())))
     )
     assert holders == ["metrics/catalogue.py"]
+
+
+def test_every_decomposable_metric_is_the_mean_of_its_row_term() -> None:
+    """`rca` decomposes a metric as the mean of its catalogued per-row term: on every task's
+    fixture (a null label added) that mean equals the task module's value."""
+    from evalctl.metrics.catalogue import decomposable_metrics
+
+    decomposable = {t: decomposable_metrics(t) for t in BY_TASK}
+    assert decomposable == {"binary_classification": ("accuracy", "log_loss", "brier"),
+                            "multiclass_classification": ("accuracy",),
+                            "regression": ("mae",), "ranking": ()}
+    for task, names in decomposable.items():
+        if not names:
+            continue
+        frame, cols = FIXTURES[task]
+        frame = pl.concat([frame, frame.head(1).with_columns(pl.lit(None).alias("y"))],
+                          how="vertical_relaxed")
+        expected = dict(compute_metrics(frame, task, **cols)
+                        .filter(pl.col("slice") == "overall").select("metric", "value").rows())
+        for name in names:
+            metric = BY_TASK[task][name]
+            assert metric.row_term is not None
+            if needs_score(task, name) or task == "regression":
+                predicted = pl.col(cols["score"])
+            elif "prediction" in cols:
+                predicted = pl.col(cols["prediction"])
+            else:
+                predicted = (pl.col(cols["score"]) >= 0.5).cast(pl.Int8)
+            terms = frame.select(metric.row_term(pl.col("y"), predicted).alias("t"))["t"]
+            assert terms[-1] is None, (task, name)  # no label, no term
+            assert terms.mean() == pytest.approx(expected[name], rel=1e-12), (task, name)
+
+
+def test_main_metrics_put_the_default_first() -> None:
+    from evalctl.metrics.catalogue import main_metrics
+
+    assert main_metrics("binary_classification") == ("accuracy", "roc_auc", "log_loss")
+    assert main_metrics("multiclass_classification") == ("accuracy", "macro_f1")
+    assert main_metrics("regression") == ("rmse", "mae")
+    assert main_metrics("ranking") == ("ndcg", "mrr")
+    for task in BY_TASK:
+        assert main_metrics(task)[0] == DEFAULT_METRIC[task]

@@ -25,7 +25,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
-from evalctl.metrics.catalogue import log_loss_term, squared_error
+from evalctl.metrics.catalogue import correct_term, log_loss_term, squared_error
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
 from evalctl.settings.sections import ERROR_KINDS, SlicesSettings
@@ -267,8 +267,7 @@ def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
     # a binary model without a prediction column predicts score >= threshold
     pred = pl.col(model.prediction) if model.prediction else \
         (pl.col(model.score or "") >= model.threshold).cast(pl.Int8)
-    return pl.when(label.is_null() | pred.is_null()).then(None) \
-        .otherwise((pred.cast(pl.String) != label.cast(pl.String)).cast(pl.Float64))
+    return 1.0 - correct_term(label, pred)
 
 
 def _recommendations(rows: list[dict[str, Any]], model: ModelConfig,

@@ -22,13 +22,10 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
+from evalctl.metrics.catalogue import main_metrics
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
 from evalctl.settings.sections import ValidateSettings
-
-MAIN_METRICS = {"binary_classification": ("accuracy", "roc_auc", "log_loss"),
-                "multiclass_classification": ("accuracy", "macro_f1"),
-                "regression": ("rmse", "mae"), "ranking": ("ndcg", "mrr")}
 
 
 def validate_report(store: Store, model: ModelConfig, selector: Selector, *, candidate: str,
@@ -91,7 +88,7 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
 
 
 def _main_metrics(model: ModelConfig) -> list[str]:
-    wanted = MAIN_METRICS[model.task]
+    wanted = main_metrics(model.task)
     if model.task == "binary_classification" and not model.score:
         wanted = ("accuracy",)
     return list(wanted)

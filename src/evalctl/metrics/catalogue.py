@@ -31,11 +31,20 @@ RowTerm = Callable[["pl.Expr", "pl.Expr"], "pl.Expr"]
 def log_loss_term(label: pl.Expr, score: pl.Expr) -> pl.Expr:
     """−log of the probability given to the true class, the score clipped to [CLIP, 1 − CLIP]:
     −log p for label 1, −log(1 − p) for label 0; null when the label or score is null."""
-    import polars as pl
+    import polars as pl  # polars is only needed once an expression is built (start-up time)
 
     clipped = score.clip(CLIP, 1.0 - CLIP)
     chance = pl.when(label == 1).then(clipped).when(label.is_not_null()).then(1.0 - clipped)
     return -chance.log()
+
+
+def correct_term(label: pl.Expr, predicted: pl.Expr) -> pl.Expr:
+    """1.0 where the predicted class equals the label (compared as text, so 1 and "1" agree),
+    0.0 where it does not, null when either is null: accuracy's term."""
+    import polars as pl  # polars is only needed once an expression is built (start-up time)
+
+    return pl.when(label.is_null() | predicted.is_null()).then(None) \
+        .otherwise((predicted.cast(pl.String) == label.cast(pl.String)).cast(pl.Float64))
 
 
 def squared_error(label: pl.Expr, predicted: pl.Expr) -> pl.Expr:
@@ -57,7 +66,10 @@ class Metric:
     (binary probabilities), not from predictions alone; `default`: the task's metric when none
     is named; `paired`: the family of its paired test in `compare` (`stats.paired`), or
     None; `row_term`: the per-row term (label, score or prediction) whose mean (rmse: whose
-    mean's square root) is the metric, or None when the metric is not built from one.
+    mean's square root) is the metric, or None when the metric is not built from one;
+    `decomposable`: the metric is exactly the mean of its `row_term` over labelled rows, so a
+    segment's contribution adds up (what `rca` decomposes); `main`: one of the task's main
+    metrics, the ones `validate` judges when the config names none.
     """
 
     name: str
@@ -68,35 +80,40 @@ class Metric:
     default: bool = False
     paired: str | None = None
     row_term: RowTerm | None = None
+    decomposable: bool = False
+    main: bool = False
 
 
 BINARY, MULTICLASS = "binary_classification", "multiclass_classification"
 REGRESSION, RANKING = "regression", "ranking"
 
 CATALOGUE: tuple[Metric, ...] = (
-    Metric("accuracy", BINARY, proportion=True, default=True, paired="mcnemar"),
+    Metric("accuracy", BINARY, proportion=True, default=True, paired="mcnemar",
+           row_term=correct_term, decomposable=True, main=True),
     Metric("precision", BINARY, proportion=True, paired="cells"),
     Metric("recall", BINARY, proportion=True, paired="cells"),
     Metric("f1", BINARY, paired="cells"),
     Metric("positive_rate", BINARY, proportion=True),
-    Metric("roc_auc", BINARY, needs_score=True, paired="delong"),
+    Metric("roc_auc", BINARY, needs_score=True, paired="delong", main=True),
     Metric("average_precision", BINARY, needs_score=True),
     Metric("log_loss", BINARY, lower_is_better=True, needs_score=True, paired="moments",
-           row_term=log_loss_term),
+           row_term=log_loss_term, decomposable=True, main=True),
     Metric("brier", BINARY, lower_is_better=True, needs_score=True, paired="moments",
-           row_term=squared_error),
+           row_term=squared_error, decomposable=True),
     Metric("ece", BINARY, lower_is_better=True, needs_score=True),
-    Metric("accuracy", MULTICLASS, proportion=True, default=True, paired="mcnemar"),
-    Metric("macro_f1", MULTICLASS, paired="cells"),
+    Metric("accuracy", MULTICLASS, proportion=True, default=True, paired="mcnemar",
+           row_term=correct_term, decomposable=True, main=True),
+    Metric("macro_f1", MULTICLASS, paired="cells", main=True),
     Metric("weighted_f1", MULTICLASS, paired="cells"),
-    Metric("mae", REGRESSION, lower_is_better=True, paired="moments", row_term=absolute_error),
+    Metric("mae", REGRESSION, lower_is_better=True, paired="moments", row_term=absolute_error,
+           decomposable=True, main=True),
     Metric("rmse", REGRESSION, lower_is_better=True, default=True, paired="moments",
-           row_term=squared_error),
+           row_term=squared_error, main=True),
     Metric("mape", REGRESSION, lower_is_better=True, paired="moments"),
     Metric("r2", REGRESSION, paired="moments"),
     Metric("mean_error", REGRESSION),
-    Metric("ndcg", RANKING, default=True),
-    Metric("mrr", RANKING),
+    Metric("ndcg", RANKING, default=True, main=True),
+    Metric("mrr", RANKING, main=True),
     Metric("hit_rate", RANKING, proportion=True),
 )
 
@@ -108,6 +125,25 @@ LOWER_IS_BETTER = frozenset(m.name for m in CATALOGUE if m.lower_is_better)
 PROPORTION_METRICS = frozenset(m.name for m in CATALOGUE if m.proportion)
 DEFAULT_METRIC = {m.task: m.name for m in CATALOGUE if m.default}
 PAIRED_FAMILY = {(m.task, m.name): m.paired for m in CATALOGUE if m.paired}
+
+
+def decomposable_metrics(task: str) -> tuple[str, ...]:
+    """The task's metrics that are means of a per-row term (catalogue order)."""
+    return tuple(m.name for m in BY_TASK.get(task, {}).values() if m.decomposable)
+
+
+def main_metrics(task: str) -> tuple[str, ...]:
+    """The task's main metrics: its default first, then the others in catalogue order."""
+    mains = [m.name for m in BY_TASK.get(task, {}).values() if m.main]
+    return tuple(sorted(mains, key=lambda name: name != DEFAULT_METRIC.get(task)))
+
+
+def describe_metrics(names: dict[str, tuple[str, ...]]) -> str:
+    """Per-task metric names in words for help texts: `binary: accuracy, roc_auc; …`."""
+    short = {BINARY: "binary", MULTICLASS: "multiclass", REGRESSION: "regression",
+             RANKING: "ranking"}
+    return "; ".join(f"{short[task]}: {', '.join(found)}" for task, found in names.items()
+                     if found)
 
 
 def score_metrics(task: str) -> frozenset[str]:

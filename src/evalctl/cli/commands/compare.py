@@ -9,6 +9,7 @@ import typer
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
 from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
+from evalctl.metrics.catalogue import DEFAULT_METRIC, describe_metrics
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +26,9 @@ def compare(ctx: typer.Context, model: Model,
                 "--selector", "-S", help="Traffic window ENV[@RANGE], e.g. "
                 "production@last-14d (no version).")],
             metric: Annotated[str | None, typer.Option(
-                "--metric", help="Compared metric (default checks.compare.metric, else "
-                "accuracy / rmse).")] = None,
+                "--metric", help="Compared metric (default checks.compare.metric, else per task "
+                "— " + describe_metrics({t: (m,) for t, m in DEFAULT_METRIC.items()}) + ").")
+            ] = None,
             gate: Annotated[bool, typer.Option(
                 "--gate", help="Fail (exit 1) unless the recommended challenger is "
                 "significantly better and regresses no slice beyond the tolerance.")] = False,

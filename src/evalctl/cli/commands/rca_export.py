@@ -10,6 +10,7 @@ import typer
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
 from evalctl.cli.output import check_output_path, emit
 from evalctl.cli.state import AppState
+from evalctl.metrics.catalogue import TASK_NAMES, decomposable_metrics, describe_metrics
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +24,8 @@ def rca(ctx: typer.Context, model: Model,
         current: Annotated[str, typer.Option(
             "--current", "-C", help="Selector of the window after the change.")],
         metric: Annotated[str | None, typer.Option(
-            "--metric", help="accuracy (default), brier, log_loss; mae for regression.")
+            "--metric", help="A metric that is a mean over rows (first: the default) — "
+            + describe_metrics({t: decomposable_metrics(t) for t in TASK_NAMES}) + ".")
         ] = None,
         reference: Annotated[str | None, typer.Option(
             "--reference", "-r", help="Pipeline check: compare both windows with this "

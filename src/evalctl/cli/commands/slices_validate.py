@@ -9,6 +9,7 @@ import typer
 from evalctl.cli.options import AsOf, FailOn, Format, Model, Output
 from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
+from evalctl.metrics.catalogue import DEFAULT_METRIC, describe_metrics
 
 SelectorOpt = Annotated[str, typer.Option(
     "--selector", "-S", help="Selector ENV[:VERSION][@RANGE].")]
@@ -21,7 +22,8 @@ def register(app: typer.Typer) -> None:
 
 def slices(ctx: typer.Context, model: Model, selector: SelectorOpt,
            metric: Annotated[str | None, typer.Option(
-               "--metric", help="Metric to rank by (default accuracy / rmse / ndcg).")] = None,
+               "--metric", help="Metric to rank by (default per task — "
+               + describe_metrics({t: (m,) for t, m in DEFAULT_METRIC.items()}) + ").")] = None,
            top: Annotated[int, typer.Option(
                "--top", min=0, help="Worst declared segments shown (0: all).")] = 10,
            min_size: Annotated[int | None, typer.Option(
