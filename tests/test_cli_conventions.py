@@ -332,3 +332,16 @@ def test_a_terminal_sees_live_progress_that_goes_away(filled, workdir: Path) -> 
     piped = subprocess.run([sys.executable, "-m", "evalctl", "doctor", "-f", "json"],
                            capture_output=True, text=True, cwd=workdir, env=env, timeout=60)
     assert "verifying" not in piped.stderr and "leftovers" not in piped.stderr  # not in a pipe
+
+
+def test_an_error_envelope_is_stamped_by_the_injected_clock(tmp_path: Path) -> None:
+    """Reports and error envelopes read the same clock: a fixed one stamps both."""
+    from evalctl.clock import fixed_clock
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["--config", str(tmp_path / "missing.yaml"), "catalog", "-f", "json"],
+               stdout=out, stderr=err, clock=fixed_clock("2026-01-02T03:04:05Z"))
+    assert code == 2, err.getvalue()
+    envelope = json.loads(out.getvalue())
+    validate_envelope(envelope)
+    assert envelope["generated_at"] == "2026-01-02T03:04:05Z"

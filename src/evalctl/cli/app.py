@@ -108,7 +108,7 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
         return _completion(state, args[0], args[1])
     args = hoist_global_flags(list(args))
     state.debug = "--debug" in args
-    request = ErrorRequest.from_args(args, state.stdout)
+    request = ErrorRequest.from_args(args, state.stdout, state.clock)
     command = typer.main.get_command(app)
     tidy_metavars(command)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from evalctl.cli.state import is_terminal
+from evalctl.clock import Clock, now, system_clock
 from evalctl.errors import EvalctlError, ExitCode
 from evalctl.reports.model import error_envelope
 
@@ -30,9 +31,11 @@ class ErrorRequest:
     fmt: str | None
     output: str | None
     stdout: TextIO
+    clock: Clock = system_clock
 
     @classmethod
-    def from_args(cls, args: list[str], stdout: TextIO) -> ErrorRequest:
+    def from_args(cls, args: list[str], stdout: TextIO,
+                  clock: Clock = system_clock) -> ErrorRequest:
         values: dict[str, str | None] = {"command": None, "model": None, "fmt": None,
                                          "output": None}
         names = {"--model": "model", "-m": "model", "--format": "fmt", "-f": "fmt",
@@ -56,7 +59,7 @@ class ErrorRequest:
             elif not arg.startswith("-") and values["command"] is None:
                 values["command"] = arg
             i += 1
-        return cls(stdout=stdout, **values)
+        return cls(stdout=stdout, clock=clock, **values)
 
     def wants_json(self) -> bool:
         if self.fmt is not None:
@@ -73,7 +76,12 @@ def write_error(request: ErrorRequest, exc: EvalctlError, message: str, code: Ex
     from evalctl.cli.output import check_output_path, write_atomic, write_stdout
 
     error = error_details(exc, message, code)
-    text = json.dumps(error_envelope(request.command, request.model, error), indent=2) + "\n"
+    try:
+        stamp = now(request.clock)  # the clock reports are stamped with (tests fix it)
+    except EvalctlError:  # a clock returning no datetime: the error at hand matters more
+        stamp = system_clock()
+    envelope = error_envelope(request.command, request.model, error, stamp)
+    text = json.dumps(envelope, indent=2) + "\n"
     target = request.output if request.output not in (None, "-") else None
     if target is not None and error.get("key") not in ("--output", "--format"):
         try:
