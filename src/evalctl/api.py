@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import asdict
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalctl.clock import Clock, now
-from evalctl.config import ModelConfig
+from evalctl.config import ModelConfig, find_config_path
 from evalctl.errors import InputError
 from evalctl.lake.doctor import examine_store
 from evalctl.lake.erase import erase_ids, read_ids
@@ -22,9 +23,10 @@ from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
 from evalctl.lake.layout import grace_period, parse_duration
 from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
-from evalctl.lake.selectors import Selector
+from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+from evalctl.settings.load import load_config
 from evalctl.settings.sections import with_options
 
 if TYPE_CHECKING:
@@ -126,8 +128,6 @@ def catalog(store: Store, model: str | None = None) -> Report:
 
 def batches(store: Store, model: str | None = None) -> Report:
     """The live ledger records, oldest first."""
-    from datetime import datetime  # the record's stamp is written as RFC 3339 with `Z`
-
     results = [{"batch": r.batch, "generation": r.generation, "kind": r.kind, "model": r.model,
                 "version": r.version, "env": r.env, "rows": r.rows, "files": len(r.files),
                 "created_at": datetime.fromisoformat(r.created_at),
@@ -290,6 +290,7 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
 def skew(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
          join_key: str | None = None) -> Report:
     """Training/serving skew between two selections (the CI gate)."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.skew import skew_report
 
     model = store.resolve_model(model)
@@ -302,6 +303,7 @@ def drift(store: Store, model: ModelConfig, reference: Selector, current: Select
           min_rows: int | None = None, multivariate: bool = False) -> Report:
     """Drift of every column window by window, with onset; with `multivariate`, also a
     classifier two-sample test per window (needs the `evalctl[multivariate]` extra)."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
@@ -317,8 +319,8 @@ def slices(store: Store, model: ModelConfig, selector: Selector, *,
            min_support: float | None = None, error: str | None = None) -> Report:
     """The slice leaderboard (declared slices, optionally SliceLine discovery). Options left
     None take checks.slices from the config, then the defaults of `SliceOptions`."""
-    from dataclasses import asdict
 
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.slices import SliceOptions, slices_report
 
     model = store.resolve_model(model)
@@ -333,6 +335,7 @@ def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate:
              baseline: str, top: int = 0) -> Report:
     """The promotion gate: candidate vs baseline on the same rows, overall and per slice
     (every failing row; `top` > 0 keeps only that many of the passing ones)."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.validate import validate_report
 
     model = store.resolve_model(model)
@@ -345,6 +348,7 @@ def monitor(store: Store, models: Sequence[ModelConfig], *, day: date | None = N
     """Every configured check for each model's window (`day`, default the day before the
     clock's UTC date); returns the report and the new alerts, and appends the results
     history. Freshness is measured against the clock."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.monitor import MonitorRun, monitor_report
 
     if not models:
@@ -356,6 +360,7 @@ def monitor(store: Store, models: Sequence[ModelConfig], *, day: date | None = N
 def history(store: Store, model: str, *, check: str | None = None,
             feature: str | None = None, since: date | None = None) -> Report:
     """The monitor's results history as series per (check, feature)."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.history import history_report
 
     return history_report(store, model, check=check, feature=feature, since=since)
@@ -366,6 +371,7 @@ def estimate(store: Store, model: ModelConfig, reference: Selector, current: Sel
              min_rows: int | None = None) -> Report:
     """Estimated performance per window while labels are late (CBPE), beside the realised
     metrics where labels exist, and the proxy metrics."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.estimate import estimate_report
 
     model = store.resolve_model(model)
@@ -380,8 +386,8 @@ def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector,
     """Why did the metric change between two windows? Mix / performance decomposition per
     feature, drift and skew against the reference (default `training`, skipped when the store
     has none), a failure mode and recommendations."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.rca import rca_report
-    from evalctl.lake.selectors import parse_selector
 
     model = store.resolve_model(model)
     settings = with_options(model.settings.rca, metric=metric, top=top)
@@ -395,6 +401,7 @@ def export(store: Store, model: ModelConfig, selector: Selector, out: Path, *,
            where: str | None = None, segment: str | None = None, only_errors: bool = False,
            sample: int | None = None, seed: int = 0) -> Report:
     """Write a selection's examples (filtered, optionally sampled) to Parquet or CSV."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.export import ExportOptions, export_report
 
     _check_seed(seed)
@@ -407,6 +414,7 @@ def compare(store: Store, model: ModelConfig, selector: Selector, *, champion: s
             challengers: Sequence[str], metric: str | None = None, gate: bool = False,
             discover: bool = False, n_boot: int | None = None, seed: int = 0) -> Report:
     """Champion vs shadow challengers on the same traffic: per slice, paired tests, verdict."""
+    # start-up time: a command loads only its own analysis
     from evalctl.analyses.compare import compare_report
 
     model = store.resolve_model(model)
@@ -427,9 +435,6 @@ def _check_seed(seed: int) -> None:
 def check_config(path: str | Path | None = None) -> Report:
     """Load and validate a config exactly as every command does (same messages, raised as
     ConfigError); report what it declares, one row per model."""
-    from evalctl.config import find_config_path
-    from evalctl.settings.load import load_config
-
     found = find_config_path(path)
     if found is None:
         raise InputError("no config found: pass --config, set EVALCTL_CONFIG, or create "

@@ -68,6 +68,7 @@ def ks_statistic(ref: NumericSummary, cur: NumericSummary) -> Bounded:
 
 def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
     """Asymptotic two-sided p-value, as ``scipy.stats.ks_2samp(..., method="asymp")``."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import kstwo
 
     en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)

@@ -62,6 +62,7 @@ def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, f
     ``scipy.stats.chi2_contingency(table, correction=False)``; with one bucket left the
     statistic is 0 and the p-value 1.
     """
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import chi2
 
     table = np.vstack([ref_counts, cur_counts]).astype(float)

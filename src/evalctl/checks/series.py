@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evalctl.metrics.significance import adjust_pvalues
+
 INSUFFICIENT = "insufficient"
 JUDGED = ("pass", "warn", "fail")
 _CROSSED = {"warn": ("warn", "fail"), "fail": ("fail",)}
@@ -70,7 +72,6 @@ def adjust_pvalues_bh(p_values: Sequence[float | None]) -> list[float | None]:
 
     Missing p-values stay None and do not count among the tests.
     """
-    from evalctl.metrics.significance import adjust_pvalues
 
     p = np.array([np.nan if v is None else v for v in p_values], dtype=float)
     return [float(v) if np.isfinite(v) else None for v in adjust_pvalues(p, "bh")]

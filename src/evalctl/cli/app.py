@@ -157,6 +157,7 @@ def _completion(state: AppState, option: str, shell: str) -> int:
     bash` installs it. Typer detects the shell from the parent process and ignores a named one
     whenever it can detect (so under a CI runner or a script it printed "Shell  not
     supported"); a shell named on the command line wins here."""
+    # only for --show/--install-completion (start-up time)
     from typer._completion_shared import get_completion_script, install
 
     if option == "--show-completion":

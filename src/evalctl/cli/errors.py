@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from evalctl.cli.output import check_output_path, write_atomic, write_stdout
 from evalctl.cli.state import is_terminal
 from evalctl.clock import Clock, now, system_clock
 from evalctl.errors import EvalctlError, ExitCode
@@ -73,7 +74,6 @@ def write_error(request: ErrorRequest, exc: EvalctlError, message: str, code: Ex
     """In JSON mode, write the error envelope to --output (atomically) or stdout."""
     if not request.wants_json():
         return
-    from evalctl.cli.output import check_output_path, write_atomic, write_stdout
 
     error = error_details(exc, message, code)
     try:

@@ -43,7 +43,10 @@ class LiveListener:
     work is done in steps, a bar and `done/total`. Gone when the command ends."""
 
     def __init__(self, stream: TextIO, color: bool, first: str) -> None:
+        # Rich only at a terminal (start-up time)
         from rich.console import Console
+
+        # Rich only at a terminal (start-up time)
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         console = Console(file=stream, no_color=not color, highlight=False)

@@ -18,6 +18,7 @@ ever overwritten; a reader sees either no record or a whole one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -326,7 +327,6 @@ def _publish(payload: dict[str, Any], target: Path) -> bool:
 def lifecycle_lock(root: Path) -> Iterator[None]:
     """Serialise removals, gc and erasure (ingests need no lock: they only add generations).
     The lock is taken on the ledger folder itself, so it creates no file."""
-    import fcntl
 
     fd = os.open(root / LEDGER, os.O_RDONLY)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -107,7 +108,6 @@ def _duplicate_column(path: Path, fmt: str, sep: str, schema: dict[str, pl.DataT
 def _first_object_keys(path: Path) -> list[str]:
     """The keys of a JSON-lines file's first object, repeats included (a writer that repeats
     a key does so on every line; polars keeps the first silently)."""
-    import json
 
     keys: list[str] = []
 
@@ -144,7 +144,6 @@ def unreadable(path: Path, fmt: str, lf: pl.LazyFrame) -> str | None:
 def _broken_json_line(path: Path) -> str | None:
     """The first line of a JSON-lines file that is not a JSON object (failure path only:
     polars does not say which line it could not parse)."""
-    import json
 
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):

@@ -56,6 +56,7 @@ def two_proportion_pvalues(
         expected = np.minimum(np.minimum(n1, n2) * pooled, np.minimum(n1, n2) * (1.0 - pooled))
     small = (expected < min_expected) & (n1 > 0) & (n2 > 0)
     if small.any():  # scipy.stats takes ~0.4 s to import: only when a Fisher test is needed
+        # scipy is imported only when this is computed (start-up time)
         from scipy.stats import fisher_exact
     for i in np.flatnonzero(small):
         table = [[x1[i], n1[i] - x1[i]], [x2[i], n2[i] - x2[i]]]

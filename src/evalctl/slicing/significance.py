@@ -42,6 +42,7 @@ def compare_slice_errors(mask: np.ndarray, errors: np.ndarray, binary: bool) -> 
 
 
 def _fisher(inside: np.ndarray, outside: np.ndarray) -> SliceTest:
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import fisher_exact
 
     if inside.size == 0 or outside.size == 0:
@@ -53,6 +54,7 @@ def _fisher(inside: np.ndarray, outside: np.ndarray) -> SliceTest:
 
 
 def _welch(inside: np.ndarray, outside: np.ndarray) -> SliceTest:
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import ttest_ind_from_stats
 
     if inside.size < 2 or outside.size < 2:
@@ -67,6 +69,7 @@ def _welch(inside: np.ndarray, outside: np.ndarray) -> SliceTest:
 
 def adjust_p_values(p_values: list[float | None]) -> list[float | None]:
     """Benjamini-Hochberg adjusted p-values over the defined ones; None stays None."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import false_discovery_control
 
     defined = [i for i, p in enumerate(p_values) if p is not None]

@@ -69,6 +69,7 @@ def fit_isotonic(scores: np.ndarray, positives: np.ndarray, counts: np.ndarray) 
     Non-finite scores and empty groups are ignored. Raises ValueError without usable rows.
     Only the end points of each flat block are kept: interpolation is unchanged.
     """
+    # scipy is imported only when this is computed (start-up time)
     from scipy.optimize import isotonic_regression
 
     s = np.asarray(scores, dtype=float)
@@ -217,6 +218,7 @@ def welch_test(mean_a: float, var_a: float, n_a: float, mean_b: float, var_b: fl
     Variances are sample variances (ddof 1). NaN when either side has fewer than 2 values or
     both variances are 0.
     """
+    # scipy is imported only when this is computed (start-up time)
     from scipy import stats
 
     if n_a < 2 or n_b < 2:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.metrics.intervals import sample_variance, wilson_interval, z_value
 from evalctl.slicing.predicates import Predicate
 from evalctl.stats.exact import exact_sums, with_grids
 
@@ -147,7 +148,6 @@ def change_interval(n0: float, sum0: float, sumsq0: float, n1: float, sum1: floa
     Welch's normal interval with the windows' sample variances. NaN when a window has fewer
     than two labelled rows.
     """
-    from evalctl.metrics.intervals import sample_variance, wilson_interval, z_value
 
     if n0 < 2 or n1 < 2:
         return float("nan"), float("nan"), "none"

@@ -44,6 +44,7 @@ This module holds the tests, the bootstrap engines and the per-segment sums they
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,8 @@ from evalctl.metrics.catalogue import (
     log_loss_term,
     squared_error,
 )
+from evalctl.metrics.intervals import sample_variance, z_value
+from evalctl.metrics.multiclass import _f1_scores
 from evalctl.stats.exact import exact_sum, grid_scale, scale_name
 
 EXACT_BELOW = 25
@@ -92,6 +95,7 @@ def mcnemar(b: Any, c: Any, exact_below: int = EXACT_BELOW
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Statistic (continuity-corrected chi-square), two-sided p-value and whether the mid-p
     exact binomial was used, for discordant counts `b` and `c` (vectorised)."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.special import bdtr, chdtrc, comb
 
     b, c = (np.atleast_1d(np.asarray(a, dtype=float)) for a in np.broadcast_arrays(b, c))
@@ -111,7 +115,6 @@ def paired_delong(pos: Any, neg: Any, s10: Any, s10sq: Any, s01: Any, s01sq: Any
                   ) -> tuple[np.ndarray, np.ndarray]:
     """AUC difference and its standard error from the structural components' differences
     D10 = V10_b − V10_a (sum, sum of squares over positives) and D01 (over negatives)."""
-    from evalctl.metrics.intervals import sample_variance
 
     pos, neg = np.asarray(pos, dtype=float), np.asarray(neg, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -123,9 +126,9 @@ def paired_delong(pos: Any, neg: Any, s10: Any, s10sq: Any, s01: Any, s01sq: Any
 def normal_test(delta: np.ndarray, se: np.ndarray, confidence: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Interval delta ± z·se, statistic delta / se and its two-sided p (se 0: p 1 or 0)."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.special import ndtr
 
-    from evalctl.metrics.intervals import z_value
 
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.where(se > 0, delta / se, np.nan)
@@ -165,9 +168,7 @@ def bootstrap_test(delta: np.ndarray, replicates: np.ndarray, confidence: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Percentile interval, z = delta / sd(replicates) and its normal two-sided p, per
     segment; replicates (segments, B) where NaN ones (undefined metric) are dropped."""
-    import warnings
 
-    from evalctl.metrics.intervals import sample_variance
 
     alpha = (1.0 - confidence) / 2.0
     ok = np.isfinite(replicates)
@@ -354,7 +355,6 @@ def _cell_values(metric: str, stats: pl.DataFrame, j: int, n_boot: int,
 def _multiclass_f1(cells: list[dict[str, Any]], metric: str, n_boot: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Macro or weighted F1 of both models over one segment's (label, a, b) cells."""
-    from evalctl.metrics.multiclass import _f1_scores
 
     items = sorted(((str(c["cell"]["y"]), str(c["cell"]["a"]), str(c["cell"]["b"])),
                     c["count"]) for c in cells)  # a fixed cell order: reproducible draws

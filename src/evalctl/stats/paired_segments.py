@@ -9,11 +9,19 @@ DeLong needs per-row structural components, so its sums come from numpy instead
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from evalctl.metrics import OVERALL, SliceKey, binary
+from evalctl.metrics.catalogue import LOWER_IS_BETTER
+from evalctl.metrics.frame import assemble
+from evalctl.metrics.intervals import segment_rng
+from evalctl.metrics.slices import group_exprs, label_segments
+from evalctl.metrics.spec import Options
 from evalctl.stats.paired import (
     PREFIX_P,
     PREFIX_S,
@@ -30,7 +38,6 @@ def materialise_keys(frame: pl.DataFrame, keys: list[Any]) -> tuple[pl.DataFrame
     """Evaluate every distinct slice-key expression once, as a categorical column (Enum bins
     stay Enum; NaN is null, as in `compute_metrics`), keep only the compared columns, and
     return the slice keys rewritten over those columns."""
-    from evalctl.metrics import SliceKey
 
     parts: list[pl.Expr] = []
     rewritten = []
@@ -115,8 +122,6 @@ def grouped(lazy: pl.LazyFrame, keys: list[Any], aggs: list[pl.Expr], overall: b
             ) -> list[pl.DataFrame]:
     """Overall and one aggregation per slice, collected together; rows labelled slice /
     segment exactly as `compute_metrics` labels them."""
-    from evalctl.metrics import OVERALL
-    from evalctl.metrics.slices import group_exprs, label_segments
 
     keyed: list[tuple[str, list[str]]] = [(OVERALL, [])] if overall else []
     keyed += [(k.name, [e.meta.output_name() for e in k.exprs]) for k in keys]
@@ -134,8 +139,6 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
 
     With the ``delong`` family, `auc_values` (a list) receives each model's ROC AUC per
     segment (`auc_frames`, computed from the same per-row counts as the test)."""
-    from evalctl.metrics.catalogue import LOWER_IS_BETTER
-    from evalctl.metrics.intervals import segment_rng
 
     k = len(versions)
     aggs = [pl.len().alias("n")] + ([(pl.col(Y) == 1).sum().alias("P")]
@@ -173,8 +176,6 @@ def _delong_stats(frame: pl.DataFrame, keys: list[Any], k: int, aggs: list[pl.Ex
     models in threads since numpy releases the GIL), summed by segment code and attached to
     the slice's labelled segments. Two slices' row terms are held at a time (the next one
     is queued while this one is summed)."""
-    import os
-    from concurrent.futures import Future, ThreadPoolExecutor
 
     y = frame[Y].to_numpy() == 1
     with ThreadPoolExecutor(max_workers=min(k, os.cpu_count() or 1)) as pool:
@@ -251,9 +252,6 @@ def auc_frames(tables: list[pl.DataFrame], k: int, confidence: float) -> list[pl
     their squares). The rank sums `binary.finalize` takes are their complements: a positive
     has N - below negatives above it, a negative P - below positives; ties count one half on
     both sides. Saves the rank pass `compute_metrics` would make per model and slice."""
-    from evalctl.metrics import binary
-    from evalctl.metrics.frame import assemble
-    from evalctl.metrics.spec import Options
 
     options = Options(confidence=confidence)  # the AUC uses only the confidence
     frames = []
