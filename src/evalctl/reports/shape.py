@@ -1,0 +1,141 @@
+"""Typed result shapes: what one result row of a report may hold, and how it is shown.
+
+Every result of every command belongs to exactly one `Shape` (the shapes are declared in
+`evalctl.reports.shapes`). A shape declares its fields (name, JSON type, nullable, required,
+a short description) and its table columns (key, header, priority, kind). `Report` checks
+every row against its shape when it is built, so a renamed or forgotten key fails at once
+instead of making a table column vanish; the renderers take their columns from the shape;
+`Shape.json_schema()` is the JSON Schema of one row, which tests hold against the command's
+committed schema (`evalctl/schemas/<command>.v2.json`).
+
+Adding a field to a result is one line in its shape: ``F("auroc", NUMBER, "…", null=True)``
+(and, to show it, one `C(...)` line), plus the same property in the command's schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from evalctl.errors import EvalctlError
+
+
+class Status(StrEnum):
+    """A result's status. A `StrEnum`: `Status.FAIL == "fail"` and it is written as "fail"."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    INSUFFICIENT = "insufficient"  # too little data to judge; never fails a report
+
+
+# The one worst-first rule (docs/contract.md, "Output"): a failure, a result that could not be
+# computed, a warning, a result with too little data to judge, a pass.
+WORST_FIRST: tuple[Status, ...] = (Status.FAIL, Status.ERROR, Status.WARN, Status.INSUFFICIENT,
+                                   Status.PASS)
+
+# Field types, as JSON Schema fragments (`report.schema.json` defines the shared ones).
+STRING, INTEGER, NUMBER, BOOLEAN = "string", "integer", "number", "boolean"
+ARRAY, OBJECT, DATE, TIMESTAMP = "array", "object", "date", "timestamp"
+STATUS, SCALAR, ANY = "status", "scalar", "any"
+_ENVELOPE = "report.schema.json#/$defs/"
+_TYPES: dict[str, dict[str, Any]] = {
+    STRING: {"type": "string"}, INTEGER: {"type": "integer"}, NUMBER: {"type": "number"},
+    BOOLEAN: {"type": "boolean"}, ARRAY: {"type": "array"}, OBJECT: {"type": "object"},
+    DATE: {"$ref": _ENVELOPE + "date"}, TIMESTAMP: {"$ref": _ENVELOPE + "timestamp"},
+    STATUS: {"$ref": _ENVELOPE + "result_status"},
+    SCALAR: {"type": ["integer", "number", "string"]}, ANY: {}}
+
+# Column kinds: `atom` cells (numbers, dates, statuses, names, ids) are never broken, `words`
+# cells wrap at spaces inside the table, `text` (long free text) wraps or moves below the
+# table, `spark` is a sparkline.
+ATOM, WORDS, TEXT, SPARK = "atom", "words", "text", "spark"
+
+
+class ShapeError(EvalctlError):
+    """A result row does not match its declared shape: a bug in evalctl (exit 4)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a result row: its JSON type (one of the constants above), whether it may
+    be null, whether every row has it, and what it means."""
+
+    name: str
+    type: str
+    description: str = ""
+    null: bool = False
+    optional: bool = False
+
+    def json_schema(self) -> dict[str, Any]:
+        base = dict(_TYPES[self.type])
+        if self.null and self.type != ANY:
+            if "type" in base:
+                kinds = base["type"] if isinstance(base["type"], list) else [base["type"]]
+                base["type"] = [*kinds, "null"]
+            else:
+                base = {"anyOf": [base, {"type": "null"}]}
+        return base | ({"description": self.description} if self.description else {})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report table.
+
+    `priority` 0 is always shown; when a table does not fit its width the columns with the
+    highest number are dropped first (the rightmost of equal priority first). `kind` says how
+    a cell may be laid out (ATOM, WORDS, TEXT, SPARK above)."""
+
+    key: str
+    header: str
+    priority: int = 1
+    kind: str = ATOM
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One kind of result row: its fields, its table columns, and the results that have it
+    (`rows_of`: (command, section) pairs; section None for a command's unsectioned rows)."""
+
+    name: str
+    description: str
+    fields: tuple[Field, ...]
+    columns: tuple[Column, ...]
+    rows_of: tuple[tuple[str, str | None], ...]
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names) or "status" not in names:
+            raise ShapeError(f"shape {self.name}: fields repeat or lack `status`")
+        unknown = [c.key for c in self.columns if c.key not in names]
+        if unknown:
+            raise ShapeError(f"shape {self.name}: columns {unknown} are not fields")
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields if not f.optional)
+
+    def check(self, row: dict[str, Any]) -> None:
+        """Raise ShapeError when `row` has a key the shape does not declare or lacks one it
+        requires (types are held against `json_schema()` by the tests)."""
+        keys = row.keys()
+        extra, missing = keys - self.keys, self.required - keys
+        if extra or missing:
+            raise ShapeError(
+                f"a {self.name} result " + "; ".join(
+                    part for part in (f"has undeclared keys {sorted(extra)}" if extra else "",
+                                      f"lacks {sorted(missing)}" if missing else "") if part)
+                + f" (declared in evalctl/reports/shapes: {row.get('section') or ''})")
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one row of this shape, from the field declarations."""
+        return {"title": self.name, "description": self.description, "type": "object",
+                "required": [f.name for f in self.fields if not f.optional],
+                "properties": {f.name: f.json_schema() for f in self.fields},
+                "additionalProperties": False}
