@@ -37,7 +37,7 @@ def slices_report(compared: bool) -> Report:
         {"section": "declared", "status": "warn", "slice": "age", "segment": "[0, 25)",
          "n": 9846, "value": 0.61578, "ci_low": 0.60612, "ci_high": 0.62534,
          "gap_vs_overall": -0.16609, "p_adjusted": 0.0, "reason": None},
-        {"section": "declared", "status": "pass", "slice": "country x device",
+        {"section": "declared", "status": "insufficient", "slice": "country x device",
          "segment": "BR & tablet", "n": 12, "value": 0.5, "ci_low": 0.2538, "ci_high": 0.7462,
          "gap_vs_overall": -0.28187, "p_adjusted": None,
          "reason": "fewer than 30 labelled rows: not judged"},

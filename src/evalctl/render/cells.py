@@ -20,7 +20,8 @@ SPARK_WIDTH = 24
 # Columns that mean something only together (an interval's two ends) are dropped together.
 DROPPED_TOGETHER = ({"ci_low", "ci_high"}, {"lower", "upper"})
 SPARKS = "▁▂▃▄▅▆▇█"
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta",
+                "insufficient": "dim"}
 
 
 def sections(report: Report) -> list[tuple[str | None, list[dict[str, Any]]]]:
