@@ -60,17 +60,19 @@ class ShapeError(EvalctlError):
 
 @dataclass(frozen=True)
 class Field:
-    """One key of a result row: its JSON type (one of the constants above), whether it may
-    be null, whether every row has it, and what it means."""
+    """One key of a result row: its JSON type (one of the constants above, or a tuple of the
+    plain ones for a key of several types), whether it may be null, whether every row has it,
+    and what it means."""
 
     name: str
-    type: str
+    type: str | tuple[str, ...]
     description: str = ""
     null: bool = False
     optional: bool = False
 
     def json_schema(self) -> dict[str, Any]:
-        base = dict(_TYPES[self.type])
+        base = dict(_TYPES[self.type]) if isinstance(self.type, str) else \
+            {"type": [_TYPES[t]["type"] for t in self.type]}
         if self.null and self.type != ANY:
             if "type" in base:
                 kinds = base["type"] if isinstance(base["type"], list) else [base["type"]]
@@ -131,7 +133,7 @@ class Shape:
                 f"a {self.name} result " + "; ".join(
                     part for part in (f"has undeclared keys {sorted(extra)}" if extra else "",
                                       f"lacks {sorted(missing)}" if missing else "") if part)
-                + f" (declared in evalctl/reports/shapes: {row.get('section') or ''})")
+                + " (evalctl/reports/shapes)")
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema of one row of this shape, from the field declarations."""

@@ -135,7 +135,6 @@ SegmentEffect = Shape(
         F("status", STATUS),
         F("finding", STRING),
         F("explained_pct", NUMBER, null=True),
-        F("explained", ANY, optional=True),
         F("reason", STRING, null=True, optional=True),
     ),
     columns=(

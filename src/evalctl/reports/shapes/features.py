@@ -41,7 +41,7 @@ DistributionVerdict = Shape(
         F("summary", STRING),
         F("bins", INTEGER, optional=True),
         F("bin_edges", ARRAY, optional=True),
-        F("log_base", SCALAR, optional=True),
+        F("log_base", (INTEGER, STRING), "of the logarithm: 2 or \"e\"", optional=True),
         F("epsilon", NUMBER, null=True, optional=True),
         F("section", STRING, "which table of the report the result belongs to"),
         F("quality_alerts", ARRAY, optional=True),

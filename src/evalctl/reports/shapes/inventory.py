@@ -4,7 +4,6 @@ doctor, config check, export."""
 from __future__ import annotations
 
 from evalctl.reports.shape import (
-    ANY,
     ARRAY,
     BOOLEAN,
     DATE,
@@ -51,7 +50,8 @@ IngestedBatch = Shape(
         F("version", STRING, optional=True),
         F("env", STRING, optional=True),
         F("reason", STRING, null=True, optional=True),
-        F("unmatched_ids", ANY, optional=True),
+        F("unmatched_ids", INTEGER, "actuals whose id matches no prediction (yet)",
+          optional=True),
     ),
     columns=(
         C("batch", "batch", 0),
