@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from evalctl.errors import EvalctlError
@@ -54,6 +55,73 @@ _TYPES: dict[str, dict[str, Any]] = {
 ATOM, WORDS, TEXT, SPARK = "atom", "words", "text", "spark"
 
 
+# What a field means when its shape does not say more: one meaning per name across shapes.
+GLOSSARY: dict[str, str] = {
+    "status": "the result's status: fail, error, warn, insufficient or pass",
+    "reason": "why a value is null or the result was not judged; null otherwise",
+    "section": "which table of the report the result belongs to",
+    "feature": "the feature (input column) the result is about",
+    "kind": "what the row is about: numeric, categorical, output, schema; predictions or "
+            "actuals (batches)",
+    "method": "the measure or test used",
+    "score": "the measure's value; null when it cannot be computed",
+    "threshold": "the value at which the result fails",
+    "warn": "the value at which the result warns",
+    "decided_by": "the check that set the status when it is not the measure's own threshold",
+    "decided_by_text": "decided_by in words",
+    "summary": "the result in words",
+    "model": "the model's name", "version": "the model version", "env": "the environment",
+    "batch": "the batch id (one ingest call)", "generation": "the batch's generation",
+    "rows": "rows counted", "files": "data files", "path": "a path inside the store",
+    "first_date": "first partition date", "last_date": "last partition date",
+    "metric": "the performance metric", "value": "the metric's (or check's) value",
+    "n": "rows of the segment", "ci_low": "the interval's lower end",
+    "ci_high": "the interval's upper end", "ci_method": "how the interval was computed",
+    "p_value": "the test's p-value", "p_adjusted": "the p-value adjusted for multiple tests",
+    "significant": "whether the adjusted p-value is below alpha",
+    "slice": "the slice's name; overall for the whole selection",
+    "segment": "the segment of the slice (all for overall)",
+    "id": "the segment's id (export --segment takes it)",
+    "predicates": "the segment's conditions, one per feature",
+    "why": "the reason for the status in words",
+    "series": "the value per window, oldest first", "windows": "number of windows",
+    "window_start": "the window's first instant (RFC 3339, Z)",
+    "window_end": "the instant after the window's last (RFC 3339, Z)",
+    "baseline": "the baseline's value",
+    "current": "the current side's value (or, in skew, its summary)",
+    "n_baseline": "labelled rows of the baseline", "n_current": "labelled rows of the current",
+    "change": "current minus baseline, signed so that negative is worse",
+    "mix": "the part of the change due to the segments' shares moving",
+    "performance": "the part of the change due to the metric moving within segments",
+    "interaction": "the part of the change due to both moving together",
+    "mode": "the finding's kind", "finding": "the finding in words",
+    "reference": "what the result is measured against (a selector, or its summary)",
+    "drift_method": "the drift measure", "drift_score": "its value, baseline vs current",
+    "drift_threshold": "its failing value", "drift_status": "its status",
+    "drift_summary": "the drift in words", "drift_decided_by": "decided_by of the drift",
+    "drift_decided_by_text": "drift_decided_by in words",
+    "skew_baseline_score": "skew of the baseline against the reference",
+    "skew_baseline_status": "its status",
+    "skew_current_score": "skew of the current selection against the reference",
+    "skew_current_status": "its status",
+    "explained_pct": "percent of the metric's change explained",
+    "labelled_rows": "rows with ground truth", "check": "the monitor check",
+    "action": "what the command does (or would do) to the batch",
+    "created": "whether the store was created", "sources": "the ingested files",
+    "dates": "the partition dates written", "already_ingested": "the export was already in",
+    "dropped_columns": "columns of the export that were not kept",
+    "date": "the partition date", "bytes": "file size", "sha256": "file checksum",
+    "problem": "what is wrong", "support": "rows that count for the metric",
+    "n_missing_label": "rows without ground truth (excluded)",
+    "share": "share of the selection's rows", "candidate": "the candidate's value",
+    "candidate_ci": "the candidate's interval", "baseline_ci": "the baseline's interval",
+    "statistic": "the test statistic", "estimate": "the estimated metric",
+    "lower": "the estimate's band, lower end", "upper": "the estimate's band, upper end",
+    "realized_value": "the metric once labels arrived", "error": "estimate minus realized",
+    "proxy": "the proxy column", "rank": "the proxy's rank (best first)",
+}
+
+
 class ShapeError(EvalctlError):
     """A result row does not match its declared shape: a bug in evalctl (exit 4)."""
 
@@ -62,7 +130,7 @@ class ShapeError(EvalctlError):
 class Field:
     """One key of a result row: its JSON type (one of the constants above, or a tuple of the
     plain ones for a key of several types), whether it may be null, whether every row has it,
-    and what it means."""
+    and what it means (`description`; GLOSSARY's when empty)."""
 
     name: str
     type: str | tuple[str, ...]
@@ -79,7 +147,13 @@ class Field:
                 base["type"] = [*kinds, "null"]
             else:
                 base = {"anyOf": [base, {"type": "null"}]}
-        return base | ({"description": self.description} if self.description else {})
+        meaning = self.meaning
+        return base | ({"description": meaning} if meaning else {})
+
+    @property
+    def meaning(self) -> str:
+        """The description: the shape's own, else the glossary's for the name."""
+        return self.description or GLOSSARY.get(self.name, "")
 
 
 @dataclass(frozen=True)
@@ -115,11 +189,11 @@ class Shape:
         if unknown:
             raise ShapeError(f"shape {self.name}: columns {unknown} are not fields")
 
-    @property
+    @cached_property
     def keys(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields)
 
-    @property
+    @cached_property
     def required(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields if not f.optional)
 
