@@ -197,7 +197,7 @@ MultivariateWindow = Shape(
         C("status", "status", 0),
         C("window_start", "window", 0),
         C("rows", "rows", 2),
-        C("auroc", "AUROC", 0),
+        C("auroc", "auroc", 0),
         C("ci_low", "CI low", 2),
         C("ci_high", "CI high", 2),
         C("p_value", "p", 1),
