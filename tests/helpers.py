@@ -184,3 +184,12 @@ def write_window(frame_file: Callable[..., Path], cli: Callable[..., CliResult],
     path = frame_file(frame, f"w{seed}.parquet")
     assert cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
                path).code == 0
+
+
+def shaped(command: str, row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with every key its result shape requires and it lacks set to None: hand-made rows
+    for renderer tests (a `Report` refuses rows that do not fit their shape)."""
+    from evalctl.reports.shapes import shape_for
+
+    shape = shape_for(command, row.get("section"))
+    return row | {key: None for key in sorted(shape.required - row.keys())}

@@ -24,8 +24,32 @@ LABELLED = "production@2026-11-01..2026-11-25"  # inline labels only (later days
 V1V2 = ["compare", *M, "--champion", "v1", "--challenger", "v2"]
 
 
-def by_slice(doc: dict) -> dict[tuple[str, str], dict]:
-    return {(r["slice"], r["segment"]): r for r in doc["results"]}
+def by_slice(doc: dict) -> dict[tuple[str, str], dict[str, dict]]:
+    """The results (long format: one per segment and model) as segment -> version -> row."""
+    segments: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in doc["results"]:
+        segments.setdefault((r["slice"], r["segment"]), {})[r["version"]] = r
+    return segments
+
+
+def test_results_are_long_one_row_per_segment_and_model(story_doc) -> None:
+    rows = story_doc["results"]
+    assert all(not {"v1", "v2", "models", "vs_champion"} & r.keys() for r in rows)
+    segments = by_slice(story_doc)
+    assert len(rows) == 2 * len(segments)
+    for (slice_, segment), models in segments.items():
+        assert list(models) == ["v1", "v2"], (slice_, segment)
+        champion, challenger = models["v1"], models["v2"]
+        assert (champion["role"], challenger["role"]) == ("champion", "challenger")
+        assert champion["delta"] is None and champion["significant"] is None
+        same = ("status", "n", "winner", "why")
+        assert [champion[k] for k in same] == [challenger[k] for k in same]
+        if challenger["delta"] is not None:
+            assert challenger["delta"] == pytest.approx(challenger["value"] - champion["value"],
+                                                        abs=1e-12)
+    # a segment's rows stay together, champion first
+    keys = [(r["slice"], r["segment"]) for r in rows]
+    assert keys[::2] == keys[1::2] and [r["version"] for r in rows[:2]] == ["v1", "v2"]
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +63,11 @@ def test_shadow_challenger_is_better_overall_but_worse_for_brazil(story_doc) -> 
     validate(story_doc)
     rows = by_slice(story_doc)
     overall, brazil = rows[("overall", "all")], rows[("country", "BR")]
-    assert overall["v2"] > overall["v1"] and overall["winner"] == "v2"
-    assert overall["vs_champion"]["v2"]["significant"]
-    assert brazil["v2"] < brazil["v1"] - 0.02 and brazil["winner"] == "v1"
-    assert brazil["vs_champion"]["v2"]["regressed"] and brazil["status"] == "warn"
+    assert overall["v2"]["value"] > overall["v1"]["value"] and overall["v1"]["winner"] == "v2"
+    assert overall["v2"]["significant"]
+    assert brazil["v2"]["value"] < brazil["v1"]["value"] - 0.02
+    assert brazil["v1"]["winner"] == "v1"
+    assert brazil["v2"]["regressed"] and brazil["v1"]["status"] == brazil["v2"]["status"] == "warn"
     summary = story_doc["summary"]
     assert (summary["verdict"], summary["recommended"]) == ("promote_with_caution", "v2")
     first = story_doc["recommendations"][0]
@@ -52,7 +77,8 @@ def test_shadow_challenger_is_better_overall_but_worse_for_brazil(story_doc) -> 
     assert coverage["common"] == coverage["evaluated"] == coverage["ids"]["v1"]
     assert coverage["from_actuals"] > 0  # the last five days' labels are delayed actuals
     statuses = [r["status"] for r in story_doc["results"]]
-    assert statuses == sorted(statuses, key=["fail", "error", "warn", "pass"].index)
+    assert statuses == sorted(statuses, key=["fail", "error", "warn", "insufficient",
+                                             "pass"].index)
 
 
 def _raw(story, selector_end: str = "2026-11-25") -> pl.DataFrame:
@@ -69,12 +95,12 @@ def test_values_and_mcnemar_match_an_independent_computation(story) -> None:
     raw = _raw(story)
     overall = by_slice(doc)[("overall", "all")]
     y, a, b = raw["watched"], raw["predicted_label"], raw["predicted_label_v2"]
-    assert overall["n"] == raw.height
-    assert overall["v1"] == pytest.approx(accuracy_score(y, a), abs=1e-12)
-    assert overall["v2"] == pytest.approx(accuracy_score(y, b), abs=1e-12)
+    assert overall["v1"]["n"] == overall["v2"]["n"] == raw.height
+    assert overall["v1"]["value"] == pytest.approx(accuracy_score(y, a), abs=1e-12)
+    assert overall["v2"]["value"] == pytest.approx(accuracy_score(y, b), abs=1e-12)
     only_v1 = int(((a == y) & (b != y)).sum())
     only_v2 = int(((a != y) & (b == y)).sum())
-    test = overall["vs_champion"]["v2"]
+    test = overall["v2"]
     expected = (abs(only_v1 - only_v2) - 1) ** 2 / (only_v1 + only_v2)
     assert test["statistic"] == pytest.approx(expected, rel=1e-12)
     assert test["p_value"] == pytest.approx(chi2.sf(expected, 1), rel=1e-9, abs=1e-300)
@@ -84,12 +110,13 @@ def test_values_and_mcnemar_match_an_independent_computation(story) -> None:
 def test_roc_auc_uses_paired_delong(story) -> None:
     doc = story(*V1V2, "--selector", LABELLED, "--metric", "roc_auc").json()
     raw = _raw(story)
-    test = by_slice(doc)[("overall", "all")]["vs_champion"]["v2"]
+    test = by_slice(doc)[("overall", "all")]["v2"]
     expected = roc_auc_score(raw["watched"], raw["score_v2"]) - roc_auc_score(
         raw["watched"], raw["score"])
     assert test["delta"] == pytest.approx(expected, abs=1e-12)
-    assert test["test"] == "delong (paired)" and test["ci_low"] < expected < test["ci_high"]
-    assert by_slice(doc)[("country", "BR")]["vs_champion"]["v2"]["regressed"]
+    assert test["test"] == "delong (paired)"
+    assert test["delta_ci_low"] < expected < test["delta_ci_high"]
+    assert by_slice(doc)[("country", "BR")]["v2"]["regressed"]
 
 
 def test_discovered_slices_of_the_champion_are_compared_too(story) -> None:
@@ -97,9 +124,11 @@ def test_discovered_slices_of_the_champion_are_compared_too(story) -> None:
     validate(doc)
     found = [r for r in doc["results"] if r["slice"] == "discovered"]
     assert found and any(r["segment"].startswith("age < ") for r in found)  # the young users
-    assert all(r["v1"] is not None and "p_adjusted" in r["vs_champion"]["v2"] for r in found)
-    young = max(found, key=lambda r: r["n"] if r["segment"].startswith("age < ") else 0)
-    assert young["v1"] < by_slice(doc)[("overall", "all")]["v1"] - 0.1
+    assert all(r["value"] is not None for r in found)
+    assert all("p_adjusted" in r for r in found if r["role"] == "challenger")
+    young = max((r for r in found if r["version"] == "v1"),
+                key=lambda r: r["n"] if r["segment"].startswith("age < ") else 0)
+    assert young["value"] < by_slice(doc)[("overall", "all")]["v1"]["value"] - 0.1
 
 
 def test_gate_fails_on_the_regressed_slice(story) -> None:
@@ -108,15 +137,19 @@ def test_gate_fails_on_the_regressed_slice(story) -> None:
     doc = result.json()
     assert doc["status"] == "fail"
     brazil = by_slice(doc)[("country", "BR")]
-    assert brazil["status"] == "fail" and brazil["why"].startswith("gate: v2 worse")
+    assert all(r["status"] == "fail" and r["why"].startswith("gate: v2 worse")
+               for r in brazil.values())
     assert story(*V1V2, "--selector", LABELLED, "--gate", "--fail-on", "never").code == 0
 
 
-def test_table_has_a_column_per_model_and_the_winner(story) -> None:
+def test_table_has_a_row_per_model_and_the_winner(story) -> None:
     result = story(*V1V2, "--selector", LABELLED, "--format", "table")
     assert result.code == 0
-    header = next(line for line in result.stdout.splitlines() if "status" in line)
-    assert all(word in header for word in ("segment", "v1", "v2", "winner", "why"))
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "status" in line)
+    assert all(word in header for word in ("segment", "model", "metric", "winner", "why"))
+    overall = [line for line in lines if "│ overall" in line]
+    assert len(overall) == 2 and "│ v1 " in overall[0] and "│ v2 " in overall[1]
     assert "promote with caution" in " ".join(result.stdout.split())
 
 
@@ -125,10 +158,9 @@ def test_bootstrap_results_are_reproducible(story) -> None:
     first, again = (story(*args).json()["results"] for _ in range(2))
     other = story(*args, "--seed", "1").json()["results"]
     assert first == again
-    overall = [by_slice({"results": r})[("overall", "all")]["vs_champion"]["v2"]
-               for r in (first, other)]
+    overall = [by_slice({"results": r})[("overall", "all")]["v2"] for r in (first, other)]
     assert overall[0]["delta"] == overall[1]["delta"]
-    assert overall[0]["ci_low"] != overall[1]["ci_low"]
+    assert overall[0]["delta_ci_low"] != overall[1]["delta_ci_low"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -177,7 +209,7 @@ def test_promotes_the_challenger_that_is_better_everywhere(cli, frame_file) -> N
     validate(doc)
     assert (doc["summary"]["verdict"], doc["summary"]["recommended"]) == ("promote", "v2")
     overall = by_slice(doc)[("overall", "all")]
-    same = overall["vs_champion"]["v3"]
+    same = overall["v3"]
     assert same["delta"] == 0 and same["p_value"] == 1.0 and not same["significant"]
     assert doc["recommendations"][0].startswith("promote v2: better than v1 overall")
     alone = cli(*CHURN, "--challenger", "v3", "--gate")
@@ -216,7 +248,9 @@ def test_without_ground_truth_compares_agreement(cli, frame_file) -> None:
     assert doc["summary"]["verdict"] == "cannot_judge"
     assert "performance cannot be judged" in doc["recommendations"][0]
     overall = by_slice(doc)[("overall", "all")]
-    assert 0 < overall["agreement"] < 1 and overall["least_agreeing"] == "v2"
+    assert overall["v1"]["agreement"] is None and 0 < overall["v2"]["agreement"] < 1
+    assert doc["summary"]["model_columns"] == "positive_rate"
+    assert all(0 <= r["positive_rate"] <= 1 for r in doc["results"])
     assert cli(*CHURN, "--challenger", "v2", "--gate").code == 1
 
 
@@ -255,9 +289,10 @@ def test_regression_models_compare_on_rmse(cli, frame_file, workdir) -> None:
               "--selector", "production").json()
     validate(doc)
     overall = by_slice(doc)[("overall", "all")]
-    assert doc["inputs"]["metric"] == "rmse" and overall["v1"] > overall["v2"]
-    assert overall["winner"] == "v2" and doc["summary"]["verdict"] == "promote"
-    assert overall["vs_champion"]["v2"]["test"] == "paired bootstrap (gaussian multiplier)"
+    assert doc["inputs"]["metric"] == "rmse"
+    assert overall["v1"]["value"] > overall["v2"]["value"]
+    assert overall["v1"]["winner"] == "v2" and doc["summary"]["verdict"] == "promote"
+    assert overall["v2"]["test"] == "paired bootstrap (gaussian multiplier)"
     # checks.compare settings reach the analysis (library entry point, as the CLI calls it)
     config = load_config(workdir / "evalctl.yaml")
     model = config.model("demand")
@@ -266,8 +301,12 @@ def test_regression_models_compare_on_rmse(cli, frame_file, workdir) -> None:
     report = api.compare(Store.open(workdir / "store"), model, parse_selector("production"),
                          champion="v1", challengers=["v2"])
     assert report.inputs["metric"] == "mae" and report.inputs["gate"]["min_slice_size"] == 5000
-    assert all(r["why"] == "fewer than 5000 rows: not judged" for r in report.results
-               if r["slice"] != "overall")
+    small = [r for r in report.results if r["slice"] != "overall"]
+    assert small and all(r["why"] == "fewer than 5000 rows: not judged" for r in small)
+    # too small to judge: insufficient (never pass), counted apart, before the passes
+    assert all(r["status"] == "insufficient" and r["winner"] is None for r in small)
+    assert report.summary["insufficient"] == len(small) and report.status == "pass"
+    assert [r["slice"] for r in report.results[-2:]] == ["overall", "overall"]
 
 
 def test_compare_settings_parse_and_reject_unknown_keys() -> None:
@@ -323,9 +362,9 @@ def test_each_models_auc_comes_with_delong_and_equals_compute_metrics(story) -> 
         expected = compute_metrics(raw, "binary_classification", label="watched", score=score,
                                    slices=slices, metrics=["roc_auc"])
         for r in expected.iter_rows(named=True):
-            got = rows[(r["slice"], r["segment"])]["models"][version]
+            got = rows[(r["slice"], r["segment"])][version]
             for key in ("value", "ci_low", "ci_high"):
                 assert got[key] == pytest.approx(r[key], abs=1e-12), (r["slice"], key)
             assert got["ci_method"] == "delong" and got["reason"] == r["reason"]
-        overall = rows[("overall", "all")]["models"][version]["value"]
+        overall = rows[("overall", "all")][version]["value"]
         assert overall == pytest.approx(roc_auc_score(raw["watched"], raw[score]), abs=1e-12)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from tests.helpers import shaped
 
 from evalctl.render import render_table
 from evalctl.render.cells import (
@@ -72,7 +73,8 @@ def test_words_wrap_only_at_spaces_and_atoms_are_as_wide_as_their_widest_cell() 
     layout = fit_columns(columns, cells_of(columns, rows), 36)
     widths = {c.key: w for c, w in layout.shown}
     assert widths == {"status": 6, "slice": len("country x"), "n": len("123,456,789")}
-    text = render_table(Report(command="t", model=None, status="warn", results=rows), width=36)
+    text = render_table(Report(command="validate", model=None, status="warn",
+                               results=[shaped("validate", row) for row in rows]), width=36)
     assert "│ country x │" in text and "│ device    │" in text
 
 
@@ -104,8 +106,8 @@ def wide_report() -> Report:
             {"status": "warn", "feature": "tenure_months", "method": "psi", "score": 0.40517,
              "max_score": 0.40517, "threshold": 0.25, "onset": "2026-11-15",
              "windows_crossed": 16, "series": series[:10]}]
-    return Report(command="drift", model="tv-recommender", status="fail", results=rows,
-                  summary={})
+    return Report(command="drift", model="tv-recommender", status="fail",
+                  results=[shaped("drift", row) for row in rows], summary={})
 
 
 def assert_fitted(report: Report, width: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from tests.helpers import shaped
 
 from evalctl.render import render_markdown, render_table
 from evalctl.reports import Report
@@ -36,7 +37,7 @@ def slices_report(compared: bool) -> Report:
         {"section": "declared", "status": "warn", "slice": "age", "segment": "[0, 25)",
          "n": 9846, "value": 0.61578, "ci_low": 0.60612, "ci_high": 0.62534,
          "gap_vs_overall": -0.16609, "p_adjusted": 0.0, "reason": None},
-        {"section": "declared", "status": "pass", "slice": "country x device",
+        {"section": "declared", "status": "insufficient", "slice": "country x device",
          "segment": "BR & tablet", "n": 12, "value": 0.5, "ci_low": 0.2538, "ci_high": 0.7462,
          "gap_vs_overall": -0.28187, "p_adjusted": None,
          "reason": "fewer than 30 labelled rows: not judged"},
@@ -57,7 +58,8 @@ def slices_report(compared: bool) -> Report:
                                   "rows": 33000, "labelled": 33000}, "metric": "accuracy"}
     if compared:
         inputs["compare_to"] = {"selector": "production@2026-11-01..2026-11-14"}
-    return Report(command="slices", model="tv-recommender", status="warn", results=rows,
+    return Report(command="slices", model="tv-recommender", status="warn",
+                  results=[shaped("slices", row) for row in rows],
                   inputs=inputs,
                   summary=summary, generated_at=STAMP,
                   recommendations=["age = [0, 25): accuracy 0.616 (-0.166 vs overall)"])
@@ -72,7 +74,8 @@ def drift_report() -> Report:
             {"status": "pass", "feature": "country", "method": "jensen_shannon",
              "score": 0.0123, "max_score": 0.02, "threshold": 0.1, "onset": None,
              "windows_crossed": 0, "series": series[:3]}]
-    return Report(command="drift", model="tv-recommender", status="fail", results=rows,
+    return Report(command="drift", model="tv-recommender", status="fail",
+                  results=[shaped("drift", row) for row in rows],
                   inputs={"reference": TRAINING | {"warnings": TRAINING["warnings"][:1]},
                           "current": LATE_NOVEMBER, "window": "1d"},
                   summary={"windows": 7}, generated_at=STAMP)
@@ -97,7 +100,8 @@ def skew_report() -> Report:
         {"section": "schema", "status": "pass", "summary": "same columns"},
     ]
     return Report(command="skew", model="tv-recommender", status="fail",
-                  inputs={"reference": TRAINING, "current": LATE_NOVEMBER}, results=rows,
+                  inputs={"reference": TRAINING, "current": LATE_NOVEMBER},
+                  results=[shaped("skew", row) for row in rows],
                                     generated_at=STAMP,
                   recommendations=["2 column(s) differ from training: watch_minutes_7d, age"])
 
@@ -124,7 +128,8 @@ def monitor_report() -> Report:
             "3,000 rows vs usual 3,000 (+0%; warn at ±50%)"),
     ]
     return Report(command="monitor", model="tv-recommender", status="fail",
-                  inputs={"models": ["tv-recommender"], "windows": 1}, results=rows,
+                  inputs={"models": ["tv-recommender"], "windows": 1},
+                  results=[shaped("monitor", row) for row in rows],
                   summary={"new_alerts": 2}, generated_at=STAMP)
 
 

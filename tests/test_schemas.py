@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from tests.helpers import CliResult, run_cli, schema_registry, validate_envelope
+from tests.helpers import CliResult, run_cli, schema_registry, shaped, validate_envelope
 
 from evalctl.reports.model import RESULT_STATUSES, SUMMARY_COUNTERS, Report, worst_status
 
@@ -59,10 +59,10 @@ def test_the_envelope_schema_is_version_2_and_names_insufficient() -> None:
 # -- the rule in the report model -------------------------------------------------------------
 def test_results_are_worst_first_by_one_rule_and_stable_within_a_status() -> None:
     statuses = ["pass", "insufficient", "warn", "pass", "error", "fail", "insufficient", "warn"]
-    rows = [{"status": s, "i": i} for i, s in enumerate(statuses)]
-    report = Report(command="skew", model="m", status="fail", results=rows,
+    rows = [shaped("export", {"status": s, "rows": i}) for i, s in enumerate(statuses)]
+    report = Report(command="export", model="m", status="fail", results=rows,
                     summary={"windows": 3, "fail": 99})
-    assert [(r["status"], r["i"]) for r in report.results] == [
+    assert [(r["status"], r["rows"]) for r in report.results] == [
         ("fail", 5), ("error", 4), ("warn", 2), ("warn", 7), ("insufficient", 1),
         ("insufficient", 6), ("pass", 0), ("pass", 3)]
     assert report.summary == {"results": 8, "fail": 1, "error": 1, "warn": 2,
@@ -80,18 +80,18 @@ def test_insufficient_never_sets_the_report_status() -> None:
 def test_timestamps_are_rfc3339_with_z_and_dates_stay_dates() -> None:
     from datetime import UTC, date, datetime, timedelta, timezone
 
-    doc = Report(command="drift", model="m", status="pass", results=[{
-        "status": "pass", "onset": datetime(2026, 11, 15),
-        "aware": datetime(2026, 11, 15, 1, 30, tzinfo=timezone(timedelta(hours=1))),
-        "precise": datetime(2026, 11, 15, 0, 0, 0, 250000), "day": date(2026, 11, 15)}],
+    doc = Report(command="estimate", model="m", status="pass", results=[shaped("estimate", {
+        "section": "windows", "status": "pass", "window_start": datetime(2026, 11, 15),
+        "window_end": datetime(2026, 11, 15, 1, 30, tzinfo=timezone(timedelta(hours=1))),
+        "realized": datetime(2026, 11, 15, 0, 0, 0, 250000), "metric": date(2026, 11, 15)})],
         generated_at=datetime(2026, 11, 26, 10, 0, 0, 999, tzinfo=UTC)).to_dict()
     row = doc["results"][0]
-    assert row["onset"] == "2026-11-15T00:00:00Z"
-    assert row["aware"] == "2026-11-15T00:30:00Z"
-    assert row["precise"] == "2026-11-15T00:00:00.250000Z"
-    assert row["day"] == "2026-11-15"
+    assert row["window_start"] == "2026-11-15T00:00:00Z"
+    assert row["window_end"] == "2026-11-15T00:30:00Z"
+    assert row["realized"] == "2026-11-15T00:00:00.250000Z"
+    assert row["metric"] == "2026-11-15"
     assert doc["generated_at"] == "2026-11-26T10:00:00Z"
-    assert doc["$schema"] == "https://evalctl.dev/schemas/drift.v2.json"
+    assert doc["$schema"] == "https://evalctl.dev/schemas/estimate.v2.json"
     assert doc["schema_version"] == 2
 
 

@@ -1,9 +1,11 @@
 """The rows and report of `evalctl compare`, from the metrics and paired tests per segment.
 
-With ground truth: one row per segment with every model's value and its paired test against the
-champion, Holm-adjusted (overall across challengers, slices per challenger), judged against the
+With ground truth: per segment every model's value and its paired test against the champion,
+Holm-adjusted (overall across challengers, slices per challenger), judged against the
 `checks.compare` gate, and a verdict (promote, promote with caution, keep the champion). Without
 it: prediction distributions and each challenger's agreement with the champion, no verdict.
+Segments are judged as one row each (versions as keys); the report holds them in long format,
+one `SegmentComparison` result per segment and model (`long_rows`).
 """
 
 from __future__ import annotations
@@ -22,18 +24,15 @@ from evalctl.settings.sections import CompareSettings
 from evalctl.stats.paired import col_p, col_s
 from evalctl.stats.paired_segments import grouped, materialise_keys
 
-RESERVED = {"status", "slice", "segment", "n", "winner", "why", "reason", "models",
-            "vs_champion", "agreement", "mean_abs_diff", "least_agreeing"}
-
-
-def _column(version: str) -> str:
-    return f"{version} (model)" if version in RESERVED else version
+# the paired test's keys in a challenger's result (null in the champion's)
+TEST_KEYS = ("delta", "delta_ci_low", "delta_ci_high", "test", "statistic", "p_value",
+             "p_adjusted", "significant", "regressed")
 
 
 def performance_rows(versions: list[str], values: dict[tuple[str, str], list[dict[str, Any]]],
           tests: dict[tuple[str, str], dict[str, dict]], labels: dict[str, str],
           settings: CompareSettings) -> list[dict[str, Any]]:
-    """One row per segment: every model's value (a column each), tests, winner, why."""
+    """One row per segment: every model's value and test (keyed by version), winner, why."""
     rows = []
     for (name, segment), per_model in values.items():
         if name in labels and segment != "true":
@@ -44,7 +43,6 @@ def performance_rows(versions: list[str], values: dict[tuple[str, str], list[dic
         row: dict[str, Any] = {"status": "pass", "slice": "discovered" if name in labels
                                else name, "segment": labels.get(name, segment),
                                "n": per_model[0]["n"]}
-        row |= {_column(v): m["value"] for v, m in models.items()}
         vs = {v: dict(tests.get((name, segment), {}).get(v) or {"delta": None})
               for v in versions[1:]}
         for v, t in vs.items():
@@ -89,6 +87,8 @@ def _judge(row: dict[str, Any], champion: str, settings: CompareSettings) -> Non
                                         (champion if worse else None))
     row["why"] = f"fewer than {settings.min_slice_size} rows: not judged" if small else \
         _why(row, settings)
+    if small:
+        row["status"] = "insufficient"
     if any(t["regressed"] for t in vs.values()):
         row["status"] = "warn"
     if row["slice"] == OVERALL and row["models"][champion]["value"] is None:
@@ -177,7 +177,7 @@ def performance_report(model: ModelConfig, selector: Selector, versions: list[st
                     f"{best}{span}")
     return Report(
         command="compare", model=model.name, status=worst_status([r["status"] for r in rows]),
-        inputs=inputs, results=rows,
+        inputs=inputs, results=long_rows(rows, versions),
         summary={"metric": inputs["metric"], "verdict": verdict, "recommended": best,
                  "champion": versions[0], "common_ids": inputs["coverage"]["common"],
                  "evaluated": inputs["coverage"]["evaluated"],
@@ -208,7 +208,6 @@ def _agreement_rows(model: ModelConfig, wide: pl.DataFrame, versions: list[str],
         known = [v for v in scores if scores[v] is not None] or list(scores)
         pick = (max if regression else min)(known, key=lambda v: scores[v] or 0.0)
         row = {"status": "pass", "slice": r["slice"], "segment": r["segment"], "n": r["n"]}
-        row |= {_column(v): finite(r[f"v{i}"]) for i, v in enumerate(versions) if shown}
         row |= {measure: scores[pick], "least_agreeing": pick,
                 "models": {v: {shown: finite(r[f"v{i}"]), "mean_score": finite(r.get(f"s{i}"))}
                            for i, v in enumerate(versions)} if shown else {},
@@ -237,7 +236,38 @@ def agreement_report(model: ModelConfig, wide: pl.DataFrame, versions: list[str]
                     f"{worst[measure]:.4g}, n={worst['n']:,})")
     return Report(command="compare", model=model.name,
                   status=worst_status([r["status"] for r in rows]), inputs=inputs,
-                  results=rows, summary={"metric": measure, "model_columns": shown,
+                  results=long_rows(rows, versions, measure, shown),
+                  summary={"metric": measure, "model_columns": shown,
                                          "verdict": "cannot_judge", "recommended": None,
                                          "champion": versions[0], "common_ids": wide.height},
                   recommendations=recs)
+
+
+def long_rows(rows: list[dict[str, Any]], versions: list[str], measure: str | None = None,
+              shown: str | None = None) -> list[dict[str, Any]]:
+    """The segment rows in long format: one result per segment and model, champion first,
+    each with the segment's status, winner and why. With ground truth: the model's value and
+    interval and, for a challenger, its paired test against the champion (`TEST_KEYS`, the
+    difference's interval as `delta_ci_low`/`delta_ci_high`). Without: the model's `shown`
+    (positive rate or mean prediction), its mean score and, for a challenger, its `measure`
+    (agreement or mean absolute difference) with the champion."""
+    out = []
+    for row in rows:
+        head = {"status": row["status"], "slice": row["slice"], "segment": row["segment"],
+                "n": row["n"]}
+        tail = {k: row[k] for k in ("winner", "why") if k in row}
+        for i, version in enumerate(versions):
+            entry = head | {"version": version, "role": "challenger" if i else "champion"}
+            model = row["models"].get(version, {})
+            if measure is None:
+                test = row["vs_champion"][version] if i else {}
+                entry |= {k: model[k] for k in ("value", "ci_low", "ci_high", "ci_method",
+                                                "reason")}
+                entry |= {k: test.get(k.removeprefix("delta_")) if k.startswith("delta_")
+                          else test.get(k) for k in TEST_KEYS}
+            else:
+                entry |= ({shown: model.get(shown), "mean_score": model.get("mean_score")}
+                          if shown else {})
+                entry[measure] = row["vs_champion"][version][measure] if i else None
+            out.append(entry | tail)
+    return out

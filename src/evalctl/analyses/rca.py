@@ -103,7 +103,8 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
                         change, metric)
             for f, k in features.items()]
     rows += [{"section": "causes", "feature": f, "kind": kinds[f], "status": "error",
-              "reason": binning.errors[f]} for f in model.features if f in binning.errors]
+              "reason": binning.errors[f], "segments": 0, "explained": None, "top": None,
+              "top_segment": None} for f in model.features if f in binning.errors]
     for row in rows:
         row |= drift_fields(row["feature"], drifted, skewed)
         row["reference"] = ref.selector.text if ref else None

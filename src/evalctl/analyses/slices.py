@@ -112,7 +112,7 @@ def leaderboard(frame: pl.DataFrame, metric: str, options: SliceOptions) -> list
         row["significant_worse"] = _significantly_worse(row, overall_value, metric, options)
         row["status"] = "warn" if row["significant_worse"] else "pass"
         if r["slice"] != "overall" and (r["n"] or 0) < options.min_size:
-            row["status"], row["reason"] = "pass", row["reason"] or (
+            row["status"], row["reason"] = "insufficient", row["reason"] or (
                 f"fewer than {options.min_size} labelled rows: not judged")
             row["significant_worse"] = False
         rows.append(row)

@@ -131,7 +131,7 @@ def _verdict(row: dict[str, Any], settings: ValidateSettings) -> tuple[str, str 
     if row["delta"] is None:
         return "pass", "not comparable" if row["reason"] else None
     if row["slice"] != "overall" and (row["n"] or 0) < settings.min_slice_size:
-        return "pass", f"fewer than {settings.min_slice_size} rows: not gated"
+        return "insufficient", f"fewer than {settings.min_slice_size} rows: not gated"
     allowed = settings.drop_allowed(metric)
     if row["delta"] < -allowed:
         return "fail", (f"worsened by {-row['delta']:.4f} "

@@ -1,140 +1,27 @@
-"""Cell formatting and the columns each command shows, shared by the table and markdown."""
+"""Cell formatting and the columns each result shape shows, shared by the table and markdown.
+
+The columns themselves are declared on the result shapes (`evalctl.reports.shapes`): one
+declaration per shape, whatever the command and renderer."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from datetime import datetime, time
 from typing import Any
 
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES
+from evalctl.reports.shape import ATOM, SPARK, TEXT, WORDS, Column
+from evalctl.reports.shapes import shape_for
 
-ATOM, WORDS, TEXT, SPARK = "atom", "words", "text", "spark"
+__all__ = ["ATOM", "SPARK", "TEXT", "WORDS", "Column"]  # the table's vocabulary, re-exported
 
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a report table.
-
-    `priority` 0 is always shown; when a table does not fit its width the columns with the
-    highest number are dropped first (the rightmost of equal priority first). `kind` says how
-    a cell may be laid out: `atom` cells (numbers, dates, statuses, names, ids) are never
-    broken, `words` cells wrap at spaces inside the table, `text` (long free text) wraps or
-    moves below the table, `spark` is a sparkline of at most SPARK_WIDTH characters."""
-
-    key: str
-    header: str
-    priority: int = 1
-    kind: str = ATOM
-
-
-C = Column
-# command[/section] -> its columns in display order; commands not listed show their scalar
-# keys (kinds and priorities from GUESSED below).
-COLUMNS: dict[str, list[Column]] = {
-    "init": [C("created", "created", 0), C("path", "path", 0)],
-    "ingest": [C("batch", "batch", 0), C("version", "version"), C("env", "env"),
-               C("rows", "rows"), C("files", "files", 3), C("dates", "dates", 2, WORDS),
-               C("already_ingested", "already", 2)],
-    "ingest-actuals": [C("batch", "batch", 0), C("rows", "rows"), C("files", "files", 3),
-                       C("dates", "dates", 2, WORDS), C("already_ingested", "already", 2)],
-    "catalog": [C("model", "model", 0), C("version", "version", 0), C("env", "env", 0),
-                C("first_date", "first"), C("last_date", "last"), C("days", "days", 3),
-                C("rows", "rows"), C("batches", "batches", 2)],
-    "batches": [C("batch", "batch", 0), C("kind", "kind", 2), C("model", "model", 3),
-                C("version", "version"), C("env", "env"), C("rows", "rows"),
-                C("files", "files", 3), C("created_at", "created", 2)],
-    "doctor": [C("status", "status", 0), C("problem", "problem", 0, TEXT),
-               C("path", "path", 1, TEXT)],
-    "skew/distribution": [C("status", "status", 0), C("feature", "feature", 0),
-                          C("kind", "kind", 3), C("method", "method", 2),
-                          C("score", "score", 0), C("threshold", "fail at"),
-                          C("decided_by_text", "decided by", 1, TEXT),
-                          C("quality_alerts", "data quality", 2, TEXT),
-                          C("summary", "reference → current", 2, TEXT)],
-    "skew/transformation": [C("status", "status", 0), C("feature", "feature", 0),
-                            C("compared", "joined rows", 2), C("mismatch_rate", "mismatch"),
-                            C("median_ratio", "median ratio"),
-                            C("median_offset", "median offset", 2),
-                            C("hint", "looks like", 1, WORDS)],
-    "skew/schema": [C("status", "status", 0), C("summary", "schema of the exports", 0, TEXT)],
-    "drift": [C("status", "status", 0), C("feature", "feature", 0), C("method", "method", 3),
-              C("score", "latest", 0), C("max_score", "max", 3), C("threshold", "fail at", 2),
-              C("decided_by_text", "decided by", 1, TEXT), C("onset", "onset"),
-              C("windows_crossed", "crossed", 2), C("series", "trend", 1, SPARK)],
-    "slices/declared": [C("status", "status", 0), C("slice", "slice", 0, WORDS),
-                        C("segment", "segment", 0), C("n", "n"), C("value", "metric", 0),
-                        C("ci_low", "CI low", 2), C("ci_high", "CI high", 2),
-                        C("gap_vs_overall", "vs overall"), C("p_adjusted", "p (BH)", 3),
-                        C("compare_value", "before", 2), C("change", "change"),
-                        C("relative_change", "vs trend", 2), C("reason", "note", 2, TEXT)],
-    "slices/discovered": [C("status", "status", 0), C("segment", "discovered slice", 0, WORDS),
-                          C("n", "n"), C("share", "share"), C("value", "error", 0),
-                          C("gap_vs_overall", "vs overall"), C("score", "score", 2),
-                          C("p_adjusted", "p (BH)", 2), C("id", "segment id", 3)],
-    "monitor": [C("status", "status", 0), C("model", "model", 3), C("window", "window", 2),
-                C("check", "check", 0), C("feature", "feature", 0, WORDS),
-                C("value", "value", 0), C("decided_by_text", "decided by", 1, TEXT),
-                C("threshold", "threshold"), C("summary", "evidence", 2, TEXT)],
-    "history": [C("status", "latest", 0), C("check", "check", 0), C("feature", "feature", 0),
-                C("latest", "value", 0), C("first_window", "from", 2),
-                C("last_window", "to", 2), C("decided_by_text", "decided by", 1, TEXT),
-                C("windows_alerting", "alerting"),
-                C("series", "trend", 1, SPARK)],
-    "validate": [C("status", "status", 0), C("slice", "slice", 0, WORDS),
-                 C("segment", "segment", 0), C("metric", "metric", 0), C("n", "n", 2),
-                 C("baseline", "baseline"), C("candidate", "candidate"), C("delta", "delta", 0),
-                 C("why", "why", 2, TEXT)],
-    "rca/change": [C("status", "status", 0), C("metric", "metric", 0),
-                   C("baseline", "baseline", 0), C("current", "current", 0),
-                   C("change", "change", 0), C("ci_low", "CI low", 2),
-                   C("ci_high", "CI high", 2), C("n_baseline", "labelled before", 3),
-                   C("n_current", "labelled after", 3), C("mode", "verdict")],
-    "rca/causes": [C("status", "status", 0), C("feature", "feature", 0),
-                   C("mode", "finding", 0), C("explained_pct", "mix explains %"),
-                   C("explained", "mix explains"), C("mix", "mix", 2),
-                   C("performance", "performance", 2), C("interaction", "interaction", 3),
-                   C("drift_score", "drift", 2), C("skew_baseline_score", "vs ref before", 3),
-                   C("skew_current_score", "vs ref after", 3),
-                   C("top_segment", "top segment", 2, WORDS)],
-    "rca/segments": [C("status", "status", 0), C("effect", "effect", 2),
-                     C("segment", "segment", 0, WORDS), C("share_baseline", "share before", 2),
-                     C("share_current", "share after"), C("metric_baseline", "metric there"),
-                     C("rest_baseline", "elsewhere", 3), C("metric_current", "there after", 2),
-                     C("explained", "explains"), C("explained_pct", "explains %"),
-                     C("id", "segment id", 3)],
-    "rca/outputs": [C("status", "status", 0), C("feature", "output", 0),
-                    C("drift_method", "method", 3), C("drift_score", "drift"),
-                    C("skew_baseline_score", "vs ref before", 2),
-                    C("skew_current_score", "vs ref after", 2), C("mode", "finding")],
-    "export": [C("status", "status", 0), C("rows", "rows", 0), C("format", "format", 2),
-               C("file", "file"), C("where", "where", 2, TEXT), C("segment", "segment", 2),
-               C("only_errors", "only errors", 3), C("sample", "sample", 3)],
-    "estimate/windows": [C("status", "status", 0), C("window_start", "window", 0),
-                         C("rows", "rows", 2), C("labelled_rows", "labelled", 2),
-                         C("estimate", "estimated", 0), C("lower", "band low"),
-                         C("upper", "band high"), C("realized_value", "realized"),
-                         C("proxy_means", "proxy means", 3, TEXT), C("why", "why", 2, TEXT)],
-    "estimate/proxies": [C("status", "status", 0), C("rank", "rank", 2),
-                         C("proxy", "proxy", 0), C("mean", "latest mean"),
-                         C("reference_mean", "reference"), C("diff", "diff"),
-                         C("p_value", "p (Welch)", 2), C("psi", "PSI", 2),
-                         C("corr_windows", "corr windows", 3), C("corr_rows", "corr rows", 3),
-                         C("corr_label", "corr label", 2)],
-    "estimate/estimate": [C("status", "status", 0), C("reason", "reason", 0, TEXT)],
-}
-# Columns of commands without a declaration (e.g. compare, whose headers are model versions):
-# known keys get these; other keys are atoms of priority 1.
-GUESSED: dict[str, Column] = {c.key: c for c in (
-    C("status", "status", 0), C("slice", "slice", 0, WORDS), C("segment", "segment", 0),
-    C("winner", "winner", 0), C("why", "why", 2, TEXT), C("summary", "summary", 2, TEXT),
-    C("reason", "reason", 2, TEXT))}
 SPARK_WIDTH = 24
 # Columns that mean something only together (an interval's two ends) are dropped together.
 DROPPED_TOGETHER = ({"ci_low", "ci_high"}, {"lower", "upper"})
 SPARKS = "▁▂▃▄▅▆▇█"
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta"}
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "magenta",
+                "insufficient": "dim"}
 
 
 def sections(report: Report) -> list[tuple[str | None, list[dict[str, Any]]]]:
@@ -147,20 +34,11 @@ def sections(report: Report) -> list[tuple[str | None, list[dict[str, Any]]]]:
 
 def columns_for(report: Report, section: str | None = None,
                 rows: list[dict[str, Any]] | None = None) -> list[Column]:
-    """The columns of a section: the command's declared columns without those that are empty
-    in every row (e.g. `before` / `change` when nothing was compared), or every scalar key of
-    the rows for commands without a declaration."""
+    """The columns of a section: its shape's declared columns without those that are empty
+    in every row (e.g. `before` / `change` when nothing was compared)."""
     rows = rows if rows is not None else report.results
-    key = f"{report.command}/{section}" if section else report.command
-    if key in COLUMNS:
-        return [c for c in COLUMNS[key]
-                if c.key == "status" or any(row.get(c.key) is not None for row in rows)]
-    keys: list[str] = []
-    for row in rows:
-        for name, value in row.items():
-            if name not in keys and name != "section" and not isinstance(value, dict | list):
-                keys.append(name)
-    return [replace(GUESSED[k], header=k) if k in GUESSED else C(k, k) for k in keys]
+    return [c for c in shape_for(report.command, section).columns
+            if c.key == "status" or any(row.get(c.key) is not None for row in rows)]
 
 
 def format_keyed(key: str, value: Any, row: dict[str, Any] | None = None) -> str:

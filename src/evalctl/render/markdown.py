@@ -12,7 +12,8 @@ from evalctl.render.cells import (
 )
 from evalctl.reports import Report
 
-_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error"}
+_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error",
+         "insufficient": "⚪ insufficient"}
 
 
 def render_markdown(report: Report) -> str:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
+from evalctl.reports.shape import WORST_FIRST
+from evalctl.reports.shapes import shape_for
 from evalctl.version import __version__
 
 SCHEMA_VERSION = 2
@@ -16,7 +18,8 @@ STATUSES = ("pass", "warn", "fail", "error")
 # The one worst-first rule every command's results follow (docs/contract.md, "Output"): a
 # failure, then a result that could not be computed, a warning, a result with too little data
 # to judge (it never fails a report, but the reader should see it before the passes), a pass.
-RESULT_STATUSES = ("fail", "error", "warn", "insufficient", "pass")
+# (`reports.shape.Status` names them; plain strings here, as they are written.)
+RESULT_STATUSES: tuple[str, ...] = tuple(str(status) for status in WORST_FIRST)
 _RANK = {status: rank for rank, status in enumerate(RESULT_STATUSES)}
 # The status counters every command's summary starts with, in this order.
 SUMMARY_COUNTERS = ("results", *RESULT_STATUSES)
@@ -81,8 +84,11 @@ def rfc3339(stamp: datetime) -> str:
 @dataclass
 class Report:
     """One command's answer. `results` are plain dicts (one per feature / slice / window), kept
-    worst first (`RESULT_STATUSES` order; a command's own order within one status). `summary`
-    starts with the status counters (`SUMMARY_COUNTERS`), then the command's own keys."""
+    worst first (`RESULT_STATUSES` order; a command's own order within one status); each has
+    the keys of its declared shape (`reports.shapes.shape_for(command, row["section"])`),
+    checked here: a key the shape does not declare, or one it requires and the row lacks,
+    raises `ShapeError`. `summary` starts with the status counters (`SUMMARY_COUNTERS`), then
+    the command's own keys."""
 
     command: str
     model: str | None
@@ -94,6 +100,8 @@ class Report:
     generated_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        for row in self.results:
+            shape_for(self.command, row.get("section")).check(row)
         self.results = sorted(self.results, key=_status_rank)
         extras = {k: v for k, v in self.summary.items() if k not in SUMMARY_COUNTERS}
         self.summary = {**count_statuses(self.results), **extras}
