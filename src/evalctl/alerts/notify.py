@@ -42,6 +42,11 @@ class Notifications:
     held: int = 0  # deliveries waiting for the end of quiet hours
     skipped: int = 0  # delivered already, or being delivered by a concurrent run
     warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # also in warnings
+
+    def failure(self, text: str) -> None:
+        self.failures.append(text)
+        self.warnings.append(text)
 
     def as_summary(self) -> dict[str, Any]:
         return {"decided": self.decided, "sent": self.sent, "failed": self.failed,
@@ -108,7 +113,7 @@ def notify_models(store: Store, models: Sequence[ModelConfig], report: Report,
             continue
         _deliver(log, pending, settings, how, done)
     report.summary["notifications"] = done.as_summary()
-    report.recommendations += [w for w in done.warnings if "failed" in w]
+    report.recommendations += done.failures
     return done
 
 
@@ -179,7 +184,7 @@ def _send_one(log: DeliveryLog, claim: Claim, hook: Webhook, outbox: Outbox,
             idempotency_key=outbox.key)
     except ConfigError as exc:
         log.failed(claim, None, 0, str(exc))
-        done.warnings.append(f"notification {what} to {hook.name} failed: {exc}")
+        done.failure(f"notification {what} to {hook.name} failed: {exc}")
         return False
     policy = Policy(timeout=settings.timeout, retries=settings.retries,
                     backoff=settings.backoff,
@@ -191,7 +196,7 @@ def _send_one(log: DeliveryLog, claim: Claim, hook: Webhook, outbox: Outbox,
         return True
     reason = secrets.redact(delivery.reason or "failed")
     log.failed(claim, delivery.http_status, delivery.attempts, reason)
-    done.warnings.append(
+    done.failure(
         f"notification {what} to {hook.name} failed after {delivery.attempts} attempt(s) "
         f"({reason}); the verdict, exit code and history stand, the next run retries it")
     return False

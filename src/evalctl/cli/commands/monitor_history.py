@@ -10,6 +10,7 @@ import typer
 
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import (
+    FAIL_ON,
     check_output_path,
     emit,
     exit_code_for,
@@ -116,6 +117,9 @@ def history(ctx: typer.Context, model: Model,
     if not as_csv:
         emit(state, report, fmt, output, fail_on)
         return
+    if fail_on not in FAIL_ON:
+        raise InputError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}",
+                         key="--fail-on")
     from evalctl.analyses.history import history_csv  # imported on use
 
     text = history_csv(report)
