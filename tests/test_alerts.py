@@ -108,7 +108,7 @@ def setup(story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: Hook):
     monkeypatch.setenv("EVALCTL_TEST_HOOK", hook.url)
     monkeypatch.setenv("EVALCTL_TEST_TOKEN", SECRET_TOKEN)
 
-    def configure(timeout: float = 2, retries: int = 2, extra: str = "",
+    def configure(timeout: float = 20, retries: int = 2, extra: str = "",
                   extra_hooks: str = "") -> Path:
         config = tmp_path / "evalctl.yaml"
         text = STORY_CONFIG.read_text().replace("store: ../demo_store", f"store: {store}")
@@ -234,8 +234,8 @@ def test_retries_on_500_then_delivers_once(setup, hook: Hook) -> None:
 
 def test_retries_after_a_timeout(setup, hook: Hook) -> None:
     _, configure = setup
-    config = configure(timeout=0.5, retries=1)
-    hook.plan = [("sleep", 1.5)]
+    config = configure(timeout=1, retries=3)
+    hook.plan = [("sleep", 3)]
     result = monitor(config, "--date", "2026-11-30", "-f", "json")
     notes = result.json()["summary"]["notifications"]
     assert notes["failed"] == 0 and notes["sent"] >= 1
