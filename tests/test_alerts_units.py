@@ -298,3 +298,10 @@ def test_racing_claims_have_one_winner(tmp_path: Path) -> None:
         t.join()
     assert sum(isinstance(r, Claim) for r in results) == 1
     assert results.count("busy") == 7
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:port-s3cret/x", "s3cret://host/x"])
+def test_a_malformed_url_never_reaches_the_reason(url: str) -> None:
+    got = send(Request(url, {}, {}, "k"), policy([], retries=0))
+    assert not got.ok and got.attempts == 1 and got.reason
+    assert "s3cret" not in got.reason and "check the webhook's URL" in got.reason

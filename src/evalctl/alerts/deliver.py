@@ -100,9 +100,13 @@ def _post(url: str, data: bytes, headers: dict[str, str],
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
             return None, f"timed out after {timeout:g} s", None
-        return None, f"connection failed ({_plain(exc.reason)})", None
-    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if isinstance(exc.reason, OSError):
+            return None, f"connection failed ({_plain(exc.reason)})", None
+        return None, "request failed (check the webhook's URL)", None  # text may quote it
+    except OSError as exc:
         return None, f"request failed ({type(exc).__name__}: {_plain(exc)})", None
+    except (ValueError, http.client.HTTPException) as exc:  # their text may quote the URL
+        return None, f"request failed ({type(exc).__name__}: check the webhook's URL)", None
 
 
 def _plain(reason: object) -> str:
