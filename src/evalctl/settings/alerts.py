@@ -9,7 +9,7 @@ Secrets never live here: a URL or header value may name environment variables as
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
@@ -69,10 +69,6 @@ class AlertSettings:
     backoff: float = 1.0  # seconds: attempt k waits up to backoff * 2**k (full jitter)
     claim_timeout: float = 600.0  # seconds before a claim with no `.sent` may be re-claimed
     report_url: str | None = None  # "{model}" / "{window}" filled in; default the -o path
-    destinations: dict[str, Webhook] = field(default_factory=dict, init=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "destinations", {w.name: w for w in self.webhooks})
 
     @property
     def send_budget(self) -> float:
