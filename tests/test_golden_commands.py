@@ -80,6 +80,7 @@ CASES = [
          code=1),
     Case("monitor", ("monitor", "--date", "2026-11-30"), code=1),
     Case("history", ("history", *M), before=("monitor", "--date", "2026-11-30")),
+    Case("metrics", ("metrics", *M), before=("monitor", "--date", "2026-11-30")),
 ]
 
 

@@ -19,7 +19,9 @@ from evalctl.reports.model import RESULT_STATUSES, SUMMARY_COUNTERS, Report, wor
 SCHEMAS = Path(__file__).parents[1] / "src" / "evalctl" / "schemas"
 COMMANDS = ["init", "ingest", "ingest-actuals", "catalog", "batches", "batches remove", "gc",
             "erase", "files", "doctor", "config check", "skew", "drift", "slices", "validate",
-            "compare", "rca", "export", "estimate", "monitor", "history"]
+            "compare", "rca", "export", "estimate", "monitor", "history", "metrics"]
+# schemas of documents that are not reports: the alert payload and the stored monitor runs
+DOCUMENT_SCHEMAS = {"alert-payload.v1.json", "monitor-run.v1.json"}
 M = ["--model", "tv-recommender"]
 LATE = "production@2026-11-15..2026-11-30"
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
@@ -33,7 +35,8 @@ def file_of(command: str) -> Path:
 # -- the published schemas --------------------------------------------------------------------
 def test_every_command_has_its_schema_and_nothing_else_ships() -> None:
     shipped = {p.name for p in SCHEMAS.glob("*.json")}
-    assert shipped == {"report.schema.json"} | {file_of(c).name for c in COMMANDS}
+    assert shipped == {"report.schema.json"} | {file_of(c).name for c in COMMANDS} \
+        | DOCUMENT_SCHEMAS
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -148,6 +151,7 @@ def story_runs(root: Path, data: Path, first_batch: str) -> list[tuple[str, list
         ("monitor", ["monitor", *M, "--date", "2026-11-30"]),
         ("history", ["history", *M]),
         ("history", ["history", *M, "--check", "drift"]),
+        ("metrics", ["metrics", *M]),
         ("ingest", ["ingest", str(data / "training.parquet"), *M, "--version", "v1",
                     "--env", "training"]),
         ("ingest-actuals", ["ingest-actuals", str(data / "actuals_late.csv"), *M]),

@@ -216,10 +216,13 @@ class Workspace:
 
     @_traced
     def monitor(self, models: ModelRef | Sequence[ModelRef] | None = None, *,
-                day: date | None = None, run_id: str | None = None) -> MonitorOutcome:
+                day: date | None = None, run_id: str | None = None,
+                notify: bool | None = None, report_link: str | None = None) -> MonitorOutcome:
         """`evalctl monitor`: every configured check of each model (default: every model of
         the config) for ``day`` (default: the day before the clock's UTC date); appends the
-        history and returns the report with the new alerts."""
+        history and returns the report with the new alerts. ``notify``: deliver the models'
+        `alerts:` (None: those configured; False: none; True: all, quiet hours ignored);
+        ``report_link``: where the payload says the report is (e.g. the `-o` path)."""
         if models is None:
             models = sorted(self.config.models)
             if not models:
@@ -227,7 +230,13 @@ class Workspace:
         elif isinstance(models, str | ModelConfig):
             models = [models]
         resolved = [self.model(m) for m in models]
+        from evalctl.alerts import notify as alerts  # imported on use: urllib, fast --help
+
+        notified = alerts.models_to_notify(resolved, notify, os.environ)  # before any write
         outcome = api.monitor(self.store, resolved, day=day, clock=self.clock, run_id=run_id)
+        if notified:
+            alerts.notify_models(self.store, notified, outcome.report, alerts.Delivering(
+                now=now(self.clock), forced=bool(notify), report=report_link))
         self._stamped(outcome.report)
         return outcome
 
@@ -237,6 +246,12 @@ class Workspace:
         """`evalctl history`: the monitor's stored results as series."""
         return self._stamped(api.history(self.store, _name(model), check=check,
                                          feature=feature, since=since))
+
+    def metrics(self, model: ModelRef | None = None) -> Report:
+        """`evalctl metrics`: gauges of each model's newest monitored window (Prometheus)."""
+        from evalctl.alerts.prometheus import metrics_report  # imported on use
+
+        return self._stamped(metrics_report(self.store.root, _maybe_name(model)))
 
     # -- the store -----------------------------------------------------------------------------
     @_traced

@@ -58,3 +58,24 @@ def _series_row(key: tuple[str, str | None], points: list[dict[str, Any]]) -> di
             "series": [{"window_start": p["window"], "score": p["value"],
                         "status": p["status"], "decided_by": p["decided_by"]}
                        for p in points]}
+
+
+CSV_COLUMNS = ("model", "check", "feature", "window", "status", "value", "decided_by")
+
+
+def history_csv(report: Report) -> str:
+    """A history report as CSV for spreadsheets: one row per (check, feature, window), oldest
+    window first; empty cells for no feature, no numeric value, no data-quality verdict."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    rows = [(report.model, r["check"], r["feature"], p["window_start"], p["status"],
+             p["score"], (p["decided_by"] or {}).get("check"))
+            for r in report.results for p in r["series"]]
+    for row in sorted(rows, key=lambda r: (r[3], r[1], r[2] or "")):
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                         for v in row])
+    return buffer.getvalue()

@@ -21,6 +21,7 @@ from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
 from evalctl.settings.sections import MonitorSettings
 
+RUN_SCHEMA = "https://evalctl.dev/schemas/monitor-run.v1.json"  # each stored run file's
 CHECKS = ("volume", "freshness", "labels", "drift", "performance", "slices", "proxies",
           "retraining")
 
@@ -127,7 +128,8 @@ def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[s
                 if r["check"] == check]
         if not mine:
             continue
-        payload = {"window": day.isoformat(), "run_at": stamp, "results": mine,
+        payload = {"$schema": RUN_SCHEMA, "window": day.isoformat(), "run_at": stamp,
+                   "results": mine,
                    **({"run_id": run.run_id} if run.run_id else {})}
         alerts += publish_window(store.root, model.name, check, day, payload,
                                  partial(new_alerts, model, day, mine))

@@ -17,6 +17,7 @@ from evalctl.cli.commands import (
     compare,
     config_check,
     estimate,
+    metrics,
     monitor_history,
     rca_export,
     skew_drift,
@@ -94,6 +95,7 @@ slices_validate.register(app)
 compare.register(app)
 rca_export.register(app)
 monitor_history.register(app)
+metrics.register(app)
 estimate.register(app)
 config_check.register(app)
 

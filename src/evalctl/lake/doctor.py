@@ -179,7 +179,8 @@ def _stray_files(root: Path) -> list[str]:
     if base.is_dir():
         stray += [p for p in sorted(base.rglob("*"))
                   if (p.is_file() or p.is_symlink()) and not _is_temp(p) and not
-                  (p.name.startswith("run-") and p.suffix == ".json")]
+                  (p.name.startswith("run-") and p.suffix == ".json")
+                  and p.relative_to(base).parts[1:2] != ("deliveries",)]  # monitor's alerts
     for path in data_files(root, pattern="*"):
         if path.suffix != ".parquet" and (path.is_file() or path.is_symlink()):
             stray.append(path)

@@ -70,6 +70,45 @@ def read_history(root: Path, model: str, check: str | None = None,
     return sorted(out, key=lambda r: (r["date"], r["check"]))
 
 
+def previous_window(root: Path, model: str, check: str,
+                    day: date) -> tuple[date, dict[str, Any]] | None:
+    """The newest stored window of (model, check) before ``day`` and its results, or None."""
+    base = root / RESULTS / f"model={model}" / f"check={check}"
+    days = sorted((d for d in (_day(f.name) for f in base.glob("date=*")) if d and d < day),
+                  reverse=True)
+    for earlier in days:
+        stored = read_window(root, model, check, earlier)
+        if stored is not None:
+            return earlier, stored
+    return None
+
+
+def latest_window(root: Path, model: str) -> tuple[date, dict[str, dict[str, Any]]] | None:
+    """The newest window stored for a model and each check's results for it, or None."""
+    base = root / RESULTS / f"model={model}"
+    days = {d for d in (_day(f.name) for f in base.glob("check=*/date=*")) if d}
+    for day in sorted(days, reverse=True):
+        checks = sorted(f.parent.name.partition("=")[2]
+                        for f in base.glob(f"check=*/date={day.isoformat()}"))
+        stored = {c: r for c in checks if (r := read_window(root, model, c, day)) is not None}
+        if stored:
+            return day, stored
+    return None
+
+
+def history_models(root: Path) -> list[str]:
+    """The models the results history holds, by name."""
+    return sorted(f.name.partition("=")[2] for f in (root / RESULTS).glob("model=*")
+                  if f.is_dir())
+
+
+def _day(folder: str) -> date | None:
+    try:
+        return date.fromisoformat(folder.partition("=")[2])
+    except ValueError:
+        return None
+
+
 def _runs(folder: Path) -> list[tuple[int, Path]]:
     """A window's run files, oldest first (files of the unnumbered `run-<id>.json` naming of
     earlier versions count as run 0, by modification time)."""

@@ -8,6 +8,7 @@ Every error names the key path, e.g.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from evalctl.config import (
 )
 from evalctl.config_yaml import read_yaml
 from evalctl.errors import ConfigError
+from evalctl.settings.alerts import parse_alert_settings
 from evalctl.settings.checks import parse_model_settings
 from evalctl.settings.values import config_section
 
@@ -39,7 +41,7 @@ _MODEL_KEYS = {
     "task", "id", "timestamp", "prediction", "score", "label", "group",
     "features", "proxies", "slices", "checks", "threshold",
     "timestamp_format", "timestamp_unit", "timestamp_years", "score_scale",
-    "positive_label", "negative_label", "null_values", "actuals",
+    "positive_label", "negative_label", "null_values", "actuals", "alerts",
 }
 _SLICE_KEYS = {"feature", "features", "bins", "quantiles", "name"}
 
@@ -133,6 +135,7 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     outputs = output_kinds(task, columns["score"], columns["prediction"])
     settings = parse_model_settings(f"{key}.checks", checks, {**features, **outputs}, task,
                                     proxies)
+    settings = replace(settings, alerts=parse_alert_settings(f"{key}.alerts", raw.get("alerts")))
     named = [(role, col) for role, col in columns.items() if col]
     for i, (role, col) in enumerate(named):
         earlier = next((r for r, c in named[:i] if c == col), None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
+from evalctl.settings.alerts import AlertSettings
 from evalctl.stats.cbpe import ESTIMATED_METRICS
 
 ERROR_KINDS = ("misclassification", "squared", "log_loss")  # slice discovery's per-row error
@@ -160,6 +161,7 @@ class ModelSettings:
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     rca: RcaSettings = field(default_factory=RcaSettings)
     compare: CompareSettings = field(default_factory=CompareSettings)
+    alerts: AlertSettings | None = None  # the model's `alerts:` (not a check): none by default
 
 
-CHECK_NAMES = tuple(f.name for f in fields(ModelSettings))
+CHECK_NAMES = tuple(f.name for f in fields(ModelSettings) if f.name != "alerts")

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
-from evalctl.cli.output import check_output_path, emit
+from evalctl.cli.output import (
+    FAIL_ON,
+    check_output_path,
+    emit,
+    exit_code_for,
+    to_file,
+    write_atomic,
+    write_stdout,
+)
 from evalctl.cli.state import AppState
 from evalctl.errors import InputError
 from evalctl.lake.selectors import check_plausible_date
@@ -24,9 +32,23 @@ def register(app: typer.Typer) -> None:
     app.command("history")(history)
 
 
+Notify = Annotated[bool | None, typer.Option(
+    "--notify/--no-notify",
+    help="Deliver each model's alerts: webhooks (default: when configured). --notify also "
+    "sends in quiet hours and requires alerts: for every model; --no-notify sends nothing.")]
+Prometheus = Annotated[Path | None, typer.Option(
+    "--prometheus", metavar="FILE",
+    help="Also write the verdicts as Prometheus gauges to FILE (node-exporter textfile "
+    "format, replaced atomically).")]
+HistoryFormat = Annotated[str | None, typer.Option(
+    "--format", "-f", help="table | json | markdown | csv (default: table on a terminal, else "
+    "json; csv: one row per check, feature and window).")]
+
+
 def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
             alerts: Annotated[Path | None, typer.Option(
                 "--alerts", help="Write one JSON line per new alert to FILE.")] = None,
+            notify: Notify = None, prometheus: Prometheus = None,
             fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
     """Run every configured check for the newest window, keep the results, alert (cron).
 
@@ -43,10 +65,20 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     workspace = state.workspace()
     if day is not None:
         check_plausible_date("--date", day.date())
-    if alerts is not None:
-        check_output_path(alerts, "--alerts")
+    for path, option in ((alerts, "--alerts"), (prometheus, "--prometheus")):
+        if path is not None:
+            check_output_path(path, option)
+    report_file = to_file(output)
     with state.busy("monitoring …"):
-        outcome = workspace.monitor(model, day=day.date() if day else None)
+        outcome = workspace.monitor(
+            model, day=day.date() if day else None, notify=notify,
+            report_link=str(report_file.resolve()) if report_file is not None else None)
+    for warning in outcome.report.summary.get("notifications", {}).get("warnings", []):
+        state.warn(warning)
+    if prometheus is not None:
+        from evalctl.alerts.prometheus import monitor_exposition  # imported on use
+
+        write_atomic(prometheus, monitor_exposition(outcome.report), "--prometheus")
     if alerts is not None:
         from evalctl.analyses.monitor import append_alerts  # imported on use: fast --help
 
@@ -65,14 +97,34 @@ def history(ctx: typer.Context, model: Model,
                 "--feature", help="Only this feature (or slice, proxy, metric).")] = None,
             since: Annotated[datetime | None, typer.Option(
                 "--since", formats=["%Y-%m-%d"], help="Only windows from this date.")] = None,
-            fmt: Format = None, output: Output = None, fail_on: FailOn = "never") -> None:
+            fmt: HistoryFormat = None, output: Output = None, fail_on: FailOn = "never"
+            ) -> None:
     """Read the monitor's results history back: one series per check and feature.
 
     \b
     Example:
       evalctl history --model tv-recommender --check drift --feature age --since 2026-11-01
+      evalctl history --model tv-recommender --format csv -o history.csv
     """
     state: AppState = ctx.obj
+    report_file = to_file(output)
+    as_csv = fmt == "csv" or (fmt is None and report_file is not None
+                              and report_file.suffix.lower() == ".csv")
+    if report_file is not None:
+        check_output_path(report_file, "--output")
     report = state.workspace().history(model, check=check, feature=feature,
                                        since=since.date() if since else None)
-    emit(state, report, fmt, output, fail_on)
+    if not as_csv:
+        emit(state, report, fmt, output, fail_on)
+        return
+    if fail_on not in FAIL_ON:
+        raise InputError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}",
+                         key="--fail-on")
+    from evalctl.analyses.history import history_csv  # imported on use
+
+    text = history_csv(report)
+    if report_file is not None:
+        write_atomic(report_file, text, "--output")
+    else:
+        write_stdout(state.stdout, text)
+    state.exit_code = int(exit_code_for(report.status, fail_on))

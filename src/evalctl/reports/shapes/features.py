@@ -289,3 +289,27 @@ CheckHistory = Shape(
     ),
     rows_of=(("history", None),),
 )
+
+
+GaugeSample = Shape(
+    "GaugeSample", "one Prometheus gauge sample of a model's newest monitored window (`metrics`)",
+    fields=(
+        F("gauge", STRING, "the metric name (evalctl_check_score, evalctl_rows, …)"),
+        F("model", STRING),
+        F("check", STRING, optional=True),
+        F("feature", STRING, "empty for a result without a feature", optional=True),
+        F("metric", STRING, optional=True),
+        F("value", NUMBER),
+        F("status", STATUS, "status of the result the sample measures"),
+    ),
+    columns=(
+        C("status", "status", 0),
+        C("gauge", "gauge", 0),
+        C("model", "model", 3),
+        C("check", "check", 1),
+        C("feature", "feature", 1, WORDS),
+        C("metric", "metric", 2),
+        C("value", "value", 0),
+    ),
+    rows_of=(("metrics", None),),
+)
