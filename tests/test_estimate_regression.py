@@ -74,7 +74,7 @@ def test_bands_cover_the_realised_mae_and_rmse_in_200_seeded_windows(fitted) -> 
     sums = dle.WindowSums.empty(windows, 3)
     sums.rows[:] = size
     dle.add_predictions(sums, fitted, x, window)
-    est = dle.estimate_windows(sums, fitted.kappa)
+    est = dle.estimate_windows(sums, fitted.kappa, fitted.bias)
     z = z_value(0.95)
     bands = [dle.band_estimates(est, i, z) for i in range(windows)]
     for metric, realised in (("mae", np.bincount(window, np.abs(e)) / size),
@@ -95,6 +95,15 @@ def test_the_reference_estimate_is_out_of_fold_and_close_to_its_realised(fitted)
     assert len(fitted.models["abs"]) == 3 and fitted.rows == 12_000
     assert 0.3 < fitted.kappa["abs"] < 1.0  # ~0.57 for normal noise: Var|e| / E|e|²
     assert 1.2 < fitted.kappa["sq"] < 3.0  # ~2 for normal noise: Var e² / (E e²)²
+
+
+def test_calibration_error_is_the_systematic_part_only() -> None:
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.5, 2.0, 100_000)
+    observed = p * rng.exponential(size=p.size)  # calibrated: only sampling noise
+    assert dle.calibration_error(observed, p) < 1e-4
+    skewed = observed * np.where(p > np.median(p), 1.2, 0.8)  # ±20% off by half
+    assert dle.calibration_error(skewed, p) == pytest.approx(0.04, rel=0.25)
 
 
 def test_folds_are_balanced_and_seeded() -> None:

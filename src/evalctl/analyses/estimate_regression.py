@@ -76,7 +76,8 @@ def regression_windows(store: Store, model: ModelConfig, sides: tuple[Selection,
                                          cur_sel.versions, options)
     sums, real = _current(cur_lf, model, kinds, predicted, encoding, key, bounds, fitted, options)
     kappa = {loss: max(f.kappa[loss] for f in fitted.values()) for loss in dle.LOSSES}
-    est = dle.estimate_windows(sums, kappa)
+    bias = {loss: max(f.bias[loss] for f in fitted.values()) for loss in dle.LOSSES}
+    est = dle.estimate_windows(sums, kappa, bias)  # pooled: the widest version's
     z = z_value(settings.confidence)
     rows = [_window_row(i, b, dle.band_estimates(est, i, z), real, ref_real, proxies, settings)
             for i, b in enumerate(bounds)]
@@ -262,4 +263,5 @@ def _described(fitted: dle.LossModel, options: dle.DleOptions) -> dict[str, Any]
             "reference_rows": options.reference_rows, "window_rows": options.window_rows,
             "folds": options.folds, "iterations": fitted.iterations,
             "kappa_abs": fitted.kappa["abs"], "kappa_sq": fitted.kappa["sq"],
+            "bias_abs": fitted.bias["abs"], "bias_sq": fitted.bias["sq"],
             **{f"sample_{k}": v for k, v in fitted.reference.items()}}

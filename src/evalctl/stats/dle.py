@@ -23,7 +23,10 @@ noisy losses; its spread around the estimate has three parts, added as variances
   loss model's own error, so it errs wide); the window mean's variance is kappa·mean(p²)/n;
 - model uncertainty: the folds' models disagree; the variance of their window means (ddof 1)
   is added whole (not divided by the number of folds: the fold models share most of their
-  training rows, so their disagreement understates the error of any one of them);
+  training rows, so their disagreement understates the error of any one of them); plus the
+  loss model's calibration error that does not shrink with n (`calibration_error`: out of
+  fold, per decile of predicted loss, the relative gap between mean observed and mean
+  predicted loss beyond sampling), as a relative variance times the estimate²;
 - row sampling: when only `m` of the window's `n` rows are predicted (a row budget per window),
   the variance of the predicted losses / m times (1 - m/n).
 
@@ -63,6 +66,7 @@ class LossModel:
 
     models: dict[str, list[Any]]  # loss -> one regressor per fold
     kappa: dict[str, float]  # loss -> Var(l | x) / p² measured out of fold
+    bias: dict[str, float]  # loss -> variance of the relative calibration error (out of fold)
     rows: int  # reference rows fitted on
     reference: dict[str, float]  # realised and out-of-fold estimated metrics of the sample
     iterations: list[int] = field(default_factory=list)  # boosting rounds used per model
@@ -109,16 +113,32 @@ def fit_loss_model(x: np.ndarray, categorical: list[bool], label: np.ndarray,
             models[loss].append(model)
             iterations.append(int(model.n_iter_))
     kappa = {loss: _kappa(target[loss], out_of_fold[loss]) for loss in LOSSES}
+    bias = {loss: calibration_error(target[loss], out_of_fold[loss]) for loss in LOSSES}
     reference = {"mae": float(target["abs"].mean()),
                  "rmse": float(np.sqrt(target["sq"].mean())),
                  "mae_estimated": float(out_of_fold["abs"].mean()),
                  "rmse_estimated": float(np.sqrt(out_of_fold["sq"].mean()))}
-    return LossModel(models, kappa, rows, reference, iterations)
+    return LossModel(models, kappa, bias, rows, reference, iterations)
 
 
 def _kappa(observed: np.ndarray, predicted: np.ndarray) -> float:
     """Var(l | x) / p², pooled: sum (l - p)² / sum p²."""
     return float(((observed - predicted) ** 2).sum() / max((predicted ** 2).sum(), 1e-300))
+
+
+def calibration_error(observed: np.ndarray, predicted: np.ndarray, bins: int = 10) -> float:
+    """The variance of the loss model's relative error that does not average out: out-of-fold
+    rows cut into `bins` equal-count bins of predicted loss; per bin the squared relative gap
+    between the mean observed and the mean predicted loss, less what sampling alone gives it
+    (var(l - p) / rows / mean p²); the mean over bins, floored at 0."""
+    order = np.argsort(predicted, kind="stable")
+    terms = []
+    for part in np.array_split(order, bins):
+        if len(part) < 2:
+            continue
+        p, gap = predicted[part].mean(), observed[part] - predicted[part]
+        terms.append((gap.mean() / p) ** 2 - gap.var(ddof=1) / len(part) / p ** 2)
+    return max(float(np.mean(terms)), 0.0) if terms else 0.0
 
 
 @dataclass(frozen=True)
@@ -157,10 +177,11 @@ def add_predictions(sums: WindowSums, model: LossModel, x: np.ndarray,
             sums.folds[loss][k] += np.bincount(window, weights=row, minlength=windows)
 
 
-def estimate_windows(sums: WindowSums, kappa: dict[str, float]) -> Estimates:
+def estimate_windows(sums: WindowSums, kappa: dict[str, float],
+                     bias: dict[str, float]) -> Estimates:
     """Estimated MAE and MSE per window with their standard errors (see the module docstring);
-    NaN where the window has no predicted row. `kappa` may pool several versions (weighted by
-    their rows): the caller decides."""
+    NaN where the window has no predicted row. `kappa` and `bias` may pool several versions:
+    the caller decides."""
     m = np.where(sums.predicted > 0, sums.predicted, np.nan)
     n = np.where(sums.rows > 0, sums.rows, np.nan)
     out: Estimates = {}
@@ -172,6 +193,7 @@ def estimate_windows(sums: WindowSums, kappa: dict[str, float]) -> Estimates:
         row_var = spread / m * np.clip(1 - m / n, 0.0, 1.0)
         fold_means = sums.folds[loss] / m
         model_var = fold_means.var(axis=0, ddof=1) if len(fold_means) > 1 else 0.0 * mean
+        model_var = model_var + bias[loss] * mean * mean
         out[metric] = (mean, np.sqrt(label_var + row_var + model_var))
     return out
 
