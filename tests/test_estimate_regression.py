@@ -223,6 +223,7 @@ def test_estimate_reports_mae_and_rmse_beside_the_realised_values(rides_store) -
     assert any("concept drift" in rec and "2 of 8 labelled windows" in rec
                for rec in doc["recommendations"])
     assert any("1 window(s) without labels yet" in rec for rec in doc["recommendations"])
+    assert not any("estimated above" in rec for rec in doc["recommendations"])  # only realised
     model = doc["inputs"]["loss_model"]["v1"]
     assert model["rows"] == 4000 and model["folds"] == 3
     assert doc["inputs"]["reference_realized"]["mae"] > 0

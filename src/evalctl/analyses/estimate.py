@@ -425,7 +425,8 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
             for r in results if r.get("section") == "estimate"]
     windows = sorted((r for r in results if r.get("section") == "windows"),
                      key=lambda r: r["window_start"])
-    alerts = [r for r in windows if r["status"] in ("warn", "fail")]
+    alerts = [r for r in windows if r["status"] in ("warn", "fail")  # not by contradiction alone
+              and len(r["alerts"]) > r.get("contradicted", False)]
     if alerts:
         labelled = any(r["labelled_rows"] for r in alerts)
         where = (f"find where with: evalctl slices --model {model.name} --selector "
