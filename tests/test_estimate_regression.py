@@ -287,3 +287,36 @@ def test_regression_settings_are_validated() -> None:
                          ({"max": {"mae": -1}}, "k.max.mae: -1 is out of")):
         with pytest.raises(ConfigError, match=message):
             parse_estimate_settings("k", raw)
+
+
+def test_the_readme_regression_story_runs_as_written(tmp_path: Path, monkeypatch) -> None:
+    """README, `estimate` > Regression: the story's script and config, and what it claims."""
+    import re
+
+    from tests.helpers import REPO, run_cli
+
+    readme = (REPO / "README.md").read_text()
+    script, config = (re.search(rf"<!-- {tag} -->\n```\w+\n(.*?)```", readme, re.S)
+                      for tag in ("regression-story", "regression-story-config"))
+    assert script and config
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EVALCTL_CONFIG", raising=False)
+    monkeypatch.delenv("EVALCTL_STORE", raising=False)
+    exec(compile(script.group(1), "README.md", "exec"), {})
+    (tmp_path / "evalctl.yaml").write_text(config.group(1))
+    assert run_cli("init", "store", "--no-config").code == 0
+    for env in ("validation", "production"):
+        assert run_cli("ingest", f"{env}.parquet", "--model", "rides", "--version", "v1",
+                       "--env", env).code == 0
+    doc = run_cli("estimate", "--model", "rides", "--current", "production", "--window", "1d",
+                  "-f", "json").json()
+    rows = windows_of(doc)
+    assert [r["contradicted"] for r in rows] == [False] * 6 + [True, True, False]
+    assert all(r["in_band"]["mae"] for r in rows[:6]) and rows[8]["realized"] is None
+    assert doc["inputs"]["reference_realized"]["mae"] == pytest.approx(4.60, abs=0.005)
+    assert doc["inputs"]["loss_model"]["v1"]["sample_mae_estimated"] == pytest.approx(
+        4.57, abs=0.005)
+    assert doc["summary"]["contradicted"] == 2 and doc["status"] == "warn"
+    perf = [r for r in run_cli("monitor", "--model", "rides", "--date", "2026-11-09", "-f",
+                               "json").json()["results"] if r.get("check") == "performance"]
+    assert perf[0]["source"] == "estimated"
