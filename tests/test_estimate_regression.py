@@ -106,6 +106,14 @@ def test_calibration_error_is_the_systematic_part_only() -> None:
     assert dle.calibration_error(skewed, p) == pytest.approx(0.04, rel=0.25)
 
 
+def test_the_window_sample_budget_is_capped_over_all_windows() -> None:
+    from evalctl.analyses.estimate_regression import window_budget
+
+    assert window_budget(20_000, 10) == 20_000
+    assert window_budget(20_000, 720) == 1_388  # hourly windows over 30 days
+    assert window_budget(20_000, 5_000) == 1_000
+
+
 def test_folds_are_balanced_and_seeded() -> None:
     folds = dle.fold_of(10, 3, seed=4)
     assert sorted(np.bincount(folds)) == [3, 3, 4]

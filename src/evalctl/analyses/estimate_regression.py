@@ -27,6 +27,8 @@ from evalctl.stats import cbpe, dle
 
 W, IDX, R, E_ABS, E_SQ = "_w", "_i", "_r", "_ea", "_es"
 PREDICT_CHUNK = 100_000  # rows predicted at once (bounds the encoded matrix's memory)
+PREDICT_TOTAL = 1_000_000  # sampled window rows at most over all windows (many small windows)
+MIN_WINDOW_SAMPLE = 1_000  # ... but never fewer than this per window
 UNCERTAINTY = ("direct loss estimation: label sampling (out-of-fold loss spread, scaled by the "
                "predicted loss, over the window's rows) + model uncertainty (disagreement of "
                "the cross-fitted fold models) + row sampling (when only a sample of the "
@@ -172,7 +174,8 @@ def _current(cur_lf: pl.LazyFrame, model: ModelConfig, kinds: dict[str, str], pr
         .filter(pl.col("_ok")).group_by(W).agg(
             pl.len().alias("rows"), pl.col("_l").sum().alias("labelled"),
             pl.col("_e").abs().sum().alias(E_ABS), (pl.col("_e") ** 2).sum().alias(E_SQ)),
-        _sampled(cur_lf, columns, key, valid, options.window_rows, options.seed + 1)])
+        _sampled(cur_lf, columns, key, valid, window_budget(options.window_rows, len(bounds)),
+                 options.seed + 1)])
     index = {b["_key"]: i for i, b in enumerate(bounds)}
     windows = len(bounds)
     sums = dle.WindowSums.empty(windows, options.folds)
@@ -189,6 +192,12 @@ def _current(cur_lf: pl.LazyFrame, model: ModelConfig, kinds: dict[str, str], pr
             chunk = rows[start:start + PREDICT_CHUNK]
             dle.add_predictions(sums, model_fit, encode(sample[chunk], encoding), at[chunk])
     return sums, {"labelled": count, **dle.realised(count, abs_sum, sq_sum)}
+
+
+def window_budget(window_rows: int, windows: int) -> int:
+    """Rows predicted per window: `window_rows`, cut so that all windows together stay near
+    PREDICT_TOTAL (hourly windows over a month), but at least MIN_WINDOW_SAMPLE."""
+    return max(min(window_rows, PREDICT_TOTAL // max(windows, 1)), MIN_WINDOW_SAMPLE)
 
 
 def _window_row(i: int, bound: dict[str, Any], estimated: dict[str, dict[str, float | None]],
