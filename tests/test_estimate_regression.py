@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from evalctl.analyses.estimate_backtest import backtest_summary, contradicted
+from evalctl.analyses.estimate_regression import openmp_threads
 from evalctl.errors import ConfigError
 from evalctl.metrics.intervals import z_value
 from evalctl.settings.checks import parse_estimate_settings
@@ -58,8 +59,9 @@ def matrix(data: dict[str, np.ndarray]) -> np.ndarray:
 def fitted() -> dle.LossModel:
     rng = np.random.default_rng(11)
     ref = rides(12_000, rng)
-    return dle.fit_loss_model(matrix(ref), [False, True, False], ref["actual"], ref["eta"],
-                              dle.DleOptions())
+    with openmp_threads():  # as `estimate` runs it: one thread, fast on a busy host
+        return dle.fit_loss_model(matrix(ref), [False, True, False], ref["actual"],
+                                  ref["eta"], dle.DleOptions())
 
 
 def test_bands_cover_the_realised_mae_and_rmse_in_200_seeded_windows(fitted) -> None:
@@ -73,7 +75,8 @@ def test_bands_cover_the_realised_mae_and_rmse_in_200_seeded_windows(fitted) -> 
     e = np.concatenate([p["actual"] - p["eta"] for p in parts])
     sums = dle.WindowSums.empty(windows, 3)
     sums.rows[:] = size
-    dle.add_predictions(sums, fitted, x, window)
+    with openmp_threads():
+        dle.add_predictions(sums, fitted, x, window)
     est = dle.estimate_windows(sums, fitted.kappa, fitted.bias)
     z = z_value(0.95)
     bands = [dle.band_estimates(est, i, z) for i in range(windows)]

@@ -10,6 +10,9 @@ as `drift --multivariate` codes them (the reference's vocabulary, `checks.multiv
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -74,9 +77,11 @@ def regression_windows(store: Store, model: ModelConfig, sides: tuple[Selection,
         [c for c, k in kinds.items() if k == "categorical"],
         _collect([category_counts(ref_lf, c) for c, k in kinds.items() if k == "categorical"]),
         strict=True)), kinds)
-    fitted, ref_real, labelled = _fit(ref_lf, model, kinds, predicted, encoding, ref_sel,
-                                         cur_sel.versions, options)
-    sums, real = _current(cur_lf, model, kinds, predicted, encoding, key, bounds, fitted, options)
+    with openmp_threads():
+        fitted, ref_real, labelled = _fit(ref_lf, model, kinds, predicted, encoding, ref_sel,
+                                             cur_sel.versions, options)
+        sums, real = _current(cur_lf, model, kinds, predicted, encoding, key, bounds, fitted,
+                              options)
     kappa = {loss: max(f.kappa[loss] for f in fitted.values()) for loss in dle.LOSSES}
     bias = {loss: max(f.bias[loss] for f in fitted.values()) for loss in dle.LOSSES}
     est = dle.estimate_windows(sums, kappa, bias)  # pooled: the widest version's
@@ -91,6 +96,19 @@ def regression_windows(store: Store, model: ModelConfig, sides: tuple[Selection,
                             "max": dict(settings.maximum), "warn_drop": settings.warn_drop,
                             "fail_drop": settings.fail_drop, "relative": True}}
     return rows, extra
+
+
+@contextmanager
+def openmp_threads() -> Iterator[None]:
+    """scikit-learn's OpenMP threads on one core unless `OMP_NUM_THREADS` is set: on a busy
+    host its spinning threads made the same estimate 5-20x slower (see README, Performance)."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # sklearn's
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
 
 
 def _require_sklearn() -> None:
