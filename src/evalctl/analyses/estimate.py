@@ -19,6 +19,12 @@ import polars as pl
 
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
+from evalctl.analyses.estimate_backtest import backtest_summary, contradicted_recommendation
+from evalctl.analyses.estimate_regression import (
+    dle_unavailable,
+    regression_settings,
+    regression_windows,
+)
 from evalctl.analyses.performance import finite
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -59,10 +65,12 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
     key, step = (chunk_index(model.timestamp, windows), None) if windows else \
         calendar_window(model.timestamp, window, cur_sel)
     _check_versions(ref_sel, cur_sel)
-    unavailable = cbpe_unavailable(model)
+    regression = model.task == "regression"  # direct loss estimation (estimate_regression)
+    settings = regression_settings(settings) if regression else settings
+    unavailable = dle_unavailable(model) if regression else cbpe_unavailable(model)
     if unavailable and not model.proxies:
         raise InputError(f"estimate: {unavailable}, and the model declares no proxies")
-    binary = unavailable is None
+    binary = unavailable is None and not regression
     in_versions = pl.col(VERSION_COL).is_in(cur_sel.versions)
     ref = _grouped(store.scan(model, reference, selection=ref_sel).filter(in_versions),
                    model, pl.lit(0), binary)
@@ -77,6 +85,10 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
                              settings) if model.proxies else {}
     if binary:
         results, extra = _window_results(ref, cur, bounds, proxies, settings, reference.text)
+        inputs |= extra
+    elif unavailable is None:
+        results, extra = regression_windows(store, model, (ref_sel, cur_sel), key, bounds,
+                                            proxies, settings)
         inputs |= extra
     else:
         results = [{"section": "estimate", "status": "error", "reason": unavailable}]
@@ -235,9 +247,10 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
     status, alerts = _window_status(estimated, ref_real, points, bound["rows"], settings)
     why = [a["why"] for a in alerts]
     decided = _decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
-    if status in ("pass", "warn") and actual is not None and head["value"] is not None \
-            and head["lower"] is not None and bound["labelled_rows"] >= settings.min_rows \
-            and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"]):
+    against = status in ("pass", "warn") and actual is not None and head["value"] is not None \
+        and head["lower"] is not None and bound["labelled_rows"] >= settings.min_rows \
+        and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"])
+    if against:
         status = "warn"
         why.append(f"realised {settings.metric} {actual:.3f} contradicts the estimate: "
                    "P(label | score) changed since the reference?")
@@ -253,6 +266,7 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
         "decided_by_text": alerts[0]["why"] if decided else None,
         "estimated": estimated, "realized": realized,
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
+        "contradicted": bool(against),
         "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
         "proxy_means": [p["mean"] for p in points.values()]}
 
@@ -398,12 +412,8 @@ def _compared(results: list[dict[str, Any]], settings: EstimateSettings) -> list
 def _summary(results: list[dict[str, Any]], bounds: list[dict[str, Any]],
              settings: EstimateSettings) -> dict[str, Any]:
     compared = _compared(results, settings)
-    errors = [abs(r["error"]) for r in compared]
-    inside = [r["lower"] <= r["realized_value"] <= r["upper"] for r in compared]
     return {"windows": len(bounds), "labelled_windows": len(compared), "metric": settings.metric,
-            "mean_abs_error": float(np.mean(errors)) if errors else None,
-            "max_abs_error": max(errors) if errors else None,
-            "band_coverage": float(np.mean(inside)) if inside else None}
+            **backtest_summary(compared)}
 
 
 def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
@@ -415,18 +425,24 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
             for r in results if r.get("section") == "estimate"]
     windows = sorted((r for r in results if r.get("section") == "windows"),
                      key=lambda r: r["window_start"])
-    alerts = [r for r in windows if r["status"] in ("warn", "fail")]
+    alerts = [r for r in windows if r["status"] in ("warn", "fail")  # not by contradiction alone
+              and len(r["alerts"]) > r.get("contradicted", False)]
     if alerts:
         labelled = any(r["labelled_rows"] for r in alerts)
         where = (f"find where with: evalctl slices --model {model.name} --selector "
                  f"{current.text}" if labelled else
                  f"no labels there yet; see which inputs moved: evalctl drift --model "
                  f"{model.name} --reference {reference.text} --current {current.text}")
-        recs.append(f"{len(alerts)} of {len(windows)} windows are estimated below the reference "
+        side = "above" if model.task == "regression" else "below"  # a loss: lower is better
+        recs.append(f"{len(alerts)} of {len(windows)} windows are estimated {side} the reference "
                     f"(first {_day(alerts[0]['window_start'])}); {where}")
     compared = _compared(results, settings)
     missed = [r for r in compared if not r["lower"] <= r["realized_value"] <= r["upper"]]
-    if len(missed) >= max(2, 0.2 * len(compared)):
+    if model.task == "regression":
+        recs += contradicted_recommendation(compared, settings.metric, (
+            f"evalctl estimate --model {model.name} --reference "
+            f"{_labelled_span(compared, current)} --current {current.text}") if compared else "")
+    elif len(missed) >= max(2, 0.2 * len(compared)):
         recs.append(f"the realised {settings.metric} fell outside the estimate's band in "
                     f"{len(missed)} of {len(compared)} labelled windows: P(label | score) may "
                     "have changed since the reference (concept drift), which CBPE cannot see; "

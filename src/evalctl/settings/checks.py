@@ -8,6 +8,7 @@ Each check's keys are read by an explicit table, each default comes from its dat
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from evalctl.errors import ConfigError, InputError
@@ -33,6 +34,8 @@ from evalctl.settings.values import (
     config_section,
     window_length,
 )
+from evalctl.stats.dle import ESTIMATED_METRICS as DLE_METRICS
+from evalctl.stats.dle import DleOptions
 
 _VALIDATE_KEYS = {"metrics", "min", "max_drop", "min_slice_size"}
 _SLICES_KEYS = {"metric", "min_size", "fdr", "alpha", "max_level", "min_support", "error"}
@@ -40,7 +43,8 @@ _MONITOR_KEYS = {"reference", "performance_reference", "drift_days", "volume_war
                  "volume_fail", "freshness_hours", "min_label_coverage", "max_drop",
                  "sustained", "min_new_labels", "important", "metric", "proxies"}
 _ESTIMATE_KEYS = {"metrics", "metric", "min", "warn_drop", "fail_drop", "confidence", "window",
-                  "min_rows", "proxies"}
+                  "min_rows", "proxies", "max", "regression"}
+_DLE_KEYS = {"reference_rows", "window_rows", "folds"}
 _RCA_KEYS = {"metric", "max_drop", "min_labels", "bins", "min_share", "min_explained", "top"}
 _COMPARE_KEYS = {"metric", "max_slice_drop", "min_slice_size", "alpha", "n_boot"}
 
@@ -195,8 +199,12 @@ def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> Estimate
       window: 1d                     # default --window
       min_rows: 100                  # smaller windows are `insufficient`, not judged
       proxies: {clicked: {min: 0.3, max: 0.9}}   # window mean outside -> warn
+      max: {mae: 12.5}               # regression: band entirely above -> fail, estimate -> warn
+      regression: {reference_rows: 50000, window_rows: 20000, folds: 3}   # loss-model budget
     ```
-    `proxies`, when given, is the model's proxy list: other names are rejected."""
+    For regression models `metric`/`metrics` name mae / rmse and the drops are relative rises
+    of the loss over the reference's. `proxies`, when given, is the model's proxy list: other
+    names are rejected."""
     section = config_section(key, raw, _ESTIMATE_KEYS)
     d = EstimateSettings()
     if section is None:
@@ -209,9 +217,9 @@ def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> Estimate
     for where, name in [*((f"{key}.metrics", m) for m in metrics),
                         (f"{key}.metric", section.get("metric", d.metric)),
                         *((f"{key}.min", m) for m in minimum)]:
-        if name not in d.metrics:
+        if name not in d.metrics + DLE_METRICS:
             raise ConfigError(f"{where}: unknown metric {name!r} (valid: "
-                              f"{', '.join(d.metrics)})")
+                              f"{', '.join(d.metrics + DLE_METRICS)})")
     window = section.get("window", d.window)
     window_length(window, f"{key}.window")
     warn, fail = (config_number(f"{key}.{k}", section.get(k, default), 0.0, 1.0)
@@ -224,7 +232,23 @@ def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> Estimate
         raise ConfigError(f"{key}.min_rows: expected a positive integer, got {min_rows!r}")
     return EstimateSettings(metrics, str(section.get("metric", d.metric)), minimum, warn, fail,
                             confidence, window, min_rows,
-                            _proxy_rules(f"{key}.proxies", section.get("proxies"), proxies))
+                            _proxy_rules(f"{key}.proxies", section.get("proxies"), proxies),
+                            *_dle_settings(key, section))
+
+
+def _dle_settings(key: str, section: dict[str, Any]) -> tuple[dict[str, float], DleOptions]:
+    """`max: {mae|rmse: ceiling}` and `regression: {reference_rows, window_rows, folds}`."""
+    maximum = {str(m): config_number(f"{key}.max.{m}", v, 0.0) for m, v in config_mapping(
+        f"{key}.max", section.get("max")).items()}
+    for name in maximum:
+        if name not in DLE_METRICS:
+            raise ConfigError(f"{key}.max: unknown metric {name!r} (valid: "
+                              f"{', '.join(DLE_METRICS)})")
+    raw = config_section(f"{key}.regression", section.get("regression"), _DLE_KEYS) or {}
+    d = DleOptions()
+    sizes = {k: config_integer(f"{key}.regression.{k}", raw.get(k, getattr(d, k)), low)
+             for k, low in (("reference_rows", 100), ("window_rows", 100), ("folds", 2))}
+    return maximum, replace(d, **sizes)
 
 
 def _proxy_rules(key: str, raw: Any, proxies: Any) -> dict[str, ProxyRule]:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from evalctl.settings.alerts import AlertSettings
 from evalctl.stats.cbpe import ESTIMATED_METRICS
+from evalctl.stats.dle import DleOptions
 
 ERROR_KINDS = ("misclassification", "squared", "log_loss")  # slice discovery's per-row error
 THRESHOLD_MODES = ("fixed", "reference_chunks")
@@ -122,6 +123,8 @@ class EstimateSettings:
     window: str = "1d"
     min_rows: int = 100
     proxies: dict[str, ProxyRule] = field(default_factory=dict)
+    maximum: dict[str, float] = field(default_factory=dict)  # regression: mae / rmse ceilings
+    dle: DleOptions = field(default_factory=DleOptions)  # regression: the loss models' budget
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,9 @@ def estimate(ctx: typer.Context, model: Model, current: Current,
     calibrated on the labelled reference (isotonic regression), then each window's expected
     accuracy, precision, recall, F1 and ROC AUC come with a band, beside the realised values
     wherever labels exist. Assumes P(label | score) has not changed since the reference: it
-    cannot see concept drift. Proxy columns (config `proxies`) are tracked for every task.
+    cannot see concept drift. Regression models: direct loss estimation of MAE and RMSE
+    (gradient-boosted models of the loss, learnt on the labelled reference; needs
+    evalctl[multivariate]). Proxy columns (config `proxies`) are tracked for every task.
     Exit 1 when a window's estimate fails checks.estimate.
 
     \b

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evalctl.reports.shape import (
     ARRAY,
+    BOOLEAN,
     INTEGER,
     NUMBER,
     OBJECT,
@@ -42,6 +43,8 @@ WindowPoint = Shape(
         F("in_band", OBJECT, "keyed by metric", null=True),
         F("proxies", OBJECT, "keyed by proxy column"),
         F("proxy_means", ARRAY),
+        F("contradicted", BOOLEAN, "the realised value lies beyond the band by more than one "
+          "half-width more (concept drift)", optional=True),
     ),
     columns=(
         C("status", "status", 0),

@@ -1,0 +1,58 @@
+"""The back-test of every estimator: where labels exist, how far the estimates were from the
+realised values, and which windows the realised value contradicts.
+
+A window is *contradicted* when its realised value lies beyond the estimate's band by more than
+`MARGIN` - 1 half-widths on either side (with the default 2, twice as far from the band's middle
+as its edges). The band covers what the window would realise if the relationship learnt on the
+reference still held, so a realised value that far outside it (about 3.9 standard errors for a
+95% band: by chance about once in 10,000 windows) says the relationship changed: concept
+drift, which no label-free estimator can see. Works on the per-window rows of
+`evalctl estimate` (`estimate`, `lower`, `upper`, `realized_value`, `labelled_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MARGIN = 2.0  # contradicted beyond this many half-widths from the band's middle
+
+
+def contradicted(realised: float | None, lower: float | None, upper: float | None,
+                 margin: float = MARGIN) -> bool:
+    """Whether `realised` lies more than `margin` half-widths from the middle of [lower, upper]
+    (False when any of them is unknown)."""
+    if realised is None or lower is None or upper is None:
+        return False
+    middle, half = (lower + upper) / 2, (upper - lower) / 2
+    return abs(realised - middle) > margin * half
+
+
+def backtest_summary(compared: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Over the windows whose estimate can be checked (`compared`: rows with a realised value
+    and a band): mean and max absolute error of the estimate, the share of realised values
+    inside the band, and how many windows were contradicted (rows without a `contradicted`
+    field count as not)."""
+    errors = [abs(r["estimate"] - r["realized_value"]) for r in compared]
+    inside = [r["lower"] <= r["realized_value"] <= r["upper"] for r in compared]
+    return {"mean_abs_error": sum(errors) / len(errors) if errors else None,
+            "max_abs_error": max(errors) if errors else None,
+            "band_coverage": sum(inside) / len(inside) if inside else None,
+            "contradicted": sum(bool(r.get("contradicted")) for r in compared)}
+
+
+def contradicted_recommendation(windows: Sequence[dict[str, Any]], metric: str,
+                                refit: str) -> list[str]:
+    """One line when labelled windows contradicted their estimate: how many, the first, why
+    (concept drift) and what to run (`refit`: the command that re-learns on recent labels)."""
+    hit = [w for w in windows if w.get("contradicted")]
+    if not hit:
+        return []
+    labelled = sum(1 for w in windows if w.get("realized_value") is not None)
+    first = hit[0]["window_start"]
+    day = first.date().isoformat() if hasattr(first, "date") else str(first)
+    return [f"the realised {metric} contradicted the estimate beyond its band in {len(hit)} of "
+            f"{labelled} labelled windows (first {day}): the relationship between the inputs "
+            "and the target has changed since the reference (concept drift), which no "
+            "label-free estimator can see; trust the realised values there and re-learn the "
+            f"estimate on recent labelled rows: {refit}"]
