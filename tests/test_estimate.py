@@ -246,7 +246,7 @@ def test_regression_reports_an_error_result_and_tracks_proxies(cli, frame_file,
     doc = result.json()
     validate(doc)
     error = [r for r in doc["results"] if r.get("section") == "estimate"]
-    assert error[0]["status"] == "error" and "binary classifier" in error[0]["reason"]
+    assert error[0]["status"] == "error" and "is regression" in error[0]["reason"]
     (proxy,) = [r for r in doc["results"] if r.get("section") == "proxies"]
     assert proxy["proxy"] == "rating" and proxy["corr_rows"] is None
     bare = cli("estimate", "--model", "rides-bare", "--current", "production")
