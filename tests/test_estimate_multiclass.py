@@ -7,10 +7,19 @@ drawn from them), its 95% band must cover the realised value in >= 90% of 200+ w
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import numpy as np
+import polars as pl
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
+from tests.helpers import CARDS, MULTICLASS_CONFIG, make_multiclass_frame
+from tests.helpers import validate_envelope as validate
 
+from evalctl.analyses.estimate import estimate_overall
+from evalctl.lake import Store, parse_selector
+from evalctl.settings.load import load_config
 from evalctl.stats import cbpe_multiclass as mc
 
 K = 3
@@ -140,3 +149,90 @@ def test_a_class_without_reference_labels_cannot_be_calibrated() -> None:
     probs = np.full((10, K), 1 / K)
     with pytest.raises(ValueError, match="class 2"):
         mc.fit_calibrators(probs, np.array([0, 1] * 5), np.ones(10))
+
+
+# -- end to end: scores: in the config, ingest, estimate --------------------------------------
+
+def _ingest(cli, frame_file, df: pl.DataFrame, name: str, env: str) -> None:
+    result = cli("ingest", "--model", "cards", "--version", "v1", "--env", env,
+                 str(frame_file(df, name)))
+    assert result.code == 0, result.stderr
+
+
+@pytest.fixture
+def cards(cli, frame_file, workdir: Path):
+    """Validation (labelled, 10 days); production: 4 days as calibrated, 2 days of concept
+    drift, 2 days without labels yet."""
+    with (workdir / "evalctl.yaml").open("a") as handle:
+        handle.write(MULTICLASS_CONFIG)
+    _ingest(cli, frame_file, make_multiclass_frame(8000, seed=1, start=datetime(2026, 10, 1),
+                                                   days=10, prefix="v"), "val.parquet",
+            "validation")
+    normal = make_multiclass_frame(4000, seed=2, start=datetime(2026, 11, 1), days=4)
+    drifted = make_multiclass_frame(2000, seed=3, start=datetime(2026, 11, 5), days=2,
+                                    prefix="d", drift=True)
+    late = make_multiclass_frame(2000, seed=4, start=datetime(2026, 11, 7), days=2,
+                                 prefix="u").with_columns(pl.lit(None, pl.String).alias("card"))
+    _ingest(cli, frame_file, pl.concat([normal, drifted, late]), "prod.parquet", "production")
+    return cli, pl.concat([normal, drifted, late])
+
+
+def test_estimate_multiclass_end_to_end(cards) -> None:
+    cli, prod = cards
+    result = cli("estimate", "--model", "cards", "--current", "production", "-f", "json")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    validate(doc)
+    assert doc["inputs"]["classes"] == list(CARDS)
+    rows = sorted((r for r in doc["results"] if r["section"] == "windows"),
+                  key=lambda r: r["window_start"])
+    assert len(rows) == 8 and all(set(r["estimated"]) == set(mc.ESTIMATED_METRICS)
+                                  for r in rows)
+    days = prod.with_columns(pl.col("ts").dt.date().alias("day")).partition_by(
+        "day", maintain_order=True)
+    for row, day in zip(rows[:6], days[:6], strict=True):  # realised = scikit-learn
+        y, pred = day["card"].to_numpy(), day["predicted_card"].to_numpy()
+        ordered = sorted(CARDS)  # scikit-learn wants the labels sorted, columns alike
+        probs = day.select(CARDS[c] for c in ordered).to_numpy()
+        assert row["realized"]["accuracy"] == pytest.approx(np.mean(y == pred))
+        assert row["realized"]["macro_f1"] == pytest.approx(
+            f1_score(y, pred, average="macro", zero_division=0))
+        assert row["realized"]["macro_roc_auc"] == pytest.approx(roc_auc_score(
+            y, probs, multi_class="ovr", average="macro", labels=ordered))
+    assert [r["contradicted"] for r in rows] == [False] * 4 + [True] * 2 + [False] * 2
+    assert all(r["in_band"]["accuracy"] for r in rows[:4])
+    assert all(r["status"] == "warn" and "contradicts" in r["why"] for r in rows[4:6])
+    assert all(r["realized"] is None and r["estimate"] is not None for r in rows[6:])
+    summary = doc["summary"]
+    assert summary["labelled_windows"] == 6 and summary["contradicted"] == 2
+    assert summary["band_coverage"] == pytest.approx(4 / 6)
+    (rec,) = [r for r in doc["recommendations"] if "concept drift" in r]
+    assert "contradicts it in 2" in rec and "first 2026-11-05" in rec
+
+
+def test_estimate_multiclass_table_and_overall(cards, workdir: Path) -> None:
+    cli, _ = cards
+    table = cli("estimate", "--model", "cards", "--current", "production", "-f", "table")
+    assert table.code == 0 and "macro_f1" not in table.stderr
+    model = load_config(workdir / "evalctl.yaml").model("cards")
+    store = Store.open(workdir / "store")
+    got = estimate_overall(store, model, parse_selector("validation"),
+                           parse_selector("production@2026-11-07..2026-11-08"), "macro_f1")
+    assert got["value"] is not None and got["low"] < got["value"] < got["high"]
+    assert got["n"] == 2000
+    assert "cannot be estimated" in estimate_overall(
+        store, model, parse_selector("validation"), parse_selector("production"),
+        "roc_auc")["reason"]
+
+
+def test_reference_missing_a_class_exits_2(cli, frame_file, workdir: Path) -> None:
+    with (workdir / "evalctl.yaml").open("a") as handle:
+        handle.write(MULTICLASS_CONFIG)
+    val = make_multiclass_frame(600, seed=1, start=datetime(2026, 10, 1), prefix="v")
+    _ingest(cli, frame_file, val.with_columns(
+        pl.when(pl.col("card") == "upmarket_card").then(pl.lit("prepaid_card"))
+        .otherwise(pl.col("card")).alias("card")), "val.parquet", "validation")
+    _ingest(cli, frame_file, make_multiclass_frame(600, seed=2), "prod.parquet", "production")
+    result = cli("estimate", "--model", "cards", "--current", "production")
+    assert result.code == 2
+    assert "no labelled row of class 'upmarket_card'" in result.stderr

@@ -230,7 +230,7 @@ def _window_result(i: int, bound: dict[str, Any], est: Estimates, real: Estimate
     if contradicted and status in ("pass", "warn"):
         status = "warn"
         why.append(f"realised {settings.metric} {actual:.3f} contradicts the estimate: "
-                   "P(label | score) changed since the reference?")
+                   "P(label | model output) changed since the reference?")
     return {
         "section": "windows", "status": status,
         **{k: v for k, v in bound.items() if k != "_key"},
@@ -406,7 +406,8 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
             for r in results if r.get("section") == "estimate"]
     windows = sorted((r for r in results if r.get("section") == "windows"),
                      key=lambda r: r["window_start"])
-    alerts = [r for r in windows if r["status"] in ("warn", "fail")]
+    alerts = [r for r in windows if r["status"] in ("warn", "fail")  # not only contradicted
+              and len(r["alerts"]) > int(r["contradicted"] and r["status"] == "warn")]
     if alerts:
         labelled = any(r["labelled_rows"] for r in alerts)
         where = (f"find where with: evalctl slices --model {model.name} --selector "

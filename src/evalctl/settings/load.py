@@ -120,6 +120,9 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     if not columns["prediction"] and not columns["score"] and not scores:
         raise ConfigError(f"{key}: give prediction or score (or both)")
     reading = _parse_reading(key, raw, task)
+    if scores and reading["score_scale"] != "probability":
+        raise ConfigError(f"{key}.score_scale: scores are class probabilities (in [0, 1], "
+                          "summing to 1 per row): leave score_scale at probability")
     threshold = _parse_threshold(key, raw.get("threshold", DEFAULT_THRESHOLD),
                                  reading["score_scale"])
     features = _parse_features(f"{key}.features", raw.get("features") or {})
