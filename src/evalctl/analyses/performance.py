@@ -165,7 +165,8 @@ def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] |
     return compute_metrics(
         lf, model.task, label=model.label, score=model.score,
         prediction=model.prediction,  # regression: the predicted value is score or prediction
-        group=model.group, threshold=model.threshold, slices=slices, metrics=metrics,
+        group=model.group, threshold=model.threshold, scores=model.scores, slices=slices,
+        metrics=metrics,
         seed=seed, low_memory=low_memory)
 
 

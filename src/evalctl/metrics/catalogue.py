@@ -89,6 +89,7 @@ CATALOGUE: tuple[Metric, ...] = (
     Metric("accuracy", MULTICLASS, proportion=True, default=True, paired="mcnemar"),
     Metric("macro_f1", MULTICLASS, paired="cells"),
     Metric("weighted_f1", MULTICLASS, paired="cells"),
+    Metric("macro_roc_auc", MULTICLASS, needs_score=True),  # one-vs-rest, from `scores:`
     Metric("mae", REGRESSION, lower_is_better=True, paired="moments", row_term=absolute_error),
     Metric("rmse", REGRESSION, lower_is_better=True, default=True, paired="moments",
            row_term=squared_error),
