@@ -236,3 +236,51 @@ def test_reference_missing_a_class_exits_2(cli, frame_file, workdir: Path) -> No
     result = cli("estimate", "--model", "cards", "--current", "production")
     assert result.code == 2
     assert "no labelled row of class 'upmarket_card'" in result.stderr
+
+
+def test_skew_and_drift_check_each_class_probability(cards) -> None:
+    cli, _ = cards
+    for argv in (("skew", "--reference", "validation", "--current", "production"),
+                 ("drift", "--reference", "validation", "--current", "production")):
+        result = cli(argv[0], "--model", "cards", *argv[1:], "-f", "json")
+        assert result.code in (0, 1), result.stderr
+        checked = {r.get("feature") for r in result.json()["results"]}
+        assert set(CARDS.values()) | {"predicted_card"} <= checked, (argv[0], checked)
+
+
+def test_actuals_outside_the_classes_are_refused(cards, frame_file, workdir: Path) -> None:
+    cli, _ = cards
+    before = sorted(p.relative_to(workdir).as_posix() for p in (workdir / "store").rglob("*"))
+    path = frame_file(pl.DataFrame({"request_id": ["m00001"], "card": ["gold_card"]}),
+                      "late.parquet")
+    result = cli("ingest-actuals", "--model", "cards", str(path))
+    assert result.code == 2
+    assert "column 'card': 'gold_card' is not one of the classes" in result.stderr
+    assert sorted(p.relative_to(workdir).as_posix()
+                  for p in (workdir / "store").rglob("*")) == before
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("    score_scale: unbounded\n    scores: {a: pa, b: pb}\n",
+     "models.cards.score_scale: scores are class probabilities"),
+    ("    scores: {a: p_prepaid, b: request_id}\n", "already the id"),
+    ("    scores: [p_a, p_b]\n", "expected a mapping of at least two classes"),
+    ("    scores: {a: _p, b: p_b}\n", "names starting with '_' are reserved"),
+])
+def test_scores_are_validated_at_load(workdir: Path, change: str, message: str) -> None:
+    from evalctl.errors import ConfigError
+
+    text = MULTICLASS_CONFIG.replace(
+        "    scores: {prepaid_card: p_prepaid, highstreet_card: p_highstreet, upmarket_card: "
+        "p_upmarket}\n", "") + change
+    (workdir / "evalctl.yaml").write_text("store: store\nmodels:\n" + text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(workdir / "evalctl.yaml")
+
+
+def test_scores_are_model_outputs(workdir: Path) -> None:
+    (workdir / "evalctl.yaml").write_text("store: store\nmodels:\n" + MULTICLASS_CONFIG)
+    model = load_config(workdir / "evalctl.yaml").model("cards")
+    assert model.classes == tuple(CARDS)
+    assert model.output_columns == ["predicted_card", *CARDS.values()]
+    assert model.settings.estimate.metrics == mc.ESTIMATED_METRICS
