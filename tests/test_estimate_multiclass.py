@@ -284,3 +284,20 @@ def test_scores_are_model_outputs(workdir: Path) -> None:
     assert model.classes == tuple(CARDS)
     assert model.output_columns == ["predicted_card", *CARDS.values()]
     assert model.settings.estimate.metrics == mc.ESTIMATED_METRICS
+
+
+def test_monitor_estimates_multiclass_performance_while_labels_are_missing(cards) -> None:
+    """Day 2026-11-08 has no labels: monitor judges the estimated accuracy; day 2026-11-02 is
+    labelled: it judges the realised one."""
+    cli, prod = cards
+    late = cli("monitor", "--model", "cards", "--date", "2026-11-08", "-f", "json")
+    validate(late.json())
+    (perf,) = [r for r in late.json()["results"] if r["check"] == "performance"]
+    assert perf["source"] == "estimated" and perf["feature"] == "accuracy", perf
+    day = prod.filter(pl.col("ts").dt.date() == datetime(2026, 11, 8).date())
+    assert perf["ci"][0] < perf["value"] < perf["ci"][1]
+    assert perf["value"] == pytest.approx(  # the model's own mean top probability, calibrated
+        day.select(pl.max_horizontal(*CARDS.values())).mean().item(), abs=0.03)
+    labelled = cli("monitor", "--model", "cards", "--date", "2026-11-02", "-f", "json")
+    (perf,) = [r for r in labelled.json()["results"] if r["check"] == "performance"]
+    assert perf["source"] == "realised"

@@ -80,13 +80,14 @@ def _judge(base: dict[str, Any], metric: str, cur: dict[str, Any], ref: dict[str
 def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Selector,
                ref: dict[str, Any], metric: str, labels: dict[str, Any], s: MonitorSettings,
                base: dict[str, Any]) -> dict[str, Any]:
-    """Labels are not in yet: use confidence-based estimation where the task allows it."""
+    """Labels are not in yet: use the task's performance estimator where it has one (binary
+    and multiclass CBPE, `analyses.estimate.ESTIMATORS`)."""
     estimate_overall: Callable[[Store, ModelConfig, Selector, Selector, str], dict[str, Any]] | None
     try:
-        from evalctl.analyses.estimate import estimate_overall
+        from evalctl.analyses.estimate import ESTIMATORS, estimate_overall
     except ImportError:
-        estimate_overall = None
-    if estimate_overall is None or model.task != "binary_classification":
+        estimate_overall, ESTIMATORS = None, {}
+    if estimate_overall is None or model.task not in ESTIMATORS:
         return {**base, "value": None, "threshold": None, "status": "insufficient",
                 "source": "unknown", "reason": "too few labels and no estimate for this task",
                 "summary": f"only {labels.get('coverage', 0):.0%} labelled: performance "
