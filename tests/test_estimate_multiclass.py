@@ -301,3 +301,39 @@ def test_monitor_estimates_multiclass_performance_while_labels_are_missing(cards
     labelled = cli("monitor", "--model", "cards", "--date", "2026-11-02", "-f", "json")
     (perf,) = [r for r in labelled.json()["results"] if r["check"] == "performance"]
     assert perf["source"] == "realised"
+
+
+def test_the_readme_multiclass_story_runs_as_written(tmp_path: Path, monkeypatch) -> None:
+    """The README's multiclass walkthrough: its script, its config and its commands."""
+    import re
+    import shlex
+
+    from tests.helpers import REPO, run_cli
+
+    readme = (REPO / "README.md").read_text()
+    found = re.search(r"<!-- multiclass-example -->\n```python\n(.*?)```\n\n```yaml\n(.*?)```"
+                      r"\n\n```console\n(.*?)```", readme, re.S)
+    assert found, "README has no multiclass-example blocks"
+    script, config, console = found.groups()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EVALCTL_CONFIG", "cards.yaml")
+    exec(compile(script, "README.md", "exec"), {})
+    (tmp_path / "cards.yaml").write_text(config)
+    commands = [shlex.split(line[2:])[1:] for line in console.splitlines()
+                if line.startswith("$ evalctl ")]
+    assert [c[0] for c in commands] == ["init", "ingest", "ingest", "estimate", "monitor"]
+    for argv in commands:
+        result = run_cli(*argv)
+        assert result.code == 0, (argv, result.stderr)
+    table = run_cli(*commands[3])
+    shown = [line for line in console.splitlines() if line.startswith(("│ warn", "│ pass"))]
+    assert len(shown) == 8
+    for line in shown:  # each window's day, estimate and band as printed
+        day, estimate, low, high = (line.split("│")[i].strip() for i in (2, 5, 6, 7))
+        assert re.search(rf"{day}.*{estimate}.*{low}.*{high}", table.stdout), line
+    doc = run_cli(*commands[3][:-2], "-f", "json").json()
+    assert doc["summary"]["contradicted"] == 2 and doc["summary"]["labelled_windows"] == 6
+    monitor = run_cli(*commands[4]).json()
+    (perf,) = [r for r in monitor["results"] if r["check"] == "performance"]
+    assert perf["source"] == "estimated"
+    assert "estimated accuracy 0.6832 [0.6564, 0.7101] vs reference 0.6753" in perf["summary"]
