@@ -76,6 +76,27 @@ def test_weighted_rows_equal_repeated_rows() -> None:
         np.testing.assert_allclose(se, rows[metric][1], rtol=1e-9)
 
 
+def test_results_do_not_depend_on_row_order_and_realised_match() -> None:
+    """Shuffled rows give the same bits; `estimate_with_realised` gives `estimate_metrics` of
+    the probabilities over all rows and of the one-hot labels over the labelled rows."""
+    win, probs, pred, label = dirichlet_windows(5, 300, seed=12)
+    label[::7] = -1  # unlabelled rows
+    weight = np.ones(len(win))
+    est, real = mc.estimate_with_realised(win, probs, probs, pred, weight, label, 5)
+    shuffle = np.random.default_rng(13).permutation(len(win))
+    est2, real2 = mc.estimate_with_realised(win[shuffle], probs[shuffle], probs[shuffle],
+                                            pred[shuffle], weight, label[shuffle], 5)
+    known = label >= 0
+    alone = mc.estimate_metrics(win[known], probs[known], one_hot(label[known]), pred[known],
+                                weight[known], 5)
+    for m in mc.ESTIMATED_METRICS:
+        assert np.array_equal(est[m][0], est2[m][0]) and np.array_equal(est[m][1], est2[m][1])
+        assert np.array_equal(real[m][0], real2[m][0])
+        np.testing.assert_allclose(real[m][0], alone[m][0], rtol=1e-12)
+    np.testing.assert_allclose(est["accuracy"][0], mc.estimate_metrics(
+        win, probs, probs, pred, weight, 5)["accuracy"][0], rtol=1e-12)
+
+
 def test_standard_errors_match_the_spread_of_drawn_labels() -> None:
     """The delta-method SE of each metric is the spread of its realised value over label
     draws from q (brute force: 2,000 draws of one window's labels)."""

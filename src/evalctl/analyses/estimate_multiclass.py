@@ -73,10 +73,10 @@ def estimate(data: EstimateInput) -> WindowEstimates:
     classes = data.model.classes
     calibrators = _calibrators(data.ref, classes, data.reference)
     ref = _arrays(data.ref.with_columns(pl.lit(0).alias(IDX)), calibrators, len(classes))
-    ref_real = {m: finite(v[0]) for m, (v, _) in _metrics(ref, 1, True).items()}
-    cur = _arrays(data.cur, calibrators, len(classes))
+    ref_real = {m: finite(v[0]) for m, (v, _) in _realised(ref).items()}
+    est, real = _metrics(_arrays(data.cur, calibrators, len(classes)), data.windows)
     return WindowEstimates(
-        _metrics(cur, data.windows, False), _metrics(cur, data.windows, True), ref_real,
+        est, real, ref_real,
         {"classes": list(classes),
          "calibration": {v: {"method": "isotonic, one-vs-rest per class",
                              "rows": c.per_class[0].rows,
@@ -130,13 +130,22 @@ def _arrays(frame: pl.DataFrame, calibrators: dict[str, mc.MulticlassCalibrator]
             "y": frame[Y].fill_null(-1).to_numpy().astype(np.int64)}
 
 
-def _metrics(a: dict[str, Any], windows: int, realised: bool) -> Estimates:
+def _usable(a: dict[str, Any]) -> np.ndarray:
+    """Rows with every probability (raw and calibrated) and a predicted class."""
     k = a["s"].shape[1]
-    ok = np.isfinite(a["s"]).all(axis=1) & np.isfinite(a["q"]).all(axis=1) & \
+    return np.isfinite(a["s"]).all(axis=1) & np.isfinite(a["q"]).all(axis=1) & \
         (a["pred"] >= 0) & (a["pred"] < k)
-    if realised:
-        ok &= a["y"] >= 0
-        q = np.equal.outer(a["y"][ok], np.arange(k)).astype(float)
-    else:
-        q = a["q"][ok]
-    return mc.estimate_metrics(a["i"][ok], a["s"][ok], q, a["pred"][ok], a["n"][ok], windows)
+
+
+def _metrics(a: dict[str, Any], windows: int) -> tuple[Estimates, Estimates]:
+    """Estimated metrics per window, and realised ones over the labelled rows."""
+    ok = _usable(a)
+    return mc.estimate_with_realised(a["i"][ok], a["s"][ok], a["q"][ok], a["pred"][ok],
+                                     a["n"][ok], a["y"][ok], windows)
+
+
+def _realised(a: dict[str, Any]) -> Estimates:
+    """Realised metrics of one window (the reference) over its labelled rows."""
+    ok = _usable(a) & (a["y"] >= 0)
+    one_hot = np.equal.outer(a["y"][ok], np.arange(a["s"].shape[1])).astype(float)
+    return mc.estimate_metrics(a["i"][ok], a["s"][ok], one_hot, a["pred"][ok], a["n"][ok], 1)
