@@ -358,3 +358,19 @@ def test_the_readme_multiclass_story_runs_as_written(tmp_path: Path, monkeypatch
     (perf,) = [r for r in monitor["results"] if r["check"] == "performance"]
     assert perf["source"] == "estimated"
     assert "estimated accuracy 0.6832 [0.6564, 0.7101] vs reference 0.6753" in perf["summary"]
+
+
+def test_slices_report_the_macro_auc_and_default_metrics_skip_the_probabilities(cards) -> None:
+    cli, prod = cards
+    days = "production@2026-11-01..2026-11-04"
+    auc = cli("slices", "--model", "cards", "--selector", days, "--metric", "macro_roc_auc",
+              "-f", "json")
+    assert auc.code in (0, 1), auc.stderr
+    (overall,) = [r for r in auc.json()["results"] if r["slice"] == "overall"]
+    rows = prod.filter(pl.col("ts") < datetime(2026, 11, 5))
+    ordered = sorted(CARDS)
+    assert overall["value"] == pytest.approx(roc_auc_score(
+        rows["card"].to_numpy(), rows.select(CARDS[c] for c in ordered).to_numpy(),
+        multi_class="ovr", labels=ordered))
+    plain = cli("slices", "--model", "cards", "--selector", days, "-f", "json")
+    assert plain.code in (0, 1), plain.stderr

@@ -206,7 +206,7 @@ def evaluated_selection(lf: pl.LazyFrame, model: ModelConfig, *, hold: bool = Tr
     if large or not hold:
         coverage = _coverage(lf, model).collect(engine="streaming")
         return Evaluated(lf, _counts(coverage), low_memory=large)
-    wanted = [model.label, model.score, model.prediction, model.group,
+    wanted = [model.label, model.score, model.prediction, model.group, *model.scores.values(),
               *(f for spec in model.slices for f in spec.features)]
     frame, coverage = pl.collect_all([lf.select(list(dict.fromkeys(c for c in wanted if c))),
                                       _coverage(lf, model)])

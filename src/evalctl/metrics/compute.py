@@ -87,14 +87,15 @@ def compute_metrics(
     if module is None:
         raise InputError(f"unknown task {task!r} (valid tasks: {', '.join(TASKS)})")
     lf = lf.lazy()
-    scores = dict(scores or {})
+    chosen = choose_metrics(task, metrics, has_score=score is not None or bool(scores))
+    # the class probabilities are read only for the metric that needs them
+    scores = dict(scores or {}) if "macro_roc_auc" in chosen else {}
     cols = Columns(label, score, prediction, group, float(threshold),
                    tuple(scores.values()), tuple(scores))
     options = Options(confidence, int(k), int(n_boot), int(seed))
     _check_options(options)
     schema = lf.collect_schema()
     _check_columns(task, cols, schema)
-    chosen = choose_metrics(task, metrics, has_score=score is not None or bool(scores))
     keyed, parts = _key_parts(list(slices or []))
     base = _prepared(lf, module, cols, chosen, options, parts, keyed)
     if module.additive(chosen):
