@@ -109,7 +109,7 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
                              settings) if model.proxies else {}
     if estimator is not None:
         data = EstimateInput(model, ref, cur, len(bounds), reference.text, store,
-                             (ref_sel, cur_sel))
+                             (ref_sel, cur_sel), key)
         results, extra = _window_results(estimator, data, bounds, proxies, settings)
         inputs |= extra
     else:

@@ -41,8 +41,10 @@ Estimates = dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (value, SE) pe
 @dataclass(frozen=True)
 class EstimateInput:
     """What an estimator gets: the model, the grouped reference (all window 0) and current
-    frames (the current with each row's window index `IDX`), the number of windows, the
-    reference selector's text for messages, and the store and selections for row scans."""
+    frames (the current with each group's window key `W` and index `IDX`), the number of
+    windows, the reference selector's text for messages, and, for an estimator that scans
+    rows itself, the store, the (reference, current) selections and the window key expression
+    (`W` of a row; join the current frame's (`W`, `IDX`) pairs to index it)."""
 
     model: ModelConfig
     ref: pl.DataFrame
@@ -51,6 +53,7 @@ class EstimateInput:
     reference: str
     store: Store | None = None
     selections: tuple[Selection, Selection] | None = None
+    key: pl.Expr | None = None
 
 
 @dataclass(frozen=True)

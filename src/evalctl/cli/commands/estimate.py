@@ -38,8 +38,11 @@ def estimate(ctx: typer.Context, model: Model, current: Current,
     Binary classifiers: confidence-based performance estimation (CBPE) — the scores are
     calibrated on the labelled reference (isotonic regression), then each window's expected
     accuracy, precision, recall, F1 and ROC AUC come with a band, beside the realised values
-    wherever labels exist. Assumes P(label | score) has not changed since the reference: it
-    cannot see concept drift. Proxy columns (config `proxies`) are tracked for every task.
+    wherever labels exist. Multiclass classifiers (config `scores:`): one-vs-rest CBPE, the
+    expected accuracy, macro F1 and macro ROC AUC. Assumes P(label | score) has not changed
+    since the reference: it cannot see concept drift, but flags labelled windows whose
+    realised value contradicts the estimate. Proxy columns (config `proxies`) are tracked for
+    every task.
     Exit 1 when a window's estimate fails checks.estimate.
 
     \b
