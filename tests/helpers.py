@@ -193,3 +193,48 @@ def shaped(command: str, row: dict[str, Any]) -> dict[str, Any]:
 
     shape = shape_for(command, row.get("section"))
     return row | {key: None for key in sorted(shape.required - row.keys())}
+
+
+# -- a multiclass model with its class probabilities (issue #21) ------------------------------
+
+CARDS = {"prepaid_card": "p_prepaid", "highstreet_card": "p_highstreet",
+         "upmarket_card": "p_upmarket"}
+MULTICLASS_CONFIG = """\
+  cards:
+    task: multiclass_classification
+    id: request_id
+    timestamp: ts
+    prediction: predicted_card
+    scores: {prepaid_card: p_prepaid, highstreet_card: p_highstreet, upmarket_card: p_upmarket}
+    label: card
+    features:
+      income: numeric
+      channel: categorical
+"""
+
+
+def make_multiclass_frame(n: int = 600, seed: int = 0, start: datetime = datetime(2026, 11, 1),
+                          days: int = 4, prefix: str = "m", drift: bool = False
+                          ) -> pl.DataFrame:
+    """The `cards` model's predictions: softmax probabilities of the income (rounded to 4
+    places, summing to 1), the most probable class predicted, the label drawn from the
+    probabilities (calibrated by construction) or, with ``drift``, from the probabilities of
+    the next class (P(label | probabilities) changed: concept drift)."""
+    rng = np.random.default_rng(seed)
+    income = rng.gamma(3.0, 15.0, n)
+    logits = np.column_stack([2.0 - income / 15, np.zeros(n), income / 20 - 2.5])
+    logits += rng.normal(0.0, 1.0, (n, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probs = np.round(probs, 4)
+    probs[:, 1] = np.clip(1.0 - probs[:, 0] - probs[:, 2], 0.0, 1.0)
+    draw = np.roll(probs, 1, axis=1) if drift else probs
+    label = (rng.random(n)[:, None] > np.cumsum(draw, axis=1)).sum(axis=1).clip(0, 2)
+    names = np.array(list(CARDS))
+    step = timedelta(days=days) / n
+    return pl.DataFrame({
+        "request_id": [f"{prefix}{i:05d}" for i in range(n)],
+        "ts": [start + i * step for i in range(n)],
+        "income": income, "channel": rng.choice(["web", "branch", "app"], n),
+        "predicted_card": names[probs.argmax(axis=1)], "card": names[label],
+        **{column: probs[:, k] for k, column in enumerate(CARDS.values())},
+    })

@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.helpers import CONFIG, make_frame
+from tests.helpers import CONFIG, MULTICLASS_CONFIG, make_frame
 
 BAD = Path(__file__).parent / "bad_inputs"
 HEADER = "request_id,ts,age,country,minutes,score,predicted_label\n"
@@ -88,6 +88,19 @@ def _regression_inf(folder: Path) -> None:
 def _csv(name: str, *rows: str) -> Callable[[Path], None]:
     def write(folder: Path) -> None:
         (folder / name).write_text(HEADER + "".join(f"{r}\n" for r in rows))
+    return write
+
+
+CARDS_HEADER = ("request_id,ts,income,channel,predicted_card,card,p_prepaid,p_highstreet,"
+                "p_upmarket\n")
+CARDS_INGEST = ["ingest", "--model", "cards", "--version", "v1", "--env", "production"]
+
+
+def _cards_csv(name: str, *rows: str) -> Callable[[Path], None]:
+    """A `cards` (multiclass, MULTICLASS_CONFIG) export; its first row is a good one."""
+    def write(folder: Path) -> None:
+        good = "a,2026-11-01T10:00:00,30,web,prepaid_card,prepaid_card,0.7,0.2,0.1\n"
+        (folder / name).write_text(CARDS_HEADER + good + "".join(f"{r}\n" for r in rows))
     return write
 
 
@@ -191,6 +204,45 @@ CASES = [
     Case("null token not configured", (_csv("na.csv", "a,2026-11-01T10:00:00,NA,US,1,0.5,1"),),
          (*INGEST, "na.csv"), "na.csv: column 'age': cannot read 'NA' as float (feature, row 1)",
          config=_model_keys("null_values: ['']")),
+    # multiclass models with their class probabilities (issue #21 item 1)
+    Case("label that is no class", (_cards_csv(
+        "c.csv", "b,2026-11-01T10:00:00,30,web,prepaid_card,gold_card,0.7,0.2,0.1"),),
+         (*CARDS_INGEST, "c.csv"), "c.csv: column 'card': 'gold_card' is not one of the "
+         "classes of models.cards.scores (prepaid_card, highstreet_card, upmarket_card) (row 2)",
+         config=CONFIG + MULTICLASS_CONFIG),
+    Case("prediction that is no class", (_cards_csv(
+        "c.csv", "b,2026-11-01T10:00:00,30,web,Prepaid_card,,0.7,0.2,0.1"),),
+         (*CARDS_INGEST, "c.csv"), "c.csv: column 'predicted_card': 'Prepaid_card' is not one "
+         "of the classes", config=CONFIG + MULTICLASS_CONFIG),
+    Case("probabilities that do not sum to 1", (_cards_csv(
+        "c.csv", "b,2026-11-01T10:00:00,30,web,prepaid_card,,0.7,0.2,0.2"),),
+         (*CARDS_INGEST, "c.csv"), "c.csv: columns p_prepaid, p_highstreet, p_upmarket: the "
+         "class probabilities sum to 1.1, not 1 (row 2; tolerance 0.001)",
+         config=CONFIG + MULTICLASS_CONFIG),
+    Case("a probability missing where others are given", (_cards_csv(
+        "c.csv", "b,2026-11-01T10:00:00,30,web,prepaid_card,,0.7,,0.3"),),
+         (*CARDS_INGEST, "c.csv"), "c.csv: column 'p_highstreet': no probability where other "
+         "classes have one (row 2)", config=CONFIG + MULTICLASS_CONFIG),
+    Case("a class probability above 1", (_cards_csv(
+        "c.csv", "b,2026-11-01T10:00:00,30,web,prepaid_card,,1.7,-0.5,-0.2"),),
+         (*CARDS_INGEST, "c.csv"), "c.csv: column 'p_prepaid': score '1.7' is outside [0, 1] "
+         "(row 2)", config=CONFIG + MULTICLASS_CONFIG),
+    Case("scores with one class", (), (*CARDS_INGEST, "c.csv"),
+         "models.cards.scores: expected a mapping of at least two classes",
+         config=CONFIG + MULTICLASS_CONFIG.replace(
+             "{prepaid_card: p_prepaid, highstreet_card: p_highstreet, upmarket_card: "
+             "p_upmarket}", "{prepaid_card: p_prepaid}")),
+    Case("scores naming one column twice", (), (*CARDS_INGEST, "c.csv"),
+         "models.cards.scores.upmarket_card: column 'p_highstreet' is already class "
+         "highstreet_card's probability", config=CONFIG + MULTICLASS_CONFIG.replace(
+             "upmarket_card: p_upmarket", "upmarket_card: p_highstreet")),
+    Case("scores beside score", (), (*CARDS_INGEST, "c.csv"),
+         "models.cards.scores: give score (one probability) or scores (one per class), not "
+         "both", config=CONFIG + MULTICLASS_CONFIG.replace("    label: card", "    score: s\n"
+                                                            "    label: card")),
+    Case("scores of a binary model", (), (*INGEST, "c.csv"),
+         "models.churn.scores: applies to multiclass_classification only",
+         config=_model_keys("scores: {a: pa, b: pb}")),
     # 5. names
     *(Case(f"version {shown}", ("@score_percent.csv",),
            ("ingest", "--model", "churn", "--version", version, "--env", "production",

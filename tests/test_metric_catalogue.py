@@ -38,8 +38,9 @@ FIXTURES: dict[str, tuple[pl.DataFrame, dict[str, str]]] = {
     "binary_classification": (pl.DataFrame({"y": _y, "s": _s}),
                               {"label": "y", "score": "s"}),
     "multiclass_classification": (
-        pl.DataFrame({"y": RNG.integers(0, 3, N), "p": RNG.integers(0, 3, N)}),
-        {"label": "y", "prediction": "p"}),
+        pl.DataFrame({"y": RNG.integers(0, 3, N), "p": RNG.integers(0, 3, N)}).with_columns(
+            **{f"s{c}": pl.Series(v) for c, v in enumerate(RNG.dirichlet([1, 1, 1], N).T)}),
+        {"label": "y", "prediction": "p", "scores": {"0": "s0", "1": "s1", "2": "s2"}}),
     "regression": (pl.DataFrame({"y": RNG.uniform(1.0, 5.0, N), "s": RNG.uniform(1.0, 5.0, N)}),
                    {"label": "y", "score": "s"}),
     "ranking": (pl.DataFrame({"q": np.repeat(np.arange(20), 10), "y": np.tile(

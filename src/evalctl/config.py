@@ -72,11 +72,17 @@ class ModelConfig:
     negative_label: str | None = None  # binary text label meaning 0 (others are then refused)
     null_values: tuple[str, ...] = NULL_VALUES  # text read as null (after trimming spaces)
     actuals_timestamp: str | None = None  # the actuals' arrival-time column (default timestamp)
+    scores: dict[str, str] = field(default_factory=dict)  # multiclass: class -> its probability
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """A multiclass model's classes, in the order `scores:` names them (else empty)."""
+        return tuple(self.scores)
 
     @property
     def output_columns(self) -> list[str]:
         """Model outputs (prediction, score) checked like features by skew and drift."""
-        return [c for c in (self.prediction, self.score) if c]
+        return [c for c in (self.prediction, self.score, *self.scores.values()) if c]
 
     @property
     def checked_columns(self) -> set[str]:
@@ -145,10 +151,13 @@ def show_name(value: str) -> str:
     return repr(value) if len(value) <= 60 else repr(value[:40]) + f"... ({len(value):,} chars)"
 
 
-def output_kinds(task: str, score: str | None, prediction: str | None) -> dict[str, str]:
-    """The model's outputs as checked columns: the score is numeric; the prediction numeric
-    for regression and ranking, else categorical."""
+def output_kinds(task: str, score: str | None, prediction: str | None,
+                 scores: dict[str, str] | None = None) -> dict[str, str]:
+    """The model's outputs as checked columns: the score and each class's probability
+    (`scores`) are numeric; the prediction numeric for regression and ranking, else
+    categorical."""
     kinds = {score: "numeric"} if score else {}
+    kinds |= dict.fromkeys((scores or {}).values(), "numeric")
     if prediction:
         kinds[prediction] = "numeric" if task in ("regression", "ranking") else "categorical"
     return kinds

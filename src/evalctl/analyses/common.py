@@ -16,7 +16,8 @@ from evalctl.settings.sections import DriftSettings
 
 def checked_columns(model: ModelConfig, settings: DriftSettings) -> dict[str, str]:
     """Features plus the model's outputs (checked exactly like features), minus ignored ones."""
-    kinds = {**model.features, **output_kinds(model.task, model.score, model.prediction)}
+    kinds = {**model.features, **output_kinds(model.task, model.score, model.prediction,
+                                                       model.scores)}
     return {c: k for c, k in kinds.items() if not settings.rule(c).ignore}
 
 

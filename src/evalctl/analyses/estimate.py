@@ -1,12 +1,18 @@
 """`evalctl estimate`: how is the model probably doing while its labels are late?
 
-Binary classifiers: CBPE (see `evalctl.stats.cbpe`), calibrated once per model version on
-the labelled reference and applied to every window of the current selection, beside the
-realised metrics wherever labels exist. Every task: the declared proxy columns per window
-(mean, Welch test and PSI against the reference, correlation with the realised metric).
-One grouped query per side: rows aggregated by (window, version, score, prediction, label),
-so memory grows with the distinct scores per window, not with the rows; with proxies, PSI
-adds the reference binning and one summary scan of the current (`evalctl.stats`).
+Each task with an estimator (`ESTIMATORS`; `analyses.estimators` says what one provides) is
+fitted once per model version on the labelled reference and applied to every window of the
+current selection, beside the realised metrics wherever labels exist: binary classifiers by
+CBPE (`analyses.estimate_binary`), multiclass classifiers by one-vs-rest CBPE
+(`analyses.estimate_multiclass`). Every task: the declared proxy columns per window (mean,
+Welch test and PSI against the reference, correlation with the realised metric). One grouped
+query per side: rows aggregated by (window, version, the estimator's columns), so memory
+grows with the distinct outputs per window, not with the rows; with proxies, PSI adds the
+reference binning and one summary scan of the current (`evalctl.stats`).
+
+The back-test (labelled windows): mean and max absolute error of the estimate, band coverage,
+and the windows the realised value *contradicts* (`estimators.is_contradicted`, one rule for
+every estimator), with the concept-drift explanation in the recommendations.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.analyses import estimate_binary, estimate_multiclass
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
 from evalctl.analyses.estimate_backtest import backtest_summary, contradicted_recommendation
@@ -24,6 +31,18 @@ from evalctl.analyses.estimate_regression import (
     dle_unavailable,
     regression_settings,
     regression_windows,
+)
+from evalctl.analyses.estimators import (
+    IDX,
+    EstimateInput,
+    Estimates,
+    Estimator,
+    P,
+    T,
+    W,
+    Y,
+    band,
+    is_contradicted,
 )
 from evalctl.analyses.performance import finite
 from evalctl.config import ModelConfig
@@ -35,24 +54,35 @@ from evalctl.reports.model import sort_worst_first
 from evalctl.settings.sections import EstimateSettings, ProxyRule
 from evalctl.stats import cbpe
 
-W, S, P, Y, T, IDX = "_w", "_s", "_p", "_y", "_t", "_i"
 INSUFFICIENT = "insufficient"
 STRONG_CORRELATION = 0.5  # |r| over windows from which a proxy is said to track the metric
 MIN_CORRELATED_WINDOWS = 5  # labelled windows needed before correlating proxy and metric
-CONTRADICTED = 2.0  # realised this many band half-widths from the estimate: warn
-UNCERTAINTY = ("label-sampling standard error: the spread of the metric the window would "
-               "realise if its labels were drawn from the calibrated probabilities "
-               "(Poisson-binomial variance, delta method for ratios); band = estimate ± z·SE")
-def cbpe_unavailable(model: ModelConfig) -> str | None:
-    """Why CBPE cannot run for this model, or None when it can."""
-    if model.task != "binary_classification":
-        return (f"performance estimation (CBPE) needs a binary classifier; model "
-                f"{model.name!r} is {model.task}")
-    if not model.score:
-        return "CBPE needs a `score` column (the probability of the positive class)"
-    if not model.label:
-        return "CBPE needs a `label` column to calibrate on the reference"
-    return None
+# task -> its estimator; a task without one (ranking) gets an `error` result and its proxies
+ESTIMATORS: dict[str, Estimator] = {
+    "binary_classification": estimate_binary.ESTIMATOR,
+    "multiclass_classification": estimate_multiclass.ESTIMATOR,
+}
+
+
+def estimator_for(model: ModelConfig) -> tuple[Estimator | None, str | None]:
+    """The model's estimator, or None and why the task cannot be estimated for this model."""
+    found = ESTIMATORS.get(model.task)
+    if found is None:
+        tasks = ", ".join(ESTIMATORS)
+        return None, (f"performance estimation covers {tasks}; model {model.name!r} is "
+                      f"{model.task}")
+    why = found.unavailable(model)
+    return (None, why) if why else (found, None)
+
+
+def task_settings(settings: EstimateSettings, estimator: Estimator) -> EstimateSettings:
+    """The settings with the shown and judged metrics the task estimates: the defaults name
+    the binary metrics; a config's names were checked against the task when it was loaded."""
+    from dataclasses import replace
+
+    judged = tuple(m for m in settings.metrics if m in estimator.metrics) or estimator.metrics
+    shown = settings.metric if settings.metric in estimator.metrics else estimator.metrics[0]
+    return replace(settings, metrics=judged, metric=shown)
 
 
 def estimate_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
@@ -66,16 +96,21 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
         calendar_window(model.timestamp, window, cur_sel)
     _check_versions(ref_sel, cur_sel)
     regression = model.task == "regression"  # direct loss estimation (estimate_regression)
-    settings = regression_settings(settings) if regression else settings
-    unavailable = dle_unavailable(model) if regression else cbpe_unavailable(model)
-    if unavailable and not model.proxies:
+    if regression:
+        estimator, unavailable = None, dle_unavailable(model)
+        settings = regression_settings(settings)
+    else:
+        estimator, unavailable = estimator_for(model)
+    if unavailable is not None and not model.proxies:
         raise InputError(f"estimate: {unavailable}, and the model declares no proxies")
-    binary = unavailable is None and not regression
+    if estimator is not None:
+        settings = task_settings(settings, estimator)
+    own = estimator.columns(model) if estimator else {}
     in_versions = pl.col(VERSION_COL).is_in(cur_sel.versions)
     ref = _grouped(store.scan(model, reference, selection=ref_sel).filter(in_versions),
-                   model, pl.lit(0), binary)
-    cur = _grouped(store.scan(model, current, selection=cur_sel), model, key, binary)
-    cur, bounds = _index_windows(cur, step, binary)
+                   model, pl.lit(0), own)
+    cur = _grouped(store.scan(model, current, selection=cur_sel), model, key, own)
+    cur, bounds = _index_windows(cur, step, Y in own)
     inputs: dict[str, Any] = {"reference": side_inputs(ref_sel) | {"rows_used": int(
                               ref["n"].sum()), "versions_used": cur_sel.versions},
                               "current": side_inputs(cur_sel), "proxies": list(model.proxies),
@@ -83,8 +118,10 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
                               "min_rows": settings.min_rows}
     proxies = _proxy_windows(store, model, (ref_sel, ref), (cur_sel, cur), key, bounds,
                              settings) if model.proxies else {}
-    if binary:
-        results, extra = _window_results(ref, cur, bounds, proxies, settings, reference.text)
+    if estimator is not None:
+        data = EstimateInput(model, ref, cur, len(bounds), reference.text, store,
+                             (ref_sel, cur_sel), key)
+        results, extra = _window_results(estimator, data, bounds, proxies, settings)
         inputs |= extra
     elif unavailable is None:
         results, extra = regression_windows(store, model, (ref_sel, cur_sel), key, bounds,
@@ -93,6 +130,7 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
     else:
         results = [{"section": "estimate", "status": "error", "reason": unavailable}]
     if proxies:
+        binary = model.task == "binary_classification" and estimator is not None
         results += _proxy_results(proxies, cur if binary else None, bounds, results, settings)
     results = sort_worst_first(results, key="_")
     return Report(command="estimate", model=model.name, status=overall_status(results),
@@ -103,11 +141,18 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
 
 def estimate_overall(store: Store, model: ModelConfig, reference: Selector, current: Selector,
                      metric: str) -> dict[str, Any]:
-    """CBPE estimate of `metric` over the whole current selection (one window), for the monitor:
+    """The estimate of `metric` over the whole current selection (one window), for the monitor:
     ``{value, low, high, n}`` with the band of `checks.estimate.confidence`. `value` is None, with
     a `reason`, when it cannot be estimated (task, metric, no labelled reference...)."""
     from dataclasses import replace
 
+    if model.task == "regression":  # direct loss estimation, through estimate_report
+        estimator, unavailable, gives = None, dle_unavailable(model), "mae, rmse"
+    else:
+        estimator, unavailable = estimator_for(model)
+        gives = ", ".join(estimator.metrics) if estimator else ""
+    if unavailable is not None:
+        return {"value": None, "low": None, "high": None, "n": 0, "reason": unavailable}
     try:
         settings = model.settings.estimate
         report = estimate_report(store, replace(model, proxies=()), reference, current,
@@ -118,8 +163,8 @@ def estimate_overall(store: Store, model: ModelConfig, reference: Selector, curr
     band = (window or {}).get("estimated", {}).get(metric)
     if window is None or band is None:
         return {"value": None, "low": None, "high": None, "n": 0,
-                "reason": f"{metric} cannot be estimated (CBPE gives: "
-                          f"{', '.join(cbpe.ESTIMATED_METRICS)})"}
+                "reason": f"{metric} cannot be estimated (the {model.task} estimator gives: "
+                          f"{gives})"}
     return {"value": band["value"], "low": band["lower"], "high": band["upper"],
             "n": window["rows"]}
 
@@ -132,17 +177,13 @@ def _check_versions(ref: Selection, cur: Selection) -> None:
                          "is calibrated on its own reference rows")
 
 
-def _grouped(lf: pl.LazyFrame, model: ModelConfig, key: pl.Expr, binary: bool) -> pl.DataFrame:
-    """Rows per (window, version[, score, prediction, label]) with the first and last timestamp
-    and, per proxy, the count, sum and sum of squares of its finite values."""
+def _grouped(lf: pl.LazyFrame, model: ModelConfig, key: pl.Expr, own: dict[str, pl.Expr]
+             ) -> pl.DataFrame:
+    """Rows per (window, version, the estimator's columns `own`) with the first and last
+    timestamp and, per proxy, the count, sum and sum of squares of its finite values."""
     cols = [key.alias(W), pl.col(VERSION_COL), pl.col(model.timestamp).alias(T)]
-    keys = [W, VERSION_COL]
-    if binary:
-        score = pl.col(str(model.score)).cast(pl.Float64)
-        pred = pl.col(model.prediction) if model.prediction else score >= model.threshold
-        cols += [score.alias(S), pred.cast(pl.Int8).alias(P),
-                 pl.col(str(model.label)).cast(pl.Int8).alias(Y)]
-        keys += [S, P, Y]
+    cols += [expr.alias(name) for name, expr in own.items()]
+    keys = [W, VERSION_COL, *own]
     aggs = [pl.len().alias("n"), pl.col(T).min().alias("lo"), pl.col(T).max().alias("hi")]
     for i, name in enumerate(model.proxies):
         x = pl.col(name).cast(pl.Float64)
@@ -156,10 +197,10 @@ def _grouped(lf: pl.LazyFrame, model: ModelConfig, key: pl.Expr, binary: bool) -
                          ) from exc
 
 
-def _index_windows(cur: pl.DataFrame, step: timedelta | None, binary: bool
+def _index_windows(cur: pl.DataFrame, step: timedelta | None, labels: bool
                    ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Windows in order: the frame gains their index; bounds, rows and labelled rows each."""
-    labelled = pl.col("n").filter(pl.col(Y).is_not_null()).sum() if binary else pl.lit(0)
+    labelled = pl.col("n").filter(pl.col(Y).is_not_null()).sum() if labels else pl.lit(0)
     frame = (cur.group_by(W).agg(pl.col("lo").min(), pl.col("hi").max(),
                                  pl.col("n").sum().alias("rows"), labelled.alias("labelled"))
              .sort(W).with_row_index(IDX))
@@ -170,76 +211,32 @@ def _index_windows(cur: pl.DataFrame, step: timedelta | None, binary: bool
     return cur.join(frame.select(W, IDX), on=W), bounds
 
 
-# -- CBPE per window ---------------------------------------------------------------------------
+# -- estimates per window ----------------------------------------------------------------------
 
-def _calibrators(ref: pl.DataFrame, text: str) -> dict[str, cbpe.Calibrator]:
-    """One isotonic calibrator per model version, from its labelled reference rows."""
-    labelled = ref.filter(pl.col(Y).is_not_null() & pl.col(S).is_finite())
-    out = {}
-    for version in sorted(ref[VERSION_COL].unique().to_list()):
-        part = labelled.filter(pl.col(VERSION_COL) == version)
-        rows, positives = part["n"].sum(), (part["n"] * part[Y]).sum()
-        if not rows:
-            raise InputError(f"--reference {text}: no labelled rows with a score for version "
-                             f"{version} (the estimate calibrates on labelled reference rows)")
-        if positives in (0, rows):
-            raise InputError(f"--reference {text}: every label of version {version} is "
-                             f"{int(positives > 0)}: cannot calibrate the scores")
-        out[version] = cbpe.fit_isotonic(part[S].to_numpy(), (part["n"] * part[Y]).to_numpy(),
-                                         part["n"].to_numpy())
-    return out
-
-
-def _arrays(frame: pl.DataFrame, calibrators: dict[str, cbpe.Calibrator]
-            ) -> dict[str, np.ndarray]:
-    s = frame[S].to_numpy()
-    p = np.full(len(s), np.nan)
-    versions = frame[VERSION_COL].to_numpy()
-    for version, calibrator in calibrators.items():
-        mask = versions == version
-        p[mask] = calibrator.apply(s[mask])
-    return {"i": frame[IDX].to_numpy(), "s": s, "p": p,
-            "pred": frame[P].fill_null(-1).to_numpy(), "n": frame["n"].to_numpy().astype(float),
-            "y": frame[Y].cast(pl.Float64).fill_null(np.nan).to_numpy()}
-
-
-def _metric_arrays(a: dict[str, np.ndarray], windows: int, realised: bool) -> cbpe.Estimates:
-    ok = np.isfinite(a["p"]) & np.isin(a["pred"], (0, 1))
-    if realised:
-        ok &= np.isfinite(a["y"])
-    prob = a["y"] if realised else a["p"]
-    return cbpe.estimate_metrics(a["i"][ok], a["s"][ok], prob[ok], a["pred"][ok], a["n"][ok],
-                                 windows)
-
-
-def _window_results(ref: pl.DataFrame, cur: pl.DataFrame, bounds: list[dict[str, Any]],
-                    proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings,
-                    reference: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _window_results(estimator: Estimator, data: EstimateInput, bounds: list[dict[str, Any]],
+                    proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings
+                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from evalctl.metrics.intervals import z_value
 
-    calibrators = _calibrators(ref, reference)
-    ref_real = {m: finite(v[0]) for m, (v, _) in _metric_arrays(
-        _arrays(ref.with_columns(pl.lit(0).alias(IDX)), calibrators), 1, True).items()}
-    a = _arrays(cur, calibrators)
-    est, real = _metric_arrays(a, len(bounds), False), _metric_arrays(a, len(bounds), True)
+    fitted = estimator.estimate(data)
     z = z_value(settings.confidence)
-    results = [_window_result(i, b, est, real, ref_real, proxies, settings, z)
+    results = [_window_result(i, b, fitted.estimated, fitted.realised,
+                              fitted.reference_realised, proxies, settings, z,
+                              bounded=estimator.bounded)
                for i, b in enumerate(bounds)]
-    extra = {"metric": settings.metric, "reference_realized": ref_real,
-             "reference_labelled_rows": int(ref.filter(pl.col(Y).is_not_null())["n"].sum()),
-             "calibration": {v: {"method": "isotonic", "rows": c.rows,
-                                 "distinct_scores": c.distinct_scores, "points": len(c.knots)}
-                             for v, c in calibrators.items()},
-             "uncertainty": UNCERTAINTY, "confidence": settings.confidence,
+    extra = {"metric": settings.metric, "reference_realized": fitted.reference_realised,
+             "reference_labelled_rows": int(data.ref.filter(pl.col(Y).is_not_null())["n"].sum()),
+             **fitted.inputs, "uncertainty": estimator.uncertainty,
+             "confidence": settings.confidence,
              "thresholds": {"metrics": list(settings.metrics), "min": settings.minimum,
                             "warn_drop": settings.warn_drop, "fail_drop": settings.fail_drop}}
     return results, extra
 
 
-def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbpe.Estimates,
+def _window_result(i: int, bound: dict[str, Any], est: Estimates, real: Estimates,
                    ref_real: dict[str, float | None], proxies: dict[str, list[dict[str, Any]]],
-                   settings: EstimateSettings, z: float) -> dict[str, Any]:
-    estimated = cbpe.band_estimates(est, i, z)
+                   settings: EstimateSettings, z: float, bounded: bool = True) -> dict[str, Any]:
+    estimated = {m: band(values, errors, i, z, bounded) for m, (values, errors) in est.items()}
     realized = {m: finite(v[i]) for m, (v, _) in real.items()} if bound["labelled_rows"] else None
     points = {name: series[i] for name, series in proxies.items()}
     head = estimated[settings.metric]
@@ -247,13 +244,12 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
     status, alerts = _window_status(estimated, ref_real, points, bound["rows"], settings)
     why = [a["why"] for a in alerts]
     decided = _decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
-    against = status in ("pass", "warn") and actual is not None and head["value"] is not None \
-        and head["lower"] is not None and bound["labelled_rows"] >= settings.min_rows \
-        and abs(actual - head["value"]) > CONTRADICTED * (head["value"] - head["lower"])
-    if against:
+    contradicted = bound["labelled_rows"] >= settings.min_rows and is_contradicted(
+        head, actual, z)
+    if contradicted and status in ("pass", "warn"):
         status = "warn"
         why.append(f"realised {settings.metric} {actual:.3f} contradicts the estimate: "
-                   "P(label | score) changed since the reference?")
+                   "P(label | model output) changed since the reference?")
     return {
         "section": "windows", "status": status,
         **{k: v for k, v in bound.items() if k != "_key"},
@@ -264,9 +260,8 @@ def _window_result(i: int, bound: dict[str, Any], est: cbpe.Estimates, real: cbp
         "reason": why[0] if status == "error" else None, "alerts": why,
         "decided_by": decided,
         "decided_by_text": alerts[0]["why"] if decided else None,
-        "estimated": estimated, "realized": realized,
+        "estimated": estimated, "realized": realized, "contradicted": contradicted,
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
-        "contradicted": bool(against),
         "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
         "proxy_means": [p["mean"] for p in points.values()]}
 
@@ -425,8 +420,8 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
             for r in results if r.get("section") == "estimate"]
     windows = sorted((r for r in results if r.get("section") == "windows"),
                      key=lambda r: r["window_start"])
-    alerts = [r for r in windows if r["status"] in ("warn", "fail")  # not by contradiction alone
-              and len(r["alerts"]) > r.get("contradicted", False)]
+    alerts = [r for r in windows if r["status"] in ("warn", "fail")  # not only contradicted
+              and len(r["alerts"]) > int(bool(r.get("contradicted")) and r["status"] == "warn")]
     if alerts:
         labelled = any(r["labelled_rows"] for r in alerts)
         where = (f"find where with: evalctl slices --model {model.name} --selector "
@@ -438,17 +433,20 @@ def _recommendations(results: list[dict[str, Any]], model: ModelConfig,
                     f"(first {_day(alerts[0]['window_start'])}); {where}")
     compared = _compared(results, settings)
     missed = [r for r in compared if not r["lower"] <= r["realized_value"] <= r["upper"]]
+    contradicted = [r for r in compared if r.get("contradicted")]
     if model.task == "regression":
         recs += contradicted_recommendation(compared, settings.metric, (
             f"evalctl estimate --model {model.name} --reference "
             f"{_labelled_span(compared, current)} --current {current.text}") if compared else "")
-    elif len(missed) >= max(2, 0.2 * len(compared)):
+    elif contradicted or len(missed) >= max(2, 0.2 * len(compared)):
+        flagged = (f" and contradicts it in {len(contradicted)} (beyond twice the band, first "
+                   f"{_day(contradicted[0]['window_start'])})" if contradicted else "")
         recs.append(f"the realised {settings.metric} fell outside the estimate's band in "
-                    f"{len(missed)} of {len(compared)} labelled windows: P(label | score) may "
-                    "have changed since the reference (concept drift), which CBPE cannot see; "
-                    "recalibrate on the recent labelled windows: evalctl estimate --model "
-                    f"{model.name} --reference {_labelled_span(compared, current)} "
-                    f"--current {current.text}")
+                    f"{len(missed)} of {len(compared)} labelled windows{flagged}: "
+                    "P(label | model output) may have changed since the reference (concept "
+                    "drift), which no label-free estimator can see; recalibrate on the recent "
+                    f"labelled windows: evalctl estimate --model {model.name} --reference "
+                    f"{_labelled_span(compared, current)} --current {current.text}")
     unlabelled = [r for r in windows if not r["labelled_rows"]]
     if unlabelled:
         recs.append(f"{len(unlabelled)} window(s) without labels yet "

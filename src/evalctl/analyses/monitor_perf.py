@@ -80,14 +80,15 @@ def _judge(base: dict[str, Any], metric: str, cur: dict[str, Any], ref: dict[str
 def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Selector,
                ref: dict[str, Any], metric: str, labels: dict[str, Any], s: MonitorSettings,
                base: dict[str, Any]) -> dict[str, Any]:
-    """Labels are not in yet: use the estimate where the task allows it (CBPE for binary
-    classifiers, direct loss estimation of MAE / RMSE for regression)."""
+    """Labels are not in yet: use the task's performance estimator where it has one (binary
+    and multiclass CBPE, `analyses.estimate.ESTIMATORS`; direct loss estimation of MAE / RMSE
+    for regression)."""
     estimate_overall: Callable[[Store, ModelConfig, Selector, Selector, str], dict[str, Any]] | None
     try:
-        from evalctl.analyses.estimate import estimate_overall
+        from evalctl.analyses.estimate import ESTIMATORS, estimate_overall
     except ImportError:
-        estimate_overall = None
-    estimable = ("binary_classification", "regression")  # CBPE; direct loss estimation
+        estimate_overall, ESTIMATORS = None, {}
+    estimable = {*ESTIMATORS, "regression"}  # CBPE; direct loss estimation
     if estimate_overall is None or model.task not in estimable:
         return {**base, "value": None, "threshold": None, "status": "insufficient",
                 "source": "unknown", "reason": "too few labels and no estimate for this task",

@@ -165,7 +165,8 @@ def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] |
     return compute_metrics(
         lf, model.task, label=model.label, score=model.score,
         prediction=model.prediction,  # regression: the predicted value is score or prediction
-        group=model.group, threshold=model.threshold, slices=slices, metrics=metrics,
+        group=model.group, threshold=model.threshold, scores=model.scores, slices=slices,
+        metrics=metrics,
         seed=seed, low_memory=low_memory)
 
 
@@ -205,7 +206,7 @@ def evaluated_selection(lf: pl.LazyFrame, model: ModelConfig, *, hold: bool = Tr
     if large or not hold:
         coverage = _coverage(lf, model).collect(engine="streaming")
         return Evaluated(lf, _counts(coverage), low_memory=large)
-    wanted = [model.label, model.score, model.prediction, model.group,
+    wanted = [model.label, model.score, model.prediction, model.group, *model.scores.values(),
               *(f for spec in model.slices for f in spec.features)]
     frame, coverage = pl.collect_all([lf.select(list(dict.fromkeys(c for c in wanted if c))),
                                       _coverage(lf, model)])

@@ -87,6 +87,7 @@ def prediction_columns(model: ModelConfig, env: str, kinds: dict[str, str]) -> l
              for f in model.features]
     if model.score:
         cols.append(Column(model.score, "score", "float", outputs_required, rules))
+    cols += [Column(c, "score", "float", outputs_required, rules) for c in model.scores.values()]
     if model.prediction:
         # A binary prediction can be derived from the score and the threshold.
         derivable = bool(model.score) and model.task == "binary_classification"

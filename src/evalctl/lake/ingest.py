@@ -23,6 +23,7 @@ from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.coerce import Column
 from evalctl.lake.durable import fsync_tree, staging_area
+from evalctl.lake.ingest_classes import check_classes
 from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
@@ -75,6 +76,7 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
     kinds = _feature_kinds(store, model, sources)
     columns = coerce.prediction_columns(model, env, kinds)
     frame = _coerced(sources, columns, derive=_derived_prediction(model))
+    _check_classes(model, sources, columns)
     return _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
@@ -90,6 +92,7 @@ def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
     if store.has_batch(batch):
         return replace(_already(store, batch), unmatched_ids=_unmatched_ids(store, model, batch))
     columns = coerce.actuals_columns(model)
+    _check_classes(model, sources, columns)
     stamp = now().astimezone(UTC).replace(tzinfo=None)
     frame = _coerced(sources, columns).with_columns(
         pl.col(model.timestamp).fill_null(pl.lit(stamp, dtype=coerce.TIMESTAMP)),
@@ -172,6 +175,16 @@ def _derived_prediction(model: ModelConfig) -> dict[str, pl.Expr]:
     derived = (pl.when(pl.col(model.score).is_null()).then(None)
                .otherwise((pl.col(model.score) >= model.threshold).cast(pl.Int8)))
     return {model.prediction: derived.alias(model.prediction)}
+
+
+def _check_classes(model: ModelConfig, sources: list[_Source], columns: list[Column]) -> None:
+    """A multiclass model's class rules (`lake.ingest_classes`), export by export."""
+    if not model.scores:
+        return
+    label = next((c.name for c in columns if c.role == "label"), None)
+    for source in sources:
+        present = {c.name for c in columns if c.input_name in source.schema}
+        check_classes(model, str(source.path), _coerced([source], columns), present, label)
 
 
 def _coerced(sources: list[_Source], columns: list[Column],

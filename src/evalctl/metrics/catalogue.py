@@ -105,6 +105,7 @@ CATALOGUE: tuple[Metric, ...] = (
            row_term=correct_term, decomposable=True, main=True),
     Metric("macro_f1", MULTICLASS, paired="cells", main=True),
     Metric("weighted_f1", MULTICLASS, paired="cells"),
+    Metric("macro_roc_auc", MULTICLASS, needs_score=True),  # one-vs-rest, from `scores:`
     Metric("mae", REGRESSION, lower_is_better=True, paired="moments", row_term=absolute_error,
            decomposable=True, main=True),
     Metric("rmse", REGRESSION, lower_is_better=True, default=True, paired="moments",

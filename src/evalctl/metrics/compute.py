@@ -58,6 +58,7 @@ def compute_metrics(
     prediction: str | None = None,
     group: str | None = None,
     threshold: float = 0.5,
+    scores: Mapping[str, str] | None = None,
     slices: Sequence[SliceKey] | None = None,
     metrics: Sequence[str] | None = None,
     k: int = 10,
@@ -71,7 +72,8 @@ def compute_metrics(
     `task` is one of TASKS; `label` is the ground truth; `score` the positive-class probability
     (binary), the predicted value (regression) or the ranking score; `prediction` the predicted
     class (binary: derived as score >= `threshold` when absent); `group` the query id (ranking
-    only); `k` the cut-off of NDCG and hit rate; `metrics` a subset of METRICS[task] (default:
+    only); `scores` a multiclass model's class -> probability column (`macro_roc_auc`); `k`
+    the cut-off of NDCG and hit rate; `metrics` a subset of METRICS[task] (default:
     all the columns allow); `n_boot` and `seed` drive the bootstraps. `low_memory` streams each
     row-level group-by over the input on its own (memory flat in the row count, each query
     reads only its columns) instead of sharing one in-memory read; the rank metrics always
@@ -85,12 +87,15 @@ def compute_metrics(
     if module is None:
         raise InputError(f"unknown task {task!r} (valid tasks: {', '.join(TASKS)})")
     lf = lf.lazy()
-    cols = Columns(label, score, prediction, group, float(threshold))
+    chosen = choose_metrics(task, metrics, has_score=score is not None or bool(scores))
+    # the class probabilities are read only for the metric that needs them
+    scores = dict(scores or {}) if "macro_roc_auc" in chosen else {}
+    cols = Columns(label, score, prediction, group, float(threshold),
+                   tuple(scores.values()), tuple(scores))
     options = Options(confidence, int(k), int(n_boot), int(seed))
     _check_options(options)
     schema = lf.collect_schema()
     _check_columns(task, cols, schema)
-    chosen = choose_metrics(task, metrics, has_score=score is not None)
     keyed, parts = _key_parts(list(slices or []))
     base = _prepared(lf, module, cols, chosen, options, parts, keyed)
     if module.additive(chosen):
@@ -126,7 +131,8 @@ def compute_model_metrics(
         slices = slices_from_config(model.slices, quantile_edges)
     return compute_metrics(
         lf, model.task, label=model.label, score=model.score, prediction=model.prediction,
-        group=model.group, threshold=model.threshold, slices=slices, **options,
+        group=model.group, threshold=model.threshold, scores=model.scores, slices=slices,
+        **options,
     )
 
 
@@ -170,11 +176,13 @@ def _check_columns(task: str, cols: Columns, schema: pl.Schema) -> None:
     for role, name in (("score", cols.score), ("prediction", cols.prediction)):
         if name is not None:
             needed.setdefault(role, name)
+    needed |= {f"score of class {c}": name for c, name in zip(cols.classes, cols.scores,
+                                                                strict=True)}
     for role, name in needed.items():
         if name not in schema:
             raise InputError(f"{role} column {name!r} not found (columns: {', '.join(schema)})")
         numeric = schema[name].is_numeric() or schema[name] == pl.Boolean
-        must_be_numeric = role == "score" or (
+        must_be_numeric = role.startswith("score") or (
             task != "multiclass_classification" and role in ("label", "prediction")
         )
         if must_be_numeric and not numeric:

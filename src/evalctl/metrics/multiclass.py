@@ -4,6 +4,15 @@ Macro and weighted F1 follow scikit-learn: the classes are those present in the 
 or predictions; a class never predicted correctly scores 0. Their intervals come from a
 multinomial bootstrap of the confusion cells, which is exactly a row bootstrap because both
 scores depend on the rows only through the cell counts.
+
+`macro_roc_auc` (a model that names each class's probability column, `scores:`) is
+scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``: per class the
+Mann-Whitney AUC of its probability against "the label is this class" (ties count one half),
+averaged over the classes; undefined in a segment where a class has no label, or only that
+label. Its cells are the distinct (label, prediction, probabilities) rows. The interval is
+DeLong's, extended to the mean of the one-vs-rest AUCs: each row's influence on every class's
+AUC (its placement value minus the AUC, scaled as DeLong's sample variances are), averaged
+over the classes, squared and summed — with two classes exactly the binary DeLong interval.
 """
 
 from __future__ import annotations
@@ -15,11 +24,17 @@ import polars as pl
 
 from evalctl.metrics.catalogue import METRIC_NAMES, MULTICLASS, score_metrics
 from evalctl.metrics.frame import MetricBlock, column
-from evalctl.metrics.intervals import percentile_interval, segment_rng, wilson_interval
+from evalctl.metrics.intervals import (
+    normal_interval,
+    percentile_interval,
+    segment_rng,
+    wilson_interval,
+)
 from evalctl.metrics.slices import group_exprs, group_names
-from evalctl.metrics.spec import LABEL, PREDICTION, VALID, Columns, Options
+from evalctl.metrics.spec import LABEL, PREDICTION, SCORE, VALID, Columns, Options
 
 METRICS = METRIC_NAMES[MULTICLASS]
+CLASS = "__c"  # the label's index among the classes of `scores:` (-1: another value)
 SCORE_METRICS = score_metrics(MULTICLASS)
 _BOOTSTRAP = "bootstrap (confusion cells)"
 
@@ -31,7 +46,14 @@ def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:
     if left != right:
         target = pl.Float64 if left.is_numeric() and right.is_numeric() else pl.String
         label, predicted = label.cast(target), predicted.cast(target)
-    return [label.alias(LABEL), predicted.alias(PREDICTION)]
+    out = [label.alias(LABEL), predicted.alias(PREDICTION)]
+    if cols.scores:  # the probabilities as one list column, and the label's class index
+        out.append(pl.concat_list([pl.col(c).cast(pl.Float64) for c in cols.scores])
+                   .alias(SCORE))
+        out.append(pl.col(cols.label).cast(pl.String).replace_strict(
+            list(cols.classes), list(range(len(cols.classes))), default=-1,
+            return_dtype=pl.Int16).alias(CLASS))
+    return out
 
 
 def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options: Options,
@@ -62,8 +84,10 @@ def additive(metrics: frozenset[str]) -> bool:
 
 
 def fine_columns(metrics: frozenset[str]) -> list[str]:
-    """A confusion cell: label, prediction and the row's validity."""
-    return [LABEL, PREDICTION, VALID, "__miss"]
+    """A confusion cell: label, prediction and the row's validity (and, for the AUC, the
+    probabilities and the label's class index)."""
+    extra = [SCORE, CLASS] if "macro_roc_auc" in metrics else []
+    return [LABEL, PREDICTION, VALID, "__miss", *extra]
 
 
 def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
@@ -84,6 +108,8 @@ def finish(cells: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) ->
         count.filter(v & (pl.col(LABEL) == pl.col(PREDICTION))).sum().alias("correct"),
         pl.col(LABEL).filter(v).alias("cell_y"), pl.col(PREDICTION).filter(v).alias("cell_p"),
         count.filter(v).alias("cell_count"),
+        *([pl.col(SCORE).filter(v).alias("cell_s"), pl.col(CLASS).filter(v).alias("cell_c")]
+          if "macro_roc_auc" in metrics else []),
     )
 
 
@@ -104,7 +130,63 @@ def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> 
                 values = f1[:, 3 * i: 3 * i + 3]
                 blocks.append(MetricBlock(name, values[:, 0], values[:, 1], values[:, 2],
                                           _BOOTSTRAP, n))
+    if "macro_roc_auc" in metrics:
+        blocks.append(_macro_roc_auc(stats, n, options))
     return blocks
+
+
+def _macro_roc_auc(stats: pl.DataFrame, n: np.ndarray, o: Options) -> MetricBlock:
+    """One-vs-rest macro ROC AUC per segment with its DeLong interval."""
+    rows = stats.select("cell_s", "cell_c", "cell_count").iter_rows()
+    found = np.array([_segment_auc(*row) for row in rows], dtype=float).reshape(-1, 2)
+    value, se = found[:, 0], found[:, 1]
+    low, high = normal_interval(value, se, o.confidence, 0.0, 1.0)
+    return MetricBlock("macro_roc_auc", value, low, high, "delong (one-vs-rest)", n,
+                       [(np.isnan(value), "a class has no label, or every label, in segment")])
+
+
+def _segment_auc(scores: list, classes: list, counts: list) -> tuple[float, float]:
+    """Macro one-vs-rest AUC of one segment's cells and its DeLong standard error."""
+    nan = (float("nan"), float("nan"))
+    if not counts or any(s is None for s in scores):
+        return nan
+    s = np.asarray(scores, dtype=float)
+    y, w = np.asarray(classes), np.asarray(counts, dtype=float)
+    ok = np.isfinite(s).all(axis=1)
+    s, y, w = s[ok], y[ok], w[ok]
+    k = s.shape[1] if s.ndim == 2 else 0
+    influence = np.zeros(len(w))
+    aucs = []
+    for c in range(k):
+        auc, part = _class_auc(s[:, c], y == c, w)
+        if not np.isfinite(auc):
+            return nan
+        aucs.append(auc)
+        influence += part / k
+    if not aucs:
+        return nan
+    return float(np.mean(aucs)), float(np.sqrt((w * influence ** 2).sum()))
+
+
+def _class_auc(s: np.ndarray, positive: np.ndarray, w: np.ndarray
+               ) -> tuple[float, np.ndarray]:
+    """Mann-Whitney AUC of one class (ties one half) and each cell's DeLong influence:
+    (placement - AUC) / sqrt(m (m - 1)) for a positive (placement: the share of negatives
+    below it), / sqrt(n (n - 1)) for a negative (the share of positives above it)."""
+    m, n = w[positive].sum(), w[~positive].sum()
+    if m == 0 or n == 0:
+        return float("nan"), np.zeros(len(w))
+    block, inverse = np.unique(s, return_inverse=True)
+    pos = np.bincount(inverse, weights=w * positive, minlength=len(block))
+    neg = np.bincount(inverse, weights=w * ~positive, minlength=len(block))
+    neg_below = np.cumsum(neg) - neg
+    pos_above = pos.sum() - np.cumsum(pos)
+    v10 = ((neg_below + 0.5 * neg) / n)[inverse]
+    v01 = ((pos_above + 0.5 * pos) / m)[inverse]
+    auc = float((w * positive * v10).sum() / m)
+    with np.errstate(divide="ignore", invalid="ignore"):  # one positive or negative: no SE
+        return auc, np.where(positive, (v10 - auc) / np.sqrt(m * (m - 1)),
+                             (v01 - auc) / np.sqrt(n * (n - 1)))
 
 
 def _segment_f1(row: tuple, o: Options) -> list[float]:

@@ -23,6 +23,8 @@ class Columns:
     prediction: str | None = None
     group: str | None = None
     threshold: float = 0.5
+    scores: tuple[str, ...] = ()  # multiclass: each class's probability column
+    classes: tuple[str, ...] = ()  # multiclass: the classes, in the order of `scores`
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from evalctl.settings.drift import parse_drift_settings
 from evalctl.settings.sections import (
     CHECK_NAMES,
     ERROR_KINDS,
+    ESTIMATED_BY_TASK,
     CompareSettings,
     EstimateSettings,
     ModelSettings,
@@ -61,7 +62,7 @@ def parse_model_settings(key: str, raw: Any, kinds: dict[str, str], task: str,
         "slices": parse_slices_settings,
         "validate": lambda k, r: parse_validate_settings(k, r, task),
         "monitor": lambda k, r: parse_monitor_settings(k, r, set(kinds)),
-        "estimate": lambda k, r: parse_estimate_settings(k, r, proxies),
+        "estimate": lambda k, r: parse_estimate_settings(k, r, proxies, task),
         "rca": parse_rca_settings,
         "compare": parse_compare_settings,
     }
@@ -72,6 +73,8 @@ def parse_model_settings(key: str, raw: Any, kinds: dict[str, str], task: str,
         parsed[name] = parsers[name](f"{key}.{name}", section)
         if isinstance(section, dict):
             check_metric(f"{key}.{name}.metric", section.get("metric"), task)
+    if "estimate" not in parsed:  # the task's estimated metrics, not the binary defaults
+        parsed["estimate"] = parse_estimate_settings(f"{key}.estimate", None, proxies, task)
     return ModelSettings(**parsed)
 
 
@@ -187,7 +190,8 @@ def _check_selector(key: str, text: str) -> None:
         raise ConfigError(f"{key}: {exc}") from None
 
 
-def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> EstimateSettings:
+def parse_estimate_settings(key: str, raw: Any, proxies: Any = None,
+                            task: str = "binary_classification") -> EstimateSettings:
     """```yaml
     estimate:
       metrics: [accuracy, roc_auc]   # estimated metrics that are judged (default: all five)
@@ -204,9 +208,13 @@ def parse_estimate_settings(key: str, raw: Any, proxies: Any = None) -> Estimate
     ```
     For regression models `metric`/`metrics` name mae / rmse and the drops are relative rises
     of the loss over the reference's. `proxies`, when given, is the model's proxy list: other
-    names are rejected."""
+    names are rejected. Metric names are the task's (`ESTIMATED_BY_TASK`; multiclass:
+    accuracy, macro_f1, macro_roc_auc)."""
     section = config_section(key, raw, _ESTIMATE_KEYS)
     d = EstimateSettings()
+    if task in ESTIMATED_BY_TASK:
+        names = ESTIMATED_BY_TASK[task]
+        d = EstimateSettings(metrics=names, metric=names[0])
     if section is None:
         return d
     if not isinstance(section.get("metrics", []), list):

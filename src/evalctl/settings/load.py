@@ -41,7 +41,7 @@ _MODEL_KEYS = {
     "task", "id", "timestamp", "prediction", "score", "label", "group",
     "features", "proxies", "slices", "checks", "threshold",
     "timestamp_format", "timestamp_unit", "timestamp_years", "score_scale",
-    "positive_label", "negative_label", "null_values", "actuals", "alerts",
+    "positive_label", "negative_label", "null_values", "actuals", "alerts", "scores",
 }
 _SLICE_KEYS = {"feature", "features", "bins", "quantiles", "name"}
 
@@ -118,9 +118,13 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
                ("id", "timestamp", "prediction", "score", "label", "group")}
     if task == "ranking" and not columns["group"]:
         raise ConfigError(f"{key}.group: required for task ranking")
-    if not columns["prediction"] and not columns["score"]:
+    scores = _parse_scores(f"{key}.scores", raw.get("scores"), task, columns["score"])
+    if not columns["prediction"] and not columns["score"] and not scores:
         raise ConfigError(f"{key}: give prediction or score (or both)")
     reading = _parse_reading(key, raw, task)
+    if scores and reading["score_scale"] != "probability":
+        raise ConfigError(f"{key}.score_scale: scores are class probabilities (in [0, 1], "
+                          "summing to 1 per row): leave score_scale at probability")
     threshold = _parse_threshold(key, raw.get("threshold", DEFAULT_THRESHOLD),
                                  reading["score_scale"])
     features = _parse_features(f"{key}.features", raw.get("features") or {})
@@ -132,11 +136,12 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
     checks = raw.get("checks") or {}
     if not isinstance(checks, dict):
         raise ConfigError(f"{key}.checks: expected a mapping, got {_type_name(checks)}")
-    outputs = output_kinds(task, columns["score"], columns["prediction"])
+    outputs = output_kinds(task, columns["score"], columns["prediction"], scores)
     settings = parse_model_settings(f"{key}.checks", checks, {**features, **outputs}, task,
                                     proxies)
     settings = replace(settings, alerts=parse_alert_settings(f"{key}.alerts", raw.get("alerts")))
-    named = [(role, col) for role, col in columns.items() if col]
+    named = [*((role, col) for role, col in columns.items() if col),
+             *((f"scores.{c}", col) for c, col in scores.items())]
     for i, (role, col) in enumerate(named):
         earlier = next((r for r, c in named[:i] if c == col), None)
         if earlier:
@@ -148,7 +153,7 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         if col.startswith("_"):  # the scan adds _version, _env, _label_source ...
             raise ConfigError(f"{where}: column {col!r}: names starting with '_' are reserved "
                               "for evalctl's own columns; rename it in the export")
-    reserved = {c for c in columns.values() if c}
+    reserved = {c for c in columns.values() if c} | set(scores.values())
     clash = reserved & set(features)
     if clash:
         raise ConfigError(f"{key}.features.{sorted(clash)[0]}: also used as id/timestamp/output")
@@ -156,8 +161,41 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         name=name, task=task, id=str(columns["id"]), timestamp=str(columns["timestamp"]),
         prediction=columns["prediction"], score=columns["score"], label=columns["label"],
         group=columns["group"], threshold=threshold, features=features,
-        proxies=proxies, slices=slices, checks=checks, settings=settings, **reading,
+        proxies=proxies, slices=slices, checks=checks, settings=settings, scores=scores,
+        **reading,
     )
+
+
+def _parse_scores(key: str, raw: Any, task: str, score: str | None) -> dict[str, str]:
+    """`scores: {class: probability column, ...}` of a multiclass model: at least two classes,
+    one column each, not together with `score`. Class names are read as text (labels are)."""
+    if raw is None:
+        return {}
+    if task != "multiclass_classification":
+        raise ConfigError(f"{key}: applies to multiclass_classification only (task is {task}); "
+                          "a binary model names its positive-class probability as score")
+    if score:
+        raise ConfigError(f"{key}: give score (one probability) or scores (one per class), "
+                          "not both")
+    if not isinstance(raw, dict) or len(raw) < 2:
+        raise ConfigError(f"{key}: expected a mapping of at least two classes to their "
+                          "probability columns, e.g. {{card: p_card, cash: p_cash}}, got "
+                          f"{_type_name(raw) if not isinstance(raw, dict) else raw}")
+    scores: dict[str, str] = {}
+    for name, column in raw.items():
+        if isinstance(name, bool) or not isinstance(name, str | int) or not str(name).strip():
+            raise ConfigError(f"{key}: expected class names (text or integers), got {name!r}")
+        if str(name) in scores:
+            raise ConfigError(f"{key}.{name}: class named twice")
+        col = _column_name(f"{key}.{name}", column)
+        if col is None:
+            raise ConfigError(f"{key}.{name}: expected a column name, got nothing")
+        earlier = next((c for c, other in scores.items() if other == col), None)
+        if earlier is not None:
+            raise ConfigError(f"{key}.{name}: column {col!r} is already class {earlier}'s "
+                              "probability; give each class its own column")
+        scores[str(name)] = str(col)
+    return scores
 
 
 def _parse_threshold(key: str, raw: Any, score_scale: str) -> float:

@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 
 from evalctl.settings.alerts import AlertSettings
 from evalctl.stats.cbpe import ESTIMATED_METRICS
+from evalctl.stats.cbpe_multiclass import ESTIMATED_METRICS as MULTICLASS_ESTIMATED
 from evalctl.stats.dle import DleOptions
+
+# task -> the metrics `evalctl estimate` estimates for it (`checks.estimate` names are checked
+# against them); the first is the task's default shown metric
+ESTIMATED_BY_TASK: dict[str, tuple[str, ...]] = {
+    "binary_classification": ESTIMATED_METRICS,
+    "multiclass_classification": MULTICLASS_ESTIMATED,
+}
 
 ERROR_KINDS = ("misclassification", "squared", "log_loss")  # slice discovery's per-row error
 THRESHOLD_MODES = ("fixed", "reference_chunks")

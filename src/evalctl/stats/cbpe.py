@@ -151,7 +151,35 @@ def rank_auc(window: np.ndarray, score: np.ndarray, p: np.ndarray, weight: np.nd
     of positive-negative pairs, sum_{i != j} p_i (1 - p_j). The standard error linearises the
     AUC in each label (delta method) and sums p (1 - p) times the squared derivative.
     """
-    order = np.lexsort((np.asarray(score, dtype=float), np.asarray(window)))
+    order = rank_order(window, score)
+    auc, grad = rank_auc_gradient(window, score, p, weight, windows, order=order)
+    if len(grad) == 0:
+        return auc, np.full(windows, np.nan)
+    pr, w = np.asarray(p, dtype=float)[order], np.asarray(weight, dtype=float)[order]
+    g = grad[order]
+    with np.errstate(invalid="ignore"):
+        var = np.bincount(np.asarray(window, dtype=np.int64)[order],
+                          weights=w * pr * (1.0 - pr) * g * g, minlength=windows)
+    return auc, np.sqrt(var)
+
+
+def rank_order(window: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The rows in (window, score) order, ties in input order: ``np.lexsort((score, window))``
+    as two stable sorts (the second, on small integers, is a radix sort), which is faster."""
+    by_score = np.argsort(np.asarray(score, dtype=float), kind="stable")
+    return by_score[np.argsort(np.asarray(window)[by_score], kind="stable")]
+
+
+def rank_auc_gradient(window: np.ndarray, score: np.ndarray, p: np.ndarray,
+                      weight: np.ndarray, windows: int, order: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """`rank_auc`'s value per window and, per input row (in input order), the derivative of
+    its window's AUC with respect to one of the row's labels (its own pairs excluded from
+    ties): the delta method's linear term, which multiclass CBPE combines across classes.
+    `order`: `rank_order(window, score)` when the caller has it (several label sets over the
+    same scores share one sort)."""
+    if order is None:
+        order = rank_order(window, score)
     win = np.asarray(window, dtype=np.int64)[order]
     s = np.asarray(score, dtype=float)[order]
     w, pr = np.asarray(weight, dtype=float)[order], np.asarray(p, dtype=float)[order]
@@ -159,7 +187,7 @@ def rank_auc(window: np.ndarray, score: np.ndarray, p: np.ndarray, weight: np.nd
     new[1:] = (win[1:] != win[:-1]) | (s[1:] != s[:-1])
     starts = np.flatnonzero(new)
     if len(starts) == 0:
-        return np.full(windows, np.nan), np.full(windows, np.nan)
+        return np.full(windows, np.nan), np.zeros(0)
     block_win = win[starts]
     s1 = np.add.reduceat(w * pr, starts)
     s0 = np.add.reduceat(w * (1.0 - pr), starts)
@@ -178,8 +206,9 @@ def rank_auc(window: np.ndarray, score: np.ndarray, p: np.ndarray, weight: np.nd
         d_u = (np.repeat(neg_below, size) + 0.5 * tied_neg
                - np.repeat(pos_above, size) - 0.5 * tied_pos)
         grad = (d_u - auc[win] * (n0 - n1)[win]) / pairs[win]
-        var = np.bincount(win, weights=w * pr * (1.0 - pr) * grad * grad, minlength=windows)
-    return auc, np.sqrt(var)
+    out = np.empty(len(grad))
+    out[order] = grad
+    return auc, out
 
 
 def _below_in_window(values: np.ndarray, block_window: np.ndarray, windows: int) -> np.ndarray:

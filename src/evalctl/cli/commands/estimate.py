@@ -38,10 +38,12 @@ def estimate(ctx: typer.Context, model: Model, current: Current,
     Binary classifiers: confidence-based performance estimation (CBPE) — the scores are
     calibrated on the labelled reference (isotonic regression), then each window's expected
     accuracy, precision, recall, F1 and ROC AUC come with a band, beside the realised values
-    wherever labels exist. Assumes P(label | score) has not changed since the reference: it
-    cannot see concept drift. Regression models: direct loss estimation of MAE and RMSE
-    (gradient-boosted models of the loss, learnt on the labelled reference; needs
-    evalctl[multivariate]). Proxy columns (config `proxies`) are tracked for every task.
+    wherever labels exist. Multiclass classifiers (config `scores:`): one-vs-rest CBPE, the
+    expected accuracy, macro F1 and macro ROC AUC. Regression models: direct loss estimation
+    of MAE and RMSE (gradient-boosted models of the loss, learnt on the labelled reference;
+    needs evalctl[multivariate]). Assumes P(label | score) has not changed since the
+    reference: it cannot see concept drift, but flags labelled windows whose realised value
+    contradicts the estimate. Proxy columns (config `proxies`) are tracked for every task.
     Exit 1 when a window's estimate fails checks.estimate.
 
     \b
