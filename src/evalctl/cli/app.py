@@ -19,6 +19,7 @@ from evalctl.cli.commands import (
     estimate,
     monitor_history,
     rca_export,
+    report,
     skew_drift,
     slices_validate,
     store,
@@ -96,6 +97,7 @@ rca_export.register(app)
 monitor_history.register(app)
 estimate.register(app)
 config_check.register(app)
+report.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,
