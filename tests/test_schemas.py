@@ -14,12 +14,18 @@ import jsonschema
 import pytest
 from tests.helpers import CliResult, run_cli, schema_registry, validate_envelope
 
-from evalctl.reports.model import RESULT_STATUSES, SUMMARY_COUNTERS, Report, worst_status
+from evalctl.reports.model import (
+    RESULT_STATUSES,
+    SCHEMA_NAMES,
+    SUMMARY_COUNTERS,
+    Report,
+    worst_status,
+)
 
 SCHEMAS = Path(__file__).parents[1] / "src" / "evalctl" / "schemas"
 COMMANDS = ["init", "ingest", "ingest-actuals", "catalog", "batches", "batches remove", "gc",
             "erase", "files", "doctor", "config check", "skew", "drift", "slices", "validate",
-            "compare", "rca", "export", "estimate", "monitor", "history"]
+            "compare", "rca", "export", "estimate", "monitor", "history", "report"]
 M = ["--model", "tv-recommender"]
 LATE = "production@2026-11-15..2026-11-30"
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
@@ -27,7 +33,7 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
 def file_of(command: str) -> Path:
-    return SCHEMAS / f"{command.replace(' ', '-')}.v2.json"
+    return SCHEMAS / f"{SCHEMA_NAMES.get(command, command.replace(' ', '-'))}.v2.json"
 
 
 # -- the published schemas --------------------------------------------------------------------
@@ -148,6 +154,7 @@ def story_runs(root: Path, data: Path, first_batch: str) -> list[tuple[str, list
         ("monitor", ["monitor", *M, "--date", "2026-11-30"]),
         ("history", ["history", *M]),
         ("history", ["history", *M, "--check", "drift"]),
+        ("report", ["report", *M, "--current", LATE]),
         ("ingest", ["ingest", str(data / "training.parquet"), *M, "--version", "v1",
                     "--env", "training"]),
         ("ingest-actuals", ["ingest-actuals", str(data / "actuals_late.csv"), *M]),

@@ -70,7 +70,7 @@ def health_report(store: Store, model: ModelConfig, request: HealthRequest) -> R
                 "estimate_reference": request.estimate_reference.text,
                 "window": request.window},
         results=results,
-        summary={"parts": [r["section"] for r in results]},
+        summary={"parts": [r["part"] for r in results]},
         recommendations=recommendations)
 
 
@@ -79,6 +79,14 @@ def part_result(name: str, part: Report | str) -> dict[str, Any]:
     monitor not run yet is `insufficient`, any other part `error`)."""
     if isinstance(part, str):
         status = "insufficient" if name == "monitor" else "error"
-        return {"section": name, "status": status, "reason": part, "report": None}
-    return {"section": name, "status": part.status, "reason": None,
-            "report": part.to_dict()}
+        return {"part": name, "status": status, "summary": None, "reason": part,
+                "report": None}
+    return {"part": name, "status": part.status, "summary": counts_text(part.summary),
+            "reason": None, "report": part.to_dict()}
+
+
+def counts_text(summary: dict[str, Any]) -> str:
+    """``2 fail · 1 warn · 7 pass of 10``: a part's status counters in words."""
+    counts = [f"{summary[s]} {s}" for s in ("fail", "error", "warn", "insufficient", "pass")
+              if summary.get(s)]
+    return " · ".join(counts) + f" of {summary.get('results', 0)}"

@@ -68,7 +68,7 @@ def health_parts(report: Report) -> tuple[str, list[str]]:
     toc = ['<nav class="toc"><strong>Contents</strong><ol>']
     out = []
     for row in report.results:
-        name = str(row["section"])
+        name = str(row["part"])
         anchor = f"part-{name}"
         toc.append(f'<li><a href="#{anchor}">{escape(name)}</a> {badge(row["status"])}</li>')
         envelope = row.get("report")
