@@ -184,3 +184,127 @@ def write_window(frame_file: Callable[..., Path], cli: Callable[..., CliResult],
     path = frame_file(frame, f"w{seed}.parquet")
     assert cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
                path).code == 0
+
+
+# -- HTML reports (tests/test_html*.py) ---------------------------------------------------------
+LATE_STORY = "production@2026-11-15..2026-11-30"
+# one page per report type of the sample story: (name, arguments after the global options)
+STORY_PAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("skew", ("skew", "-m", "tv-recommender", "--current", LATE_STORY)),
+    ("drift", ("drift", "-m", "tv-recommender", "--current",
+               "production@2026-11-01..2026-11-30", "--window", "1d")),
+    ("slices", ("slices", "-m", "tv-recommender", "--selector", LATE_STORY, "--discover")),
+    ("validate", ("validate", "-m", "tv-recommender", "--candidate", "v2", "--baseline", "v1")),
+    ("compare", ("compare", "-m", "tv-recommender", "--champion", "v1", "--challenger", "v2",
+                 "--selector", "production@2026-11-01..2026-11-25")),
+    ("rca", ("rca", "-m", "tv-recommender", "--baseline", "production@2026-11-01..2026-11-14",
+             "--current", "production@2026-11-15..2026-11-25")),
+    ("estimate", ("estimate", "-m", "tv-recommender", "--current",
+                  "production@2026-11-20..2026-11-30")),
+    ("monitor", ("monitor", "-m", "tv-recommender", "--date", "2026-11-30")),
+    ("history", ("history", "-m", "tv-recommender")),
+    ("report", ("report", "-m", "tv-recommender", "--current", LATE_STORY)),
+]
+
+
+@dataclass
+class Page:
+    """What a test needs of an HTML report: its tags, the ids, the `<svg>`s with their
+    `<title>`s, the attribute values that could reference something, the embedded JSON."""
+
+    text: str
+    tags: list[str]
+    ids: list[str]
+    svg_titles: list[str]
+    references: list[str]
+    envelope: dict[str, Any]
+    scripts: int
+
+
+def parse_page(text: str) -> Page:
+    """Parse an evalctl HTML page with the standard library's parser, checking on the way
+    that every element it opens is closed in order (void elements aside)."""
+    from html.parser import HTMLParser
+
+    void = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source"}
+    svg_leaves = {"rect", "line", "circle", "path", "polyline", "polygon"}
+
+    class Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.stack: list[str] = []
+            self.tags: list[str] = []
+            self.ids: list[str] = []
+            self.titles: list[str] = []
+            self.refs: list[str] = []
+            self.json_text: list[str] = []
+            self.scripts = 0
+            self.json_open = False
+            self._title_in_svg = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            values = dict(attrs)
+            if values.get("id"):
+                self.ids.append(str(values["id"]))
+            self.refs += [str(v) for k, v in attrs if k in ("src", "href", "style") and v]
+            if tag == "script":
+                self.scripts += 1
+                self.json_open = values.get("id") == "evalctl-report"
+            if tag == "title" and self.stack and self.stack[-1] == "svg":
+                self._title_in_svg = True
+                self.titles.append("")
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            assert tag in svg_leaves | void, f"self-closed <{tag}/>"
+
+        def handle_endtag(self, tag: str) -> None:
+            assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+            self.stack.pop()
+            self._title_in_svg = False
+
+        def handle_data(self, data: str) -> None:
+            if self._title_in_svg:
+                self.titles[-1] += data
+            if self.stack and self.stack[-1] == "script" and self.json_open:
+                self.json_text.append(data)
+
+    parser = Parser()
+    parser.feed(text)
+    parser.close()
+    assert parser.stack == [], f"unclosed elements {parser.stack}"
+    envelope = json.loads("".join(parser.json_text)) if parser.json_text else {}
+    return Page(text, parser.tags, parser.ids, parser.titles, parser.refs, envelope,
+                parser.scripts)
+
+
+def wide_frame(n: int, features: int, seed: int, shift: float = 0.0,
+               prefix: str = "r") -> pl.DataFrame:
+    """`features` columns (two numeric for each categorical, 12 levels) over 4 days."""
+    rng = np.random.default_rng(seed)
+    columns: dict[str, Any] = {"request_id": [f"{prefix}{i:06d}" for i in range(n)],
+                               "ts": [datetime(2026, 11, 1) + i * timedelta(days=4) / n
+                                      for i in range(n)]}
+    for j in range(features):
+        if j % 3 == 2:
+            levels = [f"level_{k}" for k in range(12)]
+            weights = np.linspace(1.0, 1.0 + shift * (j % 5), 12)
+            columns[f"c{j:02d}"] = rng.choice(levels, n, p=weights / weights.sum())
+        else:
+            columns[f"n{j:02d}"] = rng.normal(shift * (j % 4), 1.0 + (j % 3), n).round(2)
+    score = rng.random(n)
+    columns |= {"score": score, "predicted_label": (score >= 0.5).astype(int),
+                "label": (rng.random(n) < score).astype(int)}
+    return pl.DataFrame(columns)
+
+
+def wide_config(frame: pl.DataFrame) -> str:
+    """A config naming every column of `wide_frame` as a feature of model `wide`."""
+    features = "\n".join(f"      {c}: {'categorical' if c.startswith('c') else 'numeric'}"
+                         for c in frame.columns if c[0] in "nc" and c[1:].isdigit())
+    return ("store: store\nmodels:\n  wide:\n    task: binary_classification\n"
+            "    id: request_id\n    timestamp: ts\n    prediction: predicted_label\n"
+            "    score: score\n    label: label\n    features:\n" + features + "\n")

@@ -97,7 +97,7 @@ def part_report(envelope: dict[str, Any]) -> Report:
 
 def page(title: str, body: str, envelope: dict[str, Any]) -> str:
     data = json.dumps(envelope, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    data = data.replace("</", "<\\/").replace("<!--", "<\\!--")
+    data = data.replace("<", "\\u003c")  # no `</script>` or `<!--` can end the block early
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta name=\"color-scheme\" content=\"light dark\">"
