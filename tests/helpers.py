@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -308,3 +309,96 @@ def wide_config(frame: pl.DataFrame) -> str:
     return ("store: store\nmodels:\n  wide:\n    task: binary_classification\n"
             "    id: request_id\n    timestamp: ts\n    prediction: predicted_label\n"
             "    score: score\n    label: label\n    features:\n" + features + "\n")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# hosts Chromium itself calls (updates, time, accounts) even with background networking off
+CHROMIUM_OWN_HOSTS = re.compile(r"^https?://[^/]*(google\.com|googleapis\.com|gvt1\.com|"
+                                r"gstatic\.com|chromium\.org)(/|$| )")
+
+
+@dataclass
+class BrowserRun:
+    """A page loaded by headless Chromium: its DOM after scripts ran, the console lines it
+    logged, the http(s) URLs it requested (its own, not Chromium's), and the screenshot."""
+
+    dom: str
+    console: list[str]
+    requests: list[str]
+    screenshot: bytes
+
+
+def load_in_chromium(page: Path, work: Path, width: int = 900, height: int = 1000
+                     ) -> BrowserRun:
+    """Open `page` from a file:// URL, offline (every request goes to a dead proxy), twice:
+    once dumping the DOM with console logging and a network log, once for a screenshot."""
+    import subprocess
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             "--proxy-server=127.0.0.1:9", "--hide-scrollbars",
+             f"--window-size={width},{height}", "--force-device-scale-factor=1"]
+    url = page.resolve().as_uri()
+    net = work / "net.json"
+    dump = subprocess.run(
+        [str(CHROMIUM), *flags, f"--user-data-dir={work / 'profile-dom'}",
+         "--enable-logging=stderr", "--v=0", f"--log-net-log={net}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120, check=True)
+    console = [line for line in dump.stderr.splitlines()
+               if ":CONSOLE" in line or "Uncaught" in line]
+    urls = set(re.findall(r'"(https?://[^"\\]+)', net.read_text(errors="replace")))
+    requests = sorted(u for u in urls if not CHROMIUM_OWN_HOSTS.match(u))
+    shot = work / "shot.png"
+    subprocess.run([str(CHROMIUM), *flags, f"--user-data-dir={work / 'profile-shot'}",
+                    f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120, check=True)
+    return BrowserRun(dump.stdout, console, requests, shot.read_bytes())
+
+
+def read_png(data: bytes) -> np.ndarray:
+    """An 8-bit RGB or RGBA PNG (what Chromium writes) as an array (height, width, channels):
+    chunks, zlib, and the five row filters of the PNG spec."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = chunk
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    out = np.zeros((height, stride), dtype=np.uint8)
+    prev = np.zeros(stride, dtype=np.int32)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        if kind == 1:  # sub: a running sum per channel
+            line = np.cumsum(line.reshape(-1, bpp), axis=0).reshape(-1) % 256
+        elif kind == 2:  # up
+            line = (line + prev) % 256
+        elif kind in (3, 4):  # average, paeth: each byte needs the one before it
+            row = line.tolist()
+            up = prev.tolist()
+            for i in range(stride):
+                left = row[i - bpp] if i >= bpp else 0
+                if kind == 3:
+                    row[i] = (row[i] + (left + up[i]) // 2) % 256
+                    continue
+                corner = up[i - bpp] if i >= bpp else 0
+                p = left + up[i] - corner
+                pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - corner)
+                pred = left if pa <= pb and pa <= pc else up[i] if pb <= pc else corner
+                row[i] = (row[i] + pred) % 256
+            line = np.asarray(row, dtype=np.int32)
+        out[y] = line
+        prev = line
+    return out.reshape(height, width, bpp)
