@@ -342,3 +342,27 @@ def test_readme_shows_a_screenshot_of_each_report_type() -> None:
         shot = REPO / "docs" / "screenshots" / f"{name}.png"
         assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"docs/screenshots/{name}.png" in readme, name
+
+
+def test_a_histogram_draws_the_top_categories_and_folds_the_rest_into_other() -> None:
+    """30 reference categories: the chart shows the 15 most frequent, `(other)` holding the
+    other 15 with the reference's own `(other)`, and `(unseen)`; the JSON keeps all 32."""
+    from evalctl.render import render_html
+    from evalctl.reports import Report
+
+    labels = [f"k{i}" for i in range(30)] + ["(other)", "(unseen)"]
+    reference = list(range(300, 0, -10)) + [7, 0]
+    current = list(range(30, 0, -1)) + [5, 9]
+    row = {"section": "distribution", "feature": "city", "kind": "categorical",
+           "method": "jensen_shannon", "score": 0.1, "threshold": 0.2, "status": "pass",
+           "histogram": {"labels": labels, "reference": reference, "current": current}}
+    page = parse_page(render_html(Report("skew", "m", "pass", results=[row])))
+    (title,) = page.svg_titles
+    assert title.startswith("city: reference vs current")
+    for side in ("ref", "cur"):  # 17 bars and the legend's swatch
+        assert page.text.count(f'<rect class="{side}"') == 17 + 1
+    other_ref = sum(reference[15:30]) + 7
+    assert f"(other) · reference: {other_ref:,} ({other_ref / sum(reference):.1%})" in page.text
+    assert "(unseen) · current: 9 (" in page.text and "k14 · current" in page.text
+    assert "k15 · current" not in page.text
+    assert page.envelope["results"][0]["histogram"]["labels"] == labels

@@ -44,6 +44,7 @@ FAMILIES: dict[str, str] = {
     "history": "check_row",
 }
 MAX_SEGMENTS = 25  # rows drawn in one leaderboard; the table below holds every row
+CHART_CATEGORIES = 15  # categories drawn in one histogram; the rest join (other)
 LABELS = {"fail": "FAIL", "warn": "WARN", "pass": "PASS", "error": "ERROR",
           "insufficient": "INSUFFICIENT"}
 
@@ -172,7 +173,9 @@ def table_html(report: Report, section: str | None, rows: list[dict[str, Any]]) 
                 _series_text(value)
             sort = f' data-sort="{value!r}"' if isinstance(value, int | float) \
                 and not isinstance(value, bool) and math.isfinite(value) else ""
-            cls = ' class="num"' if sort else ""
+            kinds = ["num"] if sort else []
+            kinds += ["atom"] if c.kind == "atom" else []
+            cls = f' class="{" ".join(kinds)}"' if kinds else ""
             cells.append(f"<td{cls}{sort}>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return ('<div class="scroll"><table class="sortable"><thead><tr>' + head +
@@ -208,10 +211,14 @@ def _feature_chart(row: dict[str, Any]) -> str | None:
     feature = str(row.get("feature"))
     hist = row.get("histogram")
     if isinstance(hist, dict):
-        labels = hist.get("labels") or _bin_labels(hist.get("edges") or [])
+        if hist.get("labels"):
+            labels, ref, cur = _top_categories(hist["labels"], hist["reference"],
+                                               hist["current"])
+        else:
+            labels = _bin_labels(hist.get("edges") or [])
+            ref, cur = hist["reference"], hist["current"]
         return svg.histogram_overlay(
-            f"{feature}: reference vs current ({_measure(row)})", labels,
-            hist["reference"], hist["current"],
+            f"{feature}: reference vs current ({_measure(row)})", labels, ref, cur,
             desc="share of each side's values per bin of the reference")
     series = row.get("series")
     if isinstance(series, list) and series:
@@ -245,6 +252,19 @@ def _measure(row: dict[str, Any]) -> str:
     if row.get("threshold") is not None:
         text += f", fail at {format_cell(row['threshold'])}"
     return text
+
+
+def _top_categories(labels: list[str], reference: list[int], current: list[int]
+                    ) -> tuple[list[str], list[int], list[int]]:
+    """At most CHART_CATEGORIES of the reference's top categories in a chart; the others
+    join `(other)` there (the JSON keeps every one)."""
+    keep = len(labels) - 2
+    if keep <= CHART_CATEGORIES:
+        return labels, reference, current
+    def fold(counts: list[int]) -> list[int]:
+        return [*counts[:CHART_CATEGORIES], sum(counts[CHART_CATEGORIES:-1]), counts[-1]]
+
+    return [*labels[:CHART_CATEGORIES], "(other)", labels[-1]], fold(reference), fold(current)
 
 
 def _bin_labels(edges: list[float]) -> list[str]:
@@ -466,7 +486,7 @@ svg .cell-text{fill:var(--bg);font-size:11px;font-weight:700}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 th,td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}
 th{background:var(--panel);position:sticky;top:0;cursor:pointer}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td.atom{white-space:nowrap}
 @media print{body{font-size:11px}main{max-width:none;padding:0}
 .cards{grid-template-columns:repeat(2,1fr)}figure,tr{break-inside:avoid}
 th{position:static}.scroll{overflow:visible}nav.toc{display:none}}
