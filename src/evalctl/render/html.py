@@ -122,7 +122,8 @@ def header_html(report: Report, title: str, level: int, anchor: str | None = Non
     out = [f'<header class="report"><h{level}{ident}>{escape(title)} {badge(report.status)}'
            f"</h{level}>"]
     if report.generated_at is not None and level == 1:
-        out.append(f'<p class="meta">generated {escape(report.to_dict()["generated_at"])}</p>')
+        stamp = rfc3339(report.generated_at.replace(microsecond=0))
+        out.append(f'<p class="meta">generated {escape(stamp)}</p>')
     lines = input_lines(report)
     if lines:
         out.append('<dl class="inputs">' + "".join(
@@ -301,9 +302,8 @@ def segment_metrics(report: Report, rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _segment_interval(report: Report, row: dict[str, Any]) -> svg.Interval:
-    label = str(row.get("segment") if row.get("slice") in (None, "level 1", "level 2",
-                                                           "level 3")
-                else f"{row.get('slice')}={row.get('segment')}")
+    discovered = row.get("section") == "discovered" or row.get("slice") is None
+    label = str(row.get("segment")) if discovered else f"{row['slice']}={row.get('segment')}"
     if report.command == "validate":
         ci = row.get("candidate_ci") or [None, None]
         return svg.Interval(label, _number(row.get("candidate")), _number(ci[0]),
@@ -389,12 +389,12 @@ def check_rows(report: Report, rows: list[dict[str, Any]]) -> list[str]:
         return [(_window(row.get("window")), str(row.get("status")))]
 
     all_windows = sorted({w for row in rows for w, _ in windows_of(row)})
+    several_models = len({row.get("model") for row in rows}) > 1
+    keys = ("model", "check", "feature") if several_models else ("check", "feature")
     grid = []
     for row in rows:
         by_window = dict(windows_of(row))
-        label = " · ".join(str(row[k]) for k in ("model", "check", "feature")
-                           if row.get(k) and (k != "model" or report.command == "monitor"
-                                              and len(report.inputs.get("models", [])) > 1))
+        label = " · ".join(str(row[k]) for k in keys if row.get(k))
         grid.append((label, [by_window.get(w) for w in all_windows]))
     title = "status of each check per window (F fail, W warn, ✓ pass, E error, ? insufficient)"
     return [_wide(svg.timeline(title, all_windows, grid), title)]
