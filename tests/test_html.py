@@ -34,6 +34,7 @@ from tests.helpers import (
 from evalctl.cli.app import run
 from evalctl.clock import fixed_clock
 from evalctl.render import svg
+from evalctl.render.cells import format_cell
 
 NOW = "2026-12-01T08:00:00Z"
 # anything that would make the browser fetch: a src/href/url() to http(s) or protocol-relative
@@ -119,6 +120,9 @@ def test_charts_follow_the_result_kind(pages) -> None:
         return parse_page(pages[name][0]).svg_titles
 
     assert any("per segment" in t for t in titles("slices"))
+    text, doc = pages["slices"]  # each leaderboard against its own overall value
+    assert f">overall {format_cell(doc['summary']['overall'])}<" in text
+    assert f">overall {format_cell(doc['inputs']['discovery']['mean_error'])}<" in text
     assert {t.split(" ")[0] for t in titles("validate")} == {"accuracy", "roc_auc", "log_loss"}
     assert any("forest plot" in t for t in titles("compare"))
     assert any("mix, performance, interaction" in t for t in titles("rca"))

@@ -288,7 +288,7 @@ def segment_metrics(report: Report, rows: list[dict[str, Any]]) -> list[str]:
         overall = next((r for r in members if r.get("slice") == "overall"), None)
         value_key = "candidate" if report.command == "validate" else "value"
         reference = _number(overall.get(value_key)) if overall else \
-            _number(report.summary.get("overall"))
+            _overall_value(report, metric, members)
         shown = [r for r in members if r is not overall][:MAX_SEGMENTS]
         intervals = [_segment_interval(report, r) for r in shown]
         other = "baseline" if report.command == "validate" else None
@@ -299,6 +299,17 @@ def segment_metrics(report: Report, rows: list[dict[str, Any]]) -> list[str]:
             title, intervals, reference=reference, reference_label="overall",
             other_label=f"{other} (hollow)" if other else None), title))
     return charts
+
+
+def _overall_value(report: Report, metric: str, rows: list[dict[str, Any]]) -> float | None:
+    """The whole selection's value of `metric` when no row holds it: the summary's overall
+    for the report's metric, the mean error for discovered slices, else none."""
+    if metric == report.summary.get("metric"):
+        return _number(report.summary.get("overall"))
+    if rows and rows[0].get("section") == "discovered":
+        discovery = report.inputs.get("discovery")
+        return _number(discovery.get("mean_error")) if isinstance(discovery, dict) else None
+    return None
 
 
 def _segment_interval(report: Report, row: dict[str, Any]) -> svg.Interval:
