@@ -71,7 +71,9 @@ def health_parts(report: Report) -> tuple[str, list[str]]:
     for row in report.results:
         name = str(row["part"])
         anchor = f"part-{name}"
-        toc.append(f'<li><a href="#{anchor}">{escape(name)}</a> {badge(row["status"])}</li>')
+        counts = f" {escape(str(row['summary']))}" if row.get("summary") else ""
+        toc.append(f'<li><a href="#{anchor}">{escape(name)}</a> {badge(row["status"])}'
+                   f"{counts}</li>")
         envelope = row.get("report")
         if not isinstance(envelope, dict):
             out.append(f'<section class="part"><h2 id="{anchor}">{escape(name)} '
