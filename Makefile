@@ -1,10 +1,10 @@
-# evalctl — two commands: `make demo` and `make test`.
+# evalctl — two commands: `make demo` and `make test` (and `make test-browser`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench sample clean
+.PHONY: demo test test-browser screenshots lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks sample_data
 	$(BIN)/mypy src
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+test-browser: $(STAMP)
+	@test -x /usr/bin/chromium || { echo "make test-browser: /usr/bin/chromium not found (apt-get install -y chromium)" >&2; exit 1; }
+	$(BIN)/python -m pytest -m browser tests/test_html_browser.py
+
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py
 
 lint: typecheck
 	$(BIN)/ruff check src tests benchmarks sample_data

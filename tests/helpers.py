@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -238,3 +239,220 @@ def make_multiclass_frame(n: int = 600, seed: int = 0, start: datetime = datetim
         "predicted_card": names[probs.argmax(axis=1)], "card": names[label],
         **{column: probs[:, k] for k, column in enumerate(CARDS.values())},
     })
+
+
+# -- HTML reports (tests/test_html*.py) ---------------------------------------------------------
+LATE_STORY = "production@2026-11-15..2026-11-30"
+# one page per report type of the sample story: (name, arguments after the global options)
+STORY_PAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("skew", ("skew", "-m", "tv-recommender", "--current", LATE_STORY)),
+    ("drift", ("drift", "-m", "tv-recommender", "--current",
+               "production@2026-11-01..2026-11-30", "--window", "1d")),
+    ("slices", ("slices", "-m", "tv-recommender", "--selector", LATE_STORY, "--discover")),
+    ("validate", ("validate", "-m", "tv-recommender", "--candidate", "v2", "--baseline", "v1")),
+    ("compare", ("compare", "-m", "tv-recommender", "--champion", "v1", "--challenger", "v2",
+                 "--selector", "production@2026-11-01..2026-11-25")),
+    ("rca", ("rca", "-m", "tv-recommender", "--baseline", "production@2026-11-01..2026-11-14",
+             "--current", "production@2026-11-15..2026-11-25")),
+    ("estimate", ("estimate", "-m", "tv-recommender", "--current",
+                  "production@2026-11-20..2026-11-30")),
+    ("monitor", ("monitor", "-m", "tv-recommender", "--date", "2026-11-30")),
+    ("history", ("history", "-m", "tv-recommender")),
+    ("report", ("report", "-m", "tv-recommender", "--current", LATE_STORY)),
+]
+
+
+@dataclass
+class Page:
+    """What a test needs of an HTML report: its tags, the ids, the `<svg>`s with their
+    `<title>`s, the attribute values that could reference something, the embedded JSON."""
+
+    text: str
+    tags: list[str]
+    ids: list[str]
+    svg_titles: list[str]
+    references: list[str]
+    envelope: dict[str, Any]
+    scripts: int
+
+
+def parse_page(text: str) -> Page:
+    """Parse an evalctl HTML page with the standard library's parser, checking on the way
+    that every element it opens is closed in order (void elements aside)."""
+    from html.parser import HTMLParser
+
+    void = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source"}
+    svg_leaves = {"rect", "line", "circle", "path", "polyline", "polygon"}
+
+    class Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.stack: list[str] = []
+            self.tags: list[str] = []
+            self.ids: list[str] = []
+            self.titles: list[str] = []
+            self.refs: list[str] = []
+            self.json_text: list[str] = []
+            self.scripts = 0
+            self.json_open = False
+            self._title_in_svg = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            values = dict(attrs)
+            if values.get("id"):
+                self.ids.append(str(values["id"]))
+            self.refs += [str(v) for k, v in attrs if k in ("src", "href", "style") and v]
+            if tag == "script":
+                self.scripts += 1
+                self.json_open = values.get("id") == "evalctl-report"
+            if tag == "title" and self.stack and self.stack[-1] == "svg":
+                self._title_in_svg = True
+                self.titles.append("")
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            assert tag in svg_leaves | void, f"self-closed <{tag}/>"
+
+        def handle_endtag(self, tag: str) -> None:
+            assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+            self.stack.pop()
+            self._title_in_svg = False
+
+        def handle_data(self, data: str) -> None:
+            if self._title_in_svg:
+                self.titles[-1] += data
+            if self.stack and self.stack[-1] == "script" and self.json_open:
+                self.json_text.append(data)
+
+    parser = Parser()
+    parser.feed(text)
+    parser.close()
+    assert parser.stack == [], f"unclosed elements {parser.stack}"
+    envelope = json.loads("".join(parser.json_text)) if parser.json_text else {}
+    return Page(text, parser.tags, parser.ids, parser.titles, parser.refs, envelope,
+                parser.scripts)
+
+
+def wide_frame(n: int, features: int, seed: int, shift: float = 0.0,
+               prefix: str = "r") -> pl.DataFrame:
+    """`features` columns (two numeric for each categorical, 12 levels) over 4 days."""
+    rng = np.random.default_rng(seed)
+    columns: dict[str, Any] = {"request_id": [f"{prefix}{i:06d}" for i in range(n)],
+                               "ts": [datetime(2026, 11, 1) + i * timedelta(days=4) / n
+                                      for i in range(n)]}
+    for j in range(features):
+        if j % 3 == 2:
+            levels = [f"level_{k}" for k in range(12)]
+            weights = np.linspace(1.0, 1.0 + shift * (j % 5), 12)
+            columns[f"c{j:02d}"] = rng.choice(levels, n, p=weights / weights.sum())
+        else:
+            columns[f"n{j:02d}"] = rng.normal(shift * (j % 4), 1.0 + (j % 3), n).round(2)
+    score = rng.random(n)
+    columns |= {"score": score, "predicted_label": (score >= 0.5).astype(int),
+                "label": (rng.random(n) < score).astype(int)}
+    return pl.DataFrame(columns)
+
+
+def wide_config(frame: pl.DataFrame) -> str:
+    """A config naming every column of `wide_frame` as a feature of model `wide`."""
+    features = "\n".join(f"      {c}: {'categorical' if c.startswith('c') else 'numeric'}"
+                         for c in frame.columns if c[0] in "nc" and c[1:].isdigit())
+    return ("store: store\nmodels:\n  wide:\n    task: binary_classification\n"
+            "    id: request_id\n    timestamp: ts\n    prediction: predicted_label\n"
+            "    score: score\n    label: label\n    features:\n" + features + "\n")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# hosts Chromium itself calls (updates, time, accounts) even with background networking off
+CHROMIUM_OWN_HOSTS = re.compile(r"^https?://[^/]*(google\.com|googleapis\.com|gvt1\.com|"
+                                r"gstatic\.com|chromium\.org)(/|$| )")
+
+
+@dataclass
+class BrowserRun:
+    """A page loaded by headless Chromium: its DOM after scripts ran, the console lines it
+    logged, the http(s) URLs it requested (its own, not Chromium's), and the screenshot."""
+
+    dom: str
+    console: list[str]
+    requests: list[str]
+    screenshot: bytes
+
+
+def load_in_chromium(page: Path, work: Path, width: int = 900, height: int = 1000
+                     ) -> BrowserRun:
+    """Open `page` from a file:// URL, offline (every request goes to a dead proxy), twice:
+    once dumping the DOM with console logging and a network log, once for a screenshot."""
+    import subprocess
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             "--proxy-server=127.0.0.1:9", "--hide-scrollbars",
+             f"--window-size={width},{height}", "--force-device-scale-factor=1"]
+    url = page.resolve().as_uri()
+    net = work / "net.json"
+    dump = subprocess.run(
+        [str(CHROMIUM), *flags, f"--user-data-dir={work / 'profile-dom'}",
+         "--enable-logging=stderr", "--v=0", f"--log-net-log={net}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120, check=True)
+    console = [line for line in dump.stderr.splitlines()
+               if ":CONSOLE" in line or "Uncaught" in line]
+    urls = set(re.findall(r'"(https?://[^"\\]+)', net.read_text(errors="replace")))
+    requests = sorted(u for u in urls if not CHROMIUM_OWN_HOSTS.match(u))
+    shot = work / "shot.png"
+    subprocess.run([str(CHROMIUM), *flags, f"--user-data-dir={work / 'profile-shot'}",
+                    f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120, check=True)
+    return BrowserRun(dump.stdout, console, requests, shot.read_bytes())
+
+
+def read_png(data: bytes) -> np.ndarray:
+    """An 8-bit RGB or RGBA PNG (what Chromium writes) as an array (height, width, channels):
+    chunks, zlib, and the five row filters of the PNG spec."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = chunk
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    out = np.zeros((height, stride), dtype=np.uint8)
+    prev = np.zeros(stride, dtype=np.int32)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        if kind == 1:  # sub: a running sum per channel
+            line = np.cumsum(line.reshape(-1, bpp), axis=0).reshape(-1) % 256
+        elif kind == 2:  # up
+            line = (line + prev) % 256
+        elif kind in (3, 4):  # average, paeth: each byte needs the one before it
+            row = line.tolist()
+            up = prev.tolist()
+            for i in range(stride):
+                left = row[i - bpp] if i >= bpp else 0
+                if kind == 3:
+                    row[i] = (row[i] + (left + up[i]) // 2) % 256
+                    continue
+                corner = up[i - bpp] if i >= bpp else 0
+                p = left + up[i] - corner
+                pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - corner)
+                pred = left if pa <= pb and pa <= pc else up[i] if pb <= pc else corner
+                row[i] = (row[i] + pred) % 256
+            line = np.asarray(row, dtype=np.int32)
+        out[y] = line
+        prev = line
+    return out.reshape(height, width, bpp)

@@ -106,6 +106,8 @@ READING = [
      ["rca", "-m", M, "--baseline", BEFORE, "--current", AFTER, "--top", "3"]),
     ("estimate", dict(model=M, current="production@2026-11-20..2026-11-30", window="7d"),
      ["estimate", "-m", M, "-C", "production@2026-11-20..2026-11-30", "--window", "7d"]),
+    ("report", dict(model=M, current=AFTER, window="7d"),
+     ["report", "-m", M, "--current", AFTER, "--window", "7d"]),
     ("catalog", dict(model=M), ["catalog", "-m", M]),
     ("batches", dict(), ["batches"]),
     ("files", dict(model=M, selector="training:v1"), ["files", "-m", M, "-S", "training:v1"]),

@@ -129,9 +129,11 @@ def test_error_request_reads_the_command_line() -> None:
 
 
 def test_output_extension_rules(filled, workdir: Path) -> None:
-    html = filled("catalog", "-o", "report.html")
-    assert html.code == 2 and "cannot write .html" in html.stderr
-    assert not (workdir / "report.html").exists()
+    pdf = filled("catalog", "-o", "report.pdf")
+    assert pdf.code == 2 and "cannot write .pdf" in pdf.stderr
+    assert not (workdir / "report.pdf").exists()
+    assert filled("catalog", "-o", "report.html").code == 0
+    assert (workdir / "report.html").read_text().startswith("<!DOCTYPE html>")
     clash = filled("catalog", "-f", "markdown", "-o", "r.json")
     assert clash.code == 2 and "contradicts" in clash.stderr and not (workdir / "r.json").exists()
     assert filled("catalog", "-o", "plain").code == 0

@@ -81,6 +81,8 @@ CASES = [
     Case("monitor", ("monitor", "--date", "2026-11-30"), code=1),
     Case("history", ("history", *M), before=("monitor", "--date", "2026-11-30")),
     Case("metrics", ("metrics", *M), before=("monitor", "--date", "2026-11-30")),
+    Case("report", ("report", *M, "--current", LATE), code=1,
+         before=("monitor", "--date", "2026-11-30")),
 ]
 
 

@@ -14,12 +14,19 @@ import jsonschema
 import pytest
 from tests.helpers import CliResult, run_cli, schema_registry, shaped, validate_envelope
 
-from evalctl.reports.model import RESULT_STATUSES, SUMMARY_COUNTERS, Report, worst_status
+from evalctl.reports.model import (
+    RESULT_STATUSES,
+    SCHEMA_NAMES,
+    SUMMARY_COUNTERS,
+    Report,
+    worst_status,
+)
 
 SCHEMAS = Path(__file__).parents[1] / "src" / "evalctl" / "schemas"
 COMMANDS = ["init", "ingest", "ingest-actuals", "catalog", "batches", "batches remove", "gc",
             "erase", "files", "doctor", "config check", "skew", "drift", "slices", "validate",
-            "compare", "rca", "export", "estimate", "monitor", "history", "metrics"]
+            "compare", "rca", "export", "estimate", "monitor", "history", "metrics",
+            "report"]
 # schemas of documents that are not reports: the alert payload and the stored monitor runs
 DOCUMENT_SCHEMAS = {"alert-payload.v1.json", "monitor-run.v1.json"}
 M = ["--model", "tv-recommender"]
@@ -29,7 +36,7 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
 def file_of(command: str) -> Path:
-    return SCHEMAS / f"{command.replace(' ', '-')}.v2.json"
+    return SCHEMAS / f"{SCHEMA_NAMES.get(command, command.replace(' ', '-'))}.v2.json"
 
 
 # -- the published schemas --------------------------------------------------------------------
@@ -152,6 +159,7 @@ def story_runs(root: Path, data: Path, first_batch: str) -> list[tuple[str, list
         ("history", ["history", *M]),
         ("history", ["history", *M, "--check", "drift"]),
         ("metrics", ["metrics", *M]),
+        ("report", ["report", *M, "--current", LATE]),
         ("ingest", ["ingest", str(data / "training.parquet"), *M, "--version", "v1",
                     "--env", "training"]),
         ("ingest-actuals", ["ingest-actuals", str(data / "actuals_late.csv"), *M]),

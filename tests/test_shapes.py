@@ -38,7 +38,10 @@ ALL_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "objec
 
 
 def schema_of(command: str) -> dict[str, Any]:
-    return json.loads((SCHEMAS / f"{command.replace(' ', '-')}.v2.json").read_text())
+    from evalctl.reports.model import SCHEMA_NAMES
+
+    name = SCHEMA_NAMES.get(command, command.replace(" ", "-"))
+    return json.loads((SCHEMAS / f"{name}.v2.json").read_text())
 
 
 # -- the status vocabulary --------------------------------------------------------------------
@@ -131,6 +134,8 @@ def test_each_shape_generates_a_valid_json_schema(shape: Shape) -> None:
 def json_types(fragment: dict[str, Any]) -> frozenset[str]:
     """The JSON types a schema fragment admits (references into report.schema.json resolved)."""
     if "$ref" in fragment:
+        if fragment["$ref"].endswith(".json"):  # another command's whole envelope
+            return frozenset({"object"})
         name = fragment["$ref"].rsplit("/", 1)[-1]
         return json_types(ENVELOPE["$defs"][name])
     if "const" in fragment:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from evalctl import api
+from evalctl.analyses.report import HealthRequest, health_report
 from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
 from evalctl.errors import EvalctlError, InputError
@@ -202,6 +203,18 @@ class Workspace:
                                           self.selector(reference, as_of),
                                           self.selector(current, as_of), window=window,
                                           windows=windows, min_rows=min_rows))
+
+    @_traced
+    def report(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
+               *, estimate_reference: SelectorRef = "validation", window: str | None = None,
+               as_of: date | None = None) -> Report:
+        """`evalctl report`: skew, drift, slices, estimate and the latest monitor verdict of
+        one model, each part the report its own command makes."""
+        request = HealthRequest(reference=self.selector(reference, as_of),
+                                current=self.selector(current, as_of),
+                                estimate_reference=self.selector(estimate_reference, as_of),
+                                window=window, stamp=now(self.clock))
+        return self._stamped(health_report(self.store, self.model(model), request))
 
     @_traced
     def export(self, model: ModelRef, selector: SelectorRef, out: str | Path, *,

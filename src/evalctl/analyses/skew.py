@@ -34,7 +34,7 @@ from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
 from evalctl.settings.sections import DriftSettings
 from evalctl.stats import Binning, fit_binning, merge, summarize
-from evalctl.stats.summary import Summary
+from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
 
 QUALITY = ("null_rate_change", "out_of_range")
 UNIT_FACTORS = {60.0: "seconds vs minutes", 1 / 60: "minutes vs seconds",
@@ -55,6 +55,9 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
     progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
     cur_summary = summarize(cur_lf, binning)[None]
     results = judge_features(kinds, ref_summary, cur_summary, settings, chunk_summaries)
+    for result in results:
+        result["histogram"] = histogram(ref_summary[result["feature"]],
+                                        cur_summary[result["feature"]])
     results.append(schema_result(store, model, ref_sel, cur_sel))
     match: dict[str, Any] = {}
     if join_key:
@@ -119,6 +122,25 @@ def judge_feature(column: str, kind: str, ref: Summary, cur: Summary, settings: 
     if result["status"] != "error":
         apply_quality(result, kind, ref, cur)
     return result
+
+
+def histogram(ref: Summary, cur: Summary) -> dict[str, Any] | None:
+    """Both sides' counts in the reference's bins, for charts (counts, not densities).
+
+    Numeric: the reference-quantile bins of PSI, right-closed, ``edges`` their inner
+    boundaries (``len(edges) + 1`` counts; the first and last bins are open-ended, so they hold
+    the values below and above the reference's range). Categorical: the reference's top
+    categories (``labels``), then ``(other)`` (known to the reference, outside its top) and
+    ``(unseen)`` (never in the reference). None when either side has no summary."""
+    if ref.error or cur.error:
+        return None
+    if isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary):
+        return {"edges": list(ref.psi_edges), "reference": ref.psi_counts().tolist(),
+                "current": cur.psi_counts().tolist()}
+    if isinstance(ref, CategoricalSummary) and isinstance(cur, CategoricalSummary):
+        return {"labels": [*ref.vocabulary, "(other)", "(unseen)"],
+                "reference": list(ref.counts), "current": list(cur.counts)}
+    return None
 
 
 def chunk_thresholds(column: str, kind: str, ref: Summary, chunks: list[dict[str, Summary]],

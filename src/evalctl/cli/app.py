@@ -20,6 +20,7 @@ from evalctl.cli.commands import (
     metrics,
     monitor_history,
     rca_export,
+    report,
     skew_drift,
     slices_validate,
     store,
@@ -98,6 +99,7 @@ monitor_history.register(app)
 metrics.register(app)
 estimate.register(app)
 config_check.register(app)
+report.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,

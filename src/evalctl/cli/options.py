@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 Format = Annotated[str | None, typer.Option(
-    "--format", "-f", help="table | json | markdown (default: table on a terminal, else json).")]
+    "--format", "-f",
+    help="table | json | markdown | html (default: table on a terminal, else json).")]
 Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write the report to FILE (whole or not at all) instead of stdout; "
-    "the format follows the extension: .json (or none), .md, .txt. '-' is stdout.")]
+    "the format follows the extension: .json (or none), .md, .txt, .html. '-' is stdout.")]
 FailOn = Annotated[str, typer.Option(
     "--fail-on", help="What turns into exit 1: fail | warn | never.")]
 Model = Annotated[str, typer.Option("--model", "-m", help="Model name from the config.")]

@@ -14,14 +14,14 @@ from evalctl.errors import ExitCode, InputError
 from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
 from evalctl.lake.locking import LOCK_FILE
-from evalctl.render import FORMATS, render_json, render_markdown, render_table
+from evalctl.render import FORMATS, render_html, render_json, render_markdown, render_table
 from evalctl.reports import Report
 from evalctl.temporaries import temporary
 
 FAIL_ON = ("fail", "warn", "never")
 # what `-o FILE` writes, by the file's extension; a name without one gets JSON
 EXTENSIONS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "table",
-              "": "json"}
+              ".html": "html", ".htm": "html", "": "json"}
 # folders of a store that belong to evalctl: no report, alert or export is ever written there
 STORE_FOLDERS = (PREDICTIONS, ACTUALS, RESULTS, LEDGER, STAGING, "profiles", "_reference")
 # files of a store's root that belong to evalctl (replacing one breaks the store or its lock)
@@ -52,6 +52,8 @@ def render(state: AppState, report: Report, chosen: str, output: Path | None) ->
         return render_json(report)
     if chosen == "markdown":
         return render_markdown(report)
+    if chosen == "html":
+        return render_html(report)
     at_terminal = output is None and is_terminal(state.stdout)
     if at_terminal and state.color:
         return render_table(report, width=None)

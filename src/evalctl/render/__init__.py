@@ -10,7 +10,7 @@ from evalctl.render.markdown import render_markdown
 if TYPE_CHECKING:
     from evalctl.reports import Report
 
-FORMATS = ("table", "json", "markdown")
+FORMATS = ("table", "json", "markdown", "html")
 
 
 def render_table(report: Report, width: int | None = None) -> str:
@@ -21,4 +21,13 @@ def render_table(report: Report, width: int | None = None) -> str:
 
     return render(report, width)
 
-__all__ = ["FORMATS", "render_json", "render_markdown", "render_table"]
+
+def render_html(report: Report) -> str:
+    """The report as one self-contained HTML page (see `evalctl.render.html`); imported only
+    when a page is asked for, like the table."""
+    from evalctl.render.html import render_html as render
+
+    return render(report)
+
+
+__all__ = ["FORMATS", "render_html", "render_json", "render_markdown", "render_table"]

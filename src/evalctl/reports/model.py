@@ -23,6 +23,9 @@ RESULT_STATUSES: tuple[str, ...] = tuple(str(status) for status in WORST_FIRST)
 _RANK = {status: rank for rank, status in enumerate(RESULT_STATUSES)}
 # The status counters every command's summary starts with, in this order.
 SUMMARY_COUNTERS = ("results", *RESULT_STATUSES)
+# Commands whose schema is not named after them: `report`'s would read like the envelope's
+# own `report.schema.json`.
+SCHEMA_NAMES = {"report": "health-report"}
 
 
 def worst_status(statuses: list[str]) -> str:
@@ -67,7 +70,8 @@ def schema_uri(command: str | None) -> str:
     """The `$schema` of a command's envelope: its own schema, shipped as
     `evalctl/schemas/<command>.v2.json` (spaces become `-`: `config-check.v2.json`); the
     envelope's own schema when there is none (an error before a command was recognised)."""
-    name = f"{(command or '').replace(' ', '-')}.v{SCHEMA_VERSION}.json"
+    name = SCHEMA_NAMES.get(command or "", (command or "").replace(" ", "-"))
+    name = f"{name}.v{SCHEMA_VERSION}.json"
     if not command or not (files("evalctl") / "schemas" / name).is_file():
         name = "report.schema.json"
     return SCHEMA_BASE + name

@@ -18,6 +18,7 @@ from evalctl.reports.shapes.features import (
     DriftVerdict,
     GaugeSample,
     MultivariateWindow,
+    ReportPart,
     SchemaVerdict,
     TransformationVerdict,
 )
@@ -44,7 +45,7 @@ SHAPES: tuple[Shape, ...] = (
     StoreCreated, IngestedBatch, CatalogEntry, BatchRecord, BatchAction, StoredFile,
     StoreProblem, ModelSettings, ExportedFile,
     DistributionVerdict, TransformationVerdict, SchemaVerdict, DriftVerdict, MultivariateWindow,
-    CheckRow, CheckHistory, GaugeSample,
+    CheckRow, CheckHistory, GaugeSample, ReportPart,
     MetricChange, CauseFinding, SegmentEffect, OutputFinding,
     SegmentMetric, DiscoveredSegment, SegmentDelta, SegmentComparison,
     WindowPoint, ProxyTrend, EstimateUnavailable,

@@ -45,6 +45,8 @@ DistributionVerdict = Shape(
         F("epsilon", NUMBER, null=True, optional=True),
         F("section", STRING, "which table of the report the result belongs to"),
         F("quality_alerts", ARRAY, optional=True),
+        F("histogram", OBJECT, "both sides' counts in the reference's bins, for charts",
+          null=True, optional=True),
         F("decided_by", OBJECT,
           "the check that set the status when it is not the measure's own threshold",
           null=True, optional=True),
@@ -312,4 +314,24 @@ GaugeSample = Shape(
         C("value", "value", 0),
     ),
     rows_of=(("metrics", None),),
+)
+
+
+ReportPart = Shape(
+    "ReportPart", "one part of the health page (`report`): a command's own report",
+    fields=(
+        F("part", STRING, "skew, drift, slices, estimate or monitor"),
+        F("status", STATUS),
+        F("summary", STRING, "the part's status counters in words (null when it could not be "
+          "made)", null=True),
+        F("reason", STRING, "why the part could not be made (null when it was)", null=True),
+        F("report", OBJECT, "the part's own report envelope", null=True),
+    ),
+    columns=(
+        C("status", "status", 0),
+        C("part", "part", 0),
+        C("summary", "results", 1, WORDS),
+        C("reason", "reason", 2, TEXT),
+    ),
+    rows_of=(("report", None),),
 )
