@@ -288,26 +288,29 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
 
 
 def skew(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-         join_key: str | None = None) -> Report:
-    """Training/serving skew between two selections (the CI gate)."""
+         join_key: str | None = None, engine: str = "auto") -> Report:
+    """Training/serving skew between two selections (the CI gate). `engine`: profiles,
+    scan or auto (profiles when they cover the question)."""
     from evalctl.analyses.skew import skew_report
 
     model = store.resolve_model(model)
     return skew_report(store, model, reference, current, settings=model.settings.skew,
-                       join_key=join_key)
+                       join_key=join_key, engine=engine)
 
 
 def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
           window: str | None = None, windows: int | None = None,
-          min_rows: int | None = None, multivariate: bool = False) -> Report:
+          min_rows: int | None = None, multivariate: bool = False,
+          engine: str = "auto") -> Report:
     """Drift of every column window by window, with onset; with `multivariate`, also a
-    classifier two-sample test per window (needs the `evalctl[multivariate]` extra)."""
+    classifier two-sample test per window (needs the `evalctl[multivariate]` extra).
+    `engine`: profiles, scan or auto (profiles when they cover the question)."""
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
     settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
     return drift_report(store, model, reference, current, settings=settings,
-                        windows=windows, multivariate=multivariate)
+                        windows=windows, multivariate=multivariate, engine=engine)
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,
@@ -442,3 +445,40 @@ def check_config(path: str | Path | None = None) -> Report:
                   inputs={"config": str(found),
                           "store": str(config.store) if config.store else None},
                   results=results, summary={"models": len(results)})
+
+
+def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool = False,
+                   clock: Clock | None = None) -> Report:
+    """For each model: fit its monitoring reference when needed (first build, changed config,
+    `refit`) and profile every stored batch without profiles on it (README: "Profiles")."""
+    from evalctl.profiles.build import build_profiles
+
+    if not models:
+        raise InputError("profiles build: no model of the config has a `reference:`; add one "
+                         "(e.g. reference: training:v1@2026-09-01..2026-10-15)")
+    rows, recommendations = [], []
+    for model in models:
+        model = store.resolve_model(model)
+        done = build_profiles(store, model, refit=refit, now=now(clock))
+        ref = done.reference
+        rows.append({"status": "pass", "model": model.name, "reference": ref.hash,
+                     "selector": ref.selector, "granularity": ref.granularity,
+                     "fitted": done.fitted is not None, "fitted_because": done.fitted,
+                     "fitted_at": ref.fitted_at, "reference_batches": len(ref.batches),
+                     "reference_rows": ref.rows, "versions": list(ref.versions),
+                     "dates": list(ref.dates), "batches": done.batches, "files": done.files,
+                     "rows": done.rows, "already": done.already})
+        if not (done.batches or done.fitted):
+            recommendations.append(
+                f"{model.name}: every batch already has profiles on reference {ref.hash}; "
+                f"`evalctl profiles build --model {model.name} --refit` refits the reference")
+    return Report(command="profiles build",
+                  model=models[0].name if len(models) == 1 else None, status="pass",
+                  inputs={"store": str(store.root), "models": [m.name for m in models],
+                          "refit": refit},
+                  results=rows,
+                  summary={"models": len(rows), "batches": sum(r["batches"] for r in rows),
+                           "files": sum(r["files"] for r in rows),
+                           "rows": sum(r["rows"] for r in rows),
+                           "already": sum(r["already"] for r in rows)},
+                  recommendations=recommendations)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalctl.errors import ConfigError
-from evalctl.settings.sections import ModelSettings
+from evalctl.settings.sections import ModelSettings, ProfileSettings
 
 TASKS = ("binary_classification", "multiclass_classification", "regression", "ranking")
 KINDS = ("numeric", "categorical")
@@ -72,6 +72,7 @@ class ModelConfig:
     negative_label: str | None = None  # binary text label meaning 0 (others are then refused)
     null_values: tuple[str, ...] = NULL_VALUES  # text read as null (after trimming spaces)
     actuals_timestamp: str | None = None  # the actuals' arrival-time column (default timestamp)
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)  # reference, granularity
 
     @property
     def output_columns(self) -> list[str]:

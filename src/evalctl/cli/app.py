@@ -18,6 +18,7 @@ from evalctl.cli.commands import (
     config_check,
     estimate,
     monitor_history,
+    profiles,
     rca_export,
     skew_drift,
     slices_validate,
@@ -96,6 +97,7 @@ rca_export.register(app)
 monitor_history.register(app)
 estimate.register(app)
 config_check.register(app)
+profiles.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,

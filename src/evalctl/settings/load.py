@@ -33,6 +33,7 @@ from evalctl.config import (
 from evalctl.config_yaml import read_yaml
 from evalctl.errors import ConfigError
 from evalctl.settings.checks import parse_model_settings
+from evalctl.settings.profiles import parse_profile_settings
 from evalctl.settings.values import config_section
 
 _MODEL_KEYS = {
@@ -40,6 +41,7 @@ _MODEL_KEYS = {
     "features", "proxies", "slices", "checks", "threshold",
     "timestamp_format", "timestamp_unit", "timestamp_years", "score_scale",
     "positive_label", "negative_label", "null_values", "actuals",
+    "reference", "profiles",
 }
 _SLICE_KEYS = {"feature", "features", "bins", "quantiles", "name"}
 
@@ -154,6 +156,7 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         prediction=columns["prediction"], score=columns["score"], label=columns["label"],
         group=columns["group"], threshold=threshold, features=features,
         proxies=proxies, slices=slices, checks=checks, settings=settings, **reading,
+        profiles=parse_profile_settings(key, raw.get("reference"), raw.get("profiles")),
     )
 
 

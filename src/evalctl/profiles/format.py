@@ -1,0 +1,209 @@
+"""The profile format (version 1): one data file's summaries, per time bucket, as a tidy table.
+
+A profile is one zstd Parquet file with the columns of `PROFILE_SCHEMA`. Each
+(``bucket``, ``feature``) has one *feature row* (``cell`` null) and one *cell row* per
+non-empty cell (``cell`` = the cell's index):
+
+- feature row: ``kind`` (numeric | categorical), ``present`` (the column was in the data
+  file), ``rows``, ``nulls`` (null when the column is missing), ``nonfinite`` (NaN / inf),
+  ``minimum`` / ``maximum`` / ``mean`` / ``m2`` (numeric, over the finite values; ``m2`` is
+  the sum of squared deviations), ``error`` (why the feature could not be summarised), and for
+  a categorical feature ``unseen`` (its distinct unseen levels, sorted, at most `UNSEEN_KEPT`)
+  and ``unseen_exact`` (all of them are listed).
+- cell row: ``count``; for a numeric feature's open intervals (even cells) also ``sum``,
+  ``low`` and ``high``. Numeric cells interleave the reference edges e0..em as
+  ``(-inf, e0), {e0}, (e0, e1), ..., {em}, (em, inf)``; categorical cells are the reference
+  vocabulary in order, then ``other``, then ``unseen`` (`evalctl.stats.summary`).
+
+Nothing here is evalctl-specific beyond the reference it names: any engine that counts the
+same cells on the same reference writes the same table, and merging is a group-by (sums of
+counts, sums, rows; min of lows; max of highs; moments with Chan's formula; union of names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from evalctl.stats.binning import Binning, column_problem
+from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
+
+FORMAT = 1
+UNSEEN_KEPT = 1000  # distinct unseen levels listed per (file, bucket, feature)
+PROFILE_SCHEMA = pl.Schema({  # type: ignore[arg-type]  # polars' stubs: dict of classes
+    "bucket": pl.Datetime("us"), "feature": pl.String, "kind": pl.String, "cell": pl.Int32,
+    "present": pl.Boolean, "rows": pl.Int64, "nulls": pl.Int64, "nonfinite": pl.Int64,
+    "minimum": pl.Float64, "maximum": pl.Float64, "mean": pl.Float64, "m2": pl.Float64,
+    "error": pl.String, "unseen": pl.List(pl.String), "unseen_exact": pl.Boolean,
+    "count": pl.Int64, "sum": pl.Float64, "low": pl.Float64, "high": pl.Float64,
+})
+PART = "__part"  # the profile's position in a merge (fixes the order of float sums)
+WINDOW = "__window"
+
+
+def profile_table(by_bucket: dict[datetime, dict[str, Summary]],
+                  present: Iterable[str]) -> pl.DataFrame:
+    """Summaries per bucket (as `summarize(..., by=bucket)` returns them) as a profile table.
+
+    `present` names the features whose column the data file holds."""
+    held = set(present)
+    columns: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA}
+    for bucket, summaries in by_bucket.items():
+        for feature, summary in summaries.items():
+            _feature_row(columns, bucket, summary, feature in held)
+            _cell_rows(columns, bucket, summary)
+    return pl.DataFrame(columns, schema=PROFILE_SCHEMA)
+
+
+def _feature_row(columns: dict[str, list[Any]], bucket: datetime, s: Summary,
+                 present: bool) -> None:
+    row: dict[str, Any] = dict.fromkeys(PROFILE_SCHEMA)
+    row.update(bucket=bucket, feature=s.feature, kind=s.kind, present=present, rows=s.rows,
+               nulls=s.nulls, error=s.error)
+    if isinstance(s, NumericSummary) and s.error is None:
+        row.update(nonfinite=s.nonfinite, minimum=s.minimum, maximum=s.maximum, mean=s.mean,
+                   m2=s.m2)
+    if isinstance(s, CategoricalSummary) and s.error is None:
+        names = list(s.unseen_names[:UNSEEN_KEPT])
+        row.update(unseen=names, unseen_exact=len(names) == s.unseen_levels)
+    for name, value in row.items():
+        columns[name].append(value)
+
+
+def _cell_rows(columns: dict[str, list[Any]], bucket: datetime, s: Summary) -> None:
+    if s.error is not None:
+        return
+    counts = np.asarray(s.counts, dtype=np.int64)
+    cells = np.flatnonzero(counts)
+    n = len(cells)
+    fill: dict[str, list[Any]] = {name: [None] * n for name in PROFILE_SCHEMA}
+    fill.update(bucket=[bucket] * n, feature=[s.feature] * n, kind=[s.kind] * n,
+                cell=cells.tolist(), count=counts[cells].tolist())
+    if isinstance(s, NumericSummary):
+        opened: dict[str, tuple[float | None, ...]] = {"sum": s.sums, "low": s.lows,
+                                                       "high": s.highs}
+        for name, values in opened.items():
+            fill[name] = [values[c // 2] if c % 2 == 0 else None for c in cells.tolist()]
+    for name, column in fill.items():
+        columns[name].extend(column)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """Summaries merged from profiles, per window (None for a single window) and feature,
+    with each window's rows and whether every unseen-level count is exact."""
+
+    summaries: dict[Any, dict[str, Summary]]
+    rows: dict[Any, int]
+    unseen_exact: bool
+
+
+def merge_profiles(profiles: pl.LazyFrame, binning: Binning,
+                   window: pl.Expr | None = None) -> Merged:
+    """Merge profile tables (each with a `PART` column giving its position) into the
+    summaries of every feature of `binning`, per window (`window`: an expression of
+    ``bucket``; None: one window, keyed None). Windows are sorted by key."""
+    keyed = profiles.with_columns(
+        (pl.lit(0) if window is None else window).alias(WINDOW)).filter(
+        pl.col("feature").is_in(list(binning.kinds)))
+    heads = keyed.filter(pl.col("cell").is_null()).group_by(WINDOW, "feature").agg(
+        *_head_aggregates()).collect()
+    cells = keyed.filter(pl.col("cell").is_not_null()).group_by(WINDOW, "feature", "cell").agg(
+        pl.col("count").sum(),
+        pl.col("sum").sort_by(PART, "bucket").sum(),
+        pl.col("low").min(), pl.col("high").max(),
+        has_sum=pl.col("sum").is_not_null().any()).collect()
+    by_key = {key: frame for key, frame in
+              cells.partition_by(WINDOW, "feature", as_dict=True).items()}
+    summaries: dict[Any, dict[str, Summary]] = {}
+    rows: dict[Any, int] = {}
+    exact = True
+    for head in heads.sort(WINDOW).iter_rows(named=True):
+        key = None if window is None else head[WINDOW]
+        part = by_key.get((head[WINDOW], head["feature"]))
+        summary = _summary(head, part, binning)
+        summaries.setdefault(key, {})[head["feature"]] = summary
+        rows[key] = max(rows.get(key, 0), int(head["rows"]))
+        exact = exact and bool(head["unseen_exact"] is not False)
+    ordered = {key: {f: summaries[key][f] for f in binning.kinds if f in summaries[key]}
+               for key in sorted(summaries, key=lambda k: (k is None, k))}
+    return Merged(ordered, rows, exact)
+
+
+def _head_aggregates() -> list[pl.Expr]:
+    n = (pl.col("rows") - pl.col("nulls") - pl.col("nonfinite")).cast(pl.Float64)
+    ordered = [PART, "bucket"]
+    total = n.sort_by(*ordered).sum()
+    mean = (n * pl.col("mean")).sort_by(*ordered).sum() / total
+    spread = (pl.col("m2") + n * (pl.col("mean") - mean) ** 2).sort_by(*ordered).sum()
+    return [
+        pl.col("kind").first(),
+        pl.col("present").any(),
+        pl.col("rows").sum(),
+        pl.when(pl.col("nulls").is_null().any()).then(None)
+        .otherwise(pl.col("nulls").sum()).alias("nulls"),
+        pl.col("nonfinite").sum(),
+        pl.col("minimum").min(), pl.col("maximum").max(),
+        pl.when(total > 0).then(mean).otherwise(0.0).alias("mean"),
+        pl.when(total > 0).then(spread).otherwise(0.0).alias("m2"),
+        pl.col("error").drop_nulls().min().alias("error"),
+        pl.col("unseen").list.explode(keep_nulls=False, empty_as_null=False)
+        .drop_nulls().unique().sort().alias("unseen"),
+        pl.col("unseen_exact").fill_null(True).all().alias("unseen_exact"),
+    ]
+
+
+def _summary(head: dict[str, Any], cells: pl.DataFrame | None, binning: Binning) -> Summary:
+    """One merged feature row and its cells as the Summary `summarize` would have built."""
+    feature, kind = head["feature"], binning.kinds[head["feature"]]
+    error = head["error"]
+    if not head["present"]:
+        error = column_problem(pl.Schema(), feature, kind)
+    if error is not None:
+        nulls = head["nulls"] if head["present"] and head["rows"] else None
+        if kind == "categorical":
+            return CategoricalSummary(feature, (), rows=head["rows"], nulls=nulls, error=error)
+        return NumericSummary(feature, (), (), rows=head["rows"], nulls=nulls, error=error)
+    if kind == "numeric":
+        return _numeric(head, cells, binning)
+    return _categorical(head, cells, binning)
+
+
+def _numeric(head: dict[str, Any], cells: pl.DataFrame | None,
+             binning: Binning) -> NumericSummary:
+    bins = binning.numeric[head["feature"]]
+    size = 2 * len(bins.edges) + 1
+    counts = np.zeros(size, dtype=np.int64)
+    sums = [0.0] * (len(bins.edges) + 1)
+    lows: list[float | None] = [None] * len(sums)
+    highs: list[float | None] = [None] * len(sums)
+    if cells is not None:
+        index = cells.get_column("cell").to_numpy()
+        counts[index] = cells.get_column("count").to_numpy()
+        for cell, total, low, high in cells.select("cell", "sum", "low", "high").iter_rows():
+            if cell % 2 == 0:
+                sums[cell // 2], lows[cell // 2], highs[cell // 2] = total + 0.0, low, high
+    return NumericSummary(
+        head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
+        nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
+        mean=head["mean"], m2=head["m2"], counts=tuple(counts.tolist()), sums=tuple(sums),
+        lows=tuple(lows), highs=tuple(highs))
+
+
+def _categorical(head: dict[str, Any], cells: pl.DataFrame | None,
+                 binning: Binning) -> CategoricalSummary:
+    bins = binning.categorical[head["feature"]]
+    counts = np.zeros(len(bins.vocabulary) + 2, dtype=np.int64)
+    if cells is not None:
+        counts[cells.get_column("cell").to_numpy()] = cells.get_column("count").to_numpy()
+    names = list(head["unseen"] or [])
+    return CategoricalSummary(
+        head["feature"], bins.vocabulary, rows=head["rows"], nulls=head["nulls"],
+        counts=tuple(counts.tolist()), unseen_levels=len(names),
+        unseen_names=tuple(names[:UNSEEN_NAME_CAP]),
+        unseen_levels_exact=bool(head["unseen_exact"]), known_complete=bins.known_complete)
