@@ -130,9 +130,23 @@ def merge_profiles(profiles: pl.LazyFrame, binning: Binning,
         summaries.setdefault(key, {})[head["feature"]] = summary
         rows[key] = max(rows.get(key, 0), int(head["rows"]))
         exact = exact and bool(head["unseen_exact"] is not False)
+    if window is None and not summaries:  # no rows at all: empty summaries, as `summarize`
+        summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
+        rows[None] = 0
     ordered = {key: {f: summaries[key][f] for f in binning.kinds if f in summaries[key]}
                for key in sorted(summaries, key=lambda k: (k is None, k))}
     return Merged(ordered, rows, exact)
+
+
+def _empty(feature: str, binning: Binning) -> Summary:
+    if feature in binning.numeric and feature not in binning.errors:
+        return NumericSummary.empty(feature, binning.numeric[feature])
+    if feature in binning.categorical and feature not in binning.errors:
+        return CategoricalSummary.empty(feature, binning.categorical[feature])
+    error = binning.errors.get(feature, f"column {feature!r} has no reference binning")
+    if binning.kinds[feature] == "categorical":
+        return CategoricalSummary(feature, (), nulls=None, error=error)
+    return NumericSummary(feature, (), (), nulls=None, error=error)
 
 
 def _head_aggregates() -> list[pl.Expr]:
