@@ -237,8 +237,8 @@ def test_removing_a_batch_removes_its_profiles_in_the_same_commit(profiled, work
     root = workdir / "store"
     prod = next(r for r in records(root) if r.get("env") == "production")
     assert profiled("batches", "remove", prod["batch"]).code == 0
+    from evalctl.lake.profiled import profile_index
     from evalctl.lake.store import Store
-    from evalctl.profiles.catalog import profile_index
 
     store = Store.open(root)
     reference = json.loads((root / "profiles/model=churn/reference.json").read_text())["hash"]
@@ -306,3 +306,48 @@ def test_bad_profile_settings_name_the_key(workdir: Path, text: str, message: st
     (workdir / "evalctl.yaml").write_text(config)
     result = run_cli("--config", str(workdir / "evalctl.yaml"), "config", "check")
     assert result.code == 2 and message in result.stderr, result.stderr
+
+
+def doctor(cli: Callable[..., CliResult], *args: str) -> dict[str, Any]:
+    result = cli("doctor", *args, "-f", "json")
+    doc = result.json()
+    validate_envelope(doc)
+    return doc
+
+
+def test_doctor_checks_every_file_has_one_sound_profile(profiled, workdir: Path) -> None:
+    root = workdir / "store"
+    healthy = doctor(profiled)
+    assert healthy["status"] == "pass" and healthy["summary"]["unprofiled"] == 0
+    prod = next(r for r in records(root) if r.get("env") == "production")
+    damaged = root / prod["extra"]["profiles"]["files"][0]["path"]
+    damaged.write_bytes(damaged.read_bytes()[:-3] + b"xyz")
+    stray = root / "profiles/model=churn/ref=0000/version=v1/part-x.parquet"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"PAR1")
+    record = next((root / "profiles/model=churn").glob("ref=*/_records/*.json"))
+    record.unlink()  # the training batch's build record: its files lose their profiles
+    doc = doctor(profiled)
+    problems = {r["path"]: r["problem"] for r in doc["results"]}
+    assert doc["status"] == "fail"
+    assert problems[damaged.relative_to(root).as_posix()] == "profile checksum mismatch"
+    assert problems[stray.relative_to(root).as_posix()].startswith("orphan")
+    training = [r for r in doc["results"] if r["problem"].startswith("no profile on")]
+    assert len(training) == 4 and doc["summary"]["unprofiled"] == 4
+    assert any("profiles build --model churn" in r for r in doc["recommendations"])
+    repaired = doctor(profiled, "--repair", "--grace", "0s")
+    assert stray.relative_to(root).as_posix() in {
+        r["path"] for r in repaired["results"] if r["problem"] == "orphan (removed)"}
+    assert not stray.exists()
+
+
+def test_doctor_collects_the_profiles_of_removed_batches(profiled, workdir: Path) -> None:
+    root = workdir / "store"
+    prod = next(r for r in records(root) if r.get("env") == "production")
+    profiles = [root / f["path"] for f in prod["extra"]["profiles"]["files"]]
+    profiled("batches", "remove", prod["batch"])
+    pending = doctor(profiled)
+    assert pending["status"] == "pass" and pending["summary"]["pending"] >= len(profiles)
+    assert all(p.exists() for p in profiles)
+    doctor(profiled, "--repair", "--grace", "0s")
+    assert not any(p.exists() for p in profiles)

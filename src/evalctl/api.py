@@ -258,7 +258,9 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     results += [{"path": p, "batch": None, "problem": "file of a removed batch (collected by "
                  "`doctor --repair` after the grace period)", "status": "pass"}
                 for p in found.pending]
-    warned = (set(found.orphans) - set(found.removed)) or found.stray
+    results += [{"path": u["path"], "batch": u["batch"], "problem": u["problem"],
+                 "status": "warn"} for u in found.unprofiled]
+    warned = (set(found.orphans) - set(found.removed)) or found.stray or found.unprofiled
     status = "fail" if found.damaged else ("warn" if warned else "pass")
     recommendations = []
     if any(not d["batch"] for d in found.damaged):
@@ -277,13 +279,17 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     if found.stray:
         recommendations.append("stray files are not written by evalctl and never read by it; "
                                "move them out of the store")
+    for model in sorted({u["model"] for u in found.unprofiled}):
+        recommendations.append(f"reports on {model} scan rows where profiles are missing: "
+                               f"`evalctl profiles build --model {model}` writes them")
     return Report(command="doctor", model=None, status=status,
                   inputs={"store": str(store.root), "repair": repair}, results=results,
                   summary={"batches": found.checked_batches, "files": found.checked_files,
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
                            "removed": len(found.removed), "stray": len(found.stray),
                            "pending": len(found.pending), "collected": len(found.collected),
-                           "repair_skipped": found.repair_skipped},
+                           "repair_skipped": found.repair_skipped,
+                           "unprofiled": len(found.unprofiled)},
                   recommendations=recommendations)
 
 

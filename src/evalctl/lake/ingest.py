@@ -214,7 +214,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed.
     `profile` writes the batch's profiles before the commit, which then names them
-    (`evalctl.profiles.catalog`): the batch and its profiles become visible together."""
+    (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
     with staging_area(store.root, f"{batch}-{attempt}") as area:
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")

@@ -106,3 +106,12 @@ def profile_path(data_path: str, model: str, reference: str) -> str:
 def profile_record_file(model: str, reference: str, batch: str, generation: int) -> str:
     """The record that `profiles build` publishes for one batch generation's profiles."""
     return f"{profiles_dir(model)}/ref={reference}/_records/{batch}.{generation}.json"
+
+
+def profile_files(root: Path) -> list[Path]:
+    """Every profile Parquet file below ``profiles/``, committed or not (symlinked folders
+    are not entered)."""
+    base = root / PROFILES
+    if not base.is_dir() or base.is_symlink():
+        return []
+    return sorted(base.rglob("*.parquet"))

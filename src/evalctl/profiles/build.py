@@ -18,8 +18,8 @@ from evalctl import progress
 from evalctl.config import ModelConfig
 from evalctl.lake.durable import staging_area
 from evalctl.lake.ledger import lifecycle_lock
+from evalctl.lake.profiled import batch_profiles, publish_record
 from evalctl.lake.store import Store
-from evalctl.profiles.catalog import batch_profiles, publish_record
 from evalctl.profiles.compute import write_profiles
 from evalctl.profiles.reference import (
     Reference,

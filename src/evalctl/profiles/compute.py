@@ -20,10 +20,10 @@ from evalctl.config import ModelConfig
 from evalctl.lake.durable import fsync_tree
 from evalctl.lake.layout import profile_path
 from evalctl.lake.ledger import FileEntry
+from evalctl.lake.profiled import ProfileEntry, profiles_extra
 from evalctl.lake.readers import file_sha256
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
-from evalctl.profiles.catalog import ProfileEntry, profiles_extra
 from evalctl.profiles.format import UNSEEN_KEPT, profile_table
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats import summarize

@@ -19,8 +19,8 @@ import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError, StoreError
+from evalctl.lake.profiled import ProfileEntry, profile_index
 from evalctl.lake.store import DOCTOR_HINT, Selection, Store
-from evalctl.profiles.catalog import ProfileEntry, profile_index
 from evalctl.profiles.format import PART, Merged, merge_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
