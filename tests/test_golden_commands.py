@@ -80,6 +80,9 @@ CASES = [
          code=1),
     Case("monitor", ("monitor", "--date", "2026-11-30"), code=1),
     Case("history", ("history", *M), before=("monitor", "--date", "2026-11-30")),
+    Case("profiles_build", ("profiles", "build", *M)),
+    Case("skew_profiles", ("skew", *M, "--current", LATE), code=1,
+         before=("profiles", "build", *M)),
 ]
 
 

@@ -4,6 +4,7 @@ skew and drift from merged profiles equal the scan path's; the reference's lifec
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import CliResult, make_frame, run_cli, store_snapshot, validate_envelope
+from tests.helpers import (
+    STORY_CONFIG,
+    CliResult,
+    make_frame,
+    run_cli,
+    store_snapshot,
+    validate_envelope,
+)
+
+import evalctl.analyses.drift as drift
 
 M = ["--model", "churn"]
 CONFIG = """\
@@ -351,3 +361,51 @@ def test_doctor_collects_the_profiles_of_removed_batches(profiled, workdir: Path
     assert all(p.exists() for p in profiles)
     doctor(profiled, "--repair", "--grace", "0s")
     assert not any(p.exists() for p in profiles)
+
+
+def test_the_sample_story_from_profiles_equals_the_scan(story, tmp_path: Path) -> None:
+    """On the story (versions, a unit bug, a flood of new users, CSV and JSON-lines exports):
+    skew, drift and monitor read profiles and give the scan's numbers."""
+    store = tmp_path / "store"
+    shutil.copytree(story.store, store)
+
+    def run(*args: str) -> CliResult:
+        return run_cli("--config", str(STORY_CONFIG), "--store", str(store), *args)
+
+    assert run("profiles", "build", "--model", "tv-recommender").code == 0
+    m = ["--model", "tv-recommender"]
+    prof, scan = both(run, "skew", *m, "--current", "production@2026-11-15..2026-11-30")
+    assert prof["inputs"]["engine"] == "profiles"
+    assert_same(prof["results"], scan["results"])
+    prof, scan = both(run, "drift", *m, "--current", "production@2026-11-01..2026-11-30")
+    assert prof["inputs"]["engine"] == "profiles"
+    assert_same(prof["results"], scan["results"])
+
+
+def test_monitor_reads_drift_from_profiles(story, tmp_path: Path, monkeypatch) -> None:
+    """monitor's drift check goes through drift's source of summaries: once profiles cover
+    its windows it no longer summarises rows, and its rows are the scan's."""
+    store = tmp_path / "store"
+    shutil.copytree(story.store, store)
+
+    def run(*args: str) -> dict[str, Any]:
+        result = run_cli("--config", str(STORY_CONFIG), "--store", str(store), *args,
+                         "-f", "json")
+        assert result.code in (0, 1), result.stderr
+        return result.json()
+
+    def drift_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in doc["results"] if r.get("check") == "drift"]
+
+    monitor = ("monitor", "--model", "tv-recommender", "--date", "2026-11-20")
+    scanned = drift_rows(run(*monitor))
+    run("profiles", "build", "--model", "tv-recommender")
+
+    def no_scan(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("drift summarised rows although profiles cover it")
+
+    monkeypatch.setattr(drift, "summarize", no_scan)
+    monkeypatch.setattr(drift, "fit_binning", no_scan)
+    profiled = drift_rows(run(*monitor))
+    assert scanned and all(r["status"] != "error" for r in profiled)
+    assert_same(profiled, scanned)

@@ -19,7 +19,7 @@ from evalctl.reports.model import RESULT_STATUSES, SUMMARY_COUNTERS, Report, wor
 SCHEMAS = Path(__file__).parents[1] / "src" / "evalctl" / "schemas"
 COMMANDS = ["init", "ingest", "ingest-actuals", "catalog", "batches", "batches remove", "gc",
             "erase", "files", "doctor", "config check", "skew", "drift", "slices", "validate",
-            "compare", "rca", "export", "estimate", "monitor", "history"]
+            "compare", "rca", "export", "estimate", "monitor", "history", "profiles build"]
 M = ["--model", "tv-recommender"]
 LATE = "production@2026-11-15..2026-11-30"
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
@@ -125,6 +125,8 @@ def story_runs(root: Path, data: Path, first_batch: str) -> list[tuple[str, list
         ("files", ["files", *M, "--selector", "training"]),
         ("files", ["files", *M, "--actuals"]),
         ("config check", ["config", "check"]),
+        ("skew", ["skew", *M, "--current", LATE]),
+        ("profiles build", ["profiles", "build", *M]),
         ("skew", ["skew", *M, "--current", LATE]),
         ("skew", ["skew", *M, "--reference", "training:v2", "--current",
                   "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id"]),

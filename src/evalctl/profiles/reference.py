@@ -72,11 +72,12 @@ def profiled_columns(model: ModelConfig) -> dict[str, str]:
 
 
 def content_hash(binning: Binning, params: dict[str, int], granularity: str,
-                 files: tuple[str, ...]) -> str:
-    """16 hex digits of the SHA-256 of the fit, its parameters, the granularity and the files
-    it read: profiles on one hash are comparable with each other, and with nothing else."""
+                 batches: tuple[tuple[str, int], ...]) -> str:
+    """16 hex digits of the SHA-256 of the fit, its parameters, the granularity and the batch
+    generations it read (ids derived from their content): profiles on one hash are comparable
+    with each other, and with nothing else."""
     content = {"format": FORMAT, "binning": binning.to_dict(), "params": params,
-               "granularity": granularity, "files": sorted(files)}
+               "granularity": granularity, "batches": sorted(batches)}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -96,13 +97,13 @@ def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None)
                           fine_bins=FINE_BINS, max_levels=MAX_LEVELS)
     files = tuple(sorted(entry.path for _, _, entry in selection.files))
     dates = sorted(entry.date for _, _, entry in selection.files)
-    live = {r.batch: r.generation for r in selection.records}
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    batches = tuple(sorted((r.batch, r.generation) for r in selection.records))
+    stamp = f"{(now or datetime.now(UTC)).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
     granularity = model.profiles.granularity
     return Reference(
-        model=model.name, hash=content_hash(binning, params, granularity, files),
+        model=model.name, hash=content_hash(binning, params, granularity, batches),
         selector=selector.text, granularity=granularity, params=params,
-        batches=tuple(sorted(live.items())), files=files, versions=tuple(selection.versions),
+        batches=batches, files=files, versions=tuple(selection.versions),
         dates=(dates[0], dates[-1]), rows=selection.rows, fitted_at=stamp, binning=binning)
 
 
