@@ -107,27 +107,24 @@ def merge_profiles(profiles: pl.LazyFrame, binning: Binning,
                    window: pl.Expr | None = None) -> Merged:
     """Merge profile tables (each with a `PART` column giving its position) into the
     summaries of every feature of `binning`, per window (`window`: an expression of
-    ``bucket``; None: one window, keyed None). Windows are sorted by key."""
-    keyed = profiles.with_columns(
+    ``bucket``; None: one window, keyed None). Windows are sorted by key.
+
+    One collect reads every profile; feature rows merge in a polars group-by, cells in numpy
+    (`bincount` adds the floats in the profiles' order, so the result is the same bits on
+    every run)."""
+    frame = profiles.with_columns(
         (pl.lit(0) if window is None else window).alias(WINDOW)).filter(
-        pl.col("feature").is_in(list(binning.kinds)))
-    heads = keyed.filter(pl.col("cell").is_null()).group_by(WINDOW, "feature").agg(
-        *_head_aggregates()).collect()
-    cells = keyed.filter(pl.col("cell").is_not_null()).group_by(WINDOW, "feature", "cell").agg(
-        pl.col("count").sum(),
-        pl.col("sum").sort_by(PART, "bucket").sum(),
-        pl.col("low").min(), pl.col("high").max(),
-        has_sum=pl.col("sum").is_not_null().any()).collect()
-    by_key = {key: frame for key, frame in
-              cells.partition_by(WINDOW, "feature", as_dict=True).items()}
+        pl.col("feature").is_in(list(binning.kinds))).collect()
+    heads = (frame.filter(pl.col("cell").is_null()).group_by(WINDOW, "feature")
+             .agg(*_head_aggregates()).sort(WINDOW, "feature"))
+    cells = _merged_cells(frame.filter(pl.col("cell").is_not_null()), heads, binning)
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     exact = True
-    for head in heads.sort(WINDOW).iter_rows(named=True):
+    for group, head in enumerate(heads.iter_rows(named=True)):
         key = None if window is None else head[WINDOW]
-        part = by_key.get((head[WINDOW], head["feature"]))
-        summary = _summary(head, part, binning)
-        summaries.setdefault(key, {})[head["feature"]] = summary
+        summaries.setdefault(key, {})[head["feature"]] = _summary(head, cells.of(group),
+                                                                  binning)
         rows[key] = max(rows.get(key, 0), int(head["rows"]))
         exact = exact and bool(head["unseen_exact"] is not False)
     if window is None and not summaries:  # no rows at all: empty summaries, as `summarize`
@@ -136,6 +133,49 @@ def merge_profiles(profiles: pl.LazyFrame, binning: Binning,
     ordered = {key: {f: summaries[key][f] for f in binning.kinds if f in summaries[key]}
                for key in sorted(summaries, key=lambda k: (k is None, k))}
     return Merged(ordered, rows, exact)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Every (window, feature)'s merged cells, laid end to end: group g owns
+    ``offsets[g]:offsets[g + 1]``."""
+
+    offsets: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+    lows: np.ndarray
+    highs: np.ndarray
+
+    def of(self, group: int) -> tuple[np.ndarray, ...]:
+        cut = slice(int(self.offsets[group]), int(self.offsets[group + 1]))
+        return self.counts[cut], self.sums[cut], self.lows[cut], self.highs[cut]
+
+
+def _merged_cells(cells: pl.DataFrame, heads: pl.DataFrame, binning: Binning) -> _Cells:
+    sizes = [_cell_count(f, binning) for f in heads.get_column("feature").to_list()]
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+    total = int(offsets[-1])
+    groups = heads.select(WINDOW, "feature").with_row_index("__group")
+    keyed = cells.join(groups, on=[WINDOW, "feature"], how="left", maintain_order="left")
+    index = (offsets[keyed.get_column("__group").to_numpy()]
+             + keyed.get_column("cell").to_numpy().astype(np.int64))
+    counts = np.zeros(total, dtype=np.int64)
+    np.add.at(counts, index, keyed.get_column("count").to_numpy())
+    sums = np.bincount(index, weights=keyed.get_column("sum").fill_null(0.0).to_numpy(),
+                       minlength=total)
+    lows, highs = np.full(total, np.inf), np.full(total, -np.inf)
+    opened = keyed.get_column("low").is_not_null().to_numpy()
+    np.minimum.at(lows, index[opened], keyed.get_column("low").to_numpy()[opened])
+    np.maximum.at(highs, index[opened], keyed.get_column("high").to_numpy()[opened])
+    return _Cells(offsets, counts, sums, lows, highs)
+
+
+def _cell_count(feature: str, binning: Binning) -> int:
+    if feature in binning.numeric:
+        return 2 * len(binning.numeric[feature].edges) + 1
+    if feature in binning.categorical:
+        return len(binning.categorical[feature].vocabulary) + 2
+    return 0
 
 
 def _empty(feature: str, binning: Binning) -> Summary:
@@ -172,7 +212,8 @@ def _head_aggregates() -> list[pl.Expr]:
     ]
 
 
-def _summary(head: dict[str, Any], cells: pl.DataFrame | None, binning: Binning) -> Summary:
+def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...], binning: Binning
+             ) -> Summary:
     """One merged feature row and its cells as the Summary `summarize` would have built."""
     feature, kind = head["feature"], binning.kinds[head["feature"]]
     error = head["error"]
@@ -185,36 +226,32 @@ def _summary(head: dict[str, Any], cells: pl.DataFrame | None, binning: Binning)
         return NumericSummary(feature, (), (), rows=head["rows"], nulls=nulls, error=error)
     if kind == "numeric":
         return _numeric(head, cells, binning)
-    return _categorical(head, cells, binning)
+    return _categorical(head, cells[0], binning)
 
 
-def _numeric(head: dict[str, Any], cells: pl.DataFrame | None,
+def _numeric(head: dict[str, Any], cells: tuple[np.ndarray, ...],
              binning: Binning) -> NumericSummary:
     bins = binning.numeric[head["feature"]]
-    size = 2 * len(bins.edges) + 1
-    counts = np.zeros(size, dtype=np.int64)
-    sums = [0.0] * (len(bins.edges) + 1)
-    lows: list[float | None] = [None] * len(sums)
-    highs: list[float | None] = [None] * len(sums)
-    if cells is not None:
-        index = cells.get_column("cell").to_numpy()
-        counts[index] = cells.get_column("count").to_numpy()
-        for cell, total, low, high in cells.select("cell", "sum", "low", "high").iter_rows():
-            if cell % 2 == 0:
-                sums[cell // 2], lows[cell // 2], highs[cell // 2] = total + 0.0, low, high
+    counts, sums, lows, highs = (c[0::2] if i else c for i, c in enumerate(cells))
+    seen = counts[0::2] > 0
     return NumericSummary(
         head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
         nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
-        mean=head["mean"], m2=head["m2"], counts=tuple(counts.tolist()), sums=tuple(sums),
-        lows=tuple(lows), highs=tuple(highs))
+        mean=head["mean"], m2=head["m2"], counts=tuple(counts.tolist()),
+        sums=tuple((np.where(seen, sums, 0.0) + 0.0).tolist()),
+        lows=_present(lows, seen), highs=_present(highs, seen))
 
 
-def _categorical(head: dict[str, Any], cells: pl.DataFrame | None,
+def _present(values: np.ndarray, seen: np.ndarray) -> tuple[float | None, ...]:
+    out: list[float | None] = (values + 0.0).tolist()
+    for empty in np.flatnonzero(~seen).tolist():
+        out[empty] = None
+    return tuple(out)
+
+
+def _categorical(head: dict[str, Any], counts: np.ndarray,
                  binning: Binning) -> CategoricalSummary:
     bins = binning.categorical[head["feature"]]
-    counts = np.zeros(len(bins.vocabulary) + 2, dtype=np.int64)
-    if cells is not None:
-        counts[cells.get_column("cell").to_numpy()] = cells.get_column("count").to_numpy()
     names = list(head["unseen"] or [])
     return CategoricalSummary(
         head["feature"], bins.vocabulary, rows=head["rows"], nulls=head["nulls"],
