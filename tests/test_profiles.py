@@ -409,3 +409,23 @@ def test_monitor_reads_drift_from_profiles(story, tmp_path: Path, monkeypatch) -
     profiled = drift_rows(run(*monitor))
     assert scanned and all(r["status"] != "error" for r in profiled)
     assert_same(profiled, scanned)
+
+
+def test_an_erased_batch_is_scanned_until_its_new_files_are_profiled(profiled, workdir: Path
+                                                                     ) -> None:
+    ids = workdir / "ids.txt"
+    ids.write_text("p200000\np200001\n")
+    assert profiled("erase", *M, "--ids", str(ids)).code == 0
+    doc = profiled("skew", *M, "--current", "production", "-f", "json").json()
+    assert doc["inputs"]["engine"] == "scan" and "have no profile" in doc["inputs"][
+        "engine_reason"]
+    assert doctor(profiled)["summary"]["unprofiled"] > 0
+    assert profiled("doctor", "--repair", "--grace", "0s").code == 0
+    built = profiled("profiles", "build", *M, "-f", "json").json()["results"][0]
+    assert built["batches"] == 1 and not built["fitted"]
+    after = doctor(profiled)
+    assert after["status"] == "pass", after["results"]
+    assert after["summary"]["unprofiled"] == 0
+    prof, scan = both(profiled, "skew", *M, "--current", "production")
+    assert prof["inputs"]["engine"] == "profiles" and prof["inputs"]["current"]["rows"] == 3005
+    assert_same(prof["results"], scan["results"])

@@ -13,7 +13,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalctl.profiles.format import PART, merge_profiles, profile_table
+from evalctl.profiles.format import merge_profiles, profile_table
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summary import Summary
 
@@ -56,8 +56,7 @@ def profile(frame: pl.DataFrame) -> pl.DataFrame:
 
 def merged(tables: list[pl.DataFrame], window: pl.Expr | None = None
            ) -> dict[Any, dict[str, Summary]]:
-    parts = [t.with_columns(pl.lit(n, pl.Int32).alias(PART)) for n, t in enumerate(tables)]
-    return merge_profiles(pl.concat(parts).lazy(), BINNING, window).summaries
+    return merge_profiles(tables, BINNING, window).summaries
 
 
 def as_profile(summaries: dict[Any, dict[str, Summary]]) -> pl.DataFrame:

@@ -53,26 +53,49 @@ def publish_record(root: Path, model: str, reference: str, record: BatchRecord,
     return write_exclusive(target, json.dumps(payload, indent=1, sort_keys=True).encode())
 
 
+def file_profiles(root: Path, model: str, reference: str, record: BatchRecord
+                  ) -> dict[str, ProfileEntry]:
+    """The profiles on `reference` of one live batch generation's files, by data file: those
+    its ledger record names (an ingest's) and those a `profiles build` record adds (for a
+    generation committed without them, or rewritten by `erase`, whose record keeps the
+    entries of its unchanged files)."""
+    files = {f.path for f in record.files}
+    found: dict[str, ProfileEntry] = {}
+    for named in _named_sets(root, model, record, reference):
+        if named.get("reference") != reference:
+            continue
+        try:
+            entries = [ProfileEntry(**e) for e in named["files"]]
+        except (KeyError, TypeError):
+            continue
+        found.update({e.data: e for e in entries if e.data in files and e.data not in found})
+    return found
+
+
 def batch_profiles(root: Path, model: str, reference: str, record: BatchRecord
                    ) -> dict[str, ProfileEntry] | None:
-    """The profiles of one live batch generation on `reference`, by data file; None when it
-    has none (or they do not name exactly its files)."""
+    """The profiles of every file of one live batch generation on `reference`, by data
+    file; None when some file has none."""
+    found = file_profiles(root, model, reference, record)
+    return found if len(found) == len(record.files) else None
+
+
+def _named_sets(root: Path, model: str, record: BatchRecord, reference: str | None
+                ) -> list[dict[str, Any]]:
+    """The profile sets the commits of a batch generation name: its ledger record's, then the
+    `profiles build` records of it (on `reference`, or on any reference when None)."""
     raw = record.extra.get("profiles")
-    if not (isinstance(raw, dict) and raw.get("reference") == reference):
-        path = root / profile_record_file(model, reference, record.batch, record.generation)
-        if not path.is_file():
-            return None
+    sets: list[dict[str, Any]] = [raw] if isinstance(raw, dict) else []
+    pattern = (f"ref={reference if reference else '*'}/_records/"
+               f"{record.batch}.{record.generation}.json")
+    for path in sorted((root / profiles_dir(model)).glob(pattern)):
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            loaded = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
-    try:
-        entries = {e["data"]: ProfileEntry(**e) for e in raw["files"]}
-    except (KeyError, TypeError):
-        return None
-    if set(entries) != {f.path for f in record.files}:
-        return None
-    return entries
+            continue
+        if isinstance(loaded, dict):
+            sets.append(loaded)
+    return sets
 
 
 def profile_index(root: Path, model: str, reference: str, records: list[BatchRecord]
@@ -80,9 +103,7 @@ def profile_index(root: Path, model: str, reference: str, records: list[BatchRec
     """Every profiled data file of `records` (live batch generations) on `reference`."""
     index: dict[str, ProfileEntry] = {}
     for record in records:
-        found = batch_profiles(root, model, reference, record)
-        if found:
-            index.update(found)
+        index.update(file_profiles(root, model, reference, record))
     return index
 
 
@@ -96,21 +117,16 @@ def current_hash(root: Path, model: str) -> str | None:
     return str(found) if found else None
 
 
-def named_profiles(root: Path, model: str, record: BatchRecord) -> list[tuple[str, ProfileEntry]]:
-    """Every (reference, profile) that a batch generation's commits name: its ledger record's
-    and each `profiles build` record of it, on any reference."""
+def named_profiles(root: Path, model: str, record: BatchRecord
+                   ) -> list[tuple[str, ProfileEntry]]:
+    """Every (reference, profile) that a batch generation's commits name for its files, on
+    any reference (`erase` keeps `extra` on the rewritten generation, with its old files)."""
+    files = {f.path for f in record.files}
     found = []
-    raw = record.extra.get("profiles")
-    sets: list[Any] = [raw] if isinstance(raw, dict) else []
-    base = root / profiles_dir(model)
-    for path in sorted(base.glob(f"ref=*/_records/{record.batch}.{record.generation}.json")):
+    for named in _named_sets(root, model, record, None):
         try:
-            sets.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    for named in sets:
-        try:
-            found += [(str(named["reference"]), ProfileEntry(**e)) for e in named["files"]]
+            found += [(str(named["reference"]), ProfileEntry(**e)) for e in named["files"]
+                      if e["data"] in files]
         except (KeyError, TypeError):
             continue
     return found

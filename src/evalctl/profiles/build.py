@@ -13,12 +13,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from evalctl import progress
 from evalctl.config import ModelConfig
 from evalctl.lake.durable import staging_area
-from evalctl.lake.ledger import lifecycle_lock
-from evalctl.lake.profiled import batch_profiles, publish_record
+from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
+from evalctl.lake.profiled import file_profiles, publish_record
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import write_profiles
 from evalctl.profiles.reference import (
@@ -56,19 +57,26 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
             reference = fit_reference(store, model, now)
             save_reference(root, reference)
         records = store.prediction_records(model.name)
-        todo = [r for r in records if batch_profiles(root, model.name, reference.hash, r)
-                is None]
+        todo = [(r, _lacking(root, model.name, reference.hash, r)) for r in records]
+        todo = [(r, lacking) for r, lacking in todo if lacking]
+        files = [f for _, lacking in todo for f in lacking]
         progress.phase(f"profiling {len(todo)} batch(es) on reference {reference.hash}",
-                       total=sum(len(r.files) for r in todo))
-        for record in todo:
+                       total=len(files))
+        for record, lacking in todo:
             entries, moved = write_profiles(store, model, reference, record.version or "",
-                                            record.env or "", list(record.files),
+                                            record.env or "", lacking,
                                             area.folder / f"{record.batch}.{record.generation}")
             area.moved += moved
             publish_record(root, model.name, reference.hash, record, entries)
             area.moved.clear()  # committed: a later failure must not take them away
-    return BuildResult(reference, fitted, len(todo), sum(len(r.files) for r in todo),
-                       sum(r.rows for r in todo), len(records) - len(todo))
+    return BuildResult(reference, fitted, len(todo), len(files), sum(f.rows for f in files),
+                       len(records) - len(todo))
+
+
+def _lacking(root: Path, model: str, reference: str, record: BatchRecord) -> list[FileEntry]:
+    """The files of a batch generation without a profile on `reference`."""
+    found = file_profiles(root, model, reference, record)
+    return [f for f in record.files if f.path not in found]
 
 
 def _refit_reason(reference: Reference | None, model: ModelConfig, refit: bool) -> str | None:

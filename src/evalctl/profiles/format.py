@@ -22,7 +22,7 @@ counts, sums, rows; min of lows; max of highs; moments with Chan's formula; unio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,28 +103,37 @@ class Merged:
     unseen_exact: bool
 
 
-def merge_profiles(profiles: pl.LazyFrame, binning: Binning,
+def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
                    window: pl.Expr | None = None) -> Merged:
-    """Merge profile tables (each with a `PART` column giving its position) into the
-    summaries of every feature of `binning`, per window (`window`: an expression of
-    ``bucket``; None: one window, keyed None). Windows are sorted by key.
+    """Merge profiles (Parquet paths or tables, in this order) into the summaries of every
+    feature of `binning`, per window (`window`: an expression of ``bucket``; None: one
+    window, keyed None). Windows are sorted by key.
 
-    One collect reads every profile; feature rows merge in a polars group-by, cells in numpy
-    (`bincount` adds the floats in the profiles' order, so the result is the same bits on
-    every run)."""
-    frame = profiles.with_columns(
-        (pl.lit(0) if window is None else window).alias(WINDOW)).filter(
-        pl.col("feature").is_in(list(binning.kinds))).collect()
-    heads = (frame.filter(pl.col("cell").is_null()).group_by(WINDOW, "feature")
-             .agg(*_head_aggregates()).sort(WINDOW, "feature"))
-    cells = _merged_cells(frame.filter(pl.col("cell").is_not_null()), heads, binning)
+    Profiles are read one at a time (memory: one profile plus the merged cells). Feature
+    rows merge in a polars group-by, cells in numpy; floats are added in the profiles' order
+    (`bincount` is sequential), so the result is the same bits on every run."""
+    layout = _Layout(binning)
+    heads: list[pl.DataFrame] = []
+    for part, source in enumerate(sources):
+        lf = pl.scan_parquet(source) if isinstance(source, str) else source.lazy()
+        keyed = lf.with_columns((pl.lit(0) if window is None else window).alias(WINDOW),
+                                pl.lit(part, pl.Int32).alias(PART)).filter(
+            pl.col("feature").is_in(list(binning.kinds)))
+        feature_rows, cells = pl.collect_all([
+            keyed.filter(pl.col("cell").is_null()).drop("count", "sum", "low", "high"),
+            keyed.filter(pl.col("cell").is_not_null())
+            .select(WINDOW, "feature", "cell", "count", "sum", "low", "high")])
+        heads.append(feature_rows)
+        layout.add(cells)
+    merged = (pl.concat(heads).group_by(WINDOW, "feature").agg(*_head_aggregates())
+              .sort(WINDOW) if heads else pl.DataFrame())
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     exact = True
-    for group, head in enumerate(heads.iter_rows(named=True)):
+    for head in merged.iter_rows(named=True):
         key = None if window is None else head[WINDOW]
-        summaries.setdefault(key, {})[head["feature"]] = _summary(head, cells.of(group),
-                                                                  binning)
+        summaries.setdefault(key, {})[head["feature"]] = _summary(
+            head, layout.cells(head[WINDOW], head["feature"]), binning)
         rows[key] = max(rows.get(key, 0), int(head["rows"]))
         exact = exact and bool(head["unseen_exact"] is not False)
     if window is None and not summaries:  # no rows at all: empty summaries, as `summarize`
@@ -135,39 +144,41 @@ def merge_profiles(profiles: pl.LazyFrame, binning: Binning,
     return Merged(ordered, rows, exact)
 
 
-@dataclass(frozen=True)
-class _Cells:
-    """Every (window, feature)'s merged cells, laid end to end: group g owns
-    ``offsets[g]:offsets[g + 1]``."""
+class _Layout:
+    """Every window's merged cells, each feature's laid end to end (feature f owns
+    ``offsets[f]:offsets[f] + size``), filled profile by profile."""
 
-    offsets: np.ndarray
-    counts: np.ndarray
-    sums: np.ndarray
-    lows: np.ndarray
-    highs: np.ndarray
+    def __init__(self, binning: Binning) -> None:
+        sizes = {f: _cell_count(f, binning) for f in binning.kinds}
+        starts = np.concatenate([[0], np.cumsum(list(sizes.values()), dtype=np.int64)])
+        self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
+        self.sizes, self.total = sizes, int(starts[-1])
+        self.windows: dict[Any, tuple[np.ndarray, ...]] = {}
 
-    def of(self, group: int) -> tuple[np.ndarray, ...]:
-        cut = slice(int(self.offsets[group]), int(self.offsets[group + 1]))
-        return self.counts[cut], self.sums[cut], self.lows[cut], self.highs[cut]
+    def add(self, cells: pl.DataFrame) -> None:
+        for (key,), part in cells.partition_by(WINDOW, as_dict=True).items():
+            counts, sums, lows, highs = self.windows.get(key) or self._new(key)
+            index = (part.get_column("feature").replace_strict(self.offsets, return_dtype=
+                                                               pl.Int64).to_numpy()
+                     + part.get_column("cell").to_numpy().astype(np.int64))
+            counts += np.bincount(index, weights=part.get_column("count").to_numpy(),
+                                  minlength=self.total).astype(np.int64)
+            sums += np.bincount(index, weights=part.get_column("sum").fill_null(0.0)
+                                .to_numpy(), minlength=self.total)
+            opened = part.get_column("low").is_not_null().to_numpy()
+            np.minimum.at(lows, index[opened], part.get_column("low").to_numpy()[opened])
+            np.maximum.at(highs, index[opened], part.get_column("high").to_numpy()[opened])
 
+    def _new(self, key: Any) -> tuple[np.ndarray, ...]:
+        arrays = (np.zeros(self.total, dtype=np.int64), np.zeros(self.total),
+                  np.full(self.total, np.inf), np.full(self.total, -np.inf))
+        self.windows[key] = arrays
+        return arrays
 
-def _merged_cells(cells: pl.DataFrame, heads: pl.DataFrame, binning: Binning) -> _Cells:
-    sizes = [_cell_count(f, binning) for f in heads.get_column("feature").to_list()]
-    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
-    total = int(offsets[-1])
-    groups = heads.select(WINDOW, "feature").with_row_index("__group")
-    keyed = cells.join(groups, on=[WINDOW, "feature"], how="left", maintain_order="left")
-    index = (offsets[keyed.get_column("__group").to_numpy()]
-             + keyed.get_column("cell").to_numpy().astype(np.int64))
-    counts = np.zeros(total, dtype=np.int64)
-    np.add.at(counts, index, keyed.get_column("count").to_numpy())
-    sums = np.bincount(index, weights=keyed.get_column("sum").fill_null(0.0).to_numpy(),
-                       minlength=total)
-    lows, highs = np.full(total, np.inf), np.full(total, -np.inf)
-    opened = keyed.get_column("low").is_not_null().to_numpy()
-    np.minimum.at(lows, index[opened], keyed.get_column("low").to_numpy()[opened])
-    np.maximum.at(highs, index[opened], keyed.get_column("high").to_numpy()[opened])
-    return _Cells(offsets, counts, sums, lows, highs)
+    def cells(self, key: Any, feature: str) -> tuple[np.ndarray, ...]:
+        arrays = self.windows.get(key) or self._new(key)
+        cut = slice(self.offsets[feature], self.offsets[feature] + self.sizes[feature])
+        return tuple(a[cut] for a in arrays)
 
 
 def _cell_count(feature: str, binning: Binning) -> int:

@@ -21,7 +21,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError, StoreError
 from evalctl.lake.profiled import ProfileEntry, profile_index
 from evalctl.lake.store import DOCTOR_HINT, Selection, Store
-from evalctl.profiles.format import PART, Merged, merge_profiles
+from evalctl.profiles.format import Merged, merge_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 
@@ -125,9 +125,7 @@ def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binni
             raise StoreError(f"{path}: committed profile is damaged ({state}); run "
                              "`evalctl doctor`", file=str(path), hint=DOCTOR_HINT)
         paths.append(str(path))
-    frames = [pl.scan_parquet(p).with_columns(pl.lit(n, pl.Int32).alias(PART))
-              for n, p in enumerate(paths)]
-    return merge_profiles(pl.concat(frames), binning, window)
+    return merge_profiles(paths, binning, window)
 
 
 def fallback(plan: Plan, merged: list[Merged], requested: str) -> Plan | None:
