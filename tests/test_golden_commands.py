@@ -83,6 +83,9 @@ CASES = [
     Case("metrics", ("metrics", *M), before=("monitor", "--date", "2026-11-30")),
     Case("report", ("report", *M, "--current", LATE), code=1,
          before=("monitor", "--date", "2026-11-30")),
+    Case("profiles_build", ("profiles", "build", *M)),
+    Case("skew_profiles", ("skew", *M, "--current", LATE), code=1,
+         before=("profiles", "build", *M)),
 ]
 
 

@@ -26,7 +26,8 @@ SCHEMAS = Path(__file__).parents[1] / "src" / "evalctl" / "schemas"
 COMMANDS = ["init", "ingest", "ingest-actuals", "catalog", "batches", "batches remove", "gc",
             "erase", "files", "doctor", "config check", "skew", "drift", "slices", "validate",
             "compare", "rca", "export", "estimate", "monitor", "history", "metrics",
-            "report"]
+            "report",
+            "profiles build"]
 # schemas of documents that are not reports: the alert payload and the stored monitor runs
 DOCUMENT_SCHEMAS = {"alert-payload.v1.json", "monitor-run.v1.json"}
 M = ["--model", "tv-recommender"]
@@ -135,6 +136,8 @@ def story_runs(root: Path, data: Path, first_batch: str) -> list[tuple[str, list
         ("files", ["files", *M, "--selector", "training"]),
         ("files", ["files", *M, "--actuals"]),
         ("config check", ["config", "check"]),
+        ("skew", ["skew", *M, "--current", LATE]),
+        ("profiles build", ["profiles", "build", *M]),
         ("skew", ["skew", *M, "--current", LATE]),
         ("skew", ["skew", *M, "--reference", "training:v2", "--current",
                   "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id"]),

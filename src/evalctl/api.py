@@ -258,7 +258,9 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     results += [{"path": p, "batch": None, "problem": "file of a removed batch (collected by "
                  "`doctor --repair` after the grace period)", "status": "pass"}
                 for p in found.pending]
-    warned = (set(found.orphans) - set(found.removed)) or found.stray
+    results += [{"path": u["path"], "batch": u["batch"], "problem": u["problem"],
+                 "status": "warn"} for u in found.unprofiled]
+    warned = (set(found.orphans) - set(found.removed)) or found.stray or found.unprofiled
     status = "fail" if found.damaged else ("warn" if warned else "pass")
     recommendations = []
     if any(not d["batch"] for d in found.damaged):
@@ -277,39 +279,46 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     if found.stray:
         recommendations.append("stray files are not written by evalctl and never read by it; "
                                "move them out of the store")
+    for model in sorted({u["model"] for u in found.unprofiled}):
+        recommendations.append(f"reports on {model} scan rows where profiles are missing: "
+                               f"`evalctl profiles build --model {model}` writes them")
     return Report(command="doctor", model=None, status=status,
                   inputs={"store": str(store.root), "repair": repair}, results=results,
                   summary={"batches": found.checked_batches, "files": found.checked_files,
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
                            "removed": len(found.removed), "stray": len(found.stray),
                            "pending": len(found.pending), "collected": len(found.collected),
-                           "repair_skipped": found.repair_skipped},
+                           "repair_skipped": found.repair_skipped,
+                           "unprofiled": len(found.unprofiled)},
                   recommendations=recommendations)
 
 
 def skew(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-         join_key: str | None = None) -> Report:
-    """Training/serving skew between two selections (the CI gate)."""
+         join_key: str | None = None, engine: str = "auto") -> Report:
+    """Training/serving skew between two selections (the CI gate). `engine`: profiles,
+    scan or auto (profiles when they cover the question)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.skew import skew_report
 
     model = store.resolve_model(model)
     return skew_report(store, model, reference, current, settings=model.settings.skew,
-                       join_key=join_key)
+                       join_key=join_key, engine=engine)
 
 
 def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
           window: str | None = None, windows: int | None = None,
-          min_rows: int | None = None, multivariate: bool = False) -> Report:
+          min_rows: int | None = None, multivariate: bool = False,
+          engine: str = "auto") -> Report:
     """Drift of every column window by window, with onset; with `multivariate`, also a
-    classifier two-sample test per window (needs the `evalctl[multivariate]` extra)."""
+    classifier two-sample test per window (needs the `evalctl[multivariate]` extra).
+    `engine`: profiles, scan or auto (profiles when they cover the question)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
     settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
     return drift_report(store, model, reference, current, settings=settings,
-                        windows=windows, multivariate=multivariate)
+                        windows=windows, multivariate=multivariate, engine=engine)
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,
@@ -447,3 +456,40 @@ def check_config(path: str | Path | None = None) -> Report:
                   inputs={"config": str(found),
                           "store": str(config.store) if config.store else None},
                   results=results, summary={"models": len(results)})
+
+
+def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool = False,
+                   clock: Clock | None = None) -> Report:
+    """For each model: fit its monitoring reference when needed (first build, changed config,
+    `refit`) and profile every stored batch without profiles on it (README: "Profiles")."""
+    from evalctl.profiles.build import build_profiles
+
+    if not models:
+        raise InputError("profiles build: no model of the config has a `reference:`; add one "
+                         "(e.g. reference: training:v1@2026-09-01..2026-10-15)")
+    rows, recommendations = [], []
+    for model in models:
+        model = store.resolve_model(model)
+        done = build_profiles(store, model, refit=refit, now=now(clock))
+        ref = done.reference
+        rows.append({"status": "pass", "model": model.name, "reference": ref.hash,
+                     "selector": ref.selector, "granularity": ref.granularity,
+                     "fitted": done.fitted is not None, "fitted_because": done.fitted,
+                     "fitted_at": ref.fitted_at, "reference_batches": len(ref.batches),
+                     "reference_rows": ref.rows, "versions": list(ref.versions),
+                     "dates": list(ref.dates), "batches": done.batches, "files": done.files,
+                     "rows": done.rows, "already": done.already})
+        if not (done.batches or done.fitted):
+            recommendations.append(
+                f"{model.name}: every batch already has profiles on reference {ref.hash}; "
+                f"`evalctl profiles build --model {model.name} --refit` refits the reference")
+    return Report(command="profiles build",
+                  model=models[0].name if len(models) == 1 else None, status="pass",
+                  inputs={"store": str(store.root), "models": [m.name for m in models],
+                          "refit": refit},
+                  results=rows,
+                  summary={"models": len(rows), "batches": sum(r["batches"] for r in rows),
+                           "files": sum(r["files"] for r in rows),
+                           "rows": sum(r["rows"] for r in rows),
+                           "already": sum(r["already"] for r in rows)},
+                  recommendations=recommendations)

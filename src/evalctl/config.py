@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalctl.errors import ConfigError
-from evalctl.settings.sections import ModelSettings
+from evalctl.settings.sections import ModelSettings, ProfileSettings
 
 TASKS = ("binary_classification", "multiclass_classification", "regression", "ranking")
 KINDS = ("numeric", "categorical")
@@ -73,6 +73,7 @@ class ModelConfig:
     null_values: tuple[str, ...] = NULL_VALUES  # text read as null (after trimming spaces)
     actuals_timestamp: str | None = None  # the actuals' arrival-time column (default timestamp)
     scores: dict[str, str] = field(default_factory=dict)  # multiclass: class -> its probability
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)  # reference, granularity
 
     @property
     def classes(self) -> tuple[str, ...]:

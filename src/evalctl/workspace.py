@@ -127,24 +127,26 @@ class Workspace:
     # -- questions ---------------------------------------------------------------------------
     @_traced
     def skew(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
-             *, join_key: str | None = None, as_of: date | None = None) -> Report:
+             *, join_key: str | None = None, as_of: date | None = None,
+             engine: str = "auto") -> Report:
         """`evalctl skew`: training/serving skew between two selections."""
         return self._stamped(api.skew(self.store, self.model(model),
                                       self.selector(reference, as_of),
-                                      self.selector(current, as_of), join_key=join_key))
+                                      self.selector(current, as_of), join_key=join_key,
+                                      engine=engine))
 
     @_traced
     def drift(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
               *, window: str | None = None, windows: int | None = None,
               min_rows: int | None = None, as_of: date | None = None,
-              multivariate: bool = False) -> Report:
+              multivariate: bool = False, engine: str = "auto") -> Report:
         """`evalctl drift`: every column window by window, with onset (and, with
         `multivariate`, a classifier two-sample test per window)."""
         return self._stamped(api.drift(self.store, self.model(model),
                                        self.selector(reference, as_of),
                                        self.selector(current, as_of), window=window,
                                        windows=windows, min_rows=min_rows,
-                                       multivariate=multivariate))
+                                       multivariate=multivariate, engine=engine))
 
     @_traced
     def slices(self, model: ModelRef, selector: SelectorRef, *,
@@ -316,6 +318,16 @@ class Workspace:
         """`evalctl gc`: remove whole batches older than a cut-off from the clock's date."""
         return self._stamped(api.gc(self.store, older_than, env=env, model=_maybe_name(model),
                                     dry_run=dry_run, clock=self.clock))
+
+    @_traced
+    def profiles_build(self, model: ModelRef | None = None, *, refit: bool = False) -> Report:
+        """`evalctl profiles build`: fit the monitoring reference when needed, then profile
+        every stored batch that has no profiles on it (every model with a `reference:` when
+        `model` is None)."""
+        models = [self.model(model)] if model is not None else [
+            self.model(m) for m in self.config.models.values() if m.profiles.reference]
+        return self._stamped(api.profiles_build(self.store, models, refit=refit,
+                                                clock=self.clock))
 
     @_traced
     def erase(self, model: ModelRef, ids: str | Path, *, dry_run: bool = False) -> Report:

@@ -21,11 +21,13 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
+from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
 from evalctl.settings.sections import DriftSettings
 from evalctl.settings.values import window_length
 from evalctl.stats import fit_binning, summarize
+from evalctl.stats.summary import Summary
 
 
 def parse_window(text: str) -> timedelta:
@@ -49,7 +51,7 @@ def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr
 
 def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
                  settings: DriftSettings, windows: int | None = None,
-                 multivariate: bool = False) -> Report:
+                 multivariate: bool = False, engine: str = "auto") -> Report:
     """Per column, the measure of every window of `current` against `reference`.
 
     Windows are calendar windows (`settings.window`, e.g. 1d) or `windows` equal-row chunks in
@@ -66,13 +68,8 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     ref_sel, ref_lf = open_side(store, model, reference)
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
-    progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
-    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
-    key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
-    progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
-                   f"({cur_sel.rows:,} rows)")
-    per_window = summarize(cur_lf, binning, by=key)
+    plan, (ref_summary, chunks, per_window, key, bounds) = window_summaries(
+        store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds, settings, windows, engine)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
     for start, summaries in per_window.items():
         judged = judge_features(kinds, ref_summary, summaries, settings, chunks)
@@ -87,8 +84,9 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
                                 for c in kinds])
     inputs = {"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
               "window": None if windows else settings.window,
-              "windows": windows, "min_rows": settings.min_rows}
-    recommendations = _recommendations(results, model, cur_sel)
+              "windows": windows, "min_rows": settings.min_rows, **plan.inputs()}
+    recommendations = _recommendations(results, model, cur_sel) + (
+        [plan.reason] if plan.stale else [])
     if multivariate:
         from evalctl.analyses.multivariate import multivariate_recommendations
 
@@ -100,6 +98,46 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         command="drift", model=model.name, status=overall_status(results),
         inputs=inputs, results=results, summary={"windows": len(per_window)},
         recommendations=recommendations)
+
+
+Bounds = dict[Any, tuple[datetime, datetime, int]]
+
+
+def window_summaries(store: Store, model: ModelConfig,
+                     reference: tuple[Selection, pl.LazyFrame],
+                     current: tuple[Selection, pl.LazyFrame], kinds: dict[str, str],
+                     settings: DriftSettings, windows: int | None, engine: str
+                     ) -> tuple[Plan, tuple[dict[str, Summary], list[dict[str, Summary]] | None,
+                                            dict[Any, dict[str, Summary]], pl.Expr, Bounds]]:
+    """The source of summaries: the reference's (and its chunks'), every window's, the window
+    key and each window's bounds — merged from profiles when they cover the question, else
+    from a scan (bins fitted on the reference)."""
+    (ref_sel, ref_lf), (cur_sel, cur_lf) = reference, current
+    needs_rows = ("--windows chunks rows by count" if windows is not None else
+                  "thresholds: reference_chunks needs row chunks"
+                  if settings.thresholds == "reference_chunks" else None)
+    step = parse_window(settings.window)
+    plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
+                       requested=engine, window=step, needs_rows=needs_rows)
+    if plan.engine == "profiles" and plan.reference is not None:
+        progress.phase("merging profiles")
+        binning = restricted(plan.reference.binning, kinds)
+        bucket_key, _ = calendar_window("bucket", settings.window, cur_sel)
+        ref = read_profiles(store, plan, ref_sel, binning)
+        cur = read_profiles(store, plan, cur_sel, binning, bucket_key)
+        scan = fallback(plan, [ref, cur], engine)
+        if scan is None:
+            key, _ = calendar_window(model.timestamp, settings.window, cur_sel)
+            bounds = {start: (start, start + step, rows) for start, rows in cur.rows.items()}
+            return plan, (ref.summaries[None], None, cur.summaries, key, bounds)
+        plan = scan
+    progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
+    key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
+    progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
+                   f"({cur_sel.rows:,} rows)")
+    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=key), key, bounds)
 
 
 def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,

@@ -30,6 +30,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
+from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
 from evalctl.settings.sections import DriftSettings
@@ -44,16 +45,16 @@ UNIT_FACTORS = {60.0: "seconds vs minutes", 1 / 60: "minutes vs seconds",
 
 
 def skew_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-                settings: DriftSettings, join_key: str | None = None) -> Report:
-    """Compare every feature and output of two selections; optionally row by row on an id."""
+                settings: DriftSettings, join_key: str | None = None,
+                engine: str = "auto") -> Report:
+    """Compare every feature and output of two selections; optionally row by row on an id.
+    `engine`: where the summaries come from (`evalctl.profiles.source`)."""
     ref_sel, ref_lf = open_side(store, model, reference)
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
-    progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
-    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings)
-    progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
-    cur_summary = summarize(cur_lf, binning)[None]
+    plan, summaries = skew_summaries(store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds,
+                                     settings, engine, join_key)
+    ref_summary, cur_summary, chunk_summaries = summaries
     results = judge_features(kinds, ref_summary, cur_summary, settings, chunk_summaries)
     for result in results:
         result["histogram"] = histogram(ref_summary[result["feature"]],
@@ -74,9 +75,42 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
     return Report(
         command="skew", model=model.name, status=overall_status(results),
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
-                **({"join_key": join_key, "match": match} if join_key else {})},
+                **({"join_key": join_key, "match": match} if join_key else {}),
+                **plan.inputs()},
         results=results,
-        recommendations=skew_recommendations(results, model, reference, current, join))
+        recommendations=skew_recommendations(results, model, reference, current, join)
+        + ([plan.reason] if plan.stale else []))
+
+
+Side = tuple[Selection, Any]  # a selection and its lazy scan
+
+
+def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: Side,
+                   kinds: dict[str, str], settings: DriftSettings, engine: str,
+                   join_key: str | None) -> tuple[Plan, tuple[dict[str, Summary],
+                                                              dict[str, Summary],
+                                                              list[dict[str, Summary]] | None]]:
+    """The source of summaries: (reference, current, reference chunks) merged from profiles
+    when they cover the question, else from a scan (bins fitted on the reference)."""
+    (ref_sel, ref_lf), (cur_sel, cur_lf) = reference, current
+    needs_rows = ("--join-key compares rows" if join_key else
+                  "thresholds: reference_chunks needs row chunks"
+                  if settings.thresholds == "reference_chunks" else None)
+    plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
+                       requested=engine, needs_rows=needs_rows)
+    if plan.engine == "profiles" and plan.reference is not None:
+        progress.phase("merging profiles")
+        binning = restricted(plan.reference.binning, kinds)
+        merged = [read_profiles(store, plan, sel, binning) for sel in (ref_sel, cur_sel)]
+        scan = fallback(plan, merged, engine)
+        if scan is None:
+            return plan, (merged[0].summaries[None], merged[1].summaries[None], None)
+        plan = scan
+    progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings)
+    progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
+    return plan, (ref_summary, summarize(cur_lf, binning)[None], chunk_summaries)
 
 
 def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,

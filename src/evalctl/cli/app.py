@@ -19,6 +19,7 @@ from evalctl.cli.commands import (
     estimate,
     metrics,
     monitor_history,
+    profiles,
     rca_export,
     report,
     skew_drift,
@@ -100,6 +101,7 @@ metrics.register(app)
 estimate.register(app)
 config_check.register(app)
 report.register(app)
+profiles.register(app)
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,

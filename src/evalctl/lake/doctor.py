@@ -19,9 +19,17 @@ from pathlib import Path
 
 from evalctl import progress
 from evalctl.lake.durable import TEMP_SUFFIX
-from evalctl.lake.layout import LEDGER, RESULTS, STAGING, data_files, grace_period
+from evalctl.lake.layout import (
+    LEDGER,
+    RESULTS,
+    STAGING,
+    data_files,
+    grace_period,
+    profile_files,
+)
 from evalctl.lake.ledger import BatchRecord, Ledger, read_ledger
 from evalctl.lake.locking import exclusive_lock
+from evalctl.lake.profiled import ProfileEntry, ProfileHealth, examine_profiles
 from evalctl.lake.readers import file_sha256
 
 
@@ -40,6 +48,7 @@ class DoctorFindings:
     collected: list[str] = field(default_factory=list)  # files of removed batches, deleted
     repairs: dict[str, list[str]] = field(default_factory=dict)  # damaged batch -> commands
     repair_skipped: bool = False  # --repair refused: the ledger has invalid records
+    unprofiled: list[dict[str, str]] = field(default_factory=list)  # no profile on the reference
 
 
 def examine_store(root: Path, repair: bool = False, grace: timedelta | None = None,
@@ -63,6 +72,9 @@ def examine_store(root: Path, repair: bool = False, grace: timedelta | None = No
                 findings.damaged.append({"batch": record.batch, "path": entry.path,
                                          "problem": problem})
                 findings.repairs.setdefault(record.batch, repair_commands(record))
+    health = _profile_health(root, ledger)
+    findings.damaged += health.damaged
+    findings.unprofiled += health.unprofiled
     grace = grace if grace is not None else grace_period()
     now = now or datetime.now(UTC)
     progress.phase("looking for leftovers")
@@ -82,7 +94,9 @@ def _leftovers(root: Path, ledger: Ledger, findings: DoctorFindings, repair: boo
     than ``grace`` are removed."""
     live = {entry.path for record in ledger.live for entry in record.files}
     known = live | _collect_removed(root, ledger, live, findings, repair, grace, now)
-    orphans = [p for p in data_files(root) if p.relative_to(root).as_posix() not in known]
+    known |= _collect_removed_profiles(root, ledger, findings, repair, grace, now)
+    orphans = [p for p in data_files(root) + profile_files(root)
+               if p.relative_to(root).as_posix() not in known]
     staging = root / STAGING
     if staging.is_symlink():
         findings.stray.append(STAGING)
@@ -158,6 +172,39 @@ def _collect_removed(root: Path, ledger: Ledger, live: set[str], findings: Docto
             else:
                 findings.pending.append(entry.path)
     return paths
+
+
+def _profile_health(root: Path, ledger: Ledger) -> ProfileHealth:
+    """Every live prediction file has exactly one sound profile on its model's current
+    reference (when one is fitted); every profile a live record names is sound."""
+    def verify(path: Path, entry: ProfileEntry) -> str | None:
+        if path.is_symlink() or _through_symlink(root, entry.path):
+            return "is a symlink"
+        if not path.is_file():
+            return "missing"
+        return None if file_sha256(path) == entry.sha256 else "checksum mismatch"
+
+    removed_by = ledger.removed_by
+    removed = [(r, removed_by[r.key].created_at) for r in ledger.records if r.key in removed_by]
+    return examine_profiles(root, ledger.live, removed, verify)
+
+
+def _collect_removed_profiles(root: Path, ledger: Ledger, findings: DoctorFindings,
+                              repair: bool, grace: timedelta, now: datetime) -> set[str]:
+    """Profiles named by live records (kept), and those only removed batches name: deleted
+    with ``repair`` once their tombstone is older than ``grace``, else pending."""
+    health = _profile_health(root, ledger)
+    for path, when in sorted(health.removed.items()):
+        target = root / path
+        if path in health.live or not (target.exists() or target.is_symlink()):
+            continue
+        if repair and now - datetime.fromisoformat(when) >= grace \
+                and not _through_symlink(root, path):
+            target.unlink(missing_ok=True)
+            findings.collected.append(path)
+        else:
+            findings.pending.append(path)
+    return health.live | set(health.removed)
 
 
 def _through_symlink(root: Path, relative: str) -> bool:

@@ -29,6 +29,7 @@ from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.store import Store
+from evalctl.profiles.compute import profile_batch
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -77,10 +78,16 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
     columns = coerce.prediction_columns(model, env, kinds)
     frame = _coerced(sources, columns, derive=_derived_prediction(model))
     _check_classes(model, sources, columns)
+    resolved = replace(model, features=kinds)
+
+    def profile(entries: list[FileEntry], staging: Path
+                ) -> tuple[dict[str, Any] | None, list[Path]]:
+        return profile_batch(store, resolved, version, env, entries, staging)
+
     return _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
-        partition=lambda day: prediction_dir(model.name, version, env, day))
+        partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile)
 
 
 def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
@@ -213,9 +220,14 @@ def _coerced(sources: list[_Source], columns: list[Column],
 def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Column],
                  sources: list[_Source], *, now: Callable[[], datetime], kind: str, model: str,
                  version: str | None, env: str | None, features: dict[str, str],
-                 partition: Callable[[str], str]) -> IngestResult:
+                 partition: Callable[[str], str],
+                 profile: Callable[[list[FileEntry], Path],
+                                   tuple[dict[str, Any] | None, list[Path]]] | None = None
+                 ) -> IngestResult:
     """Stage, check, move and commit one batch while holding the store lock shared, so a
-    `doctor --repair` never removes files of this ingest before they are committed."""
+    `doctor --repair` never removes files of this ingest before they are committed.
+    `profile` writes the batch's profiles before the commit, which then names them
+    (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
     with staging_area(store.root, f"{batch}-{attempt}") as area:
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
@@ -233,6 +245,11 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
         record = _record(batch, kind, model, version, env, entries, columns, features,
                          sources, now, staged)
         _verify_moved(store.root, entries)
+        if profile is not None:
+            profiles, written = profile(entries, area.folder / "profiles")
+            area.moved += written
+            if profiles is not None:
+                record = replace(record, extra={**record.extra, "profiles": profiles})
         committed = commit_record(store.root, record)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             for path in area.moved:

@@ -73,3 +73,45 @@ def data_files(root: Path, pattern: str = "*.parquet") -> list[Path]:
         if base.is_dir() and not base.is_symlink():
             found.extend(sorted(base.rglob(pattern)))
     return found
+
+
+# -- profiles (README: "Profiles") -----------------------------------------------------------
+PROFILES = "profiles"
+
+
+def profiles_dir(model: str) -> str:
+    """Relative folder of one model's references and profiles."""
+    return f"{PROFILES}/model={model}"
+
+
+def reference_file(model: str, reference: str) -> str:
+    """A fitted monitoring reference, named by its content hash."""
+    return f"{profiles_dir(model)}/reference-{reference}.json"
+
+
+def current_reference_file(model: str) -> str:
+    """The pointer to the model's current reference (its hash)."""
+    return f"{profiles_dir(model)}/reference.json"
+
+
+def profile_path(data_path: str, model: str, reference: str) -> str:
+    """A data file's profile on a reference: the data file's path below the model's
+    ``predictions/model=<m>/`` folder, under ``profiles/model=<m>/ref=<hash>/``."""
+    prefix = f"{PREDICTIONS}/model={model}/"
+    if not data_path.startswith(prefix):
+        raise ValueError(f"{data_path}: not a prediction file of model {model!r}")
+    return f"{profiles_dir(model)}/ref={reference}/{data_path[len(prefix):]}"
+
+
+def profile_record_file(model: str, reference: str, batch: str, generation: int) -> str:
+    """The record that `profiles build` publishes for one batch generation's profiles."""
+    return f"{profiles_dir(model)}/ref={reference}/_records/{batch}.{generation}.json"
+
+
+def profile_files(root: Path) -> list[Path]:
+    """Every profile Parquet file below ``profiles/``, committed or not (symlinked folders
+    are not entered)."""
+    base = root / PROFILES
+    if not base.is_dir() or base.is_symlink():
+        return []
+    return sorted(base.rglob("*.parquet"))

@@ -35,6 +35,7 @@ from evalctl.config_yaml import read_yaml
 from evalctl.errors import ConfigError
 from evalctl.settings.alerts import parse_alert_settings
 from evalctl.settings.checks import parse_model_settings
+from evalctl.settings.profiles import parse_profile_settings
 from evalctl.settings.values import config_section
 
 _MODEL_KEYS = {
@@ -42,6 +43,7 @@ _MODEL_KEYS = {
     "features", "proxies", "slices", "checks", "threshold",
     "timestamp_format", "timestamp_unit", "timestamp_years", "score_scale",
     "positive_label", "negative_label", "null_values", "actuals", "alerts", "scores",
+    "reference", "profiles",
 }
 _SLICE_KEYS = {"feature", "features", "bins", "quantiles", "name"}
 
@@ -163,6 +165,7 @@ def _parse_model(name: str, raw: Any) -> ModelConfig:
         group=columns["group"], threshold=threshold, features=features,
         proxies=proxies, slices=slices, checks=checks, settings=settings, scores=scores,
         **reading,
+        profiles=parse_profile_settings(key, raw.get("reference"), raw.get("profiles")),
     )
 
 

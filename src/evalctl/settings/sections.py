@@ -176,3 +176,15 @@ class ModelSettings:
 
 
 CHECK_NAMES = tuple(f.name for f in fields(ModelSettings) if f.name != "alerts")
+
+
+PROFILE_GRANULARITIES = ("1d", "1h")
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """The model keys `reference:` and `profiles:` (README: "Profiles"): the monitoring
+    reference that profiles are computed on, and the time bucket of a profile."""
+
+    reference: str | None = None  # a selector ENV[:VERSION][@RANGE]; None: no profiles
+    granularity: str = "1d"  # one of PROFILE_GRANULARITIES

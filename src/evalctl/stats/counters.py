@@ -129,13 +129,14 @@ class CategoricalCounter:
     def _distinct_names(self) -> pl.Series:
         return pl.concat(self.names).unique() if self.names else pl.Series([], dtype=pl.String)
 
-    def summary(self) -> CategoricalSummary:
+    def summary(self, name_cap: int = UNSEEN_NAME_CAP) -> CategoricalSummary:
+        """The summary, with the alphabetically first `name_cap` unseen names."""
         names = self._distinct_names()
         return CategoricalSummary(
             self.feature, self.bins.vocabulary,
             rows=self.rows, nulls=self.nulls, counts=tuple(self.counts.tolist()),
             unseen_levels=len(names),
-            unseen_names=tuple(names.sort().head(UNSEEN_NAME_CAP).to_list()),
+            unseen_names=tuple(names.sort().head(name_cap).to_list()),
             known_complete=self.bins.known_complete,
         )
 

@@ -29,7 +29,7 @@ from evalctl.stats.binning import Binning
 from evalctl.stats.counters import CategoricalCounter, NumericCounter, level_index
 from evalctl.stats.grid import CellLocator
 from evalctl.stats.query import WINDOW, feature_problems, summary_query
-from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
+from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
 __all__ = ["WINDOW", "row_query", "summarize", "summary_query"]
 
@@ -43,7 +43,8 @@ _INPUT_ERRORS = (pl.exceptions.ColumnNotFoundError, pl.exceptions.SchemaError,
 
 
 def summarize(
-    lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None
+    lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
+    unseen_names: int = UNSEEN_NAME_CAP,
 ) -> dict[Any, dict[str, Summary]]:
     """Summaries of every feature in `binning`, keyed by window then feature name.
 
@@ -51,6 +52,7 @@ def summarize(
     ``pl.col("ts").dt.truncate("1d")`` or a chunk index). Without `by` the result has a single
     window keyed ``None`` (present even when `lf` has no rows). Windows are sorted by key.
     Features whose column is missing, mistyped or unbinned get a summary with `error` set.
+    `unseen_names` caps the unseen names kept per categorical summary (profiles keep more).
     """
     schema = lf.collect_schema()
     layout = _Layout(binning, feature_problems(schema, binning), schema)
@@ -68,7 +70,7 @@ def summarize(
     if by is None and not windows:
         windows[None] = _WindowCounters(layout)
     ordered = sorted(windows, key=lambda k: (k is None, k))
-    return {key: windows[key].summaries() for key in ordered}
+    return {key: windows[key].summaries(unseen_names) for key in ordered}
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None
@@ -151,13 +153,13 @@ class _WindowCounters:
         for feature in self.nulls:
             self.nulls[feature] += int(part.get_column(feature).sum())
 
-    def summaries(self) -> dict[str, Summary]:
+    def summaries(self, unseen_names: int) -> dict[str, Summary]:
         out: dict[str, Summary] = {}
         for feature, kind in self.layout.binning.kinds.items():
             if feature in self.numeric:
                 out[feature] = self.numeric[feature].summary()
             elif feature in self.categorical:
-                out[feature] = self.categorical[feature].summary()
+                out[feature] = self.categorical[feature].summary(unseen_names)
             else:
                 out[feature] = self._error_summary(feature, kind)
         return out

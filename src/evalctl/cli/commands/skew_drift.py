@@ -22,6 +22,9 @@ from evalctl.cli.state import AppState
 
 Reference = Annotated[str, typer.Option(
     "--reference", "-r", help="Reference selector ENV[:VERSION][@RANGE].")]
+Engine = Annotated[str, typer.Option(
+    "--engine", help="Where summaries come from: profiles, scan, or auto (profiles when they "
+    "cover the question; inputs.engine says which and why).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -33,8 +36,8 @@ def skew(ctx: typer.Context, model: Model, current: Current, reference: Referenc
          join_key: Annotated[str | None, typer.Option(
              "--join-key", help="Also compare the same ids row by row (transformation skew).")
          ] = None,
-         as_of: AsOf = None, fmt: Format = None, output: Output = None,
-         fail_on: FailOn = "fail") -> None:
+         as_of: AsOf = None, engine: Engine = "auto", fmt: Format = None,
+         output: Output = None, fail_on: FailOn = "fail") -> None:
     """Is the current selection different from the reference (training/serving skew)?
 
     Compares every feature and the model's outputs (PSI / Jensen-Shannon by default), data
@@ -51,7 +54,7 @@ def skew(ctx: typer.Context, model: Model, current: Current, reference: Referenc
     workspace = state.workspace()
     with state.busy("computing skew …"):
         report = workspace.skew(model, current, reference, join_key=join_key,
-                                as_of=as_of.date() if as_of else None)
+                                as_of=as_of.date() if as_of else None, engine=engine)
     emit(state, report, fmt, output, fail_on)
 
 
@@ -60,8 +63,8 @@ def drift(ctx: typer.Context, model: Model, current: Current, reference: Referen
           multivariate: Annotated[bool, typer.Option(
               "--multivariate", help="Also a classifier two-sample test per window (shifts "
               "in the joint distribution; needs the evalctl[multivariate] extra).")] = False,
-          as_of: AsOf = None, fmt: Format = None, output: Output = None,
-          fail_on: FailOn = "fail") -> None:
+          as_of: AsOf = None, engine: Engine = "auto", fmt: Format = None,
+          output: Output = None, fail_on: FailOn = "fail") -> None:
     """What drifted over time, and since when?
 
     Every feature and output, window by window against the reference, with the onset (the
@@ -80,5 +83,5 @@ def drift(ctx: typer.Context, model: Model, current: Current, reference: Referen
     with state.busy("computing drift …"):
         report = workspace.drift(model, current, reference, window=window, windows=windows,
                                  min_rows=min_rows, as_of=as_of.date() if as_of else None,
-                                 multivariate=multivariate)
+                                 multivariate=multivariate, engine=engine)
     emit(state, report, fmt, output, fail_on)

@@ -29,6 +29,7 @@ from evalctl.reports.shapes.inventory import (
     ExportedFile,
     IngestedBatch,
     ModelSettings,
+    ProfileBuild,
     StoreCreated,
     StoredFile,
     StoreProblem,
@@ -43,7 +44,7 @@ from evalctl.reports.shapes.windows import EstimateUnavailable, ProxyTrend, Wind
 
 SHAPES: tuple[Shape, ...] = (
     StoreCreated, IngestedBatch, CatalogEntry, BatchRecord, BatchAction, StoredFile,
-    StoreProblem, ModelSettings, ExportedFile,
+    StoreProblem, ModelSettings, ExportedFile, ProfileBuild,
     DistributionVerdict, TransformationVerdict, SchemaVerdict, DriftVerdict, MultivariateWindow,
     CheckRow, CheckHistory, GaugeSample, ReportPart,
     MetricChange, CauseFinding, SegmentEffect, OutputFinding,

@@ -254,3 +254,38 @@ ExportedFile = Shape(
     ),
     rows_of=(("export", None),),
 )
+
+
+ProfileBuild = Shape(
+    "ProfileBuild", "one model's monitoring reference and the profiles `profiles build` wrote",
+    fields=(
+        F("status", STATUS),
+        F("reason", STRING, null=True, optional=True),
+        F("model", STRING),
+        F("reference", STRING, "the reference's content hash (16 hex digits)"),
+        F("selector", STRING, "the config's reference: selector it was fitted on"),
+        F("granularity", STRING, "the profiles' time bucket: 1d or 1h"),
+        F("fitted", BOOLEAN, "this run (re)fitted the reference"),
+        F("fitted_because", STRING, null=True),
+        F("fitted_at", STRING),
+        F("reference_batches", INTEGER),
+        F("reference_rows", INTEGER),
+        F("versions", ARRAY),
+        F("dates", ARRAY),
+        F("batches", INTEGER, "batches profiled by this run"),
+        F("files", INTEGER),
+        F("rows", INTEGER),
+        F("already", INTEGER, "batches that already had profiles on the reference"),
+    ),
+    columns=(
+        C("model", "model", 0),
+        C("reference", "reference", 0),
+        C("selector", "selector", 2),
+        C("fitted_because", "fitted because", 3, WORDS),
+        C("batches", "batches profiled", 0),
+        C("files", "files", 2),
+        C("rows", "rows", 1),
+        C("already", "already profiled", 1),
+    ),
+    rows_of=(("profiles build", None),),
+)

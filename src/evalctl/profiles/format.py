@@ -1,0 +1,271 @@
+"""The profile format (version 1): one data file's summaries, per time bucket, as a tidy table.
+
+A profile is one zstd Parquet file with the columns of `PROFILE_SCHEMA`. Each
+(``bucket``, ``feature``) has one *feature row* (``cell`` null) and one *cell row* per
+non-empty cell (``cell`` = the cell's index):
+
+- feature row: ``kind`` (numeric | categorical), ``present`` (the column was in the data
+  file), ``rows``, ``nulls`` (null when the column is missing), ``nonfinite`` (NaN / inf),
+  ``minimum`` / ``maximum`` / ``mean`` / ``m2`` (numeric, over the finite values; ``m2`` is
+  the sum of squared deviations), ``error`` (why the feature could not be summarised), and for
+  a categorical feature ``unseen`` (its distinct unseen levels, sorted, at most `UNSEEN_KEPT`)
+  and ``unseen_exact`` (all of them are listed).
+- cell row: ``count``; for a numeric feature's open intervals (even cells) also ``sum``,
+  ``low`` and ``high``. Numeric cells interleave the reference edges e0..em as
+  ``(-inf, e0), {e0}, (e0, e1), ..., {em}, (em, inf)``; categorical cells are the reference
+  vocabulary in order, then ``other``, then ``unseen`` (`evalctl.stats.summary`).
+
+Nothing here is evalctl-specific beyond the reference it names: any engine that counts the
+same cells on the same reference writes the same table, and merging is a group-by (sums of
+counts, sums, rows; min of lows; max of highs; moments with Chan's formula; union of names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from evalctl.stats.binning import Binning, column_problem
+from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
+
+FORMAT = 1
+UNSEEN_KEPT = 1000  # distinct unseen levels listed per (file, bucket, feature)
+PROFILE_SCHEMA = pl.Schema({  # type: ignore[arg-type]  # polars' stubs: dict of classes
+    "bucket": pl.Datetime("us"), "feature": pl.String, "kind": pl.String, "cell": pl.Int32,
+    "present": pl.Boolean, "rows": pl.Int64, "nulls": pl.Int64, "nonfinite": pl.Int64,
+    "minimum": pl.Float64, "maximum": pl.Float64, "mean": pl.Float64, "m2": pl.Float64,
+    "error": pl.String, "unseen": pl.List(pl.String), "unseen_exact": pl.Boolean,
+    "count": pl.Int64, "sum": pl.Float64, "low": pl.Float64, "high": pl.Float64,
+})
+PART = "__part"  # the profile's position in a merge (fixes the order of float sums)
+WINDOW = "__window"
+
+
+def profile_table(by_bucket: dict[datetime, dict[str, Summary]],
+                  present: Iterable[str]) -> pl.DataFrame:
+    """Summaries per bucket (as `summarize(..., by=bucket)` returns them) as a profile table.
+
+    `present` names the features whose column the data file holds."""
+    held = set(present)
+    columns: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA}
+    for bucket, summaries in by_bucket.items():
+        for feature, summary in summaries.items():
+            _feature_row(columns, bucket, summary, feature in held)
+            _cell_rows(columns, bucket, summary)
+    return pl.DataFrame(columns, schema=PROFILE_SCHEMA)
+
+
+def _feature_row(columns: dict[str, list[Any]], bucket: datetime, s: Summary,
+                 present: bool) -> None:
+    row: dict[str, Any] = dict.fromkeys(PROFILE_SCHEMA)
+    row.update(bucket=bucket, feature=s.feature, kind=s.kind, present=present, rows=s.rows,
+               nulls=s.nulls, error=s.error)
+    if isinstance(s, NumericSummary) and s.error is None:
+        row.update(nonfinite=s.nonfinite, minimum=s.minimum, maximum=s.maximum, mean=s.mean,
+                   m2=s.m2)
+    if isinstance(s, CategoricalSummary) and s.error is None:
+        names = list(s.unseen_names[:UNSEEN_KEPT])
+        row.update(unseen=names, unseen_exact=len(names) == s.unseen_levels)
+    for name, value in row.items():
+        columns[name].append(value)
+
+
+def _cell_rows(columns: dict[str, list[Any]], bucket: datetime, s: Summary) -> None:
+    if s.error is not None:
+        return
+    counts = np.asarray(s.counts, dtype=np.int64)
+    cells = np.flatnonzero(counts)
+    n = len(cells)
+    fill: dict[str, list[Any]] = {name: [None] * n for name in PROFILE_SCHEMA}
+    fill.update(bucket=[bucket] * n, feature=[s.feature] * n, kind=[s.kind] * n,
+                cell=cells.tolist(), count=counts[cells].tolist())
+    if isinstance(s, NumericSummary):
+        opened: dict[str, tuple[float | None, ...]] = {"sum": s.sums, "low": s.lows,
+                                                       "high": s.highs}
+        for name, values in opened.items():
+            fill[name] = [values[c // 2] if c % 2 == 0 else None for c in cells.tolist()]
+    for name, column in fill.items():
+        columns[name].extend(column)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """Summaries merged from profiles, per window (None for a single window) and feature,
+    with each window's rows and whether every unseen-level count is exact."""
+
+    summaries: dict[Any, dict[str, Summary]]
+    rows: dict[Any, int]
+    unseen_exact: bool
+
+
+def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
+                   window: pl.Expr | None = None) -> Merged:
+    """Merge profiles (Parquet paths or tables, in this order) into the summaries of every
+    feature of `binning`, per window (`window`: an expression of ``bucket``; None: one
+    window, keyed None). Windows are sorted by key.
+
+    Profiles are read one at a time (memory: one profile plus the merged cells). Feature
+    rows merge in a polars group-by, cells in numpy; floats are added in the profiles' order
+    (`bincount` is sequential), so the result is the same bits on every run."""
+    layout = _Layout(binning)
+    heads: list[pl.DataFrame] = []
+    for part, source in enumerate(sources):
+        lf = pl.scan_parquet(source) if isinstance(source, str) else source.lazy()
+        keyed = lf.with_columns((pl.lit(0) if window is None else window).alias(WINDOW),
+                                pl.lit(part, pl.Int32).alias(PART)).filter(
+            pl.col("feature").is_in(list(binning.kinds)))
+        feature_rows, cells = pl.collect_all([
+            keyed.filter(pl.col("cell").is_null()).drop("count", "sum", "low", "high"),
+            keyed.filter(pl.col("cell").is_not_null())
+            .select(WINDOW, "feature", "cell", "count", "sum", "low", "high")])
+        heads.append(feature_rows)
+        layout.add(cells)
+    merged = (pl.concat(heads).group_by(WINDOW, "feature").agg(*_head_aggregates())
+              .sort(WINDOW) if heads else pl.DataFrame())
+    summaries: dict[Any, dict[str, Summary]] = {}
+    rows: dict[Any, int] = {}
+    exact = True
+    for head in merged.iter_rows(named=True):
+        key = None if window is None else head[WINDOW]
+        summaries.setdefault(key, {})[head["feature"]] = _summary(
+            head, layout.cells(head[WINDOW], head["feature"]), binning)
+        rows[key] = max(rows.get(key, 0), int(head["rows"]))
+        exact = exact and bool(head["unseen_exact"] is not False)
+    if window is None and not summaries:  # no rows at all: empty summaries, as `summarize`
+        summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
+        rows[None] = 0
+    ordered = {key: {f: summaries[key][f] for f in binning.kinds if f in summaries[key]}
+               for key in sorted(summaries, key=lambda k: (k is None, k))}
+    return Merged(ordered, rows, exact)
+
+
+class _Layout:
+    """Every window's merged cells, each feature's laid end to end (feature f owns
+    ``offsets[f]:offsets[f] + size``), filled profile by profile."""
+
+    def __init__(self, binning: Binning) -> None:
+        sizes = {f: _cell_count(f, binning) for f in binning.kinds}
+        starts = np.concatenate([[0], np.cumsum(list(sizes.values()), dtype=np.int64)])
+        self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
+        self.sizes, self.total = sizes, int(starts[-1])
+        self.windows: dict[Any, tuple[np.ndarray, ...]] = {}
+
+    def add(self, cells: pl.DataFrame) -> None:
+        for (key,), part in cells.partition_by(WINDOW, as_dict=True).items():
+            counts, sums, lows, highs = self.windows.get(key) or self._new(key)
+            index = (part.get_column("feature").replace_strict(self.offsets, return_dtype=
+                                                               pl.Int64).to_numpy()
+                     + part.get_column("cell").to_numpy().astype(np.int64))
+            counts += np.bincount(index, weights=part.get_column("count").to_numpy(),
+                                  minlength=self.total).astype(np.int64)
+            sums += np.bincount(index, weights=part.get_column("sum").fill_null(0.0)
+                                .to_numpy(), minlength=self.total)
+            opened = part.get_column("low").is_not_null().to_numpy()
+            np.minimum.at(lows, index[opened], part.get_column("low").to_numpy()[opened])
+            np.maximum.at(highs, index[opened], part.get_column("high").to_numpy()[opened])
+
+    def _new(self, key: Any) -> tuple[np.ndarray, ...]:
+        arrays = (np.zeros(self.total, dtype=np.int64), np.zeros(self.total),
+                  np.full(self.total, np.inf), np.full(self.total, -np.inf))
+        self.windows[key] = arrays
+        return arrays
+
+    def cells(self, key: Any, feature: str) -> tuple[np.ndarray, ...]:
+        arrays = self.windows.get(key) or self._new(key)
+        cut = slice(self.offsets[feature], self.offsets[feature] + self.sizes[feature])
+        return tuple(a[cut] for a in arrays)
+
+
+def _cell_count(feature: str, binning: Binning) -> int:
+    if feature in binning.numeric:
+        return 2 * len(binning.numeric[feature].edges) + 1
+    if feature in binning.categorical:
+        return len(binning.categorical[feature].vocabulary) + 2
+    return 0
+
+
+def _empty(feature: str, binning: Binning) -> Summary:
+    if feature in binning.numeric and feature not in binning.errors:
+        return NumericSummary.empty(feature, binning.numeric[feature])
+    if feature in binning.categorical and feature not in binning.errors:
+        return CategoricalSummary.empty(feature, binning.categorical[feature])
+    error = binning.errors.get(feature, f"column {feature!r} has no reference binning")
+    if binning.kinds[feature] == "categorical":
+        return CategoricalSummary(feature, (), nulls=None, error=error)
+    return NumericSummary(feature, (), (), nulls=None, error=error)
+
+
+def _head_aggregates() -> list[pl.Expr]:
+    n = (pl.col("rows") - pl.col("nulls") - pl.col("nonfinite")).cast(pl.Float64)
+    ordered = [PART, "bucket"]
+    total = n.sort_by(*ordered).sum()
+    mean = (n * pl.col("mean")).sort_by(*ordered).sum() / total
+    spread = (pl.col("m2") + n * (pl.col("mean") - mean) ** 2).sort_by(*ordered).sum()
+    return [
+        pl.col("kind").first(),
+        pl.col("present").any(),
+        pl.col("rows").sum(),
+        pl.when(pl.col("nulls").is_null().any()).then(None)
+        .otherwise(pl.col("nulls").sum()).alias("nulls"),
+        pl.col("nonfinite").sum(),
+        pl.col("minimum").min(), pl.col("maximum").max(),
+        pl.when(total > 0).then(mean).otherwise(0.0).alias("mean"),
+        pl.when(total > 0).then(spread).otherwise(0.0).alias("m2"),
+        pl.col("error").drop_nulls().min().alias("error"),
+        pl.col("unseen").list.explode(keep_nulls=False, empty_as_null=False)
+        .drop_nulls().unique().sort().alias("unseen"),
+        pl.col("unseen_exact").fill_null(True).all().alias("unseen_exact"),
+    ]
+
+
+def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...], binning: Binning
+             ) -> Summary:
+    """One merged feature row and its cells as the Summary `summarize` would have built."""
+    feature, kind = head["feature"], binning.kinds[head["feature"]]
+    error = head["error"]
+    if not head["present"]:
+        error = column_problem(pl.Schema(), feature, kind)
+    if error is not None:
+        nulls = head["nulls"] if head["present"] and head["rows"] else None
+        if kind == "categorical":
+            return CategoricalSummary(feature, (), rows=head["rows"], nulls=nulls, error=error)
+        return NumericSummary(feature, (), (), rows=head["rows"], nulls=nulls, error=error)
+    if kind == "numeric":
+        return _numeric(head, cells, binning)
+    return _categorical(head, cells[0], binning)
+
+
+def _numeric(head: dict[str, Any], cells: tuple[np.ndarray, ...],
+             binning: Binning) -> NumericSummary:
+    bins = binning.numeric[head["feature"]]
+    counts, sums, lows, highs = (c[0::2] if i else c for i, c in enumerate(cells))
+    seen = counts[0::2] > 0
+    return NumericSummary(
+        head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
+        nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
+        mean=head["mean"], m2=head["m2"], counts=tuple(counts.tolist()),
+        sums=tuple((np.where(seen, sums, 0.0) + 0.0).tolist()),
+        lows=_present(lows, seen), highs=_present(highs, seen))
+
+
+def _present(values: np.ndarray, seen: np.ndarray) -> tuple[float | None, ...]:
+    out: list[float | None] = (values + 0.0).tolist()
+    for empty in np.flatnonzero(~seen).tolist():
+        out[empty] = None
+    return tuple(out)
+
+
+def _categorical(head: dict[str, Any], counts: np.ndarray,
+                 binning: Binning) -> CategoricalSummary:
+    bins = binning.categorical[head["feature"]]
+    names = list(head["unseen"] or [])
+    return CategoricalSummary(
+        head["feature"], bins.vocabulary, rows=head["rows"], nulls=head["nulls"],
+        counts=tuple(counts.tolist()), unseen_levels=len(names),
+        unseen_names=tuple(names[:UNSEEN_NAME_CAP]),
+        unseen_levels_exact=bool(head["unseen_exact"]), known_complete=bins.known_complete)

@@ -1,0 +1,163 @@
+"""The monitoring reference: bins and vocabularies fitted once on the config's `reference:`
+selection, frozen to the batches it read, stored by the hash of its content.
+
+``profiles/model=<m>/reference-<hash>.json`` holds the fit (the `Binning`, its parameters,
+the profile granularity) and what it was fitted on (selector, batch generations, files,
+versions, dates, rows). ``profiles/model=<m>/reference.json`` points at the current one. A
+reference is fitted by `evalctl profiles build` when the model has none, when the config's
+`reference:` (or granularity, columns, ``checks.skew.top_k``) changed since, or with
+``--refit``; a later ingest of reference data never refits it silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalctl.config import ModelConfig, output_kinds
+from evalctl.errors import InputError, StoreError
+from evalctl.lake.durable import fsync_dir, temp_path, write_exclusive
+from evalctl.lake.layout import current_reference_file, reference_file
+from evalctl.lake.selectors import parse_selector
+from evalctl.lake.store import Store
+from evalctl.profiles.format import FORMAT
+from evalctl.stats.binning import Binning, fit_binning
+
+N_BINS, FINE_BINS, MAX_LEVELS = 10, 1000, 10_000  # fit_binning's defaults, recorded
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A fitted, frozen monitoring reference."""
+
+    model: str
+    hash: str
+    selector: str
+    granularity: str
+    params: dict[str, int]
+    batches: tuple[tuple[str, int], ...]
+    files: tuple[str, ...]
+    versions: tuple[str, ...]
+    dates: tuple[str, str]
+    rows: int
+    fitted_at: str
+    binning: Binning
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "model": self.model, "hash": self.hash,
+                "selector": self.selector, "granularity": self.granularity,
+                "params": self.params, "batches": [list(b) for b in self.batches],
+                "files": list(self.files), "versions": list(self.versions),
+                "dates": list(self.dates), "rows": self.rows, "fitted_at": self.fitted_at,
+                "binning": self.binning.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Reference:
+        return cls(model=raw["model"], hash=raw["hash"], selector=raw["selector"],
+                   granularity=raw["granularity"], params=dict(raw["params"]),
+                   batches=tuple((str(b), int(g)) for b, g in raw["batches"]),
+                   files=tuple(raw["files"]), versions=tuple(raw["versions"]),
+                   dates=(raw["dates"][0], raw["dates"][1]), rows=int(raw["rows"]),
+                   fitted_at=raw["fitted_at"], binning=Binning.from_dict(raw["binning"]))
+
+
+def profiled_columns(model: ModelConfig) -> dict[str, str]:
+    """Every column a profile summarises: the features and the model's outputs."""
+    return {**model.features, **output_kinds(model.task, model.score, model.prediction)}
+
+
+def content_hash(binning: Binning, params: dict[str, int], granularity: str,
+                 batches: tuple[tuple[str, int], ...]) -> str:
+    """16 hex digits of the SHA-256 of the fit, its parameters, the granularity and the batch
+    generations it read (ids derived from their content): profiles on one hash are comparable
+    with each other, and with nothing else."""
+    content = {"format": FORMAT, "binning": binning.to_dict(), "params": params,
+               "granularity": granularity, "batches": sorted(batches)}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None) -> Reference:
+    """Fit the model's reference on what its `reference:` selector matches now (one scan)."""
+    text = model.profiles.reference
+    if text is None:
+        raise InputError(f"models.{model.name}.reference: not set; profiles need a monitoring "
+                         "reference, e.g. reference: training:v1@2026-09-01..2026-10-15",
+                         key=f"models.{model.name}.reference")
+    selector = parse_selector(text)
+    selection = store.select(model.name, selector)
+    lf = store.scan(model, selector, with_actuals=False, selection=selection)
+    params = {"top_k": model.settings.skew.top_k, "n_bins": N_BINS, "fine_bins": FINE_BINS,
+              "max_levels": MAX_LEVELS}
+    binning = fit_binning(lf, profiled_columns(model), n_bins=N_BINS, top_k=params["top_k"],
+                          fine_bins=FINE_BINS, max_levels=MAX_LEVELS)
+    files = tuple(sorted(entry.path for _, _, entry in selection.files))
+    dates = sorted(entry.date for _, _, entry in selection.files)
+    batches = tuple(sorted((r.batch, r.generation) for r in selection.records))
+    stamp = f"{(now or datetime.now(UTC)).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    granularity = model.profiles.granularity
+    return Reference(
+        model=model.name, hash=content_hash(binning, params, granularity, batches),
+        selector=selector.text, granularity=granularity, params=params,
+        batches=batches, files=files, versions=tuple(selection.versions),
+        dates=(dates[0], dates[-1]), rows=selection.rows, fitted_at=stamp, binning=binning)
+
+
+def staleness(reference: Reference, model: ModelConfig) -> str | None:
+    """Why `reference` no longer answers the config (None when it does): its selector,
+    granularity, columns or vocabulary size changed since the fit."""
+    if reference.selector != model.profiles.reference:
+        return (f"the config's reference is {model.profiles.reference!r}, the fitted one "
+                f"{reference.selector!r}")
+    if reference.granularity != model.profiles.granularity:
+        return (f"the config's profile granularity is {model.profiles.granularity}, the "
+                f"fitted reference's {reference.granularity}")
+    if reference.binning.kinds != profiled_columns(model):
+        return "the model's features or outputs changed since the reference was fitted"
+    if reference.params.get("top_k") != model.settings.skew.top_k:
+        return (f"checks.skew.top_k is {model.settings.skew.top_k}, the fitted reference's "
+                f"{reference.params.get('top_k')}")
+    return None
+
+
+def save_reference(root: Path, reference: Reference) -> None:
+    """Store the reference (first writer wins: the same hash is the same content) and make it
+    the model's current one (the pointer is replaced atomically)."""
+    target = root / reference_file(reference.model, reference.hash)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(reference.to_dict(), indent=1, sort_keys=True).encode()
+    write_exclusive(target, payload)
+    pointer = root / current_reference_file(reference.model)
+    temp = temp_path(pointer)
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(json.dumps({"format": FORMAT, "hash": reference.hash}).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, pointer)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(pointer.parent)
+
+
+def current_reference(root: Path, model: str) -> Reference | None:
+    """The model's current reference, or None when none was fitted."""
+    pointer = root / current_reference_file(model)
+    if not pointer.is_file():
+        return None
+    try:
+        reference = json.loads(pointer.read_text(encoding="utf-8"))["hash"]
+        path = root / reference_file(model, str(reference))
+        loaded = Reference.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"{pointer}: the model's monitoring reference is unreadable ({exc}); "
+                         f"refit it with `evalctl profiles build --model {model} --refit`",
+                         file=str(pointer)) from exc
+    if loaded.hash != reference:
+        raise StoreError(f"{path}: holds reference {loaded.hash}, not {reference}",
+                         file=str(path))
+    return loaded
