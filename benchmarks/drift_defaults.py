@@ -36,14 +36,15 @@ import evalctl
 from evalctl import api
 from evalctl.analyses.common import checked_columns, open_side
 from evalctl.analyses.skew import judge_features, reference_summaries
-from evalctl.checks import MEASURES
-from evalctl.settings.sections import DriftSettings
+from evalctl.checks import MEASURES, compute_score, data_driven_threshold, resolve_measure
+from evalctl.settings.sections import DriftSettings, FeatureRule
 from evalctl.stats import fit_binning, summarize
 
 SIZES = (10_000, 100_000, 1_000_000, 5_000_000)
 PART_ROWS = 1_000_000
 ROLES = ("material", "borderline", "negligible", "unchanged")
 Draw = Callable[[np.random.Generator, int, bool], Any]  # (rng, rows, is_current) -> values
+Verdicts = dict[str, tuple[str, float | None]]  # column -> (the measure's verdict, score)
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,28 @@ def build_store(work: Path, rows: int, seed: int = 15) -> evalctl.Workspace:
     return ws
 
 
-def judge_methods(ws: evalctl.Workspace) -> dict[str, dict[str, str]]:
-    """Per method row: column -> the measure's verdict (pass | warn | fail | error)."""
+def _verdicts(results: list[dict[str, Any]]) -> Verdicts:
+    return {r["feature"]: (r.get("measure_status") or r["status"], r.get("score"))
+            for r in results if r.get("section") == "distribution"}
+
+
+def unfloored_rules(kinds: dict[str, str], ref: Any, chunks: list[Any]) -> DriftSettings:
+    """The reference_chunks thresholds as they were before the floor (mean + k·std of the
+    chunks' scores alone), as per-column rules, to show what the floor changes."""
+    k = DriftSettings().k
+    rules = {}
+    for column, kind in kinds.items():
+        measure = resolve_measure(kind)
+        scores = [compute_score(ref[column], c[column], kind).value for c in chunks]
+        rules[column] = FeatureRule(warn=data_driven_threshold(scores, k - 1),
+                                    fail=data_driven_threshold(scores, k))
+        if rules[column].fail is None:
+            rules[column] = FeatureRule(warn=measure.warn, fail=measure.fail)
+    return DriftSettings(features=rules)
+
+
+def judge_methods(ws: evalctl.Workspace) -> dict[str, Verdicts]:
+    """Per method row: column -> (the measure's verdict: pass | warn | fail | error, score)."""
     model = ws.model("bench")
     defaults = DriftSettings()
     _, ref_lf = open_side(ws.store, model, ws.selector("training"))
@@ -230,23 +251,27 @@ def judge_methods(ws: evalctl.Workspace) -> dict[str, dict[str, str]]:
         wanted = {c: k for c, k in kinds.items() if k in counted}
         results = judge_features(wanted, ref, cur, settings,
                                  chunks if thresholds == "reference_chunks" else None)
-        verdicts[label] = {r["feature"]: r.get("measure_status") or r["status"]
-                           for r in results}
+        for result in results:
+            result["section"] = "distribution"
+        verdicts[label] = _verdicts(results)
+    before = judge_features(kinds, ref, cur, unfloored_rules(kinds, ref, chunks), None)
+    verdicts["reference_chunks without the floor (before)"] = _verdicts(before)
     report = ws.skew("bench", current="production", reference="training")
-    end_to_end = {r["feature"]: r.get("measure_status") or r["status"]
-                  for r in report.results if r.get("section") == "distribution"}
-    if end_to_end != verdicts["defaults"]:
+    end_to_end = _verdicts(report.results)
+    if {c: s for c, (s, _) in end_to_end.items()} != {
+            c: s for c, (s, _) in verdicts["defaults"].items()}:
         raise SystemExit(f"end-to-end skew disagrees with the defaults row: {end_to_end}")
-    verdicts["skew end to end (status)"] = {r["feature"]: r["status"] for r in report.results
-                                            if r.get("section") == "distribution"}
+    verdicts["skew end to end (status)"] = {
+        r["feature"]: (r["status"], r.get("score")) for r in report.results
+        if r.get("section") == "distribution"}
     return verdicts
 
 
-def confusion(verdicts: dict[str, str]) -> dict[str, int]:
+def confusion(verdicts: Verdicts) -> dict[str, int]:
     """Counts per role and verdict; `target` is 1 when the row meets the issue's target."""
     role = {c.name: c.role for c in COLUMNS}
     counts = {f"{r}_{s}": 0 for r in ROLES for s in ("pass", "warn", "fail", "error")}
-    for column, status in verdicts.items():
+    for column, (status, _) in verdicts.items():
         counts[f"{role[column]}_{status}"] += 1
     met = (counts["material_pass"] == 0 and counts["borderline_fail"] == 0
            and all(counts[f"{r}_{s}"] == 0 for r in ("negligible", "unchanged")
@@ -256,11 +281,25 @@ def confusion(verdicts: dict[str, str]) -> dict[str, int]:
 
 
 HEADER = ("| method | material fail / warn / missed | borderline pass / warn / fail | "
-          "negligible flagged / passed | unchanged flagged / passed | target |\n"
-          "| --- | --- | --- | --- | --- | --- |")
+          "negligible flagged / passed | unchanged flagged / passed | target | "
+          "weakest material | strongest negligible or unchanged |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- |")
 
 
-def table_row(label: str, c: dict[str, int]) -> str:
+def separation(verdicts: Verdicts, p_values: bool = False) -> tuple[float | None, float | None]:
+    """The score of the least-shifted material column and of the most-shifted negligible or
+    unchanged one (`p_values`: the largest material p and the smallest other, unadjusted)."""
+    role = {c.name: c.role for c in COLUMNS}
+    material = [s for c, (_, s) in verdicts.items() if role[c] == "material" and s is not None]
+    quiet = [s for c, (_, s) in verdicts.items()
+             if role[c] in ("negligible", "unchanged") and s is not None]
+    weak, strong = (max, min) if p_values else (min, max)
+    return (weak(material) if material else None), (strong(quiet) if quiet else None)
+
+
+def table_row(label: str, verdicts: Verdicts) -> str:
+    c = confusion(verdicts)
+    weak, strong = separation(verdicts, p_values=label.startswith("chi_square"))
     flagged = {r: c[f"{r}_warn"] + c[f"{r}_fail"] for r in ROLES}
     errors = sum(c[f"{r}_error"] for r in ROLES)
     return (f"| {label} | {c['material_fail']} / {c['material_warn']} / {c['material_pass']} "
@@ -268,7 +307,11 @@ def table_row(label: str, c: dict[str, int]) -> str:
             f"| {flagged['negligible']} / {c['negligible_pass']} "
             f"| {flagged['unchanged']} / {c['unchanged_pass']} "
             f"| {'met' if c['target'] else '**missed**'}"
-            f"{f' ({errors} errors)' if errors else ''} |")
+            f"{f' ({errors} errors)' if errors else ''} | {_number(weak)} | {_number(strong)} |")
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
 
 
 def measure_defaults() -> str:
@@ -277,7 +320,7 @@ def measure_defaults() -> str:
                                   "l_infinity", "chi_square"))
 
 
-def run_size(rows: int, keep: Path | None = None) -> dict[str, dict[str, str]]:
+def run_size(rows: int, keep: Path | None = None) -> dict[str, Verdicts]:
     """Build the store for one size and judge it; the store is deleted unless `keep`."""
     work = (keep / f"rows-{rows}") if keep else Path(tempfile.mkdtemp(prefix="drift-defaults-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -302,10 +345,11 @@ def main() -> None:
         verdicts = run_size(rows, args.keep)
         print(f"\n{rows:,} rows per side ({time.perf_counter() - start:.0f} s)\n\n{HEADER}")
         for label, by_column in verdicts.items():
-            print(table_row(label, confusion(by_column)))
+            print(table_row(label, by_column))
             if args.verbose:
-                print("  " + ", ".join(f"{c}={s}" for c, s in by_column.items()
-                                       if s != "pass"), file=sys.stderr)
+                print(f"  {label}: " + ", ".join(
+                    f"{c}={s} {_number(v)}" for c, (s, v) in by_column.items()),
+                    file=sys.stderr)
         sys.stdout.flush()
 
 
