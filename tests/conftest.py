@@ -15,6 +15,8 @@ from tests.helpers import CONFIG, REPO, STORY_CONFIG, STORY_INGESTS, CliResult, 
 
 # plain tables are $COLUMNS wide: the tests expect the default width whatever the shell says
 os.environ.pop("COLUMNS", None)
+# every result must fit its declared shape (reports/shape.py); strict in tests, lenient for users
+os.environ["EVALCTL_STRICT_SHAPES"] = "1"
 
 
 @pytest.fixture

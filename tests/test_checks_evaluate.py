@@ -70,7 +70,8 @@ def test_each_measure_on_its_fixture(method: str) -> None:
 
 
 def test_registry_defaults_are_consistent() -> None:
-    assert DEFAULT_METHOD == {"numeric": "psi", "categorical": "jensen_shannon"}
+    assert DEFAULT_METHOD == {"numeric": "wasserstein", "categorical": "jensen_shannon"}
+    assert (MEASURES["wasserstein"].warn, MEASURES["wasserstein"].fail) == (0.1, 0.2)
     assert (MEASURES["psi"].warn, MEASURES["psi"].fail) == (0.1, 0.25)
     assert (MEASURES["jensen_shannon"].warn, MEASURES["jensen_shannon"].fail) == (0.1, 0.2)
     assert (MEASURES["l_infinity"].warn, MEASURES["l_infinity"].fail) == (0.1, 0.2)
@@ -82,8 +83,9 @@ def test_registry_defaults_are_consistent() -> None:
 
 def test_default_methods_and_result_shape() -> None:
     numeric = _evaluate(NORMAL, SHIFTED, "numeric")
-    assert numeric["method"] == "psi" and numeric["log_base"] == "e"
-    assert len(numeric["bin_edges"]) == numeric["bins"] - 1
+    assert numeric["method"] == "wasserstein" and numeric["reference_std"] > 0
+    assert numeric["distance_lower_bound"] <= numeric["distance"] <= \
+        numeric["distance_upper_bound"]
     assert numeric["reference"]["rows"] == 5000 and numeric["current"]["nulls"] == 0
     assert numeric["reference"]["mean"] == pytest.approx(NORMAL.mean())
     assert numeric["null_rate_change"] == 0.0 and numeric["out_of_range_share"] >= 0

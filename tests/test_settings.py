@@ -61,9 +61,9 @@ def test_a_model_without_checks_has_the_declared_defaults() -> None:
 
 
 @pytest.mark.parametrize(("checks", "message"), [
-    # higher is worse (psi, the numeric default): warn must not exceed fail
+    # higher is worse (wasserstein, the numeric default): warn must not exceed fail
     ("skew: {features: {age: {warn: 0.3, fail: 0.2}}}",
-     "models.churn.checks.skew.features.age: psi: warn (0.3) must be at most fail (0.2)"),
+     "models.churn.checks.skew.features.age: wasserstein: warn (0.3) must be at most fail (0.2)"),
     ("drift: {features: {age: {method: ks, warn: 0.3, fail: 0.2}}}",
      "models.churn.checks.drift.features.age: ks: warn (0.3) must be at most fail (0.2)"),
     # a p-value (chi_square): lower is worse, so warn must not be below fail
@@ -75,8 +75,8 @@ def test_a_model_without_checks_has_the_declared_defaults() -> None:
      "models.churn.checks.skew.features.country: chi_square: warn (0.01) must be at least"),
     # one threshold given: checked against the measure's default for the other
     ("skew: {features: {age: {warn: 0.5}}}",
-     "models.churn.checks.skew.features.age: psi: warn (0.5) must be at most fail (0.25) "
-     "(the fail default of psi)"),
+     "models.churn.checks.skew.features.age: wasserstein: warn (0.5) must be at most fail "
+     "(0.2) (the fail default of wasserstein)"),
     ("monitor: {volume_warn: 0.9, volume_fail: 0.8}",
      "models.churn.checks.monitor.volume_warn: 0.9 must be below volume_fail (0.8)"),
     ("monitor: {volume_warn: 0.9}",
@@ -108,7 +108,7 @@ def test_cross_field_rules_fail_at_load_with_the_key_path(checks: str, message: 
 @pytest.mark.parametrize("checks", [
     "skew: {features: {age: {warn: 0.2, fail: 0.2}}}",  # equal is allowed (as at run time)
     "skew: {features: {country: {method: chi_square, warn: 0.05, fail: 0.01}}}",
-    "skew: {features: {age: {fail: 0.5}}}",  # psi's default warn 0.1 is below
+    "skew: {features: {age: {fail: 0.5}}}",  # wasserstein's default warn 0.1 is below
     "monitor: {volume_warn: 0.1}",
     "estimate: {warn_drop: 0.05, fail_drop: 0.05, window: 12h}",
 ])
@@ -158,7 +158,7 @@ def test_a_bad_threshold_order_is_exit_2_at_load_naming_the_key(cli, workdir: Pa
     result = cli("skew", "--model", "churn", "--reference", "training",
                  "--current", "production")
     assert result.code == 2
-    assert "models.churn.checks.drift.features.age: psi: warn (0.3) must be at most fail " \
+    assert "models.churn.checks.drift.features.age: wasserstein: warn (0.3) must be at most fail " \
            "(0.2)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert store_snapshot(workdir / "store") == before

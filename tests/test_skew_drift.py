@@ -28,10 +28,12 @@ def test_skew_finds_the_drifted_features_and_fails(story) -> None:
     assert rows["watch_minutes_7d"]["status"] == "fail"
     assert rows["age"]["status"] == "fail"
     assert rows["country"]["status"] == "pass"
-    assert rows["score"]["method"] == "psi" and rows["predicted_label"]["kind"] == "categorical"
+    assert rows["score"]["method"] == "wasserstein"
+    assert rows["predicted_label"]["kind"] == "categorical"
     assert doc["results"][0]["status"] == "fail"  # worst first
     age = rows["age"]
-    for key in ("bin_edges", "reference", "current", "warn", "threshold", "null_rate_change"):
+    for key in ("reference_std", "reference", "current", "warn", "threshold",
+                "null_rate_change"):
         assert key in age, key
     assert age["reference"]["rows"] == doc["inputs"]["reference"]["rows"]
     assert doc["summary"]["fail"] >= 2
@@ -91,7 +93,9 @@ def test_drift_onsets_on_the_sample_story(story) -> None:
     assert rows["age"]["onset"] == "2026-11-15T00:00:00Z"
     assert sum(p["rows"] for p in series) == doc["inputs"]["current"]["rows"]
     statuses = [p["status"] for p in series]
-    assert statuses[:14] == ["pass"] * 14 and set(statuses[14:]) == {"fail"}
+    # 600-row days: W/std's sampling noise can touch the warn level (0.1) before the flood,
+    # never the fail level; onset is the sustained crossing
+    assert "fail" not in statuses[:14] and set(statuses[14:]) == {"fail"}
     ordered = [r["status"] for r in doc["results"]]
     assert ordered.index("fail") < ordered.index("pass")
 
@@ -105,7 +109,8 @@ def test_drift_in_equal_row_chunks(story) -> None:
     assert max(sizes) - min(sizes) <= 1
     onset = rows["age"]["onset"]
     assert onset == series[[p["window_start"] for p in series].index(onset)]["window_start"]
-    assert "2026-11-13" <= onset[:10] <= "2026-11-16"
+    # the chunk that holds the flood's first day (Nov 11-15) or the first wholly after it
+    assert "2026-11-11" <= onset[:10] <= "2026-11-16"
 
 
 def test_drift_flags_windows_too_small_to_judge(story) -> None:
@@ -163,7 +168,7 @@ def test_data_driven_thresholds_from_config(cli, workdir, frame_file) -> None:
     rows = by_feature(doc, "distribution")
     assert rows["country"]["method"] == "l_infinity"
     assert rows["minutes"]["threshold_source"].startswith("reference_chunks")
-    assert rows["minutes"]["threshold"] < 0.25  # data-driven, tighter than the default
+    assert rows["minutes"]["threshold"] >= 0.2  # data-driven, never tighter than the fixed one
     assert rows["minutes"]["status"] == "fail"
 
 
@@ -254,7 +259,8 @@ def test_drift_series_and_result_carry_the_deciding_check(cli, frame_file) -> No
 
 def test_chunk_thresholds_are_mean_plus_k_std_of_the_chunk_scores() -> None:
     """The data-driven thresholds skew applies: each reference chunk scored against the whole
-    reference; fail at mean + k·std, warn at mean + (k-1)·std (NannyML's rule)."""
+    reference; fail at mean + k·std, warn at mean + (k-1)·std (NannyML's rule) -- never
+    stricter than the measure's fixed thresholds (the floor that stops them crying wolf)."""
     import numpy as np
 
     from evalctl.analyses.skew import chunk_thresholds
@@ -273,15 +279,20 @@ def test_chunk_thresholds_are_mean_plus_k_std_of_the_chunk_scores() -> None:
     scores = np.array([compute_score(whole, c["x"], "numeric", "jensen_shannon").value
                        for c in chunks])
     assert len(scores) == 6 and ((scores >= 0) & (scores < 0.1)).all()
-    assert fail == pytest.approx(scores.mean() + 3 * scores.std())
-    assert warn == pytest.approx(scores.mean() + 2 * scores.std())
-    assert warn is not None and fail is not None and scores.max() < fail
+    band_fail, band_warn = scores.mean() + 3 * scores.std(), scores.mean() + 2 * scores.std()
+    assert band_fail < 0.2 and band_warn < 0.1  # the band is tighter than the fixed 0.1 / 0.2
+    assert (warn, fail) == (0.1, 0.2)  # ... so the floor decides
+    wide_warn, wide_fail = chunk_thresholds("x", "numeric", whole, chunks, "jensen_shannon",
+                                            k=60.0)
+    assert wide_fail == pytest.approx(scores.mean() + 60 * scores.std()) and wide_fail > 0.2
+    assert wide_warn == pytest.approx(scores.mean() + 59 * scores.std())
     # a p-value measure (lower is worse) puts its thresholds below the mean
     low_warn, low_fail = chunk_thresholds("c", "categorical", whole_c, chunks, "chi_square", 3.0)
     p_values = np.array([compute_score(whole_c, c["c"], "categorical", "chi_square").value
                          for c in chunks])
-    assert low_fail == pytest.approx(p_values.mean() - 3 * p_values.std())
-    assert low_fail is not None and low_warn is not None and low_fail <= low_warn
+    band = (p_values.mean() - 2 * p_values.std(), p_values.mean() - 3 * p_values.std())
+    assert low_fail == pytest.approx(min(band[1], 0.01))  # never stricter than p < 0.01
+    assert low_warn == pytest.approx(min(band[0], 0.05)) and low_fail <= low_warn
 
 
 def test_schema_row_names_missing_and_new_columns_not_csv_types(cli, frame_file) -> None:

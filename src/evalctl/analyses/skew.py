@@ -17,9 +17,9 @@ from evalctl.analyses.hints import JoinHint, joinable_selectors
 from evalctl.checks import (
     MEASURES,
     adjust_pvalues_bh,
+    chunk_band_thresholds,
     compare_schemas,
     compute_score,
-    data_driven_threshold,
     evaluate_feature,
     join_on_id,
     judge,
@@ -152,7 +152,8 @@ def judge_feature(column: str, kind: str, ref: Summary, cur: Summary, settings: 
     result = evaluate_feature(ref, cur, kind, method=method, warn=warn, fail=fail)
     result["section"] = "distribution"
     if chunks is not None:
-        result["threshold_source"] = f"reference_chunks (mean + {settings.k:g}·std)"
+        result["threshold_source"] = (f"reference_chunks (mean + {settings.k:g}·std, at least "
+                                      "the fixed thresholds)")
     if result["status"] != "error":
         apply_quality(result, kind, ref, cur)
     return result
@@ -179,13 +180,12 @@ def histogram(ref: Summary, cur: Summary) -> dict[str, Any] | None:
 
 def chunk_thresholds(column: str, kind: str, ref: Summary, chunks: list[dict[str, Summary]],
                      method: str | None, k: float) -> tuple[float | None, float | None]:
-    """Data-driven thresholds: how far the measure wanders between reference chunks."""
+    """Data-driven thresholds: how far the measure wanders between reference chunks, never
+    stricter than the measure's fixed thresholds (`chunk_band_thresholds`)."""
     measure = resolve_measure(kind, method)
     scores = [compute_score(ref, c[column], kind, measure.name).value for c in chunks]
-    fail = data_driven_threshold(scores, k=k, higher_is_worse=measure.higher_is_worse)
-    warn = data_driven_threshold(scores, k=max(k - 1.0, 0.0),
-                                 higher_is_worse=measure.higher_is_worse)
-    return warn, fail
+    return chunk_band_thresholds(scores, k, (measure.warn, measure.fail),
+                                 measure.higher_is_worse)
 
 
 def apply_quality(result: dict[str, Any], kind: str, ref: Summary, cur: Summary) -> None:

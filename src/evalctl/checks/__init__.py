@@ -1,6 +1,6 @@
 """Pure checks: summaries (or joined frames) in, numbers and verdicts out. No I/O, no clock.
 
-    result = evaluate_feature(ref_summary, cur_summary, "numeric")            # PSI by default
+    result = evaluate_feature(ref_summary, cur_summary, "numeric")    # Wasserstein by default
     result = evaluate_feature(ref_summary, cur_summary, "numeric", method="ks", warn=0.05)
 """
 
@@ -17,6 +17,7 @@ from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
 from evalctl.checks.series import (
     INSUFFICIENT,
     adjust_pvalues_bh,
+    chunk_band_thresholds,
     data_driven_threshold,
     find_onset,
     mark_insufficient,
@@ -31,6 +32,7 @@ __all__ = [
     "Measure",
     "Score",
     "adjust_pvalues_bh",
+    "chunk_band_thresholds",
     "compare_schemas",
     "compute_score",
     "data_driven_threshold",

@@ -28,9 +28,10 @@ def bucket_counts(summary: Summary) -> tuple[np.ndarray, dict[str, Any]]:
 def psi(ref: Summary, cur: Summary) -> Score:
     """Population stability index over reference-quantile bins (natural log).
 
-    Default for numeric features. Rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift,
-    > 0.25 major shift; those are the warn / fail defaults. Empty buckets get proportion
-    `histogram.PSI_EPSILON` (1e-4).
+    Rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 major shift; those are the
+    warn / fail defaults. Not the numeric default: reference-decile bins hide shifts inside a
+    bin, so a 0.25-sd mean shift scores ~0.06 (pass) at any sample size. Empty buckets get
+    proportion `histogram.PSI_EPSILON` (1e-4).
     """
     r, details = bucket_counts(ref)
     c, _ = bucket_counts(cur)

@@ -67,6 +67,28 @@ def data_driven_threshold(
     return float(values.mean()) + (spread if higher_is_worse else -spread)
 
 
+def chunk_band_thresholds(
+    scores: Sequence[float | None], k: float, floor: tuple[float, float],
+    higher_is_worse: bool = True
+) -> tuple[float, float]:
+    """Data-driven ``(warn, fail)``: the band of the reference chunks' scores -- fail at
+    ``mean + k * std``, warn at ``mean + (k - 1) * std`` (`data_driven_threshold`) -- but never
+    stricter than `floor`, the fixed ``(warn, fail)`` thresholds.
+
+    The floor is what keeps the band from crying wolf: on a million rows the chunks of an
+    unchanged column agree so closely that the band shrinks to ~0.01 and would flag changes of
+    no practical size. With it, chunks can only loosen a threshold (a column that wanders a lot
+    between reference chunks), never tighten it below the effect size the fixed thresholds
+    call material. Fewer than two finite scores: the floor itself.
+    """
+    band = (data_driven_threshold(scores, k=max(k - 1.0, 0.0), higher_is_worse=higher_is_worse),
+            data_driven_threshold(scores, k=k, higher_is_worse=higher_is_worse))
+    looser = max if higher_is_worse else min
+    warn, fail = (limit if value is None else looser(value, limit)
+                  for value, limit in zip(band, floor, strict=True))
+    return warn, fail
+
+
 def adjust_pvalues_bh(p_values: Sequence[float | None]) -> list[float | None]:
     """Benjamini-Hochberg adjusted p-values (as ``scipy.stats.false_discovery_control``).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -90,9 +91,11 @@ class Report:
     """One command's answer. `results` are plain dicts (one per feature / slice / window), kept
     worst first (`RESULT_STATUSES` order; a command's own order within one status); each has
     the keys of its declared shape (`reports.shapes.shape_for(command, row["section"])`),
-    checked here: a key the shape does not declare, or one it requires and the row lacks,
-    raises `ShapeError`. `summary` starts with the status counters (`SUMMARY_COUNTERS`), then
-    the command's own keys."""
+    checked here: with `EVALCTL_STRICT_SHAPES=1` (the test suite sets it) a key the shape does
+    not declare, or one it requires and the row lacks, raises `ShapeError`; otherwise a
+    missing required key is written as null and an undeclared one is kept, so a path the tests
+    did not reach still gives the user a report instead of an internal error. `summary` starts
+    with the status counters (`SUMMARY_COUNTERS`), then the command's own keys."""
 
     command: str
     model: str | None
@@ -104,8 +107,13 @@ class Report:
     generated_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        for row in self.results:
-            shape_for(self.command, row.get("section")).check(row)
+        strict = os.environ.get("EVALCTL_STRICT_SHAPES") == "1"
+        for i, row in enumerate(self.results):
+            shape = shape_for(self.command, row.get("section"))
+            if strict:
+                shape.check(row)
+            elif not shape.required <= row.keys():
+                self.results[i] = row | {k: None for k in sorted(shape.required - row.keys())}
         self.results = sorted(self.results, key=_status_rank)
         extras = {k: v for k, v in self.summary.items() if k not in SUMMARY_COUNTERS}
         self.summary = {**count_statuses(self.results), **extras}

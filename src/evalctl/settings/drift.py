@@ -3,9 +3,10 @@
 ```yaml
 checks:
   skew:                          # and `drift:` (same keys, plus window and min_rows)
-    numeric: psi                 # default method for numeric columns (and the score)
+    numeric: wasserstein         # default method for numeric columns (and the score)
     categorical: jensen_shannon  # default method for categorical columns (and the prediction)
-    thresholds: fixed            # fixed | reference_chunks (mean + k * std over chunks)
+    thresholds: fixed            # fixed | reference_chunks (mean + k * std over chunks,
+                                 #   never stricter than the fixed thresholds)
     k: 3
     chunks: 10
     fdr: 0.05                    # Benjamini-Hochberg level when a p-value method gates

@@ -48,9 +48,9 @@ class FeatureRule:
 class DriftSettings:
     """`checks.skew` and `checks.drift` (same keys; window and min_rows matter to drift)."""
 
-    numeric: str | None = None  # default: the registry's (psi)
+    numeric: str | None = None  # default: the registry's (wasserstein)
     categorical: str | None = None  # default: the registry's (jensen_shannon)
-    thresholds: str = "fixed"  # | reference_chunks (mean + k * std over chunks)
+    thresholds: str = "fixed"  # | reference_chunks (mean + k * std over chunks, floored)
     k: float = 3.0
     chunks: int = 10
     fdr: float = 0.05  # Benjamini-Hochberg level when a p-value method gates

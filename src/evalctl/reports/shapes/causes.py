@@ -135,6 +135,9 @@ SegmentEffect = Shape(
         F("status", STATUS),
         F("finding", STRING),
         F("explained_pct", NUMBER, null=True),
+        F("estimated_mix", NUMBER, "what the segment's share change alone would move the "
+          "metric by, from the baseline's rates (windows without labels)", null=True,
+          optional=True),
         F("reason", STRING, null=True, optional=True),
     ),
     columns=(
