@@ -65,6 +65,15 @@ def multivariate_results(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Exp
     return results
 
 
+def one_window_test(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, kinds: dict[str, str],
+                    bounds: tuple[datetime, datetime, int], settings: DriftSettings,
+                    options: ClassifierTestOptions) -> dict[str, Any]:
+    """The test of one window (all of `cur_lf`) against the reference: monitor's window,
+    rca's current against its baseline. The same sampling, budget and verdict as drift's."""
+    return multivariate_results(ref_lf, cur_lf, pl.lit(0, dtype=pl.Int32), {0: bounds}, kinds,
+                                settings, options)[0]
+
+
 def multivariate_recommendations(results: list[dict[str, Any]]) -> list[str]:
     """One line when windows were told apart from the reference: how many, since when, and the
     features the latest such window's classifier relied on."""

@@ -43,14 +43,15 @@ class ClassifierTestOptions:
     seed: int = 0
 
 
-def require_sklearn() -> None:
-    """Raise an input error naming the extra when scikit-learn cannot be imported."""
+def require_sklearn(needed_by: str = "--multivariate", key: str | None = None) -> None:
+    """Raise an input error naming the extra (and the option or config `key` that asked for
+    it) when scikit-learn cannot be imported."""
     try:
         import sklearn.ensemble  # noqa: F401
     except ImportError as exc:
         raise InputError(
-            f"--multivariate needs scikit-learn, which is not installed: "
-            f"pip install '{EXTRA}'", hint=f"pip install '{EXTRA}'") from exc
+            f"{needed_by} needs scikit-learn, which is not installed: "
+            f"pip install '{EXTRA}'", hint=f"pip install '{EXTRA}'", key=key) from exc
 
 
 @dataclass(frozen=True)

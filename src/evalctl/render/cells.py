@@ -97,7 +97,8 @@ COLUMNS: dict[str, list[Column]] = {
                    C("performance", "performance", 2), C("interaction", "interaction", 3),
                    C("drift_score", "drift", 2), C("skew_baseline_score", "vs ref before", 3),
                    C("skew_current_score", "vs ref after", 3),
-                   C("top_segment", "top segment", 2, WORDS)],
+                   C("top_segment", "top segment", 2, WORDS),
+                   C("joint_importance", "joint importance", 2)],
     "rca/segments": [C("status", "status", 0), C("effect", "effect", 2),
                      C("segment", "segment", 0, WORDS), C("share_baseline", "share before", 2),
                      C("share_current", "share after"), C("metric_baseline", "metric there"),
@@ -253,6 +254,29 @@ def summary_line(report: Report) -> str:
              if not isinstance(v, dict | list) and not (k in RESULT_STATUSES and v == 0)]
     return f"{report.command} · status {report.status.upper()}" + (
         " · " + " · ".join(parts) if parts else "")
+
+
+def lead_lines(report: Report) -> list[str]:
+    """Output drift and the aggregate verdict across features, printed before the per-feature
+    tables (skew, drift; monitor per model): `summary.output_drift` and `summary.features`."""
+    verdicts = report.summary.get("features")
+    if not isinstance(verdicts, dict | list):
+        return []
+    lines = []
+    outputs = report.summary.get("output_drift") or []
+    for verdict in verdicts if isinstance(verdicts, list) else [verdicts]:
+        model = verdict.get("model")
+        mine = [o for o in outputs if o.get("model") == model]
+        prefix = f"{model} · " if model else ""
+        if mine:
+            lines.append(prefix + "outputs: " + " · ".join(
+                f"{o['feature']} {o['method']} {format_cell(o['score'])} ({o['status']})"
+                for o in mine))
+        lines.append(f"{prefix}features: {verdict['moved']} of {verdict['checked']} moved "
+                     f"materially · {verdict['significant']} with BH-adjusted p < 0.05 "
+                     "(reported, not deciding)")
+        lines.append(f"{prefix}verdict: {verdict['verdict_text']}")
+    return lines
 
 
 def input_lines(report: Report) -> list[tuple[str, str]]:
