@@ -108,7 +108,7 @@ def _verdict_text(verdict: str, moved: list[str], checked: int, outputs: list[di
     shown = ", ".join(moved[:NAMES_SHOWN]) + (" …" if len(moved) > NAMES_SHOWN else "")
     features = f"{len(moved)} of {checked} features moved materially" + (
         f" ({shown})" if moved else "")
-    out = "; ".join(f"{o['feature']} {o['method']} {_num(o['score'])} ({o['status']})"
+    out = "; ".join(f"{o['feature']}: {o['method']} {_num(o['score'])}, {o['status']}"
                     for o in outputs_moved)
     if verdict == "inputs_and_outputs":
         return f"the model's outputs moved ({out}) and {features}: the shift reaches the " \

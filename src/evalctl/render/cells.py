@@ -267,7 +267,7 @@ def lead_lines(report: Report) -> list[str]:
     for verdict in verdicts if isinstance(verdicts, list) else [verdicts]:
         model = verdict.get("model")
         mine = [o for o in outputs if o.get("model") == model]
-        prefix = f"{model} · " if model else ""
+        prefix = f"{model} · " if model and not report.model else ""  # several models
         if mine:
             lines.append(prefix + "outputs: " + " · ".join(
                 f"{o['feature']} {o['method']} {format_cell(o['score'])} ({o['status']})"
