@@ -391,15 +391,18 @@ def estimate(store: Store, model: ModelConfig, reference: Selector, current: Sel
 
 def rca(store: Store, model: ModelConfig, baseline: Selector, current: Selector, *,
         reference: Selector | None = None, metric: str | None = None,
-        top: int | None = None) -> Report:
+        top: int | None = None, multivariate: bool = False) -> Report:
     """Why did the metric change between two windows? Mix / performance decomposition per
     feature, drift and skew against the reference (default `training`, skipped when the store
-    has none), a failure mode and recommendations."""
+    has none), a failure mode and recommendations. With `multivariate` (or
+    `checks.rca.multivariate`), features are also ranked by a classifier's permutation
+    importance (needs the `evalctl[multivariate]` extra)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.rca import rca_report
 
     model = store.resolve_model(model)
-    settings = with_options(model.settings.rca, metric=metric, top=top)
+    settings = with_options(model.settings.rca, metric=metric, top=top,
+                            multivariate=multivariate or None)
     return rca_report(store, model, baseline, current, settings=settings,
                       drift=model.settings.skew,
                       reference=reference or parse_selector("training"),

@@ -187,13 +187,14 @@ class Workspace:
     @_traced
     def rca(self, model: ModelRef, baseline: SelectorRef, current: SelectorRef, *,
             reference: SelectorRef | None = None, metric: str | None = None,
-            top: int | None = None, as_of: date | None = None) -> Report:
+            top: int | None = None, as_of: date | None = None,
+            multivariate: bool = False) -> Report:
         """`evalctl rca`: which shift or segment explains a metric change."""
         resolved = self.model(model)
         ref = self.selector(reference, as_of) if reference is not None else None
         return self._stamped(api.rca(self.store, resolved, self.selector(baseline, as_of),
                                      self.selector(current, as_of), reference=ref,
-                                     metric=metric, top=top))
+                                     metric=metric, top=top, multivariate=multivariate))
 
     @_traced
     def estimate(self, model: ModelRef, current: SelectorRef,

@@ -15,7 +15,12 @@ from evalctl.analyses.common import (
     overall_status,
     side_inputs,
 )
-from evalctl.analyses.skew import decided_text, judge_features, reference_summaries
+from evalctl.analyses.skew import (
+    decided_text,
+    judge_features,
+    lead_with_outputs,
+    reference_summaries,
+)
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -79,9 +84,11 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
                 {"window_start": lo, "window_end": hi, "rows": rows, "score": result["score"],
                  "status": result["status"], "reason": result.get("reason"),
                  "method": result["method"], "threshold": result.get("threshold"),
-                 "decided_by": result.get("decided_by")})
-    results = sort_worst_first([_feature_result(c, kinds[c], series[c], settings)
-                                for c in kinds])
+                 "decided_by": result.get("decided_by"), "p_test": result.get("p_test"),
+                 "p_value": result.get("p_value"), "p_adjusted": result.get("p_adjusted")})
+    results, lead = lead_with_outputs(
+        sort_worst_first([_feature_result(c, kinds[c], series[c], settings) for c in kinds]),
+        model, kinds)
     inputs = {"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
               "window": None if windows else settings.window,
               "windows": windows, "min_rows": settings.min_rows, **plan.inputs()}
@@ -96,7 +103,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         recommendations += multivariate_recommendations(joint)
     return Report(
         command="drift", model=model.name, status=overall_status(results),
-        inputs=inputs, results=results, summary={"windows": len(per_window)},
+        inputs=inputs, results=results, summary={"windows": len(per_window), **lead},
         recommendations=recommendations)
 
 
@@ -189,8 +196,10 @@ def _feature_result(column: str, kind: str, points: list[dict[str, Any]],
         p["status"] == "error" for p in points) else "pass")
     method = next((p["method"] for p in points if p.get("method")), None)
     threshold = latest["threshold"] if latest else None
+    p_test = next((p["p_test"] for p in points if p.get("p_test")), None)
     for point in points:
         point.pop("method", None)
+        point.pop("p_test", None)
     onset = points[onset_index]["window_start"] if onset_index is not None else None
     decided = latest.get("decided_by") if latest else None
     return {
@@ -198,6 +207,8 @@ def _feature_result(column: str, kind: str, points: list[dict[str, Any]],
         "threshold": threshold, "onset": onset, "decided_by": decided,
         "decided_by_text": decided_text(decided) if decided else None,
         "score": latest["score"] if latest else None,
+        "p_test": p_test, "p_value": latest["p_value"] if latest else None,
+        "p_adjusted": latest["p_adjusted"] if latest else None,
         "max_score": max(scores) if scores else None,
         "windows": len(points), "windows_judged": len(judged),
         "windows_crossed": sum(p["status"] in ("warn", "fail") for p in judged),

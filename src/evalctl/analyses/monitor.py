@@ -13,6 +13,9 @@ from typing import Any
 from evalctl import progress
 from evalctl.analyses import monitor_checks as checks
 from evalctl.analyses import monitor_perf as quality
+from evalctl.analyses.skew import output_columns
+from evalctl.checks.aggregate import feature_verdict, output_drift
+from evalctl.checks.multivariate import require_sklearn
 from evalctl.config import ModelConfig
 from evalctl.lake.results import publish_window
 from evalctl.lake.selectors import Selector
@@ -22,8 +25,8 @@ from evalctl.reports.model import sort_worst_first, worst_status
 from evalctl.settings.sections import MonitorSettings
 
 RUN_SCHEMA = "https://evalctl.dev/schemas/monitor-run.v1.json"  # each stored run file's
-CHECKS = ("volume", "freshness", "labels", "drift", "performance", "slices", "proxies",
-          "retraining")
+CHECKS = ("volume", "freshness", "labels", "drift", "multivariate", "performance", "slices",
+          "proxies", "retraining")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     alerts: list[dict[str, Any]] = []
     recommendations: list[str] = []
     windows: dict[str, str] = {}
+    for model in models:  # before anything is read or written: a missing extra is exit 2
+        if model.settings.monitor.multivariate:
+            require_sklearn(f"models.{model.name}.checks.monitor.multivariate",
+                            key=f"models.{model.name}.checks.monitor.multivariate")
+    leads: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
     for n, model in enumerate(models):
         progress.phase(f"monitoring {model.name}", total=len(models), unit="models")
         progress.advance(n)
@@ -57,6 +65,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         rows = monitor_model(store, model, day, settings, run.now)
         alerts += store_history(store, model, day, rows, run)
         results += rows
+        leads += drift_lead(model, rows)
         windows[model.name] = day.isoformat()
         recommendations += [r["summary"] for r in rows if r["check"] == "retraining"]
         recommendations += [quality_decided(model, r) for r in rows if r.get("decided_by")]
@@ -69,9 +78,24 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         inputs={"models": [m.name for m in models], "windows": windows,
                 "run_at": run.now.replace(microsecond=0)},
         results=results,
-        summary={"new_alerts": len(alerts)},
+        summary={"new_alerts": len(alerts),
+                 "output_drift": [o for outputs, _ in leads for o in outputs],
+                 "features": [verdict for _, verdict in leads]},
         recommendations=recommendations, generated_at=run.now)
     return MonitorOutcome(report, alerts)
+
+
+def drift_lead(model: ModelConfig, rows: list[dict[str, Any]]
+               ) -> list[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """The model's output drift and its verdict across features, from its drift rows (none
+    when drift could not be computed): `summary.output_drift` and `summary.features`."""
+    drift = [{**r, "score": r["value"]} for r in rows if r["check"] == "drift" and r.get("role")]
+    if not drift:
+        return []
+    outputs = [{"model": model.name, **o}
+               for o in output_drift(drift, [c for c in output_columns(model)])]
+    features = [r["feature"] for r in drift if r["role"] == "feature"]
+    return [(outputs, {"model": model.name, **feature_verdict(drift, features, outputs)})]
 
 
 def quality_decided(model: ModelConfig, row: dict[str, Any]) -> str:
@@ -100,6 +124,8 @@ def monitor_model(store: Store, model: ModelConfig, day: date, settings: Monitor
     rows.append(labels)
     drift_rows = checks.drift(store, model, day, settings)
     rows += drift_rows
+    if settings.multivariate:
+        rows.append(checks.multivariate(store, model, day, settings))
     rows.append(quality.performance(store, model, window, lf, labels, settings))
     rows += quality.slice_regressions(store, model, window, labels, settings)
     rows += quality.proxies(store, model, lf, settings)

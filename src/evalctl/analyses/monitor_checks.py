@@ -127,7 +127,52 @@ def _drift_row(r: dict[str, Any]) -> dict[str, Any]:
             "method": r.get("method"), "onset": r.get("onset"),
             "windows_crossed_in_a_row": run, "reason": r.get("reason"),
             "decided_by": decided, "decided_by_text": r.get("decided_by_text"),
+            "kind": r.get("kind"), "role": r.get("role"), "p_test": r.get("p_test"),
+            "p_value": r.get("p_value"), "p_adjusted": r.get("p_adjusted"),
             "summary": summary}
+
+
+def multivariate(store: Store, model: ModelConfig, day: date, s: MonitorSettings
+                 ) -> dict[str, Any]:
+    """`monitor.multivariate`: a classifier two-sample test of the day's production rows
+    against the reference (sampled as `drift --multivariate` samples one window), with the
+    features the classifier relied on (permutation importance)."""
+    from evalctl.analyses.multivariate import (  # scikit-learn: only when configured
+        MIN_AUROC,
+        TOP_FEATURES,
+        multivariate_features,
+        one_window_test,
+    )
+    from evalctl.checks.multivariate import ClassifierTestOptions
+
+    settings = model.settings.drift
+    window = Selector(text=f"production@{day}", env="production", start=day, end=day)
+    try:
+        reference, current = (store.select(model.name, sel)
+                              for sel in (parse_selector(s.reference), window))
+        start = datetime.combine(day, datetime.min.time())
+        test = one_window_test(
+            store.scan(model, reference.selector, with_actuals=False, selection=reference),
+            store.scan(model, window, with_actuals=False, selection=current),
+            multivariate_features(model, settings),
+            (start, start + timedelta(days=1), current.rows), settings, ClassifierTestOptions())
+    except EvalctlError as exc:
+        return {"check": "multivariate", "value": None, "threshold": MIN_AUROC,
+                "status": "error", "reason": str(exc),
+                "summary": f"multivariate test not computed: {exc}"}
+    keep = ("auroc", "ci_low", "ci_high", "p_value", "rows_reference", "rows_window",
+            "top_features", "reason")
+    row = {"check": "multivariate", "value": test["auroc"], "threshold": MIN_AUROC,
+           "status": test["status"], **{k: test[k] for k in keep},
+           "importance": test["importance"][:TOP_FEATURES]}
+    if test["auroc"] is None:
+        row["summary"] = f"not judged: {test['reason']}"
+    else:
+        row["summary"] = (f"reference vs window AUROC {test['auroc']:.3f} "
+                          f"[{test['ci_low']:.3f}, {test['ci_high']:.3f}], p {test['p_value']:.2g}"
+                          + (f"; driven most by {test['top_features']}"
+                             if test["top_features"] else ""))
+    return row
 
 
 def trailing_crossings(statuses: list[str]) -> int:

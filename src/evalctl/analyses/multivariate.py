@@ -12,13 +12,17 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from evalctl import progress
 from evalctl.checks.multivariate import (
     ClassifierTestOptions,
+    Encoding,
     category_counts,
-    classifier_two_sample_test,
+    encode,
+    encoded_two_sample_test,
+    fit_encoding,
     require_sklearn,
 )
 from evalctl.config import ModelConfig
@@ -53,16 +57,26 @@ def multivariate_results(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Exp
     counts = dict(zip([c for c, k in kinds.items() if k == "categorical"], pl.collect_all(
         [category_counts(ref_lf, c) for c, k in kinds.items() if k == "categorical"]),
         strict=True))
-    reference = sample_rows(ref_lf, columns, pl.lit(0), options.seed).drop(W)
+    encoding = fit_encoding(counts, kinds)
+    reference = encode(sample_rows(ref_lf, columns, pl.lit(0), options.seed).drop(W), encoding)
     samples = sample_rows(cur_lf, columns, key, options.seed + 1)
     by_window = samples.partition_by(W, as_dict=True, include_key=False)
     results = []
     for i, (start, (lo, hi, rows)) in enumerate(bounds.items()):
         progress.phase(f"multivariate: window {i + 1} of {len(bounds)}")
-        window = by_window.get((start,), samples.clear().drop(W))
-        results.append(_window_result(reference, window, kinds, counts, (lo, hi, rows),
+        window = encode(by_window.get((start,), samples.clear().drop(W)), encoding)
+        results.append(_window_result(reference, window, encoding, (lo, hi, rows),
                                       settings, options))
     return results
+
+
+def one_window_test(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, kinds: dict[str, str],
+                    bounds: tuple[datetime, datetime, int], settings: DriftSettings,
+                    options: ClassifierTestOptions) -> dict[str, Any]:
+    """The test of one window (all of `cur_lf`) against the reference: monitor's window,
+    rca's current against its baseline. The same sampling, budget and verdict as drift's."""
+    return multivariate_results(ref_lf, cur_lf, pl.lit(0, dtype=pl.Int32), {0: bounds}, kinds,
+                                settings, options)[0]
 
 
 def multivariate_recommendations(results: list[dict[str, Any]]) -> list[str]:
@@ -93,22 +107,22 @@ def sample_rows(lf: pl.LazyFrame, columns: list[str], key: pl.Expr, seed: int) -
             .sort(W, R).drop(R).collect())
 
 
-def _window_result(reference: pl.DataFrame, window: pl.DataFrame, kinds: dict[str, str],
-                   counts: dict[str, pl.DataFrame], bounds: tuple[datetime, datetime, int],
-                   settings: DriftSettings, options: ClassifierTestOptions) -> dict[str, Any]:
+def _window_result(reference: np.ndarray, window: np.ndarray, encoding: Encoding,
+                   bounds: tuple[datetime, datetime, int], settings: DriftSettings,
+                   options: ClassifierTestOptions) -> dict[str, Any]:
     lo, hi, rows = bounds
     result: dict[str, Any] = {
         "section": "multivariate", "status": "insufficient", "window_start": lo,
-        "window_end": hi, "rows": rows, "rows_reference": reference.height,
-        "rows_window": window.height, "auroc": None, "ci_low": None, "ci_high": None,
+        "window_end": hi, "rows": rows, "rows_reference": len(reference),
+        "rows_window": len(window), "auroc": None, "ci_low": None, "ci_high": None,
         "p_value": None, "threshold": MIN_AUROC, "top_features": None, "importance": [],
         "reason": None}
-    smallest = min(reference.height, window.height)
+    smallest = min(len(reference), len(window))
     if rows < settings.min_rows or smallest < MIN_ROWS_PER_SIDE:
         result["reason"] = (f"{min(rows, smallest)} rows: fewer than min_rows "
                             f"{max(settings.min_rows, MIN_ROWS_PER_SIDE)}")
         return result
-    test = classifier_two_sample_test(reference, window, kinds, options, counts)
+    test = encoded_two_sample_test(reference, window, encoding, options)
     significant = test["p_value"] < options.alpha
     status = ("fail" if test["auroc"] >= MIN_AUROC else "warn") if significant else "pass"
     top = ", ".join(f"{f['feature']} {f['importance']:.3f}"

@@ -72,6 +72,11 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     """Explain the metric change from `baseline` to `current` (see the module docstring)."""
     metric = rca_metric(model, settings.metric)
     term = row_term(model, metric)
+    if settings.multivariate:
+        from evalctl.checks.multivariate import require_sklearn
+
+        require_sklearn("checks.rca.multivariate (or --multivariate)",
+                        key=f"models.{model.name}.checks.rca.multivariate")
     windows = [store.select(model.name, s) for s in (baseline, current)]
     ref = _reference(store, model, reference, reference_required)
     kinds = checked_columns(model, drift)
@@ -92,7 +97,7 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     inputs = {"baseline": _side(windows[0], table, BASE), "current": _side(windows[1], table, CUR),
               "reference": side_inputs(ref) if ref else None, "metric": metric,
               "max_drop": settings.max_drop, "min_labels": settings.min_labels}
-    hints = {"join": None, "estimate_reference": None}
+    hints: dict[str, Any] = {"join": None, "estimate_reference": None}
     if change["mode"] == "within_noise":
         return _report(model, inputs, [change], change, [], settings, hints)
     drifted = judge_features(kinds, sides[BASE], sides[CUR], drift, None)
@@ -112,6 +117,12 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     _check_co_shift(rows, store, model, windows, binning, drift)
     outputs = [output_row(c, drifted, skewed) for c in kinds if c not in model.features]
     hints = _hints(store, model, ref, windows[1], rows, change)
+    if settings.multivariate:
+        from evalctl.analyses.rca_multivariate import joint_attribution, rank_by_importance
+
+        joint = joint_attribution(store, model, windows, drift)
+        rank_by_importance(rows, joint)
+        hints["joint"] = joint
     return _report(model, inputs, [change, *rows, *outputs], change, rows, settings, hints)
 
 
@@ -203,6 +214,12 @@ def _report(model: ModelConfig, inputs: dict[str, Any], results: list[dict[str, 
                "current": inputs["current"]["selector"], "reference": inputs["reference"],
                **hints}
     recs = recommendations(change, causes, segments, mode, context)
+    joint = hints.get("joint")
+    if joint is not None:
+        from evalctl.analyses.rca_multivariate import joint_recommendation
+
+        summary["multivariate"] = {k: v for k, v in joint.items() if k != "importance"}
+        recs += joint_recommendation(joint, causes)
     for row in results:  # one unit for "explains" everywhere: percent of the change
         if "explained" in row:
             row["explained_pct"] = _percent(row.pop("explained"))

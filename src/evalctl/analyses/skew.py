@@ -26,18 +26,26 @@ from evalctl.checks import (
     resolve_measure,
     transform_skew,
 )
+from evalctl.checks.aggregate import (
+    attach_p_values,
+    column_p_value,
+    feature_verdict,
+    output_drift,
+    outputs_first,
+)
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
-from evalctl.reports.model import sort_worst_first
+from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
 from evalctl.settings.sections import DriftSettings
 from evalctl.stats import Binning, fit_binning, merge, summarize
 from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
 
 QUALITY = ("null_rate_change", "out_of_range")
+RANK = {status: rank for rank, status in enumerate(RESULT_STATUSES)}
 UNIT_FACTORS = {60.0: "seconds vs minutes", 1 / 60: "minutes vs seconds",
                 3600.0: "seconds vs hours", 1000.0: "a factor of 1000 (e.g. ms vs s, g vs kg)",
                 0.001: "a factor of 1/1000", 100.0: "percent vs fraction",
@@ -68,7 +76,7 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
         if match["joined"] == 0:
             raise InputError(no_shared_ids(store, model, reference, current, join_key))
         results += transform
-    results = sort_worst_first(results)
+    results, summary = lead_with_outputs(sort_worst_first(results), model, kinds)
     failed = any(r.get("section") == "distribution" and r["status"] == "fail" for r in results)
     join = joinable_selectors(store, model, reference, current) if failed and not join_key \
         else None
@@ -77,7 +85,7 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
         inputs={"reference": side_inputs(ref_sel), "current": side_inputs(cur_sel),
                 **({"join_key": join_key, "match": match} if join_key else {}),
                 **plan.inputs()},
-        results=results,
+        results=results, summary=summary,
         recommendations=skew_recommendations(results, model, reference, current, join)
         + ([plan.reason] if plan.stale else []))
 
@@ -113,6 +121,29 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
     return plan, (ref_summary, summarize(cur_lf, binning)[None], chunk_summaries)
 
 
+def lead_with_outputs(results: list[dict[str, Any]], model: ModelConfig, kinds: dict[str, str]
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Output drift first (issue #15): each checked column's row gets its `role` (output or
+    feature), the outputs' rows go first within their status, and the summary leads with
+    `output_drift` (one entry per output) and `features` (how many and which features moved
+    materially, and the verdict with the outputs: `evalctl.checks.aggregate`)."""
+    outputs = [c for c in output_columns(model) if c in kinds]
+    for row in results:
+        if row.get("feature") in kinds and row.get("section") in (None, "distribution"):
+            row["role"] = "output" if row["feature"] in outputs else "feature"
+    ordered = outputs_first(results, outputs, RANK)
+    rows = [r for r in ordered if r.get("role")]
+    drift_of_outputs = output_drift(rows, outputs)
+    features = [c for c in kinds if c not in outputs]
+    return ordered, {"output_drift": drift_of_outputs,
+                     "features": feature_verdict(rows, features, drift_of_outputs)}
+
+
+def output_columns(model: ModelConfig) -> list[str]:
+    """The model's output columns: its score, then its prediction (those configured)."""
+    return [c for c in (model.score, model.prediction) if c]
+
+
 def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,
                         settings: DriftSettings
                         ) -> tuple[dict[str, Summary], list[dict[str, Summary]] | None]:
@@ -136,9 +167,12 @@ def _merge_all(parts: list[Summary]) -> Summary:
 def judge_features(kinds: dict[str, str], ref: dict[str, Summary], cur: dict[str, Summary],
                    settings: DriftSettings, chunks: list[dict[str, Summary]] | None
                    ) -> list[dict[str, Any]]:
-    """One result per column: its distribution measure, raised by data-quality alerts."""
+    """One result per column: its distribution measure, raised by data-quality alerts, with
+    the p-value of the test matching its kind and its BH adjustment across the columns
+    (reported beside the effect size, never deciding: `evalctl.checks.aggregate`)."""
     results = [judge_feature(c, k, ref[c], cur[c], settings, chunks) for c, k in kinds.items()]
     gate_pvalues(results, settings)
+    attach_p_values(results, {c: column_p_value(ref[c], cur[c]) for c in kinds})
     return results
 
 

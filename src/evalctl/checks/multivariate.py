@@ -14,6 +14,7 @@ Pure: frames in, a dict out; no I/O, no clock, a fixed seed.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,16 +42,19 @@ class ClassifierTestOptions:
     confidence: float = 0.95
     alpha: float = 0.01  # importances only when the one-sided p-value is below this
     seed: int = 0
+    learning_rate: float = 0.1
+    threads: int | None = 1  # OpenMP threads of the classifier (None: all cores)
 
 
-def require_sklearn() -> None:
-    """Raise an input error naming the extra when scikit-learn cannot be imported."""
+def require_sklearn(needed_by: str = "--multivariate", key: str | None = None) -> None:
+    """Raise an input error naming the extra (and the option or config `key` that asked for
+    it) when scikit-learn cannot be imported."""
     try:
         import sklearn.ensemble  # noqa: F401
     except ImportError as exc:
         raise InputError(
-            f"--multivariate needs scikit-learn, which is not installed: "
-            f"pip install '{EXTRA}'", hint=f"pip install '{EXTRA}'") from exc
+            f"{needed_by} needs scikit-learn, which is not installed: "
+            f"pip install '{EXTRA}'", hint=f"pip install '{EXTRA}'", key=key) from exc
 
 
 @dataclass(frozen=True)
@@ -177,24 +181,43 @@ def classifier_two_sample_test(reference: pl.DataFrame, window: pl.DataFrame,
     `reference` frame is a sample of it.
     """
     require_sklearn()
+    x_ref, x_win, encoding = encode_pair(reference, window, kinds, counts)
+    return encoded_two_sample_test(x_ref, x_win, encoding, options)
+
+
+def encoded_two_sample_test(x_ref: np.ndarray, x_win: np.ndarray, encoding: Encoding,
+                            options: ClassifierTestOptions) -> dict[str, Any]:
+    """`classifier_two_sample_test` on samples already encoded with `encoding` (so a
+    reference sample shared by many windows is encoded once)."""
     from scipy.stats import norm
 
-    x_ref, x_win, encoding = encode_pair(reference, window, kinds, counts)
     x = np.vstack([x_ref, x_win])
     y = np.concatenate([np.zeros(len(x_ref), dtype=np.int8), np.ones(len(x_win), dtype=np.int8)])
-    scores, models = _cross_fit(x, y, encoding.categorical, options)
-    value, se, p_value = combine_folds(scores, y, [test for _, test in models])
+    with _thread_limit(options.threads):
+        scores, models = _cross_fit(x, y, encoding.categorical, options)
+        value, se, p_value = combine_folds(scores, y, [test for _, test in models])
+        drops = permutation_importance(x, y, models, options) if p_value < options.alpha \
+            else None  # attribution explains drift; without drift it is noise
     z = float(norm.ppf(0.5 + options.confidence / 2))
     low, high = max(0.0, value - z * se), min(1.0, value + z * se)
     features = []
-    if p_value < options.alpha:  # attribution explains drift; without drift it is noise
-        drops = permutation_importance(x, y, models, options)
+    if drops is not None:
         ranked = sorted(zip(encoding.columns, drops.tolist(), strict=True),
                         key=lambda pair: (-pair[1], pair[0]))
         features = [{"feature": c, "importance": v} for c, v in ranked]
     return {"auroc": value, "standard_error": se, "ci_low": low, "ci_high": high,
             "p_value": p_value, "rows_reference": len(x_ref), "rows_window": len(x_win),
             "importance": features}
+
+
+def _thread_limit(threads: int | None) -> Any:
+    """A context capping the OpenMP threads scikit-learn's gradient boosting uses (its
+    `threadpoolctl` dependency): on a small shared host its threads only contend."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    return threadpool_limits(limits=threads, user_api="openmp")
 
 
 def _cross_fit(x: np.ndarray, y: np.ndarray, categorical: list[bool],
@@ -208,7 +231,8 @@ def _cross_fit(x: np.ndarray, y: np.ndarray, categorical: list[bool],
     folds = StratifiedKFold(n_splits=options.folds, shuffle=True, random_state=options.seed)
     for train, test in folds.split(x, y):
         model = HistGradientBoostingClassifier(
-            max_iter=options.max_iter, early_stopping=False, random_state=options.seed,
+            max_iter=options.max_iter, learning_rate=options.learning_rate,
+            early_stopping=False, random_state=options.seed,
             categorical_features=np.array(categorical, dtype=bool) if any(categorical)
             else None)
         model.fit(x[train], y[train])

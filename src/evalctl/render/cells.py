@@ -186,3 +186,26 @@ def _sides(report: Report) -> list[tuple[str, dict[str, Any]]]:
         elif isinstance(value, list) and value and all(is_side(v) for v in value):
             sides += [(name.removesuffix("s").replace("_", " "), v) for v in value]
     return sides
+
+
+def lead_lines(report: Report) -> list[str]:
+    """Output drift and the aggregate verdict across features, printed before the per-feature
+    tables (skew, drift; monitor per model): `summary.output_drift` and `summary.features`."""
+    verdicts = report.summary.get("features")
+    if not isinstance(verdicts, dict | list):
+        return []
+    lines = []
+    outputs = report.summary.get("output_drift") or []
+    for verdict in verdicts if isinstance(verdicts, list) else [verdicts]:
+        model = verdict.get("model")
+        mine = [o for o in outputs if o.get("model") == model]
+        prefix = f"{model} · " if model and not report.model else ""  # several models
+        if mine:
+            lines.append(prefix + "outputs: " + " · ".join(
+                f"{o['feature']} {o['method']} {format_cell(o['score'])} ({o['status']})"
+                for o in mine))
+        lines.append(f"{prefix}features: {verdict['moved']} of {verdict['checked']} moved "
+                     f"materially · {verdict['significant']} with BH-adjusted p < 0.05 "
+                     "(reported, not deciding)")
+        lines.append(f"{prefix}verdict: {verdict['verdict_text']}")
+    return lines

@@ -7,6 +7,7 @@ from evalctl.render.cells import (
     format_keyed,
     input_lines,
     input_warnings,
+    lead_lines,
     sections,
     summary_line,
 )
@@ -24,6 +25,7 @@ def render_markdown(report: Report) -> str:
     if len(lines) > 2:
         lines.append("")
     lines += [f"**{summary_line(report)}**", ""]
+    lines += [f"- {line}" for line in lead_lines(report)] + ([""] if lead_lines(report) else [])
     for section, rows in sections(report):
         columns = columns_for(report, section, rows)
         if section:

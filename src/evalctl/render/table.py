@@ -19,6 +19,7 @@ from evalctl.render.cells import (
     format_keyed,
     input_lines,
     input_warnings,
+    lead_lines,
     sections,
     summary_line,
 )
@@ -39,6 +40,8 @@ def render_table(report: Report, width: int | None = None) -> str:
     title = f"evalctl {report.command}" + (f" · {report.model}" if report.model else "")
     console.print(Text(title, style="bold"))
     _print_inputs(console, report)
+    for line in lead_lines(report):
+        console.print(Text(line))
     for section, rows in sections(report):
         if section:
             console.print(Text(f"{report.command} · {section}", style="bold"))

@@ -42,11 +42,13 @@ _VALIDATE_KEYS = {"metrics", "min", "max_drop", "min_slice_size"}
 _SLICES_KEYS = {"metric", "min_size", "fdr", "alpha", "max_level", "min_support", "error"}
 _MONITOR_KEYS = {"reference", "performance_reference", "drift_days", "volume_warn",
                  "volume_fail", "freshness_hours", "min_label_coverage", "max_drop",
-                 "sustained", "min_new_labels", "important", "metric", "proxies"}
+                 "sustained", "min_new_labels", "important", "metric", "proxies",
+                 "multivariate"}
 _ESTIMATE_KEYS = {"metrics", "metric", "min", "warn_drop", "fail_drop", "confidence", "window",
                   "min_rows", "proxies", "max", "regression"}
 _DLE_KEYS = {"reference_rows", "window_rows", "folds"}
-_RCA_KEYS = {"metric", "max_drop", "min_labels", "bins", "min_share", "min_explained", "top"}
+_RCA_KEYS = {"metric", "max_drop", "min_labels", "bins", "min_share", "min_explained", "top",
+             "multivariate"}
 _COMPARE_KEYS = {"metric", "max_slice_drop", "min_slice_size", "alpha", "n_boot"}
 
 
@@ -177,6 +179,7 @@ def parse_monitor_settings(key: str, raw: Any, columns: set[str]) -> MonitorSett
         raise ConfigError(f"{key}.important: expected a list of feature names")
     values["important"] = tuple(important)
     values["proxies"] = _proxy_rules(f"{key}.proxies", section.get("proxies"), None)
+    values["multivariate"] = config_flag(f"{key}.multivariate", section.get("multivariate"))
     settings = MonitorSettings(**values)
     check_order(key, ("volume_warn", settings.volume_warn),
                 ("volume_fail", settings.volume_fail), strict=True)
@@ -288,6 +291,7 @@ def parse_rca_settings(key: str, raw: Any) -> RcaSettings:
       min_share: 0.01       # categories under this share of rows in both windows are grouped
       min_explained: 0.25   # a feature whose mix effect explains this share of the change
       top: 5                # segments listed
+      multivariate: false   # true: rank features by a classifier's permutation importance
     ```"""
     section = config_section(key, raw, _RCA_KEYS)
     if section is None:
@@ -304,7 +308,17 @@ def parse_rca_settings(key: str, raw: Any) -> RcaSettings:
         if not isinstance(section["metric"], str):
             raise ConfigError(f"{key}.metric: expected a metric name")
         out["metric"] = section["metric"]
+    out["multivariate"] = config_flag(f"{key}.multivariate", section.get("multivariate"))
     return RcaSettings(**out)
+
+
+def config_flag(key: str, value: Any) -> bool:
+    """A true / false key (absent: false)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
 
 
 def parse_compare_settings(key: str, raw: Any) -> CompareSettings:

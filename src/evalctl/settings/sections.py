@@ -116,6 +116,7 @@ class MonitorSettings:
     important: tuple[str, ...] = ()
     metric: str | None = None
     proxies: dict[str, ProxyRule] = field(default_factory=dict)
+    multivariate: bool = False  # also a classifier two-sample test of the window (the extra)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class RcaSettings:
     min_explained: float = 0.25
     top: int = 5
     confidence: float = 0.95
+    multivariate: bool = False  # rank causes by a classifier's permutation importances too
 
 
 @dataclass(frozen=True)

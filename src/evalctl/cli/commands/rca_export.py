@@ -32,6 +32,10 @@ def rca(ctx: typer.Context, model: Model,
             "selector (default: training, skipped when the store has none).")] = None,
         top: Annotated[int | None, typer.Option(
             "--top", min=0, help="Segments listed (default 5).")] = None,
+        multivariate: Annotated[bool, typer.Option(
+            "--multivariate", help="Also rank features by a classifier's permutation "
+            "importance (checks.rca.multivariate; needs the evalctl[multivariate] extra).")
+        ] = False,
         as_of: AsOf = None, fmt: Format = None, output: Output = None,
         fail_on: FailOn = "fail") -> None:
     """Performance changed: which population shift or segment explains it, what to do?
@@ -52,7 +56,8 @@ def rca(ctx: typer.Context, model: Model,
     workspace = state.workspace()
     with state.busy("explaining the change …"):
         report = workspace.rca(model, baseline, current, reference=reference or None,
-                               metric=metric, top=top, as_of=as_of.date() if as_of else None)
+                               metric=metric, top=top, as_of=as_of.date() if as_of else None,
+                               multivariate=multivariate)
     emit(state, report, fmt, output, fail_on)
 
 

@@ -91,6 +91,10 @@ CauseFinding = Shape(
         F("drift_outside_score", NUMBER, null=True, optional=True),
         F("estimated_mix", NUMBER, null=True, optional=True),
         F("reason", STRING, null=True, optional=True),
+        F("joint_importance", NUMBER, "rca --multivariate: the feature's permutation "
+          "importance in the classifier telling the windows apart", null=True, optional=True),
+        F("joint_rank", INTEGER, "rca --multivariate: its rank by joint importance", null=True,
+          optional=True),
     ),
     columns=(
         C("status", "status", 0),
@@ -104,6 +108,7 @@ CauseFinding = Shape(
         C("skew_baseline_score", "vs ref before", 3),
         C("skew_current_score", "vs ref after", 3),
         C("top_segment", "top segment", 2, WORDS),
+        C("joint_importance", "joint importance", 2),
     ),
     rows_of=(("rca", "causes"),),
 )

@@ -90,6 +90,16 @@ DistributionVerdict = Shape(
         F("reference_max", NUMBER, "out_of_range: the reference maximum", null=True, optional=True),
         F("p_value_adjusted", NUMBER, "chi_square: the p-value adjusted across features (BH)",
           null=True, optional=True),
+        F("role", STRING, "output: the model's score or prediction column (listed first within "
+          "its status); feature: an input feature",
+          optional=True),
+        F("p_test", STRING, "the test behind p_value: Kolmogorov-Smirnov (numeric) or "
+          "chi-square of homogeneity (categorical)",
+          optional=True),
+        F("p_adjusted", NUMBER, "p_value adjusted with Benjamini-Hochberg across the report's"
+          " checked columns (reported, never deciding: at millions of "
+          "rows p-values flag negligible shifts)",
+          null=True, optional=True),
     ),
     columns=(
         C("status", "status", 0),
@@ -191,6 +201,20 @@ DriftVerdict = Shape(
         F("windows_insufficient", INTEGER),
         F("reason", STRING, null=True, optional=True),
         F("series", ARRAY),
+        F("role", STRING, "output: the model's score or prediction column (listed first within "
+          "its status); feature: an input feature",
+          optional=True),
+        F("p_test", STRING, "the test behind p_value: Kolmogorov-Smirnov (numeric) or "
+          "chi-square of homogeneity (categorical)",
+          optional=True),
+        F("p_value", NUMBER, "the latest judged window's p-value of p_test (reported, never "
+          "deciding)",
+          null=True, optional=True),
+        F("p_adjusted", NUMBER, "the latest judged window's p-value adjusted with Benjamini-"
+          "Hochberg across the columns of that window (reported, never "
+          "deciding: at millions of rows p-values flag negligible "
+          "shifts)",
+          null=True, optional=True),
     ),
     columns=(
         C("status", "status", 0),
@@ -276,6 +300,32 @@ CheckRow = Shape(
         F("coverage", NUMBER, null=True, optional=True),
         F("labelled", INTEGER, optional=True),
         F("latency_hours", NUMBER, null=True, optional=True),
+        F("role", STRING, "output: the model's score or prediction column (listed first within "
+          "its status); feature: an input feature",
+          optional=True),
+        F("p_test", STRING, "the test behind p_value: Kolmogorov-Smirnov (numeric) or "
+          "chi-square of homogeneity (categorical)",
+          optional=True),
+        F("p_value", NUMBER, "drift: the p-value of p_test (reported, never deciding); "
+          "multivariate: the classifier test's one-sided p-value "
+          "against AUROC 0.5",
+          null=True, optional=True),
+        F("p_adjusted", NUMBER, "p_value adjusted with Benjamini-Hochberg across the report's"
+          " checked columns (reported, never deciding: at millions of "
+          "rows p-values flag negligible shifts)",
+          null=True, optional=True),
+        F("kind", STRING, null=True, optional=True),
+        F("auroc", NUMBER, "multivariate: held-out AUROC of the classifier telling reference rows "
+          "from the window's (0.5: indistinguishable)",
+          null=True, optional=True),
+        F("ci_low", NUMBER, null=True, optional=True),
+        F("ci_high", NUMBER, null=True, optional=True),
+        F("rows_reference", INTEGER, optional=True),
+        F("rows_window", INTEGER, optional=True),
+        F("top_features", STRING, null=True, optional=True),
+        F("importance", ARRAY, "multivariate: the features the classifier relied on most (held-out "
+          "AUROC drop when shuffled)",
+          optional=True),
     ),
     columns=(
         C("status", "status", 0),
