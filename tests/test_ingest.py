@@ -241,7 +241,7 @@ def test_a_changed_task_reads_old_outputs_and_actuals_as_the_config_says(cli, wo
                                    "e,2026-11-02T11:00:00,31,BR,1,dog,dog\n")
     assert cli("ingest", *args, "b.csv").code == 0
     doc = cli("slices", "--model", "churn", "--selector", "training").json()
-    overall = declared(doc)[0]
+    overall = next(r for r in declared(doc) if r["slice"] == "overall")
     assert overall["n"] == 5 and overall["value"] == pytest.approx(3 / 5)  # a, c, e right
     assert cli("export", "--model", "churn", "--selector", "training", "--out",
                "rows.csv").code == 0

@@ -416,12 +416,16 @@ def test_numeric_features_in_crosses_and_alone_are_binned(cli, workdir, frame_fi
 
 def test_small_segments_rank_after_judged_ones(story) -> None:
     doc = story("slices", *M, "--selector", AFTER, "--min-size", "2000", "--top", "0").json()
-    rows = declared(doc)[1:]
+    rows = [r for r in declared(doc) if r["slice"] != "overall"]
     judged = [(r["n"] or 0) >= 2000 for r in rows]
     assert any(judged) and not all(judged)
-    assert judged == sorted(judged, reverse=True)  # every judged row before any unjudged one
-    for group in (True, False):
-        values = [r["value"] for r, j in zip(rows, judged, strict=True) if j is group]
+    # unjudged rows are `insufficient`: after the warnings, before the passes (one rule)
+    assert [r["status"] == "insufficient" for r in rows] == [not j for j in judged]
+    rank = ["fail", "error", "warn", "insufficient", "pass"]
+    assert [rank.index(r["status"]) for r in rows] == sorted(rank.index(r["status"])
+                                                             for r in rows)
+    for status in {r["status"] for r in rows}:
+        values = [r["value"] for r in rows if r["status"] == status]
         assert values == sorted(values)  # worst first within each
 
 

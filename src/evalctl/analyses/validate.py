@@ -24,7 +24,7 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.metrics.catalogue import main_metrics
 from evalctl.reports import Report
-from evalctl.reports.model import worst_status
+from evalctl.reports.model import RESULT_STATUSES, worst_status
 from evalctl.settings.sections import ValidateSettings
 
 
@@ -68,7 +68,9 @@ def validate_report(store: Store, model: ModelConfig, selector: Selector, *, can
     failed = [r for r in results if r["status"] == "fail"]
     checked = len(results)
     if top > 0:
-        others = [r for r in results if r["status"] != "fail" and r["slice"] != "overall"]
+        # in the order shown (worst first: warn, insufficient, pass; largest drop first within)
+        others = sorted((r for r in results if r["status"] != "fail" and r["slice"] != "overall"),
+                        key=lambda r: RESULT_STATUSES.index(r["status"]))
         kept = {id(r) for r in others[:top]}
         results = [r for r in results if r["status"] == "fail" or r["slice"] == "overall"
                    or id(r) in kept]

@@ -140,9 +140,8 @@ SegmentEffect = Shape(
         F("status", STATUS),
         F("finding", STRING),
         F("explained_pct", NUMBER, null=True),
-        F("estimated_mix", NUMBER, "what the segment's share change alone would move the "
-          "metric by, from the baseline's rates (windows without labels)", null=True,
-          optional=True),
+        F("estimated_mix", NUMBER, "without current labels: the change the mix shift alone "
+          "would make (estimate)", null=True, optional=True),
         F("reason", STRING, null=True, optional=True),
     ),
     columns=(
