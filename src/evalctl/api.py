@@ -465,6 +465,7 @@ def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool =
                    clock: Clock | None = None) -> Report:
     """For each model: fit its monitoring reference when needed (first build, changed config,
     `refit`) and profile every stored batch without profiles on it (README: "Profiles")."""
+    # start-up time: a command loads only its own analysis
     from evalctl.profiles.build import build_profiles
 
     if not models:

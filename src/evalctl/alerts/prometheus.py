@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalctl.errors import InputError
+from evalctl.lake.results import history_models, latest_window
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
 
@@ -128,7 +129,6 @@ def metrics_report(root: Path, model: str | None = None) -> Report:
     """`evalctl metrics`: the gauges of each model's newest window in the results history
     (every model the history holds, or ``model``), as a report whose results are the
     samples (rendered as OpenMetrics by default)."""
-    from evalctl.lake.results import history_models, latest_window
 
     names = [model] if model else history_models(root)
     runs = []

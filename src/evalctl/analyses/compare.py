@@ -28,6 +28,7 @@ from evalctl.analyses.compare_results import (
     performance_rows,
 )
 from evalctl.analyses.performance import default_metric, metrics_frame, slice_keys
+from evalctl.analyses.slices import SliceOptions, discover
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError, SelectorError
 from evalctl.lake.selectors import Selector
@@ -36,6 +37,7 @@ from evalctl.metrics import SliceKey
 from evalctl.metrics.catalogue import needs_score
 from evalctl.reports import Report
 from evalctl.settings.sections import CompareSettings
+from evalctl.slicing import Predicate, slice_expr
 from evalctl.stats.paired import FAMILY, Y, col_p, col_s
 from evalctl.stats.paired_segments import compare_segments, materialise_keys
 
@@ -242,8 +244,6 @@ def _view(model: ModelConfig, i: int) -> ModelConfig:
 def _with_discovered(model: ModelConfig, frame: pl.DataFrame, keys: list[SliceKey]
                      ) -> tuple[list[SliceKey], dict[str, str]]:
     """Add the champion's SliceLine slices (`evalctl slices --discover` settings)."""
-    from evalctl.analyses.slices import SliceOptions, discover
-    from evalctl.slicing import Predicate, slice_expr
 
     options = SliceOptions(**asdict(model.settings.slices))
     found, _ = discover(frame.lazy(), _view(model, 0), options)

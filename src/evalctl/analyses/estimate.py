@@ -17,6 +17,7 @@ every estimator), with the concept-drift explanation in the recommendations.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,14 +46,16 @@ from evalctl.analyses.estimators import (
     is_contradicted,
 )
 from evalctl.analyses.performance import finite
+from evalctl.checks import compute_score
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import VERSION_COL, Selection, Store
+from evalctl.metrics.intervals import z_value
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
 from evalctl.settings.sections import EstimateSettings, ProxyRule
-from evalctl.stats import cbpe
+from evalctl.stats import cbpe, fit_binning, summarize
 
 INSUFFICIENT = "insufficient"
 STRONG_CORRELATION = 0.5  # |r| over windows from which a proxy is said to track the metric
@@ -78,7 +81,6 @@ def estimator_for(model: ModelConfig) -> tuple[Estimator | None, str | None]:
 def task_settings(settings: EstimateSettings, estimator: Estimator) -> EstimateSettings:
     """The settings with the shown and judged metrics the task estimates: the defaults name
     the binary metrics; a config's names were checked against the task when it was loaded."""
-    from dataclasses import replace
 
     judged = tuple(m for m in settings.metrics if m in estimator.metrics) or estimator.metrics
     shown = settings.metric if settings.metric in estimator.metrics else estimator.metrics[0]
@@ -144,7 +146,6 @@ def estimate_overall(store: Store, model: ModelConfig, reference: Selector, curr
     """The estimate of `metric` over the whole current selection (one window), for the monitor:
     ``{value, low, high, n}`` with the band of `checks.estimate.confidence`. `value` is None, with
     a `reason`, when it cannot be estimated (task, metric, no labelled reference...)."""
-    from dataclasses import replace
 
     if model.task == "regression":  # direct loss estimation, through estimate_report
         estimator, unavailable, gives = None, dle_unavailable(model), "mae, rmse"
@@ -216,7 +217,6 @@ def _index_windows(cur: pl.DataFrame, step: timedelta | None, labels: bool
 def _window_results(estimator: Estimator, data: EstimateInput, bounds: list[dict[str, Any]],
                     proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings
                     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from evalctl.metrics.intervals import z_value
 
     fitted = estimator.estimate(data)
     z = z_value(settings.confidence)
@@ -334,8 +334,6 @@ def _proxy_windows(store: Store, model: ModelConfig, ref_side: tuple[Selection, 
 def _proxy_psi(store: Store, model: ModelConfig, ref_sel: Selection, cur_sel: Selection,
                key: pl.Expr) -> dict[tuple[Any, str], float | None]:
     """PSI of every proxy in every window (reference-decile bins, `evalctl.stats`)."""
-    from evalctl.checks import compute_score
-    from evalctl.stats import fit_binning, summarize
 
     kinds = dict.fromkeys(model.proxies, "numeric")
     ref_lf = store.scan(model, ref_sel.selector, with_actuals=False, selection=ref_sel).filter(

@@ -25,6 +25,7 @@ from evalctl.checks.multivariate import EXTRA, category_counts, encode, fit_enco
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.store import VERSION_COL, Selection, Store
+from evalctl.metrics.intervals import z_value
 from evalctl.settings.sections import EstimateSettings
 from evalctl.stats import cbpe, dle
 
@@ -62,7 +63,6 @@ def regression_windows(store: Store, model: ModelConfig, sides: tuple[Selection,
                        ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One `windows` row per window (the binary estimator's shape, plus `contradicted`) and
     what the estimate ran with, for the report's inputs."""
-    from evalctl.metrics.intervals import z_value
 
     _require_sklearn()
     ref_sel, cur_sel = sides

@@ -22,13 +22,16 @@ from typing import Any
 import polars as pl
 
 from evalctl.analyses.common import side_inputs
+from evalctl.analyses.rca_metric import row_term
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
+from evalctl.slicing import parse_slice_id, slice_expr
 from evalctl.temporaries import temporary
+from evalctl.where import parse_where
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 ERROR_QUANTILE = 0.9  # regression --only-errors: the top decile of squared error
@@ -110,8 +113,6 @@ def where_columns(model: ModelConfig) -> dict[str, str]:
 
 def row_filter(model: ModelConfig, options: ExportOptions) -> pl.Expr:
     """`--where` and `--segment` as one boolean expression (all rows when neither is given)."""
-    from evalctl.slicing import parse_slice_id, slice_expr
-    from evalctl.where import parse_where
 
     parts = [pl.lit(True)]
     if options.where is not None:
@@ -125,7 +126,6 @@ def errors_filter(model: ModelConfig, lf: pl.LazyFrame) -> pl.Expr:
     """Misclassified rows (classification) or the top decile of squared error (regression,
     the cut-off computed over the rows that passed the other filters); unlabelled rows never
     match."""
-    from evalctl.analyses.rca_metric import row_term
 
     if not model.label:
         raise InputError(f"--only-errors: model {model.name!r} has no label column")

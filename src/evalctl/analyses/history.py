@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Any
 
@@ -66,8 +68,6 @@ CSV_COLUMNS = ("model", "check", "feature", "window", "status", "value", "decide
 def history_csv(report: Report) -> str:
     """A history report as CSV for spreadsheets: one row per (check, feature, window), oldest
     window first; empty cells for no feature, no numeric value, no data-quality verdict."""
-    import csv
-    import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

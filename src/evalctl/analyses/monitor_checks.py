@@ -13,6 +13,8 @@ from typing import Any
 
 import polars as pl
 
+from evalctl.analyses.drift import drift_report
+from evalctl.checks.multivariate import ClassifierTestOptions
 from evalctl.config import ModelConfig
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
@@ -96,7 +98,6 @@ def labels(lf: pl.LazyFrame, model: ModelConfig, s: MonitorSettings) -> dict[str
 def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
           ) -> list[dict[str, Any]]:
     """Each column's drift vs the reference over the last `drift_days` days, judged on `day`."""
-    from evalctl.analyses.drift import drift_report
 
     settings = model.settings.drift
     start = day - timedelta(days=s.drift_days - 1)
@@ -143,7 +144,6 @@ def multivariate(store: Store, model: ModelConfig, day: date, s: MonitorSettings
         multivariate_features,
         one_window_test,
     )
-    from evalctl.checks.multivariate import ClassifierTestOptions
 
     settings = model.settings.drift
     window = Selector(text=f"production@{day}", env="production", start=day, end=day)

@@ -17,6 +17,7 @@ from evalctl.analyses.performance import (
     metrics_frame,
     moved_text,
 )
+from evalctl.analyses.slices import SliceOptions, slices_report
 from evalctl.config import ModelConfig
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
@@ -85,6 +86,7 @@ def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Sele
     for regression)."""
     estimate_overall: Callable[[Store, ModelConfig, Selector, Selector, str], dict[str, Any]] | None
     try:
+        # imported where it is used: the import may fail (optional part)
         from evalctl.analyses.estimate import ESTIMATORS, estimate_overall
     except ImportError:
         estimate_overall, ESTIMATORS = None, {}
@@ -104,7 +106,6 @@ def slice_regressions(store: Store, model: ModelConfig, window: Selector,
     """Declared slices that got significantly worse since the performance reference, beyond
     the change of the whole window (`emerged` in `evalctl slices --compare-to`): a drop every
     segment shares is the performance check's finding, not a slice's."""
-    from evalctl.analyses.slices import SliceOptions, slices_report
 
     if labels.get("coverage", 0.0) < s.min_label_coverage or not model.slices:
         return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,9 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.store import LABEL_SOURCE_COL
+from evalctl.metrics import compute_metrics, slices_from_config
 from evalctl.metrics.catalogue import DEFAULT_METRIC, LOWER_IS_BETTER
+from evalctl.metrics.catalogue import METRIC_NAMES as METRICS
 
 # Selections of more rows than this are evaluated in low-memory mode: every maximal slice's
 # group-by streams its own columns from the lake instead of all of them sharing one in-memory
@@ -22,7 +24,6 @@ IN_MEMORY_ROWS = 10_000_000
 
 
 def default_metric(model: ModelConfig, metric: str | None) -> str:
-    from evalctl.metrics.catalogue import METRIC_NAMES as METRICS
 
     chosen = metric or DEFAULT_METRIC[model.task]
     if chosen not in METRICS[model.task]:
@@ -71,9 +72,7 @@ def slice_keys(model: ModelConfig, lf: pl.LazyFrame, rows: int | None = None) ->
     like the feature's first single-feature slice with `bins` or `quantiles`, else at
     DEFAULT_QUANTILES quantiles: grouping a continuous value would make one segment per
     distinct value. Two `quantiles` slices of one feature each get their own edges."""
-    from dataclasses import replace
 
-    from evalctl.metrics import slices_from_config
 
     numeric = {f for f, kind in model.features.items() if kind == "numeric"}
     own = {s.features[0]: s for s in reversed(model.slices)
@@ -158,7 +157,6 @@ def quantile_edges(sample: np.ndarray, q: int, low: float | None = None,
 def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] | None,
                   slices: list[Any], seed: int = 0, low_memory: bool = False) -> pl.DataFrame:
     """compute_metrics over a lake selection with the model's column roles."""
-    from evalctl.metrics import compute_metrics
 
     if not model.label:
         raise InputError(f"model {model.name!r} has no `label` column in the config")

@@ -39,6 +39,11 @@ from evalctl.analyses.rca_findings import (
     recommendations,
 )
 from evalctl.analyses.rca_metric import rca_metric, row_term
+from evalctl.analyses.rca_multivariate import (
+    joint_attribution,
+    joint_recommendation,
+    rank_by_importance,
+)
 from evalctl.analyses.rca_segments import (
     BASE,
     CUR,
@@ -52,6 +57,7 @@ from evalctl.analyses.rca_segments import (
     summarize_sides,
 )
 from evalctl.analyses.skew import judge_features
+from evalctl.checks.multivariate import require_sklearn
 from evalctl.config import ModelConfig
 from evalctl.errors import SelectorError
 from evalctl.lake.selectors import Selector
@@ -73,7 +79,6 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     metric = rca_metric(model, settings.metric)
     term = row_term(model, metric)
     if settings.multivariate:
-        from evalctl.checks.multivariate import require_sklearn
 
         require_sklearn("checks.rca.multivariate (or --multivariate)",
                         key=f"models.{model.name}.checks.rca.multivariate")
@@ -118,7 +123,6 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     outputs = [output_row(c, drifted, skewed) for c in kinds if c not in model.features]
     hints = _hints(store, model, ref, windows[1], rows, change)
     if settings.multivariate:
-        from evalctl.analyses.rca_multivariate import joint_attribution, rank_by_importance
 
         joint = joint_attribution(store, model, windows, drift)
         rank_by_importance(rows, joint)
@@ -216,7 +220,6 @@ def _report(model: ModelConfig, inputs: dict[str, Any], results: list[dict[str, 
     recs = recommendations(change, causes, segments, mode, context)
     joint = hints.get("joint")
     if joint is not None:
-        from evalctl.analyses.rca_multivariate import joint_recommendation
 
         summary["multivariate"] = {k: v for k, v in joint.items() if k != "importance"}
         recs += joint_recommendation(joint, causes)

@@ -3,6 +3,7 @@ output columns, the failure mode, the responsible segments, findings and recomme
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import numpy as np
@@ -183,7 +184,6 @@ def _num(value: float | None) -> str:
 def recommendations(change: dict[str, Any], causes: list[dict[str, Any]],
                     segments: list[dict[str, Any]], mode: str, ctx: dict[str, Any]) -> list[str]:
     """What to do, each naming the command that gives the evidence or the data."""
-    import shlex
 
     name, cur, base = ctx["model"].name, ctx["current"], ctx["baseline"]
     recs = [change["finding"]]

@@ -25,10 +25,15 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
+from evalctl.metrics import PROPORTION_METRICS, compare_to_overall, two_proportion_pvalues
+from evalctl.metrics.binary import RANK_METRICS
 from evalctl.metrics.catalogue import correct_term, log_loss_term, squared_error
+from evalctl.metrics.intervals import z_value
+from evalctl.metrics.significance import adjust_pvalues, normal_pvalues
 from evalctl.reports import Report
 from evalctl.reports.model import worst_status
 from evalctl.settings.sections import ERROR_KINDS, SlicesSettings
+from evalctl.slicing import discover_slices
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,6 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
                   options: SliceOptions, compare_to: Selector | None = None) -> Report:
     """The leaderboard of declared slices (worst first), optionally discovered slices and the
     change of every slice against another selection."""
-    from evalctl.metrics.binary import RANK_METRICS
 
     metric = default_metric(model, options.metric)
     selection = store.select(model.name, selector)
@@ -93,7 +97,6 @@ def slices_report(store: Store, model: ModelConfig, selector: Selector, *,
 
 def leaderboard(frame: pl.DataFrame, metric: str, options: SliceOptions) -> list[dict[str, Any]]:
     """One row per segment for `metric`: value, CI, gap to overall, significance; worst first."""
-    from evalctl.metrics import compare_to_overall
 
     tested = compare_to_overall(frame.filter(pl.col("metric") == metric))
     overall_value = finite(tested.filter(pl.col("slice") == "overall")["value"][0])
@@ -158,7 +161,6 @@ def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str
     with the segment makes the test conservative). When the whole model degrades every large
     segment worsens; the segments that emerged are the ones that fell beyond that trend.
     """
-    from evalctl.metrics.significance import adjust_pvalues, normal_pvalues
 
     before = {(r["slice"], r["segment"]): r for r in
               other.filter(pl.col("metric") == metric).iter_rows(named=True)}
@@ -194,8 +196,6 @@ def compare_windows(rows: list[dict[str, Any]], other: pl.DataFrame, metric: str
 def _change_pvalue(row: dict[str, Any], prev: dict[str, Any], metric: str) -> float:
     """Two-sided p of value now vs before: two-proportion test for proportions, else the
     normal approximation from both intervals."""
-    from evalctl.metrics import PROPORTION_METRICS, two_proportion_pvalues
-    from evalctl.metrics.significance import normal_pvalues
 
     now, then = row["value"], finite(prev["value"])
     if now is None or then is None:
@@ -210,8 +210,6 @@ def _change_pvalue(row: dict[str, Any], prev: dict[str, Any], metric: str) -> fl
 def _standard_error(row: dict[str, Any], metric: str) -> float:
     """Binomial standard error for proportions; else the interval's half-width / z (the
     intervals are compute_metrics' default 95%)."""
-    from evalctl.metrics import PROPORTION_METRICS
-    from evalctl.metrics.intervals import z_value
 
     value, n = finite(row.get("value")), row.get("support") or 0
     if metric in PROPORTION_METRICS and value is not None and n > 0:
@@ -224,7 +222,6 @@ def _standard_error(row: dict[str, Any], metric: str) -> float:
 def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """SliceLine over the features with a per-row error; rows as leaderboard entries."""
-    from evalctl.slicing import discover_slices
 
     error = error_expr(model, options.error)
     # Not collected here: discovery reads a few columns per query and keeps only their small

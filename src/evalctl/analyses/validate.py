@@ -22,6 +22,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
+from evalctl.metrics import PROPORTION_METRICS, two_proportion_pvalues
 from evalctl.metrics.catalogue import main_metrics
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES, worst_status
@@ -99,7 +100,6 @@ def _main_metrics(model: ModelConfig) -> list[str]:
 def gate(cand: pl.DataFrame, base: pl.DataFrame, settings: ValidateSettings
          ) -> list[dict[str, Any]]:
     """One row per (slice, segment, metric) with both values, the delta and the verdict."""
-    from evalctl.metrics import PROPORTION_METRICS, two_proportion_pvalues
 
     before = {(r["slice"], r["segment"], r["metric"]): r for r in base.iter_rows(named=True)}
     rows = []

@@ -117,6 +117,7 @@ def encode_pair(reference: pl.DataFrame, window: pl.DataFrame, kinds: dict[str, 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve from midranks (ties count one half), labels 0/1."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import rankdata
 
     ranks = rankdata(scores)
@@ -128,6 +129,7 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
 def delong_interval(scores: np.ndarray, labels: np.ndarray, confidence: float
                     ) -> tuple[float, float, float]:
     """AUROC's DeLong standard error and its normal interval clipped to [0, 1]."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import norm, rankdata
 
     pos, neg = scores[labels == 1], scores[labels == 0]
@@ -154,6 +156,7 @@ def combine_folds(scores: np.ndarray, labels: np.ndarray, folds: list[np.ndarray
     of the folds' Mann-Whitney null deviations and the interval the mean of their DeLong
     errors — conservative, never optimistic. Scores of different fold models are never ranked
     against each other: pooled, their offsets add noise Mann-Whitney's null ignores."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import norm
 
     aucs, errors, null_sds = [], [], []
@@ -189,6 +192,7 @@ def encoded_two_sample_test(x_ref: np.ndarray, x_win: np.ndarray, encoding: Enco
                             options: ClassifierTestOptions) -> dict[str, Any]:
     """`classifier_two_sample_test` on samples already encoded with `encoding` (so a
     reference sample shared by many windows is encoded once)."""
+    # scipy is imported only when this is computed (start-up time)
     from scipy.stats import norm
 
     x = np.vstack([x_ref, x_win])
@@ -223,7 +227,10 @@ def _thread_limit(threads: int | None) -> Any:
 def _cross_fit(x: np.ndarray, y: np.ndarray, categorical: list[bool],
                options: ClassifierTestOptions) -> tuple[np.ndarray, list[tuple[Any, np.ndarray]]]:
     """Out-of-fold scores, and each fold's model with its held-out row indices."""
+    # scikit-learn: the optional extra, imported only when used (start-up time)
     from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # scikit-learn: the optional extra, imported only when used (start-up time)
     from sklearn.model_selection import StratifiedKFold
 
     scores = np.empty(len(y), dtype=np.float64)

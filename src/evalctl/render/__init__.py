@@ -25,6 +25,7 @@ def render_table(report: Report, width: int | None = None) -> str:
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page (see `evalctl.render.html`); imported only
     when a page is asked for, like the table."""
+    # start-up time: the HTML renderer only when asked for
     from evalctl.render.html import render_html as render
 
     return render(report)

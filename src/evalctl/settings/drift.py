@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
 from evalctl.errors import ConfigError, InputError
 from evalctl.settings.sections import THRESHOLD_MODES, DriftSettings, FeatureRule
 from evalctl.settings.values import config_integer, config_number, config_section, window_length
@@ -92,7 +93,6 @@ def _check_thresholds(key: str, method: str | None, kind: str | None, warn: floa
                       fail: float | None) -> None:
     # the measures (~20 ms) load only when a rule gives thresholds: start-up time
     from evalctl.checks.evaluate import resolve_thresholds
-    from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
 
     measure = MEASURES[method or DEFAULT_METHOD[kind or "numeric"]]
     try:
