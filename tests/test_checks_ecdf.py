@@ -134,3 +134,20 @@ def test_bounds_always_contain_the_exact_statistics(ref: list, cur: list, fine: 
     assert w.lower <= w.value <= w.upper
     if max(r.counts[0::2] + c.counts[0::2]) <= 3:  # <= 3 values per open cell: model is exact
         assert w.value == pytest.approx(exact_w, rel=1e-9, abs=tolerance)
+
+
+def test_the_ks_p_value_of_large_samples_follows_scipy_within_one_percent() -> None:
+    """Above EXACT_KS_MAX_N the limiting distribution (Stephens' correction) replaces scipy's
+    slow exact tail: within 1% of `kstwo.sf` wherever p > 1e-4, and the same below the size."""
+    from scipy.stats import kstwo
+
+    from evalctl.checks.ecdf import EXACT_KS_MAX_N, ks_p_value
+
+    for n in (20_000, 100_000, 400_000):
+        en = round(n * n / (2 * n))
+        for d in np.linspace(0.0005, 0.03, 30):
+            expected = kstwo.sf(d, en)
+            if expected > 1e-4:
+                assert ks_p_value(d, n, n) == pytest.approx(expected, rel=0.01), (n, d)
+    small = EXACT_KS_MAX_N
+    assert ks_p_value(0.02, small, small) == kstwo.sf(0.02, round(small / 2))

@@ -66,12 +66,27 @@ def ks_statistic(ref: NumericSummary, cur: NumericSummary) -> Bounded:
     return Bounded(lower, lower, min(upper, 1.0))
 
 
+EXACT_KS_MAX_N = 10_000  # above this effective size the limiting distribution is used
+
+
 def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
-    """Asymptotic two-sided p-value, as ``scipy.stats.ks_2samp(..., method="asymp")``."""
+    """Asymptotic two-sided p-value: up to an effective size en = n_ref·n_cur/(n_ref + n_cur)
+    of `EXACT_KS_MAX_N`, exactly ``scipy.stats.ks_2samp(..., method="asymp")`` (the
+    distribution of the one-sample statistic at en); above it, the limiting Kolmogorov
+    distribution with Stephens' small-sample correction, Q((√en + 0.12 + 0.11/√en)·D), within
+    1% of scipy's value wherever p > 1e-4 (and of no practical difference below: p-values are
+    reported beside the effect sizes, never deciding) — scipy's exact tail takes up to 0.4 s
+    per call at en = 500,000, ten windows of thirty columns would take minutes."""
+    en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)
+    if en > EXACT_KS_MAX_N:
+        # scipy is imported only when this is computed (start-up time)
+        from scipy.special import kolmogorov
+
+        root = float(np.sqrt(en))
+        return float(np.clip(kolmogorov((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
     # scipy is imported only when this is computed (start-up time)
     from scipy.stats import kstwo
 
-    en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)
     return float(np.clip(kstwo.sf(statistic, en), 0.0, 1.0))
 
 
