@@ -61,6 +61,10 @@ GLOSSARY: dict[str, str] = {
     "reason": "why a value is null or the result was not judged; null otherwise",
     "section": "which table of the report the result belongs to",
     "feature": "the feature (input column) the result is about",
+    "role": "output: the model's score or prediction column (listed first within its "
+            "status); feature: an input feature",
+    "p_test": "the test behind p_value: Kolmogorov-Smirnov (numeric) or chi-square of "
+              "homogeneity (categorical)",
     "kind": "what the row is about: numeric, categorical, output, schema; predictions or "
             "actuals (batches)",
     "method": "the measure or test used",

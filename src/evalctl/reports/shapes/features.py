@@ -90,12 +90,8 @@ DistributionVerdict = Shape(
         F("reference_max", NUMBER, "out_of_range: the reference maximum", null=True, optional=True),
         F("p_value_adjusted", NUMBER, "chi_square: the p-value adjusted across features (BH)",
           null=True, optional=True),
-        F("role", STRING, "output: the model's score or prediction column (listed first within "
-          "its status); feature: an input feature",
-          optional=True),
-        F("p_test", STRING, "the test behind p_value: Kolmogorov-Smirnov (numeric) or "
-          "chi-square of homogeneity (categorical)",
-          optional=True),
+        F("role", STRING, optional=True),
+        F("p_test", STRING, optional=True),
         F("p_adjusted", NUMBER, "p_value adjusted with Benjamini-Hochberg across the report's"
           " checked columns (reported, never deciding: at millions of "
           "rows p-values flag negligible shifts)",
@@ -201,12 +197,8 @@ DriftVerdict = Shape(
         F("windows_insufficient", INTEGER),
         F("reason", STRING, null=True, optional=True),
         F("series", ARRAY),
-        F("role", STRING, "output: the model's score or prediction column (listed first within "
-          "its status); feature: an input feature",
-          optional=True),
-        F("p_test", STRING, "the test behind p_value: Kolmogorov-Smirnov (numeric) or "
-          "chi-square of homogeneity (categorical)",
-          optional=True),
+        F("role", STRING, optional=True),
+        F("p_test", STRING, optional=True),
         F("p_value", NUMBER, "the latest judged window's p-value of p_test (reported, never "
           "deciding)",
           null=True, optional=True),
@@ -300,12 +292,8 @@ CheckRow = Shape(
         F("coverage", NUMBER, null=True, optional=True),
         F("labelled", INTEGER, optional=True),
         F("latency_hours", NUMBER, null=True, optional=True),
-        F("role", STRING, "output: the model's score or prediction column (listed first within "
-          "its status); feature: an input feature",
-          optional=True),
-        F("p_test", STRING, "the test behind p_value: Kolmogorov-Smirnov (numeric) or "
-          "chi-square of homogeneity (categorical)",
-          optional=True),
+        F("role", STRING, optional=True),
+        F("p_test", STRING, optional=True),
         F("p_value", NUMBER, "drift: the p-value of p_test (reported, never deciding); "
           "multivariate: the classifier test's one-sided p-value "
           "against AUROC 0.5",
