@@ -65,6 +65,8 @@ ESTIMATORS: dict[str, Estimator] = {
     "binary_classification": estimate_binary.ESTIMATOR,
     "multiclass_classification": estimate_multiclass.ESTIMATOR,
 }
+# every task `estimate` can estimate: CBPE per ESTIMATORS, direct loss estimation for regression
+ESTIMABLE_TASKS = frozenset({*ESTIMATORS, "regression"})
 
 
 def estimator_for(model: ModelConfig) -> tuple[Estimator | None, str | None]:

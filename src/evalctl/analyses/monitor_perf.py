@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
+from evalctl.analyses.estimate import ESTIMABLE_TASKS, estimate_overall
 from evalctl.analyses.performance import (
     LOWER_IS_BETTER,
     default_metric,
@@ -82,16 +82,9 @@ def _estimated(store: Store, model: ModelConfig, window: Selector, ref_sel: Sele
                ref: dict[str, Any], metric: str, labels: dict[str, Any], s: MonitorSettings,
                base: dict[str, Any]) -> dict[str, Any]:
     """Labels are not in yet: use the task's performance estimator where it has one (binary
-    and multiclass CBPE, `analyses.estimate.ESTIMATORS`; direct loss estimation of MAE / RMSE
-    for regression)."""
-    estimate_overall: Callable[[Store, ModelConfig, Selector, Selector, str], dict[str, Any]] | None
-    try:
-        # imported where it is used: the import may fail (optional part)
-        from evalctl.analyses.estimate import ESTIMATORS, estimate_overall
-    except ImportError:
-        estimate_overall, ESTIMATORS = None, {}
-    estimable = {*ESTIMATORS, "regression"}  # CBPE; direct loss estimation
-    if estimate_overall is None or model.task not in estimable:
+    and multiclass CBPE, `analyses.estimate.ESTIMABLE_TASKS`: direct loss estimation of MAE /
+    RMSE for regression)."""
+    if model.task not in ESTIMABLE_TASKS:
         return {**base, "value": None, "threshold": None, "status": "insufficient",
                 "source": "unknown", "reason": "too few labels and no estimate for this task",
                 "summary": f"only {labels.get('coverage', 0):.0%} labelled: performance "
