@@ -84,7 +84,7 @@ def init_store(directory: Path | str, write_config: bool = True,
                   summary={"store": str(directory)})
 
 
-def ingest(store: Store, model: ModelConfig, paths: Sequence[Path], *, version: str, env: str,
+def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, version: str, env: str,
            input_format: str | None = None, clock: Clock | None = None) -> Report:
     """Ingest prediction exports as one batch (a no-op when already ingested); the ledger
     record is stamped with the clock's time."""
@@ -94,7 +94,7 @@ def ingest(store: Store, model: ModelConfig, paths: Sequence[Path], *, version: 
                           {"version": version, "env": env})
 
 
-def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path], *,
+def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
                         input_format: str | None = None, clock: Clock | None = None) -> Report:
     """Ingest delayed actuals as one batch."""
     result = ingest_actuals(store, model, paths, input_format=input_format,
@@ -102,7 +102,7 @@ def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path],
     return _ingest_report("ingest-actuals", model.name, paths, result, {})
 
 
-def _ingest_report(command: str, model: str, paths: Sequence[Path], result: IngestResult,
+def _ingest_report(command: str, model: str, paths: Sequence[Path | str], result: IngestResult,
                    target: dict[str, str]) -> Report:
     status = "warn" if result.repeated_ids or result.ids_in_store or result.unmatched_ids \
         else "pass"
@@ -266,7 +266,7 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     period = grace_period() if grace is None else parse_duration(grace)
     if period is None:
         raise InputError(f"--grace: expected a duration such as 0s, 2h or 7d, got {grace!r}")
-    found = examine_store(store.root, repair=repair, grace=period, now=now(clock))
+    found = examine_store(store.storage, repair=repair, grace=period, now=now(clock))
     results: list[dict[str, Any]] = [
         {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
          "status": "fail"} for d in found.damaged]

@@ -307,7 +307,7 @@ class Workspace:
                input_format: str | None = None) -> Report:
         """`evalctl ingest`: prediction exports as one batch."""
         return self._stamped(api.ingest(self.store, self.model(model),
-                                        [Path(p) for p in paths], version=version, env=env,
+                                        [_input(p) for p in paths], version=version, env=env,
                                         input_format=input_format, clock=self.clock))
 
     @_traced
@@ -315,7 +315,7 @@ class Workspace:
                        input_format: str | None = None) -> Report:
         """`evalctl ingest-actuals`: delayed ground truth as one batch."""
         return self._stamped(api.ingest_ground_truth(self.store, self.model(model),
-                                                     [Path(p) for p in paths],
+                                                     [_input(p) for p in paths],
                                                      input_format=input_format,
                                                      clock=self.clock))
 
@@ -356,3 +356,9 @@ def _maybe_name(model: ModelRef | None) -> str | None:
 
 
 __all__ = ["ModelRef", "SelectorRef", "Workspace", "open_workspace"]
+
+
+def _input(path: str | Path) -> Path | str:
+    """An input export: a local path, or an ``s3://`` URL kept as text (a Path would fold
+    its ``//``)."""
+    return str(path) if is_object_url(str(path)) else Path(path)

@@ -5,11 +5,19 @@ Repair removes only leftovers older than the grace period (`EVALCTL_GRACE` or `-
 default 7 days, as Delta Lake's VACUUM) and only while holding the store lock exclusively
 (lake/locking.py): an ingest in flight holds it shared, so its staged and moved files are never
 taken from it.
+
+On object storage (`_examine_objects`) the same checks run on listings: a file's age is its
+``LastModified``, repair holds the store's lease (lake/lease.py) instead of the lock, and
+there are no staging folders or temporary files (ingests stage on the local disk). An ingest
+holds no lease there, so the grace period alone protects its uploads until its commit: keep it
+longer than the longest ingest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import shlex
 import shutil
@@ -20,17 +28,22 @@ from pathlib import Path
 from evalctl import progress
 from evalctl.lake.durable import TEMP_SUFFIX
 from evalctl.lake.layout import (
+    ACTUALS,
     LEDGER,
+    PREDICTIONS,
+    PROFILES,
     RESULTS,
     STAGING,
     data_files,
     grace_period,
     profile_files,
 )
+from evalctl.lake.lease import lease
 from evalctl.lake.ledger import BatchRecord, Ledger, read_ledger
 from evalctl.lake.locking import exclusive_lock
 from evalctl.lake.profiled import ProfileEntry, ProfileHealth, examine_profiles
 from evalctl.lake.readers import file_sha256
+from evalctl.lake.storage import ObjectInfo, Storage, as_storage
 
 
 @dataclass
@@ -51,10 +64,14 @@ class DoctorFindings:
     unprofiled: list[dict[str, str]] = field(default_factory=list)  # no profile on the reference
 
 
-def examine_store(root: Path, repair: bool = False, grace: timedelta | None = None,
+def examine_store(root: Path | Storage, repair: bool = False, grace: timedelta | None = None,
                   now: datetime | None = None) -> DoctorFindings:
     """Validate the ledger, verify live files; list (and with ``repair`` remove) orphans and
     the files of batches removed longer than the grace period ago."""
+    storage = as_storage(root)
+    if not storage.is_local:
+        return _examine_objects(storage, repair, grace, now)
+    root = Path(storage.location)
     findings = DoctorFindings()
     ledger = read_ledger(root)
     findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
@@ -177,7 +194,8 @@ def _collect_removed(root: Path, ledger: Ledger, live: set[str], findings: Docto
 def _profile_health(root: Path, ledger: Ledger) -> ProfileHealth:
     """Every live prediction file has exactly one sound profile on its model's current
     reference (when one is fitted); every profile a live record names is sound."""
-    def verify(path: Path, entry: ProfileEntry) -> str | None:
+    def verify(relative: str, entry: ProfileEntry) -> str | None:
+        path = root / relative
         if path.is_symlink() or _through_symlink(root, entry.path):
             return "is a symlink"
         if not path.is_file():
@@ -247,6 +265,124 @@ def verify_file(root: Path, relative: str, sha256: str, rows: int) -> str | None
         import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
 
         actual = pq.ParquetFile(path).metadata.num_rows
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        return f"unreadable parquet ({type(exc).__name__})"
+    if actual != rows:
+        return f"row count {actual} != {rows} recorded"
+    return None
+
+
+def _examine_objects(storage: Storage, repair: bool, grace: timedelta | None,
+                     now: datetime | None) -> DoctorFindings:
+    """`examine_store` on object storage (see the module's docstring)."""
+    findings = DoctorFindings()
+    ledger = read_ledger(storage)
+    findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
+                         for p in ledger.problems]
+    if ledger.problems and repair:
+        repair, findings.repair_skipped = False, True
+    progress.phase("verifying committed files", total=sum(len(r.files) for r in ledger.live))
+    for record in ledger.live:
+        findings.checked_batches += 1
+        for entry in record.files:
+            findings.checked_files += 1
+            problem = _verify_object(storage, entry.path, entry.sha256, entry.rows)
+            progress.advance()
+            if problem:
+                findings.damaged.append({"batch": record.batch, "path": entry.path,
+                                         "problem": problem})
+                findings.repairs.setdefault(record.batch, repair_commands(record))
+
+    def verify(relative: str, entry: ProfileEntry) -> str | None:
+        try:
+            data = storage.read_bytes(relative)
+        except FileNotFoundError:
+            return "missing"
+        return None if hashlib.sha256(data).hexdigest() == entry.sha256 else \
+            "checksum mismatch"
+
+    removed_by = ledger.removed_by
+    removed = [(r, removed_by[r.key].created_at) for r in ledger.records if r.key in removed_by]
+    health = examine_profiles(storage, ledger.live, removed, verify)
+    findings.damaged += health.damaged
+    findings.unprofiled += health.unprofiled
+    grace = grace if grace is not None else grace_period()
+    now = now or datetime.now(UTC)
+    progress.phase("looking for leftovers")
+    if repair:
+        with lease(storage, "doctor --repair"):
+            _object_leftovers(storage, read_ledger(storage), findings, True, grace, now)
+    else:
+        _object_leftovers(storage, ledger, findings, False, grace, now)
+    return findings
+
+
+def _object_leftovers(storage: Storage, ledger: Ledger, findings: DoctorFindings,
+                      repair: bool, grace: timedelta, now: datetime) -> None:
+    """Files of removed batches (collected once their tombstone is older than ``grace``),
+    orphans (no record names them; removed once their LastModified is older than ``grace``)
+    and stray files, from one listing of each top folder."""
+    listed: dict[str, ObjectInfo] = {}
+    for top in (PREDICTIONS, ACTUALS, PROFILES, RESULTS):
+        listed.update({o.path: o for o in storage.list(top)})
+    live = {entry.path for record in ledger.live for entry in record.files}
+    removed_by = ledger.removed_by
+    health = examine_profiles(storage, ledger.live,
+                              [(r, removed_by[r.key].created_at) for r in ledger.records
+                               if r.key in removed_by], lambda _p, _e: None)
+    known = live | health.live
+    removed: dict[str, str] = dict(health.removed)
+    for record in ledger.records:
+        if record.key in removed_by:
+            removed.update({e.path: removed_by[record.key].created_at for e in record.files})
+    for path, when in sorted(removed.items()):
+        if path in known:
+            continue
+        known.add(path)
+        if path not in listed:
+            continue
+        if repair and now - datetime.fromisoformat(when) >= grace:
+            storage.delete(path)
+            findings.collected.append(path)
+        else:
+            findings.pending.append(path)
+    for path, info in sorted(listed.items()):
+        if path in known or path.split("/", 1)[0] == RESULTS:
+            continue
+        if "/_records/" in path and path.startswith(PROFILES):
+            continue  # `profiles build` records
+        if path.rsplit("/", 1)[-1].startswith("reference"):
+            continue  # the frozen references and their pointer
+        if not path.endswith(".parquet"):
+            findings.stray.append(path)
+            continue
+        findings.orphans.append(path)
+        if not repair:
+            continue
+        if now - info.modified >= grace:
+            storage.delete(path)
+            findings.removed.append(path)
+        else:
+            findings.kept.append(path)
+    findings.stray += sorted(
+        p for p in listed if p.startswith(f"{RESULTS}/") and
+        not (p.rsplit("/", 1)[-1].startswith("run-") and p.endswith(".json")) and
+        p.split("/")[2:3] != ["deliveries"])  # monitor's alerts
+    findings.stray.sort()
+
+
+def _verify_object(storage: Storage, relative: str, sha256: str, rows: int) -> str | None:
+    """`verify_file` on object storage: one GET of the whole file."""
+    try:
+        data = storage.read_bytes(relative)
+    except FileNotFoundError:
+        return "missing"
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return "checksum mismatch"
+    try:
+        import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+        actual = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
     except Exception as exc:  # pyarrow raises several types for corrupt files
         return f"unreadable parquet ({type(exc).__name__})"
     if actual != rows:

@@ -81,6 +81,14 @@ class StagingArea:
     # object storage: the files uploaded to their final names, not yet committed
     uploaded: list[str] = field(default_factory=list)
 
+    def track(self, placed: list[Path | str]) -> None:
+        """Remember files brought into place (paths moved locally, keys uploaded)."""
+        for item in placed:
+            if isinstance(item, Path):
+                self.moved.append(item)
+            else:
+                self.uploaded.append(item)
+
 
 @contextmanager
 def staging_area(root: Path, name: str) -> Iterator[StagingArea]:

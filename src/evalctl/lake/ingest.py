@@ -28,7 +28,7 @@ from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
-from evalctl.lake.storage import Storage
+from evalctl.lake.storage import Storage, fetched_inputs
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import profile_batch
 from evalctl.version import __version__
@@ -62,16 +62,26 @@ class _Source:
     lf: pl.LazyFrame
     schema: dict[str, pl.DataType]
     sha256: str
+    origin: str | None = None  # the s3:// URL a fetched export came from
 
 
-def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], *, version: str,
-                       env: str, input_format: str | None = None,
+def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
+                       version: str, env: str, input_format: str | None = None,
                        now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
-    """Ingest prediction exports of one model version and env as one batch."""
+    """Ingest prediction exports of one model version and env as one batch (local files or
+    ``s3://`` URLs)."""
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
-    sources = _open_sources(paths, input_format)
+    with fetched_inputs(paths, store.storage.options) as (local, origins):
+        return _ingest_predictions(store, model, local, origins, version=version, env=env,
+                                   input_format=input_format, now=now)
+
+
+def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
+                        origins: dict[str, str], *, version: str, env: str,
+                        input_format: str | None, now: Callable[[], datetime]) -> IngestResult:
+    sources = _open_sources(paths, input_format, origins)
     batch = _batch_id("predictions", model.name, version, env, sources)
     if store.has_batch(batch):
         return _already(store, batch)
@@ -82,7 +92,7 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
     resolved = replace(model, features=kinds)
 
     def profile(entries: list[FileEntry], staging: Path
-                ) -> tuple[dict[str, Any] | None, list[Path]]:
+                ) -> tuple[dict[str, Any] | None, list[Path | str]]:
         return profile_batch(store, resolved, version, env, entries, staging)
 
     return _write_batch(
@@ -91,11 +101,19 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
         partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile)
 
 
-def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
+def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
                    input_format: str | None = None,
                    now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
     """Ingest delayed ground truth (id + label, optionally a timestamp) as one batch."""
-    sources = _open_sources(paths, input_format)
+    with fetched_inputs(paths, store.storage.options) as (local, origins):
+        return _ingest_actuals(store, model, local, origins, input_format=input_format,
+                               now=now)
+
+
+def _ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path],
+                    origins: dict[str, str], *, input_format: str | None,
+                    now: Callable[[], datetime]) -> IngestResult:
+    sources = _open_sources(paths, input_format, origins)
     batch = _batch_id("actuals", model.name, "", "", sources)
     if store.has_batch(batch):
         return replace(_already(store, batch), unmatched_ids=_unmatched_ids(store, model, batch))
@@ -149,14 +167,16 @@ def _check_name(option: str, value: str) -> None:
                          f"({SAFE_NAME_RULE})")
 
 
-def _open_sources(paths: Sequence[Path], input_format: str | None) -> list[_Source]:
+def _open_sources(paths: Sequence[Path], input_format: str | None,
+                  origins: dict[str, str]) -> list[_Source]:
     if not paths:
         raise InputError("ingest: give at least one input file")
     sources = []
     for path in paths:
         fmt = detect_format(path, input_format)
         lf, schema = open_input(path, fmt)
-        sources.append(_Source(path, fmt, lf, schema, file_sha256(path)))
+        sources.append(_Source(path, fmt, lf, schema, file_sha256(path),
+                               origins.get(str(path))))
     return sources
 
 
@@ -227,7 +247,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                  version: str | None, env: str | None, features: dict[str, str],
                  partition: Callable[[str], str],
                  profile: Callable[[list[FileEntry], Path],
-                                   tuple[dict[str, Any] | None, list[Path]]] | None = None
+                                   tuple[dict[str, Any] | None, list[Path | str]]] | None = None
                  ) -> IngestResult:
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed.
@@ -257,7 +277,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
         _verify_moved(store.storage, entries)
         if profile is not None:
             profiles, written = profile(entries, area.folder / "profiles")
-            area.moved += written
+            area.track(written)
             if profiles is not None:
                 record = replace(record, extra={**record.extra, "profiles": profiles})
         committed = commit_record(store.storage, record)
@@ -528,7 +548,8 @@ def _record(batch: str, kind: str, model: str, version: str | None, env: str | N
         rows=sum(e.rows for e in entries), files=tuple(entries),
         schema={c.name: str(coerce.dtype_of(c.target)) for c in columns},
         features=features,
-        sources=tuple({"path": str(s.path.resolve()), "format": s.fmt, "sha256": s.sha256,
+        sources=tuple({"path": s.origin or str(s.path.resolve()), "format": s.fmt,
+                       "sha256": s.sha256,
                        "columns": {k: str(v) for k, v in s.schema.items()}} for s in sources),
         created_at=now().astimezone(UTC).isoformat(timespec="microseconds"),
         evalctl_version=__version__,

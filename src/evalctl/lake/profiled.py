@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evalctl.lake.durable import write_exclusive
 from evalctl.lake.layout import current_reference_file, profile_record_file, profiles_dir
 from evalctl.lake.ledger import BatchRecord
+from evalctl.lake.storage import Storage, as_storage
 from evalctl.profiles.format import FORMAT
 
 
@@ -43,17 +43,18 @@ def profiles_extra(reference: str, entries: list[ProfileEntry]) -> dict[str, Any
     return {"format": FORMAT, "reference": reference, "files": [asdict(e) for e in entries]}
 
 
-def publish_record(root: Path, model: str, reference: str, record: BatchRecord,
+def publish_record(root: Path | Storage, model: str, reference: str, record: BatchRecord,
                    entries: list[ProfileEntry]) -> bool:
     """Publish `profiles build`'s record of one batch generation; False when one exists."""
-    target = root / profile_record_file(model, reference, record.batch, record.generation)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = profile_record_file(model, reference, record.batch, record.generation)
     payload = {**profiles_extra(reference, entries), "batch": record.batch,
                "generation": record.generation}
-    return write_exclusive(target, json.dumps(payload, indent=1, sort_keys=True).encode())
+    storage = as_storage(root)
+    storage.cache.pop(f"profile-records:{model}", None)
+    return storage.put_exclusive(target, json.dumps(payload, indent=1, sort_keys=True).encode())
 
 
-def file_profiles(root: Path, model: str, reference: str, record: BatchRecord
+def file_profiles(root: Path | Storage, model: str, reference: str, record: BatchRecord
                   ) -> dict[str, ProfileEntry]:
     """The profiles on `reference` of one live batch generation's files, by data file: those
     its ledger record names (an ingest's) and those a `profiles build` record adds (for a
@@ -72,7 +73,7 @@ def file_profiles(root: Path, model: str, reference: str, record: BatchRecord
     return found
 
 
-def batch_profiles(root: Path, model: str, reference: str, record: BatchRecord
+def batch_profiles(root: Path | Storage, model: str, reference: str, record: BatchRecord
                    ) -> dict[str, ProfileEntry] | None:
     """The profiles of every file of one live batch generation on `reference`, by data
     file; None when some file has none."""
@@ -80,17 +81,24 @@ def batch_profiles(root: Path, model: str, reference: str, record: BatchRecord
     return found if len(found) == len(record.files) else None
 
 
-def _named_sets(root: Path, model: str, record: BatchRecord, reference: str | None
+def _named_sets(root: Path | Storage, model: str, record: BatchRecord, reference: str | None
                 ) -> list[dict[str, Any]]:
     """The profile sets the commits of a batch generation name: its ledger record's, then the
     `profiles build` records of it (on `reference`, or on any reference when None)."""
     raw = record.extra.get("profiles")
     sets: list[dict[str, Any]] = [raw] if isinstance(raw, dict) else []
-    pattern = (f"ref={reference if reference else '*'}/_records/"
-               f"{record.batch}.{record.generation}.json")
-    for path in sorted((root / profiles_dir(model)).glob(pattern)):
+    storage = as_storage(root)
+    name = f"{record.batch}.{record.generation}.json"
+    if storage.is_local:
+        pattern = f"ref={reference if reference else '*'}/_records/{name}"
+        paths = [p.relative_to(storage.location).as_posix() for p in
+                 sorted((Path(storage.location) / profiles_dir(model)).glob(pattern))]
+    else:
+        paths = [p for p in _object_records(storage, model) if p.endswith(f"/_records/{name}")
+                 and (reference is None or f"/ref={reference}/" in p)]
+    for path in paths:
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = json.loads(storage.read_bytes(path).decode("utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(loaded, dict):
@@ -98,7 +106,18 @@ def _named_sets(root: Path, model: str, record: BatchRecord, reference: str | No
     return sets
 
 
-def profile_index(root: Path, model: str, reference: str, records: list[BatchRecord]
+def _object_records(storage: Storage, model: str) -> list[str]:
+    """The `profiles build` records of a model on object storage: one listing of the model's
+    profiles folder, kept for the command (`publish_record` drops it)."""
+    key = f"profile-records:{model}"
+    if key not in storage.cache:
+        storage.cache[key] = [o.path for o in storage.list(profiles_dir(model), ".json")
+                              if "/_records/" in o.path]
+    found: list[str] = storage.cache[key]
+    return found
+
+
+def profile_index(root: Path | Storage, model: str, reference: str, records: list[BatchRecord]
                   ) -> dict[str, ProfileEntry]:
     """Every profiled data file of `records` (live batch generations) on `reference`."""
     index: dict[str, ProfileEntry] = {}
@@ -107,17 +126,17 @@ def profile_index(root: Path, model: str, reference: str, records: list[BatchRec
     return index
 
 
-def current_hash(root: Path, model: str) -> str | None:
+def current_hash(root: Path | Storage, model: str) -> str | None:
     """The hash the model's reference pointer names (None when no reference is fitted)."""
-    pointer = root / current_reference_file(model)
     try:
-        found = json.loads(pointer.read_text(encoding="utf-8")).get("hash")
+        found = json.loads(as_storage(root).read_bytes(current_reference_file(model))
+                           .decode("utf-8")).get("hash")
     except (OSError, ValueError, AttributeError):
         return None
     return str(found) if found else None
 
 
-def named_profiles(root: Path, model: str, record: BatchRecord
+def named_profiles(root: Path | Storage, model: str, record: BatchRecord
                    ) -> list[tuple[str, ProfileEntry]]:
     """Every (reference, profile) that a batch generation's commits name for its files, on
     any reference (`erase` keeps `extra` on the rewritten generation, with its old files)."""
@@ -143,8 +162,9 @@ class ProfileHealth:
     removed: dict[str, str]  # profile path -> its batch's tombstone time (removed batches)
 
 
-def examine_profiles(root: Path, live: list[BatchRecord], removed: list[tuple[BatchRecord, str]],
-                     verify: Callable[[Path, ProfileEntry], str | None]) -> ProfileHealth:
+def examine_profiles(root: Path | Storage, live: list[BatchRecord],
+                     removed: list[tuple[BatchRecord, str]],
+                     verify: Callable[[str, ProfileEntry], str | None]) -> ProfileHealth:
     """Check that every live prediction file has exactly one profile on its model's current
     reference, and that every profile a live record names is sound (`verify`)."""
     health = ProfileHealth([], [], set(), {})
@@ -162,7 +182,7 @@ def examine_profiles(root: Path, live: list[BatchRecord], removed: list[tuple[Ba
             health.live.add(entry.path)
             if reference == current:
                 on_current[entry.data] = on_current.get(entry.data, 0) + 1
-            problem = verify(root / entry.path, entry)
+            problem = verify(entry.path, entry)
             if problem:
                 health.damaged.append({"batch": record.batch, "path": entry.path,
                                        "problem": f"profile {problem}"})

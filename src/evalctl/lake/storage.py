@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,6 +104,8 @@ class Storage:
     location: str  # the folder or URL, fit to print (never a secret)
     is_local: bool
     options: dict[str, str]  # the `storage_options` polars scans with (empty for a folder)
+    # listings a command reuses (object storage), invalidated by the writers that change them
+    cache: dict[str, Any]
 
     def url(self, relative: str) -> str:
         """What polars reads: a local path or an ``s3://`` URL."""
@@ -161,6 +163,7 @@ class LocalStorage(Storage):
         self.root = root
         self.location = str(root)
         self.options = {}
+        self.cache = {}
 
     def url(self, relative: str) -> str:
         return str(self.root / relative)
@@ -233,6 +236,7 @@ class ObjectStorage(Storage):
         self.url_base = _strip(url)
         self.location = self.url_base
         self.options = dict(options or {})
+        self.cache = {}
         config, client = _split_options(self.options)
         retry: Any = {"max_retries": RETRIES, "retry_timeout": _seconds(RETRY_TIMEOUT_SECONDS),
                       "backoff": {"init_backoff": _seconds(0.1), "max_backoff": _seconds(2),
@@ -436,3 +440,56 @@ def _reason(exc: BaseException, options: Mapping[str, str]) -> str:
 def as_storage(where: Path | Storage) -> Storage:
     """A store's storage from a local root folder (the older signature) or a Storage."""
     return where if isinstance(where, Storage) else LocalStorage(Path(where))
+
+
+@contextmanager
+def fetched_inputs(paths: Sequence[Path | str], options: Mapping[str, str]
+                   ) -> Iterator[tuple[list[Path], dict[str, str]]]:
+    """Input exports as local files: ``s3://`` URLs are downloaded (one GET each) into a
+    temporary folder, kept for the block, under their own file names (so the format is told
+    by the extension as for a local file). Yields the local paths and, for each download, its
+    URL by local path; an error raised in the block names the URL, not the download."""
+    if not any(is_object_url(str(p)) for p in paths):
+        yield [Path(p) for p in paths], {}
+        return
+    from evalctl.errors import EvalctlError
+
+    folder = Path(tempfile.mkdtemp(prefix="evalctl-inputs-"))
+    origins: dict[str, str] = {}
+    local: list[Path] = []
+    with temporary(folder):
+        try:
+            for n, raw in enumerate(paths):
+                text = str(raw)
+                if not is_object_url(text):
+                    local.append(Path(raw))
+                    continue
+                url = _strip(text)
+                bucket, _, key = url.split("://", 1)[1].partition("/")
+                target = folder / str(n) / (key.rsplit("/", 1)[-1] or "export")
+                target.parent.mkdir(parents=True)
+                source = ObjectStorage(f"s3://{bucket}", storage_options(options))
+                try:
+                    target.write_bytes(source.read_bytes(key))
+                except FileNotFoundError:
+                    raise InputError(f"{text}: no such file", file=text) from None
+                origins[str(target)] = text
+                local.append(target)
+            try:
+                yield local, origins
+            except EvalctlError as exc:
+                _name_urls(exc, origins)
+                raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _name_urls(exc: BaseException, origins: Mapping[str, str]) -> None:
+    """Replace downloaded copies' paths by their URLs in an error's message and file."""
+    message = str(exc)
+    for path, url in origins.items():
+        message = message.replace(path, url)
+    exc.args = (message, *exc.args[1:])
+    file = getattr(exc, "file", None)
+    if isinstance(file, str) and file in origins:
+        exc.file = origins[file]  # type: ignore[attr-defined]

@@ -13,13 +13,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from evalctl import progress
 from evalctl.config import ModelConfig
-from evalctl.lake.durable import staging_area
 from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
 from evalctl.lake.profiled import file_profiles, publish_record
+from evalctl.lake.storage import Storage
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import write_profiles
 from evalctl.profiles.reference import (
@@ -47,8 +46,8 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
                    now: datetime | None = None) -> BuildResult:
     """Fit the model's reference (first build, config change, or `refit`), then profile every
     live prediction batch of the model that lacks profiles on it."""
-    root = store.root
-    with staging_area(root, f"profiles-{uuid.uuid4().hex[:8]}") as area, lifecycle_lock(root):
+    root = store.storage
+    with root.staging(f"profiles-{uuid.uuid4().hex[:8]}") as area, lifecycle_lock(root):
         store.refresh()
         reference = current_reference(root, model.name)
         fitted = _refit_reason(reference, model, refit)
@@ -66,14 +65,15 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
             entries, moved = write_profiles(store, model, reference, record.version or "",
                                             record.env or "", lacking,
                                             area.folder / f"{record.batch}.{record.generation}")
-            area.moved += moved
+            area.track(moved)
             publish_record(root, model.name, reference.hash, record, entries)
             area.moved.clear()  # committed: a later failure must not take them away
+            area.uploaded.clear()
     return BuildResult(reference, fitted, len(todo), len(files), sum(f.rows for f in files),
                        len(records) - len(todo))
 
 
-def _lacking(root: Path, model: str, reference: str, record: BatchRecord) -> list[FileEntry]:
+def _lacking(root: Storage, model: str, reference: str, record: BatchRecord) -> list[FileEntry]:
     """The files of a batch generation without a profile on `reference`."""
     found = file_profiles(root, model, reference, record)
     return [f for f in record.files if f.path not in found]

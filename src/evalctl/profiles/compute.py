@@ -51,10 +51,12 @@ def profile_file(store: Store, model: ModelConfig, reference: Reference, version
 
 def write_profiles(store: Store, model: ModelConfig, reference: Reference, version: str,
                    env: str, entries: list[FileEntry], staging: Path
-                   ) -> tuple[list[ProfileEntry], list[Path]]:
+                   ) -> tuple[list[ProfileEntry], list[Path | str]]:
     """Profile `entries` (one scan each), write each profile in `staging`, then rename them to
-    their place (folders flushed). Returns the entries and the paths moved into place."""
-    profiled, moved = [], []
+    their place (folders flushed; on object storage: upload them). Returns the entries and
+    the paths moved into place (the keys uploaded)."""
+    profiled: list[ProfileEntry] = []
+    moved: list[Path | str] = []
     staging.mkdir(parents=True, exist_ok=True)
     for n, entry in enumerate(entries):
         table = profile_file(store, model, reference, version, env, entry)
@@ -63,6 +65,13 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
         with open(temp, "rb") as handle:  # durable before it is named in a commit
             os.fsync(handle.fileno())
         relative = profile_path(entry.path, model.name, reference.hash)
+        if not store.is_local:
+            profiled.append(ProfileEntry(data=entry.path, path=relative,
+                                         bytes=temp.stat().st_size, sha256=file_sha256(temp)))
+            moved.append(relative)
+            store.storage.publish([(temp, relative)])
+            progress.advance()
+            continue
         target = store.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         temp.rename(target)
@@ -70,20 +79,21 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
         profiled.append(ProfileEntry(data=entry.path, path=relative,
                                      bytes=target.stat().st_size, sha256=file_sha256(target)))
         progress.advance()
-    fsync_tree(store.root, moved)
+    if store.is_local:
+        fsync_tree(store.root, [m for m in moved if isinstance(m, Path)])
     return profiled, moved
 
 
 def profile_batch(store: Store, model: ModelConfig, version: str, env: str,
                   entries: list[FileEntry], staging: Path
-                  ) -> tuple[dict[str, Any] | None, list[Path]]:
+                  ) -> tuple[dict[str, Any] | None, list[Path | str]]:
     """Ingest's hook, before its commit: profile the batch's moved files on the model's
     current reference. Returns the ledger record's ``extra.profiles`` and the profile files
     moved into place; (None, []) when the model has no current reference (none configured,
     none fitted yet, or stale: `profiles build` then fits it and profiles what is stored)."""
     if model.profiles.reference is None:
         return None, []
-    reference = current_reference(store.root, model.name)
+    reference = current_reference(store.storage, model.name)
     if reference is None or staleness(reference, model) is not None:
         return None, []
     progress.phase(f"profiling {len(entries)} file(s) on reference {reference.hash}",

@@ -104,7 +104,8 @@ class Merged:
 
 
 def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
-                   window: pl.Expr | None = None) -> Merged:
+                   window: pl.Expr | None = None,
+                   storage_options: dict[str, str] | None = None) -> Merged:
     """Merge profiles (Parquet paths or tables, in this order) into the summaries of every
     feature of `binning`, per window (`window`: an expression of ``bucket``; None: one
     window, keyed None). Windows are sorted by key.
@@ -115,7 +116,8 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     layout = _Layout(binning)
     heads: list[pl.DataFrame] = []
     for part, source in enumerate(sources):
-        lf = pl.scan_parquet(source) if isinstance(source, str) else source.lazy()
+        lf = pl.scan_parquet(source, storage_options=storage_options) \
+            if isinstance(source, str) else source.lazy()
         keyed = lf.with_columns((pl.lit(0) if window is None else window).alias(WINDOW),
                                 pl.lit(part, pl.Int32).alias(PART)).filter(
             pl.col("feature").is_in(list(binning.kinds)))

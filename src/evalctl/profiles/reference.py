@@ -24,6 +24,7 @@ from evalctl.errors import InputError, StoreError
 from evalctl.lake.durable import fsync_dir, temp_path, write_exclusive
 from evalctl.lake.layout import current_reference_file, reference_file
 from evalctl.lake.selectors import parse_selector
+from evalctl.lake.storage import Storage, as_storage
 from evalctl.lake.store import Store
 from evalctl.profiles.format import FORMAT
 from evalctl.stats.binning import Binning, fit_binning
@@ -124,9 +125,17 @@ def staleness(reference: Reference, model: ModelConfig) -> str | None:
     return None
 
 
-def save_reference(root: Path, reference: Reference) -> None:
+def save_reference(root: Path | Storage, reference: Reference) -> None:
     """Store the reference (first writer wins: the same hash is the same content) and make it
     the model's current one (the pointer is replaced atomically)."""
+    storage = as_storage(root)
+    if not storage.is_local:  # a create-if-absent put, then an (atomic) overwrite
+        payload = json.dumps(reference.to_dict(), indent=1, sort_keys=True).encode()
+        storage.put_exclusive(reference_file(reference.model, reference.hash), payload)
+        storage.put(current_reference_file(reference.model),
+                    json.dumps({"format": FORMAT, "hash": reference.hash}).encode())
+        return
+    root = Path(storage.location)
     target = root / reference_file(reference.model, reference.hash)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(reference.to_dict(), indent=1, sort_keys=True).encode()
@@ -144,8 +153,12 @@ def save_reference(root: Path, reference: Reference) -> None:
     fsync_dir(pointer.parent)
 
 
-def current_reference(root: Path, model: str) -> Reference | None:
+def current_reference(root: Path | Storage, model: str) -> Reference | None:
     """The model's current reference, or None when none was fitted."""
+    storage = as_storage(root)
+    if not storage.is_local:
+        return _object_reference(storage, model)
+    root = Path(storage.location)
     pointer = root / current_reference_file(model)
     if not pointer.is_file():
         return None
@@ -160,4 +173,26 @@ def current_reference(root: Path, model: str) -> Reference | None:
     if loaded.hash != reference:
         raise StoreError(f"{path}: holds reference {loaded.hash}, not {reference}",
                          file=str(path))
+    return loaded
+
+
+def _object_reference(storage: Storage, model: str) -> Reference | None:
+    """`current_reference` on object storage (two GETs: the pointer, the reference)."""
+    pointer = storage.url(current_reference_file(model))
+    try:
+        raw = storage.read_bytes(current_reference_file(model))
+    except FileNotFoundError:
+        return None
+    path = pointer
+    try:
+        reference = json.loads(raw.decode("utf-8"))["hash"]
+        path = storage.url(reference_file(model, str(reference)))
+        loaded = Reference.from_dict(json.loads(
+            storage.read_bytes(reference_file(model, str(reference))).decode("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"{pointer}: the model's monitoring reference is unreadable ({exc}); "
+                         f"refit it with `evalctl profiles build --model {model} --refit`",
+                         file=pointer) from exc
+    if loaded.hash != reference:
+        raise StoreError(f"{path}: holds reference {loaded.hash}, not {reference}", file=path)
     return loaded

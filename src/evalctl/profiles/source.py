@@ -69,7 +69,7 @@ def _plan(store: Store, model: ModelConfig, reference: Selection, current: Selec
     if model.profiles.reference is None:
         return Plan("scan", f"model {model.name} has no `reference:` in the config, so no "
                             "profiles")
-    fitted = current_reference(store.root, model.name)
+    fitted = current_reference(store.storage, model.name)
     if fitted is None:
         return Plan("scan", f"no monitoring reference is fitted yet: run {build}")
     why = staleness(fitted, model)
@@ -92,7 +92,7 @@ def _plan(store: Store, model: ModelConfig, reference: Selection, current: Selec
     if window is not None and window % step:
         return Plan("scan", f"the window is not a whole number of {fitted.granularity} "
                             "profile buckets")
-    index = profile_index(store.root, model.name, fitted.hash,
+    index = profile_index(store.storage, model.name, fitted.hash,
                           list(reference.records) + list(current.records))
     wanted = [e.path for sel in (reference, current) for _, _, e in sel.files]
     lacking = [p for p in wanted if p not in index]
@@ -118,6 +118,9 @@ def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binni
     paths = []
     for _, _, entry in selection.files:
         profile = plan.index[entry.path]
+        if not store.is_local:  # unchecked (a HEAD each would cost a request per file)
+            paths.append(store.storage.url(profile.path))
+            continue
         path = store.root / profile.path
         size = path.stat().st_size if path.is_file() else None
         if size != profile.bytes:
@@ -125,7 +128,7 @@ def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binni
             raise StoreError(f"{path}: committed profile is damaged ({state}); run "
                              "`evalctl doctor`", file=str(path), hint=DOCTOR_HINT)
         paths.append(str(path))
-    return merge_profiles(paths, binning, window)
+    return merge_profiles(paths, binning, window, storage_options=store.storage.options or None)
 
 
 def fallback(plan: Plan, merged: list[Merged], requested: str) -> Plan | None:

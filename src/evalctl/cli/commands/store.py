@@ -14,7 +14,8 @@ from evalctl.cli.output import emit
 from evalctl.cli.state import AppState
 from evalctl.errors import ExitCode, InputError
 
-Files = Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON-lines exports.")]
+Files = Annotated[list[str], typer.Argument(
+    help="CSV, Parquet or JSON-lines exports (files or s3:// URLs).")]
 InputFormat = Annotated[str | None, typer.Option(
     "--input-format", help="csv | parquet | jsonl (default: from the file extension).")]
 
