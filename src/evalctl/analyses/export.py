@@ -83,8 +83,9 @@ def _check_target(store: Store, options: ExportOptions) -> str:
     fmt = FORMATS.get(options.out.suffix.lower())
     if fmt is None:
         raise InputError(f"--out {options.out}: expected a .parquet or .csv file name")
-    target, root = options.out.resolve(), store.root.resolve()
-    if target == root or root in target.parents:
+    target = options.out.resolve()
+    root = store.root.resolve() if store.is_local else None  # an s3:// store is elsewhere
+    if root is not None and (target == root or root in target.parents):
         raise InputError(f"--out {options.out}: is inside the store {store.root}; evalctl never "
                          "writes into the store — choose another folder")
     if options.out.is_dir():

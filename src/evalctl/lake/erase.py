@@ -20,7 +20,7 @@ import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
-from evalctl.lake.durable import staging_area
+from evalctl.lake.durable import StagingArea
 from evalctl.lake.layout import part_name
 from evalctl.lake.ledger import (
     BatchRecord,
@@ -80,33 +80,33 @@ def erase_ids(store: Store, model: ModelConfig, ids: pl.Series, *, dry_run: bool
               now: datetime | None = None) -> Erasure:
     """Erase every committed row of ``ids`` from the model's predictions and actuals."""
     if dry_run:
-        hits = _hits(store.root, read_ledger(store.root), model, ids)
+        hits = _hits(store, read_ledger(store.storage), model, ids)
         return _summary(ids, hits, None)
-    with lifecycle_lock(store.root):
-        ledger = read_ledger(store.root)
-        hits = _hits(store.root, ledger, model, ids)
+    with lifecycle_lock(store.storage):
+        ledger = read_ledger(store.storage)
+        hits = _hits(store, ledger, model, ids)
         if not hits:
             return _summary(ids, hits, None)
         attempt = uuid.uuid4().hex[:8]
-        with staging_area(store.root, f"erase-{attempt}") as area:
-            rewritten = _rewrite(store.root, area.folder, hits, model, ids, attempt, area.moved)
+        with store.storage.staging(f"erase-{attempt}") as area:
+            rewritten = _rewrite(store, area, hits, model, ids, attempt)
             tombstone = Tombstone.new(
                 "erase", sorted({h.record.key for h in hits}),
                 adds=_new_generations(ledger, hits, rewritten, now or datetime.now(UTC)),
                 erased_rows=sum(h.rows for h in hits), now=now)
-            commit_tombstone(store.root, tombstone)
+            commit_tombstone(store.storage, tombstone)
     store.refresh()
     return _summary(ids, hits, tombstone.id)
 
 
-def _hits(root: Path, ledger: Ledger, model: ModelConfig, ids: pl.Series) -> list[_Hit]:
+def _hits(store: Store, ledger: Ledger, model: ModelConfig, ids: pl.Series) -> list[_Hit]:
     """The live files of the model holding rows of ``ids``: one small query per file."""
-    ledger.raise_problems(root)
+    ledger.raise_problems(store.location)
     entries = [(r, f) for r in ledger.live if r.model == model.name for f in r.files]
     if not entries:
-        raise InputError(f"--model: model {model.name!r} has no data in {root}")
-    queries = [pl.scan_parquet(root / f.path, glob=False).select(_matches(model.id, ids).sum())
-               for _, f in entries]
+        raise InputError(f"--model: model {model.name!r} has no data in {store.location}")
+    queries = [store.scan_files([store.storage.url(f.path)]).select(
+        _matches(model.id, ids).sum()) for _, f in entries]
     counts = [int(frame.item()) for frame in pl.collect_all(queries)]
     return [_Hit(r, f, n) for (r, f), n in zip(entries, counts, strict=True) if n]
 
@@ -115,10 +115,11 @@ def _matches(column: str, ids: pl.Series) -> pl.Expr:
     return pl.col(column).cast(pl.String).is_in(ids.implode())
 
 
-def _rewrite(root: Path, staging: Path, hits: list[_Hit], model: ModelConfig, ids: pl.Series,
-             attempt: str, moved: list[Path]) -> dict[str, FileEntry | None]:
-    """Each hit file rewritten without the ids, moved into its partition under a new name;
-    None for a file that held nothing else."""
+def _rewrite(store: Store, area: StagingArea, hits: list[_Hit], model: ModelConfig,
+             ids: pl.Series, attempt: str) -> dict[str, FileEntry | None]:
+    """Each hit file rewritten without the ids, moved into its partition under a new name
+    (uploaded, on object storage); None for a file that held nothing else."""
+    staging = area.folder
     staging.mkdir(parents=True)
     out: dict[str, FileEntry | None] = {}
     for n, hit in enumerate(hits):
@@ -126,17 +127,23 @@ def _rewrite(root: Path, staging: Path, hits: list[_Hit], model: ModelConfig, id
             out[hit.entry.path] = None
             continue
         temp = staging / f"{n:04d}.parquet"
-        (pl.scan_parquet(root / hit.entry.path, glob=False).filter(~_matches(model.id, ids))
+        (store.scan_files([store.storage.url(hit.entry.path)]).filter(~_matches(model.id, ids))
          .sink_parquet(temp, compression="zstd", sync_on_close="data"))
         relative = (PurePosixPath(hit.entry.path).parent
                     / part_name(hit.record.batch, attempt, n)).as_posix()
-        target = root / relative
-        os.rename(temp, target)
-        moved.append(target)
+        if store.is_local:
+            target = store.root / relative
+            os.rename(temp, target)
+            area.moved.append(target)
+        else:  # the file's facts from the local copy, then the upload
+            target = temp
+            area.uploaded.append(relative)
         out[hit.entry.path] = FileEntry(
             path=relative, rows=hit.entry.rows - hit.rows, bytes=target.stat().st_size,
             sha256=file_sha256(target), date=hit.entry.date,
             labelled=_labelled(target, model.label) if hit.entry.labelled is not None else None)
+        if not store.is_local:
+            store.storage.publish([(temp, relative)])
     return out
 
 

@@ -43,7 +43,7 @@ def remove_batches(store: Store, batches: Sequence[str], *, dry_run: bool = Fals
     """Remove live batches (full ids or unique prefixes) as one tombstone commit."""
     if not batches:
         raise InputError("batches remove: give at least one batch id (see `evalctl batches`)")
-    chosen = _resolve(store.root, read_ledger(store.root), batches)
+    chosen = _resolve(store.location, read_ledger(store.storage), batches)
     if dry_run:
         return Removal(tuple(chosen), None)
     return _commit(store, chosen, "remove", now)
@@ -78,21 +78,21 @@ def collect_old_batches(store: Store, older_than: timedelta, *, env: str | None 
 def _commit(store: Store, chosen: list[BatchRecord], reason: str,
             now: datetime | None) -> Removal:
     """Under the lifecycle lock: check the batches are still live, then commit a tombstone."""
-    with lifecycle_lock(store.root):
-        ledger = read_ledger(store.root)
-        ledger.raise_problems(store.root)
+    with lifecycle_lock(store.storage):
+        ledger = read_ledger(store.storage)
+        ledger.raise_problems(store.location)
         live = {r.key for r in ledger.live}
         gone = [r.batch for r in chosen if r.key not in live]
         if gone:
             raise InputError(f"batch {gone[0]}: removed or rewritten by another command "
                              "meanwhile; nothing was removed (see `evalctl batches`)")
         tombstone = Tombstone.new(reason, [r.key for r in chosen], now=now)
-        commit_tombstone(store.root, tombstone)
+        commit_tombstone(store.storage, tombstone)
     store.refresh()
     return Removal(tuple(chosen), tombstone.id)
 
 
-def _resolve(root: Path, ledger: Ledger, wanted: Sequence[str]) -> list[BatchRecord]:
+def _resolve(root: Path | str, ledger: Ledger, wanted: Sequence[str]) -> list[BatchRecord]:
     """The live records named by ids or unique prefixes, in the order given (no repeats)."""
     ledger.raise_problems(root)
     live = ledger.live

@@ -153,6 +153,10 @@ class Storage:
         """The StoreError for a failed operation (one line, no secret)."""
         return StoreError(f"{self.location}: cannot {doing}: {exc}")
 
+    def explain(self, exc: BaseException) -> str:
+        """A one-line reason for a failure, without secrets."""
+        return _reason(exc, self.options)
+
 
 class LocalStorage(Storage):
     """A store in a local folder: today's protocol, byte for byte."""

@@ -290,7 +290,7 @@ class Store:
         from evalctl.lake.doctor import verify_file  # imported on use: only on failures
 
         if not self.storage.is_local:
-            return self._object_damage()
+            return self._object_damage(exc)
         for entry in self._handed_out.values():
             problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
             if problem:
@@ -305,9 +305,26 @@ class Store:
                                 f"{size} bytes, {entry.bytes} recorded")
         return None
 
-    def _object_damage(self) -> StoreError | None:
+    def _object_damage(self, exc: BaseException) -> StoreError | None:
         """`damage_behind` on object storage: the first handed-out file that is missing or
-        not of its recorded size (one HEAD each)."""
+        not of its recorded size (one HEAD each); else, when the failed read was polars'
+        cloud IO (the endpoint, the credentials), a StoreError saying so in one line."""
+        try:
+            found_damage = self._damaged_object()
+        except StoreError as failed:  # the store itself cannot be reached now
+            return failed
+        if found_damage is not None:
+            return found_damage
+        text = str(exc)
+        if any(w in text.lower() for w in ("object-store", "object_store", "s3", "http",
+                                           "connect", "credential")):
+            return StoreError(f"{self.location}: cannot read the committed files: "
+                              f"{self.storage.explain(exc)}",
+                              hint="check the bucket, the endpoint and the credentials "
+                                   "(README: Object storage)")
+        return None
+
+    def _damaged_object(self) -> StoreError | None:
         for entry in self._handed_out.values():
             found = self.storage.head(entry.path)
             if found is None or found.size != entry.bytes:
