@@ -63,6 +63,7 @@ print(server.port, flush=True)
 server.serve_forever()
 """
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours the lines of 4xx/5xx answers
 REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[0-9.]+" (?P<status>\d{3})')
 
 
@@ -134,7 +135,7 @@ class S3Server:
     def requests(self) -> list[Request]:
         """Every request the server answered so far, in order (moto's own API excluded)."""
         found = []
-        for line in self.log.read_text().splitlines():
+        for line in ANSI.sub("", self.log.read_text()).splitlines():
             match = REQUEST_LINE.search(line)
             if match is None:
                 continue
@@ -148,10 +149,23 @@ class S3Server:
     def counting(self) -> Iterator[Counter[str]]:
         """Count the requests made inside the block by kind (GET/PUT/LIST/HEAD/...);
         the counter is filled when the block exits."""
-        before = len(self.requests())
+        before = len(self.sync())
         counts: Counter[str] = Counter()
         yield counts
-        counts.update(r.kind for r in self.requests()[before:])
+        counts.update(r.kind for r in self.sync()[before:])
+
+    def sync(self) -> list[Request]:
+        """`requests()` once every request answered so far is in the log: werkzeug may write
+        a line after the client has its answer, so send a marker request and wait for its
+        line (the server is unthreaded: every earlier line is written before it)."""
+        marker = uuid.uuid4().hex
+        with urllib.request.urlopen(f"{self.endpoint}/moto-api/?sync={marker}", timeout=10):
+            pass
+        deadline = time.monotonic() + 10
+        while marker not in self.log.read_text():
+            assert time.monotonic() < deadline, "the moto request log stopped growing"
+            time.sleep(0.005)
+        return self.requests()
 
     def enforce_auth(self) -> None:
         """From now on every request must be signed by an IAM key the server knows: create a
@@ -169,8 +183,10 @@ class S3Server:
             "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
         key = iam.create_access_key(UserName="evalctl")["AccessKey"]
         self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
+        # a JSON body: a form-encoded one would be parsed away from `request.data`
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=b"0",
-                                         method="POST")
+                                         method="POST",
+                                         headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 
