@@ -52,6 +52,9 @@ def test_the_auth_server_accepts_the_right_key(auth_server, monkeypatch, tmp_pat
     monkeypatch.chdir(tmp_path)
     assert run_cli("init", store, "--no-config").code == 0
     assert run_cli("--store", store, "catalog", "--format", "json").code == 0
+    bucket, _, prefix = store.removeprefix("s3://").partition("/")
+    assert server.keys(bucket, prefix), "init wrote nothing into the bucket"
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("command", [("catalog",), ("init", "{store}", "--no-config")])

@@ -19,6 +19,7 @@ from tests.helpers import CONFIG, make_frame, run_cli
 from tests.s3_server import S3Server
 
 import evalctl
+from evalctl.lake.layout import LEDGER
 
 pytestmark = pytest.mark.s3
 
@@ -102,7 +103,7 @@ def _spawn(folder: Path, *args: str) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_the_same_file_ingested_at_once_commits_once(s3cli) -> None:
+def test_the_same_file_ingested_at_once_commits_once(s3cli, s3_env: S3Server) -> None:
     path = _write(s3cli.folder, make_frame(3000), "a.parquet")
     procs = [_spawn(s3cli.folder, *INGEST, "--format", "json", str(path)) for _ in range(2)]
     outs = [p.communicate(timeout=180) for p in procs]
@@ -111,6 +112,9 @@ def test_the_same_file_ingested_at_once_commits_once(s3cli) -> None:
     assert flags == [False, True]  # exactly one committed
     assert _rows(s3cli) == 3000
     assert s3cli("doctor", "--format", "json").json()["status"] in ("pass", "warn")
+    bucket, prefix = _bucket_prefix(s3cli.store)
+    assert sum(k.endswith(".parquet") for k in s3_env.keys(bucket, prefix)) >= 4
+    assert not (s3cli.folder / "s3:").exists()
 
 
 def test_a_412_on_the_ledger_record_means_already_ingested(s3cli, s3_env: S3Server,
@@ -128,9 +132,9 @@ def test_a_412_on_the_ledger_record_means_already_ingested(s3cli, s3_env: S3Serv
 
     def put(store, key, data, *args, **kwargs):
         mode = kwargs.get("mode")
-        if mode == "create" and "/ledger/" in f"/{key}" and not raced:
+        if mode == "create" and str(key).startswith(f"{LEDGER}/") and not raced:
             body = data if isinstance(data, bytes | bytearray) else bytes(data)
-            full = key if key.startswith(prefix) else f"{prefix}/{key}".strip("/")
+            full = f"{prefix}/{key}"
             s3.put_object(Bucket=bucket, Key=full, Body=body)  # the other writer wins
             raced.append(full)
         return real_put(store, key, data, *args, **kwargs)
@@ -174,7 +178,7 @@ def test_a_killed_ingest_leaves_nothing_visible(s3cli, s3_env: S3Server, monkeyp
     assert proc.returncode == -signal.SIGKILL
     leftovers = set(s3_env.keys(bucket, prefix)) - set(keys_before)
     assert any(k.endswith(".parquet") for k in leftovers), "the kill came after the uploads"
-    assert not any("/ledger/" in f"/{k}" for k in leftovers)
+    assert not any(k.startswith(f"{prefix}/{LEDGER}/") for k in leftovers)
     assert s3cli("catalog", "--format", "json").json()["results"] == before
     report = s3cli("doctor", "--format", "json")
     assert report.code == 0 and report.json()["status"] == "warn"
