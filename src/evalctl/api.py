@@ -8,7 +8,7 @@ are resolved against the store here) and parsed `Selector`s. `evalctl.open()` re
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from evalctl.lake.layout import grace_period, parse_duration
 from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector, parse_selector
+from evalctl.lake.storage import is_object_url
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 from evalctl.settings.load import load_config
@@ -52,8 +53,24 @@ models:
 """
 
 
-def init_store(directory: Path, write_config: bool = True) -> Report:
-    """Create a store in ``directory`` and, unless one exists, a starter ``evalctl.yaml``."""
+def init_store(directory: Path | str, write_config: bool = True,
+               storage_options: Mapping[str, str] | None = None) -> Report:
+    """Create a store in ``directory`` (a folder or an ``s3://bucket/prefix`` URL) and,
+    unless one exists, a starter ``evalctl.yaml`` (beside a folder; in the current folder,
+    naming the URL, for an object store)."""
+    if is_object_url(directory):
+        if storage_options is None and find_config_path(None) is not None:
+            storage_options = load_config(None).storage_options  # endpoint, region...
+        opened = Store.init(str(directory), storage_options)
+        created = [{"path": opened.location, "created": "store", "status": "pass"}]
+        config_path = Path("evalctl.yaml")
+        if write_config and not config_path.exists():
+            config_path.write_text(STARTER_CONFIG.format(store=opened.location),
+                                   encoding="utf-8")
+            created.append({"path": str(config_path), "created": "config", "status": "pass"})
+        return Report(command="init", model=None, status="pass", results=created,
+                      summary={"store": opened.location})
+    directory = Path(directory)
     Store.init(directory)
     results = [{"path": str(directory), "created": "store", "status": "pass"}]
     # beside the store; `evalctl init .` makes the current folder the store: the config goes
@@ -109,7 +126,7 @@ def catalog(store: Store, model: str | None = None) -> Report:
         key = (record.model, record.version or "-", record.env or "actuals")
         groups.setdefault(key, []).append(record)
     if model is not None and not groups:
-        raise InputError(f"--model: no data for model {model!r} in {store.root} "
+        raise InputError(f"--model: no data for model {model!r} in {store.location} "
                          f"(models in the store: {', '.join(store.models()) or 'none'})")
     results = []
     for (name, version, env), records in sorted(groups.items()):
@@ -120,7 +137,7 @@ def catalog(store: Store, model: str | None = None) -> Report:
                         "days": len(dates), "rows": sum(r.rows for r in records),
                         "batches": len(records), "status": "pass"})
     return Report(command="catalog", model=model, status="pass",
-                  inputs={"store": str(store.root)}, results=results,
+                  inputs={"store": store.location}, results=results,
                   summary={"models": len({r["model"] for r in results}),
                            "rows": sum(r["rows"] for r in results),
                            "batches": sum(r["batches"] for r in results)})
@@ -134,10 +151,10 @@ def batches(store: Store, model: str | None = None) -> Report:
                 "sources": [s["path"] for s in r.sources], "status": "pass"}
                for r in store.records if model is None or r.model == model]
     if model is not None and not results:
-        raise InputError(f"--model: no batches of model {model!r} in {store.root} "
+        raise InputError(f"--model: no batches of model {model!r} in {store.location} "
                          f"(models in the store: {', '.join(store.models()) or 'none'})")
     return Report(command="batches", model=model, status="pass",
-                  inputs={"store": str(store.root)}, results=results,
+                  inputs={"store": store.location}, results=results,
                   summary={"batches": len(results)})
 
 
@@ -176,7 +193,7 @@ def _removal_report(command: str, store: Store, done: Removal, dry_run: bool,
                                "after the grace period")
     return Report(command=command, model=inputs.get("model"),
                   status="warn" if done.kept_partly_older else "pass",
-                  inputs={"store": str(store.root), "dry_run": dry_run, **inputs},
+                  inputs={"store": store.location, "dry_run": dry_run, **inputs},
                   results=results,
                   summary={"batches": len(done.removed),
                            "rows": sum(r.rows for r in done.removed),
@@ -205,7 +222,7 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
                        "after the grace period; run it then to finish the erasure"
                        ] if done.tombstone else []
     return Report(command="erase", model=model.name, status="pass",
-                  inputs={"store": str(store.root), "ids": str(ids_path), "dry_run": dry_run},
+                  inputs={"store": store.location, "ids": str(ids_path), "dry_run": dry_run},
                   results=results,
                   summary={"ids": done.ids, "rows": done.rows, "files": done.files,
                            "batches": len(done.batches), "tombstone": done.tombstone,
@@ -224,15 +241,22 @@ def files(store: Store, model: str, selector: Selector | None, *, actuals: bool 
     else:
         chosen = [(None, None, f) for r in store.actual_records(model) for f in r.files]
         if not chosen:
-            raise InputError(f"--actuals: model {model!r} has no actuals in {store.root}")
-    results = [{"path": str((store.root / f.path).resolve()), "version": version, "env": env,
+            raise InputError(f"--actuals: model {model!r} has no actuals in {store.location}")
+    results = [{"path": _file_location(store, f.path), "version": version, "env": env,
                 "date": f.date, "rows": f.rows, "bytes": f.bytes, "sha256": f.sha256,
                 "status": "pass"} for version, env, f in chosen]
     return Report(command="files", model=model, status="pass",
-                  inputs={"store": str(store.root), "actuals": actuals,
+                  inputs={"store": store.location, "actuals": actuals,
                           "selector": selector.text if selector else None},
                   results=results,
                   summary={"files": len(results), "rows": sum(r["rows"] for r in results)})
+
+
+def _file_location(store: Store, relative: str) -> str:
+    """A committed file as `files` lists it: an absolute path, or its URL on object storage."""
+    if not store.is_local:
+        return store.storage.url(relative)
+    return str((store.root / relative).resolve())
 
 
 def doctor(store: Store, repair: bool = False, grace: str | None = None,
@@ -283,7 +307,7 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
         recommendations.append(f"reports on {model} scan rows where profiles are missing: "
                                f"`evalctl profiles build --model {model}` writes them")
     return Report(command="doctor", model=None, status=status,
-                  inputs={"store": str(store.root), "repair": repair}, results=results,
+                  inputs={"store": store.location, "repair": repair}, results=results,
                   summary={"batches": found.checked_batches, "files": found.checked_files,
                            "damaged": len(found.damaged), "orphans": len(found.orphans),
                            "removed": len(found.removed), "stray": len(found.stray),
@@ -489,7 +513,7 @@ def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool =
                 f"`evalctl profiles build --model {model.name} --refit` refits the reference")
     return Report(command="profiles build",
                   model=models[0].name if len(models) == 1 else None, status="pass",
-                  inputs={"store": str(store.root), "models": [m.name for m in models],
+                  inputs={"store": store.location, "models": [m.name for m in models],
                           "refit": refit},
                   results=rows,
                   summary={"models": len(rows), "batches": sum(r["batches"] for r in rows),

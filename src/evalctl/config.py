@@ -96,8 +96,10 @@ class Config:
     """The whole file: where the store lives and its models."""
 
     path: Path | None
-    store: Path | None
+    store: Path | str | None  # a folder, or an `s3://bucket/prefix` URL (README "Object storage")
     models: dict[str, ModelConfig]
+    # `storage_options:`: object_store keys (endpoint, region, allow_http...) for an s3:// store
+    storage_options: dict[str, str] = field(default_factory=dict)
 
     def model(self, name: str) -> ModelConfig:
         if name not in self.models:

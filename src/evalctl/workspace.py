@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -21,6 +21,7 @@ from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
 from evalctl.errors import EvalctlError, InputError
 from evalctl.lake.selectors import Selector, parse_selector
+from evalctl.lake.storage import is_object_url
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 from evalctl.settings.load import load_config
@@ -36,14 +37,19 @@ SelectorRef = str | Selector
 
 def open_workspace(config: Config | str | Path | None = None,
                    store: Store | str | Path | None = None,
-                   clock: Clock | None = None) -> Workspace:
+                   clock: Clock | None = None, *,
+                   storage_options: Mapping[str, str] | None = None) -> Workspace:
     """Open a workspace the way the CLI does.
 
     ``config``: a path, a loaded `Config`, or None to look for ``$EVALCTL_CONFIG``,
-    ``./evalctl.yaml``, then ``./configs/evalctl.yaml``. ``store``: a path or an open `Store`;
-    None means ``$EVALCTL_STORE``, then the config's ``store:``. ``clock``: what "now" is
-    (default the system clock, in UTC). Raises `InputError` when no store is given or the
-    folder is not a store, `ConfigError` for a bad config, `StoreError` for a newer store.
+    ``./evalctl.yaml``, then ``./configs/evalctl.yaml``. ``store``: a path, an
+    ``s3://bucket/prefix`` URL or an open `Store`; None means ``$EVALCTL_STORE``, then the
+    config's ``store:``. ``storage_options``: for an ``s3://`` store, object_store keys
+    (``aws_endpoint_url``, ``aws_region``, ``aws_allow_http``...) over the AWS environment;
+    None means the config's ``storage_options:``. ``clock``: what "now" is (default the system
+    clock, in UTC). Raises `InputError` when no store is given or the folder is not a store,
+    `ConfigError` for a bad config, `StoreError` for a newer store or one that cannot be
+    reached.
     """
     if isinstance(store, Store):
         return Workspace(store, config, clock)
@@ -55,7 +61,11 @@ def open_workspace(config: Config | str | Path | None = None,
     if root is None:
         raise InputError("no store given: pass --store (evalctl.open(store=...)), set "
                          f"{STORE_ENV}, or set `store:` in evalctl.yaml / configs/evalctl.yaml")
-    return Workspace(Store.open(root), config, clock)
+    if storage_options is None and is_object_url(root):
+        if not isinstance(config, Config):
+            config = load_config(config)
+        storage_options = config.storage_options
+    return Workspace(Store.open(root, storage_options), config, clock)
 
 
 def _traced(method: Callable[P, R]) -> Callable[P, R]:
@@ -90,7 +100,7 @@ class Workspace:
         self._config = config if isinstance(config, Config) else None
 
     def __repr__(self) -> str:
-        return f"Workspace(store={str(self.store.root)!r})"
+        return f"Workspace(store={self.store.location!r})"
 
     @property
     def config(self) -> Config:

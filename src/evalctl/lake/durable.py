@@ -78,6 +78,8 @@ class StagingArea:
 
     folder: Path
     moved: list[Path] = field(default_factory=list)
+    # object storage: the files uploaded to their final names, not yet committed
+    uploaded: list[str] = field(default_factory=list)
 
 
 @contextmanager

@@ -22,12 +22,13 @@ from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce
 from evalctl.lake.coerce import Column
-from evalctl.lake.durable import fsync_tree, staging_area
+from evalctl.lake.durable import fsync_tree
 from evalctl.lake.ingest_classes import check_classes
 from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
+from evalctl.lake.storage import Storage
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import profile_batch
 from evalctl.version import __version__
@@ -119,14 +120,18 @@ def _unmatched_ids(store: Store, model: ModelConfig, batch: str) -> int:
     record = next((r for r in store.records if r.batch == batch), None)
     if record is None:
         return 0
-    ids = pl.scan_parquet([str(store.root / f.path) for f in record.files],
-                          glob=False).select(model.id).unique()
-    predicted = [str(store.root / f.path) for r in store.prediction_records(model.name)
+    ids = store.scan_files([_location(store, f) for f in record.files]).select(model.id).unique()
+    predicted = [_location(store, f) for r in store.prediction_records(model.name)
                  for f in r.files]
     if predicted:
-        stored = pl.scan_parquet(predicted, glob=False).select(model.id).unique()
+        stored = store.scan_files(predicted).select(model.id).unique()
         ids = ids.join(stored, on=model.id, how="anti")
     return int(ids.select(pl.len()).collect(engine="streaming").item())
+
+
+def _location(store: Store, entry: FileEntry) -> str:
+    """Where polars reads a committed file (unchecked, as `scan_parquet` always read them)."""
+    return store.storage.url(entry.path)
 
 
 def _already(store: Store, batch: str) -> IngestResult:
@@ -229,39 +234,44 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     `profile` writes the batch's profiles before the commit, which then names them
     (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
-    with staging_area(store.root, f"{batch}-{attempt}") as area:
+    with store.storage.staging(f"{batch}-{attempt}") as area:
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
         store.refresh()  # the duplicate check reads the ledger as it is now
         known = {r.batch for r in store.records}
         progress.phase("checking ids against stored batches")
-        overlap = _id_overlap(store, [s.path for s in staged], columns,
+        overlap = _id_overlap(store, pl.scan_parquet([s.path for s in staged], glob=False),
+                              {s.day for s in staged}, columns,
                               _same_target(store, model, version, env)) \
             if kind == "predictions" else (0, 0)
         progress.phase("committing", total=len(staged))
-        entries, moved = _move_into_partitions(store.root, staged, batch, attempt, partition)
-        area.moved += moved
+        if store.is_local:
+            entries, moved = _move_into_partitions(store.root, staged, batch, attempt,
+                                                   partition)
+            area.moved += moved
+        else:
+            entries = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
         record = _record(batch, kind, model, version, env, entries, columns, features,
                          sources, now, staged)
-        _verify_moved(store.root, entries)
+        _verify_moved(store.storage, entries)
         if profile is not None:
             profiles, written = profile(entries, area.folder / "profiles")
             area.moved += written
             if profiles is not None:
                 record = replace(record, extra={**record.extra, "profiles": profiles})
-        committed = commit_record(store.root, record)
+        committed = commit_record(store.storage, record)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
-            for path in area.moved:
-                path.unlink(missing_ok=True)
+            store.storage.discard(area)
     if not committed:
         return _already(store, batch)
     store.refresh()
     concurrent = [r for r in _same_target(store, model, version, env)
                   if r.batch not in known and r.batch != batch] if kind == "predictions" else []
     if concurrent:  # batches committed while ours was being written
+        ours = store.scan_files([str(store.checked_path(e)) for e in entries])
         overlap = (overlap[0], overlap[1] + _id_overlap(
-            store, [store.root / e.path for e in entries], columns, concurrent)[1])
+            store, ours, {e.date for e in entries}, columns, concurrent)[1])
     dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
@@ -274,26 +284,25 @@ def _same_target(store: Store, model: str, version: str | None, env: str | None
     return [r for r in store.prediction_records(model) if r.version == version and r.env == env]
 
 
-def _id_overlap(store: Store, paths: list[Path], columns: list[Column],
+def _id_overlap(store: Store, new: pl.LazyFrame, days: set[str], columns: list[Column],
                 committed: list[BatchRecord]) -> tuple[int, int]:
-    """(rows of ``paths`` whose id repeats among them, rows whose id a file of ``committed``
-    holds on the same dates). Ids are meant to be unique per prediction: a repeated id is
-    usually an export ingested twice under another name, and every report would count those
-    rows twice. One streamed pass over the new ids (and the committed ids of the dates the
-    batch touches).
+    """(rows of ``new`` (the batch's files, on ``days``) whose id repeats among them, rows
+    whose id a file of ``committed`` holds on the same dates). Ids are meant to be unique per
+    prediction: a repeated id is usually an export ingested twice under another name, and
+    every report would count those rows twice. One streamed pass over the new ids (and the
+    committed ids of the dates the batch touches).
 
     Before the commit, ``committed`` is what the ledger held when the check ran; after it,
     the batches committed meanwhile by concurrent ingests, so of two concurrent ingests of the
     same rows the one that commits second always counts the other's."""
     name = next(c.name for c in columns if c.role == "id")
-    if not paths:
+    if not days:
         return 0, 0
-    new = pl.scan_parquet([str(p) for p in paths], glob=False).select(name)
-    days = {p.parent.name.partition("=")[2] for p in paths}
+    new = new.select(name)
     old = [str(store.checked_path(f)) for r in committed for f in r.files if f.date in days]
     queries = [new.select((pl.len() - pl.col(name).n_unique()).alias("n"))]
     if old:
-        stored = pl.scan_parquet(old, glob=False).select(name).unique()
+        stored = store.scan_files(old).select(name).unique()
         queries.append(new.join(stored, on=name, how="semi").select(pl.len().alias("n")))
     counts = [int(f.item()) for f in pl.collect_all(queries, engine="streaming")]
     return counts[0], counts[1] if old else 0
@@ -459,12 +468,38 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
     return entries, moved
 
 
-def _verify_moved(root: Path, entries: list[FileEntry]) -> None:
+def _upload(storage: Storage, staged: list[_Staged], batch: str, attempt: str,
+            partition: Callable[[str], str], uploaded: list[str]) -> list[FileEntry]:
+    """Object storage: upload the staged files to their final (attempt-tagged) names, each
+    named in ``uploaded`` before its upload starts (so a failure deletes it again)."""
+    entries = []
+    for n, item in enumerate(staged):
+        relative = f"{partition(item.day)}/{part_name(batch, attempt, n)}"
+        entries.append(FileEntry(path=relative, rows=item.rows, bytes=item.path.stat().st_size,
+                                 sha256=file_sha256(item.path), date=item.day,
+                                 labelled=item.labelled))
+        uploaded.append(relative)
+        storage.publish([(item.path, relative)])
+        progress.advance()
+    return entries
+
+
+def _verify_moved(storage: Storage, entries: list[FileEntry]) -> None:
     """Just before the commit: every file is at its final path with the rows it was written
     with (its Parquet footer), else a StoreError and nothing is committed. Guards against a
-    lock-ignoring process (an older evalctl's repair, a cleanup script) deleting staged files."""
+    lock-ignoring process (an older evalctl's repair, a cleanup script) deleting staged files.
+    On object storage: every upload is there with its size (one HEAD each)."""
     import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
 
+    if not storage.is_local:
+        for entry in entries:
+            found = storage.head(entry.path)
+            if found is None or found.size != entry.bytes:
+                raise StoreError(f"{storage.url(entry.path)}: a file of this ingest is gone "
+                                 "or was rewritten before its commit (did something remove "
+                                 "files in the store?); nothing was committed")
+        return
+    root = Path(storage.location)
     for entry in entries:
         path = root / entry.path
         try:

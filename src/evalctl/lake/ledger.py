@@ -13,7 +13,9 @@ Two kinds of record live in ``_ledger/``:
 
 A record is first written to a private temporary file, flushed to disk, then hard-linked to
 its name. ``os.link`` fails when the target exists, so the first writer wins and no record is
-ever overwritten; a reader sees either no record or a whole one.
+ever overwritten; a reader sees either no record or a whole one. On object storage the same
+promise comes from a create-if-absent put (``If-None-Match: *``; `evalctl.lake.storage`), and
+reads stay bounded by a checkpoint of the ledger (`evalctl.lake.checkpoint`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,8 +33,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from evalctl.errors import StoreError
-from evalctl.lake.durable import write_exclusive
+from evalctl.lake import checkpoint
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS
+from evalctl.lake.lease import lease
+from evalctl.lake.storage import Storage, as_storage
 from evalctl.version import __version__
 
 FORMAT = 2  # 1: batch records only; 2: generations and tombstones
@@ -164,28 +168,33 @@ class Ledger:
         """One past every generation of ``batch`` (for the rewritten batches of `erase`)."""
         return 1 + max((r.generation for r in self.records if r.batch == batch), default=0)
 
-    def raise_problems(self, root: Path) -> None:
+    def raise_problems(self, root: Path | str) -> None:
         """Refuse the store when a record broke a rule (StoreError naming the first one)."""
         if self.problems:
             first = self.problems[0]
             more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-            raise StoreError(f"{root / first.path}: {first.problem}{more}; the store is "
+            where = f"{root}/{first.path}"
+            raise StoreError(f"{where}: {first.problem}{more}; the store is "
                              "refused until it is fixed (see `evalctl doctor`)",
-                             file=str(root / first.path),
+                             file=where,
                              hint="run `evalctl doctor` to list every invalid ledger record")
 
 
-def read_ledger(root: Path) -> Ledger:
+def read_ledger(root: Path | Storage) -> Ledger:
     """Every record and tombstone with the problems validation found; never raises on a bad
     record (``doctor`` reports them all; readers refuse the store through `read_records`)."""
-    folder = root / LEDGER
+    return _validated(checkpoint.ledger_files(as_storage(root)).files)
+
+
+def _validated(files: dict[str, Callable[[], Any]]) -> Ledger:
+    """The ledger from its files (name -> a function loading the parsed JSON)."""
     records: list[BatchRecord] = []
     tombstones: list[Tombstone] = []
     problems: list[Problem] = []
     where: dict[tuple[str, int], str] = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        name = f"{LEDGER}/{path.name}"
-        parsed = _parse(path, name, problems)
+    for base in sorted(files):
+        name = f"{LEDGER}/{base}"
+        parsed = _parse(base, files[base], name, problems)
         if isinstance(parsed, Tombstone):
             tombstones.append(parsed)
             for added in parsed.adds:
@@ -198,23 +207,25 @@ def read_ledger(root: Path) -> Ledger:
     return Ledger(tuple(records), tuple(tombstones), tuple(problems))
 
 
-def read_records(root: Path) -> list[BatchRecord]:
+def read_records(root: Path | Storage) -> list[BatchRecord]:
     """The live records (committed and not removed), oldest first; a ledger that fails
     validation is refused (StoreError naming the first bad record)."""
-    ledger = read_ledger(root)
-    ledger.raise_problems(root)
+    storage = as_storage(root)
+    ledger = read_ledger(storage)
+    ledger.raise_problems(storage.location)
     return ledger.live
 
 
-def _parse(path: Path, name: str, problems: list[Problem]) -> BatchRecord | Tombstone | None:
-    as_tombstone = TOMBSTONE_NAME.match(path.name)
-    as_record = RECORD_NAME.match(path.name)
+def _parse(base: str, load: Callable[[], Any], name: str,
+           problems: list[Problem]) -> BatchRecord | Tombstone | None:
+    as_tombstone = TOMBSTONE_NAME.match(base)
+    as_record = RECORD_NAME.match(base)
     if not (as_tombstone or as_record):
         problems.append(Problem(name, "not a ledger record name (<batch>.<generation>.json "
                                       "or <id>.tombstone.json)"))
         return None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = load()
         parsed: BatchRecord | Tombstone = (Tombstone.from_dict(raw) if as_tombstone
                                            else BatchRecord.from_dict(raw))
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -302,33 +313,50 @@ def record_path(root: Path, batch: str, generation: int = 1) -> Path:
     return root / LEDGER / record_name(batch, generation)
 
 
-def commit_record(root: Path, record: BatchRecord) -> bool:
+def commit_record(root: Path | Storage, record: BatchRecord) -> bool:
     """Write ``record`` exclusively as the batch's next generation. Returns False when another
     writer committed that generation first."""
-    upgrade_format(root)
-    record = replace(record, generation=read_ledger(root).next_generation(record.batch))
-    return _publish(record.to_dict(), record_path(root, record.batch, record.generation))
+    storage = as_storage(root)
+    upgrade_format(storage)
+    read = checkpoint.ledger_files(storage)
+    record = replace(record, generation=_validated(read.files).next_generation(record.batch))
+    return _publish(storage, record.to_dict(), record_name(record.batch, record.generation),
+                    read)
 
 
-def commit_tombstone(root: Path, tombstone: Tombstone) -> None:
+def commit_tombstone(root: Path | Storage, tombstone: Tombstone) -> None:
     """Publish a tombstone (one atomic file: its removals and additions land together)."""
-    upgrade_format(root)
-    target = root / LEDGER / f"{tombstone.id}.tombstone.json"
-    if not _publish(tombstone.to_dict(), target):
-        raise StoreError(f"{target}: a tombstone of that id already exists")
+    storage = as_storage(root)
+    upgrade_format(storage)
+    name = f"{tombstone.id}.tombstone.json"
+    if not _publish(storage, tombstone.to_dict(), name, None):
+        raise StoreError(f"{storage.location}/{LEDGER}/{name}: a tombstone of that id already "
+                         "exists")
 
 
-def _publish(payload: dict[str, Any], target: Path) -> bool:
-    """Publish a ledger file exclusively (first writer wins); False when it exists."""
-    return write_exclusive(target, json.dumps(payload, indent=2, sort_keys=True).encode("utf-8"))
+def _publish(storage: Storage, payload: dict[str, Any], name: str,
+             read: checkpoint.LedgerFiles | None) -> bool:
+    """Publish a ledger file exclusively (first writer wins); False when it exists. On object
+    storage a commit that leaves enough records outside the newest checkpoint writes a new
+    one (``read``: the ledger as this commit read it)."""
+    data = json.dumps(payload, indent=2, sort_keys=True).encode("utf-8")
+    if not storage.put_exclusive(f"{LEDGER}/{name}", data):
+        return False
+    checkpoint.after_commit(storage, name, payload, read)
+    return True
 
 
 @contextmanager
-def lifecycle_lock(root: Path) -> Iterator[None]:
+def lifecycle_lock(root: Path | Storage) -> Iterator[None]:
     """Serialise removals, gc and erasure (ingests need no lock: they only add generations).
-    The lock is taken on the ledger folder itself, so it creates no file."""
-
-    fd = os.open(root / LEDGER, os.O_RDONLY)
+    The lock is taken on the ledger folder itself, so it creates no file; on object storage,
+    which has no lock, a lease object (`evalctl.lake.lease`) stands for it."""
+    storage = as_storage(root)
+    if not storage.is_local:
+        with lease(storage, "a removal, gc, erase or repair"):
+            yield
+        return
+    fd = os.open(Path(storage.location) / LEDGER, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -337,11 +365,15 @@ def lifecycle_lock(root: Path) -> Iterator[None]:
 
 
 # -- the store's format marker -----------------------------------------------------------------
-def store_format(root: Path) -> int:
+def store_format(root: Path | Storage) -> int:
     """The format named by the store's marker; a newer one than this evalctl reads is refused."""
-    marker = root / MARKER
+    storage = as_storage(root)
+    marker = f"{storage.location}/{MARKER}" if not storage.is_local else \
+        Path(storage.location) / MARKER
     try:
-        found = json.loads(marker.read_text(encoding="utf-8")).get("format")
+        found = json.loads(storage.read_bytes(MARKER).decode("utf-8")).get("format")
+    except StoreError:
+        raise
     except (OSError, ValueError, AttributeError) as exc:
         raise StoreError(f"{marker}: unreadable store marker ({exc})") from exc
     if not isinstance(found, int) or isinstance(found, bool) or found < 1:
@@ -353,14 +385,18 @@ def store_format(root: Path) -> int:
     return found
 
 
-def upgrade_format(root: Path) -> None:
+def upgrade_format(root: Path | Storage) -> None:
     """Before the first write of this evalctl, mark a format-1 store as format 2 (an older
     evalctl then refuses it instead of miscounting removed batches)."""
-    if store_format(root) >= FORMAT:
+    storage = as_storage(root)
+    if store_format(storage) >= FORMAT:
         return
-    marker = root / MARKER
-    content = json.loads(marker.read_text(encoding="utf-8"))
+    content = json.loads(storage.read_bytes(MARKER).decode("utf-8"))
     content.update(format=FORMAT, upgraded_by=__version__)
+    if not storage.is_local:
+        storage.put(MARKER, (json.dumps(content) + "\n").encode("utf-8"))
+        return
+    root = Path(storage.location)
     temp = root / f".{MARKER}.{uuid.uuid4().hex[:8]}.tmp"
     temp.write_text(json.dumps(content) + "\n", encoding="utf-8")
-    os.replace(temp, marker)
+    os.replace(temp, root / MARKER)

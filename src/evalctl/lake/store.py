@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, S
 from evalctl.lake.ledger import FORMAT, BatchRecord, FileEntry, read_records, store_format
 from evalctl.lake.locking import LOCK_FILE
 from evalctl.lake.selectors import Selector
+from evalctl.lake.storage import Storage, as_storage, is_object_url, open_storage
 from evalctl.version import __version__
 
 VERSION_COL = "_version"
@@ -47,16 +49,37 @@ class Selection:
 
 
 class Store:
-    """A local evaluation store (docs/contract.md, "The lake")."""
+    """An evaluation store in a local folder or under an ``s3://`` URL (docs/contract.md,
+    "The lake"; `evalctl.lake.storage`)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path | Storage) -> None:
+        self.storage = as_storage(root)
         self._records: list[BatchRecord] | None = None
         self._handed_out: dict[str, FileEntry] = {}  # committed files given to scans
 
+    @property
+    def root(self) -> Path:
+        """The folder of a local store (an object store has none: use `storage`)."""
+        if not self.storage.is_local:
+            raise StoreError(f"{self.location}: this operation needs a local store folder")
+        return Path(self.storage.location)
+
+    @property
+    def location(self) -> str:
+        """The folder or the ``s3://`` URL, fit to print."""
+        return self.storage.location
+
+    @property
+    def is_local(self) -> bool:
+        return self.storage.is_local
+
     @classmethod
-    def init(cls, root: Path) -> Store:
-        """Create the store's folders and marker (idempotent)."""
+    def init(cls, root: str | Path, storage_options: Mapping[str, str] | None = None) -> Store:
+        """Create the store's folders and marker (idempotent). On object storage: the marker,
+        with a create-if-absent put (folders do not exist there)."""
+        if is_object_url(root):
+            return cls._init_object(open_storage(root, storage_options))
+        root = Path(root)
         marker = root / MARKER
         if marker.exists():
             store_format(root)  # a newer store is refused, not silently accepted
@@ -70,9 +93,23 @@ class Store:
         return cls(root)
 
     @classmethod
-    def open(cls, root: str | Path) -> Store:
+    def _init_object(cls, storage: Storage) -> Store:
+        payload = json.dumps({"format": FORMAT, "created_by": __version__}) + "\n"
+        if not storage.put_exclusive(MARKER, payload.encode("utf-8")):
+            store_format(storage)  # a newer store is refused, not silently accepted
+        return cls(storage)
+
+    @classmethod
+    def open(cls, root: str | Path, storage_options: Mapping[str, str] | None = None) -> Store:
         """Open an existing store; a folder without the marker is an input error, a store of
         a newer format than this evalctl reads is refused (StoreError)."""
+        if is_object_url(root):
+            storage = open_storage(root, storage_options)
+            if storage.head(MARKER) is None:
+                raise InputError(f"{storage.location}: not an evalctl store (no {MARKER}); "
+                                 "create one with `evalctl init`")
+            store_format(storage)
+            return cls(storage)
         path = Path(root)
         if not (path / MARKER).is_file():
             raise InputError(f"{path}: not an evalctl store (no {MARKER}); "
@@ -85,7 +122,7 @@ class Store:
     def records(self) -> list[BatchRecord]:
         """The live batch records (committed, not removed), validated; oldest first."""
         if self._records is None:
-            self._records = read_records(self.root)
+            self._records = read_records(self.storage)
         return self._records
 
     def refresh(self) -> None:
@@ -149,7 +186,7 @@ class Store:
     def _nothing_matched(self, model: str, selector: Selector) -> str:
         have = sorted({f"{r.env}:{r.version}" for r in self.prediction_records(model)})
         if not have:
-            return f"selector {selector.text!r}: model {model!r} has no data in {self.root}"
+            return f"selector {selector.text!r}: model {model!r} has no data in {self.location}"
         return (f"selector {selector.text!r} matched no data for model {model!r} "
                 f"(the store has {', '.join(have)}; see `evalctl catalog`)")
 
@@ -170,8 +207,8 @@ class Store:
             changed = _changed_types(stored.get(entry.path, {}), expected)
             groups.setdefault((version, env, changed), []).append(str(self.checked_path(entry)))
         for (version, env, changed), paths in groups.items():
-            frame = _scan_as(paths, changed, expected, missing_columns="insert",
-                             extra_columns="ignore")
+            frame = self.scan_files(paths, changed, expected, missing_columns="insert",
+                                    extra_columns="ignore")
             frames.append(frame.with_columns(pl.lit(version).alias(VERSION_COL),
                                              pl.lit(env).alias(ENV_COL)))
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
@@ -208,14 +245,28 @@ class Store:
         for record in self.actual_records(model.name):
             changed = _changed_types(record.schema, expected)
             groups.setdefault(changed, []).extend(str(self.checked_path(f)) for f in record.files)
-        frames = [_scan_as(paths, changed, expected) for changed, paths in groups.items()]
+        frames = [self.scan_files(paths, changed, expected) for changed, paths in groups.items()]
         if not frames:
             return None
         return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
-    def checked_path(self, entry: FileEntry) -> Path:
+    def scan_files(self, paths: list[str], changed: tuple[str, ...] = (),
+                   expected: dict[str, str] | None = None, **options: Any) -> pl.LazyFrame:
+        """A lazy scan of committed files (paths or URLs from `checked_path`), with the
+        store's `storage_options` on object storage; ``changed`` columns read as
+        ``expected`` says (see `_scan_as`)."""
+        if not self.storage.is_local:
+            options["storage_options"] = self.storage.options
+        return _scan_as(paths, changed, expected or {}, **options)
+
+    def checked_path(self, entry: FileEntry) -> Path | str:
         """The path of a committed file about to be read: present and of its recorded size
-        (else StoreError), and remembered, so a failed read can be traced to it."""
+        (else StoreError), and remembered, so a failed read can be traced to it. On object
+        storage its URL, unchecked (a HEAD per file would cost a request each; a failed read
+        is traced by `damage_behind`)."""
+        if not self.storage.is_local:
+            self._handed_out[entry.path] = entry
+            return self.storage.url(entry.path)
         path = self.root / entry.path
         if not path.is_file():
             raise StoreError(f"{path}: committed file is missing (run `evalctl doctor`)",
@@ -236,6 +287,8 @@ class Store:
             return None
         from evalctl.lake.doctor import verify_file  # imported on use: only on failures
 
+        if not self.storage.is_local:
+            return self._object_damage()
         for entry in self._handed_out.values():
             problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
             if problem:
@@ -248,6 +301,19 @@ class Store:
             if size != entry.bytes:
                 return _damaged(path, "missing" if size is None else
                                 f"{size} bytes, {entry.bytes} recorded")
+        return None
+
+    def _object_damage(self) -> StoreError | None:
+        """`damage_behind` on object storage: the first handed-out file that is missing or
+        not of its recorded size (one HEAD each)."""
+        for entry in self._handed_out.values():
+            found = self.storage.head(entry.path)
+            if found is None or found.size != entry.bytes:
+                problem = "missing" if found is None else \
+                    f"{found.size} bytes, {entry.bytes} recorded"
+                return StoreError(f"{self.storage.url(entry.path)}: committed file is damaged "
+                                  f"({problem}) and could not be read; run `evalctl doctor`",
+                                  file=self.storage.url(entry.path), hint=DOCTOR_HINT)
         return None
 
     def models(self) -> list[str]:

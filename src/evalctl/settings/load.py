@@ -81,12 +81,14 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}top level: expected a mapping, got {_type_name(raw)}")
-    unknown = set(raw) - {"store", "models"}
+    unknown = set(raw) - {"store", "models", "storage_options"}
     if unknown:
-        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (valid keys: models, store)")
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (valid keys: models, "
+                          "storage_options, store)")
     store = raw.get("store")
     if store is not None and not isinstance(store, str):
         raise ConfigError(f"{where}store: expected a path string, got {_type_name(store)}")
+    options = _storage_options(raw.get("storage_options"), where)
     models_raw = raw.get("models") or {}
     if not isinstance(models_raw, dict):
         raise ConfigError(f"{where}models: expected a mapping, got {_type_name(models_raw)}")
@@ -94,8 +96,28 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
         models = {str(n): _parse_model(str(n), m) for n, m in models_raw.items()}
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
-    store_path = (base_dir / store).resolve() if store else None
-    return Config(path=path, store=store_path, models=models)
+    store_path: Path | str | None = (base_dir / store).resolve() if store else None
+    if store and store.lower().startswith(("s3://", "s3a://")):
+        store_path = store  # an object store: a URL, not a path relative to the config
+    return Config(path=path, store=store_path, models=models, storage_options=options)
+
+
+def _storage_options(raw: Any, where: str) -> dict[str, str]:
+    """`storage_options:`: a mapping of option names to strings (numbers and booleans are
+    written as object_store reads them)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}storage_options: expected a mapping, got {_type_name(raw)}")
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, str | int | float) or isinstance(value, dict | list):
+            raise ConfigError(f"{where}storage_options.{key}: expected a string, got "
+                              f"{_type_name(value)}")
+        out[str(key).lower()] = str(value)
+    return out
 
 
 def _parse_model(name: str, raw: Any) -> ModelConfig:

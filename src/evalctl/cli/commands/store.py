@@ -36,8 +36,8 @@ def register(app: typer.Typer) -> None:
 
 
 def init(ctx: typer.Context,
-         directory: Annotated[Path, typer.Argument(help="Folder of the new store.")] = Path(
-             "evalstore"),
+         directory: Annotated[str, typer.Argument(
+             help="Folder (or s3://bucket/prefix URL) of the new store.")] = "evalstore",
          no_config: Annotated[bool, typer.Option("--no-config",
                                                  help="Do not write a starter config.")] = False,
          fmt: Format = None, output: Output = None) -> None:
