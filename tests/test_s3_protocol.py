@@ -53,8 +53,9 @@ def _bucket_prefix(url: str) -> tuple[str, str]:
 
 
 def test_the_config_store_url_is_used_and_nothing_is_written_locally(s3cli) -> None:
+    path = _write(s3cli.folder, make_frame(300), "a.parquet")
     before = sorted(p.name for p in s3cli.folder.iterdir())
-    assert s3cli(*INGEST, str(_write(s3cli.folder, make_frame(300), "a.parquet"))).code == 0
+    assert s3cli(*INGEST, str(path)).code == 0
     assert _rows(s3cli) == 300
     assert sorted(p.name for p in s3cli.folder.iterdir()) == before  # no ./store, no ./s3:
 
@@ -86,7 +87,7 @@ def test_the_library_opens_an_s3_store(s3cli, s3_env: S3Server, monkeypatch) -> 
     s3cli(*INGEST, str(_write(s3cli.folder, make_frame(250), "a.parquet")))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name)  # only the storage_options given below reach the server
-    workspace = evalctl.open(s3cli.store, config=s3cli.folder / "evalctl.yaml",
+    workspace = evalctl.open(s3cli.folder / "evalctl.yaml", s3cli.store,
                              storage_options=s3_env.storage_options())
     assert workspace.catalog().summary["rows"] == 250
 
@@ -117,38 +118,42 @@ def test_the_same_file_ingested_at_once_commits_once(s3cli, s3_env: S3Server) ->
     assert not (s3cli.folder / "s3:").exists()
 
 
-def test_a_412_on_the_ledger_record_means_already_ingested(s3cli, s3_env: S3Server,
-                                                           monkeypatch) -> None:
-    """A writer that loses the race after uploading its data files: the record it is about to
-    publish is put first by someone else (unconditionally, through boto3), so its own
-    create-if-absent put gets a real 412 from the server."""
+def test_a_412_on_the_ledger_record_means_already_ingested(s3cli, s3_env: S3Server) -> None:
+    """A writer that loses the race after uploading its data files: just before its
+    create-if-absent put of the ledger record, another whole ingest of the same file runs and
+    commits (its own attempt's files, the same record name), so the first writer's put gets a
+    real 412 from the server."""
     import obstore
 
     path = _write(s3cli.folder, make_frame(500), "a.parquet")
-    bucket, prefix = _bucket_prefix(s3cli.store)
-    s3 = s3_env.client()
     real_put = obstore.put
-    raced: list[str] = []
+    raced: list[tuple[str, int, str]] = []
 
     def put(store, key, data, *args, **kwargs):
-        mode = kwargs.get("mode")
-        if mode == "create" and str(key).startswith(f"{LEDGER}/") and not raced:
-            body = data if isinstance(data, bytes | bytearray) else bytes(data)
-            full = f"{prefix}/{key}"
-            s3.put_object(Bucket=bucket, Key=full, Body=body)  # the other writer wins
-            raced.append(full)
+        if kwargs.get("mode") == "create" and str(key).startswith(f"{LEDGER}/") and not raced:
+            raced.append((str(key), 0, ""))
+            rival = s3cli(*INGEST, str(path), "--format", "json")  # the other writer wins
+            raced[0] = (str(key), rival.code, rival.stdout)
         return real_put(store, key, data, *args, **kwargs)
 
-    monkeypatch.setattr(obstore, "put", put)
     seen = len(s3_env.sync())
-    result = s3cli(*INGEST, str(path), "--format", "json")
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:  # its own: undo leaves the fixtures' env alone
+        patch.setattr(obstore, "put", put)
+        result = s3cli(*INGEST, str(path), "--format", "json")
     assert raced, "the ingest never published a ledger record with a create-if-absent put"
+    record, rival_code, rival_out = raced[0]
+    assert rival_code == 0 and json.loads(rival_out)["results"][0]["already_ingested"] is False
     assert [r.status for r in s3_env.sync()[seen:] if r.method == "PUT"
-            and r.path.endswith(raced[0])] == [200, 412]  # boto3's put, then the refused one
+            and r.path.endswith(record)] == [200, 412]  # the rival's put, then the refused one
     assert result.code == 0, result.stderr
     assert result.json()["results"][0]["already_ingested"] is True
-    assert _rows(s3cli) == 500  # the winner's record names the same content
+    assert _rows(s3cli) == 500
+    bucket, prefix = _bucket_prefix(s3cli.store)
+    files = [k for k in s3_env.keys(bucket, prefix) if k.endswith(".parquet")]
+    named = {row["path"].removeprefix(f"s3://{bucket}/") for row in s3cli(
+        "files", "--model", "churn", "--selector", "production", "--format", "json"
+    ).json()["results"]}
+    assert set(files) == named  # the loser removed the files of its own attempt
 
 
 def test_a_killed_ingest_leaves_nothing_visible(s3cli, s3_env: S3Server, monkeypatch) -> None:
