@@ -6,9 +6,8 @@ moto server on loopback (tests/s3_server.py), in one run.
    for ingest, a bare polars read of the export plus a zstd write of it (to a local file, and to
    the bucket through polars' cloud IO); for skew, a bare polars scan of the same committed
    files (as `evalctl files` names them) reading the 30 feature columns, locally and from S3.
-2. `catalog` with 1,000 committed batches: 1,000 tiny ingests into a local store (in one
-   process), whose tree is then copied object for object into the bucket (the layout is the
-   same on both), so the S3 figure is what a reader of such a store pays.
+2. `catalog` and `batches` with 1,000 committed batches: 1,000 tiny ingests (5 rows each, in
+   one process) into each store first.
 
 Prints wall time, the child's CPU time (user+sys: what to compare on a shared host), and the
 object requests each command made (GET / PUT / LIST / HEAD / DELETE / POST, read from the
@@ -68,7 +67,8 @@ for i in range(int(sys.argv[1])):
                           "predicted_label": [0, 0, 1, 1, 1], "label": [0, 1, 1, 1, 0]})
     frame.write_parquet("tiny.parquet")
     err = io.StringIO()
-    code = run(["ingest", "tiny.parquet", "--model", "tiny", "--version", "v1", "--env",
+    code = run(["--store", sys.argv[2], "ingest", "tiny.parquet", "--model", "tiny",
+                "--version", "v1", "--env",
                 "production", "-f", "json"], stdout=io.StringIO(), stderr=err)
     if code != 0:
         sys.exit(f"tiny ingest {i} failed with exit {code}: {err.getvalue()}")
@@ -173,23 +173,22 @@ def big_story(work: Path, server: S3Server, rows: int) -> list[Measure]:
 
 
 def many_batches(work: Path, server: S3Server, batches: int) -> list[Measure]:
-    """`catalog` of a store with `batches` committed batches, local and on the bucket."""
+    """`catalog` and `batches` of a store with `batches` committed batches, local and on the
+    bucket; each store built by as many tiny ingests (in one process per store, so what the
+    ledger writes at commit time — records, checkpoints — is what a real store holds)."""
     folder = work / "tiny"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     (folder / "evalctl.yaml").write_text(TINY_CONFIG.format(store="store"))
-    evalctl("init", ["init", "store", "--no-config"], folder, {}, None)
-    print(f"committing {batches:,} tiny batches ...", file=sys.stderr)
-    built = python("build", TINY_INGESTS, [str(batches)], folder, {}, None)
-    print(f"  {batches:,} local ingests in {built.seconds:.0f} s", file=sys.stderr)
     bucket = server.make_bucket("catalog")
-    client = server.client()
-    root = folder / "store"
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        client.upload_file(str(path), bucket, f"lake/{path.relative_to(root).as_posix()}")
+    stores = (("local", "store", {}, None), ("s3", f"s3://{bucket}/lake", server.env(), server))
     measures = []
-    for kind, store, env, srv in (("local", "store", {}, None),
-                                  ("s3", f"s3://{bucket}/lake", server.env(), server)):
+    for kind, store, env, srv in stores:
+        evalctl("init", ["init", store, "--no-config"], folder, env, srv)
+        print(f"committing {batches:,} tiny batches into the {kind} store ...", file=sys.stderr)
+        built = python(f"{kind}: {batches:,} tiny ingests (one process)", TINY_INGESTS,
+                       [str(batches), store], folder, env, srv)
+        measures.append(built)
         measure, out = evalctl(f"{kind}: catalog ({batches:,} batches)",
                                ["--store", store, "catalog", "-f", "json"], folder, env, srv)
         got = json.loads(out)["summary"]
