@@ -277,7 +277,7 @@ class Workspace:
         """`evalctl metrics`: gauges of each model's newest monitored window (Prometheus)."""
         from evalctl.alerts.prometheus import metrics_report  # imported on use
 
-        return self._stamped(metrics_report(self.store.root, _maybe_name(model)))
+        return self._stamped(metrics_report(self.store.storage, _maybe_name(model)))
 
     # -- the store -----------------------------------------------------------------------------
     @_traced

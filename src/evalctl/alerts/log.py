@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from evalctl.errors import StoreError
-from evalctl.lake.durable import fsync_tree, write_exclusive
+from evalctl.lake.durable import fsync_tree
 from evalctl.lake.layout import RESULTS
 from evalctl.lake.locking import shared_lock
+from evalctl.lake.storage import Storage, as_storage
 
 DELIVERIES = "deliveries"
 _CLAIM = re.compile(r"^(?P<base>[0-9a-f]{32}\.[A-Za-z0-9_-]+)\.claim-(?P<n>\d+)$")
@@ -63,10 +64,16 @@ class DeliveryLog:
     """One model's delivery log. ``wall`` is the wall clock claims are aged by (real elapsed
     time, not the report's clock); injectable for tests."""
 
-    def __init__(self, root: Path, model: str, wall: Callable[[], float] = time.time) -> None:
-        self.root = root
-        self.folder = root / RESULTS / f"model={model}" / DELIVERIES
+    def __init__(self, root: Path | Storage, model: str,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.storage = as_storage(root)  # a folder, or an object store (claims: conditional puts)
+        self.prefix = f"{RESULTS}/model={model}/{DELIVERIES}"
         self.wall = wall
+
+    @property
+    def folder(self) -> Path:
+        """The log's folder in a local store."""
+        return Path(self.storage.location) / self.prefix
 
     def record(self, outbox: Outbox) -> bool:
         """Publish a decided notification; False when one with its key exists already."""
@@ -81,7 +88,7 @@ class DeliveryLog:
         for name in sorted(names):
             if not name.endswith(".json") or name.startswith("."):
                 continue
-            doc = self._load(self.folder / name)
+            doc = self._load(name)
             dests = tuple(d for d in doc["destinations"] if f"{doc['key']}.{d}.sent" not in names)
             if dests:
                 out.append(Outbox(doc["key"], doc["payload"], dests))
@@ -97,7 +104,7 @@ class DeliveryLog:
         numbers = [int(m["n"]) for m in map(_CLAIM.match, names) if m and m["base"] == base]
         latest = max(numbers, default=0)
         if latest and f"{base}.failed-{latest}" not in names:
-            held = self._load(self.folder / f"{base}.claim-{latest}")
+            held = self._load(f"{base}.claim-{latest}")
             if self.wall() - float(held["claimed_epoch"]) < timeout:
                 return "busy"
         now = self.wall()
@@ -105,7 +112,8 @@ class DeliveryLog:
                "claimed_at": _stamp(now), "claimed_epoch": now}
         if not self._publish(f"{base}.claim-{latest + 1}", doc):
             return "busy"
-        if (self.folder / f"{base}.sent").exists():  # delivered between our look and our claim
+        if self.storage.head(f"{self.prefix}/{base}.sent") is not None:
+            # delivered between our look and our claim
             return "sent"
         return Claim(key, destination, latest + 1, now)
 
@@ -122,30 +130,35 @@ class DeliveryLog:
 
     def _publish(self, name: str, doc: dict[str, Any]) -> bool:
         data = json.dumps(doc, sort_keys=True, default=str).encode("utf-8")
-        target = self.folder / name
-        with shared_lock(self.root):  # `doctor --repair` never removes a record being written
+        target = f"{self.prefix}/{name}"
+        if not self.storage.is_local:  # a create-if-absent put; failures are StoreErrors
+            return self.storage.put_exclusive(target, data)
+        root = Path(self.storage.location)
+        with shared_lock(root):  # `doctor --repair` never removes a record being written
             try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                created = write_exclusive(target, data)
+                created = self.storage.put_exclusive(target, data)
             except OSError as exc:
-                raise StoreError(f"{target}: cannot write the delivery log "
+                raise StoreError(f"{root / target}: cannot write the delivery log "
                                  f"({exc.strerror or exc})") from exc
             if created:
-                fsync_tree(self.root, [target])
+                fsync_tree(root, [root / target])
         return created
 
     def _names(self) -> set[str]:
+        if not self.storage.is_local:
+            return {o.path.rsplit("/", 1)[-1] for o in self.storage.list(self.prefix,
+                                                                         recursive=False)}
         try:
             return set(os.listdir(self.folder))
         except FileNotFoundError:
             return set()
 
-    @staticmethod
-    def _load(path: Path) -> dict[str, Any]:
+    def _load(self, name: str) -> dict[str, Any]:
+        shown = self.storage.url(f"{self.prefix}/{name}")
         try:
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            loaded: dict[str, Any] = json.loads(self.storage.read_bytes(f"{self.prefix}/{name}"))
         except (OSError, ValueError) as exc:
-            raise StoreError(f"{path}: delivery log record is unreadable ({exc})") from exc
+            raise StoreError(f"{shown}: delivery log record is unreadable ({exc})") from exc
         return loaded
 
 

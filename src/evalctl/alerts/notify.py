@@ -98,7 +98,7 @@ def notify_models(store: Store, models: Sequence[ModelConfig], report: Report,
         settings = model.settings.alerts
         assert settings is not None
         seen = _model_window(model, report, settings, how)
-        log = DeliveryLog(store.root, model.name, how.wall)
+        log = DeliveryLog(store.storage, model.name, how.wall)
         for outbox in _decisions(store, seen, settings):
             done.decided += log.record(outbox)
         pending = log.pending()
@@ -138,7 +138,7 @@ def _decisions(store: Store, seen: ModelWindow, settings: AlertSettings) -> list
     day = datetime.fromisoformat(seen.window).date()
     previous: dict[str, str | None] = {}
     for check in current:
-        earlier = previous_window(store.root, seen.model, check, day)
+        earlier = previous_window(store.storage, seen.model, check, day)
         previous[check] = check_status(earlier[1]["results"]) if earlier else None
     names = tuple(w.name for w in settings.webhooks)
     return [Outbox(idempotency_key(seen.model, seen.window, d.check), build_payload(d, seen),

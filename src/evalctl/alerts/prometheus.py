@@ -16,6 +16,7 @@ from typing import Any
 
 from evalctl.errors import InputError
 from evalctl.lake.results import history_models, latest_window
+from evalctl.lake.storage import Storage
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
 
@@ -125,7 +126,7 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
 
 
-def metrics_report(root: Path, model: str | None = None) -> Report:
+def metrics_report(root: Path | Storage, model: str | None = None) -> Report:
     """`evalctl metrics`: the gauges of each model's newest window in the results history
     (every model the history holds, or ``model``), as a report whose results are the
     samples (rendered as OpenMetrics by default)."""

@@ -17,7 +17,7 @@ from evalctl.reports.model import worst_status
 def history_report(store: Store, model: str, *, check: str | None = None,
                    feature: str | None = None, since: date | None = None) -> Report:
     """Every stored window, grouped into series; the latest status of each series decides."""
-    entries = read_history(store.root, model, check=check, since=since)
+    entries = read_history(store.storage, model, check=check, since=since)
     series: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for entry in entries:
         for r in entry["results"]:
@@ -35,7 +35,7 @@ def history_report(store: Store, model: str, *, check: str | None = None,
                                                 ("since", since)) if v)
         suffix = f" with {what}" if what else ""
         raise InputError(f"no monitor history for model {model!r}{suffix}"
-                         f" in {store.root} (run `evalctl monitor` first)")
+                         f" in {store.location} (run `evalctl monitor` first)")
     results = [_series_row(key, points) for key, points in sorted(
         series.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))]
     results.sort(key=lambda r: {"fail": 0, "error": 1, "warn": 2}.get(r["status"], 3))

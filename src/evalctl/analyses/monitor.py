@@ -157,7 +157,7 @@ def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[s
         payload = {"$schema": RUN_SCHEMA, "window": day.isoformat(), "run_at": stamp,
                    "results": mine,
                    **({"run_id": run.run_id} if run.run_id else {})}
-        alerts += publish_window(store.root, model.name, check, day, payload,
+        alerts += publish_window(store.storage, model.name, check, day, payload,
                                  partial(new_alerts, model, day, mine))
     return alerts
 

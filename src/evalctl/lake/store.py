@@ -105,9 +105,11 @@ class Store:
         a newer format than this evalctl reads is refused (StoreError)."""
         if is_object_url(root):
             storage = open_storage(root, storage_options)
-            if storage.head(MARKER) is None:
+            try:  # a GET, not a HEAD: its error body tells a missing bucket (exit 3)
+                storage.read_bytes(MARKER)
+            except FileNotFoundError:
                 raise InputError(f"{storage.location}: not an evalctl store (no {MARKER}); "
-                                 "create one with `evalctl init`")
+                                 "create one with `evalctl init`") from None
             store_format(storage)
             return cls(storage)
         path = Path(root)
