@@ -6,8 +6,10 @@ moto server on loopback (tests/s3_server.py), in one run.
    for ingest, a bare polars read of the export plus a zstd write of it (to a local file, and to
    the bucket through polars' cloud IO); for skew, a bare polars scan of the same committed
    files (as `evalctl files` names them) reading the 30 feature columns, locally and from S3.
-2. `catalog` and `batches` with 1,000 committed batches: 1,000 tiny ingests (5 rows each, in
-   one process) into each store first.
+2. `catalog` and `batches` with 1,000 committed batches: 1,000 tiny ingests (5 rows each, each
+   on a day of its own, in one process) into each store first. (An ingest reads the ids of the
+   committed files of the days it touches, so 1,000 batches on one day would cost ~n^2/2 reads
+   to build.)
 
 Prints wall time, the child's CPU time (user+sys: what to compare on a shared host), and the
 object requests each command made (GET / PUT / LIST / HEAD / DELETE / POST, read from the
@@ -61,7 +63,7 @@ import polars as pl
 from evalctl.cli.app import run
 for i in range(int(sys.argv[1])):
     frame = pl.DataFrame({"request_id": [f"b{i}-{j}" for j in range(5)],
-                          "ts": [datetime(2026, 11, 1) + timedelta(minutes=i)] * 5,
+                          "ts": [datetime(2024, 1, 1) + timedelta(days=i)] * 5,
                           "f": [1.0, 2.0, 3.0, 4.0, float(i)],
                           "score": [0.1, 0.4, 0.5, 0.7, 0.9],
                           "predicted_label": [0, 0, 1, 1, 1], "label": [0, 1, 1, 1, 0]})

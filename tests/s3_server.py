@@ -15,7 +15,7 @@ the launcher sends that log to a file, and `S3Server.requests()` parses it. A re
 when its response headers are sent, so every request a finished command made is in the log.
 
 Never the real AWS: `S3Server.env()` sets fake credentials, the endpoint, and points the AWS
-config and credential files at /dev/null (no profile of the machine is read).
+config and credential files at files that do not exist (no profile of the machine is read).
 
 `python -m tests.s3_server --check` starts a server, makes a bucket, writes and reads an object,
 stops it, and prints one line saying whether it worked (`make test-s3` runs it first).
@@ -102,7 +102,10 @@ class S3Server:
             "AWS_ENDPOINT_URL": self.endpoint, "AWS_ALLOW_HTTP": "true",
             "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            # files that do not exist: no profile of the machine is read (not /dev/null, which
+            # a shared host may have turned into a regular file)
+            "AWS_CONFIG_FILE": str(self.log.parent / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.log.parent / "no-aws-credentials"),
         }
 
     def storage_options(self) -> dict[str, str]:

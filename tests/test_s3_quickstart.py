@@ -37,8 +37,8 @@ def test_the_readme_s3_quick_start_runs(story, s3_env: S3Server, tmp_path: Path)
     (tmp_path / "sample_data").mkdir()
     (tmp_path / "sample_data" / "generated").symlink_to(story.data)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "EVALCTL_"))}
-    env |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "COLUMNS": "100"}
+    env |= {"AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"), "COLUMNS": "100"}
     done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, text=True,
                           capture_output=True, timeout=600)
     assert done.returncode == 0, done.stderr
