@@ -199,3 +199,34 @@ def test_a_killed_ingest_leaves_nothing_visible(s3cli, s3_env: S3Server, monkeyp
     assert s3cli("doctor", "--format", "json").json()["status"] == "pass"
     assert s3cli(*INGEST, str(path)).code == 0
     assert _rows(s3cli) == 30_100
+
+
+def test_credentials_in_the_config_reach_no_output_and_no_object(s3_store: str, s3_env: S3Server,
+                                                                 tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """The secret given as a `storage_options` value works, and is found neither on stdout or
+    stderr of any command nor in any object of the store (ledger records, results, profiles)."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init", s3_store, "--no-config").code == 0  # with the environment's keys
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    options = "".join(f"\n  {k}: \"{v}\"" for k, v in s3_env.storage_options().items())
+    (tmp_path / "evalctl.yaml").write_text(CONFIG.replace(
+        "store: store", f"store: {s3_store}\nstorage_options:{options}"))
+    frame = _write(tmp_path, make_frame(300), "a.parquet")
+    outputs = []
+    for args in ((*INGEST, str(frame)), ("catalog",), ("batches",), ("config", "check"),
+                 ("doctor",), ("monitor", "--model", "churn", "--date", "2026-11-05"),
+                 ("history", "--model", "churn")):
+        for fmt in ("json", "table"):
+            result = run_cli(*args, "--format", fmt)
+            outputs.append(result.stdout + result.stderr)
+            assert result.code in (0, 1), (args, result.stderr)
+    assert not any(s3_env.secret_key in text for text in outputs)
+    bucket, prefix = _bucket_prefix(s3_store)
+    keys = s3_env.keys(bucket, prefix)
+    assert any(k.endswith(".parquet") for k in keys)
+    s3 = s3_env.client()
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert s3_env.secret_key.encode() not in body, key
