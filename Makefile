@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-browser screenshots lint typecheck bench sample clean
+.PHONY: demo test test-s3 test-browser screenshots lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks sample_data
 	$(BIN)/mypy src
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -m "not slow and not browser and not s3"
+
+# object storage: a moto S3 server on loopback (tests/s3_server.py); one line if it cannot start
+test-s3: $(STAMP)
+	$(BIN)/python -m tests.s3_server --check
+	$(BIN)/python -m pytest -m s3
 
 test-browser: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "make test-browser: /usr/bin/chromium not found (apt-get install -y chromium)" >&2; exit 1; }

@@ -6,12 +6,15 @@ The helpers they use (and test files import) live in tests/helpers.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 from tests.helpers import CONFIG, REPO, STORY_CONFIG, STORY_INGESTS, CliResult, run_cli
+from tests.s3_server import S3Server
+from tests.s3_server import ServerError as S3ServerError
+from tests.s3_server import running as s3_running
 
 # plain tables are $COLUMNS wide: the tests expect the default width whatever the shell says
 os.environ.pop("COLUMNS", None)
@@ -104,3 +107,33 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert text == path.read_text(), f"{name} differs (pytest --update-golden to accept)"
 
     return check
+
+
+# -- object storage (issue #18): a moto S3 server on loopback, for tests marked `s3` ----------
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One moto server for the session (each test takes its own bucket); stopped after."""
+    try:
+        with s3_running(tmp_path_factory.mktemp("moto")) as server:
+            yield server
+    except S3ServerError as exc:
+        pytest.fail(f"make test-s3: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The server's fake credentials and endpoint in the environment; no real AWS profile,
+    token or store from the shell reaches the test."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "EVALCTL_STORE",
+                 "EVALCTL_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
+@pytest.fixture
+def s3_store(s3_env: S3Server) -> str:
+    """The URL of a store in a fresh, empty bucket: `s3://<bucket>/lake`."""
+    return f"s3://{s3_env.make_bucket()}/lake"
