@@ -231,7 +231,10 @@ class ObjectStorage(Storage):
 
     is_local = False
 
-    def __init__(self, url: str, options: Mapping[str, str] | None = None) -> None:
+    def __init__(self, url: str, options: Mapping[str, str] | None = None, *,
+                 store: Any = None) -> None:
+        """``store``: an obstore store to use instead of one built from ``url`` (tests give
+        a ``MemoryStore``)."""
         try:
             import obstore.store  # imported on use: the optional extra evalctl[s3]
         except ImportError:
@@ -246,9 +249,9 @@ class ObjectStorage(Storage):
                       "backoff": {"init_backoff": _seconds(0.1), "max_backoff": _seconds(2),
                                   "base": 2}}
         try:
-            self.store = obstore.store.from_url(self.url_base, config=config,  # type: ignore[call-overload]
-                                                client_options={**DEFAULT_CLIENT, **client},
-                                                retry_config=retry)
+            self.store = store if store is not None else obstore.store.from_url(  # type: ignore[call-overload]
+                self.url_base, config=config, client_options={**DEFAULT_CLIENT, **client},
+                retry_config=retry)
         except Exception as exc:  # obstore raises its own classes and ValueError for bad keys
             raise InputError(f"{self.location}: storage_options: {_reason(exc, self.options)}"
                              ) from None
