@@ -329,3 +329,11 @@ def test_init_on_an_object_store_is_a_create_if_absent_marker() -> None:
     storage.put(MARKER, b'{"format": 99}')
     with pytest.raises(StoreError, match="format 99"):
         Store._init_object(storage)
+
+
+def test_init_refuses_a_backend_that_ignores_conditional_writes() -> None:
+    storage = ObjectStorage("s3://bucket/lake", {}, store=obstore.store.MemoryStore())
+    storage.put_exclusive = lambda relative, data: storage.put(relative, data) is None  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="ignores conditional writes") as caught:
+        Store._init_object(storage)
+    assert caught.value.exit_code == 3

@@ -97,6 +97,14 @@ class Store:
         payload = json.dumps({"format": FORMAT, "created_by": __version__}) + "\n"
         if not storage.put_exclusive(MARKER, payload.encode("utf-8")):
             store_format(storage)  # a newer store is refused, not silently accepted
+        elif storage.put_exclusive(MARKER, payload.encode("utf-8")):
+            # the same bytes again, so harmless: a backend that accepts the second
+            # create-if-absent put ignores `If-None-Match`, and the commit protocol would be
+            # a race there (README "Object storage")
+            raise StoreError(f"{storage.location}: the backend ignores conditional writes "
+                             "(a second create-if-absent put of evalctl-store.json succeeded); "
+                             "evalctl's commit protocol needs If-None-Match: * support",
+                             hint="use AWS S3, MinIO, Ceph RGW or R2, or a local folder")
         return cls(storage)
 
     @classmethod
