@@ -114,11 +114,11 @@ class Store:
         if is_object_url(root):
             storage = open_storage(root, storage_options)
             try:  # a GET, not a HEAD: its error body tells a missing bucket (exit 3)
-                storage.read_bytes(MARKER)
+                marker = storage.read_bytes(MARKER)
             except FileNotFoundError:
                 raise InputError(f"{storage.location}: not an evalctl store (no {MARKER}); "
                                  "create one with `evalctl init`") from None
-            store_format(storage)
+            store_format(storage, marker)
             return cls(storage)
         path = Path(root)
         if not (path / MARKER).is_file():
