@@ -21,7 +21,7 @@ from evalctl.lake.ingest import ingest_actuals, ingest_predictions
 from evalctl.lake.lifecycle import remove_batches
 from evalctl.lake.locking import StoreBusyError
 from evalctl.lake.selectors import Selector, parse_selector
-from evalctl.lake.store import Store
+from evalctl.lake.store import Selection, Store
 from evalctl.settings.load import load_config
 
 START = datetime(2026, 11, 1)
@@ -219,3 +219,17 @@ def test_the_commit_lock_is_exclusive(tmp_path, monkeypatch) -> None:
         thread.join()
     with labels.commit_lock(tmp_path):  # free again
         pass
+
+
+def test_a_selection_built_without_its_records_finds_the_early_actuals(tmp_path) -> None:
+    """compare builds its sides' selections from files alone: the index is found by file."""
+    store, model = _setup(tmp_path)
+    early = ingest_actuals(store, model, [_actuals(tmp_path, "a", [(1, 1, 5)])])
+    ingest_predictions(store, model, [_predictions(tmp_path, "p", [1, 2], [0, 1], 0)],
+                       version="v1", env="production")
+    store.refresh()
+    full = store.select(model.name, parse_selector("production"))
+    bare = Selection(selector=full.selector, files=full.files)
+    assert [r.batch for r in labels.actuals_for(store, model.name, bare)] == [early.batch]
+    back = store.scan(model, full.selector, selection=bare).collect().sort("request_id")
+    assert back["_label_source"].to_list() == ["actuals", "inline"]

@@ -84,9 +84,12 @@ def actuals_for(store: Store, model: str, selection: Selection) -> list[BatchRec
     """The live actuals records a scan of ``selection`` must join: a superset of those
     holding an id of its rows (all of them when a selected batch has no index)."""
     records = store.actual_records(model)
+    # the files' own records (a Selection may be built without them, as compare's sides are)
+    owner = {f.path: r for r in store.prediction_records(model) for f in r.files}
     named: set[str] = set()
-    for record in selection.records:
-        index = _index(record)
+    for _, _, entry in selection.files:
+        record = owner.get(entry.path)
+        index = _index(record) if record is not None else None
         if index is None:
             return records
         named.update(index.get("actuals", ()))
