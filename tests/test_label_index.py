@@ -62,6 +62,13 @@ def _actuals(folder: Path, name: str, rows: list[tuple[int, int, int | None]]) -
     return path
 
 
+def _stored_ids(store: Store, model) -> set[str]:
+    store.refresh()
+    paths = [str(store.root / f.path) for r in store.prediction_records(model.name)
+             for f in r.files]
+    return set(pl.read_parquet(paths)["request_id"].to_list()) if paths else set()
+
+
 def _full_join(store: Store, model, selector: Selector) -> pl.DataFrame:
     """The reference: the scan's rows joined with every live actual of the model."""
     lf = store.scan(model, selector, with_actuals=False)
@@ -103,7 +110,10 @@ def test_pruned_join_equals_full_join(tmp_path_factory, ops) -> None:
             ingest_predictions(store, model, [path], version=version, env="production")
         elif op[0] == "actuals":
             path = _actuals(folder, f"a{n}", op[1])
-            ingest_actuals(store, model, [path], now=lambda c=clock: c)
+            predicted = _stored_ids(store, model)
+            result = ingest_actuals(store, model, [path], now=lambda c=clock: c)
+            # counted at the commit, from the same pass as the index
+            assert result.already_ingested or result.unmatched_ids == len({f"i{i:02d}" for i, _, _ in op[1]} - predicted)
         elif op[0] == "erase":
             if not store.records:
                 continue

@@ -112,7 +112,10 @@ def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
         partition=lambda day: actuals_dir(model.name, day),
         index=lambda entries: labels.index_actuals(store, model.name, model.id, entries))
     read = {c.input_name for c in columns}  # actuals.timestamp is read, under another name
-    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch),
+    record = next((r for r in store.records if r.batch == batch), None)
+    counted = labels.unmatched_ids(record) if record is not None else None  # at the commit
+    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch)
+                   if counted is None else counted,
                    dropped_columns=tuple(c for c in result.dropped_columns if c not in read))
 
 

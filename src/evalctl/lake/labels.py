@@ -4,8 +4,9 @@ Joining every actual of a model to every scan makes each question cost what the 
 Each ingest therefore records, in its own ledger record (``extra.labels``, committed with the
 batch), the links between actuals and predictions it can see at commit time:
 
-- an **actuals** record: ``{"format": 1, "prediction_dates": [...]}`` — the partition dates
-  of the stored predictions (any version or env) whose ids its rows label;
+- an **actuals** record: ``{"format": 1, "prediction_dates": [...], "unmatched_ids": n}`` —
+  the partition dates of the stored predictions (any version or env) whose ids its rows
+  label, and how many of its distinct ids matched none;
 - a **predictions** record: ``{"format": 1, "actuals": [...]}`` — the actuals batches already
   committed that hold any of its ids (ground truth may arrive before its predictions).
 
@@ -48,20 +49,29 @@ _POLL_SECONDS = 0.05
 
 def index_actuals(store: Store, model: str, id_col: str, entries: list[FileEntry]
                   ) -> dict[str, Any]:
-    """An actuals batch's index: the dates of the stored predictions its ids label (one
-    streamed semi-join of its ids against the ids of the model's prediction files)."""
+    """An actuals batch's index: the dates of the stored predictions its ids label, and how
+    many of its distinct ids match none (yet) — one streamed semi-join of the model's
+    prediction ids against the batch's ids."""
+    new = _ids(store, entries, id_col).unique()
+    distinct = int(new.select(pl.len()).collect(engine="streaming").item())
     predicted = [f for r in store.prediction_records(model) for f in r.files]
     dates: list[str] = []
-    if predicted and entries:
-        new = _ids(store, entries, id_col).unique()
-        stored = _ids(store, predicted, id_col, with_path=True)
+    matched = 0
+    if predicted and distinct:
         day = {str(store.root / f.path): f.date for f in predicted}
-        date_of = pl.LazyFrame({_PATH_COL: list(day), "_date": list(day.values())})
-        found = (stored.join(new, on=id_col, how="semi").select(_PATH_COL).unique()
-                 .join(date_of, on=_PATH_COL).select("_date").unique()
-                 .collect(engine="streaming"))
-        dates = sorted(found["_date"].to_list())
-    return {"format": FORMAT, "prediction_dates": dates}
+        hits = (_ids(store, predicted, id_col, with_path=True).join(new, on=id_col, how="semi")
+                .collect(engine="streaming"))
+        dates = sorted({day[p] for p in hits[_PATH_COL].unique().to_list()})
+        matched = hits[id_col].n_unique()
+    return {"format": FORMAT, "prediction_dates": dates, "unmatched_ids": distinct - matched}
+
+
+def unmatched_ids(record: BatchRecord) -> int | None:
+    """The distinct ids of an actuals batch that matched no stored prediction when it was
+    committed (None for a record written before the index)."""
+    index = _index(record)
+    value = index.get("unmatched_ids") if index is not None else None
+    return value if isinstance(value, int) else None
 
 
 def index_predictions(store: Store, model: str, id_col: str, entries: list[FileEntry]
