@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def _by_id(frame: pl.DataFrame) -> pl.DataFrame:
 _day = st.integers(0, DAYS - 1)
 _prediction_op = st.tuples(st.just("predict"), st.lists(st.integers(0, POOL - 1), min_size=1,
                                                          max_size=10, unique=True),
-                           st.sampled_from(["v1", "v2"]), st.lists(_day, min_size=10,
+                           st.sampled_from(["v1", "v2", "v2 shadow"]),
+                           st.lists(_day, min_size=10,
                                                                    max_size=10))
 # duplicates, ties on the timestamp (hours from a small set), and actuals without timestamps
 _actual_row = st.tuples(st.integers(0, POOL + 3), st.integers(0, 1),
@@ -105,15 +107,17 @@ def test_pruned_join_equals_full_join(tmp_path_factory, ops) -> None:
     for n, op in enumerate(ops):
         clock += timedelta(minutes=1)
         if op[0] == "predict":
-            _, ids, version, days = op
+            _, ids, target, days = op
+            version, _, env = target.partition(" ")
             path = _predictions(folder, f"p{n}", ids, days[:len(ids)], seed=n)
-            ingest_predictions(store, model, [path], version=version, env="production")
+            ingest_predictions(store, model, [path], version=version, env=env or "production")
         elif op[0] == "actuals":
             path = _actuals(folder, f"a{n}", op[1])
             predicted = _stored_ids(store, model)
             result = ingest_actuals(store, model, [path], now=lambda c=clock: c)
             # counted at the commit, from the same pass as the index
-            assert result.already_ingested or result.unmatched_ids == len({f"i{i:02d}" for i, _, _ in op[1]} - predicted)
+            labelled = {f"i{i:02d}" for i, _, _ in op[1]}
+            assert result.already_ingested or result.unmatched_ids == len(labelled - predicted)
         elif op[0] == "erase":
             if not store.records:
                 continue
@@ -125,8 +129,9 @@ def test_pruned_join_equals_full_join(tmp_path_factory, ops) -> None:
         store.refresh()
     if not store.prediction_records(model.name):
         return
-    selectors = ["production"] + [f"production@{(START + timedelta(days=d)).date()}"
-                                  for d in range(DAYS)] + ["production@2026-11-02..2026-11-03"]
+    selectors = ["production", "shadow"] + [
+        f"{env}@{(START + timedelta(days=d)).date()}" for d in range(DAYS)
+        for env in ("production", "shadow")] + ["production@2026-11-02..2026-11-03"]
     for text in selectors:
         selector = parse_selector(text)
         try:
@@ -243,3 +248,25 @@ def test_a_selection_built_without_its_records_finds_the_early_actuals(tmp_path)
     assert [r.batch for r in labels.actuals_for(store, model.name, bare)] == [early.batch]
     back = store.scan(model, full.selector, selection=bare).collect().sort("request_id")
     assert back["_label_source"].to_list() == ["actuals", "inline"]
+
+
+def test_concurrent_ingests_of_both_kinds_link_their_rows(tmp_path) -> None:
+    """An actuals and a predictions ingest running at once: whichever commits second sees
+    the first (the commit lock), so the window's labels are always found."""
+    store, model = _setup(tmp_path)
+    for round_ in range(8):
+        ids = list(range(round_ * 5, round_ * 5 + 5))
+        actuals = _actuals(tmp_path, f"a{round_}", [(i, 1, 20) for i in ids])
+        predictions = _predictions(tmp_path, f"p{round_}", ids, [round_] * 5, round_)
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(ingest_actuals, Store.open(store.root), model, [actuals]),
+                    pool.submit(ingest_predictions, Store.open(store.root), model,
+                                [predictions], version="v1", env="production")]
+            for job in done:
+                job.result()
+        store.refresh()
+        selector = parse_selector(f"production@{(START + timedelta(days=round_)).date()}")
+        back = store.scan(model, selector).collect()
+        assert back["_label_source"].to_list() == ["actuals"] * 5
+        assert back.sort(back.columns, nulls_last=True).equals(
+            _by_id(_full_join(store, model, selector)))
