@@ -167,7 +167,8 @@ def test_the_test_is_deterministic_with_a_fixed_seed() -> None:
 
 # ---- drift --multivariate ---------------------------------------------------------------------
 
-def ingest_pair(cli, frame_file, rho_production: float) -> None:
+def ingest_pair(cli, frame_file, rho_production: float, rows: tuple[int, int] = (4000, 4000)
+                ) -> None:
     """churn: age and minutes correlated +0.8 in training, `rho_production` in production;
     the same normal marginals on both sides."""
     def frame(n: int, rho: float, seed: int, prefix: str) -> pl.DataFrame:
@@ -176,9 +177,9 @@ def ingest_pair(cli, frame_file, rho_production: float) -> None:
             age=45 + 12 * pair["a"], minutes=60 + 20 * pair["b"])
 
     cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
-        str(frame_file(frame(4000, 0.8, 1, "t"), "t.parquet")))
+        str(frame_file(frame(rows[0], 0.8, 1, "t"), "t.parquet")))
     cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-        str(frame_file(frame(4000, rho_production, 2, "p"), "p.parquet")))
+        str(frame_file(frame(rows[1], rho_production, 2, "p"), "p.parquet")))
 
 
 DRIFT = ["drift", "--model", "churn", "--current", "production", "--windows", "2",
@@ -202,12 +203,36 @@ def test_drift_multivariate_flags_a_flipped_correlation_no_marginal_shows(
     univariate = [r for r in doc["results"] if r.get("section") is None]
     assert univariate and all(r["status"] == "pass" for r in univariate)
     settings = doc["inputs"]["multivariate"]
-    assert settings["row_budget"] == 10_000 and settings["features"] == [
+    assert settings["row_budget"] == 5_000 and settings["features"] == [
         "age", "country", "minutes"]
     assert joint[0]["rows_reference"] == 4000 and joint[0]["rows_window"] == 2000
     advice = [r for r in doc["recommendations"] if r.startswith("multivariate:")]
     assert len(advice) == 1 and "2 of 2 windows told apart" in advice[0]
     assert "driven most by" in advice[0] and "age" in advice[0]
+
+
+@pytest.mark.parametrize("rho", [-0.8, 0.8])
+def test_drift_multivariate_at_its_row_budget(cli, frame_file, rho: float) -> None:
+    """Reference and windows larger than the 5,000-row budget, so both sides are sampled: the
+    flipped correlation is still found with its two features on top, and an unchanged window
+    stays at 0.5, not significant."""
+    ingest_pair(cli, frame_file, rho, rows=(12_000, 24_000))
+    result = cli(*DRIFT, "--multivariate")
+    doc = result.json()
+    validate(doc)
+    joint = [r for r in doc["results"] if r.get("section") == "multivariate"]
+    assert len(joint) == 2 and all(
+        r["rows_reference"] == r["rows_window"] == 5_000 and r["rows"] == 12_000 for r in joint)
+    if rho < 0:
+        assert result.code == 1
+        assert all(r["status"] == "fail" and r["auroc"] > 0.75 and r["p_value"] < 1e-10
+                   for r in joint)
+        assert all({f["feature"] for f in r["importance"][:2]} == {"age", "minutes"}
+                   for r in joint)
+    else:
+        assert result.code == 0, result.stderr
+        assert all(r["status"] == "pass" and abs(r["auroc"] - 0.5) < 0.03
+                   and r["p_value"] > 0.01 and r["importance"] == [] for r in joint)
 
 
 def test_drift_multivariate_passes_an_unchanged_window(cli, frame_file) -> None:

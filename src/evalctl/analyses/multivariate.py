@@ -28,7 +28,7 @@ from evalctl.checks.multivariate import (
 from evalctl.config import ModelConfig
 from evalctl.settings.sections import DriftSettings
 
-ROW_BUDGET = 10_000  # rows per side per window
+ROW_BUDGET = 5_000  # rows per side per window
 MIN_AUROC = 0.55  # ... and fails when its AUROC also reaches this (below it: warn)
 MIN_ROWS_PER_SIDE = 50  # fewer rows on either side: insufficient, whatever min_rows says
 TOP_FEATURES = 3

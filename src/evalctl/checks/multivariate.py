@@ -38,11 +38,12 @@ class ClassifierTestOptions:
     folds: int = 2
     repeats: int = 2  # permutation-importance shuffles per feature per held-out fold
     importance_rows: int = 1_000  # held-out rows per fold the importances are measured on
-    max_iter: int = 50  # boosting rounds (no early stopping: every fold sees the same model)
+    max_iter: int = 30  # boosting rounds (no early stopping: every fold sees the same model)
     confidence: float = 0.95
     alpha: float = 0.01  # importances only when the one-sided p-value is below this
     seed: int = 0
     learning_rate: float = 0.1
+    max_leaf_nodes: int = 15  # leaves per tree
     threads: int | None = 1  # OpenMP threads of the classifier (None: all cores)
 
 
@@ -269,6 +270,7 @@ def _cross_fit(x: np.ndarray, y: np.ndarray, categorical: list[bool],
     for train, test in folds.split(x, y):
         model = HistGradientBoostingClassifier(
             max_iter=options.max_iter, learning_rate=options.learning_rate,
+            max_leaf_nodes=options.max_leaf_nodes,
             early_stopping=False, random_state=options.seed,
             categorical_features=np.array(categorical, dtype=bool) if any(categorical)
             else None)
