@@ -15,18 +15,15 @@ import argparse
 import shutil
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
+    build_shifted_store,
     evalctl_timed,
     feature_names,
-    ingest_frame,
     python_timed,
     report,
-    synth_frame,
-    write_config,
 )
 
 FLOOR = """
@@ -39,18 +36,6 @@ pl.scan_parquet(files).select(
 """
 
 
-def build_store(work: Path, ref_rows: int, cur_rows: int) -> None:
-    if (work / "store" / "_ledger").is_dir() and any((work / "store" / "_ledger").iterdir()):
-        return
-    print("generating and ingesting the store ...", file=sys.stderr)
-    write_config(work)
-    evalctl_timed(["init", "store", "--no-config"], cwd=work)
-    ingest_frame(work, synth_frame(ref_rows, seed=1, start=datetime(2026, 9, 1), days=30),
-                 env="training")
-    ingest_frame(work, synth_frame(cur_rows, seed=2, start=datetime(2026, 11, 1), days=30,
-                                   shift=0.2, id_offset=ref_rows), env="production")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-rows", type=int, default=1_000_000)
@@ -59,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="evalctl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    build_store(work, args.reference_rows, args.current_rows)
+    build_shifted_store(work, args.reference_rows, args.current_rows, days=30)
     cols = list(feature_names())
     pattern = str(work / "store" / "predictions" / "**" / "*.parquet")
     floor = python_timed(FLOOR.format(pattern=pattern, cols=cols))

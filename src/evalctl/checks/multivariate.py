@@ -37,7 +37,7 @@ class ClassifierTestOptions:
 
     folds: int = 2
     repeats: int = 2  # permutation-importance shuffles per feature per held-out fold
-    importance_rows: int = 1_000  # held-out rows per fold the importances are measured on
+    importance_rows: int = 500  # held-out rows per fold the importances are measured on
     max_iter: int = 30  # boosting rounds (no early stopping: every fold sees the same model)
     confidence: float = 0.95
     alpha: float = 0.01  # importances only when the one-sided p-value is below this
