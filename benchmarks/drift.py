@@ -36,6 +36,11 @@ pl.scan_parquet(files).select(
 """
 
 
+def build_store(work: Path, ref_rows: int, cur_rows: int) -> None:
+    """This benchmark's store (30 days a side), which slices.py and compare.py reuse."""
+    build_shifted_store(work, ref_rows, cur_rows, days=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-rows", type=int, default=1_000_000)
@@ -44,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="evalctl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    build_shifted_store(work, args.reference_rows, args.current_rows, days=30)
+    build_store(work, args.reference_rows, args.current_rows)
     cols = list(feature_names())
     pattern = str(work / "store" / "predictions" / "**" / "*.parquet")
     floor = python_timed(FLOOR.format(pattern=pattern, cols=cols))
