@@ -62,13 +62,15 @@ def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, f
     ``scipy.stats.chi2_contingency(table, correction=False)``; with one bucket left the
     statistic is 0 and the p-value 1.
     """
-    # scipy is imported only when this is computed (start-up time)
-    from scipy.stats import chi2
+    # scipy.special, not scipy.stats: `chi2.sf(x, dof)` is `chdtrc(dof, x)`, and importing
+    # scipy.stats costs ~0.45 s (its docstring parsing); imported only when this is computed
+    # (start-up time)
+    from scipy.special import chdtrc
 
     table = np.vstack([ref_counts, cur_counts]).astype(float)
     table = table[:, table.sum(axis=0) > 0]
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    p_value = float(chi2.sf(statistic, dof)) if dof > 0 else 1.0
+    p_value = float(chdtrc(dof, statistic)) if dof > 0 else 1.0
     return statistic, p_value, dof
