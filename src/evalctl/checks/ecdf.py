@@ -53,7 +53,7 @@ class Bounded:
 
 
 def _cell_proportions(s: NumericSummary) -> np.ndarray:
-    counts = np.asarray(s.counts, dtype=float)
+    counts = s.cells.counts
     return counts / counts.sum()
 
 
@@ -129,9 +129,9 @@ def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
 
 def _open_cell_means(s: NumericSummary) -> np.ndarray:
     """Mean of the values in each open cell (NaN where the cell is empty)."""
-    counts = np.asarray(s.counts[0::2], dtype=float)
+    counts = s.cells.counts[0::2]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, np.asarray(s.sums) / counts, np.nan)
+        return np.where(counts > 0, s.cells.sums / counts, np.nan)
 
 
 def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,11 +141,9 @@ def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, n
     rest; with at most three values in a cell this *is* the data. Shape (cells, 3), masses as
     shares of the sample. Empty slots have mass 0 at `fallback`.
     """
-    count = np.asarray(s.counts[0::2], dtype=float)
-    low = np.array([np.nan if v is None else v for v in s.lows], dtype=float)
-    high = np.array([np.nan if v is None else v for v in s.highs], dtype=float)
+    count, low, high = s.cells.counts[0::2], s.cells.lows, s.cells.highs
     with np.errstate(invalid="ignore", divide="ignore"):
-        rest = (np.asarray(s.sums) - low - high) / (count - 2)
+        rest = (s.cells.sums - low - high) / (count - 2)
     rest = np.clip(np.nan_to_num(rest, nan=0.0), low, high)
     at = np.column_stack([low, high, rest])
     mass = np.column_stack([np.minimum(count, 1), (count >= 2).astype(float),
