@@ -112,9 +112,9 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     Profiles are read one at a time, whole and eagerly (memory: one profile plus the merged
     cells; a lazy scan pushing the feature filter into the Parquet reader took three times
     as long, and one query over every profile twice the memory for no gain). Feature rows
-    merge in one polars group-by at the end, cells in numpy as each profile is read; floats
-    are added in the profiles' order (`np.add.at` is sequential), so the result is the same
-    bits on every run."""
+    merge in one polars group-by at the end, cells in numpy as each profile is read (a
+    profile's windows at once); floats are added in the profiles' order (`np.add.at` is
+    sequential), so the result is the same bits on every run."""
     layout = _Layout(binning)
     wanted = pl.col("feature").is_in(list(binning.kinds))
     key = pl.lit(0) if window is None else window
@@ -146,9 +146,8 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
 
 
 class _Layout:
-    """Every window's merged cells: one row per window (in the order first seen), each
-    feature's cells laid end to end in it (feature f owns ``offsets[f]:offsets[f] + size``),
-    filled profile by profile."""
+    """Every window's merged cells, each feature's laid end to end (feature f owns
+    ``offsets[f]:offsets[f] + size``), filled profile by profile."""
 
     def __init__(self, binning: Binning) -> None:
         sizes = {f: _cell_count(f, binning) for f in binning.kinds}
@@ -157,44 +156,35 @@ class _Layout:
         self.features = pl.Enum(list(sizes))
         self.starts = starts[:-1]
         self.sizes, self.total = sizes, int(starts[-1])
-        self.windows: dict[Any, int] = {}
-        self.arrays = self._rows(0)
-
-    def _rows(self, n: int) -> tuple[np.ndarray, ...]:
-        shape = (n, self.total)
-        return (np.zeros(shape, dtype=np.int64), np.zeros(shape), np.full(shape, np.inf),
-                np.full(shape, -np.inf))
+        self.windows: dict[Any, tuple[np.ndarray, ...]] = {}
 
     def add(self, cells: pl.DataFrame) -> None:
-        """Add one profile's cell rows (every window in it at once)."""
+        """Add one profile's cell rows, window by window (a profile spans few windows)."""
         if not len(cells):
             return
-        keys = cells.get_column(WINDOW)
-        for new in keys.unique(maintain_order=True).to_list():
-            self.windows.setdefault(new, len(self.windows))
-        if len(self.windows) > len(self.arrays[0]):
-            grown = self._rows(max(len(self.windows), 2 * len(self.arrays[0])))
-            for old, bigger in zip(self.arrays, grown, strict=True):
-                bigger[:len(old)] = old
-            self.arrays = grown
-        row = (keys.replace_strict(self.windows, return_dtype=pl.Int64).to_numpy()
-               if len(self.windows) > 1 else np.zeros(len(cells), dtype=np.int64))
-        feature = cells.get_column("feature").cast(self.features).to_physical().to_numpy()
-        index = (row * self.total + self.starts[feature]
-                 + cells.get_column("cell").to_numpy().astype(np.int64))
-        counts, sums, lows, highs = (a.reshape(-1) for a in self.arrays)
-        np.add.at(counts, index, cells.get_column("count").to_numpy())
-        np.add.at(sums, index, cells.get_column("sum").fill_null(0.0).to_numpy())
-        opened = cells.get_column("low").is_not_null().to_numpy()
-        np.minimum.at(lows, index[opened], cells.get_column("low").to_numpy()[opened])
-        np.maximum.at(highs, index[opened], cells.get_column("high").to_numpy()[opened])
+        parts = (cells.partition_by(WINDOW, as_dict=True, maintain_order=True)
+                 if cells.get_column(WINDOW).n_unique() > 1
+                 else {(cells.item(0, WINDOW),): cells})
+        for (key,), part in parts.items():
+            counts, sums, lows, highs = self.windows.get(key) or self._new(key)
+            feature = part.get_column("feature").cast(self.features).to_physical().to_numpy()
+            index = self.starts[feature] + part.get_column("cell").to_numpy().astype(np.int64)
+            np.add.at(counts, index, part.get_column("count").to_numpy())
+            np.add.at(sums, index, part.get_column("sum").fill_null(0.0).to_numpy())
+            opened = part.get_column("low").is_not_null().to_numpy()
+            np.minimum.at(lows, index[opened], part.get_column("low").to_numpy()[opened])
+            np.maximum.at(highs, index[opened], part.get_column("high").to_numpy()[opened])
+
+    def _new(self, key: Any) -> tuple[np.ndarray, ...]:
+        arrays = (np.zeros(self.total, dtype=np.int64), np.zeros(self.total),
+                  np.full(self.total, np.inf), np.full(self.total, -np.inf))
+        self.windows[key] = arrays
+        return arrays
 
     def cells(self, key: Any, feature: str) -> tuple[np.ndarray, ...]:
-        row = self.windows.get(key)
+        arrays = self.windows.get(key) or self._new(key)  # a window no profile has cells of
         cut = slice(self.offsets[feature], self.offsets[feature] + self.sizes[feature])
-        if row is None:  # a window no profile has a cell of
-            return tuple(a[0, cut] for a in self._rows(1))
-        return tuple(a[row, cut] for a in self.arrays)
+        return tuple(a[cut] for a in arrays)
 
 
 def _cell_count(feature: str, binning: Binning) -> int:
