@@ -131,7 +131,11 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     exact = True
-    for head in merged.iter_rows(named=True):
+    previous: Any = object()
+    for head in merged.iter_rows(named=True):  # sorted by window: one window after the other
+        if head[WINDOW] != previous:  # the previous window's summaries are built: free its cells
+            layout.windows.pop(previous, None)
+            previous = head[WINDOW]
         at = None if window is None else head[WINDOW]
         summaries.setdefault(at, {})[head["feature"]] = _summary(
             head, layout.cells(head[WINDOW], head["feature"]), binning)
