@@ -31,6 +31,7 @@ from evalctl.settings.sections import with_options
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
+    from evalctl.engines.spark import SparkEngine
 
 
 STARTER_CONFIG = """\
@@ -462,7 +463,7 @@ def check_config(path: str | Path | None = None) -> Report:
 
 
 def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool = False,
-                   clock: Clock | None = None) -> Report:
+                   clock: Clock | None = None, spark: SparkEngine | None = None) -> Report:
     """For each model: fit its monitoring reference when needed (first build, changed config,
     `refit`) and profile every stored batch without profiles on it (README: "Profiles")."""
     # start-up time: a command loads only its own analysis
@@ -474,7 +475,7 @@ def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool =
     rows, recommendations = [], []
     for model in models:
         model = store.resolve_model(model)
-        done = build_profiles(store, model, refit=refit, now=now(clock))
+        done = build_profiles(store, model, refit=refit, now=now(clock), spark=spark)
         ref = done.reference
         rows.append({"status": "pass", "model": model.name, "reference": ref.hash,
                      "selector": ref.selector, "granularity": ref.granularity,
@@ -490,7 +491,9 @@ def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool =
     return Report(command="profiles build",
                   model=models[0].name if len(models) == 1 else None, status="pass",
                   inputs={"store": str(store.root), "models": [m.name for m in models],
-                          "refit": refit},
+                          "refit": refit,
+                          **({"engine": "spark", "spark_master": spark.master} if spark
+                             else {})},
                   results=rows,
                   summary={"models": len(rows), "batches": sum(r["batches"] for r in rows),
                            "files": sum(r["files"] for r in rows),

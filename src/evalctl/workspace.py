@@ -13,12 +13,13 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from evalctl import api
 from evalctl.analyses.report import HealthRequest, health_report
 from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
+from evalctl.engines.spark import spark_engine
 from evalctl.errors import EvalctlError, InputError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
@@ -321,14 +322,23 @@ class Workspace:
                                     dry_run=dry_run, clock=self.clock))
 
     @_traced
-    def profiles_build(self, model: ModelRef | None = None, *, refit: bool = False) -> Report:
+    def profiles_build(self, model: ModelRef | None = None, *, refit: bool = False,
+                       engine: str = "auto", spark: Any = None) -> Report:
         """`evalctl profiles build`: fit the monitoring reference when needed, then profile
         every stored batch that has no profiles on it (every model with a `reference:` when
-        `model` is None)."""
+        `model` is None). `engine`: local, spark, or auto (the config's ``engine.kind``);
+        `spark`: a running SparkSession to profile on (left running)."""
+        if engine not in ("auto", "local", "spark"):
+            raise InputError(f"--engine: expected one of auto, local, spark, got {engine!r}")
         models = [self.model(model)] if model is not None else [
             self.model(m) for m in self.config.models.values() if m.profiles.reference]
-        return self._stamped(api.profiles_build(self.store, models, refit=refit,
-                                                clock=self.clock))
+        on = spark_engine(self.config.engine, engine, spark) if engine != "local" else None
+        try:
+            return self._stamped(api.profiles_build(self.store, models, refit=refit,
+                                                    clock=self.clock, spark=on))
+        finally:
+            if on is not None:
+                on.close()
 
     @_traced
     def erase(self, model: ModelRef, ids: str | Path, *, dry_run: bool = False) -> Report:
