@@ -208,3 +208,67 @@ def test_spark_ingest_is_refused_for_a_cluster_on_local_disk(tmp_path: Path) -> 
     with pytest.raises(InputError, match="cannot reach; use a local"):
         engine.local_only(tmp_path, "ingest")
     assert store_snapshot(tmp_path) == before
+
+
+def assert_same(a: Any, b: Any, path: str = "") -> None:
+    """Equal, floats to 1e-12 (relative), everything else exactly (counts bit for bit)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.fixture(scope="module")
+def bare_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store without profiles: skew and drift scan it."""
+    return make_store(tmp_path_factory.mktemp("bare") / "w")
+
+
+@pytest.mark.parametrize("question", ["skew", "drift-1d", "drift-12h", "drift-2d"])
+def test_skew_and_drift_scanned_on_spark_equal_the_local_scan(spark: Any, bare_store: Path,
+                                                              question: str) -> None:
+    ws = evalctl.open(bare_store / "evalctl.yaml", bare_store / "store")
+    if question == "skew":
+        local = ws.skew("churn", "production", engine="scan").to_dict()
+        on = ws.skew("churn", "production", engine="spark", spark=spark).to_dict()
+    else:
+        window = question.split("-")[1]
+        local = ws.drift("churn", "production", window=window, engine="scan").to_dict()
+        on = ws.drift("churn", "production", window=window, engine="spark",
+                      spark=spark).to_dict()
+    validate_envelope(json.loads(json.dumps(on, default=str)))
+    assert local["inputs"]["engine"] == "scan"
+    assert on["inputs"]["engine"] == "spark", on["inputs"]["engine_reason"]
+    assert on["inputs"]["engine_reason"] == "--engine spark, master local[2,3]"
+    assert on["status"] == local["status"]
+    assert_same(on["results"], local["results"])
+    assert_same(on["summary"], local["summary"])
+    country = next(r for r in on["results"] if r["feature"] == "country")
+    if question == "skew":  # unseen levels counted on the executors, merged on the driver
+        assert country["unseen"]["names"] == ["XX", "YY"]
+
+
+def test_auto_prefers_profiles_then_spark_and_rows_stay_local(
+        spark: Any, bare_store: Path, local_store: Path) -> None:
+    from evalctl.errors import InputError
+
+    profiled = evalctl.open(local_store / "evalctl.yaml", local_store / "store")
+    auto = profiled.skew("churn", "production", spark=spark).to_dict()
+    assert auto["inputs"]["engine"] == "profiles"  # profiles that cover the question win
+    ws = evalctl.open(bare_store / "evalctl.yaml", bare_store / "store")
+    auto = ws.skew("churn", "production", spark=spark).to_dict()
+    assert auto["inputs"]["engine"] == "spark"
+    assert "no monitoring reference is fitted yet" in auto["inputs"]["engine_reason"]
+    with pytest.raises(InputError, match="--engine spark: --join-key compares rows"):
+        ws.skew("churn", "production", engine="spark", spark=spark, join_key="request_id")
+    chunked = ws.drift("churn", "production", windows=3, spark=spark).to_dict()
+    assert chunked["inputs"]["engine"] == "scan"  # equal-row chunks need rows: a local scan
+    assert chunked["inputs"]["engine_reason"] == "--windows chunks rows by count"

@@ -295,31 +295,35 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
 
 
 def skew(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-         join_key: str | None = None, engine: str = "auto") -> Report:
+         join_key: str | None = None, engine: str = "auto",
+         spark: SparkEngine | None = None) -> Report:
     """Training/serving skew between two selections (the CI gate). `engine`: profiles,
-    scan or auto (profiles when they cover the question)."""
+    scan, spark or auto (profiles when they cover the question); `spark`: the Spark engine
+    (for spark, or auto with ``engine.kind: spark``)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.skew import skew_report
 
     model = store.resolve_model(model)
     return skew_report(store, model, reference, current, settings=model.settings.skew,
-                       join_key=join_key, engine=engine)
+                       join_key=join_key, engine=engine, spark=spark)
 
 
 def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
           window: str | None = None, windows: int | None = None,
           min_rows: int | None = None, multivariate: bool = False,
-          engine: str = "auto") -> Report:
+          engine: str = "auto", spark: SparkEngine | None = None) -> Report:
     """Drift of every column window by window, with onset; with `multivariate`, also a
     classifier two-sample test per window (needs the `evalctl[multivariate]` extra).
-    `engine`: profiles, scan or auto (profiles when they cover the question)."""
+    `engine`: profiles, scan, spark or auto (profiles when they cover the question);
+    `spark`: the Spark engine (for spark, or auto with ``engine.kind: spark``)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
     settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
     return drift_report(store, model, reference, current, settings=settings,
-                        windows=windows, multivariate=multivariate, engine=engine)
+                        windows=windows, multivariate=multivariate, engine=engine,
+                        spark=spark)
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,

@@ -8,9 +8,10 @@ commands call these methods: one code path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -19,7 +20,7 @@ from evalctl import api
 from evalctl.analyses.report import HealthRequest, health_report
 from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
-from evalctl.engines.spark import spark_engine
+from evalctl.engines.spark import SparkEngine, spark_engine
 from evalctl.errors import EvalctlError, InputError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import Store
@@ -129,25 +130,41 @@ class Workspace:
     @_traced
     def skew(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
              *, join_key: str | None = None, as_of: date | None = None,
-             engine: str = "auto") -> Report:
-        """`evalctl skew`: training/serving skew between two selections."""
-        return self._stamped(api.skew(self.store, self.model(model),
-                                      self.selector(reference, as_of),
-                                      self.selector(current, as_of), join_key=join_key,
-                                      engine=engine))
+             engine: str = "auto", spark: Any = None) -> Report:
+        """`evalctl skew`: training/serving skew between two selections. `spark`: a running
+        SparkSession a scan runs on (left running)."""
+        with self._spark(engine, spark) as on:
+            return self._stamped(api.skew(self.store, self.model(model),
+                                          self.selector(reference, as_of),
+                                          self.selector(current, as_of), join_key=join_key,
+                                          engine=engine, spark=on))
 
     @_traced
     def drift(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
               *, window: str | None = None, windows: int | None = None,
               min_rows: int | None = None, as_of: date | None = None,
-              multivariate: bool = False, engine: str = "auto") -> Report:
+              multivariate: bool = False, engine: str = "auto", spark: Any = None) -> Report:
         """`evalctl drift`: every column window by window, with onset (and, with
-        `multivariate`, a classifier two-sample test per window)."""
-        return self._stamped(api.drift(self.store, self.model(model),
-                                       self.selector(reference, as_of),
-                                       self.selector(current, as_of), window=window,
-                                       windows=windows, min_rows=min_rows,
-                                       multivariate=multivariate, engine=engine))
+        `multivariate`, a classifier two-sample test per window). `spark`: a running
+        SparkSession a scan runs on (left running)."""
+        with self._spark(engine, spark) as on:
+            return self._stamped(api.drift(self.store, self.model(model),
+                                           self.selector(reference, as_of),
+                                           self.selector(current, as_of), window=window,
+                                           windows=windows, min_rows=min_rows,
+                                           multivariate=multivariate, engine=engine,
+                                           spark=on))
+
+    @contextlib.contextmanager
+    def _spark(self, engine: str, session: Any) -> Iterator[SparkEngine | None]:
+        """The Spark engine of a report (None: local); a session it started is stopped."""
+        on = (spark_engine(self.config.engine, engine, session)
+              if engine in ("auto", "spark") else None)
+        try:
+            yield on
+        finally:
+            if on is not None:
+                on.close()
 
     @_traced
     def slices(self, model: ModelRef, selector: SelectorRef, *,
@@ -332,13 +349,9 @@ class Workspace:
             raise InputError(f"--engine: expected one of auto, local, spark, got {engine!r}")
         models = [self.model(model)] if model is not None else [
             self.model(m) for m in self.config.models.values() if m.profiles.reference]
-        on = spark_engine(self.config.engine, engine, spark) if engine != "local" else None
-        try:
+        with self._spark(engine, spark) as on:
             return self._stamped(api.profiles_build(self.store, models, refit=refit,
                                                     clock=self.clock, spark=on))
-        finally:
-            if on is not None:
-                on.close()
 
     @_traced
     def erase(self, model: ModelRef, ids: str | Path, *, dry_run: bool = False) -> Report:

@@ -16,6 +16,7 @@ evalctl needs it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -27,10 +28,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from evalctl.config import ModelConfig
 from evalctl.engines.settings import EngineSettings
 from evalctl.errors import InputError, StoreError
 from evalctl.lake.ledger import FileEntry
+from evalctl.lake.store import Selection
+from evalctl.profiles.format import Merged, merge_profiles
+from evalctl.profiles.source import Plan
 from evalctl.stats.binning import Binning
 
 EXTRA_HINT = "pip install 'evalctl[spark]'"
@@ -60,6 +66,22 @@ def spark_engine(settings: EngineSettings, requested: str, session: Any = None
         require_spark()
         return SparkEngine(settings)
     return None
+
+
+def on_spark(plan: Plan, spark: SparkEngine | None, requested: str,
+             needs_rows: str | None) -> Plan:
+    """A report's plan with its scan moved to Spark when a Spark engine is given (profiles
+    that cover the question still win under auto). A question that needs rows (a join key,
+    row chunks) stays a local scan, or is an InputError under ``--engine spark``."""
+    if spark is None or plan.engine != "scan":
+        return plan
+    if needs_rows:
+        if requested == "spark":
+            raise InputError(f"--engine spark: {needs_rows}")
+        return plan
+    reason = ("--engine spark" if requested == "spark" else
+              f"{plan.reason}; scanned on Spark (engine.kind: spark)")
+    return Plan("spark", f"{reason}, master {spark.master}", stale=plan.stale)
 
 
 def require_spark() -> None:
@@ -188,6 +210,17 @@ class SparkEngine:
         return found
 
 
+    def merged(self, root: Path, model: ModelConfig, binning: Binning, selection: Selection,
+               granularity: str = "1d", window: pl.Expr | None = None) -> Merged:
+        """The summaries of a selection on `binning` (per `window` of ``bucket`` when given):
+        each file profiled on the executors, the profiles merged here in the selection's
+        order, as `read_profiles` merges stored ones."""
+        tasks = [FileTask(version, env, entry) for version, env, entry in selection.files]
+        computed = self.profiles(root, model, binning, granularity, tasks)
+        tables = [pl.read_parquet(io.BytesIO(computed.pop(t.entry.path))) for t in tasks]
+        return merge_profiles(tables, binning, window)
+
+
 @dataclass(frozen=True)
 class _ProfileJob:
     """The function `mapInArrow` runs on executors (pickled with what it needs)."""
@@ -200,7 +233,6 @@ class _ProfileJob:
 
     def __call__(self, batches: Iterator[Any]) -> Iterator[Any]:
         # executors: these run in Spark's Python workers, so pyarrow/polars load there
-        import polars as pl
         import pyarrow as pa
 
         from evalctl.lake.store import Store
