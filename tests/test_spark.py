@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import make_frame, run_cli, store_snapshot, validate_envelope
+from tests.helpers import make_frame, run_cli, validate_envelope
 
 import evalctl
 from evalctl.engines.spark import FAULT_ENV
@@ -196,18 +196,6 @@ def test_cli_engine_spark_from_the_config(spark: Any, local_store: Path, tmp_pat
     local = run_cli("profiles", "build", *M, "--engine", "local", "--refit", "-f", "json")
     assert local.code == 0 and "engine" not in local.json()["inputs"]
     assert not spark.sparkContext._jsc.sc().isStopped()
-
-
-def test_spark_ingest_is_refused_for_a_cluster_on_local_disk(tmp_path: Path) -> None:
-    from evalctl.engines.settings import EngineSettings
-    from evalctl.engines.spark import SparkEngine
-    from evalctl.errors import InputError
-
-    engine = SparkEngine(EngineSettings(kind="spark", master="spark://head:7077"))
-    before = store_snapshot(tmp_path)
-    with pytest.raises(InputError, match="cannot reach; use a local"):
-        engine.local_only(tmp_path, "ingest")
-    assert store_snapshot(tmp_path) == before
 
 
 def assert_same(a: Any, b: Any, path: str = "") -> None:
