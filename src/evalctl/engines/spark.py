@@ -41,6 +41,7 @@ from evalctl.stats.binning import Binning
 
 EXTRA_HINT = "pip install 'evalctl[spark]'"
 FAULT_ENV = "EVALCTL_SPARK_FAULT_DIR"  # tests: fail each file's first attempt (marker files)
+TASKS_PER_CORE = 4  # Spark tasks per executor core in a job (files are dealt over them)
 FILES_PER_JOB = 512  # profiles held on the driver at once while a build writes them
 QUIET = {"spark.ui.showConsoleProgress": "false"}  # stderr is evalctl's; the config may override
 _RESULT_SCHEMA = "data string, profile binary"
@@ -192,9 +193,11 @@ class SparkEngine:
             return {}
         rows = [(n, json.dumps({"version": t.version, "env": t.env, **asdict(t.entry)}))
                 for n, t in enumerate(tasks)]
-        # one Spark task per file (parallelize slices evenly); the fit is pickled with the job
-        frame = self.session.sparkContext.parallelize(rows, len(rows)).toDF(
-            "n long, task string")
+        # files dealt evenly over TASKS_PER_CORE tasks per core (a task costs ~0.1-1 s of
+        # scheduling and Python worker time); the fit is pickled with the job
+        context = self.session.sparkContext
+        slices = min(len(rows), max(1, context.defaultParallelism * TASKS_PER_CORE))
+        frame = context.parallelize(rows, slices).toDF("n long, task string")
         job = _ProfileJob(str(root), model, binning, granularity, os.environ.get(FAULT_ENV))
         found: dict[str, bytes] = {}
         for row in frame.mapInArrow(job, _RESULT_SCHEMA).collect():
