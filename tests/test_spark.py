@@ -262,3 +262,22 @@ def test_auto_prefers_profiles_then_spark_and_rows_stay_local(
     chunked = ws.drift("churn", "production", windows=3, spark=spark).to_dict()
     assert chunked["inputs"]["engine"] == "scan"  # equal-row chunks need rows: a local scan
     assert chunked["inputs"]["engine_reason"] == "--windows chunks rows by count"
+
+
+def test_monitor_drift_scanned_on_spark_equals_the_local_scan(
+        spark: Any, bare_store: Path, tmp_path: Path) -> None:
+    import shutil
+    from datetime import date
+
+    copies = []
+    for name in ("local", "spark"):
+        shutil.copytree(bare_store, tmp_path / name)
+        copies.append(evalctl.open(tmp_path / name / "evalctl.yaml", tmp_path / name / "store"))
+    local = copies[0].monitor("churn", day=date(2026, 11, 23)).report.to_dict()
+    jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+    on = copies[1].monitor("churn", day=date(2026, 11, 23), spark=spark).report.to_dict()
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup()) > jobs  # ran on Spark
+    drift = [r for r in on["results"] if r.get("check") == "drift"]
+    assert len(drift) >= 3 and all(r["status"] != "error" for r in drift)
+    assert_same(on["results"], local["results"])
+    assert on["status"] == local["status"]
