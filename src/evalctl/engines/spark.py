@@ -173,18 +173,6 @@ class SparkEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def local_only(self, root: Path, what: str) -> None:
-        """InputError unless executors can write to `root` on this machine's disk (a local
-        master): a cluster's executors run elsewhere."""
-        master = self.settings.master or ""
-        if self._session is not None:
-            master = self.master
-        if not (master.startswith("local[") or master.startswith("local-cluster[")
-                or master == "local"):
-            raise InputError(f"--engine spark: {what} writes to the store {root} on local disk, "
-                             f"which executors of master {master or '(default)'} cannot reach; "
-                             "use a local[N] master, or a store on object storage")
-
     def profiles(self, root: Path, model: ModelConfig, binning: Binning, granularity: str,
                  tasks: list[FileTask]) -> dict[str, bytes]:
         """Each file's profile (zstd Parquet bytes, exactly as `write_profiles` stores them)
