@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalctl.engines.settings import EngineSettings
 from evalctl.errors import ConfigError
 from evalctl.settings.sections import ModelSettings, ProfileSettings
 
@@ -98,6 +99,7 @@ class Config:
     path: Path | None
     store: Path | None
     models: dict[str, ModelConfig]
+    engine: EngineSettings = field(default_factory=EngineSettings)  # `engine:` (Spark)
 
     def model(self, name: str) -> ModelConfig:
         if name not in self.models:

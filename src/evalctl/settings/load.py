@@ -32,6 +32,7 @@ from evalctl.config import (
     show_name,
 )
 from evalctl.config_yaml import read_yaml
+from evalctl.engines.settings import parse_engine
 from evalctl.errors import ConfigError
 from evalctl.settings.alerts import parse_alert_settings
 from evalctl.settings.checks import parse_model_settings
@@ -81,9 +82,10 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}top level: expected a mapping, got {_type_name(raw)}")
-    unknown = set(raw) - {"store", "models"}
+    unknown = set(raw) - {"store", "models", "engine"}
     if unknown:
-        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (valid keys: models, store)")
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (valid keys: engine, "
+                          "models, store)")
     store = raw.get("store")
     if store is not None and not isinstance(store, str):
         raise ConfigError(f"{where}store: expected a path string, got {_type_name(store)}")
@@ -95,7 +97,11 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     store_path = (base_dir / store).resolve() if store else None
-    return Config(path=path, store=store_path, models=models)
+    try:
+        engine = parse_engine(raw.get("engine"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}", key="engine") from None
+    return Config(path=path, store=store_path, models=models, engine=engine)
 
 
 def _parse_model(name: str, raw: Any) -> ModelConfig:
