@@ -14,7 +14,8 @@ Adding a field to a result is one line in its shape: ``F("auroc", NUMBER, "…",
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -175,15 +176,33 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Use:
+    """The rows of one (command, section) of a shape (section None: the command's unsectioned
+    rows): which of the shape's fields they have and which of its columns their table shows.
+
+    `fields` names them, space-separated, in the shape's vocabulary: ``?name`` may be absent,
+    ``name!`` is never null in these rows although the shape lets it be. `columns` lists the
+    table's columns in order, comma-separated: ``key``, or ``key=header@priority/kind`` where
+    this table differs from the column's declaration in the shape (each part optional)."""
+
+    command: str
+    section: str | None
+    fields: str
+    columns: str
+
+
+@dataclass(frozen=True)
 class Shape:
-    """One kind of result row: its fields, its table columns, and the results that have it
-    (`rows_of`: (command, section) pairs; section None for a command's unsectioned rows)."""
+    """One kind of result row, shared by the commands whose results are of that kind: every
+    field and column declared once, and the results that have it (`uses`: each a `Use`, the
+    fields and columns of one command's rows). `view(command, section)` is what those rows are
+    checked against and rendered with."""
 
     name: str
     description: str
     fields: tuple[Field, ...]
     columns: tuple[Column, ...]
-    rows_of: tuple[tuple[str, str | None], ...]
+    uses: tuple[Use, ...]
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -192,6 +211,62 @@ class Shape:
         unknown = [c.key for c in self.columns if c.key not in names]
         if unknown:
             raise ShapeError(f"shape {self.name}: columns {unknown} are not fields")
+        for use in self.uses:
+            self.view(use.command, use.section)  # a use naming an undeclared field raises
+
+    @property
+    def rows_of(self) -> tuple[tuple[str, str | None], ...]:
+        return tuple((use.command, use.section) for use in self.uses)
+
+    def view(self, command: str, section: str | None) -> View:
+        """The fields and columns of `command`'s rows of `section`."""
+        use = next((u for u in self.uses if (u.command, u.section) == (command, section)), None)
+        if use is None:
+            raise ShapeError(f"shape {self.name} has no use for {command!r} {section!r}")
+        fields = {f.name: f for f in self.fields}
+        columns = {c.key: c for c in self.columns}
+        chosen: list[Field] = []
+        for spec in use.fields.split():
+            name = spec.strip("?!")
+            if name not in fields:
+                raise ShapeError(f"shape {self.name}, {command} {section}: {name!r} is not a "
+                                 "field")
+            chosen.append(replace(fields[name], optional=spec.startswith("?"),
+                                  null=fields[name].null and not spec.endswith("!")))
+        shown: list[Column] = []
+        for spec in filter(None, (part.strip() for part in use.columns.split(","))):
+            key, header, priority, kind = _column_spec(spec)
+            if key not in columns or key not in use.fields.replace("?", " ").replace("!", " ")\
+                    .split():
+                raise ShapeError(f"shape {self.name}, {command} {section}: column {key!r} is "
+                                 "not a column of the shape or a field of the use")
+            base = columns[key]
+            shown.append(Column(key, header or base.header,
+                                base.priority if priority is None else priority,
+                                kind or base.kind))
+        return View(self.name, self.description, tuple(chosen), tuple(shown), command, section)
+
+
+def _column_spec(spec: str) -> tuple[str, str | None, int | None, str | None]:
+    """``key=header@priority/kind`` -> its parts (None where not given)."""
+    match = re.fullmatch(r"([a-z_0-9]+)(?:=([^@/]+))?(?:@(\d))?(?:/([a-z]+))?", spec)
+    if match is None:
+        raise ShapeError(f"column spec {spec!r} is not key=header@priority/kind")
+    key, header, priority, kind = match.groups()
+    return key, header, None if priority is None else int(priority), kind
+
+
+@dataclass(frozen=True)
+class View:
+    """The rows of one (command, section) of a shape: their fields (optional and nullable as
+    in these rows) and their table's columns. `shape_for(command, section)` returns it."""
+
+    name: str
+    description: str
+    fields: tuple[Field, ...]
+    columns: tuple[Column, ...]
+    command: str
+    section: str | None
 
     @cached_property
     def keys(self) -> frozenset[str]:
@@ -214,7 +289,7 @@ class Shape:
                 + " (evalctl/reports/shapes)")
 
     def json_schema(self) -> dict[str, Any]:
-        """The JSON Schema of one row of this shape, from the field declarations."""
+        """The JSON Schema of one row of these results, from the field declarations."""
         return {"title": self.name, "description": self.description, "type": "object",
                 "required": [f.name for f in self.fields if not f.optional],
                 "properties": {f.name: f.json_schema() for f in self.fields},

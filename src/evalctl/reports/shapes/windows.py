@@ -1,4 +1,4 @@
-"""Shapes of per-window results: `estimate` windows and proxies."""
+"""The window point: one window's estimate (estimate) or two-sample test (drift --multivariate)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,21 @@ from evalctl.reports.shape import (
     TEXT,
     TIMESTAMP,
     Shape,
+    Use,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
 
 WindowPoint = Shape(
-    "WindowPoint", "one window's estimated (and, once labelled, realized) performance",
+    "WindowPoint",
+    "one window's result: its estimated (and, once labelled, realized) performance, or its "
+    "classifier two-sample test",
     fields=(
-        F("section", STRING, "which table of the report the result belongs to"),
+        F("section", STRING),
         F("status", STATUS),
         F("window_start", TIMESTAMP, "the window's first instant (RFC 3339, Z) or day"),
-        F("window_end", TIMESTAMP, "the instant after the window's last (RFC 3339, Z)"),
-        F("rows", INTEGER),
+        F("window_end", TIMESTAMP),
+        F("rows", INTEGER, "rows in the window"),
         F("labelled_rows", INTEGER),
         F("metric", STRING),
         F("estimate", NUMBER, null=True),
@@ -32,19 +35,32 @@ WindowPoint = Shape(
         F("upper", NUMBER, null=True),
         F("realized_value", NUMBER, null=True),
         F("error", NUMBER, null=True),
-        F("why", STRING, "the reason for the status in words", null=True),
+        F("why", STRING, null=True),
         F("reason", STRING, null=True),
-        F("alerts", ARRAY),
-        F("decided_by", OBJECT,
-          "the check that set the status when it is not the measure's own threshold", null=True),
-        F("decided_by_text", STRING, "decided_by in words", null=True),
+        F("alerts", ARRAY, "every reason behind the window's status, in words, failures first"),
+        F("decided_by", OBJECT, null=True),
+        F("decided_by_text", STRING, null=True),
         F("estimated", OBJECT, "keyed by metric"),
         F("realized", OBJECT, "keyed by metric", null=True),
         F("in_band", OBJECT, "keyed by metric", null=True),
         F("proxies", OBJECT, "keyed by proxy column"),
-        F("proxy_means", ARRAY),
-        F("contradicted", BOOLEAN, "the realised value lies beyond the band by more than one "
-          "half-width more (concept drift)", optional=True),
+        F("proxy_means", ARRAY,
+          "each proxy column's mean in the window, in the order of inputs.proxies"),
+        F("contradicted", BOOLEAN,
+          "the realised value lies beyond the band by more than one half-width more (concept "
+          "drift)"),
+        F("rows_reference", INTEGER, "sampled reference rows"),
+        F("rows_window", INTEGER, "sampled window rows"),
+        F("auroc", NUMBER,
+          "cross-fitted out-of-fold AUROC; 0.5 = no drift; null when insufficient", null=True),
+        F("ci_low", NUMBER, "DeLong interval", null=True),
+        F("ci_high", NUMBER, null=True),
+        F("p_value", NUMBER, "one-sided Mann-Whitney p-value against AUROC 0.5", null=True),
+        F("threshold", NUMBER, "the AUROC from which a significant window fails", null=True),
+        F("top_features", STRING, "the most important features in words", null=True),
+        F("importance", ARRAY,
+          "permutation importance: mean held-out AUROC drop when the feature is shuffled, "
+          "largest first; empty when the window is not significant"),
     ),
     columns=(
         C("status", "status", 0),
@@ -57,58 +73,28 @@ WindowPoint = Shape(
         C("realized_value", "realized", 1),
         C("proxy_means", "proxy means", 3, TEXT),
         C("why", "why", 2, TEXT),
+        C("auroc", "auroc", 0),
+        C("ci_low", "CI low", 2),
+        C("ci_high", "CI high", 2),
+        C("p_value", "p", 1),
+        C("threshold", "fail at", 3),
+        C("top_features", "driven by", 1, TEXT),
+        C("reason", "note", 2, TEXT),
     ),
-    rows_of=(("estimate", "windows"),),
-)
-
-
-ProxyTrend = Shape(
-    "ProxyTrend", "one proxy column's trend and its correlation with the label",
-    fields=(
-        F("section", STRING, "which table of the report the result belongs to"),
-        F("status", STATUS),
-        F("proxy", STRING),
-        F("mean", NUMBER, null=True),
-        F("reference_mean", NUMBER, null=True),
-        F("diff", NUMBER, null=True),
-        F("p_value", NUMBER, null=True),
-        F("psi", NUMBER, null=True),
-        F("corr_windows", NUMBER, null=True),
-        F("windows_correlated", INTEGER),
-        F("corr_rows", NUMBER, null=True),
-        F("corr_label", NUMBER, null=True),
-        F("labelled_rows", INTEGER),
-        F("series", ARRAY),
-        F("rank", INTEGER),
-        F("reason", STRING, null=True, optional=True),
+    uses=(
+        Use("estimate", "windows",
+            "section status window_start window_end rows labelled_rows metric estimate lower "
+            "upper realized_value error why reason alerts decided_by decided_by_text estimated "
+            "realized in_band proxies proxy_means ?contradicted",
+            "status, window_start, rows, labelled_rows, estimate, lower, upper, realized_value, "
+            "proxy_means, why"),
+        Use("drift", "multivariate",
+            "section status window_start window_end rows rows_reference rows_window auroc ci_low"
+            " ci_high p_value threshold top_features importance reason",
+            "status, window_start, rows, auroc, ci_low, ci_high, p_value, threshold, "
+            "top_features, reason"),
+        Use("estimate", "estimate",
+            "status section reason",
+            "status, reason=reason@0"),
     ),
-    columns=(
-        C("status", "status", 0),
-        C("rank", "rank", 2),
-        C("proxy", "proxy", 0),
-        C("mean", "latest mean", 1),
-        C("reference_mean", "reference", 1),
-        C("diff", "diff", 1),
-        C("p_value", "p (Welch)", 2),
-        C("psi", "PSI", 2),
-        C("corr_windows", "corr windows", 3),
-        C("corr_rows", "corr rows", 3),
-        C("corr_label", "corr label", 2),
-    ),
-    rows_of=(("estimate", "proxies"),),
-)
-
-
-EstimateUnavailable = Shape(
-    "EstimateUnavailable", "why no estimate could be made",
-    fields=(
-        F("status", STATUS),
-        F("section", STRING, "which table of the report the result belongs to"),
-        F("reason", STRING, null=True),
-    ),
-    columns=(
-        C("status", "status", 0),
-        C("reason", "reason", 0, TEXT),
-    ),
-    rows_of=(("estimate", "estimate"),),
 )
