@@ -382,11 +382,12 @@ def decompositions(report: Report, rows: list[dict[str, Any]]) -> list[str]:
 def window_points(report: Report, rows: list[dict[str, Any]]) -> list[str]:
     """The estimate per window with its band, the realised value where labels exist (hollow
     marks) and the reference's realised value."""
-    ordered = sorted(rows, key=lambda r: str(r.get("window_start")))
-    points = [svg.Point(_window(r.get("window_start")), _number(r.get("estimate")),
-                        str(r.get("status")), _number(r.get("lower")), _number(r.get("upper")),
-                        _number(r.get("realized_value"))) for r in ordered]
     metric = report.summary.get("metric") or "metric"
+    ordered = sorted((r for r in rows if r.get("metric") == metric),  # the headline metric's
+                     key=lambda r: str(r.get("window_start")))
+    points = [svg.Point(_window(r.get("window_start")), _number(r.get("estimated")),
+                        str(r.get("status")), _number(r.get("lower")), _number(r.get("upper")),
+                        _number(r.get("realized"))) for r in ordered]
     title = (f"estimated {metric} per window with its band; realised (hollow, dashed) where "
              "labels exist; the reference's realised value")
     chart = svg.series_chart(title, points,

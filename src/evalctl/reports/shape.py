@@ -120,9 +120,7 @@ GLOSSARY: dict[str, str] = {
     "n_missing_label": "rows without ground truth (excluded)",
     "share": "share of the selection's rows", "candidate": "the candidate's value",
     "candidate_ci": "the candidate's interval", "baseline_ci": "the baseline's interval",
-    "statistic": "the test statistic", "estimate": "the estimated metric",
-    "lower": "the estimate's band, lower end", "upper": "the estimate's band, upper end",
-    "realized_value": "the metric once labels arrived", "error": "estimate minus realized",
+    "statistic": "the test statistic",
     "proxy": "the proxy column", "rank": "the proxy's rank (best first)",
 }
 

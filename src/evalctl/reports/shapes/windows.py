@@ -29,26 +29,36 @@ WindowPoint = Shape(
         F("window_end", TIMESTAMP),
         F("rows", INTEGER, "rows in the window"),
         F("labelled_rows", INTEGER),
-        F("metric", STRING),
-        F("estimate", NUMBER, null=True),
-        F("lower", NUMBER, null=True),
-        F("upper", NUMBER, null=True),
-        F("realized_value", NUMBER, null=True),
-        F("error", NUMBER, null=True),
-        F("why", STRING, null=True),
+        F("metric", STRING,
+          "the estimated metric of this row (one row per window and metric; the summary's "
+          "metric, the headline, comes first)"),
+        F("estimated", NUMBER,
+          "the metric estimated without labels; null when it cannot be estimated (reason)",
+          null=True),
+        F("lower", NUMBER, "the estimate's band (inputs.confidence), lower end", null=True),
+        F("upper", NUMBER, "the estimate's band, upper end", null=True),
+        F("se", NUMBER, "the estimate's standard error", null=True),
+        F("realized", NUMBER,
+          "the metric on the window's labelled rows; null before labels arrive", null=True),
+        F("error", NUMBER, "estimated minus realized; null without labels", null=True),
+        F("in_band", BOOLEAN,
+          "whether realized lies in [lower, upper]; null without labels or band", null=True),
+        F("why", STRING,
+          "on the headline metric's row the window's status in words (its first alert, +N "
+          "more); on another metric's row that metric's own alert; null when there is none",
+          null=True),
         F("reason", STRING, null=True),
         F("alerts", ARRAY, "every reason behind the window's status, in words, failures first"),
         F("decided_by", OBJECT, null=True),
         F("decided_by_text", STRING, null=True),
-        F("estimated", OBJECT, "keyed by metric"),
-        F("realized", OBJECT, "keyed by metric", null=True),
-        F("in_band", OBJECT, "keyed by metric", null=True),
-        F("proxies", OBJECT, "keyed by proxy column"),
+        F("proxies", OBJECT,
+          "per proxy column: its mean, rows, reference mean, difference, Welch test, PSI and "
+          "status in the window"),
         F("proxy_means", ARRAY,
           "each proxy column's mean in the window, in the order of inputs.proxies"),
         F("contradicted", BOOLEAN,
-          "the realised value lies beyond the band by more than one half-width more (concept "
-          "drift)"),
+          "the window's realised headline metric lies beyond its band by more than one "
+          "half-width more (concept drift)"),
         F("rows_reference", INTEGER, "sampled reference rows"),
         F("rows_window", INTEGER, "sampled window rows"),
         F("auroc", NUMBER,
@@ -67,11 +77,12 @@ WindowPoint = Shape(
         C("window_start", "window", 0),
         C("rows", "rows", 2),
         C("labelled_rows", "labelled", 2),
-        C("estimate", "estimated", 0),
+        C("metric", "metric", 0),
+        C("estimated", "estimated", 0),
         C("lower", "band low", 1),
         C("upper", "band high", 1),
-        C("realized_value", "realized", 1),
-        C("proxy_means", "proxy means", 3, TEXT),
+        C("realized", "realized", 1),
+        C("in_band", "in band", 3),
         C("why", "why", 2, TEXT),
         C("auroc", "auroc", 0),
         C("ci_low", "CI low", 2),
@@ -83,11 +94,11 @@ WindowPoint = Shape(
     ),
     uses=(
         Use("estimate", "windows",
-            "section status window_start window_end rows labelled_rows metric estimate lower "
-            "upper realized_value error why reason alerts decided_by decided_by_text estimated "
-            "realized in_band proxies proxy_means ?contradicted",
-            "status, window_start, rows, labelled_rows, estimate, lower, upper, realized_value, "
-            "proxy_means, why"),
+            "section status window_start window_end rows labelled_rows metric estimated lower "
+            "upper se realized error in_band why reason alerts decided_by decided_by_text "
+            "?contradicted proxies proxy_means",
+            "status, window_start, metric, rows, labelled_rows, estimated, lower, upper, "
+            "realized, in_band, why"),
         Use("drift", "multivariate",
             "section status window_start window_end rows rows_reference rows_window auroc ci_low"
             " ci_high p_value threshold top_features importance reason",
