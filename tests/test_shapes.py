@@ -5,6 +5,7 @@ renderers take their columns from the shapes; too-small segments are `insufficie
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from evalctl.render.cells import columns_for, sections
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
 from evalctl.reports.shape import (
+    COMMON,
     NUMBER,
     STATUS,
     STRING,
@@ -29,6 +31,7 @@ from evalctl.reports.shape import (
     Status,
     Use,
     View,
+    common,
 )
 from evalctl.reports.shapes import SHAPES, commands_with_shapes, shape_for
 
@@ -136,6 +139,9 @@ def test_a_use_takes_a_subset_of_fields_and_columns_with_its_own_headers() -> No
                                                                              ("b", "s"))
     with pytest.raises(ShapeError, match="no use"):
         shape.view("c", None)
+    assert common("status reason") == (COMMON["status"], COMMON["reason"])
+    with pytest.raises(ShapeError, match="no common field"):
+        common("status statuss")
 
 
 def test_a_field_and_a_column_are_declared_once_for_every_command() -> None:
@@ -148,6 +154,10 @@ def test_a_field_and_a_column_are_declared_once_for_every_command() -> None:
         shown = {part.strip().split("=")[0].split("@")[0].split("/")[0]
                  for use in shape.uses for part in use.columns.split(",")}
         assert shown == {c.key for c in shape.columns}, shape.name
+    own = Counter((f.name, f.type, f.null, f.meaning) for shape in SHAPES for f in shape.fields
+                  if f is not COMMON.get(f.name))
+    assert [k for k, n in own.items() if n > 1] == [], "declared alike twice: put it in COMMON"
+    assert all(any(f is field for s in SHAPES for f in s.fields) for field in COMMON.values())
 
 
 # -- the declarations -------------------------------------------------------------------------

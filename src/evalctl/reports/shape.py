@@ -8,8 +8,12 @@ instead of making a table column vanish; the renderers take their columns from t
 `Shape.json_schema()` is the JSON Schema of one row, which tests hold against the command's
 committed schema (`evalctl/schemas/<command>.v2.json`).
 
-Adding a field to a result is one line in its shape: ``F("auroc", NUMBER, "…", null=True)``
-(and, to show it, one `C(...)` line), plus the same property in the command's schema.
+A handful of shapes serve every command (`evalctl.reports.shapes`); a command's rows are a
+`Use` of one: which of its fields they have and which of its columns their table shows.
+Adding a field to a result is one line in its shape, ``F("auroc", NUMBER, "…", null=True)``
+(or, when several shapes declare it alike, one in `COMMON` below, taken with `common(...)`),
+its name in the `Use`s whose rows have it (and in their columns to show it), plus the same
+property in the command's schema.
 """
 
 from __future__ import annotations
@@ -157,6 +161,38 @@ class Field:
     def meaning(self) -> str:
         """The description: the shape's own, else the glossary's for the name."""
         return self.description or GLOSSARY.get(self.name, "")
+
+
+def common(names: str) -> tuple[Field, ...]:
+    """The shared declarations of `names` (space-separated), for a shape's `fields`."""
+    unknown = [name for name in names.split() if name not in COMMON]
+    if unknown:
+        raise ShapeError(f"no common field {unknown} (evalctl/reports/shape.py COMMON)")
+    return tuple(COMMON[name] for name in names.split())
+
+
+# Fields several shapes declare alike (type, nullability, meaning), declared once; a shape
+# takes them by name with `common(...)` and declares the rest itself.
+COMMON: dict[str, Field] = {f.name: f for f in (
+    Field("section", STRING), Field("status", STATUS),
+    Field("reason", STRING, null=True), Field("feature", STRING), Field("kind", STRING),
+    Field("method", STRING),
+    Field("score", NUMBER,
+          "the measure's value; null when it cannot be computed (reason says why)", null=True),
+    Field("threshold", NUMBER, null=True), Field("decided_by", OBJECT, null=True),
+    Field("decided_by_text", STRING, null=True), Field("metric", STRING),
+    Field("baseline", NUMBER, null=True), Field("change", NUMBER, null=True),
+    Field("ci_low", NUMBER, null=True), Field("ci_high", NUMBER, null=True),
+    Field("ci_method", STRING, null=True), Field("p_value", NUMBER, null=True),
+    Field("p_test", STRING), Field("role", STRING), Field("check", STRING),
+    Field("model", STRING),
+    Field("onset", TIMESTAMP,
+          "first window of the run of crossing windows that is still going on (RFC 3339, Z); "
+          "null when not drifting", null=True),
+    Field("series", ARRAY), Field("windows", INTEGER), Field("labelled_rows", INTEGER),
+    Field("slice", STRING), Field("segment", STRING), Field("id", STRING),
+    Field("predicates", ARRAY),
+)}
 
 
 @dataclass(frozen=True)

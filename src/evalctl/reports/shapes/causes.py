@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from evalctl.reports.shape import (
     ANY,
-    ARRAY,
     BOOLEAN,
     INTEGER,
     NUMBER,
     OBJECT,
-    STATUS,
     STRING,
     WORDS,
     Shape,
     Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
@@ -23,27 +22,18 @@ Finding = Shape(
     "one finding of rca: the metric's change, a feature's share of it, a segment behind it, an "
     "output's drift",
     fields=(
-        F("section", STRING),
-        F("feature", STRING),
-        F("metric", STRING),
-        F("baseline", NUMBER, null=True),
+        *common("section feature metric baseline change ci_low ci_high ci_method status reason "
+                "kind segment id predicates"),
         F("current", NUMBER, null=True),
-        F("change", NUMBER, null=True),
-        F("ci_low", NUMBER, null=True),
-        F("ci_high", NUMBER, null=True),
-        F("ci_method", STRING, null=True),
         F("n_baseline", NUMBER, null=True),
         F("n_current", NUMBER, null=True),
         F("significant", BOOLEAN),
         F("lower_is_better", BOOLEAN,
           "whether a lower value of the metric is better (loss, error)"),
-        F("status", STATUS),
         F("measured", BOOLEAN, "whether both sides had enough labels to measure the metric"),
         F("direction", NUMBER, "sign of the change (-1, 0, 1); null when not measured", null=True),
         F("mode", STRING),
         F("finding", STRING),
-        F("reason", STRING, null=True),
-        F("kind", STRING),
         F("segments", INTEGER, "segments the feature was split into"),
         F("mix", NUMBER, null=True),
         F("performance", NUMBER, null=True),
@@ -82,12 +72,9 @@ Finding = Shape(
         F("effect", STRING,
           "what the segment contributes: mix (its share moved), performance (its metric moved) "
           "or both"),
-        F("segment", STRING),
-        F("id", STRING),
         F("where", ANY,
           "the segment as a filter when no id names it (export --where takes it); null when "
           "id does", null=True),
-        F("predicates", ARRAY),
         F("rows_share_baseline", NUMBER, "the segment's share of the baseline's rows", null=True),
         F("rows_share_current", NUMBER, "the segment's share of the current rows", null=True),
         F("metric_baseline", NUMBER,

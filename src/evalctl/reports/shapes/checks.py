@@ -11,13 +11,12 @@ from evalctl.reports.shape import (
     OBJECT,
     SCALAR,
     SPARK,
-    STATUS,
     STRING,
     TEXT,
-    TIMESTAMP,
     WORDS,
     Shape,
     Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
@@ -27,23 +26,15 @@ CheckRow = Shape(
     "one check's result: of one model on one window (monitor), over the monitored windows "
     "(history), or one part of the health page (report)",
     fields=(
-        F("check", STRING),
+        *common("check threshold status method onset decided_by decided_by_text model change role "
+                "p_test ci_low ci_high windows series"),
         F("feature", STRING, null=True),
         F("value", SCALAR, null=True),
-        F("threshold", NUMBER, null=True),
-        F("status", STATUS),
-        F("method", STRING),
-        F("onset", TIMESTAMP,
-          "first window of the run of crossing windows that is still going on (RFC 3339, Z); "
-          "null when not drifting", null=True),
         F("windows_crossed_in_a_row", INTEGER,
           "drift: consecutive windows, up to the latest, whose score crossed the threshold"),
         F("reason", STRING, "why the part could not be made (null when it was)", null=True),
-        F("decided_by", OBJECT, null=True),
-        F("decided_by_text", STRING, null=True),
         F("summary", STRING,
           "the part's status counters in words (null when it could not be made)", null=True),
-        F("model", STRING),
         F("window", DATE, "the monitored window's day (YYYY-MM-DD)"),
         F("source", STRING,
           "performance: where the value comes from: realised (labels), estimated (CBPE/DLE) or "
@@ -54,15 +45,12 @@ CheckRow = Shape(
         F("reference", STRING),
         F("evidence", OBJECT,
           "the findings behind the verdict, by check (retrain and summary rows)"),
-        F("change", NUMBER, null=True),
         F("coverage", NUMBER,
           "labels: share of the window's rows with ground truth (0 to 1); null "
           "without rows", null=True),
         F("labelled", INTEGER, "labels: rows of the window with ground truth"),
         F("latency_hours", NUMBER,
           "labels: median hours from prediction to label; null without labels", null=True),
-        F("role", STRING),
-        F("p_test", STRING),
         F("p_value", NUMBER,
           "drift: the p-value of p_test (reported, never deciding); multivariate: the classifier"
           " test's one-sided p-value against AUROC 0.5", null=True),
@@ -74,8 +62,6 @@ CheckRow = Shape(
         F("auroc", NUMBER,
           "multivariate: held-out AUROC of the classifier telling reference rows from the "
           "window's (0.5: indistinguishable)", null=True),
-        F("ci_low", NUMBER, null=True),
-        F("ci_high", NUMBER, null=True),
         F("rows_reference", INTEGER,
           "multivariate: sampled reference rows the classifier was trained on"),
         F("rows_window", INTEGER,
@@ -89,9 +75,7 @@ CheckRow = Shape(
         F("latest", SCALAR, "the check's value in the newest window"),
         F("first_window", DATE, "the oldest window of the history (YYYY-MM-DD)"),
         F("last_window", DATE, "the newest window of the history (YYYY-MM-DD)"),
-        F("windows", INTEGER),
         F("windows_alerting", INTEGER, "windows of the history whose status was warn or fail"),
-        F("series", ARRAY),
         F("part", STRING, "skew, drift, slices, estimate or monitor"),
         F("report", OBJECT, "the part's own report envelope", null=True),
     ),

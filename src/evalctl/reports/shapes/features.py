@@ -10,13 +10,12 @@ from evalctl.reports.shape import (
     NUMBER,
     OBJECT,
     SPARK,
-    STATUS,
     STRING,
     TEXT,
-    TIMESTAMP,
     WORDS,
     Shape,
     Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
@@ -26,16 +25,11 @@ FeatureVerdict = Shape(
     "one column's verdict, reference against current: a feature's (or output's) distribution, "
     "its values joined by id, its drift over the windows, the exports' schema, a proxy's trend",
     fields=(
-        F("feature", STRING),
-        F("kind", STRING),
-        F("method", STRING),
-        F("score", NUMBER,
-          "the measure's value; null when it cannot be computed (reason says why)", null=True),
+        *common("feature kind method score threshold status section decided_by decided_by_text "
+                "reason role p_test onset windows series labelled_rows"),
         F("warn", NUMBER, null=True),
-        F("threshold", NUMBER, null=True),
         F("higher_is_worse", BOOLEAN,
           "true when a larger score means more skew (every measure but p-value tests)"),
-        F("status", STATUS),
         F("reference", OBJECT),
         F("current", OBJECT),
         F("null_rate_change", NUMBER,
@@ -50,14 +44,11 @@ FeatureVerdict = Shape(
         F("log_base", (INTEGER, STRING), "of the logarithm: 2 or \"e\""),
         F("epsilon", NUMBER,
           "the smoothing added to empty bins before logarithms; null when none", null=True),
-        F("section", STRING),
         F("quality_alerts", ARRAY,
           "data-quality checks beside the measure (null rate change, out of range, unseen "
           "categories): check, value, status, warn and threshold each"),
         F("histogram", OBJECT,
           "both sides' counts in the reference's bins, for charts", null=True),
-        F("decided_by", OBJECT, null=True),
-        F("decided_by_text", STRING, null=True),
         F("unseen", OBJECT,
           "categorical: current rows whose category the reference never had (rows, share, "
           "levels, names)"),
@@ -72,7 +63,6 @@ FeatureVerdict = Shape(
           "k\u00b7std of the reference's own chunks)"),
         F("measure_status", STRING,
           "the status the measure alone would give, before data-quality alerts raised it"),
-        F("reason", STRING, null=True),
         F("statistic", NUMBER, "the test statistic (chi_square)", null=True),
         F("dof", INTEGER, "degrees of freedom (chi_square)", null=True),
         F("p_value", NUMBER,
@@ -99,8 +89,6 @@ FeatureVerdict = Shape(
         F("reference_max", NUMBER, "out_of_range: the reference maximum", null=True),
         F("p_value_adjusted", NUMBER,
           "chi_square: the p-value adjusted across features (BH)", null=True),
-        F("role", STRING),
-        F("p_test", STRING),
         F("p_adjusted", NUMBER,
           "p_value adjusted with Benjamini-Hochberg across the checked columns (drift: of the "
           "latest judged window); reported, never deciding: at millions of rows p-values flag "
@@ -121,17 +109,12 @@ FeatureVerdict = Shape(
         F("retyped", ARRAY, "columns whose type differs: name, reference type, current type"),
         F("types_compared", BOOLEAN,
           "whether column types were compared (false when a side's types are unknown)"),
-        F("onset", TIMESTAMP,
-          "first window of the run of crossing windows that is still going on (RFC 3339, Z); "
-          "null when not drifting", null=True),
         F("max_score", NUMBER,
           "the largest score over the judged windows; null when none was judged", null=True),
-        F("windows", INTEGER),
         F("windows_judged", INTEGER, "windows with enough rows to be judged"),
         F("windows_crossed", INTEGER, "judged windows whose score crossed the failing threshold"),
         F("windows_insufficient", INTEGER,
           "windows with too few rows to judge (fewer than min_rows)"),
-        F("series", ARRAY),
         F("proxy", STRING),
         F("mean", NUMBER,
           "the proxy's mean in the latest window; null when it has no finite value", null=True),
@@ -151,7 +134,6 @@ FeatureVerdict = Shape(
         F("corr_label", NUMBER,
           "correlation of the proxy with the label over labelled rows; null without "
           "labels", null=True),
-        F("labelled_rows", INTEGER),
         F("rank", INTEGER),
     ),
     columns=(

@@ -16,6 +16,7 @@ from evalctl.reports.shape import (
     WORDS,
     Shape,
     Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
@@ -25,10 +26,10 @@ InventoryRow = Shape(
     "one thing the store holds, wrote or removed: a store, batch, model version, file, problem, "
     "model setting, export, profile build or gauge sample",
     fields=(
+        *common("reason model kind check metric"),
         F("path", STRING),
         F("created", STRING),
         F("status", STATUS, "status of the result the sample measures"),
-        F("reason", STRING, null=True),
         F("batch", STRING, null=True),
         F("rows", INTEGER),
         F("files", INTEGER),
@@ -40,13 +41,11 @@ InventoryRow = Shape(
         F("version", STRING, null=True),
         F("env", STRING, null=True),
         F("unmatched_ids", INTEGER, "actuals whose id matches no prediction (yet)"),
-        F("model", STRING),
         F("first_date", DATE),
         F("last_date", DATE),
         F("days", INTEGER, "partition days with rows"),
         F("batches", INTEGER, "batches profiled by this run"),
         F("generation", INTEGER),
-        F("kind", STRING),
         F("created_at", TIMESTAMP, "when the record was committed (RFC 3339, Z)"),
         F("sources", ARRAY),
         F("action", STRING),
@@ -79,9 +78,7 @@ InventoryRow = Shape(
         F("versions", ARRAY, "model versions profiled by this run"),
         F("already", INTEGER, "batches that already had profiles on the reference"),
         F("gauge", STRING, "the metric name (evalctl_check_score, evalctl_rows, …)"),
-        F("check", STRING),
         F("feature", STRING, "empty for a result without a feature"),
-        F("metric", STRING),
         F("value", NUMBER),
     ),
     columns=(

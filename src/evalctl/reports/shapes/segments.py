@@ -14,6 +14,7 @@ from evalctl.reports.shape import (
     WORDS,
     Shape,
     Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
@@ -23,13 +24,9 @@ SegmentMetric = Shape(
     "one segment's metric, its interval and its gap to the rest: a declared slice's segment or a"
     " discovered one",
     fields=(
-        F("section", STRING),
-        F("slice", STRING),
-        F("segment", STRING),
-        F("metric", STRING),
+        *common("section slice segment metric ci_low ci_high p_value reason status change id "
+                "score predicates"),
         F("value", NUMBER, null=True),
-        F("ci_low", NUMBER, null=True),
-        F("ci_high", NUMBER, null=True),
         F("ci_method", STRING),
         F("n", INTEGER),
         F("support", INTEGER),
@@ -40,17 +37,13 @@ SegmentMetric = Shape(
         F("rest_value", NUMBER,
           "the metric on every other row of the selection; null when it cannot be "
           "computed", null=True),
-        F("p_value", NUMBER, null=True),
         F("p_adjusted", NUMBER, null=True),
-        F("reason", STRING, null=True),
         F("significant_worse", BOOLEAN,
           "whether the segment is significantly worse than the rest (adjusted p-value below "
           "alpha)"),
-        F("status", STATUS),
         F("compare_value", NUMBER,
           "--compare: the segment's metric on the comparison selection; null when "
           "absent there", null=True),
-        F("change", NUMBER, null=True),
         F("relative_change", NUMBER,
           "--compare: change minus the overall change (the segment against the trend)", null=True),
         F("change_p_adjusted", NUMBER, "--compare: adjusted p-value of change", null=True),
@@ -58,11 +51,7 @@ SegmentMetric = Shape(
           "--compare: adjusted p-value of relative_change", null=True),
         F("worsened", BOOLEAN, "--compare: the segment got significantly worse than the trend"),
         F("emerged", BOOLEAN, "--compare: the segment is new, or too small before"),
-        F("id", STRING),
         F("share", NUMBER, null=True),
-        F("score", NUMBER,
-          "the measure's value; null when it cannot be computed (reason says why)", null=True),
-        F("predicates", ARRAY),
     ),
     columns=(
         C("status", "status", 0),
@@ -104,18 +93,14 @@ SegmentComparison = Shape(
     "one segment and metric of one model, against the baseline (validate) or the champion "
     "(compare), in long format",
     fields=(
-        F("slice", STRING),
-        F("segment", STRING),
-        F("metric", STRING),
+        *common("slice segment metric baseline p_value ci_high ci_method"),
         F("n", INTEGER, "rows of the segment (the same for every model)"),
         F("candidate", NUMBER, null=True),
-        F("baseline", NUMBER, null=True),
         F("delta", NUMBER,
           "candidate minus baseline (validate) or challenger minus champion (compare), signed "
           "so that negative is worse; null for the champion", null=True),
         F("candidate_ci", ARRAY),
         F("baseline_ci", ARRAY),
-        F("p_value", NUMBER, null=True),
         F("reason", STRING, "why the metric is null", null=True),
         F("status", STATUS, "the segment's status (every model's row of it has the same)"),
         F("why", STRING, null=True),
@@ -123,8 +108,6 @@ SegmentComparison = Shape(
         F("role", STRING, "champion or challenger"),
         F("value", NUMBER, "the model's metric", null=True),
         F("ci_low", NUMBER, "the metric's interval", null=True),
-        F("ci_high", NUMBER, null=True),
-        F("ci_method", STRING, null=True),
         F("delta_ci_low", NUMBER, "the difference's interval", null=True),
         F("delta_ci_high", NUMBER, "the difference's interval, upper end", null=True),
         F("test", STRING, "the paired test", null=True),

@@ -8,12 +8,12 @@ from evalctl.reports.shape import (
     INTEGER,
     NUMBER,
     OBJECT,
-    STATUS,
     STRING,
     TEXT,
     TIMESTAMP,
     Shape,
     Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
@@ -23,12 +23,10 @@ WindowPoint = Shape(
     "one window's result: its estimated (and, once labelled, realized) performance, or its "
     "classifier two-sample test",
     fields=(
-        F("section", STRING),
-        F("status", STATUS),
+        *common("section status labelled_rows reason decided_by decided_by_text ci_high"),
         F("window_start", TIMESTAMP, "the window's first instant (RFC 3339, Z) or day"),
         F("window_end", TIMESTAMP),
         F("rows", INTEGER, "rows in the window"),
-        F("labelled_rows", INTEGER),
         F("metric", STRING,
           "the estimated metric of this row (one row per window and metric; the summary's "
           "metric, the headline, comes first)"),
@@ -47,10 +45,7 @@ WindowPoint = Shape(
           "on the headline metric's row the window's status in words (its first alert, +N "
           "more); on another metric's row that metric's own alert; null when there is none",
           null=True),
-        F("reason", STRING, null=True),
         F("alerts", ARRAY, "every reason behind the window's status, in words, failures first"),
-        F("decided_by", OBJECT, null=True),
-        F("decided_by_text", STRING, null=True),
         F("proxies", OBJECT,
           "per proxy column: its mean, rows, reference mean, difference, Welch test, PSI and "
           "status in the window"),
@@ -64,7 +59,6 @@ WindowPoint = Shape(
         F("auroc", NUMBER,
           "cross-fitted out-of-fold AUROC; 0.5 = no drift; null when insufficient", null=True),
         F("ci_low", NUMBER, "DeLong interval", null=True),
-        F("ci_high", NUMBER, null=True),
         F("p_value", NUMBER, "one-sided Mann-Whitney p-value against AUROC 0.5", null=True),
         F("threshold", NUMBER, "the AUROC from which a significant window fails", null=True),
         F("top_features", STRING, "the most important features in words", null=True),
