@@ -32,9 +32,12 @@ CheckRow = Shape(
         F("value", SCALAR, null=True),
         F("windows_crossed_in_a_row", INTEGER,
           "drift: consecutive windows, up to the latest, whose score crossed the threshold"),
-        F("reason", STRING, "why the part could not be made (null when it was)", null=True),
+        F("reason", STRING,
+          "why the result was not judged (report: why the part could not be made); null "
+          "otherwise", null=True),
         F("summary", STRING,
-          "the part's status counters in words (null when it could not be made)", null=True),
+          "the result in words (report: the part's status counters; null when it could not be "
+          "made)", null=True),
         F("window", DATE, "the monitored window's day (YYYY-MM-DD)"),
         F("source", STRING,
           "performance: where the value comes from: realised (labels), estimated (CBPE/DLE) or "

@@ -93,7 +93,7 @@ FeatureVerdict = Shape(
           "p_value adjusted with Benjamini-Hochberg across the checked columns (drift: of the "
           "latest judged window); reported, never deciding: at millions of rows p-values flag "
           "negligible shifts", null=True),
-        F("rows", INTEGER, "joined rows"),
+        F("rows", INTEGER, "transformation: joined rows"),
         F("either_null", INTEGER, "joined rows null on either side"),
         F("compared", INTEGER, "joined rows non-null on both sides"),
         F("mismatches", INTEGER, "compared rows whose values differ"),

@@ -9,7 +9,6 @@ from evalctl.reports.shape import (
     DATE,
     INTEGER,
     NUMBER,
-    STATUS,
     STRING,
     TEXT,
     TIMESTAMP,
@@ -26,10 +25,9 @@ InventoryRow = Shape(
     "one thing the store holds, wrote or removed: a store, batch, model version, file, problem, "
     "model setting, export, profile build or gauge sample",
     fields=(
-        *common("reason model kind check metric"),
+        *common("status reason model kind check metric"),
         F("path", STRING),
         F("created", STRING),
-        F("status", STATUS, "status of the result the sample measures"),
         F("batch", STRING, null=True),
         F("rows", INTEGER),
         F("files", INTEGER),
@@ -78,8 +76,9 @@ InventoryRow = Shape(
         F("versions", ARRAY, "model versions profiled by this run"),
         F("already", INTEGER, "batches that already had profiles on the reference"),
         F("gauge", STRING, "the metric name (evalctl_check_score, evalctl_rows, …)"),
-        F("feature", STRING, "empty for a result without a feature"),
-        F("value", NUMBER),
+        F("feature", STRING,
+          "metrics: the feature the sample is about; empty for a result without one"),
+        F("value", NUMBER, "metrics: the sample's value (status: its result's status)"),
     ),
     columns=(
         C("created", "created", 0),
