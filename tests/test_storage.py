@@ -82,6 +82,11 @@ def record(n: int, created: datetime | None = None) -> BatchRecord:
                        sources=(), created_at=stamp, evalctl_version="test")
 
 
+def fresh(storage: ObjectStorage) -> ObjectStorage:
+    """The same objects as another command sees them (nothing read yet)."""
+    return ObjectStorage("s3://bucket/lake", {}, store=storage.store)
+
+
 def batches(records: list[BatchRecord]) -> list[str]:
     return sorted(r.batch for r in records)
 
@@ -148,7 +153,8 @@ def test_reading_the_ledger_costs_a_bounded_number_of_requests() -> None:
     storage = memory_storage()
     total = 300
     for n in range(total):
-        assert commit_record(storage, record(n))
+        assert commit_record(fresh(storage), record(n))  # each commit: its own command
+    storage = fresh(storage)
     counted = Counted(storage)
     live = read_records(storage)
     assert batches(live) == [f"b{n:06d}" for n in range(total)]
@@ -161,12 +167,29 @@ def test_reading_the_ledger_costs_a_bounded_number_of_requests() -> None:
     assert 1 <= len(kept) <= checkpoint.KEEP  # older checkpoints are deleted
 
 
+def test_a_command_reads_each_ledger_file_once() -> None:
+    """Ledger files are never rewritten: reading the ledger again within one command (an
+    ingest does, before and after its commit) costs its LIST and the files added since."""
+    storage = memory_storage()
+    for n in range(40):
+        commit_record(fresh(storage), record(n))
+    storage = fresh(storage)
+    assert len(read_records(storage)) == 40
+    counted = Counted(storage)
+    assert len(read_records(storage)) == 40
+    assert dict(counted.counts) == {"LIST": 1}
+    commit_record(fresh(storage), record(40))  # another command commits meanwhile
+    assert len(read_records(storage)) == 41
+    assert dict(counted.counts) == {"LIST": 2, "GET": 1}
+
+
 def test_without_checkpoints_every_record_is_one_get(monkeypatch: pytest.MonkeyPatch) -> None:
     """The control: the same ledger read with no checkpoint costs a GET per record."""
     monkeypatch.setattr(checkpoint, "CHECKPOINT_EVERY", 10**9)
     storage = memory_storage()
     for n in range(60):
         commit_record(storage, record(n))
+    storage = fresh(storage)
     counted = Counted(storage)
     assert len(read_records(storage)) == 60
     assert counted.counts["GET"] == 60
@@ -184,13 +207,14 @@ def test_a_stale_checkpoint_costs_reads_never_records(monkeypatch: pytest.Monkey
         commit_record(storage, record(n))
     storage.delete(f"{LEDGER}/b000000.1.json")  # in the checkpoint, gone from the ledger
     expected = [f"b{n:06d}" for n in range(1, checkpoint.CHECKPOINT_EVERY + 40)]
-    assert batches(read_records(storage)) == expected
+    assert batches(read_records(fresh(storage))) == expected
 
 
 def test_a_checkpoint_that_vanishes_before_its_get_is_read_around() -> None:
     storage = memory_storage()
     for n in range(checkpoint.CHECKPOINT_EVERY + 3):
         commit_record(storage, record(n))
+    storage = fresh(storage)
     original = storage.read_bytes
 
     def vanished(relative: str) -> bytes:

@@ -12,6 +12,10 @@ JSON object holding the content of every ledger file it saw, named by how many i
 - one GET per ledger file the checkpoint does not hold (fewer than ``CHECKPOINT_EVERY`` when
   writers keep it fresh), in parallel.
 
+A command reads the checkpoint once and keeps every ledger file it read (they are never
+rewritten): reading the ledger again (an ingest does, before and after its commit) costs the
+LIST and the GETs of the files committed since.
+
 The listing is the truth: a checkpoint only saves reading files the listing names (ledger files
 are never rewritten, so a held copy is the file). A stale checkpoint (concurrent writers, a
 crash before it was written) costs a few more GETs, never a wrong answer; a checkpoint that
@@ -52,9 +56,15 @@ def ledger_files(storage: Storage) -> LedgerFiles:
         names = [o.path.rsplit("/", 1)[-1] for o in storage.list(LEDGER, ".json", False)]
         return LedgerFiles({n: _reader(storage, n) for n in names})
     names = [o.path.rsplit("/", 1)[-1] for o in storage.list(LEDGER, ".json", False)]
-    held = _newest_checkpoint(storage)
-    loaded = {n: held[n] for n in names if n in held}
-    missing = [n for n in names if n not in held]
+    # ledger files are never rewritten: what this command read once it never reads again
+    known: dict[str, Any] = storage.cache.setdefault("ledger-files", {})
+    if "ledger-checkpointed" not in storage.cache:  # the checkpoint: once per command
+        held = _newest_checkpoint(storage)
+        storage.cache["ledger-checkpointed"] = set(held)
+        known.update({n: held[n] for n in names if n in held})
+    checkpointed: set[str] = storage.cache["ledger-checkpointed"]
+    loaded = {n: known[n] for n in names if n in known}
+    missing = [n for n in names if n not in known]
     failed: dict[str, BaseException] = {}
 
     def fetch(name: str) -> None:
@@ -66,8 +76,9 @@ def ledger_files(storage: Storage) -> LedgerFiles:
     if missing:
         with ThreadPoolExecutor(min(READERS, len(missing))) as pool:
             list(pool.map(fetch, missing))
+    known.update(loaded)
     files = {n: (_raiser(failed[n]) if n in failed else _constant(loaded[n])) for n in names}
-    return LedgerFiles(files, loaded, len(missing))
+    return LedgerFiles(files, loaded, sum(n not in checkpointed for n in names))
 
 
 def after_commit(storage: Storage, name: str, payload: dict[str, Any],
@@ -80,6 +91,7 @@ def after_commit(storage: Storage, name: str, payload: dict[str, Any],
     body = {"format": CHECKPOINT_FORMAT, "files": content}
     data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
     if storage.put_exclusive(f"{CHECKPOINTS}/{len(content):012d}.json", data):
+        storage.cache["ledger-checkpointed"] = set(content)
         for old in _checkpoints(storage)[:-KEEP]:
             storage.delete(old)
 
