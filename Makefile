@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-s3 test-browser screenshots lint typecheck bench sample clean
+.PHONY: demo test test-s3 test-browser test-spark screenshots lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks sample_data
 	$(BIN)/mypy src
-	$(BIN)/python -m pytest -m "not slow and not browser and not s3"
+	$(BIN)/python -m pytest -m "not slow and not browser and not spark and not s3"
 
 # object storage: a moto S3 server on loopback (tests/s3_server.py); one line if it cannot start
 test-s3: $(STAMP)
@@ -31,6 +31,11 @@ test-s3: $(STAMP)
 test-browser: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "make test-browser: /usr/bin/chromium not found (apt-get install -y chromium)" >&2; exit 1; }
 	$(BIN)/python -m pytest -m browser tests/test_html_browser.py
+
+test-spark: $(STAMP)
+	@java -version >/dev/null 2>&1 || { echo "make test-spark: \`java -version\` failed: Spark needs Java 17+ (apt-get install -y openjdk-17-jre-headless)" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+	$(BIN)/python -m pytest -m spark tests/test_spark.py tests/test_spark_cluster.py
 
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py

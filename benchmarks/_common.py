@@ -132,3 +132,25 @@ def report(rows: list[tuple[str, Timing]], floor: Timing, n_rows: int) -> None:
     for name, t in [("floor", floor), *rows]:
         print(f"{name:<34}{t.seconds:>10.2f}{n_rows / t.seconds:>14,.0f}"
               f"{t.seconds / floor.seconds:>10.2f}{t.peak_rss_mib:>15,.0f}")
+
+
+def build_shifted_store(work: Path, ref_rows: int, cur_rows: int, days: int) -> None:
+    """The skew/drift benchmarks' store in `work` (unless it holds one already): config,
+    `ref_rows` training rows from 2026-09-01 and `cur_rows` production rows from 2026-11-01
+    (numeric features shifted by 0.2·(i mod 3)), each spread over `days` days."""
+    if (work / "store" / "_ledger").is_dir() and any((work / "store" / "_ledger").iterdir()):
+        return
+    print("generating and ingesting the store ...", file=sys.stderr)
+    write_config(work)
+    evalctl_timed(["init", "store", "--no-config"], cwd=work)
+    ingest_frame(work, synth_frame(ref_rows, seed=1, start=datetime(2026, 9, 1), days=days),
+                 env="training")
+    ingest_frame(work, synth_frame(cur_rows, seed=2, start=datetime(2026, 11, 1), days=days,
+                                   shift=0.2, id_offset=ref_rows), env="production")
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU time of every child process waited for so far: the difference
+    around a timed run is its CPU time (steadier than wall time on a shared host)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

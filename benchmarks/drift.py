@@ -15,18 +15,15 @@ import argparse
 import shutil
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (  # noqa: E402
+    build_shifted_store,
     evalctl_timed,
     feature_names,
-    ingest_frame,
     python_timed,
     report,
-    synth_frame,
-    write_config,
 )
 
 FLOOR = """
@@ -40,15 +37,8 @@ pl.scan_parquet(files).select(
 
 
 def build_store(work: Path, ref_rows: int, cur_rows: int) -> None:
-    if (work / "store" / "_ledger").is_dir() and any((work / "store" / "_ledger").iterdir()):
-        return
-    print("generating and ingesting the store ...", file=sys.stderr)
-    write_config(work)
-    evalctl_timed(["init", "store", "--no-config"], cwd=work)
-    ingest_frame(work, synth_frame(ref_rows, seed=1, start=datetime(2026, 9, 1), days=30),
-                 env="training")
-    ingest_frame(work, synth_frame(cur_rows, seed=2, start=datetime(2026, 11, 1), days=30,
-                                   shift=0.2, id_offset=ref_rows), env="production")
+    """This benchmark's store (30 days a side), which slices.py and compare.py reuse."""
+    build_shifted_store(work, ref_rows, cur_rows, days=30)
 
 
 def main() -> None:

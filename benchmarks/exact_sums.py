@@ -1,10 +1,11 @@
 """Order-free float sums micro-benchmark (issue #14: performance stays within 10%).
 
 Times the grouped sums of `evalctl.stats.exact` the way the metric engines use them
-(`with_grids`, then `group_by(...).agg(exact_sums(...))`) and, in the same run, the floor: the
-plain polars float group-by `sum` of the same columns. Also times the whole-frame
-`exact_total` against a plain `sum`. Best of --repeat runs each (the host may be shared: noise
-only ever adds time). Checks that the exact sums are one result across the runs.
+(`with_grids`, then `group_by(...).agg(exact_sums(...))`), the same sums with the grids computed
+first and passed as values (`exact_sum(x, value)`, as `stats.paired` does), and, in the same
+run, the floor: the plain polars float group-by `sum` of the same columns. Also times the
+whole-frame `exact_total` against a plain `sum`. Best of --repeat runs each (the host may be
+shared: noise only ever adds time). Checks that the exact sums are one result across the runs.
 
 Usage: python benchmarks/exact_sums.py [--rows 5000000] [--groups 1000] [--repeat 5]
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from evalctl.stats.exact import exact_sums, exact_total, with_grids
+from evalctl.stats.exact import exact_sum, exact_sums, exact_total, grid_scale, with_grids
 
 COLUMNS = ["x", "v"]
 
@@ -45,6 +46,16 @@ def best_of(repeat: int, run: Callable[[], pl.DataFrame]
     return min(seconds), min(cpu), results
 
 
+def exact_with_values(lazy: pl.LazyFrame, columns: list[str]) -> pl.DataFrame:
+    """The same sums with each grid computed first (one `select`) and passed as a value
+    (`exact_sum(x, scale)` with a float, as `stats.paired` does): no grid column to carry
+    through the group-by, no per-row multiply by a column."""
+    grids = lazy.select(grid_scale(pl.col(c)).alias(c) for c in columns).collect().row(
+        0, named=True)
+    return lazy.group_by("g").agg(exact_sum(pl.col(c), grids[c]).alias(c)
+                                  for c in columns).collect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
@@ -57,6 +68,7 @@ def main() -> None:
         pl.col(c).sum() for c in COLUMNS).collect())
     exact = best_of(args.repeat, lambda: with_grids(lazy, COLUMNS).group_by("g").agg(
         exact_sums(COLUMNS)).collect())
+    literal = best_of(args.repeat, lambda: exact_with_values(lazy, COLUMNS))
     total_floor = best_of(args.repeat, lambda: lazy.select(
         pl.col(c).sum() for c in COLUMNS).collect())
     total = best_of(args.repeat, lambda: lazy.select(
@@ -66,6 +78,7 @@ def main() -> None:
     print(f"{'step':<32}{'wall s':>9}{'x floor':>9}{'CPU s':>9}{'x floor':>9}{'results':>9}")
     for name, (seconds, cpu, results), base in (
             ("floor: group_by sum", floor, floor), ("with_grids + exact_sums", exact, floor),
+            ("grids as values + exact_sum", literal, floor),
             ("floor: whole-frame sum", total_floor, total_floor),
             ("exact_total", total, total_floor)):
         distinct = "" if name.startswith("floor") else str(len(results))  # order-free: 1

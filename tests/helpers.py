@@ -456,3 +456,15 @@ def read_png(data: bytes) -> np.ndarray:
         out[y] = line
         prev = line
     return out.reshape(height, width, bpp)
+
+
+def estimate_windows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """`estimate`'s window results (long format: one per window and metric) regrouped: one
+    per window, oldest first: its headline row (the summary's metric) with `by_metric`, every
+    metric's row of the window keyed by metric."""
+    grouped: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in doc["results"]:
+        if row.get("section") == "windows":
+            grouped.setdefault(row["window_start"], {})[row["metric"]] = row
+    metric = doc["summary"]["metric"]
+    return [grouped[start][metric] | {"by_metric": grouped[start]} for start in sorted(grouped)]

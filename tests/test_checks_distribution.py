@@ -138,3 +138,24 @@ def test_identical_distributions_score_zero() -> None:
     r, c = _pair(values, values, "numeric")
     for method in ("psi", "jensen_shannon", "hellinger", "ks", "wasserstein"):
         assert compute_score(r, c, "numeric", method).value == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("dof", [*range(1, 41), 99, 100, 101, 998, 999, 1000, 1001])
+def test_chi2_sf_is_scipys_chi2_sf(dof: int) -> None:
+    """The closed form the chi-square test uses (scipy costs start-up time) against
+    `scipy.stats.chi2.sf`: from 0 and tiny statistics to far tails, at 1 to 1,001 dof."""
+    from scipy.stats import chi2
+
+    xs = np.concatenate([[0.0, 1e-12], np.geomspace(1e-6, 1e6, 200),
+                         dof + np.linspace(-0.9 * dof, 20 * dof, 80)])
+    for x in xs.tolist():
+        expected = float(chi2.sf(x, dof))
+        got = histogram.chi2_sf(x, dof)
+        if expected > 1e-300:
+            assert got == pytest.approx(expected, rel=1e-12 if expected > 1e-10 else 1e-11,
+                                        abs=0), (dof, x)
+        else:
+            assert got < 1e-290, (dof, x)
+    assert np.isnan(histogram.chi2_sf(float("nan"), dof))
+    with pytest.raises(ValueError, match="dof"):
+        histogram.chi2_sf(1.0, 0)

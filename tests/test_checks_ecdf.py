@@ -151,3 +151,21 @@ def test_the_ks_p_value_of_large_samples_follows_scipy_within_one_percent() -> N
                 assert ks_p_value(d, n, n) == pytest.approx(expected, rel=0.01), (n, d)
     small = EXACT_KS_MAX_N
     assert ks_p_value(0.02, small, small) == kstwo.sf(0.02, round(small / 2))
+
+
+def test_kolmogorov_sf_is_scipys_kolmogorov() -> None:
+    """The limiting distribution the large-sample KS p-value uses (scipy costs start-up
+    time) against `scipy.special.kolmogorov`, both sides of its series cut-over."""
+    from scipy.special import kolmogorov
+
+    from evalctl.checks.ecdf import KOLMOGOROV_CUTOVER, kolmogorov_sf
+
+    xs = np.concatenate([[-1.0, 0.0, 1e-9], np.linspace(0.01, 3, 600), np.geomspace(3, 27, 50),
+                         np.nextafter(KOLMOGOROV_CUTOVER, [0, 1])])
+    for x in xs.tolist():
+        expected = float(kolmogorov(x))
+        if expected > 1e-300:
+            assert kolmogorov_sf(x) == pytest.approx(expected, rel=1e-13, abs=0), x
+        else:
+            assert kolmogorov_sf(x) < 1e-290, x
+    assert np.isnan(kolmogorov_sf(float("nan")))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import STORY_CONFIG, make_frame
+from tests.helpers import STORY_CONFIG, estimate_windows, make_frame
 from tests.helpers import validate_envelope as validate
 
 from evalctl import api
@@ -26,8 +26,7 @@ WINDOW_KEYS = {"window_start", "window_end", "rows", "labelled_rows", "estimated
 
 
 def windows(doc: dict) -> list[dict]:
-    rows = [r for r in doc["results"] if r.get("section") == "windows"]
-    return sorted(rows, key=lambda r: r["window_start"])
+    return estimate_windows(doc)
 
 
 def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
@@ -41,17 +40,22 @@ def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
                                                            "2026-11-30"]
     for r in rows:
         assert WINDOW_KEYS <= set(r)
-        assert set(r["estimated"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
-        acc = r["estimated"]["accuracy"]
-        assert acc["lower"] <= acc["value"] <= acc["upper"]
+        assert list(r["by_metric"]) == ["accuracy", "precision", "recall", "f1", "roc_auc"]
+        acc = r["by_metric"]["accuracy"]
+        assert acc["lower"] <= acc["estimated"] <= acc["upper"] and acc["se"] > 0
         assert r["labelled_rows"] == r["rows"]  # Nov 26-30 through the late actuals
-        assert abs(acc["value"] - r["realized"]["accuracy"]) < 0.06  # 600 rows a day
+        assert abs(acc["estimated"] - acc["realized"]) < 0.06  # 600 rows a day
+        assert acc["error"] == acc["estimated"] - acc["realized"]
+        for m in r["by_metric"].values():  # the window's keys are repeated on every metric's
+            same = WINDOW_KEYS - {"estimated", "realized", "by_metric"}
+            assert {k: m[k] for k in same} == {k: r[k] for k in same}
+            assert m["in_band"] == (m["lower"] <= m["realized"] <= m["upper"])
         assert r["status"] in ("warn", "fail")
         decided = r["decided_by"]
         if decided is not None:  # another metric set the status: which, its band top, limit
             assert decided["check"] != "accuracy" and decided["status"] == r["status"]
             assert r["alerts"][0].startswith(decided["check"])
-            assert decided["value"] == r["estimated"][decided["check"]]["upper"]
+            assert decided["value"] == r["by_metric"][decided["check"]]["upper"]
             assert decided["value"] < decided["threshold"]
             assert r["decided_by_text"] == r["alerts"][0]
     assert list(doc["inputs"]["calibration"]) == ["v1"]  # v2's validation rows not used
@@ -65,9 +69,9 @@ def test_story_last_five_days_estimate_is_close_to_the_realised_accuracy(story) 
     doc = story("estimate", *M, "--current", "production@2026-11-26..2026-11-30",
                 "--windows", "1", "-f", "json").json()
     (window,) = windows(doc)
-    acc = window["estimated"]["accuracy"]
-    assert abs(acc["value"] - window["realized"]["accuracy"]) < 0.02
-    assert window["in_band"]["accuracy"] is True
+    acc = window["by_metric"]["accuracy"]
+    assert abs(acc["estimated"] - acc["realized"]) < 0.02
+    assert acc["in_band"] is True
     assert window["rows"] == 3000 and window["labelled_rows"] == 3000
 
 
@@ -157,7 +161,7 @@ def test_unlabelled_windows_carry_only_the_estimate(churn) -> None:
         assert r["realized"] is not None and r["labelled_rows"] == r["rows"]
     for r in rows[4:]:
         assert r["realized"] is None and r["in_band"] is None and r["labelled_rows"] == 0
-        assert r["estimated"]["accuracy"]["value"] is not None
+        assert r["by_metric"]["accuracy"]["estimated"] is not None
     assert any("without labels" in rec for rec in doc["recommendations"])
 
 
@@ -172,8 +176,8 @@ def test_concept_drift_is_flagged_only_where_labels_exist(cli, frame_file) -> No
             "prod.parquet", "production")
     doc = cli("estimate", "--model", "churn", "--current", "production", "-f", "json").json()
     rows = windows(doc)
-    assert all(r["estimated"]["accuracy"]["value"] - r["realized"]["accuracy"] > 0.08
-               for r in rows)
+    assert all(r["by_metric"]["accuracy"]["estimated"] - r["by_metric"]["accuracy"]["realized"]
+               > 0.08 for r in rows)
     assert doc["summary"]["band_coverage"] == 0.0
     assert all(r["status"] == "warn" and "contradicts" in r["why"] for r in rows)
     (rec,) = [rec for rec in doc["recommendations"] if "concept drift" in rec]

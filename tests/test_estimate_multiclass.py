@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
-from tests.helpers import CARDS, MULTICLASS_CONFIG, make_multiclass_frame
+from tests.helpers import CARDS, MULTICLASS_CONFIG, estimate_windows, make_multiclass_frame
 from tests.helpers import validate_envelope as validate
 
 from evalctl.analyses.estimate import estimate_overall
@@ -205,9 +205,8 @@ def test_estimate_multiclass_end_to_end(cards) -> None:
     doc = result.json()
     validate(doc)
     assert doc["inputs"]["classes"] == list(CARDS)
-    rows = sorted((r for r in doc["results"] if r["section"] == "windows"),
-                  key=lambda r: r["window_start"])
-    assert len(rows) == 8 and all(set(r["estimated"]) == set(mc.ESTIMATED_METRICS)
+    rows = estimate_windows(doc)
+    assert len(rows) == 8 and all(set(r["by_metric"]) == set(mc.ESTIMATED_METRICS)
                                   for r in rows)
     days = prod.with_columns(pl.col("ts").dt.date().alias("day")).partition_by(
         "day", maintain_order=True)
@@ -215,15 +214,16 @@ def test_estimate_multiclass_end_to_end(cards) -> None:
         y, pred = day["card"].to_numpy(), day["predicted_card"].to_numpy()
         ordered = sorted(CARDS)  # scikit-learn wants the labels sorted, columns alike
         probs = day.select(CARDS[c] for c in ordered).to_numpy()
-        assert row["realized"]["accuracy"] == pytest.approx(np.mean(y == pred))
-        assert row["realized"]["macro_f1"] == pytest.approx(
+        realized = {m: r["realized"] for m, r in row["by_metric"].items()}
+        assert realized["accuracy"] == pytest.approx(np.mean(y == pred))
+        assert realized["macro_f1"] == pytest.approx(
             f1_score(y, pred, average="macro", zero_division=0))
-        assert row["realized"]["macro_roc_auc"] == pytest.approx(roc_auc_score(
+        assert realized["macro_roc_auc"] == pytest.approx(roc_auc_score(
             y, probs, multi_class="ovr", average="macro", labels=ordered))
     assert [r["contradicted"] for r in rows] == [False] * 4 + [True] * 2 + [False] * 2
-    assert all(r["in_band"]["accuracy"] for r in rows[:4])
+    assert all(r["by_metric"]["accuracy"]["in_band"] for r in rows[:4])
     assert all(r["status"] == "warn" and "contradicts" in r["why"] for r in rows[4:6])
-    assert all(r["realized"] is None and r["estimate"] is not None for r in rows[6:])
+    assert all(r["realized"] is None and r["estimated"] is not None for r in rows[6:])
     summary = doc["summary"]
     assert summary["labelled_windows"] == 6 and summary["contradicted"] == 2
     assert summary["band_coverage"] == pytest.approx(4 / 6)

@@ -20,7 +20,10 @@ from evalctl.checks.multivariate import (
     category_counts,
     classifier_two_sample_test,
     delong_interval,
+    encode,
     encode_pair,
+    encoded_two_sample_test,
+    fit_encoding,
 )
 
 KINDS = {"a": "numeric", "b": "numeric", "c": "categorical"}
@@ -70,7 +73,9 @@ def test_categories_use_the_reference_vocabulary_and_unseen_gets_its_own_code() 
 
 def test_rare_reference_values_share_one_code_below_the_unseen_one() -> None:
     values = [f"v{i:03d}" for i in range(300)]
-    ref = pl.DataFrame({"c": values + ["v000"] * 5})
+    # every value held at least twice (held once, a reference row's value is unseen), and
+    # v299 still rarer than 252 others with the window's row pooled in
+    ref = pl.DataFrame({"c": values * 2 + values[:260] + ["v000"] * 5})
     x_ref, x_cur, _ = encode_pair(ref, pl.DataFrame({"c": ["v299", "zzz"]}), {"c": "categorical"})
     assert x_ref.max() == RARE and x_ref[0, 0] == 0.0  # the most frequent value first
     assert x_cur[:, 0].tolist() == [RARE, UNSEEN]
@@ -88,8 +93,36 @@ def test_the_vocabulary_of_the_whole_reference_keeps_a_many_level_category_at_ha
     counts = {"c": category_counts(whole.lazy(), "c").collect()}
     fair = classifier_two_sample_test(ref, cur, kinds, ClassifierTestOptions(), counts)
     assert abs(fair["auroc"] - 0.5) < 0.03 and fair["p_value"] > 0.01
-    biased = classifier_two_sample_test(ref, cur, kinds, ClassifierTestOptions())
-    assert biased["auroc"] > 0.6 and biased["p_value"] < 1e-6
+
+
+def test_a_reference_that_is_its_own_vocabulary_is_coded_leave_one_out() -> None:
+    """The reference sample is the whole reference (a reference within the row budget) and a
+    category has more levels than the classifier's 252 codes: coded naively, every reference
+    value is "seen" while a window from the same distribution meets unseen values a quarter
+    of the time, and the test cries drift (reproduced below). Reference rows coded as if
+    left out of the vocabulary's fit (a value held once is unseen) keep it at 0.5."""
+    rng = np.random.default_rng(4)
+    kinds = {"c": "categorical", "a": "numeric"}
+    ref, cur = (pl.DataFrame({"c": rng.integers(0, 3000, 4000).astype(str),
+                              "a": rng.standard_normal(4000)}) for _ in range(2))
+    options = ClassifierTestOptions()
+    fair = classifier_two_sample_test(ref, cur, kinds, options)  # vocabulary = the sample's
+    assert abs(fair["auroc"] - 0.5) < 0.03 and fair["p_value"] > 0.01
+    x_ref, x_cur, encoding = encode_pair(ref, cur, kinds)
+    share_unseen = np.mean(x_cur[:, 0] == UNSEEN)
+    assert np.mean(x_ref[:, 0] == UNSEEN) == pytest.approx(share_unseen, abs=0.03)
+    # coded naively (the reference's own top values, every reference row "seen"): drift
+    own = fit_encoding({"c": category_counts(ref.lazy(), "c").collect()}, kinds)
+    naive = encoded_two_sample_test(encode(ref, own), encode(cur, own), own, options)
+    assert share_unseen > 0.2 and naive["auroc"] > 0.6 and naive["p_value"] < 1e-6
+    # only "seen" left out: the reference's top values still favour it
+    half = encoded_two_sample_test(encode(ref, own, reference=True), encode(cur, own), own,
+                                   options)
+    assert half["auroc"] > 0.53 and half["p_value"] < 0.01
+    # a value the reference holds once: unseen in its own row, known in a window's
+    one = pl.DataFrame({"c": ["x", "x", "y"]})
+    x_one, x_win, _ = encode_pair(one, pl.DataFrame({"c": ["y", "z"]}), {"c": "categorical"})
+    assert x_one[:, 0].tolist() == [0.0, 0.0, UNSEEN] and x_win[:, 0].tolist() == [1.0, UNSEEN]
 
 
 def test_a_correlation_that_flips_sign_is_detected() -> None:
@@ -134,7 +167,8 @@ def test_the_test_is_deterministic_with_a_fixed_seed() -> None:
 
 # ---- drift --multivariate ---------------------------------------------------------------------
 
-def ingest_pair(cli, frame_file, rho_production: float) -> None:
+def ingest_pair(cli, frame_file, rho_production: float, rows: tuple[int, int] = (4000, 4000)
+                ) -> None:
     """churn: age and minutes correlated +0.8 in training, `rho_production` in production;
     the same normal marginals on both sides."""
     def frame(n: int, rho: float, seed: int, prefix: str) -> pl.DataFrame:
@@ -143,9 +177,9 @@ def ingest_pair(cli, frame_file, rho_production: float) -> None:
             age=45 + 12 * pair["a"], minutes=60 + 20 * pair["b"])
 
     cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
-        str(frame_file(frame(4000, 0.8, 1, "t"), "t.parquet")))
+        str(frame_file(frame(rows[0], 0.8, 1, "t"), "t.parquet")))
     cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
-        str(frame_file(frame(4000, rho_production, 2, "p"), "p.parquet")))
+        str(frame_file(frame(rows[1], rho_production, 2, "p"), "p.parquet")))
 
 
 DRIFT = ["drift", "--model", "churn", "--current", "production", "--windows", "2",
@@ -169,12 +203,36 @@ def test_drift_multivariate_flags_a_flipped_correlation_no_marginal_shows(
     univariate = [r for r in doc["results"] if r.get("section") is None]
     assert univariate and all(r["status"] == "pass" for r in univariate)
     settings = doc["inputs"]["multivariate"]
-    assert settings["row_budget"] == 10_000 and settings["features"] == [
+    assert settings["row_budget"] == 5_000 and settings["features"] == [
         "age", "country", "minutes"]
     assert joint[0]["rows_reference"] == 4000 and joint[0]["rows_window"] == 2000
     advice = [r for r in doc["recommendations"] if r.startswith("multivariate:")]
     assert len(advice) == 1 and "2 of 2 windows told apart" in advice[0]
     assert "driven most by" in advice[0] and "age" in advice[0]
+
+
+@pytest.mark.parametrize("rho", [-0.8, 0.8])
+def test_drift_multivariate_at_its_row_budget(cli, frame_file, rho: float) -> None:
+    """Reference and windows larger than the 5,000-row budget, so both sides are sampled: the
+    flipped correlation is still found with its two features on top, and an unchanged window
+    stays at 0.5, not significant."""
+    ingest_pair(cli, frame_file, rho, rows=(12_000, 24_000))
+    result = cli(*DRIFT, "--multivariate")
+    doc = result.json()
+    validate(doc)
+    joint = [r for r in doc["results"] if r.get("section") == "multivariate"]
+    assert len(joint) == 2 and all(
+        r["rows_reference"] == r["rows_window"] == 5_000 and r["rows"] == 12_000 for r in joint)
+    if rho < 0:
+        assert result.code == 1
+        assert all(r["status"] == "fail" and r["auroc"] > 0.75 and r["p_value"] < 1e-10
+                   for r in joint)
+        assert all({f["feature"] for f in r["importance"][:2]} == {"age", "minutes"}
+                   for r in joint)
+    else:
+        assert result.code == 0, result.stderr
+        assert all(r["status"] == "pass" and abs(r["auroc"] - 0.5) < 0.03
+                   and r["p_value"] > 0.01 and r["importance"] == [] for r in joint)
 
 
 def test_drift_multivariate_passes_an_unchanged_window(cli, frame_file) -> None:
@@ -188,6 +246,26 @@ def test_drift_multivariate_passes_an_unchanged_window(cli, frame_file) -> None:
     assert all(r["status"] == "pass" and abs(r["auroc"] - 0.5) < 0.05 for r in joint)
     assert all(r["importance"] == [] and r["top_features"] is None for r in joint)
     assert doc["recommendations"] == []
+
+
+def test_drift_multivariate_no_false_alarm_on_a_many_level_category_in_a_small_reference(
+        cli, frame_file) -> None:
+    """The whole reference (4,000 rows, within the row budget) is the classifier's reference
+    sample and `country` has 3,000 levels, drawn alike on both sides: no drift."""
+    def frame(seed: int, prefix: str) -> pl.DataFrame:
+        rng = np.random.default_rng(seed + 10)
+        return make_frame(4000, seed=seed, prefix=prefix).with_columns(
+            country=pl.Series(rng.integers(0, 3000, 4000)).cast(pl.String))
+
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
+        str(frame_file(frame(1, "t"), "t.parquet")))
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(frame(2, "p"), "p.parquet")))
+    result = cli(*DRIFT, "--multivariate")
+    doc = result.json()
+    joint = [r for r in doc["results"] if r.get("section") == "multivariate"]
+    assert len(joint) == 2 and joint[0]["rows_reference"] == 4000
+    assert all(r["status"] == "pass" and abs(r["auroc"] - 0.5) < 0.05 for r in joint), joint
 
 
 def test_drift_multivariate_table_has_its_own_section(cli, frame_file) -> None:

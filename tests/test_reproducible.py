@@ -81,9 +81,69 @@ def test_exact_sums_keep_nulls_nan_inf_and_empty_groups_as_sum_does() -> None:
         assert got[2] == expected if expected is not None else math.isnan(got[2])
     empty = with_grids(frame.lazy().filter(pl.col("g") > 9), ["x"])
     assert empty.select(exact_sums(["x"])).collect()["x"].to_list() == [0.0]
-    tiny = pl.DataFrame({"x": [1e-300, 3e-300]})
-    assert tiny.select(exact_total(pl.col("x")))[0, 0] == pytest.approx(4e-300, rel=1e-15)
-    assert pl.DataFrame({"x": [0.0]}).select(grid_scale(pl.col("x")))[0, 0] == 2.0**61
+    tiny = pl.DataFrame({"x": [1e-300, 3e-300]})  # below 2^-962: no grid, a float sum
+    assert tiny.select(exact_total(pl.col("x")))[0, 0] == pytest.approx(4e-300, rel=1e-15,
+                                                                        abs=0.0)
+    assert tiny.select(grid_scale(pl.col("x")))[0, 0] == 0.0
+    edge = pl.DataFrame({"x": [2.0**-962, 2.0**-1000]})  # the smallest grid: 2^-962 exact
+    assert edge.select(grid_scale(pl.col("x")))[0, 0] == 2.0**1023
+    assert edge.select(exact_total(pl.col("x")))[0, 0] == 2.0**-962 + 2.0**-1000
+    for zeros in ([0.0], [None], [0.0, None, -0.0]):  # nothing to put on a grid: sums are 0
+        frame = pl.DataFrame({"g": [1] * len(zeros), "x": zeros}, schema={"g": pl.Int64,
+                                                                          "x": pl.Float64})
+        assert frame.select(grid_scale(pl.col("x")))[0, 0] == 0.0
+        assert (with_grids(frame.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"]))
+                .collect()["x"].to_list()) == [0.0]
+
+
+def test_grouped_exact_sums_equal_fsum_brute_force() -> None:
+    """Per group against `math.fsum` (exact, one rounding): values on the column's grid —
+    dyadic values of normal, huge (2^900) and tiny (2^-900) magnitude, with ties, nulls,
+    one-row groups and groups that cancel to a remainder far below their terms — sum to
+    exactly fsum's float; any floats sum to within the grid's rounding (2^-61 of the column's
+    largest |x| per row) of it. Shuffled rows give the same bits."""
+    rng = np.random.default_rng(21)
+    n, groups = 30_000, 400
+    g = rng.integers(0, groups, n)
+    g[:groups] = np.arange(groups)
+    dyadic = rng.integers(-(2**30), 2**30, n).astype(float) * 2.0**-30
+    dyadic[rng.random(n) < 0.3] = 0.5  # ties
+    # cancellation: pairs ±b (b up to 2^53) and small multiples of the grid's 2^-7 whose sum
+    # is all that is left (a float sum in row order loses them: ulp(2^53) = 2)
+    big = rng.integers(2**50, 2**53, n).astype(float) * np.where(np.arange(n) % 2 == 0, 1, -1)
+    big[1::2] = -big[0::2]
+    small = rng.integers(1, 1000, n) * 2.0**-7
+    pair = np.arange(n) // 2
+    cancel = np.where((pair % 3 == 2), small, big)
+    g = np.where(pair % 3 == 2, g, pair % groups)  # each ± pair in one group
+    frame = pl.DataFrame({
+        "g": g, "d": dyadic, "huge": dyadic * 2.0**900, "tiny": dyadic * 2.0**-900,
+        "cancel": cancel,
+        "any": np.where(rng.random(n) < 0.5, rng.normal(0, 1, n), rng.lognormal(3, 4, n)),
+    }).with_columns(pl.when(pl.int_range(pl.len()) % 11 == 3).then(None)
+                    .otherwise(pl.col(c)).alias(c) for c in ("d", "huge", "any"))
+    names = ["d", "huge", "tiny", "cancel", "any"]
+
+    def run(rows: pl.DataFrame) -> pl.DataFrame:
+        return (with_grids(rows.lazy(), names).group_by("g").agg(exact_sums(names)).collect()
+                .sort("g"))
+
+    out = run(frame)
+    assert _frame_bits(run(frame.sample(fraction=1.0, shuffle=True, seed=3))) == \
+        _frame_bits(out)
+    top = frame["any"].abs().max()
+    assert isinstance(top, float)
+    parts = frame.partition_by("g", as_dict=True)
+    for row in out.iter_rows(named=True):
+        part = parts[(row["g"],)]
+        for c in names:
+            values = part[c].drop_nulls().to_list()
+            exact = math.fsum(values)
+            if c != "any":
+                assert row[c] == exact, (c, row["g"])
+            else:
+                bound = len(values) * 2.0 ** (math.ceil(math.log2(top)) - 61)
+                assert abs(row[c] - exact) <= bound + math.ulp(exact), (row["g"], row[c], exact)
 
 
 def _grid_total(values: list[float], scale: float) -> float:

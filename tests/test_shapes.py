@@ -5,6 +5,7 @@ renderers take their columns from the shapes; too-small segments are `insufficie
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from evalctl.render.cells import columns_for, sections
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
 from evalctl.reports.shape import (
+    COMMON,
     NUMBER,
     STATUS,
     STRING,
@@ -27,6 +29,9 @@ from evalctl.reports.shape import (
     Shape,
     ShapeError,
     Status,
+    Use,
+    View,
+    common,
 )
 from evalctl.reports.shapes import SHAPES, commands_with_shapes, shape_for
 
@@ -71,7 +76,7 @@ def test_a_row_that_fits_its_shape_is_accepted() -> None:
 def test_a_renamed_key_raises_naming_it() -> None:
     row = drift_row()
     row["max"] = row.pop("max_score")
-    with pytest.raises(ShapeError, match=r"DriftVerdict.*undeclared keys \['max'\].*"
+    with pytest.raises(ShapeError, match=r"FeatureVerdict.*undeclared keys \['max'\].*"
                                          r"lacks \['max_score'\]"):
         Report(command="drift", model="m", status="fail", results=[row])
 
@@ -89,7 +94,7 @@ def test_a_missing_or_undeclared_key_raises(change: str) -> None:
 
 def test_optional_fields_may_be_left_out_but_not_misspelt() -> None:
     row = shaped("monitor", {"status": "pass", "check": "volume"})
-    assert "method" not in row  # optional in CheckRow
+    assert "method" not in row  # optional in monitor's use of CheckRow
     Report(command="monitor", model="m", status="pass", results=[row])
     with pytest.raises(ShapeError, match="methd"):
         Report(command="monitor", model="m", status="pass", results=[row | {"methd": "psi"}])
@@ -107,10 +112,52 @@ def test_an_undeclared_section_or_command_raises(command: str, section: str | No
 
 def test_a_shape_refuses_columns_that_are_not_fields_and_repeated_fields() -> None:
     fields = (Field("status", STATUS), Field("score", NUMBER))
+    use = (Use("x", None, "status score", "status, score"),)
     with pytest.raises(ShapeError, match="not fields"):
-        Shape("Bad", "", fields, (Column("scores", "score"),), (("x", None),))
+        Shape("Bad", "", fields, (Column("scores", "score"),), use)
     with pytest.raises(ShapeError, match="repeat"):
-        Shape("Bad", "", (*fields, Field("score", STRING)), (), (("x", None),))
+        Shape("Bad", "", (*fields, Field("score", STRING)), (), use)
+    with pytest.raises(ShapeError, match="'scores' is not a field"):
+        Shape("Bad", "", fields, (), (Use("x", None, "status scores", ""),))
+    with pytest.raises(ShapeError, match="column 'score' is not a column"):
+        Shape("Bad", "", fields, (Column("status", "status"),),
+              (Use("x", None, "status score", "status, score"),))
+
+
+def test_a_use_takes_a_subset_of_fields_and_columns_with_its_own_headers() -> None:
+    shape = Shape("S", "", (Field("status", STATUS), Field("score", NUMBER, "x", null=True),
+                            Field("note", STRING)),
+                  (Column("status", "status", 0), Column("score", "score", 1)),
+                  (Use("a", None, "status score! ?note", "score=latest@0/words, status"),
+                   Use("b", "s", "status score", "status")))
+    a, b = shape.view("a", None), shape.view("b", "s")
+    assert a.required == {"status", "score"} and a.keys == {"status", "score", "note"}
+    assert a.json_schema()["properties"]["score"]["type"] == "number"
+    assert b.json_schema()["properties"]["score"]["type"] == ["number", "null"]
+    assert a.columns == (Column("score", "latest", 0, "words"), Column("status", "status", 0))
+    assert b.columns == (Column("status", "status", 0),) and shape.rows_of == (("a", None),
+                                                                             ("b", "s"))
+    with pytest.raises(ShapeError, match="no use"):
+        shape.view("c", None)
+    assert common("status reason") == (COMMON["status"], COMMON["reason"])
+    with pytest.raises(ShapeError, match="no common field"):
+        common("status statuss")
+
+
+def test_a_field_and_a_column_are_declared_once_for_every_command() -> None:
+    """A handful of shared shapes, each serving several commands or sections; every field and
+    column of a shape is used by one of them."""
+    assert len(SHAPES) <= 7 and all(len(shape.uses) >= 2 for shape in SHAPES)
+    for shape in SHAPES:
+        used = {spec.strip("?!") for use in shape.uses for spec in use.fields.split()}
+        assert used == {f.name for f in shape.fields}, shape.name
+        shown = {part.strip().split("=")[0].split("@")[0].split("/")[0]
+                 for use in shape.uses for part in use.columns.split(",")}
+        assert shown == {c.key for c in shape.columns}, shape.name
+    own = Counter((f.name, f.type, f.null, f.meaning) for shape in SHAPES for f in shape.fields
+                  if f is not COMMON.get(f.name))
+    assert [k for k, n in own.items() if n > 1] == [], "declared alike twice: put it in COMMON"
+    assert all(any(f is field for s in SHAPES for f in s.fields) for field in COMMON.values())
 
 
 # -- the declarations -------------------------------------------------------------------------
@@ -123,8 +170,11 @@ def test_every_command_declares_its_shapes_and_every_shape_is_used() -> None:
         assert shape.rows_of and shape.columns, shape.name
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
-def test_each_shape_generates_a_valid_json_schema(shape: Shape) -> None:
+VIEWS = [shape_for(c, s) for shape in SHAPES for c, s in shape.rows_of]
+
+
+@pytest.mark.parametrize("shape", VIEWS, ids=lambda v: f"{v.command}-{v.section}")
+def test_each_shape_generates_a_valid_json_schema(shape: View) -> None:
     schema = shape.json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert set(schema["properties"]) == {f.name for f in shape.fields}
@@ -177,12 +227,13 @@ def published_result(command: str, section: str | None) -> tuple[dict[str, Any],
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
 def test_the_committed_schemas_agree_with_the_shape(shape: Shape) -> None:
-    """Every key a command's schema names for this shape's rows is a field of the shape with a
-    compatible type; what the shape requires, the schema requires; and every field of the
+    """Every key a command's schema names for this shape's rows is a field of its use with a
+    compatible type; what the use requires, the schema requires; and every field of the
     shape is named by the schema of a command whose rows it describes."""
-    fields = {f.name: f for f in shape.fields}
     named: set[str] = set()
     for command, section in shape.rows_of:
+        view = shape_for(command, section)
+        fields = {f.name: f for f in view.fields}
         properties, required = published_result(command, section)
         if command in ("skew", "rca", "slices", "estimate"):  # one schema for every section
             properties = {k: v for k, v in properties.items() if k in fields}
@@ -190,19 +241,20 @@ def test_the_committed_schemas_agree_with_the_shape(shape: Shape) -> None:
         unknown = set(properties) - set(fields)
         assert not unknown, f"{command}/{section}: schema keys {unknown} not in {shape.name}"
         assert required <= set(fields), (command, section, required - set(fields))
-        assert shape.required <= required, (command, section, shape.required - required)
+        assert view.required <= required, (command, section, view.required - required)
         for name, fragment in properties.items():
             declared = json_types(fields[name].json_schema())
             assert compatible(declared, json_types(fragment)), (command, name, declared,
                                                                 json_types(fragment))
-    assert named == set(fields), f"{shape.name}: fields no schema names: {set(fields) - named}"
+    assert named == {f.name for f in shape.fields}, \
+        f"{shape.name}: fields no schema names: {set(f.name for f in shape.fields) - named}"
 
 
 def test_every_schema_key_of_a_sectioned_command_belongs_to_one_of_its_shapes() -> None:
     for command in ("skew", "rca", "slices", "estimate"):
         keys = set(schema_of(command)["$defs"]["result"]["properties"])
-        declared = {f.name for s in SHAPES for c, _ in s.rows_of if c == command
-                    for f in s.fields}
+        declared = {f.name for s in SHAPES for c, section in s.rows_of if c == command
+                    for f in s.view(c, section).fields}
         assert keys == declared, (command, keys ^ declared)
 
 
@@ -276,3 +328,55 @@ def test_slices_gives_too_small_segments_insufficient_never_pass(story) -> None:
     assert all(r["n"] >= 1500 for r in declared
                if r["status"] in ("pass", "warn") and r["slice"] != "overall")
     assert doc["status"] in ("pass", "warn") and doc["summary"]["insufficient"] == len(small)
+
+
+# -- descriptions -----------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_every_field_says_what_it_means(shape: Shape) -> None:
+    """Every field has a description (its own, or the glossary's for its name) that says more
+    than its name."""
+    for f in shape.fields:
+        assert f.meaning, f"{shape.name}.{f.name} has no description (reports/shapes)"
+        assert f.meaning.strip() != f.name.replace("_", " "), (shape.name, f.name)
+
+
+def test_a_field_without_a_description_is_caught() -> None:
+    assert not Field("frobs", NUMBER).meaning and Field("frobs", NUMBER, "x").meaning == "x"
+    assert Field("status", STATUS).meaning == Field("status", STATUS).json_schema()[
+        "description"]
+
+
+def _result_properties(doc: dict[str, Any], section: str | None) -> dict[str, Any]:
+    key = "multivariate" if section == "multivariate" else "result"
+    properties: dict[str, Any] = doc["$defs"][key]["properties"]
+    return properties
+
+
+@pytest.mark.parametrize("path", sorted(SCHEMAS.glob("*.v2.json")), ids=lambda p: p.stem)
+def test_the_committed_schemas_carry_the_shapes_descriptions(
+        path: Path, request: pytest.FixtureRequest) -> None:
+    """Each result property of a command's schema has the description of its field in the
+    shape (for a key several sections share, one of theirs); `pytest --update-golden` writes
+    them from the shapes."""
+    doc = json.loads(path.read_text())
+    command = doc["properties"]["command"]["const"]
+    meanings: dict[tuple[int, str], list[str]] = {}
+    for shape in SHAPES:
+        for c, section in shape.rows_of:
+            if c == command:
+                properties = _result_properties(doc, section)
+                for f in shape_for(c, section).fields:
+                    meanings.setdefault((id(properties), f.name), []).append(f.meaning)
+    wrong = []
+    for _, section in {r for s in SHAPES for r in s.rows_of if r[0] == command}:
+        properties = _result_properties(doc, section)
+        for name, fragment in properties.items():
+            allowed = meanings.get((id(properties), name), [])
+            if allowed and fragment.get("description") not in allowed:
+                wrong.append(name)
+                fragment["description"] = allowed[0]
+    if wrong and request.config.getoption("--update-golden"):
+        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return
+    assert not wrong, f"{path.name}: descriptions differ from the shapes' for {sorted(wrong)}" \
+        " (pytest --update-golden writes them)"

@@ -337,3 +337,29 @@ def test_init_refuses_a_backend_that_ignores_conditional_writes() -> None:
     with pytest.raises(StoreError, match="ignores conditional writes") as caught:
         Store._init_object(storage)
     assert caught.value.exit_code == 3
+
+
+def test_an_aws_profile_gives_the_keys_when_none_are_set(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("boto3")
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[team]\naws_access_key_id = AKIATEAM\n"
+                           "aws_secret_access_key = team-secret\n")
+    config = tmp_path / "config"
+    config.write_text("[profile team]\nregion = eu-central-1\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "team")
+    assert storage_options({"aws_endpoint_url": "http://127.0.0.1:9"}) == {
+        "aws_access_key_id": "AKIATEAM", "aws_secret_access_key": "team-secret",
+        "aws_region": "eu-central-1", "aws_endpoint_url": "http://127.0.0.1:9"}
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENV")  # keys in the environment win
+    assert storage_options({})["aws_access_key_id"] == "AKIAENV"
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.setenv("AWS_PROFILE", "nobody")
+    with pytest.raises(StoreError, match="AWS_PROFILE=nobody") as caught:
+        storage_options({})
+    assert caught.value.exit_code == 3

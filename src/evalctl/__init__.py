@@ -11,7 +11,8 @@
 `Store`, a `ModelConfig` and parsed `Selector`s.
 """
 
-from evalctl.analyses.monitor import MonitorOutcome
+from typing import TYPE_CHECKING, Any
+
 from evalctl.clock import Clock, fixed_clock, system_clock
 from evalctl.config import Config, ModelConfig
 from evalctl.errors import (
@@ -28,6 +29,25 @@ from evalctl.settings.load import load_config
 from evalctl.version import __version__
 from evalctl.workspace import Workspace
 from evalctl.workspace import open_workspace as open
+
+if TYPE_CHECKING:
+    from evalctl.analyses.monitor import MonitorOutcome
+
+
+def __getattr__(name: str) -> Any:
+    """`MonitorOutcome` on first use: importing it loads every check `monitor` runs (drift,
+    multivariate, estimate, ...), which a CLI command that does not monitor never needs
+    (start-up time)."""
+    if name == "MonitorOutcome":
+        from evalctl.analyses.monitor import MonitorOutcome
+
+        return MonitorOutcome
+    raise AttributeError(f"module 'evalctl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "MonitorOutcome"})
+
 
 __all__ = [
     "Clock", "Config", "ConfigError", "EvalctlError", "IngestError", "InputError",

@@ -32,6 +32,7 @@ from evalctl.settings.sections import with_options
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
+    from evalctl.engines.spark import SparkEngine
 
 
 STARTER_CONFIG = """\
@@ -318,31 +319,35 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
 
 
 def skew(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
-         join_key: str | None = None, engine: str = "auto") -> Report:
+         join_key: str | None = None, engine: str = "auto",
+         spark: SparkEngine | None = None) -> Report:
     """Training/serving skew between two selections (the CI gate). `engine`: profiles,
-    scan or auto (profiles when they cover the question)."""
+    scan, spark or auto (profiles when they cover the question); `spark`: the Spark engine
+    (for spark, or auto with ``engine.kind: spark``)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.skew import skew_report
 
     model = store.resolve_model(model)
     return skew_report(store, model, reference, current, settings=model.settings.skew,
-                       join_key=join_key, engine=engine)
+                       join_key=join_key, engine=engine, spark=spark)
 
 
 def drift(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
           window: str | None = None, windows: int | None = None,
           min_rows: int | None = None, multivariate: bool = False,
-          engine: str = "auto") -> Report:
+          engine: str = "auto", spark: SparkEngine | None = None) -> Report:
     """Drift of every column window by window, with onset; with `multivariate`, also a
     classifier two-sample test per window (needs the `evalctl[multivariate]` extra).
-    `engine`: profiles, scan or auto (profiles when they cover the question)."""
+    `engine`: profiles, scan, spark or auto (profiles when they cover the question);
+    `spark`: the Spark engine (for spark, or auto with ``engine.kind: spark``)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.drift import drift_report
 
     model = store.resolve_model(model)
     settings = with_options(model.settings.drift, window=window, min_rows=min_rows)
     return drift_report(store, model, reference, current, settings=settings,
-                        windows=windows, multivariate=multivariate, engine=engine)
+                        windows=windows, multivariate=multivariate, engine=engine,
+                        spark=spark)
 
 
 def slices(store: Store, model: ModelConfig, selector: Selector, *,
@@ -377,16 +382,18 @@ def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate:
 
 
 def monitor(store: Store, models: Sequence[ModelConfig], *, day: date | None = None,
-            clock: Clock | None = None, run_id: str | None = None) -> MonitorOutcome:
+            clock: Clock | None = None, run_id: str | None = None,
+            spark: SparkEngine | None = None) -> MonitorOutcome:
     """Every configured check for each model's window (`day`, default the day before the
     clock's UTC date); returns the report and the new alerts, and appends the results
-    history. Freshness is measured against the clock."""
+    history. Freshness is measured against the clock. Drift scans run on `spark` when
+    given."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.monitor import MonitorRun, monitor_report
 
     if not models:
         raise InputError("monitor: no models given")
-    run = MonitorRun(now=now(clock), day=day, run_id=run_id)
+    run = MonitorRun(now=now(clock), day=day, run_id=run_id, spark=spark)
     return monitor_report(store, [store.resolve_model(m) for m in models], run)
 
 
@@ -486,7 +493,7 @@ def check_config(path: str | Path | None = None) -> Report:
 
 
 def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool = False,
-                   clock: Clock | None = None) -> Report:
+                   clock: Clock | None = None, spark: SparkEngine | None = None) -> Report:
     """For each model: fit its monitoring reference when needed (first build, changed config,
     `refit`) and profile every stored batch without profiles on it (README: "Profiles")."""
     # start-up time: a command loads only its own analysis
@@ -498,7 +505,7 @@ def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool =
     rows, recommendations = [], []
     for model in models:
         model = store.resolve_model(model)
-        done = build_profiles(store, model, refit=refit, now=now(clock))
+        done = build_profiles(store, model, refit=refit, now=now(clock), spark=spark)
         ref = done.reference
         rows.append({"status": "pass", "model": model.name, "reference": ref.hash,
                      "selector": ref.selector, "granularity": ref.granularity,
@@ -514,7 +521,9 @@ def profiles_build(store: Store, models: Sequence[ModelConfig], *, refit: bool =
     return Report(command="profiles build",
                   model=models[0].name if len(models) == 1 else None, status="pass",
                   inputs={"store": store.location, "models": [m.name for m in models],
-                          "refit": refit},
+                          "refit": refit,
+                          **({"engine": "spark", "spark_master": spark.master} if spark
+                             else {})},
                   results=rows,
                   summary={"models": len(rows), "batches": sum(r["batches"] for r in rows),
                            "files": sum(r["files"] for r in rows),

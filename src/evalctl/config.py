@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalctl.engines.settings import EngineSettings
 from evalctl.errors import ConfigError
 from evalctl.settings.sections import ModelSettings, ProfileSettings
 
@@ -98,6 +99,7 @@ class Config:
     path: Path | None
     store: Path | str | None  # a folder, or an `s3://bucket/prefix` URL (README "Object storage")
     models: dict[str, ModelConfig]
+    engine: EngineSettings = field(default_factory=EngineSettings)  # `engine:` (Spark)
     # `storage_options:`: object_store keys (endpoint, region, allow_http...) for an s3:// store
     storage_options: dict[str, str] = field(default_factory=dict)
 

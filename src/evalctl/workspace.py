@@ -8,17 +8,19 @@ commands call these methods: one code path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from evalctl import api
 from evalctl.analyses.report import HealthRequest, health_report
 from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
+from evalctl.engines.spark import SparkEngine, spark_engine
 from evalctl.errors import EvalctlError, InputError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.storage import is_object_url
@@ -138,25 +140,41 @@ class Workspace:
     @_traced
     def skew(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
              *, join_key: str | None = None, as_of: date | None = None,
-             engine: str = "auto") -> Report:
-        """`evalctl skew`: training/serving skew between two selections."""
-        return self._stamped(api.skew(self.store, self.model(model),
-                                      self.selector(reference, as_of),
-                                      self.selector(current, as_of), join_key=join_key,
-                                      engine=engine))
+             engine: str = "auto", spark: Any = None) -> Report:
+        """`evalctl skew`: training/serving skew between two selections. `spark`: a running
+        SparkSession a scan runs on (left running)."""
+        with self._spark(engine, spark) as on:
+            return self._stamped(api.skew(self.store, self.model(model),
+                                          self.selector(reference, as_of),
+                                          self.selector(current, as_of), join_key=join_key,
+                                          engine=engine, spark=on))
 
     @_traced
     def drift(self, model: ModelRef, current: SelectorRef, reference: SelectorRef = "training",
               *, window: str | None = None, windows: int | None = None,
               min_rows: int | None = None, as_of: date | None = None,
-              multivariate: bool = False, engine: str = "auto") -> Report:
+              multivariate: bool = False, engine: str = "auto", spark: Any = None) -> Report:
         """`evalctl drift`: every column window by window, with onset (and, with
-        `multivariate`, a classifier two-sample test per window)."""
-        return self._stamped(api.drift(self.store, self.model(model),
-                                       self.selector(reference, as_of),
-                                       self.selector(current, as_of), window=window,
-                                       windows=windows, min_rows=min_rows,
-                                       multivariate=multivariate, engine=engine))
+        `multivariate`, a classifier two-sample test per window). `spark`: a running
+        SparkSession a scan runs on (left running)."""
+        with self._spark(engine, spark) as on:
+            return self._stamped(api.drift(self.store, self.model(model),
+                                           self.selector(reference, as_of),
+                                           self.selector(current, as_of), window=window,
+                                           windows=windows, min_rows=min_rows,
+                                           multivariate=multivariate, engine=engine,
+                                           spark=on))
+
+    @contextlib.contextmanager
+    def _spark(self, engine: str, session: Any) -> Iterator[SparkEngine | None]:
+        """The Spark engine of a report (None: local); a session it started is stopped."""
+        on = (spark_engine(self.config.engine, engine, session)
+              if engine in ("auto", "spark") else None)
+        try:
+            yield on
+        finally:
+            if on is not None:
+                on.close()
 
     @_traced
     def slices(self, model: ModelRef, selector: SelectorRef, *,
@@ -243,12 +261,14 @@ class Workspace:
     @_traced
     def monitor(self, models: ModelRef | Sequence[ModelRef] | None = None, *,
                 day: date | None = None, run_id: str | None = None,
-                notify: bool | None = None, report_link: str | None = None) -> MonitorOutcome:
+                notify: bool | None = None, report_link: str | None = None,
+                spark: Any = None) -> MonitorOutcome:
         """`evalctl monitor`: every configured check of each model (default: every model of
         the config) for ``day`` (default: the day before the clock's UTC date); appends the
         history and returns the report with the new alerts. ``notify``: deliver the models'
         `alerts:` (None: those configured; False: none; True: all, quiet hours ignored);
-        ``report_link``: where the payload says the report is (e.g. the `-o` path)."""
+        ``report_link``: where the payload says the report is (e.g. the `-o` path);
+        ``spark``: a running SparkSession drift scans run on (else the config's ``engine:``)."""
         if models is None:
             models = sorted(self.config.models)
             if not models:
@@ -259,7 +279,9 @@ class Workspace:
         from evalctl.alerts import notify as alerts  # imported on use: urllib, fast --help
 
         notified = alerts.models_to_notify(resolved, notify, os.environ)  # before any write
-        outcome = api.monitor(self.store, resolved, day=day, clock=self.clock, run_id=run_id)
+        with self._spark("auto", spark) as on:
+            outcome = api.monitor(self.store, resolved, day=day, clock=self.clock,
+                                  run_id=run_id, spark=on)
         if notified:
             alerts.notify_models(self.store, notified, outcome.report, alerts.Delivering(
                 now=now(self.clock), forced=bool(notify), report=report_link))
@@ -331,14 +353,19 @@ class Workspace:
                                     dry_run=dry_run, clock=self.clock))
 
     @_traced
-    def profiles_build(self, model: ModelRef | None = None, *, refit: bool = False) -> Report:
+    def profiles_build(self, model: ModelRef | None = None, *, refit: bool = False,
+                       engine: str = "auto", spark: Any = None) -> Report:
         """`evalctl profiles build`: fit the monitoring reference when needed, then profile
         every stored batch that has no profiles on it (every model with a `reference:` when
-        `model` is None)."""
+        `model` is None). `engine`: local, spark, or auto (the config's ``engine.kind``);
+        `spark`: a running SparkSession to profile on (left running)."""
+        if engine not in ("auto", "local", "spark"):
+            raise InputError(f"--engine: expected one of auto, local, spark, got {engine!r}")
         models = [self.model(model)] if model is not None else [
             self.model(m) for m in self.config.models.values() if m.profiles.reference]
-        return self._stamped(api.profiles_build(self.store, models, refit=refit,
-                                                clock=self.clock))
+        with self._spark(engine, spark) as on:
+            return self._stamped(api.profiles_build(self.store, models, refit=refit,
+                                                    clock=self.clock, spark=on))
 
     @_traced
     def erase(self, model: ModelRef, ids: str | Path, *, dry_run: bool = False) -> Report:

@@ -30,6 +30,7 @@ from evalctl.analyses.skew import (
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.checks.multivariate import ClassifierTestOptions, require_sklearn
 from evalctl.config import ModelConfig
+from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
@@ -63,7 +64,8 @@ def calendar_window(ts: str, window: str, selection: Selection) -> tuple[pl.Expr
 
 def drift_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
                  settings: DriftSettings, windows: int | None = None,
-                 multivariate: bool = False, engine: str = "auto") -> Report:
+                 multivariate: bool = False, engine: str = "auto",
+                 spark: SparkEngine | None = None) -> Report:
     """Per column, the measure of every window of `current` against `reference`.
 
     Windows are calendar windows (`settings.window`, e.g. 1d) or `windows` equal-row chunks in
@@ -80,7 +82,8 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
     plan, (ref_summary, chunks, per_window, key, bounds) = window_summaries(
-        store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds, settings, windows, engine)
+        store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds, settings, windows, engine,
+        spark)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
     for start, summaries in per_window.items():
         judged = judge_features(kinds, ref_summary, summaries, settings, chunks)
@@ -118,7 +121,8 @@ Bounds = dict[Any, tuple[datetime, datetime, int]]
 def window_summaries(store: Store, model: ModelConfig,
                      reference: tuple[Selection, pl.LazyFrame],
                      current: tuple[Selection, pl.LazyFrame], kinds: dict[str, str],
-                     settings: DriftSettings, windows: int | None, engine: str
+                     settings: DriftSettings, windows: int | None, engine: str,
+                     spark: SparkEngine | None = None
                      ) -> tuple[Plan, tuple[dict[str, Summary], list[dict[str, Summary]] | None,
                                             dict[Any, dict[str, Summary]], pl.Expr, Bounds]]:
     """The source of summaries: the reference's (and its chunks'), every window's, the window
@@ -129,8 +133,12 @@ def window_summaries(store: Store, model: ModelConfig,
                   "thresholds: reference_chunks needs row chunks"
                   if settings.thresholds == "reference_chunks" else None)
     step = parse_window(settings.window)
+    if step % timedelta(hours=1) and spark is not None:  # Spark profiles: hourly buckets
+        needs_rows = needs_rows or "the window is not a whole number of hours"
     plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
-                       requested=engine, window=step, needs_rows=needs_rows)
+                       requested="scan" if engine == "spark" else engine, window=step,
+                       needs_rows=needs_rows)
+    plan = on_spark(plan, spark, engine, needs_rows)
     if plan.engine == "profiles" and plan.reference is not None:
         progress.phase("merging profiles")
         binning = restricted(plan.reference.binning, kinds)
@@ -145,6 +153,18 @@ def window_summaries(store: Store, model: ModelConfig,
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    if plan.engine == "spark" and spark is not None:
+        progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
+        granularity = "1h" if step % timedelta(days=1) else "1d"
+        bucket_key, _ = calendar_window("bucket", settings.window, cur_sel)
+        ref = spark.merged(store.root, model, binning, ref_sel, granularity)
+        cur = spark.merged(store.root, model, binning, cur_sel, granularity, bucket_key)
+        scan = fallback(plan, [ref, cur], "auto")
+        if scan is None:
+            key, _ = calendar_window(model.timestamp, settings.window, cur_sel)
+            bounds = {start: (start, start + step, rows) for start, rows in cur.rows.items()}
+            return plan, (ref.summaries[None], None, cur.summaries, key, bounds)
+        plan = scan
     ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
     key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
     progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "

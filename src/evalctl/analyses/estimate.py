@@ -27,7 +27,11 @@ import polars as pl
 from evalctl.analyses import estimate_binary, estimate_multiclass
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
-from evalctl.analyses.estimate_backtest import backtest_summary, contradicted_recommendation
+from evalctl.analyses.estimate_backtest import (
+    backtest_summary,
+    contradicted_recommendation,
+    metric_why,
+)
 from evalctl.analyses.estimate_regression import (
     dle_unavailable,
     regression_settings,
@@ -138,9 +142,45 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
         results += _proxy_results(proxies, cur if binary else None, bounds, results, settings)
     results = sort_worst_first(results, key="_")
     return Report(command="estimate", model=model.name, status=overall_status(results),
-                  inputs=inputs, results=results, summary=_summary(results, bounds, settings),
+                  inputs=inputs, results=long_rows(results),
+                  summary=_summary(results, bounds, settings),
                   recommendations=_recommendations(results, model, settings,
                                                    (reference, current)))
+
+
+# The per-metric keys of a window (`_window_result`, `estimate_regression._window_row`): the
+# headline metric's flat, every metric's in dicts keyed by metric. `long_rows` turns them into
+# one result per window and metric.
+_PER_METRIC = ("metric", "estimate", "lower", "upper", "realized_value", "error", "estimated",
+               "realized", "in_band", "metric_why")
+_WINDOW_HEAD = ("section", "status", "window_start", "window_end", "rows", "labelled_rows")
+
+
+def long_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results in long format: each window becomes one row per estimated metric (the
+    headline metric first, then the estimator's order), with the metric's `estimated` value,
+    band (`lower`, `upper`, `se`), `realized` value, `error` and `in_band`, and the window's
+    own keys (status, rows, alerts, proxies...) repeated on each, as compare repeats a
+    segment's. `why` is the window's on the headline metric's row, and on another metric's row
+    that metric's own alert (None without one). Other results pass through."""
+    out: list[dict[str, Any]] = []
+    for row in results:
+        if row.get("section") != "windows":
+            out.append(row)
+            continue
+        head = {k: row[k] for k in _WINDOW_HEAD}
+        tail = {k: v for k, v in row.items() if k not in _PER_METRIC and k not in head}
+        estimated, realized, in_band = row["estimated"], row["realized"], row["in_band"]
+        for metric in sorted(estimated, key=lambda m: m != row["metric"]):
+            band_, actual = estimated[metric], (realized or {}).get(metric)
+            value = band_["value"]
+            own = {} if metric == row["metric"] else {"why": row["metric_why"].get(metric)}
+            out.append(head | {
+                "metric": metric, "estimated": value, "lower": band_["lower"],
+                "upper": band_["upper"], "se": band_["se"], "realized": actual,
+                "error": None if actual is None or value is None else value - actual,
+                "in_band": None if in_band is None else in_band.get(metric)} | tail | own)
+    return out
 
 
 def estimate_overall(store: Store, model: ModelConfig, reference: Selector, current: Selector,
@@ -162,14 +202,14 @@ def estimate_overall(store: Store, model: ModelConfig, reference: Selector, curr
                                  settings=replace(settings, min_rows=1), windows=1)
     except InputError as exc:
         return {"value": None, "low": None, "high": None, "n": 0, "reason": str(exc)}
-    window = next((r for r in report.results if r.get("section") == "windows"), None)
-    band = (window or {}).get("estimated", {}).get(metric)
-    if window is None or band is None:
+    row = next((r for r in report.results
+                if r.get("section") == "windows" and r["metric"] == metric), None)
+    if row is None:
         return {"value": None, "low": None, "high": None, "n": 0,
                 "reason": f"{metric} cannot be estimated (the {model.task} estimator gives: "
                           f"{gives})"}
-    return {"value": band["value"], "low": band["lower"], "high": band["upper"],
-            "n": window["rows"]}
+    return {"value": row["estimated"], "low": row["lower"], "high": row["upper"],
+            "n": row["rows"]}
 
 
 def _check_versions(ref: Selection, cur: Selection) -> None:
@@ -261,7 +301,7 @@ def _window_result(i: int, bound: dict[str, Any], est: Estimates, real: Estimate
         "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
         "reason": why[0] if status == "error" else None, "alerts": why,
         "decided_by": decided,
-        "decided_by_text": alerts[0]["why"] if decided else None,
+        "decided_by_text": alerts[0]["why"] if decided else None, "metric_why": metric_why(alerts),
         "estimated": estimated, "realized": realized, "contradicted": contradicted,
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
         "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},

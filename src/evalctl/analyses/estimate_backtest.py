@@ -6,8 +6,9 @@ A window is *contradicted* when its realised value lies beyond the estimate's ba
 as its edges). The band covers what the window would realise if the relationship learnt on the
 reference still held, so a realised value that far outside it (about 3.9 standard errors for a
 95% band: by chance about once in 10,000 windows) says the relationship changed: concept
-drift, which no label-free estimator can see. Works on the per-window rows of
-`evalctl estimate` (`estimate`, `lower`, `upper`, `realized_value`, `labelled_rows`).
+drift, which no label-free estimator can see. Works on the per-window rows `estimate` builds
+before it writes them in long format (`analyses.estimate.long_rows`): the headline metric's
+`estimate`, `lower`, `upper`, `realized_value`, `labelled_rows`.
 """
 
 from __future__ import annotations
@@ -56,3 +57,13 @@ def contradicted_recommendation(windows: Sequence[dict[str, Any]], metric: str,
             "and the target has changed since the reference (concept drift), which no "
             "label-free estimator can see; trust the realised values there and re-learn the "
             f"estimate on recent labelled rows: {refit}"]
+
+
+def metric_why(alerts: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Each estimated metric's own alert in words (its first; failures come first), from a
+    window's alerts (those about a metric name it as `check`)."""
+    out: dict[str, str] = {}
+    for alert in alerts:
+        if "check" in alert:
+            out.setdefault(alert["check"], alert["why"])
+    return out

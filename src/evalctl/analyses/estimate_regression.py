@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.analyses.estimate_backtest import contradicted
+from evalctl.analyses.estimate_backtest import contradicted, metric_why
 from evalctl.analyses.performance import finite
 from evalctl.checks.multivariate import EXTRA, category_counts, encode, fit_encoding
 from evalctl.config import ModelConfig
@@ -246,6 +246,7 @@ def _window_row(i: int, bound: dict[str, Any], estimated: dict[str, dict[str, fl
         "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
         "reason": why[0] if status == "error" else None, "alerts": why,
         "decided_by": decided, "decided_by_text": alerts[0]["why"] if decided else None,
+        "metric_why": metric_why(alerts),
         "estimated": estimated, "realized": realized,
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
         "contradicted": bool(against),

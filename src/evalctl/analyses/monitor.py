@@ -17,6 +17,7 @@ from evalctl.analyses.skew import output_columns
 from evalctl.checks.aggregate import feature_verdict, output_drift
 from evalctl.checks.multivariate import require_sklearn
 from evalctl.config import ModelConfig
+from evalctl.engines.spark import SparkEngine
 from evalctl.lake.results import publish_window
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
@@ -36,6 +37,7 @@ class MonitorRun:
     now: datetime
     day: date | None = None  # --date; default: yesterday (the newest complete day)
     run_id: str | None = None
+    spark: SparkEngine | None = None  # where drift scans run (config engine.kind: spark)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         progress.advance(n)
         settings = model.settings.monitor
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
-        rows = monitor_model(store, model, day, settings, run.now)
+        rows = monitor_model(store, model, day, settings, run.now, run.spark)
         alerts += store_history(store, model, day, rows, run)
         results += rows
         leads += drift_lead(model, rows)
@@ -111,7 +113,7 @@ def _short(value: Any) -> str:
 
 
 def monitor_model(store: Store, model: ModelConfig, day: date, settings: MonitorSettings,
-                  now: datetime) -> list[dict[str, Any]]:
+                  now: datetime, spark: SparkEngine | None = None) -> list[dict[str, Any]]:
     """All checks of one model for one day, each a result row tagged with its check."""
     volume = checks.volume(store, model, day, settings)
     rows = [volume, checks.freshness(store, model, day, settings, now)]
@@ -122,7 +124,7 @@ def monitor_model(store: Store, model: ModelConfig, day: date, settings: Monitor
     lf = store.scan(model, window)
     labels = checks.labels(lf, model, settings)
     rows.append(labels)
-    drift_rows = checks.drift(store, model, day, settings)
+    drift_rows = checks.drift(store, model, day, settings, spark)
     rows += drift_rows
     if settings.multivariate:
         rows.append(checks.multivariate(store, model, day, settings))

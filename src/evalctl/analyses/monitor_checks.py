@@ -16,6 +16,7 @@ import polars as pl
 from evalctl.analyses.drift import drift_report
 from evalctl.checks.multivariate import ClassifierTestOptions
 from evalctl.config import ModelConfig
+from evalctl.engines.spark import SparkEngine
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import LABEL_AT_COL, LABEL_SOURCE_COL, Store
@@ -95,9 +96,10 @@ def labels(lf: pl.LazyFrame, model: ModelConfig, s: MonitorSettings) -> dict[str
             "latency_hours": latency, "summary": text}
 
 
-def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
-          ) -> list[dict[str, Any]]:
-    """Each column's drift vs the reference over the last `drift_days` days, judged on `day`."""
+def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
+          spark: SparkEngine | None = None) -> list[dict[str, Any]]:
+    """Each column's drift vs the reference over the last `drift_days` days, judged on `day`
+    (a scan runs on `spark` when given)."""
 
     settings = model.settings.drift
     start = day - timedelta(days=s.drift_days - 1)
@@ -105,7 +107,7 @@ def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings
                        end=day)
     try:
         report = drift_report(store, model, parse_selector(s.reference), current,
-                              settings=replace(settings, window="1d"))
+                              settings=replace(settings, window="1d"), spark=spark)
     except EvalctlError as exc:
         return [{"check": "drift", "value": None, "threshold": None, "status": "error",
                  "reason": str(exc), "summary": f"drift not computed: {exc}"}]

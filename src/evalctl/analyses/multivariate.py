@@ -2,8 +2,9 @@
 
 Rows are sampled through the store's scans with a fixed seed: at most `ROW_BUDGET` rows of the
 reference (drawn once, reused for every window, so windows stay comparable) and at most
-`ROW_BUDGET` rows of each window, so the cost does not grow with the selection. The test itself
-is `evalctl.checks.multivariate`.
+`ROW_BUDGET` rows of each window, so the cost does not grow with the selection. Each window's
+pair of samples is encoded with `encode_pair` (the whole reference's vocabulary for "seen",
+the pair's pooled counts for the codes). The test itself is `evalctl.checks.multivariate`.
 """
 
 from __future__ import annotations
@@ -20,15 +21,14 @@ from evalctl.checks.multivariate import (
     ClassifierTestOptions,
     Encoding,
     category_counts,
-    encode,
+    encode_pair,
     encoded_two_sample_test,
-    fit_encoding,
     require_sklearn,
 )
 from evalctl.config import ModelConfig
 from evalctl.settings.sections import DriftSettings
 
-ROW_BUDGET = 10_000  # rows per side per window
+ROW_BUDGET = 5_000  # rows per side per window
 MIN_AUROC = 0.55  # ... and fails when its AUROC also reaches this (below it: warn)
 MIN_ROWS_PER_SIDE = 50  # fewer rows on either side: insufficient, whatever min_rows says
 TOP_FEATURES = 3
@@ -57,16 +57,15 @@ def multivariate_results(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Exp
     counts = dict(zip([c for c, k in kinds.items() if k == "categorical"], pl.collect_all(
         [category_counts(ref_lf, c) for c, k in kinds.items() if k == "categorical"]),
         strict=True))
-    encoding = fit_encoding(counts, kinds)
-    reference = encode(sample_rows(ref_lf, columns, pl.lit(0), options.seed).drop(W), encoding)
+    reference = sample_rows(ref_lf, columns, pl.lit(0), options.seed).drop(W)
     samples = sample_rows(cur_lf, columns, key, options.seed + 1)
     by_window = samples.partition_by(W, as_dict=True, include_key=False)
     results = []
     for i, (start, (lo, hi, rows)) in enumerate(bounds.items()):
         progress.phase(f"multivariate: window {i + 1} of {len(bounds)}")
-        window = encode(by_window.get((start,), samples.clear().drop(W)), encoding)
-        results.append(_window_result(reference, window, encoding, (lo, hi, rows),
-                                      settings, options))
+        window = by_window.get((start,), samples.clear().drop(W))
+        results.append(_window_result(*encode_pair(reference, window, kinds, counts),
+                                      (lo, hi, rows), settings, options))
     return results
 
 

@@ -34,6 +34,7 @@ from evalctl.checks.aggregate import (
     outputs_first,
 )
 from evalctl.config import ModelConfig
+from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
@@ -54,14 +55,15 @@ UNIT_FACTORS = {60.0: "seconds vs minutes", 1 / 60: "minutes vs seconds",
 
 def skew_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
                 settings: DriftSettings, join_key: str | None = None,
-                engine: str = "auto") -> Report:
+                engine: str = "auto", spark: SparkEngine | None = None) -> Report:
     """Compare every feature and output of two selections; optionally row by row on an id.
-    `engine`: where the summaries come from (`evalctl.profiles.source`)."""
+    `engine`: where the summaries come from (`evalctl.profiles.source`); `spark`: the Spark
+    engine a scan runs on (`evalctl.engines.spark`)."""
     ref_sel, ref_lf = open_side(store, model, reference)
     cur_sel, cur_lf = open_side(store, model, current)
     kinds = checked_columns(model, settings)
     plan, summaries = skew_summaries(store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds,
-                                     settings, engine, join_key)
+                                     settings, engine, join_key, spark)
     ref_summary, cur_summary, chunk_summaries = summaries
     results = judge_features(kinds, ref_summary, cur_summary, settings, chunk_summaries)
     for result in results:
@@ -95,17 +97,20 @@ Side = tuple[Selection, Any]  # a selection and its lazy scan
 
 def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: Side,
                    kinds: dict[str, str], settings: DriftSettings, engine: str,
-                   join_key: str | None) -> tuple[Plan, tuple[dict[str, Summary],
-                                                              dict[str, Summary],
-                                                              list[dict[str, Summary]] | None]]:
+                   join_key: str | None, spark: SparkEngine | None = None
+                   ) -> tuple[Plan, tuple[dict[str, Summary], dict[str, Summary],
+                                          list[dict[str, Summary]] | None]]:
     """The source of summaries: (reference, current, reference chunks) merged from profiles
-    when they cover the question, else from a scan (bins fitted on the reference)."""
+    when they cover the question, else from a scan (bins fitted on the reference), on Spark
+    when `spark` is given."""
     (ref_sel, ref_lf), (cur_sel, cur_lf) = reference, current
     needs_rows = ("--join-key compares rows" if join_key else
                   "thresholds: reference_chunks needs row chunks"
                   if settings.thresholds == "reference_chunks" else None)
     plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
-                       requested=engine, needs_rows=needs_rows)
+                       requested="scan" if engine == "spark" else engine,
+                       needs_rows=needs_rows)
+    plan = on_spark(plan, spark, engine, needs_rows)
     if plan.engine == "profiles" and plan.reference is not None:
         progress.phase("merging profiles")
         binning = restricted(plan.reference.binning, kinds)
@@ -116,6 +121,13 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    if plan.engine == "spark" and spark is not None:
+        progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
+        merged = [spark.merged(store.root, model, binning, sel) for sel in (ref_sel, cur_sel)]
+        scan = fallback(plan, merged, "auto")
+        if scan is None:
+            return plan, (merged[0].summaries[None], merged[1].summaries[None], None)
+        plan = scan
     ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings)
     progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
     return plan, (ref_summary, summarize(cur_lf, binning)[None], chunk_summaries)

@@ -7,6 +7,8 @@ of equal length with positive totals; callers check emptiness first.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 PSI_EPSILON = 1e-4
@@ -62,13 +64,43 @@ def chi_square(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, f
     ``scipy.stats.chi2_contingency(table, correction=False)``; with one bucket left the
     statistic is 0 and the p-value 1.
     """
-    # scipy is imported only when this is computed (start-up time)
-    from scipy.stats import chi2
-
     table = np.vstack([ref_counts, cur_counts]).astype(float)
     table = table[:, table.sum(axis=0) > 0]
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    p_value = float(chi2.sf(statistic, dof)) if dof > 0 else 1.0
+    p_value = chi2_sf(statistic, dof) if dof > 0 else 1.0
     return statistic, p_value, dof
+
+
+def chi2_sf(x: float, dof: int) -> float:
+    """``scipy.stats.chi2.sf(x, dof)`` for a whole number of degrees of freedom, in closed form
+    (it matches scipy to 1e-12 relative, 1e-11 in tails below 1e-10 and above 1e-300, tested) --
+    written out because importing scipy costs ~0.2-0.45 s of start-up, more than the rest of
+    a profile-served `skew`. Even dof = 2m: ``exp(-x/2) sum_{j<m} (x/2)^j / j!``; odd dof =
+    2m + 1: ``erfc(sqrt(x/2)) + exp(-x/2) sum_{1<=j<=m} (x/2)^(j-1/2) / Gamma(j + 1/2)``. Every
+    term is positive (no cancellation) and each is summed from its logarithm, so nothing
+    overflows at a thousand levels and millions of rows."""
+    if dof < 1 or dof != int(dof):
+        raise ValueError(f"chi2_sf: dof must be a positive whole number, got {dof}")
+    if not x > 0.0:
+        return 1.0 if x <= 0.0 else math.nan
+    half = x / 2.0
+    m = int(dof) // 2
+    if dof % 2 == 0:
+        j = np.arange(m, dtype=float)
+        logs = j * math.log(half) - _lgamma(j + 1.0) - half
+        head = 0.0
+    else:
+        j = np.arange(1, m + 1, dtype=float)
+        logs = (j - 0.5) * math.log(half) - _lgamma(j + 0.5) - half
+        head = math.erfc(math.sqrt(half))
+    if not len(logs):
+        return head
+    top = float(logs.max())
+    return min(head + math.exp(top) * math.fsum(np.exp(logs - top).tolist()), 1.0)
+
+
+def _lgamma(values: np.ndarray) -> np.ndarray:
+    """math.lgamma over an array (scipy.special.gammaln: see chi2_sf)."""
+    return np.array([math.lgamma(v) for v in values.tolist()])

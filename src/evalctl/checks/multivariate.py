@@ -15,7 +15,7 @@ Pure: frames in, a dict out; no I/O, no clock, a fixed seed.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,12 +37,13 @@ class ClassifierTestOptions:
 
     folds: int = 2
     repeats: int = 2  # permutation-importance shuffles per feature per held-out fold
-    importance_rows: int = 1_000  # held-out rows per fold the importances are measured on
-    max_iter: int = 50  # boosting rounds (no early stopping: every fold sees the same model)
+    importance_rows: int = 500  # held-out rows per fold the importances are measured on
+    max_iter: int = 30  # boosting rounds (no early stopping: every fold sees the same model)
     confidence: float = 0.95
     alpha: float = 0.01  # importances only when the one-sided p-value is below this
     seed: int = 0
     learning_rate: float = 0.1
+    max_leaf_nodes: int = 15  # leaves per tree
     threads: int | None = 1  # OpenMP threads of the classifier (None: all cores)
 
 
@@ -65,6 +66,8 @@ class Encoding:
     categorical: list[bool]
     codes: dict[str, pl.DataFrame]  # categorical column -> (value, _code) of its top values
     seen: dict[str, pl.Series]  # categorical column -> every value the reference holds
+    # categorical column -> the values the reference holds exactly once (see `encode`)
+    once: dict[str, pl.Series] = field(default_factory=dict)
 
 
 def category_counts(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
@@ -73,21 +76,36 @@ def category_counts(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
     return (frame.select(text).drop_nulls().group_by(column).agg(pl.len().alias("_n")))
 
 
-def fit_encoding(counts: dict[str, pl.DataFrame], kinds: dict[str, str]) -> Encoding:
-    """Ordinal codes from the reference's value counts (`category_counts` of each categorical
-    column — of the whole reference, not of a sample, so a sampled reference row is no likelier
-    to be "seen" than a window row): most frequent first, ties by value."""
-    codes, seen = {}, {}
+def fit_encoding(counts: dict[str, pl.DataFrame], kinds: dict[str, str],
+                 top_counts: dict[str, pl.DataFrame] | None = None) -> Encoding:
+    """Ordinal codes from value counts (`category_counts` of each categorical column): the
+    VOCABULARY most frequent values of `top_counts` (default: `counts`) get their own codes,
+    most frequent first, ties by value; "seen" means held by `counts` — the whole reference,
+    not a sample of it, so a sampled reference row is no likelier to be "seen" than a window
+    row."""
+    codes, seen, once = {}, {}, {}
     for column, table in counts.items():
+        top = table if top_counts is None else top_counts[column]
+        codes[column] = top.sort(["_n", column], descending=[True, False]).head(
+            VOCABULARY).select(pl.col(column),
+                               pl.int_range(pl.len()).cast(pl.Float64).alias("_code"))
         ranked = table.sort(["_n", column], descending=[True, False])
-        codes[column] = ranked.head(VOCABULARY).select(
-            pl.col(column), pl.int_range(pl.len()).cast(pl.Float64).alias("_code"))
         seen[column] = ranked.get_column(column)
-    return Encoding(list(kinds), [kinds[c] == "categorical" for c in kinds], codes, seen)
+        once[column] = ranked.filter(pl.col("_n") == 1).get_column(column)
+    return Encoding(list(kinds), [kinds[c] == "categorical" for c in kinds], codes, seen, once)
 
 
-def encode(frame: pl.DataFrame, encoding: Encoding) -> np.ndarray:
-    """The frame as a float matrix: numbers as they are (null -> NaN), categories as codes."""
+def encode(frame: pl.DataFrame, encoding: Encoding, reference: bool = False) -> np.ndarray:
+    """The frame as a float matrix: numbers as they are (null -> NaN), categories as codes.
+
+    `reference`: the frame's rows are rows of the reference the encoding was fitted on (its
+    whole or a sample of it). Each such row is then coded as if left out of the fit: a value
+    the reference holds only once (in that very row) is UNSEEN, as it would be for a window
+    row. Otherwise the two sides are not coded alike: a window drawn from the reference's own
+    distribution meets values the reference never holds (the rarer levels of a many-level
+    column) and gets UNSEEN, while no reference row ever can: a classifier learns "UNSEEN
+    means window" and reports drift where there is none (an AUROC of 0.6-0.7 on a 3,000-level
+    column when the reference is the whole 2,000-row reference)."""
     exprs = []
     for column, is_cat in zip(encoding.columns, encoding.categorical, strict=True):
         if not is_cat:
@@ -98,8 +116,11 @@ def encode(frame: pl.DataFrame, encoding: Encoding) -> np.ndarray:
         known = text.replace_strict(codes.get_column(column), codes.get_column("_code"),
                                     default=None, return_dtype=pl.Float64)
         seen = text.is_in(encoding.seen[column].implode())
-        exprs.append(pl.when(text.is_null()).then(None).when(known.is_not_null()).then(known)
-                     .when(seen).then(float(RARE)).otherwise(float(UNSEEN)).alias(column))
+        if reference and column in encoding.once:
+            seen = seen & ~text.is_in(encoding.once[column].implode())
+        exprs.append(pl.when(text.is_null()).then(None).when(~seen).then(float(UNSEEN))
+                     .when(known.is_not_null()).then(known).otherwise(float(RARE))
+                     .alias(column))
     matrix = frame.select(exprs).to_numpy().astype(np.float64)
     return np.where(np.isfinite(matrix), matrix, np.nan)
 
@@ -107,12 +128,22 @@ def encode(frame: pl.DataFrame, encoding: Encoding) -> np.ndarray:
 def encode_pair(reference: pl.DataFrame, window: pl.DataFrame, kinds: dict[str, str],
                 counts: dict[str, pl.DataFrame] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, Encoding]:
-    """Both samples encoded with the reference's vocabularies (`counts`, else the sample's)."""
+    """Both samples encoded alike for a two-sample test, so that under "no drift" the codes
+    cannot tell the sides apart. Which values are "seen" comes from the reference's counts
+    (`counts` of the whole reference, else the sample's), each reference row coded as if left
+    out of them (see `encode`); which values get their own code comes from the two samples
+    pooled. Codes chosen by the reference's counts alone would favour it: its most frequent
+    values of a many-level column are frequent partly by chance, so their codes are commoner
+    among its rows than among a window's drawn from the same distribution (a false drift)."""
+    categorical = [c for c, k in kinds.items() if k == "categorical"]
     if counts is None:
-        counts = {c: category_counts(reference.lazy(), c).collect()
-                  for c, k in kinds.items() if k == "categorical"}
-    encoding = fit_encoding(counts, kinds)
-    return encode(reference, encoding), encode(window, encoding), encoding
+        counts = {c: category_counts(reference.lazy(), c).collect() for c in categorical}
+    text = [pl.col(c).cast(pl.String) for c in categorical]
+    both = pl.concat([reference.lazy().select(text), window.lazy().select(text)])
+    pooled = dict(zip(categorical, pl.collect_all([category_counts(both, c)
+                                                   for c in categorical]), strict=True))
+    encoding = fit_encoding(counts, kinds, pooled)
+    return encode(reference, encoding, reference=True), encode(window, encoding), encoding
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -239,6 +270,7 @@ def _cross_fit(x: np.ndarray, y: np.ndarray, categorical: list[bool],
     for train, test in folds.split(x, y):
         model = HistGradientBoostingClassifier(
             max_iter=options.max_iter, learning_rate=options.learning_rate,
+            max_leaf_nodes=options.max_leaf_nodes,
             early_stopping=False, random_state=options.seed,
             categorical_features=np.array(categorical, dtype=bool) if any(categorical)
             else None)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ import polars as pl
 from evalctl import progress
 from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
-from evalctl.lake import coerce
+from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
 from evalctl.lake.durable import fsync_tree
 from evalctl.lake.ingest_classes import check_classes
@@ -98,7 +99,8 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
     return _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
-        partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile)
+        partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile,
+        index=lambda entries: labels.index_predictions(store, model.name, model.id, entries))
 
 
 def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
@@ -126,9 +128,13 @@ def _ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path],
     result = _write_batch(
         store, frame, batch, columns, sources, now=lambda: stamp.replace(tzinfo=UTC),
         kind="actuals", model=model.name, version=None, env=None, features={},
-        partition=lambda day: actuals_dir(model.name, day))
+        partition=lambda day: actuals_dir(model.name, day),
+        index=lambda entries: labels.index_actuals(store, model.name, model.id, entries))
     read = {c.input_name for c in columns}  # actuals.timestamp is read, under another name
-    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch),
+    record = next((r for r in store.records if r.batch == batch), None)
+    counted = labels.unmatched_ids(record) if record is not None else None  # at the commit
+    return replace(result, unmatched_ids=_unmatched_ids(store, model, batch)
+                   if counted is None else counted,
                    dropped_columns=tuple(c for c in result.dropped_columns if c not in read))
 
 
@@ -247,7 +253,8 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                  version: str | None, env: str | None, features: dict[str, str],
                  partition: Callable[[str], str],
                  profile: Callable[[list[FileEntry], Path],
-                                   tuple[dict[str, Any] | None, list[Path | str]]] | None = None
+                                   tuple[dict[str, Any] | None, list[Path | str]]] | None = None,
+                 index: Callable[[list[FileEntry]], dict[str, Any]] | None = None
                  ) -> IngestResult:
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed.
@@ -280,7 +287,12 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             area.track(written)
             if profiles is not None:
                 record = replace(record, extra={**record.extra, "profiles": profiles})
-        committed = commit_record(store.storage, record)
+        # the label index (`lake.labels`) is computed on the ledger as it is at the commit
+        with labels.commit_lock(store.storage) if index is not None else nullcontext():
+            if index is not None:
+                store.refresh()
+                record = replace(record, extra={**record.extra, labels.KEY: index(entries)})
+            committed = commit_record(store.storage, record)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:

@@ -29,25 +29,26 @@ _POLL_SECONDS = 0.2
 
 
 @contextmanager
-def lease(storage: Storage, what: str) -> Iterator[None]:
-    """Hold the store's lease for the block (object storage)."""
+def lease(storage: Storage, what: str, *, name: str = LEASE,
+          ttl: timedelta = LEASE_TTL) -> Iterator[None]:
+    """Hold the store's lease (or the lease object ``name``) for the block (object storage)."""
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + lock_wait().total_seconds()
     while True:
-        expires = datetime.now(UTC) + LEASE_TTL
+        expires = datetime.now(UTC) + ttl
         body = {"owner": owner, "holder": what, "host": socket.gethostname(),
                 "pid": os.getpid(), "expires": expires.isoformat()}
-        if storage.put_exclusive(LEASE, json.dumps(body).encode("utf-8")):
+        if storage.put_exclusive(name, json.dumps(body).encode("utf-8")):
             break
-        held = _held(storage)
+        held = _held(storage, name)
         if held is None:
             continue  # released meanwhile: try again at once
         if _expired(held):
-            storage.delete(LEASE)  # its holder died without releasing it
+            storage.delete(name)  # its holder died without releasing it
             continue
         if time.monotonic() >= deadline:
             raise StoreBusyError(
-                f"{storage.location}: another process holds the store's lease ({LEASE}: "
+                f"{storage.location}: another process holds the store's lease ({name}: "
                 f"{held.get('holder', '?')} on {held.get('host', '?')}, until "
                 f"{held.get('expires', '?')}); nothing was changed, try again when it has "
                 "finished")
@@ -55,14 +56,14 @@ def lease(storage: Storage, what: str) -> Iterator[None]:
     try:
         yield
     finally:
-        current = _held(storage)
+        current = _held(storage, name)
         if current is not None and current.get("owner") == owner:
-            storage.delete(LEASE)
+            storage.delete(name)
 
 
-def _held(storage: Storage) -> dict[str, object] | None:
+def _held(storage: Storage, name: str) -> dict[str, object] | None:
     try:
-        loaded = json.loads(storage.read_bytes(LEASE).decode("utf-8"))
+        loaded = json.loads(storage.read_bytes(name).decode("utf-8"))
     except FileNotFoundError:
         return None
     except ValueError:

@@ -365,13 +365,15 @@ def lifecycle_lock(root: Path | Storage) -> Iterator[None]:
 
 
 # -- the store's format marker -----------------------------------------------------------------
-def store_format(root: Path | Storage) -> int:
-    """The format named by the store's marker; a newer one than this evalctl reads is refused."""
+def store_format(root: Path | Storage, content: bytes | None = None) -> int:
+    """The format named by the store's marker (``content``: its bytes when already read); a
+    newer one than this evalctl reads is refused."""
     storage = as_storage(root)
     marker = f"{storage.location}/{MARKER}" if not storage.is_local else \
         Path(storage.location) / MARKER
     try:
-        found = json.loads(storage.read_bytes(MARKER).decode("utf-8")).get("format")
+        raw = storage.read_bytes(MARKER) if content is None else content
+        found = json.loads(raw.decode("utf-8")).get("format")
     except StoreError:
         raise
     except (OSError, ValueError, AttributeError) as exc:

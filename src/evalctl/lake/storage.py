@@ -83,6 +83,9 @@ def storage_options(configured: Mapping[str, str] | None = None,
         if value:
             out.setdefault(key, value)
     out.update({str(k).lower(): str(v) for k, v in (configured or {}).items()})
+    profile = env.get("AWS_PROFILE")
+    if profile and "aws_access_key_id" not in out and environ is None:
+        out = {**_profile_credentials(profile), **out}
     if "aws_region" not in out and "aws_default_region" in out:
         out["aws_region"] = out["aws_default_region"]
     out.pop("aws_default_region", None)
@@ -391,6 +394,33 @@ class ObjectStorage(Storage):
                 raise
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _profile_credentials(profile: str) -> dict[str, str]:
+    """The keys (and region) of an ``AWS_PROFILE``, through boto3 (which reads the AWS config
+    and credentials files, SSO and assume-role included): object_store and polars read only
+    the environment and instance metadata. Resolved once per command into the one mapping, so
+    polars' reads and evalctl's writes use the same credentials. Empty when boto3 is not
+    installed or the profile yields none."""
+    try:
+        import boto3  # type: ignore[import-untyped]  # optional, only for AWS_PROFILE
+    except ImportError:
+        return {}
+    try:
+        session = boto3.Session(profile_name=profile)
+        found = session.get_credentials()
+    except Exception as exc:  # botocore raises its own classes (ProfileNotFound...)
+        raise StoreError(f"AWS_PROFILE={profile}: cannot read the profile's credentials "
+                         f"({type(exc).__name__})") from None
+    if found is None:
+        return {}
+    frozen = found.get_frozen_credentials()
+    out = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key}
+    if frozen.token:
+        out["aws_session_token"] = frozen.token
+    if session.region_name:
+        out["aws_region"] = session.region_name
+    return out
 
 
 def open_storage(location: str | Path, options: Mapping[str, str] | None = None) -> Storage:

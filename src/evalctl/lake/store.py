@@ -13,7 +13,7 @@ import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError, SelectorError, StoreError
-from evalctl.lake import coerce
+from evalctl.lake import coerce, labels
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS, RESULTS, STAGING
 from evalctl.lake.ledger import FORMAT, BatchRecord, FileEntry, read_records, store_format
 from evalctl.lake.locking import LOCK_FILE
@@ -61,7 +61,8 @@ class Store:
     def root(self) -> Path:
         """The folder of a local store (an object store has none: use `storage`)."""
         if not self.storage.is_local:
-            raise StoreError(f"{self.location}: this operation needs a local store folder")
+            raise StoreError(f"{self.location}: this operation needs a local store folder "
+                             "(it is not supported on an s3:// store)")
         return Path(self.storage.location)
 
     @property
@@ -114,11 +115,11 @@ class Store:
         if is_object_url(root):
             storage = open_storage(root, storage_options)
             try:  # a GET, not a HEAD: its error body tells a missing bucket (exit 3)
-                storage.read_bytes(MARKER)
+                marker = storage.read_bytes(MARKER)
             except FileNotFoundError:
                 raise InputError(f"{storage.location}: not an evalctl store (no {MARKER}); "
                                  "create one with `evalctl init`") from None
-            store_format(storage)
+            store_format(storage, marker)
             return cls(storage)
         path = Path(root)
         if not (path / MARKER).is_file():
@@ -223,18 +224,22 @@ class Store:
                                              pl.lit(env).alias(ENV_COL)))
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         if with_actuals and model.label:
-            lf = self._join_actuals(lf, model)
+            lf = self._join_actuals(lf, model, selection)
         return lf
 
-    def _join_actuals(self, lf: pl.LazyFrame, model: ModelConfig) -> pl.LazyFrame:
-        actuals = self.scan_actuals(model)
+    def _join_actuals(self, lf: pl.LazyFrame, model: ModelConfig,
+                      selection: Selection | None = None) -> pl.LazyFrame:
+        actuals = self.scan_actuals(model, selection)
         label = model.label or "label"
         if actuals is None:
             return lf.with_columns(
                 pl.when(pl.col(label).is_not_null()).then(pl.lit("inline"))
                 .otherwise(None).alias(LABEL_SOURCE_COL),
                 pl.lit(None, pl.Datetime("us")).alias(LABEL_AT_COL))
-        newest = (actuals.sort([model.timestamp, "_ingested_at"], nulls_last=False)
+        # a stable sort: rows tied on both keys keep their order in the batch (the last wins),
+        # and every scan (pruned by the label index or not) picks the same one
+        newest = (actuals.sort([model.timestamp, "_ingested_at"], nulls_last=False,
+                               maintain_order=True)
                   .group_by(model.id).agg(pl.col(label).last().alias("_actual"),
                                           pl.col(model.timestamp).last().alias(LABEL_AT_COL)))
         # maintain_order: the scan's rows keep one order however often they are collected,
@@ -247,18 +252,28 @@ class Store:
                     pl.coalesce(pl.col("_actual"), pl.col(label)).alias(label))
                 .drop("_actual"))
 
-    def scan_actuals(self, model: ModelConfig) -> pl.LazyFrame | None:
-        """All committed delayed ground truth of a model, or None when there is none (labels
-        stored under another task's type are read as the config's)."""
+    def scan_actuals(self, model: ModelConfig, selection: Selection | None = None
+                     ) -> pl.LazyFrame | None:
+        """The committed delayed ground truth of a model — for a ``selection``, only the
+        batches the label index says can hold its ids (`lake.labels`) — or None when there
+        is none (labels stored under another task's type are read as the config's)."""
         expected = coerce.stored_types(coerce.actuals_columns(model), {})
         groups: dict[tuple[str, ...], list[str]] = {}
-        for record in self.actual_records(model.name):
+        every = self.actual_records(model.name)
+        records = every if selection is None else labels.actuals_for(self, model.name, selection)
+        if every and not records:  # none can match: no rows, but the columns of the join
+            records = every[:1]
+            limit: int | None = 0
+        else:
+            limit = None
+        for record in records:
             changed = _changed_types(record.schema, expected)
             groups.setdefault(changed, []).extend(str(self.checked_path(f)) for f in record.files)
         frames = [self.scan_files(paths, changed, expected) for changed, paths in groups.items()]
         if not frames:
             return None
-        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        return lf if limit is None else lf.limit(limit)
 
     def scan_files(self, paths: list[str], changed: tuple[str, ...] = (),
                    expected: dict[str, str] | None = None, **options: Any) -> pl.LazyFrame:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from evalctl import progress
 from evalctl.config import ModelConfig
+from evalctl.engines.spark import FILES_PER_JOB, FileTask, SparkEngine
 from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
 from evalctl.lake.profiled import file_profiles, publish_record
 from evalctl.lake.storage import Storage
@@ -43,9 +44,11 @@ class BuildResult:
 
 
 def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
-                   now: datetime | None = None) -> BuildResult:
+                   now: datetime | None = None, spark: SparkEngine | None = None
+                   ) -> BuildResult:
     """Fit the model's reference (first build, config change, or `refit`), then profile every
-    live prediction batch of the model that lacks profiles on it."""
+    live prediction batch of the model that lacks profiles on it (on `spark`'s executors when
+    given, up to `FILES_PER_JOB` files per Spark job; the driver writes and commits them)."""
     root = store.storage
     with root.staging(f"profiles-{uuid.uuid4().hex[:8]}") as area, lifecycle_lock(root):
         store.refresh()
@@ -61,16 +64,34 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
         files = [f for _, lacking in todo for f in lacking]
         progress.phase(f"profiling {len(todo)} batch(es) on reference {reference.hash}",
                        total=len(files))
-        for record, lacking in todo:
+        computed: dict[str, bytes] = {}
+        for n, (record, lacking) in enumerate(todo):
+            if spark is not None and not computed:
+                computed = _on_spark(spark, store, model, reference, todo[n:])
             entries, moved = write_profiles(store, model, reference, record.version or "",
                                             record.env or "", lacking,
-                                            area.folder / f"{record.batch}.{record.generation}")
+                                            area.folder / f"{record.batch}.{record.generation}",
+                                            computed if spark is not None else None)
+            for entry in lacking:
+                computed.pop(entry.path, None)
             area.track(moved)
             publish_record(root, model.name, reference.hash, record, entries)
             area.moved.clear()  # committed: a later failure must not take them away
             area.uploaded.clear()
     return BuildResult(reference, fitted, len(todo), len(files), sum(f.rows for f in files),
                        len(records) - len(todo))
+
+
+def _on_spark(spark: SparkEngine, store: Store, model: ModelConfig, reference: Reference,
+              todo: list[tuple[BatchRecord, list[FileEntry]]]) -> dict[str, bytes]:
+    """The profiles of the next batches' files (whole batches, about `FILES_PER_JOB` files)
+    computed in one Spark job."""
+    tasks: list[FileTask] = []
+    for record, lacking in todo:
+        if tasks and len(tasks) + len(lacking) > FILES_PER_JOB:
+            break
+        tasks += [FileTask(record.version or "", record.env or "", f) for f in lacking]
+    return spark.profiles(store.root, model, reference.binning, reference.granularity, tasks)
 
 
 def _lacking(root: Storage, model: str, reference: str, record: BatchRecord) -> list[FileEntry]:

@@ -9,7 +9,9 @@ and marked not present.
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from evalctl.lake.store import Selection, Store
 from evalctl.profiles.format import UNSEEN_KEPT, profile_table
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats import summarize
+from evalctl.stats.binning import Binning
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
 
@@ -34,34 +37,55 @@ _TRUNCATE = {"1d": "1d", "1h": "1h"}
 def profile_file(store: Store, model: ModelConfig, reference: Reference, version: str,
                  env: str, entry: FileEntry) -> pl.DataFrame:
     """The profile table of one (moved or committed) prediction file."""
+    return profile_on(store, model, reference.binning, reference.granularity, version, env,
+                      entry)
+
+
+def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: str,
+               version: str, env: str, entry: FileEntry) -> pl.DataFrame:
+    """The profile table of one prediction file on any binning (`profile_file` on the frozen
+    reference's; the Spark engine's scan path on the bins it fitted for one report)."""
     selector = Selector(text=env, env=env)
     selection = Selection(selector, ((version, env, entry),))
     lf = store.scan(model, selector, with_actuals=False, selection=selection)
     schema = lf.collect_schema()
-    binning = reference.binning
     present = [f for f in binning.kinds if f in schema]
     missing = [pl.lit(None, dtype=pl.Float64 if kind == "numeric" else pl.String).alias(f)
                for f, kind in binning.kinds.items() if f not in schema]
     if missing:
         lf = lf.with_columns(missing)
-    bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[reference.granularity])
+    bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
     by_bucket = summarize(lf, binning, by=bucket, unseen_names=UNSEEN_KEPT)
     return profile_table(by_bucket, present)
 
 
+def profile_bytes(table: pl.DataFrame) -> bytes:
+    """A profile table as the zstd Parquet file `write_profiles` stores (the same bytes)."""
+    buffer = io.BytesIO()
+    table.write_parquet(buffer, compression="zstd")
+    return buffer.getvalue()
+
+
 def write_profiles(store: Store, model: ModelConfig, reference: Reference, version: str,
-                   env: str, entries: list[FileEntry], staging: Path
+                   env: str, entries: list[FileEntry], staging: Path,
+                   computed: Mapping[str, bytes] | None = None
                    ) -> tuple[list[ProfileEntry], list[Path | str]]:
     """Profile `entries` (one scan each), write each profile in `staging`, then rename them to
     their place (folders flushed; on object storage: upload them). Returns the entries and
-    the paths moved into place (the keys uploaded)."""
+    the paths moved into place (the keys uploaded).
+
+    `computed`: profiles already computed elsewhere (the Spark engine), as the Parquet bytes
+    `profile_bytes` makes, by data file; those are written as they are."""
     profiled: list[ProfileEntry] = []
     moved: list[Path | str] = []
     staging.mkdir(parents=True, exist_ok=True)
     for n, entry in enumerate(entries):
-        table = profile_file(store, model, reference, version, env, entry)
         temp = staging / f"profile-{n:04d}.parquet"
-        table.write_parquet(temp, compression="zstd")
+        if computed is not None and entry.path in computed:
+            temp.write_bytes(computed[entry.path])
+        else:
+            table = profile_file(store, model, reference, version, env, entry)
+            table.write_parquet(temp, compression="zstd")
         with open(temp, "rb") as handle:  # durable before it is named in a commit
             os.fsync(handle.fileno())
         relative = profile_path(entry.path, model.name, reference.hash)

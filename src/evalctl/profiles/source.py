@@ -25,7 +25,7 @@ from evalctl.profiles.format import Merged, merge_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 
-ENGINES = ("auto", "profiles", "scan")
+ENGINES = ("auto", "profiles", "scan", "spark")  # spark: the scan, on Spark (engines/)
 GRANULARITY = {"1d": timedelta(days=1), "1h": timedelta(hours=1)}
 
 

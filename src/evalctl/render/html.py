@@ -28,23 +28,20 @@ from evalctl.render.cells import (
 )
 from evalctl.reports import Report
 from evalctl.reports.model import rfc3339
-from evalctl.reports.shapes import shape_for
 
 # command[/section] -> the family of its rows, i.e. how they are charted (rows of a key not
 # listed get only their table). One entry per result kind; repoint at result shapes here.
 # result shape (evalctl.reports.shapes) -> how its rows are charted; a shape not listed gets
 # its table only. Charts are written once per family of shapes, never per command.
-FAMILIES: dict[str, str] = {
-    "DistributionVerdict": "feature_verdict",
-    "DriftVerdict": "feature_verdict",
-    "SegmentMetric": "segment_metric",
-    "DiscoveredSegment": "segment_metric",
-    "SegmentDelta": "segment_metric",
-    "SegmentComparison": "segment_comparison",
-    "CauseFinding": "decomposition",
-    "WindowPoint": "window_point",
-    "CheckRow": "check_row",
-    "CheckHistory": "check_row",
+# The charts drawn above a table, by the (command, section) of its rows: each chart is drawn
+# from one shape's fields (a feature verdict's histogram or series, a segment's metric and
+# interval, a window point's band, a check row's timeline), for the uses that carry them.
+CHARTS: dict[tuple[str, str | None], str] = {
+    ("skew", "distribution"): "feature_verdict", ("drift", None): "feature_verdict",
+    ("slices", "declared"): "segment_metric", ("slices", "discovered"): "segment_metric",
+    ("validate", None): "segment_metric", ("compare", None): "segment_comparison",
+    ("rca", "causes"): "decomposition", ("estimate", "windows"): "window_point",
+    ("monitor", None): "check_row", ("history", None): "check_row",
 }
 MAX_SEGMENTS = 25  # rows drawn in one leaderboard; the table below holds every row
 CHART_CATEGORIES = 15  # categories drawn in one histogram; the rest join (other)
@@ -153,7 +150,7 @@ def report_sections(report: Report, level: int, prefix: str = "") -> list[str]:
         name = section or "results"
         out.append(f'<section class="results" id="{escape(prefix + name)}">'
                    f"<h{level}>{escape(name)}</h{level}>")
-        family = FAMILIES.get(shape_for(report.command, section).name)
+        family = CHARTS.get((report.command, section))
         if family is not None:
             out += DRAW[family](report, rows)
         out.append(table_html(report, section, rows))
@@ -385,11 +382,12 @@ def decompositions(report: Report, rows: list[dict[str, Any]]) -> list[str]:
 def window_points(report: Report, rows: list[dict[str, Any]]) -> list[str]:
     """The estimate per window with its band, the realised value where labels exist (hollow
     marks) and the reference's realised value."""
-    ordered = sorted(rows, key=lambda r: str(r.get("window_start")))
-    points = [svg.Point(_window(r.get("window_start")), _number(r.get("estimate")),
-                        str(r.get("status")), _number(r.get("lower")), _number(r.get("upper")),
-                        _number(r.get("realized_value"))) for r in ordered]
     metric = report.summary.get("metric") or "metric"
+    ordered = sorted((r for r in rows if r.get("metric") == metric),  # the headline metric's
+                     key=lambda r: str(r.get("window_start")))
+    points = [svg.Point(_window(r.get("window_start")), _number(r.get("estimated")),
+                        str(r.get("status")), _number(r.get("lower")), _number(r.get("upper")),
+                        _number(r.get("realized"))) for r in ordered]
     title = (f"estimated {metric} per window with its band; realised (hollow, dashed) where "
              "labels exist; the reference's realised value")
     chart = svg.series_chart(title, points,

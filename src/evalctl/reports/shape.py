@@ -8,13 +8,18 @@ instead of making a table column vanish; the renderers take their columns from t
 `Shape.json_schema()` is the JSON Schema of one row, which tests hold against the command's
 committed schema (`evalctl/schemas/<command>.v2.json`).
 
-Adding a field to a result is one line in its shape: ``F("auroc", NUMBER, "…", null=True)``
-(and, to show it, one `C(...)` line), plus the same property in the command's schema.
+A handful of shapes serve every command (`evalctl.reports.shapes`); a command's rows are a
+`Use` of one: which of its fields they have and which of its columns their table shows.
+Adding a field to a result is one line in its shape, ``F("auroc", NUMBER, "…", null=True)``
+(or, when several shapes declare it alike, one in `COMMON` below, taken with `common(...)`),
+its name in the `Use`s whose rows have it (and in their columns to show it), plus the same
+property in the command's schema.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -119,9 +124,7 @@ GLOSSARY: dict[str, str] = {
     "n_missing_label": "rows without ground truth (excluded)",
     "share": "share of the selection's rows", "candidate": "the candidate's value",
     "candidate_ci": "the candidate's interval", "baseline_ci": "the baseline's interval",
-    "statistic": "the test statistic", "estimate": "the estimated metric",
-    "lower": "the estimate's band, lower end", "upper": "the estimate's band, upper end",
-    "realized_value": "the metric once labels arrived", "error": "estimate minus realized",
+    "statistic": "the test statistic",
     "proxy": "the proxy column", "rank": "the proxy's rank (best first)",
 }
 
@@ -160,6 +163,38 @@ class Field:
         return self.description or GLOSSARY.get(self.name, "")
 
 
+def common(names: str) -> tuple[Field, ...]:
+    """The shared declarations of `names` (space-separated), for a shape's `fields`."""
+    unknown = [name for name in names.split() if name not in COMMON]
+    if unknown:
+        raise ShapeError(f"no common field {unknown} (evalctl/reports/shape.py COMMON)")
+    return tuple(COMMON[name] for name in names.split())
+
+
+# Fields several shapes declare alike (type, nullability, meaning), declared once; a shape
+# takes them by name with `common(...)` and declares the rest itself.
+COMMON: dict[str, Field] = {f.name: f for f in (
+    Field("section", STRING), Field("status", STATUS),
+    Field("reason", STRING, null=True), Field("feature", STRING), Field("kind", STRING),
+    Field("method", STRING),
+    Field("score", NUMBER,
+          "the measure's value; null when it cannot be computed (reason says why)", null=True),
+    Field("threshold", NUMBER, null=True), Field("decided_by", OBJECT, null=True),
+    Field("decided_by_text", STRING, null=True), Field("metric", STRING),
+    Field("baseline", NUMBER, null=True), Field("change", NUMBER, null=True),
+    Field("ci_low", NUMBER, null=True), Field("ci_high", NUMBER, null=True),
+    Field("ci_method", STRING, null=True), Field("p_value", NUMBER, null=True),
+    Field("p_test", STRING), Field("role", STRING), Field("check", STRING),
+    Field("model", STRING),
+    Field("onset", TIMESTAMP,
+          "first window of the run of crossing windows that is still going on (RFC 3339, Z); "
+          "null when not drifting", null=True),
+    Field("series", ARRAY), Field("windows", INTEGER), Field("labelled_rows", INTEGER),
+    Field("slice", STRING), Field("segment", STRING), Field("id", STRING),
+    Field("predicates", ARRAY),
+)}
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a report table.
@@ -175,15 +210,33 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Use:
+    """The rows of one (command, section) of a shape (section None: the command's unsectioned
+    rows): which of the shape's fields they have and which of its columns their table shows.
+
+    `fields` names them, space-separated, in the shape's vocabulary: ``?name`` may be absent,
+    ``name!`` is never null in these rows although the shape lets it be. `columns` lists the
+    table's columns in order, comma-separated: ``key``, or ``key=header@priority/kind`` where
+    this table differs from the column's declaration in the shape (each part optional)."""
+
+    command: str
+    section: str | None
+    fields: str
+    columns: str
+
+
+@dataclass(frozen=True)
 class Shape:
-    """One kind of result row: its fields, its table columns, and the results that have it
-    (`rows_of`: (command, section) pairs; section None for a command's unsectioned rows)."""
+    """One kind of result row, shared by the commands whose results are of that kind: every
+    field and column declared once, and the results that have it (`uses`: each a `Use`, the
+    fields and columns of one command's rows). `view(command, section)` is what those rows are
+    checked against and rendered with."""
 
     name: str
     description: str
     fields: tuple[Field, ...]
     columns: tuple[Column, ...]
-    rows_of: tuple[tuple[str, str | None], ...]
+    uses: tuple[Use, ...]
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -192,6 +245,62 @@ class Shape:
         unknown = [c.key for c in self.columns if c.key not in names]
         if unknown:
             raise ShapeError(f"shape {self.name}: columns {unknown} are not fields")
+        for use in self.uses:
+            self.view(use.command, use.section)  # a use naming an undeclared field raises
+
+    @property
+    def rows_of(self) -> tuple[tuple[str, str | None], ...]:
+        return tuple((use.command, use.section) for use in self.uses)
+
+    def view(self, command: str, section: str | None) -> View:
+        """The fields and columns of `command`'s rows of `section`."""
+        use = next((u for u in self.uses if (u.command, u.section) == (command, section)), None)
+        if use is None:
+            raise ShapeError(f"shape {self.name} has no use for {command!r} {section!r}")
+        fields = {f.name: f for f in self.fields}
+        columns = {c.key: c for c in self.columns}
+        chosen: list[Field] = []
+        for spec in use.fields.split():
+            name = spec.strip("?!")
+            if name not in fields:
+                raise ShapeError(f"shape {self.name}, {command} {section}: {name!r} is not a "
+                                 "field")
+            chosen.append(replace(fields[name], optional=spec.startswith("?"),
+                                  null=fields[name].null and not spec.endswith("!")))
+        shown: list[Column] = []
+        for spec in filter(None, (part.strip() for part in use.columns.split(","))):
+            key, header, priority, kind = _column_spec(spec)
+            if key not in columns or key not in use.fields.replace("?", " ").replace("!", " ")\
+                    .split():
+                raise ShapeError(f"shape {self.name}, {command} {section}: column {key!r} is "
+                                 "not a column of the shape or a field of the use")
+            base = columns[key]
+            shown.append(Column(key, header or base.header,
+                                base.priority if priority is None else priority,
+                                kind or base.kind))
+        return View(self.name, self.description, tuple(chosen), tuple(shown), command, section)
+
+
+def _column_spec(spec: str) -> tuple[str, str | None, int | None, str | None]:
+    """``key=header@priority/kind`` -> its parts (None where not given)."""
+    match = re.fullmatch(r"([a-z_0-9]+)(?:=([^@/]+))?(?:@(\d))?(?:/([a-z]+))?", spec)
+    if match is None:
+        raise ShapeError(f"column spec {spec!r} is not key=header@priority/kind")
+    key, header, priority, kind = match.groups()
+    return key, header, None if priority is None else int(priority), kind
+
+
+@dataclass(frozen=True)
+class View:
+    """The rows of one (command, section) of a shape: their fields (optional and nullable as
+    in these rows) and their table's columns. `shape_for(command, section)` returns it."""
+
+    name: str
+    description: str
+    fields: tuple[Field, ...]
+    columns: tuple[Column, ...]
+    command: str
+    section: str | None
 
     @cached_property
     def keys(self) -> frozenset[str]:
@@ -214,7 +323,7 @@ class Shape:
                 + " (evalctl/reports/shapes)")
 
     def json_schema(self) -> dict[str, Any]:
-        """The JSON Schema of one row of this shape, from the field declarations."""
+        """The JSON Schema of one row of these results, from the field declarations."""
         return {"title": self.name, "description": self.description, "type": "object",
                 "required": [f.name for f in self.fields if not f.optional],
                 "properties": {f.name: f.json_schema() for f in self.fields},

@@ -32,6 +32,7 @@ from evalctl.config import (
     show_name,
 )
 from evalctl.config_yaml import read_yaml
+from evalctl.engines.settings import parse_engine
 from evalctl.errors import ConfigError
 from evalctl.settings.alerts import parse_alert_settings
 from evalctl.settings.checks import parse_model_settings
@@ -81,10 +82,10 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}top level: expected a mapping, got {_type_name(raw)}")
-    unknown = set(raw) - {"store", "models", "storage_options"}
+    unknown = set(raw) - {"store", "models", "engine", "storage_options"}
     if unknown:
-        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (valid keys: models, "
-                          "storage_options, store)")
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key (valid keys: engine, "
+                          "models, storage_options, store)")
     store = raw.get("store")
     if store is not None and not isinstance(store, str):
         raise ConfigError(f"{where}store: expected a path string, got {_type_name(store)}")
@@ -99,7 +100,12 @@ def parse_config(raw: Any, base_dir: Path, path: Path | None = None) -> Config:
     store_path: Path | str | None = (base_dir / store).resolve() if store else None
     if store and store.lower().startswith(("s3://", "s3a://")):
         store_path = store  # an object store: a URL, not a path relative to the config
-    return Config(path=path, store=store_path, models=models, storage_options=options)
+    try:
+        engine = parse_engine(raw.get("engine"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}", key="engine") from None
+    return Config(path=path, store=store_path, models=models, engine=engine,
+                  storage_options=options)
 
 
 def _storage_options(raw: Any, where: str) -> dict[str, str]:

@@ -19,7 +19,15 @@ float nearest the exact grid total, whatever the order (the float sum is taken i
 2^64, so it cannot overflow). Per row this costs two multiplies, one cast
 and one Int64 sum more than a float sum (measured with benchmarks/exact_sums.py).
 A column with an infinite or NaN value has no grid (scale 0) and is summed as floats: the
-result is then inf or NaN whatever the order.
+result is then inf or NaN whatever the order. So is a column whose largest |x| is below 2^-962
+(about 1e-290; its grid would be past float64's largest power of two): such sums are right
+but not order-free.
+
+Cost (benchmarks/exact_sums.py, CPU time): about 3× a plain grouped float sum. Most of it is
+the two sums a group needs (the wrapped Int64 sum alone is 1.5× the float sum, the locator
+another 1×), not the grid. Tried and not taken, same bits each: the locator from the group's
+plain float sum (7% faster, but not exact any more where a group's float sum overflows),
+materialising the grid products or integers before grouping (no faster), Int128 sums (slower).
 """
 
 from __future__ import annotations
@@ -31,12 +39,16 @@ WRAP = 2**64  # the modulus of a wrapped Int64 sum
 
 
 def grid_scale(x: pl.Expr) -> pl.Expr:
-    """The power of two that puts every |x| of the frame below 2^61 (0.0 when some x is not
-    finite). A whole-frame aggregate: use it in `select` / `with_columns`, before grouping."""
-    top = x.abs().max()  # `max` skips NaN: the frame's float sum is NaN when some x is NaN
-    exponent = pl.when(top > 0).then(top.log(2).ceil().clip(-900.0, 1000.0)).otherwise(0.0)
-    finite = (top.is_finite() & x.sum().is_finite()) | top.is_null()
-    return pl.when(finite).then(pl.lit(2.0).pow(GRID_BITS - exponent)).otherwise(0.0)
+    """The power of two that puts every |x| of the frame below 2^61; 0.0 (sum as floats)
+    when some x is not finite, when every x is 0 or null, or when the largest |x| is below
+    2^-962 (its grid would be past float64's largest power of two). A whole-frame aggregate:
+    use it in `select` / `with_columns`, before grouping. Two passes over x: its largest |x|
+    (its exponent is read twice; polars computes it once per use) and its float sum, which is
+    not finite when some x is NaN or infinite (`max` skips NaN)."""
+    exponent = x.abs().max().log(2).ceil()  # -inf when every x is 0, null when none is left
+    fits = x.sum().is_finite() & (exponent >= -962.0)
+    return pl.when(fits).then(pl.lit(2.0).pow(GRID_BITS - exponent.clip(upper_bound=1000.0))
+                              ).otherwise(0.0)
 
 
 def _fixed_point_sum(x: pl.Expr, row_scale: pl.Expr, scale: pl.Expr) -> pl.Expr:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,16 @@ import numpy as np
 from evalctl.stats.binning import CategoricalBins, NumericBins
 
 UNSEEN_NAME_CAP = 20
+
+
+@dataclass(frozen=True)
+class CellArrays:
+    """A numeric summary's cells as arrays (see `NumericSummary.cells`)."""
+
+    counts: np.ndarray  # every cell, interleaved (float)
+    sums: np.ndarray  # the open cells
+    lows: np.ndarray
+    highs: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -57,10 +68,20 @@ class NumericSummary:
                    counts=(0,) * (2 * cells + 1), sums=(0.0,) * (cells + 1),
                    lows=(None,) * (cells + 1), highs=(None,) * (cells + 1))
 
-    @property
+    @cached_property  # read once per measure and window: summed once (the fields are frozen)
     def count(self) -> int:
         """Finite values (rows minus nulls minus NaN/inf)."""
         return sum(self.counts)
+
+    @cached_property
+    def cells(self) -> CellArrays:
+        """`counts`, `sums`, `lows` and `highs` as float arrays (NaN for an empty cell's low
+        and high), converted once for the measures that read them window after window."""
+        return CellArrays(np.asarray(self.counts, dtype=float),
+                          np.asarray(self.sums, dtype=float),
+                          np.array([math.nan if v is None else v for v in self.lows], dtype=float),
+                          np.array([math.nan if v is None else v for v in self.highs],
+                                   dtype=float))
 
     @property
     def variance(self) -> float | None:
@@ -91,7 +112,7 @@ class NumericSummary:
         target = np.empty(2 * len(edges) + 1, dtype=np.int64)
         target[0::2] = open_left
         target[1::2] = at_edge
-        return np.bincount(target, weights=np.asarray(self.counts, dtype=float),
+        return np.bincount(target, weights=self.cells.counts,
                            minlength=len(q) + 1).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +150,7 @@ class CategoricalSummary:
         return cls(feature, bins.vocabulary, counts=(0,) * (len(bins.vocabulary) + 2),
                    known_complete=bins.known_complete)
 
-    @property
+    @cached_property  # read once per measure and window: summed once (the fields are frozen)
     def count(self) -> int:
         """Non-null values."""
         return sum(self.counts)

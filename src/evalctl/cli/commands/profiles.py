@@ -23,6 +23,10 @@ def build(ctx: typer.Context, model: OptionalModel = None,
           refit: Annotated[bool, typer.Option(
               "--refit", help="Refit the monitoring reference on what the config's "
               "`reference:` matches now, then profile every batch on it.")] = False,
+          engine: Annotated[str, typer.Option(
+              "--engine", help="Where the profiles are computed: local, spark (the config's "
+              "`engine:` names the master), or auto (spark when the config's engine.kind is "
+              "spark).")] = "auto",
           fmt: Format = None, output: Output = None) -> None:
     """Fit the monitoring reference if needed and profile every stored batch without profiles.
 
@@ -34,8 +38,9 @@ def build(ctx: typer.Context, model: OptionalModel = None,
     Example:
       evalctl profiles build --model churn
       evalctl profiles build --model churn --refit
+      evalctl profiles build --model churn --engine spark
     """
     state: AppState = ctx.obj
     with state.busy("building profiles …"):
-        report = state.workspace().profiles_build(model, refit=refit)
+        report = state.workspace().profiles_build(model, refit=refit, engine=engine)
     emit(state, report, fmt, output, "never")

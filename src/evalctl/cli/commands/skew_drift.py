@@ -23,8 +23,10 @@ from evalctl.cli.state import AppState
 Reference = Annotated[str, typer.Option(
     "--reference", "-r", help="Reference selector ENV[:VERSION][@RANGE].")]
 Engine = Annotated[str, typer.Option(
-    "--engine", help="Where summaries come from: profiles, scan, or auto (profiles when they "
-    "cover the question; inputs.engine says which and why).")]
+    "--engine", help="Where summaries come from: profiles, scan, spark (the scan, on the "
+    "config's `engine:` Spark master), or auto (profiles when they cover the question, else "
+    "a scan, on Spark when the config's engine.kind is spark; inputs.engine says which and "
+    "why).")]
 
 
 def register(app: typer.Typer) -> None:

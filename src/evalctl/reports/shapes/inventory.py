@@ -1,5 +1,5 @@
-"""Shapes of the store commands' results: init, ingest, catalog, batches, removals, files,
-doctor, config check, export."""
+"""The inventory row: what the store holds, wrote or removed (init, ingest, catalog, batches,
+removals, files, doctor, config check, export, profiles build, metrics)."""
 
 from __future__ import annotations
 
@@ -9,51 +9,80 @@ from evalctl.reports.shape import (
     DATE,
     INTEGER,
     NUMBER,
-    STATUS,
     STRING,
     TEXT,
     TIMESTAMP,
     WORDS,
     Shape,
+    Use,
+    common,
 )
 from evalctl.reports.shape import Column as C
 from evalctl.reports.shape import Field as F
 
-StoreCreated = Shape(
-    "StoreCreated", "the store `init` created or found",
+InventoryRow = Shape(
+    "InventoryRow",
+    "one thing the store holds, wrote or removed: a store, batch, model version, file, problem, "
+    "model setting, export, profile build or gauge sample",
     fields=(
+        *common("status reason model kind check metric"),
         F("path", STRING),
         F("created", STRING),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("created", "created", 0),
-        C("path", "path", 0),
-    ),
-    rows_of=(("init", None),),
-)
-
-
-IngestedBatch = Shape(
-    "IngestedBatch", "one ingested batch (predictions, or actuals without version and env)",
-    fields=(
-        F("batch", STRING),
+        F("batch", STRING, null=True),
         F("rows", INTEGER),
         F("files", INTEGER),
         F("dates", ARRAY),
         F("already_ingested", BOOLEAN),
         F("dropped_columns", ARRAY),
-        F("repeated_ids", INTEGER, optional=True),
-        F("ids_in_store", INTEGER, optional=True),
-        F("status", STATUS),
-        F("version", STRING, optional=True),
-        F("env", STRING, optional=True),
-        F("reason", STRING, null=True, optional=True),
-        F("unmatched_ids", INTEGER, "actuals whose id matches no prediction (yet)",
-          optional=True),
+        F("repeated_ids", INTEGER, "ids of this batch that repeat within it"),
+        F("ids_in_store", INTEGER, "ids of this batch already in the store (other batches)"),
+        F("version", STRING, null=True),
+        F("env", STRING, null=True),
+        F("unmatched_ids", INTEGER, "actuals whose id matches no prediction (yet)"),
+        F("first_date", DATE),
+        F("last_date", DATE),
+        F("days", INTEGER, "partition days with rows"),
+        F("batches", INTEGER, "batches profiled by this run"),
+        F("generation", INTEGER),
+        F("created_at", TIMESTAMP, "when the record was committed (RFC 3339, Z)"),
+        F("sources", ARRAY),
+        F("action", STRING),
+        F("date", DATE),
+        F("bytes", INTEGER),
+        F("sha256", STRING),
+        F("problem", STRING),
+        F("task", STRING, "the model's task (binary_classification, regression...)"),
+        F("features", INTEGER, "features declared"),
+        F("slices", INTEGER, "slices declared"),
+        F("checks", STRING, "the check sections configured, comma-separated (- when none)"),
+        F("file", STRING, "the file written"),
+        F("format", STRING, "its format: parquet or csv"),
+        F("columns", ARRAY, "the columns written"),
+        F("where", STRING, "the --where filter applied; null when none", null=True),
+        F("segment", STRING, null=True),
+        F("only_errors", BOOLEAN, "whether only rows the model got wrong were kept"),
+        F("sample", NUMBER,
+          "the --sample fraction or row count; null when not sampled", null=True),
+        F("seed", NUMBER, "the sampling seed; null when not sampled", null=True),
+        F("reference", STRING, "the reference's content hash (16 hex digits)"),
+        F("selector", STRING, "the config's reference: selector it was fitted on"),
+        F("granularity", STRING, "the profiles' time bucket: 1d or 1h"),
+        F("fitted", BOOLEAN, "this run (re)fitted the reference"),
+        F("fitted_because", STRING,
+          "why the reference was (re)fitted; null when it was reused", null=True),
+        F("fitted_at", STRING, "when the reference was fitted (RFC 3339, Z)"),
+        F("reference_batches", INTEGER, "batches the reference was fitted on"),
+        F("reference_rows", INTEGER, "rows the reference was fitted on"),
+        F("versions", ARRAY, "model versions profiled by this run"),
+        F("already", INTEGER, "batches that already had profiles on the reference"),
+        F("gauge", STRING, "the metric name (evalctl_check_score, evalctl_rows, …)"),
+        F("feature", STRING,
+          "metrics: the feature the sample is about; empty for a result without one"),
+        F("value", NUMBER, "metrics: the sample's value (status: its result's status)"),
     ),
     columns=(
+        C("created", "created", 0),
+        C("path", "path", 0),
         C("batch", "batch", 0),
         C("version", "version", 1),
         C("env", "env", 1),
@@ -61,231 +90,93 @@ IngestedBatch = Shape(
         C("files", "files", 3),
         C("dates", "dates", 2, WORDS),
         C("already_ingested", "already", 2),
-    ),
-    rows_of=(("ingest", None), ("ingest-actuals", None)),
-)
-
-
-CatalogEntry = Shape(
-    "CatalogEntry", "one model version in one env: its dates, rows and batches",
-    fields=(
-        F("model", STRING),
-        F("version", STRING),
-        F("env", STRING),
-        F("first_date", DATE, "first partition date"),
-        F("last_date", DATE, "last partition date"),
-        F("days", INTEGER),
-        F("rows", INTEGER),
-        F("batches", INTEGER),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
         C("model", "model", 0),
-        C("version", "version", 0),
-        C("env", "env", 0),
         C("first_date", "first", 1),
         C("last_date", "last", 1),
         C("days", "days", 3),
-        C("rows", "rows", 1),
         C("batches", "batches", 2),
-    ),
-    rows_of=(("catalog", None),),
-)
-
-
-BatchRecord = Shape(
-    "BatchRecord", "one live batch of the ledger",
-    fields=(
-        F("batch", STRING),
-        F("generation", INTEGER),
-        F("kind", STRING),
-        F("model", STRING),
-        F("version", STRING, null=True),
-        F("env", STRING, null=True),
-        F("rows", INTEGER),
-        F("files", INTEGER),
-        F("created_at", TIMESTAMP, "when the record was committed (RFC 3339, Z)"),
-        F("sources", ARRAY),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("batch", "batch", 0),
         C("kind", "kind", 2),
-        C("model", "model", 3),
-        C("version", "version", 1),
-        C("env", "env", 1),
-        C("rows", "rows", 1),
-        C("files", "files", 3),
         C("created_at", "created", 2),
-    ),
-    rows_of=(("batches", None),),
-)
-
-
-BatchAction = Shape(
-    "BatchAction", "one batch a removal (batches remove, gc, erase) acts on, and what it does",
-    fields=(
-        F("batch", STRING),
-        F("generation", INTEGER, optional=True),
-        F("kind", STRING),
-        F("model", STRING, optional=True),
-        F("version", STRING, null=True, optional=True),
-        F("env", STRING, null=True, optional=True),
-        F("rows", INTEGER),
-        F("files", INTEGER, optional=True),
-        F("first_date", DATE, "first partition date", optional=True),
-        F("last_date", DATE, "last partition date", optional=True),
-        F("action", STRING),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("batch", "batch", 1),
         C("generation", "generation", 1),
-        C("kind", "kind", 1),
-        C("model", "model", 1),
-        C("version", "version", 1),
-        C("env", "env", 1),
-        C("rows", "rows", 1),
-        C("files", "files", 1),
-        C("first_date", "first_date", 1),
-        C("last_date", "last_date", 1),
         C("action", "action", 1),
         C("status", "status", 0),
-    ),
-    rows_of=(("gc", None), ("batches remove", None), ("erase", None)),
-)
-
-
-StoredFile = Shape(
-    "StoredFile", "one committed data file",
-    fields=(
-        F("path", STRING),
-        F("version", STRING, null=True),
-        F("env", STRING, null=True),
-        F("date", DATE),
-        F("rows", INTEGER),
-        F("bytes", INTEGER),
-        F("sha256", STRING),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("path", "path", 1),
-        C("version", "version", 1),
-        C("env", "env", 1),
         C("date", "date", 1),
-        C("rows", "rows", 1),
         C("bytes", "bytes", 1),
         C("sha256", "sha256", 1),
-        C("status", "status", 0),
-    ),
-    rows_of=(("files", None),),
-)
-
-
-StoreProblem = Shape(
-    "StoreProblem", "one problem doctor found in the store",
-    fields=(
-        F("status", STATUS),
-        F("path", STRING),
-        F("batch", STRING, null=True),
-        F("problem", STRING),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("status", "status", 0),
         C("problem", "problem", 0, TEXT),
-        C("path", "path", 1, TEXT),
-    ),
-    rows_of=(("doctor", None),),
-)
-
-
-ModelSettings = Shape(
-    "ModelSettings", "one model of the config: its task, features, slices and checks",
-    fields=(
-        F("model", STRING),
-        F("task", STRING),
-        F("features", INTEGER),
-        F("slices", INTEGER),
-        F("checks", STRING),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("model", "model", 1),
         C("task", "task", 1),
         C("features", "features", 1),
         C("slices", "slices", 1),
         C("checks", "checks", 1),
-        C("status", "status", 0),
-    ),
-    rows_of=(("config check", None),),
-)
-
-
-ExportedFile = Shape(
-    "ExportedFile", "the file export wrote",
-    fields=(
-        F("file", STRING),
-        F("format", STRING),
-        F("rows", INTEGER),
-        F("columns", ARRAY),
-        F("where", STRING, null=True),
-        F("segment", STRING, "the segment of the slice (all for overall)", null=True),
-        F("only_errors", BOOLEAN),
-        F("sample", NUMBER, null=True),
-        F("seed", NUMBER, null=True),
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-    ),
-    columns=(
-        C("status", "status", 0),
-        C("rows", "rows", 0),
         C("format", "format", 2),
         C("file", "file", 1),
         C("where", "where", 2, TEXT),
         C("segment", "segment", 2),
         C("only_errors", "only errors", 3),
         C("sample", "sample", 3),
-    ),
-    rows_of=(("export", None),),
-)
-
-
-ProfileBuild = Shape(
-    "ProfileBuild", "one model's monitoring reference and the profiles `profiles build` wrote",
-    fields=(
-        F("status", STATUS),
-        F("reason", STRING, null=True, optional=True),
-        F("model", STRING),
-        F("reference", STRING, "the reference's content hash (16 hex digits)"),
-        F("selector", STRING, "the config's reference: selector it was fitted on"),
-        F("granularity", STRING, "the profiles' time bucket: 1d or 1h"),
-        F("fitted", BOOLEAN, "this run (re)fitted the reference"),
-        F("fitted_because", STRING, null=True),
-        F("fitted_at", STRING),
-        F("reference_batches", INTEGER),
-        F("reference_rows", INTEGER),
-        F("versions", ARRAY),
-        F("dates", ARRAY),
-        F("batches", INTEGER, "batches profiled by this run"),
-        F("files", INTEGER),
-        F("rows", INTEGER),
-        F("already", INTEGER, "batches that already had profiles on the reference"),
-    ),
-    columns=(
-        C("model", "model", 0),
         C("reference", "reference", 0),
         C("selector", "selector", 2),
         C("fitted_because", "fitted because", 3, WORDS),
-        C("batches", "batches profiled", 0),
-        C("files", "files", 2),
-        C("rows", "rows", 1),
         C("already", "already profiled", 1),
+        C("gauge", "gauge", 0),
+        C("check", "check", 1),
+        C("feature", "feature", 1, WORDS),
+        C("metric", "metric", 2),
+        C("value", "value", 0),
     ),
-    rows_of=(("profiles build", None),),
+    uses=(
+        Use("init", None,
+            "path created status ?reason",
+            "created, path"),
+        Use("ingest", None,
+            "batch! rows files dates already_ingested dropped_columns ?repeated_ids "
+            "?ids_in_store status ?version! ?env! ?reason ?unmatched_ids",
+            "batch, version, env, rows, files, dates, already_ingested"),
+        Use("ingest-actuals", None,
+            "batch! rows files dates already_ingested dropped_columns ?repeated_ids "
+            "?ids_in_store status ?version! ?env! ?reason ?unmatched_ids",
+            "batch, version, env, rows, files, dates, already_ingested"),
+        Use("catalog", None,
+            "model version! env! first_date last_date days rows batches status ?reason",
+            "model, version@0, env@0, first_date, last_date, days, rows, batches"),
+        Use("batches", None,
+            "batch! generation kind model version env rows files created_at sources status "
+            "?reason",
+            "batch, kind, model@3, version, env, rows, files, created_at"),
+        Use("gc", None,
+            "batch! ?generation kind ?model ?version ?env rows ?files ?first_date ?last_date "
+            "action status ?reason",
+            "batch@1, generation, kind@1, model@1, version, env, rows, files@1, "
+            "first_date=first_date, last_date=last_date, action, status"),
+        Use("batches remove", None,
+            "batch! ?generation kind ?model ?version ?env rows ?files ?first_date ?last_date "
+            "action status ?reason",
+            "batch@1, generation, kind@1, model@1, version, env, rows, files@1, "
+            "first_date=first_date, last_date=last_date, action, status"),
+        Use("erase", None,
+            "batch! ?generation kind ?model ?version ?env rows ?files ?first_date ?last_date "
+            "action status ?reason",
+            "batch@1, generation, kind@1, model@1, version, env, rows, files@1, "
+            "first_date=first_date, last_date=last_date, action, status"),
+        Use("files", None,
+            "path version env date rows bytes sha256 status ?reason",
+            "path@1, version, env, date, rows, bytes, sha256, status"),
+        Use("doctor", None,
+            "status path batch problem ?reason",
+            "status, problem, path@1/text"),
+        Use("config check", None,
+            "model task features slices checks status ?reason",
+            "model@1, task, features, slices, checks, status"),
+        Use("export", None,
+            "file format rows columns where segment only_errors sample seed status ?reason",
+            "status, rows@0, format, file, where, segment, only_errors, sample"),
+        Use("profiles build", None,
+            "status ?reason model reference selector granularity fitted fitted_because fitted_at"
+            " reference_batches reference_rows versions dates batches files rows already",
+            "model, reference, selector, fitted_because, batches=batches profiled@0, files@2, "
+            "rows, already"),
+        Use("metrics", None,
+            "gauge model ?check ?feature ?metric value status",
+            "status, gauge, model@3, check, feature, metric, value"),
+    ),
 )

@@ -1,0 +1,110 @@
+"""Issue #19 under local-cluster[2,1,1024] (marker `spark`): two executor JVMs, each with its
+own Python workers, so the job, the model config and the fitted bins really travel pickled
+and the profiles come back through Arrow. Profiles built there are the local engine's bytes;
+skew scanned there equals the local scan."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.helpers import make_frame, run_cli
+
+import evalctl
+
+pytestmark = pytest.mark.spark
+
+CONFIG = """\
+store: store
+models:
+  churn:
+    task: binary_classification
+    id: request_id
+    timestamp: ts
+    prediction: predicted_label
+    score: score
+    label: label
+    reference: training:v1
+    features:
+      age: numeric
+      country: categorical
+      minutes: numeric
+"""
+M = ["--model", "churn"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A local-cluster session (2 executors of 1 core, 1024 MB), stopped after the module."""
+    from evalctl.engines.spark import python_for_workers, require_spark
+
+    require_spark()
+    python_for_workers()
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local-cluster[2,1,1024]")
+               .appName("evalctl-tests-cluster").config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    yield session
+    session.stop()
+
+
+def make_store(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "evalctl.yaml").write_text(CONFIG)
+    old = Path.cwd()
+    os.chdir(folder)
+    try:
+        assert run_cli("init", "store", "--no-config").code == 0
+        for env, seed in (("training", 1), ("production", 2)):
+            make_frame(1500, seed=seed, prefix=env[0], days=3).write_parquet(f"{env}.parquet")
+            done = run_cli("ingest", f"{env}.parquet", *M, "--version", "v1", "--env", env)
+            assert done.code == 0, done.stderr
+    finally:
+        os.chdir(old)
+    return folder
+
+
+def assert_same(a: Any, b: Any, path: str = "") -> None:
+    """Equal, floats to 1e-12 (relative), everything else exactly (counts bit for bit)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+def profiles(store: Path) -> list[tuple[str, str]]:
+    return sorted((p.parent.relative_to(store).as_posix(),
+                   hashlib.sha256(p.read_bytes()).hexdigest())
+                  for p in (store / "profiles").rglob("*.parquet"))
+
+
+def test_profiles_and_skew_on_separate_executors_equal_local(cluster: Any,
+                                                             tmp_path: Path) -> None:
+    assert cluster.sparkContext.master == "local-cluster[2,1,1024]"
+    local, remote = make_store(tmp_path / "local"), make_store(tmp_path / "remote")
+    on = evalctl.open(remote / "evalctl.yaml", remote / "store")
+    scanned = on.skew("churn", "production", engine="spark", spark=cluster).to_dict()
+    here = evalctl.open(local / "evalctl.yaml", local / "store")
+    assert scanned["inputs"]["engine"] == "spark"
+    expected = here.skew("churn", "production", engine="scan").to_dict()
+    assert_same(scanned["results"], expected["results"])
+    assert_same(scanned["summary"], expected["summary"])
+    built = on.profiles_build("churn", spark=cluster)
+    here.profiles_build("churn")
+    assert built.inputs["spark_master"] == "local-cluster[2,1,1024]"
+    assert built.results[0]["files"] == len(list((remote / "store/predictions").rglob(
+        "*.parquet")))
+    assert profiles(remote / "store") == profiles(local / "store")
