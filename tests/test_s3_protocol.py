@@ -120,20 +120,30 @@ def test_the_same_file_ingested_at_once_commits_once(s3cli, s3_env: S3Server) ->
 
 def test_a_412_on_the_ledger_record_means_already_ingested(s3cli, s3_env: S3Server) -> None:
     """A writer that loses the race after uploading its data files: just before its
-    create-if-absent put of the ledger record, another whole ingest of the same file runs and
-    commits (its own attempt's files, the same record name), so the first writer's put gets a
-    real 412 from the server."""
+    create-if-absent put of the ledger record, another writer's commit of the same file lands
+    (its own attempt's data files, then its record under the same name: made by a real ingest
+    into a neighbour prefix and copied in), so the first writer's put gets a real 412."""
     import obstore
 
     path = _write(s3cli.folder, make_frame(500), "a.parquet")
+    bucket, prefix = _bucket_prefix(s3cli.store)
+    rival_store = f"s3://{bucket}/rival"
+    assert run_cli("init", rival_store, "--no-config").code == 0
+    rival = run_cli("--store", rival_store, *INGEST, str(path), "--format", "json")
+    assert rival.code == 0, rival.stderr
+    rival_keys = [k for k in s3_env.keys(bucket, "rival/")
+                  if k.startswith(("rival/predictions/", f"rival/{LEDGER}/"))
+                  and "/_checkpoints/" not in k]
+    s3 = s3_env.client()
     real_put = obstore.put
-    raced: list[tuple[str, int, str]] = []
+    raced: list[str] = []
 
     def put(store, key, data, *args, **kwargs):
         if kwargs.get("mode") == "create" and str(key).startswith(f"{LEDGER}/") and not raced:
-            raced.append((str(key), 0, ""))
-            rival = s3cli(*INGEST, str(path), "--format", "json")  # the other writer wins
-            raced[0] = (str(key), rival.code, rival.stdout)
+            raced.append(str(key))
+            for k in sorted(rival_keys, key=lambda k: f"/{LEDGER}/" in f"/{k}"):  # record last
+                s3.copy_object(Bucket=bucket, Key=f"{prefix}/{k.removeprefix('rival/')}",
+                               CopySource={"Bucket": bucket, "Key": k})
         return real_put(store, key, data, *args, **kwargs)
 
     seen = len(s3_env.sync())
@@ -141,15 +151,13 @@ def test_a_412_on_the_ledger_record_means_already_ingested(s3cli, s3_env: S3Serv
         patch.setattr(obstore, "put", put)
         result = s3cli(*INGEST, str(path), "--format", "json")
     assert raced, "the ingest never published a ledger record with a create-if-absent put"
-    record, rival_code, rival_out = raced[0]
-    assert rival_code == 0 and json.loads(rival_out)["results"][0]["already_ingested"] is False
+    assert f"rival/{raced[0]}" in rival_keys  # the rival committed the very same record name
     assert [r.status for r in s3_env.sync()[seen:] if r.method == "PUT"
-            and r.path.endswith(record)] == [200, 412]  # the rival's put, then the refused one
+            and r.path.endswith(raced[0])] == [200, 412]  # the rival's copy, then the refusal
     assert result.code == 0, result.stderr
     assert result.json()["results"][0]["already_ingested"] is True
     assert _rows(s3cli) == 500
-    bucket, prefix = _bucket_prefix(s3cli.store)
-    files = [k for k in s3_env.keys(bucket, prefix) if k.endswith(".parquet")]
+    files = [k for k in s3_env.keys(bucket, f"{prefix}/") if k.endswith(".parquet")]
     named = {row["path"].removeprefix(f"s3://{bucket}/") for row in s3cli(
         "files", "--model", "churn", "--selector", "production", "--format", "json"
     ).json()["results"]}

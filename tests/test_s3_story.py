@@ -80,6 +80,7 @@ class Lakes:
     local: str
     s3: str
     server: S3Server
+    built: dict[str, list[CliResult]]  # init, the ingests and ingest-actuals, by store
 
 
 def _run(cwd: Path, *args: str, env: dict[str, str] | None = None, at: str = NOW) -> CliResult:
@@ -95,18 +96,21 @@ def _run(cwd: Path, *args: str, env: dict[str, str] | None = None, at: str = NOW
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-def _build(root: Path, store: str, env: dict[str, str]) -> None:
-    """The story's exports ingested in the story fixture's order, each at its own minute."""
+def _build(root: Path, store: str, env: dict[str, str]) -> list[CliResult]:
+    """The story's exports ingested in the story fixture's order, each at its own minute;
+    the JSON reports of init, every ingest and ingest-actuals."""
     base = ("--config", str(STORY_CONFIG), "--store", store)
-    result = _run(root, "init", store, "--no-config", env=env, at="2026-12-01T06:00:00Z")
-    assert result.code == 0, result.stderr
+    results = [_run(root, "init", store, "--no-config", "-f", "json", env=env,
+                    at="2026-12-01T06:00:00Z")]
     for minute, (name, version, env_name) in enumerate(STORY_INGESTS, start=1):
-        result = _run(root, *base, "ingest", f"data/{name}", *M, "--version", version,
-                      "--env", env_name, env=env, at=f"2026-12-01T06:{minute:02d}:00Z")
+        results.append(_run(root, *base, "ingest", f"data/{name}", *M, "--version", version,
+                            "--env", env_name, "-f", "json", env=env,
+                            at=f"2026-12-01T06:{minute:02d}:00Z"))
+    results.append(_run(root, *base, "ingest-actuals", "data/actuals_late.csv", *M, "-f",
+                        "json", env=env, at="2026-12-01T06:30:00Z"))
+    for result in results:
         assert result.code == 0, result.stderr
-    result = _run(root, *base, "ingest-actuals", "data/actuals_late.csv", *M, env=env,
-                  at="2026-12-01T06:30:00Z")
-    assert result.code == 0, result.stderr
+    return results
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +120,8 @@ def lakes(story: Callable[..., CliResult], s3_server: S3Server,
     shutil.copytree(story.data, root / "data")  # type: ignore[attr-defined]
     local = str(root / "store")
     s3 = f"s3://{s3_server.make_bucket('story')}/lake"
-    _build(root, local, {})
-    _build(root, s3, s3_server.env())
-    yield Lakes(root, local, s3, s3_server)
+    built = {local: _build(root, local, {}), s3: _build(root, s3, s3_server.env())}
+    yield Lakes(root, local, s3, s3_server, built)
 
 
 def _normalised(result: CliResult, store: str) -> dict[str, Any]:
@@ -134,6 +137,15 @@ def test_the_s3_lake_holds_objects_and_no_local_folder(lakes: Lakes) -> None:
     keys = lakes.server.keys(bucket, prefix)
     assert sum(k.endswith(".parquet") for k in keys) >= len(STORY_INGESTS)
     assert not (lakes.root / "s3:").exists() and not (lakes.root / "lake").exists()
+
+
+def test_init_and_the_ingests_report_the_same_on_s3(lakes: Lakes) -> None:
+    pairs = zip(lakes.built[lakes.local], lakes.built[lakes.s3], strict=True)
+    for step, (local, remote) in enumerate(pairs):
+        a, b = _normalised(local, lakes.local), _normalised(remote, lakes.s3)
+        assert a["results"], step
+        assert json.dumps(b["results"], indent=2) == json.dumps(a["results"], indent=2), step
+        assert json.dumps(b["summary"], indent=2) == json.dumps(a["summary"], indent=2), step
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
