@@ -218,8 +218,9 @@ def test_multi_day_windows_start_on_the_first_selected_day(story) -> None:
     days = {p["window_start"][:10]: p["rows"] for p in by_feature(daily)["age"]["series"]}
     assert days == _rows_per_window(story, selector, "2026-11-03", 1)
     estimate = story("estimate", *M, "--current", selector, "--window", "7d").json()
-    starts = sorted(r["window_start"][:10] for r in estimate["results"]
-                    if r.get("section") == "windows")
+    starts = sorted(r["window_start"][:10] for r in estimate["results"]  # one row per metric
+                    if r.get("section") == "windows"
+                    and r["metric"] == estimate["summary"]["metric"])
     assert starts == ["2026-11-03", "2026-11-10", "2026-11-17"]
 
 

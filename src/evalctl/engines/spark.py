@@ -10,8 +10,8 @@ retried after a failure returns its file's profile again from the new attempt on
 one successful attempt's output per partition), and the driver checks that every file came
 back exactly once.
 
-pyspark is imported only inside `SparkEngine` (the `evalctl[spark]` extra); nothing else of
-evalctl needs it.
+pyspark (the `evalctl[spark]` extra) is imported only where Spark runs: building the session,
+and in the job on the executors; nothing else of evalctl needs it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from evalctl.profiles.source import Plan
 from evalctl.stats.binning import Binning
 
 EXTRA_HINT = "pip install 'evalctl[spark]'"
-FAULT_ENV = "EVALCTL_SPARK_FAULT_DIR"  # tests: fail each file's first attempt (marker files)
+FAULT_ENV = "EVALCTL_SPARK_FAULT_DIR"  # tests: fail each task's first attempt (marker files)
 TASKS_PER_CORE = 4  # Spark tasks per executor core in a job (files are dealt over them)
 FILES_PER_JOB = 512  # profiles held on the driver at once while a build writes them
 QUIET = {"spark.ui.showConsoleProgress": "false"}  # stderr is evalctl's; the config may override
@@ -81,7 +81,7 @@ def on_spark(plan: Plan, spark: SparkEngine | None, requested: str,
             raise InputError(f"--engine spark: {needs_rows}")
         return plan
     reason = ("--engine spark" if requested == "spark" else
-              f"{plan.reason}; scanned on Spark (engine.kind: spark)")
+              f"{plan.reason}; scanned on Spark")
     return Plan("spark", f"{reason}, master {spark.master}", stale=plan.stale)
 
 
