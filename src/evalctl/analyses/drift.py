@@ -163,7 +163,8 @@ def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
 
 def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None,
                 selection: Selection) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
-    """The window expression and each window's (start, end, rows) — the timestamp column only."""
+    """The window expression and each window's (start, end, rows) — the timestamp column only,
+    streamed (memory: the windows, not the rows)."""
     ts = model.timestamp
     if windows is not None:
         key = chunk_index(ts, windows)
@@ -171,7 +172,7 @@ def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int 
         key, step = calendar_window(ts, window, selection)
     frame = (lf.select(key.alias("_w"), pl.col(ts)).group_by("_w")
              .agg(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi"),
-                  pl.len().alias("rows")).sort("_w").collect())
+                  pl.len().alias("rows")).sort("_w").collect(engine="streaming"))
     bounds = {}
     for row in frame.iter_rows(named=True):
         if windows is None:

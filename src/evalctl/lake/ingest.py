@@ -29,7 +29,7 @@ from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.readers import detect_format, file_sha256, first_line, open_input, unreadable
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.store import Store
-from evalctl.profiles.compute import profile_batch
+from evalctl.profiles.compute import catch_up, profile_batch
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -84,10 +84,13 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path], 
                 ) -> tuple[dict[str, Any] | None, list[Path]]:
         return profile_batch(store, resolved, version, env, entries, staging)
 
-    return _write_batch(
+    result = _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
         partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile)
+    if not result.already_ingested:  # a refit published meanwhile: profile on the new one
+        catch_up(store, resolved, batch)
+    return result
 
 
 def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path], *,
