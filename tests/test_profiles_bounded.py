@@ -123,3 +123,51 @@ def test_an_ingest_that_read_the_old_reference_catches_up_after_its_commit(
     # The ingest profiled its own batch on the new reference; a build finds nothing to do.
     again = run_cli("profiles", "build", *M, "-f", "json").json()["results"][0]
     assert again["batches"] == 0 and not again["fitted"]
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-12 (they are added in another order), the rest exactly."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return bool(a == pytest.approx(b, rel=1e-12, abs=1e-12))
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("command", ["skew", "drift"])
+def test_the_scan_path_reads_the_selection_file_by_file(
+        store: Callable[[str, int], CliResult], command: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan path hands `summarize` (and `fit_binning`) one lazy frame per data file, and
+    counting them one after another gives the summaries of the whole selection."""
+    import evalctl.analyses.drift as drift
+    import evalctl.analyses.skew as skew
+
+    store("production", 9)  # production: two batches, several files
+    summarized: list[int] = []
+    fitted: list[int] = []
+    real_summarize, real_fit = skew.summarize, skew.fit_binning
+
+    def summarize(lf: Any, binning: Any, *args: Any, parts: Any = (), **kwargs: Any) -> Any:
+        summarized.append(len(parts))
+        by_file = real_summarize(lf, binning, *args, parts=parts, **kwargs)
+        whole = real_summarize(lf, binning, *args, **kwargs)
+        assert same({k: {f: s.to_dict() for f, s in v.items()} for k, v in by_file.items()},
+                    {k: {f: s.to_dict() for f, s in v.items()} for k, v in whole.items()})
+        return by_file
+
+    def fit(lf: Any, *args: Any, parts: Any = (), **kwargs: Any) -> Any:
+        fitted.append(len(parts))
+        by_file = real_fit(lf, *args, parts=parts, **kwargs)
+        assert by_file == real_fit(lf, *args, **kwargs)
+        return by_file
+
+    for module in (skew, drift):
+        monkeypatch.setattr(module, "summarize", summarize)
+        monkeypatch.setattr(module, "fit_binning", fit)
+    result = run_cli(command, *M, "--current", "production", "--engine", "scan", "-f", "json")
+    assert result.code in (0, 1), result.stderr
+    assert result.json()["inputs"]["engine"] == "scan"
+    assert len(summarized) == 2 and min(summarized) >= 2 and fitted == [summarized[0]]

@@ -33,6 +33,7 @@ from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
+from evalctl.profiles.parts import file_scans
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
@@ -144,12 +145,17 @@ def window_summaries(store: Store, model: ModelConfig,
             return plan, (ref.summaries[None], None, cur.summaries, key, bounds)
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
-    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
+    ref_parts = file_scans(store, model, ref_sel, ref_lf.collect_schema())
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts)
+    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings, ref_parts)
     key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
     progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
                    f"({cur_sel.rows:,} rows)")
-    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=key), key, bounds)
+    # Calendar windows are a function of each row; equal-row chunks rank all rows at once.
+    cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema()) \
+        if windows is None else []
+    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=key, parts=cur_parts),
+                  key, bounds)
 
 
 def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,

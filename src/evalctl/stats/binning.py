@@ -25,7 +25,7 @@ reference categories outside the top K.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,9 +113,11 @@ def fit_binning(
     top_k: int = 50,
     fine_bins: int = 1000,
     max_levels: int = 10_000,
+    parts: Sequence[pl.LazyFrame] = (),
 ) -> Binning:
     """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in a few
-    streamed passes whose memory does not grow with the reference's rows.
+    streamed passes whose memory does not grow with the reference's rows (`parts`: the rows
+    of `lf` split, read one after another, as in `evalctl.stats.summarize.summarize`).
 
     One streaming aggregate query counts each numeric column's finite values with their range
     and each categorical column's levels; the numeric quantiles are then exact order statistics
@@ -147,10 +149,11 @@ def fit_binning(
             errors[name] = f"column {name!r}: the reference has no finite values"
         else:
             wanted[name] = (_BinRanks(n, n_bins, fine_bins).ranks, n, lo, hi)
-    found = StreamedRanks(wanted).run(lambda names: _numeric_batches(lf, names))
+    sources = list(parts) or [lf]
+    found = StreamedRanks(wanted).run(lambda names: _numeric_batches(sources, names))
     edges = {f: _BinRanks(wanted[f][1], n_bins, fine_bins).edges(at) for f, at in found.items()}
     few = [f for f, (fine, _) in edges.items() if np.unique(fine).size <= fine_bins]
-    distinct = _distinct_values(lf, few, fine_bins) if few else {}
+    distinct = _distinct_values(sources, few, fine_bins) if few else {}
     numeric = {f: _numeric_bins(fine, interior, distinct.get(f))
                for f, (fine, interior) in edges.items()}
     return Binning(dict(features), {f: numeric[f] for f in numeric_names if f in numeric},
@@ -159,42 +162,40 @@ def fit_binning(
 
 def _first_pass(lf: pl.LazyFrame, numeric: list[str], categorical: list[str]
                 ) -> tuple[dict[str, tuple[int, float, float]], dict[str, pl.DataFrame]]:
-    """Each numeric column's finite count, minimum and maximum, and each categorical column's
-    level counts: one streaming query each, collected together (memory: the levels)."""
-    queries: list[pl.LazyFrame] = []
-    if numeric:
-        finite = {f: pl.col(f).cast(pl.Float64) for f in numeric}
-        queries.append(lf.select(
-            *(x.is_finite().sum().alias(f"n{i}") for i, x in enumerate(finite.values())),
-            *(x.filter(x.is_finite()).min().alias(f"lo{i}") for i, x in enumerate(
-                finite.values())),
-            *(x.filter(x.is_finite()).max().alias(f"hi{i}") for i, x in enumerate(
-                finite.values()))))
-    for name in categorical:
-        value = pl.col(name).cast(pl.String)
-        queries.append(lf.select(value.alias("level")).drop_nulls().group_by("level")
-                       .agg(pl.len().alias("count")))
-    frames = pl.collect_all(queries, engine="streaming") if queries else []
+    """Each numeric column's finite count, minimum and maximum (one streaming query), and each
+    categorical column's level counts (one streaming group-by each, so memory holds one
+    column's levels; run together, polars would cache their shared scan whole)."""
     extents: dict[str, tuple[int, float, float]] = {}
     if numeric:
-        row = frames[0].row(0, named=True)
+        values = [pl.col(f).cast(pl.Float64) for f in numeric]
+        finite = [pl.when(x.is_finite()).then(x) for x in values]
+        row = lf.select(
+            *(x.is_finite().sum().alias(f"n{i}") for i, x in enumerate(values)),
+            *(x.min().alias(f"lo{i}") for i, x in enumerate(finite)),
+            *(x.max().alias(f"hi{i}") for i, x in enumerate(finite)),
+        ).collect(engine="streaming").row(0, named=True)
         extents = {f: (int(row[f"n{i}"] or 0), row[f"lo{i}"], row[f"hi{i}"])
                    for i, f in enumerate(numeric)}
-    return extents, dict(zip(categorical, frames[1 if numeric else 0:], strict=True))
+    levels = {name: lf.select(pl.col(name).cast(pl.String).alias("level")).drop_nulls()
+              .group_by("level").agg(pl.len().alias("count")).collect(engine="streaming")
+              for name in categorical}
+    return extents, levels
 
 
-def _numeric_batches(lf: pl.LazyFrame, names: list[str]) -> Iterator[dict[str, np.ndarray]]:
+def _numeric_batches(sources: list[pl.LazyFrame], names: list[str]
+                     ) -> Iterator[dict[str, np.ndarray]]:
     """The numeric columns `names` as float64 arrays (nulls as NaN), batch by batch."""
-    query = lf.select(pl.col(f).cast(pl.Float64) for f in names)
-    for batch in query.collect_batches(chunk_size=BATCH_ROWS):
-        yield {f: batch.get_column(f).to_numpy() for f in names}
+    for source in sources:
+        query = source.select(pl.col(f).cast(pl.Float64) for f in names)
+        for batch in query.collect_batches(chunk_size=BATCH_ROWS):
+            yield {f: batch.get_column(f).to_numpy() for f in names}
 
 
-def _distinct_values(lf: pl.LazyFrame, names: list[str], limit: int
+def _distinct_values(sources: list[pl.LazyFrame], names: list[str], limit: int
                      ) -> dict[str, np.ndarray]:
     """The distinct finite values of each of `names` that has at most `limit` of them."""
     seen: dict[str, np.ndarray] = {f: np.empty(0) for f in names}
-    for batch in _numeric_batches(lf, names):
+    for batch in _numeric_batches(sources, names):
         for name in [f for f in names if f in seen]:
             values = batch[name]
             seen[name] = np.union1d(seen[name], np.unique(values[np.isfinite(values)]))

@@ -1,0 +1,29 @@
+"""A selection file by file: what bounds the scan path's memory by the largest data file.
+
+Polars' streaming engine reads ahead of a slow consumer (`collect_batches` buffers what it has
+read), so a scan of a whole selection counted batch by batch can hold much of the selection.
+Read one data file after another, the read-ahead is bounded by one file.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from evalctl.config import ModelConfig
+from evalctl.lake.store import Selection, Store
+
+
+def file_scans(store: Store, model: ModelConfig, selection: Selection, schema: pl.Schema
+               ) -> list[pl.LazyFrame]:
+    """The selection's rows as one lazy frame per data file, each with `schema` (the whole
+    selection's scan: a column a file lacks is null, types are the whole scan's), read one
+    after another by the scan path (`summarize(parts=...)`, `fit_binning(parts=...)`) so
+    that its memory is bounded by the largest file, not by the selection."""
+    parts = []
+    for version, env, entry in selection.files:
+        one = Selection(selection.selector, ((version, env, entry),))
+        lf = store.scan(model, selection.selector, with_actuals=False, selection=one)
+        have = lf.collect_schema()
+        parts.append(lf.select([pl.col(c).cast(t) if c in have else pl.lit(None, t).alias(c)
+                                for c, t in schema.items()]))
+    return parts
