@@ -119,9 +119,9 @@ def fit_binning(
     streamed passes whose memory does not grow with the reference's rows (`parts`: the rows
     of `lf` split, read one after another, as in `evalctl.stats.summarize.summarize`).
 
-    One streaming aggregate query counts each numeric column's finite values with their range
-    and each categorical column's levels; the numeric quantiles are then exact order statistics
-    found by `StreamedRanks` (a pass or a few over batches of the numeric columns), and a
+    A first pass (one query per data file) counts each numeric column's finite values with
+    their range and each categorical column's levels; the numeric quantiles are then exact
+    order statistics found by `StreamedRanks` (a pass or a few over batches), and a
     column whose quantiles take few distinct values gets one more pass listing its distinct
     values (stopped as soon as there are more than `fine_bins`).
 
@@ -134,7 +134,8 @@ def fit_binning(
     errors = {f: p for f, k in features.items() if (p := column_problem(schema, f, k))}
     usable = {f: k for f, k in features.items() if f not in errors}
     numeric_names = [f for f, k in usable.items() if k == "numeric"]
-    extents, level_counts = _first_pass(lf, numeric_names,
+    sources = list(parts) or [lf]
+    extents, level_counts = _first_pass(sources, numeric_names,
                                         [f for f, k in usable.items() if k == "categorical"])
     categorical: dict[str, CategoricalBins] = {}
     for name, levels in level_counts.items():
@@ -149,7 +150,6 @@ def fit_binning(
             errors[name] = f"column {name!r}: the reference has no finite values"
         else:
             wanted[name] = (_BinRanks(n, n_bins, fine_bins).ranks, n, lo, hi)
-    sources = list(parts) or [lf]
     found = StreamedRanks(wanted).run(lambda names: _numeric_batches(sources, names))
     edges = {f: _BinRanks(wanted[f][1], n_bins, fine_bins).edges(at) for f, at in found.items()}
     few = [f for f, (fine, _) in edges.items() if np.unique(fine).size <= fine_bins]
@@ -160,26 +160,36 @@ def fit_binning(
                    {f: categorical[f] for f in usable if f in categorical}, errors)
 
 
-def _first_pass(lf: pl.LazyFrame, numeric: list[str], categorical: list[str]
+def _first_pass(sources: list[pl.LazyFrame], numeric: list[str], categorical: list[str]
                 ) -> tuple[dict[str, tuple[int, float, float]], dict[str, pl.DataFrame]]:
-    """Each numeric column's finite count, minimum and maximum (one streaming query), and each
-    categorical column's level counts (one streaming group-by each, so memory holds one
-    column's levels; run together, polars would cache their shared scan whole)."""
-    extents: dict[str, tuple[int, float, float]] = {}
-    if numeric:
-        values = [pl.col(f).cast(pl.Float64) for f in numeric]
-        finite = [pl.when(x.is_finite()).then(x) for x in values]
-        row = lf.select(
-            *(x.is_finite().sum().alias(f"n{i}") for i, x in enumerate(values)),
-            *(x.min().alias(f"lo{i}") for i, x in enumerate(finite)),
-            *(x.max().alias(f"hi{i}") for i, x in enumerate(finite)),
-        ).collect(engine="streaming").row(0, named=True)
-        extents = {f: (int(row[f"n{i}"] or 0), row[f"lo{i}"], row[f"hi{i}"])
-                   for i, f in enumerate(numeric)}
-    levels = {name: lf.select(pl.col(name).cast(pl.String).alias("level")).drop_nulls()
-              .group_by("level").agg(pl.len().alias("count")).collect(engine="streaming")
-              for name in categorical}
-    return extents, levels
+    """Each numeric column's finite count, minimum and maximum, and each categorical column's
+    level counts: one query per source (data file), merged (memory: one file, the levels)."""
+    count = np.zeros(len(numeric), dtype=np.int64)
+    low, high = np.full(len(numeric), np.inf), np.full(len(numeric), -np.inf)
+    levels: dict[str, list[pl.DataFrame]] = {name: [] for name in categorical}
+    values = [pl.col(f).cast(pl.Float64) for f in numeric]
+    finite = [pl.when(x.is_finite()).then(x) for x in values]
+    query = [*(x.is_finite().sum().alias(f"n{i}") for i, x in enumerate(values)),
+             *(x.min().alias(f"lo{i}") for i, x in enumerate(finite)),
+             *(x.max().alias(f"hi{i}") for i, x in enumerate(finite)),
+             *(pl.col(c).cast(pl.String).drop_nulls().value_counts(name="count")
+               .implode().alias(f"c{i}") for i, c in enumerate(categorical))]
+    for source in sources if query else []:
+        row = source.select(query).collect(engine="streaming").row(0, named=True)
+        for i in range(len(numeric)):
+            if row[f"n{i}"]:
+                count[i] += row[f"n{i}"]
+                low[i], high[i] = min(low[i], row[f"lo{i}"]), max(high[i], row[f"hi{i}"])
+        for i, name in enumerate(categorical):
+            found = pl.DataFrame(row[f"c{i}"], schema={name: pl.String, "count": pl.UInt32},
+                                 orient="row") if row[f"c{i}"] else None
+            if found is not None:
+                levels[name].append(found.rename({name: "level"}).cast({"count": pl.Int64}))
+    extents = {f: (int(count[i]), float(low[i]), float(high[i])) for i, f in enumerate(numeric)}
+    merged = {name: pl.concat(parts).group_by("level").agg(pl.col("count").sum())
+              if parts else pl.DataFrame(schema={"level": pl.String, "count": pl.Int64})
+              for name, parts in levels.items()}
+    return extents, merged
 
 
 def _numeric_batches(sources: list[pl.LazyFrame], names: list[str]

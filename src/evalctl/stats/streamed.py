@@ -30,7 +30,7 @@ import numpy as np
 from evalctl.stats.grid import GRID, UniformGrid
 
 COLLECT = 1 << 18  # values a column may collect in one pass
-CELLS = 1 << 18  # counters a column may split its heavy nodes into in one pass
+CELLS = 1 << 16  # counters a column may split its heavy nodes into in one pass
 
 Batches = Callable[[list[str]], Iterable[dict[str, np.ndarray]]]
 
