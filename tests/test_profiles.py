@@ -282,9 +282,9 @@ def test_build_is_idempotent_and_resumable(cli, workdir: Path, frame_file, monke
     for n, (env, seed) in enumerate([("training", 1), ("production", 2), ("production", 3)]):
         cli("ingest", str(frame_file(production(400, seed=seed), f"{n}.parquet")), *M,
             "--version", "v1", "--env", env)
-    import evalctl.profiles.build as build
+    import evalctl.profiles.compute as compute
 
-    real, calls = build.write_profiles, []
+    real, calls = compute.write_profiles, []
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -292,9 +292,9 @@ def test_build_is_idempotent_and_resumable(cli, workdir: Path, frame_file, monke
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build, "write_profiles", interrupted)
+    monkeypatch.setattr(compute, "write_profiles", interrupted)
     assert cli("profiles", "build", *M).code == 130
-    monkeypatch.setattr(build, "write_profiles", real)
+    monkeypatch.setattr(compute, "write_profiles", real)
     done = cli("profiles", "build", *M, "-f", "json").json()["results"][0]
     assert (done["batches"], done["already"], done["fitted"]) == (2, 1, False)
     before = store_snapshot(workdir / "store")

@@ -34,6 +34,7 @@ from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
+from evalctl.profiles.parts import file_scans
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
@@ -152,7 +153,8 @@ def window_summaries(store: Store, model: ModelConfig,
             return plan, (ref.summaries[None], None, cur.summaries, key, bounds)
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    ref_parts = file_scans(store, model, ref_sel, ref_lf.collect_schema())
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts)
     if plan.engine == "spark" and spark is not None:
         progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
         granularity = "1h" if step % timedelta(days=1) else "1d"
@@ -165,11 +167,15 @@ def window_summaries(store: Store, model: ModelConfig,
             bounds = {start: (start, start + step, rows) for start, rows in cur.rows.items()}
             return plan, (ref.summaries[None], None, cur.summaries, key, bounds)
         plan = scan
-    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings)
+    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings, ref_parts)
     key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
     progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
                    f"({cur_sel.rows:,} rows)")
-    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=key), key, bounds)
+    # Calendar windows are a function of each row; equal-row chunks rank all rows at once.
+    cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema()) \
+        if windows is None else []
+    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=key, parts=cur_parts),
+                  key, bounds)
 
 
 def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
@@ -183,7 +189,8 @@ def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
 
 def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None,
                 selection: Selection) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
-    """The window expression and each window's (start, end, rows) — the timestamp column only."""
+    """The window expression and each window's (start, end, rows) — the timestamp column only,
+    streamed (memory: the windows, not the rows)."""
     ts = model.timestamp
     if windows is not None:
         key = chunk_index(ts, windows)
@@ -191,7 +198,7 @@ def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int 
         key, step = calendar_window(ts, window, selection)
     frame = (lf.select(key.alias("_w"), pl.col(ts)).group_by("_w")
              .agg(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi"),
-                  pl.len().alias("rows")).sort("_w").collect())
+                  pl.len().alias("rows")).sort("_w").collect(engine="streaming"))
     bounds = {}
     for row in frame.iter_rows(named=True):
         if windows is None:

@@ -38,6 +38,7 @@ from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
+from evalctl.profiles.parts import file_scans
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
@@ -120,7 +121,8 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
             return plan, (merged[0].summaries[None], merged[1].summaries[None], None)
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k)
+    ref_parts = file_scans(store, model, ref_sel, ref_lf.collect_schema())
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts)
     if plan.engine == "spark" and spark is not None:
         progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
         merged = [spark.merged(store.root, model, binning, sel) for sel in (ref_sel, cur_sel)]
@@ -128,9 +130,12 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
         if scan is None:
             return plan, (merged[0].summaries[None], merged[1].summaries[None], None)
         plan = scan
-    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings)
+    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings,
+                                                       ref_parts)
     progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
-    return plan, (ref_summary, summarize(cur_lf, binning)[None], chunk_summaries)
+    cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema())
+    return plan, (ref_summary, summarize(cur_lf, binning, parts=cur_parts)[None],
+                  chunk_summaries)
 
 
 def lead_with_outputs(results: list[dict[str, Any]], model: ModelConfig, kinds: dict[str, str]
@@ -157,12 +162,14 @@ def output_columns(model: ModelConfig) -> list[str]:
 
 
 def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,
-                        settings: DriftSettings
+                        settings: DriftSettings, parts: list[Any] | None = None
                         ) -> tuple[dict[str, Summary], list[dict[str, Summary]] | None]:
     """The whole reference's summaries and, for data-driven thresholds, its chunks' — from
-    one grouped scan (chunks merge into the whole: summaries are mergeable)."""
+    one grouped scan (chunks merge into the whole: summaries are mergeable). `parts`: the
+    reference file by file (`evalctl.profiles.compute.file_scans`); equal-row chunks rank
+    every row of the reference at once, so they read `ref_lf` whole."""
     if settings.thresholds != "reference_chunks":
-        return summarize(ref_lf, binning)[None], None
+        return summarize(ref_lf, binning, parts=parts or ())[None], None
     by_chunk = summarize(ref_lf, binning, by=chunk_index(model.timestamp, settings.chunks))
     chunks = list(by_chunk.values())
     whole = {f: _merge_all([c[f] for c in chunks]) for f in chunks[0]}

@@ -31,7 +31,7 @@ from evalctl.lake.readers import detect_format, file_sha256, first_line, open_in
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.storage import Storage, fetched_inputs
 from evalctl.lake.store import Store
-from evalctl.profiles.compute import profile_batch
+from evalctl.profiles.compute import catch_up, profile_batch
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -96,11 +96,14 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
                 ) -> tuple[dict[str, Any] | None, list[Path | str]]:
         return profile_batch(store, resolved, version, env, entries, staging)
 
-    return _write_batch(
+    result = _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
         partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile,
         index=lambda entries: labels.index_predictions(store, model.name, model.id, entries))
+    if not result.already_ingested:  # a refit published meanwhile: profile on the new one
+        catch_up(store, resolved, batch)
+    return result
 
 
 def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,

@@ -5,7 +5,14 @@ Resumable and idempotent: each batch's profiles are committed by their own recor
 they are written, so an interrupted build leaves whole batches done and the next run does the
 rest; a run with nothing to do writes nothing. It holds the store lock shared (as an ingest
 does) and the lifecycle lock (so no removal, gc or erase interleaves, and builds run one at a
-time). Each data file is read once, by itself: memory is bounded by the largest file.
+time). Each data file is read once, by itself: memory is bounded by the largest file (and
+the fit streams the reference: `evalctl.stats.binning.fit_binning`).
+
+A refit and a concurrent ingest cannot leave a batch profiled only on the old reference: the
+build publishes the new reference, then profiles what lacks profiles on it, looking at the
+ledger again until a look finds nothing; an ingest that committed after the build's last look
+finds the new reference after its commit and profiles its batch itself
+(`evalctl.profiles.compute.catch_up`).
 """
 
 from __future__ import annotations
@@ -13,15 +20,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from evalctl import progress
 from evalctl.config import ModelConfig
 from evalctl.engines.spark import FILES_PER_JOB, FileTask, SparkEngine
 from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
-from evalctl.lake.profiled import file_profiles, publish_record
-from evalctl.lake.storage import Storage
 from evalctl.lake.store import Store
-from evalctl.profiles.compute import write_profiles
+from evalctl.profiles.compute import profile_lacking
 from evalctl.profiles.reference import (
     Reference,
     current_reference,
@@ -47,8 +53,10 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
                    now: datetime | None = None, spark: SparkEngine | None = None
                    ) -> BuildResult:
     """Fit the model's reference (first build, config change, or `refit`), then profile every
-    live prediction batch of the model that lacks profiles on it (on `spark`'s executors when
-    given, up to `FILES_PER_JOB` files per Spark job; the driver writes and commits them)."""
+    live prediction batch of the model that lacks profiles on it — including batches an
+    ingest committed while the fit ran (`profile_lacking` looks again until nothing lacks) —
+    on `spark`'s executors when given (up to `FILES_PER_JOB` files per Spark job; the driver
+    writes and commits them)."""
     root = store.storage
     with root.staging(f"profiles-{uuid.uuid4().hex[:8]}") as area, lifecycle_lock(root):
         store.refresh()
@@ -58,28 +66,10 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
             progress.phase(f"fitting the monitoring reference ({model.profiles.reference})")
             reference = fit_reference(store, model, now)
             save_reference(root, reference)
-        records = store.prediction_records(model.name)
-        todo = [(r, _lacking(root, model.name, reference.hash, r)) for r in records]
-        todo = [(r, lacking) for r, lacking in todo if lacking]
-        files = [f for _, lacking in todo for f in lacking]
-        progress.phase(f"profiling {len(todo)} batch(es) on reference {reference.hash}",
-                       total=len(files))
-        computed: dict[str, bytes] = {}
-        for n, (record, lacking) in enumerate(todo):
-            if spark is not None and not computed:
-                computed = _on_spark(spark, store, model, reference, todo[n:])
-            entries, moved = write_profiles(store, model, reference, record.version or "",
-                                            record.env or "", lacking,
-                                            area.folder / f"{record.batch}.{record.generation}",
-                                            computed if spark is not None else None)
-            for entry in lacking:
-                computed.pop(entry.path, None)
-            area.track(moved)
-            publish_record(root, model.name, reference.hash, record, entries)
-            area.moved.clear()  # committed: a later failure must not take them away
-            area.uploaded.clear()
-    return BuildResult(reference, fitted, len(todo), len(files), sum(f.rows for f in files),
-                       len(records) - len(todo))
+        precompute = None if spark is None else partial(_on_spark, spark, store, model,
+                                                        reference)
+        done = profile_lacking(store, model, reference, area, precompute=precompute)
+    return BuildResult(reference, fitted, done.batches, done.files, done.rows, done.already)
 
 
 def _on_spark(spark: SparkEngine, store: Store, model: ModelConfig, reference: Reference,
@@ -92,12 +82,6 @@ def _on_spark(spark: SparkEngine, store: Store, model: ModelConfig, reference: R
             break
         tasks += [FileTask(record.version or "", record.env or "", f) for f in lacking]
     return spark.profiles(store.root, model, reference.binning, reference.granularity, tasks)
-
-
-def _lacking(root: Storage, model: str, reference: str, record: BatchRecord) -> list[FileEntry]:
-    """The files of a batch generation without a profile on `reference`."""
-    found = file_profiles(root, model, reference, record)
-    return [f for f in record.files if f.path not in found]
 
 
 def _refit_reason(reference: Reference | None, model: ModelConfig, refit: bool) -> str | None:

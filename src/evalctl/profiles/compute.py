@@ -1,5 +1,10 @@
 """Profile data files: one streamed scan per file, every column at once, per time bucket.
 
+`profile_file` is the one function that turns rows into a partial state on a reference (one
+file's rows -> its profile table); ingest (`profile_batch`, then `catch_up` after its commit)
+and `profiles build` (`profile_lacking`) call it; it counts with `summarize`, as the scan path
+does, so a profile, a merge of profiles and a scan give the same counts.
+
 The scan is `Store.scan` of that one file (the same reading rules as every report: types the
 config changed since are read as the config says) and the counting is `summarize`'s, so a
 profile holds exactly the counts the scan path would; only the order in which floats are
@@ -11,7 +16,9 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +26,13 @@ import polars as pl
 
 from evalctl import progress
 from evalctl.config import ModelConfig
-from evalctl.lake.durable import fsync_tree
+from evalctl.lake.durable import StagingArea, fsync_tree
 from evalctl.lake.layout import profile_path
-from evalctl.lake.ledger import FileEntry
-from evalctl.lake.profiled import ProfileEntry, profiles_extra
+from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
+from evalctl.lake.profiled import ProfileEntry, file_profiles, profiles_extra, publish_record
 from evalctl.lake.readers import file_sha256
 from evalctl.lake.selectors import Selector
+from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection, Store
 from evalctl.profiles.format import UNSEEN_KEPT, profile_table
 from evalctl.profiles.reference import Reference, current_reference, staleness
@@ -124,3 +132,89 @@ def profile_batch(store: Store, model: ModelConfig, version: str, env: str,
                    total=len(entries))
     profiled, moved = write_profiles(store, model, reference, version, env, entries, staging)
     return profiles_extra(reference.hash, profiled), moved
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """What `profile_lacking` did."""
+
+    batches: int  # batches profiled
+    files: int  # data files profiled
+    rows: int  # rows read to profile them
+    already: int  # live batches that had profiles on the reference at the first look
+
+
+# profiles computed elsewhere (the Spark engine) for the next batches of a to-do list, as the
+# Parquet bytes `profile_bytes` makes, by data file
+Precompute = Callable[[list[tuple[BatchRecord, list[FileEntry]]]], dict[str, bytes]]
+
+
+def profile_lacking(store: Store, model: ModelConfig, reference: Reference, area: StagingArea,
+                    only: str | None = None, precompute: Precompute | None = None
+                    ) -> Profiled:
+    """Profile every live prediction batch of the model (or just batch `only`) that lacks
+    profiles on `reference`, each committed by its own record; then look at the ledger again,
+    until a look finds nothing (batches committed meanwhile are profiled too). The caller
+    holds the lifecycle lock and `area` (a staging area). `precompute`: compute the profiles
+    of the next batches elsewhere (`profiles build --engine spark`); the driver writes and
+    commits them here."""
+    batches = files = rows = 0
+    already: int | None = None
+    root = store.storage
+    while True:
+        store.refresh()
+        records = [r for r in store.prediction_records(model.name)
+                   if only is None or r.batch == only]
+        todo = [(r, lacking) for r in records
+                if (lacking := lacking_files(root, model.name, reference.hash, r))]
+        if already is None:
+            already = len(records) - len(todo)
+        if not todo:
+            return Profiled(batches, files, rows, already)
+        entries = [f for _, lacking in todo for f in lacking]
+        progress.phase(f"profiling {len(todo)} batch(es) on reference {reference.hash}",
+                       total=len(entries))
+        computed: dict[str, bytes] = {}
+        for n, (record, lacking) in enumerate(todo):
+            if precompute is not None and not computed:
+                computed = precompute(todo[n:])
+            written, moved = write_profiles(store, model, reference, record.version or "",
+                                            record.env or "", lacking,
+                                            area.folder / f"{record.batch}.{record.generation}",
+                                            computed if precompute is not None else None)
+            for entry in lacking:
+                computed.pop(entry.path, None)
+            area.track(moved)
+            publish_record(root, model.name, reference.hash, record, written)
+            area.moved.clear()  # committed: a later failure must not take them away
+            area.uploaded.clear()
+        batches, files = batches + len(todo), files + len(entries)
+        rows += sum(f.rows for f in entries)
+
+
+def lacking_files(root: Storage, model: str, reference: str, record: BatchRecord
+                  ) -> list[FileEntry]:
+    """The files of a batch generation without a profile on `reference`."""
+    found = file_profiles(root, model, reference, record)
+    return [f for f in record.files if f.path not in found]
+
+
+def catch_up(store: Store, model: ModelConfig, batch: str) -> int:
+    """Ingest's hook after its commit: when the batch lacks profiles on the model's current
+    reference — a `profiles build` published a new one while the ingest ran, after the
+    ingest had read the old one — profile it now, under the lifecycle lock (so after that
+    build's own last look). Returns the files profiled (0 almost always)."""
+    if model.profiles.reference is None:
+        return 0
+    root = store.storage
+    reference = current_reference(root, model.name)
+    if reference is None or staleness(reference, model) is not None:
+        return 0  # `profiles build` fits it, and profiles what is stored
+    record = next((r for r in store.prediction_records(model.name) if r.batch == batch), None)
+    if record is None or not lacking_files(root, model.name, reference.hash, record):
+        return 0
+    with root.staging(f"profiles-{uuid.uuid4().hex[:8]}") as area, lifecycle_lock(root):
+        reference = current_reference(root, model.name)
+        if reference is None or staleness(reference, model) is not None:
+            return 0
+        return profile_lacking(store, model, reference, area, only=batch).files

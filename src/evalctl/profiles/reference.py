@@ -27,6 +27,7 @@ from evalctl.lake.selectors import parse_selector
 from evalctl.lake.storage import Storage, as_storage
 from evalctl.lake.store import Store
 from evalctl.profiles.format import FORMAT
+from evalctl.profiles.parts import file_scans
 from evalctl.stats.binning import Binning, fit_binning
 
 N_BINS, FINE_BINS, MAX_LEVELS = 10, 1000, 10_000  # fit_binning's defaults, recorded
@@ -83,7 +84,8 @@ def content_hash(binning: Binning, params: dict[str, int], granularity: str,
 
 
 def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None) -> Reference:
-    """Fit the model's reference on what its `reference:` selector matches now (one scan)."""
+    """Fit the model's reference on what its `reference:` selector matches now (streamed
+    passes over its files, one file at a time: memory does not grow with the reference)."""
     text = model.profiles.reference
     if text is None:
         raise InputError(f"models.{model.name}.reference: not set; profiles need a monitoring "
@@ -95,7 +97,8 @@ def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None)
     params = {"top_k": model.settings.skew.top_k, "n_bins": N_BINS, "fine_bins": FINE_BINS,
               "max_levels": MAX_LEVELS}
     binning = fit_binning(lf, profiled_columns(model), n_bins=N_BINS, top_k=params["top_k"],
-                          fine_bins=FINE_BINS, max_levels=MAX_LEVELS)
+                          fine_bins=FINE_BINS, max_levels=MAX_LEVELS,
+                          parts=file_scans(store, model, selection, lf.collect_schema()))
     files = tuple(sorted(entry.path for _, _, entry in selection.files))
     dates = sorted(entry.date for _, _, entry in selection.files)
     batches = tuple(sorted((r.batch, r.generation) for r in selection.records))

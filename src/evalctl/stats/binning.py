@@ -1,9 +1,9 @@
 """Fit once on the reference: bin edges and vocabularies that every window is then summarised with.
 
 NannyML's habit: the reference decides the bins, so every later window is comparable with it
-and with every other window. `fit_binning` reads the reference once (one polars scan of the
-feature columns); quantiles come from `evalctl.stats.grid.order_statistics`, exact without
-sorting whole columns.
+and with every other window. `fit_binning` streams the reference in batches and never holds
+its columns: its memory does not grow with the reference's rows. Quantiles are exact order
+statistics found in a few passes (`evalctl.stats.streamed`).
 
 Numeric features get two sets of edges, both taken from reference quantiles with the *lower*
 interpolation (every edge is a real reference value, so ties such as integer ages land exactly
@@ -25,13 +25,16 @@ reference categories outside the top K.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from evalctl.stats.grid import GRID, UniformGrid, order_statistics
+from evalctl.stats.streamed import StreamedRanks
+
+BATCH_ROWS = 250_000  # rows a streamed pass holds at a time
 
 KINDS = ("numeric", "categorical")
 
@@ -110,8 +113,17 @@ def fit_binning(
     top_k: int = 50,
     fine_bins: int = 1000,
     max_levels: int = 10_000,
+    parts: Sequence[pl.LazyFrame] = (),
 ) -> Binning:
-    """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in one scan.
+    """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in a few
+    streamed passes whose memory does not grow with the reference's rows (`parts`: the rows
+    of `lf` split, read one after another, as in `evalctl.stats.summarize.summarize`).
+
+    A first pass (one query per data file) counts each numeric column's finite values with
+    their range and each categorical column's levels; the numeric quantiles are then exact
+    order statistics found by `StreamedRanks` (a pass or a few over batches), and a
+    column whose quantiles take few distinct values gets one more pass listing its distinct
+    values (stopped as soon as there are more than `fine_bins`).
 
     A feature whose column is missing, has the wrong type or holds no usable value is listed in
     `Binning.errors` with the reason instead of raising, so one bad column never stops the rest.
@@ -121,24 +133,101 @@ def fit_binning(
     schema = lf.collect_schema()
     errors = {f: p for f, k in features.items() if (p := column_problem(schema, f, k))}
     usable = {f: k for f, k in features.items() if f not in errors}
-    columns = [pl.col(f).cast(pl.Float64 if k == "numeric" else pl.String) for f, k in
-               usable.items()]
-    frame = lf.select(columns).collect() if columns else pl.DataFrame()
-    counted = [_level_counts(f) for f, k in usable.items() if k == "categorical"]
-    level_counts = frame.select(counted).row(0, named=True) if counted else {}
-    numeric: dict[str, NumericBins] = {}
+    numeric_names = [f for f, k in usable.items() if k == "numeric"]
+    sources = list(parts) or [lf]
+    extents, level_counts = _first_pass(sources, numeric_names,
+                                        [f for f, k in usable.items() if k == "categorical"])
     categorical: dict[str, CategoricalBins] = {}
-    for name, kind in usable.items():
+    for name, levels in level_counts.items():
         try:
-            if kind == "numeric":
-                numeric[name] = _numeric_bins(frame.get_column(name).to_numpy(), n_bins,
-                                              fine_bins)
-            else:
-                categorical[name] = _categorical_bins(name, level_counts[name], top_k,
-                                                      max_levels)
+            categorical[name] = _categorical_bins(levels, top_k, max_levels)
         except ValueError as exc:
             errors[name] = f"column {name!r}: {exc}"
-    return Binning(dict(features), numeric, categorical, errors)
+    wanted: dict[str, tuple[np.ndarray, int, float, float]] = {}
+    for name in numeric_names:
+        n, lo, hi = extents[name]
+        if not n:
+            errors[name] = f"column {name!r}: the reference has no finite values"
+        else:
+            wanted[name] = (_BinRanks(n, n_bins, fine_bins).ranks, n, lo, hi)
+    found = StreamedRanks(wanted).run(lambda names: _numeric_batches(sources, names))
+    edges = {f: _BinRanks(wanted[f][1], n_bins, fine_bins).edges(at) for f, at in found.items()}
+    few = [f for f, (fine, _) in edges.items() if np.unique(fine).size <= fine_bins]
+    distinct = _distinct_values(sources, few, fine_bins) if few else {}
+    numeric = {f: _numeric_bins(fine, interior, distinct.get(f))
+               for f, (fine, interior) in edges.items()}
+    return Binning(dict(features), {f: numeric[f] for f in numeric_names if f in numeric},
+                   {f: categorical[f] for f in usable if f in categorical}, errors)
+
+
+def _first_pass(sources: list[pl.LazyFrame], numeric: list[str], categorical: list[str]
+                ) -> tuple[dict[str, tuple[int, float, float]], dict[str, pl.DataFrame]]:
+    """Each numeric column's finite count, minimum and maximum, and each categorical column's
+    level counts: one query per source (data file), merged (memory: one file, the levels)."""
+    count = np.zeros(len(numeric), dtype=np.int64)
+    low, high = np.full(len(numeric), np.inf), np.full(len(numeric), -np.inf)
+    levels: dict[str, list[pl.DataFrame]] = {name: [] for name in categorical}
+    values = [pl.col(f).cast(pl.Float64) for f in numeric]
+    finite = [pl.when(x.is_finite()).then(x) for x in values]
+    query = [*(x.is_finite().sum().alias(f"n{i}") for i, x in enumerate(values)),
+             *(x.min().alias(f"lo{i}") for i, x in enumerate(finite)),
+             *(x.max().alias(f"hi{i}") for i, x in enumerate(finite)),
+             *(pl.col(c).cast(pl.String).drop_nulls().value_counts(name="count")
+               .implode().alias(f"c{i}") for i, c in enumerate(categorical))]
+    for source in sources if query else []:
+        row = source.select(query).collect(engine="streaming").row(0, named=True)
+        for i in range(len(numeric)):
+            if row[f"n{i}"]:
+                count[i] += row[f"n{i}"]
+                low[i], high[i] = min(low[i], row[f"lo{i}"]), max(high[i], row[f"hi{i}"])
+        for i, name in enumerate(categorical):
+            found = pl.DataFrame(row[f"c{i}"], schema={name: pl.String, "count": pl.UInt32},
+                                 orient="row") if row[f"c{i}"] else None
+            if found is not None:
+                levels[name].append(found.rename({name: "level"}).cast({"count": pl.Int64}))
+    extents = {f: (int(count[i]), float(low[i]), float(high[i])) for i, f in enumerate(numeric)}
+    merged = {name: pl.concat(parts).group_by("level").agg(pl.col("count").sum())
+              if parts else pl.DataFrame(schema={"level": pl.String, "count": pl.Int64})
+              for name, parts in levels.items()}
+    return extents, merged
+
+
+def _numeric_batches(sources: list[pl.LazyFrame], names: list[str]
+                     ) -> Iterator[dict[str, np.ndarray]]:
+    """The numeric columns `names` as float64 arrays (nulls as NaN), batch by batch."""
+    for source in sources:
+        query = source.select(pl.col(f).cast(pl.Float64) for f in names)
+        for batch in query.collect_batches(chunk_size=BATCH_ROWS):
+            yield {f: batch.get_column(f).to_numpy() for f in names}
+
+
+def _distinct_values(sources: list[pl.LazyFrame], names: list[str], limit: int
+                     ) -> dict[str, np.ndarray]:
+    """The distinct finite values of each of `names` that has at most `limit` of them."""
+    seen: dict[str, np.ndarray] = {f: np.empty(0) for f in names}
+    for batch in _numeric_batches(sources, names):
+        for name in [f for f in names if f in seen]:
+            values = batch[name]
+            seen[name] = np.union1d(seen[name], np.unique(values[np.isfinite(values)]))
+            if seen[name].size > limit:
+                del seen[name]
+    return seen
+
+
+class _BinRanks:
+    """The ranks among `n` sorted finite values whose values make the edges: the fine
+    levels' and the `n_bins` PSI quantiles' (lower interpolation)."""
+
+    def __init__(self, n: int, n_bins: int, fine_bins: int) -> None:
+        self.fine = _ranks(fine_levels(fine_bins), n)
+        self.psi = _ranks(np.linspace(0, 1, n_bins + 1), n)
+        self.ranks = np.union1d(self.fine, self.psi)
+
+    def edges(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(fine edges, interior PSI edges) from the values `at` the ranks."""
+        fine = at[np.searchsorted(self.ranks, self.fine)]
+        interior = np.unique(at[np.searchsorted(self.ranks, self.psi)][1:-1])
+        return fine, interior
 
 
 def fine_levels(bins: int) -> np.ndarray:
@@ -153,22 +242,11 @@ def fine_levels(bins: int) -> np.ndarray:
     return np.union1d(even, arcsine[(arcsine < 0.1) | (arcsine > 0.9)])
 
 
-def _numeric_bins(values: np.ndarray, n_bins: int, fine_bins: int) -> NumericBins:
-    """Lower-interpolated quantiles of the finite values (see the module docstring)."""
-    usable = np.isfinite(values)
-    finite = values if usable.all() else values[usable]
-    if not finite.size:
-        raise ValueError("the reference has no finite values")
-    fine_ranks = _ranks(fine_levels(fine_bins), finite.size)
-    psi_ranks = _ranks(np.linspace(0, 1, n_bins + 1), finite.size)
-    ranks = np.union1d(fine_ranks, psi_ranks)
-    at = order_statistics(finite, ranks)
-    fine_edges = at[np.searchsorted(ranks, fine_ranks)]
-    distinct = _few_distinct(finite, fine_edges, fine_bins)
-    if distinct is not None:
-        fine_edges = distinct
-    interior = np.unique(at[np.searchsorted(ranks, psi_ranks)][1:-1])
-    edges = np.union1d(fine_edges, interior)
+def _numeric_bins(fine: np.ndarray, interior: np.ndarray, distinct: np.ndarray | None
+                  ) -> NumericBins:
+    """The edges from the reference quantiles (see the module docstring): every distinct value
+    instead of the fine quantiles when there are at most `fine_bins` of them."""
+    edges = np.union1d(fine if distinct is None else distinct, interior)
     return NumericBins(tuple(edges.tolist()), tuple(interior.tolist()))
 
 
@@ -177,41 +255,10 @@ def _ranks(levels: np.ndarray, n: int) -> np.ndarray:
     return np.floor(levels * (n - 1)).astype(np.int64)
 
 
-def _few_distinct(finite: np.ndarray, some: np.ndarray, fine_bins: int) -> np.ndarray | None:
-    """The distinct values when there are at most `fine_bins` of them, else None.
-
-    `some` are values of `finite` (its fine quantiles): when they alone hold more than
-    `fine_bins` distinct values, as on continuous data, nothing else need be looked at.
-    """
-    if np.unique(some).size > fine_bins:
-        return None
-    if finite.size > GRID:  # a grid count rules most data out, or finds each value alone
-        grid = UniformGrid(float(finite.min()), float(finite.max()))
-        buckets = grid.bucket(finite)
-        filled = np.bincount(buckets, minlength=grid.size) > 0
-        if np.count_nonzero(filled) > fine_bins:
-            return None
-        lows, highs = np.full(grid.size, np.inf), np.full(grid.size, -np.inf)
-        np.minimum.at(lows, buckets, finite)
-        np.maximum.at(highs, buckets, finite)
-        if np.array_equal(lows[filled], highs[filled]):
-            return lows[filled]
-    distinct = np.unique(finite)
-    return distinct if distinct.size <= fine_bins else None
-
-
-def _level_counts(name: str) -> pl.Expr:
-    """Every non-null level with its count, most frequent first, as one list."""
-    counts = pl.col(name).drop_nulls().value_counts(sort=True, name="__count")
-    return counts.implode().alias(name)
-
-
-def _categorical_bins(
-    name: str, levels: list[dict[str, Any]], top_k: int, max_levels: int
-) -> CategoricalBins:
-    """The top-K vocabulary (by count, ties by name) and up to `max_levels` known levels."""
-    if not levels:
+def _categorical_bins(levels: pl.DataFrame, top_k: int, max_levels: int) -> CategoricalBins:
+    """The top-K vocabulary and up to `max_levels` known levels, both by count, ties by name."""
+    if not levels.height:
         raise ValueError("the reference has no non-null values")
-    ordered = sorted((-lv["__count"], str(lv[name])) for lv in levels[:max_levels])
-    names = [level for _, level in ordered]
-    return CategoricalBins(tuple(names[:top_k]), frozenset(names), len(names) == len(levels))
+    ordered = levels.sort(["count", "level"], descending=[True, False]).get_column("level")
+    names = ordered.head(max_levels).to_list()
+    return CategoricalBins(tuple(names[:top_k]), frozenset(names), levels.height <= max_levels)

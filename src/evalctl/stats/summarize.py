@@ -3,8 +3,10 @@
 One polars select (`row_query`) reads each needed column once and computes, per row, the window
 and each feature's counter input: the value as Float64 for a numeric feature, the String value
 and its index among the known levels for a categorical one, a null flag for a feature that
-cannot be summarised. It runs on polars' streaming engine and arrives in bounded batches
-(`collect_batches`), so memory stays at a few batches whatever the size of the selection. Each
+cannot be summarised. It runs on polars' streaming engine and arrives in batches
+(`collect_batches`); the engine may read ahead of the counting, so the scan path passes the
+selection as one lazy frame per data file (`parts`) and memory stays bounded by the largest
+file, whatever the size of the selection. Each
 batch is split by window and folded into per-(window, feature) counters with numpy
 (`evalctl.stats.counters`): summaries are mergeable, so counting batch by batch gives the
 summaries of the whole.
@@ -19,7 +21,7 @@ query; a test holds the two to the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -44,7 +46,7 @@ _INPUT_ERRORS = (pl.exceptions.ColumnNotFoundError, pl.exceptions.SchemaError,
 
 def summarize(
     lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
-    unseen_names: int = UNSEEN_NAME_CAP,
+    unseen_names: int = UNSEEN_NAME_CAP, parts: Sequence[pl.LazyFrame] = (),
 ) -> dict[Any, dict[str, Summary]]:
     """Summaries of every feature in `binning`, keyed by window then feature name.
 
@@ -53,18 +55,23 @@ def summarize(
     window keyed ``None`` (present even when `lf` has no rows). Windows are sorted by key.
     Features whose column is missing, mistyped or unbinned get a summary with `error` set.
     `unseen_names` caps the unseen names kept per categorical summary (profiles keep more).
+
+    `parts`, when given, are the rows of `lf` split (one lazy frame per data file, each with
+    `lf`'s schema) and are read one after another instead of `lf`: polars' streaming engine
+    may run ahead of the counting and buffer what it has read, and a part bounds how far.
     """
     schema = lf.collect_schema()
     layout = _Layout(binning, feature_problems(schema, binning), schema)
     windows: dict[Any, _WindowCounters] = {}
     try:
-        batches = row_query(lf, binning, by).collect_batches(chunk_size=BATCH_ROWS)
-        for batch in batches:
-            for key, part in _window_parts(batch, by):
-                window = windows.get(key)
-                if window is None:
-                    window = windows[key] = _WindowCounters(layout)
-                window.add(part)
+        for source in parts or [lf]:
+            batches = row_query(source, binning, by).collect_batches(chunk_size=BATCH_ROWS)
+            for batch in batches:
+                for key, part in _window_parts(batch, by):
+                    window = windows.get(key)
+                    if window is None:
+                        window = windows[key] = _WindowCounters(layout)
+                    window.add(part)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
     if by is None and not windows:

@@ -1,0 +1,249 @@
+"""Exact order statistics of columns too large to hold: a few streamed passes, bounded memory.
+
+`fit_binning` needs ~1,400 lower-interpolated quantiles of every numeric column of the whole
+reference. Holding the columns (8 bytes a value) made the fit's memory grow with the
+reference; here each column's wanted ranks are found by narrowing, pass by pass, over batches
+streamed from the source (`StreamedRanks`):
+
+1. the first pass counts every finite value on a uniform grid of `GRID` buckets over the
+   column's [minimum, maximum] (`UniformGrid`: monotone, so a bucket holds one contiguous range
+   of values and cumulative counts give each bucket's ranks);
+2. each later pass looks only at the *nodes* (buckets, then parts of buckets) where a wanted
+   rank falls: a node with few values is collected and sorted, and its ranks are read off
+   exactly; a node with many is split by a finer uniform grid over its range, counting each
+   part and keeping each part's minimum and maximum — a part whose minimum equals its maximum
+   (ties) answers its ranks at once, without collecting.
+
+Per column, memory is bounded by constants — `COLLECT` collected values and `CELLS` counters a
+pass, plus the batch being read — not by the rows; skewed data only cost more passes (each
+narrows a node's range by its grid size). The answer equals ``np.sort(x)[ranks]`` over the
+finite values of ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evalctl.stats.grid import GRID, UniformGrid
+
+COLLECT = 1 << 18  # values a column may collect in one pass
+CELLS = 1 << 16  # counters a column may split its heavy nodes into in one pass
+
+Batches = Callable[[list[str]], Iterable[dict[str, np.ndarray]]]
+
+
+@dataclass
+class _Level:
+    """One split: node ids at this depth -> a slot with its own grid (-1: not split).
+    The children of slot ``s`` are the nodes ``s * size + bucket`` one level deeper."""
+
+    slot_of: np.ndarray
+    pre: np.ndarray  # 0.5 where the range is too wide to scale in one multiply, else 1.0
+    scale: np.ndarray
+    offset: np.ndarray
+    lo: np.ndarray  # each slot's value range (for the children's grids)
+    hi: np.ndarray
+    size: int
+    track: bool  # keep each child's minimum and maximum (not for the first, all-rows grid)
+
+    def children(self, x: np.ndarray, slot: np.ndarray) -> np.ndarray:
+        t = (x * self.pre[slot]) * self.scale[slot]
+        t += self.offset[slot]
+        np.clip(t, 0, self.size - 1, out=t)
+        return slot * self.size + t.astype(np.intp)
+
+
+@dataclass
+class _Pass:
+    """What one pass over a column accumulates."""
+
+    counts: np.ndarray
+    mins: np.ndarray
+    maxs: np.ndarray
+    collected: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+class _Column:
+    """The narrowing state of one column's wanted ranks."""
+
+    def __init__(self, ranks: np.ndarray, n: int, lo: float, hi: float) -> None:
+        self.ranks = ranks
+        self.values = np.full(ranks.size, lo if lo == hi else np.nan)
+        self.done = np.full(ranks.size, lo == hi)
+        self.levels: list[_Level] = []
+        # The frontier: the node of each pending rank, the values below it, and each node's
+        # count and range (NaN when unknown), at the depth of len(self.levels).
+        self.node = np.zeros(ranks.size, dtype=np.intp)
+        self.below = np.zeros(ranks.size, dtype=np.int64)
+        small = n <= COLLECT  # a small column is collected whole in one pass
+        self.collect_of = np.full(1, 0 if small else -1, dtype=np.intp)
+        root = np.empty(0, np.intp) if small else np.array([0])
+        self.split = _split_level(root, np.array([lo])[:root.size], np.array([hi])[:root.size],
+                                  1, GRID, track=False)
+        self.state: _Pass | None = None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.done.all())
+
+    def start(self) -> None:
+        cells = self.split.size * self.split.lo.size
+        self.state = _Pass(np.zeros(cells, dtype=np.int64),
+                           np.full(cells if self.split.track else 0, np.inf),
+                           np.full(cells if self.split.track else 0, -np.inf))
+
+    def add(self, x: np.ndarray) -> None:
+        """Count (or collect) one batch's values."""
+        assert self.state is not None
+        x = x[np.isfinite(x)]
+        node = np.zeros(x.size, dtype=np.intp)
+        for level in self.levels:  # down to the frontier, keeping only values inside it
+            slot = level.slot_of[node]
+            inside = slot >= 0
+            if not inside.all():
+                x, slot = x[inside], slot[inside]
+            node = level.children(x, slot)
+        collect = self.collect_of[node]
+        kept = collect >= 0
+        if kept.any():
+            self.state.collected.append((collect[kept], x[kept]))
+        slot = self.split.slot_of[node]
+        inside = slot >= 0
+        if not inside.all():
+            x, slot = x[inside], slot[inside]
+        if not x.size:
+            return
+        child = self.split.children(x, slot)
+        self.state.counts += np.bincount(child, minlength=self.state.counts.size)
+        if self.split.track:
+            np.minimum.at(self.state.mins, child, x)
+            np.maximum.at(self.state.maxs, child, x)
+
+    def finish(self) -> None:
+        """Answer the ranks this pass settles; plan the next pass for the rest."""
+        assert self.state is not None
+        state, split = self.state, self.split
+        pending = np.flatnonzero(~self.done)
+        self._answer_collected(pending, state)
+        pending = pending[~self.done[pending]]
+        # Every other pending rank sits in a split node: find its child by the counts.
+        counts = state.counts
+        ends = np.cumsum(counts)
+        slot = split.slot_of[self.node[pending]]
+        start = slot * split.size
+        base = np.where(start > 0, ends[np.maximum(start - 1, 0)], 0)
+        child = np.searchsorted(ends, base + self.ranks[pending] - self.below[pending],
+                                side="right")
+        self.below[pending] += np.where(child > start, ends[np.maximum(child - 1, 0)] - base, 0)
+        self.node[pending] = child
+        if split.track:
+            lows, highs = state.mins[child], state.maxs[child]
+            tied = lows == highs
+            self.values[pending[tied]] = lows[tied]
+            self.done[pending[tied]] = True
+        self.levels.append(split)
+        self._plan(counts, state.mins if split.track else None,
+                   state.maxs if split.track else None, split)
+        self.state = None
+
+    def _answer_collected(self, pending: np.ndarray, state: _Pass) -> None:
+        collect = self.collect_of[self.node[pending]]
+        chosen = collect >= 0
+        if not chosen.any():
+            return
+        slots = np.concatenate([s for s, _ in state.collected] or [np.empty(0, np.intp)])
+        values = np.concatenate([v for _, v in state.collected] or [np.empty(0)])
+        order = np.lexsort((values, slots))
+        slots, values = slots[order], values[order]
+        first = np.searchsorted(slots, collect[chosen], side="left")
+        at = pending[chosen]
+        self.values[at] = values[first + (self.ranks[at] - self.below[at])]
+        self.done[at] = True
+
+    def _plan(self, counts: np.ndarray, mins: np.ndarray | None, maxs: np.ndarray | None,
+              parent: _Level) -> None:
+        """The next frontier: collect the lightest nodes within `COLLECT`, split the rest."""
+        nodes = np.unique(self.node[~self.done])
+        space = parent.lo.size * parent.size
+        self.collect_of = np.full(space, -1, dtype=np.intp)
+        weight = counts[nodes]
+        order = np.argsort(weight, kind="stable")
+        fits = np.cumsum(weight[order]) <= COLLECT
+        light, heavy = nodes[order[fits]], nodes[order[~fits]]
+        if mins is not None and maxs is not None and heavy.size:
+            # A node its parent's grid could not split (it kept every value and the same
+            # range) would not split again: collect it whatever its size.
+            slot = heavy // parent.size
+            totals = counts.reshape(-1, parent.size).sum(axis=1)
+            stuck = ((counts[heavy] == totals[slot]) & (mins[heavy] == parent.lo[slot])
+                     & (maxs[heavy] == parent.hi[slot]))
+            light, heavy = np.union1d(light, heavy[stuck]), heavy[~stuck]
+        self.collect_of[light] = np.arange(light.size)
+        lo, hi = _child_ranges(heavy, parent, mins, maxs)
+        size = max(2, min(GRID, CELLS // max(heavy.size, 1)))
+        self.split = _split_level(heavy, lo, hi, space, size, track=True)
+
+
+def _child_ranges(heavy: np.ndarray, parent: _Level, mins: np.ndarray | None,
+                  maxs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each heavy node's value range: its observed minimum and maximum when tracked, else
+    the part of its parent's range its grid bucket covers (a grid clips what falls outside,
+    so any range keeps it exact; a tight one only makes it faster)."""
+    if mins is not None and maxs is not None:
+        return mins[heavy], maxs[heavy]
+    slot, bucket = heavy // parent.size, heavy % parent.size
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        step = 1.0 / (parent.scale[slot] * parent.pre[slot])
+        origin = -parent.offset[slot] * step
+        lo = origin + bucket * step
+        hi = origin + (bucket + 1) * step
+    lo = np.where(np.isfinite(lo), np.maximum(lo, parent.lo[slot]), parent.lo[slot])
+    hi = np.where(np.isfinite(hi), np.minimum(hi, parent.hi[slot]), parent.hi[slot])
+    return np.minimum(lo, hi), np.maximum(lo, hi)
+
+
+def _split_level(nodes: np.ndarray, lo: np.ndarray, hi: np.ndarray, space: int, size: int, *,
+                 track: bool) -> _Level:
+    """Grids of `size` buckets over each node's [lo, hi]."""
+    slot_of = np.full(space, -1, dtype=np.intp)
+    slot_of[nodes] = np.arange(nodes.size)
+    pre, scale, offset = np.ones(nodes.size), np.zeros(nodes.size), np.zeros(nodes.size)
+    for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+        for factor in (1.0, 0.5):  # halve both ends when the span overflows
+            grid = UniformGrid(a * factor, b * factor, size)
+            if grid.size == size or a == b:
+                break
+        pre[i], scale[i], offset[i] = factor, grid._scale, grid._offset  # noqa: SLF001
+    return _Level(slot_of, pre, scale, offset, np.asarray(lo, float), np.asarray(hi, float),
+                  size, track)
+
+
+class StreamedRanks:
+    """Exact ``np.sort(finite x)[ranks]`` of several columns, reading them in passes.
+
+    `columns` maps a name to (its sorted distinct 0-based ranks among its finite values, the
+    count of those values, their minimum and maximum). `batches(names)` yields dicts of
+    float64 arrays for those columns, all rows once per call (nulls as NaN). `run` returns
+    each column's values at its ranks; `passes` counts the passes it made."""
+
+    def __init__(self, columns: dict[str, tuple[np.ndarray, int, float, float]]) -> None:
+        self.columns = {name: _Column(np.asarray(ranks, dtype=np.int64), n, lo, hi)
+                        for name, (ranks, n, lo, hi) in columns.items()}
+        self.passes = 0
+
+    def run(self, batches: Batches) -> dict[str, np.ndarray]:
+        while True:
+            active = [n for n, c in self.columns.items() if not c.finished]
+            if not active:
+                return {n: c.values for n, c in self.columns.items()}
+            for name in active:
+                self.columns[name].start()
+            for batch in batches(active):
+                for name in active:
+                    self.columns[name].add(batch[name])
+            for name in active:
+                self.columns[name].finish()
+            self.passes += 1
