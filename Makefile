@@ -1,10 +1,11 @@
-# evalctl — two commands: `make demo` and `make test` (and `make test-browser`).
+# evalctl — `make demo`, `make test` (the quick suite) and `make test-heavy` (browser, S3 server,
+# Spark, race campaigns); CI (.ci/run) runs both test commands.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-s3 test-browser test-spark screenshots lint typecheck bench sample clean
+.PHONY: demo test test-heavy test-races test-s3 test-browser test-spark screenshots lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +22,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks sample_data
 	$(BIN)/mypy src
-	$(BIN)/python -m pytest -m "not slow and not browser and not spark and not s3"
+	$(BIN)/python -m pytest -m "not slow and not browser and not spark and not s3 and not races"
+
+# the second test command: every suite that needs a real outside part or long real races
+test-heavy: test-races test-s3 test-browser test-spark
+
+test-races: $(STAMP)
+	$(BIN)/python -m pytest -m races tests/test_races.py
 
 # object storage: a moto S3 server on loopback (tests/s3_server.py); one line if it cannot start
 test-s3: $(STAMP)

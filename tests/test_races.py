@@ -12,11 +12,14 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from benchmarks.crash_campaign import COLUMNS, run_campaign
 from tests.helpers import make_frame
 
 from evalctl.lake import ingest
 from evalctl.lake.results import publish_window, read_window
+
+pytestmark = pytest.mark.races  # real processes racing: make test-races (CI runs it)
 
 INGEST = ["ingest", "--model", "churn", "--version", "v1", "--env", "production"]
 PAUSED_INGEST = """
