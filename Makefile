@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks sample_data
 	$(BIN)/mypy src
-	$(BIN)/python -m pytest -m "not slow and not browser and not spark and not s3 and not races"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow and not browser and not spark and not s3 and not races"
 
 # the second test command: every suite that needs a real outside part or long real races
 test-heavy: test-races test-s3 test-browser test-spark
