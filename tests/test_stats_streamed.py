@@ -135,8 +135,12 @@ def brute_force(frame: pl.DataFrame, kinds: dict[str, str], n_bins: int, top_k: 
     return {"kinds": kinds, "numeric": numeric, "categorical": categorical, "errors": errors}
 
 
+@pytest.mark.parametrize("in_memory", [0, 1 << 20], ids=["streamed", "in-memory"])
 def test_fit_binning_streams_several_files_and_equals_the_brute_force_fit(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: int) -> None:
+    """Both ways to the order statistics: streamed passes (a reference larger than
+    `IN_MEMORY_VALUES`, forced here with 0) and the in-memory partial sorts."""
+    monkeypatch.setattr(binning, "IN_MEMORY_VALUES", in_memory)
     monkeypatch.setattr(binning, "BATCH_ROWS", 1_013)
     monkeypatch.setattr(streamed, "COLLECT", 1_500)
     monkeypatch.setattr(streamed, "CELLS", 2_048)
@@ -164,6 +168,7 @@ def test_fit_binning_streams_several_files_and_equals_the_brute_force_fit(
     got["kinds"].pop("missing")
     assert got == expected
     assert watched.collected <= 1_500 and watched.counters <= streamed.GRID
+    assert (watched.collected > 0) == (in_memory == 0)  # the streamed passes ran, or not
 
 
 def test_the_fit_never_collects_the_reference(tmp_path: Path,

@@ -32,9 +32,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.stats.grid import order_statistics
 from evalctl.stats.streamed import StreamedRanks
 
 BATCH_ROWS = 250_000  # rows a streamed pass holds at a time
+# A reference whose numeric columns hold at most this many values each is fitted in memory (one
+# read of the columns, partial sorts): the same order statistics as the streamed passes, in a
+# fraction of their time, for a bounded cost (8 MiB a column); larger ones stream.
+IN_MEMORY_VALUES = 1 << 20
 
 KINDS = ("numeric", "categorical")
 
@@ -150,7 +155,10 @@ def fit_binning(
             errors[name] = f"column {name!r}: the reference has no finite values"
         else:
             wanted[name] = (_BinRanks(n, n_bins, fine_bins).ranks, n, lo, hi)
-    found = StreamedRanks(wanted).run(lambda names: _numeric_batches(sources, names))
+    if all(n <= IN_MEMORY_VALUES for _, n, _, _ in wanted.values()):
+        found = _in_memory_ranks(sources, wanted)
+    else:
+        found = StreamedRanks(wanted).run(lambda names: _numeric_batches(sources, names))
     edges = {f: _BinRanks(wanted[f][1], n_bins, fine_bins).edges(at) for f, at in found.items()}
     few = [f for f, (fine, _) in edges.items() if np.unique(fine).size <= fine_bins]
     distinct = _distinct_values(sources, few, fine_bins) if few else {}
@@ -190,6 +198,26 @@ def _first_pass(sources: list[pl.LazyFrame], numeric: list[str], categorical: li
               if parts else pl.DataFrame(schema={"level": pl.String, "count": pl.Int64})
               for name, parts in levels.items()}
     return extents, merged
+
+
+def _in_memory_ranks(sources: list[pl.LazyFrame],
+                     wanted: dict[str, tuple[np.ndarray, int, float, float]]
+                     ) -> dict[str, np.ndarray]:
+    """``np.sort(finite x)[ranks]`` of each wanted column, its values read into memory once
+    (the columns are at most `IN_MEMORY_VALUES` values each)."""
+    names = list(wanted)
+    if not names:
+        return {}
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for batch in _numeric_batches(sources, names):
+        for name in names:
+            columns[name].append(batch[name])
+    found = {}
+    for name in names:
+        x = np.concatenate(columns.pop(name))
+        finite = x[np.isfinite(x)]
+        found[name] = order_statistics(finite, wanted[name][0])
+    return found
 
 
 def _numeric_batches(sources: list[pl.LazyFrame], names: list[str]
