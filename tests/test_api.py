@@ -21,6 +21,7 @@ from tests.helpers import CONFIG, STORY_CONFIG, make_frame, store_snapshot
 import evalctl
 from evalctl import api
 from evalctl.cli.app import run
+from evalctl.lake.layout import RESULTS
 from evalctl.settings.load import load_config
 
 M = "tv-recommender"
@@ -187,8 +188,9 @@ def test_monitor_returns_a_typed_outcome_equal_to_the_cli(story, tmp_path: Path)
     """No day given: the window is the day before the clock's date, freshness is measured
     against the clock, and the CLI with the same clock writes the same report."""
     roots = [tmp_path / "lib", tmp_path / "cli"]
-    for root in roots:
-        shutil.copytree(story.store, root)
+    for root in roots:  # without the monitor results other tests may have left in the story
+        shutil.copytree(story.store, root, ignore=lambda folder, names: (
+            [RESULTS] if Path(folder) == story.store else []))
     clock = evalctl.fixed_clock("2026-12-01T06:00:00+00:00")
     outcome = evalctl.open(STORY_CONFIG, store=roots[0], clock=clock).monitor(M)
     assert isinstance(outcome, evalctl.MonitorOutcome)
