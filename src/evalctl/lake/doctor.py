@@ -21,6 +21,7 @@ import io
 import os
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ from evalctl.lake.layout import (
     profile_files,
 )
 from evalctl.lake.lease import lease
-from evalctl.lake.ledger import BatchRecord, Ledger, read_ledger
+from evalctl.lake.ledger import BatchRecord, FileEntry, Ledger, read_ledger
 from evalctl.lake.locking import exclusive_lock
 from evalctl.lake.profiled import ProfileEntry, ProfileHealth, examine_profiles
 from evalctl.lake.readers import file_sha256
@@ -74,21 +75,9 @@ def examine_store(root: Path | Storage, repair: bool = False, grace: timedelta |
     root = Path(storage.location)
     findings = DoctorFindings()
     ledger = read_ledger(root)
-    findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
-                         for p in ledger.problems]
-    if ledger.problems and repair:  # a refused record's files would look like orphans
-        repair, findings.repair_skipped = False, True
-    progress.phase("verifying committed files", total=sum(len(r.files) for r in ledger.live))
-    for record in ledger.live:
-        findings.checked_batches += 1
-        for entry in record.files:
-            findings.checked_files += 1
-            problem = verify_file(root, entry.path, entry.sha256, entry.rows)
-            progress.advance()
-            if problem:
-                findings.damaged.append({"batch": record.batch, "path": entry.path,
-                                         "problem": problem})
-                findings.repairs.setdefault(record.batch, repair_commands(record))
+    repair = _verify_ledger(ledger, findings, repair,
+                            lambda entry: verify_file(root, entry.path, entry.sha256,
+                                                      entry.rows))
     health = _profile_health(root, ledger)
     findings.damaged += health.damaged
     findings.unprofiled += health.unprofiled
@@ -102,6 +91,29 @@ def examine_store(root: Path | Storage, repair: bool = False, grace: timedelta |
         _leftovers(root, ledger, findings, False, grace, now)
     findings.stray += _stray_files(root)
     return findings
+
+
+def _verify_ledger(ledger: Ledger, findings: DoctorFindings, repair: bool,
+                   verify: Callable[[FileEntry], str | None]) -> bool:
+    """Record the ledger's invalid records and verify every live file with `verify` (local
+    or object storage), naming each damaged batch's repair commands. Returns whether repair
+    may go on: not when a record was refused (its files would look like orphans)."""
+    findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
+                         for p in ledger.problems]
+    if ledger.problems and repair:
+        repair, findings.repair_skipped = False, True
+    progress.phase("verifying committed files", total=sum(len(r.files) for r in ledger.live))
+    for record in ledger.live:
+        findings.checked_batches += 1
+        for entry in record.files:
+            findings.checked_files += 1
+            problem = verify(entry)
+            progress.advance()
+            if problem:
+                findings.damaged.append({"batch": record.batch, "path": entry.path,
+                                         "problem": problem})
+                findings.repairs.setdefault(record.batch, repair_commands(record))
+    return repair
 
 
 def _leftovers(root: Path, ledger: Ledger, findings: DoctorFindings, repair: bool,
@@ -277,21 +289,9 @@ def _examine_objects(storage: Storage, repair: bool, grace: timedelta | None,
     """`examine_store` on object storage (see the module's docstring)."""
     findings = DoctorFindings()
     ledger = read_ledger(storage)
-    findings.damaged += [{"batch": "", "path": p.path, "problem": p.problem}
-                         for p in ledger.problems]
-    if ledger.problems and repair:
-        repair, findings.repair_skipped = False, True
-    progress.phase("verifying committed files", total=sum(len(r.files) for r in ledger.live))
-    for record in ledger.live:
-        findings.checked_batches += 1
-        for entry in record.files:
-            findings.checked_files += 1
-            problem = _verify_object(storage, entry.path, entry.sha256, entry.rows)
-            progress.advance()
-            if problem:
-                findings.damaged.append({"batch": record.batch, "path": entry.path,
-                                         "problem": problem})
-                findings.repairs.setdefault(record.batch, repair_commands(record))
+    repair = _verify_ledger(ledger, findings, repair,
+                            lambda entry: _verify_object(storage, entry.path, entry.sha256,
+                                                         entry.rows))
 
     def verify(relative: str, entry: ProfileEntry) -> str | None:
         try:
