@@ -316,7 +316,7 @@ def test_window_without_a_standard_error_is_not_called_contradicted() -> None:
 
 
 def test_decided_by_names_another_metric_only_when_it_set_the_status() -> None:
-    from evalctl.analyses.estimate import _decided_by
+    from evalctl.analyses.estimate_backtest import decided_by as _decided_by
 
     recall = {"status": "fail", "why": "recall ≤ 0.72 < ref 0.81 - 0.05", "check": "recall",
               "value": 0.72, "threshold": 0.76}

@@ -30,6 +30,7 @@ from evalctl.analyses.drift import calendar_window
 from evalctl.analyses.estimate_backtest import (
     backtest_summary,
     contradicted_recommendation,
+    decided_by,
     metric_why,
 )
 from evalctl.analyses.estimate_regression import (
@@ -285,7 +286,7 @@ def _window_result(i: int, bound: dict[str, Any], est: Estimates, real: Estimate
     actual = realized[settings.metric] if realized else None
     status, alerts = _window_status(estimated, ref_real, points, bound["rows"], settings)
     why = [a["why"] for a in alerts]
-    decided = _decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
+    decided = decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
     contradicted = bound["labelled_rows"] >= settings.min_rows and is_contradicted(
         head, actual, z)
     if contradicted and status in ("pass", "warn"):
@@ -328,18 +329,6 @@ def _window_status(estimated: dict[str, dict[str, float | None]],
     return status, alerts
 
 
-def _decided_by(alerts: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
-    """The alert that set the window's status when the shown metric alone would not have (recall
-    failing while accuracy passes): check, value, threshold and status; else None."""
-    rank = {"pass": 0, "warn": 1, "fail": 2}
-    own = next((a["status"] for a in alerts if a.get("check") == metric), "pass")
-    deciding = alerts[0] if alerts else None
-    if deciding is None or rank[own] >= rank[deciding["status"]]:
-        return None
-    if "check" not in deciding:  # a proxy outside its limits
-        return {"check": "proxy", "value": None, "threshold": None,
-                "status": deciding["status"], "why": deciding["why"]}
-    return {k: deciding[k] for k in ("check", "value", "threshold", "status")}
 
 
 # -- proxies -----------------------------------------------------------------------------------

@@ -67,3 +67,18 @@ def metric_why(alerts: Sequence[dict[str, Any]]) -> dict[str, str]:
         if "check" in alert:
             out.setdefault(alert["check"], alert["why"])
     return out
+
+
+def decided_by(alerts: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The alert that set the window's status when the shown metric alone would not have (recall
+    failing while accuracy passes): check, value, threshold and status; else None. Shared by the
+    binary/multiclass and regression estimates."""
+    rank = {"pass": 0, "warn": 1, "fail": 2}
+    own = next((a["status"] for a in alerts if a.get("check") == metric), "pass")
+    deciding = alerts[0] if alerts else None
+    if deciding is None or rank[own] >= rank[deciding["status"]]:
+        return None
+    if "check" not in deciding:  # a proxy outside its limits
+        return {"check": "proxy", "value": None, "threshold": None,
+                "status": deciding["status"], "why": deciding["why"]}
+    return {k: deciding[k] for k in ("check", "value", "threshold", "status")}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.analyses.estimate_backtest import contradicted, metric_why
+from evalctl.analyses.estimate_backtest import contradicted, decided_by, metric_why
 from evalctl.analyses.performance import finite
 from evalctl.checks.multivariate import EXTRA, category_counts, encode, fit_encoding
 from evalctl.config import ModelConfig
@@ -229,7 +229,7 @@ def _window_row(i: int, bound: dict[str, Any], estimated: dict[str, dict[str, fl
     actual = realized[settings.metric] if realized else None
     status, alerts = _status(estimated, ref_real, points, bound["rows"], settings)
     why = [a["why"] for a in alerts]
-    decided = _decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
+    decided = decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
     against = labelled >= settings.min_rows and status != "error" and contradicted(
         actual, head["lower"], head["upper"])
     if against:
@@ -271,17 +271,6 @@ def _status(estimated: dict[str, dict[str, float | None]], ref_real: dict[str, f
     return status, alerts
 
 
-def _decided_by(alerts: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
-    """The alert that set the status when the shown metric alone would not have."""
-    rank = {"pass": 0, "warn": 1, "fail": 2}
-    own = next((a["status"] for a in alerts if a.get("check") == metric), "pass")
-    deciding = alerts[0] if alerts else None
-    if deciding is None or rank[own] >= rank[deciding["status"]]:
-        return None
-    if "check" not in deciding:
-        return {"check": "proxy", "value": None, "threshold": None,
-                "status": deciding["status"], "why": deciding["why"]}
-    return {k: deciding[k] for k in ("check", "value", "threshold", "status")}
 
 
 def _described(fitted: dle.LossModel, options: dle.DleOptions) -> dict[str, Any]:
