@@ -468,3 +468,22 @@ def estimate_windows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             grouped.setdefault(row["window_start"], {})[row["metric"]] = row
     metric = doc["summary"]["metric"]
     return [grouped[start][metric] | {"by_metric": grouped[start]} for start in sorted(grouped)]
+
+
+# the Spark tests' model ({engine}: an optional top-level `engine:` block, or "")
+SPARK_CONFIG = """\
+store: store
+{engine}models:
+  churn:
+    task: binary_classification
+    id: request_id
+    timestamp: ts
+    prediction: predicted_label
+    score: score
+    label: label
+    reference: training:v1
+    features:
+      age: numeric
+      country: categorical
+      minutes: numeric
+"""

@@ -17,29 +17,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import make_frame, run_cli, validate_envelope
+from tests.helpers import SPARK_CONFIG, make_frame, run_cli, validate_envelope
 
 import evalctl
 from evalctl.engines.spark import FAULT_ENV, TASKS_PER_CORE
 
 pytestmark = pytest.mark.spark
 
-CONFIG = """\
-store: store
-{engine}models:
-  churn:
-    task: binary_classification
-    id: request_id
-    timestamp: ts
-    prediction: predicted_label
-    score: score
-    label: label
-    reference: training:v1
-    features:
-      age: numeric
-      country: categorical
-      minutes: numeric
-"""
 M = ["--model", "churn"]
 
 
@@ -61,7 +45,7 @@ def production(n: int, seed: int, start: datetime) -> pl.DataFrame:
 def make_store(folder: Path, engine: str = "") -> Path:
     """A store with training (the reference) and three production batches (six files)."""
     folder.mkdir(parents=True)
-    (folder / "evalctl.yaml").write_text(CONFIG.format(engine=engine))
+    (folder / "evalctl.yaml").write_text(SPARK_CONFIG.format(engine=engine))
     old = Path.cwd()
     os.chdir(folder)
     try:

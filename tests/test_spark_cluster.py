@@ -12,28 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import make_frame, run_cli
+from tests.helpers import SPARK_CONFIG, make_frame, run_cli
 
 import evalctl
 
 pytestmark = pytest.mark.spark
 
-CONFIG = """\
-store: store
-models:
-  churn:
-    task: binary_classification
-    id: request_id
-    timestamp: ts
-    prediction: predicted_label
-    score: score
-    label: label
-    reference: training:v1
-    features:
-      age: numeric
-      country: categorical
-      minutes: numeric
-"""
 M = ["--model", "churn"]
 
 
@@ -55,7 +39,7 @@ def cluster() -> Iterator[Any]:
 
 def make_store(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    (folder / "evalctl.yaml").write_text(CONFIG)
+    (folder / "evalctl.yaml").write_text(SPARK_CONFIG.format(engine=""))
     old = Path.cwd()
     os.chdir(folder)
     try:
