@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 
 from evalctl.cli.app import run
 
@@ -487,3 +488,19 @@ store: store
       country: categorical
       minutes: numeric
 """
+
+
+def assert_same(a: Any, b: Any, path: str = "") -> None:
+    """Equal, floats to 1e-12 (relative), everything else exactly (counts bit for bit)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
+    else:
+        assert a == b, path

@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import (
     STORY_CONFIG,
     CliResult,
+    assert_same,
     make_frame,
     run_cli,
     store_snapshot,
@@ -91,22 +92,6 @@ def both(cli: Callable[..., CliResult], *args: str) -> tuple[dict[str, Any], dic
     for doc in docs:
         validate_envelope(doc)
     return docs
-
-
-def assert_same(a: Any, b: Any, path: str = "") -> None:
-    """Equal, floats to 1e-12 (relative), everything else exactly (counts bit for bit)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        assert set(a) == set(b), path
-        for key in a:
-            assert_same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
-    else:
-        assert a == b, path
 
 
 def test_skew_from_profiles_equals_the_scan(profiled) -> None:

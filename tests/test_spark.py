@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import SPARK_CONFIG, make_frame, run_cli, validate_envelope
+from tests.helpers import SPARK_CONFIG, assert_same, make_frame, run_cli, validate_envelope
 
 import evalctl
 from evalctl.engines.spark import FAULT_ENV, TASKS_PER_CORE
@@ -182,22 +182,6 @@ def test_cli_engine_spark_from_the_config(spark: Any, local_store: Path, tmp_pat
     local = run_cli("profiles", "build", *M, "--engine", "local", "--refit", "-f", "json")
     assert local.code == 0 and "engine" not in local.json()["inputs"]
     assert not spark.sparkContext._jsc.sc().isStopped()
-
-
-def assert_same(a: Any, b: Any, path: str = "") -> None:
-    """Equal, floats to 1e-12 (relative), everything else exactly (counts bit for bit)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        assert set(a) == set(b), path
-        for key in a:
-            assert_same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
-    else:
-        assert a == b, path
 
 
 @pytest.fixture(scope="module")

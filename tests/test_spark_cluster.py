@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import SPARK_CONFIG, make_frame, run_cli
+from tests.helpers import SPARK_CONFIG, assert_same, make_frame, run_cli
 
 import evalctl
 
@@ -51,22 +51,6 @@ def make_store(folder: Path) -> Path:
     finally:
         os.chdir(old)
     return folder
-
-
-def assert_same(a: Any, b: Any, path: str = "") -> None:
-    """Equal, floats to 1e-12 (relative), everything else exactly (counts bit for bit)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        assert set(a) == set(b), path
-        for key in a:
-            assert_same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
-    else:
-        assert a == b, path
 
 
 def profiles(store: Path) -> list[tuple[str, str]]:
