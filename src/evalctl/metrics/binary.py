@@ -16,6 +16,7 @@ precision (scikit-learn's step definition), all without a per-segment sort.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,7 @@ import polars as pl
 from evalctl.errors import InputError
 from evalctl.metrics.catalogue import (
     BINARY,
+    CLIP,
     METRIC_NAMES,
     log_loss_term,
     score_metrics,
@@ -41,7 +43,16 @@ from evalctl.metrics.intervals import (
 )
 from evalctl.metrics.slices import group_exprs, group_names
 from evalctl.metrics.spec import LABEL, PREDICTION, SCORE, VALID, Columns, Options
-from evalctl.stats.exact import exact_sum, exact_sums, grid_scale, scale_name, with_grids
+from evalctl.stats.exact import (
+    bound_scale,
+    exact_sum,
+    exact_sums,
+    fixed_point,
+    from_fixed_point,
+    grid_scale,
+    scale_name,
+    with_grids,
+)
 
 METRICS = METRIC_NAMES[BINARY]
 SCORE_METRICS = score_metrics(BINARY)
@@ -52,6 +63,14 @@ OUT_OF_RANGE = "scores outside [0, 1] in segment"
 # Row outcome codes: a valid row is 2 * label + prediction (0-3), or BAD when either is not 0/1;
 # MISSING: no label; EXCLUDED: a label but an invalid score or prediction.
 BAD, MISSING, EXCLUDED = 4, 8, 9
+# The score terms' sums, on fixed-point grids known without a pass over the rows (see
+# `evalctl.stats.exact`): a log loss is at most -log(CLIP), a Brier term at most 1 (it is
+# summed over the rows with a score in [0, 1] and a 0/1 label: a segment with any other
+# row gets no Brier score or log loss, and a label other than 0/1 fails the command).
+LOG_LOSS_MAX = -math.log(CLIP)
+SCORE_GRIDS = {"log_loss": {"ll": bound_scale(LOG_LOSS_MAX), "ll2": bound_scale(LOG_LOSS_MAX**2)},
+               "brier": {"br": bound_scale(1.0), "br2": bound_scale(1.0)}}
+CELL_GRID = bound_scale(1.0)  # an ECE cell's score sum (scores in [0, 1])
 
 
 def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:
@@ -87,7 +106,7 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     )
     frame = base.with_columns(valid.alias(VALID), outcome.alias("__oc"))
     v = pl.col(VALID)
-    terms = _score_terms(y, s, v) if metrics & SCORE_METRICS else []
+    terms = _score_terms(y, s, v, metrics) if metrics & SCORE_METRICS else []
     if metrics & RANK_METRICS:
         pos, neg = v & (y == 1), v & (y == 0)
         tied = ((s == s.shift(1)) | (s == s.shift(-1))).fill_null(False)
@@ -99,25 +118,40 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
             (neg & ~tied).cast(pl.Float64).alias("__nu"),
         ]
     frame = frame.with_columns(terms) if terms else frame
-    return frame.with_columns(_squares()) if metrics & SCORE_METRICS else frame
+    return frame.with_columns(_fixed_score_terms(metrics)) if metrics & SCORE_METRICS else frame
 
 
-def _score_terms(y: pl.Expr, s: pl.Expr, v: pl.Expr) -> list[pl.Expr]:
+def _score_terms(y: pl.Expr, s: pl.Expr, v: pl.Expr, metrics: frozenset[str]
+                 ) -> list[pl.Expr]:
     safe = s.clip(0.0, 1.0).fill_nan(0.0)  # only used where the row is valid and in range
     cell = (safe * ECE_BINS).floor().clip(0, ECE_BINS - 1).cast(pl.Int8) * 2 + (
         y.fill_nan(0.0).clip(0.0, 1.0).cast(pl.Int8)
     )
     in_range = (s >= 0) & (s <= 1)
-    return [
-        (v & ~in_range).alias("__oor"),
-        pl.when(v).then(log_loss_term(y, s)).otherwise(0.0).alias("__ll"),
-        pl.when(v).then(squared_error(y, s)).otherwise(0.0).alias("__br"),
-        pl.when(v & in_range).then(cell).alias("__cell"),
-    ]
+    binary = v & in_range & y.is_in([0.0, 1.0])  # where a Brier term is within [0, 1]
+    terms = {"log_loss": pl.when(v).then(log_loss_term(y, s)).otherwise(0.0).alias("__ll"),
+             "brier": pl.when(binary).then(squared_error(y, s)).otherwise(0.0).alias("__br"),
+             "ece": pl.when(v & in_range).then(cell).alias("__cell")}
+    return [(v & ~in_range).alias("__oor"), *(e for m, e in terms.items() if m in metrics)]
 
 
-def _squares() -> list[pl.Expr]:
-    return [(pl.col("__ll") ** 2).alias("__ll2"), (pl.col("__br") ** 2).alias("__br2")]
+def _score_grids(metrics: frozenset[str]) -> dict[str, float]:
+    """The grids of the score sums the requested metrics need."""
+    return {k: grid for m, grids in SCORE_GRIDS.items() if m in metrics
+            for k, grid in grids.items()}
+
+
+def _fixed_score_terms(metrics: frozenset[str]) -> list[pl.Expr]:
+    """The summed score terms on their grids (`SCORE_GRIDS`), once per row for every slice;
+    with ECE also each row's score on its calibration cell's grid."""
+    ll, br = pl.col("__ll"), pl.col("__br")
+    floats = {"ll": ll, "ll2": ll**2, "br": br, "br2": br**2}
+    out = [fixed_point(floats[k], grid).alias("__" + k)
+           for k, grid in _score_grids(metrics).items()]
+    if "ece" in metrics:  # the score sum of each calibration cell (null cell: not needed)
+        cell_s = pl.when(pl.col("__cell").is_not_null()).then(pl.col(SCORE))
+        out.append(fixed_point(cell_s, CELL_GRID).alias("__cs"))
+    return out
 
 
 def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
@@ -146,16 +180,22 @@ def fine_columns(metrics: frozenset[str]) -> list[str]:
 def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
                ) -> pl.LazyFrame:
     """Rows and sums per segment and outcome code (and ECE cell) of the key columns `keys`.
-    Float sums are order-free (`evalctl.stats.exact`), so reruns give the same bits."""
-    terms = _float_terms(metrics)
-    if "ece" in metrics:  # the score sum of each calibration cell (null cell: not needed)
-        terms["cell_s"] = pl.when(pl.col("__cell").is_not_null()).then(pl.col(SCORE))
+    Sums are order-free (`evalctl.stats.exact`), so reruns give the same bits: the score
+    terms are fixed-point integers (summed as such until `finish`), the rank terms floats."""
+    terms = _rank_terms(metrics)
     frame = base.with_columns(grid_scale(e).alias(scale_name(k)) for k, e in terms.items())
-    counts = [pl.col("__oor").sum().alias("n_oor")] if metrics & SCORE_METRICS else []
     return frame.group_by([*group_exprs(keys), *map(pl.col, fine_columns(metrics))]).agg(
-        pl.len().alias("rows"), *counts,
+        pl.len().alias("rows"), *_integer_sums(metrics),
         *[exact_sum(e, scale_name(k)).alias(k) for k, e in terms.items()],
     )
+
+
+def _integer_sums(metrics: frozenset[str]) -> list[pl.Expr]:
+    if not metrics & SCORE_METRICS:
+        return []
+    cells = [pl.col("__cs").sum().alias("cell_s")] if "ece" in metrics else []
+    return [pl.col("__oor").sum().alias("n_oor"),
+            *[pl.col("__" + k).sum().alias(k) for k in _score_grids(metrics)], *cells]
 
 
 def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
@@ -169,21 +209,30 @@ def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) ->
         "P": rows.filter(code.is_in([2, 3])).sum(), "tp": rows.filter(code == 3).sum(),
         "fp": rows.filter(code == 1).sum(), "n_bad": rows.filter(code == BAD).sum(),
     }
-    floats = list(_float_terms(metrics))
-    sums = ([pl.col("n_oor").sum()] if metrics & SCORE_METRICS else []) + exact_sums(floats)
+    floats = list(_rank_terms(metrics))
+    fixed = ["n_oor", *_score_grids(metrics)] if metrics & SCORE_METRICS else []
+    sums = [pl.col(k).sum() for k in fixed] + exact_sums(floats)
     if "ece" not in metrics:
-        return with_grids(stats, floats).group_by(names).agg(
-            *[e.alias(k) for k, e in counts.items()], *sums)
-    cells = with_grids(stats, [*floats, "cell_s"]).group_by([*names, "__cell"]).agg(
-        *[e.alias(k) for k, e in counts.items()], *sums, *exact_sums(["cell_s"])
+        return _from_fixed_point(with_grids(stats, floats).group_by(names).agg(
+            *[e.alias(k) for k, e in counts.items()], *sums), metrics)
+    cells = with_grids(stats, floats).group_by([*names, "__cell"]).agg(
+        *[e.alias(k) for k, e in counts.items()], *sums,
+        from_fixed_point(pl.col("cell_s").sum(), CELL_GRID),
     )
     has_cell = pl.col("__cell").is_not_null()
-    ints = [*counts, *(["n_oor"] if metrics & SCORE_METRICS else [])]
-    return with_grids(cells, floats).group_by(names).agg(
-        *[pl.col(name).sum() for name in ints], *exact_sums(floats),
+    return _from_fixed_point(with_grids(cells, floats).group_by(names).agg(
+        *[pl.col(name).sum() for name in [*counts, *fixed]], *exact_sums(floats),
         pl.col("__cell").filter(has_cell), pl.col("n").filter(has_cell).alias("cell_n"),
         pl.col("cell_s").filter(has_cell),
-    )
+    ), metrics)
+
+
+def _from_fixed_point(stats: pl.LazyFrame, metrics: frozenset[str]) -> pl.LazyFrame:
+    """The score terms' integer sums as floats (the last step of `finish`)."""
+    if not metrics & SCORE_METRICS:
+        return stats
+    return stats.with_columns(from_fixed_point(pl.col(k), grid).alias(k)
+                              for k, grid in _score_grids(metrics).items())
 
 
 def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
@@ -200,11 +249,9 @@ def slice_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
     return stats
 
 
-def _float_terms(metrics: frozenset[str]) -> dict[str, pl.Expr]:
-    """Per-row float terms summed per segment besides the row counts."""
+def _rank_terms(metrics: frozenset[str]) -> dict[str, pl.Expr]:
+    """Per-row float terms of the rank metrics summed per segment."""
     sums: dict[str, pl.Expr] = {}
-    if metrics & SCORE_METRICS:
-        sums |= {name: pl.col("__" + name) for name in ("ll", "ll2", "br", "br2")}
     if metrics & RANK_METRICS:
         a, b, pu, nu = pl.col("__a"), pl.col("__b"), pl.col("__pu"), pl.col("__nu")
         sums |= {

@@ -32,6 +32,8 @@ materialising the grid products or integers before grouping (no faster), Int128 
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
 GRID_BITS = 61
@@ -94,3 +96,26 @@ def exact_total(x: pl.Expr) -> pl.Expr:
     k = grid_scale(x)
     fixed = (x * k).cast(pl.Int64, strict=False).cast(pl.Int128).sum().cast(pl.Float64)
     return pl.when(k > 0).then(fixed / k).otherwise(x.sum())
+
+
+def bound_scale(bound: float) -> float:
+    """The grid of a term known to lie within [-bound, bound] (finite, > 0) on every row: the
+    grid `grid_scale` gives a frame whose largest |x| is `bound`, found without a pass over
+    the rows (probabilities, squared errors of probabilities, clipped log losses)."""
+    return 2.0 ** (GRID_BITS - math.ceil(math.log2(bound)))
+
+
+def fixed_point(x: pl.Expr, scale: float) -> pl.Expr:
+    """Per row (`with_columns`): `x` on the grid `scale` as an Int128 integer (truncated
+    toward 0; null stays null). Every |x| must be within the bound `scale` was made for
+    (`bound_scale`): a NaN, infinite or far larger value fails the cast instead of giving
+    a wrong sum. Grouped sums of such a column are plain integer sums, exact whatever the
+    row order and as cheap as a float sum once the column exists: compute it once, before
+    the group-bys that share it, and sum it as an integer through every roll-up."""
+    return (x * scale).cast(pl.Int128)
+
+
+def from_fixed_point(total: pl.Expr, scale: float) -> pl.Expr:
+    """A sum of `fixed_point` integers on the grid `scale` as a float: the float nearest the
+    exact grid total (one rounding)."""
+    return total.cast(pl.Float64) / scale
