@@ -69,6 +69,7 @@ KEPT = {"scale_name", "bound_scale"}  # public functions of evalctl.stats.exact 
 # every other public function of evalctl.stats.exact, and its plain-float counterpart
 PLAIN = {
     "grid_scale": lambda x: pl.lit(0.0),  # scale 0: callers sum as floats
+    "bound_grid": lambda bound: pl.lit(0.0),
     "with_grids": lambda frame, names: frame,
     "exact_sum": _plain_sum,
     "exact_sums": _plain_sums,

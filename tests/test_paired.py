@@ -23,11 +23,11 @@ from evalctl.metrics import column_slice
 from evalctl.stats.paired import (
     FAMILY,
     Y,
-    aggregation_grids,
     aggregations,
     finish,
     mcnemar,
     moment_columns,
+    moment_grids,
 )
 from evalctl.stats.paired_segments import compare_segments, materialise_keys, opposite_below
 
@@ -226,8 +226,7 @@ def test_bootstrap_is_reproducible_and_seeded(binary) -> None:
 def _coverage(metric: str, task: str, rows: pl.DataFrame, truth: float) -> float:
     """Share of simulated data sets (segments `g`) whose interval holds the true difference."""
     family = FAMILY[(task, metric)]
-    bounds = aggregation_grids(family, metric, 1)
-    grids = rows.select(bounds).row(0, named=True) if bounds else {}
+    grids = moment_grids(family, metric, rows, [1])
     aggs = [pl.len().alias("n"), *aggregations(family, metric, 1, grids)]
     terms = moment_columns(family, metric, 1, grids)
     stats = rows.with_columns(terms).group_by("g").agg(aggs).sort("g")

@@ -44,13 +44,19 @@ def grid_scale(x: pl.Expr) -> pl.Expr:
     """The power of two that puts every |x| of the frame below 2^61; 0.0 (sum as floats)
     when some x is not finite, when every x is 0 or null, or when the largest |x| is below
     2^-962 (its grid would be past float64's largest power of two). A whole-frame aggregate:
-    use it in `select` / `with_columns`, before grouping. Two passes over x: its largest |x|
-    (its exponent is read twice; polars computes it once per use) and its float sum, which is
-    not finite when some x is NaN or infinite (`max` skips NaN)."""
-    exponent = x.abs().max().log(2).ceil()  # -inf when every x is 0, null when none is left
-    fits = x.sum().is_finite() & (exponent >= -962.0)
-    return pl.when(fits).then(pl.lit(2.0).pow(GRID_BITS - exponent.clip(upper_bound=1000.0))
-                              ).otherwise(0.0)
+    use it in `select` / `with_columns`, before grouping. One pass over x: its largest |x|,
+    NaN when some x is NaN (`nan_max`)."""
+    return bound_grid(x.abs().nan_max())
+
+
+def bound_grid(bound: pl.Expr) -> pl.Expr:
+    """`grid_scale` of values whose |x| is at most `bound` (a whole-frame aggregate, e.g.
+    the product of two columns' largest |x| bounds their product's): 0.0 where `bound` is
+    NaN, infinite, 0, null or below 2^-962."""
+    exponent = bound.log(2).ceil()  # -inf for 0, null for null
+    fits = bound.is_finite() & (exponent >= -962.0)
+    # |x| < 2^1024, so the scale is at least 2^-963 (a normal float) and x * scale < 2^61
+    return pl.when(fits).then(pl.lit(2.0).pow(GRID_BITS - exponent)).otherwise(0.0)
 
 
 def _fixed_point_sum(x: pl.Expr, row_scale: pl.Expr, scale: pl.Expr) -> pl.Expr:
@@ -99,15 +105,17 @@ def exact_total(x: pl.Expr) -> pl.Expr:
 
 
 def bound_scale(bound: float) -> float:
-    """The grid of a term known to lie within [-bound, bound] (finite, > 0) on every row: the
-    grid `grid_scale` gives a frame whose largest |x| is `bound`, found without a pass over
-    the rows (probabilities, squared errors of probabilities, clipped log losses)."""
+    """The grid of a term known to lie within [-bound, bound] on every row, without a pass
+    over the rows (probabilities, squared errors of probabilities, clipped log losses): what
+    `bound_grid` gives for that bound, 0.0 included."""
+    if not math.isfinite(bound) or bound <= 0.0 or math.ceil(math.log2(bound)) < -962:
+        return 0.0
     return 2.0 ** (GRID_BITS - math.ceil(math.log2(bound)))
 
 
 def fixed_point(x: pl.Expr, scale: float) -> pl.Expr:
     """Per row (`with_columns`): `x` on the grid `scale` as an Int128 integer (truncated
-    toward 0; null stays null). Every |x| must be within the bound `scale` was made for
+    toward 0, as `exact_sum` does; null stays null). Every |x| must be within the bound `scale` was made for
     (`bound_scale`): a NaN, infinite or far larger value fails the cast instead of giving
     a wrong sum. Grouped sums of such a column are plain integer sums, exact whatever the
     row order and as cheap as a float sum once the column exists: compute it once, before

@@ -45,7 +45,7 @@ This module holds the tests, the bootstrap engines and the per-segment sums they
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,13 @@ from evalctl.metrics.catalogue import (
 )
 from evalctl.metrics.intervals import sample_variance, z_value
 from evalctl.metrics.multiclass import _f1_scores
-from evalctl.stats.exact import exact_sum, grid_scale, scale_name
+from evalctl.stats.exact import (
+    bound_scale,
+    exact_sum,
+    fixed_point,
+    from_fixed_point,
+    scale_name,
+)
 
 EXACT_BELOW = 25
 Y, PREFIX_P, PREFIX_S = "__y", "__p", "__s"  # label; prediction / score of model i
@@ -187,7 +193,7 @@ def bootstrap_test(delta: np.ndarray, replicates: np.ndarray, confidence: float
 def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | None = None
                  ) -> list[pl.Expr]:
     """Sums per segment that the family's test needs, for challenger j against model 0.
-    Moment sums are order-free: `grids` holds the values of `aggregation_grids` on the frame."""
+    Moment sums are order-free: `grids` holds the frame's `moment_grids`."""
     y, a, b = pl.col(Y), pl.col(col_p(0)), pl.col(col_p(j))
     if family == "mcnemar":
         ca, cb = a == y, b == y
@@ -199,7 +205,7 @@ def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | Non
         code = (4 * y + 2 * a + b).cast(pl.Int8)
         return [(code == c).sum().alias(f"cell{j}_{c}") for c in range(8)]
     if grids is None:
-        raise ValueError("moment sums need the frame's grids (aggregation_grids)")
+        raise ValueError("moment sums need the frame's grids (moment_grids)")
     if metric != "r2":  # the terms are columns already (`moment_columns`)
         return [_fixed_sum(name, grids[scale_name(name)]) for name, _ in _products(
             moment_terms(metric, y, y, y), j)]
@@ -209,38 +215,56 @@ def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | Non
 
 
 def moment_columns(family: str, metric: str, j: int, grids: dict[str, float]) -> list[pl.Expr]:
-    """`with_columns` expressions: each moment sum's per-row term on its grid as Int64,
-    computed once for every slice's group-by (none for R², whose centred terms depend on the
-    segment). A term with a non-finite value stays float and is summed as such."""
+    """`with_columns` expressions: each moment sum's per-row term on its grid as an Int128
+    integer (`fixed_point`), computed once for every slice's group-by (none for R², whose
+    centred terms depend on the segment). A term with a non-finite value stays float and is
+    summed as such."""
     if family in ("mcnemar", "cells") or metric == "r2":
         return []
     terms = moment_terms(metric, pl.col(Y), pl.col(col_s(0)), pl.col(col_s(j)))
     out = []
     for name, t in _products(terms, j):
         grid = grids[scale_name(name)]
-        out.append((t * grid).round().cast(pl.Int64).alias(name) if grid > 0 else t.alias(name))
+        out.append(fixed_point(t, grid).alias(name) if grid > 0 else t.alias(name))
     return out
 
 
 def _fixed_sum(name: str, grid: float) -> pl.Expr:
     if grid <= 0:
         return pl.col(name).sum()
-    return (pl.col(name).cast(pl.Int128).sum().cast(pl.Float64) / grid).alias(name)
+    return from_fixed_point(pl.col(name).sum(), grid).alias(name)
 
 
-def aggregation_grids(family: str, metric: str, j: int) -> list[pl.Expr]:
-    """Whole-frame aggregates whose values `aggregations` needs: the fixed-point grid of each
-    moment sum, from bounds of the terms (see `evalctl.stats.exact`)."""
+def moment_grids(family: str, metric: str, frame: pl.DataFrame, challengers: Sequence[int]
+                 ) -> dict[str, float]:
+    """The grids `aggregations` and `moment_columns` need for challengers `challengers`:
+    the fixed-point grid of each moment sum (see `evalctl.stats.exact`), from one `select`
+    reading each term's largest |value| (NaN if any is NaN) once; a product of two terms is
+    bounded by the product of theirs. Empty for the families that sum no floats."""
     if family in ("mcnemar", "cells"):
-        return []
+        return {}
     y = pl.col(Y)
-    bounds = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)), centre=False)
-    grids = [grid_scale(t).alias(scale_name(name)) for name, t in _products(bounds, j)]
-    return grids + ([grid_scale(y).alias("__y_grid")] if metric == "r2" else [])
+    largest: dict[str, pl.Expr] = {"__y": y.abs().nan_max()} if metric == "r2" else {}
+    for j in challengers:
+        terms = moment_terms(metric, y, pl.col(col_s(0)), pl.col(col_s(j)), centre=False)
+        largest |= {f"{j}~{i}": t.abs().nan_max() for i, t in enumerate(terms)}
+    found = frame.select(e.alias(k) for k, e in largest.items()).row(0, named=True)
+    grids = {"__y_grid": bound_scale(_finite_or_nan(found["__y"]))} if metric == "r2" else {}
+    for j in challengers:
+        count = sum(1 for k in found if k.startswith(f"{j}~"))
+        bounds = [_finite_or_nan(found[f"{j}~{i}"]) for i in range(count)]
+        grids |= {scale_name(name): bound_scale(b) for name, b in _products(bounds, j)}
+    return grids
 
 
-def _products(terms: list[pl.Expr], j: int) -> list[tuple[str, pl.Expr]]:
-    """The terms and their pairwise products, named as `finish` reads them."""
+def _finite_or_nan(value: float | None) -> float:
+    """A largest |value| as a float bound: NaN (no grid) when there was none."""
+    return float("nan") if value is None else float(value)
+
+
+def _products(terms: Sequence[Any], j: int) -> list[tuple[str, Any]]:
+    """The terms (expressions, or bounds) and their pairwise products, named as `finish`
+    reads them."""
     out = [(f"m{j}_{i}", t) for i, t in enumerate(terms)]
     return out + [(f"m{j}_{i}_{k}", terms[i] * terms[k])
                   for i in range(len(terms)) for k in range(i, len(terms))]

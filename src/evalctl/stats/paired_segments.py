@@ -26,11 +26,11 @@ from evalctl.stats.paired import (
     PREFIX_P,
     PREFIX_S,
     Y,
-    aggregation_grids,
     aggregations,
     col_s,
     finish,
     moment_columns,
+    moment_grids,
 )
 
 
@@ -148,8 +148,7 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
         if auc_values is not None:
             auc_values.extend(auc_frames(stats, k, confidence))
     else:
-        bounds = [e for j in range(1, k) for e in aggregation_grids(family, metric, j)]
-        grids = frame.select(bounds).row(0, named=True) if bounds else {}
+        grids = moment_grids(family, metric, frame, range(1, k))
         aggs += [e for j in range(1, k) for e in aggregations(family, metric, j, grids)]
         terms = [e for j in range(1, k) for e in moment_columns(family, metric, j, grids)]
         stats = grouped(frame.with_columns(terms).lazy() if terms else frame.lazy(), keys, aggs)
