@@ -21,7 +21,17 @@ import pytest
 from evalctl.metrics import binned_slice, column_slice, compute_metrics, crossed_slice
 from evalctl.stats import cbpe
 from evalctl.stats.decompose import feature_segments
-from evalctl.stats.exact import exact_sum, exact_sums, exact_total, grid_scale, with_grids
+from evalctl.stats.exact import (
+    bound_grid,
+    bound_scale,
+    exact_sum,
+    exact_sums,
+    exact_total,
+    fixed_point,
+    from_fixed_point,
+    grid_scale,
+    with_grids,
+)
 from evalctl.stats.paired import FAMILY
 from evalctl.stats.paired_segments import compare_segments, materialise_keys
 
@@ -178,7 +188,8 @@ def test_grouped_sums_past_int64_are_the_float_nearest_the_exact_grid_total() ->
 
 def test_grouped_sums_are_exact_where_the_float_sum_of_a_group_overflows() -> None:
     frame = pl.DataFrame({"g": [1, 2] * 3, "x": [1.5e308, -1.5e308] * 2 + [-1.5e308, 1.5e308]})
-    assert frame.select(grid_scale(pl.col("x")))[0, 0] > 0  # the frame's own sum is finite
+    assert frame.select(grid_scale(pl.col("x")))[0, 0] == 2.0**-963  # the largest |x|'s grid
+    assert with_grids(frame.lazy(), ["x"]).collect()["x~grid"].to_list() == [2.0**-963] * 6
     assert frame.group_by("g").agg(pl.col("x").sum()).sort("g")["x"].to_list() == [
         math.inf, -math.inf]
     got = with_grids(frame.lazy(), ["x"]).group_by("g").agg(exact_sums(["x"])).collect()
@@ -309,3 +320,104 @@ def test_each_report_command_gives_the_same_bytes_twice(story, name: str) -> Non
         assert doc["status"] != "error"
         outputs.append(result.stdout.replace(f'"generated_at": "{doc["generated_at"]}"', ""))
     assert outputs[0] == outputs[1]
+
+
+# -- fixed-point columns on known grids (the binary score terms, the paired moments) ----------
+
+def test_bound_scale_is_the_grid_of_a_frame_whose_largest_value_is_the_bound() -> None:
+    for bound in (1.0, 0.75, 34.538776394910684, 1193.0, 3e-290, 1.5e308):
+        frame = pl.DataFrame({"x": [bound, -bound / 3]})
+        assert bound_scale(bound) == frame.select(grid_scale(pl.col("x")))[0, 0], bound
+        assert bound_scale(bound) == frame.select(bound_grid(pl.lit(bound)))[0, 0], bound
+    for bound in (2.0**-962, 1.0, 2.0**1023):  # the bound lands on 2^61 exactly (polars'
+        assert bound * bound_scale(bound) == 2.0**61  # log may round a power of two up)
+    assert bound_scale(1.0) == 2.0**61 and bound_scale(34.54) == 2.0**55
+    for nothing in (0.0, -1.0, math.inf, math.nan, 2.0**-963):  # no grid: sums stay floats
+        assert bound_scale(nothing) == 0.0
+
+
+def test_fixed_point_sums_are_the_float_nearest_the_exact_grid_total() -> None:
+    """Probabilities and squared errors of probabilities in [0, 1] on the constant grid
+    `bound_scale(1.0)` (no pass over the rows): per group, with ties, nulls, zeros, the bound
+    itself, one-row groups and values far below the grid's step, the Int128 sum turned back
+    to float is exactly the float nearest the grid total computed with Python integers; it is
+    within the grid's truncation (one step per row) of `math.fsum`, and shuffled rows give the
+    same bits, grouped once or rolled up from finer groups."""
+    rng = np.random.default_rng(8)
+    n, groups = 50_000, 300
+    g = rng.integers(0, groups, n)
+    g[:groups] = np.arange(groups)
+    x = rng.random(n) ** 2
+    x[rng.random(n) < 0.2] = 0.25  # ties
+    x[rng.random(n) < 0.05] = 1.0  # the bound
+    x[rng.random(n) < 0.05] = 0.0
+    x[rng.random(n) < 0.05] = 2.0**-70  # below the grid's step of 2^-61: truncated to 0
+    frame = pl.DataFrame({"g": g, "f": g % 7, "x": x}).with_columns(
+        pl.when(pl.int_range(pl.len()) % 13 == 5).then(None).otherwise(pl.col("x")).alias("x"))
+    scale = bound_scale(1.0)
+
+    def run(rows: pl.DataFrame) -> pl.DataFrame:
+        fixed = rows.lazy().with_columns(fixed_point(pl.col("x"), scale).alias("q"))
+        fine = fixed.group_by("g", "f").agg(pl.col("q").sum())
+        coarse = fine.group_by("g").agg(from_fixed_point(pl.col("q").sum(), scale).alias("x"))
+        direct = fixed.group_by("g").agg(from_fixed_point(pl.col("q").sum(), scale).alias("x"))
+        return coarse.join(direct, on="g", suffix="_direct").collect().sort("g")
+
+    out = run(frame)
+    assert out["x"].to_list() == out["x_direct"].to_list()
+    assert _frame_bits(run(frame.sample(fraction=1.0, shuffle=True, seed=5))) == _frame_bits(out)
+    parts = frame.partition_by("g", as_dict=True)
+    for row in out.iter_rows(named=True):
+        values = parts[(row["g"],)]["x"].drop_nulls().to_list()
+        assert row["x"] == _grid_total(values, scale)
+        assert abs(row["x"] - math.fsum(values)) <= len(values) / scale + math.ulp(row["x"])
+
+
+def test_fixed_point_refuses_values_beyond_its_bound() -> None:
+    """A value the grid was not made for fails the cast (InvalidOperationError) rather than
+    giving a wrong sum; Int128 leaves room up to 2^66 times the bound."""
+    scale = bound_scale(1.0)
+    ok = pl.DataFrame({"x": [1.0, 2.0**60, None]}).select(fixed_point(pl.col("x"), scale))
+    assert ok["x"].to_list() == [2**61, 2**121, None]
+    for bad in (2.0**70, math.inf, math.nan):
+        with pytest.raises(pl.exceptions.InvalidOperationError):
+            pl.DataFrame({"x": [0.5, bad]}).select(fixed_point(pl.col("x"), scale))
+
+
+def test_brier_and_log_loss_per_segment_match_brute_force_with_out_of_range_scores() -> None:
+    """The binary score terms are summed on constant grids: Brier over the rows with a score
+    in [0, 1] (a segment with any other score has no Brier score or log loss), log loss
+    clipped. Per segment against numpy means of the rows, on scores with ties, exact 0 and 1,
+    missing labels and NaN scores; a segment holding a score outside [0, 1] is null with its
+    reason while the others keep their values; shuffled rows give the same bits."""
+    rng = np.random.default_rng(12)
+    n = 40_000
+    score = rng.random(n).round(3)  # ties
+    score[rng.random(n) < 0.02] = 0.0
+    score[rng.random(n) < 0.02] = 1.0
+    label = (rng.random(n) < score).astype(float)
+    label[rng.random(n) < 0.03] = np.nan
+    score[rng.random(n) < 0.01] = np.nan
+    seg = rng.integers(0, 6, n)
+    score[(seg == 5) & (np.arange(n) % 97 == 0)] = 1.5  # out of range in segment 5 only
+    frame = pl.DataFrame({"y": label, "s": score, "seg": seg})
+    slices = [column_slice("seg")]
+
+    def run(rows: pl.DataFrame) -> pl.DataFrame:
+        return compute_metrics(rows, "binary_classification", label="y", score="s",
+                               slices=slices, metrics=["brier", "log_loss"], n_boot=50)
+
+    out = run(frame)
+    assert _frame_bits(run(frame.sample(fraction=1.0, shuffle=True, seed=2))) == \
+        _frame_bits(out)
+    for row in out.filter(pl.col("slice") == "seg").iter_rows(named=True):
+        segment = int(row["segment"].split("=")[-1].strip())
+        keep = (seg == segment) & ~np.isnan(label) & ~np.isnan(score)
+        y, s = label[keep], score[keep]
+        if segment == 5:
+            assert row["value"] is None and row["reason"] == "scores outside [0, 1] in segment"
+            continue
+        clipped = np.clip(s, 1e-15, 1 - 1e-15)
+        expected = {"brier": np.mean((s - y) ** 2),
+                    "log_loss": -np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))}
+        assert row["value"] == pytest.approx(expected[row["metric"]], rel=1e-13)
