@@ -236,3 +236,46 @@ def test_a_drift_status_set_by_a_quality_check_is_named_in_the_finding() -> None
     plain = drift_fields("score", [{**drifted[0], "decided_by": None,
                                     "decided_by_text": None}], [])
     assert plain["drift_decided_by"] is None
+
+
+def test_a_continuous_terms_segment_sums_are_order_free_and_exact() -> None:
+    """`segment_query` sums the row term on a fixed-point grid: shuffled rows give the same
+    bits, equal to `math.fsum` up to the grid's rounding: half a step of 2^-61 × the largest
+    |value| per row (see `evalctl.stats.exact`)."""
+    import math
+
+    import numpy as np
+    import polars as pl
+
+    from evalctl.analyses import rca_segments as segments
+    from evalctl.lake.store import LABEL_SOURCE_COL
+    from evalctl.stats import fit_binning
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    term = rng.lognormal(0.0, 3.0, n) * rng.choice([1.0, -1.0], n)
+    term[::97] = np.nan
+    frame = pl.DataFrame({"t": term, "x": rng.integers(0, 7, n).astype(float),
+                          LABEL_SOURCE_COL: rng.choice(["actuals", "inline"], n)}
+                         ).with_columns(pl.col("t").fill_nan(None))
+    binning = fit_binning(frame.lazy(), {"x": "numeric"})
+    edges = {"x": [2.0, 4.0]}
+
+    def run(seed: int) -> pl.DataFrame:
+        shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed).lazy()
+        return segments.segment_query([shuffled, shuffled], binning, {"x": "numeric"}, edges,
+                                      pl.col("t")).sort("side", "feature", "segment")
+
+    first = run(0)
+    assert all(run(seed).equals(first) for seed in (1, 2, 3))
+    codes = np.searchsorted(edges["x"], frame["x"].to_numpy(), side="right")
+    values = frame["t"].to_numpy()
+    for segment in range(3):
+        picked = values[(codes == segment) & ~np.isnan(values)]
+        row = first.filter((pl.col("feature") == "x") & (pl.col("segment") == segment)).row(
+            0, named=True)
+        assert row["n"] == picked.size
+        for name, x in (("sum", picked), ("sumsq", picked * picked)):
+            step = np.nanmax(np.abs(frame["t"].to_numpy() ** (1 if name == "sum" else 2)))
+            bound = picked.size * step * 2.0**-61 + abs(math.fsum(x)) * 2.0**-52
+            assert abs(row[name] - math.fsum(x)) <= bound

@@ -14,10 +14,11 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.lake.store import LABEL_SOURCE_COL, Selection, Store
 from evalctl.stats import Binning, merge, summarize
+from evalctl.stats.exact import exact_sum, scale_name, with_grids
 from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
 
 REF, BASE, CUR = 0, 1, 2
-_TERM, OVERALL = "__term", "__overall__"
+_TERM, _SQUARE, OVERALL = "__term", "__term2", "__overall__"
 _TABLE = {"side": pl.Int8, "feature": pl.String, "segment": pl.Int32, "rows": pl.Float64,
           "n": pl.Float64, "sum": pl.Float64, "sumsq": pl.Float64, "from_actuals": pl.Float64}
 
@@ -119,19 +120,22 @@ def _segment_counts(summary: Summary, binning: Binning, edges: list[float]
 def segment_query(windows: list[pl.LazyFrame], binning: Binning, features: dict[str, str],
                   edges: dict[str, list[float]], term: pl.Expr) -> pl.DataFrame:
     """Segment tables for a continuous row term: one plan, one shared scan per window feeding a
-    group-by per feature (common subplan elimination), with the same segment codes."""
+    group-by per feature (common subplan elimination), with the same segment codes. The term's
+    sums are order-free (`evalctl.stats.exact`): the same store gives the same bits."""
     plans = []
     for side, lf in zip((BASE, CUR), windows, strict=True):
         codes = [_code(f, kind, edges.get(f, []), feature_vocabulary(binning, f)).alias(f"__c{i}")
                  for i, (f, kind) in enumerate(features.items())]
-        base = lf.select(term.alias(_TERM), (pl.col(LABEL_SOURCE_COL) == "actuals")
-                         .fill_null(False).alias("_actual"), *codes)
+        base = with_grids(lf.select(term.alias(_TERM), (pl.col(LABEL_SOURCE_COL) == "actuals")
+                                    .fill_null(False).alias("_actual"), *codes
+                                    ).with_columns((pl.col(_TERM) ** 2).alias(_SQUARE)),
+                          [_TERM, _SQUARE])
         tag = [pl.lit(side, pl.Int8).alias("side")]
         plans.append(base.select(*tag, pl.lit(OVERALL).alias("feature"),
                                  pl.lit(-1, pl.Int32).alias("segment"), *_sums()))
         plans += [base.group_by(f"__c{i}").agg(_sums()).select(
             *tag, pl.lit(f).alias("feature"), pl.col(f"__c{i}").cast(pl.Int32).alias("segment"),
-            pl.exclude(f"__c{i}")) for i, f in enumerate(features)]
+            *_SUMS) for i, f in enumerate(features)]
     return pl.concat(plans, how="diagonal_relaxed").collect().cast(_TABLE)  # type: ignore[arg-type]
 
 
@@ -146,7 +150,12 @@ def _code(feature: str, kind: str, edges: list[float], vocabulary: tuple[str, ..
     return pl.when(x.is_finite()).then(position.cast(pl.Int32)).otherwise(-1)
 
 
+_SUMS = ["rows", "n", "sum", "sumsq", "from_actuals"]
+
+
 def _sums() -> list[pl.Expr]:
-    term = pl.col(_TERM)
-    return [pl.len().alias("rows"), term.count().alias("n"), term.sum().alias("sum"),
-            (term * term).sum().alias("sumsq"), pl.col("_actual").sum().alias("from_actuals")]
+    """The segment's rows, labelled rows, and order-free sums of the term and its square."""
+    return [pl.len().alias("rows"), pl.col(_TERM).count().alias("n"),
+            exact_sum(pl.col(_TERM), scale_name(_TERM)).alias("sum"),
+            exact_sum(pl.col(_SQUARE), scale_name(_SQUARE)).alias("sumsq"),
+            pl.col("_actual").sum().alias("from_actuals")]
