@@ -2,8 +2,9 @@
 
 `profile_file` is the one function that turns rows into a partial state on a reference (one
 file's rows -> its profile table); ingest (`profile_batch`, then `catch_up` after its commit)
-and `profiles build` (`profile_lacking`) call it; it counts with `summarize`, as the scan path
-does, so a profile, a merge of profiles and a scan give the same counts.
+and `profiles build` (`profile_lacking`) call it; it counts with `summarize`'s counters
+(`count_windows`), as the scan path does, so a profile, a merge of profiles and a scan give
+the same counts, and writes the table straight from them (`counted_table`).
 
 The scan is `Store.scan` of that one file (the same reading rules as every report: types the
 config changed since are read as the config says) and the counting is `summarize`'s, so a
@@ -34,10 +35,10 @@ from evalctl.lake.readers import file_sha256
 from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection, Store
-from evalctl.profiles.format import UNSEEN_KEPT, profile_table
+from evalctl.profiles.format import counted_table
 from evalctl.profiles.reference import Reference, current_reference, staleness
-from evalctl.stats import summarize
 from evalctl.stats.binning import Binning
+from evalctl.stats.summarize import count_windows
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
 
@@ -63,8 +64,7 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     if missing:
         lf = lf.with_columns(missing)
     bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
-    by_bucket = summarize(lf, binning, by=bucket, unseen_names=UNSEEN_KEPT)
-    return profile_table(by_bucket, present)
+    return counted_table(count_windows(lf, binning, by=bucket), present)
 
 
 def profile_bytes(table: pl.DataFrame) -> bytes:
