@@ -1,7 +1,7 @@
 """Profile data files: one streamed scan per file, every column at once, per time bucket.
 
 `profile_file` is the one function that turns rows into a partial state on a reference (one
-file's rows -> its profile table); ingest (`profile_batch`, then `catch_up` after its commit)
+file's rows -> its profile table); ingest (`batch_profiles`, then `catch_up` after its commit)
 and `profiles build` (`profile_lacking`) call it; it counts with `summarize`'s counters
 (`count_windows`), as the scan path does, so a profile, a merge of profiles and a scan give
 the same counts, and writes the table straight from them (`counted_table`).
@@ -116,22 +116,46 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     return profiled, moved
 
 
-def profile_batch(store: Store, model: ModelConfig, version: str, env: str,
-                  entries: list[FileEntry], staging: Path
-                  ) -> tuple[dict[str, Any] | None, list[Path | str]]:
-    """Ingest's hook, before its commit: profile the batch's moved files on the model's
-    current reference. Returns the ledger record's ``extra.profiles`` and the profile files
-    moved into place; (None, []) when the model has no current reference (none configured,
-    none fitted yet, or stale: `profiles build` then fits it and profiles what is stored)."""
+@dataclass(frozen=True)
+class BatchProfiles:
+    """Ingest's profiles of one batch on the model's current reference, in two steps:
+    `compute` reads the batch's moved files (ingest runs it in a thread while it checksums
+    and flushes them: the two overlap) and `write` stores the profiles before the commit."""
+
+    store: Store
+    model: ModelConfig
+    reference: Reference
+    version: str
+    env: str
+
+    def compute(self, entries: list[FileEntry]) -> dict[str, bytes]:
+        """Each file's profile as `profile_bytes`, by data file (reads only: thread-safe)."""
+        return {e.path: profile_bytes(profile_file(self.store, self.model, self.reference,
+                                                   self.version, self.env, e))
+                for e in entries}
+
+    def write(self, entries: list[FileEntry], staging: Path, computed: Mapping[str, bytes]
+              ) -> tuple[dict[str, Any], list[Path | str]]:
+        """Write the computed profiles into place: the ledger record's ``extra.profiles``
+        and the profile files moved into place."""
+        progress.phase(f"writing {len(entries)} profile(s) on reference "
+                       f"{self.reference.hash}", total=len(entries))
+        profiled, moved = write_profiles(self.store, self.model, self.reference, self.version,
+                                         self.env, entries, staging, computed)
+        return profiles_extra(self.reference.hash, profiled), moved
+
+
+def batch_profiles(store: Store, model: ModelConfig, version: str, env: str
+                   ) -> BatchProfiles | None:
+    """Ingest's hook: how to profile a batch of predictions on the model's current
+    reference; None when the model has none (none configured, none fitted yet, or stale:
+    `profiles build` then fits it and profiles what is stored)."""
     if model.profiles.reference is None:
-        return None, []
+        return None
     reference = current_reference(store.storage, model.name)
     if reference is None or staleness(reference, model) is not None:
-        return None, []
-    progress.phase(f"profiling {len(entries)} file(s) on reference {reference.hash}",
-                   total=len(entries))
-    profiled, moved = write_profiles(store, model, reference, version, env, entries, staging)
-    return profiles_extra(reference.hash, profiled), moved
+        return None
+    return BatchProfiles(store, model, reference, version, env)
 
 
 @dataclass(frozen=True)
