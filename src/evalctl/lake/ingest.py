@@ -267,12 +267,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
         staged = _staged_files(area.folder, sources, columns)
         store.refresh()  # the duplicate check reads the ledger as it is now
         known = {r.batch for r in store.records}
-        progress.phase("checking ids against stored batches")
-        overlap = _id_overlap(store, pl.scan_parquet([s.path for s in staged], glob=False),
-                              {s.day for s in staged}, columns,
-                              _same_target(store, model, version, env)) \
-            if kind == "predictions" else (0, 0)
-        progress.phase("committing", total=len(staged))
+        progress.phase("moving files into partitions", total=len(staged))
         if store.is_local:
             placed, moved = _move_into_partitions(store.root, staged, batch, attempt,
                                                   partition)
@@ -281,6 +276,12 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             placed = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
         computing = (background.submit(profiles.compute, placed)
                      if profiles is not None else None)
+        progress.phase("checking ids against stored batches")
+        new_files = area.moved if store.is_local else [s.path for s in staged]
+        overlap = _id_overlap(store, pl.scan_parquet(new_files, glob=False),
+                              {s.day for s in staged}, columns,
+                              _same_target(store, model, version, env)) \
+            if kind == "predictions" else (0, 0)
         entries = _checksummed(store.root, placed, area.moved) if store.is_local else placed
         record = _record(batch, kind, model, version, env, entries, columns, features,
                          sources, now, staged)
@@ -487,7 +488,7 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
                           partition: Callable[[str], str]
                           ) -> tuple[list[FileEntry], list[Path]]:
     """Rename the staged files into their partitions. Their entries have no checksum yet
-    (`_checksummed` adds it): profiles are computed from the moved files meanwhile."""
+    (`_checksummed` adds it): the id check and the profiles read the moved files meanwhile."""
     entries, moved = [], []
     for n, item in enumerate(staged):
         relative = f"{partition(item.day)}/{part_name(batch, attempt, n)}"
@@ -497,12 +498,14 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
         moved.append(target)
         entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
                                  sha256="", date=item.day, labelled=item.labelled))
+        progress.advance()
     return entries, moved
 
 
 def _checksummed(root: Path, entries: list[FileEntry], moved: list[Path]) -> list[FileEntry]:
     """The moved files' entries with their checksums; then the partition folders (and the
     folders made for them) are flushed to disk, so the renames survive a power loss."""
+    progress.phase("checksumming", total=len(entries))
     summed = []
     for entry in entries:
         summed.append(replace(entry, sha256=file_sha256(root / entry.path)))
