@@ -126,20 +126,18 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
     starts = np.arange(sizes.size) + np.concatenate([[0], np.cumsum(sizes)[:-1]])
     is_head = np.zeros(sizes.size + int(sizes.sum()), dtype=bool)
     is_head[starts] = True
-    segment = np.cumsum(is_head) - 1  # each row's (bucket, feature)
     joined = {name: np.concatenate([c[name] for c in cells]) for name in _CELL_COLUMNS}
-    cell_frame = pl.DataFrame({"cell": joined["cell"], "count": joined["count"],
-                               **{n: pl.Series(n, joined[n]).set(~pl.Series(joined[OPEN]), None)
-                                  for n in ("sum", "low", "high")}})
-    row = np.cumsum(~is_head) - 1  # each cell row's place among the cell rows
-    keys = ["bucket", "feature", "kind"]
-    laid = pl.concat([
-        head_frame.select(keys).select(pl.all().gather(segment)),
-        head_frame.drop(keys, *cell_frame.columns).select(
-            pl.all().gather(pl.Series(segment).set(~pl.Series(is_head), None))),
-        cell_frame.select(pl.all().gather(pl.Series(row).set(pl.Series(is_head), None))),
-    ], how="horizontal")
-    return laid.select(pl.col(n).cast(t) for n, t in PROFILE_SCHEMA.items())
+    opened = pl.Series(joined[OPEN])
+    keys = head_frame.select("bucket", "feature", "kind")[np.repeat(np.arange(sizes.size),
+                                                                     sizes)]
+    cell_frame = keys.with_columns(
+        pl.Series("cell", joined["cell"], dtype=pl.Int32),
+        pl.Series("count", joined["count"], dtype=pl.Int64),
+        *(pl.Series(n, joined[n]).set(~opened, None) for n in ("sum", "low", "high")))
+    order = np.empty(is_head.size, dtype=np.int64)  # heads first, then cells: to their rows
+    order[is_head] = np.arange(sizes.size)
+    order[~is_head] = sizes.size + np.arange(order.size - sizes.size)
+    return pl.concat([head_frame, cell_frame], how="diagonal")[order]
 
 
 OPEN = "__open"  # whether a cell row is an open interval (has sum, low, high)
