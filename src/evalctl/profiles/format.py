@@ -102,7 +102,7 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
     """`profile_table` straight from `count_windows`' counters: the same table, bit for bit
     (tests/test_profiles_writer.py), without turning every cell into Python objects twice
     (summaries, then lists). The feature rows are a small frame, the cell rows numpy arrays
-    concatenated once; one gather of each lays them out in `profile_table`'s order."""
+    concatenated once; one gather lays both out in `profile_table`'s order."""
     held = set(present)
     heads: list[dict[str, Any]] = []
     cells: list[dict[str, np.ndarray]] = []
