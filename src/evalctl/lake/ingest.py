@@ -287,6 +287,8 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                          sources, now, staged)
         _verify_moved(store.storage, entries)
         if profiles is not None and computing is not None:
+            progress.phase(f"profiling {len(entries)} file(s) on reference "
+                           f"{profiles.reference.hash}")  # what the thread may still be doing
             named, written = profiles.write(entries, area.folder / "profiles",
                                             computing.result())
             area.track(written)
