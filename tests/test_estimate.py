@@ -297,22 +297,28 @@ def test_window_without_a_standard_error_is_not_called_contradicted() -> None:
     """A window whose estimate has a value but no standard error (variance undefined) has no
     band: it is reported without one and never compared against the realised value (this
     used to raise TypeError on `value - None`)."""
-    from evalctl.analyses.estimate import _window_result
+    from evalctl.analyses.estimate_binary import ESTIMATOR
+    from evalctl.analyses.estimators import WindowEstimates, _window_result
 
     nan = float("nan")
-    est = {"accuracy": (np.array([0.9]), np.array([nan]))}
-    real = {"accuracy": (np.array([0.2]), np.array([nan]))}
+    real = {"accuracy": np.array([0.2])}
     bound = {"window_start": "2026-11-01", "window_end": "2026-11-02", "rows": 500,
              "labelled_rows": 500}
-    row = _window_result(0, bound, est, real, {"accuracy": 0.9}, {},
-                         EstimateSettings(metrics=("accuracy",)), 1.96)
-    assert row["estimate"] == 0.9 and row["realized_value"] == 0.2
-    assert row["lower"] is None and row["upper"] is None
-    assert not any("contradicts" in why for why in row["alerts"])
-    with_se = {"accuracy": (np.array([0.9]), np.array([0.01]))}
-    row = _window_result(0, bound, with_se, real, {"accuracy": 0.9}, {},
-                         EstimateSettings(metrics=("accuracy",)), 1.96)
-    assert row["status"] == "warn" and any("contradicts" in why for why in row["alerts"])
+    settings = EstimateSettings(metrics=("accuracy",))
+
+    def row(se: float) -> dict:
+        fitted = WindowEstimates({"accuracy": (np.array([0.9]), np.array([se]))}, real,
+                                 {"accuracy": 0.9})
+        return _window_result(ESTIMATOR, 0, bound, fitted, {}, settings, 1.96)
+
+    without = row(nan)
+    assert without["estimate"] == 0.9 and without["realized_value"] == 0.2
+    assert without["lower"] is None and without["upper"] is None
+    assert not any("contradicts" in why for why in without["alerts"])
+    with_se = row(0.01)
+    assert with_se["status"] == "warn" and with_se["contradicted"]
+    assert any("contradicts the estimate [0.8804, 0.9196]: P(label | model output)" in why
+               for why in with_se["alerts"])
 
 
 def test_decided_by_names_another_metric_only_when_it_set_the_status() -> None:
