@@ -29,6 +29,15 @@ def windows(doc: dict) -> list[dict]:
     return estimate_windows(doc)
 
 
+def own_verdict(metric: str, upper: float, reference: float) -> tuple[str, str | None]:
+    """A metric's own status in estimate's long format, by the README's rule (no `min` in the
+    story's config): fail below reference - 0.05, warn below reference - 0.02, else pass."""
+    for level, drop in (("fail", 0.05), ("warn", 0.02)):
+        if upper < reference - drop:
+            return level, f"{metric} ≤ {upper:.3f} < ref {reference:.3f} - {drop:g}"
+    return "pass", None
+
+
 def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
     result = story("estimate", *M, "--reference", "validation", "--current",
                    "production@2026-11-20..2026-11-30", "--window", "1d")
@@ -40,16 +49,19 @@ def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
                                                            "2026-11-30"]
     for r in rows:
         assert WINDOW_KEYS <= set(r)
-        assert list(r["by_metric"]) == ["accuracy", "precision", "recall", "f1", "roc_auc"]
+        assert set(r["by_metric"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
         acc = r["by_metric"]["accuracy"]
         assert acc["lower"] <= acc["estimated"] <= acc["upper"] and acc["se"] > 0
         assert r["labelled_rows"] == r["rows"]  # Nov 26-30 through the late actuals
         assert abs(acc["estimated"] - acc["realized"]) < 0.06  # 600 rows a day
         assert acc["error"] == acc["estimated"] - acc["realized"]
-        for m in r["by_metric"].values():  # the window's keys are repeated on every metric's
-            same = WINDOW_KEYS - {"estimated", "realized", "by_metric"}
+        for name, m in r["by_metric"].items():  # the window's keys repeat on every metric's
+            same = WINDOW_KEYS - {"estimated", "realized", "by_metric", "status"}
             assert {k: m[k] for k in same} == {k: r[k] for k in same}
             assert m["in_band"] == (m["lower"] <= m["realized"] <= m["upper"])
+            if name != "accuracy":  # its own status: its band top against its thresholds
+                assert (m["status"], m["why"]) == own_verdict(
+                    name, m["upper"], doc["inputs"]["reference_realized"][name])
         assert r["status"] in ("warn", "fail")
         decided = r["decided_by"]
         if decided is not None:  # another metric set the status: which, its band top, limit

@@ -107,7 +107,7 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
         results += proxy_results(proxies, cur if binary else None, bounds, results, settings)
     results = sort_worst_first(results, key="_")
     return Report(command="estimate", model=model.name, status=overall_status(results),
-                  inputs=inputs, results=long_rows(results),
+                  inputs=inputs, results=sort_worst_first(long_rows(results), key="_"),
                   summary=_summary(results, bounds, settings),
                   recommendations=_recommendations(results, model, settings,
                                                    (reference, current)))
@@ -117,7 +117,7 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
 # headline metric's flat, every metric's in dicts keyed by metric. `long_rows` turns them into
 # one result per window and metric.
 _PER_METRIC = ("metric", "estimate", "lower", "upper", "realized_value", "error", "estimated",
-               "realized", "in_band", "metric_why")
+               "realized", "in_band", "metric_status", "metric_why")
 _WINDOW_HEAD = ("section", "status", "window_start", "window_end", "rows", "labelled_rows")
 
 
@@ -125,9 +125,10 @@ def long_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The results in long format: each window becomes one row per estimated metric (the
     headline metric first, then the estimator's order), with the metric's `estimated` value,
     band (`lower`, `upper`, `se`), `realized` value, `error` and `in_band`, and the window's
-    own keys (status, rows, alerts, proxies...) repeated on each, as compare repeats a
-    segment's. `why` is the window's on the headline metric's row, and on another metric's row
-    that metric's own alert (None without one). Other results pass through."""
+    own keys (rows, alerts, decided_by, contradicted, proxies...) repeated on each, as compare
+    repeats a segment's. The headline metric's row has the window's `status` and `why` (its
+    decision: every alert, proxies and contradiction included); another metric's row has that
+    metric's own (`estimators.metric_verdicts`). Other results pass through."""
     out: list[dict[str, Any]] = []
     for row in results:
         if row.get("section") != "windows":
@@ -139,7 +140,8 @@ def long_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for metric in sorted(estimated, key=lambda m: m != row["metric"]):
             band_, actual = estimated[metric], (realized or {}).get(metric)
             value = band_["value"]
-            own = {} if metric == row["metric"] else {"why": row["metric_why"].get(metric)}
+            own = {} if metric == row["metric"] else {"status": row["metric_status"][metric],
+                                                      "why": row["metric_why"][metric]}
             out.append(head | {
                 "metric": metric, "estimated": value, "lower": band_["lower"],
                 "upper": band_["upper"], "se": band_["se"], "realized": actual,

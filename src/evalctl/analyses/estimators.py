@@ -171,12 +171,12 @@ def _window_result(estimator: Estimator, i: int, bound: dict[str, Any],
                                    bound["rows"], settings)
     why = [a["why"] for a in alerts]
     decided = decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
-    against = labelled >= settings.min_rows and contradicted(head, actual)
-    if against and status in ("pass", "warn"):
+    against = {m: _contradiction(estimator, m, b, (realized or {}).get(m))
+               for m, b in estimated.items()} if labelled >= settings.min_rows else {}
+    own_status, own_why = metric_verdicts(estimated, status, alerts, against)
+    if against.get(settings.metric) and status in ("pass", "warn"):
         status = "warn"
-        why.append(f"realised {settings.metric} {actual:.4g} contradicts the estimate "
-                   f"[{head['lower']:.4g}, {head['upper']:.4g}]: {estimator.concept} changed "
-                   "since the reference?")
+        why.append(against[settings.metric])
     return {
         "section": "windows", "status": status,
         **{k: v for k, v in bound.items() if k not in ("_key", "labelled_rows")},
@@ -186,11 +186,47 @@ def _window_result(estimator: Estimator, i: int, bound: dict[str, Any],
         "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
         "reason": why[0] if status == "error" else None, "alerts": why,
         "decided_by": decided,
-        "decided_by_text": alerts[0]["why"] if decided else None, "metric_why": metric_why(alerts),
-        "estimated": estimated, "realized": realized, "contradicted": against,
+        "decided_by_text": alerts[0]["why"] if decided else None,
+        "metric_status": own_status, "metric_why": own_why,
+        "estimated": estimated, "realized": realized,
+        "contradicted": bool(against.get(settings.metric)),
         "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
         "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
         "proxy_means": [p["mean"] for p in points.values()]}
+
+
+def _contradiction(estimator: Estimator, metric: str, band_: Band, realised: float | None
+                   ) -> str | None:
+    """The words of a contradicted estimate (`contradicted`), None when it is not."""
+    if not contradicted(band_, realised):
+        return None
+    return (f"realised {metric} {realised:.4g} contradicts the estimate [{band_['lower']:.4g}, "
+            f"{band_['upper']:.4g}]: {estimator.concept} changed since the reference?")
+
+
+def metric_verdicts(estimated: dict[str, Band], status: str, alerts: list[dict[str, Any]],
+                    against: dict[str, str | None]
+                    ) -> tuple[dict[str, str], dict[str, str | None]]:
+    """Each estimated metric's own status and why, for its row of the long format: its own
+    alert (a judged metric's, against its thresholds) or else `pass`, raised to `warn` when
+    its realised value contradicts its band (`against`: metric -> the words, or None);
+    `insufficient` when the window was not judged (too few rows, or its headline could not be
+    estimated) or the metric has no estimate. The window's status (the headline row's) is
+    `window_status`'s."""
+    alerted, said = {a["check"]: a["status"] for a in reversed(alerts) if "check" in a}, \
+        metric_why(alerts)
+    statuses: dict[str, str] = {}
+    whys: dict[str, str | None] = {}
+    for metric, estimate in estimated.items():
+        if status in (INSUFFICIENT, "error"):
+            statuses[metric], whys[metric] = INSUFFICIENT, alerts[0]["why"] if alerts else None
+        elif estimate["value"] is None:
+            statuses[metric], whys[metric] = INSUFFICIENT, f"{metric} cannot be estimated"
+        else:
+            statuses[metric], whys[metric] = alerted.get(metric, "pass"), said.get(metric)
+            if against.get(metric) and statuses[metric] == "pass":
+                statuses[metric], whys[metric] = "warn", against[metric]
+    return statuses, whys
 
 
 def window_status(estimator: Estimator, estimated: dict[str, Band],

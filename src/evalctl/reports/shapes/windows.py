@@ -19,8 +19,8 @@ WindowPoint = Shape(
         window_start    timestamp  the window's first instant (RFC 3339, Z) or day
         window_end      timestamp
         rows            integer    rows in the window
-        metric          string     the estimated metric of this row (one row per window and metric;
-            the summary's metric, the headline, comes first)
+        metric          string     the estimated metric of this row (one row per window and
+            metric); the summary's metric is the headline, whose row has the window's status
         estimated       number?    the metric estimated without labels; null when it cannot be
             estimated (reason)
         lower           number?    the estimate's band (inputs.confidence), lower end
@@ -32,8 +32,8 @@ WindowPoint = Shape(
         in_band         boolean?   whether realized lies in [lower, upper]; null without labels or
             band
         why             string?    on the headline metric's row the window's status in words (its
-            first alert, +N more); on another metric's row that metric's own alert; null when there
-            is none
+            first alert, +N more); on another metric's row that metric's own status in words (its
+            alert, or why it was not judged); null when there is none
         alerts          array      every reason behind the window's status, in words, failures
             first
         proxies         object     per proxy column: its mean, rows, reference mean, difference,
