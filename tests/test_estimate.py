@@ -29,6 +29,15 @@ def windows(doc: dict) -> list[dict]:
     return estimate_windows(doc)
 
 
+def own_verdict(metric: str, upper: float, reference: float) -> tuple[str, str | None]:
+    """A metric's own status in estimate's long format, by the README's rule (no `min` in the
+    story's config): fail below reference - 0.05, warn below reference - 0.02, else pass."""
+    for level, drop in (("fail", 0.05), ("warn", 0.02)):
+        if upper < reference - drop:
+            return level, f"{metric} ≤ {upper:.3f} < ref {reference:.3f} - {drop:g}"
+    return "pass", None
+
+
 def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
     result = story("estimate", *M, "--reference", "validation", "--current",
                    "production@2026-11-20..2026-11-30", "--window", "1d")
@@ -40,16 +49,19 @@ def test_story_daily_estimates_sit_beside_the_realised_metrics(story) -> None:
                                                            "2026-11-30"]
     for r in rows:
         assert WINDOW_KEYS <= set(r)
-        assert list(r["by_metric"]) == ["accuracy", "precision", "recall", "f1", "roc_auc"]
+        assert set(r["by_metric"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
         acc = r["by_metric"]["accuracy"]
         assert acc["lower"] <= acc["estimated"] <= acc["upper"] and acc["se"] > 0
         assert r["labelled_rows"] == r["rows"]  # Nov 26-30 through the late actuals
         assert abs(acc["estimated"] - acc["realized"]) < 0.06  # 600 rows a day
         assert acc["error"] == acc["estimated"] - acc["realized"]
-        for m in r["by_metric"].values():  # the window's keys are repeated on every metric's
-            same = WINDOW_KEYS - {"estimated", "realized", "by_metric"}
+        for name, m in r["by_metric"].items():  # the window's keys repeat on every metric's
+            same = WINDOW_KEYS - {"estimated", "realized", "by_metric", "status"}
             assert {k: m[k] for k in same} == {k: r[k] for k in same}
             assert m["in_band"] == (m["lower"] <= m["realized"] <= m["upper"])
+            if name != "accuracy":  # its own status: its band top against its thresholds
+                assert (m["status"], m["why"]) == own_verdict(
+                    name, m["upper"], doc["inputs"]["reference_realized"][name])
         assert r["status"] in ("warn", "fail")
         decided = r["decided_by"]
         if decided is not None:  # another metric set the status: which, its band top, limit
@@ -297,22 +309,28 @@ def test_window_without_a_standard_error_is_not_called_contradicted() -> None:
     """A window whose estimate has a value but no standard error (variance undefined) has no
     band: it is reported without one and never compared against the realised value (this
     used to raise TypeError on `value - None`)."""
-    from evalctl.analyses.estimate import _window_result
+    from evalctl.analyses.estimate_binary import ESTIMATOR
+    from evalctl.analyses.estimators import WindowEstimates, _window_result
 
     nan = float("nan")
-    est = {"accuracy": (np.array([0.9]), np.array([nan]))}
-    real = {"accuracy": (np.array([0.2]), np.array([nan]))}
+    real = {"accuracy": np.array([0.2])}
     bound = {"window_start": "2026-11-01", "window_end": "2026-11-02", "rows": 500,
              "labelled_rows": 500}
-    row = _window_result(0, bound, est, real, {"accuracy": 0.9}, {},
-                         EstimateSettings(metrics=("accuracy",)), 1.96)
-    assert row["estimate"] == 0.9 and row["realized_value"] == 0.2
-    assert row["lower"] is None and row["upper"] is None
-    assert not any("contradicts" in why for why in row["alerts"])
-    with_se = {"accuracy": (np.array([0.9]), np.array([0.01]))}
-    row = _window_result(0, bound, with_se, real, {"accuracy": 0.9}, {},
-                         EstimateSettings(metrics=("accuracy",)), 1.96)
-    assert row["status"] == "warn" and any("contradicts" in why for why in row["alerts"])
+    settings = EstimateSettings(metrics=("accuracy",))
+
+    def row(se: float) -> dict:
+        fitted = WindowEstimates({"accuracy": (np.array([0.9]), np.array([se]))}, real,
+                                 {"accuracy": 0.9})
+        return _window_result(ESTIMATOR, 0, bound, fitted, {}, settings, 1.96)
+
+    without = row(nan)
+    assert without["estimate"] == 0.9 and without["realized_value"] == 0.2
+    assert without["lower"] is None and without["upper"] is None
+    assert not any("contradicts" in why for why in without["alerts"])
+    with_se = row(0.01)
+    assert with_se["status"] == "warn" and with_se["contradicted"]
+    assert any("contradicts the estimate [0.8804, 0.9196]: P(label | model output)" in why
+               for why in with_se["alerts"])
 
 
 def test_decided_by_names_another_metric_only_when_it_set_the_status() -> None:

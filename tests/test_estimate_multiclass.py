@@ -224,6 +224,13 @@ def test_estimate_multiclass_end_to_end(cards) -> None:
     assert all(r["by_metric"]["accuracy"]["in_band"] for r in rows[:4])
     assert all(r["status"] == "warn" and "contradicts" in r["why"] for r in rows[4:6])
     assert all(r["realized"] is None and r["estimated"] is not None for r in rows[6:])
+    for row in rows:  # each metric's row: its own verdict, its own back-test included
+        for metric, m in row["by_metric"].items():
+            beyond = m["realized"] is not None and (
+                m["realized"] - m["estimated"] > 2 * (m["upper"] - m["estimated"])
+                or m["estimated"] - m["realized"] > 2 * (m["estimated"] - m["lower"]))
+            assert m["status"] == ("warn" if beyond else "pass"), (row["window_start"], metric)
+            assert (m["why"] or "").startswith(f"realised {metric} ") == beyond
     summary = doc["summary"]
     assert summary["labelled_windows"] == 6 and summary["contradicted"] == 2
     assert summary["band_coverage"] == pytest.approx(4 / 6)

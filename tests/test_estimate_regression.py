@@ -146,9 +146,31 @@ def test_judge_window_uses_relative_rises_and_ceilings() -> None:
 # -- the back-test -----------------------------------------------------------------------------
 
 def test_contradicted_means_beyond_the_band_by_another_half_width() -> None:
-    assert not contradicted(1.3, 1.0, 1.2)  # outside, but within a half-width of the edge
-    assert contradicted(1.31, 1.0, 1.2) and contradicted(0.89, 1.0, 1.2)
-    assert not contradicted(None, 1.0, 1.2) and not contradicted(1.0, None, 1.2)
+    band = {"value": 1.0, "lower": 0.5, "upper": 1.5}
+    assert not contradicted(band, 2.0)  # outside, but within a half-width of the edge
+    assert contradicted(band, 2.01) and contradicted(band, -0.01)
+    assert not contradicted(band, None) and not contradicted(band | {"lower": None}, 1.0)
+
+
+def test_contradicted_measures_each_side_by_its_own_half_width() -> None:
+    """One rule for every estimator: symmetric bands give |realised - value| > 2·z·SE (CBPE's
+    rule); an asymmetric band (RMSE: the square roots of the MSE band) or one clipped at 0 or
+    1 is measured on the realised value's side, brute-forced here over a grid."""
+    rng = np.random.default_rng(5)
+    for _ in range(2_000):
+        value, se, z = rng.uniform(0, 1), rng.uniform(0.001, 0.3), 1.96
+        realised = rng.uniform(-0.5, 1.5)
+        symmetric = {"value": value, "lower": value - z * se, "upper": value + z * se}
+        assert contradicted(symmetric, realised) == (abs(realised - value) > 2 * z * se)
+        mse, mse_se = value, se
+        rmse = {"value": np.sqrt(mse), "lower": np.sqrt(max(mse - z * mse_se, 0.0)),
+                "upper": np.sqrt(mse + z * mse_se)}
+        above = realised - rmse["value"] > 2 * (rmse["upper"] - rmse["value"])
+        below = rmse["value"] - realised > 2 * (rmse["value"] - rmse["lower"])
+        assert contradicted(rmse, realised) == (above or below)
+    clipped = {"value": 0.98, "lower": 0.92, "upper": 1.0}  # 0.98 ± 0.06, clipped at 1
+    assert not contradicted(clipped, 1.0) and contradicted(clipped, 0.85)
+    assert not contradicted(clipped, 0.87)
 
 
 def test_backtest_summary_matches_numpy() -> None:

@@ -56,4 +56,21 @@ def _as_utc(moment: datetime | date | str) -> datetime:
     return moment.astimezone(UTC)
 
 
-__all__ = ["Clock", "fixed_clock", "now", "system_clock", "today"]
+def rfc3339(stamp: datetime, timespec: str = "auto") -> str:
+    """A timestamp as RFC 3339 in UTC with `Z` (naive ones are UTC, as the lake reads them):
+    the one format of every timestamp evalctl writes or prints in its JSON, stored files and
+    logs. `timespec` as `datetime.isoformat`'s ("auto": fractional seconds only when there
+    are any; "seconds": none)."""
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    return stamp.isoformat(timespec=timespec) + "Z"
+
+
+def parse_utc(text: str) -> datetime:
+    """A stored timestamp back as a naive UTC datetime (the lake's): RFC 3339 with `Z`, the
+    `+00:00` (or any other offset) older versions wrote, or no zone (UTC)."""
+    moment = datetime.fromisoformat(text)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+__all__ = ["Clock", "fixed_clock", "now", "parse_utc", "rfc3339", "system_clock", "today"]

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evalctl.clock import rfc3339
 from evalctl.errors import StoreError
 from evalctl.lake.durable import fsync_tree
 from evalctl.lake.layout import RESULTS
@@ -163,5 +164,4 @@ class DeliveryLog:
 
 
 def _stamp(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).replace(microsecond=0).isoformat().replace(
-        "+00:00", "Z")
+    return rfc3339(datetime.fromtimestamp(epoch, UTC), timespec="seconds")

@@ -23,12 +23,12 @@ from evalctl.alerts.log import Claim, DeliveryLog, Outbox
 from evalctl.alerts.payload import ModelWindow, build_payload, idempotency_key, slack_payload
 from evalctl.alerts.rules import check_status, decide, in_quiet_hours
 from evalctl.alerts.secrets import Secrets, check_variables
+from evalctl.clock import rfc3339
 from evalctl.config import ModelConfig
 from evalctl.errors import ConfigError, InputError
 from evalctl.lake.results import previous_window
 from evalctl.lake.store import Store
 from evalctl.reports import Report
-from evalctl.reports.model import rfc3339
 from evalctl.settings.alerts import AlertSettings, Webhook
 
 

@@ -4,15 +4,16 @@ Each task with an estimator (`ESTIMATORS`; `analyses.estimators` says what one p
 fitted once per model version on the labelled reference and applied to every window of the
 current selection, beside the realised metrics wherever labels exist: binary classifiers by
 CBPE (`analyses.estimate_binary`), multiclass classifiers by one-vs-rest CBPE
-(`analyses.estimate_multiclass`). Every task: the declared proxy columns per window (mean,
-Welch test and PSI against the reference, correlation with the realised metric). One grouped
-query per side: rows aggregated by (window, version, the estimator's columns), so memory
-grows with the distinct outputs per window, not with the rows; with proxies, PSI adds the
-reference binning and one summary scan of the current (`evalctl.stats`).
+(`analyses.estimate_multiclass`), regression models by direct loss estimation
+(`analyses.estimate_regression`); `analyses.estimators.window_results` judges every window
+of every estimator alike. Every task: the declared proxy columns per window
+(`analyses.estimate_proxies`). One grouped query per side: rows aggregated by (window, version,
+the estimator's columns), so memory grows with the distinct outputs per window, not with the
+rows.
 
 The back-test (labelled windows): mean and max absolute error of the estimate, band coverage,
-and the windows the realised value *contradicts* (`estimators.is_contradicted`, one rule for
-every estimator), with the concept-drift explanation in the recommendations.
+and the windows the realised value *contradicts* (`estimate_backtest.contradicted`, one rule
+for every estimator), with the concept-drift explanation in the recommendations.
 """
 
 from __future__ import annotations
@@ -21,57 +22,38 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from evalctl.analyses import estimate_binary, estimate_multiclass
+from evalctl.analyses import estimate_binary, estimate_multiclass, estimate_regression
 from evalctl.analyses.common import chunk_index, overall_status, side_inputs
 from evalctl.analyses.drift import calendar_window
-from evalctl.analyses.estimate_backtest import (
-    backtest_summary,
-    contradicted_recommendation,
-    decided_by,
-    metric_why,
-)
-from evalctl.analyses.estimate_regression import (
-    dle_unavailable,
-    regression_settings,
-    regression_windows,
-)
+from evalctl.analyses.estimate_backtest import backtest_summary, contradicted_recommendation
+from evalctl.analyses.estimate_proxies import proxy_results, proxy_windows
 from evalctl.analyses.estimators import (
     IDX,
     EstimateInput,
-    Estimates,
     Estimator,
-    P,
     T,
     W,
     Y,
-    band,
-    is_contradicted,
+    window_results,
 )
-from evalctl.analyses.performance import finite
-from evalctl.checks import compute_score
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import VERSION_COL, Selection, Store
-from evalctl.metrics.intervals import z_value
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
-from evalctl.settings.sections import EstimateSettings, ProxyRule
-from evalctl.stats import cbpe, fit_binning, summarize
+from evalctl.settings.sections import EstimateSettings
 
-INSUFFICIENT = "insufficient"
 STRONG_CORRELATION = 0.5  # |r| over windows from which a proxy is said to track the metric
-MIN_CORRELATED_WINDOWS = 5  # labelled windows needed before correlating proxy and metric
 # task -> its estimator; a task without one (ranking) gets an `error` result and its proxies
 ESTIMATORS: dict[str, Estimator] = {
     "binary_classification": estimate_binary.ESTIMATOR,
     "multiclass_classification": estimate_multiclass.ESTIMATOR,
+    "regression": estimate_regression.ESTIMATOR,
 }
-# every task `estimate` can estimate: CBPE per ESTIMATORS, direct loss estimation for regression
-ESTIMABLE_TASKS = frozenset({*ESTIMATORS, "regression"})
+ESTIMABLE_TASKS = frozenset(ESTIMATORS)
 
 
 def estimator_for(model: ModelConfig) -> tuple[Estimator | None, str | None]:
@@ -85,15 +67,6 @@ def estimator_for(model: ModelConfig) -> tuple[Estimator | None, str | None]:
     return (None, why) if why else (found, None)
 
 
-def task_settings(settings: EstimateSettings, estimator: Estimator) -> EstimateSettings:
-    """The settings with the shown and judged metrics the task estimates: the defaults name
-    the binary metrics; a config's names were checked against the task when it was loaded."""
-
-    judged = tuple(m for m in settings.metrics if m in estimator.metrics) or estimator.metrics
-    shown = settings.metric if settings.metric in estimator.metrics else estimator.metrics[0]
-    return replace(settings, metrics=judged, metric=shown)
-
-
 def estimate_report(store: Store, model: ModelConfig, reference: Selector, current: Selector, *,
                     settings: EstimateSettings, windows: int | None = None) -> Report:
     """Estimated (and, where labelled, realised) performance per window, plus the proxies."""
@@ -104,16 +77,11 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
     key, step = (chunk_index(model.timestamp, windows), None) if windows else \
         calendar_window(model.timestamp, window, cur_sel)
     _check_versions(ref_sel, cur_sel)
-    regression = model.task == "regression"  # direct loss estimation (estimate_regression)
-    if regression:
-        estimator, unavailable = None, dle_unavailable(model)
-        settings = regression_settings(settings)
-    else:
-        estimator, unavailable = estimator_for(model)
+    estimator, unavailable = estimator_for(model)
     if unavailable is not None and not model.proxies:
         raise InputError(f"estimate: {unavailable}, and the model declares no proxies")
     if estimator is not None:
-        settings = task_settings(settings, estimator)
+        settings = estimator.settings(settings)
     own = estimator.columns(model) if estimator else {}
     in_versions = pl.col(VERSION_COL).is_in(cur_sel.versions)
     ref = _grouped(store.scan(model, reference, selection=ref_sel).filter(in_versions),
@@ -125,35 +93,31 @@ def estimate_report(store: Store, model: ModelConfig, reference: Selector, curre
                               "current": side_inputs(cur_sel), "proxies": list(model.proxies),
                               "window": None if windows else window, "windows": windows,
                               "min_rows": settings.min_rows}
-    proxies = _proxy_windows(store, model, (ref_sel, ref), (cur_sel, cur), key, bounds,
-                             settings) if model.proxies else {}
+    proxies = proxy_windows(store, model, (ref_sel, ref), (cur_sel, cur), key, bounds,
+                            settings) if model.proxies else {}
     if estimator is not None:
-        data = EstimateInput(model, ref, cur, len(bounds), reference.text, store,
+        data = EstimateInput(model, ref, cur, len(bounds), reference.text, settings, store,
                              (ref_sel, cur_sel), key)
-        results, extra = _window_results(estimator, data, bounds, proxies, settings)
-        inputs |= extra
-    elif unavailable is None:
-        results, extra = regression_windows(store, model, (ref_sel, cur_sel), key, bounds,
-                                            proxies, settings)
+        results, extra = window_results(estimator, data, bounds, proxies, settings)
         inputs |= extra
     else:
         results = [{"section": "estimate", "status": "error", "reason": unavailable}]
     if proxies:
         binary = model.task == "binary_classification" and estimator is not None
-        results += _proxy_results(proxies, cur if binary else None, bounds, results, settings)
+        results += proxy_results(proxies, cur if binary else None, bounds, results, settings)
     results = sort_worst_first(results, key="_")
     return Report(command="estimate", model=model.name, status=overall_status(results),
-                  inputs=inputs, results=long_rows(results),
+                  inputs=inputs, results=sort_worst_first(long_rows(results), key="_"),
                   summary=_summary(results, bounds, settings),
                   recommendations=_recommendations(results, model, settings,
                                                    (reference, current)))
 
 
-# The per-metric keys of a window (`_window_result`, `estimate_regression._window_row`): the
+# The per-metric keys of a window (`estimators.window_results`): the
 # headline metric's flat, every metric's in dicts keyed by metric. `long_rows` turns them into
 # one result per window and metric.
 _PER_METRIC = ("metric", "estimate", "lower", "upper", "realized_value", "error", "estimated",
-               "realized", "in_band", "metric_why")
+               "realized", "in_band", "metric_status", "metric_why")
 _WINDOW_HEAD = ("section", "status", "window_start", "window_end", "rows", "labelled_rows")
 
 
@@ -161,9 +125,10 @@ def long_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The results in long format: each window becomes one row per estimated metric (the
     headline metric first, then the estimator's order), with the metric's `estimated` value,
     band (`lower`, `upper`, `se`), `realized` value, `error` and `in_band`, and the window's
-    own keys (status, rows, alerts, proxies...) repeated on each, as compare repeats a
-    segment's. `why` is the window's on the headline metric's row, and on another metric's row
-    that metric's own alert (None without one). Other results pass through."""
+    own keys (rows, alerts, decided_by, contradicted, proxies...) repeated on each, as compare
+    repeats a segment's. The headline metric's row has the window's `status` and `why` (its
+    decision: every alert, proxies and contradiction included); another metric's row has that
+    metric's own (`estimators.metric_verdicts`). Other results pass through."""
     out: list[dict[str, Any]] = []
     for row in results:
         if row.get("section") != "windows":
@@ -175,7 +140,8 @@ def long_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for metric in sorted(estimated, key=lambda m: m != row["metric"]):
             band_, actual = estimated[metric], (realized or {}).get(metric)
             value = band_["value"]
-            own = {} if metric == row["metric"] else {"why": row["metric_why"].get(metric)}
+            own = {} if metric == row["metric"] else {"status": row["metric_status"][metric],
+                                                      "why": row["metric_why"][metric]}
             out.append(head | {
                 "metric": metric, "estimated": value, "lower": band_["lower"],
                 "upper": band_["upper"], "se": band_["se"], "realized": actual,
@@ -190,11 +156,8 @@ def estimate_overall(store: Store, model: ModelConfig, reference: Selector, curr
     ``{value, low, high, n}`` with the band of `checks.estimate.confidence`. `value` is None, with
     a `reason`, when it cannot be estimated (task, metric, no labelled reference...)."""
 
-    if model.task == "regression":  # direct loss estimation, through estimate_report
-        estimator, unavailable, gives = None, dle_unavailable(model), "mae, rmse"
-    else:
-        estimator, unavailable = estimator_for(model)
-        gives = ", ".join(estimator.metrics) if estimator else ""
+    estimator, unavailable = estimator_for(model)
+    gives = ", ".join(estimator.metrics) if estimator else ""
     if unavailable is not None:
         return {"value": None, "low": None, "high": None, "n": 0, "reason": unavailable}
     try:
@@ -253,175 +216,6 @@ def _index_windows(cur: pl.DataFrame, step: timedelta | None, labels: bool
                "labelled_rows": int(r["labelled"] or 0), "_key": r[W]}
               for r in frame.iter_rows(named=True)]
     return cur.join(frame.select(W, IDX), on=W), bounds
-
-
-# -- estimates per window ----------------------------------------------------------------------
-
-def _window_results(estimator: Estimator, data: EstimateInput, bounds: list[dict[str, Any]],
-                    proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings
-                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-
-    fitted = estimator.estimate(data)
-    z = z_value(settings.confidence)
-    results = [_window_result(i, b, fitted.estimated, fitted.realised,
-                              fitted.reference_realised, proxies, settings, z,
-                              bounded=estimator.bounded)
-               for i, b in enumerate(bounds)]
-    extra = {"metric": settings.metric, "reference_realized": fitted.reference_realised,
-             "reference_labelled_rows": int(data.ref.filter(pl.col(Y).is_not_null())["n"].sum()),
-             **fitted.inputs, "uncertainty": estimator.uncertainty,
-             "confidence": settings.confidence,
-             "thresholds": {"metrics": list(settings.metrics), "min": settings.minimum,
-                            "warn_drop": settings.warn_drop, "fail_drop": settings.fail_drop}}
-    return results, extra
-
-
-def _window_result(i: int, bound: dict[str, Any], est: Estimates, real: Estimates,
-                   ref_real: dict[str, float | None], proxies: dict[str, list[dict[str, Any]]],
-                   settings: EstimateSettings, z: float, bounded: bool = True) -> dict[str, Any]:
-    estimated = {m: band(values, errors, i, z, bounded) for m, (values, errors) in est.items()}
-    realized = {m: finite(v[i]) for m, (v, _) in real.items()} if bound["labelled_rows"] else None
-    points = {name: series[i] for name, series in proxies.items()}
-    head = estimated[settings.metric]
-    actual = realized[settings.metric] if realized else None
-    status, alerts = _window_status(estimated, ref_real, points, bound["rows"], settings)
-    why = [a["why"] for a in alerts]
-    decided = decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
-    contradicted = bound["labelled_rows"] >= settings.min_rows and is_contradicted(
-        head, actual, z)
-    if contradicted and status in ("pass", "warn"):
-        status = "warn"
-        why.append(f"realised {settings.metric} {actual:.3f} contradicts the estimate: "
-                   "P(label | model output) changed since the reference?")
-    return {
-        "section": "windows", "status": status,
-        **{k: v for k, v in bound.items() if k != "_key"},
-        "metric": settings.metric, "estimate": head["value"], "lower": head["lower"],
-        "upper": head["upper"], "realized_value": actual,
-        "error": None if actual is None or head["value"] is None else head["value"] - actual,
-        "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
-        "reason": why[0] if status == "error" else None, "alerts": why,
-        "decided_by": decided,
-        "decided_by_text": alerts[0]["why"] if decided else None, "metric_why": metric_why(alerts),
-        "estimated": estimated, "realized": realized, "contradicted": contradicted,
-        "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
-        "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
-        "proxy_means": [p["mean"] for p in points.values()]}
-
-
-def _window_status(estimated: dict[str, dict[str, float | None]],
-                   ref_real: dict[str, float | None], points: dict[str, dict[str, Any]],
-                   rows: int, settings: EstimateSettings
-                   ) -> tuple[str, list[dict[str, Any]]]:
-    """The window's status and every alert behind it (failures first), each with its `why`
-    (and, for an estimated metric, `check`, `value`, `threshold`)."""
-    if rows < settings.min_rows:
-        return INSUFFICIENT, [{"why": f"fewer than {settings.min_rows} rows: not judged"}]
-    if estimated[settings.metric]["value"] is None:
-        return "error", [{"why": f"{settings.metric} cannot be estimated: no rows with a "
-                                 "finite score and a 0/1 prediction"}]
-    alerts = cbpe.judge_window(estimated, ref_real, settings.metrics, settings.minimum,
-                               settings.warn_drop, settings.fail_drop)
-    alerts += [{"status": "warn", "why": p["why"]} for p in points.values()
-               if p["status"] == "warn"]
-    status = "fail" if any(a["status"] == "fail" for a in alerts) else (
-        "warn" if alerts else "pass")
-    return status, alerts
-
-
-
-
-# -- proxies -----------------------------------------------------------------------------------
-
-def _proxy_windows(store: Store, model: ModelConfig, ref_side: tuple[Selection, pl.DataFrame],
-                   cur_side: tuple[Selection, pl.DataFrame], key: pl.Expr,
-                   bounds: list[dict[str, Any]], settings: EstimateSettings
-                   ) -> dict[str, list[dict[str, Any]]]:
-    """Per proxy, one point per window (`cbpe.proxy_point`) plus its PSI vs the reference."""
-    (ref_sel, ref), (cur_sel, cur) = ref_side, cur_side
-    psi = _proxy_psi(store, model, ref_sel, cur_sel, key)
-    sums = pl.col(r"^_x\d+[nsq]$").sum()
-    per_window = cur.group_by(IDX).agg(sums).sort(IDX).to_dicts()
-    ref_sums = ref.select(sums).row(0, named=True)
-    out = {}
-    for i, name in enumerate(model.proxies):
-        rule = settings.proxies.get(name, ProxyRule())
-
-        def side(row: dict[str, Any], i: int = i) -> tuple[float, float, float]:
-            return (float(row[f"_x{i}n"] or 0), float(row[f"_x{i}s"] or 0),
-                    float(row[f"_x{i}q"] or 0))
-
-        points = []
-        for row, bound in zip(per_window, bounds, strict=True):
-            point = cbpe.proxy_point(name, side(ref_sums), side(row), (rule.minimum, rule.maximum))
-            point["psi"] = psi.get((bound["_key"], name))
-            if bound["rows"] < settings.min_rows:
-                point["status"], point["why"] = INSUFFICIENT, None
-            points.append(point)
-        out[name] = points
-    return out
-
-
-def _proxy_psi(store: Store, model: ModelConfig, ref_sel: Selection, cur_sel: Selection,
-               key: pl.Expr) -> dict[tuple[Any, str], float | None]:
-    """PSI of every proxy in every window (reference-decile bins, `evalctl.stats`)."""
-
-    kinds = dict.fromkeys(model.proxies, "numeric")
-    ref_lf = store.scan(model, ref_sel.selector, with_actuals=False, selection=ref_sel).filter(
-        pl.col(VERSION_COL).is_in(cur_sel.versions))
-    cur_lf = store.scan(model, cur_sel.selector, with_actuals=False, selection=cur_sel)
-    binning = fit_binning(ref_lf, kinds)
-    ref = summarize(ref_lf, binning)[None]
-    return {(w, p): compute_score(ref[p], summary[p], "numeric", "psi").value
-            for w, summary in summarize(cur_lf, binning, by=key).items() for p in kinds}
-
-
-def _proxy_results(proxies: dict[str, list[dict[str, Any]]], cur: pl.DataFrame | None,
-                   bounds: list[dict[str, Any]], windows: list[dict[str, Any]],
-                   settings: EstimateSettings) -> list[dict[str, Any]]:
-    """One result per proxy: latest window, correlations with the realised metric, ranked."""
-    realised = np.full(len(bounds), np.nan)
-    for i, w in enumerate(r for r in windows if r.get("section") == "windows"):
-        if w["labelled_rows"] >= settings.min_rows and w["realized_value"] is not None:
-            realised[i] = w["realized_value"]
-    by_rows = _row_correlations(cur, list(proxies)) if cur is not None else {}
-    out = []
-    for name, points in proxies.items():
-        means = np.array([np.nan if p["mean"] is None else p["mean"] for p in points])
-        both = np.isfinite(means) & np.isfinite(realised)
-        judged = [p for p in points if p["status"] != INSUFFICIENT]
-        latest = judged[-1] if judged else points[-1]
-        out.append({
-            "section": "proxies", "status": latest["status"], "proxy": name,
-            **{k: latest[k] for k in ("mean", "reference_mean", "diff", "p_value", "psi")},
-            "corr_windows": finite(cbpe.pearson(means, realised)) if both.sum()
-            >= MIN_CORRELATED_WINDOWS else None, "windows_correlated": int(both.sum()),
-            **by_rows.get(name, {"corr_rows": None, "corr_label": None, "labelled_rows": 0}),
-            "series": [{k: v for k, v in b.items() if k != "_key"} | p
-                       for b, p in zip(bounds, points, strict=True)]})
-    order = sorted(out, key=lambda r: (-abs(r["corr_windows"] or 0), -abs(r["corr_rows"] or 0)))
-    for rank, result in enumerate(order, start=1):
-        result["rank"] = rank
-    return order
-
-
-def _row_correlations(cur: pl.DataFrame, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Point-biserial correlation of each proxy with correctness and with the label."""
-    labelled = cur.filter(pl.col(Y).is_not_null() & pl.col(P).is_in([0, 1]))
-    right, y = (pl.col(P) == pl.col(Y)).cast(pl.Float64), pl.col(Y).cast(pl.Float64)
-    aggs = []
-    for i in range(len(names)):
-        n, s = pl.col(f"_x{i}n"), pl.col(f"_x{i}s")
-        aggs += [n.sum().alias(f"n{i}"), s.sum().alias(f"s{i}"), pl.col(f"_x{i}q").sum().alias(
-            f"q{i}"), (n * right).sum().alias(f"c{i}"), (s * right).sum().alias(f"sc{i}"),
-            (n * y).sum().alias(f"y{i}"), (s * y).sum().alias(f"sy{i}")]
-    row = {k: float(v or 0) for k, v in labelled.select(aggs).row(0, named=True).items()}
-    return {name: {
-        "corr_rows": finite(cbpe.correlation_from_sums(
-            row[f"n{i}"], row[f"s{i}"], row[f"c{i}"], row[f"q{i}"], row[f"c{i}"], row[f"sc{i}"])),
-        "corr_label": finite(cbpe.correlation_from_sums(
-            row[f"n{i}"], row[f"s{i}"], row[f"y{i}"], row[f"q{i}"], row[f"y{i}"], row[f"sy{i}"])),
-        "labelled_rows": int(row[f"n{i}"])} for i, name in enumerate(names)}
 
 
 # -- summary -----------------------------------------------------------------------------------

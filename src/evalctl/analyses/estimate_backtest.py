@@ -2,13 +2,17 @@
 realised values, and which windows the realised value contradicts.
 
 A window is *contradicted* when its realised value lies beyond the estimate's band by more than
-`MARGIN` - 1 half-widths on either side (with the default 2, twice as far from the band's middle
-as its edges). The band covers what the window would realise if the relationship learnt on the
-reference still held, so a realised value that far outside it (about 3.9 standard errors for a
-95% band: by chance about once in 10,000 windows) says the relationship changed: concept
-drift, which no label-free estimator can see. Works on the per-window rows `estimate` builds
-before it writes them in long format (`analyses.estimate.long_rows`): the headline metric's
-`estimate`, `lower`, `upper`, `realized_value`, `labelled_rows`.
+`MARGIN` - 1 half-widths (the half on the realised value's side: value to upper end above it,
+lower end to value below it), with the default 2 twice as far from the estimate as the band's
+edge. For a symmetric band that is more than 2·z·SE from the estimate (about 3.9 standard errors
+for a 95% band: by chance about once in 10,000 windows); measuring each side by its own half
+keeps the rule for a band clipped at 0 or 1 and for RMSE's asymmetric one. The band covers what
+the window would realise if the relationship learnt on the reference still held, so a realised
+value that far outside it says the relationship changed: concept drift, which no label-free
+estimator can see. One rule for every estimator (`estimators.window_results` applies it).
+Works on the per-window rows `estimate` builds before it writes them in long format
+(`analyses.estimate.long_rows`): the headline metric's `estimate`, `lower`, `upper`,
+`realized_value`, `labelled_rows`.
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-MARGIN = 2.0  # contradicted beyond this many half-widths from the band's middle
+MARGIN = 2.0  # contradicted beyond this many half-widths from the estimate
 
 
-def contradicted(realised: float | None, lower: float | None, upper: float | None,
+def contradicted(band: dict[str, float | None], realised: float | None,
                  margin: float = MARGIN) -> bool:
-    """Whether `realised` lies more than `margin` half-widths from the middle of [lower, upper]
-    (False when any of them is unknown)."""
-    if realised is None or lower is None or upper is None:
+    """Whether `realised` lies more than `margin` half-widths of `band` ({value, lower, upper})
+    from its value, each side measured by its own half-width; False when any is unknown."""
+    value, lower, upper = band.get("value"), band.get("lower"), band.get("upper")
+    if realised is None or value is None or lower is None or upper is None:
         return False
-    middle, half = (lower + upper) / 2, (upper - lower) / 2
-    return abs(realised - middle) > margin * half
+    if realised >= value:
+        return realised - value > margin * (upper - value)
+    return value - realised > margin * (value - lower)
 
 
 def backtest_summary(compared: Sequence[dict[str, Any]]) -> dict[str, Any]:

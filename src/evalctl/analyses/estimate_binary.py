@@ -55,7 +55,8 @@ def estimate(data: EstimateInput) -> WindowEstimates:
         _arrays(data.ref.with_columns(pl.lit(0).alias(IDX)), calibrators), 1, True).items()}
     a = _arrays(data.cur, calibrators)
     return WindowEstimates(
-        _metric_arrays(a, data.windows, False), _metric_arrays(a, data.windows, True), ref_real,
+        _metric_arrays(a, data.windows, False),
+        {m: v for m, (v, _) in _metric_arrays(a, data.windows, True).items()}, ref_real,
         {"calibration": {v: {"method": "isotonic", "rows": c.rows,
                              "distinct_scores": c.distinct_scores, "points": len(c.knots)}
                          for v, c in calibrators.items()}})

@@ -76,7 +76,7 @@ def estimate(data: EstimateInput) -> WindowEstimates:
     ref_real = {m: finite(v[0]) for m, (v, _) in _realised(ref).items()}
     est, real = _metrics(_arrays(data.cur, calibrators, len(classes)), data.windows)
     return WindowEstimates(
-        est, real, ref_real,
+        est, {m: v for m, (v, _) in real.items()}, ref_real,
         {"classes": list(classes),
          "calibration": {v: {"method": "isotonic, one-vs-rest per class",
                              "rows": c.per_class[0].rows,

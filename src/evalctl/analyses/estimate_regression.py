@@ -13,23 +13,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from evalctl.analyses.estimate_backtest import contradicted, decided_by, metric_why
+from evalctl.analyses.estimators import (
+    IDX,
+    EstimateInput,
+    Estimator,
+    W,
+    WindowEstimates,
+)
 from evalctl.analyses.performance import finite
 from evalctl.checks.multivariate import EXTRA, category_counts, encode, fit_encoding
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
-from evalctl.lake.store import VERSION_COL, Selection, Store
-from evalctl.metrics.intervals import z_value
-from evalctl.settings.sections import EstimateSettings
-from evalctl.stats import cbpe, dle
+from evalctl.lake.store import VERSION_COL, Selection
+from evalctl.stats import dle
 
-W, IDX, R, E_ABS, E_SQ = "_w", "_i", "_r", "_ea", "_es"
+R, E_ABS, E_SQ = "_r", "_ea", "_es"
 PREDICT_CHUNK = 100_000  # rows predicted at once (bounds the encoded matrix's memory)
 PREDICT_TOTAL = 1_000_000  # sampled window rows at most over all windows (many small windows)
 MIN_WINDOW_SAMPLE = 1_000  # ... but never fewer than this per window
@@ -40,7 +43,7 @@ UNCERTAINTY = ("direct loss estimation: label sampling (out-of-fold loss spread,
                "the MSE band")
 
 
-def dle_unavailable(model: ModelConfig) -> str | None:
+def unavailable(model: ModelConfig) -> str | None:
     """Why direct loss estimation cannot run for this model, or None when it can."""
     if not (model.score or model.prediction):
         return "direct loss estimation needs the predicted value (`score` or `prediction`)"
@@ -49,24 +52,21 @@ def dle_unavailable(model: ModelConfig) -> str | None:
     return None
 
 
-def regression_settings(settings: EstimateSettings) -> EstimateSettings:
-    """The settings as they read for a regression model: MAE / RMSE only (`metric` defaults to
-    mae; classification metrics in `metrics` are ignored, none left means both)."""
-    metric = settings.metric if settings.metric in dle.ESTIMATED_METRICS else "mae"
-    metrics = tuple(m for m in settings.metrics if m in dle.ESTIMATED_METRICS)
-    return replace(settings, metric=metric, metrics=metrics or dle.ESTIMATED_METRICS)
+def columns(model: ModelConfig) -> dict[str, pl.Expr]:
+    """None: the loss models read the rows themselves (`estimate`), which count the labelled
+    rows too."""
+    return {}
 
 
-def regression_windows(store: Store, model: ModelConfig, sides: tuple[Selection, Selection],
-                       key: pl.Expr, bounds: list[dict[str, Any]],
-                       proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings
-                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One `windows` row per window (the binary estimator's shape, plus `contradicted`) and
-    what the estimate ran with, for the report's inputs."""
-
+def estimate(data: EstimateInput) -> WindowEstimates:
+    """Loss models fitted per version on the labelled reference, applied to a sample of every
+    window; the realised MAE / RMSE and labelled rows of every window over all its rows."""
     _require_sklearn()
-    ref_sel, cur_sel = sides
-    options = settings.dle
+    if data.store is None or data.selections is None or data.key is None:
+        raise ValueError("direct loss estimation scans the rows: it needs the store, the "
+                         "selections and the window key")
+    model, store, (ref_sel, cur_sel) = data.model, data.store, data.selections
+    options = data.settings.dle
     kinds = {c: k for c, k in model.features.items() if c != model.label}
     predicted = str(model.score or model.prediction)
     kinds[predicted] = "numeric"
@@ -77,25 +77,19 @@ def regression_windows(store: Store, model: ModelConfig, sides: tuple[Selection,
         [c for c, k in kinds.items() if k == "categorical"],
         _collect([category_counts(ref_lf, c) for c, k in kinds.items() if k == "categorical"]),
         strict=True)), kinds)
+    index = dict(zip(data.cur[W].to_list(), data.cur[IDX].to_list(), strict=True))
     with openmp_threads():
         fitted, ref_real, labelled = _fit(ref_lf, model, kinds, predicted, encoding, ref_sel,
-                                             cur_sel.versions, options)
-        sums, real = _current(cur_lf, model, kinds, predicted, encoding, key, bounds, fitted,
-                              options)
+                                          cur_sel.versions, options)
+        sums, real = _current(cur_lf, model, kinds, predicted, encoding, data.key, index,
+                              data.windows, fitted, options)
     kappa = {loss: max(f.kappa[loss] for f in fitted.values()) for loss in dle.LOSSES}
     bias = {loss: max(f.bias[loss] for f in fitted.values()) for loss in dle.LOSSES}
-    est = dle.estimate_windows(sums, kappa, bias)  # pooled: the widest version's
-    z = z_value(settings.confidence)
-    rows = [_window_row(i, b, dle.band_estimates(est, i, z), real, ref_real, proxies, settings)
-            for i, b in enumerate(bounds)]
-    extra = {"metric": settings.metric, "reference_realized": ref_real,
-             "reference_labelled_rows": labelled,
-             "loss_model": {v: _described(f, options) for v, f in fitted.items()},
-             "uncertainty": UNCERTAINTY, "confidence": settings.confidence,
-             "thresholds": {"metrics": list(settings.metrics), "min": {},
-                            "max": dict(settings.maximum), "warn_drop": settings.warn_drop,
-                            "fail_drop": settings.fail_drop, "relative": True}}
-    return rows, extra
+    count = real.pop("labelled")
+    return WindowEstimates(
+        dle.estimate_windows(sums, kappa, bias), real, ref_real,  # pooled: the widest version's
+        {"loss_model": {v: _described(f, options) for v, f in fitted.items()}},
+        labelled=count, reference_labelled=labelled)
 
 
 @contextmanager
@@ -176,11 +170,11 @@ def _fit(ref_lf: pl.LazyFrame, model: ModelConfig, kinds: dict[str, str], predic
 
 
 def _current(cur_lf: pl.LazyFrame, model: ModelConfig, kinds: dict[str, str], predicted: str,
-             encoding: Any, key: pl.Expr, bounds: list[dict[str, Any]],
+             encoding: Any, key: pl.Expr, index: dict[Any, int], windows: int,
              fitted: dict[str, dle.LossModel], options: dle.DleOptions
              ) -> tuple[dle.WindowSums, dict[str, Any]]:
     """Every window's rows and realised sums (all rows), and its sampled rows' predicted
-    losses, accumulated in `WindowSums`."""
+    losses, accumulated in `WindowSums` (`index`: window key -> its index)."""
     label = str(model.label)
     y, p = pl.col(label).cast(pl.Float64), pl.col(predicted).cast(pl.Float64)
     has_label = y.is_finite().fill_null(False)
@@ -192,10 +186,8 @@ def _current(cur_lf: pl.LazyFrame, model: ModelConfig, kinds: dict[str, str], pr
         .filter(pl.col("_ok")).group_by(W).agg(
             pl.len().alias("rows"), pl.col("_l").sum().alias("labelled"),
             pl.col("_e").abs().sum().alias(E_ABS), (pl.col("_e") ** 2).sum().alias(E_SQ)),
-        _sampled(cur_lf, columns, key, valid, window_budget(options.window_rows, len(bounds)),
+        _sampled(cur_lf, columns, key, valid, window_budget(options.window_rows, windows),
                  options.seed + 1)])
-    index = {b["_key"]: i for i, b in enumerate(bounds)}
-    windows = len(bounds)
     sums = dle.WindowSums.empty(windows, options.folds)
     count, abs_sum, sq_sum = np.zeros(windows), np.zeros(windows), np.zeros(windows)
     for row in totals.iter_rows(named=True):
@@ -218,61 +210,6 @@ def window_budget(window_rows: int, windows: int) -> int:
     return max(min(window_rows, PREDICT_TOTAL // max(windows, 1)), MIN_WINDOW_SAMPLE)
 
 
-def _window_row(i: int, bound: dict[str, Any], estimated: dict[str, dict[str, float | None]],
-                real: dict[str, Any], ref_real: dict[str, float | None],
-                proxies: dict[str, list[dict[str, Any]]], settings: EstimateSettings
-                ) -> dict[str, Any]:
-    labelled = int(real["labelled"][i])
-    realized = {m: finite(real[m][i]) for m in dle.ESTIMATED_METRICS} if labelled else None
-    points = {name: series[i] for name, series in proxies.items()}
-    head = estimated[settings.metric]
-    actual = realized[settings.metric] if realized else None
-    status, alerts = _status(estimated, ref_real, points, bound["rows"], settings)
-    why = [a["why"] for a in alerts]
-    decided = decided_by(alerts, settings.metric) if status in ("warn", "fail") else None
-    against = labelled >= settings.min_rows and status != "error" and contradicted(
-        actual, head["lower"], head["upper"])
-    if against:
-        status = "fail" if status == "fail" else "warn"
-        why.append(f"realised {settings.metric} {actual:.4g} contradicts the estimate "
-                   f"[{head['lower']:.4g}, {head['upper']:.4g}]: the relationship between the "
-                   "inputs and the target changed since the reference?")
-    return {
-        "section": "windows", "status": status,
-        **{k: v for k, v in bound.items() if k not in ("_key", "labelled_rows")},
-        "labelled_rows": labelled, "metric": settings.metric, "estimate": head["value"],
-        "lower": head["lower"], "upper": head["upper"], "realized_value": actual,
-        "error": None if actual is None or head["value"] is None else head["value"] - actual,
-        "why": why[0] + (f" (+{len(why) - 1} more)" if len(why) > 1 else "") if why else None,
-        "reason": why[0] if status == "error" else None, "alerts": why,
-        "decided_by": decided, "decided_by_text": alerts[0]["why"] if decided else None,
-        "metric_why": metric_why(alerts),
-        "estimated": estimated, "realized": realized,
-        "in_band": None if realized is None else cbpe.inside_band(estimated, realized),
-        "contradicted": bool(against),
-        "proxies": {n: {k: v for k, v in p.items() if k != "why"} for n, p in points.items()},
-        "proxy_means": [p["mean"] for p in points.values()]}
-
-
-def _status(estimated: dict[str, dict[str, float | None]], ref_real: dict[str, float | None],
-            points: dict[str, dict[str, Any]], rows: int, settings: EstimateSettings
-            ) -> tuple[str, list[dict[str, Any]]]:
-    if rows < settings.min_rows:
-        return "insufficient", [{"why": f"fewer than {settings.min_rows} rows: not judged"}]
-    if estimated[settings.metric]["value"] is None:
-        return "error", [{"why": f"{settings.metric} cannot be estimated: no rows with a "
-                                 "finite predicted value"}]
-    alerts = dle.judge_window(estimated, ref_real, settings.metrics, settings.maximum,
-                              settings.warn_drop, settings.fail_drop)
-    alerts += [{"status": "warn", "why": p["why"]} for p in points.values()
-               if p["status"] == "warn"]
-    status = "fail" if any(a["status"] == "fail" for a in alerts) else (
-        "warn" if alerts else "pass")
-    return status, alerts
-
-
-
-
 def _described(fitted: dle.LossModel, options: dle.DleOptions) -> dict[str, Any]:
     """One version's loss model for the report's inputs."""
     return {"method": "direct loss estimation (histogram gradient boosting, Poisson loss, "
@@ -282,3 +219,9 @@ def _described(fitted: dle.LossModel, options: dle.DleOptions) -> dict[str, Any]
             "kappa_abs": fitted.kappa["abs"], "kappa_sq": fitted.kappa["sq"],
             "bias_abs": fitted.bias["abs"], "bias_sq": fitted.bias["sq"],
             **{f"sample_{k}": v for k, v in fitted.reference.items()}}
+
+
+ESTIMATOR = Estimator(
+    dle.ESTIMATED_METRICS, unavailable, columns, estimate, UNCERTAINTY, bands=dle.band_estimates,
+    losses=True, unestimable="no rows with a finite predicted value",
+    concept="the relationship between the inputs and the target")

@@ -16,6 +16,7 @@ from evalctl.analyses import monitor_perf as quality
 from evalctl.analyses.skew import output_columns
 from evalctl.checks.aggregate import feature_verdict, output_drift
 from evalctl.checks.multivariate import require_sklearn
+from evalctl.clock import rfc3339
 from evalctl.config import ModelConfig
 from evalctl.engines.spark import SparkEngine
 from evalctl.lake.results import publish_window
@@ -149,7 +150,7 @@ def store_history(store: Store, model: ModelConfig, day: date, rows: list[dict[s
     """One history entry per (model, check, window): re-running replaces it. Returns the
     alerts that are new against the entries replaced; of concurrent runs of one window, each
     alert is returned by one run only (see `lake.results.publish_window`)."""
-    stamp = run.now.astimezone(UTC).isoformat(timespec="seconds")
+    stamp = rfc3339(run.now, timespec="seconds")
     alerts: list[dict[str, Any]] = []
     for check in CHECKS:
         mine = [{k: v for k, v in r.items() if k != "severity"} for r in rows

@@ -15,6 +15,7 @@ import polars as pl
 
 from evalctl.analyses.drift import drift_report
 from evalctl.checks.multivariate import ClassifierTestOptions
+from evalctl.clock import parse_utc
 from evalctl.config import ModelConfig
 from evalctl.engines.spark import SparkEngine
 from evalctl.errors import EvalctlError
@@ -66,7 +67,7 @@ def freshness(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
     if not stamps:
         return {"check": "freshness", "value": None, "status": "fail",
                 "threshold": s.freshness_hours, "summary": "no production data at all"}
-    newest = max(datetime.fromisoformat(t) for t in stamps)
+    newest = max(parse_utc(t) for t in stamps)  # Z, or the +00:00 / naive of older ledgers
     lag = max((end - newest).total_seconds() / 3600, 0.0)
     status = "fail" if lag > 2 * s.freshness_hours else (
         "warn" if lag > s.freshness_hours else "pass")

@@ -32,19 +32,30 @@ PLAIN_WIDTH = 120
 def emit(state: AppState, report: Report, fmt: str | None, output: Path | None,
          fail_on: str = "fail") -> None:
     """Render ``report`` and set the process exit code from its status and ``fail_on``."""
-    if fail_on not in FAIL_ON:
-        raise InputError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}",
-                         key="--fail-on")
+    _check_fail_on(fail_on)
     output = to_file(output)
     chosen = choose_format(state, fmt, output)
     if output is not None:
         check_output_path(output, "--output")
-    text = render(state, report, chosen, output)
+    emit_text(state, render(state, report, chosen, output), output, report.status, fail_on)
+
+
+def emit_text(state: AppState, text: str, output: Path | None, status: str,
+              fail_on: str) -> None:
+    """Write ``text`` (a rendering, or a text export such as CSV or OpenMetrics) to ``output``
+    (checked already) or stdout, and set the exit code from ``status`` and ``fail_on``."""
+    _check_fail_on(fail_on)
     if output is not None:
         write_atomic(output, text, "--output")
     else:
         write_stdout(state.stdout, text)
-    state.exit_code = int(exit_code_for(report.status, fail_on))
+    state.exit_code = int(exit_code_for(status, fail_on))
+
+
+def _check_fail_on(fail_on: str) -> None:
+    if fail_on not in FAIL_ON:
+        raise InputError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}",
+                         key="--fail-on")
 
 
 def render(state: AppState, report: Report, chosen: str, output: Path | None) -> str:

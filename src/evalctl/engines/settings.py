@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalctl.errors import ConfigError
+from evalctl.settings.values import config_section
 
 KINDS = ("local", "spark")
 _KEYS = {"kind", "master", "conf"}
@@ -31,14 +32,9 @@ class EngineSettings:
 
 def parse_engine(raw: Any) -> EngineSettings:
     """Validate the ``engine:`` mapping (absent: the local engine)."""
+    raw = config_section("engine", raw, _KEYS)
     if raw is None:
         return EngineSettings()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"engine: expected a mapping, got {type(raw).__name__}")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"engine.{sorted(unknown)[0]}: unknown key (valid keys: "
-                          f"{', '.join(sorted(_KEYS))})")
     kind = raw.get("kind", "local")
     if kind not in KINDS:
         raise ConfigError(f"engine.kind: expected one of {', '.join(KINDS)}, got {kind!r}")

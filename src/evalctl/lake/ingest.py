@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from evalctl import progress
+from evalctl.clock import rfc3339
 from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
@@ -581,8 +582,8 @@ def _record(batch: str, kind: str, model: str, version: str | None, env: str | N
                        "columns": {k: str(v) for k, v in s.schema.items()}} for s in sources),
         created_at=now().astimezone(UTC).isoformat(timespec="microseconds"),
         evalctl_version=__version__,
-        min_timestamp=min(lows).isoformat() if lows else None,
-        max_timestamp=max(highs).isoformat() if highs else None,
+        min_timestamp=rfc3339(min(lows)) if lows else None,
+        max_timestamp=rfc3339(max(highs)) if highs else None,
     )
 
 

@@ -33,15 +33,21 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
 
 
-def grace_period() -> timedelta:
-    """The garbage-collection grace period: `EVALCTL_GRACE` when set, else ``GRACE``."""
-    raw = os.environ.get(GRACE_ENV)
+def env_duration(name: str, default: timedelta, examples: str) -> timedelta:
+    """The duration in environment variable `name`, `default` when it is unset or blank; any
+    other value that is not a duration is an InputError naming the variable."""
+    raw = os.environ.get(name)
     if raw is None or not raw.strip():
-        return GRACE
+        return default
     value = parse_duration(raw)
     if value is None:
-        raise InputError(f"{GRACE_ENV}: expected a duration such as 0s, 2h or 7d, got {raw!r}")
+        raise InputError(f"{name}: expected a duration such as {examples}, got {raw!r}")
     return value
+
+
+def grace_period() -> timedelta:
+    """The garbage-collection grace period: `EVALCTL_GRACE` when set, else ``GRACE``."""
+    return env_duration(GRACE_ENV, GRACE, "0s, 2h or 7d")
 
 
 def prediction_dir(model: str, version: str, env: str, day: date | str) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from evalctl.clock import rfc3339
 from evalctl.lake.locking import StoreBusyError, lock_wait
 from evalctl.lake.storage import Storage
 
@@ -37,7 +38,7 @@ def lease(storage: Storage, what: str, *, name: str = LEASE,
     while True:
         expires = datetime.now(UTC) + ttl
         body = {"owner": owner, "holder": what, "host": socket.gethostname(),
-                "pid": os.getpid(), "expires": expires.isoformat()}
+                "pid": os.getpid(), "expires": rfc3339(expires)}
         if storage.put_exclusive(name, json.dumps(body).encode("utf-8")):
             break
         held = _held(storage, name)

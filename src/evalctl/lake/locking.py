@@ -15,12 +15,12 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from evalctl.errors import InputError, StoreError
-from evalctl.lake.layout import parse_duration
+from evalctl.errors import StoreError
+from evalctl.lake.layout import env_duration
 
 LOCK_FILE = "_lock"
 LOCK_WAIT = timedelta(seconds=30)
@@ -34,32 +34,19 @@ class StoreBusyError(StoreError):
 
 def lock_wait() -> timedelta:
     """How long to wait for the store lock: `EVALCTL_LOCK_WAIT` when set, else ``LOCK_WAIT``."""
-    raw = os.environ.get(LOCK_WAIT_ENV)
-    if raw is None or not raw.strip():
-        return LOCK_WAIT
-    value = parse_duration(raw)
-    if value is None:
-        raise InputError(f"{LOCK_WAIT_ENV}: expected a duration such as 0s, 30s or 5m, "
-                         f"got {raw!r}")
-    return value
+    return env_duration(LOCK_WAIT_ENV, LOCK_WAIT, "0s, 30s or 5m")
 
 
-@contextmanager
-def shared_lock(root: Path) -> Iterator[None]:
+def shared_lock(root: Path) -> AbstractContextManager[None]:
     """Held by a writer (ingest) for its whole write; many writers hold it at once."""
-    with _flock(root, exclusive=False,
-                busy="a `doctor --repair` is running on this store; nothing was ingested, "
-                     "try again when it has finished"):
-        yield
+    return _flock(root, exclusive=False, busy="a `doctor --repair` is running on this store; "
+                  "nothing was ingested, try again when it has finished")
 
 
-@contextmanager
-def exclusive_lock(root: Path) -> Iterator[None]:
+def exclusive_lock(root: Path) -> AbstractContextManager[None]:
     """Held by `doctor --repair` while it removes leftovers: no writer runs meanwhile."""
-    with _flock(root, exclusive=True,
-                busy="a writer is active (an ingest or another repair holds the store lock); "
-                     "nothing was removed, try again when it has finished"):
-        yield
+    return _flock(root, exclusive=True, busy="a writer is active (an ingest or another repair "
+                  "holds the store lock); nothing was removed, try again when it has finished")
 
 
 @contextmanager

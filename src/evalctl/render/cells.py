@@ -9,6 +9,7 @@ import math
 from datetime import datetime, time
 from typing import Any
 
+from evalctl.clock import rfc3339
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES
 from evalctl.reports.shape import ATOM, SPARK, TEXT, WORDS, Column
@@ -109,7 +110,7 @@ def format_cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time() else \
-            value.isoformat(sep=" ", timespec="seconds")
+            rfc3339(value, timespec="seconds").replace("T", " ")  # RFC 3339's readable form
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"

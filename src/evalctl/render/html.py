@@ -16,6 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from evalctl.clock import rfc3339
 from evalctl.render import svg
 from evalctl.render.cells import (
     columns_for,
@@ -27,7 +28,6 @@ from evalctl.render.cells import (
     summary_line,
 )
 from evalctl.reports import Report
-from evalctl.reports.model import rfc3339
 
 # command[/section] -> the family of its rows, i.e. how they are charted (rows of a key not
 # listed get only their table). One entry per result kind; repoint at result shapes here.

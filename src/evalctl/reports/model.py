@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
+from evalctl.clock import rfc3339
 from evalctl.reports.shape import WORST_FIRST
 from evalctl.reports.shapes import shape_for
 from evalctl.version import __version__
@@ -76,14 +77,6 @@ def schema_uri(command: str | None) -> str:
     if not command or not (files("evalctl") / "schemas" / name).is_file():
         name = "report.schema.json"
     return SCHEMA_BASE + name
-
-
-def rfc3339(stamp: datetime) -> str:
-    """A timestamp as RFC 3339 in UTC with `Z` (naive ones are UTC, as the lake reads them);
-    fractional seconds only when there are any."""
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-    return stamp.isoformat() + "Z"
 
 
 @dataclass

@@ -10,7 +10,7 @@ committed schema (`evalctl/schemas/<command>.v2.json`).
 
 A handful of shapes serve every command (`evalctl.reports.shapes`); a command's rows are a
 `Use` of one: which of its fields they have and which of its columns their table shows.
-Adding a field to a result is one line in its shape, ``F("auroc", NUMBER, "…", null=True)``
+Adding a field to a result is one line in its shape's `fields` table, ``auroc  number?  …``
 (or, when several shapes declare it alike, one in `COMMON` below, taken with `common(...)`),
 its name in the `Use`s whose rows have it (and in their columns to show it), plus the same
 property in the command's schema.
@@ -19,6 +19,7 @@ property in the command's schema.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
@@ -60,75 +61,6 @@ _TYPES: dict[str, dict[str, Any]] = {
 ATOM, WORDS, TEXT, SPARK = "atom", "words", "text", "spark"
 
 
-# What a field means when its shape does not say more: one meaning per name across shapes.
-GLOSSARY: dict[str, str] = {
-    "status": "the result's status: fail, error, warn, insufficient or pass",
-    "reason": "why a value is null or the result was not judged; null otherwise",
-    "section": "which table of the report the result belongs to",
-    "feature": "the feature (input column) the result is about",
-    "role": "output: the model's score or prediction column (listed first within its "
-            "status); feature: an input feature",
-    "p_test": "the test behind p_value: Kolmogorov-Smirnov (numeric) or chi-square of "
-              "homogeneity (categorical)",
-    "kind": "what the row is about: numeric, categorical, output, schema; predictions or "
-            "actuals (batches)",
-    "method": "the measure or test used",
-    "score": "the measure's value; null when it cannot be computed",
-    "threshold": "the value at which the result fails",
-    "warn": "the value at which the result warns",
-    "decided_by": "the check that set the status when it is not the measure's own threshold",
-    "decided_by_text": "decided_by in words",
-    "summary": "the result in words",
-    "model": "the model's name", "version": "the model version", "env": "the environment",
-    "batch": "the batch id (one ingest call)", "generation": "the batch's generation",
-    "rows": "rows counted", "files": "data files", "path": "a path inside the store",
-    "first_date": "first partition date", "last_date": "last partition date",
-    "metric": "the performance metric", "value": "the metric's (or check's) value",
-    "n": "rows of the segment", "ci_low": "the interval's lower end",
-    "ci_high": "the interval's upper end", "ci_method": "how the interval was computed",
-    "p_value": "the test's p-value", "p_adjusted": "the p-value adjusted for multiple tests",
-    "significant": "whether the adjusted p-value is below alpha",
-    "slice": "the slice's name; overall for the whole selection",
-    "segment": "the segment of the slice (all for overall)",
-    "id": "the segment's id (export --segment takes it)",
-    "predicates": "the segment's conditions, one per feature",
-    "why": "the reason for the status in words",
-    "series": "the value per window, oldest first", "windows": "number of windows",
-    "window_start": "the window's first instant (RFC 3339, Z)",
-    "window_end": "the instant after the window's last (RFC 3339, Z)",
-    "baseline": "the baseline's value",
-    "current": "the current side's value (or, in skew, its summary)",
-    "n_baseline": "labelled rows of the baseline", "n_current": "labelled rows of the current",
-    "change": "current minus baseline, signed so that negative is worse",
-    "mix": "the part of the change due to the segments' shares moving",
-    "performance": "the part of the change due to the metric moving within segments",
-    "interaction": "the part of the change due to both moving together",
-    "mode": "the finding's kind", "finding": "the finding in words",
-    "reference": "what the result is measured against (a selector, or its summary)",
-    "drift_method": "the drift measure", "drift_score": "its value, baseline vs current",
-    "drift_threshold": "its failing value", "drift_status": "its status",
-    "drift_summary": "the drift in words", "drift_decided_by": "decided_by of the drift",
-    "drift_decided_by_text": "drift_decided_by in words",
-    "skew_baseline_score": "skew of the baseline against the reference",
-    "skew_baseline_status": "its status",
-    "skew_current_score": "skew of the current selection against the reference",
-    "skew_current_status": "its status",
-    "explained_pct": "percent of the metric's change explained",
-    "labelled_rows": "rows with ground truth", "check": "the monitor check",
-    "action": "what the command does (or would do) to the batch",
-    "created": "whether the store was created", "sources": "the ingested files",
-    "dates": "the partition dates written", "already_ingested": "the export was already in",
-    "dropped_columns": "columns of the export that were not kept",
-    "date": "the partition date", "bytes": "file size", "sha256": "file checksum",
-    "problem": "what is wrong", "support": "rows that count for the metric",
-    "n_missing_label": "rows without ground truth (excluded)",
-    "share": "share of the selection's rows", "candidate": "the candidate's value",
-    "candidate_ci": "the candidate's interval", "baseline_ci": "the baseline's interval",
-    "statistic": "the test statistic",
-    "proxy": "the proxy column", "rank": "the proxy's rank (best first)",
-}
-
-
 class ShapeError(EvalctlError):
     """A result row does not match its declared shape: a bug in evalctl (exit 4)."""
 
@@ -163,6 +95,50 @@ class Field:
         return self.description or GLOSSARY.get(self.name, "")
 
 
+def table(text: str) -> list[tuple[str, str]]:
+    """A text table -> its entries, each (its first word, the rest in one line). An entry starts
+    on a line that is not indented further than the table's first line and goes on over the
+    lines indented further; blank lines are skipped. Declarations with a line each (the
+    glossary, a shape's fields) are written as such tables rather than as rows of calls."""
+    entries: list[list[str]] = []
+    for line in textwrap.dedent(text).splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            if not entries:
+                raise ShapeError(f"table starts with an indented line: {line.strip()!r}")
+            entries[-1].append(line.strip())
+        else:
+            entries.append(line.split())
+    return [(words[0], " ".join(words[1:])) for words in (" ".join(e).split() for e in entries)]
+
+
+def fields(text: str) -> tuple[Field, ...]:
+    """Field declarations from a `table`: ``name type description``, where type is one of the
+    type constants above (``integer|string`` for several) and ``type?`` may be null; no
+    description: the GLOSSARY's."""
+    declared: list[Field] = []
+    for name, rest in table(text):
+        kind, _, description = rest.partition(" ")
+        types = tuple(kind.rstrip("?").split("|"))
+        if not kind or any(t not in _TYPES for t in types):
+            raise ShapeError(f"field {name!r}: type {kind!r} is not one of {sorted(_TYPES)}")
+        declared.append(Field(name, types[0] if len(types) == 1 else types, description,
+                              null=kind.endswith("?")))
+    return tuple(declared)
+
+
+def columns(specs: str) -> tuple[Column, ...]:
+    """Column declarations, comma-separated ``key=header@priority/kind`` (header: the key,
+    priority: 1, kind: atom when not given), as a `Use` writes its columns."""
+    declared: list[Column] = []
+    for spec in filter(None, (part.strip() for part in specs.split(","))):
+        key, header, priority, kind = _column_spec(spec)
+        declared.append(Column(key, header or key, 1 if priority is None else priority,
+                               kind or ATOM))
+    return tuple(declared)
+
+
 def common(names: str) -> tuple[Field, ...]:
     """The shared declarations of `names` (space-separated), for a shape's `fields`."""
     unknown = [name for name in names.split() if name not in COMMON]
@@ -171,28 +147,135 @@ def common(names: str) -> tuple[Field, ...]:
     return tuple(COMMON[name] for name in names.split())
 
 
+# What a field means when its shape does not say more: one meaning per name across shapes.
+GLOSSARY: dict[str, str] = dict(table("""
+    status                 the result's status: fail, error, warn, insufficient or pass
+    reason                 why a value is null or the result was not judged; null otherwise
+    section                which table of the report the result belongs to
+    feature                the feature (input column) the result is about
+    role                   output: the model's score or prediction column (listed first within its
+        status); feature: an input feature
+    p_test                 the test behind p_value: Kolmogorov-Smirnov (numeric) or chi-square of
+        homogeneity (categorical)
+    kind                   what the row is about: numeric, categorical, output, schema; predictions
+        or actuals (batches)
+    method                 the measure or test used
+    score                  the measure's value; null when it cannot be computed
+    threshold              the value at which the result fails
+    warn                   the value at which the result warns
+    decided_by             the check that set the status when it is not the measure's own threshold
+    decided_by_text        decided_by in words
+    summary                the result in words
+    model                  the model's name
+    version                the model version
+    env                    the environment
+    batch                  the batch id (one ingest call)
+    generation             the batch's generation
+    rows                   rows counted
+    files                  data files
+    path                   a path inside the store
+    first_date             first partition date
+    last_date              last partition date
+    metric                 the performance metric
+    value                  the metric's (or check's) value
+    n                      rows of the segment
+    ci_low                 the interval's lower end
+    ci_high                the interval's upper end
+    ci_method              how the interval was computed
+    p_value                the test's p-value
+    p_adjusted             the p-value adjusted for multiple tests
+    significant            whether the adjusted p-value is below alpha
+    slice                  the slice's name; overall for the whole selection
+    segment                the segment of the slice (all for overall)
+    id                     the segment's id (export --segment takes it)
+    predicates             the segment's conditions, one per feature
+    why                    the reason for the status in words
+    series                 the value per window, oldest first
+    windows                number of windows
+    window_start           the window's first instant (RFC 3339, Z)
+    window_end             the instant after the window's last (RFC 3339, Z)
+    baseline               the baseline's value
+    current                the current side's value (or, in skew, its summary)
+    n_baseline             labelled rows of the baseline
+    n_current              labelled rows of the current
+    change                 current minus baseline, signed so that negative is worse
+    mix                    the part of the change due to the segments' shares moving
+    performance            the part of the change due to the metric moving within segments
+    interaction            the part of the change due to both moving together
+    mode                   the finding's kind
+    finding                the finding in words
+    reference              what the result is measured against (a selector, or its summary)
+    drift_method           the drift measure
+    drift_score            its value, baseline vs current
+    drift_threshold        its failing value
+    drift_status           its status
+    drift_summary          the drift in words
+    drift_decided_by       decided_by of the drift
+    drift_decided_by_text  drift_decided_by in words
+    skew_baseline_score    skew of the baseline against the reference
+    skew_baseline_status   its status
+    skew_current_score     skew of the current selection against the reference
+    skew_current_status    its status
+    explained_pct          percent of the metric's change explained
+    labelled_rows          rows with ground truth
+    check                  the monitor check
+    action                 what the command does (or would do) to the batch
+    created                whether the store was created
+    sources                the ingested files
+    dates                  the partition dates written
+    already_ingested       the export was already in
+    dropped_columns        columns of the export that were not kept
+    date                   the partition date
+    bytes                  file size
+    sha256                 file checksum
+    problem                what is wrong
+    support                rows that count for the metric
+    n_missing_label        rows without ground truth (excluded)
+    share                  share of the selection's rows
+    candidate              the candidate's value
+    candidate_ci           the candidate's interval
+    baseline_ci            the baseline's interval
+    statistic              the test statistic
+    proxy                  the proxy column
+    rank                   the proxy's rank (best first)
+"""))
+
+
 # Fields several shapes declare alike (type, nullability, meaning), declared once; a shape
 # takes them by name with `common(...)` and declares the rest itself.
-COMMON: dict[str, Field] = {f.name: f for f in (
-    Field("section", STRING), Field("status", STATUS),
-    Field("reason", STRING, null=True), Field("feature", STRING), Field("kind", STRING),
-    Field("method", STRING),
-    Field("score", NUMBER,
-          "the measure's value; null when it cannot be computed (reason says why)", null=True),
-    Field("threshold", NUMBER, null=True), Field("decided_by", OBJECT, null=True),
-    Field("decided_by_text", STRING, null=True), Field("metric", STRING),
-    Field("baseline", NUMBER, null=True), Field("change", NUMBER, null=True),
-    Field("ci_low", NUMBER, null=True), Field("ci_high", NUMBER, null=True),
-    Field("ci_method", STRING, null=True), Field("p_value", NUMBER, null=True),
-    Field("p_test", STRING), Field("role", STRING), Field("check", STRING),
-    Field("model", STRING),
-    Field("onset", TIMESTAMP,
-          "first window of the run of crossing windows that is still going on (RFC 3339, Z); "
-          "null when not drifting", null=True),
-    Field("series", ARRAY), Field("windows", INTEGER), Field("labelled_rows", INTEGER),
-    Field("slice", STRING), Field("segment", STRING), Field("id", STRING),
-    Field("predicates", ARRAY),
-)}
+COMMON: dict[str, Field] = {f.name: f for f in fields("""
+    section          string
+    status           status
+    reason           string?
+    feature          string
+    kind             string
+    method           string
+    score            number?     the measure's value; null when it cannot be computed (reason says
+        why)
+    threshold        number?
+    decided_by       object?
+    decided_by_text  string?
+    metric           string
+    baseline         number?
+    change           number?
+    ci_low           number?
+    ci_high          number?
+    ci_method        string?
+    p_value          number?
+    p_test           string
+    role             string
+    check            string
+    model            string
+    onset            timestamp?  first window of the run of crossing windows that is still going on
+        (RFC 3339, Z); null when not drifting
+    series           array
+    windows          integer
+    labelled_rows    integer
+    slice            string
+    segment          string
+    id               string
+    predicates       array
+""")}
 
 
 @dataclass(frozen=True)

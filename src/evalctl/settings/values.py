@@ -35,7 +35,7 @@ def config_section(key: str, raw: Any, valid: set[str]) -> dict[str, Any] | None
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{key}: expected a mapping")
+        raise ConfigError(f"{key}: expected a mapping, got {type(raw).__name__}")
     unknown = set(raw) - valid
     if unknown:
         raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key (valid keys: "

@@ -7,14 +7,7 @@ from typing import Annotated
 import typer
 
 from evalctl.cli.options import FailOn, OptionalModel, Output
-from evalctl.cli.output import (
-    check_output_path,
-    emit,
-    exit_code_for,
-    to_file,
-    write_atomic,
-    write_stdout,
-)
+from evalctl.cli.output import check_output_path, emit, emit_text, to_file
 from evalctl.cli.state import AppState
 
 TEXT_FORMATS = ("openmetrics", "prometheus")
@@ -53,9 +46,5 @@ def metrics(ctx: typer.Context, model: OptionalModel = None, fmt: MetricsFormat 
     report = state.workspace().metrics(model)
     from evalctl.alerts.prometheus import exposition  # imported on use
 
-    text = exposition(report.results, openmetrics=chosen == "openmetrics")
-    if report_file is not None:
-        write_atomic(report_file, text, "--output")
-    else:
-        write_stdout(state.stdout, text)
-    state.exit_code = int(exit_code_for(report.status, fail_on))
+    emit_text(state, exposition(report.results, openmetrics=chosen == "openmetrics"),
+              report_file, report.status, fail_on)

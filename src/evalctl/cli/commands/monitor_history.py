@@ -10,13 +10,11 @@ import typer
 
 from evalctl.cli.options import FailOn, Format, Model, OptionalModel, Output
 from evalctl.cli.output import (
-    FAIL_ON,
     check_output_path,
     emit,
-    exit_code_for,
+    emit_text,
     to_file,
     write_atomic,
-    write_stdout,
 )
 from evalctl.cli.state import AppState
 from evalctl.errors import InputError
@@ -117,14 +115,6 @@ def history(ctx: typer.Context, model: Model,
     if not as_csv:
         emit(state, report, fmt, output, fail_on)
         return
-    if fail_on not in FAIL_ON:
-        raise InputError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {fail_on!r}",
-                         key="--fail-on")
     from evalctl.analyses.history import history_csv  # imported on use
 
-    text = history_csv(report)
-    if report_file is not None:
-        write_atomic(report_file, text, "--output")
-    else:
-        write_stdout(state.stdout, text)
-    state.exit_code = int(exit_code_for(report.status, fail_on))
+    emit_text(state, history_csv(report), report_file, report.status, fail_on)

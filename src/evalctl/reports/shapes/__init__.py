@@ -5,9 +5,10 @@ segment metric, a segment comparison (long format), an rca finding and an invent
 declares every field and column once; a command's rows are a `Use` of one of them (which fields
 they have, which columns their table shows). To give a command new rows: add a `Use` to the
 shape of their kind (a new shape only for a new kind of row, listed in `SHAPES` below). To add
-a field: one `F(...)` line in its shape, its name in the `Use`s that have it (and its key in
-their `columns` to show it), plus the property in the command's `schemas/<command>.v2.json`
-(tests/test_shapes.py holds the two together, descriptions included).
+a field: one line in its shape's `fields` table (``name type? description``), its name in the
+`Use`s that have it (and its key in their `columns` to show it), plus the property in the
+command's `schemas/<command>.v2.json` (tests/test_shapes.py holds the two together,
+descriptions included).
 """
 
 from __future__ import annotations

@@ -3,123 +3,85 @@
 from __future__ import annotations
 
 from evalctl.reports.shape import (
-    ANY,
-    BOOLEAN,
-    INTEGER,
-    NUMBER,
-    OBJECT,
-    STRING,
-    WORDS,
     Shape,
     Use,
+    columns,
     common,
+    fields,
 )
-from evalctl.reports.shape import Column as C
-from evalctl.reports.shape import Field as F
 
 Finding = Shape(
     "Finding",
     "one finding of rca: the metric's change, a feature's share of it, a segment behind it, an "
     "output's drift",
-    fields=(
-        *common("section feature metric baseline change ci_low ci_high ci_method status reason "
-                "kind segment id predicates"),
-        F("current", NUMBER, null=True),
-        F("n_baseline", NUMBER, null=True),
-        F("n_current", NUMBER, null=True),
-        F("significant", BOOLEAN),
-        F("lower_is_better", BOOLEAN,
-          "whether a lower value of the metric is better (loss, error)"),
-        F("measured", BOOLEAN, "whether both sides had enough labels to measure the metric"),
-        F("direction", NUMBER, "sign of the change (-1, 0, 1); null when not measured", null=True),
-        F("mode", STRING),
-        F("finding", STRING),
-        F("segments", INTEGER, "segments the feature was split into"),
-        F("mix", NUMBER, null=True),
-        F("performance", NUMBER, null=True),
-        F("interaction", NUMBER, null=True),
-        F("mix_share", NUMBER, "mix as a share of the change", null=True),
-        F("performance_share", NUMBER, "performance as a share of the change", null=True),
-        F("interaction_share", NUMBER, "interaction as a share of the change", null=True),
-        F("top", OBJECT,
-          "the segment that explains most of the feature's part (segment, id, "
-          "predicates, shares); null when none", null=True),
-        F("top_segment", STRING, "top's segment in words; null when none", null=True),
-        F("drift_method", STRING),
-        F("drift_score", NUMBER, null=True),
-        F("drift_threshold", NUMBER, null=True),
-        F("drift_status", STRING),
-        F("drift_summary", STRING),
-        F("drift_decided_by", ANY, null=True),
-        F("drift_decided_by_text", ANY, null=True),
-        F("skew_baseline_score", NUMBER, null=True),
-        F("skew_baseline_status", STRING),
-        F("skew_current_score", NUMBER, null=True),
-        F("skew_current_status", STRING),
-        F("reference", STRING, null=True),
-        F("explained_pct", NUMBER, null=True),
-        F("moved_with", STRING,
-          "co_shift: the segment of the population shift this feature moved with"),
-        F("drift_outside_score", NUMBER,
-          "co_shift: the feature's drift outside that segment", null=True),
-        F("estimated_mix", NUMBER,
-          "without current labels: the change the mix shift alone would make (estimate)",
-          null=True),
-        F("joint_importance", NUMBER,
-          "rca --multivariate: the feature's permutation importance in the classifier telling "
-          "the windows apart", null=True),
-        F("joint_rank", INTEGER, "rca --multivariate: its rank by joint importance", null=True),
-        F("effect", STRING,
-          "what the segment contributes: mix (its share moved), performance (its metric moved) "
-          "or both"),
-        F("where", ANY,
-          "the segment as a filter when no id names it (export --where takes it); null when "
-          "id does", null=True),
-        F("rows_share_baseline", NUMBER, "the segment's share of the baseline's rows", null=True),
-        F("rows_share_current", NUMBER, "the segment's share of the current rows", null=True),
-        F("metric_baseline", NUMBER,
-          "the metric in the segment, baseline; null without labels", null=True),
-        F("rest_baseline", NUMBER,
-          "the metric outside the segment, baseline; null without labels", null=True),
-        F("metric_current", NUMBER,
-          "the metric in the segment, current; null without labels", null=True),
-        F("rest_current", NUMBER,
-          "the metric outside the segment, current; null without labels", null=True),
-        F("share_baseline", NUMBER,
-          "the segment's share of the baseline's labelled rows", null=True),
-        F("share_current", NUMBER, "the segment's share of the current labelled rows", null=True),
-    ),
-    columns=(
-        C("status", "status", 0),
-        C("metric", "metric", 0),
-        C("baseline", "baseline", 0),
-        C("current", "current", 0),
-        C("change", "change", 0),
-        C("ci_low", "CI low", 2),
-        C("ci_high", "CI high", 2),
-        C("n_baseline", "labelled before", 3),
-        C("n_current", "labelled after", 3),
-        C("mode", "verdict", 1),
-        C("feature", "feature", 0),
-        C("explained_pct", "mix explains %", 1),
-        C("mix", "mix", 2),
-        C("performance", "performance", 2),
-        C("interaction", "interaction", 3),
-        C("drift_score", "drift", 2),
-        C("skew_baseline_score", "vs ref before", 3),
-        C("skew_current_score", "vs ref after", 3),
-        C("top_segment", "top segment", 2, WORDS),
-        C("joint_importance", "joint importance", 2),
-        C("effect", "effect", 2),
-        C("segment", "segment", 0, WORDS),
-        C("share_baseline", "share before", 2),
-        C("share_current", "share after", 1),
-        C("metric_baseline", "metric there", 1),
-        C("rest_baseline", "elsewhere", 3),
-        C("metric_current", "there after", 2),
-        C("id", "segment id", 3),
-        C("drift_method", "method", 3),
-    ),
+    fields=common("section feature metric baseline change ci_low ci_high ci_method "
+                  "status reason kind segment id predicates") + fields("""
+        current                number?
+        n_baseline             number?
+        n_current              number?
+        significant            boolean
+        lower_is_better        boolean   whether a lower value of the metric is better (loss,
+            error)
+        measured               boolean   whether both sides had enough labels to measure the metric
+        direction              number?   sign of the change (-1, 0, 1); null when not measured
+        mode                   string
+        finding                string
+        segments               integer   segments the feature was split into
+        mix                    number?
+        performance            number?
+        interaction            number?
+        mix_share              number?   mix as a share of the change
+        performance_share      number?   performance as a share of the change
+        interaction_share      number?   interaction as a share of the change
+        top                    object?   the segment that explains most of the feature's part
+            (segment, id, predicates, shares); null when none
+        top_segment            string?   top's segment in words; null when none
+        drift_method           string
+        drift_score            number?
+        drift_threshold        number?
+        drift_status           string
+        drift_summary          string
+        drift_decided_by       any?
+        drift_decided_by_text  any?
+        skew_baseline_score    number?
+        skew_baseline_status   string
+        skew_current_score     number?
+        skew_current_status    string
+        reference              string?
+        explained_pct          number?
+        moved_with             string    co_shift: the segment of the population shift this feature
+            moved with
+        drift_outside_score    number?   co_shift: the feature's drift outside that segment
+        estimated_mix          number?   without current labels: the change the mix shift alone
+            would make (estimate)
+        joint_importance       number?   rca --multivariate: the feature's permutation importance
+            in the classifier telling the windows apart
+        joint_rank             integer?  rca --multivariate: its rank by joint importance
+        effect                 string    what the segment contributes: mix (its share moved),
+            performance (its metric moved) or both
+        where                  any?      the segment as a filter when no id names it (export
+            --where takes it); null when id does
+        rows_share_baseline    number?   the segment's share of the baseline's rows
+        rows_share_current     number?   the segment's share of the current rows
+        metric_baseline        number?   the metric in the segment, baseline; null without labels
+        rest_baseline          number?   the metric outside the segment, baseline; null without
+            labels
+        metric_current         number?   the metric in the segment, current; null without labels
+        rest_current           number?   the metric outside the segment, current; null without
+            labels
+        share_baseline         number?   the segment's share of the baseline's labelled rows
+        share_current          number?   the segment's share of the current labelled rows
+    """),
+    columns=columns("""
+        status@0, metric@0, baseline@0, current@0, change@0, ci_low=CI low@2, ci_high=CI high@2,
+        n_baseline=labelled before@3, n_current=labelled after@3, mode=verdict, feature@0,
+        explained_pct=mix explains %, mix@2, performance@2, interaction@3, drift_score=drift@2,
+        skew_baseline_score=vs ref before@3, skew_current_score=vs ref after@3,
+        top_segment=top segment@2/words, joint_importance=joint importance@2, effect@2,
+        segment@0/words, share_baseline=share before@2, share_current=share after,
+        metric_baseline=metric there, rest_baseline=elsewhere@3, metric_current=there after@2,
+        id=segment id@3, drift_method=method@3
+    """),
     uses=(
         Use("rca", "change",
             "section feature metric baseline current change ci_low ci_high ci_method n_baseline "

@@ -4,126 +4,79 @@ removals, files, doctor, config check, export, profiles build, metrics)."""
 from __future__ import annotations
 
 from evalctl.reports.shape import (
-    ARRAY,
-    BOOLEAN,
-    DATE,
-    INTEGER,
-    NUMBER,
-    STRING,
-    TEXT,
-    TIMESTAMP,
-    WORDS,
     Shape,
     Use,
+    columns,
     common,
+    fields,
 )
-from evalctl.reports.shape import Column as C
-from evalctl.reports.shape import Field as F
 
 InventoryRow = Shape(
     "InventoryRow",
     "one thing the store holds, wrote or removed: a store, batch, model version, file, problem, "
     "model setting, export, profile build or gauge sample",
-    fields=(
-        *common("status reason model kind check metric"),
-        F("path", STRING),
-        F("created", STRING),
-        F("batch", STRING, null=True),
-        F("rows", INTEGER),
-        F("files", INTEGER),
-        F("dates", ARRAY),
-        F("already_ingested", BOOLEAN),
-        F("dropped_columns", ARRAY),
-        F("repeated_ids", INTEGER, "ids of this batch that repeat within it"),
-        F("ids_in_store", INTEGER, "ids of this batch already in the store (other batches)"),
-        F("version", STRING, null=True),
-        F("env", STRING, null=True),
-        F("unmatched_ids", INTEGER, "actuals whose id matches no prediction (yet)"),
-        F("first_date", DATE),
-        F("last_date", DATE),
-        F("days", INTEGER, "partition days with rows"),
-        F("batches", INTEGER, "batches profiled by this run"),
-        F("generation", INTEGER),
-        F("created_at", TIMESTAMP, "when the record was committed (RFC 3339, Z)"),
-        F("sources", ARRAY),
-        F("action", STRING),
-        F("date", DATE),
-        F("bytes", INTEGER),
-        F("sha256", STRING),
-        F("problem", STRING),
-        F("task", STRING, "the model's task (binary_classification, regression...)"),
-        F("features", INTEGER, "features declared"),
-        F("slices", INTEGER, "slices declared"),
-        F("checks", STRING, "the check sections configured, comma-separated (- when none)"),
-        F("file", STRING, "the file written"),
-        F("format", STRING, "its format: parquet or csv"),
-        F("columns", ARRAY, "the columns written"),
-        F("where", STRING, "the --where filter applied; null when none", null=True),
-        F("segment", STRING, null=True),
-        F("only_errors", BOOLEAN, "whether only rows the model got wrong were kept"),
-        F("sample", NUMBER,
-          "the --sample fraction or row count; null when not sampled", null=True),
-        F("seed", NUMBER, "the sampling seed; null when not sampled", null=True),
-        F("reference", STRING, "the reference's content hash (16 hex digits)"),
-        F("selector", STRING, "the config's reference: selector it was fitted on"),
-        F("granularity", STRING, "the profiles' time bucket: 1d or 1h"),
-        F("fitted", BOOLEAN, "this run (re)fitted the reference"),
-        F("fitted_because", STRING,
-          "why the reference was (re)fitted; null when it was reused", null=True),
-        F("fitted_at", STRING, "when the reference was fitted (RFC 3339, Z)"),
-        F("reference_batches", INTEGER, "batches the reference was fitted on"),
-        F("reference_rows", INTEGER, "rows the reference was fitted on"),
-        F("versions", ARRAY, "model versions profiled by this run"),
-        F("already", INTEGER, "batches that already had profiles on the reference"),
-        F("gauge", STRING, "the metric name (evalctl_check_score, evalctl_rows, …)"),
-        F("feature", STRING,
-          "metrics: the feature the sample is about; empty for a result without one"),
-        F("value", NUMBER, "metrics: the sample's value (status: its result's status)"),
-    ),
-    columns=(
-        C("created", "created", 0),
-        C("path", "path", 0),
-        C("batch", "batch", 0),
-        C("version", "version", 1),
-        C("env", "env", 1),
-        C("rows", "rows", 1),
-        C("files", "files", 3),
-        C("dates", "dates", 2, WORDS),
-        C("already_ingested", "already", 2),
-        C("model", "model", 0),
-        C("first_date", "first", 1),
-        C("last_date", "last", 1),
-        C("days", "days", 3),
-        C("batches", "batches", 2),
-        C("kind", "kind", 2),
-        C("created_at", "created", 2),
-        C("generation", "generation", 1),
-        C("action", "action", 1),
-        C("status", "status", 0),
-        C("date", "date", 1),
-        C("bytes", "bytes", 1),
-        C("sha256", "sha256", 1),
-        C("problem", "problem", 0, TEXT),
-        C("task", "task", 1),
-        C("features", "features", 1),
-        C("slices", "slices", 1),
-        C("checks", "checks", 1),
-        C("format", "format", 2),
-        C("file", "file", 1),
-        C("where", "where", 2, TEXT),
-        C("segment", "segment", 2),
-        C("only_errors", "only errors", 3),
-        C("sample", "sample", 3),
-        C("reference", "reference", 0),
-        C("selector", "selector", 2),
-        C("fitted_because", "fitted because", 3, WORDS),
-        C("already", "already profiled", 1),
-        C("gauge", "gauge", 0),
-        C("check", "check", 1),
-        C("feature", "feature", 1, WORDS),
-        C("metric", "metric", 2),
-        C("value", "value", 0),
-    ),
+    fields=common("status reason model kind check metric") + fields("""
+        path               string
+        created            string
+        batch              string?
+        rows               integer
+        files              integer
+        dates              array
+        already_ingested   boolean
+        dropped_columns    array
+        repeated_ids       integer    ids of this batch that repeat within it
+        ids_in_store       integer    ids of this batch already in the store (other batches)
+        version            string?
+        env                string?
+        unmatched_ids      integer    actuals whose id matches no prediction (yet)
+        first_date         date
+        last_date          date
+        days               integer    partition days with rows
+        batches            integer    batches profiled by this run
+        generation         integer
+        created_at         timestamp  when the record was committed (RFC 3339, Z)
+        sources            array
+        action             string
+        date               date
+        bytes              integer
+        sha256             string
+        problem            string
+        task               string     the model's task (binary_classification, regression...)
+        features           integer    features declared
+        slices             integer    slices declared
+        checks             string     the check sections configured, comma-separated (- when none)
+        file               string     the file written
+        format             string     its format: parquet or csv
+        columns            array      the columns written
+        where              string?    the --where filter applied; null when none
+        segment            string?
+        only_errors        boolean    whether only rows the model got wrong were kept
+        sample             number?    the --sample fraction or row count; null when not sampled
+        seed               number?    the sampling seed; null when not sampled
+        reference          string     the reference's content hash (16 hex digits)
+        selector           string     the config's reference: selector it was fitted on
+        granularity        string     the profiles' time bucket: 1d or 1h
+        fitted             boolean    this run (re)fitted the reference
+        fitted_because     string?    why the reference was (re)fitted; null when it was reused
+        fitted_at          string     when the reference was fitted (RFC 3339, Z)
+        reference_batches  integer    batches the reference was fitted on
+        reference_rows     integer    rows the reference was fitted on
+        versions           array      model versions profiled by this run
+        already            integer    batches that already had profiles on the reference
+        gauge              string     the metric name (evalctl_check_score, evalctl_rows, …)
+        feature            string     metrics: the feature the sample is about; empty for a result
+            without one
+        value              number     metrics: the sample's value (status: its result's status)
+    """),
+    columns=columns("""
+        created@0, path@0, batch@0, version, env, rows, files@3, dates@2/words,
+        already_ingested=already@2, model@0, first_date=first, last_date=last, days@3, batches@2,
+        kind@2, created_at=created@2, generation, action, status@0, date, bytes, sha256,
+        problem@0/text, task, features, slices, checks, format@2, file, where@2/text, segment@2,
+        only_errors=only errors@3, sample@3, reference@0, selector@2,
+        fitted_because=fitted because@3/words, already=already profiled, gauge@0, check,
+        feature/words, metric@2, value@0
+    """),
     uses=(
         Use("init", None,
             "path created status ?reason",

@@ -4,73 +4,46 @@ compare)."""
 from __future__ import annotations
 
 from evalctl.reports.shape import (
-    ARRAY,
-    BOOLEAN,
-    INTEGER,
-    NUMBER,
-    STATUS,
-    STRING,
-    TEXT,
-    WORDS,
     Shape,
     Use,
+    columns,
     common,
+    fields,
 )
-from evalctl.reports.shape import Column as C
-from evalctl.reports.shape import Field as F
 
 SegmentMetric = Shape(
     "SegmentMetric",
     "one segment's metric, its interval and its gap to the rest: a declared slice's segment or a"
     " discovered one",
-    fields=(
-        *common("section slice segment metric ci_low ci_high p_value reason status change id "
-                "score predicates"),
-        F("value", NUMBER, null=True),
-        F("ci_method", STRING),
-        F("n", INTEGER),
-        F("support", INTEGER),
-        F("n_missing_label", INTEGER),
-        F("gap_vs_overall", NUMBER,
-          "value minus the overall value, signed so that negative is worse; null when"
-          " either is null", null=True),
-        F("rest_value", NUMBER,
-          "the metric on every other row of the selection; null when it cannot be "
-          "computed", null=True),
-        F("p_adjusted", NUMBER, null=True),
-        F("significant_worse", BOOLEAN,
-          "whether the segment is significantly worse than the rest (adjusted p-value below "
-          "alpha)"),
-        F("compare_value", NUMBER,
-          "--compare: the segment's metric on the comparison selection; null when "
-          "absent there", null=True),
-        F("relative_change", NUMBER,
-          "--compare: change minus the overall change (the segment against the trend)", null=True),
-        F("change_p_adjusted", NUMBER, "--compare: adjusted p-value of change", null=True),
-        F("relative_p_adjusted", NUMBER,
-          "--compare: adjusted p-value of relative_change", null=True),
-        F("worsened", BOOLEAN, "--compare: the segment got significantly worse than the trend"),
-        F("emerged", BOOLEAN, "--compare: the segment is new, or too small before"),
-        F("share", NUMBER, null=True),
-    ),
-    columns=(
-        C("status", "status", 0),
-        C("slice", "slice", 0, WORDS),
-        C("segment", "segment", 0),
-        C("n", "n", 1),
-        C("value", "metric", 0),
-        C("ci_low", "CI low", 2),
-        C("ci_high", "CI high", 2),
-        C("gap_vs_overall", "vs overall", 1),
-        C("p_adjusted", "p (BH)", 3),
-        C("compare_value", "before", 2),
-        C("change", "change", 1),
-        C("relative_change", "vs trend", 2),
-        C("reason", "note", 2, TEXT),
-        C("share", "share", 1),
-        C("score", "score", 2),
-        C("id", "segment id", 3),
-    ),
+    fields=common("section slice segment metric ci_low ci_high p_value reason "
+                  "status change id score predicates") + fields("""
+        value                number?
+        ci_method            string
+        n                    integer
+        support              integer
+        n_missing_label      integer
+        gap_vs_overall       number?  value minus the overall value, signed so that negative is
+            worse; null when either is null
+        rest_value           number?  the metric on every other row of the selection; null when it
+            cannot be computed
+        p_adjusted           number?
+        significant_worse    boolean  whether the segment is significantly worse than the rest
+            (adjusted p-value below alpha)
+        compare_value        number?  --compare: the segment's metric on the comparison selection;
+            null when absent there
+        relative_change      number?  --compare: change minus the overall change (the segment
+            against the trend)
+        change_p_adjusted    number?  --compare: adjusted p-value of change
+        relative_p_adjusted  number?  --compare: adjusted p-value of relative_change
+        worsened             boolean  --compare: the segment got significantly worse than the trend
+        emerged              boolean  --compare: the segment is new, or too small before
+        share                number?
+    """),
+    columns=columns("""
+        status@0, slice@0/words, segment@0, n, value=metric@0, ci_low=CI low@2, ci_high=CI high@2,
+        gap_vs_overall=vs overall, p_adjusted=p (BH)@3, compare_value=before@2, change,
+        relative_change=vs trend@2, reason=note@2/text, share, score@2, id=segment id@3
+    """),
     uses=(
         Use("slices", "declared",
             "section slice segment metric value ci_low ci_high ci_method n support "
@@ -92,63 +65,43 @@ SegmentComparison = Shape(
     "SegmentComparison",
     "one segment and metric of one model, against the baseline (validate) or the champion "
     "(compare), in long format",
-    fields=(
-        *common("slice segment metric baseline p_value ci_high ci_method"),
-        F("n", INTEGER, "rows of the segment (the same for every model)"),
-        F("candidate", NUMBER, null=True),
-        F("delta", NUMBER,
-          "candidate minus baseline (validate) or challenger minus champion (compare), signed "
-          "so that negative is worse; null for the champion", null=True),
-        F("candidate_ci", ARRAY),
-        F("baseline_ci", ARRAY),
-        F("reason", STRING, "why the metric is null", null=True),
-        F("status", STATUS,
-          "the row's status (compare: the segment's, the same on every model's row of it)"),
-        F("why", STRING, null=True),
-        F("version", STRING, "the model version of this row"),
-        F("role", STRING, "champion or challenger"),
-        F("value", NUMBER, "the model's metric", null=True),
-        F("ci_low", NUMBER, "the metric's interval", null=True),
-        F("delta_ci_low", NUMBER, "the difference's interval", null=True),
-        F("delta_ci_high", NUMBER, "the difference's interval, upper end", null=True),
-        F("test", STRING, "the paired test", null=True),
-        F("statistic", NUMBER, null=True),
-        F("p_adjusted", NUMBER, "Holm-adjusted", null=True),
-        F("significant", BOOLEAN, null=True),
-        F("regressed", BOOLEAN,
-          "significantly worse by more than the gate's max_slice_drop", null=True),
-        F("positive_rate", NUMBER, "without ground truth: share predicted positive", null=True),
-        F("mean_prediction", NUMBER,
-          "without ground truth (regression): mean prediction", null=True),
-        F("mean_score", NUMBER, "without ground truth: mean score", null=True),
-        F("agreement", NUMBER,
-          "without ground truth: share of predictions equal to the champion's; null for the "
-          "champion", null=True),
-        F("mean_abs_diff", NUMBER,
-          "without ground truth (regression): mean absolute difference from the champion's "
-          "predictions", null=True),
-        F("winner", STRING, "the significantly best model of the segment", null=True),
-    ),
-    columns=(
-        C("status", "status", 0),
-        C("slice", "slice", 0, WORDS),
-        C("segment", "segment", 0),
-        C("metric", "metric", 0),
-        C("n", "n", 2),
-        C("baseline", "baseline", 1),
-        C("candidate", "candidate", 1),
-        C("delta", "delta", 0),
-        C("why", "why", 2, TEXT),
-        C("version", "model", 0),
-        C("value", "metric", 0),
-        C("positive_rate", "positive rate", 0),
-        C("mean_prediction", "mean prediction", 0),
-        C("mean_score", "mean score", 2),
-        C("agreement", "agreement", 1),
-        C("mean_abs_diff", "mean abs diff", 1),
-        C("p_adjusted", "p (Holm)", 3),
-        C("winner", "winner", 1),
-    ),
+    fields=common("slice segment metric baseline p_value ci_high ci_method") + fields("""
+        n                integer   rows of the segment (the same for every model)
+        candidate        number?
+        delta            number?   candidate minus baseline (validate) or challenger minus champion
+            (compare), signed so that negative is worse; null for the champion
+        candidate_ci     array
+        baseline_ci      array
+        reason           string?   why the metric is null
+        status           status    the row's status (compare: the segment's, the same on every
+            model's row of it)
+        why              string?
+        version          string    the model version of this row
+        role             string    champion or challenger
+        value            number?   the model's metric
+        ci_low           number?   the metric's interval
+        delta_ci_low     number?   the difference's interval
+        delta_ci_high    number?   the difference's interval, upper end
+        test             string?   the paired test
+        statistic        number?
+        p_adjusted       number?   Holm-adjusted
+        significant      boolean?
+        regressed        boolean?  significantly worse by more than the gate's max_slice_drop
+        positive_rate    number?   without ground truth: share predicted positive
+        mean_prediction  number?   without ground truth (regression): mean prediction
+        mean_score       number?   without ground truth: mean score
+        agreement        number?   without ground truth: share of predictions equal to the
+            champion's; null for the champion
+        mean_abs_diff    number?   without ground truth (regression): mean absolute difference from
+            the champion's predictions
+        winner           string?   the significantly best model of the segment
+    """),
+    columns=columns("""
+        status@0, slice@0/words, segment@0, metric@0, n@2, baseline, candidate, delta@0,
+        why@2/text, version=model@0, value=metric@0, positive_rate=positive rate@0,
+        mean_prediction=mean prediction@0, mean_score=mean score@2, agreement,
+        mean_abs_diff=mean abs diff, p_adjusted=p (Holm)@3, winner
+    """),
     uses=(
         Use("validate", None,
             "slice segment metric n candidate baseline delta candidate_ci baseline_ci p_value "
