@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
+from evalctl.clock import rfc3339
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.durable import StagingArea
@@ -160,7 +161,7 @@ def _new_generations(ledger: Ledger, hits: list[_Hit], rewritten: dict[str, File
                      now: datetime) -> tuple[BatchRecord, ...]:
     """The affected batches' next generations: rewritten files replace the old ones, files
     without erased rows are carried over; a batch left with no rows is only removed."""
-    stamp = now.astimezone(UTC).isoformat(timespec="microseconds")
+    stamp = rfc3339(now, "microseconds")
     records = {h.record.key: h.record for h in hits}
     adds = []
     for record in records.values():

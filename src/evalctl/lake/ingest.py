@@ -580,7 +580,7 @@ def _record(batch: str, kind: str, model: str, version: str | None, env: str | N
         sources=tuple({"path": s.origin or str(s.path.resolve()), "format": s.fmt,
                        "sha256": s.sha256,
                        "columns": {k: str(v) for k, v in s.schema.items()}} for s in sources),
-        created_at=now().astimezone(UTC).isoformat(timespec="microseconds"),
+        created_at=rfc3339(now(), "microseconds"),
         evalctl_version=__version__,
         min_timestamp=rfc3339(min(lows)) if lows else None,
         max_timestamp=rfc3339(max(highs)) if highs else None,

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from evalctl.clock import rfc3339
 from evalctl.errors import StoreError
 from evalctl.lake import checkpoint
 from evalctl.lake.layout import ACTUALS, LEDGER, MARKER, PREDICTIONS
@@ -127,7 +128,7 @@ class Tombstone:
             now: datetime | None = None) -> Tombstone:
         stamp = (now or datetime.now(UTC)).astimezone(UTC)
         ident = f"{stamp:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-        return cls(ident, reason, stamp.isoformat(timespec="microseconds"),
+        return cls(ident, reason, rfc3339(stamp, "microseconds"),
                    tuple(removes), adds, erased_rows)
 
 
