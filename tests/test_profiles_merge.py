@@ -76,6 +76,8 @@ def assert_same(a: dict[Any, dict[str, Summary]], b: dict[Any, dict[str, Summary
                     assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12), (f.name, x, y)
                 elif f.name == "sums":
                     assert np.allclose(x, y, rtol=1e-12, atol=1e-12), f.name
+                elif isinstance(x, np.ndarray):  # numeric cells: exactly (NaN: an empty cell)
+                    assert np.array_equal(x, y, equal_nan=True), (key, feature, f.name, x, y)
                 else:
                     assert x == y, (key, feature, f.name, x, y)
 

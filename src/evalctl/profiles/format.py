@@ -85,8 +85,8 @@ def _cell_rows(columns: dict[str, list[Any]], bucket: datetime, s: Summary) -> N
     fill.update(bucket=[bucket] * n, feature=[s.feature] * n, kind=[s.kind] * n,
                 cell=cells.tolist(), count=counts[cells].tolist())
     if isinstance(s, NumericSummary):
-        opened: dict[str, tuple[float | None, ...]] = {"sum": s.sums, "low": s.lows,
-                                                       "high": s.highs}
+        opened: dict[str, list[float]] = {"sum": s.sums.tolist(), "low": s.lows.tolist(),
+                                          "high": s.highs.tolist()}
         for name, values in opened.items():
             fill[name] = [values[c // 2] if c % 2 == 0 else None for c in cells.tolist()]
     for name, column in fill.items():
@@ -286,19 +286,13 @@ def _numeric(head: dict[str, Any], cells: tuple[np.ndarray, ...],
     bins = binning.numeric[head["feature"]]
     counts, sums, lows, highs = (c[0::2] if i else c for i, c in enumerate(cells))
     seen = counts[0::2] > 0
+    # + 0.0 turns -0.0 into 0.0, as the scan does (`evalctl.stats.counters`)
     return NumericSummary(
         head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
         nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
-        mean=head["mean"], m2=head["m2"], counts=tuple(counts.tolist()),
-        sums=tuple((np.where(seen, sums, 0.0) + 0.0).tolist()),
-        lows=_present(lows, seen), highs=_present(highs, seen))
-
-
-def _present(values: np.ndarray, seen: np.ndarray) -> tuple[float | None, ...]:
-    out: list[float | None] = (values + 0.0).tolist()
-    for empty in np.flatnonzero(~seen).tolist():
-        out[empty] = None
-    return tuple(out)
+        mean=head["mean"], m2=head["m2"], counts=counts,
+        sums=np.where(seen, sums, 0.0) + 0.0, lows=np.where(seen, lows, np.nan) + 0.0,
+        highs=np.where(seen, highs, np.nan) + 0.0)
 
 
 def _categorical(head: dict[str, Any], counts: np.ndarray,
