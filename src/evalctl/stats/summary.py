@@ -104,6 +104,11 @@ class NumericSummary:
         """Finite values (rows minus nulls minus NaN/inf)."""
         return int(self.counts.sum())
 
+    @cached_property  # the reference's, read by every window's measures
+    def edge_array(self) -> np.ndarray:
+        """`edges` as an array."""
+        return np.asarray(self.edges, dtype=float)
+
     @cached_property
     def cells(self) -> CellArrays:
         """`counts` as floats beside `sums`, `lows` and `highs`, for the measures."""
@@ -131,7 +136,7 @@ class NumericSummary:
 
     def psi_counts(self) -> np.ndarray:
         """Counts in the right-closed bins ``(-inf, q1], ..., (qk, inf)`` of `psi_edges`."""
-        edges = np.asarray(self.edges)
+        edges = self.edge_array
         q = np.asarray(self.psi_edges)
         open_left = np.concatenate([[0], np.searchsorted(q, edges, side="right")])
         at_edge = np.searchsorted(q, edges, side="left")
