@@ -127,16 +127,13 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     ).drop("count", "sum", "low", "high").with_columns(
         (pl.lit(0) if window is None else window).alias(WINDOW)).collect()
     windows = heads.get_column(WINDOW).unique().sort()
-    buckets = heads.select("bucket", WINDOW).unique().sort("bucket")
-    cells = _Cells(layout, len(windows),
-                   buckets.get_column("bucket").to_physical().to_numpy(),
-                   buckets.get_column(WINDOW).replace_strict(
-                       windows, np.arange(len(windows)), return_dtype=pl.Int64).to_numpy())
+    buckets = heads.select("bucket", WINDOW).unique()
+    offset = buckets.get_column(WINDOW).replace_strict(  # each bucket's window's first cell
+        windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64)
+    cells = _Cells(layout, len(windows))
     for first in range(0, len(sources), FILES_PER_READ):
-        cells.add(_scan(sources[first:first + FILES_PER_READ], storage_options)
-                  .select(CELL_COLUMNS).filter(pl.col("cell").is_not_null())
-                  .with_columns(pl.col("feature").cast(layout.features, strict=False))
-                  .filter(pl.col("feature").is_not_null()).collect())
+        cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
+                                layout, buckets.get_column("bucket"), offset).collect())
     merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
@@ -183,43 +180,58 @@ class _Layout:
         self.sizes, self.total = sizes, int(starts[-1])
 
 
+def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout, buckets: pl.Series,
+                  offsets: pl.Series) -> pl.LazyFrame:
+    """The profiles' cell rows of the layout's features, in order, as ``index`` (the cell's
+    place in `_Cells`'s flat arrays: its window's offset — `offsets`, per bucket of `buckets`
+    — plus its feature's start plus the cell), ``bad`` (a bucket without feature rows, or a
+    cell outside its feature's), and the measures with nulls as the identity of their merge
+    (0 sum, +inf low, -inf high: an edge cell has no sum, low or high)."""
+    code = pl.col("feature").cast(layout.features, strict=False).to_physical()
+    start = pl.lit(pl.Series(layout.starts, dtype=pl.Int64)).gather(pl.col("__code"))
+    size = pl.lit(pl.Series(layout.ends - layout.starts, dtype=pl.Int64)).gather(
+        pl.col("__code"))
+    window = pl.col("bucket").replace_strict(buckets, offsets, default=-1,
+                                             return_dtype=pl.Int64)
+    return (profiles.select(CELL_COLUMNS).filter(pl.col("cell").is_not_null())
+            .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null())
+            .with_columns(window.alias("__window"))
+            .select((pl.col("__window") + start + pl.col("cell")).alias("index"),
+                    ((pl.col("__window") < 0) | (pl.col("cell") < 0)
+                     | (pl.col("cell") >= size)).alias("bad"),
+                    pl.col("count"), pl.col("sum").fill_null(0.0),
+                    pl.col("low").fill_null(np.inf), pl.col("high").fill_null(-np.inf)))
+
+
 class _Cells:
     """Every window's merged cells: counts, sums, lows and highs, one row per window."""
 
-    def __init__(self, layout: _Layout, windows: int, buckets: np.ndarray,
-                 slots: np.ndarray) -> None:
-        self.layout, self.buckets, self.slots = layout, buckets, slots  # bucket -> window
+    def __init__(self, layout: _Layout, windows: int) -> None:
+        self.layout = layout
         shape = (windows, layout.total)
         self.counts, self.sums = np.zeros(shape, dtype=np.int64), np.zeros(shape)
         self.lows, self.highs = np.full(shape, np.inf), np.full(shape, -np.inf)
 
     def add(self, cells: pl.DataFrame) -> None:
-        """Add cell rows (``feature`` as the layout's Enum), in their order."""
+        """Add cell rows (`_cell_rows_of`), in their order."""
         if not len(cells):
             return
-        if not len(self.buckets):
-            raise StoreError("a profile has cell rows but no feature rows; run `evalctl doctor`")
-        bucket = cells.get_column("bucket").to_physical().to_numpy()
-        found = np.minimum(np.searchsorted(self.buckets, bucket), len(self.buckets) - 1)
-        feature = cells.get_column("feature").to_physical().to_numpy().astype(np.int64)
-        start = self.layout.starts[feature]
-        index = start + cells.get_column("cell").to_numpy().astype(np.int64)
-        if (self.buckets[found] != bucket).any() or (index < start).any() \
-                or (index >= self.layout.ends[feature]).any():
+        if cells.get_column("bad").any():
             raise StoreError("a profile has cells outside its feature rows or its reference's "
                              "cells; run `evalctl doctor`")
-        index += self.slots[found] * self.layout.total
-        np.add.at(self.counts.reshape(-1), index, cells.get_column("count").to_numpy())
-        opened = cells.get_column("low").is_not_null().to_numpy()
-        at = index[opened]
-        np.add.at(self.sums.reshape(-1), at, cells.get_column("sum").to_numpy()[opened])
-        np.minimum.at(self.lows.reshape(-1), at, cells.get_column("low").to_numpy()[opened])
-        np.maximum.at(self.highs.reshape(-1), at, cells.get_column("high").to_numpy()[opened])
+        index = cells.get_column("index").to_numpy()
+        for (name, add), values in zip(self.MERGES.items(), self.arrays(), strict=True):
+            add.at(values.reshape(-1), index, cells.get_column(name).to_numpy())
+
+    MERGES = {"count": np.add, "sum": np.add, "low": np.minimum, "high": np.maximum}
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.counts, self.sums, self.lows, self.highs
 
     def of(self, slot: int, feature: str) -> tuple[np.ndarray, ...]:
         at = slice(self.layout.offsets[feature],
                    self.layout.offsets[feature] + self.layout.sizes[feature])
-        return tuple(a[slot, at] for a in (self.counts, self.sums, self.lows, self.highs))
+        return tuple(a[slot, at] for a in self.arrays())
 
 
 def _cell_count(feature: str, binning: Binning) -> int:
