@@ -127,13 +127,15 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     ).drop("count", "sum", "low", "high").with_columns(
         (pl.lit(0) if window is None else window).alias(WINDOW)).collect()
     windows = heads.get_column(WINDOW).unique().sort()
-    buckets = heads.select("bucket", WINDOW).unique()
-    offset = buckets.get_column(WINDOW).replace_strict(  # each bucket's window's first cell
-        windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64)
+    offsets = None  # one window: every bucket's cells go to the first (no bucket read)
+    if window is not None:
+        buckets = heads.select("bucket", WINDOW).unique()
+        offsets = (buckets.get_column("bucket"), buckets.get_column(WINDOW).replace_strict(
+            windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64))
     cells = _Cells(layout, len(windows))
     for first in range(0, len(sources), FILES_PER_READ):
         cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
-                                layout, buckets.get_column("bucket"), offset).collect())
+                                layout, offsets).collect())
     merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
@@ -180,20 +182,22 @@ class _Layout:
         self.sizes, self.total = sizes, int(starts[-1])
 
 
-def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout, buckets: pl.Series,
-                  offsets: pl.Series) -> pl.LazyFrame:
+def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout,
+                  offsets: tuple[pl.Series, pl.Series] | None) -> pl.LazyFrame:
     """The profiles' cell rows of the layout's features, in order, as ``index`` (the cell's
-    place in `_Cells`'s flat arrays: its window's offset — `offsets`, per bucket of `buckets`
-    — plus its feature's start plus the cell), ``bad`` (a bucket without feature rows, or a
-    cell outside its feature's), and the measures with nulls as the identity of their merge
-    (0 sum, +inf low, -inf high: an edge cell has no sum, low or high)."""
+    place in `_Cells`'s flat arrays: its window's offset — `offsets`: buckets and the first
+    cell of each one's window; None: one window — plus its feature's start plus the cell),
+    ``bad`` (a bucket without feature rows, or a cell outside its feature's), and the
+    measures with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge
+    cell has no sum, low or high)."""
     code = pl.col("feature").cast(layout.features, strict=False).to_physical()
     start = pl.lit(pl.Series(layout.starts, dtype=pl.Int64)).gather(pl.col("__code"))
     size = pl.lit(pl.Series(layout.ends - layout.starts, dtype=pl.Int64)).gather(
         pl.col("__code"))
-    window = pl.col("bucket").replace_strict(buckets, offsets, default=-1,
-                                             return_dtype=pl.Int64)
-    return (profiles.select(CELL_COLUMNS).filter(pl.col("cell").is_not_null())
+    window = pl.lit(0, pl.Int64) if offsets is None else pl.col("bucket").replace_strict(
+        *offsets, default=-1, return_dtype=pl.Int64)
+    columns = CELL_COLUMNS[1:] if offsets is None else CELL_COLUMNS
+    return (profiles.select(columns).filter(pl.col("cell").is_not_null())
             .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null())
             .with_columns(window.alias("__window"))
             .select((pl.col("__window") + start + pl.col("cell")).alias("index"),
@@ -216,7 +220,7 @@ class _Cells:
         """Add cell rows (`_cell_rows_of`), in their order."""
         if not len(cells):
             return
-        if cells.get_column("bad").any():
+        if cells.get_column("bad").any() or not self.counts.shape[0]:
             raise StoreError("a profile has cells outside its feature rows or its reference's "
                              "cells; run `evalctl doctor`")
         index = cells.get_column("index").to_numpy()
