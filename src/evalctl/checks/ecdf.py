@@ -145,8 +145,8 @@ def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, n
     count, low, high = s.cells.counts[0::2], s.cells.lows, s.cells.highs
     with np.errstate(invalid="ignore", divide="ignore"):
         rest = (s.cells.sums - low - high) / (count - 2)
-    rest = np.clip(np.nan_to_num(rest, nan=0.0), low, high)
-    at = np.array([low, high, rest])
+    rest[np.isnan(rest)] = 0.0  # no third value (a mass of 0); ±inf is clipped to low / high
+    at = np.array([low, high, np.clip(rest, low, high)])
     mass = np.array([np.minimum(count, 1), (count >= 2).astype(float),
                      np.maximum(count - 2, 0)]) / s.count
     return np.where(mass > 0, at, fallback), mass
