@@ -161,10 +161,11 @@ def _scan(sources: Sequence[str | pl.DataFrame], storage_options: dict[str, str]
     if not sources:
         frame = pl.LazyFrame(schema=PROFILE_SCHEMA)
         return frame.with_row_index(ROW) if rows else frame
-    if all(isinstance(s, str) for s in sources):
+    if all(isinstance(s, str) for s in sources):  # the path's key=value parts are no columns
         return pl.scan_parquet(list(sources), storage_options=storage_options,  # type: ignore[arg-type]
-                               row_index_name=ROW if rows else None)
-    frame = pl.concat([pl.scan_parquet(s, storage_options=storage_options)
+                               row_index_name=ROW if rows else None, hive_partitioning=False)
+    frame = pl.concat([pl.scan_parquet(s, storage_options=storage_options,
+                                       hive_partitioning=False)
                        if isinstance(s, str) else s.lazy() for s in sources])
     return frame.with_row_index(ROW) if rows else frame
 
