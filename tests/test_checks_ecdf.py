@@ -132,7 +132,7 @@ def test_bounds_always_contain_the_exact_statistics(ref: list, cur: list, fine: 
     tolerance = 1e-9 * (1 + max(map(abs, ref + cur)))
     assert w.lower - tolerance <= exact_w <= w.upper + tolerance
     assert w.lower <= w.value <= w.upper
-    if max(r.counts[0::2] + c.counts[0::2]) <= 3:  # <= 3 values per open cell: model is exact
+    if max(*r.counts[0::2], *c.counts[0::2]) <= 3:  # <= 3 values per open cell: model is exact
         assert w.value == pytest.approx(exact_w, rel=1e-9, abs=tolerance)
 
 

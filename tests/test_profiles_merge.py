@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evalctl.errors import StoreError
 from evalctl.profiles.format import merge_profiles, profile_table
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summary import Summary
@@ -76,6 +78,8 @@ def assert_same(a: dict[Any, dict[str, Summary]], b: dict[Any, dict[str, Summary
                     assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12), (f.name, x, y)
                 elif f.name == "sums":
                     assert np.allclose(x, y, rtol=1e-12, atol=1e-12), f.name
+                elif isinstance(x, np.ndarray):  # numeric cells: exactly (NaN: an empty cell)
+                    assert np.array_equal(x, y, equal_nan=True), (key, feature, f.name, x, y)
                 else:
                     assert x == y, (key, feature, f.name, x, y)
 
@@ -142,3 +146,20 @@ def test_a_profile_counts_what_numpy_counts() -> None:
     unseen = sorted({v for v in values if v not in {"a", "b", "c", "d"}})
     assert counts.get(len(vocabulary) + 1, 0) == sum(v in unseen for v in values)
     assert heads["c"]["unseen"] == unseen and heads["c"]["unseen_exact"]
+
+
+def test_a_profile_with_cells_outside_its_feature_is_a_store_error() -> None:
+    """A damaged profile (a cell beyond its feature's cells, or cells without feature rows)
+    stops the merge with a StoreError (exit 3) instead of adding into another feature."""
+    frame = reference().head(50)
+    table = profile(frame)
+    cells = len(BINNING.numeric["x"].edges) * 2 + 1
+    beyond = table.with_columns(pl.when(pl.col("feature") == "x", pl.col("cell").is_not_null())
+                                .then(cells).otherwise(pl.col("cell")).cast(pl.Int32)
+                                .alias("cell"))
+    headless = table.filter(pl.col("cell").is_not_null())
+    for damaged in (beyond, headless):
+        for window in (None, pl.col("bucket")):
+            with pytest.raises(StoreError, match="outside its feature rows"):
+                merge_profiles([damaged], BINNING, window)
+    merge_profiles([table], BINNING)  # the undamaged profile merges

@@ -141,7 +141,7 @@ def _assert_matches_query(s: NumericSummary | CategoricalSummary, row: dict) -> 
     valued = cell >= 0
     counts = np.zeros(len(s.counts), dtype=np.int64)
     counts[cell[valued]] = n[valued]
-    assert s.counts == tuple(counts.tolist())
+    assert list(s.counts) == counts.tolist()
     assert (s.rows, s.nulls) == (int(n.sum()), int(n[cell == -1].sum()))
     if isinstance(s, CategoricalSummary):
         unseen = cell == len(s.vocabulary) + 1

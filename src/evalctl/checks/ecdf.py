@@ -111,15 +111,15 @@ def kolmogorov_sf(x: float) -> float:
 def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
     """The (unnormalised) Wasserstein-1 distance: a cell-model estimate within proven bounds."""
     r, c = _cell_proportions(ref), _cell_proportions(cur)
-    edges = np.asarray(ref.edges)
+    edges = ref.edge_array
     d_left = np.concatenate([[0.0], np.cumsum(r - c)[1::2]])
-    first = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if v is not None)
-    last = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1]) if v is not None)
+    first = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if not math.isnan(v))
+    last = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1]) if not math.isnan(v))
     a, b = np.r_[first, edges], np.r_[edges, last]
     ref_at, ref_mass = _cell_points(ref, b)
     cur_at, cur_mass = _cell_points(cur, b)
     signed, absolute = _step_integrals(
-        a, b, d_left, np.hstack([ref_at, cur_at]), np.hstack([ref_mass, -cur_mass]))
+        a, b, d_left, np.concatenate([ref_at, cur_at]), np.concatenate([ref_mass, -cur_mass]))
     lower = float(np.sum(np.abs(signed)))
     mu_r, mu_c = _open_cell_means(ref), _open_cell_means(cur)
     gap = _tail_gap(ref, cur, edges) + _interior_gap(a, b, d_left, r[0::2], mu_r, c[0::2], mu_c)
@@ -138,31 +138,37 @@ def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, n
     """Three point masses per open cell that reproduce its count, sum, min and max exactly.
 
     One value sits at the cell's min, one at its max, the other ``count - 2`` at the mean of the
-    rest; with at most three values in a cell this *is* the data. Shape (cells, 3), masses as
-    shares of the sample. Empty slots have mass 0 at `fallback`.
+    rest; with at most three values in a cell this *is* the data. Shape (3, cells) — a row per
+    point, so the work along the points is a few whole-row operations —, masses as shares of
+    the sample. Empty slots have mass 0 at `fallback`.
     """
     count, low, high = s.cells.counts[0::2], s.cells.lows, s.cells.highs
     with np.errstate(invalid="ignore", divide="ignore"):
         rest = (s.cells.sums - low - high) / (count - 2)
-    rest = np.clip(np.nan_to_num(rest, nan=0.0), low, high)
-    at = np.column_stack([low, high, rest])
-    mass = np.column_stack([np.minimum(count, 1), (count >= 2).astype(float),
-                            np.maximum(count - 2, 0)]) / s.count
-    at = np.where(mass > 0, at, fallback[:, None])
-    return at, mass
+    rest[np.isnan(rest)] = 0.0  # no third value (a mass of 0); ±inf is clipped to low / high
+    at = np.array([low, high, np.clip(rest, low, high)])
+    mass = np.array([np.minimum(count, 1), (count >= 2).astype(float),
+                     np.maximum(count - 2, 0)]) / s.count
+    return np.where(mass > 0, at, fallback), mass
 
 
 def _step_integrals(
     a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
-    at the points `at` (shape (cells, k))."""
-    order = np.argsort(at, axis=1, kind="stable")
-    at = np.clip(np.take_along_axis(at, order, axis=1), a[:, None], b[:, None])
-    levels = d_left[:, None] + np.cumsum(np.take_along_axis(jump, order, axis=1), axis=1)
-    levels = np.hstack([d_left[:, None], levels])
-    lengths = np.diff(np.hstack([a[:, None], at, b[:, None]]), axis=1)
-    return np.sum(lengths * levels, axis=1), np.sum(lengths * np.abs(levels), axis=1)
+    at the points `at` (shape (k, cells): the sort, running sums and totals run down the k
+    rows, each a vector operation over every cell; the same additions, in the same order, as
+    along a row of k)."""
+    order = np.argsort(at, axis=0, kind="stable")
+    points = np.empty((at.shape[0] + 2, at.shape[1]))
+    points[0], points[-1] = a, b
+    np.clip(np.take_along_axis(at, order, axis=0), a, b, out=points[1:-1])
+    levels = np.empty((at.shape[0] + 1, at.shape[1]))
+    levels[0] = d_left
+    np.cumsum(np.take_along_axis(jump, order, axis=0), axis=0, out=levels[1:])
+    levels[1:] += d_left
+    lengths = np.diff(points, axis=0)
+    return np.sum(lengths * levels, axis=0), np.sum(lengths * np.abs(levels), axis=0)
 
 
 def _tail_gap(ref: NumericSummary, cur: NumericSummary, edges: np.ndarray) -> float:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.errors import StoreError
 from evalctl.stats.binning import Binning, column_problem
 from evalctl.stats.counters import CategoricalCounter, NumericCounter
 from evalctl.stats.summarize import WindowCounters
@@ -44,7 +45,6 @@ PROFILE_SCHEMA = pl.Schema({  # type: ignore[arg-type]  # polars' stubs: dict of
     "error": pl.String, "unseen": pl.List(pl.String), "unseen_exact": pl.Boolean,
     "count": pl.Int64, "sum": pl.Float64, "low": pl.Float64, "high": pl.Float64,
 })
-PART = "__part"  # the profile's position in a merge (fixes the order of float sums)
 WINDOW = "__window"
 
 
@@ -89,8 +89,8 @@ def _cell_rows(columns: dict[str, list[Any]], bucket: datetime, s: Summary) -> N
     fill.update(bucket=[bucket] * n, feature=[s.feature] * n, kind=[s.kind] * n,
                 cell=cells.tolist(), count=counts[cells].tolist())
     if isinstance(s, NumericSummary):
-        opened: dict[str, tuple[float | None, ...]] = {"sum": s.sums, "low": s.lows,
-                                                       "high": s.highs}
+        opened: dict[str, list[float]] = {"sum": s.sums.tolist(), "low": s.lows.tolist(),
+                                          "high": s.highs.tolist()}
         for name, values in opened.items():
             fill[name] = [values[c // 2] if c % 2 == 0 else None for c in cells.tolist()]
     for name, column in fill.items():
@@ -185,6 +185,11 @@ class Merged:
     unseen_exact: bool
 
 
+FILES_PER_READ = 16  # profiles whose cell rows one query reads (~1.5 MB of cells each)
+CELL_COLUMNS = ("bucket", "feature", "cell", "count", "sum", "low", "high")
+ROW = "__row"  # a feature row's position in the profiles read (fixes the order of float sums)
+
+
 def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
                    window: pl.Expr | None = None,
                    storage_options: dict[str, str] | None = None) -> Merged:
@@ -192,87 +197,128 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     feature of `binning`, per window (`window`: an expression of ``bucket``; None: one
     window, keyed None). Windows are sorted by key.
 
-    Profiles are read one at a time, whole and eagerly (memory: one profile plus the merged
-    cells; a lazy scan pushing the feature filter into the Parquet reader took three times
-    as long, and one query over every profile twice the memory for no gain). Feature rows
-    merge in one polars group-by at the end, cells in numpy as each profile is read (a
-    profile's windows at once); floats are added in the profiles' order (`np.add.at` is
-    sequential), so the result is the same bits on every run."""
+    Polars queries read the profiles, none per profile: one query reads every profile's
+    feature rows (a few per feature and bucket) and merges them in a group-by; the cell rows
+    are read `FILES_PER_READ` profiles per query (multithreaded; memory: those profiles' cells
+    plus the merged ones) and added into one array per cell measure and window with
+    ``np.add.at`` / ``np.minimum.at`` / ``np.maximum.at``, which go in row order — the
+    profiles' order — so floats add up to the same bits on every run."""
     layout = _Layout(binning)
-    wanted = pl.col("feature").is_in(list(binning.kinds))
-    key = pl.lit(0) if window is None else window
-    heads: list[pl.DataFrame] = []
-    for part, source in enumerate(sources):
-        table = pl.read_parquet(source, storage_options=storage_options) \
-            if isinstance(source, str) else source
-        keyed = table.with_columns(key.alias(WINDOW), pl.lit(part, pl.Int32).alias(PART)
-                                   ).filter(wanted)
-        cell = keyed.get_column("cell").is_not_null()
-        heads.append(keyed.filter(~cell).drop("count", "sum", "low", "high"))
-        layout.add(keyed.filter(cell))
-    merged = (pl.concat(heads).group_by(WINDOW, "feature").agg(*_head_aggregates())
-              .sort(WINDOW) if heads else pl.DataFrame())
+    heads = _scan(sources, storage_options, rows=True).filter(
+        pl.col("cell").is_null(), pl.col("feature").is_in(list(layout.offsets))
+    ).drop("count", "sum", "low", "high").with_columns(
+        (pl.lit(0) if window is None else window).alias(WINDOW)).collect()
+    windows = heads.get_column(WINDOW).unique().sort()
+    offsets = None  # one window: every bucket's cells go to the first (no bucket read)
+    if window is not None:
+        buckets = heads.select("bucket", WINDOW).unique()
+        offsets = (buckets.get_column("bucket"), buckets.get_column(WINDOW).replace_strict(
+            windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64))
+    cells = _Cells(layout, len(windows))
+    for first in range(0, len(sources), FILES_PER_READ):
+        cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
+                                layout, offsets).collect())
+    merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
-    exact = True
-    previous: Any = object()
-    for head in merged.iter_rows(named=True):  # sorted by window: one window after the other
-        if head[WINDOW] != previous:  # the previous window's summaries are built: free its cells
-            layout.windows.pop(previous, None)
-            previous = head[WINDOW]
+    slots = dict(zip(windows.to_list(), range(len(windows)), strict=True))
+    for head in merged.iter_rows(named=True):
         at = None if window is None else head[WINDOW]
         summaries.setdefault(at, {})[head["feature"]] = _summary(
-            head, layout.cells(head[WINDOW], head["feature"]), binning)
+            head, cells.of(slots[head[WINDOW]], head["feature"]), binning)
         rows[at] = max(rows.get(at, 0), int(head["rows"]))
-        exact = exact and bool(head["unseen_exact"] is not False)
     if window is None and not summaries:  # no rows at all: empty summaries, as `summarize`
         summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
         rows[None] = 0
     ordered = {at: {f: summaries[at][f] for f in binning.kinds if f in summaries[at]}
                for at in sorted(summaries, key=lambda k: (k is None, k))}
+    exact = bool(merged.get_column("unseen_exact").all()) if len(merged) else True
     return Merged(ordered, rows, exact)
 
 
+def _scan(sources: Sequence[str | pl.DataFrame], storage_options: dict[str, str] | None,
+          rows: bool = False) -> pl.LazyFrame:
+    """Profiles (paths or tables) as one lazy frame, in order; `rows`: with their position
+    (`ROW`)."""
+    if not sources:
+        frame = pl.LazyFrame(schema=PROFILE_SCHEMA)
+        return frame.with_row_index(ROW) if rows else frame
+    if all(isinstance(s, str) for s in sources):  # the path's key=value parts are no columns
+        return pl.scan_parquet(list(sources), storage_options=storage_options,  # type: ignore[arg-type]
+                               row_index_name=ROW if rows else None, hive_partitioning=False)
+    frame = pl.concat([pl.scan_parquet(s, storage_options=storage_options,
+                                       hive_partitioning=False)
+                       if isinstance(s, str) else s.lazy() for s in sources])
+    return frame.with_row_index(ROW) if rows else frame
+
+
 class _Layout:
-    """Every window's merged cells, each feature's laid end to end (feature f owns
-    ``offsets[f]:offsets[f] + size``), filled profile by profile."""
+    """Where each feature's cells sit in a window's arrays: feature f owns
+    ``offsets[f]:offsets[f] + sizes[f]``."""
 
     def __init__(self, binning: Binning) -> None:
         sizes = {f: _cell_count(f, binning) for f in binning.kinds}
         starts = np.concatenate([[0], np.cumsum(list(sizes.values()), dtype=np.int64)])
         self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
         self.features = pl.Enum(list(sizes))
-        self.starts = starts[:-1]
+        self.starts, self.ends = starts[:-1], starts[1:]
         self.sizes, self.total = sizes, int(starts[-1])
-        self.windows: dict[Any, tuple[np.ndarray, ...]] = {}
+
+
+def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout,
+                  offsets: tuple[pl.Series, pl.Series] | None) -> pl.LazyFrame:
+    """The profiles' cell rows of the layout's features, in order, as ``index`` (the cell's
+    place in `_Cells`'s flat arrays: its window's offset — `offsets`: buckets and the first
+    cell of each one's window; None: one window — plus its feature's start plus the cell),
+    ``bad`` (a bucket without feature rows, or a cell outside its feature's), and the
+    measures with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge
+    cell has no sum, low or high)."""
+    code = pl.col("feature").cast(layout.features, strict=False).to_physical()
+    start = pl.lit(pl.Series(layout.starts, dtype=pl.Int64)).gather(pl.col("__code"))
+    size = pl.lit(pl.Series(layout.ends - layout.starts, dtype=pl.Int64)).gather(
+        pl.col("__code"))
+    window = pl.lit(0, pl.Int64) if offsets is None else pl.col("bucket").replace_strict(
+        *offsets, default=-1, return_dtype=pl.Int64)
+    columns = CELL_COLUMNS[1:] if offsets is None else CELL_COLUMNS
+    return (profiles.select(columns).filter(pl.col("cell").is_not_null())
+            .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null())
+            .with_columns(window.alias("__window"))
+            .select((pl.col("__window") + start + pl.col("cell")).alias("index"),
+                    ((pl.col("__window") < 0) | (pl.col("cell") < 0)
+                     | (pl.col("cell") >= size)).alias("bad"),
+                    pl.col("count"), pl.col("sum").fill_null(0.0),
+                    pl.col("low").fill_null(np.inf), pl.col("high").fill_null(-np.inf)))
+
+
+class _Cells:
+    """Every window's merged cells: counts, sums, lows and highs, one row per window."""
+
+    def __init__(self, layout: _Layout, windows: int) -> None:
+        self.layout = layout
+        shape = (windows, layout.total)
+        self.counts, self.sums = np.zeros(shape, dtype=np.int64), np.zeros(shape)
+        self.lows, self.highs = np.full(shape, np.inf), np.full(shape, -np.inf)
 
     def add(self, cells: pl.DataFrame) -> None:
-        """Add one profile's cell rows, window by window (a profile spans few windows)."""
+        """Add cell rows (`_cell_rows_of`), in their order."""
         if not len(cells):
             return
-        parts = (cells.partition_by(WINDOW, as_dict=True, maintain_order=True)
-                 if cells.get_column(WINDOW).n_unique() > 1
-                 else {(cells.item(0, WINDOW),): cells})
-        for (key,), part in parts.items():
-            counts, sums, lows, highs = self.windows.get(key) or self._new(key)
-            feature = part.get_column("feature").cast(self.features).to_physical().to_numpy()
-            index = self.starts[feature] + part.get_column("cell").to_numpy().astype(np.int64)
-            np.add.at(counts, index, part.get_column("count").to_numpy())
-            np.add.at(sums, index, part.get_column("sum").fill_null(0.0).to_numpy())
-            opened = part.get_column("low").is_not_null().to_numpy()
-            np.minimum.at(lows, index[opened], part.get_column("low").to_numpy()[opened])
-            np.maximum.at(highs, index[opened], part.get_column("high").to_numpy()[opened])
+        if cells.get_column("bad").any() or not self.counts.shape[0]:
+            raise StoreError("a profile has cells outside its feature rows or its reference's "
+                             "cells; run `evalctl doctor`")
+        index = cells.get_column("index").to_numpy()
+        for (name, add), values in zip(self.MERGES.items(), self.arrays(), strict=True):
+            add.at(values.reshape(-1), index, cells.get_column(name).to_numpy())
 
-    def _new(self, key: Any) -> tuple[np.ndarray, ...]:
-        arrays = (np.zeros(self.total, dtype=np.int64), np.zeros(self.total),
-                  np.full(self.total, np.inf), np.full(self.total, -np.inf))
-        self.windows[key] = arrays
-        return arrays
+    MERGES = {"count": np.add, "sum": np.add, "low": np.minimum, "high": np.maximum}
 
-    def cells(self, key: Any, feature: str) -> tuple[np.ndarray, ...]:
-        arrays = self.windows.get(key) or self._new(key)  # a window no profile has cells of
-        cut = slice(self.offsets[feature], self.offsets[feature] + self.sizes[feature])
-        return tuple(a[cut] for a in arrays)
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.counts, self.sums, self.lows, self.highs
+
+    def of(self, slot: int, feature: str) -> tuple[np.ndarray, ...]:
+        at = slice(self.layout.offsets[feature],
+                   self.layout.offsets[feature] + self.layout.sizes[feature])
+        return tuple(a[slot, at] for a in self.arrays())
 
 
 def _cell_count(feature: str, binning: Binning) -> int:
@@ -296,7 +342,7 @@ def _empty(feature: str, binning: Binning) -> Summary:
 
 def _head_aggregates() -> list[pl.Expr]:
     n = (pl.col("rows") - pl.col("nulls") - pl.col("nonfinite")).cast(pl.Float64)
-    ordered = [PART, "bucket"]
+    ordered = [ROW]
     total = n.sort_by(*ordered).sum()
     mean = (n * pl.col("mean")).sort_by(*ordered).sum() / total
     spread = (pl.col("m2") + n * (pl.col("mean") - mean) ** 2).sort_by(*ordered).sum()
@@ -339,19 +385,13 @@ def _numeric(head: dict[str, Any], cells: tuple[np.ndarray, ...],
     bins = binning.numeric[head["feature"]]
     counts, sums, lows, highs = (c[0::2] if i else c for i, c in enumerate(cells))
     seen = counts[0::2] > 0
+    # + 0.0 turns -0.0 into 0.0, as the scan does (`evalctl.stats.counters`)
     return NumericSummary(
         head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
         nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
-        mean=head["mean"], m2=head["m2"], counts=tuple(counts.tolist()),
-        sums=tuple((np.where(seen, sums, 0.0) + 0.0).tolist()),
-        lows=_present(lows, seen), highs=_present(highs, seen))
-
-
-def _present(values: np.ndarray, seen: np.ndarray) -> tuple[float | None, ...]:
-    out: list[float | None] = (values + 0.0).tolist()
-    for empty in np.flatnonzero(~seen).tolist():
-        out[empty] = None
-    return tuple(out)
+        mean=head["mean"], m2=head["m2"], counts=counts,
+        sums=np.where(seen, sums, 0.0) + 0.0, lows=np.where(seen, lows, np.nan) + 0.0,
+        highs=np.where(seen, highs, np.nan) + 0.0)
 
 
 def _categorical(head: dict[str, Any], counts: np.ndarray,

@@ -76,16 +76,10 @@ class NumericCounter:
             minimum=float(lows[seen].min()) if seen.any() else None,
             maximum=float(highs[seen].max()) if seen.any() else None,
             mean=self.mean if self.n else 0.0, m2=self.m2 if self.n else 0.0,
-            counts=tuple(counts.tolist()), sums=tuple(sums.tolist()),
-            lows=_present(lows[0::2], open_seen), highs=_present(highs[0::2], open_seen),
+            counts=counts.copy(), sums=sums,
+            lows=np.where(open_seen, lows[0::2], np.nan),
+            highs=np.where(open_seen, highs[0::2], np.nan),
         )
-
-
-def _present(values: np.ndarray, seen: np.ndarray) -> tuple[float | None, ...]:
-    out: list[float | None] = values.tolist()
-    for empty in np.flatnonzero(~seen).tolist():
-        out[empty] = None
-    return tuple(out)
 
 
 class CategoricalCounter:

@@ -12,7 +12,7 @@ window is *not* an error: its summary is simply empty and the measures say so.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -33,15 +33,30 @@ class CellArrays:
     highs: np.ndarray
 
 
-@dataclass(frozen=True)
+def _integers() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _floats() -> np.ndarray:
+    return np.zeros(0)
+
+
+CELL_TYPES = {"counts": np.int64, "sums": np.float64, "lows": np.float64,
+              "highs": np.float64}
+
+
+@dataclass(frozen=True, eq=False)
 class NumericSummary:
     """One numeric feature in one window.
 
     `counts` has ``2 * len(edges) + 1`` cells, interleaving the open intervals and the edges:
     ``(-inf, e0), {e0}, (e0, e1), {e1}, ..., {em}, (em, inf)``. `sums`, `lows` and `highs`
     hold the sum, smallest and largest value in each open interval (``len(edges) + 1`` of
-    them; None when the interval is empty). `mean` and `m2` (sum of squared deviations) are
-    over the finite values; nulls and NaN/inf are counted apart.
+    them; NaN low and high when the interval is empty). The four are numpy arrays (int64
+    counts, float64 others; sequences given to the constructor are converted, None to NaN):
+    a drift over 30 windows of 30 features holds millions of cells, which as Python objects
+    cost more to build than the measures computed on them. `mean` and `m2` (sum of squared
+    deviations) are over the finite values; nulls and NaN/inf are counted apart.
     """
 
     feature: str
@@ -54,34 +69,50 @@ class NumericSummary:
     maximum: float | None = None
     mean: float = 0.0
     m2: float = 0.0
-    counts: tuple[int, ...] = ()
-    sums: tuple[float, ...] = ()
-    lows: tuple[float | None, ...] = ()
-    highs: tuple[float | None, ...] = ()
+    counts: np.ndarray = field(default_factory=_integers)
+    sums: np.ndarray = field(default_factory=_floats)
+    lows: np.ndarray = field(default_factory=_floats)
+    highs: np.ndarray = field(default_factory=_floats)
     error: str | None = None
     kind: str = "numeric"
+
+    def __post_init__(self) -> None:
+        for name, dtype in CELL_TYPES.items():
+            value = getattr(self, name)
+            if not (isinstance(value, np.ndarray) and value.dtype == dtype):
+                object.__setattr__(self, name, np.asarray(value, dtype=dtype))
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field; cells equal when their arrays are (NaN equal to NaN)."""
+        if not isinstance(other, NumericSummary):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
+                   if f.name in CELL_TYPES else getattr(self, f.name) == getattr(other, f.name)
+                   for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside: not hashable
 
     @classmethod
     def empty(cls, feature: str, bins: NumericBins) -> NumericSummary:
         cells = len(bins.edges)
         return cls(feature, bins.edges, bins.psi_edges,
-                   counts=(0,) * (2 * cells + 1), sums=(0.0,) * (cells + 1),
-                   lows=(None,) * (cells + 1), highs=(None,) * (cells + 1))
+                   counts=np.zeros(2 * cells + 1, dtype=np.int64), sums=np.zeros(cells + 1),
+                   lows=np.full(cells + 1, math.nan), highs=np.full(cells + 1, math.nan))
 
     @cached_property  # read once per measure and window: summed once (the fields are frozen)
     def count(self) -> int:
         """Finite values (rows minus nulls minus NaN/inf)."""
-        return sum(self.counts)
+        return int(self.counts.sum())
+
+    @cached_property  # the reference's, read by every window's measures
+    def edge_array(self) -> np.ndarray:
+        """`edges` as an array."""
+        return np.asarray(self.edges, dtype=float)
 
     @cached_property
     def cells(self) -> CellArrays:
-        """`counts`, `sums`, `lows` and `highs` as float arrays (NaN for an empty cell's low
-        and high), converted once for the measures that read them window after window."""
-        return CellArrays(np.asarray(self.counts, dtype=float),
-                          np.asarray(self.sums, dtype=float),
-                          np.array([math.nan if v is None else v for v in self.lows], dtype=float),
-                          np.array([math.nan if v is None else v for v in self.highs],
-                                   dtype=float))
+        """`counts` as floats beside `sums`, `lows` and `highs`, for the measures."""
+        return CellArrays(self.counts.astype(float), self.sums, self.lows, self.highs)
 
     @property
     def variance(self) -> float | None:
@@ -96,16 +127,16 @@ class NumericSummary:
     @property
     def below(self) -> int:
         """Finite values below the reference minimum."""
-        return self.counts[0] if self.counts else 0
+        return int(self.counts[0]) if self.counts.size else 0
 
     @property
     def above(self) -> int:
         """Finite values above the reference maximum."""
-        return self.counts[-1] if self.counts else 0
+        return int(self.counts[-1]) if self.counts.size else 0
 
     def psi_counts(self) -> np.ndarray:
         """Counts in the right-closed bins ``(-inf, q1], ..., (qk, inf)`` of `psi_edges`."""
-        edges = np.asarray(self.edges)
+        edges = self.edge_array
         q = np.asarray(self.psi_edges)
         open_left = np.concatenate([[0], np.searchsorted(q, edges, side="right")])
         at_edge = np.searchsorted(q, edges, side="left")
@@ -116,10 +147,12 @@ class NumericSummary:
                            minlength=len(q) + 1).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """Plain Python values (lists; None for an empty cell's low and high)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["edges"], data["psi_edges"] = list(self.edges), list(self.psi_edges)
-        data["counts"], data["sums"] = list(self.counts), list(self.sums)
-        data["lows"], data["highs"] = list(self.lows), list(self.highs)
+        data["counts"], data["sums"] = self.counts.tolist(), self.sums.tolist()
+        for name in ("lows", "highs"):
+            data[name] = [None if math.isnan(v) else v for v in getattr(self, name).tolist()]
         return data
 
 
@@ -180,20 +213,17 @@ Summary = NumericSummary | CategoricalSummary
 
 def summary_from_dict(data: dict[str, Any]) -> Summary:
     """Inverse of ``Summary.to_dict``."""
-    fields = dict(data)
-    if fields.get("kind") == "numeric":
-        for key in ("edges", "psi_edges", "sums"):
-            fields[key] = tuple(float(v) for v in fields[key])
-        fields["counts"] = tuple(int(v) for v in fields["counts"])
-        for key in ("lows", "highs"):
-            fields[key] = tuple(None if v is None else float(v) for v in fields[key])
-        return NumericSummary(**fields)
-    if fields.get("kind") == "categorical":
-        fields["vocabulary"] = tuple(fields["vocabulary"])
-        fields["counts"] = tuple(int(v) for v in fields["counts"])
-        fields["unseen_names"] = tuple(fields["unseen_names"])
-        return CategoricalSummary(**fields)
-    raise ValueError(f"unknown summary kind {fields.get('kind')!r}")
+    values = dict(data)
+    if values.get("kind") == "numeric":
+        for key in ("edges", "psi_edges"):
+            values[key] = tuple(float(v) for v in values[key])
+        return NumericSummary(**values)  # cells: lists to arrays, None to NaN
+    if values.get("kind") == "categorical":
+        values["vocabulary"] = tuple(values["vocabulary"])
+        values["counts"] = tuple(int(v) for v in values["counts"])
+        values["unseen_names"] = tuple(values["unseen_names"])
+        return CategoricalSummary(**values)
+    raise ValueError(f"unknown summary kind {values.get('kind')!r}")
 
 
 def merge(a: Summary, b: Summary) -> Summary:
@@ -233,11 +263,15 @@ def _merge_numeric(a: NumericSummary, b: NumericSummary) -> NumericSummary:
         maximum=_pick(max, a.maximum, b.maximum),
         mean=mean,
         m2=m2,
-        counts=tuple(x + y for x, y in zip(a.counts, b.counts, strict=True)),
-        sums=tuple(x + y for x, y in zip(a.sums, b.sums, strict=True)),
-        lows=tuple(_pick(min, x, y) for x, y in zip(a.lows, b.lows, strict=True)),
-        highs=tuple(_pick(max, x, y) for x, y in zip(a.highs, b.highs, strict=True)),
+        counts=_add(a.counts, b.counts), sums=_add(a.sums, b.sums),
+        lows=np.fmin(a.lows, b.lows), highs=np.fmax(a.highs, b.highs),  # NaN: empty, ignored
     )
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.shape != b.shape:
+        raise ValueError(f"cannot merge cells of {a.size} and {b.size} values")
+    return a + b
 
 
 def merge_moments(
