@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import os
 import shutil
 import sys
 import tempfile
@@ -36,8 +37,8 @@ from _common import (  # noqa: E402
     evalctl_timed,
     feature_names,
     python_timed,
-    synth_frame,
     write_config,
+    write_synth_export,
 )
 
 FLOOR = """
@@ -56,8 +57,9 @@ def ingest(work: Path, frame_rows: int, seed: int, env: str, shift: float,
     given `plain` (a config whose model has no reference, on its own store), the same export
     there first: (with, without)."""
     path = work / f"{env}.parquet"
-    synth_frame(frame_rows, seed=seed, start=start, days=30, shift=shift,
-                id_offset=offset).write_parquet(path)
+    # written chunk by chunk: the benchmark never holds a 20M-row frame
+    write_synth_export(path, frame_rows, seed=seed, start=start, days=30, shift=shift,
+                       id_offset=offset)
     args = ["ingest", path.name, "--model", "bench", "--version", "v1", "--env", env]
     without = evalctl_timed(["--config", plain.name, *args], cwd=work) if plain else None
     timing = evalctl_timed(args, cwd=work)
@@ -121,7 +123,7 @@ def main() -> None:
         sizes[rows] = dict(timings)
         floor = timings[0][1]
         print(f"\nprofiles benchmark: {rows:,} rows per side, 30 features (+ score, "
-              "prediction), 30 days")
+              f"prediction), 30 days; load average {os.getloadavg()[0]:.1f} at the end")
         print(f"{'step':<34}{'seconds':>10}{'x floor':>10}{'peak RSS MiB':>15}")
         for name, t in timings:
             print(f"{name:<34}{t.seconds:>10.2f}{t.seconds / floor.seconds:>10.2f}"
@@ -130,6 +132,7 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(base / f"rows-{rows}", ignore_errors=True)
     print(side_by_side(sizes))
+    print(memory_targets(sizes))
     if args.keep is None:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -152,6 +155,28 @@ def side_by_side(sizes: dict[int, dict[str, Timing]]) -> str:
         cells = "".join(f"{f'{t[name].seconds:.2f} / {t[name].peak_rss_mib:,.0f}':>22}"
                         for t in sizes.values())
         lines.append(f"{name:<34}{cells}")
+    return "\n".join(lines)
+
+
+MEMORY_STEPS = ("skew --engine scan", "drift 1d --engine scan", "profiles build (training)")
+
+
+def memory_targets(sizes: dict[int, dict[str, Timing]]) -> str:
+    """The scan path's memory targets (issue #16): at the largest size, peak RSS at most
+    1.5 GiB, and within 20% of the next size down (memory bounded by a data file, not by the
+    selection)."""
+    if not sizes:
+        return ""
+    order = sorted(sizes)
+    top = order[-1]
+    lines = [f"\nscan-path memory at {top:,} rows (target <= 1,536 MiB"
+             + (f", <= 1.2x {order[-2]:,} rows)" if len(order) > 1 else ")")]
+    for name in MEMORY_STEPS:
+        peak = sizes[top][name].peak_rss_mib
+        text = f"{name:<34}{peak:>8,.0f} MiB"
+        if len(order) > 1:
+            text += f"  {peak / sizes[order[-2]][name].peak_rss_mib:.2f}x {order[-2]:,} rows"
+        lines.append(text)
     return "\n".join(lines)
 
 
