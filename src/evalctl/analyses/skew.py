@@ -38,7 +38,7 @@ from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
-from evalctl.profiles.parts import file_scans
+from evalctl.profiles.parts import CHUNK, chunked_scans, file_scans
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
@@ -130,8 +130,9 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
         if scan is None:
             return plan, (merged[0].summaries[None], merged[1].summaries[None], None)
         plan = scan
-    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings,
-                                                       ref_parts)
+    ref_summary, chunk_summaries = reference_summaries(
+        ref_lf, binning, model, settings, ref_parts,
+        reference_chunks(store, model, ref_sel, ref_lf, settings))
     progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
     cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema())
     return plan, (ref_summary, summarize(cur_lf, binning, parts=cur_parts)[None],
@@ -161,16 +162,30 @@ def output_columns(model: ModelConfig) -> list[str]:
     return [c for c in (model.score, model.prediction) if c]
 
 
+def reference_chunks(store: Store, model: ModelConfig, selection: Selection, lf: Any,
+                     settings: DriftSettings) -> list[Any] | None:
+    """The reference file by file with each row's equal-row chunk (`chunked_scans`) when
+    the thresholds come from reference chunks, else None."""
+    if settings.thresholds != "reference_chunks":
+        return None
+    return chunked_scans(store, model, selection, lf.collect_schema(), settings.chunks)
+
+
 def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,
-                        settings: DriftSettings, parts: list[Any] | None = None
+                        settings: DriftSettings, parts: list[Any] | None = None,
+                        chunked: list[Any] | None = None
                         ) -> tuple[dict[str, Summary], list[dict[str, Summary]] | None]:
     """The whole reference's summaries and, for data-driven thresholds, its chunks' — from
     one grouped scan (chunks merge into the whole: summaries are mergeable). `parts`: the
-    reference file by file (`evalctl.profiles.compute.file_scans`); equal-row chunks rank
-    every row of the reference at once, so they read `ref_lf` whole."""
+    reference file by file (`evalctl.profiles.parts.file_scans`); `chunked`: the same with
+    each row's chunk (`reference_chunks`), read part by part. Without `chunked`, equal-row
+    chunks rank every row of `ref_lf` at once."""
     if settings.thresholds != "reference_chunks":
         return summarize(ref_lf, binning, parts=parts or ())[None], None
-    by_chunk = summarize(ref_lf, binning, by=chunk_index(model.timestamp, settings.chunks))
+    if chunked:
+        by_chunk = summarize(ref_lf, binning, by=CHUNK, parts=chunked)
+    else:
+        by_chunk = summarize(ref_lf, binning, by=chunk_index(model.timestamp, settings.chunks))
     chunks = list(by_chunk.values())
     whole = {f: _merge_all([c[f] for c in chunks]) for f in chunks[0]}
     return whole, chunks
