@@ -14,6 +14,7 @@ from evalctl.analyses.common import (
     side_inputs,
 )
 from evalctl.analyses.hints import JoinHint, joinable_selectors
+from evalctl.analyses.skew_join import join_skew
 from evalctl.checks import (
     MEASURES,
     adjust_pvalues_bh,
@@ -21,10 +22,8 @@ from evalctl.checks import (
     compare_schemas,
     compute_score,
     evaluate_feature,
-    join_on_id,
     judge,
     resolve_measure,
-    transform_skew,
 )
 from evalctl.checks.aggregate import (
     attach_p_values,
@@ -349,8 +348,7 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     if key not in schema or key not in cur_lf.collect_schema():
         raise InputError(f"--join-key: column {key!r} is not in both selections")
     features = {c: k for c, k in kinds.items() if c != key}
-    joined = join_on_id(ref_lf, cur_lf, key, list(features))
-    rows = transform_skew(joined, features, id_column=key)
+    rows = join_skew(ref_lf, cur_lf, key, features, ref_sel.rows + cur_sel.rows)
     n_joined = rows[0]["rows"] if rows else 0
     for row in rows:
         row["section"] = "transformation"
