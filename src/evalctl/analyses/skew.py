@@ -74,7 +74,7 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
     if join_key:
         inputs_only = {c: k for c, k in kinds.items() if c in model.features}
         transform, match = transformation_results(ref_lf, cur_lf, join_key, inputs_only,
-                                                  ref_sel, cur_sel)
+                                                  ref_sel, cur_sel, store, model)
         if match["joined"] == 0:
             raise InputError(no_shared_ids(store, model, reference, current, join_key))
         results += transform
@@ -338,8 +338,8 @@ def schema_result(store: Store, model: ModelConfig, ref: Selection, cur: Selecti
 
 
 def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, str],
-                           ref_sel: Selection, cur_sel: Selection
-                           ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                           ref_sel: Selection, cur_sel: Selection, store: Store,
+                           model: ModelConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Row-by-row comparison of the same ids on both sides (training/serving skew).
 
     Only input features are compared: the outputs of two model versions differ by design.
@@ -348,7 +348,9 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     if key not in schema or key not in cur_lf.collect_schema():
         raise InputError(f"--join-key: column {key!r} is not in both selections")
     features = {c: k for c, k in kinds.items() if c != key}
-    rows = join_skew(ref_lf, cur_lf, key, features, ref_sel.rows + cur_sel.rows)
+    rows = join_skew(ref_lf, cur_lf, key, features, ref_sel.rows + cur_sel.rows,
+                     lambda: (file_scans(store, model, ref_sel, schema),
+                              file_scans(store, model, cur_sel, cur_lf.collect_schema())))
     n_joined = rows[0]["rows"] if rows else 0
     for row in rows:
         row["section"] = "transformation"
