@@ -154,3 +154,35 @@ def children_cpu_seconds() -> float:
     around a timed run is its CPU time (steadier than wall time on a shared host)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+EXPORT_CHUNK_ROWS = 1_000_000  # rows `write_synth_export` generates and writes at a time
+
+
+def write_synth_export(path: Path, n: int, seed: int, start: datetime, days: int,
+                       shift: float = 0.0, id_offset: int = 0,
+                       chunk_rows: int = EXPORT_CHUNK_ROWS) -> None:
+    """`synth_frame`'s data (n rows over `days` days, the same columns and time spacing) as one
+    Parquet export written chunk by chunk (a row group or more per chunk), so the benchmark
+    never holds more than `chunk_rows` rows: a 20M-row export is not a 20M-row frame.
+    Each chunk draws from its own generator (seed, chunk), so its values differ from
+    `synth_frame(n, seed, ...)` when there is more than one chunk."""
+    import pyarrow.parquet as pq  # only the chunked writer needs pyarrow
+
+    step = days * 86_400_000_000 // n
+    writer: pq.ParquetWriter | None = None
+    try:
+        for k, lo in enumerate(range(0, n, chunk_rows)):
+            rows = min(chunk_rows, n - lo)
+            frame = synth_frame(rows, seed=seed if n <= chunk_rows else seed * 1_000 + k,
+                                start=start, days=days, shift=shift, id_offset=id_offset + lo)
+            frame = frame.with_columns(ts=pl.Series(
+                np.datetime64(start, "us")
+                + ((lo + np.arange(rows)) * step).astype("timedelta64[us]")))
+            table = frame.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=min(rows, 250_000))
+    finally:
+        if writer is not None:
+            writer.close()

@@ -10,11 +10,16 @@ size it times, end to end in a child process with its peak RSS:
   `profiles build` (the one-time fit and profiling of the training batch; target: at most
   1.5x the scan-path skew);
 - `skew` and `drift --window 1d` with `--engine profiles` and `--engine scan`;
+- the scan-path questions that need rows: `skew` with `thresholds: reference_chunks`,
+  `drift --windows 30`, and `skew --join-key` (training joined with itself);
 - `monitor` for the last day (drift over 7 days) with profiles, and with a config without
   `reference:` (every check scans).
 
 Targets (issue #16): skew and drift from profiles at most 0.6 s and 300 MB at every size,
-flat in the row count. After the per-size tables, one table puts the sizes side by side.
+flat in the row count; the scan path and `profiles build` at most 1.5 GiB at 20M rows and
+within 20% of 5M. After the per-size tables, one table puts the sizes side by side, then the
+scan path's memory at the largest size. The exports are written chunk by chunk, so the
+benchmark itself never holds a size's rows.
 evalctl's modules are byte-compiled first (as pip does at install), so no run pays for it.
 
 Usage: python benchmarks/profiles.py [--rows 1000000 5000000 20000000] [--keep DIR]
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import os
 import shutil
 import sys
 import tempfile
@@ -36,8 +42,8 @@ from _common import (  # noqa: E402
     evalctl_timed,
     feature_names,
     python_timed,
-    synth_frame,
     write_config,
+    write_synth_export,
 )
 
 FLOOR = """
@@ -58,8 +64,9 @@ def ingest(work: Path, frame_rows: int, seed: int, env: str, shift: float,
     there first: (with, without). `mirror`: ingest it there too, untimed (so the store
     without profiles holds the same training batch, and the ratio measures profiles alone)."""
     path = work / f"{env}.parquet"
-    synth_frame(frame_rows, seed=seed, start=start, days=30, shift=shift,
-                id_offset=offset).write_parquet(path)
+    # written chunk by chunk: the benchmark never holds a 20M-row frame
+    write_synth_export(path, frame_rows, seed=seed, start=start, days=30, shift=shift,
+                       id_offset=offset)
     args = ["ingest", path.name, "--model", "bench", "--version", "v1", "--env", env]
     if mirror is not None:
         evalctl_timed(["--config", mirror.name, *args], cwd=work)
@@ -100,12 +107,32 @@ def run_size(work: Path, rows: int) -> list[tuple[str, Timing]]:
         timings.append((f"drift 1d --engine {engine}",
                         evalctl_timed(["drift", *out, *sides, "--window", "1d", "--engine",
                                        engine], cwd=work)))
+    timings += bounded_reads(work, out, sides)
     monitor = ["monitor", "--model", "bench", "--date", "2026-11-30", "--format", "json",
                "--output", "out.json"]
     timings.append(("monitor (profiles)", evalctl_timed(monitor, cwd=work)))
     timings.append(("monitor (scan)", evalctl_timed(["--config", "scan.yaml", *monitor],
                                                      cwd=work)))
     return timings
+
+
+def bounded_reads(work: Path, out: list[str], sides: list[str]) -> list[tuple[str, Timing]]:
+    """The scan-path questions that need rows (issue #16 item 6): equal-row chunks of the
+    reference (`thresholds: reference_chunks`) and of the current (`drift --windows 30`), and
+    `--join-key` (training joined with itself on the id: every row joins once)."""
+    chunks = work / "chunks.yaml"
+    chunks.write_text((work / "evalctl.yaml").read_text() + "    checks:\n      skew:\n"
+                      "        thresholds: reference_chunks\n        chunks: 10\n")
+    scan = ["--engine", "scan"]
+    return [
+        ("skew reference_chunks (scan)",
+         evalctl_timed(["--config", chunks.name, "skew", *out, *sides, *scan], cwd=work)),
+        ("drift --windows 30 (scan)",
+         evalctl_timed(["drift", *out, *sides, "--windows", "30", *scan], cwd=work)),
+        ("skew --join-key (self-join)",
+         evalctl_timed(["skew", *out, "--reference", "training", "--current", "training",
+                        "--join-key", "request_id", *scan], cwd=work)),
+    ]
 
 
 def main() -> None:
@@ -125,7 +152,7 @@ def main() -> None:
         sizes[rows] = dict(timings)
         floor = timings[0][1]
         print(f"\nprofiles benchmark: {rows:,} rows per side, 30 features (+ score, "
-              "prediction), 30 days")
+              f"prediction), 30 days; load average {os.getloadavg()[0]:.1f} at the end")
         print(f"{'step':<34}{'seconds':>10}{'x floor':>10}{'peak RSS MiB':>15}")
         for name, t in timings:
             print(f"{name:<34}{t.seconds:>10.2f}{t.seconds / floor.seconds:>10.2f}"
@@ -134,6 +161,7 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(base / f"rows-{rows}", ignore_errors=True)
     print(side_by_side(sizes))
+    print(memory_targets(sizes))
     if args.keep is None:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -156,6 +184,30 @@ def side_by_side(sizes: dict[int, dict[str, Timing]]) -> str:
         cells = "".join(f"{f'{t[name].seconds:.2f} / {t[name].peak_rss_mib:,.0f}':>22}"
                         for t in sizes.values())
         lines.append(f"{name:<34}{cells}")
+    return "\n".join(lines)
+
+
+MEMORY_STEPS = ("skew --engine scan", "drift 1d --engine scan", "profiles build (training)",
+                "skew reference_chunks (scan)", "drift --windows 30 (scan)",
+                "skew --join-key (self-join)")
+
+
+def memory_targets(sizes: dict[int, dict[str, Timing]]) -> str:
+    """The scan path's memory targets (issue #16): at the largest size, peak RSS at most
+    1.5 GiB, and within 20% of the next size down (memory bounded by a data file, not by the
+    selection)."""
+    if not sizes:
+        return ""
+    order = sorted(sizes)
+    top = order[-1]
+    lines = [f"\nscan-path memory at {top:,} rows (target <= 1,536 MiB"
+             + (f", <= 1.2x {order[-2]:,} rows)" if len(order) > 1 else ")")]
+    for name in MEMORY_STEPS:
+        peak = sizes[top][name].peak_rss_mib
+        text = f"{name:<38}{peak:>8,.0f} MiB"
+        if len(order) > 1:
+            text += f"  {peak / sizes[order[-2]][name].peak_rss_mib:.2f}x {order[-2]:,} rows"
+        lines.append(text)
     return "\n".join(lines)
 
 

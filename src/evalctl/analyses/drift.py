@@ -25,6 +25,7 @@ from evalctl.analyses.skew import (
     decided_text,
     judge_features,
     lead_with_outputs,
+    reference_chunks,
     reference_summaries,
 )
 from evalctl.checks import find_onset, mark_insufficient
@@ -34,7 +35,7 @@ from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
-from evalctl.profiles.parts import file_scans
+from evalctl.profiles.parts import CHUNK, chunk_bounds, chunked_scans, file_scans
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first
@@ -167,14 +168,20 @@ def window_summaries(store: Store, model: ModelConfig,
             bounds = {start: (start, start + step, rows) for start, rows in cur.rows.items()}
             return plan, (ref.summaries[None], None, cur.summaries, key, bounds)
         plan = scan
-    ref_summary, chunks = reference_summaries(ref_lf, binning, model, settings, ref_parts)
-    key, bounds = _window_key(cur_lf, model, settings.window, windows, cur_sel)
+    ref_summary, chunks = reference_summaries(
+        ref_lf, binning, model, settings, ref_parts,
+        reference_chunks(store, model, ref_sel, ref_lf, settings))
+    if windows is not None:  # equal-row chunks: each part's rows with their chunk
+        cur_parts = chunked_scans(store, model, cur_sel, cur_lf.collect_schema(), windows)
+        key, bounds = chunk_index(model.timestamp, windows), chunk_bounds(cur_parts,
+                                                                         model.timestamp)
+        by: str | pl.Expr = CHUNK
+    else:
+        key, bounds = _window_key(cur_lf, model, settings.window, cur_sel)
+        cur_parts, by = file_scans(store, model, cur_sel, cur_lf.collect_schema()), key
     progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
                    f"({cur_sel.rows:,} rows)")
-    # Calendar windows are a function of each row; equal-row chunks rank all rows at once.
-    cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema()) \
-        if windows is None else []
-    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=key, parts=cur_parts),
+    return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=by, parts=cur_parts),
                   key, bounds)
 
 
@@ -187,25 +194,16 @@ def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
             multivariate_inputs(kinds, options))
 
 
-def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, windows: int | None,
-                selection: Selection) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
-    """The window expression and each window's (start, end, rows) — the timestamp column only,
-    streamed (memory: the windows, not the rows)."""
+def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, selection: Selection
+                ) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
+    """The calendar window expression and each window's (start, end, rows) — the timestamp
+    column only, streamed (memory: the windows, not the rows)."""
     ts = model.timestamp
-    if windows is not None:
-        key = chunk_index(ts, windows)
-    else:
-        key, step = calendar_window(ts, window, selection)
-    frame = (lf.select(key.alias("_w"), pl.col(ts)).group_by("_w")
-             .agg(pl.col(ts).min().alias("lo"), pl.col(ts).max().alias("hi"),
-                  pl.len().alias("rows")).sort("_w").collect(engine="streaming"))
-    bounds = {}
-    for row in frame.iter_rows(named=True):
-        if windows is None:
-            bounds[row["_w"]] = (row["_w"], row["_w"] + step, row["rows"])
-        else:
-            bounds[row["_w"]] = (row["lo"], row["hi"], row["rows"])
-    return key, bounds
+    key, step = calendar_window(ts, window, selection)
+    frame = (lf.select(key.alias("_w")).group_by("_w").agg(pl.len().alias("rows"))
+             .sort("_w").collect(engine="streaming"))
+    return key, {row["_w"]: (row["_w"], row["_w"] + step, row["rows"])
+                 for row in frame.iter_rows(named=True)}
 
 
 def _feature_result(column: str, kind: str, points: list[dict[str, Any]],

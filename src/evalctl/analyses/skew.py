@@ -14,6 +14,7 @@ from evalctl.analyses.common import (
     side_inputs,
 )
 from evalctl.analyses.hints import JoinHint, joinable_selectors
+from evalctl.analyses.skew_join import join_skew
 from evalctl.checks import (
     MEASURES,
     adjust_pvalues_bh,
@@ -21,10 +22,8 @@ from evalctl.checks import (
     compare_schemas,
     compute_score,
     evaluate_feature,
-    join_on_id,
     judge,
     resolve_measure,
-    transform_skew,
 )
 from evalctl.checks.aggregate import (
     attach_p_values,
@@ -38,7 +37,7 @@ from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
-from evalctl.profiles.parts import file_scans
+from evalctl.profiles.parts import CHUNK, chunked_scans, file_scans
 from evalctl.profiles.source import Plan, fallback, plan_engine, read_profiles, restricted
 from evalctl.reports import Report
 from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
@@ -75,7 +74,7 @@ def skew_report(store: Store, model: ModelConfig, reference: Selector, current: 
     if join_key:
         inputs_only = {c: k for c, k in kinds.items() if c in model.features}
         transform, match = transformation_results(ref_lf, cur_lf, join_key, inputs_only,
-                                                  ref_sel, cur_sel)
+                                                  ref_sel, cur_sel, store, model)
         if match["joined"] == 0:
             raise InputError(no_shared_ids(store, model, reference, current, join_key))
         results += transform
@@ -130,8 +129,9 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
         if scan is None:
             return plan, (merged[0].summaries[None], merged[1].summaries[None], None)
         plan = scan
-    ref_summary, chunk_summaries = reference_summaries(ref_lf, binning, model, settings,
-                                                       ref_parts)
+    ref_summary, chunk_summaries = reference_summaries(
+        ref_lf, binning, model, settings, ref_parts,
+        reference_chunks(store, model, ref_sel, ref_lf, settings))
     progress.phase(f"summarising {len(kinds)} columns of the current ({cur_sel.rows:,} rows)")
     cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema())
     return plan, (ref_summary, summarize(cur_lf, binning, parts=cur_parts)[None],
@@ -161,16 +161,30 @@ def output_columns(model: ModelConfig) -> list[str]:
     return [c for c in (model.score, model.prediction) if c]
 
 
+def reference_chunks(store: Store, model: ModelConfig, selection: Selection, lf: Any,
+                     settings: DriftSettings) -> list[Any] | None:
+    """The reference file by file with each row's equal-row chunk (`chunked_scans`) when
+    the thresholds come from reference chunks, else None."""
+    if settings.thresholds != "reference_chunks":
+        return None
+    return chunked_scans(store, model, selection, lf.collect_schema(), settings.chunks)
+
+
 def reference_summaries(ref_lf: Any, binning: Binning, model: ModelConfig,
-                        settings: DriftSettings, parts: list[Any] | None = None
+                        settings: DriftSettings, parts: list[Any] | None = None,
+                        chunked: list[Any] | None = None
                         ) -> tuple[dict[str, Summary], list[dict[str, Summary]] | None]:
     """The whole reference's summaries and, for data-driven thresholds, its chunks' — from
     one grouped scan (chunks merge into the whole: summaries are mergeable). `parts`: the
-    reference file by file (`evalctl.profiles.compute.file_scans`); equal-row chunks rank
-    every row of the reference at once, so they read `ref_lf` whole."""
+    reference file by file (`evalctl.profiles.parts.file_scans`); `chunked`: the same with
+    each row's chunk (`reference_chunks`), read part by part. Without `chunked`, equal-row
+    chunks rank every row of `ref_lf` at once."""
     if settings.thresholds != "reference_chunks":
         return summarize(ref_lf, binning, parts=parts or ())[None], None
-    by_chunk = summarize(ref_lf, binning, by=chunk_index(model.timestamp, settings.chunks))
+    if chunked:
+        by_chunk = summarize(ref_lf, binning, by=CHUNK, parts=chunked)
+    else:
+        by_chunk = summarize(ref_lf, binning, by=chunk_index(model.timestamp, settings.chunks))
     chunks = list(by_chunk.values())
     whole = {f: _merge_all([c[f] for c in chunks]) for f in chunks[0]}
     return whole, chunks
@@ -324,8 +338,8 @@ def schema_result(store: Store, model: ModelConfig, ref: Selection, cur: Selecti
 
 
 def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, str],
-                           ref_sel: Selection, cur_sel: Selection
-                           ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                           ref_sel: Selection, cur_sel: Selection, store: Store,
+                           model: ModelConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Row-by-row comparison of the same ids on both sides (training/serving skew).
 
     Only input features are compared: the outputs of two model versions differ by design.
@@ -334,8 +348,9 @@ def transformation_results(ref_lf: Any, cur_lf: Any, key: str, kinds: dict[str, 
     if key not in schema or key not in cur_lf.collect_schema():
         raise InputError(f"--join-key: column {key!r} is not in both selections")
     features = {c: k for c, k in kinds.items() if c != key}
-    joined = join_on_id(ref_lf, cur_lf, key, list(features))
-    rows = transform_skew(joined, features, id_column=key)
+    rows = join_skew(ref_lf, cur_lf, key, features, ref_sel.rows + cur_sel.rows,
+                     lambda: (file_scans(store, model, ref_sel, schema),
+                              file_scans(store, model, cur_sel, cur_lf.collect_schema())))
     n_joined = rows[0]["rows"] if rows else 0
     for row in rows:
         row["section"] = "transformation"

@@ -1,0 +1,75 @@
+"""`skew --join-key` on selections too large to join at once: a grace hash join.
+
+Up to `JOIN_ROWS` rows (both sides) the join is one query (`transform_skew`). Above, each
+side's id and feature columns are written once to a temporary folder, hash-partitioned by id
+into buckets of about `BUCKET_ROWS` rows (a streaming sink per data file part, with a row
+group per bucket capped so that the buffers of all buckets hold `SPILL_BUFFER_ROWS` rows),
+and the buckets are joined one after another (`bucketed_transform_skew`): the same id lands
+in the same bucket on both sides, so the buckets' joins are the join, and memory is one
+bucket's, whatever the selections' size. The folder is removed when the comparison ends.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from evalctl.checks import join_on_id, transform_skew
+from evalctl.checks.transform_skew import bucketed_transform_skew
+
+JOIN_ROWS = 2_000_000  # both sides' rows up to which one query joins them
+BUCKET_ROWS = 1_000_000  # both sides' rows a bucket holds, about
+SPILL_CHUNK_ROWS = 10_000  # the partitioned sink's morsels (as ingest's)
+# rows the partitioned sink buffers across its open buckets (each writes a row group of its
+# share): without a cap each bucket buffers a default row group, so memory grew with buckets
+SPILL_BUFFER_ROWS = 1_000_000
+BUCKET = "_bucket"
+
+
+def join_skew(reference: pl.LazyFrame, current: pl.LazyFrame, key: str,
+              features: dict[str, str], rows: int,
+              parts: Callable[[], tuple[list[pl.LazyFrame], list[pl.LazyFrame]]]
+              ) -> list[dict[str, Any]]:
+    """`transform_skew` of the two sides joined on `key` (`rows`: both sides' rows;
+    `parts()`: each side file by file, `evalctl.profiles.parts.file_scans`, which the
+    spill reads one after another so that its read-ahead stays bounded)."""
+    if rows <= JOIN_ROWS:
+        return transform_skew(join_on_id(reference, current, key, list(features)), features,
+                              id_column=key)
+    buckets = -(-rows // BUCKET_ROWS)
+    ref_parts, cur_parts = parts()
+    with tempfile.TemporaryDirectory(prefix="evalctl-join-") as folder:
+        ref = _spill(ref_parts, key, features, buckets, Path(folder) / "reference")
+        cur = _spill(cur_parts, key, features, buckets, Path(folder) / "current")
+        shared = sorted(set(ref) & set(cur))
+
+        def joins() -> Iterator[pl.LazyFrame]:
+            for bucket in shared:
+                yield join_on_id(pl.scan_parquet(ref[bucket]), pl.scan_parquet(cur[bucket]),
+                                 key, list(features))
+
+        return bucketed_transform_skew(joins, features, id_column=key)
+
+
+def _spill(parts: list[pl.LazyFrame], key: str, features: dict[str, str], buckets: int,
+           folder: Path) -> dict[int, list[Path]]:
+    """Write the id and feature columns of `parts` (one side, part by part) to `folder`,
+    partitioned by the id's hash into `buckets` buckets; the files of each bucket that holds
+    rows."""
+    for k, part in enumerate(parts):
+        schema = part.collect_schema()
+        columns = [c for c in (key, *features) if c in schema]
+        bucket = (pl.col(key).hash(seed=0) % buckets).cast(pl.Int64).alias(BUCKET)
+        with pl.Config(streaming_chunk_size=SPILL_CHUNK_ROWS):
+            part.select(*columns, bucket).sink_parquet(
+                pl.PartitionBy(folder / f"part-{k}", key=BUCKET, include_key=False),
+                compression="lz4",
+                row_group_size=max(SPILL_CHUNK_ROWS, SPILL_BUFFER_ROWS // buckets), mkdir=True)
+    found: dict[int, list[Path]] = {}
+    for path in sorted(folder.rglob("*.parquet")):
+        found.setdefault(int(path.parent.name.partition("=")[2]), []).append(path)
+    return found
