@@ -159,8 +159,8 @@ def window_summaries(store: Store, model: ModelConfig,
         progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
         granularity = "1h" if step % timedelta(days=1) else "1d"
         bucket_key, _ = calendar_window("bucket", settings.window, cur_sel)
-        ref = spark.merged(store.root, model, binning, ref_sel, granularity)
-        cur = spark.merged(store.root, model, binning, cur_sel, granularity, bucket_key)
+        ref = spark.merged(store.storage, model, binning, ref_sel, granularity)
+        cur = spark.merged(store.storage, model, binning, cur_sel, granularity, bucket_key)
         scan = fallback(plan, [ref, cur], "auto")
         if scan is None:
             key, _ = calendar_window(model.timestamp, settings.window, cur_sel)

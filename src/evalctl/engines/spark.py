@@ -31,9 +31,11 @@ from typing import Any
 import polars as pl
 
 from evalctl.config import ModelConfig
+from evalctl.engines.remote_store import StoreSpec
 from evalctl.engines.settings import EngineSettings
 from evalctl.errors import InputError, StoreError
 from evalctl.lake.ledger import FileEntry
+from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection
 from evalctl.profiles.format import Merged, merge_profiles
 from evalctl.profiles.source import Plan
@@ -173,10 +175,11 @@ class SparkEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def profiles(self, root: Path, model: ModelConfig, binning: Binning, granularity: str,
-                 tasks: list[FileTask]) -> dict[str, bytes]:
+    def profiles(self, root: Path | Storage, model: ModelConfig, binning: Binning,
+                 granularity: str, tasks: list[FileTask]) -> dict[str, bytes]:
         """Each file's profile (zstd Parquet bytes, exactly as `write_profiles` stores them)
-        computed on the executors, by data file path."""
+        computed on the executors, by data file path. `root`: a local store's folder or any
+        store's storage (executors open it with its `storage_options`: `StoreSpec`)."""
         if not tasks:
             return {}
         rows = [(n, json.dumps({"version": t.version, "env": t.env, **asdict(t.entry)}))
@@ -186,7 +189,8 @@ class SparkEngine:
         context = self.session.sparkContext
         slices = min(len(rows), max(1, context.defaultParallelism * TASKS_PER_CORE))
         frame = context.parallelize(rows, slices).toDF("n long, task string")
-        job = _ProfileJob(str(root), model, binning, granularity, os.environ.get(FAULT_ENV))
+        job = _ProfileJob(StoreSpec.of(root), model, binning, granularity,
+                          os.environ.get(FAULT_ENV))
         found: dict[str, bytes] = {}
         for row in frame.mapInArrow(job, _RESULT_SCHEMA).collect():
             if row["data"] in found:
@@ -201,8 +205,9 @@ class SparkEngine:
         return found
 
 
-    def merged(self, root: Path, model: ModelConfig, binning: Binning, selection: Selection,
-               granularity: str = "1d", window: pl.Expr | None = None) -> Merged:
+    def merged(self, root: Path | Storage, model: ModelConfig, binning: Binning,
+               selection: Selection, granularity: str = "1d",
+               window: pl.Expr | None = None) -> Merged:
         """The summaries of a selection on `binning` (per `window` of ``bucket`` when given):
         each file profiled on the executors, the profiles merged here in the selection's
         order, as `read_profiles` merges stored ones."""
@@ -216,7 +221,7 @@ class SparkEngine:
 class _ProfileJob:
     """The function `mapInArrow` runs on executors (pickled with what it needs)."""
 
-    root: str
+    store: StoreSpec
     model: ModelConfig
     binning: Binning
     granularity: str
@@ -226,10 +231,9 @@ class _ProfileJob:
         # executors: these run in Spark's Python workers, so pyarrow/polars load there
         import pyarrow as pa
 
-        from evalctl.lake.store import Store
         from evalctl.profiles.compute import profile_bytes, profile_on
 
-        store = Store(Path(self.root))
+        store = self.store.open()
         fail = self._first_attempt()
         for batch in batches:
             for raw in pl.from_arrow(batch)["task"].to_list():  # type: ignore[index]

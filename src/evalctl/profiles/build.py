@@ -81,7 +81,7 @@ def _on_spark(spark: SparkEngine, store: Store, model: ModelConfig, reference: R
         if tasks and len(tasks) + len(lacking) > FILES_PER_JOB:
             break
         tasks += [FileTask(record.version or "", record.env or "", f) for f in lacking]
-    return spark.profiles(store.root, model, reference.binning, reference.granularity, tasks)
+    return spark.profiles(store.storage, model, reference.binning, reference.granularity, tasks)
 
 
 def _refit_reason(reference: Reference | None, model: ModelConfig, refit: bool) -> str | None:
