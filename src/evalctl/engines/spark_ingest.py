@@ -95,9 +95,10 @@ class Piece:
 def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str],
                     spark: SparkEngine, *, version: str, env: str,
                     input_format: str | None = None, now: Callable[[], datetime],
-                    piece_rows: int = PIECE_ROWS) -> IngestResult:
+                    piece_rows: int | None = None) -> IngestResult:
     """`ingest_predictions` with the reading, coercing, writing and profiling done by Spark
-    executors (the module docstring); the same result, records and stored rows."""
+    executors (the module docstring); the same result, records and stored rows.
+    `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`)."""
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
@@ -125,7 +126,7 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
                     _reference(store, resolved), os.environ.get(FAULT_ENV))
     with store.storage.staging(f"{batch}-{run}") as area:
         progress.phase(f"writing {len(sources)} export(s) on Spark ({spark.master})")
-        pieces = plan_pieces(sources, piece_rows)
+        pieces = plan_pieces(sources, piece_rows or PIECE_ROWS)
         try:
             found = _write_pieces(spark, replace(job, staging=str(area.folder.resolve())),
                                   pieces)
@@ -176,7 +177,7 @@ def refuse_driver_disk(store: Store, master: str) -> None:
                          hint="use an s3:// store, or a local[N] master")
 
 
-def plan_pieces(sources: list[_Source], piece_rows: int = PIECE_ROWS) -> list[Piece]:
+def plan_pieces(sources: list[_Source], piece_rows: int) -> list[Piece]:
     """The exports cut into Spark tasks: a Parquet export into runs of whole row groups of
     at least `piece_rows` rows (the last may be shorter), any other export whole."""
     import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
