@@ -329,13 +329,16 @@ def _with_profiles(store: Store, model: ModelConfig, job: _PieceJob, entries: li
 
 def _remove_run(storage: Storage, job: _PieceJob, keep: set[str] | None) -> None:
     """Object storage: delete the files this run uploaded that are not kept (a failed task
-    attempt's, or all of them when the ingest fails)."""
+    attempt's, in the kept files' date folders: a retry writes the same dates), or all of
+    them when the ingest fails."""
     prefix = f"part-{job.batch}-{job.run}-"
-    folder = prediction_dir(job.model.name, job.version, job.env, "x").rsplit("/", 1)[0]
-    for info in storage.list(folder, ".parquet"):
-        if info.path.rsplit("/", 1)[-1].startswith(prefix) and \
-                (keep is None or info.path not in keep):
-            storage.delete(info.path)
+    folders = sorted({path.rsplit("/", 1)[0] for path in keep}) if keep is not None else \
+        [job.partition("x").rsplit("/", 1)[0]]  # a failed ingest: every date of the target
+    for folder in folders:
+        for info in storage.list(folder, ".parquet"):
+            if info.path.rsplit("/", 1)[-1].startswith(prefix) and \
+                    (keep is None or info.path not in keep):
+                storage.delete(info.path)
 
 
 def _when(text: str | None) -> datetime | None:
