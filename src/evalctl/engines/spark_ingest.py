@@ -47,6 +47,7 @@ from evalctl.engines.spark import FAULT_ENV, SparkEngine
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
+from evalctl.lake.durable import StagingArea
 from evalctl.lake.ingest import (
     IngestResult,
     _already,
@@ -73,7 +74,8 @@ from evalctl.lake.readers import detect_format, file_sha256, open_input
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.storage import Storage, is_object_url
 from evalctl.lake.store import Store
-from evalctl.profiles.reference import Reference
+from evalctl.profiles.compute import catch_up, profile_bytes, profile_on, write_profiles
+from evalctl.profiles.reference import Reference, current_reference, staleness
 
 PIECE_ROWS = 1 << 20  # rows per Spark task of a Parquet export (whole row groups)
 _NO_ROWS = ": no rows to ingest"
@@ -99,6 +101,52 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
     """`ingest_predictions` with the reading, coercing, writing and profiling done by Spark
     executors (the module docstring); the same result, records and stored rows.
     `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`)."""
+    _refuse(store, spark, paths, version, env)
+    sources = _open_sources(spark, [Path(p) for p in paths], input_format)
+    batch = _batch_id("predictions", model.name, version, env, sources)
+    if store.has_batch(batch):
+        return _already(store, batch)
+    kinds = _feature_kinds(store, model, sources)
+    columns = coerce.prediction_columns(model, env, kinds)
+    _coerced(sources, columns, derive=_derived_prediction(model))  # refusals of the schema
+    resolved = replace(model, features=kinds)
+    run = uuid.uuid4().hex[:8]
+    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns,
+                    tuple((str(s.path), str(s.path.resolve()), s.fmt, s.sha256)
+                          for s in sources), batch, run, version, env,
+                    _reference(store, resolved), os.environ.get(FAULT_ENV))
+    with store.storage.staging(f"{batch}-{run}") as area:
+        progress.phase(f"writing {len(sources)} export(s) on Spark ({spark.master})")
+        job = replace(job, staging=str(area.folder.resolve()))
+        staged, entries, profiles = _write(store, spark, job, sources,
+                                           plan_pieces(sources, piece_rows or PIECE_ROWS),
+                                           area)
+        record = _record(batch, "predictions", model.name, version, env, entries, columns,
+                         kinds, sources, now, staged)
+        if job.reference is not None:
+            record = _with_profiles(store, resolved, job, entries, profiles, record,
+                                    area.folder, area.track)
+        with labels.commit_lock(store.storage):  # the label index sees the ledger as it is
+            store.refresh()
+            repeated, in_store, actuals = id_checks(spark, store, resolved, version, env,
+                                                    entries)
+            record = replace(record, extra={**record.extra, labels.KEY: {
+                "format": labels.FORMAT, "actuals": actuals}})
+            committed = commit_record(store.storage, record)
+        if not committed:  # a concurrent ingest of the same batch won; ours is not needed
+            store.storage.discard(area)
+    if not committed:
+        return _already(store, batch)
+    store.refresh()
+    catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
+    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
+    return IngestResult(batch, record.rows, len(entries), tuple(sorted({e.date for e in entries})),
+                        False, tuple(dropped), repeated, in_store)
+
+
+def _refuse(store: Store, spark: SparkEngine, paths: Sequence[Path | str], version: str,
+            env: str) -> None:
+    """What is refused before Spark runs anything (exit 2, one line)."""
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
@@ -110,61 +158,29 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
                          "executor sees (a shared file system); copy the export there, or "
                          "ingest it without --engine spark")
     refuse_driver_disk(store, spark.master)
-    sources = _open_sources(spark, [Path(p) for p in paths], input_format)
-    batch = _batch_id("predictions", model.name, version, env, sources)
-    if store.has_batch(batch):
-        return _already(store, batch)
-    kinds = _feature_kinds(store, model, sources)
-    columns = coerce.prediction_columns(model, env, kinds)
-    derive = _derived_prediction(model)
-    _coerced(sources, columns, derive=derive)  # the schema's refusals, before any write
-    resolved = replace(model, features=kinds)
-    run = uuid.uuid4().hex[:8]
-    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns,
-                    tuple((str(s.path), str(s.path.resolve()), s.fmt, s.sha256)
-                          for s in sources), batch, run, version, env,
-                    _reference(store, resolved), os.environ.get(FAULT_ENV))
-    with store.storage.staging(f"{batch}-{run}") as area:
-        progress.phase(f"writing {len(sources)} export(s) on Spark ({spark.master})")
-        pieces = plan_pieces(sources, piece_rows or PIECE_ROWS)
-        try:
-            found = _write_pieces(spark, replace(job, staging=str(area.folder.resolve())),
-                                  pieces)
-            staged, entries, profiles = _checked(store, pieces, found, sources)
-        except BaseException:
-            if not store.is_local:
-                _remove_run(store.storage, job, None)
-            raise
-        if store.is_local:
-            entries, moved = _moved(store, staged, entries, job)
-            area.moved += moved
-        else:
-            area.uploaded += [e.path for e in entries]
-            _remove_run(store.storage, job, {e.path for e in entries})
-        _verify_moved(store.storage, entries)
-        record = _record(batch, "predictions", model.name, version, env, entries, columns,
-                         kinds, sources, now, staged)
-        if job.reference is not None:
-            record = _with_profiles(store, resolved, job, entries, profiles, record,
-                                    area.folder, area.track)
-        with labels.commit_lock(store.storage):
-            store.refresh()
-            repeated, in_store, actuals = id_checks(spark, store, resolved, version, env,
-                                                    entries)
-            record = replace(record, extra={**record.extra, labels.KEY: {
-                "format": labels.FORMAT, "actuals": actuals}})
-            committed = commit_record(store.storage, record)
-        if not committed:
-            store.storage.discard(area)
-    if not committed:
-        return _already(store, batch)
-    store.refresh()
-    from evalctl.profiles.compute import catch_up  # imported here: profiles import the lake
 
-    catch_up(store, resolved, batch)
-    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
-    return IngestResult(batch, record.rows, len(entries), tuple(sorted({e.date for e in entries})),
-                        False, tuple(dropped), repeated, in_store)
+
+def _write(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Source],
+           pieces: list[Piece], area: StagingArea
+           ) -> tuple[list[_Staged], list[FileEntry], list[bytes | None]]:
+    """Write the pieces on Spark, check what came back, and bring the files into place: a
+    local store's renamed into their partitions, an object store's uploads kept (and a
+    failed attempt's deleted). The files, their entries and their profiles."""
+    try:
+        found = _write_pieces(spark, job, pieces)
+        staged, entries, profiles = _checked(store, pieces, found, sources)
+    except BaseException:
+        if not store.is_local:
+            _remove_run(store.storage, job, None)
+        raise
+    if store.is_local:
+        entries, moved = _moved(store, staged, entries, job)
+        area.moved += moved
+    else:
+        area.uploaded += [e.path for e in entries]
+        _remove_run(store.storage, job, {e.path for e in entries})
+    _verify_moved(store.storage, entries)
+    return staged, entries, profiles
 
 
 def refuse_driver_disk(store: Store, master: str) -> None:
@@ -229,8 +245,6 @@ def _export_sha256(path: str) -> str:
 def _reference(store: Store, model: ModelConfig) -> Reference | None:
     """The model's current reference when a local ingest would profile on it (as
     `profile_batch`: configured, fitted and not stale)."""
-    from evalctl.profiles.reference import current_reference, staleness  # profiles import lake
-
     if model.profiles.reference is None:
         return None
     reference = current_reference(store.storage, model.name)
@@ -316,8 +330,6 @@ def _with_profiles(store: Store, model: ModelConfig, job: _PieceJob, entries: li
                    track: Callable[[list[Path | str]], None]) -> BatchRecord:
     """The record with its batch's profiles, computed on the executors and written here
     (`write_profiles`, as `profiles build --engine spark` does)."""
-    from evalctl.profiles.compute import write_profiles  # profiles import the lake
-
     assert job.reference is not None
     by_path = {e.path: p for e, p in zip(entries, profiles, strict=True) if p is not None}
     profiled, written = write_profiles(store, model, job.reference, job.version, job.env,
@@ -446,8 +458,6 @@ class _PieceJob:
         """The file's profile on the current reference (hex of `profile_bytes`), or None."""
         if self.reference is None:
             return None
-        from evalctl.profiles.compute import profile_bytes, profile_on
-
         table = profile_on(store, self.model, self.reference.binning,
                            self.reference.granularity, self.version, self.env, entry)
         return profile_bytes(table).hex()
