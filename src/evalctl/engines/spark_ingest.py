@@ -288,9 +288,9 @@ def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]]
         written = found[piece.number]["files"]
         total = sum(f["rows"] for f in written)
         if piece.rows is not None and total != piece.rows:
-            raise StoreError(f"{sources[piece.source].path}: Spark wrote {total} rows of rows "
-                             f"{piece.offset}-{piece.offset + piece.rows} (of {piece.rows}); "
-                             "nothing was committed")
+            raise StoreError(f"{sources[piece.source].path}: Spark wrote {total} of the "
+                             f"{piece.rows} rows from row {piece.offset + 1}; nothing was "
+                             "committed")
         files += [(f["date"], piece.number, f) for f in written]
     if not files:
         raise IngestError(f"{_names(sources)}{_NO_ROWS}")
