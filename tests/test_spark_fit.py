@@ -11,6 +11,7 @@ without its partial state counted twice."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from tests.helpers import assert_same, run_cli, validate_envelope
 
 import evalctl
 from evalctl.lake.store import Store
@@ -267,3 +269,35 @@ def test_a_fit_task_failing_once_is_not_counted_twice(
     retried = fitted_on(store, session)
     assert list(tmp_path.iterdir())  # first attempts failed after returning their state
     assert exact(retried.binning) == exact(local.binning)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("session", ["local[2,3]"], indirect=True)
+def test_auto_with_a_spark_engine_scans_there_when_profiles_are_stale(
+        session: Any, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`engine: {kind: spark}` and profiles made stale by a config change: skew and drift
+    (auto) scan on Spark — the bins fitted there — and equal the local scan."""
+    folder = tmp_path / "w"
+    shutil.copytree(store, folder)
+    ws = evalctl.open(folder / "evalctl.yaml", folder / "store")
+    path = folder / "p.parquet"
+    reference_frame(3_000, seed=7, start=datetime(2026, 11, 1)).write_parquet(path)
+    ws.ingest("fit", [path], version="v1", env="production")
+    assert ws.profiles_build("fit").results[0]["files"] > 12
+    stale = CONFIG.replace("reference: training:v1", "reference: training:v1@2026-09-01.."
+                                                     "2026-09-09")
+    (folder / "evalctl.yaml").write_text("engine:\n  kind: spark\n" + stale)
+    monkeypatch.chdir(folder)
+    for args in (["skew", "--current", "production"],
+                 ["drift", "--current", "production", "--window", "1d"]):
+        auto = run_cli(*args, "--model", "fit", "-f", "json")
+        scan = run_cli(*args, "--model", "fit", "--engine", "scan", "-f", "json")
+        assert auto.code in (0, 1) and scan.code == auto.code, auto.stderr
+        on, local = auto.json(), scan.json()
+        validate_envelope(on)
+        assert on["inputs"]["engine"] == "spark"
+        assert on["inputs"]["engine_reason"].startswith("profiles are stale (the config's "
+                                                        "reference is")
+        assert on["inputs"]["engine_reason"].endswith("scanned on Spark, master local[2,3]")
+        assert_same(on["results"], local["results"])
+        assert_same(on["summary"], local["summary"])
