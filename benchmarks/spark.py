@@ -21,6 +21,7 @@ the JVMs' peak (under local-cluster: the driver JVM and two executor JVMs; flat 
 is the target).
 
 Usage: python benchmarks/spark.py [--rows 1000000 5000000 20000000] [--work DIR] [--keep]
+[--only TEXT]
 (needs `pip install 'evalctl[spark]'` and Java 17+; a store is built per size in
 DIR/rows-N, deleted after its size unless --keep.)
 """
@@ -200,7 +201,8 @@ def with_master(work: Path, master: str) -> None:
     config.write_text("\n".join(lines) + "\n")
 
 
-def run_size(work: Path, rows: int) -> list[tuple[str, Measured]]:
+def run_size(work: Path, rows: int, only: str = "") -> list[tuple[str, Measured]]:
+    """Every step at one size (`only`: just the floor and the steps whose name holds it)."""
     setup(work, rows)
     out = ["--model", "bench", "--format", "json", "--output", "out.json"]
     floor = run_timed([sys.executable, "-c", FLOOR, str(work / "store")])  # warm the cache
@@ -212,6 +214,8 @@ def run_size(work: Path, rows: int) -> list[tuple[str, Measured]]:
                                   "spark"),
                                  (f"profiles build --engine spark, {CLUSTER}", CLUSTER,
                                   "spark")):
+        if only not in name:
+            continue
         shutil.rmtree(work / "store" / "profiles", ignore_errors=True)
         with_master(work, master)
         steps.append((name, measured(["profiles", "build", *out, "--engine", engine],
@@ -221,6 +225,8 @@ def run_size(work: Path, rows: int) -> list[tuple[str, Measured]]:
     for name, master, engine in (("skew --engine scan", "local[2]", "scan"),
                                  ("skew --engine spark, local[2]", "local[2]", "spark"),
                                  (f"skew --engine spark, {CLUSTER}", CLUSTER, "spark")):
+        if only not in name:
+            continue
         with_master(work, master)
         steps.append((name, measured(["skew", *out, *sides, "--engine", engine], cwd=work)))
     return steps
@@ -265,11 +271,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for the stores (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep each size's store")
+    parser.add_argument("--only", default="",
+                        help="run only the steps whose name holds this text (and the floor), "
+                             "e.g. 'spark'")
     args = parser.parse_args()
     base = args.work or Path(tempfile.mkdtemp(prefix="evalctl-bench-spark-"))
     results: dict[int, list[tuple[str, Measured]]] = {}
     for rows in args.rows:
-        results[rows] = run_size(base / f"rows-{rows}", rows)
+        results[rows] = run_size(base / f"rows-{rows}", rows, args.only)
         print_size(rows, results[rows])
         if not args.keep:
             shutil.rmtree(base / f"rows-{rows}", ignore_errors=True)
