@@ -122,7 +122,10 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     ref_parts = file_scans(store, model, ref_sel, ref_lf.collect_schema())
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts)
+    on_parts = (spark.on_parts(store.storage, model, ref_sel, ref_lf.collect_schema())
+                if plan.engine == "spark" and spark is not None else None)  # fit on executors
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts,
+                          on_parts=on_parts)
     if plan.engine == "spark" and spark is not None:
         progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
         merged = [spark.merged(store.storage, model, binning, sel) for sel in (ref_sel, cur_sel)]

@@ -43,7 +43,7 @@ from typing import Any
 from evalctl import progress
 from evalctl.config import ModelConfig
 from evalctl.engines.remote_store import StoreSpec
-from evalctl.engines.spark import FAULT_ENV, SparkEngine
+from evalctl.engines.spark import FAULT_ENV, SparkEngine, first_attempt_failure
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
@@ -388,7 +388,7 @@ class _PieceJob:
             finally:
                 if not self.store.local:
                     shutil.rmtree(folder, ignore_errors=True)
-            fail = _first_attempt(self.fault_dir)
+            fail = first_attempt_failure(self.fault_dir)
             if fail is not None:  # after its output went out: the retry must not double it
                 fail.touch()
                 raise RuntimeError(f"evalctl: injected failure of {fail.name}")
@@ -525,15 +525,3 @@ def _task_attempt() -> int:
     context = TaskContext.get()
     return int(context.taskAttemptId()) if context is not None else 0
 
-
-def _first_attempt(fault_dir: str | None) -> Path | None:
-    """Fault injection for tests (`FAULT_ENV`): a task's first attempt fails after it wrote
-    its files and returned its result (leaving a marker); None otherwise."""
-    if not fault_dir:
-        return None
-    from pyspark import TaskContext  # executors: the extra is there
-
-    context = TaskContext.get()
-    if context is None or context.attemptNumber() > 0:
-        return None
-    return Path(fault_dir) / f"ingest-piece-{context.partitionId()}"

@@ -64,7 +64,7 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
         fitted = _refit_reason(reference, model, refit)
         if fitted is not None or reference is None:
             progress.phase(f"fitting the monitoring reference ({model.profiles.reference})")
-            reference = fit_reference(store, model, now)
+            reference = fit_reference(store, model, now, spark)
             save_reference(root, reference)
         precompute = None if spark is None else partial(_on_spark, spark, store, model,
                                                         reference)
