@@ -51,14 +51,18 @@ pl.scan_parquet(files).select(
 
 
 def ingest(work: Path, frame_rows: int, seed: int, env: str, shift: float,
-           start: datetime, offset: int, plain: Path | None = None) -> tuple[Timing, Timing]:
+           start: datetime, offset: int, plain: Path | None = None,
+           mirror: Path | None = None) -> tuple[Timing, Timing]:
     """Ingest one export into the store (with profiles when the model has a reference), and,
     given `plain` (a config whose model has no reference, on its own store), the same export
-    there first: (with, without)."""
+    there first: (with, without). `mirror`: ingest it there too, untimed (so the store
+    without profiles holds the same training batch, and the ratio measures profiles alone)."""
     path = work / f"{env}.parquet"
     synth_frame(frame_rows, seed=seed, start=start, days=30, shift=shift,
                 id_offset=offset).write_parquet(path)
     args = ["ingest", path.name, "--model", "bench", "--version", "v1", "--env", env]
+    if mirror is not None:
+        evalctl_timed(["--config", mirror.name, *args], cwd=work)
     without = evalctl_timed(["--config", plain.name, *args], cwd=work) if plain else None
     timing = evalctl_timed(args, cwd=work)
     path.unlink()
@@ -77,7 +81,7 @@ def run_size(work: Path, rows: int) -> list[tuple[str, Timing]]:
     plain.write_text(scan_config.read_text().replace("store: store", "store: plain", 1))
     evalctl_timed(["init", "store", "--no-config"], cwd=work)
     evalctl_timed(["init", "plain", "--no-config"], cwd=work)
-    ingest(work, rows, 1, "training", 0.0, datetime(2026, 9, 1), 0)
+    ingest(work, rows, 1, "training", 0.0, datetime(2026, 9, 1), 0, mirror=plain)
     build = evalctl_timed(["profiles", "build", "--model", "bench"], cwd=work)
     production, without = ingest(work, rows, 2, "production", 0.2, datetime(2026, 11, 1), rows,
                                  plain)

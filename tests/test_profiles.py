@@ -220,7 +220,7 @@ def test_a_failed_profile_leaves_the_store_unchanged(profiled, workdir: Path, fr
     def broken(*args: Any, **kwargs: Any) -> pl.DataFrame:
         raise pl.exceptions.ComputeError("disk on fire")
 
-    monkeypatch.setattr(compute, "profile_table", broken)
+    monkeypatch.setattr(compute, "counted_table", broken)
     result = profiled("ingest", str(frame_file(production(200, seed=9), "q.parquet")), *M,
                       "--version", "v1", "--env", "production")
     assert result.code != 0

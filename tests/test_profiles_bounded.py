@@ -85,7 +85,7 @@ def test_the_build_looks_again_for_batches_committed_while_it_profiled(
     root = workdir / "store"
     old = pointer(root)
     monkeypatch.setattr(ingest_module, "catch_up", lambda *args, **kwargs: 0)
-    monkeypatch.setattr(ingest_module, "profile_batch", lambda *args, **kwargs: (None, []))
+    monkeypatch.setattr(ingest_module, "batch_profiles", lambda *args, **kwargs: None)
     real_write, calls = compute_module.write_profiles, []
 
     def write_while_an_ingest_commits(*args: Any, **kwargs: Any) -> Any:
@@ -106,17 +106,17 @@ def test_an_ingest_that_read_the_old_reference_catches_up_after_its_commit(
         monkeypatch: pytest.MonkeyPatch) -> None:
     root = workdir / "store"
     old = pointer(root)
-    real_profile = ingest_module.profile_batch
+    real_write = compute_module.BatchProfiles.write
     refits: list[str] = []
 
     def profile_then_a_whole_refit(*args: Any, **kwargs: Any) -> Any:
-        profiled = real_profile(*args, **kwargs)  # on the old reference
-        assert profiled[0] is not None and profiled[0]["reference"] == old
+        profiled = real_write(*args, **kwargs)  # on the old reference
+        assert profiled[0]["reference"] == old
         refit = run_cli("profiles", "build", *M, "--refit", "-f", "json")
         refits.append(refit.json()["results"][0]["reference"])
         return profiled  # the ingest commits after the build's last look
 
-    monkeypatch.setattr(ingest_module, "profile_batch", profile_then_a_whole_refit)
+    monkeypatch.setattr(compute_module.BatchProfiles, "write", profile_then_a_whole_refit)
     store("production", 9)
     assert refits == [pointer(root)] and refits[0] != old
     assert_all_profiled(root)

@@ -54,6 +54,7 @@ from evalctl.lake.ingest import (
     _batch_id,
     _check_classes,
     _check_name,
+    _checksummed,
     _coerced,
     _derived_prediction,
     _feature_kinds,
@@ -316,6 +317,7 @@ def _moved(store: Store, staged: list[_Staged], written: list[FileEntry], job: _
     with the executors')."""
     entries, moved = _move_into_partitions(store.root, staged, job.batch, job.run,
                                            job.partition)
+    entries = _checksummed(store.root, entries, moved)
     for entry, theirs in zip(entries, written, strict=True):
         if entry.sha256 != theirs.sha256:
             for path in moved:

@@ -10,6 +10,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from evalctl.lake.readers import detect_format, file_sha256, first_line, open_in
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.storage import Storage, fetched_inputs
 from evalctl.lake.store import Store
-from evalctl.profiles.compute import catch_up, profile_batch
+from evalctl.profiles.compute import BatchProfiles, batch_profiles, catch_up
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -91,15 +92,11 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
     frame = _coerced(sources, columns, derive=_derived_prediction(model))
     _check_classes(model, sources, columns)
     resolved = replace(model, features=kinds)
-
-    def profile(entries: list[FileEntry], staging: Path
-                ) -> tuple[dict[str, Any] | None, list[Path | str]]:
-        return profile_batch(store, resolved, version, env, entries, staging)
-
     result = _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
-        partition=lambda day: prediction_dir(model.name, version, env, day), profile=profile,
+        partition=lambda day: prediction_dir(model.name, version, env, day),
+        profiles=batch_profiles(store, resolved, version, env),
         index=lambda entries: labels.index_predictions(store, model.name, model.id, entries))
     if not result.already_ingested:  # a refit published meanwhile: profile on the new one
         catch_up(store, resolved, batch)
@@ -254,42 +251,48 @@ def _coerced(sources: list[_Source], columns: list[Column],
 def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Column],
                  sources: list[_Source], *, now: Callable[[], datetime], kind: str, model: str,
                  version: str | None, env: str | None, features: dict[str, str],
-                 partition: Callable[[str], str],
-                 profile: Callable[[list[FileEntry], Path],
-                                   tuple[dict[str, Any] | None, list[Path | str]]] | None = None,
+                 partition: Callable[[str], str], profiles: BatchProfiles | None = None,
                  index: Callable[[list[FileEntry]], dict[str, Any]] | None = None
                  ) -> IngestResult:
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed.
-    `profile` writes the batch's profiles before the commit, which then names them
+    `profiles` computes the batch's profiles from the moved files (in a thread, while they
+    are checksummed and flushed) and writes them before the commit, which then names them
     (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
-    with store.storage.staging(f"{batch}-{attempt}") as area:
+    with (store.storage.staging(f"{batch}-{attempt}") as area,
+          ThreadPoolExecutor(max_workers=1) as background):  # waits for it, on failure too
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
         store.refresh()  # the duplicate check reads the ledger as it is now
         known = {r.batch for r in store.records}
+        progress.phase("moving files into partitions", total=len(staged))
+        if store.is_local:
+            placed, moved = _move_into_partitions(store.root, staged, batch, attempt,
+                                                  partition)
+            area.moved += moved
+        else:
+            placed = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
+        computing = (background.submit(profiles.compute, placed)
+                     if profiles is not None else None)
         progress.phase("checking ids against stored batches")
-        overlap = _id_overlap(store, pl.scan_parquet([s.path for s in staged], glob=False),
+        new_files = area.moved if store.is_local else [s.path for s in staged]
+        overlap = _id_overlap(store, pl.scan_parquet(new_files, glob=False),
                               {s.day for s in staged}, columns,
                               _same_target(store, model, version, env)) \
             if kind == "predictions" else (0, 0)
-        progress.phase("committing", total=len(staged))
-        if store.is_local:
-            entries, moved = _move_into_partitions(store.root, staged, batch, attempt,
-                                                   partition)
-            area.moved += moved
-        else:
-            entries = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
+        entries = _checksummed(store.root, placed, area.moved) if store.is_local else placed
         record = _record(batch, kind, model, version, env, entries, columns, features,
                          sources, now, staged)
         _verify_moved(store.storage, entries)
-        if profile is not None:
-            profiles, written = profile(entries, area.folder / "profiles")
+        if profiles is not None and computing is not None:
+            progress.phase(f"profiling {len(entries)} file(s) on reference "
+                           f"{profiles.reference.hash}")  # what the thread may still be doing
+            named, written = profiles.write(entries, area.folder / "profiles",
+                                            computing.result())
             area.track(written)
-            if profiles is not None:
-                record = replace(record, extra={**record.extra, "profiles": profiles})
+            record = replace(record, extra={**record.extra, "profiles": named})
         # the label index (`lake.labels`) is computed on the ledger as it is at the commit
         with labels.commit_lock(store.storage) if index is not None else nullcontext():
             if index is not None:
@@ -486,8 +489,8 @@ def _column_stats(meta: pq.FileMetaData) -> dict[str, tuple[Any, Any, int]]:
 def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt: str,
                           partition: Callable[[str], str]
                           ) -> tuple[list[FileEntry], list[Path]]:
-    """Rename the staged files into their partitions, then flush the partition folders (and
-    the folders made for them) to disk, so the renames survive a power loss."""
+    """Rename the staged files into their partitions. Their entries have no checksum yet
+    (`_checksummed` adds it): the id check and the profiles read the moved files meanwhile."""
     entries, moved = [], []
     for n, item in enumerate(staged):
         relative = f"{partition(item.day)}/{part_name(batch, attempt, n)}"
@@ -496,11 +499,21 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
         os.rename(item.path, target)
         moved.append(target)
         entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
-                                 sha256=file_sha256(target), date=item.day,
-                                 labelled=item.labelled))
+                                 sha256="", date=item.day, labelled=item.labelled))
+        progress.advance()
+    return entries, moved
+
+
+def _checksummed(root: Path, entries: list[FileEntry], moved: list[Path]) -> list[FileEntry]:
+    """The moved files' entries with their checksums; then the partition folders (and the
+    folders made for them) are flushed to disk, so the renames survive a power loss."""
+    progress.phase("checksumming", total=len(entries))
+    summed = []
+    for entry in entries:
+        summed.append(replace(entry, sha256=file_sha256(root / entry.path)))
         progress.advance()
     fsync_tree(root, moved)
-    return entries, moved
+    return summed
 
 
 def _upload(storage: Storage, staged: list[_Staged], batch: str, attempt: str,

@@ -1,9 +1,10 @@
 """Profile data files: one streamed scan per file, every column at once, per time bucket.
 
 `profile_file` is the one function that turns rows into a partial state on a reference (one
-file's rows -> its profile table); ingest (`profile_batch`, then `catch_up` after its commit)
-and `profiles build` (`profile_lacking`) call it; it counts with `summarize`, as the scan path
-does, so a profile, a merge of profiles and a scan give the same counts.
+file's rows -> its profile table); ingest (`batch_profiles`, then `catch_up` after its commit)
+and `profiles build` (`profile_lacking`) call it; it counts with `summarize`'s counters
+(`count_windows`), as the scan path does, so a profile, a merge of profiles and a scan give
+the same counts, and writes the table straight from them (`counted_table`).
 
 The scan is `Store.scan` of that one file (the same reading rules as every report: types the
 config changed since are read as the config says) and the counting is `summarize`'s, so a
@@ -34,10 +35,10 @@ from evalctl.lake.readers import file_sha256
 from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection, Store
-from evalctl.profiles.format import UNSEEN_KEPT, profile_table
+from evalctl.profiles.format import counted_table
 from evalctl.profiles.reference import Reference, current_reference, staleness
-from evalctl.stats import summarize
 from evalctl.stats.binning import Binning
+from evalctl.stats.summarize import count_windows
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
 
@@ -63,8 +64,7 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     if missing:
         lf = lf.with_columns(missing)
     bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
-    by_bucket = summarize(lf, binning, by=bucket, unseen_names=UNSEEN_KEPT)
-    return profile_table(by_bucket, present)
+    return counted_table(count_windows(lf, binning, by=bucket), present)
 
 
 def profile_bytes(table: pl.DataFrame) -> bytes:
@@ -116,22 +116,46 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     return profiled, moved
 
 
-def profile_batch(store: Store, model: ModelConfig, version: str, env: str,
-                  entries: list[FileEntry], staging: Path
-                  ) -> tuple[dict[str, Any] | None, list[Path | str]]:
-    """Ingest's hook, before its commit: profile the batch's moved files on the model's
-    current reference. Returns the ledger record's ``extra.profiles`` and the profile files
-    moved into place; (None, []) when the model has no current reference (none configured,
-    none fitted yet, or stale: `profiles build` then fits it and profiles what is stored)."""
+@dataclass(frozen=True)
+class BatchProfiles:
+    """Ingest's profiles of one batch on the model's current reference, in two steps:
+    `compute` reads the batch's moved files (ingest runs it in a thread while it checksums
+    and flushes them: the two overlap) and `write` stores the profiles before the commit."""
+
+    store: Store
+    model: ModelConfig
+    reference: Reference
+    version: str
+    env: str
+
+    def compute(self, entries: list[FileEntry]) -> dict[str, bytes]:
+        """Each file's profile as `profile_bytes`, by data file (reads only: thread-safe)."""
+        return {e.path: profile_bytes(profile_file(self.store, self.model, self.reference,
+                                                   self.version, self.env, e))
+                for e in entries}
+
+    def write(self, entries: list[FileEntry], staging: Path, computed: Mapping[str, bytes]
+              ) -> tuple[dict[str, Any], list[Path | str]]:
+        """Write the computed profiles into place: the ledger record's ``extra.profiles``
+        and the profile files moved into place."""
+        progress.phase(f"writing {len(entries)} profile(s) on reference "
+                       f"{self.reference.hash}", total=len(entries))
+        profiled, moved = write_profiles(self.store, self.model, self.reference, self.version,
+                                         self.env, entries, staging, computed)
+        return profiles_extra(self.reference.hash, profiled), moved
+
+
+def batch_profiles(store: Store, model: ModelConfig, version: str, env: str
+                   ) -> BatchProfiles | None:
+    """Ingest's hook: how to profile a batch of predictions on the model's current
+    reference; None when the model has none (none configured, none fitted yet, or stale:
+    `profiles build` then fits it and profiles what is stored)."""
     if model.profiles.reference is None:
-        return None, []
+        return None
     reference = current_reference(store.storage, model.name)
     if reference is None or staleness(reference, model) is not None:
-        return None, []
-    progress.phase(f"profiling {len(entries)} file(s) on reference {reference.hash}",
-                   total=len(entries))
-    profiled, moved = write_profiles(store, model, reference, version, env, entries, staging)
-    return profiles_extra(reference.hash, profiled), moved
+        return None
+    return BatchProfiles(store, model, reference, version, env)
 
 
 @dataclass(frozen=True)

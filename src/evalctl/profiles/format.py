@@ -31,6 +31,8 @@ import numpy as np
 import polars as pl
 
 from evalctl.stats.binning import Binning, column_problem
+from evalctl.stats.counters import CategoricalCounter, NumericCounter
+from evalctl.stats.summarize import WindowCounters
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
 FORMAT = 1
@@ -48,7 +50,9 @@ WINDOW = "__window"
 
 def profile_table(by_bucket: dict[datetime, dict[str, Summary]],
                   present: Iterable[str]) -> pl.DataFrame:
-    """Summaries per bucket (as `summarize(..., by=bucket)` returns them) as a profile table.
+    """Summaries per bucket (as `summarize(..., by=bucket)` returns them) as a profile table:
+    the format's reference writer, cell by cell (merged summaries are written back with it;
+    `counted_table`, which ingest and `profiles build` use, gives its bytes).
 
     `present` names the features whose column the data file holds."""
     held = set(present)
@@ -91,6 +95,84 @@ def _cell_rows(columns: dict[str, list[Any]], bucket: datetime, s: Summary) -> N
             fill[name] = [values[c // 2] if c % 2 == 0 else None for c in cells.tolist()]
     for name, column in fill.items():
         columns[name].extend(column)
+
+
+def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str]
+                  ) -> pl.DataFrame:
+    """`profile_table` straight from `count_windows`' counters: the same table, bit for bit
+    (tests/test_profiles_writer.py), without turning every cell into Python objects twice
+    (summaries, then lists). The feature rows are a small frame, the cell rows numpy arrays
+    concatenated once; one gather lays both out in `profile_table`'s order."""
+    held = set(present)
+    heads: list[dict[str, Any]] = []
+    cells: list[dict[str, np.ndarray]] = []
+    for bucket, window in windows.items():
+        for feature, kind in window.layout.binning.kinds.items():
+            head: dict[str, Any] = {"bucket": bucket, "feature": feature, "kind": kind,
+                                    "present": feature in held, "rows": window.rows}
+            if feature in window.numeric:
+                cells.append(_numeric_counted(head, window.numeric[feature]))
+            elif feature in window.categorical:
+                cells.append(_categorical_counted(head, window.categorical[feature]))
+            else:
+                error = window.error_summary(feature, kind)
+                head.update(kind=error.kind, nulls=error.nulls, error=error.error)
+                cells.append(_NO_CELLS)
+            heads.append(head)
+    head_frame = pl.DataFrame(heads, schema=PROFILE_SCHEMA)
+    if not heads:
+        return head_frame
+    sizes = np.array([c["cell"].size for c in cells], dtype=np.int64)
+    starts = np.arange(sizes.size) + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    is_head = np.zeros(sizes.size + int(sizes.sum()), dtype=bool)
+    is_head[starts] = True
+    joined = {name: np.concatenate([c[name] for c in cells]) for name in _CELL_COLUMNS}
+    opened = pl.Series(joined[OPEN])
+    keys = head_frame.select("bucket", "feature", "kind")[np.repeat(np.arange(sizes.size),
+                                                                     sizes)]
+    cell_frame = keys.with_columns(
+        pl.Series("cell", joined["cell"], dtype=pl.Int32),
+        pl.Series("count", joined["count"], dtype=pl.Int64),
+        *(pl.Series(n, joined[n]).set(~opened, None) for n in ("sum", "low", "high")))
+    order = np.empty(is_head.size, dtype=np.int64)  # heads first, then cells: to their rows
+    order[is_head] = np.arange(sizes.size)
+    order[~is_head] = sizes.size + np.arange(order.size - sizes.size)
+    return pl.concat([head_frame, cell_frame], how="diagonal")[order]
+
+
+OPEN = "__open"  # whether a cell row is an open interval (has sum, low, high)
+_CELL_COLUMNS = ("cell", "count", OPEN, "sum", "low", "high")
+_NO_CELLS = {"cell": np.zeros(0, dtype=np.int64), "count": np.zeros(0, dtype=np.int64),
+             OPEN: np.zeros(0, dtype=bool), "sum": np.zeros(0), "low": np.zeros(0),
+             "high": np.zeros(0)}
+
+
+def _numeric_counted(head: dict[str, Any], counter: NumericCounter) -> dict[str, np.ndarray]:
+    """A numeric counter's head fields (into `head`) and cell rows, as `NumericCounter.summary`
+    and `_cell_rows` make them (``+ 0.0`` turns -0.0 into 0.0)."""
+    seen = counter.counts > 0
+    lows, highs = counter.lows + 0.0, counter.highs + 0.0
+    head.update(nulls=counter.nulls, nonfinite=counter.nonfinite,
+                minimum=float(lows[seen].min()) if seen.any() else None,
+                maximum=float(highs[seen].max()) if seen.any() else None,
+                mean=counter.mean if counter.n else 0.0, m2=counter.m2 if counter.n else 0.0)
+    at = np.flatnonzero(seen)
+    return {"cell": at, "count": counter.counts[at], OPEN: at % 2 == 0,
+            "sum": np.nan_to_num(counter.sums[at]) + 0.0, "low": lows[at], "high": highs[at]}
+
+
+def _categorical_counted(head: dict[str, Any], counter: CategoricalCounter
+                         ) -> dict[str, np.ndarray]:
+    """A categorical counter's head fields (into `head`) and cell rows, as `profile_table`
+    makes them from its summary (a few hundred cells at most: the summary is cheap)."""
+    summary = counter.summary(UNSEEN_KEPT)
+    names = list(summary.unseen_names[:UNSEEN_KEPT])
+    head.update(nulls=summary.nulls, unseen=names,
+                unseen_exact=len(names) == summary.unseen_levels)
+    at = np.flatnonzero(counter.counts)
+    empty = np.zeros(at.size)
+    return {"cell": at, "count": counter.counts[at], OPEN: np.zeros(at.size, dtype=bool),
+            "sum": empty, "low": empty, "high": empty}
 
 
 @dataclass(frozen=True)
