@@ -153,6 +153,18 @@ def session(master: str) -> Iterator[Any]:
     spark.stop()
 
 
+@pytest.fixture(scope="class")
+def spark() -> Iterator[Any]:
+    """A local[2,3] session for TestLocalMaster, stopped after it (one SparkContext at once)."""
+    yield from session("local[2,3]")
+
+
+@pytest.fixture(scope="class")
+def cluster() -> Iterator[Any]:
+    """A local-cluster[2,1,1024] session for TestLocalCluster, stopped after it."""
+    yield from session("local-cluster[2,1,1024]")
+
+
 @pytest.fixture
 def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cut Parquet exports into tasks of PIECE_ROWS rows (of whole row groups)."""
@@ -170,10 +182,6 @@ def local_story(exports: Exports, tmp_path_factory: pytest.TempPathFactory
 @pytest.mark.spark
 class TestLocalMaster:
     """local[2,3]: two threads, three attempts per task."""
-
-    @pytest.fixture(scope="class")
-    def spark(self) -> Iterator[Any]:
-        yield from session("local[2,3]")
 
     def test_a_spark_ingest_equals_a_local_ingest(
             self, spark: Any, exports: Exports, local_story: Any, small_pieces: None,
@@ -294,10 +302,6 @@ def no_leftovers(ws: evalctl.Workspace, files: int) -> None:
 class TestLocalCluster:
     """local-cluster[2,1,1024]: two executor JVMs with their own Python workers, so the job
     and its results really travel pickled."""
-
-    @pytest.fixture(scope="class")
-    def cluster(self) -> Iterator[Any]:
-        yield from session("local-cluster[2,1,1024]")
 
     def test_a_spark_ingest_on_separate_executors_equals_a_local_ingest(
             self, cluster: Any, exports: Exports, local_story: Any, small_pieces: None,
