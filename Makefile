@@ -33,7 +33,7 @@ test-races: $(STAMP)
 # object storage: a moto S3 server on loopback (tests/s3_server.py); one line if it cannot start
 test-s3: $(STAMP)
 	$(BIN)/python -m tests.s3_server --check
-	$(BIN)/python -m pytest -m s3
+	$(BIN)/python -m pytest -m "s3 and not spark"
 
 test-browser: $(STAMP)
 	@test -x /usr/bin/chromium || { echo "make test-browser: /usr/bin/chromium not found (apt-get install -y chromium)" >&2; exit 1; }
@@ -42,7 +42,8 @@ test-browser: $(STAMP)
 test-spark: $(STAMP)
 	@java -version >/dev/null 2>&1 || { echo "make test-spark: \`java -version\` failed: Spark needs Java 17+ (apt-get install -y openjdk-17-jre-headless)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
-	$(BIN)/python -m pytest -m spark tests/test_spark.py tests/test_spark_cluster.py tests/test_spark_errors.py
+	$(BIN)/python -m tests.s3_server --check
+	$(BIN)/python -m pytest -m spark tests/test_spark.py tests/test_spark_cluster.py tests/test_spark_errors.py tests/test_spark_fit.py tests/test_spark_ingest.py tests/test_spark_s3.py
 
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py

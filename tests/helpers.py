@@ -504,3 +504,14 @@ def assert_same(a: Any, b: Any, path: str = "") -> None:
         assert a == pytest.approx(b, rel=1e-12, abs=1e-12), path
     else:
         assert a == b, path
+
+
+def batch_frames(store: Any) -> dict[str, pl.DataFrame]:
+    """Each live batch of a store (an `evalctl.lake.store.Store`, local or s3://) as one
+    frame: its files read in ledger order (how a batch is cut into files may differ, its
+    rows may not)."""
+    frames = {}
+    for record in store.records:
+        paths = [store.storage.url(f.path) for f in record.files]
+        frames[record.batch] = store.scan_files(paths).collect()
+    return frames

@@ -86,13 +86,25 @@ def init_store(directory: Path | str, write_config: bool = True,
 
 
 def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, version: str, env: str,
-           input_format: str | None = None, clock: Clock | None = None) -> Report:
+           input_format: str | None = None, clock: Clock | None = None,
+           spark: SparkEngine | None = None) -> Report:
     """Ingest prediction exports as one batch (a no-op when already ingested); the ledger
-    record is stamped with the clock's time."""
-    result = ingest_predictions(store, model, paths, version=version, env=env,
-                                input_format=input_format, now=lambda: now(clock))
-    return _ingest_report("ingest", model.name, paths, result,
-                          {"version": version, "env": env})
+    record is stamped with the clock's time. `spark`: write the batch on Spark executors
+    (`evalctl.engines.spark_ingest`); the driver commits it."""
+    if spark is not None:
+        # start-up time: the Spark ingest is loaded only when asked for
+        from evalctl.engines.spark_ingest import ingest_on_spark
+
+        result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
+                                 input_format=input_format, now=lambda: now(clock))
+    else:
+        result = ingest_predictions(store, model, paths, version=version, env=env,
+                                    input_format=input_format, now=lambda: now(clock))
+    report = _ingest_report("ingest", model.name, paths, result,
+                            {"version": version, "env": env})
+    if spark is not None:
+        report.inputs.update(engine="spark", spark_master=spark.master)
+    return report
 
 
 def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,

@@ -326,11 +326,18 @@ class Workspace:
 
     @_traced
     def ingest(self, model: ModelRef, paths: Sequence[str | Path], *, version: str, env: str,
-               input_format: str | None = None) -> Report:
-        """`evalctl ingest`: prediction exports as one batch."""
-        return self._stamped(api.ingest(self.store, self.model(model),
-                                        [_input(p) for p in paths], version=version, env=env,
-                                        input_format=input_format, clock=self.clock))
+               input_format: str | None = None, engine: str = "local",
+               spark: Any = None) -> Report:
+        """`evalctl ingest`: prediction exports as one batch. `engine`: local (the
+        default), spark, or auto (the config's ``engine.kind``); `spark`: a running
+        SparkSession to write the batch on (left running)."""
+        if engine not in ("auto", "local", "spark"):
+            raise InputError(f"--engine: expected one of local, spark, auto, got {engine!r}")
+        with self._spark(engine, spark if engine != "local" else None) as on:
+            return self._stamped(api.ingest(self.store, self.model(model),
+                                            [_input(p) for p in paths], version=version,
+                                            env=env, input_format=input_format,
+                                            clock=self.clock, spark=on))
 
     @_traced
     def ingest_actuals(self, model: ModelRef, paths: Sequence[str | Path], *,

@@ -155,13 +155,16 @@ def window_summaries(store: Store, model: ModelConfig,
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     ref_parts = file_scans(store, model, ref_sel, ref_lf.collect_schema())
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts)
+    on_parts = (spark.on_parts(store.storage, model, ref_sel, ref_lf.collect_schema())
+                if plan.engine == "spark" and spark is not None else None)  # fit on executors
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts,
+                          on_parts=on_parts)
     if plan.engine == "spark" and spark is not None:
         progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
         granularity = "1h" if step % timedelta(days=1) else "1d"
         bucket_key, _ = calendar_window("bucket", settings.window, cur_sel)
-        ref = spark.merged(store.root, model, binning, ref_sel, granularity)
-        cur = spark.merged(store.root, model, binning, cur_sel, granularity, bucket_key)
+        ref = spark.merged(store.storage, model, binning, ref_sel, granularity)
+        cur = spark.merged(store.storage, model, binning, cur_sel, granularity, bucket_key)
         scan = fallback(plan, [ref, cur], "auto")
         if scan is None:
             key, _ = calendar_window(model.timestamp, settings.window, cur_sel)

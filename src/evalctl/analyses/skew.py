@@ -121,10 +121,13 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
         plan = scan
     progress.phase(f"fitting bins on the reference ({ref_sel.rows:,} rows)")
     ref_parts = file_scans(store, model, ref_sel, ref_lf.collect_schema())
-    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts)
+    on_parts = (spark.on_parts(store.storage, model, ref_sel, ref_lf.collect_schema())
+                if plan.engine == "spark" and spark is not None else None)  # fit on executors
+    binning = fit_binning(ref_lf, kinds, top_k=settings.top_k, parts=ref_parts,
+                          on_parts=on_parts)
     if plan.engine == "spark" and spark is not None:
         progress.phase(f"summarising {len(kinds)} columns on Spark ({spark.master})")
-        merged = [spark.merged(store.root, model, binning, sel) for sel in (ref_sel, cur_sel)]
+        merged = [spark.merged(store.storage, model, binning, sel) for sel in (ref_sel, cur_sel)]
         scan = fallback(plan, merged, "auto")
         if scan is None:
             return plan, (merged[0].summaries[None], merged[1].summaries[None], None)

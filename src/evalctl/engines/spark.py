@@ -10,6 +10,12 @@ retried after a failure returns its file's profile again from the new attempt on
 one successful attempt's output per partition), and the driver checks that every file came
 back exactly once.
 
+The reference fit (`fit_binning`: extents and level counts, the streamed passes of its exact
+quantiles, distinct values) runs there too (`SparkEngine.on_parts`): each of its reads is a
+Spark job whose tasks run the fit's own per-part function on a contiguous run of the files and
+return its small partial state (pickled, zlib-compressed), which the driver merges in the
+files' order. The driver reads no row, of the reference or of the current data.
+
 pyspark (the `evalctl[spark]` extra) is imported only where Spark runs: building the session,
 and in the job on the executors; nothing else of evalctl needs it.
 """
@@ -19,11 +25,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,13 +39,16 @@ from typing import Any
 import polars as pl
 
 from evalctl.config import ModelConfig
+from evalctl.engines.remote_store import StoreSpec
 from evalctl.engines.settings import EngineSettings
 from evalctl.errors import InputError, StoreError
 from evalctl.lake.ledger import FileEntry
+from evalctl.lake.selectors import Selector
+from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection
 from evalctl.profiles.format import Merged, merge_profiles
 from evalctl.profiles.source import Plan
-from evalctl.stats.binning import Binning
+from evalctl.stats.binning import Binning, OnParts
 
 EXTRA_HINT = "pip install 'evalctl[spark]'"
 FAULT_ENV = "EVALCTL_SPARK_FAULT_DIR"  # tests: fail each task's first attempt (marker files)
@@ -45,6 +56,7 @@ TASKS_PER_CORE = 4  # Spark tasks per executor core in a job (files are dealt ov
 FILES_PER_JOB = 512  # profiles held on the driver at once while a build writes them
 QUIET = {"spark.ui.showConsoleProgress": "false"}  # stderr is evalctl's; the config may override
 _RESULT_SCHEMA = "data string, profile binary"
+_PARTIAL_SCHEMA = "files array<bigint>, state binary"
 
 
 @dataclass(frozen=True)
@@ -173,20 +185,21 @@ class SparkEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def profiles(self, root: Path, model: ModelConfig, binning: Binning, granularity: str,
-                 tasks: list[FileTask]) -> dict[str, bytes]:
+    def profiles(self, root: Path | Storage, model: ModelConfig, binning: Binning,
+                 granularity: str, tasks: list[FileTask]) -> dict[str, bytes]:
         """Each file's profile (zstd Parquet bytes, exactly as `write_profiles` stores them)
-        computed on the executors, by data file path."""
+        computed on the executors, by data file path. `root`: a local store's folder or any
+        store's storage (executors open it with its `storage_options`: `StoreSpec`)."""
         if not tasks:
             return {}
-        rows = [(n, json.dumps({"version": t.version, "env": t.env, **asdict(t.entry)}))
-                for n, t in enumerate(tasks)]
+        rows = _task_rows(tasks)
         # files dealt evenly over TASKS_PER_CORE tasks per core (a task costs ~0.1-1 s of
         # scheduling and Python worker time); the fit is pickled with the job
         context = self.session.sparkContext
         slices = min(len(rows), max(1, context.defaultParallelism * TASKS_PER_CORE))
         frame = context.parallelize(rows, slices).toDF("n long, task string")
-        job = _ProfileJob(str(root), model, binning, granularity, os.environ.get(FAULT_ENV))
+        job = _ProfileJob(StoreSpec.of(root), model, binning, granularity,
+                          os.environ.get(FAULT_ENV))
         found: dict[str, bytes] = {}
         for row in frame.mapInArrow(job, _RESULT_SCHEMA).collect():
             if row["data"] in found:
@@ -201,8 +214,9 @@ class SparkEngine:
         return found
 
 
-    def merged(self, root: Path, model: ModelConfig, binning: Binning, selection: Selection,
-               granularity: str = "1d", window: pl.Expr | None = None) -> Merged:
+    def merged(self, root: Path | Storage, model: ModelConfig, binning: Binning,
+               selection: Selection, granularity: str = "1d",
+               window: pl.Expr | None = None) -> Merged:
         """The summaries of a selection on `binning` (per `window` of ``bucket`` when given):
         each file profiled on the executors, the profiles merged here in the selection's
         order, as `read_profiles` merges stored ones."""
@@ -211,12 +225,109 @@ class SparkEngine:
         tables = [pl.read_parquet(io.BytesIO(computed.pop(t.entry.path))) for t in tasks]
         return merge_profiles(tables, binning, window)
 
+    def on_parts(self, root: Path | Storage, model: ModelConfig, selection: Selection,
+                 schema: pl.Schema) -> OnParts:
+        """`fit_binning(on_parts=...)` on the executors: each call is one Spark job whose
+        tasks read a contiguous run of the selection's data files as `file_scans` parts
+        (with `schema`, the whole selection's) and run the fit's per-part function on them;
+        their partial states come back in the files' order, each file counted exactly once."""
+        tasks = [FileTask(version, env, entry) for version, env, entry in selection.files]
+
+        def each(count: Callable[[Sequence[pl.LazyFrame]], Any]) -> Iterator[Any]:
+            if not tasks:
+                return
+            context = self.session.sparkContext
+            slices = min(len(tasks), max(1, context.defaultParallelism * TASKS_PER_CORE))
+            frame = context.parallelize(_task_rows(tasks), slices).toDF("n long, task string")
+            job = _PartsJob(StoreSpec.of(root), model, selection.selector, dict(schema), count,
+                            os.environ.get(FAULT_ENV))
+            found = sorted(((list(row["files"]), bytes(row["state"])) for row in
+                            frame.mapInArrow(job, _PARTIAL_SCHEMA).collect()),
+                           key=lambda part: part[0][:1])
+            counted = [n for files, _ in found for n in files]
+            if counted != list(range(len(tasks))):
+                twice = sorted({n for n in counted if counted.count(n) > 1})
+                path = tasks[twice[0]].entry.path if twice else next(
+                    t.entry.path for n, t in enumerate(tasks) if n not in counted)
+                raise StoreError(f"{path}: Spark counted this file "
+                                 f"{'twice' if twice else 'not at all'} in a fit of the "
+                                 "reference (a retried task's partial state was not "
+                                 "discarded, or a task was lost)", file=path)
+            for _, state in found:
+                yield pickle.loads(zlib.decompress(state))
+
+        return each
+
+
+def _task_rows(tasks: list[FileTask]) -> list[tuple[int, str]]:
+    """(number, JSON) rows of the files for a job's input (`_file_tasks` reads them back)."""
+    return [(n, json.dumps({"version": t.version, "env": t.env, **asdict(t.entry)}))
+            for n, t in enumerate(tasks)]
+
+
+def _file_tasks(batches: Iterator[Any]) -> Iterator[tuple[int, FileTask]]:
+    """The (number, file) rows of a task's input, in order (executors)."""
+    for batch in batches:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        for n, raw in zip(frame["n"].to_list(), frame["task"].to_list(), strict=True):
+            task = json.loads(raw)
+            version, env = task.pop("version"), task.pop("env")
+            yield n, FileTask(version, env, FileEntry(**task))
+
+
+@dataclass(frozen=True)
+class _PartsJob:
+    """The function `mapInArrow` runs on executors for a fit's read: the task's files as
+    `file_scans` parts, `count` run on them, its result pickled and compressed (one row)."""
+
+    store: StoreSpec
+    model: ModelConfig
+    selector: Selector
+    schema: dict[str, pl.DataType]
+    count: Callable[[Sequence[pl.LazyFrame]], Any]
+    fault_dir: str | None
+
+    def __call__(self, batches: Iterator[Any]) -> Iterator[Any]:
+        # executors: these run in Spark's Python workers, so pyarrow/polars load there
+        import pyarrow as pa
+
+        from evalctl.profiles.parts import file_scans
+
+        fail = first_attempt_failure(self.fault_dir)
+        numbered = list(_file_tasks(batches))
+        files = tuple((t.version, t.env, t.entry) for _, t in numbered)
+        store = self.store.open()
+        parts = file_scans(store, self.model, Selection(self.selector, files),
+                           pl.Schema(self.schema))
+        state = zlib.compress(pickle.dumps(self.count(parts), pickle.HIGHEST_PROTOCOL), 1)
+        yield pa.RecordBatch.from_pydict(
+            {"files": [[n for n, _ in numbered]], "state": [state]},
+            schema=pa.schema([("files", pa.list_(pa.int64())), ("state", pa.binary())]))
+        if fail is not None:  # after its output went out: the retry must not double it
+            fail.touch()
+            raise RuntimeError(f"evalctl: injected failure of {fail.name}")
+
+
+def first_attempt_failure(fault_dir: str | None) -> Path | None:
+    """Fault injection for tests of retries: with EVALCTL_SPARK_FAULT_DIR set, every task's
+    first attempt fails after returning its first output (leaving a marker); None when this
+    attempt runs normally (executors)."""
+    if not fault_dir:
+        return None
+    from pyspark import TaskContext  # executors: the extra is there
+
+    context = TaskContext.get()
+    if context is None or context.attemptNumber() > 0:
+        return None
+    return Path(fault_dir) / f"partition-{context.partitionId()}"
+
 
 @dataclass(frozen=True)
 class _ProfileJob:
     """The function `mapInArrow` runs on executors (pickled with what it needs)."""
 
-    root: str
+    store: StoreSpec
     model: ModelConfig
     binning: Binning
     granularity: str
@@ -226,34 +337,16 @@ class _ProfileJob:
         # executors: these run in Spark's Python workers, so pyarrow/polars load there
         import pyarrow as pa
 
-        from evalctl.lake.store import Store
         from evalctl.profiles.compute import profile_bytes, profile_on
 
-        store = Store(Path(self.root))
-        fail = self._first_attempt()
-        for batch in batches:
-            for raw in pl.from_arrow(batch)["task"].to_list():  # type: ignore[index]
-                task = json.loads(raw)
-                version, env = task.pop("version"), task.pop("env")
-                entry = FileEntry(**task)
-                table = profile_on(store, self.model, self.binning, self.granularity, version,
-                                   env, entry)
-                yield pa.RecordBatch.from_pydict(
-                    {"data": [entry.path], "profile": [profile_bytes(table)]},
-                    schema=pa.schema([("data", pa.string()), ("profile", pa.binary())]))
-                if fail is not None:  # after its output went out: the retry must not double it
-                    fail.touch()
-                    raise RuntimeError(f"evalctl: injected failure of {fail.name}")
-
-    def _first_attempt(self) -> Path | None:
-        """Fault injection for tests of retries: with EVALCTL_SPARK_FAULT_DIR set, every
-        task's first attempt fails after returning its first profile (leaving a marker);
-        None when this attempt runs normally."""
-        if not self.fault_dir:
-            return None
-        from pyspark import TaskContext  # executors: the extra is there
-
-        context = TaskContext.get()
-        if context is None or context.attemptNumber() > 0:
-            return None
-        return Path(self.fault_dir) / f"partition-{context.partitionId()}"
+        store = self.store.open()
+        fail = first_attempt_failure(self.fault_dir)
+        for _, task in _file_tasks(batches):
+            table = profile_on(store, self.model, self.binning, self.granularity, task.version,
+                               task.env, task.entry)
+            yield pa.RecordBatch.from_pydict(
+                {"data": [task.entry.path], "profile": [profile_bytes(table)]},
+                schema=pa.schema([("data", pa.string()), ("profile", pa.binary())]))
+            if fail is not None:  # after its output went out: the retry must not double it
+                fail.touch()
+                raise RuntimeError(f"evalctl: injected failure of {fail.name}")

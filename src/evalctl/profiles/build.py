@@ -64,7 +64,7 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
         fitted = _refit_reason(reference, model, refit)
         if fitted is not None or reference is None:
             progress.phase(f"fitting the monitoring reference ({model.profiles.reference})")
-            reference = fit_reference(store, model, now)
+            reference = fit_reference(store, model, now, spark)
             save_reference(root, reference)
         precompute = None if spark is None else partial(_on_spark, spark, store, model,
                                                         reference)
@@ -81,7 +81,7 @@ def _on_spark(spark: SparkEngine, store: Store, model: ModelConfig, reference: R
         if tasks and len(tasks) + len(lacking) > FILES_PER_JOB:
             break
         tasks += [FileTask(record.version or "", record.env or "", f) for f in lacking]
-    return spark.profiles(store.root, model, reference.binning, reference.granularity, tasks)
+    return spark.profiles(store.storage, model, reference.binning, reference.granularity, tasks)
 
 
 def _refit_reason(reference: Reference | None, model: ModelConfig, refit: bool) -> str | None:

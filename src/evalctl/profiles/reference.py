@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalctl.config import ModelConfig, output_kinds
 from evalctl.errors import InputError, StoreError
@@ -29,6 +29,10 @@ from evalctl.lake.store import Store
 from evalctl.profiles.format import FORMAT
 from evalctl.profiles.parts import file_scans
 from evalctl.stats.binning import Binning, fit_binning
+
+# only a type here: the Spark engine imports profiles.source, which imports this module
+if TYPE_CHECKING:
+    from evalctl.engines.spark import SparkEngine
 
 N_BINS, FINE_BINS, MAX_LEVELS = 10, 1000, 10_000  # fit_binning's defaults, recorded
 
@@ -83,9 +87,11 @@ def content_hash(binning: Binning, params: dict[str, int], granularity: str,
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None) -> Reference:
+def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None,
+                  spark: SparkEngine | None = None) -> Reference:
     """Fit the model's reference on what its `reference:` selector matches now (streamed
-    passes over its files, one file at a time: memory does not grow with the reference)."""
+    passes over its files, one file at a time: memory does not grow with the reference),
+    on `spark`'s executors when given (the same `Binning`)."""
     text = model.profiles.reference
     if text is None:
         raise InputError(f"models.{model.name}.reference: not set; profiles need a monitoring "
@@ -96,9 +102,11 @@ def fit_reference(store: Store, model: ModelConfig, now: datetime | None = None)
     lf = store.scan(model, selector, with_actuals=False, selection=selection)
     params = {"top_k": model.settings.skew.top_k, "n_bins": N_BINS, "fine_bins": FINE_BINS,
               "max_levels": MAX_LEVELS}
+    schema = lf.collect_schema()
+    on_parts = None if spark is None else spark.on_parts(store.storage, model, selection, schema)
     binning = fit_binning(lf, profiled_columns(model), n_bins=N_BINS, top_k=params["top_k"],
-                          fine_bins=FINE_BINS, max_levels=MAX_LEVELS,
-                          parts=file_scans(store, model, selection, lf.collect_schema()))
+                          fine_bins=FINE_BINS, max_levels=MAX_LEVELS, on_parts=on_parts,
+                          parts=() if spark else file_scans(store, model, selection, schema))
     files = tuple(sorted(entry.path for _, _, entry in selection.files))
     dates = sorted(entry.date for _, _, entry in selection.files)
     batches = tuple(sorted((r.batch, r.generation) for r in selection.records))

@@ -25,15 +25,16 @@ reference categories outside the top K.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from evalctl.stats.grid import order_statistics
-from evalctl.stats.streamed import StreamedRanks
+from evalctl.stats.streamed import StreamedRanks, count_pass
 
 BATCH_ROWS = 250_000  # rows a streamed pass holds at a time
 # A reference whose numeric columns hold at most this many values each is fitted in memory (one
@@ -42,6 +43,11 @@ BATCH_ROWS = 250_000  # rows a streamed pass holds at a time
 IN_MEMORY_VALUES = 1 << 20
 
 KINDS = ("numeric", "categorical")
+
+# `fit_binning(on_parts=...)`: runs a function of some parts of the rows on every part once,
+# elsewhere (the Spark engine: on executors, each task on the data files dealt to it, in their
+# order), and yields its results in the parts' order, for the fit to merge
+OnParts = Callable[[Callable[[Sequence[pl.LazyFrame]], Any]], Iterable[Any]]
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,7 @@ def fit_binning(
     fine_bins: int = 1000,
     max_levels: int = 10_000,
     parts: Sequence[pl.LazyFrame] = (),
+    on_parts: OnParts | None = None,
 ) -> Binning:
     """Fit bin edges (numeric) and vocabularies (categorical) on the reference, in a few
     streamed passes whose memory does not grow with the reference's rows (`parts`: the rows
@@ -132,6 +139,10 @@ def fit_binning(
 
     A feature whose column is missing, has the wrong type or holds no usable value is listed in
     `Binning.errors` with the reason instead of raising, so one bad column never stops the rest.
+
+    `on_parts` (the Spark engine): every read above runs there, the same per-part functions
+    on parts of the rows, and only their small partial states come back to be merged here
+    (the quantiles always by streamed passes): the same `Binning`, and no row is read here.
     """
     if n_bins < 2 or fine_bins < n_bins or top_k < 1 or max_levels < top_k:
         raise ValueError("need n_bins >= 2, fine_bins >= n_bins, 1 <= top_k <= max_levels")
@@ -140,8 +151,13 @@ def fit_binning(
     usable = {f: k for f, k in features.items() if f not in errors}
     numeric_names = [f for f, k in usable.items() if k == "numeric"]
     sources = list(parts) or [lf]
-    extents, level_counts = _first_pass(sources, numeric_names,
-                                        [f for f, k in usable.items() if k == "categorical"])
+    categorical_names = [f for f, k in usable.items() if k == "categorical"]
+    if on_parts is None:
+        extents, level_counts = _first_pass(sources, numeric_names, categorical_names)
+    else:
+        extents, level_counts = _merged_first(on_parts(partial(
+            _first_pass, numeric=numeric_names, categorical=categorical_names)),
+            numeric_names, categorical_names)
     categorical: dict[str, CategoricalBins] = {}
     for name, levels in level_counts.items():
         try:
@@ -155,13 +171,20 @@ def fit_binning(
             errors[name] = f"column {name!r}: the reference has no finite values"
         else:
             wanted[name] = (_BinRanks(n, n_bins, fine_bins).ranks, n, lo, hi)
-    if all(n <= IN_MEMORY_VALUES for _, n, _, _ in wanted.values()):
+    if on_parts is not None:
+        found = StreamedRanks(wanted).run(
+            partials=lambda plans: on_parts(partial(_counted_pass, plans=plans)))
+    elif all(n <= IN_MEMORY_VALUES for _, n, _, _ in wanted.values()):
         found = _in_memory_ranks(sources, wanted)
     else:
         found = StreamedRanks(wanted).run(lambda names: _numeric_batches(sources, names))
     edges = {f: _BinRanks(wanted[f][1], n_bins, fine_bins).edges(at) for f, at in found.items()}
     few = [f for f, (fine, _) in edges.items() if np.unique(fine).size <= fine_bins]
-    distinct = _distinct_values(sources, few, fine_bins) if few else {}
+    if on_parts is not None and few:
+        distinct = _merged_distinct(on_parts(partial(_distinct_values, names=few,
+                                                     limit=fine_bins)), few, fine_bins)
+    else:
+        distinct = _distinct_values(sources, few, fine_bins) if few else {}
     numeric = {f: _numeric_bins(fine, interior, distinct.get(f))
                for f, (fine, interior) in edges.items()}
     return Binning(dict(features), {f: numeric[f] for f in numeric_names if f in numeric},
@@ -198,6 +221,48 @@ def _first_pass(sources: list[pl.LazyFrame], numeric: list[str], categorical: li
               if parts else pl.DataFrame(schema={"level": pl.String, "count": pl.Int64})
               for name, parts in levels.items()}
     return extents, merged
+
+
+def _merged_first(parts: Iterable[tuple[dict[str, tuple[int, float, float]],
+                                          dict[str, pl.DataFrame]]],
+                  numeric: list[str], categorical: list[str]
+                  ) -> tuple[dict[str, tuple[int, float, float]], dict[str, pl.DataFrame]]:
+    """`_first_pass`'s results on parts of the rows merged, in the parts' order: its result
+    on all of them."""
+    extents = {name: (0, np.inf, -np.inf) for name in numeric}
+    levels: dict[str, list[pl.DataFrame]] = {name: [] for name in categorical}
+    for part_extents, part_levels in parts:
+        for name, (n, lo, hi) in part_extents.items():
+            total, low, high = extents[name]
+            if n:
+                extents[name] = (total + n, min(low, lo), max(high, hi))
+        for name, counts in part_levels.items():
+            levels[name].append(counts)
+    empty = pl.DataFrame(schema={"level": pl.String, "count": pl.Int64})
+    return extents, {name: pl.concat([empty, *found]).group_by("level")
+                     .agg(pl.col("count").sum()) for name, found in levels.items()}
+
+
+def _counted_pass(sources: Sequence[pl.LazyFrame], plans: dict[str, Any]) -> dict[str, Any]:
+    """One streamed pass of the quantile fit counted on some parts of the rows (the partial
+    states `StreamedRanks.run(partials=...)` merges)."""
+    return count_pass(plans, _numeric_batches(list(sources), list(plans)))
+
+
+def _merged_distinct(parts: Iterable[dict[str, np.ndarray]], names: list[str], limit: int
+                     ) -> dict[str, np.ndarray]:
+    """`_distinct_values`' results on parts of the rows merged: a column one part found to
+    have more than `limit` distinct values (absent from its result) has more in all."""
+    seen: dict[str, np.ndarray] = {f: np.empty(0) for f in names}
+    for found in parts:
+        for name in [f for f in names if f in seen]:
+            if name not in found:
+                del seen[name]
+                continue
+            seen[name] = np.union1d(seen[name], found[name])
+            if seen[name].size > limit:
+                del seen[name]
+    return seen
 
 
 def _in_memory_ranks(sources: list[pl.LazyFrame],
@@ -275,7 +340,9 @@ def _numeric_bins(fine: np.ndarray, interior: np.ndarray, distinct: np.ndarray |
     """The edges from the reference quantiles (see the module docstring): every distinct value
     instead of the fine quantiles when there are at most `fine_bins` of them."""
     edges = np.union1d(fine if distinct is None else distinct, interior)
-    return NumericBins(tuple(edges.tolist()), tuple(interior.tolist()))
+    # + 0.0 turns -0.0 into 0.0: which zero sits at a rank depends on the rows' order (the
+    # files', Spark's tasks'), and both bin alike; one spelling keeps the fit's hash stable
+    return NumericBins(tuple((edges + 0.0).tolist()), tuple((interior + 0.0).tolist()))
 
 
 def _ranks(levels: np.ndarray, n: int) -> np.ndarray:

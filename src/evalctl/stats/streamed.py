@@ -23,6 +23,7 @@ finite values of ``x``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from copy import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,9 @@ COLLECT = 1 << 18  # values a column may collect in one pass
 CELLS = 1 << 16  # counters a column may split its heavy nodes into in one pass
 
 Batches = Callable[[list[str]], Iterable[dict[str, np.ndarray]]]
+# A pass counted elsewhere (the Spark engine's executors): given the active columns' plans, the
+# partial states of every part of the rows (`count_pass`'s), each part once
+Partials = Callable[[dict[str, "_Column"]], Iterable[dict[str, "_Pass"]]]
 
 
 @dataclass
@@ -95,6 +99,14 @@ class _Column:
                            np.full(cells if self.split.track else 0, np.inf),
                            np.full(cells if self.split.track else 0, -np.inf))
 
+    def absorb(self, part: _Pass) -> None:
+        """Merge a partial state of this pass counted on other rows (`count_pass`)."""
+        assert self.state is not None
+        self.state.counts += part.counts
+        np.minimum(self.state.mins, part.mins, out=self.state.mins)
+        np.maximum(self.state.maxs, part.maxs, out=self.state.maxs)
+        self.state.collected += part.collected
+
     def add(self, x: np.ndarray) -> None:
         """Count (or collect) one batch's values."""
         assert self.state is not None
@@ -121,6 +133,13 @@ class _Column:
         if self.split.track:
             np.minimum.at(self.state.mins, child, x)
             np.maximum.at(self.state.maxs, child, x)
+
+    def plan(self) -> _Column:
+        """A copy of this column's narrowing state without its pass state: what counting a
+        pass on other rows needs (`count_pass`; pickled to Spark executors)."""
+        plan = copy(self)
+        plan.state = None
+        return plan
 
     def finish(self) -> None:
         """Answer the ranks this pass settles; plan the next pass for the rest."""
@@ -234,16 +253,48 @@ class StreamedRanks:
                         for name, (ranks, n, lo, hi) in columns.items()}
         self.passes = 0
 
-    def run(self, batches: Batches) -> dict[str, np.ndarray]:
+    def run(self, batches: Batches | None = None, partials: Partials | None = None
+            ) -> dict[str, np.ndarray]:
+        """Read every pass from `batches`, or (`partials`, instead) count each pass elsewhere
+        on parts of the rows and merge the parts' states here (`count_pass` on each part:
+        the same counting code)."""
+        if (batches is None) == (partials is None):
+            raise ValueError("StreamedRanks.run: give exactly one of batches and partials")
         while True:
             active = [n for n, c in self.columns.items() if not c.finished]
             if not active:
                 return {n: c.values for n, c in self.columns.items()}
             for name in active:
                 self.columns[name].start()
-            for batch in batches(active):
-                for name in active:
-                    self.columns[name].add(batch[name])
+            if partials is not None:
+                plans = {name: self.columns[name].plan() for name in active}
+                for part in partials(plans):
+                    for name in active:
+                        self.columns[name].absorb(part[name])
+            else:
+                assert batches is not None
+                for batch in batches(active):
+                    for name in active:
+                        self.columns[name].add(batch[name])
             for name in active:
                 self.columns[name].finish()
             self.passes += 1
+
+
+def count_pass(plans: dict[str, _Column], batches: Iterable[dict[str, np.ndarray]]
+               ) -> dict[str, _Pass]:
+    """One pass of `StreamedRanks.run` counted on some of the rows (`batches`, as `Batches`
+    yields them) by each column's plan (`_Column.plan`): the partial states that
+    `StreamedRanks.run(partials=...)` merges. Exact: merged, the parts' states equal one
+    pass over all of the rows."""
+    columns = {name: plan.plan() for name, plan in plans.items()}
+    for column in columns.values():
+        column.start()
+    for batch in batches:
+        for name, column in columns.items():
+            column.add(batch[name])
+    states = {}
+    for name, column in columns.items():
+        assert column.state is not None
+        states[name] = column.state
+    return states

@@ -56,18 +56,25 @@ def ingest(ctx: typer.Context, files: Files, model: Model,
            version: Annotated[str, typer.Option("--version", "-v", help="Model version.")],
            env: Annotated[str, typer.Option(
                "--env", "-e", help="training | validation | production | shadow.")],
-           input_format: InputFormat = None, fmt: Format = None, output: Output = None) -> None:
+           input_format: InputFormat = None,
+           engine: Annotated[str, typer.Option(
+               "--engine", help="Where the batch is written: local (the default), spark (Spark "
+               "executors write it, the config's `engine:` names the master; the store must "
+               "be an s3:// store unless the master is local), or auto (spark when the "
+               "config's engine.kind is spark).")] = "local",
+           fmt: Format = None, output: Output = None) -> None:
     """Ingest prediction exports as one batch (re-ingesting the same files is a no-op).
 
     \b
     Example:
       evalctl ingest production.csv --model churn --version v1 --env production
+      evalctl ingest exports/*.parquet --model churn --version v1 --env production --engine spark
     """
     state: AppState = ctx.obj
     workspace = state.workspace()
     with state.busy(f"ingesting {len(files)} file(s) …"):
         report = workspace.ingest(model, files, version=version, env=env,
-                                  input_format=input_format)
+                                  input_format=input_format, engine=engine)
     _say_ingested(state, report.results[0], f"{model} {version} {env}")
     emit(state, report, fmt, output)
 
