@@ -95,8 +95,12 @@ def normal(value: Any) -> Any:
         return normal(asdict(value))
     if isinstance(value, dict):
         return {k: normal(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):  # numeric summaries hold their cells as arrays
+        return normal(value.tolist())
     if isinstance(value, list | tuple):
         return [normal(v) for v in value]
+    if isinstance(value, float) and value != value:  # an empty cell's NaN: equal to itself
+        return "nan"
     return value
 
 
