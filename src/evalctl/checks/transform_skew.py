@@ -59,13 +59,20 @@ def transform_skew(
     exprs = [_skew_expr(f, kind, rtol, atol, id_column).alias(f)
              for f, kind in features.items() if problems[f] is None]
     row = joined.select(exprs).collect().row(0, named=True) if exprs else {}
+    return _results(features, problems, row, warn, fail)
+
+
+def _results(features: dict[str, str], problems: dict[str, str | None],
+             values: dict[str, Any], warn: float, fail: float) -> list[dict[str, Any]]:
+    """One result per feature: its error when it has a problem, else its verdict on its
+    values (the one-query and the bucketed join give the same `values`)."""
     results = []
     for feature, kind in features.items():
         if problems[feature]:
             results.append({"feature": feature, "kind": kind, "status": "error",
                             "reason": problems[feature]})
         else:
-            results.append(_result(feature, kind, row[feature], warn, fail))
+            results.append(_result(feature, kind, values[feature], warn, fail))
     return json_safe(results)
 
 
@@ -162,14 +169,7 @@ def bucketed_transform_skew(
         for feature in usable:
             _add_partial(totals[feature], row[feature])
     _medians(joins, {f: t for f, t in totals.items() if usable[f] == "numeric"})
-    results = []
-    for feature, kind in features.items():
-        if problems[feature]:
-            results.append({"feature": feature, "kind": kind, "status": "error",
-                            "reason": problems[feature]})
-        else:
-            results.append(_result(feature, kind, totals[feature], warn, fail))
-    return json_safe(results)
+    return _results(features, problems, totals, warn, fail)
 
 
 def _empty_partial(kind: str) -> dict[str, Any]:
