@@ -471,6 +471,26 @@ def estimate_windows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [grouped[start][metric] | {"by_metric": grouped[start]} for start in sorted(grouped)]
 
 
+# the profile tests' model: {reference} its `reference:`, {extra} lines before `features:`,
+# {checks} lines after them (each "" for none)
+PROFILED_CONFIG = """\
+store: store
+models:
+  churn:
+    task: binary_classification
+    id: request_id
+    timestamp: ts
+    prediction: predicted_label
+    score: score
+    label: label
+    reference: {reference}
+{extra}    features:
+      age: numeric
+      country: categorical
+      minutes: numeric
+{checks}"""
+
+
 # the Spark tests' model ({engine}: an optional top-level `engine:` block, or "")
 SPARK_CONFIG = """\
 store: store

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 from tests.helpers import (
+    PROFILED_CONFIG,
     STORY_CONFIG,
     CliResult,
     assert_same,
@@ -26,22 +27,7 @@ from tests.helpers import (
 import evalctl.analyses.drift as drift
 
 M = ["--model", "churn"]
-CONFIG = """\
-store: store
-models:
-  churn:
-    task: binary_classification
-    id: request_id
-    timestamp: ts
-    prediction: predicted_label
-    score: score
-    label: label
-    reference: {reference}
-{extra}    features:
-      age: numeric
-      country: categorical
-      minutes: numeric
-{checks}"""
+CONFIG = PROFILED_CONFIG
 
 
 def write_config(folder: Path, reference: str = "training:v1", extra: str = "",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import CliResult, make_frame, run_cli
+from tests.helpers import PROFILED_CONFIG, CliResult, make_frame, run_cli
 
 import evalctl.lake.ingest as ingest_module
 import evalctl.profiles.compute as compute_module
@@ -19,22 +19,7 @@ from evalctl.lake.profiled import profile_index
 from evalctl.lake.store import Store
 
 M = ["--model", "churn"]
-CONFIG = """\
-store: store
-models:
-  churn:
-    task: binary_classification
-    id: request_id
-    timestamp: ts
-    prediction: predicted_label
-    score: score
-    label: label
-    reference: training
-    features:
-      age: numeric
-      country: categorical
-      minutes: numeric
-"""
+CONFIG = PROFILED_CONFIG.format(reference="training", extra="", checks="")
 
 
 @pytest.fixture

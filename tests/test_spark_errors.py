@@ -9,27 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.helpers import CliResult, make_frame, store_snapshot
+from tests.helpers import SPARK_CONFIG, CliResult, make_frame, store_snapshot
 
 from evalctl.engines.settings import EngineSettings, parse_engine
 from evalctl.engines.spark import java_problem
 from evalctl.errors import ConfigError
 
-CONFIG = """\
-store: store
-{engine}models:
-  churn:
-    task: binary_classification
-    id: request_id
-    timestamp: ts
-    prediction: predicted_label
-    score: score
-    label: label
-    reference: training:v1
-    features:
-      age: numeric
-      country: categorical
-"""
+CONFIG = SPARK_CONFIG
 M = ["--model", "churn"]
 
 
