@@ -85,8 +85,8 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
     windows = [store.select(model.name, s) for s in (baseline, current)]
     ref = _reference(store, model, reference, reference_required)
     kinds = checked_columns(model, drift)
-    fit_on = store.scan(model, baseline, with_actuals=False, selection=windows[0])
-    binning = fit_binning(_sample(fit_on, windows[0].rows), kinds, top_k=drift.top_k)
+    sample = _baseline_sample(store, model, windows[0], kinds)
+    binning = fit_binning(sample.lazy(), kinds, top_k=drift.top_k)
     by_key = summarize_sides(store, model, [ref, *windows], binning,
                              term if metric == "accuracy" else None)
     sides = {side: merge_side(by_key, side) for side in (REF, BASE, CUR)}
@@ -119,7 +119,7 @@ def rca_report(store: Store, model: ModelConfig, baseline: Selector, current: Se
         row |= drift_fields(row["feature"], drifted, skewed)
         row["reference"] = ref.selector.text if ref else None
         classify(row, change, settings.min_explained, settings.max_drop)
-    _check_co_shift(rows, store, model, windows, binning, drift)
+    _check_co_shift(rows, store, model, windows, binning, drift, sample)
     outputs = [output_row(c, drifted, skewed) for c in kinds if c not in model.features]
     hints = _hints(store, model, ref, windows[1], rows, change)
     if settings.multivariate:
@@ -166,6 +166,17 @@ def _sample(lf: pl.LazyFrame, rows: int) -> pl.LazyFrame:
     return lf.gather_every(step) if step > 1 else lf
 
 
+def _baseline_sample(store: Store, model: ModelConfig, baseline: Selection,
+                     kinds: dict[str, str]) -> pl.DataFrame:
+    """The baseline's stride sample (`_sample`), its checked columns read once into memory
+    (at most ~FIT_SAMPLE rows): the binning is fitted on it in a few passes and the co-shift
+    check reads its baseline side from it, where each would otherwise read the baseline's
+    files again (two to three times for the fit)."""
+    lf = store.scan(model, baseline.selector, with_actuals=False, selection=baseline)
+    present = lf.collect_schema()
+    return _sample(lf.select([c for c in kinds if c in present]), baseline.rows).collect()
+
+
 def measure_change(table: pl.DataFrame, metric: str, settings: RcaSettings) -> dict[str, Any]:
     """The overall change with its interval and verdict (the gate of `--fail-on`)."""
     total = {r["side"]: r for r in table.filter(pl.col("feature") == OVERALL).iter_rows(named=True)}
@@ -182,9 +193,11 @@ def _side(selection: Selection, table: pl.DataFrame, side: int) -> dict[str, Any
 
 
 def _check_co_shift(rows: list[dict[str, Any]], store: Store, model: ModelConfig,
-                    windows: list[Selection], binning: Binning, drift: DriftSettings) -> None:
+                    windows: list[Selection], binning: Binning, drift: DriftSettings,
+                    baseline_sample: pl.DataFrame) -> None:
     """Columns that drifted without effect while a population shift was found: if they do not
-    drift outside the responsible segment (on samples), they moved with the shift."""
+    drift outside the responsible segment (on samples: the baseline's is the fit's), they moved
+    with the shift."""
     cause = next((r for r in rows if r.get("mode") == "population_shift" and r.get("top")), None)
     suspects = {r["feature"]: r for r in rows if r.get("mode") == "drift_without_effect"}
     if cause is None or not suspects:
@@ -193,8 +206,10 @@ def _check_co_shift(rows: list[dict[str, Any]], store: Store, model: ModelConfig
     subset = Binning(kinds, {f: b for f, b in binning.numeric.items() if f in kinds},
                      {f: b for f, b in binning.categorical.items() if f in kinds})
     outside = ~slice_expr(Predicate.from_dict(p) for p in cause["top"]["predicates"])
-    sides = [summarize(_sample(store.scan(model, s.selector, with_actuals=False, selection=s),
-                               s.rows).filter(outside), subset)[None] for s in windows]
+    current = windows[1]
+    samples = [baseline_sample.lazy(), _sample(store.scan(
+        model, current.selector, with_actuals=False, selection=current), current.rows)]
+    sides = [summarize(lf.filter(outside), subset)[None] for lf in samples]
     for result in judge_features(kinds, sides[0], sides[1], drift, None):
         if result["status"] == "pass":
             suspects[result["feature"]] |= {
