@@ -188,6 +188,39 @@ def test_a_column_that_moved_with_the_shift_is_not_blamed(cli, frame_file) -> No
     assert causes["minutes"]["moved_with"].startswith("age <")
 
 
+def test_the_baseline_files_are_read_once_for_the_fit_and_the_co_shift_check(
+        cli, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit and the co-shift check read the baseline's stride sample from memory: one scan
+    of the baseline's files for both (the bounded-memory fit reads its input two to three
+    times), and the same findings as reading the store."""
+    from evalctl.analyses import rca
+    from evalctl.lake.store import Store
+
+    write_window(frame_file, cli, 6000, 5, datetime(2026, 11, 1), young=0.05, minutes_scale=1.3)
+    write_window(frame_file, cli, 6000, 6, datetime(2026, 11, 5), young=0.5, minutes_scale=1.3)
+    scans: list[str] = []
+    fitted: list[str] = []
+    store_scan, fit = Store.scan, rca.fit_binning
+
+    def counted_scan(self, model, selector, **kwargs):  # type: ignore[no-untyped-def]
+        if not kwargs.get("with_actuals", True):
+            scans.append(selector.text)
+        return store_scan(self, model, selector, **kwargs)
+
+    def recorded_fit(lf, *args, **kwargs):  # type: ignore[no-untyped-def]
+        fitted.append(lf.explain())
+        return fit(lf, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "scan", counted_scan)
+    monkeypatch.setattr(rca, "fit_binning", recorded_fit)
+    doc = cli(*CHURN).json()
+    baseline = CHURN[CHURN.index("--baseline") + 1]
+    assert scans.count(baseline) == 1  # the sample; the co-shift check ran (below)
+    assert len(fitted) == 1 and "SCAN" not in fitted[0]  # an in-memory frame
+    causes = {r["feature"]: r for r in rows(doc, "causes")}
+    assert causes["minutes"]["mode"] == "co_shift"
+
+
 def test_without_current_labels_drift_and_mix_are_still_judged(cli, frame_file) -> None:
     write_window(frame_file, cli, 4000, 7, datetime(2026, 11, 1), young=0.05)
     write_window(frame_file, cli, 4000, 8, datetime(2026, 11, 5), young=0.4, labelled=False)
