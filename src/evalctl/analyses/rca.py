@@ -171,10 +171,13 @@ def _baseline_sample(store: Store, model: ModelConfig, baseline: Selection,
     """The baseline's stride sample (`_sample`), its checked columns read once into memory
     (at most ~FIT_SAMPLE rows): the binning is fitted on it in a few passes and the co-shift
     check reads its baseline side from it, where each would otherwise read the baseline's
-    files again (two to three times for the fit)."""
+    files again (two to three times for the fit). The streaming engine keeps every n-th row
+    as it reads (the same rows; the in-memory engine read the whole window first: at 5M rows
+    a 2.0 GiB peak instead of 0.75 GiB)."""
     lf = store.scan(model, baseline.selector, with_actuals=False, selection=baseline)
     present = lf.collect_schema()
-    return _sample(lf.select([c for c in kinds if c in present]), baseline.rows).collect()
+    return _sample(lf.select([c for c in kinds if c in present]), baseline.rows).collect(
+        engine="streaming")
 
 
 def measure_change(table: pl.DataFrame, metric: str, settings: RcaSettings) -> dict[str, Any]:
