@@ -3,8 +3,8 @@ segment explains it, is a pipeline problem involved, and what should be done.
 
 How the lake is read (whatever the number of features):
 
-1. `fit_binning` on the baseline (a stride sample of at most FIT_SAMPLE rows): the same
-   reference bins skew and drift use;
+1. `fit_binning` on the baseline (a stride sample of at most FIT_SAMPLE rows, read once into
+   memory and kept for the co-shift check below): the same reference bins skew and drift use;
 2. one `summarize` per side (reference, baseline, current), each row's window key being
    ``side * 10 + term code * 2 + from actuals``. For a 0/1 metric (accuracy) the term code
    (unlabelled / wrong / right) makes the per-window cell counts the segment tables themselves,
