@@ -39,7 +39,7 @@ from evalctl.metrics.slices import (
     slices_from_config,
 )
 from evalctl.metrics.spec import Columns, Options, key_name
-from evalctl.stats.exact import exact_sums, with_grids
+from evalctl.stats.exact import exact_sums, scale_name, with_grids
 
 TASKS: dict[str, ModuleType] = {
     "binary_classification": binary,
@@ -269,9 +269,11 @@ def _rolled_up_stats(base: pl.LazyFrame, module: ModuleType,
         if set(names) != set(grain):
             schema = fine[source].schema
             sums = [c for c in schema if c not in {*group_names(grain), *extra}]
-            floats = [c for c in sums if schema[c].is_float()]  # order-free: see stats.exact
-            stats = with_grids(stats, floats).group_by(
+            grids = [c for c in sums if c.endswith(scale_name(""))]  # one value: kept
+            floats = [c for c in sums if schema[c].is_float() and c not in grids]
+            stats = with_grids(stats, floats).group_by(  # order-free: see stats.exact
                 [*group_exprs(names), *map(pl.col, extra)]).agg(
-                *[exact_sums([c])[0] if c in floats else pl.col(c).sum() for c in sums])
+                *[exact_sums([c])[0] if c in floats else pl.col(c).first() if c in grids
+                  else pl.col(c).sum() for c in sums])
         plans.append(label_segments(module.finish(stats, names, metrics), name, names))
     return pl.concat(pl.collect_all(plans), how="vertical_relaxed")
