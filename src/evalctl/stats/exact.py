@@ -46,8 +46,9 @@ Cost (benchmarks/exact_sums.py, CPU time, 5M rows, 1,000 groups, 2 float columns
 host): the integer group-by sums of fixed-point columns 1.35-1.41x the plain float group-by
 sum; making the two columns 0.10 s once (a float `with_columns` of them: 0.03 s); sums inside
 the aggregation 3.3x (grids passed as values 2.4x); `exact_total` 0.10 s. At the command level
-(benchmarks/reproducible.py: `slices`, `compare` with Brier or log loss) 1.14-1.18x the CPU
-of the same commands with plain float sums.
+(benchmarks/reproducible.py, 1M rows: `slices`, `compare` with Brier or log loss) 1.11-1.20x
+the CPU of the same commands with plain float sums; at 5M rows 1.03-1.06x the CPU of the
+code before order-free sums (2026-11-26; README "Performance", fourth pass).
 Tried and not taken: an Int64 column on a grid coarse enough for the frame's row count (as
 cheap as a float sum, but at 5M rows a row's error is 2^-39 of the bound: up to ~1e-11
 relative on a segment's mean; on `slices --metric brier` at 1M rows, grid 2^40: 1.04x the
