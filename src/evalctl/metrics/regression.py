@@ -66,7 +66,7 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
         exact_total(y.filter(v)).alias("total"), v.sum().alias("n"),
         (yhat - y).filter(v).abs().max().alias("e"), y.filter(v).max().alias("high"),
         y.filter(v).min().alias("low"), ape.max().alias("ape"),
-    ).collect().row(0, named=True)
+    ).collect(engine="streaming").row(0, named=True)  # bounded memory on any input
     mean = found["total"] / found["n"] if found["n"] else math.nan
     e = pl.when(v).then(yhat - y).otherwise(0.0)
     centred = pl.when(v).then(y - mean).otherwise(0.0)
