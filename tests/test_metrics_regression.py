@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 from sklearn import metrics as skm
 
-from evalctl.metrics import column_slice, compute_metrics
+from evalctl.metrics import column_slice, compute_metrics, crossed_slice, regression
+from evalctl.metrics.spec import LABEL, PREDICTION, Columns, Options
 
 Z95 = 1.959963984540054
 
@@ -143,3 +144,40 @@ def test_prediction_column_used_when_no_score():
     got = lookup(compute_metrics(df, "regression", label="y", prediction="p"), "overall", "all")
     assert got["mae"]["value"] == pytest.approx(0.5)
     assert got["r2"]["value"] == pytest.approx(skm.r2_score([1, 2, 3, 4], [1.5, 2, 2.5, 5]))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 2^300: e^4 is inf
+@pytest.mark.parametrize("scale", [2.0**-900, 1.0, 2.0**300])
+def test_fixed_point_moments_match_fsum_and_do_not_depend_on_row_order(scale) -> None:
+    """The moment sums are fixed-point integers on grids from the frame's largest |error| /
+    |centred label| (see metrics.regression.prepare): per segment equal to brute-force fsum
+    means, with ties, null and non-finite rows, near-cancelling errors, tiny and huge values
+    (at 2^300 the fourth powers overflow: those sums stay floats, inf as a float sum gives),
+    and the same bits whatever the row order, also through slices rolled up from a cross."""
+    df = make_frame(n=6000, seed=3).with_columns(pl.col("y") * scale, pl.col("p") * scale)
+    df = df.with_columns(pl.Series("h", np.arange(df.height) % 3))
+    slices = [column_slice("g"), column_slice("h"),
+              crossed_slice("g", column_slice("h"))]
+    run = [compute_metrics(frame, "regression", label="y", score="p", slices=slices,
+                           metrics=["mae", "mean_error", "rmse"])
+           for frame in (df, df.sample(fraction=1.0, shuffle=True, seed=1))]
+    assert run[0].write_json() == run[1].write_json()
+    out = run[0]
+    for slice_name, segment, mask in segments(df):
+        y, p = valid(df, mask)
+        got = lookup(out, slice_name, segment)
+        e = [float(x) for x in p - y]
+        assert got["mae"]["value"] == pytest.approx(math.fsum(abs(x) for x in e) / len(e),
+                                                    rel=1e-14)
+        assert got["mean_error"]["value"] == pytest.approx(math.fsum(e) / len(e), rel=1e-12,
+                                                           abs=1e-15 * scale)
+        squares = math.fsum(x * x for x in e)
+        rmse = math.sqrt(squares / len(e)) if math.isfinite(squares) else math.inf
+        assert got["rmse"]["value"] == pytest.approx(rmse, rel=1e-14)
+    base = df.lazy().select(pl.col("y").alias(LABEL), pl.col("p").alias(PREDICTION))
+    schema = regression.prepare(base, Columns(label="y", score="p"), frozenset(), Options(),
+                                []).collect_schema()
+    assert schema["__e"] == schema["__yc"] == pl.Int128  # fixed point: summed as integers
+    # e^4 beyond float64's range at 2^300 and 2^-900 (inf; below 2^-962): no grid, summed
+    # as floats (inf as a float sum gives; tiny: right but not order-free)
+    assert schema["__e4"] == (pl.Int128 if scale == 1.0 else pl.Float64)

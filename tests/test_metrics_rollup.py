@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from sklearn import metrics as skm
 
 from evalctl.metrics import column_slice, compute_metrics, crossed_slice
-from evalctl.metrics.compute import _groupings
+from evalctl.metrics.slices import maximal_groupings
 
 ROLLED = [column_slice("a"), column_slice("b"), crossed_slice("a", "b")]
 ADDITIVE_BINARY = ["accuracy", "precision", "recall", "f1", "positive_rate", "log_loss",
@@ -44,9 +44,10 @@ def rows_of(out: pl.DataFrame, slice_name: str) -> pl.DataFrame:
 
 
 def test_groupings_keep_only_slices_no_other_refines() -> None:
-    assert _groupings([[], ["k0"], ["k1"], ["k0", "k1"]]) == [["k0", "k1"]]
-    assert _groupings([[], ["k0"], ["k1", "k0"], ["k0", "k1"], ["k2"]]) == [["k1", "k0"], ["k2"]]
-    assert _groupings([[]]) == [[]]
+    assert maximal_groupings([[], ["k0"], ["k1"], ["k0", "k1"]]) == [["k0", "k1"]]
+    assert maximal_groupings([[], ["k0"], ["k1", "k0"], ["k0", "k1"], ["k2"]]) == [
+        ["k1", "k0"], ["k2"]]
+    assert maximal_groupings([[]]) == [[]]
 
 
 def test_binary_rolled_up_segments_match_sklearn() -> None:

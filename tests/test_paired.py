@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from math import comb
+from math import comb, fsum
 
 import numpy as np
 import polars as pl
@@ -19,7 +19,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from evalctl.metrics import column_slice
+from evalctl.metrics import SliceKey, column_slice
 from evalctl.stats.paired import (
     FAMILY,
     Y,
@@ -291,3 +291,63 @@ def test_auc_values_from_the_delong_counts_equal_compute_metrics(tied: bool) -> 
                 else:
                     assert g[key] == pytest.approx(r[key], abs=1e-12)
         assert got_rows[("g", "3")]["reason"] == "single class in segment"
+
+
+# -- slices rolled up from finer ones --------------------------------------------------------
+def _sliced(task: str, seed: int = 5, n: int = 4000, scale: float = 1.0) -> pl.DataFrame:
+    """Three models on rows with two key columns (nulls among them) and ties in the outputs."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 4, n).astype(float)
+    g[rng.random(n) < 0.05] = np.nan
+    h = rng.choice(["a", "b", "c", None], n).tolist()
+    if task == "regression":
+        y = np.round(rng.normal(3, 2, n), 1) * scale
+        outputs = [y + np.round(rng.normal(0, s, n), 2) * scale for s in (1.0, 0.9, 1.2)]
+    else:
+        y = (rng.random(n) < 0.4).astype(float)
+        outputs = [np.clip(np.round(0.5 * y + rng.normal(0.25, s, n), 2), 0, 1)
+                   for s in (0.3, 0.25, 0.35)]
+    return _frame(y, outputs).with_columns(pl.Series("g", g), pl.Series("h", h))
+
+
+def _sliced_tests(frame: pl.DataFrame, task: str, metric: str) -> dict:
+    keys = [column_slice("g"), column_slice("h"),
+            SliceKey("g x h", (pl.col("g").fill_nan(None), pl.col("h")))]
+    frame, keys = materialise_keys(frame, keys)
+    return compare_segments(frame, keys, FAMILY[(task, metric)], metric, ["m0", "m1", "m2"],
+                            n_boot=200, seed=3)
+
+
+@pytest.mark.parametrize(("task", "metric"), [
+    ("binary_classification", "brier"), ("binary_classification", "log_loss"),
+    ("binary_classification", "accuracy"), ("binary_classification", "f1"),
+    ("regression", "mae"), ("regression", "rmse"), ("regression", "mape")])
+def test_rolled_up_slices_equal_slices_grouped_over_the_rows(task, metric, monkeypatch) -> None:
+    frame = _sliced(task)
+    rolled = _sliced_tests(frame, task, metric)
+    shuffled = _sliced_tests(frame.sample(fraction=1.0, shuffle=True, seed=1), task, metric)
+    # every slice grouped over the rows
+    monkeypatch.setattr("evalctl.stats.paired_segments.additive_sums", lambda *_: None)
+    direct = _sliced_tests(frame, task, metric)
+    assert repr(rolled) == repr(direct) == repr(shuffled)  # the same bits, NaN included
+    assert {s for s, _ in rolled} == {"overall", "g", "h", "g x h"}
+    assert len(rolled) == 1 + 5 + 4 + 20  # null keys are segments too
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-900, 2.0**400])
+def test_rolled_up_moment_deltas_match_fsum_per_segment(scale) -> None:
+    frame = _sliced("regression", scale=scale)
+    tests = _sliced_tests(frame, "regression", "mae")
+    rows = frame.with_columns(pl.col("g").fill_nan(None)).to_dicts()
+    for (name, segment), by_version in tests.items():
+        def member(r: dict, name: str = name, segment: str = segment) -> bool:
+            parts = {"overall": [], "g": ["g"], "h": ["h"], "g x h": ["g", "h"]}[name]
+            shown = [("(missing)" if r[p] is None else str(r[p])) for p in parts]
+            return name == "overall" or " & ".join(shown) == segment
+        chosen = [r for r in rows if member(r)]
+        assert chosen, (name, segment)
+        for j in (1, 2):
+            gain = fsum(abs(r["__s0"] - r[Y]) - abs(r[f"__s{j}"] - r[Y]) for r in chosen)
+            expected = gain / len(chosen)  # lower is better: positive = challenger better
+            assert by_version[f"m{j}"]["delta"] == pytest.approx(expected, rel=1e-12,
+                                                                  abs=1e-300 * scale)

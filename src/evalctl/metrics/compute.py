@@ -35,10 +35,11 @@ from evalctl.metrics.slices import (
     group_exprs,
     group_names,
     label_segments,
+    maximal_groupings,
     slices_from_config,
 )
 from evalctl.metrics.spec import Columns, Options, key_name
-from evalctl.stats.exact import exact_sums, with_grids
+from evalctl.stats.exact import exact_sums, scale_name, with_grids
 
 TASKS: dict[str, ModuleType] = {
     "binary_classification": binary,
@@ -251,7 +252,7 @@ def _rolled_up_stats(base: pl.LazyFrame, module: ModuleType,
     collect, every other slice rolled up from the smallest maximal slice that contains its
     key parts. The group-bys share one read of the input, or with `low_memory` each streams
     its own."""
-    groupings = _groupings([names for _, names in keyed])
+    groupings = maximal_groupings([names for _, names in keyed])
     plans = [module.fine_stats(base, names, metrics) for names in groupings]
     if low_memory:
         fine = pl.collect_all(plans, engine="streaming",
@@ -268,21 +269,11 @@ def _rolled_up_stats(base: pl.LazyFrame, module: ModuleType,
         if set(names) != set(grain):
             schema = fine[source].schema
             sums = [c for c in schema if c not in {*group_names(grain), *extra}]
-            floats = [c for c in sums if schema[c].is_float()]  # order-free: see stats.exact
-            stats = with_grids(stats, floats).group_by(
+            grids = [c for c in sums if c.endswith(scale_name(""))]  # one value: kept
+            floats = [c for c in sums if schema[c].is_float() and c not in grids]
+            stats = with_grids(stats, floats).group_by(  # order-free: see stats.exact
                 [*group_exprs(names), *map(pl.col, extra)]).agg(
-                *[exact_sums([c])[0] if c in floats else pl.col(c).sum() for c in sums])
+                *[exact_sums([c])[0] if c in floats else pl.col(c).first() if c in grids
+                  else pl.col(c).sum() for c in sums])
         plans.append(label_segments(module.finish(stats, names, metrics), name, names))
     return pl.concat(pl.collect_all(plans), how="vertical_relaxed")
-
-
-def _groupings(slices: list[list[str]]) -> list[list[str]]:
-    """The slices' key-part lists that no other slice's parts strictly contain (one per set)."""
-    out: list[list[str]] = []
-    for names in slices:
-        parts = set(names)
-        if any(parts < set(other) for other in slices):
-            continue
-        if all(parts != set(g) for g in out):
-            out.append(names)
-    return out

@@ -7,6 +7,7 @@ labels far from zero. MAPE leaves out rows whose label is 0 and says how many in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,9 +25,8 @@ from evalctl.metrics.spec import (
     Options,
     always_additive,
     no_fine_columns,
-    unchanged,
 )
-from evalctl.stats.exact import exact_sum, exact_total, scale_name, with_grids
+from evalctl.stats.exact import bound_scale, exact_total, fixed_point, scale_name
 
 METRICS = METRIC_NAMES[REGRESSION]
 SCORE_METRICS = score_metrics(REGRESSION)
@@ -49,7 +49,10 @@ def select_columns(cols: Columns, schema: pl.Schema) -> list[pl.Expr]:
 
 def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options: Options,
             keys: Sequence[str]) -> pl.LazyFrame:
-    """Per-row error terms and centred label powers shared by every slice."""
+    """Per-row error terms and centred label powers shared by every slice, each summed term
+    as a fixed-point Int128 column on its grid (see `evalctl.stats.exact`), so every slice's
+    group-by sums integers. One pass over the rows first finds the label's mean (order-free)
+    and the largest |error|, |centred label| and percentage error, which bound every term."""
     y, yhat = pl.col(LABEL), pl.col(PREDICTION)
     missing = (y.is_null() | y.is_nan()).fill_null(True)
     valid = (y.is_finite() & yhat.is_finite()).fill_null(False)
@@ -57,20 +60,48 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
         valid.alias(VALID), missing.alias("__miss"), (~missing & ~valid).alias("__excl")
     )
     v = pl.col(VALID)
-    e = pl.when(v).then(yhat - y).otherwise(0.0)
-    mean = exact_total(y.filter(v)) / v.sum()  # order-free, see evalctl.stats.exact
-    centred = pl.when(v).then(y - mean).otherwise(0.0)
     nonzero = v & (y != 0)
     ape = pl.when(nonzero).then((yhat - y).abs() / y.abs()).otherwise(0.0)
+    found = frame.select(
+        exact_total(y.filter(v)).alias("total"), v.sum().alias("n"),
+        (yhat - y).filter(v).abs().max().alias("e"), y.filter(v).max().alias("high"),
+        y.filter(v).min().alias("low"), ape.max().alias("ape"),
+    ).collect(engine="streaming").row(0, named=True)  # bounded memory on any input
+    mean = found["total"] / found["n"] if found["n"] else math.nan
+    e = pl.when(v).then(yhat - y).otherwise(0.0)
+    centred = pl.when(v).then(y - mean).otherwise(0.0)
     frame = frame.with_columns(e.alias("__e"), centred.alias("__yc"), nonzero.alias("__nz"),
                                ape.alias("__ape"))
     e, yc = pl.col("__e"), pl.col("__yc")
-    return frame.with_columns(
+    frame = frame.with_columns(
         e.abs().alias("__ae"), (e * e).alias("__e2"), (e * e * e * e).alias("__e4"),
         (yc * yc).alias("__yc2"), (yc * yc * yc).alias("__yc3"),
         (yc * yc * yc * yc).alias("__yc4"), (e * e * yc).alias("__e2yc"),
         (e * e * yc * yc).alias("__e2yc2"), (pl.col("__ape") ** 2).alias("__ape2"),
     )
+    high, low = _bound(found["high"], mean), _bound(found["low"], mean)
+    largest_yc = math.nan if math.isnan(high) or math.isnan(low) else max(high, low)
+    grids = _grids(_bound(found["e"]), largest_yc, _bound(found["ape"]))
+    return frame.with_columns(
+        *[fixed_point(pl.col(t), grids[t]).alias(t) for t in _MOMENTS.values() if grids[t] > 0],
+        *[pl.lit(grids[t]).alias(scale_name(t)) for t in _MOMENTS.values()])
+
+
+def _bound(value: float | None, centre: float = 0.0) -> float:
+    """|value - centre| as computed per row (NaN when there was no value: no grid)."""
+    return math.nan if value is None else abs(float(value) - centre)
+
+
+def _grids(e: float, yc: float, ape: float) -> dict[str, float]:
+    """Each summed term's grid from the largest |error|, |centred label| and percentage
+    error: a product of terms is bounded by the product of their bounds, computed in the
+    same order (float products are monotone). 0.0 (summed as floats) where a bound is not
+    finite or is 0 (an all-zero term: its float sum is exact)."""
+    bounds = {"__e": e, "__ae": e, "__e2": e * e, "__e4": e * e * e * e, "__yc": yc,
+              "__yc2": yc * yc, "__yc3": yc * yc * yc, "__yc4": yc * yc * yc * yc,
+              "__e2yc": e * e * yc, "__e2yc2": e * e * yc * yc, "__ape": ape,
+              "__ape2": ape * ape}
+    return {t: bound_scale(b) if not math.isnan(b) else 0.0 for t, b in bounds.items()}
 
 
 def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
@@ -78,22 +109,34 @@ def bad_values(stats: pl.DataFrame, cols: Columns) -> str | None:
     return None
 
 
-# per-segment sums, no second stage (see spec.py)
+# per-segment sums grouped by the slice keys alone (see spec.py)
 additive = always_additive
 fine_columns = no_fine_columns
-finish = unchanged
 
 
 def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
                ) -> pl.LazyFrame:
-    """Counts and moment sums per segment."""
+    """Counts and moment sums per segment: integer sums of the fixed-point terms (floats for
+    a term without a grid), each with its grid (`finish` turns them into floats)."""
     aggs = [
         pl.col(VALID).sum().alias("n"), pl.col("__miss").sum().alias("n_missing_label"),
         pl.col("__excl").sum().alias("n_excluded"),
         pl.col("__nz").sum().alias("n_nonzero"),
-        *[exact_sum(pl.col(term), scale_name(term)).alias(name) for name, term in _MOMENTS.items()],
+        *[pl.col(term).sum().alias(name) for name, term in _MOMENTS.items()],
+        *[pl.col(scale_name(term)).first().alias(scale_name(name))
+          for name, term in _MOMENTS.items()],
     ]
-    return with_grids(base, list(_MOMENTS.values())).group_by(group_exprs(keys)).agg(aggs)
+    return base.group_by(group_exprs(keys)).agg(aggs)
+
+
+def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) -> pl.LazyFrame:
+    """The moment sums as floats (each fixed-point total divided by its grid: the float
+    nearest the exact grid total), without the grid columns."""
+    schema = stats.collect_schema()
+    fixed = [name for name in _MOMENTS if schema[name] == pl.Int128]
+    return stats.with_columns(
+        (pl.col(name).cast(pl.Float64) / pl.col(scale_name(name))).alias(name) for name in fixed
+    ).drop(scale_name(name) for name in _MOMENTS)
 
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:

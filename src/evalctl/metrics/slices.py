@@ -147,3 +147,15 @@ def label_segments(stats: pl.LazyFrame, name: str, keys: Sequence[str]) -> pl.La
     return stats.sort(names, nulls_last=True).select(
         pl.lit(name).alias("slice"), segment.alias("segment"), pl.exclude(names)
     )
+
+
+def maximal_groupings(slices: list[list[str]]) -> list[list[str]]:
+    """The slices' key-part lists that no other slice's parts strictly contain (one per set)."""
+    out: list[list[str]] = []
+    for names in slices:
+        parts = set(names)
+        if any(parts < set(other) for other in slices):
+            continue
+        if all(parts != set(g) for g in out):
+            out.append(names)
+    return out

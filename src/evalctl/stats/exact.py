@@ -20,8 +20,12 @@ Two ways to sum on the grid:
   per-segment totals become floats at the end. An Int128 column sums at about 1.2-1.5x the
   cost of a float column in polars' group-by (the benchmark below), and converting it costs
   one pass per term per command, not per group-by. Used by the binary score terms (log loss,
-  Brier, ECE cells: constant grids) and the paired moment sums of `compare` (grids from one
-  `select` of each term's largest |value|).
+  Brier, ECE cells: constant grids), the paired moment sums of `compare` (grids from one
+  `select` of each term's largest |value|) and the regression moment sums (grids from one
+  pass for the largest |error|, |centred label| and percentage error, whose products bound
+  every term). Integer totals also roll up exactly: a slice that another slice refines is
+  summed from that slice's per-segment totals instead of over the rows (`compute_metrics`,
+  `compare`).
 * Inside an aggregation (`exact_sum`, `exact_sums` with `with_grids`, `exact_total`), for
   sums over small frames or frames built on the fly: the grid integers are summed as Int64,
   which wraps: modular addition is exact and order-free, so the wrapped sum is the exact total
@@ -42,13 +46,18 @@ Cost (benchmarks/exact_sums.py, CPU time, 5M rows, 1,000 groups, 2 float columns
 host): the integer group-by sums of fixed-point columns 1.35-1.41x the plain float group-by
 sum; making the two columns 0.10 s once (a float `with_columns` of them: 0.03 s); sums inside
 the aggregation 3.3x (grids passed as values 2.4x); `exact_total` 0.10 s. At the command level
-(benchmarks/reproducible.py: `slices`, `compare` with Brier or log loss) 1.14-1.18x the CPU
-of the same commands with plain float sums.
+(benchmarks/reproducible.py, 1M rows: `slices`, `compare` with Brier or log loss) 1.11-1.20x
+the CPU of the same commands with plain float sums; at 5M rows 1.03-1.06x the CPU of the
+code before order-free sums (2026-11-26; README "Performance", fourth pass).
 Tried and not taken: an Int64 column on a grid coarse enough for the frame's row count (as
 cheap as a float sum, but at 5M rows a row's error is 2^-39 of the bound: up to ~1e-11
-relative on a segment's mean); the wrapped Int64 sum and its float locator over a
-materialised column (two sums per term: slower than one Int128 sum); Decimal(38, 0) sums
-(the same cost as Int128).
+relative on a segment's mean; on `slices --metric brier` at 1M rows, grid 2^40: 1.04x the
+plain sums' CPU instead of 1.2x, but 7.3e-13 relative from the exact result already, so
+beyond 1e-12 at 5M); the wrapped Int64 sum and its float locator over a materialised column
+(two sums per term: slower than one Int128 sum); two Int64 limbs per term (hi and lo words
+of the grid integer, each summed without overflow: the same group-by cost as one Int128
+column, 0.40 s vs 0.39 s CPU for compare's 5 moment columns over 21 group-bys of 1M rows,
+plain floats 0.23 s); Decimal(38, 0) sums (the same cost as Int128).
 """
 
 from __future__ import annotations

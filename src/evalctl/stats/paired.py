@@ -214,6 +214,24 @@ def aggregations(family: str, metric: str, j: int, grids: dict[str, float] | Non
     return [exact_sum(t, grids[scale_name(name)]).alias(name) for name, t in _products(terms, j)]
 
 
+def additive_sums(family: str, metric: str, j: int, grids: dict[str, float]
+                  ) -> tuple[list[pl.Expr], list[pl.Expr]] | None:
+    """The sums of `aggregations` split so that a coarser segment's are the sums of its finer
+    segments' (`paired_segments.grouped` rolls slices up from finer ones): the per-segment
+    sums, integers where `aggregations` gives integers or fixed-point totals, and the
+    `with_columns` expressions turning the rolled-up fixed-point totals into the floats
+    `aggregations` gives (the same bits). None for the sums that do not add up this way
+    (R²'s segment-centred terms, the joint-cell value counts of macro / weighted F1)."""
+    if family == "mcnemar" or (family == "cells" and metric not in ("macro_f1", "weighted_f1")):
+        return aggregations(family, metric, j), []
+    if family != "moments" or metric == "r2":
+        return None
+    names = [name for name, _ in _products(moment_terms(metric, *[pl.col(Y)] * 3), j)]
+    fixed = [n for n in names if grids[scale_name(n)] > 0]
+    return ([pl.col(n).sum().alias(n) for n in names],
+            [from_fixed_point(pl.col(n), grids[scale_name(n)]).alias(n) for n in fixed])
+
+
 def moment_columns(family: str, metric: str, j: int, grids: dict[str, float]) -> list[pl.Expr]:
     """`with_columns` expressions: each moment sum's per-row term on its grid as an Int128
     integer (`fixed_point`), computed once for every slice's group-by (none for R², whose

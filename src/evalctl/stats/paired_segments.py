@@ -20,12 +20,13 @@ from evalctl.metrics import OVERALL, SliceKey, binary
 from evalctl.metrics.catalogue import LOWER_IS_BETTER
 from evalctl.metrics.frame import assemble
 from evalctl.metrics.intervals import segment_rng
-from evalctl.metrics.slices import group_exprs, label_segments
+from evalctl.metrics.slices import group_exprs, group_names, label_segments, maximal_groupings
 from evalctl.metrics.spec import Options
 from evalctl.stats.paired import (
     PREFIX_P,
     PREFIX_S,
     Y,
+    additive_sums,
     aggregations,
     col_s,
     finish,
@@ -118,15 +119,38 @@ def opposite_below(codes: np.ndarray, ranked: tuple[np.ndarray, np.ndarray, np.n
     return out
 
 
-def grouped(lazy: pl.LazyFrame, keys: list[Any], aggs: list[pl.Expr], overall: bool = True
+def grouped(lazy: pl.LazyFrame, keys: list[Any], aggs: list[pl.Expr], overall: bool = True,
+            *, additive: tuple[list[pl.Expr], list[pl.Expr]] | None = None
             ) -> list[pl.DataFrame]:
     """Overall and one aggregation per slice, collected together; rows labelled slice /
-    segment exactly as `compute_metrics` labels them."""
+    segment exactly as `compute_metrics` labels them.
 
+    With `additive` = (sums, finals), `aggs` are `pl.len()` as "n" plus `sums`, each a sum
+    over rows whose coarser segments' values are their finer segments' sums (integers, or
+    fixed-point totals): only the slices no other slice refines are grouped over the rows,
+    every other slice (the overall one included) is rolled up from the smallest of them
+    that holds its key columns, as `compute_metrics` does, and `finals` (`with_columns`)
+    runs last on every slice. Integer sums make the rolled-up values identical to those
+    grouped over the rows."""
     keyed: list[tuple[str, list[str]]] = [(OVERALL, [])] if overall else []
     keyed += [(k.name, [e.meta.output_name() for e in k.exprs]) for k in keys]
-    return pl.collect_all([label_segments(lazy.group_by(group_exprs(names)).agg(aggs), name,
-                                          names) for name, names in keyed])
+    if additive is None:
+        return pl.collect_all([label_segments(lazy.group_by(group_exprs(names)).agg(aggs),
+                                              name, names) for name, names in keyed])
+    finals = additive[1]
+    groupings = maximal_groupings([names for _, names in keyed])
+    fine = pl.collect_all([lazy.group_by(group_exprs(g)).agg(aggs) for g in groupings])
+    plans = []
+    for name, names in keyed:
+        source = min((i for i, g in enumerate(groupings) if set(names) <= set(g)),
+                     key=lambda i: len(groupings[i]))
+        stats = fine[source].lazy()
+        if set(names) != set(groupings[source]):
+            sums = [c for c in fine[source].columns if c not in group_names(groupings[source])]
+            stats = stats.group_by(group_exprs(names)).agg(pl.col(c).sum() for c in sums)
+        plans.append(label_segments(stats.with_columns(finals) if finals else stats,
+                                    name, names))
+    return pl.collect_all(plans)
 
 
 def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: str,
@@ -149,9 +173,16 @@ def compare_segments(frame: pl.DataFrame, keys: list[Any], family: str, metric: 
             auc_values.extend(auc_frames(stats, k, confidence))
     else:
         grids = moment_grids(family, metric, frame, range(1, k))
-        aggs += [e for j in range(1, k) for e in aggregations(family, metric, j, grids)]
         terms = [e for j in range(1, k) for e in moment_columns(family, metric, j, grids)]
-        stats = grouped(frame.with_columns(terms).lazy() if terms else frame.lazy(), keys, aggs)
+        lazy = frame.with_columns(terms).lazy() if terms else frame.lazy()
+        parts = [additive_sums(family, metric, j, grids) for j in range(1, k)]
+        if all(p is not None for p in parts):  # slices rolled up from finer ones
+            sums = [e for p in parts if p is not None for e in p[0]]
+            finals = [e for p in parts if p is not None for e in p[1]]
+            stats = grouped(lazy, keys, [*aggs, *sums], additive=(sums, finals))
+        else:
+            aggs += [e for j in range(1, k) for e in aggregations(family, metric, j, grids)]
+            stats = grouped(lazy, keys, aggs)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     out: dict[tuple[str, str], dict[str, dict]] = {}
     for table in stats:
