@@ -110,11 +110,11 @@ def evaluate_feature(
         result |= {"status": "error", "reason": score.reason}
     else:
         result["status"] = judge(score.value, warn, fail, measure.higher_is_worse)
-    result |= describe(ref, cur)
-    result |= score.details
+    result |= json_safe(describe(ref, cur))
+    result |= score.details  # JSON-safe already (`compute_score`), as every value above
     if score.value is None:
         result["summary"] = score.reason
-    return json_safe(result)
+    return result
 
 
 def describe(ref: Summary, cur: Summary) -> dict[str, Any]:
@@ -164,7 +164,17 @@ def _categorical_summary_line(ref: CategoricalSummary, cur: CategoricalSummary) 
 
 
 def json_safe(value: Any) -> Any:
-    """Plain JSON types only: numpy scalars unwrapped, NaN / inf turned into None."""
+    """Plain JSON types only: numpy scalars unwrapped, NaN / inf turned into None. Exact
+    types are looked up first (a report holds tens of thousands of plain values)."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [json_safe(v) for v in value]
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -174,3 +184,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
