@@ -178,3 +178,19 @@ def test_thousand_level_categorical_result() -> None:
     assert result["categories"] == 50 and result["buckets"] == 52
     assert result["unseen"]["levels"] == 30 and len(result["unseen"]["names"]) == 5
     assert result["unseen"]["share"] == pytest.approx(1000 / 30000)
+
+
+def test_json_safe_unwraps_numpy_and_drops_non_finite_at_any_depth() -> None:
+    from collections import OrderedDict
+
+    from evalctl.checks.evaluate import json_safe
+
+    value = {"a": np.float64(1.5), 2: (np.int64(3), [float("nan"), np.float32(np.inf)]),
+             "b": OrderedDict(c=-float("inf"), d=True), "e": None, "f": "x",
+             "g": np.bool_(False), "h": [np.float64(np.nan), 0.25]}
+    safe = json_safe(value)
+    assert safe == {"a": 1.5, "2": [3, [None, None]], "b": {"c": None, "d": True},
+                    "e": None, "f": "x", "g": False, "h": [None, 0.25]}
+    assert type(safe["a"]) is float and type(safe["2"][0]) is int
+    assert type(safe["g"]) is bool
+    json.dumps(safe, allow_nan=False)  # plain JSON only
