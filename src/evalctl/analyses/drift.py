@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -31,7 +31,6 @@ from evalctl.analyses.skew import (
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.checks.multivariate import ClassifierTestOptions, require_sklearn
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
@@ -43,6 +42,9 @@ from evalctl.settings.sections import DriftSettings
 from evalctl.settings.values import window_length
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summary import Summary
+
+if TYPE_CHECKING:  # only a type here: the Spark engine loads when one is given
+    from evalctl.engines.spark import SparkEngine
 
 
 def parse_window(text: str) -> timedelta:
@@ -140,7 +142,10 @@ def window_summaries(store: Store, model: ModelConfig,
     plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
                        requested="scan" if engine == "spark" else engine, window=step,
                        needs_rows=needs_rows)
-    plan = on_spark(plan, spark, engine, needs_rows)
+    if spark is not None:  # start-up time: the Spark engine loads only when one is given
+        from evalctl.engines.spark import on_spark
+
+        plan = on_spark(plan, spark, engine, needs_rows)
     if plan.engine == "profiles" and plan.reference is not None:
         progress.phase("merging profiles")
         binning = restricted(plan.reference.binning, kinds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.analyses.common import (
@@ -33,7 +33,6 @@ from evalctl.checks.aggregate import (
     outputs_first,
 )
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
@@ -44,6 +43,9 @@ from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
 from evalctl.settings.sections import DriftSettings
 from evalctl.stats import Binning, fit_binning, merge, summarize
 from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
+
+if TYPE_CHECKING:  # only a type here: the Spark engine loads when one is given
+    from evalctl.engines.spark import SparkEngine
 
 QUALITY = ("null_rate_change", "out_of_range")
 RANK = {status: rank for rank, status in enumerate(RESULT_STATUSES)}
@@ -110,7 +112,10 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
     plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
                        requested="scan" if engine == "spark" else engine,
                        needs_rows=needs_rows)
-    plan = on_spark(plan, spark, engine, needs_rows)
+    if spark is not None:  # start-up time: the Spark engine loads only when one is given
+        from evalctl.engines.spark import on_spark
+
+        plan = on_spark(plan, spark, engine, needs_rows)
     if plan.engine == "profiles" and plan.reference is not None:
         progress.phase("merging profiles")
         binning = restricted(plan.reference.binning, kinds)
