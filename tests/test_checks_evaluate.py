@@ -194,3 +194,15 @@ def test_json_safe_unwraps_numpy_and_drops_non_finite_at_any_depth() -> None:
     assert type(safe["a"]) is float and type(safe["2"][0]) is int
     assert type(safe["g"]) is bool
     json.dumps(safe, allow_nan=False)  # plain JSON only
+
+
+@pytest.mark.parametrize("method", sorted(MEASURES))
+def test_an_undescribed_result_is_the_described_one_without_the_sides(method: str) -> None:
+    """drift's windows skip `describe` (counts, summary line): the verdict is the same."""
+    kind, ref, cur, _ = FIXTURES[method]
+    full = _evaluate(ref, cur, kind, method=method)
+    lean = _evaluate(ref, cur, kind, method=method, described=False)
+    described = {"reference", "current", "null_rate_change", "out_of_range_share", "summary"}
+    assert set(full) - set(lean) <= described and set(lean) <= set(full)
+    assert {k: v for k, v in full.items() if k not in described} == \
+        {k: v for k, v in lean.items() if k not in described}

@@ -90,7 +90,9 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         spark)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
     for start, summaries in per_window.items():
-        judged = judge_features(kinds, ref_summary, summaries, settings, chunks)
+        # a window keeps only the verdict: no sides' counts or summary lines to describe
+        judged = judge_features(kinds, ref_summary, summaries, settings, chunks,
+                                described=False)
         lo, hi, rows = bounds[start]
         for result in judged:
             series[result["feature"]].append(

@@ -92,8 +92,10 @@ def evaluate_feature(
     method: str | None = None,
     warn: float | None = None,
     fail: float | None = None,
+    described: bool = True,
 ) -> dict[str, Any]:
-    """One feature's JSON-ready result: score, thresholds, status and how to reproduce it.
+    """One feature's JSON-ready result: score, thresholds, status and how to reproduce it;
+    with `described` (the default) also both sides' counts and a summary line (`describe`).
 
     ``status`` is pass | warn | fail, or ``error`` with ``reason`` when the score cannot be
     computed (missing or mistyped column, no values, constant reference for Wasserstein...).
@@ -110,7 +112,8 @@ def evaluate_feature(
         result |= {"status": "error", "reason": score.reason}
     else:
         result["status"] = judge(score.value, warn, fail, measure.higher_is_worse)
-    result |= json_safe(describe(ref, cur))
+    if described:
+        result |= json_safe(describe(ref, cur))
     result |= score.details  # JSON-safe already (`compute_score`), as every value above
     if score.value is None:
         result["summary"] = score.reason
