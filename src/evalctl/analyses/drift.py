@@ -11,6 +11,7 @@ from evalctl import progress
 from evalctl.analyses.common import (
     checked_columns,
     chunk_index,
+    method_for,
     open_side,
     overall_status,
     side_inputs,
@@ -29,6 +30,8 @@ from evalctl.analyses.skew import (
     reference_summaries,
 )
 from evalctl.checks import find_onset, mark_insufficient
+from evalctl.checks.evaluate import window_scores
+from evalctl.checks.measure import Score
 from evalctl.checks.multivariate import ClassifierTestOptions, require_sklearn
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -89,10 +92,11 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds, settings, windows, engine,
         spark)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
-    for start, summaries in per_window.items():
+    computed = _window_scores(kinds, ref_summary, list(per_window.values()), settings)
+    for slot, (start, summaries) in enumerate(per_window.items()):
         # a window keeps only the verdict: no sides' counts or summary lines to describe
         judged = judge_features(kinds, ref_summary, summaries, settings, chunks,
-                                described=False)
+                                described=False, computed=computed[slot])
         lo, hi, rows = bounds[start]
         for result in judged:
             series[result["feature"]].append(
@@ -119,6 +123,21 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         command="drift", model=model.name, status=overall_status(results),
         inputs=inputs, results=results, summary={"windows": len(per_window), **lead},
         recommendations=recommendations)
+
+
+def _window_scores(kinds: dict[str, str], ref: dict[str, Summary],
+                   windows: list[dict[str, Summary]], settings: DriftSettings
+                   ) -> list[dict[str, Score]]:
+    """Per window, the raw scores of the columns whose measure compares every window with the
+    reference at once (`evalctl.checks.evaluate.window_scores`: the same scores)."""
+    found: list[dict[str, Score]] = [{} for _ in windows]
+    for column, kind in kinds.items():
+        scores = window_scores(ref[column], [w[column] for w in windows], kind,
+                               method_for(column, kind, settings))
+        for slot, score in enumerate(scores):
+            if score is not None:
+                found[slot][column] = score
+    return found
 
 
 Bounds = dict[Any, tuple[datetime, datetime, int]]

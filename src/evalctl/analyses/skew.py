@@ -32,6 +32,7 @@ from evalctl.checks.aggregate import (
     output_drift,
     outputs_first,
 )
+from evalctl.checks.measure import Score
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
@@ -207,13 +208,16 @@ def _merge_all(parts: list[Summary]) -> Summary:
 
 def judge_features(kinds: dict[str, str], ref: dict[str, Summary], cur: dict[str, Summary],
                    settings: DriftSettings, chunks: list[dict[str, Summary]] | None,
-                   described: bool = True) -> list[dict[str, Any]]:
+                   described: bool = True, computed: dict[str, Score] | None = None
+                   ) -> list[dict[str, Any]]:
     """One result per column: its distribution measure, raised by data-quality alerts, with
     the p-value of the test matching its kind and its BH adjustment across the columns
     (reported beside the effect size, never deciding: `evalctl.checks.aggregate`).
     `described`: with both sides' counts and summary line (`evaluate_feature`; drift's
-    windows keep only the verdict)."""
-    results = [judge_feature(c, k, ref[c], cur[c], settings, chunks, described)
+    windows keep only the verdict); `computed`: measures' raw scores already computed, by
+    column (`evalctl.checks.evaluate.window_scores`)."""
+    computed = computed or {}
+    results = [judge_feature(c, k, ref[c], cur[c], settings, chunks, described, computed.get(c))
                for c, k in kinds.items()]
     gate_pvalues(results, settings)
     attach_p_values(results, {c: column_p_value(ref[c], cur[c]) for c in kinds})
@@ -221,15 +225,15 @@ def judge_features(kinds: dict[str, str], ref: dict[str, Summary], cur: dict[str
 
 
 def judge_feature(column: str, kind: str, ref: Summary, cur: Summary, settings: DriftSettings,
-                  chunks: list[dict[str, Summary]] | None, described: bool = True
-                  ) -> dict[str, Any]:
+                  chunks: list[dict[str, Summary]] | None, described: bool = True,
+                  computed: Score | None = None) -> dict[str, Any]:
     rule = settings.rule(column)
     method = method_for(column, kind, settings)
     warn, fail = rule.warn, rule.fail
     if chunks is not None and fail is None:
         warn, fail = chunk_thresholds(column, kind, ref, chunks, method, settings.k)
     result = evaluate_feature(ref, cur, kind, method=method, warn=warn, fail=fail,
-                              described=described)
+                              described=described, computed=computed)
     result["section"] = "distribution"
     if chunks is not None:
         result["threshold_source"] = (f"reference_chunks (mean + {settings.k:g}·std, at least "
