@@ -169,3 +169,44 @@ def test_kolmogorov_sf_is_scipys_kolmogorov() -> None:
         else:
             assert kolmogorov_sf(x) < 1e-290, x
     assert np.isnan(kolmogorov_sf(float("nan")))
+
+
+def _bits(value: float) -> bytes:
+    return np.float64(value).tobytes()
+
+
+def test_windows_side_by_side_give_the_very_bits_of_one_at_a_time() -> None:
+    """drift judges every window's Wasserstein at once (`wasserstein_distances`): each value,
+    bound and score has the bits of `wasserstein_distance` on that window alone — on ties,
+    NaN, nulls, heavy tails, values beyond the reference's range, one- to three-value windows,
+    and through `window_scores`, which leaves windows with an input problem to one-by-one."""
+    from evalctl.checks.ecdf import wasserstein_distances
+    from evalctl.checks.evaluate import window_scores
+
+    rng = np.random.default_rng(11)
+    values = np.r_[rng.normal(0, 1, 20_000), rng.integers(0, 5, 4_000).astype(float),
+                   [np.nan] * 20]
+    ref_frame = pl.LazyFrame({"f": pl.Series(values).append(pl.Series([None] * 5,
+                                                                     dtype=pl.Float64))})
+    binning = fit_binning(ref_frame, {"f": "numeric"})
+    ref = summarize(ref_frame, binning)[None]["f"]
+    currents = [rng.standard_t(2, 300 + 700 * k) * (1 + k / 8) + k / 4 for k in range(9)]
+    currents += [np.array([0.5]), np.array([1e12, -3.0]), np.array([2.0, 2.0, 7.5]),
+                 np.r_[rng.integers(0, 5, 900).astype(float), [np.inf, np.nan]]]
+    curs = [summarize(pl.LazyFrame({"f": c}), binning)[None]["f"] for c in currents]
+    one = [binned_wasserstein(ref, c) for c in curs]
+    many = wasserstein_distances(ref, curs)
+    for a, b in zip(one, many, strict=True):
+        assert (_bits(a.value), _bits(a.lower), _bits(a.upper)) == \
+            (_bits(b.value), _bits(b.lower), _bits(b.upper))
+    empty = summarize(pl.LazyFrame({"f": pl.Series([None, None], dtype=pl.Float64)}),
+                      binning)[None]["f"]
+    scores = window_scores(ref, [*curs, empty], "numeric", "wasserstein")
+    assert scores[-1] is None  # no finite values: compute_score gives the reason
+    for cur, score in zip(curs, scores, strict=False):
+        alone = compute_score(ref, cur, "numeric", "wasserstein")
+        assert score is not None
+        given_score = compute_score(ref, cur, "numeric", "wasserstein", score)
+        assert given_score == alone and _bits(given_score.value) == _bits(alone.value)
+    assert window_scores(ref, curs, "numeric", "ks") == [None] * len(curs)  # no batched form
+    assert wasserstein_distances(ref, []) == []

@@ -279,7 +279,11 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     period = grace_period() if grace is None else parse_duration(grace)
     if period is None:
         raise InputError(f"--grace: expected a duration such as 0s, 2h or 7d, got {grace!r}")
-    found = examine_store(store.storage, repair=repair, grace=period, now=now(clock))
+    # start-up time: the profiles package (and its merge) load only for doctor
+    from evalctl.profiles.merged import check_merged
+
+    found = examine_store(store.storage, repair=repair, grace=period, now=now(clock),
+                          derived=check_merged)
     results: list[dict[str, Any]] = [
         {"path": d["path"], "batch": d["batch"] or None, "problem": d["problem"],
          "status": "fail"} for d in found.damaged]
@@ -297,8 +301,12 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
                 for p in found.pending]
     results += [{"path": u["path"], "batch": u["batch"], "problem": u["problem"],
                  "status": "warn"} for u in found.unprofiled]
-    warned = (set(found.orphans) - set(found.removed)) or found.stray or found.unprofiled
-    status = "fail" if found.damaged else ("warn" if warned else "pass")
+    results += [{"path": d["path"], "batch": None, "problem": d["problem"],
+                 "status": d["status"]} for d in found.derived]
+    warned = (set(found.orphans) - set(found.removed)) or found.stray or found.unprofiled \
+        or any(d["status"] == "warn" for d in found.derived)
+    failed = found.damaged or any(d["status"] == "fail" for d in found.derived)
+    status = "fail" if failed else ("warn" if warned else "pass")
     recommendations = []
     if any(not d["batch"] for d in found.damaged):
         recommendations.append("the ledger has invalid records: every other command refuses "

@@ -20,7 +20,6 @@ from evalctl import api
 from evalctl.analyses.report import HealthRequest, health_report
 from evalctl.clock import Clock, now, system_clock
 from evalctl.config import STORE_ENV, Config, ModelConfig
-from evalctl.engines.spark import SparkEngine, spark_engine
 from evalctl.errors import EvalctlError, InputError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.storage import is_object_url
@@ -30,6 +29,7 @@ from evalctl.settings.load import load_config
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
+    from evalctl.engines.spark import SparkEngine
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -168,8 +168,13 @@ class Workspace:
     @contextlib.contextmanager
     def _spark(self, engine: str, session: Any) -> Iterator[SparkEngine | None]:
         """The Spark engine of a report (None: local); a session it started is stopped."""
-        on = (spark_engine(self.config.engine, engine, session)
-              if engine in ("auto", "spark") else None)
+        on = None
+        if engine in ("auto", "spark") and (session is not None or engine == "spark"
+                                            or self.config.engine.kind == "spark"):
+            # start-up time: the Spark engine loads only when a report may run on it
+            from evalctl.engines.spark import spark_engine
+
+            on = spark_engine(self.config.engine, engine, session)
         try:
             yield on
         finally:

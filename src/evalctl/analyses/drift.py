@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -11,6 +11,7 @@ from evalctl import progress
 from evalctl.analyses.common import (
     checked_columns,
     chunk_index,
+    method_for,
     open_side,
     overall_status,
     side_inputs,
@@ -29,9 +30,10 @@ from evalctl.analyses.skew import (
     reference_summaries,
 )
 from evalctl.checks import find_onset, mark_insufficient
+from evalctl.checks.evaluate import window_scores
+from evalctl.checks.measure import Score
 from evalctl.checks.multivariate import ClassifierTestOptions, require_sklearn
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
@@ -43,6 +45,9 @@ from evalctl.settings.sections import DriftSettings
 from evalctl.settings.values import window_length
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summary import Summary
+
+if TYPE_CHECKING:  # only a type here: the Spark engine loads when one is given
+    from evalctl.engines.spark import SparkEngine
 
 
 def parse_window(text: str) -> timedelta:
@@ -87,8 +92,11 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds, settings, windows, engine,
         spark)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
-    for start, summaries in per_window.items():
-        judged = judge_features(kinds, ref_summary, summaries, settings, chunks)
+    computed = _window_scores(kinds, ref_summary, list(per_window.values()), settings)
+    for slot, (start, summaries) in enumerate(per_window.items()):
+        # a window keeps only the verdict: no sides' counts or summary lines to describe
+        judged = judge_features(kinds, ref_summary, summaries, settings, chunks,
+                                described=False, computed=computed[slot])
         lo, hi, rows = bounds[start]
         for result in judged:
             series[result["feature"]].append(
@@ -117,6 +125,21 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         recommendations=recommendations)
 
 
+def _window_scores(kinds: dict[str, str], ref: dict[str, Summary],
+                   windows: list[dict[str, Summary]], settings: DriftSettings
+                   ) -> list[dict[str, Score]]:
+    """Per window, the raw scores of the columns whose measure compares every window with the
+    reference at once (`evalctl.checks.evaluate.window_scores`: the same scores)."""
+    found: list[dict[str, Score]] = [{} for _ in windows]
+    for column, kind in kinds.items():
+        scores = window_scores(ref[column], [w[column] for w in windows], kind,
+                               method_for(column, kind, settings))
+        for slot, score in enumerate(scores):
+            if score is not None:
+                found[slot][column] = score
+    return found
+
+
 Bounds = dict[Any, tuple[datetime, datetime, int]]
 
 
@@ -140,7 +163,10 @@ def window_summaries(store: Store, model: ModelConfig,
     plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
                        requested="scan" if engine == "spark" else engine, window=step,
                        needs_rows=needs_rows)
-    plan = on_spark(plan, spark, engine, needs_rows)
+    if spark is not None:  # start-up time: the Spark engine loads only when one is given
+        from evalctl.engines.spark import on_spark
+
+        plan = on_spark(plan, spark, engine, needs_rows)
     if plan.engine == "profiles" and plan.reference is not None:
         progress.phase("merging profiles")
         binning = restricted(plan.reference.binning, kinds)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.analyses import monitor_checks as checks
@@ -18,13 +18,15 @@ from evalctl.checks.aggregate import feature_verdict, output_drift
 from evalctl.checks.multivariate import require_sklearn
 from evalctl.clock import rfc3339
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import SparkEngine
 from evalctl.lake.results import publish_window
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
 from evalctl.settings.sections import MonitorSettings
+
+if TYPE_CHECKING:  # only a type here: the Spark engine loads when one is given
+    from evalctl.engines.spark import SparkEngine
 
 RUN_SCHEMA = "https://evalctl.dev/schemas/monitor-run.v1.json"  # each stored run file's
 CHECKS = ("volume", "freshness", "labels", "drift", "multivariate", "performance", "slices",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -17,11 +17,13 @@ from evalctl.analyses.drift import drift_report
 from evalctl.checks.multivariate import ClassifierTestOptions
 from evalctl.clock import parse_utc
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import SparkEngine
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import LABEL_AT_COL, LABEL_SOURCE_COL, Store
 from evalctl.settings.sections import MonitorSettings
+
+if TYPE_CHECKING:  # only a type here: the Spark engine loads when one is given
+    from evalctl.engines.spark import SparkEngine
 
 VOLUME_HISTORY_DAYS = 14
 

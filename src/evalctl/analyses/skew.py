@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.analyses.common import (
@@ -32,8 +32,8 @@ from evalctl.checks.aggregate import (
     output_drift,
     outputs_first,
 )
+from evalctl.checks.measure import Score
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import SparkEngine, on_spark
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Selection, Store
@@ -44,6 +44,9 @@ from evalctl.reports.model import RESULT_STATUSES, sort_worst_first
 from evalctl.settings.sections import DriftSettings
 from evalctl.stats import Binning, fit_binning, merge, summarize
 from evalctl.stats.summary import CategoricalSummary, NumericSummary, Summary
+
+if TYPE_CHECKING:  # only a type here: the Spark engine loads when one is given
+    from evalctl.engines.spark import SparkEngine
 
 QUALITY = ("null_rate_change", "out_of_range")
 RANK = {status: rank for rank, status in enumerate(RESULT_STATUSES)}
@@ -110,7 +113,10 @@ def skew_summaries(store: Store, model: ModelConfig, reference: Side, current: S
     plan = plan_engine(store, model, ref_sel, cur_sel, kinds, settings.top_k,
                        requested="scan" if engine == "spark" else engine,
                        needs_rows=needs_rows)
-    plan = on_spark(plan, spark, engine, needs_rows)
+    if spark is not None:  # start-up time: the Spark engine loads only when one is given
+        from evalctl.engines.spark import on_spark
+
+        plan = on_spark(plan, spark, engine, needs_rows)
     if plan.engine == "profiles" and plan.reference is not None:
         progress.phase("merging profiles")
         binning = restricted(plan.reference.binning, kinds)
@@ -201,25 +207,33 @@ def _merge_all(parts: list[Summary]) -> Summary:
 
 
 def judge_features(kinds: dict[str, str], ref: dict[str, Summary], cur: dict[str, Summary],
-                   settings: DriftSettings, chunks: list[dict[str, Summary]] | None
+                   settings: DriftSettings, chunks: list[dict[str, Summary]] | None,
+                   described: bool = True, computed: dict[str, Score] | None = None
                    ) -> list[dict[str, Any]]:
     """One result per column: its distribution measure, raised by data-quality alerts, with
     the p-value of the test matching its kind and its BH adjustment across the columns
-    (reported beside the effect size, never deciding: `evalctl.checks.aggregate`)."""
-    results = [judge_feature(c, k, ref[c], cur[c], settings, chunks) for c, k in kinds.items()]
+    (reported beside the effect size, never deciding: `evalctl.checks.aggregate`).
+    `described`: with both sides' counts and summary line (`evaluate_feature`; drift's
+    windows keep only the verdict); `computed`: measures' raw scores already computed, by
+    column (`evalctl.checks.evaluate.window_scores`)."""
+    computed = computed or {}
+    results = [judge_feature(c, k, ref[c], cur[c], settings, chunks, described, computed.get(c))
+               for c, k in kinds.items()]
     gate_pvalues(results, settings)
     attach_p_values(results, {c: column_p_value(ref[c], cur[c]) for c in kinds})
     return results
 
 
 def judge_feature(column: str, kind: str, ref: Summary, cur: Summary, settings: DriftSettings,
-                  chunks: list[dict[str, Summary]] | None) -> dict[str, Any]:
+                  chunks: list[dict[str, Summary]] | None, described: bool = True,
+                  computed: Score | None = None) -> dict[str, Any]:
     rule = settings.rule(column)
     method = method_for(column, kind, settings)
     warn, fail = rule.warn, rule.fail
     if chunks is not None and fail is None:
         warn, fail = chunk_thresholds(column, kind, ref, chunks, method, settings.k)
-    result = evaluate_feature(ref, cur, kind, method=method, warn=warn, fail=fail)
+    result = evaluate_feature(ref, cur, kind, method=method, warn=warn, fail=fail,
+                              described=described, computed=computed)
     result["section"] = "distribution"
     if chunks is not None:
         result["threshold_source"] = (f"reference_chunks (mean + {settings.k:g}·std, at least "

@@ -48,17 +48,34 @@ def judge(score: float, warn: float, fail: float, higher_is_worse: bool = True) 
     return "warn" if sign * score >= sign * warn else "pass"
 
 
-def compute_score(ref: Summary, cur: Summary, kind: str, method: str | None = None) -> Score:
-    """The measure's score, or a Score with value None and the reason it cannot be computed."""
+def compute_score(ref: Summary, cur: Summary, kind: str, method: str | None = None,
+                  computed: Score | None = None) -> Score:
+    """The measure's score, or a Score with value None and the reason it cannot be computed;
+    `computed`: the measure's raw score already computed (`window_scores`)."""
     measure = resolve_measure(kind, method)
     reason = _input_problem(ref, cur, kind, measure)
     if reason:
         return Score(None, reason=reason)
-    score = measure.function(ref, cur)
+    score = measure.function(ref, cur) if computed is None else computed
     details = json_safe(score.details)
     if score.value is None or not math.isfinite(score.value):
         return Score(None, details, score.reason or "the measure is not finite for these data")
     return Score(float(score.value), details)
+
+
+def window_scores(ref: Summary, curs: list[Summary], kind: str, method: str | None = None
+                  ) -> list[Score | None]:
+    """The measure's raw score of `ref` against each of `curs`, computed at once where the
+    measure has a batched form (`Measure.batch`), for `compute_score`'s `computed`; None for
+    a window it does not cover (an input problem, or no batched form: computed one by one)."""
+    measure = resolve_measure(kind, method)
+    found: list[Score | None] = [None] * len(curs)
+    if measure.batch is None:
+        return found
+    sound = [i for i, cur in enumerate(curs) if _input_problem(ref, cur, kind, measure) is None]
+    for i, score in zip(sound, measure.batch(ref, [curs[i] for i in sound]), strict=True):
+        found[i] = score
+    return found
 
 
 def _input_problem(ref: Summary, cur: Summary, kind: str, measure: Measure) -> str | None:
@@ -92,8 +109,12 @@ def evaluate_feature(
     method: str | None = None,
     warn: float | None = None,
     fail: float | None = None,
+    described: bool = True,
+    computed: Score | None = None,
 ) -> dict[str, Any]:
-    """One feature's JSON-ready result: score, thresholds, status and how to reproduce it.
+    """One feature's JSON-ready result: score, thresholds, status and how to reproduce it;
+    with `described` (the default) also both sides' counts and a summary line (`describe`);
+    `computed`: the measure's raw score already computed (`window_scores`).
 
     ``status`` is pass | warn | fail, or ``error`` with ``reason`` when the score cannot be
     computed (missing or mistyped column, no values, constant reference for Wasserstein...).
@@ -101,7 +122,7 @@ def evaluate_feature(
     """
     measure = resolve_measure(kind, method)
     warn, fail = resolve_thresholds(measure, warn, fail)
-    score = compute_score(ref, cur, kind, measure.name)
+    score = compute_score(ref, cur, kind, measure.name, computed)
     result: dict[str, Any] = {
         "feature": ref.feature, "kind": kind, "method": measure.name, "score": score.value,
         "warn": warn, "threshold": fail, "higher_is_worse": measure.higher_is_worse,
@@ -110,11 +131,12 @@ def evaluate_feature(
         result |= {"status": "error", "reason": score.reason}
     else:
         result["status"] = judge(score.value, warn, fail, measure.higher_is_worse)
-    result |= describe(ref, cur)
-    result |= score.details
+    if described:
+        result |= json_safe(describe(ref, cur))
+    result |= score.details  # JSON-safe already (`compute_score`), as every value above
     if score.value is None:
         result["summary"] = score.reason
-    return json_safe(result)
+    return result
 
 
 def describe(ref: Summary, cur: Summary) -> dict[str, Any]:
@@ -164,7 +186,17 @@ def _categorical_summary_line(ref: CategoricalSummary, cur: CategoricalSummary) 
 
 
 def json_safe(value: Any) -> Any:
-    """Plain JSON types only: numpy scalars unwrapped, NaN / inf turned into None."""
+    """Plain JSON types only: numpy scalars unwrapped, NaN / inf turned into None. Exact
+    types are looked up first (a report holds tens of thousands of plain values)."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [json_safe(v) for v in value]
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -174,3 +206,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})

@@ -23,7 +23,9 @@ class Measure:
     """A registered drift / quality measure: a pure function plus its defaults.
 
     `needs_values`: the measure compares value distributions, so both summaries must hold at
-    least one non-null value (null-rate change only needs rows).
+    least one non-null value (null-rate change only needs rows). `batch`: the same scores of
+    one reference against many currents (drift's windows) at once, where a measure has that
+    form (each score the very one `function` gives).
     """
 
     name: str
@@ -34,3 +36,4 @@ class Measure:
     function: Callable[[Summary, Summary], Score]
     doc: str
     needs_values: bool = True
+    batch: Callable[..., list[Score]] | None = None

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from evalctl.checks.ecdf import ks_p_value, ks_statistic, wasserstein_distance
+from evalctl.checks.ecdf import (
+    Bounded,
+    ks_p_value,
+    ks_statistic,
+    wasserstein_distance,
+    wasserstein_distances,
+)
 from evalctl.checks.measure import Score
 from evalctl.stats.summary import NumericSummary
 
@@ -36,7 +42,16 @@ def wasserstein(ref: NumericSummary, cur: NumericSummary) -> Score:
     within 1% of it on the distributions tested). A constant reference (std 0) is an error
     unless the distance is 0.
     """
-    bounds = wasserstein_distance(ref, cur)
+    return _wasserstein_score(ref, wasserstein_distance(ref, cur))
+
+
+def wasserstein_scores(ref: NumericSummary, curs: list[NumericSummary]) -> list[Score]:
+    """`wasserstein` of `ref` against each of `curs`, computed side by side (the same bits:
+    `evalctl.checks.ecdf.wasserstein_distances`)."""
+    return [_wasserstein_score(ref, b) for b in wasserstein_distances(ref, curs)]
+
+
+def _wasserstein_score(ref: NumericSummary, bounds: Bounded) -> Score:
     std = ref.std or 0.0
     details = {"distance": bounds.value, "distance_lower_bound": bounds.lower,
                "distance_upper_bound": bounds.upper,

@@ -22,9 +22,10 @@ DEFAULT_METHOD = {"numeric": "wasserstein", "categorical": "jensen_shannon"}
 
 
 def _measure(name: str, kinds: tuple[str, ...], warn: float, fail: float, function: Any,
-             higher_is_worse: bool = True, needs_values: bool = True) -> Measure:
+             higher_is_worse: bool = True, needs_values: bool = True, batch: Any = None
+             ) -> Measure:
     doc = (function.__doc__ or "").strip().splitlines()[0]
-    return Measure(name, kinds, warn, fail, higher_is_worse, function, doc, needs_values)
+    return Measure(name, kinds, warn, fail, higher_is_worse, function, doc, needs_values, batch)
 
 
 MEASURES: dict[str, Measure] = {
@@ -33,7 +34,8 @@ MEASURES: dict[str, Measure] = {
         _measure("jensen_shannon", BOTH, 0.1, 0.2, distribution.jensen_shannon),
         _measure("hellinger", BOTH, 0.1, 0.2, distribution.hellinger),
         _measure("ks", NUMERIC, 0.1, 0.2, numeric.kolmogorov_smirnov),
-        _measure("wasserstein", NUMERIC, 0.1, 0.2, numeric.wasserstein),
+        _measure("wasserstein", NUMERIC, 0.1, 0.2, numeric.wasserstein,
+                 batch=numeric.wasserstein_scores),
         _measure("l_infinity", CATEGORICAL, 0.1, 0.2, distribution.l_infinity),
         _measure("chi_square", CATEGORICAL, 0.05, 0.01, distribution.chi_square,
                  higher_is_worse=False),

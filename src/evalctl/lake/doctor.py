@@ -37,6 +37,7 @@ from evalctl.lake.layout import (
     STAGING,
     data_files,
     grace_period,
+    merged_profile_files,
     profile_files,
 )
 from evalctl.lake.lease import lease
@@ -45,6 +46,9 @@ from evalctl.lake.locking import exclusive_lock
 from evalctl.lake.profiled import ProfileEntry, ProfileHealth, examine_profiles
 from evalctl.lake.readers import file_sha256
 from evalctl.lake.storage import ObjectInfo, Storage, as_storage
+
+# (store root, live records, repair) -> findings: {"path", "problem", "status"}
+DerivedCheck = Callable[[Path, list[BatchRecord], bool], list[dict[str, str]]]
 
 
 @dataclass
@@ -63,12 +67,17 @@ class DoctorFindings:
     repairs: dict[str, list[str]] = field(default_factory=dict)  # damaged batch -> commands
     repair_skipped: bool = False  # --repair refused: the ledger has invalid records
     unprofiled: list[dict[str, str]] = field(default_factory=list)  # no profile on the reference
+    derived: list[dict[str, str]] = field(default_factory=list)  # merged reference profiles
 
 
 def examine_store(root: Path | Storage, repair: bool = False, grace: timedelta | None = None,
-                  now: datetime | None = None) -> DoctorFindings:
+                  now: datetime | None = None, derived: DerivedCheck | None = None
+                  ) -> DoctorFindings:
     """Validate the ledger, verify live files; list (and with ``repair`` remove) orphans and
-    the files of batches removed longer than the grace period ago."""
+    the files of batches removed longer than the grace period ago. `derived` checks (and
+    with ``repair`` rebuilds or deletes) the derived files of a local store — the merged
+    reference profiles (`evalctl.profiles.merged.check_merged`; passed in, as the profiles
+    package imports the lake)."""
     storage = as_storage(root)
     if not storage.is_local:
         return _examine_objects(storage, repair, grace, now)
@@ -87,8 +96,12 @@ def examine_store(root: Path | Storage, repair: bool = False, grace: timedelta |
     if repair:
         with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
             _leftovers(root, read_ledger(root), findings, True, grace, now)
+            if derived is not None:
+                findings.derived += derived(root, read_ledger(root).live, True)
     else:
         _leftovers(root, ledger, findings, False, grace, now)
+        if derived is not None:
+            findings.derived += derived(root, ledger.live, False)
     findings.stray += _stray_files(root)
     return findings
 
@@ -124,6 +137,8 @@ def _leftovers(root: Path, ledger: Ledger, findings: DoctorFindings, repair: boo
     live = {entry.path for record in ledger.live for entry in record.files}
     known = live | _collect_removed(root, ledger, live, findings, repair, grace, now)
     known |= _collect_removed_profiles(root, ledger, findings, repair, grace, now)
+    merged = merged_profile_files(root)  # checked by `derived`; their temporary files here
+    known |= {p.relative_to(root).as_posix() for p in merged if p.suffix == ".parquet"}
     orphans = [p for p in data_files(root) + profile_files(root)
                if p.relative_to(root).as_posix() not in known]
     staging = root / STAGING
@@ -133,6 +148,7 @@ def _leftovers(root: Path, ledger: Ledger, findings: DoctorFindings, repair: boo
         else []
     temps = [p for top in (LEDGER, RESULTS) if (root / top).is_dir()
              for p in sorted((root / top).rglob(f"*{TEMP_SUFFIX}")) if _is_temp(p)]
+    temps += [p for p in merged if _is_temp(p)]
     for path in orphans + leftovers + temps:
         name = path.relative_to(root).as_posix()
         findings.orphans.append(name)

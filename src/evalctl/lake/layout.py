@@ -114,6 +114,31 @@ def profile_record_file(model: str, reference: str, batch: str, generation: int)
     return f"{profiles_dir(model)}/ref={reference}/_records/{batch}.{generation}.json"
 
 
+MERGED_PREFIX = "reference-"  # profiles/model=<m>/ref=<hash>/reference-<digest>.parquet
+
+
+def merged_profile_file(model: str, reference: str, digest: str) -> str:
+    """The merged profile of a reference's file profiles (`digest`: of those profiles)."""
+    return f"{profiles_dir(model)}/ref={reference}/{MERGED_PREFIX}{digest}.parquet"
+
+
+def merged_profile_files(root: Path, model: str = "*") -> list[Path]:
+    """The merged reference profiles of a model (every model: ``*``) and the temporary files
+    of interrupted writes of one (symlinked folders are not entered)."""
+    base = root / PROFILES
+    if not base.is_dir() or base.is_symlink():
+        return []
+    found = []
+    for folder in sorted(base.glob(f"model={model}")):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        found += sorted(p for p in folder.glob(f"ref=*/{MERGED_PREFIX}*.parquet")
+                        if p.is_file() and not p.is_symlink())
+        temps = folder.glob(f"ref=*/.{MERGED_PREFIX}*.tmp")  # durable's TEMP_SUFFIX
+        found += sorted(p for p in temps if p.is_file())
+    return found
+
+
 def profile_files(root: Path) -> list[Path]:
     """Every profile Parquet file below ``profiles/``, committed or not (symlinked folders
     are not entered)."""

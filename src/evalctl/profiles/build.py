@@ -28,6 +28,7 @@ from evalctl.engines.spark import FILES_PER_JOB, FileTask, SparkEngine
 from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import profile_lacking
+from evalctl.profiles.merged import write_merged
 from evalctl.profiles.reference import (
     Reference,
     current_reference,
@@ -69,6 +70,8 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
         precompute = None if spark is None else partial(_on_spark, spark, store, model,
                                                         reference)
         done = profile_lacking(store, model, reference, area, precompute=precompute)
+        store.refresh()
+        write_merged(root, model.name, store.prediction_records(model.name))
     return BuildResult(reference, fitted, done.batches, done.files, done.rows, done.already)
 
 

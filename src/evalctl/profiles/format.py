@@ -204,6 +204,16 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     ``np.add.at`` / ``np.minimum.at`` / ``np.maximum.at``, which go in row order — the
     profiles' order — so floats add up to the same bits on every run."""
     layout = _Layout(binning)
+    heads, windows, cells = _merged_cells(sources, layout, window, storage_options)
+    merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
+    return _finish(merged, windows, cells, binning, windowed=window is not None)
+
+
+def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: _Layout,
+                  window: pl.Expr | None, storage_options: dict[str, str] | None
+                  ) -> tuple[pl.DataFrame, pl.Series, _Cells]:
+    """The profiles' feature rows (with their `WINDOW`, not yet merged), the sorted window
+    keys, and every window's merged cells."""
     heads = _scan(sources, storage_options, rows=True).filter(
         pl.col("cell").is_null(), pl.col("feature").is_in(list(layout.offsets))
     ).drop("count", "sum", "low", "high").with_columns(
@@ -218,22 +228,84 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     for first in range(0, len(sources), FILES_PER_READ):
         cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
                                 layout, offsets).collect())
-    merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
+    return heads, windows, cells
+
+
+def _finish(merged: pl.DataFrame, windows: pl.Series, cells: _Cells, binning: Binning,
+            windowed: bool) -> Merged:
+    """Merged feature rows (one per `WINDOW` and feature) and their windows' cells as the
+    summaries `merge_profiles` returns."""
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     slots = dict(zip(windows.to_list(), range(len(windows)), strict=True))
     for head in merged.iter_rows(named=True):
-        at = None if window is None else head[WINDOW]
+        at = head[WINDOW] if windowed else None
         summaries.setdefault(at, {})[head["feature"]] = _summary(
             head, cells.of(slots[head[WINDOW]], head["feature"]), binning)
         rows[at] = max(rows.get(at, 0), int(head["rows"]))
-    if window is None and not summaries:  # no rows at all: empty summaries, as `summarize`
+    if not windowed and not summaries:  # no rows at all: empty summaries, as `summarize`
         summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
         rows[None] = 0
     ordered = {at: {f: summaries[at][f] for f in binning.kinds if f in summaries[at]}
                for at in sorted(summaries, key=lambda k: (k is None, k))}
     exact = bool(merged.get_column("unseen_exact").all()) if len(merged) else True
     return Merged(ordered, rows, exact)
+
+
+def merged_table(sources: Sequence[str | pl.DataFrame], binning: Binning,
+                 storage_options: dict[str, str] | None = None) -> pl.DataFrame:
+    """The merge of profiles (in this order, as `merge_profiles` folds them into one window)
+    as one profile table of the format: one bucket (the earliest), each feature row holding
+    the merged values, each non-empty cell its merged count, sum, low and high. Reading it
+    back with `read_merged_table` gives `merge_profiles`' summaries bit for bit (no value is
+    folded again); merging it as a profile gives the same counts, sums, lows and highs and
+    the moments to rounding (Chan's formula runs once more)."""
+    layout = _Layout(binning)
+    heads, windows, cells = _merged_cells(sources, layout, None, storage_options)
+    merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates())
+    first = heads.get_column("bucket").min() if len(heads) else None
+    order = pl.Enum(list(layout.offsets))
+    head_rows = merged.select(pl.lit(first, pl.Datetime("us")).alias("bucket"),
+                              pl.col("feature").cast(order).to_physical().alias("__code"),
+                              pl.exclude(WINDOW))
+    flat = np.flatnonzero(cells.counts[0]) if len(windows) else np.zeros(0, dtype=np.int64)
+    code = np.searchsorted(layout.ends, flat, side="right")
+    cell = flat - layout.starts[code]
+    numeric = np.array([f in binning.numeric for f in layout.offsets], dtype=bool)
+    opened = numeric[code] & (cell % 2 == 0) if flat.size else np.zeros(0, dtype=bool)
+    names = pl.Series(list(layout.offsets), dtype=pl.String)
+    kinds = pl.Series([binning.kinds[f] for f in layout.offsets], dtype=pl.String)
+    cell_rows = pl.DataFrame({
+        "__code": pl.Series(code, dtype=pl.UInt32),
+        "feature": names.gather(code), "kind": kinds.gather(code),
+        "cell": pl.Series(cell, dtype=pl.Int32),
+        **{name: pl.Series(name, values[0][flat] if len(windows) else np.zeros(0))
+           for name, values in (("count", cells.counts), ("sum", cells.sums),
+                                ("low", cells.lows), ("high", cells.highs))}})
+    cell_rows = cell_rows.with_columns(
+        pl.lit(first, pl.Datetime("us")).alias("bucket"),
+        *(pl.Series(n, cell_rows.get_column(n)).set(pl.Series(~opened), None)
+          for n in ("sum", "low", "high")))
+    table = pl.concat([head_rows.with_columns(pl.col("__code").cast(pl.UInt32)), cell_rows],
+                      how="diagonal_relaxed")
+    return table.sort("__code", "cell", nulls_last=False).select(
+        [pl.col(name).cast(dtype) for name, dtype in PROFILE_SCHEMA.items()])
+
+
+def read_merged_table(source: str | pl.DataFrame, binning: Binning,
+                      storage_options: dict[str, str] | None = None) -> Merged:
+    """`merge_profiles`' one-window summaries from a `merged_table` (the very bits: its
+    feature rows are taken as merged and its cells added once into empty arrays)."""
+    layout = _Layout(binning)
+    frame = _scan([source], storage_options)
+    heads = frame.filter(pl.col("cell").is_null(),
+                         pl.col("feature").is_in(list(layout.offsets))).drop(
+        "bucket", "cell", "count", "sum", "low", "high").with_columns(
+        pl.lit(0).alias(WINDOW)).collect()
+    windows = heads.get_column(WINDOW).unique().sort()
+    cells = _Cells(layout, len(windows))
+    cells.add(_cell_rows_of(frame, layout, None).collect())
+    return _finish(heads, windows, cells, binning, windowed=False)
 
 
 def _scan(sources: Sequence[str | pl.DataFrame], storage_options: dict[str, str] | None,

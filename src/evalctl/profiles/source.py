@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError, StoreError
+from evalctl.lake.layout import merged_profile_file
 from evalctl.lake.profiled import ProfileEntry, profile_index
 from evalctl.lake.store import DOCTOR_HINT, Selection, Store
-from evalctl.profiles.format import Merged, merge_profiles
+from evalctl.profiles.format import Merged, merge_profiles, read_merged_table
+from evalctl.profiles.merged import sources_digest
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 
@@ -114,7 +117,9 @@ def restricted(binning: Binning, kinds: dict[str, str]) -> Binning:
 
 def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binning,
                   window: pl.Expr | None = None) -> Merged:
-    """The merged summaries of a selection's profiles (see `merge_profiles`)."""
+    """The merged summaries of a selection's profiles (see `merge_profiles`): for the
+    monitoring reference in one window, its stored merged profile when there is one made of
+    exactly these profiles (`evalctl.profiles.merged`; the same bits), else the merge."""
     paths = []
     for _, _, entry in selection.files:
         profile = plan.index[entry.path]
@@ -128,7 +133,25 @@ def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binni
             raise StoreError(f"{path}: committed profile is damaged ({state}); run "
                              "`evalctl doctor`", file=str(path), hint=DOCTOR_HINT)
         paths.append(str(path))
+    stored = _stored_merge(store, plan, selection) if window is None else None
+    if stored is not None:
+        try:
+            return read_merged_table(str(stored), binning)
+        except (OSError, pl.exceptions.PolarsError):  # derived: damaged, or deleted meanwhile
+            pass
     return merge_profiles(paths, binning, window, storage_options=store.storage.options or None)
+
+
+def _stored_merge(store: Store, plan: Plan, selection: Selection) -> Path | None:
+    """The merged profile of the selection when it is the monitoring reference and one made
+    of exactly the profiles the ledger names for it is stored (local stores only)."""
+    fitted = plan.reference
+    if fitted is None or not store.is_local or len(selection.files) != len(fitted.files) or \
+            tuple(sorted(entry.path for _, _, entry in selection.files)) != fitted.files:
+        return None
+    profiles = [plan.index[entry.path] for _, _, entry in selection.files]
+    path = store.root / merged_profile_file(fitted.model, fitted.hash, sources_digest(profiles))
+    return path if path.is_file() else None
 
 
 def fallback(plan: Plan, merged: list[Merged], requested: str) -> Plan | None:

@@ -152,7 +152,15 @@ def error_envelope(command: str | None, model: str | None, error: dict[str, Any]
 
 def _clean(value: Any) -> Any:
     """Make a value JSON-safe: non-finite floats -> None, timestamps -> RFC 3339 with `Z`,
-    dates -> `YYYY-MM-DD`, tuples -> lists."""
+    dates -> `YYYY-MM-DD`, tuples -> lists. Exact plain types are looked up first (a report
+    holds tens of thousands of them)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _clean(v) for k, v in value.items()}
+    if kind is list:
+        return [_clean(v) for v in value]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
