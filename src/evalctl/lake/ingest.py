@@ -265,11 +265,8 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     with (store.storage.staging(f"{batch}-{attempt}") as area,
           ThreadPoolExecutor(max_workers=1) as background):  # waits for it, on failure too
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
-        pieces = _row_groups(sources)
-        tap, counting = None, None
-        if profiles is not None and pieces is not None:
-            tap = profiles.tap()
-            counting = background.submit(tap.count, frame, pieces)
+        tap = profiles.tap() if profiles is not None else None
+        counting = background.submit(tap.count, frame) if tap is not None else None
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
         store.refresh()  # the duplicate check reads the ledger as it is now
@@ -323,21 +320,6 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
                         *overlap)
-
-
-def _row_groups(sources: list[_Source]) -> list[int] | None:
-    """The rows of each row group of the exports, in order (what ingest's profile counting
-    reads one slice at a time); None when an export is not Parquet (its profiles are then
-    read back from the written files: slicing a CSV reparses it from its start)."""
-    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
-
-    if any(s.fmt != "parquet" for s in sources):
-        return None
-    pieces = []
-    for source in sources:
-        meta = pq.ParquetFile(source.path).metadata
-        pieces += [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
-    return pieces
 
 
 def _same_target(store: Store, model: str, version: str | None, env: str | None

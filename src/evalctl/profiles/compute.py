@@ -25,7 +25,7 @@ import io
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,6 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection, Store
 from evalctl.profiles.format import counted_table
-from evalctl.profiles.parts import PART_ROWS
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 from evalctl.stats.summarize import (
@@ -70,75 +69,44 @@ _INPUT_ERRORS = (pl.exceptions.ColumnNotFoundError, pl.exceptions.SchemaError,
 class FixedSlices:
     """Every window's counters, fed in consecutive slices of exactly `SLICE_ROWS` of the
     window's rows (the last one shorter) whatever the batches `add` gets: the counts, sums and
-    moments then depend only on each window's rows and their order. Fewer than `SLICE_ROWS`
-    rows wait per open window.
+    moments then depend only on each window's rows and their order. Holds fewer than
+    `SLICE_ROWS` waiting rows per window (one or two windows open at a time when the rows come
+    in time order, as exports and data files usually do)."""
 
-    `close_early` (ingest's counting of a whole export, whose rows usually come in time
-    order): when a later window appears, the earlier ones are counted to their end and
-    closed, so only the latest windows hold waiting rows. A closed window that gets rows
-    again (an export out of time order) is spoiled: dropped from `finish`, so its file is
-    read back instead."""
-
-    def __init__(self, schema: pl.Schema, binning: Binning, close_early: bool = False) -> None:
+    def __init__(self, schema: pl.Schema, binning: Binning) -> None:
         self._new = window_counters(schema, binning)
         self.windows: dict[Any, WindowCounters] = {}
         self._waiting: dict[Any, list[pl.DataFrame]] = {}
-        self._close_early = close_early
-        self._latest: Any = None
-        self._closed: set[Any] = set()
-        self.spoiled: set[Any] = set()
 
     def add(self, batch: pl.DataFrame) -> None:
         """Fold in one batch of `row_query(..., by=bucket)` rows."""
         for key, part in window_parts(batch):
-            if key in self.spoiled:
-                continue
-            if key in self._closed:
-                self.spoiled.add(key)
-                self.windows.pop(key, None)
-                continue
-            self._waiting.setdefault(key, []).append(part)
-            self._count(key, last=False)
-            if self._close_early and (self._latest is None or key > self._latest):
-                for earlier in [k for k in self._waiting if k < key]:
-                    self._count(earlier, last=True)
-                    del self._waiting[earlier]
-                    self._closed.add(earlier)
-                self._latest = key
+            waiting = self._waiting.setdefault(key, [])
+            waiting.append(part)
+            if sum(p.height for p in waiting) >= SLICE_ROWS:
+                self._count(key, pl.concat(waiting), last=False)
 
     def finish(self) -> dict[Any, WindowCounters]:
         """Count what waits; the windows in key order."""
-        for key in list(self._waiting):
-            self._count(key, last=True)
+        for key, waiting in list(self._waiting.items()):
+            self._count(key, pl.concat(waiting), last=True)
         self._waiting.clear()
         return {key: self.windows[key]
                 for key in sorted(self.windows, key=lambda k: (k is None, k))}
 
-    def _count(self, key: Any, last: bool) -> None:
-        """Count the window's waiting rows in slices of `SLICE_ROWS` (and, when `last`, the
-        rest). What waits stays slices of the batches as they came: a slice of a
-        concatenation would keep every earlier batch's string buffers alive (polars' string
-        columns share buffers), and memory would grow with the rows."""
-        waiting = self._waiting[key]
-        held = sum(p.height for p in waiting)
-        while held >= SLICE_ROWS or (last and held):
-            take, need = [], min(SLICE_ROWS, held)
-            while need:
-                part = waiting.pop(0)
-                if part.height > need:
-                    waiting.insert(0, part.slice(need))
-                    part = part.slice(0, need)
-                take.append(part)
-                need -= part.height
-            window = self.windows.get(key)
-            if window is None:
-                window = self.windows[key] = self._new()
-            window.add(pl.concat(take) if len(take) > 1 else take[0])
-            held -= sum(p.height for p in take)
+    def _count(self, key: Any, rows: pl.DataFrame, last: bool) -> None:
+        window = self.windows.get(key)
+        if window is None:
+            window = self.windows[key] = self._new()
+        start = 0
+        while rows.height - start >= SLICE_ROWS or (last and start < rows.height):
+            window.add(rows.slice(start, SLICE_ROWS))
+            start += SLICE_ROWS
+        self._waiting[key] = [rows.slice(start)] if start < rows.height else []
 
 
-def _profile_query(lf: pl.LazyFrame, binning: Binning, timestamp: str, granularity: str,
-                   close_early: bool = False) -> tuple[pl.LazyFrame, FixedSlices, list[str]]:
+def _profile_query(lf: pl.LazyFrame, binning: Binning, timestamp: str, granularity: str
+                   ) -> tuple[pl.LazyFrame, FixedSlices, list[str]]:
     """The row query that counts `lf` per bucket, its counters, and the features present."""
     schema = lf.collect_schema()
     present = [f for f in binning.kinds if f in schema]
@@ -151,7 +119,7 @@ def _profile_query(lf: pl.LazyFrame, binning: Binning, timestamp: str, granulari
         query = row_query(lf, binning, by=bucket)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
-    return query, FixedSlices(lf.collect_schema(), binning, close_early), present
+    return query, FixedSlices(lf.collect_schema(), binning), present
 
 
 def profile_file(store: Store, model: ModelConfig, reference: Reference, version: str,
@@ -226,19 +194,6 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     return profiled, moved
 
 
-def _slices(pieces: Sequence[int]) -> Iterator[tuple[int, int]]:
-    """(start, length) of consecutive pieces taken together up to `PART_ROWS` rows (a piece
-    larger than that alone): slices that decode whole row groups, once."""
-    start = length = 0
-    for piece in pieces:
-        if length and length + piece > PART_ROWS:
-            yield start, length
-            start, length = start + length, 0
-        length += piece
-    if length:
-        yield start, length
-
-
 class WriteTap:
     """A batch's profiles counted from its rows while ingest writes them: `count` runs (in a
     thread, beside the write) a second streamed query over the export, converted as the write
@@ -255,17 +210,14 @@ class WriteTap:
         self._counters: FixedSlices | None = None
         self._present: list[str] = []
 
-    def count(self, rows: pl.LazyFrame, pieces: Sequence[int]) -> None:
-        """Count `rows` (the frame the write partitions by date) one slice after another:
-        `pieces` are the lengths of its consecutive row groups, read together up to about
-        `PART_ROWS` rows a query (polars' streaming engine reads ahead of a slow consumer,
-        so one query over a whole export held much of it: 1.9 GiB at 5M rows)."""
+    def count(self, rows: pl.LazyFrame) -> None:
+        """Count `rows` (the frame the write partitions by date), streamed: `sink_batches`
+        waits for the counting of a batch before it takes the next."""
         query, counters, present = _profile_query(rows, self.binning, self.timestamp,
-                                                  self.granularity, close_early=True)
+                                                  self.granularity)
         # small morsels, as the write's: the two queries' memory adds up
         with pl.Config(streaming_chunk_size=MORSEL_ROWS):
-            for start, length in _slices(pieces):
-                query.slice(start, length).sink_batches(counters.add, engine="streaming")
+            query.sink_batches(counters.add, engine="streaming")
         self._counters, self._present = counters, present
 
     def tables(self, entries: list[FileEntry]) -> dict[str, pl.DataFrame]:
