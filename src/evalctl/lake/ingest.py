@@ -257,16 +257,13 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                  ) -> IngestResult:
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed.
-    `profiles` counts the batch's profiles from the export's rows while they are written (a
-    second query in a thread), makes the moved files' profile tables (in the thread, while
-    they are checksummed and flushed) and writes them before the commit, which then names them
+    `profiles` computes the batch's profiles from the moved files (in a thread, while they
+    are checksummed and flushed) and writes them before the commit, which then names them
     (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
     with (store.storage.staging(f"{batch}-{attempt}") as area,
           ThreadPoolExecutor(max_workers=1) as background):  # waits for it, on failure too
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
-        tap = profiles.tap() if profiles is not None else None
-        counting = background.submit(tap.count, frame) if tap is not None else None
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
         store.refresh()  # the duplicate check reads the ledger as it is now
@@ -278,7 +275,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             area.moved += moved
         else:
             placed = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
-        computing = (background.submit(profiles.compute, placed, tap)
+        computing = (background.submit(profiles.compute, placed)
                      if profiles is not None else None)
         progress.phase("checking ids against stored batches")
         new_files = area.moved if store.is_local else [s.path for s in staged]
@@ -293,8 +290,6 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
         if profiles is not None and computing is not None:
             progress.phase(f"profiling {len(entries)} file(s) on reference "
                            f"{profiles.reference.hash}")  # what the thread may still be doing
-            if counting is not None:
-                counting.result()  # its failure is the ingest's, with its own message
             named, written = profiles.write(entries, area.folder / "profiles",
                                             computing.result())
             area.track(written)

@@ -21,7 +21,7 @@ query; a test holds the two to the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -35,7 +35,7 @@ from evalctl.stats.query import WINDOW, feature_problems, summary_query
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
 __all__ = ["WINDOW", "WindowCounters", "count_windows", "row_query", "summarize",
-           "summary_query", "window_counters", "window_parts"]
+           "summary_query"]
 
 BATCH_ROWS = 250_000
 _ROWS = "__rows__"
@@ -194,15 +194,3 @@ class WindowCounters:
         if kind == "categorical":
             return CategoricalSummary(feature, (), rows=self.rows, nulls=nulls, error=error)
         return NumericSummary(feature, (), (), rows=self.rows, nulls=nulls, error=error)
-
-
-def window_counters(schema: pl.Schema, binning: Binning) -> Callable[[], WindowCounters]:
-    """Empty counters for the rows `row_query` makes of a frame with `schema`, for callers
-    that feed the batches themselves (profiles counted while ingest writes the rows)."""
-    layout = _Layout(binning, feature_problems(schema, binning), schema)
-    return lambda: WindowCounters(layout)
-
-
-def window_parts(batch: pl.DataFrame) -> Iterator[tuple[Any, pl.DataFrame]]:
-    """The rows of each window (`WINDOW`) in a batch of `row_query(..., by=...)`, in order."""
-    return _window_parts(batch, WINDOW)
