@@ -22,6 +22,7 @@ N_CATEGORICAL = 10
 class Timing:
     seconds: float
     peak_rss_mib: float
+    cpu_seconds: float = 0.0  # the child's user + system CPU time
 
 
 def run_timed(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
@@ -32,6 +33,7 @@ def run_timed(args: list[str], cwd: Path | None = None, env: dict[str, str] | No
     ru_maxrss it does not include the benchmark process's memory copied at fork time.
     """
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_kib = 0
@@ -39,10 +41,12 @@ def run_timed(args: list[str], cwd: Path | None = None, env: dict[str, str] | No
         peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child is reaped: counted
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed:\n{stderr}")
-    return Timing(elapsed, peak_kib / 1024)
+    return Timing(elapsed, peak_kib / 1024, cpu)
 
 
 def best(timings: list[Timing]) -> Timing:

@@ -36,6 +36,7 @@ from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage
 from evalctl.lake.store import Selection, Store
 from evalctl.profiles.format import counted_table
+from evalctl.profiles.parts import PART_ROWS
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 from evalctl.stats.summarize import count_windows
@@ -64,7 +65,11 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     if missing:
         lf = lf.with_columns(missing)
     bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
-    return counted_table(count_windows(lf, binning, by=bucket), present)
+    # read in slices of `PART_ROWS` rows: polars' streaming engine reads ahead of the
+    # counting, and a whole file's read-ahead grew with the file (build: 414 MiB at 5M rows,
+    # 653 MiB at 20M, 30 files each)
+    slices = [lf.slice(start, PART_ROWS) for start in range(0, entry.rows, PART_ROWS)]
+    return counted_table(count_windows(lf, binning, by=bucket, parts=slices), present)
 
 
 def profile_bytes(table: pl.DataFrame) -> bytes:
