@@ -92,13 +92,18 @@ def _cpu_ticks(pid: int) -> int:
 
 
 def _descendants(pid: int) -> list[int]:
+    """Every process under `pid`. A process's children are listed per thread that started
+    them (/proc/PID/task/TID/children): the executor JVMs under local-cluster and Spark's
+    Python workers are started by threads of the driver JVM, not by its main thread."""
     found, stack = [], [pid]
     while stack:
         current = stack.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
+        children: list[str] = []
+        for thread in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children += (thread / "children").read_text().split()
+            except OSError:
+                continue
         for child in map(int, children):
             found.append(child)
             stack.append(child)
