@@ -92,13 +92,18 @@ def _cpu_ticks(pid: int) -> int:
 
 
 def _descendants(pid: int) -> list[int]:
+    """Every process under `pid`. A process's children are listed per thread that started
+    them (/proc/PID/task/TID/children): the executor JVMs under local-cluster and Spark's
+    Python workers are started by threads of the driver JVM, not by its main thread."""
     found, stack = [], [pid]
     while stack:
         current = stack.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
+        children: list[str] = []
+        for thread in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children += (thread / "children").read_text().split()
+            except OSError:
+                continue
         for child in map(int, children):
             found.append(child)
             stack.append(child)
@@ -168,7 +173,10 @@ def write_day(path: Path, rows: int, seed: int, day: datetime, shift: float,
 
 def setup(work: Path, rows: int) -> None:
     """The store: config (engine kind local, its master rewritten per step), both sides
-    written day by day and ingested a few days at a time."""
+    written day by day and ingested a few days at a time (a store kept there by an earlier
+    run with --keep is used again as it is)."""
+    if (work / "store").is_dir() and (work / "evalctl.yaml").is_file():
+        return
     work.mkdir(parents=True, exist_ok=True)
     config = write_config(work)
     text = config.read_text().replace("    features:\n", "    reference: training\n"
@@ -270,7 +278,9 @@ def main() -> None:
                         help="rows per side (training and production), one run per size")
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for the stores (default: a new temporary folder)")
-    parser.add_argument("--keep", action="store_true", help="keep each size's store")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's store (a later run with the same --work uses "
+                             "it again)")
     parser.add_argument("--only", default="",
                         help="run only the steps whose name holds this text (and the floor), "
                              "e.g. 'spark'")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import evalctl
 from evalctl.lake.store import Store
 from evalctl.stats import streamed
 from evalctl.stats.binning import Binning, fine_levels, fit_binning
-from evalctl.stats.streamed import StreamedRanks, count_pass
+from evalctl.stats.streamed import StreamedRanks, count_pass, merge_passes
 
 RNG = np.random.default_rng(19)
 
@@ -94,14 +94,22 @@ def reference_frame(n: int, seed: int, start: datetime, days: int = 4) -> pl.Dat
         .alias("constant"))
 
 
-def in_groups(parts: Sequence[pl.LazyFrame], groups: int
-              ) -> Callable[[Callable[[Sequence[pl.LazyFrame]], Any]], Iterator[Any]]:
-    """`on_parts` without Spark: `count` run on contiguous groups of the parts, in order."""
+def in_groups(parts: Sequence[pl.LazyFrame], groups: int, merged: bool = False
+              ) -> Callable[[Callable[[Sequence[pl.LazyFrame]], Any],
+                             Callable[[Iterable[Any]], Any]], Iterator[Any]]:
+    """`on_parts` without Spark: `count` run on contiguous groups of the parts, their results
+    yielded in order, or (`merged`) merged by `merge` in reverse order (as Spark's one merge
+    task may receive them in any order), its one result yielded."""
     bounds = np.linspace(0, len(parts), groups + 1).astype(int)
 
-    def each(count: Callable[[Sequence[pl.LazyFrame]], Any]) -> Iterator[Any]:
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            yield count(list(parts[lo:hi]))
+    def each(count: Callable[[Sequence[pl.LazyFrame]], Any],
+             merge: Callable[[Iterable[Any]], Any]) -> Iterator[Any]:
+        results = (count(list(parts[lo:hi]))
+                   for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
+        if merged:
+            yield merge(reversed(list(results)))
+        else:
+            yield from results
     return each
 
 
@@ -138,20 +146,38 @@ def test_a_pass_counted_in_parts_equals_one_pass_over_all_rows(
         for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
             yield count_pass(plans, batches(list(plans), lo, hi))
 
-    whole, parted = StreamedRanks(wanted), StreamedRanks(wanted)
+    sent: list[dict[str, Any]] = []
+
+    def merged_there(plans: dict[str, Any]) -> list[dict[str, Any]]:
+        """As the Spark engine does: every part merged where counted (in reverse order),
+        one settled state sent on."""
+        sent.append(merge_passes(plans, reversed(list(partials(plans)))))
+        return sent[-1:]
+
+    whole, parted, settled = StreamedRanks(wanted), StreamedRanks(wanted), StreamedRanks(wanted)
     expected, found = whole.run(batches), parted.run(partials=partials)
-    assert parted.passes == whole.passes >= 3  # really narrowed, pass after pass
+    at_once = settled.run(partials=merged_there)
+    assert parted.passes == whole.passes == settled.passes >= 3  # narrowed, pass after pass
     for name, values in data.items():
         truth = np.sort(values[np.isfinite(values)])[wanted[name][0]]
         assert np.array_equal(found[name], truth)
         assert np.array_equal(found[name], expected[name])
         assert np.array_equal(np.signbit(found[name]), np.signbit(expected[name])), name
+        assert np.array_equal(at_once[name], truth)
+    # the settled states carry answers, never the collected values
+    assert all(not state.collected and state.settled is not None
+               for states in sent for state in states.values())
+    assert sum(state.settled[0].size for states in sent for state in states.values()) > 0
+    with pytest.raises(ValueError, match="settled pass state"):
+        StreamedRanks(wanted).run(partials=lambda plans: [*merged_there(plans),
+                                                          *merged_there(plans)])
     with pytest.raises(ValueError, match="exactly one of"):
         StreamedRanks(wanted).run()
 
 
+@pytest.mark.parametrize("merged", [False, True])
 @pytest.mark.parametrize("groups", [1, 3, 7])
-def test_the_fit_on_parts_equals_the_local_fit(tmp_path: Path, groups: int,
+def test_the_fit_on_parts_equals_the_local_fit(tmp_path: Path, groups: int, merged: bool,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     small_passes(monkeypatch)
     paths = []
@@ -165,7 +191,8 @@ def test_the_fit_on_parts_equals_the_local_fit(tmp_path: Path, groups: int,
                 "constant": "numeric", "smooth": "numeric", "levels": "categorical",
                 "few": "categorical", "missing": "numeric"}
     local = fit_binning(lf, features, parts=parts, max_levels=1_000)
-    spread = fit_binning(lf, features, on_parts=in_groups(parts, groups), max_levels=1_000)
+    spread = fit_binning(lf, features, on_parts=in_groups(parts, groups, merged),
+                         max_levels=1_000)
     assert exact(spread) == exact(local)
     assert spread.errors == {"missing": "column 'missing' is missing"}
     assert not spread.categorical["levels"].known_complete  # more levels than max_levels
@@ -301,3 +328,61 @@ def test_auto_with_a_spark_engine_scans_there_when_profiles_are_stale(
         assert on["inputs"]["engine_reason"].endswith("scanned on Spark, master local[2,3]")
         assert_same(on["results"], local["results"])
         assert_same(on["summary"], local["summary"])
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("session", ["local-cluster[2,1,1024]"], indirect=True)
+def test_the_driver_receives_one_bounded_state_a_read_whatever_the_rows(
+        session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #19: at 5,000 and at 40,000 rows (every numeric column then fits in one collected
+    node, so counted on the driver a pass would bring every value here), each read of the fit
+    sends the driver exactly one state, merged on an executor; a quantile pass's state holds
+    the answers, no collected value, and its size does not grow with the rows."""
+    from evalctl.engines import spark as engine
+    from evalctl.stats.streamed import CELLS, _Pass
+
+    received: list[tuple[int, Any]] = []
+    real = engine._loads
+
+    def spy(state: bytes) -> Any:  # the driver's decoding (executors' workers are not patched)
+        received.append((len(state), real(state)))
+        return received[-1][1]
+
+    monkeypatch.setattr(engine, "_loads", spy)
+    sizes: dict[int, dict[str, int]] = {}
+    for rows in (5_000, 40_000):
+        folder = tmp_path / f"rows-{rows}"
+        folder.mkdir()
+        (folder / "evalctl.yaml").write_text(CONFIG)
+        Store.init(folder / "store")
+        ws = evalctl.open(folder / "evalctl.yaml", folder / "store")
+        for k in range(4):
+            path = folder / f"t{k}.parquet"
+            reference_frame(rows // 4, seed=200 + k, start=datetime(2026, 9, 1 + 4 * k)
+                            ).write_parquet(path)
+            ws.ingest("fit", [path], version="v1", env="training")
+        received.clear()
+        jobs = len(session.sparkContext.statusTracker().getJobIdsForGroup())
+        on_spark = fitted_on(folder, session)
+        assert exact(on_spark.binning) == exact(fitted_on(folder).binning)
+        # one state a Spark job (the merge task's), whatever the four files and eight tasks
+        assert len(received) == len(session.sparkContext.statusTracker()
+                                    .getJobIdsForGroup()) - jobs >= 3
+        passes = [(size, state) for size, state in received
+                  if isinstance(state, dict) and all(isinstance(v, _Pass)
+                                                     for v in state.values())]
+        assert passes
+        for size, state in passes:
+            for column in state.values():
+                assert column.collected == [] and column.settled is not None
+                assert column.settled[0].size <= 1_500  # at most the fit's ranks
+                assert column.counts.size <= CELLS
+            # counters (int64 counts, float64 minima and maxima) and the answers, compressed
+            assert size <= len(state) * (3 * 8 * CELLS + 16 * 1_500)
+        sizes[rows] = {"passes": max(size for size, _ in passes),
+                       "all": max(size for size, _ in received)}
+    # 8x the rows: the quantile passes' states stay the same size (a pass over all of the
+    # values sent 5 columns x 16 bytes x 40,000 rows = 3.2 MB), the largest state too
+    assert sizes[40_000]["passes"] <= 1.25 * sizes[5_000]["passes"] + 4_096
+    assert sizes[40_000]["passes"] < 5 * 16 * 5_000
+    assert sizes[40_000]["all"] <= 1.5 * sizes[5_000]["all"] + 65_536

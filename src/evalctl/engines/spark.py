@@ -13,8 +13,11 @@ back exactly once.
 The reference fit (`fit_binning`: extents and level counts, the streamed passes of its exact
 quantiles, distinct values) runs there too (`SparkEngine.on_parts`): each of its reads is a
 Spark job whose tasks run the fit's own per-part function on a contiguous run of the files and
-return its small partial state (pickled, zlib-compressed), which the driver merges in the
-files' order. The driver reads no row, of the reference or of the current data.
+return its partial state (pickled, zlib-compressed); one more task, after a shuffle, merges
+them one at a time with the fit's own merge function (a quantile pass's collected values are
+read off there: `merge_passes`) and the driver receives that one merged state, whose size
+does not depend on the rows, the files or the number of tasks. The driver reads no row, of
+the reference or of the current data.
 
 pyspark (the `evalctl[spark]` extra) is imported only where Spark runs: building the session,
 and in the job on the executors; nothing else of evalctl needs it.
@@ -31,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +59,6 @@ TASKS_PER_CORE = 4  # Spark tasks per executor core in a job (files are dealt ov
 FILES_PER_JOB = 512  # profiles held on the driver at once while a build writes them
 QUIET = {"spark.ui.showConsoleProgress": "false"}  # stderr is evalctl's; the config may override
 _RESULT_SCHEMA = "data string, profile binary"
-_PARTIAL_SCHEMA = "files array<bigint>, state binary"
 
 
 @dataclass(frozen=True)
@@ -230,31 +232,31 @@ class SparkEngine:
         """`fit_binning(on_parts=...)` on the executors: each call is one Spark job whose
         tasks read a contiguous run of the selection's data files as `file_scans` parts
         (with `schema`, the whole selection's) and run the fit's per-part function on them;
-        their partial states come back in the files' order, each file counted exactly once."""
+        their partial states are shuffled to one task that merges them with the fit's merge
+        function, and that one state comes back here, each file counted exactly once (the
+        shuffle keeps one successful attempt of each task)."""
         tasks = [FileTask(version, env, entry) for version, env, entry in selection.files]
 
-        def each(count: Callable[[Sequence[pl.LazyFrame]], Any]) -> Iterator[Any]:
+        def each(count: Callable[[Sequence[pl.LazyFrame]], Any],
+                 merge: Callable[[Iterable[Any]], Any]) -> Iterator[Any]:
             if not tasks:
                 return
             context = self.session.sparkContext
             slices = min(len(tasks), max(1, context.defaultParallelism * TASKS_PER_CORE))
-            frame = context.parallelize(_task_rows(tasks), slices).toDF("n long, task string")
             job = _PartsJob(StoreSpec.of(root), model, selection.selector, dict(schema), count,
                             os.environ.get(FAULT_ENV))
-            found = sorted(((list(row["files"]), bytes(row["state"])) for row in
-                            frame.mapInArrow(job, _PARTIAL_SCHEMA).collect()),
-                           key=lambda part: part[0][:1])
-            counted = [n for files, _ in found for n in files]
-            if counted != list(range(len(tasks))):
+            merged = (context.parallelize(_task_rows(tasks), slices).mapPartitions(job)
+                      .repartition(1).mapPartitions(_MergeJob(merge)).collect())
+            [(counted, state)] = merged
+            if sorted(counted) != list(range(len(tasks))):
                 twice = sorted({n for n in counted if counted.count(n) > 1})
                 path = tasks[twice[0]].entry.path if twice else next(
-                    t.entry.path for n, t in enumerate(tasks) if n not in counted)
+                    t.entry.path for n, t in enumerate(tasks) if n not in set(counted))
                 raise StoreError(f"{path}: Spark counted this file "
                                  f"{'twice' if twice else 'not at all'} in a fit of the "
                                  "reference (a retried task's partial state was not "
                                  "discarded, or a task was lost)", file=path)
-            for _, state in found:
-                yield pickle.loads(zlib.decompress(state))
+            yield _loads(state)
 
         return each
 
@@ -266,20 +268,35 @@ def _task_rows(tasks: list[FileTask]) -> list[tuple[int, str]]:
 
 
 def _file_tasks(batches: Iterator[Any]) -> Iterator[tuple[int, FileTask]]:
-    """The (number, file) rows of a task's input, in order (executors)."""
+    """The (number, file) rows of a task's Arrow input, in order (executors)."""
     for batch in batches:
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
         for n, raw in zip(frame["n"].to_list(), frame["task"].to_list(), strict=True):
-            task = json.loads(raw)
-            version, env = task.pop("version"), task.pop("env")
-            yield n, FileTask(version, env, FileEntry(**task))
+            yield n, _file_task(raw)
+
+
+def _file_task(raw: str) -> FileTask:
+    """A file of `_task_rows`' JSON (executors)."""
+    task = json.loads(raw)
+    version, env = task.pop("version"), task.pop("env")
+    return FileTask(version, env, FileEntry(**task))
+
+
+def _dumps(state: Any) -> bytes:
+    """A partial state as a task sends it on: pickled, zlib-compressed."""
+    return zlib.compress(pickle.dumps(state, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _loads(state: bytes) -> Any:
+    return pickle.loads(zlib.decompress(state))
 
 
 @dataclass(frozen=True)
 class _PartsJob:
-    """The function `mapInArrow` runs on executors for a fit's read: the task's files as
-    `file_scans` parts, `count` run on them, its result pickled and compressed (one row)."""
+    """The function a fit's read runs on executors (`mapPartitions` over `_task_rows`): the
+    task's files as `file_scans` parts, `count` run on them; yields one (file numbers,
+    `_dumps` of its result)."""
 
     store: StoreSpec
     model: ModelConfig
@@ -288,25 +305,40 @@ class _PartsJob:
     count: Callable[[Sequence[pl.LazyFrame]], Any]
     fault_dir: str | None
 
-    def __call__(self, batches: Iterator[Any]) -> Iterator[Any]:
-        # executors: these run in Spark's Python workers, so pyarrow/polars load there
-        import pyarrow as pa
-
+    def __call__(self, rows: Iterable[tuple[int, str]]) -> Iterator[tuple[list[int], bytes]]:
+        # executors: these run in Spark's Python workers, so polars loads there
         from evalctl.profiles.parts import file_scans
 
         fail = first_attempt_failure(self.fault_dir)
-        numbered = list(_file_tasks(batches))
+        numbered = [(n, _file_task(raw)) for n, raw in rows]
         files = tuple((t.version, t.env, t.entry) for _, t in numbered)
         store = self.store.open()
         parts = file_scans(store, self.model, Selection(self.selector, files),
                            pl.Schema(self.schema))
-        state = zlib.compress(pickle.dumps(self.count(parts), pickle.HIGHEST_PROTOCOL), 1)
-        yield pa.RecordBatch.from_pydict(
-            {"files": [[n for n, _ in numbered]], "state": [state]},
-            schema=pa.schema([("files", pa.list_(pa.int64())), ("state", pa.binary())]))
+        yield [n for n, _ in numbered], _dumps(self.count(parts))
         if fail is not None:  # after its output went out: the retry must not double it
             fail.touch()
             raise RuntimeError(f"evalctl: injected failure of {fail.name}")
+
+
+@dataclass(frozen=True)
+class _MergeJob:
+    """The one task after a fit read's shuffle (executors): every task's state decoded one at
+    a time and merged by `merge`; yields one (all file numbers, `_dumps` of the merge)."""
+
+    merge: Callable[[Iterable[Any]], Any]
+
+    def __call__(self, parts: Iterable[tuple[list[int], bytes]]
+                 ) -> Iterator[tuple[list[int], bytes]]:
+        counted: list[int] = []
+
+        def states() -> Iterator[Any]:
+            for numbers, state in parts:
+                counted.extend(numbers)
+                yield _loads(state)
+
+        merged = self.merge(states())
+        yield counted, _dumps(merged)
 
 
 def first_attempt_failure(fault_dir: str | None) -> Path | None:

@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from evalctl.stats.grid import order_statistics
-from evalctl.stats.streamed import StreamedRanks, count_pass
+from evalctl.stats.streamed import StreamedRanks, count_pass, merge_passes
 
 BATCH_ROWS = 250_000  # rows a streamed pass holds at a time
 # A reference whose numeric columns hold at most this many values each is fitted in memory (one
@@ -44,10 +44,14 @@ IN_MEMORY_VALUES = 1 << 20
 
 KINDS = ("numeric", "categorical")
 
-# `fit_binning(on_parts=...)`: runs a function of some parts of the rows on every part once,
-# elsewhere (the Spark engine: on executors, each task on the data files dealt to it, in their
-# order), and yields its results in the parts' order, for the fit to merge
-OnParts = Callable[[Callable[[Sequence[pl.LazyFrame]], Any]], Iterable[Any]]
+# `fit_binning(on_parts=...)`: runs a function of some parts of the rows (`count`) on every
+# part once, elsewhere (the Spark engine: on executors, each task on the data files dealt to
+# it), and yields either its results, for the fit to merge, or — merged where they were
+# counted — the one result of `merge` (a function of an iterable of all of the parts' results,
+# read one at a time, in any order) called once on all of them (the Spark engine: on an
+# executor, so the driver receives one bounded state whatever the rows, files and tasks)
+OnParts = Callable[[Callable[[Sequence[pl.LazyFrame]], Any],
+                    Callable[[Iterable[Any]], Any]], Iterable[Any]]
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,10 @@ def fit_binning(
     if on_parts is None:
         extents, level_counts = _first_pass(sources, numeric_names, categorical_names)
     else:
-        extents, level_counts = _merged_first(on_parts(partial(
-            _first_pass, numeric=numeric_names, categorical=categorical_names)),
-            numeric_names, categorical_names)
+        extents, level_counts = _merged_first(on_parts(
+            partial(_first_pass, numeric=numeric_names, categorical=categorical_names),
+            partial(_merged_first, numeric=numeric_names, categorical=categorical_names,
+                    keep=max_levels + 1)), numeric_names, categorical_names)
     categorical: dict[str, CategoricalBins] = {}
     for name, levels in level_counts.items():
         try:
@@ -173,7 +178,8 @@ def fit_binning(
             wanted[name] = (_BinRanks(n, n_bins, fine_bins).ranks, n, lo, hi)
     if on_parts is not None:
         found = StreamedRanks(wanted).run(
-            partials=lambda plans: on_parts(partial(_counted_pass, plans=plans)))
+            partials=lambda plans: on_parts(partial(_counted_pass, plans=plans),
+                                            partial(merge_passes, plans)))
     elif all(n <= IN_MEMORY_VALUES for _, n, _, _ in wanted.values()):
         found = _in_memory_ranks(sources, wanted)
     else:
@@ -181,8 +187,9 @@ def fit_binning(
     edges = {f: _BinRanks(wanted[f][1], n_bins, fine_bins).edges(at) for f, at in found.items()}
     few = [f for f, (fine, _) in edges.items() if np.unique(fine).size <= fine_bins]
     if on_parts is not None and few:
-        distinct = _merged_distinct(on_parts(partial(_distinct_values, names=few,
-                                                     limit=fine_bins)), few, fine_bins)
+        distinct = _merged_distinct(on_parts(
+            partial(_distinct_values, names=few, limit=fine_bins),
+            partial(_merged_distinct, names=few, limit=fine_bins)), few, fine_bins)
     else:
         distinct = _distinct_values(sources, few, fine_bins) if few else {}
     numeric = {f: _numeric_bins(fine, interior, distinct.get(f))
@@ -225,10 +232,12 @@ def _first_pass(sources: list[pl.LazyFrame], numeric: list[str], categorical: li
 
 def _merged_first(parts: Iterable[tuple[dict[str, tuple[int, float, float]],
                                           dict[str, pl.DataFrame]]],
-                  numeric: list[str], categorical: list[str]
+                  numeric: list[str], categorical: list[str], keep: int | None = None
                   ) -> tuple[dict[str, tuple[int, float, float]], dict[str, pl.DataFrame]]:
-    """`_first_pass`'s results on parts of the rows merged, in the parts' order: its result
-    on all of them."""
+    """`_first_pass`'s results on parts of the rows merged (in any order): its result on all
+    of them. `keep` (parts that are all of the rows): each column's `keep` most frequent
+    levels only (ties by name) — what `_categorical_bins` reads when ``keep = max_levels + 1``
+    — so a column of millions of distinct values is not sent on whole."""
     extents = {name: (0, np.inf, -np.inf) for name in numeric}
     levels: dict[str, list[pl.DataFrame]] = {name: [] for name in categorical}
     for part_extents, part_levels in parts:
@@ -239,8 +248,12 @@ def _merged_first(parts: Iterable[tuple[dict[str, tuple[int, float, float]],
         for name, counts in part_levels.items():
             levels[name].append(counts)
     empty = pl.DataFrame(schema={"level": pl.String, "count": pl.Int64})
-    return extents, {name: pl.concat([empty, *found]).group_by("level")
-                     .agg(pl.col("count").sum()) for name, found in levels.items()}
+    merged = {name: pl.concat([empty, *found]).group_by("level").agg(pl.col("count").sum())
+              for name, found in levels.items()}
+    if keep is not None:
+        merged = {name: counts.sort(["count", "level"], descending=[True, False]).head(keep)
+                  for name, counts in merged.items()}
+    return extents, merged
 
 
 def _counted_pass(sources: Sequence[pl.LazyFrame], plans: dict[str, Any]) -> dict[str, Any]:

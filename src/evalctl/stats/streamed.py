@@ -18,6 +18,10 @@ Per column, memory is bounded by constants — `COLLECT` collected values and `C
 pass, plus the batch being read — not by the rows; skewed data only cost more passes (each
 narrows a node's range by its grid size). The answer equals ``np.sort(x)[ranks]`` over the
 finite values of ``x``.
+
+Counted elsewhere (the Spark engine), a pass's partial states are merged where they were
+counted (`merge_passes`), which also reads the collected nodes' ranks off there: what comes
+back is the counters and the answers (`_Pass.settled`), never the collected values.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ class _Pass:
     mins: np.ndarray
     maxs: np.ndarray
     collected: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    # the collected nodes' answers read off all of the pass's values (`merge_passes`): the
+    # pending ranks' positions and their values, instead of the collected values
+    settled: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class _Column:
@@ -102,10 +109,21 @@ class _Column:
     def absorb(self, part: _Pass) -> None:
         """Merge a partial state of this pass counted on other rows (`count_pass`)."""
         assert self.state is not None
+        if self.state.settled is not None or (part.settled is not None and (
+                self.state.collected or self.state.counts.any())):
+            raise ValueError("a settled pass state holds all of the rows: it merges with none")
         self.state.counts += part.counts
         np.minimum(self.state.mins, part.mins, out=self.state.mins)
         np.maximum(self.state.maxs, part.maxs, out=self.state.maxs)
         self.state.collected += part.collected
+        self.state.settled = part.settled
+
+    def settle(self) -> None:
+        """Read the collected nodes' ranks off this pass's values, then drop the values
+        (the state must hold all of the rows: `merge_passes`)."""
+        assert self.state is not None
+        self.state.settled = self._collected_answers(np.flatnonzero(~self.done), self.state)
+        self.state.collected = []
 
     def add(self, x: np.ndarray) -> None:
         """Count (or collect) one batch's values."""
@@ -169,18 +187,25 @@ class _Column:
         self.state = None
 
     def _answer_collected(self, pending: np.ndarray, state: _Pass) -> None:
+        at, values = (state.settled if state.settled is not None
+                      else self._collected_answers(pending, state))
+        self.values[at] = values
+        self.done[at] = True
+
+    def _collected_answers(self, pending: np.ndarray, state: _Pass
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """The pending ranks that sit in collected nodes (positions) and their values."""
         collect = self.collect_of[self.node[pending]]
         chosen = collect >= 0
         if not chosen.any():
-            return
+            return np.empty(0, np.intp), np.empty(0)
         slots = np.concatenate([s for s, _ in state.collected] or [np.empty(0, np.intp)])
         values = np.concatenate([v for _, v in state.collected] or [np.empty(0)])
         order = np.lexsort((values, slots))
         slots, values = slots[order], values[order]
         first = np.searchsorted(slots, collect[chosen], side="left")
         at = pending[chosen]
-        self.values[at] = values[first + (self.ranks[at] - self.below[at])]
-        self.done[at] = True
+        return at, values[first + (self.ranks[at] - self.below[at])]
 
     def _plan(self, counts: np.ndarray, mins: np.ndarray | None, maxs: np.ndarray | None,
               parent: _Level) -> None:
@@ -295,6 +320,27 @@ def count_pass(plans: dict[str, _Column], batches: Iterable[dict[str, np.ndarray
             column.add(batch[name])
     states = {}
     for name, column in columns.items():
+        assert column.state is not None
+        states[name] = column.state
+    return states
+
+
+def merge_passes(plans: dict[str, _Column], parts: Iterable[dict[str, _Pass]]
+                 ) -> dict[str, _Pass]:
+    """The partial states of one pass on *every* part of the rows (`count_pass`'s, read one
+    at a time) merged into one, settled: its collected values replaced by the answers they
+    give (`_Pass.settled`). Where the parts were counted (a Spark executor) this leaves a
+    state of `CELLS` counters and the ranks' values a column to send on, however many rows
+    and parts there were; merged in any order it is the same state."""
+    columns = {name: plan.plan() for name, plan in plans.items()}
+    for column in columns.values():
+        column.start()
+    for part in parts:
+        for name, column in columns.items():
+            column.absorb(part[name])
+    states = {}
+    for name, column in columns.items():
+        column.settle()
         assert column.state is not None
         states[name] = column.state
     return states
