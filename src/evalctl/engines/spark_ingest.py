@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.config import ModelConfig
@@ -49,6 +49,7 @@ from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
 from evalctl.lake.durable import StagingArea
 from evalctl.lake.ingest import (
+    INGESTED_AT,
     IngestResult,
     _already,
     _batch_id,
@@ -56,19 +57,21 @@ from evalctl.lake.ingest import (
     _check_name,
     _checksummed,
     _coerced,
+    _column_stats,
     _derived_prediction,
     _feature_kinds,
     _move_into_partitions,
     _names,
+    _out_of_rules,
     _record,
+    _refused_value,
     _same_target,
     _sink,
     _Source,
     _Staged,
-    _staged_files,
     _verify_moved,
 )
-from evalctl.lake.layout import part_name, prediction_dir
+from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
 from evalctl.lake.profiled import profiles_extra
 from evalctl.lake.readers import detect_format, file_sha256, open_input
@@ -77,6 +80,9 @@ from evalctl.lake.storage import Storage, is_object_url
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import catch_up, profile_bytes, profile_on, write_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
+
+if TYPE_CHECKING:
+    import polars as pl
 
 PIECE_ROWS = 1 << 20  # rows per Spark task of a Parquet export (whole row groups)
 _NO_ROWS = ": no rows to ingest"
@@ -111,38 +117,59 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
     columns = coerce.prediction_columns(model, env, kinds)
     _coerced(sources, columns, derive=_derived_prediction(model))  # refusals of the schema
     resolved = replace(model, features=kinds)
-    run = uuid.uuid4().hex[:8]
-    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns,
-                    tuple((str(s.path), str(s.path.resolve()), s.fmt, s.sha256)
-                          for s in sources), batch, run, version, env,
-                    _reference(store, resolved), os.environ.get(FAULT_ENV))
-    with store.storage.staging(f"{batch}-{run}") as area:
+    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns, _exports(sources), batch,
+                    uuid.uuid4().hex[:8], version, env, _reference(store, resolved),
+                    os.environ.get(FAULT_ENV))
+    overlap = [0, 0]
+
+    def index(entries: list[FileEntry]) -> dict[str, Any]:
+        repeated, in_store, actuals = id_checks(spark, store, resolved, version, env, entries)
+        overlap[:] = [repeated, in_store]
+        return {"format": labels.FORMAT, "actuals": actuals}
+
+    record = write_and_commit(store, spark, job, sources, piece_rows, now=now,
+                              features=kinds, index=index)
+    if record is None:
+        return _already(store, batch)
+    catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
+    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
+    return IngestResult(batch, record.rows, len(record.files),
+                        tuple(sorted({e.date for e in record.files})), False, tuple(dropped),
+                        overlap[0], overlap[1])
+
+
+def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Source],
+                     piece_rows: int | None, *, now: Callable[[], datetime],
+                     features: dict[str, str],
+                     index: Callable[[list[FileEntry]], dict[str, Any]]) -> BatchRecord | None:
+    """Write `job`'s pieces on Spark, check them, bring them into place and commit the
+    batch's ledger record with its label index (`index`, computed under the label-index
+    lock); the committed record, or None when a concurrent ingest of the batch won."""
+    with store.storage.staging(f"{job.batch}-{job.run}") as area:
         progress.phase(f"writing {len(sources)} export(s) on Spark ({spark.master})")
         job = replace(job, staging=str(area.folder.resolve()))
         staged, entries, profiles = _write(store, spark, job, sources,
                                            plan_pieces(sources, piece_rows or PIECE_ROWS),
                                            area)
-        record = _record(batch, "predictions", model.name, version, env, entries, columns,
-                         kinds, sources, now, staged)
+        record = _record(job.batch, job.kind, job.model.name, job.version or None,
+                         job.env or None, entries, job.columns, features, sources, now, staged)
         if job.reference is not None:
-            record = _with_profiles(store, resolved, job, entries, profiles, record,
+            record = _with_profiles(store, job.model, job, entries, profiles, record,
                                     area.folder, area.track)
         with labels.commit_lock(store.storage):  # the label index sees the ledger as it is
             store.refresh()
-            repeated, in_store, actuals = id_checks(spark, store, resolved, version, env,
-                                                    entries)
-            record = replace(record, extra={**record.extra, labels.KEY: {
-                "format": labels.FORMAT, "actuals": actuals}})
+            record = replace(record, extra={**record.extra, labels.KEY: index(entries)})
             committed = commit_record(store.storage, record)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:
-        return _already(store, batch)
+        return None
     store.refresh()
-    catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
-    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
-    return IngestResult(batch, record.rows, len(entries), tuple(sorted({e.date for e in entries})),
-                        False, tuple(dropped), repeated, in_store)
+    return record
+
+
+def _exports(sources: list[_Source]) -> tuple[tuple[str, str, str, str], ...]:
+    return tuple((str(s.path), str(s.path.resolve()), s.fmt, s.sha256) for s in sources)
 
 
 def _refuse(store: Store, spark: SparkEngine, paths: Sequence[Path | str], version: str,
@@ -151,6 +178,11 @@ def _refuse(store: Store, spark: SparkEngine, paths: Sequence[Path | str], versi
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
+    refuse_paths(store, spark, paths)
+
+
+def refuse_paths(store: Store, spark: SparkEngine, paths: Sequence[Path | str]) -> None:
+    """The exports and the store a Spark ingest refuses (exit 2, one line)."""
     if not paths:
         raise InputError("ingest: give at least one input file")
     remote = [str(p) for p in paths if is_object_url(str(p))]
@@ -169,7 +201,7 @@ def _write(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Sour
     failed attempt's deleted). The files, their entries and their profiles."""
     try:
         found = _write_pieces(spark, job, pieces)
-        staged, entries, profiles = _checked(store, pieces, found, sources)
+        staged, entries, profiles = _checked(store, pieces, found, sources, job.columns)
     except BaseException:
         if not store.is_local:
             _remove_run(store.storage, job, None)
@@ -279,7 +311,7 @@ def _write_pieces(spark: SparkEngine, job: _PieceJob, pieces: list[Piece]
 
 
 def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]],
-             sources: list[_Source]
+             sources: list[_Source], columns: list[Column]
              ) -> tuple[list[_Staged], list[FileEntry], list[bytes | None]]:
     """The pieces' files in the order of a local ingest (date, then export order), and
     their profiles, after checking that each piece's rows add up and (a local store) each
@@ -295,6 +327,7 @@ def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]]
         files += [(f["date"], piece.number, f) for f in written]
     if not files:
         raise IngestError(f"{_names(sources)}{_NO_ROWS}")
+    refuse_problems([f for _, _, f in files], columns, sources)
     files.sort(key=lambda item: (item[0], item[1]))
     staged, entries, profiles = [], [], []
     for _, _, f in files:
@@ -374,9 +407,24 @@ class _PieceJob:
     reference: Reference | None
     fault_dir: str | None
     staging: str | None = None  # a local store's staging folder (the driver's)
+    kind: str = "predictions"  # or "actuals" (`spark_actuals`)
+    stamp: datetime | None = None  # actuals: the ingest's time (naive UTC), as a local one
 
     def partition(self, day: str) -> str:
+        if self.kind == "actuals":
+            return actuals_dir(self.model.name, day)
         return prediction_dir(self.model.name, self.version, self.env, day)
+
+    def frame(self, sources: list[_Source]) -> pl.LazyFrame:
+        """The exports' rows as a local ingest coerces them (actuals: a missing arrival time
+        is the ingest's, and `_ingested_at` is added)."""
+        if self.kind != "actuals":
+            return _coerced(sources, self.columns, derive=_derived_prediction(self.model))
+        import polars as pl
+
+        stamp = pl.lit(self.stamp, dtype=coerce.TIMESTAMP)
+        return _coerced(sources, self.columns).with_columns(
+            pl.col(self.model.timestamp).fill_null(stamp), stamp.alias(INGESTED_AT))
 
     def __call__(self, items: Iterator[str]) -> Iterator[str]:
         for raw in items:
@@ -407,12 +455,16 @@ class _PieceJob:
                     "file": exc.file and exc.file.replace(path, shown), "column": exc.column}
         storage = self.store.open().storage if not self.store.local else None
         files = []
-        for n, item in enumerate(staged):
+        for n, (item, problems) in enumerate(staged):
+            for problem in problems:  # named as the user named the export
+                if problem[0] == "rules":
+                    problem[2] = {k: v and v.replace(path, shown) for k, v in
+                                  problem[2].items()}
             relative = item.path.relative_to(folder).as_posix()
             entry = FileEntry(path=relative, rows=item.rows, bytes=item.path.stat().st_size,
                               sha256=file_sha256(item.path), date=item.day,
                               labelled=item.labelled)
-            profile = self._profile(Store(folder), entry)
+            profile = self._profile(Store(folder), entry) if not problems else None
             where = str(item.path)
             if storage is not None:
                 where = (f"{self.partition(item.day)}/"
@@ -420,24 +472,21 @@ class _PieceJob:
                          f"-{attempt}-{n}.parquet")
                 storage.publish([(item.path, where)])
             files.append({**asdict(entry), "path": where, "profile": profile,
+                          "problems": problems,
                           "min_ts": item.min_ts.isoformat() if item.min_ts else None,
                           "max_ts": item.max_ts.isoformat() if item.max_ts else None})
         return {"piece": piece.number, "attempt": attempt, "files": files}
 
-    def _stage(self, piece: Piece, source: _Source, folder: Path) -> list[_Staged]:
+    def _stage(self, piece: Piece, source: _Source, folder: Path
+               ) -> list[tuple[_Staged, list[list[Any]]]]:
         """Coerce and write the piece partitioned by date (a local ingest's functions), then
         read back and check each file's statistics."""
-        frame = _coerced([source], self.columns, derive=_derived_prediction(self.model))
+        frame = self.frame([source])
         if piece.rows is not None:
             frame = frame.slice(piece.offset, piece.rows)
         self._classes(piece, source)
         _sink(frame, folder, [source], self.columns)
-        try:
-            return _staged_files(folder, [source], self.columns)
-        except IngestError as exc:
-            if str(exc).endswith(_NO_ROWS):  # this piece has none; another may
-                return []
-            raise
+        return piece_files(folder, [source], self.columns)
 
     def _classes(self, piece: Piece, source: _Source) -> None:
         """A multiclass model's class rules on the piece's rows; a refusal is named as a
@@ -465,6 +514,67 @@ class _PieceJob:
         return profile_bytes(table).hex()
 
 
+def piece_files(folder: Path, sources: list[_Source], columns: list[Column]
+                ) -> list[tuple[_Staged, list[list[Any]]]]:
+    """Executors: a piece's files as `_staged_files` reads them back, with what breaks the
+    rules of each column instead of the first error: ``["nulls", column, n]`` (rows with no
+    id or timestamp; the driver adds up the pieces writing the same date, so the count is a
+    local ingest's) and ``["rules", column, error]`` (a refused value: the export's first, as
+    a local ingest names it). No file: the piece has no rows (another may)."""
+    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+    out = []
+    for path in sorted(folder.rglob("*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        if meta.num_rows == 0:
+            continue
+        stats = _column_stats(meta)
+        problems: list[list[Any]] = []
+        for n, column in enumerate(columns):
+            low, high, nulls = stats.get(column.name, (None, None, 0))
+            if column.role in ("id", "timestamp") and nulls:
+                problems.append(["nulls", n, nulls])
+            if _out_of_rules(column, low, high):
+                error = _refused_value(sources, columns, column) or IngestError(
+                    f"{_names(sources)}: column {column.input_name!r}: a value breaks the "
+                    f"{column.role}'s rules")
+                problems.append(["rules", n, {"error": str(error), "file": error.file,
+                                              "column": error.column}])
+        ts = next(c.name for c in columns if c.role == "timestamp")
+        low_ts, high_ts, _ = stats.get(ts, (None, None, 0))
+        label = next((c.name for c in columns if c.role == "label"), None)
+        labelled = meta.num_rows - stats[label][2] if label in stats else None
+        out.append((_Staged(path, path.parent.name.partition("=")[2], meta.num_rows, low_ts,
+                            high_ts, labelled), problems))
+    return out
+
+
+def refuse_problems(files: list[dict[str, Any]], columns: list[Column],
+                    sources: list[_Source]) -> None:
+    """The local ingest's error for the first date (in its order) whose files break a
+    column's rules, with the rows without id or timestamp counted over every piece that
+    wrote the date."""
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        by_day.setdefault(f["date"], []).append(f)
+    for day in sorted(by_day):
+        nulls: dict[int, int] = {}
+        rules: dict[int, dict[str, Any]] = {}
+        for f in by_day[day]:
+            for what, n, value in f["problems"]:
+                if what == "nulls":
+                    nulls[n] = nulls.get(n, 0) + value
+                else:
+                    rules.setdefault(n, value)
+        for n, column in enumerate(columns):
+            if n in nulls:
+                raise IngestError(f"{_names(sources)}: column {column.input_name!r}: "
+                                  f"{nulls[n]} row(s) have no {column.role}")
+            if n in rules:
+                raise IngestError(rules[n]["error"], file=rules[n]["file"],
+                                  column=rules[n]["column"])
+
+
 def id_checks(spark: SparkEngine, store: Store, model: ModelConfig, version: str, env: str,
               entries: list[FileEntry]) -> tuple[int, int, list[str]]:
     """On Spark: (rows of the batch whose id repeats in it, rows whose id a committed file of
@@ -479,10 +589,7 @@ def id_checks(spark: SparkEngine, store: Store, model: ModelConfig, version: str
               for f in r.files if f.date in days]
     tasks += [(f"{_ACTUALS}{r.batch}", f.path) for r in store.actual_records(model.name)
               for f in r.files]
-    context = spark.session.sparkContext
-    frame = (context.parallelize(tasks, max(1, min(len(tasks), context.defaultParallelism * 4)))
-             .toDF("tag string, path string")
-             .mapInArrow(_IdJob(StoreSpec.of(store.storage), model.id), _IDS_SCHEMA).cache())
+    frame = id_frame(spark, store, model, tasks)
     try:
         new = frame.where(F.col("tag") == _NEW).select("id")
         ids = new.distinct()
@@ -495,6 +602,16 @@ def id_checks(spark: SparkEngine, store: Store, model: ModelConfig, version: str
     finally:
         frame.unpersist()
     return repeated, in_store, sorted(row["tag"][len(_ACTUALS):] for row in holding)
+
+
+def id_frame(spark: SparkEngine, store: Store, model: ModelConfig,
+             tasks: list[tuple[str, str]]) -> Any:
+    """A cached Spark DataFrame of (tag, id): the ids of each (tag, stored file), read by
+    executors (unpersist it when done)."""
+    context = spark.session.sparkContext
+    return (context.parallelize(tasks, max(1, min(len(tasks), context.defaultParallelism * 4)))
+            .toDF("tag string, path string")
+            .mapInArrow(_IdJob(StoreSpec.of(store.storage), model.id), _IDS_SCHEMA).cache())
 
 
 @dataclass(frozen=True)
