@@ -25,10 +25,14 @@ from evalctl.config import ModelConfig
 from evalctl.engines.remote_store import StoreSpec
 from evalctl.engines.spark import FAULT_ENV, SparkEngine
 from evalctl.engines.spark_ingest import (
+    PIECE_ROWS,
     _exports,
-    _open_sources,
     _PieceJob,
+    export_options,
     id_frame,
+    named_as_given,
+    open_sources,
+    plan_pieces,
     refuse_paths,
     write_and_commit,
 )
@@ -47,7 +51,7 @@ def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Pa
     """`ingest_actuals` with the reading, coercing and writing done by Spark executors: the
     same batch, ledger record (label index included), stored rows and result."""
     refuse_paths(store, spark, paths)
-    sources = _open_sources(spark, [Path(p) for p in paths], input_format)
+    sources, groups = open_sources(spark, store, paths, input_format)
     batch = _batch_id("actuals", model.name, "", "", sources)
     if store.has_batch(batch):
         stored = next(r for r in store.records if r.batch == batch)
@@ -55,13 +59,15 @@ def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Pa
                        unmatched_ids=actuals_index(spark, store, model, list(stored.files))
                        ["unmatched_ids"])
     columns = coerce.actuals_columns(model)
-    _coerced(sources, columns)  # refusals of the schema, before Spark writes anything
+    with named_as_given(sources):  # refusals of the schema, before Spark writes anything
+        _coerced(sources, columns)
     stamp = now().astimezone(UTC).replace(tzinfo=None)
     job = _PieceJob(StoreSpec.of(store.storage), model, columns, _exports(sources), batch,
                     uuid.uuid4().hex[:8], "", "", None, os.environ.get(FAULT_ENV),
-                    kind="actuals", stamp=stamp)
+                    kind="actuals", stamp=stamp, options=export_options(store))
     record = write_and_commit(
-        store, spark, job, sources, piece_rows, now=lambda: stamp.replace(tzinfo=UTC),
+        store, spark, job, sources, plan_pieces(sources, piece_rows or PIECE_ROWS, groups),
+        now=lambda: stamp.replace(tzinfo=UTC),
         features={}, index=lambda entries: actuals_index(spark, store, model, entries))
     if record is None:
         already = _already(store, batch)

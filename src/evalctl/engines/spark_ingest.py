@@ -35,16 +35,17 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.config import ModelConfig
-from evalctl.engines.remote_store import StoreSpec
+from evalctl.engines.remote_store import StoreSpec, download
 from evalctl.engines.spark import FAULT_ENV, SparkEngine, first_attempt_failure
-from evalctl.errors import IngestError, InputError, StoreError
+from evalctl.errors import EvalctlError, IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
 from evalctl.lake.durable import StagingArea
@@ -70,13 +71,14 @@ from evalctl.lake.ingest import (
     _Source,
     _Staged,
     _verify_moved,
+    commit_indexed,
 )
 from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
-from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
+from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.profiled import profiles_extra
 from evalctl.lake.readers import detect_format, file_sha256, open_input
 from evalctl.lake.selectors import ENVS
-from evalctl.lake.storage import Storage, is_object_url
+from evalctl.lake.storage import Storage, _name_urls, is_object_url, storage_options
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import catch_up, profile_bytes, profile_on, write_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
@@ -109,17 +111,18 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
     executors (the module docstring); the same result, records and stored rows.
     `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`)."""
     _refuse(store, spark, paths, version, env)
-    sources = _open_sources(spark, [Path(p) for p in paths], input_format)
+    sources, groups = open_sources(spark, store, paths, input_format)
     batch = _batch_id("predictions", model.name, version, env, sources)
     if store.has_batch(batch):
         return _already(store, batch)
     kinds = _feature_kinds(store, model, sources)
     columns = coerce.prediction_columns(model, env, kinds)
-    _coerced(sources, columns, derive=_derived_prediction(model))  # refusals of the schema
+    with named_as_given(sources):  # refusals of the schema
+        _coerced(sources, columns, derive=_derived_prediction(model))
     resolved = replace(model, features=kinds)
     job = _PieceJob(StoreSpec.of(store.storage), resolved, columns, _exports(sources), batch,
                     uuid.uuid4().hex[:8], version, env, _reference(store, resolved),
-                    os.environ.get(FAULT_ENV))
+                    os.environ.get(FAULT_ENV), options=export_options(store))
     overlap = [0, 0]
 
     def index(entries: list[FileEntry]) -> dict[str, Any]:
@@ -127,8 +130,8 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
         overlap[:] = [repeated, in_store]
         return {"format": labels.FORMAT, "actuals": actuals}
 
-    record = write_and_commit(store, spark, job, sources, piece_rows, now=now,
-                              features=kinds, index=index)
+    record = write_and_commit(store, spark, job, sources, plan_pieces(
+        sources, piece_rows or PIECE_ROWS, groups), now=now, features=kinds, index=index)
     if record is None:
         return _already(store, batch)
     catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
@@ -139,7 +142,7 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
 
 
 def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Source],
-                     piece_rows: int | None, *, now: Callable[[], datetime],
+                     pieces: list[Piece], *, now: Callable[[], datetime],
                      features: dict[str, str],
                      index: Callable[[list[FileEntry]], dict[str, Any]]) -> BatchRecord | None:
     """Write `job`'s pieces on Spark, check them, bring them into place and commit the
@@ -148,18 +151,14 @@ def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: 
     with store.storage.staging(f"{job.batch}-{job.run}") as area:
         progress.phase(f"writing {len(sources)} export(s) on Spark ({spark.master})")
         job = replace(job, staging=str(area.folder.resolve()))
-        staged, entries, profiles = _write(store, spark, job, sources,
-                                           plan_pieces(sources, piece_rows or PIECE_ROWS),
-                                           area)
+        with named_as_given(sources):
+            staged, entries, profiles = _write(store, spark, job, sources, pieces, area)
         record = _record(job.batch, job.kind, job.model.name, job.version or None,
                          job.env or None, entries, job.columns, features, sources, now, staged)
         if job.reference is not None:
             record = _with_profiles(store, job.model, job, entries, profiles, record,
                                     area.folder, area.track)
-        with labels.commit_lock(store.storage):  # the label index sees the ledger as it is
-            store.refresh()
-            record = replace(record, extra={**record.extra, labels.KEY: index(entries)})
-            committed = commit_record(store.storage, record)
+        record, committed = commit_indexed(store, record, entries, index)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:
@@ -169,7 +168,22 @@ def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: 
 
 
 def _exports(sources: list[_Source]) -> tuple[tuple[str, str, str, str], ...]:
-    return tuple((str(s.path), str(s.path.resolve()), s.fmt, s.sha256) for s in sources)
+    """(as given, where executors read it, format, SHA-256) of each export."""
+    return tuple((s.origin, s.origin, s.fmt, s.sha256) if s.origin is not None else
+                 (str(s.path), str(s.path.resolve()), s.fmt, s.sha256) for s in sources)
+
+
+@contextmanager
+def named_as_given(sources: list[_Source]) -> Iterator[None]:
+    """An error raised in the block names an ``s3://`` export by its URL (the driver holds
+    it as a placeholder path, as a local ingest holds its download)."""
+    origins = {str(s.path): s.origin for s in sources if s.origin is not None}
+    try:
+        yield
+    except EvalctlError as exc:
+        if origins:
+            _name_urls(exc, origins)
+        raise
 
 
 def _refuse(store: Store, spark: SparkEngine, paths: Sequence[Path | str], version: str,
@@ -185,11 +199,6 @@ def refuse_paths(store: Store, spark: SparkEngine, paths: Sequence[Path | str]) 
     """The exports and the store a Spark ingest refuses (exit 2, one line)."""
     if not paths:
         raise InputError("ingest: give at least one input file")
-    remote = [str(p) for p in paths if is_object_url(str(p))]
-    if remote:
-        raise InputError(f"{remote[0]}: ingest --engine spark reads exports from paths every "
-                         "executor sees (a shared file system); copy the export there, or "
-                         "ingest it without --engine spark")
     refuse_driver_disk(store, spark.master)
 
 
@@ -202,6 +211,8 @@ def _write(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Sour
     try:
         found = _write_pieces(spark, job, pieces)
         staged, entries, profiles = _checked(store, pieces, found, sources, job.columns)
+        if not store.is_local:
+            read_back(spark, store, job.store, entries)
     except BaseException:
         if not store.is_local:
             _remove_run(store.storage, job, None)
@@ -226,21 +237,20 @@ def refuse_driver_disk(store: Store, master: str) -> None:
                          hint="use an s3:// store, or a local[N] master")
 
 
-def plan_pieces(sources: list[_Source], piece_rows: int) -> list[Piece]:
-    """The exports cut into Spark tasks: a Parquet export into runs of whole row groups of
-    at least `piece_rows` rows (the last may be shorter), any other export whole."""
-    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
-
+def plan_pieces(sources: list[_Source], piece_rows: int,
+                groups: list[list[int] | None]) -> list[Piece]:
+    """The exports cut into Spark tasks: a Parquet export (`groups`: the rows of each of its
+    row groups) into runs of whole row groups of at least `piece_rows` rows (the last may be
+    shorter), any other export whole."""
     pieces: list[Piece] = []
-    for n, source in enumerate(sources):
-        if source.fmt != "parquet":
+    for n, (source, sizes) in enumerate(zip(sources, groups, strict=True)):
+        if source.fmt != "parquet" or sizes is None:
             pieces.append(Piece(len(pieces), n))
             continue
-        meta = pq.ParquetFile(source.path).metadata
         runs: list[tuple[int, int]] = []
         start = size = 0
-        for group in range(meta.num_row_groups):
-            size += meta.row_group(group).num_rows
+        for rows in sizes:
+            size += rows
             if size >= piece_rows:
                 runs.append((start, size))
                 start, size = start + size, 0
@@ -254,25 +264,92 @@ def plan_pieces(sources: list[_Source], piece_rows: int) -> list[Piece]:
     return pieces
 
 
-def _open_sources(spark: SparkEngine, paths: list[Path], input_format: str | None
-                  ) -> list[_Source]:
-    """The exports as a local ingest opens them (schema read here), their SHA-256 computed
-    on the executors (one task per export)."""
-    opened = []
-    for path in paths:
-        fmt = detect_format(path, input_format)
-        lf, schema = open_input(path, fmt)
-        opened.append((path, fmt, lf, schema))
+def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
+                 input_format: str | None) -> tuple[list[_Source], list[list[int] | None]]:
+    """The exports as a local ingest opens them, and each Parquet export's row-group sizes.
+    A file's schema is read here and its SHA-256 computed on the executors (one task per
+    export); an ``s3://`` export is opened by one executor task (streamed to its disk,
+    hashed, its schema and row groups read: no row reaches the driver), the driver holding
+    its schema under a placeholder path with the URL as its origin (as a local ingest holds
+    its download)."""
+    import polars as pl
+
+    texts = [str(p) for p in paths]
+    files = {}
+    for text in texts:  # a file's refusals before any Spark job, as a local ingest's
+        if not is_object_url(text):
+            fmt = detect_format(Path(text), input_format)
+            files[text] = (fmt, *open_input(Path(text), fmt))
     context = spark.session.sparkContext
-    digests = context.parallelize([str(p) for p in paths], len(paths)).map(
-        _export_sha256).collect()
-    return [_Source(path, fmt, lf, schema, digest)
-            for (path, fmt, lf, schema), digest in zip(opened, digests, strict=True)]
+    found = context.parallelize(texts, len(texts)).map(
+        _Opener(export_options(store), input_format)).collect()
+    sources, groups = [], []
+    for text, (digest, opened) in zip(texts, found, strict=True):
+        if "error" in opened:
+            refusal = IngestError if opened["ingest"] else InputError
+            raise refusal(opened["error"], file=opened.get("file"),
+                          column=opened.get("column"))
+        if text in files:
+            fmt, lf, schema = files[text]
+            sources.append(_Source(Path(text), fmt, lf, schema, digest))
+        else:  # the schema only: the driver never reads the export's rows
+            schema = opened["schema"]
+            sources.append(_Source(Path(text), opened["format"], pl.LazyFrame(schema=schema),
+                                   schema, digest, text))
+        groups.append(opened.get("groups"))
+    return sources, groups
 
 
-def _export_sha256(path: str) -> str:
-    """Executors: one export's SHA-256."""
-    return file_sha256(Path(path))
+@dataclass(frozen=True)
+class _Opener:
+    """Executors: (SHA-256, what the driver needs) of one export: for an ``s3://`` one, its
+    format, schema and row-group sizes, or the local reader's error naming the URL; for a
+    file, its row-group sizes (a Parquet file) or nothing."""
+
+    options: dict[str, str] = field(repr=False)
+    input_format: str | None
+
+    def __call__(self, text: str) -> tuple[str, dict[str, Any]]:
+        if not is_object_url(text):
+            groups = _row_groups(Path(text)) if _is_parquet(text, self.input_format) else None
+            return file_sha256(Path(text)), {"groups": groups}
+        folder = Path(tempfile.mkdtemp(prefix="evalctl-export-"))
+        try:
+            try:
+                local, digest = download(text, self.options, folder)
+                fmt = detect_format(local, self.input_format)
+                _, schema = open_input(local, fmt)
+            except InputError as exc:  # the local ingest's refusal, naming the URL
+                return "", {"error": str(exc).replace(str(folder), text.rsplit("/", 1)[0]),
+                            "file": text if exc.file else None, "column": exc.column,
+                            "ingest": isinstance(exc, IngestError)}
+            groups = _row_groups(local) if fmt == "parquet" else None
+            return digest, {"format": fmt, "schema": schema, "groups": groups}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def export_options(store: Store) -> dict[str, str]:
+    """The storage options ``s3://`` exports are read with: the driver's (its environment,
+    then the config's), carried to the executors with the job as a store's are."""
+    return storage_options(store.storage.options)
+
+
+def _is_parquet(text: str, input_format: str | None) -> bool:
+    try:
+        return detect_format(Path(text), input_format) == "parquet"
+    except InputError:  # the driver's `open_input` says why
+        return False
+
+
+def _row_groups(path: Path) -> list[int] | None:
+    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:  # pyarrow raises several types; the local reader explains it
+        return None
+    return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
 
 
 def _reference(store: Store, model: ModelConfig) -> Reference | None:
@@ -344,6 +421,43 @@ def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]]
     return staged, entries, profiles
 
 
+def read_back(spark: SparkEngine, store: Store, spec: StoreSpec, entries: list[FileEntry]
+              ) -> None:
+    """Object storage: every upload to be committed read back on the executors (one task per
+    few files) and its SHA-256 compared with the one the task that wrote it computed on its
+    local copy, so a partial, damaged or replaced object is never committed (a size check
+    alone misses a same-size rewrite). Each file is read whole on one executor: at most a
+    piece's rows of one date. A mismatch is a StoreError; nothing is committed."""
+    context = spark.session.sparkContext
+    pairs = [(e.path, e.sha256) for e in entries]
+    slices = max(1, min(len(pairs), context.defaultParallelism * 4))
+    wrong = context.parallelize(pairs, slices).mapPartitions(_ReadBack(spec)).take(1)
+    if wrong:
+        path, problem = wrong[0]
+        raise StoreError(f"{store.storage.url(path)}: a file Spark wrote {problem} when read "
+                         "back before its commit; nothing was committed")
+
+
+@dataclass(frozen=True)
+class _ReadBack:
+    """Executors: (path, problem) of each (path, sha256) whose object is gone or differs."""
+
+    store: StoreSpec
+
+    def __call__(self, pairs: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+        import hashlib
+
+        storage = self.store.open().storage
+        for path, sha in pairs:
+            try:
+                found = hashlib.sha256(storage.read_bytes(path)).hexdigest()
+            except FileNotFoundError:
+                yield path, "is gone"
+                continue
+            if found != sha:
+                yield path, "has another SHA-256 than the one its task computed"
+
+
 def _moved(store: Store, staged: list[_Staged], written: list[FileEntry], job: _PieceJob
            ) -> tuple[list[FileEntry], list[Path]]:
     """A local store: the staged files renamed into their partitions (checksums compared
@@ -409,6 +523,7 @@ class _PieceJob:
     staging: str | None = None  # a local store's staging folder (the driver's)
     kind: str = "predictions"  # or "actuals" (`spark_actuals`)
     stamp: datetime | None = None  # actuals: the ingest's time (naive UTC), as a local one
+    options: dict[str, str] = field(default_factory=dict, repr=False)  # `export_options`
 
     def partition(self, day: str) -> str:
         if self.kind == "actuals":
@@ -445,11 +560,19 @@ class _PieceJob:
 
     def write(self, piece: Piece, attempt: int, folder: Path) -> dict[str, Any]:
         """Write one piece's files (or say why its rows are refused)."""
-        shown, path, fmt, sha = self.exports[piece.source]
+        shown, where, fmt, sha = self.exports[piece.source]
+        path = where
         try:
+            if is_object_url(where):  # streamed to this task's disk and checked
+                local, digest = download(where, self.options, folder / "export")
+                path = str(local)
+                if digest != sha:
+                    raise IngestError(f"{where}: the export changed while it was being "
+                                      "ingested; ingest it again", file=where)
             lf, schema = open_input(Path(path), fmt)
             source = _Source(Path(path), fmt, lf, schema, sha)
             staged = self._stage(piece, source, folder / "data")
+            shutil.rmtree(folder / "export", ignore_errors=True)  # a download: not needed now
         except IngestError as exc:  # named as the user named the export
             return {"piece": piece.number, "error": str(exc).replace(path, shown),
                     "file": exc.file and exc.file.replace(path, shown), "column": exc.column}
