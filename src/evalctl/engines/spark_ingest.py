@@ -281,7 +281,8 @@ def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
             fmt = detect_format(Path(text), input_format)
             files[text] = (fmt, *open_input(Path(text), fmt))
     context = spark.session.sparkContext
-    found = context.parallelize(texts, len(texts)).map(
+    where = [t if t not in files else str(Path(t).resolve()) for t in texts]  # executors'
+    found = context.parallelize(where, len(where)).map(  # working folders differ
         _Opener(export_options(store), input_format)).collect()
     sources, groups = [], []
     for text, (digest, opened) in zip(texts, found, strict=True):
