@@ -6,7 +6,9 @@ executors, committed by the driver with a local ingest's protocol (README: "Engi
    same one-line error, exit 2, before anything is written) and cuts the exports into pieces:
    a CSV or JSON-lines export is one piece, a Parquet export one piece per ~`PIECE_ROWS` rows of
    whole row groups. The exports' SHA-256 (the batch id) is computed on the executors; a batch
-   already committed is not written again.
+   already committed is not written again. An ``s3://`` export is opened by an executor
+   (`open_sources`: streamed to its disk, hashed, its schema and row groups returned), and each
+   task streams it again (`remote_store.download`) before reading its share.
 2. One Spark task per piece reads its rows with the local reader, coerces them with
    `_coerced` and writes them partitioned by date with `_sink` (the local ingest's functions,
    so the stored rows and the refusals are the same), reads back each file's statistics
@@ -18,11 +20,14 @@ executors, committed by the driver with a local ingest's protocol (README: "Engi
    timestamps, labelled rows, and the profiles (partial states, bounded in size).
 3. The driver keeps one result per piece (Spark keeps one successful attempt's output per
    partition; files a failed attempt wrote are discarded), checks that the rows add up and
-   every file is there with its size and checksum, moves a local store's files into their
-   partitions (`_move_into_partitions`), and, under the label-index lock, runs one Spark job
-   over the ids (the batch's, the committed ids of its model, version, env and dates, and the
-   actuals') for the repeated ids, the ids already stored and the label index; then it
-   commits the ledger record (`commit_record`: the same export twice commits once).
+   every file is there with its size and checksum (an ``s3://`` store's uploads read back
+   and hashed on the executors: `read_back`), refuses what breaks a column's rules date by
+   date over every piece (`refuse_problems`: counts as a local ingest's), moves a local
+   store's files into their partitions (`_move_into_partitions`), and, under the label-index
+   lock, runs one Spark job over the ids (the batch's, the committed ids of its model,
+   version, env and dates, and the actuals') for the repeated ids, the ids already stored and
+   the label index; then it commits the ledger record (`commit_indexed`, as a local ingest:
+   the same export twice commits once). Actuals: `spark_actuals`.
 
 The driver never collects rows: its memory does not grow with the export.
 """
