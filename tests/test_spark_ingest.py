@@ -470,3 +470,20 @@ def test_without_the_extra_ingest_engine_spark_is_exit_2_naming_it(
     bad = cli("ingest", str(tmp_path / "p.parquet"), "--model", "churn", "--version", "v1",
               "--env", "production", "--engine", "dask")
     assert bad.code == 2 and "--engine: expected one of local, spark, auto" in bad.stderr
+
+
+def test_ingest_actuals_engine_spark_without_the_extra_is_exit_2_naming_it(
+        cli: Callable[..., CliResult], workdir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nr1,1\nr2,0\n")
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # `import pyspark` raises ImportError
+    before = store_snapshot(workdir / "store")
+    done = cli("ingest-actuals", str(labels), "--model", "churn", "--engine", "spark")
+    assert done.code == 2
+    assert "--engine spark: pyspark is not installed" in done.stderr.splitlines()[0]
+    assert len(done.stderr.strip().splitlines()) == 1
+    bad = cli("ingest-actuals", str(labels), "--model", "churn", "--engine", "dask")
+    assert bad.code == 2 and "--engine: expected one of local, spark, auto" in bad.stderr
+    assert store_snapshot(workdir / "store") == before
+    assert cli("ingest-actuals", str(labels), "--model", "churn").code == 0  # local: as before
