@@ -43,7 +43,7 @@ test-spark: $(STAMP)
 	@java -version >/dev/null 2>&1 || { echo "make test-spark: \`java -version\` failed: Spark needs Java 17+ (apt-get install -y openjdk-17-jre-headless)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	$(BIN)/python -m tests.s3_server --check
-	$(BIN)/python -m pytest -m spark tests/test_spark.py tests/test_spark_cluster.py tests/test_spark_errors.py tests/test_spark_fit.py tests/test_spark_ingest.py tests/test_spark_s3.py
+	$(BIN)/python -m pytest -m spark tests/test_spark.py tests/test_spark_cluster.py tests/test_spark_errors.py tests/test_spark_fit.py tests/test_spark_ingest.py tests/test_spark_ingest_s3.py tests/test_spark_s3.py
 
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py

@@ -9,6 +9,7 @@ under a non-local master."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -201,22 +202,15 @@ class TestLocalMaster:
     def test_a_failed_first_attempt_is_retried_without_duplicates(
             self, spark: Any, exports: Exports, small_pieces: None, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> None:
-        faults = tmp_path / "faults"
-        faults.mkdir()
-        ours, theirs = fault_stores(tmp_path, exports)
-        monkeypatch.setenv(FAULT_ENV, str(faults))
-        report = ours.ingest(MODEL, [exports.folder / "production_v3.parquet"], version="v3",
-                             env="production", engine="spark", spark=spark)
-        monkeypatch.delenv(FAULT_ENV)
-        assert len(list(faults.iterdir())) == 3  # every task's first attempt failed
-        assert report.results[0]["rows"] == 18000
-        no_leftovers(ours, report.results[0]["files"])
-        theirs.ingest(MODEL, [exports.folder / "production_v3.parquet"], version="v3",
-                      env="production")
-        same_store(ours, theirs, story=False)
+        retried_without_duplicates(spark, exports, tmp_path, monkeypatch)
+
+    def test_spark_actuals_then_local_reports_equal_a_local_actuals_ingest(
+            self, spark: Any, exports: Exports, actuals: Actuals, small_pieces: None,
+            tmp_path: Path) -> None:
+        same_actuals(spark, exports, actuals, tmp_path)
 
     def test_bad_input_is_the_local_error_and_the_store_is_untouched(
-            self, spark: Any, exports: Exports, tmp_path: Path,
+            self, spark: Any, exports: Exports, small_pieces: None, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> None:
         production = pl.read_parquet(exports.folder / "production_v3.parquet")
         bad = {
@@ -228,10 +222,18 @@ class TestLocalMaster:
             "score.parquet": production.with_columns(
                 pl.when(pl.int_range(pl.len()) == 12345).then(pl.lit("7.5"))
                 .otherwise(pl.col("score")).alias("score")),
+            # rows without id / timestamp on every date, in every task: counted as a whole
+            "noid.parquet": production.with_columns(
+                pl.when(pl.int_range(pl.len()) % 7 == 2).then(None)
+                .otherwise(pl.col("request_id")).alias("request_id")),
+            "nots.parquet": production.with_columns(
+                pl.when(pl.int_range(pl.len()) % 9 == 4).then(None)
+                .otherwise(pl.col("ts")).alias("ts")),
         }
         expected = {"missing.parquet": "missing required column 'score'",
                     "typed.parquet": "column 'ts'", "stamp.csv": "'yesterday'",
-                    "score.parquet": "row 12346"}
+                    "score.parquet": "row 12346", "noid.parquet": "row(s) have no id",
+                    "nots.parquet": "row(s) have no timestamp"}
         stores = []
         for name in ("spark", "local"):
             (tmp_path / name).mkdir()
@@ -269,6 +271,112 @@ class TestLocalMaster:
                 SparkEngine(session=spark), version="v9", env="production",
                 now=lambda: NOW, piece_rows=PIECE_ROWS)
         assert str(remote.value) == str(local.value)
+
+
+def retried_without_duplicates(spark: Any, exports: Exports, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every task's first attempt fails after writing its files: the retries' files are
+    committed once, the failed attempts' are gone, and the store equals a local ingest's."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    ours, theirs = fault_stores(tmp_path, exports)
+    monkeypatch.setenv(FAULT_ENV, str(faults))
+    report = ours.ingest(MODEL, [exports.folder / "production_v3.parquet"], version="v3",
+                         env="production", engine="spark", spark=spark)
+    monkeypatch.delenv(FAULT_ENV)
+    assert len(list(faults.iterdir())) == 3  # every task's first attempt failed
+    assert report.results[0]["rows"] == 18000
+    no_leftovers(ours, report.results[0]["files"])
+    theirs.ingest(MODEL, [exports.folder / "production_v3.parquet"], version="v3",
+                  env="production")
+    same_store(ours, theirs, story=False)
+
+
+@dataclass(frozen=True)
+class Actuals:
+    base: Path  # a store with training, validation and most of production v1
+    rest: Path  # the rest of production v1 (ingested after the actuals)
+    batches: list[list[Path]]  # the actuals exports, batch by batch
+
+
+@pytest.fixture(scope="module")
+def actuals(exports: Exports, tmp_path_factory: pytest.TempPathFactory) -> Actuals:
+    """Actuals exports: the story's late actuals (with its corrections: ids labelled twice)
+    shuffled into a Parquet file of many row groups (tasks share dates), a tenth of their
+    arrival times missing (the ingest's time is filled in) and 40 ids no prediction has; then
+    a CSV batch correcting 300 labels again. The last 400 predictions of production v1 are
+    ingested after the actuals (their label index must name them)."""
+    folder = tmp_path_factory.mktemp("actuals")
+    late = pl.read_csv(exports.folder / "actuals_late.csv", infer_schema=False)
+    stray = late.head(40).with_columns(pl.format("nobody-{}", pl.col("request_id"))
+                                       .alias("request_id"))
+    first = (pl.concat([late, stray]).sample(fraction=1.0, shuffle=True, seed=11)
+             .with_columns(pl.when(pl.int_range(pl.len()) % 10 == 3).then(None)
+                           .otherwise(pl.col("ts")).alias("ts"),
+                           pl.lit("x").alias("note")))
+    first.write_parquet(folder / "late.parquet", row_group_size=700)
+    fixes = late.tail(300).with_columns((1 - pl.col("watched").cast(pl.Int8)).alias("watched"))
+    fixes.write_csv(folder / "fixes.csv")
+    production = pl.read_csv(exports.folder / "production_v1.csv", infer_schema=False)
+    production.head(production.height - 400).write_parquet(folder / "early.parquet")
+    production.tail(400).write_parquet(folder / "rest.parquet")
+    base = folder / "base"
+    evalctl.api.init_store(str(base), write_config=False)
+    ws = evalctl.open(STORY_CONFIG, base, evalctl.fixed_clock(NOW))
+    for name, version, env in (("training.parquet", "v1", "training"),
+                               ("validation_v1.parquet", "v1", "validation")):
+        ws.ingest(MODEL, [exports.folder / name], version=version, env=env)
+    ws.ingest(MODEL, [folder / "early.parquet"], version="v1", env="production")
+    ws.profiles_build(MODEL)
+    return Actuals(base, folder / "rest.parquet",
+                   [[folder / "late.parquet"], [folder / "fixes.csv"]])
+
+
+def same_actuals(spark: Any, exports: Exports, actuals: Actuals, tmp_path: Path) -> None:
+    """Actuals ingested on Spark, then local reports (slices, estimate, monitor), equal a
+    local actuals ingest of the same files: results, records (label index included), stored
+    rows, and the reports' JSON apart from `generated_at`."""
+    stores = []
+    for name in ("spark", "local"):
+        shutil.copytree(actuals.base, tmp_path / name)
+        stores.append(evalctl.open(STORY_CONFIG, tmp_path / name, evalctl.fixed_clock(NOW)))
+    ours, theirs = stores
+    for files in actuals.batches:
+        x = ours.ingest_actuals(MODEL, files, engine="spark", spark=spark)
+        y = theirs.ingest_actuals(MODEL, files)
+        assert x.inputs["engine"] == "spark" and "engine" not in y.inputs
+        same_results(x.results, y.results)
+        assert x.results[0]["unmatched_ids"] == y.results[0]["unmatched_ids"] > 0
+        assert x.results[0]["dropped_columns"] == y.results[0]["dropped_columns"]
+    assert x.results[0]["files"] >= 1
+    first = ours.ingest_actuals(MODEL, actuals.batches[0], engine="spark", spark=spark)
+    assert first.results[0]["already_ingested"] is True
+    assert first.results[0]["unmatched_ids"] == \
+        theirs.ingest_actuals(MODEL, actuals.batches[0]).results[0]["unmatched_ids"]
+    for ws in stores:  # predictions after their actuals: their index names the Spark batch
+        rest = ws.ingest(MODEL, [actuals.rest], version="v1", env="production").results[0]
+    a, b = Store.open(tmp_path / "spark"), Store.open(tmp_path / "local")
+    assert [r.batch for r in a.records] == [r.batch for r in b.records]
+    for r, q in zip(a.records, b.records, strict=True):
+        for key in ("kind", "rows", "schema", "sources", "created_at", "min_timestamp",
+                    "max_timestamp"):
+            assert getattr(r, key) == getattr(q, key), (r.batch, key)
+        assert r.extra.get("labels") == q.extra.get("labels"), r.batch
+    late = next(r for r in a.records if r.batch == rest["batch"])
+    assert late.extra["labels"]["actuals"]  # the Spark-written batches, found
+    frames = batch_frames(b)
+    for batch, frame in batch_frames(a).items():
+        assert_frame_equal(frame, frames[batch])
+    questions: list[Callable[[evalctl.Workspace], Any]] = [
+        lambda ws: ws.slices(MODEL, "production"),
+        lambda ws: ws.estimate(MODEL, "production", window="1d"),
+        lambda ws: ws.monitor(MODEL).report,
+    ]
+    for question in questions:
+        x, y = (question(ws).to_dict() for ws in stores)
+        for side in (x, y):
+            side.pop("generated_at", None)
+        assert json.dumps(x, sort_keys=True) == json.dumps(y, sort_keys=True)
 
 
 def fault_stores(tmp_path: Path, exports: Exports
@@ -314,18 +422,12 @@ class TestLocalCluster:
     def test_a_failed_first_attempt_is_retried_on_another_executor(
             self, cluster: Any, exports: Exports, small_pieces: None, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> None:
-        faults = tmp_path / "faults"
-        faults.mkdir()
-        ours, theirs = fault_stores(tmp_path, exports)
-        monkeypatch.setenv(FAULT_ENV, str(faults))
-        report = ours.ingest(MODEL, [exports.folder / "production_v3.parquet"], version="v3",
-                             env="production", engine="spark", spark=cluster)
-        monkeypatch.delenv(FAULT_ENV)
-        assert len(list(faults.iterdir())) == 3
-        no_leftovers(ours, report.results[0]["files"])
-        theirs.ingest(MODEL, [exports.folder / "production_v3.parquet"], version="v3",
-                      env="production")
-        same_store(ours, theirs, story=False)
+        retried_without_duplicates(cluster, exports, tmp_path, monkeypatch)
+
+    def test_spark_actuals_on_separate_executors_equal_a_local_actuals_ingest(
+            self, cluster: Any, exports: Exports, actuals: Actuals, small_pieces: None,
+            tmp_path: Path) -> None:
+        same_actuals(cluster, exports, actuals, tmp_path)
 
 
 class _Context:
@@ -368,3 +470,20 @@ def test_without_the_extra_ingest_engine_spark_is_exit_2_naming_it(
     bad = cli("ingest", str(tmp_path / "p.parquet"), "--model", "churn", "--version", "v1",
               "--env", "production", "--engine", "dask")
     assert bad.code == 2 and "--engine: expected one of local, spark, auto" in bad.stderr
+
+
+def test_ingest_actuals_engine_spark_without_the_extra_is_exit_2_naming_it(
+        cli: Callable[..., CliResult], workdir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nr1,1\nr2,0\n")
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # `import pyspark` raises ImportError
+    before = store_snapshot(workdir / "store")
+    done = cli("ingest-actuals", str(labels), "--model", "churn", "--engine", "spark")
+    assert done.code == 2
+    assert "--engine spark: pyspark is not installed" in done.stderr.splitlines()[0]
+    assert len(done.stderr.strip().splitlines()) == 1
+    bad = cli("ingest-actuals", str(labels), "--model", "churn", "--engine", "dask")
+    assert bad.code == 2 and "--engine: expected one of local, spark, auto" in bad.stderr
+    assert store_snapshot(workdir / "store") == before
+    assert cli("ingest-actuals", str(labels), "--model", "churn").code == 0  # local: as before

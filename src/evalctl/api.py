@@ -108,11 +108,23 @@ def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, ver
 
 
 def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
-                        input_format: str | None = None, clock: Clock | None = None) -> Report:
-    """Ingest delayed actuals as one batch."""
-    result = ingest_actuals(store, model, paths, input_format=input_format,
-                            now=lambda: now(clock))
-    return _ingest_report("ingest-actuals", model.name, paths, result, {})
+                        input_format: str | None = None, clock: Clock | None = None,
+                        spark: SparkEngine | None = None) -> Report:
+    """Ingest delayed actuals as one batch. `spark`: write it on Spark executors
+    (`evalctl.engines.spark_actuals`); the driver commits it."""
+    if spark is not None:
+        # start-up time: the Spark ingest is loaded only when asked for
+        from evalctl.engines.spark_actuals import ingest_actuals_on_spark
+
+        result = ingest_actuals_on_spark(store, model, paths, spark, input_format=input_format,
+                                         now=lambda: now(clock))
+    else:
+        result = ingest_actuals(store, model, paths, input_format=input_format,
+                                now=lambda: now(clock))
+    report = _ingest_report("ingest-actuals", model.name, paths, result, {})
+    if spark is not None:
+        report.inputs.update(engine="spark", spark_master=spark.master)
+    return report
 
 
 def _ingest_report(command: str, model: str, paths: Sequence[Path | str], result: IngestResult,

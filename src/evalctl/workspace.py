@@ -346,12 +346,17 @@ class Workspace:
 
     @_traced
     def ingest_actuals(self, model: ModelRef, paths: Sequence[str | Path], *,
-                       input_format: str | None = None) -> Report:
-        """`evalctl ingest-actuals`: delayed ground truth as one batch."""
-        return self._stamped(api.ingest_ground_truth(self.store, self.model(model),
-                                                     [_input(p) for p in paths],
-                                                     input_format=input_format,
-                                                     clock=self.clock))
+                       input_format: str | None = None, engine: str = "local",
+                       spark: Any = None) -> Report:
+        """`evalctl ingest-actuals`: delayed ground truth as one batch. `engine` and
+        `spark` as for `ingest`."""
+        if engine not in ("auto", "local", "spark"):
+            raise InputError(f"--engine: expected one of local, spark, auto, got {engine!r}")
+        with self._spark(engine, spark if engine != "local" else None) as on:
+            return self._stamped(api.ingest_ground_truth(self.store, self.model(model),
+                                                         [_input(p) for p in paths],
+                                                         input_format=input_format,
+                                                         clock=self.clock, spark=on))
 
     def remove(self, batch_ids: Sequence[str], *, dry_run: bool = False) -> Report:
         """`evalctl batches remove`: remove batches as one tombstone commit."""

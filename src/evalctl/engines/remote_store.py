@@ -36,3 +36,34 @@ class StoreSpec:
         if self.local:
             return Store(Path(self.location))
         return Store(ObjectStorage(self.location, self.options))
+
+
+DOWNLOAD_CHUNK = 8 << 20  # bytes per read of a streamed download
+
+
+def download(url: str, options: dict[str, str], folder: Path) -> tuple[Path, str]:
+    """An ``s3://`` export streamed to ``folder`` under its own file name (so its format is
+    told by its extension, as for a local file) through the storage layer with `options`
+    (resolved on the driver: `storage_options`),
+    and its SHA-256 computed on the way: memory stays one chunk whatever the export's size.
+    A missing object is the local reader's "no such file" (exit 2)."""
+    import hashlib
+
+    import obstore  # imported on use: the optional extra evalctl[s3]
+
+    from evalctl.errors import InputError
+    bucket, _, key = url.split("://", 1)[1].partition("/")
+    source = ObjectStorage(f"s3://{bucket}", options)
+    target = folder / (key.rsplit("/", 1)[-1] or "export")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    try:
+        with target.open("wb") as out:
+            for chunk in obstore.get(source.store, key).stream(min_chunk_size=DOWNLOAD_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+    except Exception as exc:
+        if source._not_found(exc):
+            raise InputError(f"{url}: no such file", file=url) from None
+        raise source.fail(exc, f"read {key}") from None
+    return target, digest.hexdigest()

@@ -6,7 +6,9 @@ executors, committed by the driver with a local ingest's protocol (README: "Engi
    same one-line error, exit 2, before anything is written) and cuts the exports into pieces:
    a CSV or JSON-lines export is one piece, a Parquet export one piece per ~`PIECE_ROWS` rows of
    whole row groups. The exports' SHA-256 (the batch id) is computed on the executors; a batch
-   already committed is not written again.
+   already committed is not written again. An ``s3://`` export is opened by an executor
+   (`open_sources`: streamed to its disk, hashed, its schema and row groups returned), and each
+   task streams it again (`remote_store.download`) before reading its share.
 2. One Spark task per piece reads its rows with the local reader, coerces them with
    `_coerced` and writes them partitioned by date with `_sink` (the local ingest's functions,
    so the stored rows and the refusals are the same), reads back each file's statistics
@@ -18,11 +20,14 @@ executors, committed by the driver with a local ingest's protocol (README: "Engi
    timestamps, labelled rows, and the profiles (partial states, bounded in size).
 3. The driver keeps one result per piece (Spark keeps one successful attempt's output per
    partition; files a failed attempt wrote are discarded), checks that the rows add up and
-   every file is there with its size and checksum, moves a local store's files into their
-   partitions (`_move_into_partitions`), and, under the label-index lock, runs one Spark job
-   over the ids (the batch's, the committed ids of its model, version, env and dates, and the
-   actuals') for the repeated ids, the ids already stored and the label index; then it
-   commits the ledger record (`commit_record`: the same export twice commits once).
+   every file is there with its size and checksum (an ``s3://`` store's uploads read back
+   and hashed on the executors: `read_back`), refuses what breaks a column's rules date by
+   date over every piece (`refuse_problems`: counts as a local ingest's), moves a local
+   store's files into their partitions (`_move_into_partitions`), and, under the label-index
+   lock, runs one Spark job over the ids (the batch's, the committed ids of its model,
+   version, env and dates, and the actuals') for the repeated ids, the ids already stored and
+   the label index; then it commits the ledger record (`commit_indexed`, as a local ingest:
+   the same export twice commits once). Actuals: `spark_actuals`.
 
 The driver never collects rows: its memory does not grow with the export.
 """
@@ -35,20 +40,22 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.config import ModelConfig
-from evalctl.engines.remote_store import StoreSpec
+from evalctl.engines.remote_store import StoreSpec, download
 from evalctl.engines.spark import FAULT_ENV, SparkEngine, first_attempt_failure
-from evalctl.errors import IngestError, InputError, StoreError
+from evalctl.errors import EvalctlError, IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
 from evalctl.lake.durable import StagingArea
 from evalctl.lake.ingest import (
+    INGESTED_AT,
     IngestResult,
     _already,
     _batch_id,
@@ -56,27 +63,33 @@ from evalctl.lake.ingest import (
     _check_name,
     _checksummed,
     _coerced,
+    _column_stats,
     _derived_prediction,
     _feature_kinds,
     _move_into_partitions,
     _names,
+    _out_of_rules,
     _record,
+    _refused_value,
     _same_target,
     _sink,
     _Source,
     _Staged,
-    _staged_files,
     _verify_moved,
+    commit_indexed,
 )
-from evalctl.lake.layout import part_name, prediction_dir
-from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
+from evalctl.lake.layout import actuals_dir, part_name, prediction_dir
+from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.profiled import profiles_extra
 from evalctl.lake.readers import detect_format, file_sha256, open_input
 from evalctl.lake.selectors import ENVS
-from evalctl.lake.storage import Storage, is_object_url
+from evalctl.lake.storage import Storage, _name_urls, is_object_url, storage_options
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import catch_up, profile_bytes, profile_on, write_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
+
+if TYPE_CHECKING:
+    import polars as pl
 
 PIECE_ROWS = 1 << 20  # rows per Spark task of a Parquet export (whole row groups)
 _NO_ROWS = ": no rows to ingest"
@@ -103,46 +116,79 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
     executors (the module docstring); the same result, records and stored rows.
     `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`)."""
     _refuse(store, spark, paths, version, env)
-    sources = _open_sources(spark, [Path(p) for p in paths], input_format)
+    sources, groups = open_sources(spark, store, paths, input_format)
     batch = _batch_id("predictions", model.name, version, env, sources)
     if store.has_batch(batch):
         return _already(store, batch)
     kinds = _feature_kinds(store, model, sources)
     columns = coerce.prediction_columns(model, env, kinds)
-    _coerced(sources, columns, derive=_derived_prediction(model))  # refusals of the schema
+    with named_as_given(sources):  # refusals of the schema
+        _coerced(sources, columns, derive=_derived_prediction(model))
     resolved = replace(model, features=kinds)
-    run = uuid.uuid4().hex[:8]
-    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns,
-                    tuple((str(s.path), str(s.path.resolve()), s.fmt, s.sha256)
-                          for s in sources), batch, run, version, env,
-                    _reference(store, resolved), os.environ.get(FAULT_ENV))
-    with store.storage.staging(f"{batch}-{run}") as area:
+    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns, _exports(sources), batch,
+                    uuid.uuid4().hex[:8], version, env, _reference(store, resolved),
+                    os.environ.get(FAULT_ENV), options=export_options(store))
+    overlap = [0, 0]
+
+    def index(entries: list[FileEntry]) -> dict[str, Any]:
+        repeated, in_store, actuals = id_checks(spark, store, resolved, version, env, entries)
+        overlap[:] = [repeated, in_store]
+        return {"format": labels.FORMAT, "actuals": actuals}
+
+    record = write_and_commit(store, spark, job, sources, plan_pieces(
+        sources, piece_rows or PIECE_ROWS, groups), now=now, features=kinds, index=index)
+    if record is None:
+        return _already(store, batch)
+    catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
+    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
+    return IngestResult(batch, record.rows, len(record.files),
+                        tuple(sorted({e.date for e in record.files})), False, tuple(dropped),
+                        overlap[0], overlap[1])
+
+
+def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Source],
+                     pieces: list[Piece], *, now: Callable[[], datetime],
+                     features: dict[str, str],
+                     index: Callable[[list[FileEntry]], dict[str, Any]]) -> BatchRecord | None:
+    """Write `job`'s pieces on Spark, check them, bring them into place and commit the
+    batch's ledger record with its label index (`index`, computed under the label-index
+    lock); the committed record, or None when a concurrent ingest of the batch won."""
+    with store.storage.staging(f"{job.batch}-{job.run}") as area:
         progress.phase(f"writing {len(sources)} export(s) on Spark ({spark.master})")
         job = replace(job, staging=str(area.folder.resolve()))
-        staged, entries, profiles = _write(store, spark, job, sources,
-                                           plan_pieces(sources, piece_rows or PIECE_ROWS),
-                                           area)
-        record = _record(batch, "predictions", model.name, version, env, entries, columns,
-                         kinds, sources, now, staged)
+        with named_as_given(sources):
+            staged, entries, profiles = _write(store, spark, job, sources, pieces, area)
+        record = _record(job.batch, job.kind, job.model.name, job.version or None,
+                         job.env or None, entries, job.columns, features, sources, now, staged)
         if job.reference is not None:
-            record = _with_profiles(store, resolved, job, entries, profiles, record,
+            record = _with_profiles(store, job.model, job, entries, profiles, record,
                                     area.folder, area.track)
-        with labels.commit_lock(store.storage):  # the label index sees the ledger as it is
-            store.refresh()
-            repeated, in_store, actuals = id_checks(spark, store, resolved, version, env,
-                                                    entries)
-            record = replace(record, extra={**record.extra, labels.KEY: {
-                "format": labels.FORMAT, "actuals": actuals}})
-            committed = commit_record(store.storage, record)
+        record, committed = commit_indexed(store, record, entries, index)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:
-        return _already(store, batch)
+        return None
     store.refresh()
-    catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
-    dropped = sorted({c for s in sources for c in s.schema} - {c.name for c in columns})
-    return IngestResult(batch, record.rows, len(entries), tuple(sorted({e.date for e in entries})),
-                        False, tuple(dropped), repeated, in_store)
+    return record
+
+
+def _exports(sources: list[_Source]) -> tuple[tuple[str, str, str, str], ...]:
+    """(as given, where executors read it, format, SHA-256) of each export."""
+    return tuple((s.origin, s.origin, s.fmt, s.sha256) if s.origin is not None else
+                 (str(s.path), str(s.path.resolve()), s.fmt, s.sha256) for s in sources)
+
+
+@contextmanager
+def named_as_given(sources: list[_Source]) -> Iterator[None]:
+    """An error raised in the block names an ``s3://`` export by its URL (the driver holds
+    it as a placeholder path, as a local ingest holds its download)."""
+    origins = {str(s.path): s.origin for s in sources if s.origin is not None}
+    try:
+        yield
+    except EvalctlError as exc:
+        if origins:
+            _name_urls(exc, origins)
+        raise
 
 
 def _refuse(store: Store, spark: SparkEngine, paths: Sequence[Path | str], version: str,
@@ -151,13 +197,13 @@ def _refuse(store: Store, spark: SparkEngine, paths: Sequence[Path | str], versi
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
+    refuse_paths(store, spark, paths)
+
+
+def refuse_paths(store: Store, spark: SparkEngine, paths: Sequence[Path | str]) -> None:
+    """The exports and the store a Spark ingest refuses (exit 2, one line)."""
     if not paths:
         raise InputError("ingest: give at least one input file")
-    remote = [str(p) for p in paths if is_object_url(str(p))]
-    if remote:
-        raise InputError(f"{remote[0]}: ingest --engine spark reads exports from paths every "
-                         "executor sees (a shared file system); copy the export there, or "
-                         "ingest it without --engine spark")
     refuse_driver_disk(store, spark.master)
 
 
@@ -169,7 +215,9 @@ def _write(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Sour
     failed attempt's deleted). The files, their entries and their profiles."""
     try:
         found = _write_pieces(spark, job, pieces)
-        staged, entries, profiles = _checked(store, pieces, found, sources)
+        staged, entries, profiles = _checked(store, pieces, found, sources, job.columns)
+        if not store.is_local:
+            read_back(spark, store, job.store, entries)
     except BaseException:
         if not store.is_local:
             _remove_run(store.storage, job, None)
@@ -194,21 +242,20 @@ def refuse_driver_disk(store: Store, master: str) -> None:
                          hint="use an s3:// store, or a local[N] master")
 
 
-def plan_pieces(sources: list[_Source], piece_rows: int) -> list[Piece]:
-    """The exports cut into Spark tasks: a Parquet export into runs of whole row groups of
-    at least `piece_rows` rows (the last may be shorter), any other export whole."""
-    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
-
+def plan_pieces(sources: list[_Source], piece_rows: int,
+                groups: list[list[int] | None]) -> list[Piece]:
+    """The exports cut into Spark tasks: a Parquet export (`groups`: the rows of each of its
+    row groups) into runs of whole row groups of at least `piece_rows` rows (the last may be
+    shorter), any other export whole."""
     pieces: list[Piece] = []
-    for n, source in enumerate(sources):
-        if source.fmt != "parquet":
+    for n, (source, sizes) in enumerate(zip(sources, groups, strict=True)):
+        if source.fmt != "parquet" or sizes is None:
             pieces.append(Piece(len(pieces), n))
             continue
-        meta = pq.ParquetFile(source.path).metadata
         runs: list[tuple[int, int]] = []
         start = size = 0
-        for group in range(meta.num_row_groups):
-            size += meta.row_group(group).num_rows
+        for rows in sizes:
+            size += rows
             if size >= piece_rows:
                 runs.append((start, size))
                 start, size = start + size, 0
@@ -222,25 +269,93 @@ def plan_pieces(sources: list[_Source], piece_rows: int) -> list[Piece]:
     return pieces
 
 
-def _open_sources(spark: SparkEngine, paths: list[Path], input_format: str | None
-                  ) -> list[_Source]:
-    """The exports as a local ingest opens them (schema read here), their SHA-256 computed
-    on the executors (one task per export)."""
-    opened = []
-    for path in paths:
-        fmt = detect_format(path, input_format)
-        lf, schema = open_input(path, fmt)
-        opened.append((path, fmt, lf, schema))
+def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
+                 input_format: str | None) -> tuple[list[_Source], list[list[int] | None]]:
+    """The exports as a local ingest opens them, and each Parquet export's row-group sizes.
+    A file's schema is read here and its SHA-256 computed on the executors (one task per
+    export); an ``s3://`` export is opened by one executor task (streamed to its disk,
+    hashed, its schema and row groups read: no row reaches the driver), the driver holding
+    its schema under a placeholder path with the URL as its origin (as a local ingest holds
+    its download)."""
+    import polars as pl
+
+    texts = [str(p) for p in paths]
+    files = {}
+    for text in texts:  # a file's refusals before any Spark job, as a local ingest's
+        if not is_object_url(text):
+            fmt = detect_format(Path(text), input_format)
+            files[text] = (fmt, *open_input(Path(text), fmt))
     context = spark.session.sparkContext
-    digests = context.parallelize([str(p) for p in paths], len(paths)).map(
-        _export_sha256).collect()
-    return [_Source(path, fmt, lf, schema, digest)
-            for (path, fmt, lf, schema), digest in zip(opened, digests, strict=True)]
+    where = [t if t not in files else str(Path(t).resolve()) for t in texts]  # executors'
+    found = context.parallelize(where, len(where)).map(  # working folders differ
+        _Opener(export_options(store), input_format)).collect()
+    sources, groups = [], []
+    for text, (digest, opened) in zip(texts, found, strict=True):
+        if "error" in opened:
+            refusal = IngestError if opened["ingest"] else InputError
+            raise refusal(opened["error"], file=opened.get("file"),
+                          column=opened.get("column"))
+        if text in files:
+            fmt, lf, schema = files[text]
+            sources.append(_Source(Path(text), fmt, lf, schema, digest))
+        else:  # the schema only: the driver never reads the export's rows
+            schema = opened["schema"]
+            sources.append(_Source(Path(text), opened["format"], pl.LazyFrame(schema=schema),
+                                   schema, digest, text))
+        groups.append(opened.get("groups"))
+    return sources, groups
 
 
-def _export_sha256(path: str) -> str:
-    """Executors: one export's SHA-256."""
-    return file_sha256(Path(path))
+@dataclass(frozen=True)
+class _Opener:
+    """Executors: (SHA-256, what the driver needs) of one export: for an ``s3://`` one, its
+    format, schema and row-group sizes, or the local reader's error naming the URL; for a
+    file, its row-group sizes (a Parquet file) or nothing."""
+
+    options: dict[str, str] = field(repr=False)
+    input_format: str | None
+
+    def __call__(self, text: str) -> tuple[str, dict[str, Any]]:
+        if not is_object_url(text):
+            groups = _row_groups(Path(text)) if _is_parquet(text, self.input_format) else None
+            return file_sha256(Path(text)), {"groups": groups}
+        folder = Path(tempfile.mkdtemp(prefix="evalctl-export-"))
+        try:
+            try:
+                local, digest = download(text, self.options, folder)
+                fmt = detect_format(local, self.input_format)
+                _, schema = open_input(local, fmt)
+            except InputError as exc:  # the local ingest's refusal, naming the URL
+                return "", {"error": str(exc).replace(str(folder), text.rsplit("/", 1)[0]),
+                            "file": text if exc.file else None, "column": exc.column,
+                            "ingest": isinstance(exc, IngestError)}
+            groups = _row_groups(local) if fmt == "parquet" else None
+            return digest, {"format": fmt, "schema": schema, "groups": groups}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def export_options(store: Store) -> dict[str, str]:
+    """The storage options ``s3://`` exports are read with: the driver's (its environment,
+    then the config's), carried to the executors with the job as a store's are."""
+    return storage_options(store.storage.options)
+
+
+def _is_parquet(text: str, input_format: str | None) -> bool:
+    try:
+        return detect_format(Path(text), input_format) == "parquet"
+    except InputError:  # the driver's `open_input` says why
+        return False
+
+
+def _row_groups(path: Path) -> list[int] | None:
+    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:  # pyarrow raises several types; the local reader explains it
+        return None
+    return [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
 
 
 def _reference(store: Store, model: ModelConfig) -> Reference | None:
@@ -279,7 +394,7 @@ def _write_pieces(spark: SparkEngine, job: _PieceJob, pieces: list[Piece]
 
 
 def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]],
-             sources: list[_Source]
+             sources: list[_Source], columns: list[Column]
              ) -> tuple[list[_Staged], list[FileEntry], list[bytes | None]]:
     """The pieces' files in the order of a local ingest (date, then export order), and
     their profiles, after checking that each piece's rows add up and (a local store) each
@@ -295,6 +410,7 @@ def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]]
         files += [(f["date"], piece.number, f) for f in written]
     if not files:
         raise IngestError(f"{_names(sources)}{_NO_ROWS}")
+    refuse_problems([f for _, _, f in files], columns, sources)
     files.sort(key=lambda item: (item[0], item[1]))
     staged, entries, profiles = [], [], []
     for _, _, f in files:
@@ -309,6 +425,43 @@ def _checked(store: Store, pieces: list[Piece], found: dict[int, dict[str, Any]]
                                  sha256=f["sha256"], date=f["date"], labelled=f["labelled"]))
         profiles.append(bytes.fromhex(f["profile"]) if f["profile"] is not None else None)
     return staged, entries, profiles
+
+
+def read_back(spark: SparkEngine, store: Store, spec: StoreSpec, entries: list[FileEntry]
+              ) -> None:
+    """Object storage: every upload to be committed read back on the executors (one task per
+    few files) and its SHA-256 compared with the one the task that wrote it computed on its
+    local copy, so a partial, damaged or replaced object is never committed (a size check
+    alone misses a same-size rewrite). Each file is read whole on one executor: at most a
+    piece's rows of one date. A mismatch is a StoreError; nothing is committed."""
+    context = spark.session.sparkContext
+    pairs = [(e.path, e.sha256) for e in entries]
+    slices = max(1, min(len(pairs), context.defaultParallelism * 4))
+    wrong = context.parallelize(pairs, slices).mapPartitions(_ReadBack(spec)).take(1)
+    if wrong:
+        path, problem = wrong[0]
+        raise StoreError(f"{store.storage.url(path)}: a file Spark wrote {problem} when read "
+                         "back before its commit; nothing was committed")
+
+
+@dataclass(frozen=True)
+class _ReadBack:
+    """Executors: (path, problem) of each (path, sha256) whose object is gone or differs."""
+
+    store: StoreSpec
+
+    def __call__(self, pairs: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+        import hashlib
+
+        storage = self.store.open().storage
+        for path, sha in pairs:
+            try:
+                found = hashlib.sha256(storage.read_bytes(path)).hexdigest()
+            except FileNotFoundError:
+                yield path, "is gone"
+                continue
+            if found != sha:
+                yield path, "has another SHA-256 than the one its task computed"
 
 
 def _moved(store: Store, staged: list[_Staged], written: list[FileEntry], job: _PieceJob
@@ -374,9 +527,25 @@ class _PieceJob:
     reference: Reference | None
     fault_dir: str | None
     staging: str | None = None  # a local store's staging folder (the driver's)
+    kind: str = "predictions"  # or "actuals" (`spark_actuals`)
+    stamp: datetime | None = None  # actuals: the ingest's time (naive UTC), as a local one
+    options: dict[str, str] = field(default_factory=dict, repr=False)  # `export_options`
 
     def partition(self, day: str) -> str:
+        if self.kind == "actuals":
+            return actuals_dir(self.model.name, day)
         return prediction_dir(self.model.name, self.version, self.env, day)
+
+    def frame(self, sources: list[_Source]) -> pl.LazyFrame:
+        """The exports' rows as a local ingest coerces them (actuals: a missing arrival time
+        is the ingest's, and `_ingested_at` is added)."""
+        if self.kind != "actuals":
+            return _coerced(sources, self.columns, derive=_derived_prediction(self.model))
+        import polars as pl
+
+        stamp = pl.lit(self.stamp, dtype=coerce.TIMESTAMP)
+        return _coerced(sources, self.columns).with_columns(
+            pl.col(self.model.timestamp).fill_null(stamp), stamp.alias(INGESTED_AT))
 
     def __call__(self, items: Iterator[str]) -> Iterator[str]:
         for raw in items:
@@ -397,22 +566,34 @@ class _PieceJob:
 
     def write(self, piece: Piece, attempt: int, folder: Path) -> dict[str, Any]:
         """Write one piece's files (or say why its rows are refused)."""
-        shown, path, fmt, sha = self.exports[piece.source]
+        shown, where, fmt, sha = self.exports[piece.source]
+        path = where
         try:
+            if is_object_url(where):  # streamed to this task's disk and checked
+                local, digest = download(where, self.options, folder / "export")
+                path = str(local)
+                if digest != sha:
+                    raise IngestError(f"{where}: the export changed while it was being "
+                                      "ingested; ingest it again", file=where)
             lf, schema = open_input(Path(path), fmt)
             source = _Source(Path(path), fmt, lf, schema, sha)
             staged = self._stage(piece, source, folder / "data")
+            shutil.rmtree(folder / "export", ignore_errors=True)  # a download: not needed now
         except IngestError as exc:  # named as the user named the export
             return {"piece": piece.number, "error": str(exc).replace(path, shown),
                     "file": exc.file and exc.file.replace(path, shown), "column": exc.column}
         storage = self.store.open().storage if not self.store.local else None
         files = []
-        for n, item in enumerate(staged):
+        for n, (item, problems) in enumerate(staged):
+            for problem in problems:  # named as the user named the export
+                if problem[0] == "rules":
+                    problem[2] = {k: v and v.replace(path, shown) for k, v in
+                                  problem[2].items()}
             relative = item.path.relative_to(folder).as_posix()
             entry = FileEntry(path=relative, rows=item.rows, bytes=item.path.stat().st_size,
                               sha256=file_sha256(item.path), date=item.day,
                               labelled=item.labelled)
-            profile = self._profile(Store(folder), entry)
+            profile = self._profile(Store(folder), entry) if not problems else None
             where = str(item.path)
             if storage is not None:
                 where = (f"{self.partition(item.day)}/"
@@ -420,24 +601,21 @@ class _PieceJob:
                          f"-{attempt}-{n}.parquet")
                 storage.publish([(item.path, where)])
             files.append({**asdict(entry), "path": where, "profile": profile,
+                          "problems": problems,
                           "min_ts": item.min_ts.isoformat() if item.min_ts else None,
                           "max_ts": item.max_ts.isoformat() if item.max_ts else None})
         return {"piece": piece.number, "attempt": attempt, "files": files}
 
-    def _stage(self, piece: Piece, source: _Source, folder: Path) -> list[_Staged]:
+    def _stage(self, piece: Piece, source: _Source, folder: Path
+               ) -> list[tuple[_Staged, list[list[Any]]]]:
         """Coerce and write the piece partitioned by date (a local ingest's functions), then
         read back and check each file's statistics."""
-        frame = _coerced([source], self.columns, derive=_derived_prediction(self.model))
+        frame = self.frame([source])
         if piece.rows is not None:
             frame = frame.slice(piece.offset, piece.rows)
         self._classes(piece, source)
         _sink(frame, folder, [source], self.columns)
-        try:
-            return _staged_files(folder, [source], self.columns)
-        except IngestError as exc:
-            if str(exc).endswith(_NO_ROWS):  # this piece has none; another may
-                return []
-            raise
+        return piece_files(folder, [source], self.columns)
 
     def _classes(self, piece: Piece, source: _Source) -> None:
         """A multiclass model's class rules on the piece's rows; a refusal is named as a
@@ -465,6 +643,67 @@ class _PieceJob:
         return profile_bytes(table).hex()
 
 
+def piece_files(folder: Path, sources: list[_Source], columns: list[Column]
+                ) -> list[tuple[_Staged, list[list[Any]]]]:
+    """Executors: a piece's files as `_staged_files` reads them back, with what breaks the
+    rules of each column instead of the first error: ``["nulls", column, n]`` (rows with no
+    id or timestamp; the driver adds up the pieces writing the same date, so the count is a
+    local ingest's) and ``["rules", column, error]`` (a refused value: the export's first, as
+    a local ingest names it). No file: the piece has no rows (another may)."""
+    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
+
+    out = []
+    for path in sorted(folder.rglob("*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        if meta.num_rows == 0:
+            continue
+        stats = _column_stats(meta)
+        problems: list[list[Any]] = []
+        for n, column in enumerate(columns):
+            low, high, nulls = stats.get(column.name, (None, None, 0))
+            if column.role in ("id", "timestamp") and nulls:
+                problems.append(["nulls", n, nulls])
+            if _out_of_rules(column, low, high):
+                error = _refused_value(sources, columns, column) or IngestError(
+                    f"{_names(sources)}: column {column.input_name!r}: a value breaks the "
+                    f"{column.role}'s rules")
+                problems.append(["rules", n, {"error": str(error), "file": error.file,
+                                              "column": error.column}])
+        ts = next(c.name for c in columns if c.role == "timestamp")
+        low_ts, high_ts, _ = stats.get(ts, (None, None, 0))
+        label = next((c.name for c in columns if c.role == "label"), None)
+        labelled = meta.num_rows - stats[label][2] if label in stats else None
+        out.append((_Staged(path, path.parent.name.partition("=")[2], meta.num_rows, low_ts,
+                            high_ts, labelled), problems))
+    return out
+
+
+def refuse_problems(files: list[dict[str, Any]], columns: list[Column],
+                    sources: list[_Source]) -> None:
+    """The local ingest's error for the first date (in its order) whose files break a
+    column's rules, with the rows without id or timestamp counted over every piece that
+    wrote the date."""
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        by_day.setdefault(f["date"], []).append(f)
+    for day in sorted(by_day):
+        nulls: dict[int, int] = {}
+        rules: dict[int, dict[str, Any]] = {}
+        for f in by_day[day]:
+            for what, n, value in f["problems"]:
+                if what == "nulls":
+                    nulls[n] = nulls.get(n, 0) + value
+                else:
+                    rules.setdefault(n, value)
+        for n, column in enumerate(columns):
+            if n in nulls:
+                raise IngestError(f"{_names(sources)}: column {column.input_name!r}: "
+                                  f"{nulls[n]} row(s) have no {column.role}")
+            if n in rules:
+                raise IngestError(rules[n]["error"], file=rules[n]["file"],
+                                  column=rules[n]["column"])
+
+
 def id_checks(spark: SparkEngine, store: Store, model: ModelConfig, version: str, env: str,
               entries: list[FileEntry]) -> tuple[int, int, list[str]]:
     """On Spark: (rows of the batch whose id repeats in it, rows whose id a committed file of
@@ -479,10 +718,7 @@ def id_checks(spark: SparkEngine, store: Store, model: ModelConfig, version: str
               for f in r.files if f.date in days]
     tasks += [(f"{_ACTUALS}{r.batch}", f.path) for r in store.actual_records(model.name)
               for f in r.files]
-    context = spark.session.sparkContext
-    frame = (context.parallelize(tasks, max(1, min(len(tasks), context.defaultParallelism * 4)))
-             .toDF("tag string, path string")
-             .mapInArrow(_IdJob(StoreSpec.of(store.storage), model.id), _IDS_SCHEMA).cache())
+    frame = id_frame(spark, store, model, tasks)
     try:
         new = frame.where(F.col("tag") == _NEW).select("id")
         ids = new.distinct()
@@ -495,6 +731,16 @@ def id_checks(spark: SparkEngine, store: Store, model: ModelConfig, version: str
     finally:
         frame.unpersist()
     return repeated, in_store, sorted(row["tag"][len(_ACTUALS):] for row in holding)
+
+
+def id_frame(spark: SparkEngine, store: Store, model: ModelConfig,
+             tasks: list[tuple[str, str]]) -> Any:
+    """A cached Spark DataFrame of (tag, id): the ids of each (tag, stored file), read by
+    executors (unpersist it when done)."""
+    context = spark.session.sparkContext
+    return (context.parallelize(tasks, max(1, min(len(tasks), context.defaultParallelism * 4)))
+            .toDF("tag string, path string")
+            .mapInArrow(_IdJob(StoreSpec.of(store.storage), model.id), _IDS_SCHEMA).cache())
 
 
 @dataclass(frozen=True)

@@ -294,12 +294,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                                             computing.result())
             area.track(written)
             record = replace(record, extra={**record.extra, "profiles": named})
-        # the label index (`lake.labels`) is computed on the ledger as it is at the commit
-        with labels.commit_lock(store.storage) if index is not None else nullcontext():
-            if index is not None:
-                store.refresh()
-                record = replace(record, extra={**record.extra, labels.KEY: index(entries)})
-            committed = commit_record(store.storage, record)
+        record, committed = commit_indexed(store, record, entries, index)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:
@@ -315,6 +310,20 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
                         *overlap)
+
+
+def commit_indexed(store: Store, record: BatchRecord, entries: list[FileEntry],
+                   index: Callable[[list[FileEntry]], dict[str, Any]] | None
+                   ) -> tuple[BatchRecord, bool]:
+    """Commit a batch's record (`commit_record`) with its label index (`lake.labels`), which
+    `index` computes on the ledger as it is at the commit, under the label-index lock; the
+    record as committed, and whether it was (False: a concurrent ingest of the batch won).
+    Shared by the local and the Spark ingests (`engines.spark_ingest`)."""
+    with labels.commit_lock(store.storage) if index is not None else nullcontext():
+        if index is not None:
+            store.refresh()
+            record = replace(record, extra={**record.extra, labels.KEY: index(entries)})
+        return record, commit_record(store.storage, record)
 
 
 def _same_target(store: Store, model: str, version: str | None, env: str | None

@@ -80,16 +80,22 @@ def ingest(ctx: typer.Context, files: Files, model: Model,
 
 
 def ingest_actuals(ctx: typer.Context, files: Files, model: Model,
-                   input_format: InputFormat = None, fmt: Format = None,
-                   output: Output = None) -> None:
+                   input_format: InputFormat = None,
+                   engine: Annotated[str, typer.Option(
+                       "--engine", help="Where the batch is written: local (the default), "
+                       "spark (Spark executors write it, as for `ingest --engine spark`), or "
+                       "auto (spark when the config's engine.kind is spark).")] = "local",
+                   fmt: Format = None, output: Output = None) -> None:
     """Ingest delayed ground truth: the id, the label and optionally when it arrived.
 
     \b
     Example:
       evalctl ingest-actuals labels.csv --model churn
+      evalctl ingest-actuals exports/labels-*.parquet --model churn --engine spark
     """
     state: AppState = ctx.obj
-    report = state.workspace().ingest_actuals(model, files, input_format=input_format)
+    report = state.workspace().ingest_actuals(model, files, input_format=input_format,
+                                              engine=engine)
     _say_ingested(state, report.results[0], f"{model} actuals")
     emit(state, report, fmt, output)
 

@@ -1,0 +1,169 @@
+"""Issue #19 with object storage (markers `spark` and `s3`: a moto server on loopback, a
+local[2,3] session; `make test-spark`). `ingest --engine spark` and `ingest-actuals --engine
+spark` of ``s3://`` exports (executors stream them through the storage layer) equal local
+ingests of the same URLs; a missing export is the local one-line error; an upload damaged
+after its task wrote it is found by the driver's read-back and nothing is committed."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from tests.helpers import STORY_CONFIG, CliResult, batch_frames, store_snapshot
+
+import evalctl
+from evalctl.errors import InputError, StoreError
+from evalctl.lake.storage import open_storage
+from evalctl.lake.store import Store
+
+pytestmark = [pytest.mark.spark, pytest.mark.s3]
+
+MODEL = "tv-recommender"
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from evalctl.engines.spark import python_for_workers, require_spark
+
+    require_spark()
+    python_for_workers()
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2,3]").appName("evalctl-ingest-s3-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def exports(story: Callable[..., CliResult], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The story's exports; production v1 shuffled into a Parquet file of many row groups
+    (cut into several tasks sharing dates) and the late actuals as Parquet."""
+    folder = tmp_path_factory.mktemp("exports")
+    for name in Path(story.data).iterdir():  # type: ignore[attr-defined]
+        shutil.copy(name, folder / name.name)
+    (pl.read_csv(folder / "production_v1.csv", infer_schema=False)
+     .sample(fraction=1.0, shuffle=True, seed=3)
+     .write_parquet(folder / "production_v3.parquet", row_group_size=1500))
+    (pl.read_csv(folder / "actuals_late.csv", infer_schema=False)
+     .write_parquet(folder / "actuals_late.parquet", row_group_size=800))
+    return folder
+
+
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalctl.engines import spark_ingest
+
+    monkeypatch.setattr(spark_ingest, "PIECE_ROWS", 5000)
+
+
+def uploaded(s3_store: str, exports: Path, names: list[str]) -> dict[str, str]:
+    """The exports uploaded next to the store: their URLs by name."""
+    bucket = s3_store.split("/lake")[0]
+    storage = open_storage(bucket)
+    storage.publish([(exports / name, f"exports/{name}") for name in names])
+    return {name: f"{bucket}/exports/{name}" for name in names}
+
+
+def objects(url: str) -> dict[str, int]:
+    """Every object below a store with its size."""
+    return {o.path: o.size for o in open_storage(url).list("")}
+
+
+def test_s3_exports_on_spark_equal_a_local_ingest_of_the_same_urls(
+        spark: Any, s3_store: str, exports: Path, small_pieces: None, tmp_path: Path) -> None:
+    urls = uploaded(s3_store, exports, ["training.parquet", "production_v3.parquet",
+                                        "shadow_v2.jsonl", "actuals_late.parquet"])
+    stores = []
+    for name in ("spark", "local"):
+        evalctl.api.init_store(str(tmp_path / name), write_config=False)
+        stores.append(evalctl.open(STORY_CONFIG, tmp_path / name, evalctl.fixed_clock(NOW)))
+    on = [{"engine": "spark", "spark": spark}, {}]
+    for ws, how in zip(stores, on, strict=True):
+        ws.ingest(MODEL, [urls["training.parquet"]], version="v1", env="training", **how)
+        ws.profiles_build(MODEL)
+    done: list[list[dict[str, Any]]] = [[], []]
+    for (name, version, env) in (("production_v3.parquet", "v3", "production"),
+                                 ("shadow_v2.jsonl", "v2", "shadow"),
+                                 ("actuals_late.parquet", None, None)):
+        for n, (ws, how) in enumerate(zip(stores, on, strict=True)):
+            report = ws.ingest_actuals(MODEL, [urls[name]], **how) if version is None else \
+                ws.ingest(MODEL, [urls[name]], version=version, env=env, **how)
+            done[n].append(report.results[0])
+    ours, theirs = done
+    assert ours[0]["files"] > theirs[0]["files"]  # v3: cut into several tasks
+    for x, y in zip(ours, theirs, strict=True):
+        assert {k: v for k, v in x.items() if k != "files"} == \
+            {k: v for k, v in y.items() if k != "files"}
+    a, b = Store.open(tmp_path / "spark"), Store.open(tmp_path / "local")
+    assert [r.batch for r in a.records] == [r.batch for r in b.records]
+    for x, y in zip(a.records, b.records, strict=True):
+        for key in ("rows", "schema", "sources", "min_timestamp", "max_timestamp"):
+            assert getattr(x, key) == getattr(y, key), (x.batch, key)
+        assert x.extra.get("labels") == y.extra.get("labels")
+    assert {s["path"] for r in a.records for s in r.sources} == set(urls.values())
+    frames = batch_frames(b)
+    for batch, frame in batch_frames(a).items():
+        assert_frame_equal(frame, frames[batch])
+    assert not list((tmp_path / "spark/_staging").iterdir())
+
+
+def test_a_missing_s3_export_is_the_local_error_and_the_store_is_untouched(
+        spark: Any, s3_store: str, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    evalctl.api.init_store(str(store), write_config=False)
+    ws = evalctl.open(STORY_CONFIG, store, evalctl.fixed_clock(NOW))
+    before = store_snapshot(store)
+    url = s3_store.replace("/lake", "/exports/nowhere.parquet")
+    errors = []
+    for how in ({"engine": "spark", "spark": spark}, {}):
+        with pytest.raises(InputError) as refused:
+            ws.ingest(MODEL, [url], version="v1", env="production", **how)
+        errors.append(str(refused.value))
+    assert errors[0] == errors[1] == f"{url}: no such file"
+    with pytest.raises(InputError) as refused:
+        ws.ingest_actuals(MODEL, [url], engine="spark", spark=spark)
+    assert str(refused.value) == errors[0]
+    assert store_snapshot(store) == before
+
+
+def test_an_upload_damaged_before_the_commit_is_refused_and_the_store_is_untouched(
+        spark: Any, s3_store: str, exports: Path, small_pieces: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each upload is read back and its SHA-256 compared with the one its task computed:
+    one rewritten with bytes of the same size (a size check passes) refuses the batch."""
+    from evalctl.engines import spark_ingest
+
+    evalctl.api.init_store(s3_store, write_config=False)
+    ws = evalctl.open(STORY_CONFIG, s3_store, evalctl.fixed_clock(NOW))
+    ws.ingest(MODEL, [exports / "training.parquet"], version="v1", env="training")
+    before = objects(s3_store)
+    checked = spark_ingest._checked
+    damaged = []
+
+    def damage(*args: Any) -> Any:
+        staged, entries, profiles = checked(*args)
+        storage = open_storage(s3_store)
+        data = bytearray(storage.read_bytes(entries[1].path))
+        data[len(data) // 2] ^= 0xFF
+        storage.put(entries[1].path, bytes(data))
+        damaged.append(entries[1].path)
+        return staged, entries, profiles
+
+    monkeypatch.setattr(spark_ingest, "_checked", damage)
+    with pytest.raises(StoreError) as refused:
+        ws.ingest(MODEL, [exports / "production_v3.parquet"], version="v3", env="production",
+                  engine="spark", spark=spark)
+    assert str(refused.value) == (
+        f"{s3_store}/{damaged[0]}: a file Spark wrote has another SHA-256 than the one its "
+        "task computed when read back before its commit; nothing was committed")
+    assert objects(s3_store) == before
+    assert len(Store.open(s3_store).records) == 1
