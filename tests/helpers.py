@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -535,3 +535,23 @@ def batch_frames(store: Any) -> dict[str, pl.DataFrame]:
         paths = [store.storage.url(f.path) for f in record.files]
         frames[record.batch] = store.scan_files(paths).collect()
     return frames
+
+
+def spark_session(master: str, name: str, **conf: str) -> Iterator[Any]:
+    """A Spark session on `master` (the extra and Java checked first, executors on this
+    interpreter), without its UI or progress bars, stopped when the caller's fixture ends:
+    `yield from spark_session("local[2,3]", "evalctl-tests")`."""
+    from evalctl.engines.spark import python_for_workers, require_spark
+
+    require_spark()
+    python_for_workers()
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.master(master).appName(name)
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    yield session
+    session.stop()

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import SPARK_CONFIG, assert_same, make_frame, run_cli, validate_envelope
+from tests.helpers import (
+    SPARK_CONFIG,
+    assert_same,
+    make_frame,
+    run_cli,
+    spark_session,
+    validate_envelope,
+)
 
 import evalctl
 from evalctl.engines.spark import FAULT_ENV, TASKS_PER_CORE
@@ -107,17 +114,7 @@ def same_reports(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     """One local[2,3] session (2 threads, 3 attempts per task) for the module, then stopped."""
-    from evalctl.engines.spark import python_for_workers, require_spark
-
-    require_spark()
-    python_for_workers()
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2,3]").appName("evalctl-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "4").getOrCreate())
-    yield session
-    session.stop()
+    yield from spark_session("local[2,3]", "evalctl-tests", **{"spark.sql.shuffle.partitions": "4"})
 
 
 @pytest.fixture(scope="module")

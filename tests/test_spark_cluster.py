@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import SPARK_CONFIG, assert_same, make_frame, run_cli
+from tests.helpers import SPARK_CONFIG, assert_same, make_frame, run_cli, spark_session
 
 import evalctl
 
@@ -24,17 +24,7 @@ M = ["--model", "churn"]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A local-cluster session (2 executors of 1 core, 1024 MB), stopped after the module."""
-    from evalctl.engines.spark import python_for_workers, require_spark
-
-    require_spark()
-    python_for_workers()
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local-cluster[2,1,1024]")
-               .appName("evalctl-tests-cluster").config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    yield session
-    session.stop()
+    yield from spark_session("local-cluster[2,1,1024]", "evalctl-tests-cluster")
 
 
 def make_store(folder: Path) -> Path:

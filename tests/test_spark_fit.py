@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import assert_same, run_cli, validate_envelope
+from tests.helpers import assert_same, run_cli, spark_session, validate_envelope
 
 import evalctl
 from evalctl.lake.store import Store
@@ -214,17 +214,7 @@ def test_the_fit_on_parts_equals_the_local_fit(tmp_path: Path, groups: int, merg
 @pytest.fixture(scope="module", params=["local[2,3]", "local-cluster[2,1,1024]"])
 def session(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A Spark session per master (threads in one JVM; two executor JVMs), then stopped."""
-    from evalctl.engines.spark import python_for_workers, require_spark
-
-    require_spark()
-    python_for_workers()
-    from pyspark.sql import SparkSession
-
-    spark = (SparkSession.builder.master(request.param).appName("evalctl-tests-fit")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    yield spark
-    spark.stop()
+    yield from spark_session(request.param, "evalctl-tests-fit")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from tests.helpers import (
     assert_same,
     batch_frames,
     run_cli,
+    spark_session,
     store_snapshot,
 )
 
@@ -141,17 +142,7 @@ def same_results(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> No
 
 
 def session(master: str) -> Iterator[Any]:
-    from evalctl.engines.spark import python_for_workers, require_spark
-
-    require_spark()
-    python_for_workers()
-    from pyspark.sql import SparkSession
-
-    spark = (SparkSession.builder.master(master).appName("evalctl-ingest-tests")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    yield spark
-    spark.stop()
+    yield from spark_session(master, "evalctl-ingest-tests")
 
 
 @pytest.fixture(scope="class")

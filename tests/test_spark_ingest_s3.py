@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tests.helpers import STORY_CONFIG, CliResult, batch_frames, store_snapshot
+from tests.helpers import STORY_CONFIG, CliResult, batch_frames, spark_session, store_snapshot
 
 import evalctl
 from evalctl.errors import InputError, StoreError
@@ -30,17 +30,7 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from evalctl.engines.spark import python_for_workers, require_spark
-
-    require_spark()
-    python_for_workers()
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2,3]").appName("evalctl-ingest-s3-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    yield session
-    session.stop()
+    yield from spark_session("local[2,3]", "evalctl-ingest-s3-tests")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tests.helpers import STORY_CONFIG, CliResult, assert_same, batch_frames, run_cli
+from tests.helpers import STORY_CONFIG, CliResult, assert_same, batch_frames, run_cli, spark_session
 from tests.s3_server import S3Server
 
 import evalctl
@@ -32,17 +32,7 @@ INGESTS = [("training.parquet", "v1", "training"), ("production_v1.csv", "v1", "
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from evalctl.engines.spark import python_for_workers, require_spark
-
-    require_spark()
-    python_for_workers()
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2,3]").appName("evalctl-s3-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    yield session
-    session.stop()
+    yield from spark_session("local[2,3]", "evalctl-s3-tests")
 
 
 @pytest.fixture(scope="module")
