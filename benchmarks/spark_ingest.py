@@ -31,12 +31,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-import pyarrow.parquet as pq
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import evalctl_timed, synth_frame, write_config  # noqa: E402
+from _common import evalctl_timed, write_config, write_synth_export  # noqa: E402
 from spark import Measured, measured  # noqa: E402
 
 DAYS = 30
@@ -52,20 +48,7 @@ lf.sink_parquet(pl.PartitionBy(sys.argv[2], key="_date", include_key=False),
 
 def write_export(path: Path, rows: int) -> None:
     """`rows` rows over `DAYS` days in time order, a row group per `CHUNK_ROWS`."""
-    step = DAYS * 86_400_000_000 // rows
-    writer: pq.ParquetWriter | None = None
-    try:
-        for k, lo in enumerate(range(0, rows, CHUNK_ROWS)):
-            n = min(CHUNK_ROWS, rows - lo)
-            frame = synth_frame(n, seed=k, start=START, days=1, id_offset=lo)
-            table = frame.with_columns(ts=pl.Series(np.datetime64(START, "us") + (
-                (lo + np.arange(n)) * step).astype("timedelta64[us]"))).to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
+    write_synth_export(path, rows, seed=0, start=START, days=DAYS, chunk_rows=CHUNK_ROWS)
 
 
 def fresh_store(work: Path) -> None:
