@@ -35,6 +35,7 @@ import evalctl
 from evalctl.engines.spark import FAULT_ENV
 from evalctl.errors import IngestError
 from evalctl.lake.ingest import ingest_predictions
+from evalctl.lake.layout import MERGED_PREFIX
 from evalctl.lake.store import Store
 
 MODEL = "tv-recommender"
@@ -393,7 +394,8 @@ def no_leftovers(ws: evalctl.Workspace, files: int) -> None:
     assert not list((root / "_staging").iterdir())
     v3 = [p for p in on_disk if "version=v3" in p]
     assert len(v3) == files
-    profiles = list((root / "profiles").rglob("*.parquet"))
+    profiles = [p for p in (root / "profiles").rglob("*.parquet")
+                if not p.name.startswith(MERGED_PREFIX)]  # file profiles, not the merged one
     assert len(profiles) == len(on_disk)
 
 
