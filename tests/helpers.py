@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -555,3 +556,15 @@ def spark_session(master: str, name: str, **conf: str) -> Iterator[Any]:
     session = builder.getOrCreate()
     yield session
     session.stop()
+
+
+def spark_exports(story_data: Path, folder: Path) -> pl.DataFrame:
+    """Copy the story's exports (`story_data`) into `folder` and add production v1 again,
+    shuffled, as a Parquet file of many row groups (`production_v3.parquet`: a Spark ingest
+    cuts it into several tasks that share dates); production v1 as read, for more."""
+    for name in story_data.iterdir():
+        shutil.copy(name, folder / name.name)
+    production = pl.read_csv(folder / "production_v1.csv", infer_schema=False)
+    (production.sample(fraction=1.0, shuffle=True, seed=3)
+     .write_parquet(folder / "production_v3.parquet", row_group_size=1500))
+    return production

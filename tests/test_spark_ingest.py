@@ -27,6 +27,7 @@ from tests.helpers import (
     assert_same,
     batch_frames,
     run_cli,
+    spark_exports,
     spark_session,
     store_snapshot,
 )
@@ -56,12 +57,7 @@ def exports(story: Callable[..., CliResult], tmp_path_factory: pytest.TempPathFa
     """The story's exports, plus production v1 again, shuffled, as a Parquet file of many
     row groups (v3), and one export repeating ids within itself and of a stored batch."""
     folder = tmp_path_factory.mktemp("exports")
-    data = Path(story.data)  # type: ignore[attr-defined]
-    for name in data.iterdir():
-        shutil.copy(name, folder / name.name)
-    production = pl.read_csv(folder / "production_v1.csv", infer_schema=False)
-    shuffled = production.sample(fraction=1.0, shuffle=True, seed=3)  # tasks share dates
-    shuffled.write_parquet(folder / "production_v3.parquet", row_group_size=1500)
+    production = spark_exports(Path(story.data), folder)  # type: ignore[attr-defined]
     again = pl.concat([production.head(3000), production.slice(100, 500)])
     again.write_parquet(folder / "again.parquet", row_group_size=1000)
     return Exports(folder, [("training.parquet", "v1", "training")],

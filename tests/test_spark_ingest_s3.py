@@ -6,7 +6,6 @@ after its task wrote it is found by the driver's read-back and nothing is commit
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,14 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tests.helpers import STORY_CONFIG, CliResult, batch_frames, spark_session, store_snapshot
+from tests.helpers import (
+    STORY_CONFIG,
+    CliResult,
+    batch_frames,
+    spark_exports,
+    spark_session,
+    store_snapshot,
+)
 
 import evalctl
 from evalctl.errors import InputError, StoreError
@@ -38,11 +44,7 @@ def exports(story: Callable[..., CliResult], tmp_path_factory: pytest.TempPathFa
     """The story's exports; production v1 shuffled into a Parquet file of many row groups
     (cut into several tasks sharing dates) and the late actuals as Parquet."""
     folder = tmp_path_factory.mktemp("exports")
-    for name in Path(story.data).iterdir():  # type: ignore[attr-defined]
-        shutil.copy(name, folder / name.name)
-    (pl.read_csv(folder / "production_v1.csv", infer_schema=False)
-     .sample(fraction=1.0, shuffle=True, seed=3)
-     .write_parquet(folder / "production_v3.parquet", row_group_size=1500))
+    spark_exports(Path(story.data), folder)  # type: ignore[attr-defined]
     (pl.read_csv(folder / "actuals_late.csv", infer_schema=False)
      .write_parquet(folder / "actuals_late.parquet", row_group_size=800))
     return folder

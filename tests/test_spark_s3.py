@@ -7,16 +7,22 @@ failing once) equals a local ingest and leaves no stray object; no secret reache
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tests.helpers import STORY_CONFIG, CliResult, assert_same, batch_frames, run_cli, spark_session
+from tests.helpers import (
+    STORY_CONFIG,
+    CliResult,
+    assert_same,
+    batch_frames,
+    run_cli,
+    spark_exports,
+    spark_session,
+)
 from tests.s3_server import S3Server
 
 import evalctl
@@ -41,11 +47,7 @@ def exports(story: Callable[..., CliResult], tmp_path_factory: pytest.TempPathFa
     """The story's exports, and production v1 shuffled into a Parquet file of many row
     groups (so a Spark ingest cuts it into several tasks that share dates)."""
     folder = tmp_path_factory.mktemp("exports")
-    for name in Path(story.data).iterdir():  # type: ignore[attr-defined]
-        shutil.copy(name, folder / name.name)
-    (pl.read_csv(folder / "production_v1.csv", infer_schema=False)
-     .sample(fraction=1.0, shuffle=True, seed=3)
-     .write_parquet(folder / "production_v3.parquet", row_group_size=1500))
+    spark_exports(Path(story.data), folder)  # type: ignore[attr-defined]
     return folder
 
 
