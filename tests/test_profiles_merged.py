@@ -247,16 +247,41 @@ def test_a_refit_or_a_removed_batch_never_reads_a_stale_merged_file(profiled, wo
     a = profiled("skew", *M, *PAIR, "--engine", "profiles", "-f", "json").json()
     b = profiled("skew", *M, *PAIR, "--engine", "scan", "-f", "json").json()
     assert_same(a["results"], b["results"])
-    # a reference batch removed: reports scan (the selection is not the frozen one), doctor
-    # calls the merged file stale, the next build deletes it
+    # a reference batch removed: the removal deletes the merged file it made stale, reports
+    # scan (the selection is not the frozen one) and doctor finds nothing stale
     batch = next(r.batch for r in read_ledger(store(workdir)).live if r.env == "training")
     assert profiled("batches", "remove", batch).code == 0
+    assert not second.exists()
     doc = profiled("skew", *M, *PAIR, "-f", "json").json()
     assert doc["inputs"]["engine"] == "scan"
-    stale = profiled("doctor", "-f", "json").json()
-    assert any("never read" in r["problem"] for r in stale["results"])
-    profiled("profiles", "build", *M)
-    assert not second.exists()
+    assert not any("never read" in r["problem"]
+                   for r in profiled("doctor", "-f", "json").json()["results"])
+
+
+def test_removal_gc_and_erase_delete_only_the_merged_files_they_make_stale(
+        profiled, workdir, frame_file) -> None:
+    """A commit that leaves the reference's batches alone keeps its merged file; one that
+    removes or rewrites a reference batch deletes it, and a dry run deletes nothing."""
+    path = the_merged_file(workdir)
+    production = next(r.batch for r in read_ledger(store(workdir)).live
+                      if r.env == "production")
+    assert profiled("batches", "remove", production).code == 0
+    assert path.exists()  # not a reference batch
+    reference = next(r for r in read_ledger(store(workdir)).live if r.env == "training")
+    assert profiled("batches", "remove", reference.batch, "--dry-run").code == 0
+    assert profiled("gc", "--older-than", "1d", "--dry-run").code == 0
+    assert path.exists()
+    ids = pl.read_parquet(store(workdir) / reference.files[0].path)["request_id"].head(3)
+    ids_file = frame_file(pl.DataFrame({"request_id": ids}), "ids.parquet")
+    assert profiled("erase", *M, "--ids", str(ids_file)).code == 0
+    assert not path.exists() and not merged_profile_files(store(workdir), "churn")
+    # the reference is frozen on the erased generation: a refit (on the rewritten batch)
+    # merges its profiles again
+    assert profiled("profiles", "build", *M, "--refit").code == 0
+    rebuilt = the_merged_file(workdir)
+    assert rebuilt != path and profiled("doctor", "-f", "json").json()["status"] == "pass"
+    assert profiled("gc", "--older-than", "1d").code == 0
+    assert not merged_profile_files(store(workdir), "churn")
 
 
 def test_the_digest_names_every_profile_it_merges(profiled, workdir) -> None:

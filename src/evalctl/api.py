@@ -26,6 +26,7 @@ from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.storage import is_object_url
 from evalctl.lake.store import Store
+from evalctl.profiles.merged import drop_stale
 from evalctl.reports import Report
 from evalctl.settings.load import load_config
 from evalctl.settings.sections import with_options
@@ -187,6 +188,7 @@ def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False,
            clock: Clock | None = None) -> Report:
     """Remove batches as one commit (a tombstone); their files are collected later."""
     done = remove_batches(store, batch_ids, dry_run=dry_run, now=now(clock))
+    drop_stale(store.storage, {r.model for r in done.removed if done.tombstone})
     return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
 
 
@@ -199,6 +201,7 @@ def gc(store: Store, older_than: str, *, env: str | None = None, model: str | No
                          f"got {older_than!r}")
     done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run,
                                now=now(clock))
+    drop_stale(store.storage, {r.model for r in done.removed if done.tombstone})
     return _removal_report("gc", store, done, dry_run,
                            {"older_than": older_than, "env": env, "model": model})
 
@@ -240,6 +243,8 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
     commit (privacy requests)."""
     done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run,
                      now=now(clock))
+    if done.tombstone:
+        drop_stale(store.storage, [model.name])
     action = "would erase" if dry_run else "erased"
     results = [{"batch": batch, "kind": kind, "rows": rows, "action": action, "status": "pass"}
                for batch, kind, rows in done.batches]

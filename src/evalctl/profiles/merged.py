@@ -33,7 +33,7 @@ import polars as pl
 from evalctl.errors import StoreError
 from evalctl.lake.durable import fsync_dir, temp_path
 from evalctl.lake.layout import merged_profile_file, merged_profile_files
-from evalctl.lake.ledger import BatchRecord
+from evalctl.lake.ledger import BatchRecord, lifecycle_lock, read_ledger
 from evalctl.lake.profiled import ProfileEntry, profile_index
 from evalctl.lake.storage import Storage, as_storage
 from evalctl.profiles.format import FORMAT, merged_table
@@ -91,11 +91,7 @@ def write_merged(root: Path | Storage, model: str, live: Iterable[BatchRecord]) 
     if not storage.is_local:
         return None
     base = Path(storage.location)
-    reference = current_reference(storage, model)
-    sources = None if reference is None else reference_sources(storage, reference, live)
-    for path in merged_profile_files(base, model):
-        if path.suffix == ".parquet" and (sources is None or path != base / sources.path):
-            path.unlink(missing_ok=True)
+    reference, sources = _drop_stale(base, model, live)
     if sources is None or reference is None:
         return None
     target = base / sources.path
@@ -103,6 +99,38 @@ def write_merged(root: Path | Storage, model: str, live: Iterable[BatchRecord]) 
         table = merged_table([str(base / p.path) for p in sources.profiles], reference.binning)
         publish(target, table)
     return sources.path
+
+
+def drop_stale(root: Path | Storage, models: Iterable[str]) -> None:
+    """Delete the merged profiles a commit just made stale (`batches remove`, `gc`, `erase`:
+    a reference batch removed or rewritten), under the lifecycle lock so that a concurrent
+    `profiles build` never loses the file it publishes. A report that computed the old
+    digest just before finds the file gone and merges the file profiles, which stay until
+    `doctor --repair` collects them after the grace period (the same bits either way)."""
+    storage = as_storage(root)
+    if not storage.is_local:
+        return
+    with lifecycle_lock(storage):
+        live = read_ledger(storage).live
+        for model in sorted(set(models)):
+            try:
+                _drop_stale(Path(storage.location), model, live)
+            except StoreError:
+                continue  # a damaged reference: `doctor` names it; the commit stands
+
+
+def _drop_stale(base: Path, model: str, live: Iterable[BatchRecord]
+                ) -> tuple[Reference | None, MergedSources | None]:
+    """Delete the model's merged profiles other than its current reference's current one
+    (not temporary files: an interrupted write's are `doctor`'s); return that reference and
+    what its merged profile is made of (None when it has none: no reference, a reference
+    batch gone, a file unprofiled)."""
+    reference = current_reference(base, model)
+    sources = None if reference is None else reference_sources(base, reference, live)
+    for path in merged_profile_files(base, model):
+        if path.suffix == ".parquet" and (sources is None or path != base / sources.path):
+            path.unlink(missing_ok=True)
+    return reference, sources
 
 
 def publish(target: Path, table: pl.DataFrame) -> None:
