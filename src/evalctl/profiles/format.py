@@ -1,8 +1,8 @@
 """The profile format (version 1): one data file's summaries, per time bucket, as a tidy table.
 
 A profile is one zstd Parquet file (no column statistics) with the columns of
-`PROFILE_SCHEMA`. Each (``bucket``, ``feature``) has one *feature row* (``cell`` null) and one *cell row* per
-non-empty cell (``cell`` = the cell's index):
+`PROFILE_SCHEMA`. Each (``bucket``, ``feature``) has one *feature row* (``cell`` null) and
+one *cell row* per non-empty cell (``cell`` = the cell's index):
 
 - feature row: ``kind`` (numeric | categorical), ``present`` (the column was in the data
   file), ``rows``, ``nulls`` (null when the column is missing), ``nonfinite`` (NaN / inf),
