@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,7 +262,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
     with (store.storage.staging(f"{batch}-{attempt}") as area,
-          ThreadPoolExecutor(max_workers=1) as background):  # waits for it, on failure too
+          _background() as background):  # waits for it, on failure too
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
@@ -275,8 +275,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             area.moved += moved
         else:
             placed = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
-        computing = (background.submit(profiles.compute, placed)
-                     if profiles is not None else None)
+        computing = profiles.start(placed, background) if profiles is not None else None
         progress.phase("checking ids against stored batches")
         new_files = area.moved if store.is_local else [s.path for s in staged]
         overlap = _id_overlap(store, pl.scan_parquet(new_files, glob=False),
@@ -290,8 +289,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
         if profiles is not None and computing is not None:
             progress.phase(f"profiling {len(entries)} file(s) on reference "
                            f"{profiles.reference.hash}")  # what the thread may still be doing
-            named, written = profiles.write(entries, area.folder / "profiles",
-                                            computing.result())
+            named, written = profiles.write(entries, area.folder / "profiles", computing)
             area.track(written)
             record = replace(record, extra={**record.extra, "profiles": named})
         record, committed = commit_indexed(store, record, entries, index)
@@ -310,6 +308,20 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     return IngestResult(batch, record.rows, len(entries),
                         tuple(sorted({e.date for e in entries})), False, tuple(dropped),
                         *overlap)
+
+
+@contextmanager
+def _background() -> Iterator[ThreadPoolExecutor]:
+    """The thread that profiles the moved files, one after another. It is waited for on
+    the way out (it reads files that a failure removes); on failure, the files it has not
+    started are not profiled."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def commit_indexed(store: Store, record: BatchRecord, entries: list[FileEntry],

@@ -1,8 +1,8 @@
 """The profile format (version 1): one data file's summaries, per time bucket, as a tidy table.
 
-A profile is one zstd Parquet file with the columns of `PROFILE_SCHEMA`. Each
-(``bucket``, ``feature``) has one *feature row* (``cell`` null) and one *cell row* per
-non-empty cell (``cell`` = the cell's index):
+A profile is one zstd Parquet file (no column statistics) with the columns of
+`PROFILE_SCHEMA`. Each (``bucket``, ``feature``) has one *feature row* (``cell`` null) and
+one *cell row* per non-empty cell (``cell`` = the cell's index):
 
 - feature row: ``kind`` (numeric | categorical), ``present`` (the column was in the data
   file), ``rows``, ``nulls`` (null when the column is missing), ``nonfinite`` (NaN / inf),
@@ -101,8 +101,11 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
                   ) -> pl.DataFrame:
     """`profile_table` straight from `count_windows`' counters: the same table, bit for bit
     (tests/test_profiles_writer.py), without turning every cell into Python objects twice
-    (summaries, then lists). The feature rows are a small frame, the cell rows numpy arrays
-    concatenated once; one gather lays both out in `profile_table`'s order."""
+    (summaries, then lists). The feature rows are a small frame; every column of the table
+    is laid out in its final order at once: the key columns (bucket, feature, kind) and the
+    feature rows' columns by one gather of that frame, the cell columns as numpy arrays
+    concatenated once and given a validity mask (no concatenation of frames, no reordering
+    gather of the whole table)."""
     held = set(present)
     heads: list[dict[str, Any]] = []
     cells: list[dict[str, np.ndarray]] = []
@@ -122,26 +125,34 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
     head_frame = pl.DataFrame(heads, schema=PROFILE_SCHEMA)
     if not heads:
         return head_frame
+    groups = len(heads)
     sizes = np.array([c["cell"].size for c in cells], dtype=np.int64)
-    starts = np.arange(sizes.size) + np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    is_head = np.zeros(sizes.size + int(sizes.sum()), dtype=bool)
-    is_head[starts] = True
+    group = np.repeat(np.arange(groups), sizes + 1)  # each row's (bucket, feature)
+    is_head = np.zeros(group.size, dtype=bool)
+    is_head[np.arange(groups) + np.concatenate([[0], np.cumsum(sizes)[:-1]])] = True
+    index = pl.Series(group, dtype=pl.UInt32)
+    not_head = pl.Series(~is_head)
+    own = index.set(not_head, None)  # a cell row takes a null row of the feature rows' own
+    laid = head_frame.select(pl.col(name).gather(index if name in _KEYS else own)
+                             for name in PROFILE_SCHEMA if name not in _CELL_FIELDS)
     joined = {name: np.concatenate([c[name] for c in cells]) for name in _CELL_COLUMNS}
-    opened = pl.Series(joined[OPEN])
-    keys = head_frame.select("bucket", "feature", "kind")[np.repeat(np.arange(sizes.size),
-                                                                     sizes)]
-    cell_frame = keys.with_columns(
-        pl.Series("cell", joined["cell"], dtype=pl.Int32),
-        pl.Series("count", joined["count"], dtype=pl.Int64),
-        *(pl.Series(n, joined[n]).set(~opened, None) for n in ("sum", "low", "high")))
-    order = np.empty(is_head.size, dtype=np.int64)  # heads first, then cells: to their rows
-    order[is_head] = np.arange(sizes.size)
-    order[~is_head] = sizes.size + np.arange(order.size - sizes.size)
-    return pl.concat([head_frame, cell_frame], how="diagonal")[order]
+    closed = is_head.copy()  # the rows without sum, low and high
+    closed[~is_head] = ~joined[OPEN]
+    columns: dict[str, pl.Series] = {}
+    for name in _CELL_FIELDS:
+        values = np.zeros(group.size, dtype=joined[name].dtype)
+        values[~is_head] = joined[name]
+        columns[name] = pl.Series(name, values, dtype=PROFILE_SCHEMA[name]).set(
+            pl.Series(closed) if name in _OPENED else not_head.not_(), None)
+    return pl.DataFrame([laid.get_column(n) if n in laid.columns else columns[n]
+                         for n in PROFILE_SCHEMA])
 
 
 OPEN = "__open"  # whether a cell row is an open interval (has sum, low, high)
 _CELL_COLUMNS = ("cell", "count", OPEN, "sum", "low", "high")
+_CELL_FIELDS = ("cell", "count", "sum", "low", "high")  # the cell rows' own columns
+_OPENED = ("sum", "low", "high")  # an open interval's cell columns
+_KEYS = ("bucket", "feature", "kind")
 _NO_CELLS = {"cell": np.zeros(0, dtype=np.int64), "count": np.zeros(0, dtype=np.int64),
              OPEN: np.zeros(0, dtype=bool), "sum": np.zeros(0), "low": np.zeros(0),
              "high": np.zeros(0)}
@@ -150,15 +161,14 @@ _NO_CELLS = {"cell": np.zeros(0, dtype=np.int64), "count": np.zeros(0, dtype=np.
 def _numeric_counted(head: dict[str, Any], counter: NumericCounter) -> dict[str, np.ndarray]:
     """A numeric counter's head fields (into `head`) and cell rows, as `NumericCounter.summary`
     and `_cell_rows` make them (``+ 0.0`` turns -0.0 into 0.0)."""
-    seen = counter.counts > 0
-    lows, highs = counter.lows + 0.0, counter.highs + 0.0
+    at = np.flatnonzero(counter.counts)
+    lows, highs = counter.lows[at] + 0.0, counter.highs[at] + 0.0
     head.update(nulls=counter.nulls, nonfinite=counter.nonfinite,
-                minimum=float(lows[seen].min()) if seen.any() else None,
-                maximum=float(highs[seen].max()) if seen.any() else None,
+                minimum=float(lows.min()) if at.size else None,
+                maximum=float(highs.max()) if at.size else None,
                 mean=counter.mean if counter.n else 0.0, m2=counter.m2 if counter.n else 0.0)
-    at = np.flatnonzero(seen)
     return {"cell": at, "count": counter.counts[at], OPEN: at % 2 == 0,
-            "sum": np.nan_to_num(counter.sums[at]) + 0.0, "low": lows[at], "high": highs[at]}
+            "sum": np.nan_to_num(counter.sums[at]) + 0.0, "low": lows, "high": highs}
 
 
 def _categorical_counted(head: dict[str, Any], counter: CategoricalCounter

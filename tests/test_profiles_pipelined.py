@@ -1,0 +1,115 @@
+"""Issue #16 (ingest with profiles at most 1.3x ingest without): ingest writes each file's
+profile as soon as the profiling thread has it (`BatchProfiles.start`, `Computing`), checksums
+the bytes it wrote instead of reading the file back, and writes profiles without column
+statistics. The ledger still names exactly the bytes on disk; a profile that fails to compute
+fails the ingest and leaves the store as it was; on failure the files not yet profiled are
+not profiled (`_background`)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from tests.helpers import PROFILED_CONFIG, make_frame, store_snapshot
+
+import evalctl.profiles.compute as compute
+from evalctl.lake import ingest as ingest_module
+from evalctl.lake.store import Store
+
+M = ["--model", "churn"]
+
+
+@pytest.fixture
+def fitted(cli, workdir: Path, frame_file) -> Path:
+    """A store whose model has a fitted reference (daily profiles); returns its root."""
+    (workdir / "evalctl.yaml").write_text(PROFILED_CONFIG.format(
+        reference="training:v1", extra="", checks=""))
+    assert cli("ingest", str(frame_file(make_frame(1500, seed=1, prefix="t"), "t.parquet")),
+               *M, "--version", "v1", "--env", "training").code == 0
+    assert cli("profiles", "build", *M).code == 0
+    return workdir / "store"
+
+
+def production(frame_file) -> str:
+    return str(frame_file(make_frame(2500, seed=4, prefix="p", days=5), "p.parquet"))
+
+
+def test_the_ledger_names_the_bytes_on_disk(cli, fitted: Path, frame_file) -> None:
+    assert cli("ingest", production(frame_file), *M, "--version", "v1",
+               "--env", "production").code == 0
+    store = Store.open(fitted)
+    record = next(r for r in store.prediction_records("churn") if r.env == "production")
+    files = record.extra["profiles"]["files"]
+    assert len(files) == len(record.files) >= 5
+    for named in files:
+        data = (fitted / named["path"]).read_bytes()
+        assert named["bytes"] == len(data)
+        assert named["sha256"] == hashlib.sha256(data).hexdigest()
+        meta = pq.ParquetFile(fitted / named["path"]).metadata
+        column = meta.row_group(0).column(meta.schema.names.index("count"))
+        assert column.compression == "ZSTD" and column.statistics is None
+    assert cli("doctor").code == 0
+
+
+def test_a_profile_that_fails_midway_fails_the_ingest_and_changes_nothing(
+        cli, fitted: Path, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = store_snapshot(fitted)
+    real, calls = compute.BatchProfiles.compute_one, []
+
+    def third_fails(self: compute.BatchProfiles, entry: Any) -> bytes:
+        calls.append(entry.path)
+        if len(calls) == 3:
+            raise pl.exceptions.ComputeError("disk on fire")
+        return real(self, entry)
+
+    monkeypatch.setattr(compute.BatchProfiles, "compute_one", third_fails)
+    result = cli("ingest", production(frame_file), *M, "--version", "v1",
+                 "--env", "production")
+    assert result.code != 0
+    after = store_snapshot(fitted)
+    assert {p: s for p, s in after.items() if not p.startswith("_staging")} == before
+    assert len(calls) >= 3
+
+
+def test_computing_looks_up_without_waiting_and_raises_what_the_thread_raised() -> None:
+    pending: Future[bytes] = Future()
+    failed: Future[bytes] = Future()
+    failed.set_exception(ValueError("boom"))
+    done: Future[bytes] = Future()
+    done.set_result(b"profile")
+    computing = compute.Computing({"a": pending, "b": failed, "c": done})
+    assert "a" in computing and "z" not in computing  # no wait for `a`
+    assert list(computing) == ["a", "b", "c"] and len(computing) == 3
+    assert computing["c"] == b"profile"
+    with pytest.raises(ValueError, match="boom"):
+        computing["b"]
+
+
+def test_on_failure_the_thread_drops_what_it_has_not_started_and_is_waited_for() -> None:
+    started, finished = threading.Event(), threading.Event()
+
+    def running() -> None:
+        started.set()
+        time.sleep(0.2)
+        finished.set()
+
+    with pytest.raises(RuntimeError), ingest_module._background() as pool:
+        first = pool.submit(running)
+        queued = [pool.submit(lambda: None) for _ in range(3)]
+        started.wait(5)
+        raise RuntimeError("the id check failed")
+    assert finished.is_set() and first.done()  # waited for: it reads the moved files
+    assert all(q.cancelled() for q in queued)
+
+
+def test_without_failure_every_file_is_profiled() -> None:
+    with ingest_module._background() as pool:
+        futures = [pool.submit(pow, n, 2) for n in range(5)]
+    assert [f.result() for f in futures] == [0, 1, 4, 9, 16]
