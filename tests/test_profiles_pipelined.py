@@ -72,7 +72,9 @@ def test_a_profile_that_fails_midway_fails_the_ingest_and_changes_nothing(
     monkeypatch.setattr(compute.BatchProfiles, "compute_one", third_fails)
     result = cli("ingest", production(frame_file), *M, "--version", "v1",
                  "--env", "production")
-    assert result.code != 0
+    # the failure itself, not the moved files it deleted reported as committed damage
+    assert result.code == 4 and "disk on fire" in result.stderr
+    assert "damaged" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     after = store_snapshot(fitted)
     assert {p: s for p, s in after.items() if not p.startswith("_staging")} == before
     assert len(calls) >= 3

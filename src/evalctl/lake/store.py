@@ -314,7 +314,7 @@ class Store:
 
         if not self.storage.is_local:
             return self._object_damage(exc)
-        for entry in self._handed_out.values():
+        for entry in self._committed_handed_out():
             problem = verify_file(self.root, entry.path, entry.sha256, entry.rows)
             if problem:
                 return _damaged(self.root / entry.path, problem)
@@ -347,8 +347,17 @@ class Store:
                                    "(README: Object storage)")
         return None
 
+    def _committed_handed_out(self) -> list[FileEntry]:
+        """The files given to scans that a commit names: an ingest also scans the files it
+        has moved but not committed (its profiles, its id check), and deletes them when it
+        fails; their absence is not damage."""
+        if self._records is None:
+            return list(self._handed_out.values())
+        committed = {f.path for r in self._records for f in r.files}
+        return [e for e in self._handed_out.values() if e.path in committed]
+
     def _damaged_object(self) -> StoreError | None:
-        for entry in self._handed_out.values():
+        for entry in self._committed_handed_out():
             found = self.storage.head(entry.path)
             if found is None or found.size != entry.bytes:
                 problem = "missing" if found is None else \
