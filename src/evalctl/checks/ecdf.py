@@ -109,67 +109,63 @@ def kolmogorov_sf(x: float) -> float:
 
 
 def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
-    """The (unnormalised) Wasserstein-1 distance: a cell-model estimate within proven bounds."""
-    r, c = _cell_proportions(ref), _cell_proportions(cur)
-    edges = ref.edge_array
-    d_left = np.concatenate([[0.0], np.cumsum(r - c)[1::2]])
-    first = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if not math.isnan(v))
-    last = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1]) if not math.isnan(v))
-    a = np.concatenate((np.array([first], dtype=float), edges))  # np.r_'s parsing costs more
-    b = np.concatenate((edges, np.array([last], dtype=float)))
-    ref_at, ref_mass = _cell_points(ref, b)
-    cur_at, cur_mass = _cell_points(cur, b)
-    signed, absolute = _step_integrals(
-        a, b, d_left, np.concatenate([ref_at, cur_at]), np.concatenate([ref_mass, -cur_mass]))
-    lower = float(np.sum(np.abs(signed)))
-    mu_r, mu_c = _open_cell_means(ref), _open_cell_means(cur)
-    gap = _tail_gap(ref, cur, edges) + _interior_gap(a, b, d_left, r[0::2], mu_r, c[0::2], mu_c)
-    estimate = min(max(float(np.sum(absolute)), lower), lower + gap)
-    return Bounded(estimate, lower, lower + gap)
+    """The (unnormalised) Wasserstein-1 distance: a cell-model estimate within proven bounds
+    (`wasserstein_distances` of one window)."""
+    return wasserstein_distances(ref, [cur])[0]
 
 
 def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> list[Bounded]:
-    """`wasserstein_distance` of `ref` against each of `curs` (drift's windows) at once: the
-    same elementwise operations on every window's cells side by side, the same sorts, running
-    sums and reductions down each cell's points, and each window's totals summed over its own
-    row — so every value has the very bits of `wasserstein_distance`'s (tested)."""
+    """`wasserstein_distance` of `ref` against each of `curs` (drift's windows) at once: every
+    window's cells are one row of a (windows, cells) array, so each step is one numpy call over
+    all windows; the reference's quantities are computed once. The same elementwise
+    operations, the same order of points in each cell (`_merge_order` finds the stable sort of
+    `_step_integrals` without sorting), the same running sums and each window's totals summed
+    over its own row — so every value has the very bits of `wasserstein_distance`'s (tested)."""
     if not curs:
         return []
-    cells = len(ref.cells.counts)
-    r = _cell_proportions(ref)
-    c = np.stack([_cell_proportions(cur) for cur in curs])  # (windows, cells)
     edges = ref.edge_array
-    d_left = np.empty((len(curs), (cells + 1) // 2))
-    d_left[:, 0] = 0.0
+    counts = np.stack([cur.counts for cur in curs]).astype(float)  # (windows, cells)
+    totals = counts.sum(axis=1)  # whole numbers below 2**53: exact in any order
+    r, c = _cell_proportions(ref), counts / totals[:, None]
+    d_left = np.zeros((len(curs), edges.size + 1))
     d_left[:, 1:] = np.cumsum(r - c, axis=1)[:, 1::2]
-    a = np.empty((len(curs), edges.size + 1))
-    b = np.empty((len(curs), edges.size + 1))
+    lows, highs = np.stack([cur.lows for cur in curs]), np.stack([cur.highs for cur in curs])
+    a = np.empty_like(d_left)
+    b = np.empty_like(d_left)
     a[:, 1:], b[:, :-1] = edges, edges
-    for w, cur in enumerate(curs):
-        a[w, 0] = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if not math.isnan(v))
-        b[w, -1] = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1])
-                       if not math.isnan(v))
+    a[:, 0] = _first_present(ref.lows[0], lows[:, 0], edges[0], np.less)
+    b[:, -1] = _first_present(ref.highs[-1], highs[:, -1], edges[-1], np.greater)
     at, mass = _cell_points(ref, b[0])  # the points of empty slots go to each window's b
     ref_at = np.where(mass[:, None, :] > 0, at[:, None, :], b[None, :, :])  # (3, windows, ·)
     ref_mass = np.broadcast_to(mass[:, None, :], ref_at.shape)
-    cur_points = [_cell_points(cur, b[w]) for w, cur in enumerate(curs)]
-    cur_at = np.stack([p[0] for p in cur_points], axis=1)
-    cur_mass = np.stack([p[1] for p in cur_points], axis=1)
-    width = a.shape[1]
+    open_counts = counts[:, 0::2]
+    sums = np.stack([cur.sums for cur in curs])
+    cur_at, cur_mass = _cell_points_of(open_counts, sums, lows, highs, totals[:, None], b)
+    points = np.concatenate([ref_at, cur_at]).reshape(6, -1)
     signed, absolute = _step_integrals(
-        a.reshape(-1), b.reshape(-1), d_left.reshape(-1),
-        np.concatenate([ref_at, cur_at]).reshape(6, -1),
-        np.concatenate([ref_mass, -cur_mass]).reshape(6, -1))
-    signed, absolute = signed.reshape(-1, width), absolute.reshape(-1, width)
-    mu_r = _open_cell_means(ref)
-    found = []
-    for w, cur in enumerate(curs):
-        lower = float(np.sum(np.abs(signed[w])))
-        gap = _tail_gap(ref, cur, edges) + _interior_gap(
-            a[w], b[w], d_left[w], r[0::2], mu_r, c[w, 0::2], _open_cell_means(cur))
-        estimate = min(max(float(np.sum(absolute[w])), lower), lower + gap)
-        found.append(Bounded(estimate, lower, lower + gap))
-    return found
+        a.reshape(-1), b.reshape(-1), d_left.reshape(-1), points,
+        np.concatenate([ref_mass, -cur_mass]).reshape(6, -1), _merge_order(points))
+    shape = d_left.shape
+    lower = np.sum(np.abs(signed.reshape(shape)), axis=1).tolist()
+    estimate = np.sum(absolute.reshape(shape), axis=1).tolist()
+    o_r = r[0::2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu_c = np.where(open_counts > 0, sums / open_counts, np.nan)
+    gaps = (_tail_gaps(ref, counts, sums, totals, edges)
+            + _interior_gaps(edges, d_left, o_r, _open_cell_means(ref),
+                             c[:, 0::2], mu_c)).tolist()
+    return [Bounded(min(max(e, lo), lo + gap), lo, lo + gap)
+            for e, lo, gap in zip(estimate, lower, gaps, strict=True)]
+
+
+def _first_present(ref_value: float, cur_values: np.ndarray, edge: float, before: np.ufunc
+                   ) -> np.ndarray:
+    """Per window, Python's ``min`` (`before` np.less) or ``max`` (np.greater) of
+    ``(ref_value, cur_value, edge)`` without the NaNs, as `wasserstein_distance` takes it:
+    the first of equal values wins."""
+    found = np.where(np.isnan(ref_value) | before(cur_values, ref_value), cur_values,
+                     ref_value)
+    return np.where(np.isnan(found) | before(edge, found), edge, found)
 
 
 def _open_cell_means(s: NumericSummary) -> np.ndarray:
@@ -187,62 +183,123 @@ def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, n
     point, so the work along the points is a few whole-row operations —, masses as shares of
     the sample. Empty slots have mass 0 at `fallback`.
     """
-    count, low, high = s.cells.counts[0::2], s.cells.lows, s.cells.highs
+    cells = s.cells
+    return _cell_points_of(cells.counts[0::2], cells.sums, cells.lows, cells.highs, s.count,
+                           fallback)
+
+
+def _cell_points_of(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    total: np.ndarray | int, fallback: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """`_cell_points` of open cells' arrays of any shape (a window per row), `total` values
+    each: shape (3, *cells)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        rest = (s.cells.sums - low - high) / (count - 2)
+        rest = (sums - low - high) / (count - 2)
     rest[np.isnan(rest)] = 0.0  # no third value (a mass of 0); ±inf is clipped to low / high
     at = np.array([low, high, np.clip(rest, low, high)])
     mass = np.array([np.minimum(count, 1), (count >= 2).astype(float),
-                     np.maximum(count - 2, 0)]) / s.count
+                     np.maximum(count - 2, 0)]) / total
     return np.where(mass > 0, at, fallback), mass
 
 
+def _merge_orders() -> np.ndarray:
+    """Every stable sort order of a cell's six points (`_merge_order`), by code: 64 × whether
+    the reference's max follows its third point, 128 × the same for the current, and
+    ``c0 + 4 c1 + 16 c2`` with ``ci`` the current's points (sorted) below the reference's
+    i-th (sorted). Row `code` lists the points' rows (0-2 reference, 3-5 current) in order."""
+    orders = np.zeros((256, 6), dtype=np.intp)
+    for c0 in range(4):
+        for c1 in range(c0, 4):
+            for c2 in range(c1, 4):
+                below = (c0, c1, c2)
+                for swap_ref in (0, 1):
+                    for swap_cur in (0, 1):
+                        rows = [0, 1 + swap_ref, 2 - swap_ref, 3, 4 + swap_cur, 5 - swap_cur]
+                        code = c0 + 4 * c1 + 16 * c2 + 64 * swap_ref + 128 * swap_cur
+                        for i in range(3):  # the i-th of each side and how many go before it
+                            orders[code, i + below[i]] = rows[i]
+                            orders[code, i + sum(c <= i for c in below)] = rows[3 + i]
+    return orders
+
+
+_MERGE_ORDERS = _merge_orders()
+
+
+def _merge_order(at: np.ndarray) -> np.ndarray | None:
+    """``np.argsort(at, axis=0, kind="stable")`` of a cell's six points (rows: the reference's
+    min, max and third point, then the current's), without a sort: each side's min comes
+    first and its other two are in order or swapped, so the order is the merge of two sorted
+    triples (a reference point first on ties, as a stable sort puts it) — one of
+    `_MERGE_ORDERS`. None when a side's min is not its smallest point (not cells'
+    `_cell_points`): sort then."""
+    low_r, high_r, rest_r, low_c, high_c, rest_c = at
+    if not bool(np.all(low_r <= high_r) and np.all(low_r <= rest_r)
+                and np.all(low_c <= high_c) and np.all(low_c <= rest_c)):
+        return None
+    x = (low_r, np.minimum(high_r, rest_r), np.maximum(high_r, rest_r))
+    y = (low_c, np.minimum(high_c, rest_c), np.maximum(high_c, rest_c))
+    code = (high_r > rest_r).astype(np.intp) * 64
+    code += (high_c > rest_c).astype(np.intp) * 128
+    for i, weight in enumerate((1, 4, 16)):
+        below = (y[0] < x[i]).astype(np.intp)
+        below += y[1] < x[i]
+        below += y[2] < x[i]
+        below *= weight
+        code += below
+    return _MERGE_ORDERS[code].T
+
+
 def _step_integrals(
-    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray
+    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
     at the points `at` (shape (k, cells): the sort, running sums and totals run down the k
     rows, each a vector operation over every cell; the same additions, in the same order, as
-    along a row of k)."""
-    order = np.argsort(at, axis=0, kind="stable")
+    along a row of k). `order`: the stable sort order of `at` down its rows, when known."""
+    if order is None:
+        order = np.argsort(at, axis=0, kind="stable")
+    flat = order * at.shape[1]
+    flat += np.arange(at.shape[1])
     points = np.empty((at.shape[0] + 2, at.shape[1]))
     points[0], points[-1] = a, b
-    np.clip(np.take_along_axis(at, order, axis=0), a, b, out=points[1:-1])
+    np.clip(np.take(at, flat), a, b, out=points[1:-1])
     levels = np.empty((at.shape[0] + 1, at.shape[1]))
     levels[0] = d_left
-    np.cumsum(np.take_along_axis(jump, order, axis=0), axis=0, out=levels[1:])
+    np.cumsum(np.take(jump, flat), axis=0, out=levels[1:])
     levels[1:] += d_left
     lengths = np.diff(points, axis=0)
     return np.sum(lengths * levels, axis=0), np.sum(lengths * np.abs(levels), axis=0)
 
 
-def _tail_gap(ref: NumericSummary, cur: NumericSummary, edges: np.ndarray) -> float:
-    """Outside [e0, em] D has one sign unless both samples have values there."""
-    def tails(s: NumericSummary) -> tuple[float, float]:
-        below = max(edges[0] * s.counts[0] - s.sums[0], 0.0) / s.count
-        above = max(s.sums[-1] - edges[-1] * s.counts[-1], 0.0) / s.count
-        return below, above
-    (below_r, above_r), (below_c, above_c) = tails(ref), tails(cur)
-    return 2 * min(below_r, below_c) + 2 * min(above_r, above_c)
+def _tail_gaps(ref: NumericSummary, counts: np.ndarray, sums: np.ndarray,
+               totals: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`_tail_gap` of each window (a row of `counts` and `sums`, `totals` values each)."""
+    r_counts, r_sums, n = ref.counts, ref.sums, ref.count
+    below_r = max(edges[0] * r_counts[0] - r_sums[0], 0.0) / n
+    above_r = max(r_sums[-1] - edges[-1] * r_counts[-1], 0.0) / n
+    below_c = np.maximum(edges[0] * counts[:, 0] - sums[:, 0], 0.0) / totals
+    above_c = np.maximum(sums[:, -1] - edges[-1] * counts[:, -1], 0.0) / totals
+    return 2 * np.minimum(below_r, below_c) + 2 * np.minimum(above_r, above_c)
 
 
-def _interior_gap(
-    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, o_r: np.ndarray, mu_r: np.ndarray,
-    o_c: np.ndarray, mu_c: np.ndarray,
-) -> float:
-    """Bound on sum over interior cells (a, b) of ``integral |D| - |integral D|``.
+def _interior_gaps(edges: np.ndarray, d_left: np.ndarray, o_r: np.ndarray, mu_r: np.ndarray,
+                   o_c: np.ndarray, mu_c: np.ndarray) -> np.ndarray:
+    """Per window (a row of `d_left`, `o_c`, `mu_c`), a bound on the sum over interior cells
+    (a, b) of ``integral |D| - |integral D|``.
 
     With G(x) = F(x) - F(a) in [0, o] and IG = integral_a^b G = o (b - mean):
     ``integral D+ <= min(IG_ref + w max(D(a), 0), w max(D(a) + o_ref, 0))``,
     ``integral D- <= min(IG_cur + w max(-D(a), 0), w max(o_cur - D(a), 0))``, and the gap is
-    ``2 min(integral D+, integral D-)``.
+    ``2 min(integral D+, integral D-)``. The interior cells lie between the reference's
+    edges, the same in every window: the reference's terms are computed once.
     """
     inner = slice(1, -1)
-    a, b, d = a[inner], b[inner], d_left[inner]
-    o_r, o_c, width = o_r[inner], o_c[inner], b - a
-    mu_r, mu_c = mu_r[inner], mu_c[inner]  # NaN in an empty cell: take b, so IG = 0
+    a, b, d = edges[:-1], edges[1:], d_left[:, inner]
+    o_r, o_c, width = o_r[inner], o_c[:, inner], b - a
+    mu_r, mu_c = mu_r[inner], mu_c[:, inner]  # NaN in an empty cell: take b, so IG = 0
     ig_r = np.clip(o_r * (b - np.where(np.isnan(mu_r), b, mu_r)), 0.0, width * o_r)
     ig_c = np.clip(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0, width * o_c)
     positive = np.minimum(ig_r + width * np.maximum(d, 0), width * np.maximum(d + o_r, 0))
     negative = np.minimum(ig_c + width * np.maximum(-d, 0), width * np.maximum(o_c - d, 0))
-    return float(np.sum(2 * np.minimum(positive, negative)))
+    return np.sum(2 * np.minimum(positive, negative), axis=1)
