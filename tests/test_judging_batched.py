@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from evalctl.checks.aggregate import column_p_value, column_p_values
 from evalctl.checks.ecdf import (
     Bounded,
     _merge_order,
@@ -22,6 +23,7 @@ from evalctl.checks.ecdf import (
     wasserstein_distances,
 )
 from evalctl.stats import NumericSummary, fit_binning, summarize
+from evalctl.stats.summary import Summary
 
 
 def _bits(value: float) -> bytes:
@@ -204,3 +206,32 @@ def test_merge_order_declines_points_that_are_not_cells_triples() -> None:
     assert _merge_order(at) is None  # the current's min is above its third point
     at[5, 1] = np.nan
     assert _merge_order(at) is None
+
+
+def _categorical(reference: list[str | None], currents: list[list[str | None]]
+                 ) -> tuple[Summary, list[Summary]]:
+    ref_frame = pl.LazyFrame({"c": pl.Series(reference, dtype=pl.String)})
+    binning = fit_binning(ref_frame, {"c": "categorical"}, top_k=3)
+    ref = summarize(ref_frame, binning)[None]["c"]
+    return ref, [summarize(pl.LazyFrame({"c": pl.Series(c, dtype=pl.String)}),
+                           binning)[None]["c"] for c in currents]
+
+
+def test_batched_p_values_have_the_bits_of_one_column_at_a_time() -> None:
+    """KS p-values of every window from one running sum; categorical columns (unseen and
+    vanished categories, nulls, an empty window) and untestable windows as one by one."""
+    ref, curs = _summaries(REFERENCES["continuous with ties, NaN and nulls"],
+                           [*CURRENTS, _series([None, None]), _series([float("nan")])])
+    other, _ = _summaries(REFERENCES["tiny"], [])
+    cases: list[tuple[Summary, list[Summary]]] = [(ref, [*curs, other])]
+    cases.append(_categorical(
+        ["a"] * 50 + ["b"] * 30 + ["c"] * 10 + ["d"] * 5 + [None] * 3,
+        [["a", "b", "z", None], ["q", "r"], [None, None], ["a"] * 7 + ["d"], ["b", "c", "c"]]))
+    for reference, windows in cases:
+        batched = column_p_values(reference, windows)
+        alone = [column_p_value(reference, w) for w in windows]
+        assert [(t, None if p is None else _bits(p)) for t, p in batched] == \
+            [(t, None if p is None else _bits(p)) for t, p in alone]
+    numeric = column_p_values(ref, curs)
+    assert numeric[-1] == ("ks", None) and numeric[-2] == ("ks", None)  # no finite values
+    assert all(p is not None for _, p in numeric[:-2])

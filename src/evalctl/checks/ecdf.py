@@ -67,6 +67,15 @@ def ks_statistic(ref: NumericSummary, cur: NumericSummary) -> Bounded:
     return Bounded(lower, lower, min(upper, 1.0))
 
 
+def ks_statistics(ref: NumericSummary, curs: list[NumericSummary]) -> np.ndarray:
+    """`ks_statistic(ref, cur).value` (the attained statistic) of each of `curs` (drift's
+    windows, binned as `ref`) at once: one running sum down every window's cells, a row per
+    window (the same bits)."""
+    counts = np.stack([cur.counts for cur in curs]).astype(float)
+    c = counts / counts.sum(axis=1)[:, None]  # whole numbers: each row's total is exact
+    return np.max(np.abs(np.cumsum(_cell_proportions(ref) - c, axis=1)), axis=1)
+
+
 EXACT_KS_MAX_N = 10_000  # above this effective size the limiting distribution is used
 
 
