@@ -123,46 +123,92 @@ def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
     return wasserstein_distances(ref, [cur])[0]
 
 
+BLOCK = 8192  # cells judged at once: a block's temporaries stay in a core's cache
+
+
 def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> list[Bounded]:
-    """`wasserstein_distance` of `ref` against each of `curs` (drift's windows) at once: every
-    window's cells are one row of a (windows, cells) array, so each step is one numpy call over
-    all windows; the reference's quantities are computed once. The same elementwise
-    operations, the same order of points in each cell (`_merge_order` finds the stable sort of
-    `_step_integrals` without sorting), the same running sums and each window's totals summed
-    over its own row — so every value has the very bits of `wasserstein_distance`'s (tested)."""
+    """`wasserstein_distance` of `ref` against each of `curs` (drift's windows) at once:
+    windows' cells are rows of (windows, cells) arrays, a block of windows at a time (about
+    `BLOCK` cells, so the temporaries stay in cache), each step one numpy call over the block;
+    the reference's quantities are computed once (`_ReferenceCells`). The same elementwise
+    operations, the same order of points in each cell (`_merge_order` finds the stable sort
+    without sorting), the same running sums and each window's totals summed over its own row
+    — so every value has the very bits of the per-window computation it replaced (tested
+    against it)."""
     if not curs:
         return []
-    edges = ref.edge_array
+    fixed = _ReferenceCells.of(ref)
+    step = max(1, BLOCK // fixed.edges.size)
+    found: list[Bounded] = []
+    for start in range(0, len(curs), step):
+        found += _block_distances(fixed, curs[start:start + step])
+    return found
+
+
+@dataclass(frozen=True)
+class _ReferenceCells:
+    """What `wasserstein_distances` needs of the reference, computed once for every window:
+    its cell proportions, the points of its open cells (`_cell_points`; an empty slot's at
+    its cell's right edge, the last cell's set per window), its tails and its part of the
+    interior gap (`_interior_gaps`)."""
+
+    summary: NumericSummary
+    edges: np.ndarray
+    r: np.ndarray
+    at: np.ndarray
+    mass: np.ndarray
+    below: float
+    above: float
+    ig: np.ndarray
+
+    @classmethod
+    def of(cls, ref: NumericSummary) -> _ReferenceCells:
+        edges = ref.edge_array
+        r = _cell_proportions(ref)
+        b = np.append(edges, np.nan)  # the last cell's end differs by window
+        at, mass = _cell_points(ref, b)
+        counts, sums, n = ref.counts, ref.sums, ref.count
+        below = max(edges[0] * counts[0] - sums[0], 0.0) / n
+        above = max(sums[-1] - edges[-1] * counts[-1], 0.0) / n
+        inner, low, high = slice(1, -1), edges[:-1], edges[1:]
+        o_r, mu_r = r[0::2][inner], _open_cell_means(ref)[inner]
+        ig = np.clip(o_r * (high - np.where(np.isnan(mu_r), high, mu_r)), 0.0,
+                     (high - low) * o_r)  # NaN in an empty cell: take b, so IG = 0
+        return cls(ref, edges, r, at, mass, below, above, ig)
+
+
+def _block_distances(fixed: _ReferenceCells, curs: list[NumericSummary]) -> list[Bounded]:
+    """`wasserstein_distances` of a block of windows."""
+    ref, edges, windows, cells = fixed.summary, fixed.edges, len(curs), fixed.edges.size + 1
     counts = np.stack([cur.counts for cur in curs]).astype(float)  # (windows, cells)
     totals = counts.sum(axis=1)  # whole numbers below 2**53: exact in any order
-    r, c = _cell_proportions(ref), counts / totals[:, None]
-    d_left = np.zeros((len(curs), edges.size + 1))
-    d_left[:, 1:] = np.cumsum(r - c, axis=1)[:, 1::2]
+    c = counts / totals[:, None]
+    d_left = np.zeros((windows, cells))
+    d_left[:, 1:] = np.cumsum(fixed.r - c, axis=1)[:, 1::2]
     lows, highs = np.stack([cur.lows for cur in curs]), np.stack([cur.highs for cur in curs])
     a = np.empty_like(d_left)
     b = np.empty_like(d_left)
     a[:, 1:], b[:, :-1] = edges, edges
     a[:, 0] = _first_present(ref.lows[0], lows[:, 0], edges[0], np.less)
     b[:, -1] = _first_present(ref.highs[-1], highs[:, -1], edges[-1], np.greater)
-    at, mass = _cell_points(ref, b[0])  # the points of empty slots go to each window's b
-    ref_at = np.where(mass[:, None, :] > 0, at[:, None, :], b[None, :, :])  # (3, windows, ·)
-    ref_mass = np.broadcast_to(mass[:, None, :], ref_at.shape)
+    points = np.empty((6, windows, cells))
+    jumps = np.empty((6, windows, cells))
+    points[:3] = fixed.at[:, None, :]
+    points[:3, :, -1] = np.where(fixed.mass[:, -1:] > 0, fixed.at[:, -1:], b[:, -1])
+    jumps[:3] = fixed.mass[:, None, :]
     open_counts = counts[:, 0::2]
     sums = np.stack([cur.sums for cur in curs])
-    cur_at, cur_mass = _cell_points_of(open_counts, sums, lows, highs, totals[:, None], b)
-    points = np.concatenate([ref_at, cur_at]).reshape(6, -1)
-    signed, absolute = _step_integrals(
-        a.reshape(-1), b.reshape(-1), d_left.reshape(-1), points,
-        np.concatenate([ref_mass, -cur_mass]).reshape(6, -1), _merge_order(points))
-    shape = d_left.shape
-    lower = np.sum(np.abs(signed.reshape(shape)), axis=1).tolist()
-    estimate = np.sum(absolute.reshape(shape), axis=1).tolist()
-    o_r = r[0::2]
+    points[3:], mass = _cell_points_of(open_counts, sums, lows, highs, totals[:, None], b)
+    np.negative(mass, out=jumps[3:])
+    at, jump = points.reshape(6, -1), jumps.reshape(6, -1)  # a column per cell
+    signed, absolute = _step_integrals(a.reshape(-1), b.reshape(-1), d_left.reshape(-1),
+                                       at, jump, _merge_order(at))
+    lower = np.sum(np.abs(signed.reshape(d_left.shape)), axis=1).tolist()
+    estimate = np.sum(absolute.reshape(d_left.shape), axis=1).tolist()
     with np.errstate(invalid="ignore", divide="ignore"):
         mu_c = np.where(open_counts > 0, sums / open_counts, np.nan)
-    gaps = (_tail_gaps(ref, counts, sums, totals, edges)
-            + _interior_gaps(edges, d_left, o_r, _open_cell_means(ref),
-                             c[:, 0::2], mu_c)).tolist()
+    gaps = (_tail_gaps(fixed, counts, sums, totals)
+            + _interior_gaps(fixed, d_left, c[:, 0::2], mu_c)).tolist()
     return [Bounded(min(max(e, lo), lo + gap), lo, lo + gap)
             for e, lo, gap in zip(estimate, lower, gaps, strict=True)]
 
@@ -231,7 +277,7 @@ def _merge_orders() -> np.ndarray:
     return orders
 
 
-_MERGE_ORDERS = _merge_orders()
+_MERGE_ORDERS = np.ascontiguousarray(_merge_orders().T)  # (6, 256): a row per position
 
 
 def _merge_order(at: np.ndarray) -> np.ndarray | None:
@@ -240,22 +286,21 @@ def _merge_order(at: np.ndarray) -> np.ndarray | None:
     first and its other two are in order or swapped, so the order is the merge of two sorted
     triples (a reference point first on ties, as a stable sort puts it) — one of
     `_MERGE_ORDERS`. None when a side's min is not its smallest point (not cells'
-    `_cell_points`): sort then."""
+    `_cell_points`, or NaN): sort then."""
     low_r, high_r, rest_r, low_c, high_c, rest_c = at
     if not bool(np.all(low_r <= high_r) and np.all(low_r <= rest_r)
                 and np.all(low_c <= high_c) and np.all(low_c <= rest_c)):
         return None
     x = (low_r, np.minimum(high_r, rest_r), np.maximum(high_r, rest_r))
     y = (low_c, np.minimum(high_c, rest_c), np.maximum(high_c, rest_c))
-    code = (high_r > rest_r).astype(np.intp) * 64
-    code += (high_c > rest_c).astype(np.intp) * 128
-    for i, weight in enumerate((1, 4, 16)):
-        below = (y[0] < x[i]).astype(np.intp)
-        below += y[1] < x[i]
-        below += y[2] < x[i]
-        below *= weight
-        code += below
-    return _MERGE_ORDERS[code].T
+    code = np.greater(high_r, rest_r).view(np.uint8) << 6  # codes fit a byte
+    code |= np.greater(high_c, rest_c).view(np.uint8) << 7
+    for i, shift in enumerate((0, 2, 4)):
+        below = np.less(y[0], x[i]).view(np.uint8)
+        below += np.less(y[1], x[i]).view(np.uint8)
+        below += np.less(y[2], x[i]).view(np.uint8)
+        code |= below << shift
+    return _MERGE_ORDERS[:, code]
 
 
 def _step_integrals(
@@ -263,37 +308,54 @@ def _step_integrals(
     order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
-    at the points `at` (shape (k, cells): the sort, running sums and totals run down the k
-    rows, each a vector operation over every cell; the same additions, in the same order, as
-    along a row of k). `order`: the stable sort order of `at` down its rows, when known."""
+    at the points `at` (shape (k, cells)): the points and jumps in the stable order of `at`
+    down its rows (`order` when known), then running sums and totals down the k rows, each a
+    vector operation over every cell — the same additions, in the same order, as along a row
+    of k (the order of ``np.cumsum`` and ``np.sum`` down axis 0). Points are clipped into
+    [a, b] as ``np.clip`` clips (`_clip`)."""
     if order is None:
         order = np.argsort(at, axis=0, kind="stable")
-    flat = order * at.shape[1]
-    flat += np.arange(at.shape[1])
-    points = np.empty((at.shape[0] + 2, at.shape[1]))
-    points[0], points[-1] = a, b
-    np.clip(np.take(at, flat), a, b, out=points[1:-1])
-    levels = np.empty((at.shape[0] + 1, at.shape[1]))
-    levels[0] = d_left
-    np.cumsum(np.take(jump, flat), axis=0, out=levels[1:])
-    levels[1:] += d_left
-    lengths = np.diff(points, axis=0)
-    return np.sum(lengths * levels, axis=0), np.sum(lengths * np.abs(levels), axis=0)
+    points = np.take_along_axis(at, order, axis=0)
+    jumps = np.take_along_axis(jump, order, axis=0)
+    previous = a
+    running = None
+    signed = absolute = None
+    for k in range(at.shape[0] + 1):
+        point = _clip(points[k], a, b) if k < at.shape[0] else b
+        length = point - previous
+        if k == 0:
+            level = d_left
+            signed, absolute = length * level, length * np.abs(level)
+        else:
+            running = jumps[0].copy() if running is None else running + jumps[k - 1]
+            level = running + d_left
+            signed += length * level
+            absolute += length * np.abs(level)
+        previous = point
+    assert signed is not None and absolute is not None
+    return signed, absolute
 
 
-def _tail_gaps(ref: NumericSummary, counts: np.ndarray, sums: np.ndarray,
-               totals: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """`_tail_gap` of each window (a row of `counts` and `sums`, `totals` values each)."""
-    r_counts, r_sums, n = ref.counts, ref.sums, ref.count
-    below_r = max(edges[0] * r_counts[0] - r_sums[0], 0.0) / n
-    above_r = max(r_sums[-1] - edges[-1] * r_counts[-1], 0.0) / n
-    below_c = np.maximum(edges[0] * counts[:, 0] - sums[:, 0], 0.0) / totals
-    above_c = np.maximum(sums[:, -1] - edges[-1] * counts[:, -1], 0.0) / totals
-    return 2 * np.minimum(below_r, below_c) + 2 * np.minimum(above_r, above_c)
+def _clip(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``np.clip(values, low, high)`` without NaN in `low` and `high`: numpy's clip takes
+    ``x > low ? x : low`` and then ``y < high ? y : high`` (NaN kept), which are
+    ``np.maximum(low, x)`` and ``np.minimum(high, y)`` bit for bit, signed zeros included
+    (tested) — as ufunc calls with two arguments, without clip's slower broadcasting path."""
+    return np.minimum(high, np.maximum(low, values))
 
 
-def _interior_gaps(edges: np.ndarray, d_left: np.ndarray, o_r: np.ndarray, mu_r: np.ndarray,
-                   o_c: np.ndarray, mu_c: np.ndarray) -> np.ndarray:
+def _tail_gaps(fixed: _ReferenceCells, counts: np.ndarray, sums: np.ndarray,
+               totals: np.ndarray) -> np.ndarray:
+    """Per window (a row of `counts` and `sums`, `totals` values each): outside [e0, em] D has
+    one sign unless both samples have values there."""
+    edges = fixed.edges
+    below = np.maximum(edges[0] * counts[:, 0] - sums[:, 0], 0.0) / totals
+    above = np.maximum(sums[:, -1] - edges[-1] * counts[:, -1], 0.0) / totals
+    return 2 * np.minimum(fixed.below, below) + 2 * np.minimum(fixed.above, above)
+
+
+def _interior_gaps(fixed: _ReferenceCells, d_left: np.ndarray, o_c: np.ndarray,
+                   mu_c: np.ndarray) -> np.ndarray:
     """Per window (a row of `d_left`, `o_c`, `mu_c`), a bound on the sum over interior cells
     (a, b) of ``integral |D| - |integral D|``.
 
@@ -301,14 +363,14 @@ def _interior_gaps(edges: np.ndarray, d_left: np.ndarray, o_r: np.ndarray, mu_r:
     ``integral D+ <= min(IG_ref + w max(D(a), 0), w max(D(a) + o_ref, 0))``,
     ``integral D- <= min(IG_cur + w max(-D(a), 0), w max(o_cur - D(a), 0))``, and the gap is
     ``2 min(integral D+, integral D-)``. The interior cells lie between the reference's
-    edges, the same in every window: the reference's terms are computed once.
+    edges, the same in every window: IG_ref is the reference's (`_ReferenceCells`).
     """
     inner = slice(1, -1)
-    a, b, d = edges[:-1], edges[1:], d_left[:, inner]
-    o_r, o_c, width = o_r[inner], o_c[:, inner], b - a
-    mu_r, mu_c = mu_r[inner], mu_c[:, inner]  # NaN in an empty cell: take b, so IG = 0
-    ig_r = np.clip(o_r * (b - np.where(np.isnan(mu_r), b, mu_r)), 0.0, width * o_r)
+    a, b, d = fixed.edges[:-1], fixed.edges[1:], d_left[:, inner]
+    o_r, o_c, width = fixed.r[0::2][inner], o_c[:, inner], b - a
+    mu_c = mu_c[:, inner]  # NaN in an empty cell: take b, so IG = 0
     ig_c = np.clip(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0, width * o_c)
-    positive = np.minimum(ig_r + width * np.maximum(d, 0), width * np.maximum(d + o_r, 0))
+    positive = np.minimum(fixed.ig + width * np.maximum(d, 0),
+                          width * np.maximum(d + o_r, 0))
     negative = np.minimum(ig_c + width * np.maximum(-d, 0), width * np.maximum(o_c - d, 0))
     return np.sum(2 * np.minimum(positive, negative), axis=1)
