@@ -138,11 +138,30 @@ def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> li
     if not curs:
         return []
     fixed = _ReferenceCells.of(ref)
+    cells = _WindowCells(np.stack([cur.counts for cur in curs]).astype(float),
+                         np.stack([cur.sums for cur in curs]),
+                         np.stack([cur.lows for cur in curs]),
+                         np.stack([cur.highs for cur in curs]))
     step = max(1, BLOCK // fixed.edges.size)
     found: list[Bounded] = []
     for start in range(0, len(curs), step):
-        found += _block_distances(fixed, curs[start:start + step])
+        found += _block_distances(fixed, cells.rows(slice(start, start + step)))
     return found
+
+
+@dataclass(frozen=True)
+class _WindowCells:
+    """Windows' cells, a row per window: counts (as floats) of every cell, sums, lows and
+    highs of the open ones."""
+
+    counts: np.ndarray
+    sums: np.ndarray
+    lows: np.ndarray
+    highs: np.ndarray
+
+    def rows(self, windows: slice) -> _WindowCells:
+        return _WindowCells(self.counts[windows], self.sums[windows], self.lows[windows],
+                            self.highs[windows])
 
 
 @dataclass(frozen=True)
@@ -177,29 +196,28 @@ class _ReferenceCells:
         return cls(ref, edges, r, at, mass, below, above, ig)
 
 
-def _block_distances(fixed: _ReferenceCells, curs: list[NumericSummary]) -> list[Bounded]:
+def _block_distances(fixed: _ReferenceCells, block: _WindowCells) -> list[Bounded]:
     """`wasserstein_distances` of a block of windows."""
-    ref, edges, windows, cells = fixed.summary, fixed.edges, len(curs), fixed.edges.size + 1
-    counts = np.stack([cur.counts for cur in curs]).astype(float)  # (windows, cells)
+    ref, edges = fixed.summary, fixed.edges
+    counts, sums, lows, highs = block.counts, block.sums, block.lows, block.highs
     totals = counts.sum(axis=1)  # whole numbers below 2**53: exact in any order
     c = counts / totals[:, None]
-    d_left = np.zeros((windows, cells))
+    d_left = np.zeros((counts.shape[0], edges.size + 1))
     d_left[:, 1:] = np.cumsum(fixed.r - c, axis=1)[:, 1::2]
-    lows, highs = np.stack([cur.lows for cur in curs]), np.stack([cur.highs for cur in curs])
     a = np.empty_like(d_left)
     b = np.empty_like(d_left)
     a[:, 1:], b[:, :-1] = edges, edges
     a[:, 0] = _first_present(ref.lows[0], lows[:, 0], edges[0], np.less)
     b[:, -1] = _first_present(ref.highs[-1], highs[:, -1], edges[-1], np.greater)
-    points = np.empty((6, windows, cells))
-    jumps = np.empty((6, windows, cells))
+    points = np.empty((6, *d_left.shape))
+    jumps = np.empty((6, *d_left.shape))
     points[:3] = fixed.at[:, None, :]
     points[:3, :, -1] = np.where(fixed.mass[:, -1:] > 0, fixed.at[:, -1:], b[:, -1])
     jumps[:3] = fixed.mass[:, None, :]
     open_counts = counts[:, 0::2]
-    sums = np.stack([cur.sums for cur in curs])
-    points[3:], mass = _cell_points_of(open_counts, sums, lows, highs, totals[:, None], b)
-    np.negative(mass, out=jumps[3:])
+    _cell_points_into(open_counts, sums, lows, highs, totals[:, None], b, points[3:],
+                      jumps[3:])
+    np.negative(jumps[3:], out=jumps[3:])
     at, jump = points.reshape(6, -1), jumps.reshape(6, -1)  # a column per cell
     signed, absolute = _step_integrals(a.reshape(-1), b.reshape(-1), d_left.reshape(-1),
                                        at, jump, _merge_order(at))
@@ -248,13 +266,24 @@ def _cell_points_of(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high: 
                     ) -> tuple[np.ndarray, np.ndarray]:
     """`_cell_points` of open cells' arrays of any shape (a window per row), `total` values
     each: shape (3, *cells)."""
+    at, mass = np.empty((3, *count.shape)), np.empty((3, *count.shape))
+    _cell_points_into(count, sums, low, high, total, fallback, at, mass)
+    return at, mass
+
+
+def _cell_points_into(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high: np.ndarray,
+                      total: np.ndarray | int, fallback: np.ndarray, at: np.ndarray,
+                      mass: np.ndarray) -> None:
+    """`_cell_points_of` written into `at` and `mass` (each (3, *cells))."""
     with np.errstate(invalid="ignore", divide="ignore"):
         rest = (sums - low - high) / (count - 2)
     rest[np.isnan(rest)] = 0.0  # no third value (a mass of 0); ±inf is clipped to low / high
-    at = np.array([low, high, np.clip(rest, low, high)])
-    mass = np.array([np.minimum(count, 1), (count >= 2).astype(float),
-                     np.maximum(count - 2, 0)]) / total
-    return np.where(mass > 0, at, fallback), mass
+    np.divide(np.minimum(count, 1), total, out=mass[0])
+    np.divide(count >= 2, total, out=mass[1])
+    np.divide(np.maximum(count - 2, 0), total, out=mass[2])
+    for row, value in enumerate((low, high, np.clip(rest, low, high))):
+        at[row] = fallback
+        np.copyto(at[row], value, where=mass[row] > 0)
 
 
 def _merge_orders() -> np.ndarray:
@@ -291,15 +320,19 @@ def _merge_order(at: np.ndarray) -> np.ndarray | None:
     if not bool(np.all(low_r <= high_r) and np.all(low_r <= rest_r)
                 and np.all(low_c <= high_c) and np.all(low_c <= rest_c)):
         return None
-    x = (low_r, np.minimum(high_r, rest_r), np.maximum(high_r, rest_r))
-    y = (low_c, np.minimum(high_c, rest_c), np.maximum(high_c, rest_c))
+    x = np.empty((3, 1, at.shape[1]))  # each side's points in order
+    y = np.empty((1, 3, at.shape[1]))
+    x[0, 0], y[0, 0] = low_r, low_c
+    np.minimum(high_r, rest_r, out=x[1, 0])
+    np.maximum(high_r, rest_r, out=x[2, 0])
+    np.minimum(high_c, rest_c, out=y[0, 1])
+    np.maximum(high_c, rest_c, out=y[0, 2])
+    below = np.less(y, x).view(np.uint8).sum(axis=1, dtype=np.uint8)  # (3, cells)
     code = np.greater(high_r, rest_r).view(np.uint8) << 6  # codes fit a byte
     code |= np.greater(high_c, rest_c).view(np.uint8) << 7
-    for i, shift in enumerate((0, 2, 4)):
-        below = np.less(y[0], x[i]).view(np.uint8)
-        below += np.less(y[1], x[i]).view(np.uint8)
-        below += np.less(y[2], x[i]).view(np.uint8)
-        code |= below << shift
+    code |= below[0]
+    code |= below[1] << 2
+    code |= below[2] << 4
     return _MERGE_ORDERS[:, code]
 
 
@@ -315,25 +348,23 @@ def _step_integrals(
     [a, b] as ``np.clip`` clips (`_clip`)."""
     if order is None:
         order = np.argsort(at, axis=0, kind="stable")
-    points = np.take_along_axis(at, order, axis=0)
-    jumps = np.take_along_axis(jump, order, axis=0)
-    previous = a
-    running = None
-    signed = absolute = None
-    for k in range(at.shape[0] + 1):
-        point = _clip(points[k], a, b) if k < at.shape[0] else b
-        length = point - previous
-        if k == 0:
-            level = d_left
-            signed, absolute = length * level, length * np.abs(level)
-        else:
-            running = jumps[0].copy() if running is None else running + jumps[k - 1]
-            level = running + d_left
-            signed += length * level
-            absolute += length * np.abs(level)
-        previous = point
-    assert signed is not None and absolute is not None
-    return signed, absolute
+    k, cells = at.shape
+    flat = order * cells
+    flat += np.arange(cells)
+    points = np.empty((k + 2, cells))
+    points[0], points[-1] = a, b
+    inner = points[1:-1]
+    np.take(at, flat, out=inner, mode="clip")  # "clip": unbuffered (indices are in range)
+    np.maximum(a, inner, out=inner)  # np.clip(·, a, b): see `_clip`
+    np.minimum(b, inner, out=inner)
+    levels = np.empty((k + 1, cells))
+    levels[0] = d_left
+    np.take(jump, flat, out=levels[1:], mode="clip")
+    for row in range(2, k + 1):  # np.cumsum down axis 0, row by row (the same additions)
+        np.add(levels[row - 1], levels[row], out=levels[row])
+    levels[1:] += d_left
+    lengths = np.diff(points, axis=0)
+    return np.sum(lengths * levels, axis=0), np.sum(lengths * np.abs(levels), axis=0)
 
 
 def _clip(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
