@@ -140,6 +140,7 @@ CURRENTS = [
     _series([None, 1.0, None, float("nan"), 3.0]),  # nulls and NaN beside values
     _series(RNG.standard_t(1.5, 2_000) * 40),  # heavy tails
     _series(np.r_[RNG.normal(0, 1, 50), [0.0] * 500]),  # one value in most of the mass
+    _series([-0.0, 0.0, 0.0, -0.0, 1.0, -0.0]),  # signed zeros
 ]
 REFERENCES = {
     "continuous with ties, NaN and nulls": _series(
@@ -149,6 +150,7 @@ REFERENCES = {
     "one value": _series([2.0] * 500),
     "two values": _series([1.0] * 300 + [4.0] * 20),
     "tiny": _series([3.0, -1.0, 8.5]),
+    "signed zeros": _series([-0.0] * 50 + [0.0] * 50 + [1.0] * 10 + [-1.0] * 3),
 }
 
 
@@ -235,3 +237,37 @@ def test_batched_p_values_have_the_bits_of_one_column_at_a_time() -> None:
     numeric = column_p_values(ref, curs)
     assert numeric[-1] == ("ks", None) and numeric[-2] == ("ks", None)  # no finite values
     assert all(p is not None for _, p in numeric[:-2])
+
+
+def test_ks_p_value_in_plain_python_has_numpys_bits() -> None:
+    """`ks_p_value` rounds, takes roots and clips without numpy calls: the same bits as the
+    numpy expressions it replaced, at both sides of the exact/limiting cut-over."""
+    from evalctl.checks.ecdf import EXACT_KS_MAX_N, _unit, kolmogorov_sf, ks_p_value
+
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        n_ref, n_cur = (int(v) for v in rng.integers(30_000, 2_000_000, 2))
+        statistic = float(rng.choice([rng.random() * 0.02, rng.random(), 0.0]))
+        en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)
+        assert en > EXACT_KS_MAX_N
+        root = float(np.sqrt(en))
+        want = float(np.clip(kolmogorov_sf((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
+        assert _bits(ks_p_value(statistic, n_ref, n_cur)) == _bits(want)
+    for value in (-0.0, 0.0, 1e-300, 0.5, 1.0, 1.5, -2.0, float("inf")):
+        assert _bits(_unit(value)) == _bits(float(np.clip(value, 0.0, 1.0)))
+    assert math.isnan(_unit(float("nan")))
+    for n in (5, 6, 7, 2_500, 20_000):  # en = n / 2 (x.5 rounds to even, as np.round)
+        assert ks_p_value(0.1, n, n) == pytest.approx(ks_p_value(0.1, n, n))
+
+
+def test_clipping_by_maximum_then_minimum_is_numpys_clip() -> None:
+    """`_step_integrals` clips points with np.maximum then np.minimum: np.clip's bits."""
+    import itertools
+
+    values = [-0.0, 0.0, -1.0, 1.0, 2.0, np.nan]
+    for size in (1, 7, 100):
+        for x, low, high in itertools.product(values, repeat=3):
+            v, lo, hi = (np.full(size, t) for t in (x, low, high))
+            with np.errstate(invalid="ignore"):
+                assert np.minimum(np.maximum(v, lo), hi).tobytes() == \
+                    np.clip(v, lo, hi).tobytes()

@@ -87,14 +87,22 @@ def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
     1% of scipy's value wherever p > 1e-4 (and of no practical difference below: p-values are
     reported beside the effect sizes, never deciding) — scipy's exact tail takes up to 0.4 s
     per call at en = 500,000, ten windows of thirty columns would take minutes."""
-    en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)
+    en = max(float(round(n_ref * n_cur / (n_ref + n_cur))), 1.0)  # half to even, as np.round
     if en > EXACT_KS_MAX_N:
-        root = float(np.sqrt(en))
-        return float(np.clip(kolmogorov_sf((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
+        root = math.sqrt(en)
+        return _unit(kolmogorov_sf((root + 0.12 + 0.11 / root) * statistic))
     # scipy is imported only when this is computed (start-up time)
     from scipy.stats import kstwo
 
-    return float(np.clip(kstwo.sf(statistic, en), 0.0, 1.0))
+    return _unit(float(kstwo.sf(statistic, en)))
+
+
+def _unit(value: float) -> float:
+    """``float(np.clip(value, 0.0, 1.0))`` of a Python float, without numpy's call (-0.0
+    and NaN kept, as there: tested)."""
+    if value < 0.0:
+        return 0.0
+    return 1.0 if value > 1.0 else value
 
 
 KOLMOGOROV_CUTOVER = 0.82  # below it the complementary (theta-function) series converges faster
@@ -345,7 +353,7 @@ def _step_integrals(
     down its rows (`order` when known), then running sums and totals down the k rows, each a
     vector operation over every cell — the same additions, in the same order, as along a row
     of k (the order of ``np.cumsum`` and ``np.sum`` down axis 0). Points are clipped into
-    [a, b] as ``np.clip`` clips (`_clip`)."""
+    [a, b] as ``np.clip`` clips."""
     if order is None:
         order = np.argsort(at, axis=0, kind="stable")
     k, cells = at.shape
@@ -355,8 +363,8 @@ def _step_integrals(
     points[0], points[-1] = a, b
     inner = points[1:-1]
     np.take(at, flat, out=inner, mode="clip")  # "clip": unbuffered (indices are in range)
-    np.maximum(a, inner, out=inner)  # np.clip(·, a, b): see `_clip`
-    np.minimum(b, inner, out=inner)
+    np.maximum(inner, a, out=inner)  # np.clip(·, a, b) bit for bit (signed zeros, NaN:
+    np.minimum(inner, b, out=inner)  # tested), without clip's slower broadcasting path
     levels = np.empty((k + 1, cells))
     levels[0] = d_left
     np.take(jump, flat, out=levels[1:], mode="clip")
@@ -364,15 +372,10 @@ def _step_integrals(
         np.add(levels[row - 1], levels[row], out=levels[row])
     levels[1:] += d_left
     lengths = np.diff(points, axis=0)
-    return np.sum(lengths * levels, axis=0), np.sum(lengths * np.abs(levels), axis=0)
-
-
-def _clip(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """``np.clip(values, low, high)`` without NaN in `low` and `high`: numpy's clip takes
-    ``x > low ? x : low`` and then ``y < high ? y : high`` (NaN kept), which are
-    ``np.maximum(low, x)`` and ``np.minimum(high, y)`` bit for bit, signed zeros included
-    (tested) — as ufunc calls with two arguments, without clip's slower broadcasting path."""
-    return np.minimum(high, np.maximum(low, values))
+    terms = np.multiply(lengths, levels, out=points[1:])  # the points are spent: reuse them
+    signed = np.sum(terms, axis=0)
+    np.multiply(lengths, np.abs(levels, out=levels), out=terms)
+    return signed, np.sum(terms, axis=0)
 
 
 def _tail_gaps(fixed: _ReferenceCells, counts: np.ndarray, sums: np.ndarray,
