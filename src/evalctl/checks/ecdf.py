@@ -139,7 +139,7 @@ def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> li
     windows' cells are rows of (windows, cells) arrays, a block of windows at a time (about
     `BLOCK` cells, so the temporaries stay in cache), each step one numpy call over the block;
     the reference's quantities are computed once (`_ReferenceCells`). The same elementwise
-    operations, the same order of points in each cell (`_merge_order` finds the stable sort
+    operations, the same order of points in each cell (`_merge_codes` finds the stable sort
     without sorting), the same running sums and each window's totals summed over its own row
     — so every value has the very bits of the per-window computation it replaced (tested
     against it)."""
@@ -228,7 +228,7 @@ def _block_distances(fixed: _ReferenceCells, block: _WindowCells) -> list[Bounde
     np.negative(jumps[3:], out=jumps[3:])
     at, jump = points.reshape(6, -1), jumps.reshape(6, -1)  # a column per cell
     signed, absolute = _step_integrals(a.reshape(-1), b.reshape(-1), d_left.reshape(-1),
-                                       at, jump, _merge_order(at))
+                                       at, jump, _merge_codes(at))
     lower = np.sum(np.abs(signed.reshape(d_left.shape)), axis=1).tolist()
     estimate = np.sum(absolute.reshape(d_left.shape), axis=1).tolist()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -314,15 +314,23 @@ def _merge_orders() -> np.ndarray:
     return orders
 
 
-_MERGE_ORDERS = np.ascontiguousarray(_merge_orders().T)  # (6, 256): a row per position
+_MERGE_ROWS = _merge_orders()  # (256, 6): a code's order
+_MERGE_ORDERS = np.ascontiguousarray(_MERGE_ROWS.T)  # (6, 256): a row per position
 
 
 def _merge_order(at: np.ndarray) -> np.ndarray | None:
-    """``np.argsort(at, axis=0, kind="stable")`` of a cell's six points (rows: the reference's
-    min, max and third point, then the current's), without a sort: each side's min comes
-    first and its other two are in order or swapped, so the order is the merge of two sorted
-    triples (a reference point first on ties, as a stable sort puts it) — one of
-    `_MERGE_ORDERS`. None when a side's min is not its smallest point (not cells'
+    """``np.argsort(at, axis=0, kind="stable")`` of cells' six points (`_merge_codes`), or
+    None when they are not cells' points."""
+    codes = _merge_codes(at)
+    return None if codes is None else _MERGE_ORDERS[:, codes]
+
+
+def _merge_codes(at: np.ndarray) -> np.ndarray | None:
+    """Per cell, the code (`_merge_orders`) of ``np.argsort(at, axis=0, kind="stable")`` of
+    its six points (rows: the reference's min, max and third point, then the current's),
+    without a sort: each side's min comes first and its other two are in order or swapped,
+    so the order is the merge of two sorted triples (a reference point first on ties, as a
+    stable sort puts it). None when a side's min is not its smallest point (not cells'
     `_cell_points`, or NaN): sort then."""
     low_r, high_r, rest_r, low_c, high_c, rest_c = at
     if not bool(np.all(low_r <= high_r) and np.all(low_r <= rest_r)
@@ -341,24 +349,27 @@ def _merge_order(at: np.ndarray) -> np.ndarray | None:
     code |= below[0]
     code |= below[1] << 2
     code |= below[2] << 4
-    return _MERGE_ORDERS[:, code]
+    return code
 
 
 def _step_integrals(
     a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray,
-    order: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
     at the points `at` (shape (k, cells)): the points and jumps in the stable order of `at`
-    down its rows (`order` when known), then running sums and totals down the k rows, each a
+    down its rows (`_MERGE_ROWS` of `codes` when known), then running sums and totals down
+    the k rows, each a
     vector operation over every cell — the same additions, in the same order, as along a row
     of k (the order of ``np.cumsum`` and ``np.sum`` down axis 0). Points are clipped into
     [a, b] as ``np.clip`` clips."""
-    if order is None:
-        order = np.argsort(at, axis=0, kind="stable")
     k, cells = at.shape
-    flat = order * cells
-    flat += np.arange(cells)
+    flat = np.empty((k, cells), dtype=np.intp)  # where each position's point is in `at`
+    if codes is None:
+        np.multiply(np.argsort(at, axis=0, kind="stable"), cells, out=flat)
+        flat += np.arange(cells)
+    else:  # a code's order scaled to rows of `at`, gathered a cell at a time
+        np.add(np.take(_MERGE_ROWS * cells, codes, axis=0).T, np.arange(cells), out=flat)
     points = np.empty((k + 2, cells))
     points[0], points[-1] = a, b
     inner = points[1:-1]
