@@ -289,7 +289,8 @@ def _cell_points_into(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high
     np.divide(np.minimum(count, 1), total, out=mass[0])
     np.divide(count >= 2, total, out=mass[1])
     np.divide(np.maximum(count - 2, 0), total, out=mass[2])
-    for row, value in enumerate((low, high, np.clip(rest, low, high))):
+    np.minimum(np.maximum(rest, low, out=rest), high, out=rest)  # np.clip's bits: tested
+    for row, value in enumerate((low, high, rest)):
         at[row] = fallback
         np.copyto(at[row], value, where=mass[row] > 0)
 
@@ -414,7 +415,8 @@ def _interior_gaps(fixed: _ReferenceCells, d_left: np.ndarray, o_c: np.ndarray,
     a, b, d = fixed.edges[:-1], fixed.edges[1:], d_left[:, inner]
     o_r, o_c, width = fixed.r[0::2][inner], o_c[:, inner], b - a
     mu_c = mu_c[:, inner]  # NaN in an empty cell: take b, so IG = 0
-    ig_c = np.clip(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0, width * o_c)
+    ig_c = np.maximum(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0)  # np.clip's bits
+    np.minimum(ig_c, width * o_c, out=ig_c)
     positive = np.minimum(fixed.ig + width * np.maximum(d, 0),
                           width * np.maximum(d + o_r, 0))
     negative = np.minimum(ig_c + width * np.maximum(-d, 0), width * np.maximum(o_c - d, 0))
