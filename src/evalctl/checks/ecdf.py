@@ -265,24 +265,17 @@ def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, n
     the sample. Empty slots have mass 0 at `fallback`.
     """
     cells = s.cells
-    return _cell_points_of(cells.counts[0::2], cells.sums, cells.lows, cells.highs, s.count,
-                           fallback)
-
-
-def _cell_points_of(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    total: np.ndarray | int, fallback: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """`_cell_points` of open cells' arrays of any shape (a window per row), `total` values
-    each: shape (3, *cells)."""
+    count = cells.counts[0::2]
     at, mass = np.empty((3, *count.shape)), np.empty((3, *count.shape))
-    _cell_points_into(count, sums, low, high, total, fallback, at, mass)
+    _cell_points_into(count, cells.sums, cells.lows, cells.highs, s.count, fallback, at, mass)
     return at, mass
 
 
 def _cell_points_into(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high: np.ndarray,
                       total: np.ndarray | int, fallback: np.ndarray, at: np.ndarray,
                       mass: np.ndarray) -> None:
-    """`_cell_points_of` written into `at` and `mass` (each (3, *cells))."""
+    """`_cell_points` of open cells' arrays of any shape (a window per row, `total` values
+    each), written into `at` and `mass` (each (3, *cells))."""
     with np.errstate(invalid="ignore", divide="ignore"):
         rest = (sums - low - high) / (count - 2)
     rest[np.isnan(rest)] = 0.0  # no third value (a mass of 0); ±inf is clipped to low / high
@@ -360,10 +353,9 @@ def _step_integrals(
     """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
     at the points `at` (shape (k, cells)): the points and jumps in the stable order of `at`
     down its rows (`_MERGE_ROWS` of `codes` when known), then running sums and totals down
-    the k rows, each a
-    vector operation over every cell — the same additions, in the same order, as along a row
-    of k (the order of ``np.cumsum`` and ``np.sum`` down axis 0). Points are clipped into
-    [a, b] as ``np.clip`` clips."""
+    the k rows, each a vector operation over every cell — the same additions, in the same
+    order, as along a row of k (the order of ``np.cumsum`` and ``np.sum`` down axis 0).
+    Points are clipped into [a, b] as ``np.clip`` clips."""
     k, cells = at.shape
     flat = np.empty((k, cells), dtype=np.intp)  # where each position's point is in `at`
     if codes is None:
@@ -397,7 +389,9 @@ def _tail_gaps(fixed: _ReferenceCells, counts: np.ndarray, sums: np.ndarray,
     edges = fixed.edges
     below = np.maximum(edges[0] * counts[:, 0] - sums[:, 0], 0.0) / totals
     above = np.maximum(sums[:, -1] - edges[-1] * counts[:, -1], 0.0) / totals
-    return 2 * np.minimum(fixed.below, below) + 2 * np.minimum(fixed.above, above)
+    # Python's min(ref, cur), as the per-window code took it: the reference's unless less
+    return (2 * np.where(below < fixed.below, below, fixed.below)
+            + 2 * np.where(above < fixed.above, above, fixed.above))
 
 
 def _interior_gaps(fixed: _ReferenceCells, d_left: np.ndarray, o_c: np.ndarray,
