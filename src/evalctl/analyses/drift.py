@@ -30,6 +30,7 @@ from evalctl.analyses.skew import (
     reference_summaries,
 )
 from evalctl.checks import find_onset, mark_insufficient
+from evalctl.checks.aggregate import column_p_values
 from evalctl.checks.evaluate import window_scores
 from evalctl.checks.measure import Score
 from evalctl.checks.multivariate import ClassifierTestOptions, require_sklearn
@@ -92,11 +93,13 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
         store, model, (ref_sel, ref_lf), (cur_sel, cur_lf), kinds, settings, windows, engine,
         spark)
     series: dict[str, list[dict[str, Any]]] = {c: [] for c in kinds}
-    computed = _window_scores(kinds, ref_summary, list(per_window.values()), settings)
+    computed, p_values = _window_scores(kinds, ref_summary, list(per_window.values()),
+                                        settings)
     for slot, (start, summaries) in enumerate(per_window.items()):
         # a window keeps only the verdict: no sides' counts or summary lines to describe
         judged = judge_features(kinds, ref_summary, summaries, settings, chunks,
-                                described=False, computed=computed[slot])
+                                described=False, computed=computed[slot],
+                                p_values=p_values[slot])
         lo, hi, rows = bounds[start]
         for result in judged:
             series[result["feature"]].append(
@@ -127,17 +130,21 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
 
 def _window_scores(kinds: dict[str, str], ref: dict[str, Summary],
                    windows: list[dict[str, Summary]], settings: DriftSettings
-                   ) -> list[dict[str, Score]]:
+                   ) -> tuple[list[dict[str, Score]], list[dict[str, tuple[str, float | None]]]]:
     """Per window, the raw scores of the columns whose measure compares every window with the
-    reference at once (`evalctl.checks.evaluate.window_scores`: the same scores)."""
+    reference at once (`evalctl.checks.evaluate.window_scores`: the same scores), and every
+    column's test and p-value (`evalctl.checks.aggregate.column_p_values`: the same)."""
     found: list[dict[str, Score]] = [{} for _ in windows]
+    tested: list[dict[str, tuple[str, float | None]]] = [{} for _ in windows]
     for column, kind in kinds.items():
-        scores = window_scores(ref[column], [w[column] for w in windows], kind,
-                               method_for(column, kind, settings))
+        curs = [w[column] for w in windows]
+        scores = window_scores(ref[column], curs, kind, method_for(column, kind, settings))
         for slot, score in enumerate(scores):
             if score is not None:
                 found[slot][column] = score
-    return found
+        for slot, p_value in enumerate(column_p_values(ref[column], curs)):
+            tested[slot][column] = p_value
+    return found, tested
 
 
 Bounds = dict[Any, tuple[datetime, datetime, int]]

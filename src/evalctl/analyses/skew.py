@@ -208,19 +208,22 @@ def _merge_all(parts: list[Summary]) -> Summary:
 
 def judge_features(kinds: dict[str, str], ref: dict[str, Summary], cur: dict[str, Summary],
                    settings: DriftSettings, chunks: list[dict[str, Summary]] | None,
-                   described: bool = True, computed: dict[str, Score] | None = None
+                   described: bool = True, computed: dict[str, Score] | None = None,
+                   p_values: dict[str, tuple[str, float | None]] | None = None
                    ) -> list[dict[str, Any]]:
     """One result per column: its distribution measure, raised by data-quality alerts, with
     the p-value of the test matching its kind and its BH adjustment across the columns
     (reported beside the effect size, never deciding: `evalctl.checks.aggregate`).
     `described`: with both sides' counts and summary line (`evaluate_feature`; drift's
     windows keep only the verdict); `computed`: measures' raw scores already computed, by
-    column (`evalctl.checks.evaluate.window_scores`)."""
+    column (`evalctl.checks.evaluate.window_scores`); `p_values`: every column's test and
+    p-value already computed (`evalctl.checks.aggregate.column_p_values`)."""
     computed = computed or {}
     results = [judge_feature(c, k, ref[c], cur[c], settings, chunks, described, computed.get(c))
                for c, k in kinds.items()]
     gate_pvalues(results, settings)
-    attach_p_values(results, {c: column_p_value(ref[c], cur[c]) for c in kinds})
+    attach_p_values(results, p_values if p_values is not None else
+                    {c: column_p_value(ref[c], cur[c]) for c in kinds})
     return results
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalctl.checks.distribution import bucket_counts
-from evalctl.checks.ecdf import ks_p_value, ks_statistic
+from evalctl.checks.ecdf import ks_p_value, ks_statistic, ks_statistics
 from evalctl.checks.histogram import chi_square
 from evalctl.checks.series import adjust_pvalues_bh
 from evalctl.stats.summary import NumericSummary, Summary
@@ -30,17 +30,39 @@ def column_p_value(ref: Summary, cur: Summary) -> tuple[str, float | None]:
     values) for numeric columns, Pearson's chi-square of homogeneity over the reference
     buckets for categorical ones. None when either side has no values (or an error)."""
     test = "ks" if isinstance(ref, NumericSummary) else "chi_square"
-    if ref.error or cur.error or ref.kind != cur.kind or not ref.count or not cur.count:
+    if not _testable(ref, cur):
         return test, None
     if isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary):
-        if ref.edges != cur.edges:
-            return test, None
         return test, ks_p_value(ks_statistic(ref, cur).value, ref.count, cur.count)
     r, _ = bucket_counts(ref)
     c, _ = bucket_counts(cur)
     if len(r) != len(c):
         return test, None
     return test, chi_square(r, c)[1]
+
+
+def column_p_values(ref: Summary, curs: list[Summary]) -> list[tuple[str, float | None]]:
+    """`column_p_value` of `ref` against each of `curs` (drift's windows): a numeric column's
+    KS statistics from one running sum over every window's cells (`ks_statistics`, the same
+    bits); a categorical column's tests one by one (a few buckets each)."""
+    if not isinstance(ref, NumericSummary):
+        return [column_p_value(ref, cur) for cur in curs]
+    found: list[tuple[str, float | None]] = [("ks", None)] * len(curs)
+    sound = [(i, cur) for i, cur in enumerate(curs)
+             if isinstance(cur, NumericSummary) and _testable(ref, cur)]
+    if sound:
+        statistics = ks_statistics(ref, [cur for _, cur in sound]).tolist()
+        for (i, cur), statistic in zip(sound, statistics, strict=True):
+            found[i] = ("ks", ks_p_value(statistic, ref.count, cur.count))
+    return found
+
+
+def _testable(ref: Summary, cur: Summary) -> bool:
+    """Both sides hold values of the same kind and binning (`column_p_value` tests them)."""
+    if ref.error or cur.error or ref.kind != cur.kind or not ref.count or not cur.count:
+        return False
+    return not (isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary)
+                and ref.edges != cur.edges)
 
 
 def attach_p_values(results: list[dict[str, Any]],

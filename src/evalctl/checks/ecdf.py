@@ -67,6 +67,15 @@ def ks_statistic(ref: NumericSummary, cur: NumericSummary) -> Bounded:
     return Bounded(lower, lower, min(upper, 1.0))
 
 
+def ks_statistics(ref: NumericSummary, curs: list[NumericSummary]) -> np.ndarray:
+    """`ks_statistic(ref, cur).value` (the attained statistic) of each of `curs` (drift's
+    windows, binned as `ref`) at once: one running sum down every window's cells, a row per
+    window (the same bits)."""
+    counts = np.stack([cur.counts for cur in curs]).astype(float)
+    c = counts / counts.sum(axis=1)[:, None]  # whole numbers: each row's total is exact
+    return np.max(np.abs(np.cumsum(_cell_proportions(ref) - c, axis=1)), axis=1)
+
+
 EXACT_KS_MAX_N = 10_000  # above this effective size the limiting distribution is used
 
 
@@ -78,14 +87,22 @@ def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
     1% of scipy's value wherever p > 1e-4 (and of no practical difference below: p-values are
     reported beside the effect sizes, never deciding) — scipy's exact tail takes up to 0.4 s
     per call at en = 500,000, ten windows of thirty columns would take minutes."""
-    en = max(np.round(n_ref * n_cur / (n_ref + n_cur)), 1.0)
+    en = max(float(round(n_ref * n_cur / (n_ref + n_cur))), 1.0)  # half to even, as np.round
     if en > EXACT_KS_MAX_N:
-        root = float(np.sqrt(en))
-        return float(np.clip(kolmogorov_sf((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
+        root = math.sqrt(en)
+        return _unit(kolmogorov_sf((root + 0.12 + 0.11 / root) * statistic))
     # scipy is imported only when this is computed (start-up time)
     from scipy.stats import kstwo
 
-    return float(np.clip(kstwo.sf(statistic, en), 0.0, 1.0))
+    return _unit(float(kstwo.sf(statistic, en)))
+
+
+def _unit(value: float) -> float:
+    """``float(np.clip(value, 0.0, 1.0))`` of a Python float, without numpy's call (-0.0
+    and NaN kept, as there: tested)."""
+    if value < 0.0:
+        return 0.0
+    return 1.0 if value > 1.0 else value
 
 
 KOLMOGOROV_CUTOVER = 0.82  # below it the complementary (theta-function) series converges faster
@@ -109,67 +126,127 @@ def kolmogorov_sf(x: float) -> float:
 
 
 def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
-    """The (unnormalised) Wasserstein-1 distance: a cell-model estimate within proven bounds."""
-    r, c = _cell_proportions(ref), _cell_proportions(cur)
-    edges = ref.edge_array
-    d_left = np.concatenate([[0.0], np.cumsum(r - c)[1::2]])
-    first = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if not math.isnan(v))
-    last = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1]) if not math.isnan(v))
-    a = np.concatenate((np.array([first], dtype=float), edges))  # np.r_'s parsing costs more
-    b = np.concatenate((edges, np.array([last], dtype=float)))
-    ref_at, ref_mass = _cell_points(ref, b)
-    cur_at, cur_mass = _cell_points(cur, b)
-    signed, absolute = _step_integrals(
-        a, b, d_left, np.concatenate([ref_at, cur_at]), np.concatenate([ref_mass, -cur_mass]))
-    lower = float(np.sum(np.abs(signed)))
-    mu_r, mu_c = _open_cell_means(ref), _open_cell_means(cur)
-    gap = _tail_gap(ref, cur, edges) + _interior_gap(a, b, d_left, r[0::2], mu_r, c[0::2], mu_c)
-    estimate = min(max(float(np.sum(absolute)), lower), lower + gap)
-    return Bounded(estimate, lower, lower + gap)
+    """The (unnormalised) Wasserstein-1 distance: a cell-model estimate within proven bounds
+    (`wasserstein_distances` of one window)."""
+    return wasserstein_distances(ref, [cur])[0]
+
+
+BLOCK = 8192  # cells judged at once: a block's temporaries stay in a core's cache
 
 
 def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> list[Bounded]:
-    """`wasserstein_distance` of `ref` against each of `curs` (drift's windows) at once: the
-    same elementwise operations on every window's cells side by side, the same sorts, running
-    sums and reductions down each cell's points, and each window's totals summed over its own
-    row — so every value has the very bits of `wasserstein_distance`'s (tested)."""
+    """`wasserstein_distance` of `ref` against each of `curs` (drift's windows) at once:
+    windows' cells are rows of (windows, cells) arrays, a block of windows at a time (about
+    `BLOCK` cells, so the temporaries stay in cache), each step one numpy call over the block;
+    the reference's quantities are computed once (`_ReferenceCells`). The same elementwise
+    operations, the same order of points in each cell (`_merge_codes` finds the stable sort
+    without sorting), the same running sums and each window's totals summed over its own row
+    — so every value has the very bits of the per-window computation it replaced (tested
+    against it)."""
     if not curs:
         return []
-    cells = len(ref.cells.counts)
-    r = _cell_proportions(ref)
-    c = np.stack([_cell_proportions(cur) for cur in curs])  # (windows, cells)
-    edges = ref.edge_array
-    d_left = np.empty((len(curs), (cells + 1) // 2))
-    d_left[:, 0] = 0.0
-    d_left[:, 1:] = np.cumsum(r - c, axis=1)[:, 1::2]
-    a = np.empty((len(curs), edges.size + 1))
-    b = np.empty((len(curs), edges.size + 1))
-    a[:, 1:], b[:, :-1] = edges, edges
-    for w, cur in enumerate(curs):
-        a[w, 0] = min(v for v in (ref.lows[0], cur.lows[0], edges[0]) if not math.isnan(v))
-        b[w, -1] = max(v for v in (ref.highs[-1], cur.highs[-1], edges[-1])
-                       if not math.isnan(v))
-    at, mass = _cell_points(ref, b[0])  # the points of empty slots go to each window's b
-    ref_at = np.where(mass[:, None, :] > 0, at[:, None, :], b[None, :, :])  # (3, windows, ·)
-    ref_mass = np.broadcast_to(mass[:, None, :], ref_at.shape)
-    cur_points = [_cell_points(cur, b[w]) for w, cur in enumerate(curs)]
-    cur_at = np.stack([p[0] for p in cur_points], axis=1)
-    cur_mass = np.stack([p[1] for p in cur_points], axis=1)
-    width = a.shape[1]
-    signed, absolute = _step_integrals(
-        a.reshape(-1), b.reshape(-1), d_left.reshape(-1),
-        np.concatenate([ref_at, cur_at]).reshape(6, -1),
-        np.concatenate([ref_mass, -cur_mass]).reshape(6, -1))
-    signed, absolute = signed.reshape(-1, width), absolute.reshape(-1, width)
-    mu_r = _open_cell_means(ref)
-    found = []
-    for w, cur in enumerate(curs):
-        lower = float(np.sum(np.abs(signed[w])))
-        gap = _tail_gap(ref, cur, edges) + _interior_gap(
-            a[w], b[w], d_left[w], r[0::2], mu_r, c[w, 0::2], _open_cell_means(cur))
-        estimate = min(max(float(np.sum(absolute[w])), lower), lower + gap)
-        found.append(Bounded(estimate, lower, lower + gap))
+    fixed = _ReferenceCells.of(ref)
+    cells = _WindowCells(np.stack([cur.counts for cur in curs]).astype(float),
+                         np.stack([cur.sums for cur in curs]),
+                         np.stack([cur.lows for cur in curs]),
+                         np.stack([cur.highs for cur in curs]))
+    step = max(1, BLOCK // fixed.edges.size)
+    found: list[Bounded] = []
+    for start in range(0, len(curs), step):
+        found += _block_distances(fixed, cells.rows(slice(start, start + step)))
     return found
+
+
+@dataclass(frozen=True)
+class _WindowCells:
+    """Windows' cells, a row per window: counts (as floats) of every cell, sums, lows and
+    highs of the open ones."""
+
+    counts: np.ndarray
+    sums: np.ndarray
+    lows: np.ndarray
+    highs: np.ndarray
+
+    def rows(self, windows: slice) -> _WindowCells:
+        return _WindowCells(self.counts[windows], self.sums[windows], self.lows[windows],
+                            self.highs[windows])
+
+
+@dataclass(frozen=True)
+class _ReferenceCells:
+    """What `wasserstein_distances` needs of the reference, computed once for every window:
+    its cell proportions, the points of its open cells (`_cell_points`; an empty slot's at
+    its cell's right edge, the last cell's set per window), its tails and its part of the
+    interior gap (`_interior_gaps`)."""
+
+    summary: NumericSummary
+    edges: np.ndarray
+    r: np.ndarray
+    at: np.ndarray
+    mass: np.ndarray
+    below: float
+    above: float
+    ig: np.ndarray
+
+    @classmethod
+    def of(cls, ref: NumericSummary) -> _ReferenceCells:
+        edges = ref.edge_array
+        r = _cell_proportions(ref)
+        b = np.append(edges, np.nan)  # the last cell's end differs by window
+        at, mass = _cell_points(ref, b)
+        counts, sums, n = ref.counts, ref.sums, ref.count
+        below = max(edges[0] * counts[0] - sums[0], 0.0) / n
+        above = max(sums[-1] - edges[-1] * counts[-1], 0.0) / n
+        inner, low, high = slice(1, -1), edges[:-1], edges[1:]
+        o_r, mu_r = r[0::2][inner], _open_cell_means(ref)[inner]
+        ig = np.clip(o_r * (high - np.where(np.isnan(mu_r), high, mu_r)), 0.0,
+                     (high - low) * o_r)  # NaN in an empty cell: take b, so IG = 0
+        return cls(ref, edges, r, at, mass, below, above, ig)
+
+
+def _block_distances(fixed: _ReferenceCells, block: _WindowCells) -> list[Bounded]:
+    """`wasserstein_distances` of a block of windows."""
+    ref, edges = fixed.summary, fixed.edges
+    counts, sums, lows, highs = block.counts, block.sums, block.lows, block.highs
+    totals = counts.sum(axis=1)  # whole numbers below 2**53: exact in any order
+    c = counts / totals[:, None]
+    d_left = np.zeros((counts.shape[0], edges.size + 1))
+    d_left[:, 1:] = np.cumsum(fixed.r - c, axis=1)[:, 1::2]
+    a = np.empty_like(d_left)
+    b = np.empty_like(d_left)
+    a[:, 1:], b[:, :-1] = edges, edges
+    a[:, 0] = _first_present(ref.lows[0], lows[:, 0], edges[0], np.less)
+    b[:, -1] = _first_present(ref.highs[-1], highs[:, -1], edges[-1], np.greater)
+    points = np.empty((6, *d_left.shape))
+    jumps = np.empty((6, *d_left.shape))
+    points[:3] = fixed.at[:, None, :]
+    points[:3, :, -1] = np.where(fixed.mass[:, -1:] > 0, fixed.at[:, -1:], b[:, -1])
+    jumps[:3] = fixed.mass[:, None, :]
+    open_counts = counts[:, 0::2]
+    _cell_points_into(open_counts, sums, lows, highs, totals[:, None], b, points[3:],
+                      jumps[3:])
+    np.negative(jumps[3:], out=jumps[3:])
+    at, jump = points.reshape(6, -1), jumps.reshape(6, -1)  # a column per cell
+    signed, absolute = _step_integrals(a.reshape(-1), b.reshape(-1), d_left.reshape(-1),
+                                       at, jump, _merge_codes(at))
+    lower = np.sum(np.abs(signed.reshape(d_left.shape)), axis=1).tolist()
+    estimate = np.sum(absolute.reshape(d_left.shape), axis=1).tolist()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu_c = np.where(open_counts > 0, sums / open_counts, np.nan)
+    gaps = (_tail_gaps(fixed, counts, sums, totals)
+            + _interior_gaps(fixed, d_left, c[:, 0::2], mu_c)).tolist()
+    return [Bounded(min(max(e, lo), lo + gap), lo, lo + gap)
+            for e, lo, gap in zip(estimate, lower, gaps, strict=True)]
+
+
+def _first_present(ref_value: float, cur_values: np.ndarray, edge: float, before: np.ufunc
+                   ) -> np.ndarray:
+    """Per window, Python's ``min`` (`before` np.less) or ``max`` (np.greater) of
+    ``(ref_value, cur_value, edge)`` without the NaNs, as `wasserstein_distance` takes it:
+    the first of equal values wins."""
+    found = np.where(np.isnan(ref_value) | before(cur_values, ref_value), cur_values,
+                     ref_value)
+    return np.where(np.isnan(found) | before(edge, found), edge, found)
 
 
 def _open_cell_means(s: NumericSummary) -> np.ndarray:
@@ -187,62 +264,154 @@ def _cell_points(s: NumericSummary, fallback: np.ndarray) -> tuple[np.ndarray, n
     point, so the work along the points is a few whole-row operations —, masses as shares of
     the sample. Empty slots have mass 0 at `fallback`.
     """
-    count, low, high = s.cells.counts[0::2], s.cells.lows, s.cells.highs
+    cells = s.cells
+    count = cells.counts[0::2]
+    at, mass = np.empty((3, *count.shape)), np.empty((3, *count.shape))
+    _cell_points_into(count, cells.sums, cells.lows, cells.highs, s.count, fallback, at, mass)
+    return at, mass
+
+
+def _cell_points_into(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high: np.ndarray,
+                      total: np.ndarray | int, fallback: np.ndarray, at: np.ndarray,
+                      mass: np.ndarray) -> None:
+    """`_cell_points` of open cells' arrays of any shape (a window per row, `total` values
+    each), written into `at` and `mass` (each (3, *cells))."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        rest = (s.cells.sums - low - high) / (count - 2)
+        rest = (sums - low - high) / (count - 2)
     rest[np.isnan(rest)] = 0.0  # no third value (a mass of 0); ±inf is clipped to low / high
-    at = np.array([low, high, np.clip(rest, low, high)])
-    mass = np.array([np.minimum(count, 1), (count >= 2).astype(float),
-                     np.maximum(count - 2, 0)]) / s.count
-    return np.where(mass > 0, at, fallback), mass
+    np.divide(np.minimum(count, 1), total, out=mass[0])
+    np.divide(count >= 2, total, out=mass[1])
+    np.divide(np.maximum(count - 2, 0), total, out=mass[2])
+    np.minimum(np.maximum(rest, low, out=rest), high, out=rest)  # np.clip's bits: tested
+    for row, value in enumerate((low, high, rest)):
+        at[row] = fallback
+        np.copyto(at[row], value, where=mass[row] > 0)
+
+
+def _merge_orders() -> np.ndarray:
+    """Every stable sort order of a cell's six points (`_merge_order`), by code: 64 × whether
+    the reference's max follows its third point, 128 × the same for the current, and
+    ``c0 + 4 c1 + 16 c2`` with ``ci`` the current's points (sorted) below the reference's
+    i-th (sorted). Row `code` lists the points' rows (0-2 reference, 3-5 current) in order."""
+    orders = np.zeros((256, 6), dtype=np.intp)
+    for c0 in range(4):
+        for c1 in range(c0, 4):
+            for c2 in range(c1, 4):
+                below = (c0, c1, c2)
+                for swap_ref in (0, 1):
+                    for swap_cur in (0, 1):
+                        rows = [0, 1 + swap_ref, 2 - swap_ref, 3, 4 + swap_cur, 5 - swap_cur]
+                        code = c0 + 4 * c1 + 16 * c2 + 64 * swap_ref + 128 * swap_cur
+                        for i in range(3):  # the i-th of each side and how many go before it
+                            orders[code, i + below[i]] = rows[i]
+                            orders[code, i + sum(c <= i for c in below)] = rows[3 + i]
+    return orders
+
+
+_MERGE_ROWS = _merge_orders()  # (256, 6): a code's order
+_MERGE_ORDERS = np.ascontiguousarray(_MERGE_ROWS.T)  # (6, 256): a row per position
+
+
+def _merge_order(at: np.ndarray) -> np.ndarray | None:
+    """``np.argsort(at, axis=0, kind="stable")`` of cells' six points (`_merge_codes`), or
+    None when they are not cells' points."""
+    codes = _merge_codes(at)
+    return None if codes is None else _MERGE_ORDERS[:, codes]
+
+
+def _merge_codes(at: np.ndarray) -> np.ndarray | None:
+    """Per cell, the code (`_merge_orders`) of ``np.argsort(at, axis=0, kind="stable")`` of
+    its six points (rows: the reference's min, max and third point, then the current's),
+    without a sort: each side's min comes first and its other two are in order or swapped,
+    so the order is the merge of two sorted triples (a reference point first on ties, as a
+    stable sort puts it). None when a side's min is not its smallest point (not cells'
+    `_cell_points`, or NaN): sort then."""
+    low_r, high_r, rest_r, low_c, high_c, rest_c = at
+    if not bool(np.all(low_r <= high_r) and np.all(low_r <= rest_r)
+                and np.all(low_c <= high_c) and np.all(low_c <= rest_c)):
+        return None
+    x = np.empty((3, 1, at.shape[1]))  # each side's points in order
+    y = np.empty((1, 3, at.shape[1]))
+    x[0, 0], y[0, 0] = low_r, low_c
+    np.minimum(high_r, rest_r, out=x[1, 0])
+    np.maximum(high_r, rest_r, out=x[2, 0])
+    np.minimum(high_c, rest_c, out=y[0, 1])
+    np.maximum(high_c, rest_c, out=y[0, 2])
+    below = np.less(y, x).view(np.uint8).sum(axis=1, dtype=np.uint8)  # (3, cells)
+    code = np.greater(high_r, rest_r).view(np.uint8) << 6  # codes fit a byte
+    code |= np.greater(high_c, rest_c).view(np.uint8) << 7
+    code |= below[0]
+    code |= below[1] << 2
+    code |= below[2] << 4
+    return code
 
 
 def _step_integrals(
-    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray
+    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, at: np.ndarray, jump: np.ndarray,
+    codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per cell (a, b): integrals of D and |D| where D starts at `d_left` and jumps by `jump`
-    at the points `at` (shape (k, cells): the sort, running sums and totals run down the k
-    rows, each a vector operation over every cell; the same additions, in the same order, as
-    along a row of k)."""
-    order = np.argsort(at, axis=0, kind="stable")
-    points = np.empty((at.shape[0] + 2, at.shape[1]))
+    at the points `at` (shape (k, cells)): the points and jumps in the stable order of `at`
+    down its rows (`_MERGE_ROWS` of `codes` when known), then running sums and totals down
+    the k rows, each a vector operation over every cell — the same additions, in the same
+    order, as along a row of k (the order of ``np.cumsum`` and ``np.sum`` down axis 0).
+    Points are clipped into [a, b] as ``np.clip`` clips."""
+    k, cells = at.shape
+    flat = np.empty((k, cells), dtype=np.intp)  # where each position's point is in `at`
+    if codes is None:
+        np.multiply(np.argsort(at, axis=0, kind="stable"), cells, out=flat)
+        flat += np.arange(cells)
+    else:  # a code's order scaled to rows of `at`, gathered a cell at a time
+        np.add(np.take(_MERGE_ROWS * cells, codes, axis=0).T, np.arange(cells), out=flat)
+    points = np.empty((k + 2, cells))
     points[0], points[-1] = a, b
-    np.clip(np.take_along_axis(at, order, axis=0), a, b, out=points[1:-1])
-    levels = np.empty((at.shape[0] + 1, at.shape[1]))
+    inner = points[1:-1]
+    np.take(at, flat, out=inner, mode="clip")  # "clip": unbuffered (indices are in range)
+    np.maximum(inner, a, out=inner)  # np.clip(·, a, b) bit for bit (signed zeros, NaN:
+    np.minimum(inner, b, out=inner)  # tested), without clip's slower broadcasting path
+    levels = np.empty((k + 1, cells))
     levels[0] = d_left
-    np.cumsum(np.take_along_axis(jump, order, axis=0), axis=0, out=levels[1:])
+    np.take(jump, flat, out=levels[1:], mode="clip")
+    for row in range(2, k + 1):  # np.cumsum down axis 0, row by row (the same additions)
+        np.add(levels[row - 1], levels[row], out=levels[row])
     levels[1:] += d_left
     lengths = np.diff(points, axis=0)
-    return np.sum(lengths * levels, axis=0), np.sum(lengths * np.abs(levels), axis=0)
+    terms = np.multiply(lengths, levels, out=points[1:])  # the points are spent: reuse them
+    signed = np.sum(terms, axis=0)
+    np.multiply(lengths, np.abs(levels, out=levels), out=terms)
+    return signed, np.sum(terms, axis=0)
 
 
-def _tail_gap(ref: NumericSummary, cur: NumericSummary, edges: np.ndarray) -> float:
-    """Outside [e0, em] D has one sign unless both samples have values there."""
-    def tails(s: NumericSummary) -> tuple[float, float]:
-        below = max(edges[0] * s.counts[0] - s.sums[0], 0.0) / s.count
-        above = max(s.sums[-1] - edges[-1] * s.counts[-1], 0.0) / s.count
-        return below, above
-    (below_r, above_r), (below_c, above_c) = tails(ref), tails(cur)
-    return 2 * min(below_r, below_c) + 2 * min(above_r, above_c)
+def _tail_gaps(fixed: _ReferenceCells, counts: np.ndarray, sums: np.ndarray,
+               totals: np.ndarray) -> np.ndarray:
+    """Per window (a row of `counts` and `sums`, `totals` values each): outside [e0, em] D has
+    one sign unless both samples have values there."""
+    edges = fixed.edges
+    below = np.maximum(edges[0] * counts[:, 0] - sums[:, 0], 0.0) / totals
+    above = np.maximum(sums[:, -1] - edges[-1] * counts[:, -1], 0.0) / totals
+    # Python's min(ref, cur), as the per-window code took it: the reference's unless less
+    return (2 * np.where(below < fixed.below, below, fixed.below)
+            + 2 * np.where(above < fixed.above, above, fixed.above))
 
 
-def _interior_gap(
-    a: np.ndarray, b: np.ndarray, d_left: np.ndarray, o_r: np.ndarray, mu_r: np.ndarray,
-    o_c: np.ndarray, mu_c: np.ndarray,
-) -> float:
-    """Bound on sum over interior cells (a, b) of ``integral |D| - |integral D|``.
+def _interior_gaps(fixed: _ReferenceCells, d_left: np.ndarray, o_c: np.ndarray,
+                   mu_c: np.ndarray) -> np.ndarray:
+    """Per window (a row of `d_left`, `o_c`, `mu_c`), a bound on the sum over interior cells
+    (a, b) of ``integral |D| - |integral D|``.
 
     With G(x) = F(x) - F(a) in [0, o] and IG = integral_a^b G = o (b - mean):
     ``integral D+ <= min(IG_ref + w max(D(a), 0), w max(D(a) + o_ref, 0))``,
     ``integral D- <= min(IG_cur + w max(-D(a), 0), w max(o_cur - D(a), 0))``, and the gap is
-    ``2 min(integral D+, integral D-)``.
+    ``2 min(integral D+, integral D-)``. The interior cells lie between the reference's
+    edges, the same in every window: IG_ref is the reference's (`_ReferenceCells`).
     """
     inner = slice(1, -1)
-    a, b, d = a[inner], b[inner], d_left[inner]
-    o_r, o_c, width = o_r[inner], o_c[inner], b - a
-    mu_r, mu_c = mu_r[inner], mu_c[inner]  # NaN in an empty cell: take b, so IG = 0
-    ig_r = np.clip(o_r * (b - np.where(np.isnan(mu_r), b, mu_r)), 0.0, width * o_r)
-    ig_c = np.clip(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0, width * o_c)
-    positive = np.minimum(ig_r + width * np.maximum(d, 0), width * np.maximum(d + o_r, 0))
+    a, b, d = fixed.edges[:-1], fixed.edges[1:], d_left[:, inner]
+    o_r, o_c, width = fixed.r[0::2][inner], o_c[:, inner], b - a
+    mu_c = mu_c[:, inner]  # NaN in an empty cell: take b, so IG = 0
+    ig_c = np.maximum(o_c * (b - np.where(np.isnan(mu_c), b, mu_c)), 0.0)  # np.clip's bits
+    np.minimum(ig_c, width * o_c, out=ig_c)
+    positive = np.minimum(fixed.ig + width * np.maximum(d, 0),
+                          width * np.maximum(d + o_r, 0))
     negative = np.minimum(ig_c + width * np.maximum(-d, 0), width * np.maximum(o_c - d, 0))
-    return float(np.sum(2 * np.minimum(positive, negative)))
+    return np.sum(2 * np.minimum(positive, negative), axis=1)

@@ -20,8 +20,8 @@ def resolve_measure(kind: str, method: str | None = None) -> Measure:
     if kind not in DEFAULT_METHOD:
         raise InputError(f"unknown feature kind {kind!r} (expected numeric or categorical)")
     name = method or DEFAULT_METHOD[kind]
-    valid = sorted(n for n, m in MEASURES.items() if kind in m.kinds)
     if name not in MEASURES or kind not in MEASURES[name].kinds:
+        valid = sorted(n for n, m in MEASURES.items() if kind in m.kinds)
         raise InputError(f"unknown {kind} method {name!r} (valid: {', '.join(valid)})")
     return MEASURES[name]
 
