@@ -186,6 +186,7 @@ class Merged:
 
 
 FILES_PER_READ = 16  # profiles whose cell rows one query reads (~1.5 MB of cells each)
+CELL_COLUMNS = ("bucket", "feature", "cell", "count", "sum", "low", "high")
 ROW = "__row"  # a feature row's position in the profiles read (fixes the order of float sums)
 
 
@@ -220,15 +221,13 @@ def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: _Layout,
     windows = heads.get_column(WINDOW).unique().sort()
     offsets = None  # one window: every bucket's cells go to the first (no bucket read)
     if window is not None:
-        buckets = heads.select("bucket", WINDOW).unique().sort("bucket")
-        offsets = (buckets.get_column("bucket").to_physical().to_numpy(),
-                   buckets.get_column(WINDOW).replace_strict(
-                       windows, np.arange(len(windows)) * layout.total,
-                       return_dtype=pl.Int64).to_numpy())
+        buckets = heads.select("bucket", WINDOW).unique()
+        offsets = (buckets.get_column("bucket"), buckets.get_column(WINDOW).replace_strict(
+            windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64))
     cells = _Cells(layout, len(windows))
     for first in range(0, len(sources), FILES_PER_READ):
         cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
-                                layout, windowed=offsets is not None).collect(), offsets)
+                                layout, offsets).collect())
     return heads, windows, cells
 
 
@@ -239,11 +238,10 @@ def _finish(merged: pl.DataFrame, windows: pl.Series, cells: _Cells, binning: Bi
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     slots = dict(zip(windows.to_list(), range(len(windows)), strict=True))
-    cleaned = cells.cleaned()
     for head in merged.iter_rows(named=True):
         at = head[WINDOW] if windowed else None
         summaries.setdefault(at, {})[head["feature"]] = _summary(
-            head, cleaned.of(slots[head[WINDOW]], head["feature"]), binning)
+            head, cells.of(slots[head[WINDOW]], head["feature"]), binning)
         rows[at] = max(rows.get(at, 0), int(head["rows"]))
     if not windowed and not summaries:  # no rows at all: empty summaries, as `summarize`
         summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
@@ -304,10 +302,10 @@ def read_merged_table(source: str | pl.DataFrame, binning: Binning,
         frame.filter(pl.col("cell").is_null(), pl.col("feature").is_in(list(layout.offsets)))
         .drop("bucket", "cell", "count", "sum", "low", "high")
         .with_columns(pl.lit(0).alias(WINDOW)),
-        _cell_rows_of(frame, layout, windowed=False)])
+        _cell_rows_of(frame, layout, None)])
     windows = heads.get_column(WINDOW).unique().sort()
     cells = _Cells(layout, len(windows))
-    cells.add(rows, None)
+    cells.add(rows)
     return _finish(heads, windows, cells, binning, windowed=False)
 
 
@@ -337,23 +335,32 @@ class _Layout:
         self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
         self.features = pl.Enum(list(sizes))
         self.starts, self.ends = starts[:-1], starts[1:]
-        self.cell_sizes = self.ends - self.starts
         self.sizes, self.total = sizes, int(starts[-1])
 
 
-def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout, windowed: bool) -> pl.LazyFrame:
-    """The profiles' cell rows of the layout's features, in order: ``bucket`` (`windowed`),
-    ``__code`` (the feature's place in the layout), ``cell`` and the measures with nulls as
-    the identity of their merge (0 sum, +inf low, -inf high: an edge cell has no sum, low or
-    high). Where each lands in `_Cells`'s arrays is worked out in numpy (`_Cells.add`): a
-    per-row lookup in the query cost as much as reading the rows."""
+def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout,
+                  offsets: tuple[pl.Series, pl.Series] | None) -> pl.LazyFrame:
+    """The profiles' cell rows of the layout's features, in order, as ``index`` (the cell's
+    place in `_Cells`'s flat arrays: its window's offset — `offsets`: buckets and the first
+    cell of each one's window; None: one window — plus its feature's start plus the cell),
+    ``bad`` (a bucket without feature rows, or a cell outside its feature's), and the
+    measures with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge
+    cell has no sum, low or high)."""
     code = pl.col("feature").cast(layout.features, strict=False).to_physical()
-    columns = [pl.col("bucket")] if windowed else []
-    return (profiles.filter(pl.col("cell").is_not_null())
-            .select(*columns, code.alias("__code"), pl.col("cell"), pl.col("count"),
-                    pl.col("sum").fill_null(0.0), pl.col("low").fill_null(np.inf),
-                    pl.col("high").fill_null(-np.inf))
-            .filter(pl.col("__code").is_not_null()))
+    start = pl.lit(pl.Series(layout.starts, dtype=pl.Int64)).gather(pl.col("__code"))
+    size = pl.lit(pl.Series(layout.ends - layout.starts, dtype=pl.Int64)).gather(
+        pl.col("__code"))
+    window = pl.lit(0, pl.Int64) if offsets is None else pl.col("bucket").replace_strict(
+        *offsets, default=-1, return_dtype=pl.Int64)
+    columns = CELL_COLUMNS[1:] if offsets is None else CELL_COLUMNS
+    return (profiles.select(columns).filter(pl.col("cell").is_not_null())
+            .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null())
+            .with_columns(window.alias("__window"))
+            .select((pl.col("__window") + start + pl.col("cell")).alias("index"),
+                    ((pl.col("__window") < 0) | (pl.col("cell") < 0)
+                     | (pl.col("cell") >= size)).alias("bad"),
+                    pl.col("count"), pl.col("sum").fill_null(0.0),
+                    pl.col("low").fill_null(np.inf), pl.col("high").fill_null(-np.inf)))
 
 
 class _Cells:
@@ -365,28 +372,14 @@ class _Cells:
         self.counts, self.sums = np.zeros(shape, dtype=np.int64), np.zeros(shape)
         self.lows, self.highs = np.full(shape, np.inf), np.full(shape, -np.inf)
 
-    def add(self, cells: pl.DataFrame, offsets: tuple[np.ndarray, np.ndarray] | None) -> None:
-        """Add cell rows (`_cell_rows_of`), in their order, each at its window's offset
-        (`offsets`: the sorted buckets, as microseconds, and the first cell of each one's
-        window; None: one window) plus its feature's start plus its cell. A bucket without
-        feature rows, or a cell outside its feature's, is damage."""
+    def add(self, cells: pl.DataFrame) -> None:
+        """Add cell rows (`_cell_rows_of`), in their order."""
         if not len(cells):
             return
-        code = cells.get_column("__code").to_numpy().astype(np.intp)
-        cell = cells.get_column("cell").to_numpy().astype(np.int64)
-        bad = (cell < 0) | (cell >= self.layout.cell_sizes[code])
-        index = self.layout.starts[code] + cell
-        if offsets is not None and len(offsets[0]):  # per run of equal buckets (few)
-            keys, starts = offsets
-            bucket = cells.get_column("bucket").to_physical().to_numpy()
-            runs = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
-            at = np.minimum(np.searchsorted(keys, bucket[runs]), len(keys) - 1)
-            lengths = np.diff(np.append(runs, bucket.size))
-            bad |= np.repeat(keys[at] != bucket[runs], lengths)
-            index += np.repeat(starts[at], lengths)
-        if bad.any() or not self.counts.shape[0]:
+        if cells.get_column("bad").any() or not self.counts.shape[0]:
             raise StoreError("a profile has cells outside its feature rows or its reference's "
                              "cells; run `evalctl doctor`")
+        index = cells.get_column("index").to_numpy()
         for (name, add), values in zip(self.MERGES.items(), self.arrays(), strict=True):
             add.at(values.reshape(-1), index, cells.get_column(name).to_numpy())
 
@@ -399,18 +392,6 @@ class _Cells:
         at = slice(self.layout.offsets[feature],
                    self.layout.offsets[feature] + self.layout.sizes[feature])
         return tuple(a[slot, at] for a in self.arrays())
-
-    def cleaned(self) -> _Cells:
-        """These cells as `summarize` leaves them, every window at once (a few numpy calls,
-        not a few per feature and window): 0 sum and NaN low and high where a cell is empty,
-        -0.0 as 0.0 (``+ 0.0``, as the scan does: `evalctl.stats.counters`)."""
-        seen = self.counts > 0
-        out = _Cells.__new__(_Cells)
-        out.layout, out.counts = self.layout, self.counts
-        out.sums = np.where(seen, self.sums, 0.0) + 0.0
-        out.lows = np.where(seen, self.lows, np.nan) + 0.0
-        out.highs = np.where(seen, self.highs, np.nan) + 0.0
-        return out
 
 
 def _cell_count(feature: str, binning: Binning) -> int:
@@ -474,13 +455,16 @@ def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...], binning: Binni
 
 def _numeric(head: dict[str, Any], cells: tuple[np.ndarray, ...],
              binning: Binning) -> NumericSummary:
-    """`cells`: `_Cells.cleaned`'s (empty cells' sums, lows and highs already set)."""
     bins = binning.numeric[head["feature"]]
     counts, sums, lows, highs = (c[0::2] if i else c for i, c in enumerate(cells))
+    seen = counts[0::2] > 0
+    # + 0.0 turns -0.0 into 0.0, as the scan does (`evalctl.stats.counters`)
     return NumericSummary(
         head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
         nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
-        mean=head["mean"], m2=head["m2"], counts=counts, sums=sums, lows=lows, highs=highs)
+        mean=head["mean"], m2=head["m2"], counts=counts,
+        sums=np.where(seen, sums, 0.0) + 0.0, lows=np.where(seen, lows, np.nan) + 0.0,
+        highs=np.where(seen, highs, np.nan) + 0.0)
 
 
 def _categorical(head: dict[str, Any], counts: np.ndarray,
