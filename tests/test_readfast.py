@@ -61,12 +61,20 @@ def test_a_non_string_key_above_a_container_falls_back_to_the_standard_library()
     assert dumps(value) == stdlib(value)
 
 
+def test_a_cycle_is_reported_as_the_standard_library_reports_it() -> None:
+    looped: dict[str, Any] = {"a": [1]}
+    looped["self"] = looped
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps(looped)
+
+
 def test_non_finite_floats_raise_as_with_allow_nan_false() -> None:
     for bad in ([math.nan], {"a": {"b": [math.inf]}}, -math.inf):
         with pytest.raises(ValueError):
             stdlib(bad)
         with pytest.raises(ValueError):
             dumps(bad)
+    assert dumps({"after": [0.5]}) == stdlib({"after": [0.5]})  # nothing left behind
 
 
 def test_a_report_writes_nan_as_null_as_before() -> None:

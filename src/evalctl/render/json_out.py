@@ -12,7 +12,7 @@ encoded by the standard library instead, so the bytes never differ.
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring_ascii
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from evalctl.reports import Report
@@ -29,7 +29,7 @@ def dumps(value: Any) -> str:
     parts: list[str] = []
     try:
         _encode(value, 0, parts)
-    except _Unusual:
+    except (_Unusual, RecursionError):  # RecursionError: a cycle, which it reports
         return json.dumps(value, indent=2, allow_nan=False)
     return "".join(parts)
 
@@ -42,12 +42,21 @@ _leaf_encoders: dict[int, Any] = {}
 
 
 def _leaf_encoder(depth: int) -> Any:
-    """The C encoder of a container whose items sit at `depth` (items joined by a comma,
-    a newline and their indent)."""
+    """The encoder of a container whose items sit at `depth` (items joined by a comma, a
+    newline and their indent): the C encoder `json.JSONEncoder.encode` would make for these
+    settings, made once (making it per call cost as much as the encoding)."""
     encode = _leaf_encoders.get(depth)
     if encode is None:
-        separators = (",\n" + INDENT * depth, ": ")
-        encode = json.JSONEncoder(separators=separators, allow_nan=False).encode
+        encoder = json.JSONEncoder(separators=(",\n" + INDENT * depth, ": "), allow_nan=False)
+        if c_make_encoder is None:  # no C accelerator: the standard library's own path
+            encode = encoder.encode
+        else:
+            iterate = c_make_encoder(  # no markers: a leaf holds no container to revisit
+                None, encoder.default, encode_basestring_ascii, None, encoder.key_separator,
+                encoder.item_separator, False, False, False)
+
+            def encode(value: Any) -> str:
+                return "".join(iterate(value, 0))
         _leaf_encoders[depth] = encode
     return encode
 
