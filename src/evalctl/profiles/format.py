@@ -214,16 +214,17 @@ def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: _Layout,
                   ) -> tuple[pl.DataFrame, pl.Series, _Cells]:
     """The profiles' feature rows (with their `WINDOW`, not yet merged), the sorted window
     keys, and every window's merged cells."""
-    heads = _scan(sources, storage_options, rows=True).filter(
-        pl.col("cell").is_null(), pl.col("feature").is_in(list(layout.offsets))
-    ).drop("count", "sum", "low", "high").with_columns(
+    heads = _scan(sources, storage_options, rows=True).filter(pl.col("cell").is_null()).drop(
+        "count", "sum", "low", "high").with_columns(
         (pl.lit(0) if window is None else window).alias(WINDOW)).collect()
+    heads = heads.filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
     offsets = None  # one window: every bucket's cells go to the first (no bucket read)
     if window is not None:
         buckets = heads.select("bucket", WINDOW).unique()
         offsets = (buckets.get_column("bucket"), buckets.get_column(WINDOW).replace_strict(
-            windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64))
+            windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64
+        ).cast(pl.Int64))  # (an empty series keeps its dtype)
     cells = _Cells(layout, len(windows))
     for first in range(0, len(sources), FILES_PER_READ):
         cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
@@ -299,14 +300,21 @@ def read_merged_table(source: str | pl.DataFrame, binning: Binning,
     layout = _Layout(binning)
     frame = _scan([source], storage_options)
     heads, rows = pl.collect_all([  # one read of the file for both
-        frame.filter(pl.col("cell").is_null(), pl.col("feature").is_in(list(layout.offsets)))
+        frame.filter(pl.col("cell").is_null())
         .drop("bucket", "cell", "count", "sum", "low", "high")
         .with_columns(pl.lit(0).alias(WINDOW)),
         _cell_rows_of(frame, layout, None)])
+    heads = heads.filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
     cells = _Cells(layout, len(windows))
     cells.add(rows)
     return _finish(heads, windows, cells, binning, windowed=False)
+
+
+def _known(layout: _Layout) -> pl.Expr:
+    """Feature rows of the layout's features. Applied to the collected feature rows, not in
+    the scan: there it would test the name of every cell row too (a third of the query)."""
+    return pl.col("feature").is_in(list(layout.offsets))
 
 
 def _scan(sources: Sequence[str | pl.DataFrame], storage_options: dict[str, str] | None,
@@ -350,12 +358,16 @@ def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout,
     start = pl.lit(pl.Series(layout.starts, dtype=pl.Int64)).gather(pl.col("__code"))
     size = pl.lit(pl.Series(layout.ends - layout.starts, dtype=pl.Int64)).gather(
         pl.col("__code"))
-    window = pl.lit(0, pl.Int64) if offsets is None else pl.col("bucket").replace_strict(
-        *offsets, default=-1, return_dtype=pl.Int64)
     columns = CELL_COLUMNS[1:] if offsets is None else CELL_COLUMNS
-    return (profiles.select(columns).filter(pl.col("cell").is_not_null())
-            .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null())
-            .with_columns(window.alias("__window"))
+    rows = (profiles.select(columns).filter(pl.col("cell").is_not_null())
+            .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null()))
+    if offsets is None:
+        rows = rows.with_columns(pl.lit(0, pl.Int64).alias("__window"))
+    else:  # a join on the few buckets: a per-row `replace_strict` cost a fifth of the query
+        windows = pl.LazyFrame({"bucket": offsets[0], "__window": offsets[1]})
+        rows = rows.join(windows, on="bucket", how="left", maintain_order="left").with_columns(
+            pl.col("__window").fill_null(-1))
+    return (rows
             .select((pl.col("__window") + start + pl.col("cell")).alias("index"),
                     ((pl.col("__window") < 0) | (pl.col("cell") < 0)
                      | (pl.col("cell") >= size)).alias("bad"),
