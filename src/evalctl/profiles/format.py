@@ -239,10 +239,15 @@ def _finish(merged: pl.DataFrame, windows: pl.Series, cells: _Cells, binning: Bi
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     slots = dict(zip(windows.to_list(), range(len(windows)), strict=True))
+    opened: dict[str, tuple[np.ndarray, ...]] = {}  # per numeric feature, every window's
     for head in merged.iter_rows(named=True):
         at = head[WINDOW] if windowed else None
-        summaries.setdefault(at, {})[head["feature"]] = _summary(
-            head, cells.of(slots[head[WINDOW]], head["feature"]), binning)
+        slot, feature = slots[head[WINDOW]], head["feature"]
+        if feature in binning.numeric and feature not in opened:
+            opened[feature] = cells.opened(feature)
+        summaries.setdefault(at, {})[feature] = _summary(
+            head, cells.of(slot, feature), tuple(a[slot] for a in opened.get(feature, ())),
+            binning)
         rows[at] = max(rows.get(at, 0), int(head["rows"]))
     if not windowed and not summaries:  # no rows at all: empty summaries, as `summarize`
         summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
@@ -405,6 +410,18 @@ class _Cells:
                    self.layout.offsets[feature] + self.layout.sizes[feature])
         return tuple(a[slot, at] for a in self.arrays())
 
+    def opened(self, feature: str) -> tuple[np.ndarray, ...]:
+        """A numeric feature's open cells' sums, lows and highs in every window (one row
+        each) as `summarize` leaves them: 0 sum and NaN low and high where the cell is
+        empty, -0.0 as 0.0 (``+ 0.0``, as the scan does: `evalctl.stats.counters`). One
+        numpy call per measure and feature, not per feature and window."""
+        start = self.layout.offsets[feature]
+        at = slice(start, start + self.layout.sizes[feature], 2)
+        seen = self.counts[:, at] > 0
+        return (np.where(seen, self.sums[:, at], 0.0) + 0.0,
+                np.where(seen, self.lows[:, at], np.nan) + 0.0,
+                np.where(seen, self.highs[:, at], np.nan) + 0.0)
+
 
 def _cell_count(feature: str, binning: Binning) -> int:
     if feature in binning.numeric:
@@ -448,9 +465,10 @@ def _head_aggregates() -> list[pl.Expr]:
     ]
 
 
-def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...], binning: Binning
-             ) -> Summary:
-    """One merged feature row and its cells as the Summary `summarize` would have built."""
+def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...],
+             opened: tuple[np.ndarray, ...], binning: Binning) -> Summary:
+    """One merged feature row and its cells as the Summary `summarize` would have built
+    (`opened`: a numeric feature's `_Cells.opened` in this window)."""
     feature, kind = head["feature"], binning.kinds[head["feature"]]
     error = head["error"]
     if not head["present"]:
@@ -461,22 +479,18 @@ def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...], binning: Binni
             return CategoricalSummary(feature, (), rows=head["rows"], nulls=nulls, error=error)
         return NumericSummary(feature, (), (), rows=head["rows"], nulls=nulls, error=error)
     if kind == "numeric":
-        return _numeric(head, cells, binning)
+        return _numeric(head, cells[0], opened, binning)
     return _categorical(head, cells[0], binning)
 
 
-def _numeric(head: dict[str, Any], cells: tuple[np.ndarray, ...],
+def _numeric(head: dict[str, Any], counts: np.ndarray, opened: tuple[np.ndarray, ...],
              binning: Binning) -> NumericSummary:
     bins = binning.numeric[head["feature"]]
-    counts, sums, lows, highs = (c[0::2] if i else c for i, c in enumerate(cells))
-    seen = counts[0::2] > 0
-    # + 0.0 turns -0.0 into 0.0, as the scan does (`evalctl.stats.counters`)
+    sums, lows, highs = opened
     return NumericSummary(
         head["feature"], bins.edges, bins.psi_edges, rows=head["rows"], nulls=head["nulls"],
         nonfinite=head["nonfinite"] or 0, minimum=head["minimum"], maximum=head["maximum"],
-        mean=head["mean"], m2=head["m2"], counts=counts,
-        sums=np.where(seen, sums, 0.0) + 0.0, lows=np.where(seen, lows, np.nan) + 0.0,
-        highs=np.where(seen, highs, np.nan) + 0.0)
+        mean=head["mean"], m2=head["m2"], counts=counts, sums=sums, lows=lows, highs=highs)
 
 
 def _categorical(head: dict[str, Any], counts: np.ndarray,
