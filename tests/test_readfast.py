@@ -1,0 +1,190 @@
+"""Profile-served reports kept cheap without changing a bit: the JSON encoder writes exactly
+what ``json.dumps(indent=2)`` writes, merged cells are the row-order folds a plain loop gives,
+and importing the CLI loads no heavy optional library."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evalctl.errors import StoreError
+from evalctl.profiles.format import merge_profiles, profile_table
+from evalctl.render.json_out import dumps, render_json
+from evalctl.reports import Report
+from evalctl.stats import fit_binning, summarize
+from evalctl.stats.summary import NumericSummary
+
+GOLDEN = Path(__file__).parent / "golden" / "commands"
+
+
+def stdlib(value: Any) -> str:
+    return json.dumps(value, indent=2, allow_nan=False)
+
+
+@pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.name)
+def test_every_golden_report_is_written_byte_for_byte(golden: Path) -> None:
+    value = json.loads(golden.read_text())
+    assert dumps(value) == stdlib(value)
+
+
+AWKWARD = {
+    "floats": [1e-7, 1e16, -0.0, 0.0, 1e300, 5e-324, 0.1, -2.5e-10, 123456789.123, 1e22],
+    "ints": [0, -1, 2**63, -(2**70), True, False, None],
+    "strings": ["", "quote \" back \\ slash", "tab\tnew\nline", "é ü 日本", "\x00\x1f", "😀"],
+    "empty": {"list": [], "dict": {}, "nested": [[], {}, [[]], {"a": {}}]},
+    "tuple": (1, (2.5, "x"), ()),
+    "numpy": [np.float64(0.1), np.float64(1e-7), np.float64(-0.0)],
+    "keys in a leaf": {7: "int", 2.5: "float", False: "bool", None: "none"},
+    "deep": {"a": [{"b": [{"c": [1, {"d": [None]}]}]}]},
+}
+
+
+def test_awkward_values_are_written_as_the_standard_library_writes_them() -> None:
+    assert dumps(AWKWARD) == stdlib(AWKWARD)
+    for value in (1e-7, "text", None, True, 3, [], {}, [1], {"a": 1}, -0.0, np.float64(2.0)):
+        assert dumps(value) == stdlib(value)
+
+
+def test_a_non_string_key_above_a_container_falls_back_to_the_standard_library() -> None:
+    value = {1: [1, 2], "x": {2.5: {"y": [True]}}, None: {"z": []}}
+    assert dumps(value) == stdlib(value)
+
+
+def test_a_cycle_is_reported_as_the_standard_library_reports_it() -> None:
+    looped: dict[str, Any] = {"a": [1]}
+    looped["self"] = looped
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps(looped)
+
+
+def test_non_finite_floats_raise_as_with_allow_nan_false() -> None:
+    for bad in ([math.nan], {"a": {"b": [math.inf]}}, -math.inf):
+        with pytest.raises(ValueError):
+            stdlib(bad)
+        with pytest.raises(ValueError):
+            dumps(bad)
+    assert dumps({"after": [0.5]}) == stdlib({"after": [0.5]})  # nothing left behind
+
+
+def test_a_report_writes_nan_as_null_as_before() -> None:
+    report = Report(command="skew", model="m", status="ok",
+                    inputs={"at": datetime(2026, 11, 1, 12), "tuple": (1, 2),
+                            "scores": [math.nan, np.float64(math.inf), 0.5]},
+                    summary={"n": math.nan}, generated_at=datetime(2026, 12, 1))
+    text = render_json(report)
+    assert text == stdlib(report.to_dict()) + "\n"
+    assert json.loads(text)["inputs"]["scores"] == [None, None, 0.5]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=5),
+    max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_any_json_value_is_written_as_the_standard_library_writes_it(value: Any) -> None:
+    assert dumps(value) == stdlib(value)
+
+
+# merged cells: the same bits as a plain loop over the profiles' cell rows, in their order
+
+START = datetime(2026, 11, 1)
+KINDS = {"x": "numeric", "c": "categorical"}
+
+
+def frame(seed: int, n: int = 300) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 3, n) * 10.0 ** rng.integers(-3, 4, n)  # sums that round differently
+    x[rng.random(n) < 0.05] = -0.0
+    return pl.DataFrame({
+        "ts": [START + timedelta(hours=int(h)) for h in rng.integers(0, 96, n)],
+        "x": [None if rng.random() < 0.05 else float(v) for v in x],
+        "c": rng.choice(["a", "b", "c", "zz"], n).tolist(),
+    }, schema={"ts": pl.Datetime("us"), "x": pl.Float64, "c": pl.String})
+
+
+BINNING = fit_binning(frame(99).lazy(), KINDS, n_bins=6, top_k=2, fine_bins=20)
+
+
+def profile(data: pl.DataFrame) -> pl.DataFrame:
+    return profile_table(summarize(data.lazy(), BINNING, by=pl.col("ts").dt.truncate("1d"),
+                                   unseen_names=1000), ["x", "c"])
+
+
+def folded(tables: list[pl.DataFrame], window: pl.Expr | None
+           ) -> dict[Any, tuple[np.ndarray, ...]]:
+    """Feature x's cells per window: counts, and the open cells' sums, lows and highs folded
+    one row at a time in the tables' order (Python floats), cleaned as `summarize` does."""
+    rows = pl.concat(tables).with_columns(
+        (pl.lit(None) if window is None else window).alias("w")).filter(
+        pl.col("feature") == "x", pl.col("cell").is_not_null())
+    size = 2 * len(BINNING.numeric["x"].edges) + 1
+    out: dict[Any, list[list[Any]]] = {}
+    for w, cell, count, total, low, high in rows.select(
+            "w", "cell", "count", "sum", "low", "high").iter_rows():
+        acc = out.setdefault(w, [[0] * size, [0.0] * size, [math.inf] * size,
+                                 [-math.inf] * size])
+        acc[0][cell] += count
+        acc[1][cell] += 0.0 if total is None else total
+        acc[2][cell] = min(acc[2][cell], math.inf if low is None else low)
+        acc[3][cell] = max(acc[3][cell], -math.inf if high is None else high)
+    result = {}
+    for w, (counts, sums, lows, highs) in out.items():
+        seen = [c > 0 for c in counts][0::2]
+        result[w] = (np.array(counts), *(np.array(
+            [(v if s else blank) + 0.0 for v, s in zip(values[0::2], seen, strict=True)])
+            for values, blank in ((sums, 0.0), (lows, math.nan), (highs, math.nan))))
+    return result
+
+
+@pytest.mark.parametrize("window", [None, pl.col("bucket"),
+                                    pl.col("bucket").dt.truncate("2d")], ids=str)
+def test_merged_cells_are_the_row_order_folds_bit_for_bit(window: pl.Expr | None) -> None:
+    tables = [profile(frame(seed)) for seed in range(5)]
+    merged = merge_profiles(tables, BINNING, window)
+    expected = folded(tables, window)
+    assert sorted(expected, key=lambda k: (k is None, k)) == list(merged.summaries)
+    for w, cells in expected.items():
+        x = merged.summaries[w]["x"]
+        assert isinstance(x, NumericSummary)
+        for name, got, want in zip(("counts", "sums", "lows", "highs"),
+                                   (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
+            assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
+
+
+def test_cells_of_a_bucket_without_feature_rows_among_good_ones_are_a_store_error() -> None:
+    """Runs of buckets are mapped to windows a run at a time: a headless bucket between
+    good ones is still found."""
+    good = profile(frame(1))
+    buckets = good.get_column("bucket").unique().sort()
+    assert len(buckets) >= 3
+    headless = good.filter(~((pl.col("bucket") == buckets[1]) & pl.col("cell").is_null()))
+    with pytest.raises(StoreError, match="outside its feature rows"):
+        merge_profiles([headless], BINNING, pl.col("bucket"))
+    merge_profiles([good, headless], BINNING, pl.col("bucket"))  # good holds its rows
+
+
+def test_importing_the_cli_loads_no_heavy_optional_library() -> None:
+    """Start-up time: scipy, scikit-learn and pyspark load only in the commands that use
+    them, never when the CLI is imported."""
+    code = ("import sys, evalctl.cli.app; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} "
+            "& {'scipy', 'sklearn', 'pyspark'}))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert found == "[]"
