@@ -19,6 +19,7 @@ import pytest
 from tests.helpers import assert_same, make_frame
 
 from evalctl.analyses.common import open_side
+from evalctl.analyses.drift import _window_key
 from evalctl.lake.selectors import parse_selector
 from evalctl.lake.store import Store
 from evalctl.profiles import parts as parts_module
@@ -169,3 +170,18 @@ def test_the_streamed_fit_collects_exactly_what_its_counts_promised(
     filled.clear()
     assert np.array_equal(StreamedRanks(wanted).run(batches)["x"], finite[ranks])
     assert any(f > room for f, room in filled)  # the buffer grew, the answer is exact
+
+
+@pytest.mark.parametrize("window", ["1d", "6h", "7d"])
+def test_drift_windows_counted_part_by_part_equal_the_whole_scans(
+        production: tuple[Store, Any, Any, pl.LazyFrame], monkeypatch: pytest.MonkeyPatch,
+        window: str) -> None:
+    """`drift`'s calendar windows and their rows, counted part by part, are the whole
+    scan's (windows across part and file boundaries)."""
+    store, model, selection, lf = production
+    monkeypatch.setattr(parts_module, "PART_ROWS", 97)
+    parts = file_scans(store, model, selection, lf.collect_schema())
+    _, by_part = _window_key(lf, model, window, selection, parts)
+    _, whole = _window_key(lf, model, window, selection)
+    assert by_part == whole and sum(rows for _, _, rows in whole.values()) == sum(FILES)
+    assert len(whole) > 1 or window == "7d"
