@@ -213,8 +213,9 @@ def window_summaries(store: Store, model: ModelConfig,
                                                                          model.timestamp)
         by: str | pl.Expr = CHUNK
     else:
-        key, bounds = _window_key(cur_lf, model, settings.window, cur_sel)
-        cur_parts, by = file_scans(store, model, cur_sel, cur_lf.collect_schema()), key
+        cur_parts = file_scans(store, model, cur_sel, cur_lf.collect_schema())
+        key, bounds = _window_key(cur_lf, model, settings.window, cur_sel, cur_parts)
+        by = key
     progress.phase(f"summarising {len(kinds)} columns in {len(bounds)} windows "
                    f"({cur_sel.rows:,} rows)")
     return plan, (ref_summary, chunks, summarize(cur_lf, binning, by=by, parts=cur_parts),
@@ -230,14 +231,17 @@ def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
             multivariate_inputs(kinds, options))
 
 
-def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, selection: Selection
+def _window_key(lf: pl.LazyFrame, model: ModelConfig, window: str, selection: Selection,
+                parts: list[pl.LazyFrame] | None = None
                 ) -> tuple[pl.Expr, dict[Any, tuple[datetime, datetime, int]]]:
     """The calendar window expression and each window's (start, end, rows) — the timestamp
-    column only, streamed (memory: the windows, not the rows)."""
+    column only, streamed (memory: the windows, not the rows), part by part when given
+    (`file_scans`: one query over a whole selection reads ahead across its files)."""
     ts = model.timestamp
     key, step = calendar_window(ts, window, selection)
-    frame = (lf.select(key.alias("_w")).group_by("_w").agg(pl.len().alias("rows"))
-             .sort("_w").collect(engine="streaming"))
+    counts = [p.select(key.alias("_w")).group_by("_w").agg(pl.len().cast(pl.Int64).alias("rows"))
+              .collect(engine="streaming") for p in parts or [lf]]
+    frame = pl.concat(counts).group_by("_w").agg(pl.col("rows").sum()).sort("_w")
     return key, {row["_w"]: (row["_w"], row["_w"] + step, row["rows"])
                  for row in frame.iter_rows(named=True)}
 

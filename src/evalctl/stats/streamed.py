@@ -91,6 +91,10 @@ class _Column:
         self.below = np.zeros(ranks.size, dtype=np.int64)
         small = n <= COLLECT  # a small column is collected whole in one pass
         self.collect_of = np.full(1, 0 if small else -1, dtype=np.intp)
+        self.room = n if small else 0  # the values the next pass collects (its counts say)
+        # `start(buffered=True)`: the pass's collected node slots and values, filled in place
+        self._buffer: tuple[np.ndarray, np.ndarray] | None = None
+        self._filled = 0
         root = np.empty(0, np.intp) if small else np.array([0])
         self.split = _split_level(root, np.array([lo])[:root.size], np.array([hi])[:root.size],
                                   1, GRID, track=False)
@@ -100,11 +104,36 @@ class _Column:
     def finished(self) -> bool:
         return bool(self.done.all())
 
-    def start(self) -> None:
+    def start(self, buffered: bool = False) -> None:
+        """A new pass. `buffered` (a pass over all of the rows): collect into one buffer of
+        the `room` values the counts promise, not a list of each batch's arrays — the same
+        values in two allocations instead of thousands, so freeing them returns the memory
+        (a list interleaved with the batches' temporaries fragmented the heap: ~140 MiB kept
+        after a fit of 20M rows)."""
         cells = self.split.size * self.split.lo.size
         self.state = _Pass(np.zeros(cells, dtype=np.int64),
                            np.full(cells if self.split.track else 0, np.inf),
                            np.full(cells if self.split.track else 0, -np.inf))
+        self._buffer = (np.empty(self.room, np.int32), np.empty(self.room)) if buffered else None
+        self._filled = 0
+
+    def _collect(self, slots: np.ndarray, values: np.ndarray) -> None:
+        """Keep one batch's values of the collected nodes (and each value's node slot)."""
+        assert self.state is not None
+        if self._buffer is None:
+            self.state.collected.append((slots, values))
+            return
+        held, kept = self._buffer
+        end = self._filled + values.size
+        if end > kept.size:  # more than the counts promised (other rows?): grow, stay exact
+            grown = max(end, 2 * kept.size)
+            held = np.concatenate([held[:self._filled], np.empty(grown - self._filled, np.int32)])
+            kept = np.concatenate([kept[:self._filled], np.empty(grown - self._filled)])
+            self._buffer = (held, kept)
+        held[self._filled:end] = slots
+        kept[self._filled:end] = values
+        self._filled = end
+        self.state.collected = [(held[:end], kept[:end])]
 
     def absorb(self, part: _Pass) -> None:
         """Merge a partial state of this pass counted on other rows (`count_pass`)."""
@@ -139,7 +168,7 @@ class _Column:
         collect = self.collect_of[node]
         kept = collect >= 0
         if kept.any():
-            self.state.collected.append((collect[kept], x[kept]))
+            self._collect(collect[kept], x[kept])
         slot = self.split.slot_of[node]
         inside = slot >= 0
         if not inside.all():
@@ -156,7 +185,7 @@ class _Column:
         """A copy of this column's narrowing state without its pass state: what counting a
         pass on other rows needs (`count_pass`; pickled to Spark executors)."""
         plan = copy(self)
-        plan.state = None
+        plan.state, plan._buffer = None, None
         return plan
 
     def finish(self) -> None:
@@ -184,7 +213,7 @@ class _Column:
         self.levels.append(split)
         self._plan(counts, state.mins if split.track else None,
                    state.maxs if split.track else None, split)
-        self.state = None
+        self.state, self._buffer = None, None
 
     def _answer_collected(self, pending: np.ndarray, state: _Pass) -> None:
         at, values = (state.settled if state.settled is not None
@@ -226,6 +255,7 @@ class _Column:
                      & (maxs[heavy] == parent.hi[slot]))
             light, heavy = np.union1d(light, heavy[stuck]), heavy[~stuck]
         self.collect_of[light] = np.arange(light.size)
+        self.room = int(counts[light].sum())
         lo, hi = _child_ranges(heavy, parent, mins, maxs)
         size = max(2, min(GRID, CELLS // max(heavy.size, 1)))
         self.split = _split_level(heavy, lo, hi, space, size, track=True)
@@ -290,7 +320,7 @@ class StreamedRanks:
             if not active:
                 return {n: c.values for n, c in self.columns.items()}
             for name in active:
-                self.columns[name].start()
+                self.columns[name].start(buffered=partials is None)
             if partials is not None:
                 plans = {name: self.columns[name].plan() for name in active}
                 for part in partials(plans):
