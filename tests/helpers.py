@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -568,3 +568,19 @@ def spark_exports(story_data: Path, folder: Path) -> pl.DataFrame:
     (production.sample(fraction=1.0, shuffle=True, seed=3)
      .write_parquet(folder / "production_v3.parquet", row_group_size=1500))
     return production
+
+
+def normal(value: Any) -> Any:
+    """Summaries (dataclasses holding numpy cell arrays) as plain dicts and lists, an empty
+    cell's NaN as "nan" (equal to itself), for `assert_same` and `==`."""
+    if hasattr(value, "__dataclass_fields__"):
+        return normal(asdict(value))
+    if isinstance(value, dict):
+        return {k: normal(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return normal(value.tolist())
+    if isinstance(value, list | tuple):
+        return [normal(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value

@@ -5,7 +5,6 @@ chunk `chunk_index` gives it over the whole scan, and skew's reference chunks an
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import assert_same, make_frame
+from tests.helpers import assert_same, make_frame, normal
 
 from evalctl import open as open_workspace
 from evalctl.analyses import drift as drift_module
@@ -88,20 +87,6 @@ def test_every_row_gets_the_chunk_of_the_whole_scan_ranking(tied_store: Path, sm
              .agg(pl.col("ts").min(), pl.col("ts").max().alias("hi"), pl.len()).sort("c").collect())
     assert bounds == {c: (lo, hi, n) for c, lo, hi, n in whole.iter_rows()}
 
-
-def normal(value: Any) -> Any:
-    """Summaries as plain dicts and lists (for `assert_same`)."""
-    if hasattr(value, "__dataclass_fields__"):
-        return normal(asdict(value))
-    if isinstance(value, dict):
-        return {k: normal(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):  # numeric summaries hold their cells as arrays
-        return normal(value.tolist())
-    if isinstance(value, list | tuple):
-        return [normal(v) for v in value]
-    if isinstance(value, float) and value != value:  # an empty cell's NaN: equal to itself
-        return "nan"
-    return value
 
 
 def test_chunk_summaries_equal_the_whole_scan_ranking(tied_store: Path, small_parts) -> None:

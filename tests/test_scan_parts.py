@@ -7,7 +7,6 @@ collection buffer holds exactly the values its counts promised."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from tests.helpers import assert_same, make_frame
+from tests.helpers import assert_same, make_frame, normal
 
 from evalctl.analyses.common import open_side
 from evalctl.analyses.drift import _window_key
@@ -49,20 +48,6 @@ def production(cli, workdir: Path, frame_file) -> tuple[Store, Any, Any, pl.Lazy
     assert sorted(e.rows for _, _, e in selection.files) == sorted(FILES)
     return store, model, selection, lf
 
-
-def normal(value: Any) -> Any:
-    """Summaries as plain dicts and lists (for `assert_same`)."""
-    if hasattr(value, "__dataclass_fields__"):
-        return normal(asdict(value))
-    if isinstance(value, dict):
-        return {k: normal(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return normal(value.tolist())
-    if isinstance(value, list | tuple):
-        return [normal(v) for v in value]
-    if isinstance(value, float) and value != value:  # an empty cell's NaN: equal to itself
-        return "nan"
-    return value
 
 
 def test_a_part_is_one_row_group_of_the_lakes_files(tmp_path: Path) -> None:
