@@ -263,6 +263,14 @@ def test_removal_gc_and_erase_delete_only_the_merged_files_they_make_stale(
     """A commit that leaves the reference's batches alone keeps its merged file; one that
     removes or rewrites a reference batch deletes it, and a dry run deletes nothing."""
     path = the_merged_file(workdir)
+    refit = "refit it with `evalctl profiles build --model churn --refit`"
+    # erasing production rows only: the reference and its merged file are untouched
+    rows = pl.read_parquet(
+        next(store(workdir).glob("predictions/**/env=production/**/*.parquet")))
+    other = frame_file(pl.DataFrame({"request_id": rows["request_id"].head(2)}), "p.parquet")
+    kept = profiled("erase", *M, "--ids", str(other), "-f", "json").json()
+    assert kept["summary"]["rows"] == 2 and path.exists()
+    assert not any(refit in r for r in kept["recommendations"])
     production = next(r.batch for r in read_ledger(store(workdir)).live
                       if r.env == "production")
     assert profiled("batches", "remove", production).code == 0
@@ -273,7 +281,10 @@ def test_removal_gc_and_erase_delete_only_the_merged_files_they_make_stale(
     assert path.exists()
     ids = pl.read_parquet(store(workdir) / reference.files[0].path)["request_id"].head(3)
     ids_file = frame_file(pl.DataFrame({"request_id": ids}), "ids.parquet")
-    assert profiled("erase", *M, "--ids", str(ids_file)).code == 0
+    dry = profiled("erase", *M, "--ids", str(ids_file), "--dry-run", "-f", "json").json()
+    assert any("after the erasure, " + refit in r for r in dry["recommendations"])
+    done = profiled("erase", *M, "--ids", str(ids_file), "-f", "json")
+    assert done.code == 0 and any(refit in r for r in done.json()["recommendations"])
     assert not path.exists() and not merged_profile_files(store(workdir), "churn")
     # the reference is frozen on the erased generation: a refit (on the rewritten batch)
     # merges its profiles again

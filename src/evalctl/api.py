@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalctl.clock import Clock, now
 from evalctl.config import ModelConfig, find_config_path
-from evalctl.errors import InputError
+from evalctl.errors import InputError, StoreError
 from evalctl.lake.doctor import examine_store
 from evalctl.lake.erase import erase_ids, read_ids
 from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
@@ -27,6 +27,7 @@ from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.storage import is_object_url
 from evalctl.lake.store import Store
 from evalctl.profiles.merged import drop_stale
+from evalctl.profiles.reference import current_reference
 from evalctl.reports import Report
 from evalctl.settings.load import load_config
 from evalctl.settings.sections import with_options
@@ -251,6 +252,13 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
     recommendations = ["the old files stay on disk until `evalctl doctor --repair` runs "
                        "after the grace period; run it then to finish the erasure"
                        ] if done.tombstone else []
+    if _fitted_on(store, model.name, {batch for batch, kind, _ in done.batches
+                                      if kind == "predictions"}):
+        recommendations.append(
+            "the monitoring reference was fitted on batches holding these rows (its bin "
+            "edges and vocabularies may hold their values): "
+            f"{'after the erasure, ' if dry_run else ''}"
+            f"refit it with `evalctl profiles build --model {model.name} --refit`")
     return Report(command="erase", model=model.name, status="pass",
                   inputs={"store": store.location, "ids": str(ids_path), "dry_run": dry_run},
                   results=results,
@@ -258,6 +266,17 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
                            "batches": len(done.batches), "tombstone": done.tombstone,
                            "dry_run": dry_run},
                   recommendations=recommendations)
+
+
+def _fitted_on(store: Store, model: str, batches: set[str]) -> bool:
+    """Whether the model's current monitoring reference was fitted on any of `batches`."""
+    if not batches:
+        return False
+    try:
+        reference = current_reference(store.storage, model)
+    except StoreError:
+        return False  # a damaged reference: `doctor` names it; the erasure stands
+    return reference is not None and any(b in batches for b, _ in reference.batches)
 
 
 def files(store: Store, model: str, selector: Selector | None, *, actuals: bool = False
