@@ -17,8 +17,9 @@ import pytest
 
 from evalctl.checks.aggregate import column_p_value, column_p_values
 from evalctl.checks.ecdf import (
+    _MERGE_ROWS,
     Bounded,
-    _merge_order,
+    _merge_codes,
     wasserstein_distance,
     wasserstein_distances,
 )
@@ -198,16 +199,16 @@ def _triples(n: int, rng: np.random.Generator) -> list[np.ndarray]:
 def test_merge_order_is_the_stable_argsort_of_the_cells_points() -> None:
     rng = np.random.default_rng(5)
     at = np.array([*_triples(50_000, rng), *_triples(50_000, rng)])
-    order = _merge_order(at)
-    assert order is not None
-    assert np.array_equal(order, np.argsort(at, axis=0, kind="stable"))
+    codes = _merge_codes(at)
+    assert codes is not None
+    assert np.array_equal(_MERGE_ROWS[codes].T, np.argsort(at, axis=0, kind="stable"))
 
 
 def test_merge_order_declines_points_that_are_not_cells_triples() -> None:
     at = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 6.0], [0.0, 2.0], [1.0, 3.0], [2.0, 1.0]])
-    assert _merge_order(at) is None  # the current's min is above its third point
+    assert _merge_codes(at) is None  # the current's min is above its third point
     at[5, 1] = np.nan
-    assert _merge_order(at) is None
+    assert _merge_codes(at) is None
 
 
 def _categorical(reference: list[str | None], currents: list[list[str | None]]

@@ -289,7 +289,7 @@ def _cell_points_into(count: np.ndarray, sums: np.ndarray, low: np.ndarray, high
 
 
 def _merge_orders() -> np.ndarray:
-    """Every stable sort order of a cell's six points (`_merge_order`), by code: 64 × whether
+    """Every stable sort order of a cell's six points (`_merge_codes`), by code: 64 × whether
     the reference's max follows its third point, 128 × the same for the current, and
     ``c0 + 4 c1 + 16 c2`` with ``ci`` the current's points (sorted) below the reference's
     i-th (sorted). Row `code` lists the points' rows (0-2 reference, 3-5 current) in order."""
@@ -309,14 +309,6 @@ def _merge_orders() -> np.ndarray:
 
 
 _MERGE_ROWS = _merge_orders()  # (256, 6): a code's order
-_MERGE_ORDERS = np.ascontiguousarray(_MERGE_ROWS.T)  # (6, 256): a row per position
-
-
-def _merge_order(at: np.ndarray) -> np.ndarray | None:
-    """``np.argsort(at, axis=0, kind="stable")`` of cells' six points (`_merge_codes`), or
-    None when they are not cells' points."""
-    codes = _merge_codes(at)
-    return None if codes is None else _MERGE_ORDERS[:, codes]
 
 
 def _merge_codes(at: np.ndarray) -> np.ndarray | None:
