@@ -189,7 +189,8 @@ def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False,
            clock: Clock | None = None) -> Report:
     """Remove batches as one commit (a tombstone); their files are collected later."""
     done = remove_batches(store, batch_ids, dry_run=dry_run, now=now(clock))
-    drop_stale(store.storage, {r.model for r in done.removed if done.tombstone})
+    if done.tombstone:
+        drop_stale(store.storage, {r.model for r in done.removed})
     return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
 
 
@@ -202,7 +203,8 @@ def gc(store: Store, older_than: str, *, env: str | None = None, model: str | No
                          f"got {older_than!r}")
     done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run,
                                now=now(clock))
-    drop_stale(store.storage, {r.model for r in done.removed if done.tombstone})
+    if done.tombstone:
+        drop_stale(store.storage, {r.model for r in done.removed})
     return _removal_report("gc", store, done, dry_run,
                            {"older_than": older_than, "env": env, "model": model})
 
