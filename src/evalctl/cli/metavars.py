@@ -38,9 +38,9 @@ def tidy_metavars(command: Any, name: str = "evalctl") -> None:
 
 
 def _plain_argument(param: Any) -> None:
-    """Typer shows an argument as `{FILE}... <list[Path]>`; show `FILE...` as click does."""
+    """Typer shows a required argument as `{FILE}` in the usage line and drops the `...` of
+    one that takes several values; show `FILE...` (and `[DIR]` when optional) as click does."""
     shown = param.metavar + ("..." if param.nargs != 1 else "")
     usage = shown if param.required else f"[{shown}]"
-    param.display_type_rich = lambda ctx: ""
-    param._rich_display_name = lambda: shown
-    param._usage_display_name = lambda: usage
+    param.make_metavar = lambda ctx, **_: shown
+    param.get_usage_pieces = lambda ctx: [usage]
