@@ -13,6 +13,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from evalctl import _loading  # first: pauses the garbage collector while evalctl loads
 from evalctl.clock import Clock, fixed_clock, system_clock
 from evalctl.config import Config, ModelConfig
 from evalctl.errors import (
@@ -32,6 +33,8 @@ from evalctl.workspace import open_workspace as open
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
+
+_loading.resume()
 
 
 def __getattr__(name: str) -> Any:

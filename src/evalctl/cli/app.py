@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import os
 import re
 import sys
+import threading
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 
@@ -252,17 +255,32 @@ def _safe_streams() -> None:
                 reconfigure(errors="replace")
 
 
-def main() -> None:
+def main() -> NoReturn:
     """Console-script entry point."""
+    gc.freeze()  # what the import made lives until exit: later collections skip it
     _safe_streams()
     signals.install()
-    code = run(sys.argv[1:])
-    with contextlib.suppress(BrokenPipeError):
-        sys.stdout.flush()
-    sys.exit(code)
+    exit_now(run(sys.argv[1:]))
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` without the interpreter's teardown: freeing polars',
+    numpy's and every module's objects one by one costs a profile-served command ~0.05-0.1 s
+    of CPU and gives back nothing the OS does not reclaim at once. What an exit owes the
+    user is done first: other non-daemon threads joined, atexit handlers run (temporary
+    folders' finalizers among them), stdout and stderr flushed (a reader that closed the pipe
+    early costs nothing: see `_closed_pipe`)."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
     main()
 
-__all__ = ["app", "hoist_global_flags", "main", "run"]
+__all__ = ["app", "exit_now", "hoist_global_flags", "main", "run"]

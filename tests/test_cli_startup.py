@@ -1,0 +1,92 @@
+"""Start-up and exit of the `evalctl` process (README "Performance", start-up): the garbage
+collector is paused while evalctl loads, the process ends without the interpreter's teardown
+(`exit_now`), and none of that may change what a user sees: exit codes, output flushed to a
+pipe or a file, atexit handlers and other threads finished. SIGINT / SIGTERM (130 / 143) go
+through the same entry point: tests/test_cli_signals.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from tests.helpers import make_frame
+
+
+def _python(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVALCTL_")}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+def _evalctl(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _python("-m", "evalctl", *args, cwd=cwd)
+
+
+@pytest.fixture
+def skewed(cli, frame_file, workdir: Path) -> Path:
+    """A store whose production `minutes` moved far from training's: skew exits 1."""
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "training",
+        str(frame_file(make_frame(400, seed=1, prefix="t"), "t.parquet")))
+    production = make_frame(400, seed=2, prefix="p").with_columns(pl.col("minutes") * 5)
+    cli("ingest", "--model", "churn", "--version", "v1", "--env", "production",
+        str(frame_file(production, "p.parquet")))
+    return workdir
+
+
+def test_exit_codes_and_output_through_the_entry_point(skewed: Path) -> None:
+    """A pipe is block-buffered: output smaller than the buffer reaches the reader only
+    through the flush before the process ends."""
+    version = _evalctl(skewed, "--version")
+    assert (version.returncode, version.stdout, version.stderr) == (0, "evalctl 0.1.0\n", "")
+    bad = _evalctl(skewed, "skew", "--bogus")
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == ["evalctl: error: No such option: --bogus (see "
+                                       "`evalctl skew --help`)"]
+    assert json.loads(bad.stdout)["error"]["kind"] == "usage"
+    skew = ["skew", "--model", "churn", "--current", "production"]
+    piped = _evalctl(skewed, *skew, "--format", "json")
+    assert piped.returncode == 1, piped.stderr
+    report = json.loads(piped.stdout)
+    assert report["status"] == "fail" and report["command"] == "skew"
+    written = _evalctl(skewed, *skew, "--format", "json", "--output", "skew.json")
+    assert (written.returncode, written.stdout) == (1, "")
+    again = json.loads((skewed / "skew.json").read_text())
+    assert again["results"] == report["results"]
+    table = _evalctl(skewed, *skew, "--format", "table")
+    assert table.returncode == 1 and "minutes" in table.stdout
+
+
+def test_exit_now_runs_atexit_joins_threads_and_flushes(tmp_path: Path) -> None:
+    code = f"""
+import atexit, sys, tempfile, threading, time
+from pathlib import Path
+from evalctl.cli.app import exit_now
+kept = tempfile.TemporaryDirectory(dir={str(tmp_path)!r})  # removed by a finalizer at exit
+Path(kept.name, "x").write_text("x")
+atexit.register(print, "atexit ran")
+def late():
+    time.sleep(0.3)
+    Path({str(tmp_path)!r}, "thread.txt").write_text("done")
+threading.Thread(target=late).start()
+sys.stdout.write("buffered ")
+sys.stderr.write("to stderr")
+exit_now(3)
+print("not reached")
+"""
+    proc = _python("-c", code)
+    assert proc.returncode == 3
+    assert proc.stdout == "buffered atexit ran\n" and proc.stderr == "to stderr"
+    assert (tmp_path / "thread.txt").read_text() == "done"
+    assert [p.name for p in tmp_path.iterdir()] == ["thread.txt"]  # the temporary folder went
+
+
+def test_importing_evalctl_leaves_the_garbage_collector_as_it_was() -> None:
+    code = ("import gc, sys; on = sys.argv[1] == 'on'; on or gc.disable(); import evalctl; "
+            "print(gc.isenabled(), gc.get_freeze_count() == 0)")
+    assert _python("-c", code, "on").stdout.split() == ["True", "True"]
+    assert _python("-c", code, "off").stdout.split() == ["False", "True"]
