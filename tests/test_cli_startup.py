@@ -90,3 +90,55 @@ def test_importing_evalctl_leaves_the_garbage_collector_as_it_was() -> None:
             "print(gc.isenabled(), gc.get_freeze_count() == 0)")
     assert _python("-c", code, "on").stdout.split() == ["True", "True"]
     assert _python("-c", code, "off").stdout.split() == ["False", "True"]
+
+
+# ---------------------------------------------------------------- commands load on use
+
+
+def test_a_command_loads_only_its_own_module(skewed: Path) -> None:
+    code = """
+import json, sys
+from evalctl.cli.app import run
+code = run(sys.argv[1:])
+print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("evalctl."))]))
+"""
+    proc = _python("-c", code, "drift", "--model", "churn", "--current", "production",
+                   "--window", "1d", "--format", "json", "--output", "drift.json", cwd=skewed)
+    code, loaded = json.loads(proc.stdout.splitlines()[-1])
+    assert code == 1, proc.stderr
+    commands = {m.rsplit(".", 1)[1] for m in loaded if m.startswith("evalctl.cli.commands.")}
+    assert commands == {"skew_drift"}
+    assert not {"evalctl.analyses.estimate", "evalctl.analyses.rca", "evalctl.render.html",
+                "evalctl.analyses.slices", "evalctl.analyses.compare"} & set(loaded)
+
+
+def test_help_lists_every_command_with_its_help(cli) -> None:
+    from evalctl.cli.commands import MODULES
+
+    text = cli("--help").stdout
+    rows = text[text.index("Commands:"):].splitlines()[1:]
+    listed = [row.split(None, 1) for row in rows if row.startswith("  ") and row.split()]
+    assert [name for name, _ in listed] == list(MODULES)
+    for name, help_text in listed:
+        first = cli(name, "--help").stdout
+        assert help_text.rstrip(".").rstrip() and help_text[:20] in " ".join(first.split()), name
+
+
+def test_every_registered_command_is_in_the_table_of_modules() -> None:
+    """A command a module registers but `MODULES` does not name could never be run."""
+    import typer
+    from evalctl.cli import commands
+    from evalctl.cli.commands import MODULES
+
+    folder = Path(commands.__file__).parent
+    found: dict[str, str] = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        module = __import__(f"evalctl.cli.commands.{path.stem}", fromlist=["register"])
+        family = typer.Typer()
+        module.register(family)
+        names = [c.name for c in family.registered_commands] + \
+            [g.name for g in family.registered_groups]
+        found |= dict.fromkeys(names, path.stem)
+    assert found == MODULES

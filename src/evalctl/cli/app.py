@@ -16,21 +16,9 @@ from typing import Annotated, Any, NoReturn, TextIO
 import typer
 
 from evalctl.cli import signals
-from evalctl.cli.commands import (
-    compare,
-    config_check,
-    estimate,
-    metrics,
-    monitor_history,
-    profiles,
-    rca_export,
-    report,
-    skew_drift,
-    slices_validate,
-    store,
-)
+from evalctl.cli.commands import LazyCommands
 from evalctl.cli.errors import ErrorRequest, describe_os_error, os_error_in, write_error
-from evalctl.cli.metavars import tidy_metavars
+from evalctl.cli.metavars import tidy_params
 from evalctl.cli.state import AppState
 from evalctl.clock import Clock, system_clock
 from evalctl.errors import ConfigError, EvalctlError, ExitCode, StoreError
@@ -50,7 +38,17 @@ Example:
   evalctl catalog
 """
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
+
+
+class RootGroup(typer.core.TyperGroup):
+    """`evalctl`: its commands load on first use (`evalctl.cli.commands.LazyCommands`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = LazyCommands(self.commands)
+
+
+app = typer.Typer(cls=RootGroup, help=HELP, no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -94,18 +92,6 @@ def _global(ctx: typer.Context,
                           file=config, key="--config")
 
 
-store.register(app)
-skew_drift.register(app)
-slices_validate.register(app)
-compare.register(app)
-rca_export.register(app)
-monitor_history.register(app)
-metrics.register(app)
-estimate.register(app)
-config_check.register(app)
-report.register(app)
-profiles.register(app)
-
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,
         clock: Clock | None = None) -> int:
@@ -119,7 +105,7 @@ def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = N
     state.debug = "--debug" in args
     request = ErrorRequest.from_args(args, state.stdout, state.clock)
     command = typer.main.get_command(app)
-    tidy_metavars(command)
+    tidy_params(command)  # the global options (each command's own: as it loads)
     try:
         with contextlib.redirect_stdout(state.stdout):  # help text goes where stdout goes
             returned = command.main(args=args, prog_name="evalctl", standalone_mode=False,

@@ -25,6 +25,14 @@ OVERRIDES = {("rca", "baseline"): "SELECTOR"}
 def tidy_metavars(command: Any, name: str = "evalctl") -> None:
     """Set a readable metavar on every option and argument of ``command`` and its
     subcommands that has none."""
+    tidy_params(command, name)
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        tidy_metavars(sub, sub_name)
+
+
+def tidy_params(command: Any, name: str = "evalctl") -> None:
+    """`tidy_metavars` of ``command``'s own options and arguments (the root group's: its
+    commands get theirs as they load, `evalctl.cli.commands`)."""
     for param in getattr(command, "params", []):
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
             continue
@@ -33,8 +41,6 @@ def tidy_metavars(command: Any, name: str = "evalctl") -> None:
             param.metavar = label or param.name.upper().replace("_", "-")
         if type(param).__name__.endswith("Argument"):
             _plain_argument(param)
-    for sub_name, sub in getattr(command, "commands", {}).items():
-        tidy_metavars(sub, sub_name)
 
 
 def _plain_argument(param: Any) -> None:
