@@ -95,7 +95,18 @@ def test_importing_evalctl_leaves_the_garbage_collector_as_it_was() -> None:
 # ---------------------------------------------------------------- commands load on use
 
 
-def test_a_command_loads_only_its_own_module(skewed: Path) -> None:
+@pytest.fixture
+def profiled(skewed: Path, cli) -> Path:
+    """`skewed` with a monitoring reference (training) and every file profiled on it."""
+    config = skewed / "evalctl.yaml"
+    config.write_text(config.read_text().replace("    features:\n", "    reference: training\n"
+                                                 "    features:\n", 1))
+    assert cli("profiles", "build", "--model", "churn").code == 0
+    return skewed
+
+
+def test_a_command_loads_only_its_own_module(profiled: Path) -> None:
+    """A profile-served drift loads no other command's module, analysis or renderer."""
     code = """
 import json, sys
 from evalctl.cli.app import run
@@ -103,7 +114,8 @@ code = run(sys.argv[1:])
 print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("evalctl."))]))
 """
     proc = _python("-c", code, "drift", "--model", "churn", "--current", "production",
-                   "--window", "1d", "--format", "json", "--output", "drift.json", cwd=skewed)
+                   "--window", "1d", "--engine", "profiles", "--format", "json", "--output",
+                   "drift.json", cwd=profiled)
     code, loaded = json.loads(proc.stdout.splitlines()[-1])
     assert code == 1, proc.stderr
     commands = {m.rsplit(".", 1)[1] for m in loaded if m.startswith("evalctl.cli.commands.")}
@@ -127,6 +139,7 @@ def test_help_lists_every_command_with_its_help(cli) -> None:
 def test_every_registered_command_is_in_the_table_of_modules() -> None:
     """A command a module registers but `MODULES` does not name could never be run."""
     import typer
+
     from evalctl.cli import commands
     from evalctl.cli.commands import MODULES
 

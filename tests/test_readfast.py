@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalctl.errors import StoreError
-from evalctl.profiles.format import merge_profiles, profile_table
+from evalctl.profiles.format import merge_profiles, merged_table, profile_table
 from evalctl.render.json_out import dumps, render_json
 from evalctl.reports import Report
 from evalctl.stats import fit_binning, summarize
@@ -177,6 +178,65 @@ def test_cells_of_a_bucket_without_feature_rows_among_good_ones_are_a_store_erro
     with pytest.raises(StoreError, match="outside its feature rows"):
         merge_profiles([headless], BINNING, pl.col("bucket"))
     merge_profiles([good, headless], BINNING, pl.col("bucket"))  # good holds its rows
+
+
+def test_rows_in_any_order_and_features_outside_the_reference_merge_as_a_row_fold() -> None:
+    """Cells are placed a run of one (bucket, feature) at a time: rows in no particular order
+    (a run per row) fold as the plain loop does, and a feature the reference lacks, wherever
+    its rows are, is skipped."""
+    tables = [profile(frame(seed)) for seed in range(3)]
+    shuffled = [t.sample(fraction=1.0, shuffle=True, seed=i) for i, t in enumerate(tables)]
+    stranger = [t.vstack(t.filter(pl.col("feature") == "x").with_columns(
+        pl.lit("y").alias("feature"), pl.col("cell") * 1000)).sample(
+        fraction=1.0, shuffle=True, seed=7) for t in tables]
+    for window in (None, pl.col("bucket")):
+        for case in (shuffled, stranger):
+            merged = merge_profiles(case, BINNING, window)
+            for w, cells in folded(case, window).items():
+                x = merged.summaries[w]["x"]
+                assert isinstance(x, NumericSummary) and "y" not in merged.summaries[w]
+                for got, want in zip((x.counts, x.sums, x.lows, x.highs), cells, strict=True):
+                    assert got.tobytes() == want.astype(got.dtype).tobytes(), w
+
+
+@pytest.mark.parametrize("past", [-1, 0, 1000])
+def test_a_cell_outside_its_feature_is_a_store_error(past: int) -> None:
+    """A cell below 0 or at or past the feature's cells (2 per edge + 1)."""
+    cell = -1 if past < 0 else 2 * len(BINNING.numeric["x"].edges) + 1 + past
+    good = profile(frame(2))
+    at = good.with_row_index("i").filter(pl.col("feature") == "x", pl.col("cell").is_not_null())
+    bad = good.with_row_index("i").with_columns(
+        pl.when(pl.col("i") == at.get_column("i")[len(at) // 2]).then(cell)
+        .otherwise(pl.col("cell")).alias("cell")).drop("i")
+    for window in (None, pl.col("bucket")):
+        with pytest.raises(StoreError, match="outside its feature rows"):
+            merge_profiles([good, bad], BINNING, window)
+
+
+def test_reading_profiles_does_not_import_numpy_ma(tmp_path: Path) -> None:
+    """Start-up time: polars imports numpy.ma (~13 ms) when given a numpy array; the read
+    path hands it lists."""
+    paths = []
+    for seed in range(2):
+        paths.append(str(tmp_path / f"p{seed}.parquet"))
+        profile(frame(seed)).write_parquet(paths[-1])
+    merged = str(tmp_path / "merged.parquet")
+    merged_table(paths, BINNING).write_parquet(merged)
+    (tmp_path / "binning.pickle").write_bytes(pickle.dumps(BINNING))
+    code = f"""
+import pickle, sys
+import polars as pl
+from evalctl.profiles.format import merge_profiles, read_merged_table
+binning = pickle.loads(open({str(tmp_path / "binning.pickle")!r}, "rb").read())
+before = "numpy.ma" in sys.modules
+merge_profiles({paths!r}, binning, pl.col("bucket"))
+merge_profiles({paths!r}, binning)
+read_merged_table({merged!r}, binning)
+print(before, "numpy.ma" in sys.modules)
+"""
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert found == ["False", "False"]
 
 
 def test_importing_the_cli_loads_no_heavy_optional_library() -> None:

@@ -229,16 +229,15 @@ def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: _Layout,
         (pl.lit(0) if window is None else window).alias(WINDOW)).collect()
     heads = heads.filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
-    offsets = None  # one window: every bucket's cells go to the first (no bucket read)
+    slots = None  # one window: every bucket's cells go to the first (no bucket looked up)
     if window is not None:
-        buckets = heads.select("bucket", WINDOW).unique()
-        offsets = (buckets.get_column("bucket"), buckets.get_column(WINDOW).replace_strict(
-            windows, np.arange(len(windows)) * layout.total, return_dtype=pl.Int64
-        ).cast(pl.Int64))  # (an empty series keeps its dtype)
-    cells = _Cells(layout, len(windows))
+        slot = dict(zip(windows.to_list(), range(len(windows)), strict=True))
+        pairs = heads.select(pl.col("bucket").to_physical(), WINDOW).unique()
+        slots = {bucket: slot[at] for bucket, at in pairs.iter_rows()}
+    cells = _Cells(layout, len(windows), slots)
     for first in range(0, len(sources), FILES_PER_READ):
-        cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ], storage_options),
-                                layout, offsets).collect())
+        cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ],
+                                      storage_options)).collect())
     return heads, windows, cells
 
 
@@ -318,10 +317,10 @@ def read_merged_table(source: str | pl.DataFrame, binning: Binning,
         frame.filter(pl.col("cell").is_null())
         .drop("bucket", "cell", "count", "sum", "low", "high")
         .with_columns(pl.lit(0).alias(WINDOW)),
-        _cell_rows_of(frame, layout, None)])
+        _cell_rows_of(frame)])
     heads = heads.filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
-    cells = _Cells(layout, len(windows))
+    cells = _Cells(layout, len(windows), None)
     cells.add(rows)
     return _finish(heads, windows, cells, binning, windowed=False)
 
@@ -356,59 +355,73 @@ class _Layout:
         sizes = {f: _cell_count(f, binning) for f in binning.kinds}
         starts = np.concatenate([[0], np.cumsum(list(sizes.values()), dtype=np.int64)])
         self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
-        self.features = pl.Enum(list(sizes))
         self.starts, self.ends = starts[:-1], starts[1:]
         self.sizes, self.total = sizes, int(starts[-1])
 
 
-def _cell_rows_of(profiles: pl.LazyFrame, layout: _Layout,
-                  offsets: tuple[pl.Series, pl.Series] | None) -> pl.LazyFrame:
-    """The profiles' cell rows of the layout's features, in order, as ``index`` (the cell's
-    place in `_Cells`'s flat arrays: its window's offset — `offsets`: buckets and the first
-    cell of each one's window; None: one window — plus its feature's start plus the cell),
-    ``bad`` (a bucket without feature rows, or a cell outside its feature's), and the
-    measures with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge
-    cell has no sum, low or high)."""
-    code = pl.col("feature").cast(layout.features, strict=False).to_physical()
-    start = pl.lit(pl.Series(layout.starts, dtype=pl.Int64)).gather(pl.col("__code"))
-    size = pl.lit(pl.Series(layout.ends - layout.starts, dtype=pl.Int64)).gather(
-        pl.col("__code"))
-    columns = CELL_COLUMNS[1:] if offsets is None else CELL_COLUMNS
-    rows = (profiles.select(columns).filter(pl.col("cell").is_not_null())
-            .with_columns(code.alias("__code")).filter(pl.col("__code").is_not_null()))
-    if offsets is None:
-        rows = rows.with_columns(pl.lit(0, pl.Int64).alias("__window"))
-    else:  # a join on the few buckets: a per-row `replace_strict` cost a fifth of the query
-        windows = pl.LazyFrame({"bucket": offsets[0], "__window": offsets[1]})
-        rows = rows.join(windows, on="bucket", how="left", maintain_order="left").with_columns(
-            pl.col("__window").fill_null(-1))
-    return (rows
-            .select((pl.col("__window") + start + pl.col("cell")).alias("index"),
-                    ((pl.col("__window") < 0) | (pl.col("cell") < 0)
-                     | (pl.col("cell") >= size)).alias("bad"),
-                    pl.col("count"), pl.col("sum").fill_null(0.0),
-                    pl.col("low").fill_null(np.inf), pl.col("high").fill_null(-np.inf)))
+def _cell_rows_of(profiles: pl.LazyFrame) -> pl.LazyFrame:
+    """The profiles' cell rows, in order: ``run`` (the row starts a run of rows of one
+    bucket and feature), ``bucket`` (in microseconds), ``feature``, ``cell`` and the measures
+    with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge cell has no
+    sum, low or high). Nothing per row names a feature's or window's place: `_Cells.add`
+    looks that up once per run (a profile holds a run per bucket and feature)."""
+    bucket, feature = pl.col("bucket").to_physical(), pl.col("feature")
+    starts = ((feature != feature.shift()) | (bucket != bucket.shift())).fill_null(True)
+    return (profiles.select(CELL_COLUMNS).filter(pl.col("cell").is_not_null())
+            .select(starts.alias("run"), bucket, feature, "cell", "count",
+                    pl.col("sum").fill_null(0.0), pl.col("low").fill_null(np.inf),
+                    pl.col("high").fill_null(-np.inf)))
 
 
 class _Cells:
-    """Every window's merged cells: counts, sums, lows and highs, one row per window."""
+    """Every window's merged cells: counts, sums, lows and highs, one row per window.
+    `slots`: each bucket's window (by the bucket's microseconds); None: one window."""
 
-    def __init__(self, layout: _Layout, windows: int) -> None:
-        self.layout = layout
+    def __init__(self, layout: _Layout, windows: int, slots: dict[int, int] | None) -> None:
+        self.layout, self.slots = layout, slots
         shape = (windows, layout.total)
         self.counts, self.sums = np.zeros(shape, dtype=np.int64), np.zeros(shape)
         self.lows, self.highs = np.full(shape, np.inf), np.full(shape, -np.inf)
 
     def add(self, cells: pl.DataFrame) -> None:
-        """Add cell rows (`_cell_rows_of`), in their order."""
+        """Add cell rows (`_cell_rows_of`), in their order, each at its window's offset plus
+        its feature's start plus its cell. A row of a feature the layout lacks is skipped; a
+        bucket without feature rows, or a cell outside its feature's, is a damaged store."""
         if not len(cells):
             return
-        if cells.get_column("bad").any() or not self.counts.shape[0]:
+        starts = np.flatnonzero(cells.get_column("run").to_numpy())
+        # a list, not an array, for polars: its numpy path imports numpy.ma (~13 ms)
+        base, size = self._runs(cells.get_column("bucket").to_numpy()[starts].tolist(),
+                                cells.get_column("feature").gather(starts.tolist()).to_list())
+        cell = cells.get_column("cell").to_numpy()
+        known = size >= 0
+        outside = (np.minimum.reduceat(cell, starts) < 0) | (
+            np.maximum.reduceat(cell, starts) >= size)
+        if bool(np.any(known & outside)) or (not self.counts.shape[0] and bool(known.any())):
             raise StoreError("a profile has cells outside its feature rows or its reference's "
                              "cells; run `evalctl doctor`")
-        index = cells.get_column("index").to_numpy()
+        lengths = np.diff(starts, append=len(cells))
+        index = np.repeat(base, lengths) + cell
+        kept = None if bool(known.all()) else np.repeat(known, lengths)
         for (name, add), values in zip(self.MERGES.items(), self.arrays(), strict=True):
-            add.at(values.reshape(-1), index, cells.get_column(name).to_numpy())
+            column = cells.get_column(name).to_numpy()
+            add.at(values.reshape(-1), index if kept is None else index[kept],
+                   column if kept is None else column[kept])
+
+    def _runs(self, buckets: list[int], features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each run's first cell in the flat arrays and its feature's cell count (-1: not a
+        feature of the layout, skipped; 0: a bucket without feature rows, no cell fits)."""
+        base = np.zeros(len(buckets), dtype=np.int64)
+        size = np.zeros(len(buckets), dtype=np.int64)
+        for run, (bucket, feature) in enumerate(zip(buckets, features, strict=True)):
+            start = self.layout.offsets.get(feature)
+            slot = 0 if self.slots is None else self.slots.get(bucket)
+            if start is None:
+                size[run] = -1
+            elif slot is not None:
+                base[run] = slot * self.layout.total + start
+                size[run] = self.layout.sizes[feature]
+        return base, size
 
     MERGES = {"count": np.add, "sum": np.add, "low": np.minimum, "high": np.maximum}
 
