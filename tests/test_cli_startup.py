@@ -106,7 +106,8 @@ def profiled(skewed: Path, cli) -> Path:
 
 
 def test_a_command_loads_only_its_own_module(profiled: Path) -> None:
-    """A profile-served drift loads no other command's module, analysis or renderer."""
+    """A profile-served drift loads no other command's module, analysis or renderer, nor the
+    metrics package or the store's ingest, doctor and erase."""
     code = """
 import json, sys
 from evalctl.cli.app import run
@@ -121,7 +122,8 @@ print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("evalctl."
     commands = {m.rsplit(".", 1)[1] for m in loaded if m.startswith("evalctl.cli.commands.")}
     assert commands == {"skew_drift"}
     assert not {"evalctl.analyses.estimate", "evalctl.analyses.rca", "evalctl.render.html",
-                "evalctl.analyses.slices", "evalctl.analyses.compare"} & set(loaded)
+                "evalctl.analyses.slices", "evalctl.analyses.compare", "evalctl.metrics",
+                "evalctl.lake.ingest", "evalctl.lake.doctor", "evalctl.lake.erase"} & set(loaded)
 
 
 def test_help_lists_every_command_with_its_help(cli) -> None:

@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING, Any
 from evalctl.clock import Clock, now
 from evalctl.config import ModelConfig, find_config_path
 from evalctl.errors import InputError, StoreError
-from evalctl.lake.doctor import examine_store
-from evalctl.lake.erase import erase_ids, read_ids
-from evalctl.lake.ingest import IngestResult, ingest_actuals, ingest_predictions
 from evalctl.lake.layout import grace_period, parse_duration
 from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.lifecycle import Removal, collect_old_batches, remove_batches
@@ -35,6 +32,7 @@ from evalctl.settings.sections import with_options
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
     from evalctl.engines.spark import SparkEngine
+    from evalctl.lake.ingest import IngestResult
 
 
 STARTER_CONFIG = """\
@@ -100,6 +98,9 @@ def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, ver
         result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
                                  input_format=input_format, now=lambda: now(clock))
     else:
+        # start-up time: the ingest path (export readers, coercion) loads only to ingest
+        from evalctl.lake.ingest import ingest_predictions
+
         result = ingest_predictions(store, model, paths, version=version, env=env,
                                     input_format=input_format, now=lambda: now(clock))
     report = _ingest_report("ingest", model.name, paths, result,
@@ -121,6 +122,8 @@ def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path |
         result = ingest_actuals_on_spark(store, model, paths, spark, input_format=input_format,
                                          now=lambda: now(clock))
     else:
+        from evalctl.lake.ingest import ingest_actuals  # start-up time, as `ingest`
+
         result = ingest_actuals(store, model, paths, input_format=input_format,
                                 now=lambda: now(clock))
     report = _ingest_report("ingest-actuals", model.name, paths, result, {})
@@ -244,6 +247,8 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
           clock: Clock | None = None) -> Report:
     """Erase every row of the ids in ``ids_path`` from predictions and actuals, as one
     commit (privacy requests)."""
+    from evalctl.lake.erase import erase_ids, read_ids  # start-up time: only erase needs it
+
     done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run,
                      now=now(clock))
     if done.tombstone:
@@ -317,7 +322,8 @@ def doctor(store: Store, repair: bool = False, grace: str | None = None,
     period = grace_period() if grace is None else parse_duration(grace)
     if period is None:
         raise InputError(f"--grace: expected a duration such as 0s, 2h or 7d, got {grace!r}")
-    # start-up time: the profiles package (and its merge) load only for doctor
+    # start-up time: the store's examination and the merge's check load only for doctor
+    from evalctl.lake.doctor import examine_store
     from evalctl.profiles.merged import check_merged
 
     found = examine_store(store.storage, repair=repair, grace=period, now=now(clock),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evalctl.metrics.significance import adjust_pvalues
+from evalctl.checks.adjust import adjust_pvalues
 
 INSUFFICIENT = "insufficient"
 JUDGED = ("pass", "warn", "fail")

@@ -20,12 +20,9 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-from evalctl.errors import InputError
+from evalctl.checks.adjust import adjust_pvalues
 from evalctl.metrics.catalogue import PROPORTION_METRICS
 from evalctl.metrics.slices import OVERALL
-
-ADJUSTMENTS = ("bh", "holm")
-
 
 # math.erfc over an array: scipy.special would cost ~0.15 s of import per report for a few
 # thousand values.
@@ -62,40 +59,6 @@ def two_proportion_pvalues(
         table = [[x1[i], n1[i] - x1[i]], [x2[i], n2[i] - x2[i]]]
         p[i] = fisher_exact(np.rint(table).astype(np.int64)).pvalue
     return np.where((n1 > 0) & (n2 > 0), np.clip(p, 0.0, 1.0), np.nan)
-
-
-def adjust_pvalues(pvalues: Iterable[float], method: str = "bh") -> np.ndarray:
-    """Benjamini-Hochberg ("bh") or Holm ("holm") adjusted p-values; NaN entries stay NaN and
-    do not count as tests."""
-    if method not in ADJUSTMENTS:
-        raise InputError(f"unknown p-value adjustment {method!r} (valid: {', '.join(ADJUSTMENTS)})")
-    p = np.asarray(list(pvalues), dtype=float)
-    out = np.full(p.shape, np.nan)
-    tested = np.isfinite(p)
-    if not tested.any():
-        return out
-    out[tested] = _bh(p[tested]) if method == "bh" else _holm(p[tested])
-    return out
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Step-up BH, as scipy.stats.false_discovery_control (tested against it), without paying
-    scipy.stats' import time on every report."""
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    scaled = p[order] * m / np.arange(1, m + 1)
-    out = np.empty(m)
-    out[order] = np.clip(np.minimum.accumulate(scaled[::-1])[::-1], 0.0, 1.0)
-    return out
-
-
-def _holm(p: np.ndarray) -> np.ndarray:
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = stepped
-    return out
 
 
 def compare_to_overall(
