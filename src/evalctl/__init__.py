@@ -11,7 +11,14 @@
 `Store`, a `ModelConfig` and parsed `Selector`s.
 """
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
+
+# before anything imports polars: its allocator reads the options once, as polars loads
+from evalctl.memory import allocator_environ
+
+os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
 
 from evalctl.clock import Clock, fixed_clock, system_clock
 from evalctl.config import Config, ModelConfig
