@@ -1,17 +1,18 @@
-"""The allocator options of the `evalctl` command: how quickly polars returns freed memory.
+"""The allocator options of the `evalctl` command: how much freed memory polars keeps resident.
 
 polars allocates through its bundled jemalloc (symbols prefixed `_rjem_`), which reads its
 options once, when polars loads, from `_RJEM_MALLOC_CONF`; `import polars` sets that variable
 to its defaults (`dirty_decay_ms:500,muzzy_decay_ms:1000`) followed by any value already there,
-so a later option wins. With those defaults a scan that decodes many slices one after another
-keeps freed pages resident: first as dirty pages, then as "muzzy" ones, handed back with
-MADV_FREE, which the kernel reclaims only under memory pressure, so they still count in the
-process's RSS. The more slices a question decodes, the more such pages its peak carries, so the
-scan path's peak grew with the rows (issue #16: 20M rows per side must stay within 20% of 5M).
+so a later option wins. jemalloc's default is four arenas per core, and each keeps the pages
+its threads freed until they decay: a scan that decodes slice after slice on polars' threads
+spreads them over several arenas, and the process's peak RSS carries every arena's share.
 
-`COMMAND_ALLOCATOR` purges freed pages at once (MADV_DONTNEED) once they have aged, from fewer
-arenas (`narenas`; jemalloc's default is four per core, each holding its own freed pages).
-Measured in README "Performance" ("Allocator options of the evalctl command").
+`COMMAND_ALLOCATOR`: one arena (`narenas:1`) took the scan path's peak RSS down by about a
+quarter at 5M and 20M rows per side at the same CPU time on the 2-core benchmark host (more
+threads contend for one arena on a larger host; a user's own value overrides it); freed
+pages leave RSS at once when they have decayed (`muzzy_decay_ms:0`: no lazy MADV_FREE stage,
+whose pages count in RSS until the kernel is short of memory). Measured in README
+"Performance" ("Allocator options of the evalctl command").
 
 Only the `evalctl` command (its console script or `python -m evalctl`) sets them: a program
 that imports evalctl as a library keeps its allocator as it chose it. A value the user set
@@ -25,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
-COMMAND_ALLOCATOR = "dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2"
+COMMAND_ALLOCATOR = "muzzy_decay_ms:0,narenas:1"
 
 
 def allocator_environ(argv: Sequence[str], orig_argv: Sequence[str],
