@@ -11,9 +11,17 @@
 `Store`, a `ModelConfig` and parsed `Selector`s.
 """
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from evalctl import _loading  # first: pauses the garbage collector while evalctl loads
+
+# before anything imports polars: its allocator reads the options once, as polars loads
+from evalctl.memory import allocator_environ
+
+os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
+
 from evalctl.clock import Clock, fixed_clock, system_clock
 from evalctl.config import Config, ModelConfig
 from evalctl.errors import (

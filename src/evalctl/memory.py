@@ -1,0 +1,53 @@
+"""The allocator options of the `evalctl` command: how much freed memory polars keeps resident.
+
+polars allocates through its bundled jemalloc (symbols prefixed `_rjem_`), which reads its
+options once, when polars loads, from `_RJEM_MALLOC_CONF`; `import polars` sets that variable
+to its defaults (`dirty_decay_ms:500,muzzy_decay_ms:1000`) followed by any value already there,
+so a later option wins. jemalloc's default is four arenas per core, and each keeps the pages
+its threads freed until they decay: a scan that decodes slice after slice on polars' threads
+spreads them over several arenas, and the process's peak RSS carries every arena's share.
+
+`COMMAND_ALLOCATOR`: one arena (`narenas:1`) took the scan path's peak RSS down by about a
+quarter at 5M and 20M rows per side at the same CPU time on the 2-core benchmark host (more
+threads contend for one arena on a larger host; a user's own value overrides it); freed
+pages leave RSS at once when they have decayed (`muzzy_decay_ms:0`: no lazy MADV_FREE stage,
+whose pages count in RSS until the kernel is short of memory). Measured in README
+"Performance" ("Allocator options of the evalctl command").
+
+Only the `evalctl` command (its console script or `python -m evalctl`) sets them: a program
+that imports evalctl as a library keeps its allocator as it chose it. A value the user set
+wins (nothing is added to it). Child processes inherit the variable, as they inherit
+polars' own defaults; only a process that loads polars reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
+COMMAND_ALLOCATOR = "muzzy_decay_ms:0,narenas:1"
+
+
+def allocator_environ(argv: Sequence[str], orig_argv: Sequence[str],
+                      environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables to add to the environment before polars loads: the command's allocator
+    options when this process is the `evalctl` command and the user has not set them, else
+    none. `argv` and `orig_argv` are `sys.argv` and `sys.orig_argv` as evalctl is imported."""
+    if ALLOCATOR_ENV in environ or not is_evalctl_command(argv, orig_argv):
+        return {}
+    return {ALLOCATOR_ENV: COMMAND_ALLOCATOR}
+
+
+def is_evalctl_command(argv: Sequence[str], orig_argv: Sequence[str]) -> bool:
+    """Whether the process runs the `evalctl` command: its console script (`argv[0]` is the
+    script), or `python -m evalctl` (while the package is imported, `argv[0]` is `-m` and
+    the interpreter's own arguments name the module after it)."""
+    if not argv:
+        return False
+    if Path(argv[0]).stem == "evalctl":
+        return True
+    if argv[0] != "-m" or "-m" not in orig_argv:
+        return False
+    at = list(orig_argv).index("-m")
+    return list(orig_argv[at + 1:at + 2]) == ["evalctl"]

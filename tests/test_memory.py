@@ -1,0 +1,129 @@
+"""The `evalctl` command's allocator options (`evalctl.memory`): set for the command only,
+before polars loads, never over the user's own value, and what polars' allocator then reads.
+
+The end-to-end tests run real interpreters: a `sitecustomize` on `PYTHONPATH` prints, at exit,
+the variable polars' jemalloc was configured from (polars writes its final value back into
+the environment as it loads), so each test sees what the process's allocator read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalctl.memory import (
+    ALLOCATOR_ENV,
+    COMMAND_ALLOCATOR,
+    allocator_environ,
+    is_evalctl_command,
+)
+
+PYTHON = sys.executable
+SCRIPT = Path(PYTHON).with_name("evalctl")  # the installed console script
+REPORT = """
+import atexit, os, sys
+atexit.register(lambda: print("ALLOCATOR=" + os.environ.get({name!r}, "<unset>"),
+                              file=sys.stderr))
+"""
+
+
+def test_console_script_is_the_command() -> None:
+    assert is_evalctl_command(["/venv/bin/evalctl", "skew"], ["/venv/bin/python",
+                                                              "/venv/bin/evalctl", "skew"])
+    assert is_evalctl_command(["evalctl", "--version"], ["python3", "evalctl", "--version"])
+
+
+def test_python_dash_m_evalctl_is_the_command() -> None:
+    # while `python -m evalctl` imports the package, argv[0] is "-m"
+    assert is_evalctl_command(["-m", "skew"], ["python", "-m", "evalctl", "skew"])
+    assert is_evalctl_command(["-m"], ["python", "-X", "importtime", "-m", "evalctl"])
+
+
+@pytest.mark.parametrize(("argv", "orig_argv"), [
+    (["-m", "-q"], ["python", "-m", "pytest", "-q"]),           # another module
+    (["-m"], ["python", "-m", "evalctl.cli"]),                  # not the command's module
+    (["-c"], ["python", "-c", "import evalctl", "-m", "evalctl"]),
+    (["/home/me/notebook.py"], ["python", "/home/me/notebook.py"]),
+    (["/venv/bin/evalctl-helper"], ["python", "/venv/bin/evalctl-helper"]),
+    ([""], ["python"]),                                          # interactive interpreter
+    ([], []),                                                    # embedded, no argv
+])
+def test_library_users_are_not_the_command(argv: list[str], orig_argv: list[str]) -> None:
+    assert not is_evalctl_command(argv, orig_argv)
+
+
+def test_the_command_gets_the_options() -> None:
+    assert allocator_environ(["/venv/bin/evalctl"], ["python", "/venv/bin/evalctl"], {}) == {
+        ALLOCATOR_ENV: COMMAND_ALLOCATOR}
+
+
+def test_a_library_user_gets_nothing() -> None:
+    assert allocator_environ(["notebook.py"], ["python", "notebook.py"], {}) == {}
+
+
+def test_the_users_value_wins() -> None:
+    environ = {ALLOCATOR_ENV: "narenas:1"}
+    assert allocator_environ(["/venv/bin/evalctl"], ["python", "/venv/bin/evalctl"],
+                             environ) == {}
+    # an empty value is still the user's choice (jemalloc's defaults, then polars')
+    assert allocator_environ(["-m"], ["python", "-m", "evalctl"], {ALLOCATOR_ENV: ""}) == {}
+
+
+def test_options_are_jemalloc_key_value_pairs() -> None:
+    pairs = [option.split(":") for option in COMMAND_ALLOCATOR.split(",")]
+    assert all(len(pair) == 2 and pair[1].isdigit() for pair in pairs)
+    assert {key for key, _ in pairs} <= {"dirty_decay_ms", "muzzy_decay_ms", "narenas"}
+
+
+def _allocator_of(args: list[str], tmp_path: Path, **env: str) -> str:
+    """What polars' allocator read in a process run with `args`: the variable at exit."""
+    (tmp_path / "sitecustomize.py").write_text(REPORT.format(name=ALLOCATOR_ENV))
+    environ = {k: v for k, v in os.environ.items() if k != ALLOCATOR_ENV}
+    environ |= {"PYTHONPATH": str(tmp_path), **env}
+    done = subprocess.run(args, cwd=tmp_path, env=environ, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("ALLOCATOR=")]
+    assert len(lines) == 1, done.stderr
+    return lines[0].removeprefix("ALLOCATOR=")
+
+
+def _polars_defaults(tmp_path: Path) -> str:
+    """polars' own value, read from a process that only imports polars."""
+    return _allocator_of([PYTHON, "-c", "import polars"], tmp_path)
+
+
+def test_python_dash_m_evalctl_runs_with_the_options(tmp_path: Path) -> None:
+    value = _allocator_of([PYTHON, "-m", "evalctl", "--version"], tmp_path)
+    # polars puts its defaults first and ours after them: a later option wins in jemalloc
+    assert value == f"{_polars_defaults(tmp_path)},{COMMAND_ALLOCATOR}"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="evalctl's console script is not installed")
+def test_console_script_runs_with_the_options(tmp_path: Path) -> None:
+    value = _allocator_of([str(SCRIPT), "--version"], tmp_path)
+    assert value == f"{_polars_defaults(tmp_path)},{COMMAND_ALLOCATOR}"
+
+
+def test_importing_evalctl_keeps_polars_defaults(tmp_path: Path) -> None:
+    value = _allocator_of([PYTHON, "-c", "import evalctl, evalctl.api"], tmp_path)
+    assert value == _polars_defaults(tmp_path)
+    assert COMMAND_ALLOCATOR not in value
+
+
+def test_the_users_value_wins_in_the_command(tmp_path: Path) -> None:
+    value = _allocator_of([PYTHON, "-m", "evalctl", "--version"], tmp_path,
+                          **{ALLOCATOR_ENV: "narenas:1"})
+    assert value == f"{_polars_defaults(tmp_path)},narenas:1"
+
+
+def test_a_child_that_loads_polars_keeps_the_commands_options(tmp_path: Path) -> None:
+    """A child of the command (a Spark worker, a notifier script) inherits the variable; if it
+    loads polars, polars puts its defaults before the inherited value, so the command's
+    options still come last and win."""
+    parent = f"{_polars_defaults(tmp_path)},{COMMAND_ALLOCATOR}"
+    value = _allocator_of([PYTHON, "-c", "import polars"], tmp_path, **{ALLOCATOR_ENV: parent})
+    assert value.endswith(f",{COMMAND_ALLOCATOR}")
