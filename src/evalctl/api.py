@@ -89,19 +89,23 @@ def init_store(directory: Path | str, write_config: bool = True,
 
 def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, version: str, env: str,
            input_format: str | None = None, clock: Clock | None = None,
-           spark: SparkEngine | None = None) -> Report:
+           spark: SparkEngine | None = None,
+           storage_options: Mapping[str, str] | None = None) -> Report:
     """Ingest prediction exports as one batch (a no-op when already ingested); the ledger
     record is stamped with the clock's time. `spark`: write the batch on Spark executors
-    (`evalctl.engines.spark_ingest`); the driver commits it."""
-    if spark is not None:
-        # start-up time: the Spark ingest is loaded only when asked for
-        from evalctl.engines.spark_ingest import ingest_on_spark
+    (`evalctl.engines.spark_ingest`); the driver commits it. `storage_options`: object_store
+    keys (over the AWS environment) to read ``s3://`` exports with, also into a local store;
+    None: the store's own (`Storage.export_options`)."""
+    with store.storage.reading_exports(storage_options):
+        if spark is not None:
+            # start-up time: the Spark ingest is loaded only when asked for
+            from evalctl.engines.spark_ingest import ingest_on_spark
 
-        result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
-                                 input_format=input_format, now=lambda: now(clock))
-    else:
-        result = ingest_predictions(store, model, paths, version=version, env=env,
-                                    input_format=input_format, now=lambda: now(clock))
+            result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
+                                     input_format=input_format, now=lambda: now(clock))
+        else:
+            result = ingest_predictions(store, model, paths, version=version, env=env,
+                                        input_format=input_format, now=lambda: now(clock))
     report = _ingest_report("ingest", model.name, paths, result,
                             {"version": version, "env": env})
     if spark is not None:
@@ -111,18 +115,21 @@ def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, ver
 
 def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
                         input_format: str | None = None, clock: Clock | None = None,
-                        spark: SparkEngine | None = None) -> Report:
+                        spark: SparkEngine | None = None,
+                        storage_options: Mapping[str, str] | None = None) -> Report:
     """Ingest delayed actuals as one batch. `spark`: write it on Spark executors
-    (`evalctl.engines.spark_actuals`); the driver commits it."""
-    if spark is not None:
-        # start-up time: the Spark ingest is loaded only when asked for
-        from evalctl.engines.spark_actuals import ingest_actuals_on_spark
+    (`evalctl.engines.spark_actuals`); the driver commits it. `storage_options`: as for
+    `ingest`."""
+    with store.storage.reading_exports(storage_options):
+        if spark is not None:
+            # start-up time: the Spark ingest is loaded only when asked for
+            from evalctl.engines.spark_actuals import ingest_actuals_on_spark
 
-        result = ingest_actuals_on_spark(store, model, paths, spark, input_format=input_format,
-                                         now=lambda: now(clock))
-    else:
-        result = ingest_actuals(store, model, paths, input_format=input_format,
-                                now=lambda: now(clock))
+            result = ingest_actuals_on_spark(store, model, paths, spark,
+                                             input_format=input_format, now=lambda: now(clock))
+        else:
+            result = ingest_actuals(store, model, paths, input_format=input_format,
+                                    now=lambda: now(clock))
     report = _ingest_report("ingest-actuals", model.name, paths, result, {})
     if spark is not None:
         report.inputs.update(engine="spark", spark_master=spark.master)

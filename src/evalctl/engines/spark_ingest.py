@@ -83,7 +83,7 @@ from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.profiled import profiles_extra
 from evalctl.lake.readers import detect_format, file_sha256, open_input
 from evalctl.lake.selectors import ENVS
-from evalctl.lake.storage import Storage, _name_urls, is_object_url, storage_options
+from evalctl.lake.storage import Storage, _name_urls, is_object_url
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import catch_up, profile_bytes, profile_on, write_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
@@ -336,9 +336,10 @@ class _Opener:
 
 
 def export_options(store: Store) -> dict[str, str]:
-    """The storage options ``s3://`` exports are read with: the driver's (its environment,
-    then the config's), carried to the executors with the job as a store's are."""
-    return storage_options(store.storage.options)
+    """The storage options ``s3://`` exports are read with: the driver's
+    (`Storage.export_options`: its environment, then the config's), carried to the executors
+    with the job as a store's are."""
+    return store.storage.export_options
 
 
 def _is_parquet(text: str, input_format: str | None) -> bool:
