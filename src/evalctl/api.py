@@ -197,7 +197,7 @@ def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False,
     """Remove batches as one commit (a tombstone); their files are collected later."""
     done = remove_batches(store, batch_ids, dry_run=dry_run, now=now(clock))
     if done.tombstone:
-        drop_stale(store.storage, {r.model for r in done.removed})
+        drop_stale(store.storage, {(r.model, r.batch) for r in done.removed})
     return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
 
 
@@ -211,7 +211,7 @@ def gc(store: Store, older_than: str, *, env: str | None = None, model: str | No
     done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run,
                                now=now(clock))
     if done.tombstone:
-        drop_stale(store.storage, {r.model for r in done.removed})
+        drop_stale(store.storage, {(r.model, r.batch) for r in done.removed})
     return _removal_report("gc", store, done, dry_run,
                            {"older_than": older_than, "env": env, "model": model})
 
@@ -254,7 +254,7 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
     done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run,
                      now=now(clock))
     if done.tombstone:
-        drop_stale(store.storage, [model.name])
+        drop_stale(store.storage, {(model.name, batch) for batch, _, _ in done.batches})
     action = "would erase" if dry_run else "erased"
     results = [{"batch": batch, "kind": kind, "rows": rows, "action": action, "status": "pass"}
                for batch, kind, rows in done.batches]
