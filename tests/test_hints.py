@@ -11,12 +11,16 @@ import io
 import re
 import shlex
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 from tests.helpers import STORY_CONFIG, CliResult, make_frame
 
 from evalctl.cli.app import run
+from evalctl.lake.selectors import parse_selector
 
 M = ["--model", "tv-recommender"]
 STORY = [
@@ -196,3 +200,79 @@ def test_every_rca_hint_runs_in_each_failure_mode(cli, frame_file, workdir, monk
     for hint in hints:
         result = cli(*shlex.split(hint)[1:])
         assert result.code in (0, 1), (hint, result.stderr)
+
+
+
+def _hint_store(workdir: Path, cli, frame_file, reference: pl.DataFrame,
+                current: pl.DataFrame) -> tuple[Any, Any]:
+    """A store holding `reference` as training:v1 and `current` as production:v1; the open
+    store and the churn model."""
+    from evalctl.workspace import open_workspace
+
+    for frame, env in ((reference, "training"), (current, "production")):
+        result = cli("ingest", "--model", "churn", "--version", "v1", "--env", env,
+                     str(frame_file(frame, f"{env}.parquet")))
+        assert result.code == 0, result.stderr
+    ws = open_workspace(workdir / "evalctl.yaml", workdir / "store")
+    return ws.store, ws.model("churn")
+
+
+def _shares(store: Any, model: Any, reference: str = "training",
+            current: str = "production") -> bool:
+    from evalctl.analyses.hints import shares_ids
+
+    return shares_ids(store, model, parse_selector(reference), parse_selector(current),
+                      "request_id")
+
+
+def test_the_id_sample_reads_at_most_four_files_per_side(workdir, cli, frame_file,
+                                                         monkeypatch) -> None:
+    """Six daily files a side sharing every id: the hint fires, reading the key column of at
+    most ID_FILES files (and ID_ROWS ids) of each side, however many the selections hold."""
+    from evalctl.analyses import hints
+    from evalctl.lake.store import Store
+
+    base = make_frame(1200, days=6, prefix="r")
+    store, model = _hint_store(workdir, cli, frame_file, base,
+                               base.with_columns(age=base["age"] * 3))
+    assert len(store.select("churn", parse_selector("training")).files) == 6
+    read: list[int] = []
+    scan = Store.scan
+
+    def counted(self: Store, model: Any, selector: Any, **kwargs: Any) -> Any:
+        read.append(len(kwargs["selection"].files))
+        return scan(self, model, selector, **kwargs)
+
+    monkeypatch.setattr(Store, "scan", counted)
+    assert _shares(store, model)
+    assert read == [hints.ID_FILES, hints.ID_FILES]
+
+
+def test_the_sample_is_taken_on_the_dates_both_sides_hold(workdir, cli, frame_file) -> None:
+    """Production recomputed for the last two of six training days: the first files of the
+    training side hold none of its ids, those of the shared dates do: the hint fires."""
+    base = make_frame(1200, days=6, prefix="r")
+    late = base.filter(pl.col("ts") >= datetime(2026, 11, 5))
+    store, model = _hint_store(workdir, cli, frame_file, base, late)
+    assert _shares(store, model)
+    assert _shares(store, model, "production", "training")
+
+
+def test_no_hint_when_the_ids_differ_or_fall_outside_the_sample(workdir, cli,
+                                                                frame_file) -> None:
+    """The ids of training's last days stamped on its first days: shared, but not in the
+    files of the dates both sides hold (the sample's bound: the hint says nothing rather
+    than read every file). Other ids: nothing is shared, and no selector is suggested."""
+    from evalctl.analyses.hints import joinable_selectors
+
+    base = make_frame(1200, days=6, prefix="r")
+    moved = base.filter(pl.col("ts") >= datetime(2026, 11, 5)).with_columns(
+        pl.col("ts") - timedelta(days=4))
+    store, model = _hint_store(workdir, cli, frame_file, base, moved)
+    assert not _shares(store, model)
+    cli("ingest", "--model", "churn", "--version", "v2", "--env", "production",
+        str(frame_file(make_frame(400, days=2, prefix="p"), "other.parquet")))
+    store.refresh()
+    assert not _shares(store, model, "training", "production:v2")
+    assert joinable_selectors(store, model, parse_selector("training"),
+                              parse_selector("production:v2")) is None

@@ -335,3 +335,50 @@ def test_a_crash_mid_write_leaves_a_store_that_answers(profiled, workdir, monkey
     assert profiled("doctor", "-f", "json").json()["status"] == "fail"
     profiled("doctor", "--repair", "-f", "json")
     assert report(profiled, "skew", *M, *PAIR) == expected
+
+
+def _counted_reads(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
+    """Count `module`'s calls of `read_ledger` (one entry per read)."""
+    reads: list[int] = []
+    original = module.read_ledger
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "read_ledger", counted)
+    return reads
+
+
+def test_drop_stale_reads_the_ledger_only_when_a_reference_batch_was_touched(
+        profiled, workdir, monkeypatch) -> None:
+    """A removal of production batches cannot make the reference's merged profile stale:
+    `drop_stale` reads the two small reference files and not the ledger; a reference batch
+    removed reads it once and deletes the merged file."""
+    path = the_merged_file(workdir)
+    reads = _counted_reads(monkeypatch, merged_module)
+    live = read_ledger(store(workdir)).live
+    production = next(r.batch for r in live if r.env == "production")
+    assert profiled("batches", "remove", production).code == 0
+    assert reads == [] and path.exists()
+    reference = next(r.batch for r in live if r.env == "training")
+    assert profiled("batches", "remove", reference).code == 0
+    assert reads == [1] and not path.exists()
+
+
+def test_doctor_repair_reads_the_ledger_twice(profiled, workdir, monkeypatch) -> None:
+    """Once to verify, once under the store lock for the leftovers and the merged profiles
+    (removing leftovers changes no record), and the repair still rewrites the merged file."""
+    import evalctl.lake.doctor as doctor
+
+    path = the_merged_file(workdir)
+    original = path.read_bytes()
+    path.unlink()
+    reads = _counted_reads(monkeypatch, doctor)
+    repaired = profiled("doctor", "--repair", "-f", "json").json()
+    assert len(reads) == 2
+    assert repaired["results"][0]["problem"] == "merged reference profile missing (written)"
+    assert path.read_bytes() == original
+    reads.clear()
+    assert profiled("doctor", "-f", "json").json()["status"] == "pass"
+    assert len(reads) == 1

@@ -246,3 +246,36 @@ def test_monitor_drift_scanned_on_spark_equals_the_local_scan(
     assert len(drift) >= 3 and all(r["status"] != "error" for r in drift)
     assert_same(on["results"], local["results"])
     assert on["status"] == local["status"]
+
+
+def test_a_build_profiles_in_rounds_of_bounded_size(spark: Any, local_store: Path,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`profiles build` on Spark collects its profiles round by round: at most ROUND_FILES
+    files a round, and after the first as many as ROUND_BYTES holds at the largest profile
+    seen; batches (four files each) are split across rounds, every file is profiled once,
+    and the profiles are the local engine's, byte for byte."""
+    from evalctl.engines import spark as engine
+
+    largest = max(p.stat().st_size for p in (local_store / "store/profiles").rglob("part-*"))
+    monkeypatch.setattr(engine, "ROUND_FILES", 5)
+    monkeypatch.setattr(engine, "ROUND_BYTES", 2 * largest)
+    rounds: list[list[int]] = []  # each round's profile sizes
+    profiles = engine.SparkEngine.profiles
+
+    def counted(self: Any, *args: Any) -> dict[str, bytes]:
+        found = profiles(self, *args)
+        rounds.append([len(data) for data in found.values()])
+        return found
+
+    monkeypatch.setattr(engine.SparkEngine, "profiles", counted)
+    store = make_store(tmp_path / "w")
+    report = evalctl.open(store / "evalctl.yaml", store / "store").profiles_build(
+        "churn", spark=spark)
+    files = data_files(store / "store")
+    assert report.results[0]["files"] == files == sum(map(len, rounds))
+    assert len(rounds[0]) == 5 and len(rounds) >= files // 5 + 1
+    for n, sizes in enumerate(rounds[1:], 1):
+        seen = max(size for earlier in rounds[:n] for size in earlier)
+        assert 1 <= len(sizes) <= 5 and len(sizes) * seen <= 2 * largest, (n, rounds)
+    assert profile_files(store / "store") == profile_files(local_store / "store")

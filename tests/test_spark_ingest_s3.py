@@ -6,6 +6,7 @@ after its task wrote it is found by the driver's read-back and nothing is commit
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.helpers import (
     spark_session,
     store_snapshot,
 )
+from tests.s3_server import S3Server
 
 import evalctl
 from evalctl.errors import InputError, StoreError
@@ -159,3 +161,57 @@ def test_an_upload_damaged_before_the_commit_is_refused_and_the_store_is_untouch
         "task computed when read back before its commit; nothing was committed")
     assert objects(s3_store) == before
     assert len(Store.open(s3_store).records) == 1
+
+
+def test_an_s3_export_cut_into_tasks_is_downloaded_once_under_a_local_master(
+        spark: Any, s3_env: S3Server, s3_store: str, exports: Path, small_pieces: None,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under local[2,3] the executors share the driver's disk: the task that opens an
+    ``s3://`` export keeps its download for the tasks writing its rows (one GET of the
+    export, where each task used to download it again: N + 1), and the kept copy is removed
+    after the ingest."""
+    import tempfile
+
+    from evalctl.engines import spark_actuals, spark_ingest
+
+    urls = uploaded(s3_store, exports, ["production_v3.parquet", "actuals_late.parquet"])
+    pieces: list[int] = []
+    plan = spark_ingest.plan_pieces
+
+    def counted(*args: Any) -> Any:
+        planned = plan(*args)
+        pieces.append(len(planned))
+        return planned
+
+    monkeypatch.setattr(spark_ingest, "plan_pieces", counted)
+    monkeypatch.setattr(spark_actuals, "plan_pieces", counted)
+    monkeypatch.setattr(spark_actuals, "PIECE_ROWS", 1000)  # its own name of it
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the driver's temporaries
+    (tmp_path / "tmp").mkdir()
+    evalctl.api.init_store(str(tmp_path / "store"), write_config=False)
+    ws = evalctl.open(STORY_CONFIG, tmp_path / "store", evalctl.fixed_clock(NOW))
+    before = len(s3_env.sync())
+    ws.ingest(MODEL, [urls["production_v3.parquet"]], version="v3", env="production",
+              engine="spark", spark=spark)
+    ws.ingest_actuals(MODEL, [urls["actuals_late.parquet"]], engine="spark", spark=spark)
+    gets = Counter(r.path.split("/", 2)[2] for r in s3_env.sync()[before:] if r.kind == "GET")
+    assert pieces[0] > 1 and pieces[1] > 1, pieces  # both cut into several tasks
+    assert gets == {"exports/production_v3.parquet": 1, "exports/actuals_late.parquet": 1}
+    assert not any((tmp_path / "tmp").iterdir())  # the kept downloads are gone
+    rows = {r.kind: r.rows for r in Store.open(tmp_path / "store").records}
+    assert rows == {"predictions": pl.read_parquet(exports / "production_v3.parquet").height,
+                    "actuals": pl.read_parquet(exports / "actuals_late.parquet").height}
+
+
+def test_other_masters_keep_no_download() -> None:
+    """Executors of spark://, YARN or Kubernetes cannot read the driver's disk: each task
+    downloads the export for itself, as before."""
+    from evalctl.engines.remote_store import kept_downloads
+
+    for master in ("spark://head:7077", "yarn", "k8s://https://api:6443"):
+        with kept_downloads(master) as kept:
+            assert kept is None
+    for master in ("local[2]", "local[2,3]", "local-cluster[2,1,1024]", "local"):
+        with kept_downloads(master) as kept:
+            assert kept is not None and kept.is_dir()
+        assert not kept.exists()

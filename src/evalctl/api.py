@@ -87,22 +87,26 @@ def init_store(directory: Path | str, write_config: bool = True,
 
 def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, version: str, env: str,
            input_format: str | None = None, clock: Clock | None = None,
-           spark: SparkEngine | None = None) -> Report:
+           spark: SparkEngine | None = None,
+           storage_options: Mapping[str, str] | None = None) -> Report:
     """Ingest prediction exports as one batch (a no-op when already ingested); the ledger
     record is stamped with the clock's time. `spark`: write the batch on Spark executors
-    (`evalctl.engines.spark_ingest`); the driver commits it."""
-    if spark is not None:
-        # start-up time: the Spark ingest is loaded only when asked for
-        from evalctl.engines.spark_ingest import ingest_on_spark
+    (`evalctl.engines.spark_ingest`); the driver commits it. `storage_options`: object_store
+    keys (over the AWS environment) to read ``s3://`` exports with, also into a local store;
+    None: the store's own (`Storage.export_options`)."""
+    with store.storage.reading_exports(storage_options):
+        if spark is not None:
+            # start-up time: the Spark ingest is loaded only when asked for
+            from evalctl.engines.spark_ingest import ingest_on_spark
 
-        result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
-                                 input_format=input_format, now=lambda: now(clock))
-    else:
-        # start-up time: the ingest path (export readers, coercion) loads only to ingest
-        from evalctl.lake.ingest import ingest_predictions
+            result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
+                                     input_format=input_format, now=lambda: now(clock))
+        else:
+            # start-up time: the ingest path (export readers, coercion) loads only to ingest
+            from evalctl.lake.ingest import ingest_predictions
 
-        result = ingest_predictions(store, model, paths, version=version, env=env,
-                                    input_format=input_format, now=lambda: now(clock))
+            result = ingest_predictions(store, model, paths, version=version, env=env,
+                                        input_format=input_format, now=lambda: now(clock))
     report = _ingest_report("ingest", model.name, paths, result,
                             {"version": version, "env": env})
     if spark is not None:
@@ -112,20 +116,23 @@ def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, ver
 
 def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
                         input_format: str | None = None, clock: Clock | None = None,
-                        spark: SparkEngine | None = None) -> Report:
+                        spark: SparkEngine | None = None,
+                        storage_options: Mapping[str, str] | None = None) -> Report:
     """Ingest delayed actuals as one batch. `spark`: write it on Spark executors
-    (`evalctl.engines.spark_actuals`); the driver commits it."""
-    if spark is not None:
-        # start-up time: the Spark ingest is loaded only when asked for
-        from evalctl.engines.spark_actuals import ingest_actuals_on_spark
+    (`evalctl.engines.spark_actuals`); the driver commits it. `storage_options`: as for
+    `ingest`."""
+    with store.storage.reading_exports(storage_options):
+        if spark is not None:
+            # start-up time: the Spark ingest is loaded only when asked for
+            from evalctl.engines.spark_actuals import ingest_actuals_on_spark
 
-        result = ingest_actuals_on_spark(store, model, paths, spark, input_format=input_format,
-                                         now=lambda: now(clock))
-    else:
-        from evalctl.lake.ingest import ingest_actuals  # start-up time, as `ingest`
+            result = ingest_actuals_on_spark(store, model, paths, spark,
+                                             input_format=input_format, now=lambda: now(clock))
+        else:
+            from evalctl.lake.ingest import ingest_actuals  # start-up time, as `ingest`
 
-        result = ingest_actuals(store, model, paths, input_format=input_format,
-                                now=lambda: now(clock))
+            result = ingest_actuals(store, model, paths, input_format=input_format,
+                                    now=lambda: now(clock))
     report = _ingest_report("ingest-actuals", model.name, paths, result, {})
     if spark is not None:
         report.inputs.update(engine="spark", spark_master=spark.master)
@@ -193,7 +200,7 @@ def remove(store: Store, batch_ids: Sequence[str], *, dry_run: bool = False,
     """Remove batches as one commit (a tombstone); their files are collected later."""
     done = remove_batches(store, batch_ids, dry_run=dry_run, now=now(clock))
     if done.tombstone:
-        drop_stale(store.storage, {r.model for r in done.removed})
+        drop_stale(store.storage, {(r.model, r.batch) for r in done.removed})
     return _removal_report("batches remove", store, done, dry_run, {"batches": list(batch_ids)})
 
 
@@ -207,7 +214,7 @@ def gc(store: Store, older_than: str, *, env: str | None = None, model: str | No
     done = collect_old_batches(store, span, env=env, model=model, dry_run=dry_run,
                                now=now(clock))
     if done.tombstone:
-        drop_stale(store.storage, {r.model for r in done.removed})
+        drop_stale(store.storage, {(r.model, r.batch) for r in done.removed})
     return _removal_report("gc", store, done, dry_run,
                            {"older_than": older_than, "env": env, "model": model})
 
@@ -252,7 +259,7 @@ def erase(store: Store, model: ModelConfig, ids_path: Path, *, dry_run: bool = F
     done = erase_ids(store, model, read_ids(ids_path, model.id), dry_run=dry_run,
                      now=now(clock))
     if done.tombstone:
-        drop_stale(store.storage, [model.name])
+        drop_stale(store.storage, {(model.name, batch) for batch, _, _ in done.batches})
     action = "would erase" if dry_run else "erased"
     results = [{"batch": batch, "kind": kind, "rows": rows, "action": action, "status": "pass"}
                for batch, kind, rows in done.batches]

@@ -46,15 +46,16 @@ def open_workspace(config: Config | str | Path | None = None,
     ``config``: a path, a loaded `Config`, or None to look for ``$EVALCTL_CONFIG``,
     ``./evalctl.yaml``, then ``./configs/evalctl.yaml``. ``store``: a path, an
     ``s3://bucket/prefix`` URL or an open `Store`; None means ``$EVALCTL_STORE``, then the
-    config's ``store:``. ``storage_options``: for an ``s3://`` store, object_store keys
-    (``aws_endpoint_url``, ``aws_region``, ``aws_allow_http``...) over the AWS environment;
-    None means the config's ``storage_options:``. ``clock``: what "now" is (default the system
+    config's ``store:``. ``storage_options``: for an ``s3://`` store and ``s3://`` input
+    exports (into any store), object_store keys (``aws_endpoint_url``, ``aws_region``,
+    ``aws_allow_http``...) over the AWS environment; None means the config's
+    ``storage_options:``. ``clock``: what "now" is (default the system
     clock, in UTC). Raises `InputError` when no store is given or the folder is not a store,
     `ConfigError` for a bad config, `StoreError` for a newer store or one that cannot be
     reached.
     """
     if isinstance(store, Store):
-        return Workspace(store, config, clock)
+        return Workspace(store, config, clock, storage_options=storage_options)
     root: str | Path | None = store or os.environ.get(STORE_ENV) or None
     if root is None:
         if not isinstance(config, Config):
@@ -63,11 +64,12 @@ def open_workspace(config: Config | str | Path | None = None,
     if root is None:
         raise InputError("no store given: pass --store (evalctl.open(store=...)), set "
                          f"{STORE_ENV}, or set `store:` in evalctl.yaml / configs/evalctl.yaml")
+    given = storage_options
     if storage_options is None and is_object_url(root):
         if not isinstance(config, Config):
             config = load_config(config)
         storage_options = config.storage_options
-    return Workspace(Store.open(root, storage_options), config, clock)
+    return Workspace(Store.open(root, storage_options), config, clock, storage_options=given)
 
 
 def _traced(method: Callable[P, R]) -> Callable[P, R]:
@@ -95,11 +97,13 @@ class Workspace:
     """An open store, its config (loaded when first needed) and a clock."""
 
     def __init__(self, store: Store, config: Config | str | Path | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, *,
+                 storage_options: Mapping[str, str] | None = None) -> None:
         self.store = store
         self.clock: Clock = clock or system_clock
         self._config_source = config
         self._config = config if isinstance(config, Config) else None
+        self._storage_options = storage_options
 
     def __repr__(self) -> str:
         return f"Workspace(store={self.store.location!r})"
@@ -111,6 +115,14 @@ class Workspace:
             source = self._config_source
             self._config = load_config(source if not isinstance(source, Config) else None)
         return self._config
+
+    @property
+    def storage_options(self) -> Mapping[str, str]:
+        """What ``s3://`` exports are read with (over the AWS environment): the options given
+        to `open_workspace`, else the config's ``storage_options:``, whatever the store."""
+        if self._storage_options is not None:
+            return self._storage_options
+        return self.config.storage_options
 
     # -- resolving names --------------------------------------------------------------------
     def model(self, model: ModelRef) -> ModelConfig:
@@ -342,7 +354,8 @@ class Workspace:
             return self._stamped(api.ingest(self.store, self.model(model),
                                             [_input(p) for p in paths], version=version,
                                             env=env, input_format=input_format,
-                                            clock=self.clock, spark=on))
+                                            clock=self.clock, spark=on,
+                                            storage_options=self.storage_options))
 
     @_traced
     def ingest_actuals(self, model: ModelRef, paths: Sequence[str | Path], *,
@@ -356,7 +369,8 @@ class Workspace:
             return self._stamped(api.ingest_ground_truth(self.store, self.model(model),
                                                          [_input(p) for p in paths],
                                                          input_format=input_format,
-                                                         clock=self.clock, spark=on))
+                                                         clock=self.clock, spark=on,
+                                                         storage_options=self.storage_options))
 
     def remove(self, batch_ids: Sequence[str], *, dry_run: bool = False) -> Report:
         """`evalctl batches remove`: remove batches as one tombstone commit."""

@@ -9,7 +9,7 @@ production rows, e.g. ``training:v2``), paired with the current env over that ve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import polars as pl
@@ -17,10 +17,13 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.errors import EvalctlError
 from evalctl.lake.selectors import Selector
-from evalctl.lake.store import Store
+from evalctl.lake.store import Selection, Store
 
-ID_SAMPLE = 2_000
-ID_ROWS = 1_000_000  # rows read per side: the hint costs the same at any size of store
+ID_SAMPLE = 2_000  # reference ids looked for in the current side
+# read per side at most: the first ID_ROWS ids of ID_FILES files, so the hint costs the same
+# at any size of store (it runs after every failing skew)
+ID_FILES = 4
+ID_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,20 @@ def joinable_selectors(store: Store, model: ModelConfig, reference: Selector,
 
 def shares_ids(store: Store, model: ModelConfig, reference: Selector, current: Selector,
                key: str) -> bool:
-    """Whether any of about ID_SAMPLE ids spread over the first `ID_ROWS` rows of `reference`
-    occurs in the first `ID_ROWS` of `current` (only the `key` column is read, so the check
-    costs the same at any size: selections that share most ids, a recomputation of the same
-    requests, meet in those rows with near certainty up to ~10^9 rows per side). A key
-    column missing from either side shares nothing."""
+    """Whether any of about ID_SAMPLE ids spread over the first `ID_ROWS` ids of at most
+    `ID_FILES` files of `reference` occurs in the first `ID_ROWS` ids of as many files of
+    `current`, the files taken from the dates both selections hold when they share any (a
+    recomputation of production requests keeps their timestamps). Only the `key` column of
+    those files is read, so the check costs the same at any size of store; selections that
+    share most ids (the same requests, recomputed) meet in those ids with near certainty. A
+    key column missing from either side shares nothing."""
     try:
         ref = store.select(model.name, reference)
         cur = store.select(model.name, current)
     except EvalctlError:
         return False
+    common = {f.date for _, _, f in ref.files} & {f.date for _, _, f in cur.files}
+    ref, cur = _first_files(ref, common), _first_files(cur, common)
     ref_lf = store.scan(model, reference, with_actuals=False, selection=ref)
     cur_lf = store.scan(model, current, with_actuals=False, selection=cur)
     if key not in ref_lf.collect_schema() or key not in cur_lf.collect_schema():
@@ -79,6 +86,13 @@ def shares_ids(store: Store, model: ModelConfig, reference: Selector, current: S
     hit = (cur_lf.select(pl.col(key).cast(pl.String)).head(ID_ROWS)
            .filter(pl.col(key).is_in(ids.implode())).limit(1).collect())
     return hit.height > 0
+
+
+def _first_files(selection: Selection, dates: set[str]) -> Selection:
+    """The selection cut to its first `ID_FILES` files (in its order: version, date, path)
+    of `dates`, or of any date when it has none of them."""
+    files = [f for f in selection.files if f[2].date in dates] or list(selection.files)
+    return replace(selection, files=tuple(files[:ID_FILES]))
 
 
 def _reference_versions(store: Store, model: ModelConfig, reference: Selector

@@ -9,6 +9,10 @@ executor read and write with the same credentials and endpoint.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +43,23 @@ class StoreSpec:
 
 
 DOWNLOAD_CHUNK = 8 << 20  # bytes per read of a streamed download
+
+
+@contextmanager
+def kept_downloads(master: str) -> Iterator[Path | None]:
+    """A folder where a Spark ingest keeps each ``s3://`` export downloaded once, for every
+    task to read, under a local master (``local[...]``, ``local-cluster[...]``: the executors
+    run on the driver's machine and see its disk), removed after the block; None under
+    another master, whose executors cannot see one another's disks: there each task
+    downloads the export for itself (N + 1 downloads of an export cut into N tasks)."""
+    if not master.startswith("local"):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="evalctl-exports-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def download(url: str, options: dict[str, str], folder: Path) -> tuple[Path, str]:

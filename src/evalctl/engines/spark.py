@@ -56,7 +56,9 @@ from evalctl.stats.binning import Binning, OnParts
 EXTRA_HINT = "pip install 'evalctl[spark]'"
 FAULT_ENV = "EVALCTL_SPARK_FAULT_DIR"  # tests: fail each task's first attempt (marker files)
 TASKS_PER_CORE = 4  # Spark tasks per executor core in a job (files are dealt over them)
-FILES_PER_JOB = 512  # profiles held on the driver at once while a build writes them
+# a build's round (one Spark job): the profiles the driver holds at once while it writes them
+ROUND_FILES = 512
+ROUND_BYTES = 64 << 20
 QUIET = {"spark.ui.showConsoleProgress": "false"}  # stderr is evalctl's; the config may override
 _RESULT_SCHEMA = "data string, profile binary"
 
@@ -215,6 +217,22 @@ class SparkEngine:
                              f"({len(missing)} file(s) missing)", file=missing[0])
         return found
 
+
+    def profile_round(self, root: Path | Storage, model: ModelConfig, binning: Binning,
+                      granularity: str, tasks: list[FileTask], largest: int
+                      ) -> dict[str, bytes]:
+        """One round of `profiles build`: the profiles (`profiles`) of the first of `tasks`
+        — at most `ROUND_FILES`, and as many as `ROUND_BYTES` holds at `largest` bytes a
+        profile (the largest of the earlier rounds; with none yet, two files per Spark task
+        slot, to learn it) — so the collected profiles the driver holds stay near
+        `ROUND_BYTES` however many files a build or a batch has (a profile's size depends on
+        the columns, bins and time buckets, alike across a model's files)."""
+        if largest:
+            count = min(ROUND_FILES, max(1, ROUND_BYTES // largest))
+        else:
+            slots = self.session.sparkContext.defaultParallelism * TASKS_PER_CORE
+            count = min(ROUND_FILES, 2 * max(1, slots))
+        return self.profiles(root, model, binning, granularity, tasks[:count])
 
     def merged(self, root: Path | Storage, model: ModelConfig, binning: Binning,
                selection: Selection, granularity: str = "1d",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evalctl.config import ModelConfig
-from evalctl.engines.remote_store import StoreSpec
+from evalctl.engines.remote_store import StoreSpec, kept_downloads
 from evalctl.engines.spark import FAULT_ENV, SparkEngine
 from evalctl.engines.spark_ingest import (
     PIECE_ROWS,
@@ -51,24 +51,25 @@ def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Pa
     """`ingest_actuals` with the reading, coercing and writing done by Spark executors: the
     same batch, ledger record (label index included), stored rows and result."""
     refuse_paths(store, spark, paths)
-    sources, groups = open_sources(spark, store, paths, input_format)
-    batch = _batch_id("actuals", model.name, "", "", sources)
-    if store.has_batch(batch):
-        stored = next(r for r in store.records if r.batch == batch)
-        return replace(_already(store, batch),  # as a local ingest: counted now
-                       unmatched_ids=actuals_index(spark, store, model, list(stored.files))
-                       ["unmatched_ids"])
-    columns = coerce.actuals_columns(model)
-    with named_as_given(sources):  # refusals of the schema, before Spark writes anything
-        _coerced(sources, columns)
-    stamp = now().astimezone(UTC).replace(tzinfo=None)
-    job = _PieceJob(StoreSpec.of(store.storage), model, columns, _exports(sources), batch,
-                    uuid.uuid4().hex[:8], "", "", None, os.environ.get(FAULT_ENV),
-                    kind="actuals", stamp=stamp, options=export_options(store))
-    record = write_and_commit(
-        store, spark, job, sources, plan_pieces(sources, piece_rows or PIECE_ROWS, groups),
-        now=lambda: stamp.replace(tzinfo=UTC),
-        features={}, index=lambda entries: actuals_index(spark, store, model, entries))
+    with kept_downloads(spark.master) as kept:
+        sources, groups = open_sources(spark, store, paths, input_format, kept)
+        batch = _batch_id("actuals", model.name, "", "", sources)
+        if store.has_batch(batch):
+            stored = next(r for r in store.records if r.batch == batch)
+            return replace(_already(store, batch),  # as a local ingest: counted now
+                           unmatched_ids=actuals_index(spark, store, model,
+                                                       list(stored.files))["unmatched_ids"])
+        columns = coerce.actuals_columns(model)
+        with named_as_given(sources):  # refusals of the schema, before Spark writes anything
+            _coerced(sources, columns)
+        stamp = now().astimezone(UTC).replace(tzinfo=None)
+        job = _PieceJob(StoreSpec.of(store.storage), model, columns, _exports(sources, kept),
+                        batch, uuid.uuid4().hex[:8], "", "", None, os.environ.get(FAULT_ENV),
+                        kind="actuals", stamp=stamp, options=export_options(store))
+        record = write_and_commit(
+            store, spark, job, sources, plan_pieces(sources, piece_rows or PIECE_ROWS, groups),
+            now=lambda: stamp.replace(tzinfo=UTC),
+            features={}, index=lambda entries: actuals_index(spark, store, model, entries))
     if record is None:
         already = _already(store, batch)
         committed = next(r for r in store.records if r.batch == batch)

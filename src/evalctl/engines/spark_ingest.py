@@ -7,8 +7,10 @@ executors, committed by the driver with a local ingest's protocol (README: "Engi
    a CSV or JSON-lines export is one piece, a Parquet export one piece per ~`PIECE_ROWS` rows of
    whole row groups. The exports' SHA-256 (the batch id) is computed on the executors; a batch
    already committed is not written again. An ``s3://`` export is opened by an executor
-   (`open_sources`: streamed to its disk, hashed, its schema and row groups returned), and each
-   task streams it again (`remote_store.download`) before reading its share.
+   (`open_sources`: streamed to its disk, hashed, its schema and row groups returned); under
+   a local master that download is kept for every task (`remote_store.kept_downloads`: one
+   GET per export), under another each task streams it again (`remote_store.download`)
+   before reading its share.
 2. One Spark task per piece reads its rows with the local reader, coerces them with
    `_coerced` and writes them partitioned by date with `_sink` (the local ingest's functions,
    so the stored rows and the refusals are the same), reads back each file's statistics
@@ -48,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalctl import progress
 from evalctl.config import ModelConfig
-from evalctl.engines.remote_store import StoreSpec, download
+from evalctl.engines.remote_store import StoreSpec, download, kept_downloads
 from evalctl.engines.spark import FAULT_ENV, SparkEngine, first_attempt_failure
 from evalctl.errors import EvalctlError, IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
@@ -83,7 +85,7 @@ from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.profiled import profiles_extra
 from evalctl.lake.readers import detect_format, file_sha256, open_input
 from evalctl.lake.selectors import ENVS
-from evalctl.lake.storage import Storage, _name_urls, is_object_url, storage_options
+from evalctl.lake.storage import Storage, _name_urls, is_object_url
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import catch_up, profile_bytes, profile_on, write_profiles
 from evalctl.profiles.reference import Reference, current_reference, staleness
@@ -116,27 +118,30 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
     executors (the module docstring); the same result, records and stored rows.
     `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`)."""
     _refuse(store, spark, paths, version, env)
-    sources, groups = open_sources(spark, store, paths, input_format)
-    batch = _batch_id("predictions", model.name, version, env, sources)
-    if store.has_batch(batch):
-        return _already(store, batch)
-    kinds = _feature_kinds(store, model, sources)
-    columns = coerce.prediction_columns(model, env, kinds)
-    with named_as_given(sources):  # refusals of the schema
-        _coerced(sources, columns, derive=_derived_prediction(model))
-    resolved = replace(model, features=kinds)
-    job = _PieceJob(StoreSpec.of(store.storage), resolved, columns, _exports(sources), batch,
-                    uuid.uuid4().hex[:8], version, env, _reference(store, resolved),
-                    os.environ.get(FAULT_ENV), options=export_options(store))
     overlap = [0, 0]
+    with kept_downloads(spark.master) as kept:
+        sources, groups = open_sources(spark, store, paths, input_format, kept)
+        batch = _batch_id("predictions", model.name, version, env, sources)
+        if store.has_batch(batch):
+            return _already(store, batch)
+        kinds = _feature_kinds(store, model, sources)
+        columns = coerce.prediction_columns(model, env, kinds)
+        with named_as_given(sources):  # refusals of the schema
+            _coerced(sources, columns, derive=_derived_prediction(model))
+        resolved = replace(model, features=kinds)
+        job = _PieceJob(StoreSpec.of(store.storage), resolved, columns,
+                        _exports(sources, kept), batch, uuid.uuid4().hex[:8], version, env,
+                        _reference(store, resolved), os.environ.get(FAULT_ENV),
+                        options=export_options(store))
 
-    def index(entries: list[FileEntry]) -> dict[str, Any]:
-        repeated, in_store, actuals = id_checks(spark, store, resolved, version, env, entries)
-        overlap[:] = [repeated, in_store]
-        return {"format": labels.FORMAT, "actuals": actuals}
+        def index(entries: list[FileEntry]) -> dict[str, Any]:
+            repeated, in_store, actuals = id_checks(spark, store, resolved, version, env,
+                                                    entries)
+            overlap[:] = [repeated, in_store]
+            return {"format": labels.FORMAT, "actuals": actuals}
 
-    record = write_and_commit(store, spark, job, sources, plan_pieces(
-        sources, piece_rows or PIECE_ROWS, groups), now=now, features=kinds, index=index)
+        record = write_and_commit(store, spark, job, sources, plan_pieces(
+            sources, piece_rows or PIECE_ROWS, groups), now=now, features=kinds, index=index)
     if record is None:
         return _already(store, batch)
     catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
@@ -172,9 +177,12 @@ def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: 
     return record
 
 
-def _exports(sources: list[_Source]) -> tuple[tuple[str, str, str, str], ...]:
-    """(as given, where executors read it, format, SHA-256) of each export."""
-    return tuple((s.origin, s.origin, s.fmt, s.sha256) if s.origin is not None else
+def _exports(sources: list[_Source], kept: Path | None
+             ) -> tuple[tuple[str, str, str, str], ...]:
+    """(as given, where executors read it, format, SHA-256) of each export: an ``s3://`` one
+    from its download kept in `kept` (a local master: `kept_downloads`), else its URL."""
+    return tuple((s.origin, str(s.path) if kept else s.origin, s.fmt, s.sha256)
+                 if s.origin is not None else
                  (str(s.path), str(s.path.resolve()), s.fmt, s.sha256) for s in sources)
 
 
@@ -270,13 +278,15 @@ def plan_pieces(sources: list[_Source], piece_rows: int,
 
 
 def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
-                 input_format: str | None) -> tuple[list[_Source], list[list[int] | None]]:
+                 input_format: str | None, kept: Path | None
+                 ) -> tuple[list[_Source], list[list[int] | None]]:
     """The exports as a local ingest opens them, and each Parquet export's row-group sizes.
     A file's schema is read here and its SHA-256 computed on the executors (one task per
     export); an ``s3://`` export is opened by one executor task (streamed to its disk,
     hashed, its schema and row groups read: no row reaches the driver), the driver holding
     its schema under a placeholder path with the URL as its origin (as a local ingest holds
-    its download)."""
+    its download) — under a local master the download itself, kept in `kept` for the tasks
+    that write its rows (`kept_downloads`)."""
     import polars as pl
 
     texts = [str(p) for p in paths]
@@ -288,7 +298,7 @@ def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
     context = spark.session.sparkContext
     where = [t if t not in files else str(Path(t).resolve()) for t in texts]  # executors'
     found = context.parallelize(where, len(where)).map(  # working folders differ
-        _Opener(export_options(store), input_format)).collect()
+        _Opener(export_options(store), input_format, str(kept) if kept else None)).collect()
     sources, groups = [], []
     for text, (digest, opened) in zip(texts, found, strict=True):
         if "error" in opened:
@@ -300,8 +310,8 @@ def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
             sources.append(_Source(Path(text), fmt, lf, schema, digest))
         else:  # the schema only: the driver never reads the export's rows
             schema = opened["schema"]
-            sources.append(_Source(Path(text), opened["format"], pl.LazyFrame(schema=schema),
-                                   schema, digest, text))
+            sources.append(_Source(Path(opened.get("kept") or text), opened["format"],
+                                   pl.LazyFrame(schema=schema), schema, digest, text))
         groups.append(opened.get("groups"))
     return sources, groups
 
@@ -309,17 +319,21 @@ def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
 @dataclass(frozen=True)
 class _Opener:
     """Executors: (SHA-256, what the driver needs) of one export: for an ``s3://`` one, its
-    format, schema and row-group sizes, or the local reader's error naming the URL; for a
-    file, its row-group sizes (a Parquet file) or nothing."""
+    format, schema and row-group sizes (and, with `kept`, the path of its download, left
+    there for the writing tasks), or the local reader's error naming the URL; for a file,
+    its row-group sizes (a Parquet file) or nothing."""
 
     options: dict[str, str] = field(repr=False)
     input_format: str | None
+    kept: str | None = None  # `kept_downloads`' folder (a local master), or None
 
     def __call__(self, text: str) -> tuple[str, dict[str, Any]]:
         if not is_object_url(text):
             groups = _row_groups(Path(text)) if _is_parquet(text, self.input_format) else None
             return file_sha256(Path(text)), {"groups": groups}
-        folder = Path(tempfile.mkdtemp(prefix="evalctl-export-"))
+        # each attempt its own folder: a retried task never writes over a download in use
+        folder = Path(tempfile.mkdtemp(prefix="evalctl-export-", dir=self.kept))
+        keep = False
         try:
             try:
                 local, digest = download(text, self.options, folder)
@@ -330,15 +344,19 @@ class _Opener:
                             "file": text if exc.file else None, "column": exc.column,
                             "ingest": isinstance(exc, IngestError)}
             groups = _row_groups(local) if fmt == "parquet" else None
-            return digest, {"format": fmt, "schema": schema, "groups": groups}
+            keep = self.kept is not None
+            return digest, {"format": fmt, "schema": schema, "groups": groups,
+                            "kept": str(local) if keep else None}
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def export_options(store: Store) -> dict[str, str]:
-    """The storage options ``s3://`` exports are read with: the driver's (its environment,
-    then the config's), carried to the executors with the job as a store's are."""
-    return storage_options(store.storage.options)
+    """The storage options ``s3://`` exports are read with: the driver's
+    (`Storage.export_options`: its environment, then the config's), carried to the executors
+    with the job as a store's are."""
+    return store.storage.export_options
 
 
 def _is_parquet(text: str, input_format: str | None) -> bool:

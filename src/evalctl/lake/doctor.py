@@ -95,9 +95,11 @@ def examine_store(root: Path | Storage, repair: bool = False, grace: timedelta |
     progress.phase("looking for leftovers")
     if repair:
         with exclusive_lock(root):  # no ingest stages or commits while we decide and remove
-            _leftovers(root, read_ledger(root), findings, True, grace, now)
+            # read again under the lock, once: removing leftovers changes no record
+            locked = read_ledger(root)
+            _leftovers(root, locked, findings, True, grace, now)
             if derived is not None:
-                findings.derived += derived(root, read_ledger(root).live, True)
+                findings.derived += derived(root, locked.live, True)
     else:
         _leftovers(root, ledger, findings, False, grace, now)
         if derived is not None:

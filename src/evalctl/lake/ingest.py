@@ -76,7 +76,7 @@ def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path | 
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
-    with fetched_inputs(paths, store.storage.options) as (local, origins):
+    with fetched_inputs(paths, store.storage.export_options) as (local, origins):
         return _ingest_predictions(store, model, local, origins, version=version, env=env,
                                    input_format=input_format, now=now)
 
@@ -108,7 +108,7 @@ def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path | str]
                    input_format: str | None = None,
                    now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
     """Ingest delayed ground truth (id + label, optionally a timestamp) as one batch."""
-    with fetched_inputs(paths, store.storage.options) as (local, origins):
+    with fetched_inputs(paths, store.storage.export_options) as (local, origins):
         return _ingest_actuals(store, model, local, origins, input_format=input_format,
                                now=now)
 

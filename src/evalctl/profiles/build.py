@@ -18,13 +18,14 @@ finds the new reference after its commit and profiles its batch itself
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from evalctl import progress
 from evalctl.config import ModelConfig
-from evalctl.engines.spark import FILES_PER_JOB, FileTask, SparkEngine
+from evalctl.engines.spark import FileTask, SparkEngine
 from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import profile_lacking
@@ -56,8 +57,8 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
     """Fit the model's reference (first build, config change, or `refit`), then profile every
     live prediction batch of the model that lacks profiles on it — including batches an
     ingest committed while the fit ran (`profile_lacking` looks again until nothing lacks) —
-    on `spark`'s executors when given (up to `FILES_PER_JOB` files per Spark job; the driver
-    writes and commits them)."""
+    on `spark`'s executors when given (in rounds of at most `ROUND_FILES` files and about
+    `ROUND_BYTES` of profiles per Spark job: `_Rounds`; the driver writes and commits them)."""
     root = store.storage
     with root.staging(f"profiles-{uuid.uuid4().hex[:8]}") as area, lifecycle_lock(root):
         store.refresh()
@@ -76,15 +77,44 @@ def build_profiles(store: Store, model: ModelConfig, *, refit: bool = False,
 
 
 def _on_spark(spark: SparkEngine, store: Store, model: ModelConfig, reference: Reference,
-              todo: list[tuple[BatchRecord, list[FileEntry]]]) -> dict[str, bytes]:
-    """The profiles of the next batches' files (whole batches, about `FILES_PER_JOB` files)
-    computed in one Spark job."""
-    tasks: list[FileTask] = []
-    for record, lacking in todo:
-        if tasks and len(tasks) + len(lacking) > FILES_PER_JOB:
-            break
-        tasks += [FileTask(record.version or "", record.env or "", f) for f in lacking]
-    return spark.profiles(store.storage, model, reference.binning, reference.granularity, tasks)
+              todo: list[tuple[BatchRecord, list[FileEntry]]]) -> Mapping[str, bytes]:
+    """The profiles of the batches' files, computed on Spark in rounds as they are read."""
+    tasks = [FileTask(record.version or "", record.env or "", f)
+             for record, lacking in todo for f in lacking]
+    return _Rounds(partial(spark.profile_round, store.storage, model, reference.binning,
+                           reference.granularity), tasks)
+
+
+class _Rounds(Mapping[str, bytes]):
+    """Profiles computed on Spark round by round (`SparkEngine.profile_round`) as
+    `profile_lacking` reads them, in the to-do list's order: a file outside the current round
+    starts the next round at that file, after the current one's profiles (written by then)
+    are dropped. The driver holds one round's profiles, not a build's, nor a whole batch's."""
+
+    def __init__(self, profile_round: Callable[[list[FileTask], int], dict[str, bytes]],
+                 tasks: list[FileTask]) -> None:
+        self._profile_round = profile_round
+        self._tasks = tasks
+        self._index = {t.entry.path: n for n, t in enumerate(tasks)}
+        self._round: dict[str, bytes] = {}
+        self._largest = 0  # bytes of the largest profile so far: sizes the next round
+
+    def __getitem__(self, path: str) -> bytes:
+        if path not in self._round:
+            start = self._index[path]  # KeyError: not a file of the build
+            self._round = {}  # drop the written round before collecting the next
+            self._round = self._profile_round(self._tasks[start:], self._largest)
+            self._largest = max(self._largest, *map(len, self._round.values()))
+        return self._round[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 def _refit_reason(reference: Reference | None, model: ModelConfig, refit: bool) -> str | None:

@@ -208,9 +208,10 @@ class Profiled:
     already: int  # live batches that had profiles on the reference at the first look
 
 
-# profiles computed elsewhere (the Spark engine) for the next batches of a to-do list, as the
-# Parquet bytes `profile_bytes` makes, by data file
-Precompute = Callable[[list[tuple[BatchRecord, list[FileEntry]]]], dict[str, bytes]]
+# profiles computed elsewhere (the Spark engine) for the files of a to-do list, as the
+# Parquet bytes `profile_bytes` makes, by data file: looked up in the to-do list's order, one
+# at a time, so the mapping can compute them in rounds as they are asked for
+Precompute = Callable[[list[tuple[BatchRecord, list[FileEntry]]]], Mapping[str, bytes]]
 
 
 def profile_lacking(store: Store, model: ModelConfig, reference: Reference, area: StagingArea,
@@ -220,8 +221,8 @@ def profile_lacking(store: Store, model: ModelConfig, reference: Reference, area
     profiles on `reference`, each committed by its own record; then look at the ledger again,
     until a look finds nothing (batches committed meanwhile are profiled too). The caller
     holds the lifecycle lock and `area` (a staging area). `precompute`: compute the profiles
-    of the next batches elsewhere (`profiles build --engine spark`); the driver writes and
-    commits them here."""
+    of the batches elsewhere (`profiles build --engine spark`); the driver writes and commits
+    them here, batch by batch, as it reads them from the mapping."""
     batches = files = rows = 0
     already: int | None = None
     root = store.storage
@@ -238,16 +239,12 @@ def profile_lacking(store: Store, model: ModelConfig, reference: Reference, area
         entries = [f for _, lacking in todo for f in lacking]
         progress.phase(f"profiling {len(todo)} batch(es) on reference {reference.hash}",
                        total=len(entries))
-        computed: dict[str, bytes] = {}
-        for n, (record, lacking) in enumerate(todo):
-            if precompute is not None and not computed:
-                computed = precompute(todo[n:])
+        computed = precompute(todo) if precompute is not None else None
+        for record, lacking in todo:
             written, moved = write_profiles(store, model, reference, record.version or "",
                                             record.env or "", lacking,
                                             area.folder / f"{record.batch}.{record.generation}",
-                                            computed if precompute is not None else None)
-            for entry in lacking:
-                computed.pop(entry.path, None)
+                                            computed)
             area.track(moved)
             publish_record(root, model.name, reference.hash, record, written)
             area.moved.clear()  # committed: a later failure must not take them away

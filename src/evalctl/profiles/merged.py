@@ -101,19 +101,30 @@ def write_merged(root: Path | Storage, model: str, live: Iterable[BatchRecord]) 
     return sources.path
 
 
-def drop_stale(root: Path | Storage, models: Iterable[str]) -> None:
+def drop_stale(root: Path | Storage, touched: Iterable[tuple[str, str]]) -> None:
     """Delete the merged profiles a commit just made stale (`batches remove`, `gc`, `erase`:
     a reference batch removed or rewritten), under the lifecycle lock so that a concurrent
-    `profiles build` never loses the file it publishes. A report that computed the old
-    digest just before finds the file gone and merges the file profiles, which stay until
-    `doctor --repair` collects them after the grace period (the same bits either way)."""
+    `profiles build` never loses the file it publishes. `touched`: the (model, batch) pairs
+    the commit removed or rewrote; a model's merged profile is stale only when one of them is
+    a batch its current reference was fitted on, so the ledger is read only then (a removal of
+    production batches reads two small reference files, not the ledger). A report that
+    computed the old digest just before finds the file gone and merges the file profiles,
+    which stay until `doctor --repair` collects them after the grace period (the same bits
+    either way)."""
     storage = as_storage(root)
     if not storage.is_local:
         return
+    batches: dict[str, set[str]] = {}
+    for model, batch in touched:
+        batches.setdefault(model, set()).add(batch)
     with lifecycle_lock(storage):
-        live = read_ledger(storage).live
-        for model in sorted(set(models)):
+        live: list[BatchRecord] | None = None
+        for model in sorted(batches):
             try:
+                reference = current_reference(storage, model)
+                if reference is None or not batches[model] & {b for b, _ in reference.batches}:
+                    continue  # its merged profile (if any) merges none of the touched batches
+                live = read_ledger(storage).live if live is None else live
                 _drop_stale(Path(storage.location), model, live)
             except StoreError:
                 continue  # a damaged reference: `doctor` names it; the commit stands
