@@ -92,6 +92,12 @@ def test_importing_evalctl_leaves_the_garbage_collector_as_it_was() -> None:
     assert _python("-c", code, "off").stdout.split() == ["False", "True"]
 
 
+def test_a_failed_import_of_evalctl_turns_the_garbage_collector_back_on() -> None:
+    code = ("import gc, sys; sys.modules['polars'] = None\n"
+            "try:\n    import evalctl\nexcept ImportError:\n    print(gc.isenabled())")
+    assert _python("-c", code).stdout.split() == ["True"]
+
+
 # ---------------------------------------------------------------- commands load on use
 
 

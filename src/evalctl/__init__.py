@@ -17,32 +17,33 @@ from typing import TYPE_CHECKING, Any
 
 from evalctl import _loading  # first: pauses the garbage collector while evalctl loads
 
-# before anything imports polars: its allocator reads the options once, as polars loads
-from evalctl.memory import allocator_environ
+try:
+    # before anything imports polars: its allocator reads the options once, as polars loads
+    from evalctl.memory import allocator_environ
 
-os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
+    os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
 
-from evalctl.clock import Clock, fixed_clock, system_clock
-from evalctl.config import Config, ModelConfig
-from evalctl.errors import (
-    ConfigError,
-    EvalctlError,
-    IngestError,
-    InputError,
-    SelectorError,
-    StoreError,
-)
-from evalctl.lake import Selector, Store, parse_selector
-from evalctl.reports import Report
-from evalctl.settings.load import load_config
-from evalctl.version import __version__
-from evalctl.workspace import Workspace
-from evalctl.workspace import open_workspace as open
+    from evalctl.clock import Clock, fixed_clock, system_clock
+    from evalctl.config import Config, ModelConfig
+    from evalctl.errors import (
+        ConfigError,
+        EvalctlError,
+        IngestError,
+        InputError,
+        SelectorError,
+        StoreError,
+    )
+    from evalctl.lake import Selector, Store, parse_selector
+    from evalctl.reports import Report
+    from evalctl.settings.load import load_config
+    from evalctl.version import __version__
+    from evalctl.workspace import Workspace
+    from evalctl.workspace import open_workspace as open
+finally:  # a failed import too leaves the collector as it was found
+    _loading.resume()
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome
-
-_loading.resume()
 
 
 def __getattr__(name: str) -> Any:

@@ -4,8 +4,8 @@ Importing evalctl (polars, numpy, the settings, checks and report modules) makes
 thousand objects that live as long as the process. The collector, run every few hundred
 allocations, would traverse the growing heap again and again during the import and free
 nothing. `evalctl/__init__` imports this module first and calls `resume` once its imports
-are done, so importing evalctl leaves the collector as it found it (a failed import leaves
-it paused: the process has no usable evalctl then). The CLI then freezes what the import
+are done (in a `finally`: a failed import too), so importing evalctl leaves the collector as
+it found it. The CLI then freezes what the import
 made (`gc.freeze` in `evalctl.cli.app.main`), so later collections skip it too.
 """
 
