@@ -42,7 +42,7 @@ from evalctl.profiles.format import counted_table
 from evalctl.profiles.parts import PART_ROWS
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
-from evalctl.stats.summarize import BATCH_ROWS, Counting, WindowCounters, count_windows
+from evalctl.stats.summarize import Counting, WindowCounters, count_windows
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
 
@@ -198,10 +198,8 @@ class BatchProfiles:
         lf, present = _with_features(rows, binning)
         bucket = pl.col(self.model.timestamp).dt.truncate(_TRUNCATE[self.reference.granularity])
         counting = Counting(lf.collect_schema(), binning, by=bucket)
-        # batches of `BATCH_ROWS` rows, as `count_windows` reads: the writer's small morsels
-        # would each pay the counters' per-batch cost
-        sink = counting.query(lf).sink_batches(counting.add, chunk_size=BATCH_ROWS, lazy=True)
-        return StreamedCounts(counting, present, sink)
+        return StreamedCounts(counting, present,
+                              counting.query(lf).sink_batches(counting.add, lazy=True))
 
     def compute_one(self, entry: FileEntry) -> bytes:
         """One file's profile as `profile_bytes`, read from the file (reads only:
