@@ -34,7 +34,7 @@ from evalctl.stats.grid import CellLocator
 from evalctl.stats.query import WINDOW, feature_problems, summary_query
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
-__all__ = ["WINDOW", "Counting", "WindowCounters", "count_windows", "row_query", "summarize",
+__all__ = ["WINDOW", "WindowCounters", "count_windows", "row_query", "summarize",
            "summary_query"]
 
 BATCH_ROWS = 250_000
@@ -70,45 +70,23 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
                   parts: Sequence[pl.LazyFrame] = ()) -> dict[Any, WindowCounters]:
     """`summarize`'s counters, before they become summaries (profiles turn them into a
     profile table directly, `evalctl.profiles.format.counted_table`)."""
-    counting = Counting(lf.collect_schema(), binning, by)
+    schema = lf.collect_schema()
+    layout = _Layout(binning, feature_problems(schema, binning), schema)
+    windows: dict[Any, WindowCounters] = {}
     try:
         for source in parts or [lf]:
-            for batch in counting.query(source).collect_batches(chunk_size=BATCH_ROWS):
-                counting.add(batch)
+            batches = row_query(source, binning, by).collect_batches(chunk_size=BATCH_ROWS)
+            for batch in batches:
+                for key, part in _window_parts(batch, by):
+                    window = windows.get(key)
+                    if window is None:
+                        window = windows[key] = WindowCounters(layout)
+                    window.add(part)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
-    return counting.windows()
-
-
-class Counting:
-    """`count_windows`' counters while the rows arrive: `add` folds in one batch of `query`'s
-    rows. Ingest feeds it the batches of the very stream that writes the batch's files
-    (`evalctl.profiles.compute.StreamedCounts`), so its profiles need no second read."""
-
-    def __init__(self, schema: pl.Schema, binning: Binning,
-                 by: str | pl.Expr | None = None) -> None:
-        self.binning, self.by = binning, by
-        self.layout = _Layout(binning, feature_problems(schema, binning), schema)
-        self.counters: dict[Any, WindowCounters] = {}
-
-    def query(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        """The rows `add` takes: `row_query` of `lf` (a frame with the counted schema)."""
-        return row_query(lf, self.binning, self.by)
-
-    def add(self, batch: pl.DataFrame) -> None:
-        for key, part in _window_parts(batch, self.by):
-            window = self.counters.get(key)
-            if window is None:
-                window = self.counters[key] = WindowCounters(self.layout)
-            window.add(part)
-
-    def windows(self) -> dict[Any, WindowCounters]:
-        """The counters by window, sorted by key (without `by`: one window, keyed None,
-        present even when no row came)."""
-        windows = self.counters
-        if self.by is None and not windows:
-            windows = {None: WindowCounters(self.layout)}
-        return {key: windows[key] for key in sorted(windows, key=lambda k: (k is None, k))}
+    if by is None and not windows:
+        windows[None] = WindowCounters(layout)
+    return {key: windows[key] for key in sorted(windows, key=lambda k: (k is None, k))}
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None
