@@ -72,6 +72,27 @@ def test_the_users_value_wins() -> None:
     assert allocator_environ(["-m"], ["python", "-m", "evalctl"], {ALLOCATOR_ENV: ""}) == {}
 
 
+@pytest.mark.parametrize("inherited", [
+    "dirty_decay_ms:500,muzzy_decay_ms:1000",                   # a parent imported polars
+    "dirty_decay_ms:500,muzzy_decay_ms:1000,dirty_decay_ms:500,muzzy_decay_ms:1000",
+    "dirty_decay_ms:500,muzzy_decay_ms:1000,thp:always,metadata_thp:always",  # POLARS_THP=1
+])
+def test_polars_own_defaults_inherited_from_a_parent_are_not_the_users(inherited: str) -> None:
+    assert allocator_environ(["-m"], ["python", "-m", "evalctl"],
+                             {ALLOCATOR_ENV: inherited}) == {ALLOCATOR_ENV: COMMAND_ALLOCATOR}
+
+
+@pytest.mark.parametrize("chosen", [
+    "dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:4",  # a parent of polars', plus the user's
+    "muzzy_decay_ms:1000",                                # one of the defaults, on its own
+    "dirty_decay_ms:500,muzzy_decay_ms:1000,",            # not what polars writes
+    "dirty_decay_ms:0",
+])
+def test_a_value_with_anything_but_polars_defaults_is_the_users(chosen: str) -> None:
+    assert allocator_environ(["-m"], ["python", "-m", "evalctl"],
+                             {ALLOCATOR_ENV: chosen}) == {}
+
+
 def test_options_are_jemalloc_key_value_pairs() -> None:
     pairs = [option.split(":") for option in COMMAND_ALLOCATOR.split(",")]
     assert all(len(pair) == 2 and pair[1].isdigit() for pair in pairs)
@@ -118,6 +139,20 @@ def test_the_users_value_wins_in_the_command(tmp_path: Path) -> None:
     value = _allocator_of([PYTHON, "-m", "evalctl", "--version"], tmp_path,
                           **{ALLOCATOR_ENV: "narenas:1"})
     assert value == f"{_polars_defaults(tmp_path)},narenas:1"
+
+
+def test_the_command_started_by_a_polars_program_runs_with_the_options(tmp_path: Path) -> None:
+    """A Python program that imported polars (the benchmarks, a CI script) starts the command:
+    the child inherits polars' defaults, which are not the user's choice."""
+    start = (f"import polars, subprocess, sys; sys.exit(subprocess.run([{PYTHON!r}, '-m', "
+             "'evalctl', '--version']).returncode)")
+    (tmp_path / "sitecustomize.py").write_text(REPORT.format(name=ALLOCATOR_ENV))
+    environ = {k: v for k, v in os.environ.items() if k != ALLOCATOR_ENV}
+    done = subprocess.run([PYTHON, "-c", start], cwd=tmp_path, capture_output=True, text=True,
+                          env=environ | {"PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    child = [line for line in done.stderr.splitlines() if line.startswith("ALLOCATOR=")][0]
+    assert child.endswith(f",{COMMAND_ALLOCATOR}")
 
 
 def test_a_child_that_loads_polars_keeps_the_commands_options(tmp_path: Path) -> None:

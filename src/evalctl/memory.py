@@ -16,8 +16,11 @@ whose pages count in RSS until the kernel is short of memory). Measured in READM
 
 Only the `evalctl` command (its console script or `python -m evalctl`) sets them: a program
 that imports evalctl as a library keeps its allocator as it chose it. A value the user set
-wins (nothing is added to it). Child processes inherit the variable, as they inherit
-polars' own defaults; only a process that loads polars reads it.
+wins (nothing is added to it). A value made only of polars' own defaults is not the user's:
+`import polars` writes them into the environment, so every child of a Python program that
+imported polars (a benchmark or CI script, a scheduler's worker) inherits them, and the
+command would otherwise never get its options there. Child processes inherit the variable, as
+they inherit polars' own defaults; only a process that loads polars reads it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from pathlib import Path
 
 ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"
 COMMAND_ALLOCATOR = "muzzy_decay_ms:0,narenas:1"
+# what `import polars` writes (its `__init__`), before any value that was already there; the
+# second part when POLARS_THP=1
+POLARS_DEFAULTS = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+POLARS_THP = "thp:always,metadata_thp:always"
 
 
 def allocator_environ(argv: Sequence[str], orig_argv: Sequence[str],
@@ -34,9 +41,27 @@ def allocator_environ(argv: Sequence[str], orig_argv: Sequence[str],
     """The variables to add to the environment before polars loads: the command's allocator
     options when this process is the `evalctl` command and the user has not set them, else
     none. `argv` and `orig_argv` are `sys.argv` and `sys.orig_argv` as evalctl is imported."""
-    if ALLOCATOR_ENV in environ or not is_evalctl_command(argv, orig_argv):
+    if not is_evalctl_command(argv, orig_argv):
+        return {}
+    if ALLOCATOR_ENV in environ and not only_polars_defaults(environ[ALLOCATOR_ENV]):
         return {}
     return {ALLOCATOR_ENV: COMMAND_ALLOCATOR}
+
+
+def only_polars_defaults(value: str) -> bool:
+    """Whether `value` is nothing but what `import polars` writes (its defaults, with its THP
+    options when POLARS_THP=1), once or more (a polars program's child that imported polars,
+    and so on): then the user chose nothing. An empty value is a choice (jemalloc's own
+    defaults, then polars')."""
+    rest = f",{value}"
+    while rest:
+        for prefix in (f",{POLARS_DEFAULTS},{POLARS_THP}", f",{POLARS_DEFAULTS}"):
+            if rest.startswith(prefix):
+                rest = rest.removeprefix(prefix)
+                break
+        else:
+            return False
+    return bool(value)
 
 
 def is_evalctl_command(argv: Sequence[str], orig_argv: Sequence[str]) -> bool:
