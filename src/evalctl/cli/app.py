@@ -39,7 +39,6 @@ Example:
 """
 
 
-
 class RootGroup(typer.core.TyperGroup):
     """`evalctl`: its commands load on first use (`evalctl.cli.commands.LazyCommands`)."""
 
@@ -90,7 +89,6 @@ def _global(ctx: typer.Context,
     if config is not None and not Path(config).is_file():
         raise ConfigError(f"{config}: config file not found (from --config or EVALCTL_CONFIG)",
                           file=config, key="--config")
-
 
 
 def run(args: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None,

@@ -217,7 +217,6 @@ class SparkEngine:
                              f"({len(missing)} file(s) missing)", file=missing[0])
         return found
 
-
     def profile_round(self, root: Path | Storage, model: ModelConfig, binning: Binning,
                       granularity: str, tasks: list[FileTask], largest: int
                       ) -> dict[str, bytes]:
