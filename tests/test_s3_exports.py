@@ -7,6 +7,7 @@ a download that ignored the config would fail to connect."""
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,8 @@ from tests.s3_server import S3Server
 
 import evalctl
 from evalctl import api
+from evalctl.errors import EvalctlError
+from evalctl.lake.storage import ObjectStorage
 from evalctl.lake.store import Store
 
 pytestmark = pytest.mark.s3
@@ -87,6 +90,50 @@ def test_the_library_takes_storage_options_for_exports(local, s3_env: S3Server) 
                         storage_options=s3_env.storage_options())
     assert report.results[0]["rows"] == 400
     # outside the call the store reads exports with its own options (the environment)
-    assert store.storage.export_options["aws_endpoint_url"] != s3_env.endpoint
+    assert store.storage.export_options()["aws_endpoint_url"] != s3_env.endpoint
     workspace = evalctl.open(folder / "evalctl.yaml", folder / "store")
     assert workspace.storage_options["aws_endpoint_url"] == s3_env.endpoint
+
+
+def test_concurrent_ingests_of_one_store_read_exports_each_with_its_own_options(
+        local, s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The options are an argument of the ingest, not state of the shared store: while one
+    thread's download with the config's options is held open, another thread's ingest of the
+    same `Store` without them reads with the environment (no keys, the closed port) and
+    fails, and the
+    first then succeeds. Options kept on the store for an ingest's duration gave the second
+    ingest the first's endpoint."""
+    folder, prefix = local
+    store = Store.open(folder / "store")
+    model = evalctl.open(folder / "evalctl.yaml").config.model("churn")
+    second_done = threading.Event()
+    read_bytes = ObjectStorage.read_bytes
+
+    def held(self: ObjectStorage, relative: str) -> bytes:
+        if threading.current_thread().name == "first":
+            assert second_done.wait(60)
+        return read_bytes(self, relative)
+
+    monkeypatch.setattr(ObjectStorage, "read_bytes", held)
+    outcome: dict[str, object] = {}
+
+    def ingest(name: str, env: str, options: dict[str, str] | None) -> None:
+        try:
+            outcome[name] = api.ingest(store, model, [f"{prefix}/a.parquet"], version="v1",
+                                       env=env, storage_options=options).results[0]["rows"]
+        except EvalctlError as exc:
+            outcome[name] = exc
+        finally:
+            if name == "second":
+                second_done.set()
+
+    first = threading.Thread(target=ingest, name="first",
+                             args=("first", "training", s3_env.storage_options()))
+    second = threading.Thread(target=ingest, name="second", args=("second", "shadow", None))
+    first.start()
+    second.start()
+    second.join(120)
+    first.join(120)
+    assert outcome["first"] == 400
+    assert isinstance(outcome["second"], EvalctlError), outcome["second"]
+    assert [r.env for r in Store.open(folder / "store").records] == ["training"]

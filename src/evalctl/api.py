@@ -94,19 +94,20 @@ def ingest(store: Store, model: ModelConfig, paths: Sequence[Path | str], *, ver
     (`evalctl.engines.spark_ingest`); the driver commits it. `storage_options`: object_store
     keys (over the AWS environment) to read ``s3://`` exports with, also into a local store;
     None: the store's own (`Storage.export_options`)."""
-    with store.storage.reading_exports(storage_options):
-        if spark is not None:
-            # start-up time: the Spark ingest is loaded only when asked for
-            from evalctl.engines.spark_ingest import ingest_on_spark
+    if spark is not None:
+        # start-up time: the Spark ingest is loaded only when asked for
+        from evalctl.engines.spark_ingest import ingest_on_spark
 
-            result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
-                                     input_format=input_format, now=lambda: now(clock))
-        else:
-            # start-up time: the ingest path (export readers, coercion) loads only to ingest
-            from evalctl.lake.ingest import ingest_predictions
+        result = ingest_on_spark(store, model, paths, spark, version=version, env=env,
+                                 input_format=input_format, now=lambda: now(clock),
+                                 storage_options=storage_options)
+    else:
+        # start-up time: the ingest path (export readers, coercion) loads only to ingest
+        from evalctl.lake.ingest import ingest_predictions
 
-            result = ingest_predictions(store, model, paths, version=version, env=env,
-                                        input_format=input_format, now=lambda: now(clock))
+        result = ingest_predictions(store, model, paths, version=version, env=env,
+                                    input_format=input_format, now=lambda: now(clock),
+                                    storage_options=storage_options)
     report = _ingest_report("ingest", model.name, paths, result,
                             {"version": version, "env": env})
     if spark is not None:
@@ -121,18 +122,18 @@ def ingest_ground_truth(store: Store, model: ModelConfig, paths: Sequence[Path |
     """Ingest delayed actuals as one batch. `spark`: write it on Spark executors
     (`evalctl.engines.spark_actuals`); the driver commits it. `storage_options`: as for
     `ingest`."""
-    with store.storage.reading_exports(storage_options):
-        if spark is not None:
-            # start-up time: the Spark ingest is loaded only when asked for
-            from evalctl.engines.spark_actuals import ingest_actuals_on_spark
+    if spark is not None:
+        # start-up time: the Spark ingest is loaded only when asked for
+        from evalctl.engines.spark_actuals import ingest_actuals_on_spark
 
-            result = ingest_actuals_on_spark(store, model, paths, spark,
-                                             input_format=input_format, now=lambda: now(clock))
-        else:
-            from evalctl.lake.ingest import ingest_actuals  # start-up time, as `ingest`
+        result = ingest_actuals_on_spark(store, model, paths, spark, input_format=input_format,
+                                         now=lambda: now(clock),
+                                         storage_options=storage_options)
+    else:
+        from evalctl.lake.ingest import ingest_actuals  # start-up time, as `ingest`
 
-            result = ingest_actuals(store, model, paths, input_format=input_format,
-                                    now=lambda: now(clock))
+        result = ingest_actuals(store, model, paths, input_format=input_format,
+                                now=lambda: now(clock), storage_options=storage_options)
     report = _ingest_report("ingest-actuals", model.name, paths, result, {})
     if spark is not None:
         report.inputs.update(engine="spark", spark_master=spark.master)

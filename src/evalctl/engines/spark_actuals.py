@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,6 @@ from evalctl.engines.spark_ingest import (
     PIECE_ROWS,
     _exports,
     _PieceJob,
-    export_options,
     id_frame,
     named_as_given,
     open_sources,
@@ -46,13 +45,15 @@ _NEW, _DATE = "new", "date:"
 
 def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str],
                             spark: SparkEngine, *, input_format: str | None = None,
-                            now: Callable[[], datetime], piece_rows: int | None = None
-                            ) -> IngestResult:
+                            now: Callable[[], datetime], piece_rows: int | None = None,
+                            storage_options: Mapping[str, str] | None = None) -> IngestResult:
     """`ingest_actuals` with the reading, coercing and writing done by Spark executors: the
-    same batch, ledger record (label index included), stored rows and result."""
+    same batch, ledger record (label index included), stored rows and result.
+    `storage_options`: as for `ingest_on_spark`."""
     refuse_paths(store, spark, paths)
+    options = store.storage.export_options(storage_options)
     with kept_downloads(spark.master) as kept:
-        sources, groups = open_sources(spark, store, paths, input_format, kept)
+        sources, groups = open_sources(spark, paths, input_format, kept, options)
         batch = _batch_id("actuals", model.name, "", "", sources)
         if store.has_batch(batch):
             stored = next(r for r in store.records if r.batch == batch)
@@ -65,7 +66,7 @@ def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Pa
         stamp = now().astimezone(UTC).replace(tzinfo=None)
         job = _PieceJob(StoreSpec.of(store.storage), model, columns, _exports(sources, kept),
                         batch, uuid.uuid4().hex[:8], "", "", None, os.environ.get(FAULT_ENV),
-                        kind="actuals", stamp=stamp, options=export_options(store))
+                        kind="actuals", stamp=stamp, options=options)
         record = write_and_commit(
             store, spark, job, sources, plan_pieces(sources, piece_rows or PIECE_ROWS, groups),
             now=lambda: stamp.replace(tzinfo=UTC),

@@ -41,7 +41,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -113,14 +113,18 @@ class Piece:
 def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str],
                     spark: SparkEngine, *, version: str, env: str,
                     input_format: str | None = None, now: Callable[[], datetime],
-                    piece_rows: int | None = None) -> IngestResult:
+                    piece_rows: int | None = None,
+                    storage_options: Mapping[str, str] | None = None) -> IngestResult:
     """`ingest_predictions` with the reading, coercing, writing and profiling done by Spark
     executors (the module docstring); the same result, records and stored rows.
-    `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`)."""
+    `piece_rows`: rows per task of a Parquet export (`PIECE_ROWS`); `storage_options`: as
+    for `ingest_predictions` (resolved on the driver, carried to the executors with the job
+    as a store's are)."""
     _refuse(store, spark, paths, version, env)
     overlap = [0, 0]
+    options = store.storage.export_options(storage_options)
     with kept_downloads(spark.master) as kept:
-        sources, groups = open_sources(spark, store, paths, input_format, kept)
+        sources, groups = open_sources(spark, paths, input_format, kept, options)
         batch = _batch_id("predictions", model.name, version, env, sources)
         if store.has_batch(batch):
             return _already(store, batch)
@@ -132,7 +136,7 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
         job = _PieceJob(StoreSpec.of(store.storage), resolved, columns,
                         _exports(sources, kept), batch, uuid.uuid4().hex[:8], version, env,
                         _reference(store, resolved), os.environ.get(FAULT_ENV),
-                        options=export_options(store))
+                        options=options)
 
         def index(entries: list[FileEntry]) -> dict[str, Any]:
             repeated, in_store, actuals = id_checks(spark, store, resolved, version, env,
@@ -277,8 +281,8 @@ def plan_pieces(sources: list[_Source], piece_rows: int,
     return pieces
 
 
-def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
-                 input_format: str | None, kept: Path | None
+def open_sources(spark: SparkEngine, paths: Sequence[Path | str], input_format: str | None,
+                 kept: Path | None, options: dict[str, str]
                  ) -> tuple[list[_Source], list[list[int] | None]]:
     """The exports as a local ingest opens them, and each Parquet export's row-group sizes.
     A file's schema is read here and its SHA-256 computed on the executors (one task per
@@ -286,7 +290,7 @@ def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
     hashed, its schema and row groups read: no row reaches the driver), the driver holding
     its schema under a placeholder path with the URL as its origin (as a local ingest holds
     its download) — under a local master the download itself, kept in `kept` for the tasks
-    that write its rows (`kept_downloads`)."""
+    that write its rows (`kept_downloads`); read with `options` (`Storage.export_options`)."""
     import polars as pl
 
     texts = [str(p) for p in paths]
@@ -298,7 +302,7 @@ def open_sources(spark: SparkEngine, store: Store, paths: Sequence[Path | str],
     context = spark.session.sparkContext
     where = [t if t not in files else str(Path(t).resolve()) for t in texts]  # executors'
     found = context.parallelize(where, len(where)).map(  # working folders differ
-        _Opener(export_options(store), input_format, str(kept) if kept else None)).collect()
+        _Opener(options, input_format, str(kept) if kept else None)).collect()
     sources, groups = [], []
     for text, (digest, opened) in zip(texts, found, strict=True):
         if "error" in opened:
@@ -350,13 +354,6 @@ class _Opener:
         finally:
             if not keep:
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-def export_options(store: Store) -> dict[str, str]:
-    """The storage options ``s3://`` exports are read with: the driver's
-    (`Storage.export_options`: its environment, then the config's), carried to the executors
-    with the job as a store's are."""
-    return store.storage.export_options
 
 
 def _is_parquet(text: str, input_format: str | None) -> bool:
@@ -547,7 +544,7 @@ class _PieceJob:
     staging: str | None = None  # a local store's staging folder (the driver's)
     kind: str = "predictions"  # or "actuals" (`spark_actuals`)
     stamp: datetime | None = None  # actuals: the ingest's time (naive UTC), as a local one
-    options: dict[str, str] = field(default_factory=dict, repr=False)  # `export_options`
+    options: dict[str, str] = field(default_factory=dict, repr=False)  # exports' (driver's)
 
     def partition(self, day: str) -> str:
         if self.kind == "actuals":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -70,13 +70,15 @@ class _Source:
 
 def ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
                        version: str, env: str, input_format: str | None = None,
-                       now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
+                       now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                       storage_options: Mapping[str, str] | None = None) -> IngestResult:
     """Ingest prediction exports of one model version and env as one batch (local files or
-    ``s3://`` URLs)."""
+    ``s3://`` URLs, read with `storage_options`: see `Storage.export_options`)."""
     if env not in ENVS:
         raise InputError(f"--env: expected one of {', '.join(ENVS)}, got {env!r}")
     _check_name("--version", version)
-    with fetched_inputs(paths, store.storage.export_options) as (local, origins):
+    with fetched_inputs(paths, store.storage.export_options(storage_options)
+                        ) as (local, origins):
         return _ingest_predictions(store, model, local, origins, version=version, env=env,
                                    input_format=input_format, now=now)
 
@@ -106,9 +108,12 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
 
 def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,
                    input_format: str | None = None,
-                   now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> IngestResult:
-    """Ingest delayed ground truth (id + label, optionally a timestamp) as one batch."""
-    with fetched_inputs(paths, store.storage.export_options) as (local, origins):
+                   now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                   storage_options: Mapping[str, str] | None = None) -> IngestResult:
+    """Ingest delayed ground truth (id + label, optionally a timestamp) as one batch
+    (`storage_options` as for `ingest_predictions`)."""
+    with fetched_inputs(paths, store.storage.export_options(storage_options)
+                        ) as (local, origins):
         return _ingest_actuals(store, model, local, origins, input_format=input_format,
                                now=now)
 

@@ -109,32 +109,18 @@ class Storage:
     options: dict[str, str]  # the `storage_options` polars scans with (empty for a folder)
     # listings a command reuses (object storage), invalidated by the writers that change them
     cache: dict[str, Any]
-    # the configured options `s3://` exports are read with, when a command gave them
-    # (`reading_exports`); None: the store's own
-    _exports: Mapping[str, str] | None = None
 
-    @property
-    def export_options(self) -> dict[str, str]:
-        """The `storage_options` ``s3://`` input exports are read with: those the command gave
-        (`reading_exports`: the config's ``storage_options:``) over the AWS environment, else
-        the store's own. A local store has none of its own, and its exports live in buckets
-        the config describes: without this, a folder store read ``s3://`` exports with the
-        environment alone and ignored the config's endpoint and credentials."""
-        if self._exports is not None:
-            return storage_options(self._exports)
-        return dict(self.options) if not self.is_local else storage_options()
-
-    @contextmanager
-    def reading_exports(self, configured: Mapping[str, str] | None) -> Iterator[None]:
-        """For the block, read ``s3://`` exports with ``configured`` (over the AWS
-        environment); None keeps the store's own."""
-        before = self._exports
+    def export_options(self, configured: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The `storage_options` ``s3://`` input exports are read with: ``configured`` (a
+        command's: the config's ``storage_options:``) over the AWS environment, else the
+        store's own. A local store has none of its own, and its exports live in buckets the
+        config describes: without ``configured``, a folder store read ``s3://`` exports with
+        the environment alone and ignored the config's endpoint and credentials. The options
+        are an argument of each ingest, not state of the shared store, so concurrent ingests
+        of one `Storage` (threads of a notebook or a service) cannot see each other's."""
         if configured is not None:
-            self._exports = dict(configured)
-        try:
-            yield
-        finally:
-            self._exports = before
+            return storage_options(configured)
+        return dict(self.options) if not self.is_local else storage_options()
 
     def url(self, relative: str) -> str:
         """What polars reads: a local path or an ``s3://`` URL."""
