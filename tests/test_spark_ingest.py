@@ -41,6 +41,8 @@ from evalctl.lake.store import Store
 
 MODEL = "tv-recommender"
 PIECE_ROWS = 5000  # the Parquet exports below are cut into several Spark tasks
+# the actuals' late.parquet (3,075 rows in row groups of 700) into three tasks
+ACTUALS_PIECE_ROWS = 1000
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -162,6 +164,35 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spark_ingest, "PIECE_ROWS", PIECE_ROWS)
 
 
+@pytest.fixture
+def small_actuals_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut Parquet actuals exports into tasks of ACTUALS_PIECE_ROWS rows: `plan_pieces` reads
+    `spark_ingest.PIECE_ROWS` for the actuals' Spark ingest too."""
+    from evalctl.engines import spark_ingest
+
+    monkeypatch.setattr(spark_ingest, "PIECE_ROWS", ACTUALS_PIECE_ROWS)
+
+
+def test_pieces_are_planned_with_the_modules_piece_rows_when_none_are_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both Spark ingests leave `piece_rows` None: the plan reads `PIECE_ROWS` when called,
+    so patching (or changing) the one setting cuts predictions and actuals alike."""
+    from evalctl.engines import spark_actuals, spark_ingest
+    from evalctl.lake.ingest import _Source
+
+    source = _Source(Path("a.parquet"), "parquet", pl.LazyFrame(), {}, "")
+    csv = _Source(Path("b.csv"), "csv", pl.LazyFrame(), {}, "")
+    groups: list[list[int] | None] = [[700] * 5, None]
+    assert len(spark_ingest.plan_pieces([source, csv], None, groups)) == 2  # 3,500 < 1M
+    monkeypatch.setattr(spark_ingest, "PIECE_ROWS", 1000)
+    planned = spark_ingest.plan_pieces([source, csv], None, groups)
+    assert [(p.source, p.offset, p.rows) for p in planned] == \
+        [(0, 0, 1400), (0, 1400, 1400), (0, 2800, 700), (1, 0, None)]
+    assert [p.number for p in planned] == [0, 1, 2, 3]
+    assert spark_ingest.plan_pieces([source], 2000, groups[:1])[0].rows == 2100  # given wins
+    assert not hasattr(spark_actuals, "PIECE_ROWS")  # no copy of the setting to go stale
+
+
 @pytest.fixture(scope="module")
 def local_story(exports: Exports, tmp_path_factory: pytest.TempPathFactory
                 ) -> tuple[evalctl.Workspace, list[dict[str, Any]]]:
@@ -193,7 +224,7 @@ class TestLocalMaster:
         retried_without_duplicates(spark, exports, tmp_path, monkeypatch)
 
     def test_spark_actuals_then_local_reports_equal_a_local_actuals_ingest(
-            self, spark: Any, exports: Exports, actuals: Actuals, small_pieces: None,
+            self, spark: Any, exports: Exports, actuals: Actuals, small_actuals_pieces: None,
             tmp_path: Path) -> None:
         same_actuals(spark, exports, actuals, tmp_path)
 
@@ -329,11 +360,13 @@ def same_actuals(spark: Any, exports: Exports, actuals: Actuals, tmp_path: Path)
         shutil.copytree(actuals.base, tmp_path / name)
         stores.append(evalctl.open(STORY_CONFIG, tmp_path / name, evalctl.fixed_clock(NOW)))
     ours, theirs = stores
-    for files in actuals.batches:
+    for n, files in enumerate(actuals.batches):
         x = ours.ingest_actuals(MODEL, files, engine="spark", spark=spark)
         y = theirs.ingest_actuals(MODEL, files)
         assert x.inputs["engine"] == "spark" and "engine" not in y.inputs
         same_results(x.results, y.results)
+        if n == 0:  # late.parquet, cut into three tasks sharing its dates: files of each
+            assert x.results[0]["files"] > y.results[0]["files"], (x.results, y.results)
         assert x.results[0]["unmatched_ids"] == y.results[0]["unmatched_ids"] > 0
         assert x.results[0]["dropped_columns"] == y.results[0]["dropped_columns"]
     assert x.results[0]["files"] >= 1
@@ -414,7 +447,7 @@ class TestLocalCluster:
         retried_without_duplicates(cluster, exports, tmp_path, monkeypatch)
 
     def test_spark_actuals_on_separate_executors_equal_a_local_actuals_ingest(
-            self, cluster: Any, exports: Exports, actuals: Actuals, small_pieces: None,
+            self, cluster: Any, exports: Exports, actuals: Actuals, small_actuals_pieces: None,
             tmp_path: Path) -> None:
         same_actuals(cluster, exports, actuals, tmp_path)
 

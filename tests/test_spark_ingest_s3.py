@@ -185,7 +185,6 @@ def test_an_s3_export_cut_into_tasks_is_downloaded_once_under_a_local_master(
 
     monkeypatch.setattr(spark_ingest, "plan_pieces", counted)
     monkeypatch.setattr(spark_actuals, "plan_pieces", counted)
-    monkeypatch.setattr(spark_actuals, "PIECE_ROWS", 1000)  # its own name of it
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the driver's temporaries
     (tmp_path / "tmp").mkdir()
     evalctl.api.init_store(str(tmp_path / "store"), write_config=False)
@@ -193,6 +192,7 @@ def test_an_s3_export_cut_into_tasks_is_downloaded_once_under_a_local_master(
     before = len(s3_env.sync())
     ws.ingest(MODEL, [urls["production_v3.parquet"]], version="v3", env="production",
               engine="spark", spark=spark)
+    monkeypatch.setattr(spark_ingest, "PIECE_ROWS", 1000)  # the actuals: two tasks
     ws.ingest_actuals(MODEL, [urls["actuals_late.parquet"]], engine="spark", spark=spark)
     gets = Counter(r.path.split("/", 2)[2] for r in s3_env.sync()[before:] if r.kind == "GET")
     assert pieces[0] > 1 and pieces[1] > 1, pieces  # both cut into several tasks

@@ -25,7 +25,6 @@ from evalctl.config import ModelConfig
 from evalctl.engines.remote_store import StoreSpec, kept_downloads
 from evalctl.engines.spark import FAULT_ENV, SparkEngine
 from evalctl.engines.spark_ingest import (
-    PIECE_ROWS,
     _exports,
     _PieceJob,
     id_frame,
@@ -49,7 +48,7 @@ def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Pa
                             storage_options: Mapping[str, str] | None = None) -> IngestResult:
     """`ingest_actuals` with the reading, coercing and writing done by Spark executors: the
     same batch, ledger record (label index included), stored rows and result.
-    `storage_options`: as for `ingest_on_spark`."""
+    `piece_rows` and `storage_options`: as for `ingest_on_spark`."""
     refuse_paths(store, spark, paths)
     options = store.storage.export_options(storage_options)
     with kept_downloads(spark.master) as kept:
@@ -68,7 +67,7 @@ def ingest_actuals_on_spark(store: Store, model: ModelConfig, paths: Sequence[Pa
                         batch, uuid.uuid4().hex[:8], "", "", None, os.environ.get(FAULT_ENV),
                         kind="actuals", stamp=stamp, options=options)
         record = write_and_commit(
-            store, spark, job, sources, plan_pieces(sources, piece_rows or PIECE_ROWS, groups),
+            store, spark, job, sources, plan_pieces(sources, piece_rows, groups),
             now=lambda: stamp.replace(tzinfo=UTC),
             features={}, index=lambda entries: actuals_index(spark, store, model, entries))
     if record is None:

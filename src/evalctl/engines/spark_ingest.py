@@ -145,7 +145,7 @@ def ingest_on_spark(store: Store, model: ModelConfig, paths: Sequence[Path | str
             return {"format": labels.FORMAT, "actuals": actuals}
 
         record = write_and_commit(store, spark, job, sources, plan_pieces(
-            sources, piece_rows or PIECE_ROWS, groups), now=now, features=kinds, index=index)
+            sources, piece_rows, groups), now=now, features=kinds, index=index)
     if record is None:
         return _already(store, batch)
     catch_up(store, resolved, batch)  # a refit published meanwhile: profile on the new one
@@ -254,11 +254,13 @@ def refuse_driver_disk(store: Store, master: str) -> None:
                          hint="use an s3:// store, or a local[N] master")
 
 
-def plan_pieces(sources: list[_Source], piece_rows: int,
+def plan_pieces(sources: list[_Source], piece_rows: int | None,
                 groups: list[list[int] | None]) -> list[Piece]:
     """The exports cut into Spark tasks: a Parquet export (`groups`: the rows of each of its
     row groups) into runs of whole row groups of at least `piece_rows` rows (the last may be
-    shorter), any other export whole."""
+    shorter; None: `PIECE_ROWS`, read here, so one setting cuts predictions and actuals
+    alike), any other export whole."""
+    piece_rows = piece_rows or PIECE_ROWS
     pieces: list[Piece] = []
     for n, (source, sizes) in enumerate(zip(sources, groups, strict=True)):
         if source.fmt != "parquet" or sizes is None:
