@@ -222,15 +222,14 @@ class SparkEngine:
                       ) -> dict[str, bytes]:
         """One round of `profiles build`: the profiles (`profiles`) of the first of `tasks`
         — at most `ROUND_FILES`, and as many as `ROUND_BYTES` holds at `largest` bytes a
-        profile (the largest of the earlier rounds; with none yet, two files per Spark task
-        slot, to learn it) — so the collected profiles the driver holds stay near
-        `ROUND_BYTES` however many files a build or a batch has (a profile's size depends on
-        the columns, bins and time buckets, alike across a model's files)."""
-        if largest:
-            count = min(ROUND_FILES, max(1, ROUND_BYTES // largest))
-        else:
-            slots = self.session.sparkContext.defaultParallelism * TASKS_PER_CORE
-            count = min(ROUND_FILES, 2 * max(1, slots))
+        profile (the largest of the earlier rounds) — so the collected profiles the driver
+        holds stay within `ROUND_BYTES` (or one profile) however many files a build or a
+        batch has (a profile's size depends on the columns, bins and time buckets, alike
+        across a model's files). With no round yet (`largest` 0) the round is one file, to
+        learn the size: nothing bounds a first round of many files by bytes (a wide model's
+        profiles of many time buckets are megabytes each), and one file costs a build one
+        short Spark job."""
+        count = min(ROUND_FILES, max(1, ROUND_BYTES // largest)) if largest else 1
         return self.profiles(root, model, binning, granularity, tasks[:count])
 
     def merged(self, root: Path | Storage, model: ModelConfig, binning: Binning,
