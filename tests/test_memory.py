@@ -40,11 +40,23 @@ def test_python_dash_m_evalctl_is_the_command() -> None:
     # while `python -m evalctl` imports the package, argv[0] is "-m"
     assert is_evalctl_command(["-m", "skew"], ["python", "-m", "evalctl", "skew"])
     assert is_evalctl_command(["-m"], ["python", "-X", "importtime", "-m", "evalctl"])
+    # the interpreter's own spellings: the module in the same word, options sharing a word
+    assert is_evalctl_command(["-m", "skew"], ["python", "-mevalctl", "skew"])
+    assert is_evalctl_command(["-m"], ["python", "-Bm", "evalctl"])
+    assert is_evalctl_command(["-m"], ["python", "-BOmevalctl"])
+    assert is_evalctl_command(["-m"], ["python", "-Ximporttime", "-Wdefault", "-mevalctl"])
+    assert is_evalctl_command(["-m"], ["python", "--check-hash-based-pycs", "never", "-m",
+                                       "evalctl"])
 
 
 @pytest.mark.parametrize(("argv", "orig_argv"), [
     (["-m", "-q"], ["python", "-m", "pytest", "-q"]),           # another module
     (["-m"], ["python", "-m", "evalctl.cli"]),                  # not the command's module
+    (["-m"], ["python", "-mevalctl.cli"]),
+    (["-m", "-q"], ["python", "-Bmpytest", "-q", "-mevalctl"]),  # pytest's own -m
+    (["-m"], ["python", "-Wevalctl", "-mpytest"]),               # a value, not the module
+    (["-m"], ["python", "-X", "evalctl", "-m", "pytest"]),
+    (["-c"], ["python", "-cimport evalctl", "-mevalctl"]),
     (["-c"], ["python", "-c", "import evalctl", "-m", "evalctl"]),
     (["/home/me/notebook.py"], ["python", "/home/me/notebook.py"]),
     (["/venv/bin/evalctl-helper"], ["python", "/venv/bin/evalctl-helper"]),
@@ -117,8 +129,9 @@ def _polars_defaults(tmp_path: Path) -> str:
     return _allocator_of([PYTHON, "-c", "import polars"], tmp_path)
 
 
-def test_python_dash_m_evalctl_runs_with_the_options(tmp_path: Path) -> None:
-    value = _allocator_of([PYTHON, "-m", "evalctl", "--version"], tmp_path)
+@pytest.mark.parametrize("run", [["-m", "evalctl"], ["-mevalctl"], ["-Bm", "evalctl"]])
+def test_python_dash_m_evalctl_runs_with_the_options(run: list[str], tmp_path: Path) -> None:
+    value = _allocator_of([PYTHON, *run, "--version"], tmp_path)
     # polars puts its defaults first and ours after them: a later option wins in jemalloc
     assert value == f"{_polars_defaults(tmp_path)},{COMMAND_ALLOCATOR}"
 

@@ -67,12 +67,39 @@ def only_polars_defaults(value: str) -> bool:
 def is_evalctl_command(argv: Sequence[str], orig_argv: Sequence[str]) -> bool:
     """Whether the process runs the `evalctl` command: its console script (`argv[0]` is the
     script), or `python -m evalctl` (while the package is imported, `argv[0]` is `-m` and
-    the interpreter's own arguments name the module after it)."""
+    the interpreter's own arguments name the module: `-m evalctl`, `-mevalctl`, `-Bm
+    evalctl`...)."""
     if not argv:
         return False
     if Path(argv[0]).stem == "evalctl":
         return True
-    if argv[0] != "-m" or "-m" not in orig_argv:
-        return False
-    at = list(orig_argv).index("-m")
-    return list(orig_argv[at + 1:at + 2]) == ["evalctl"]
+    return argv[0] == "-m" and _module_run(orig_argv) == "evalctl"
+
+
+# the interpreter's options that take a value in the same word or the next (`-W default`,
+# `-Wdefault`); `-c` and `-m` take one too, and end the interpreter's options
+_VALUED = "cmWX"
+_VALUED_LONG = ("--check-hash-based-pycs",)
+
+
+def _module_run(orig_argv: Sequence[str]) -> str | None:
+    """The module `python -m` runs, read from the interpreter's arguments as it reads them:
+    short options may share a word (`-Bm`) and take their value in it or in the next word
+    (`-mevalctl`, `-m evalctl`); a script, ``-`` or `-c` ends them. None: no `-m`."""
+    words = iter(orig_argv[1:])
+    for word in words:
+        if word in _VALUED_LONG:
+            next(words, None)
+            continue
+        if word == "-" or not word.startswith("-"):
+            return None
+        flags = "" if word.startswith("--") else word[1:]
+        valued = next((at for at, flag in enumerate(flags) if flag in _VALUED), None)
+        if valued is None:
+            continue
+        value = flags[valued + 1:] or next(words, "")
+        if flags[valued] == "m":
+            return value or None
+        if flags[valued] == "c":
+            return None
+    return None
