@@ -65,6 +65,7 @@ def test_exit_now_runs_atexit_joins_threads_and_flushes(tmp_path: Path) -> None:
     code = f"""
 import atexit, sys, tempfile, threading, time
 from pathlib import Path
+atexit.register(print, "registered before evalctl loaded")  # as a sitecustomize's would be
 from evalctl.cli.app import exit_now
 kept = tempfile.TemporaryDirectory(dir={str(tmp_path)!r})  # removed by a finalizer at exit
 Path(kept.name, "x").write_text("x")
@@ -80,7 +81,8 @@ print("not reached")
 """
     proc = _python("-c", code)
     assert proc.returncode == 3
-    assert proc.stdout == "buffered atexit ran\n" and proc.stderr == "to stderr"
+    assert proc.stdout == "buffered atexit ran\nregistered before evalctl loaded\n"
+    assert proc.stderr == "to stderr"
     assert (tmp_path / "thread.txt").read_text() == "done"
     assert [p.name for p in tmp_path.iterdir()] == ["thread.txt"]  # the temporary folder went
 
