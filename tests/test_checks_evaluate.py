@@ -12,6 +12,7 @@ import pytest
 from evalctl.checks import (
     DEFAULT_METHOD,
     MEASURES,
+    compute_score,
     evaluate_feature,
     judge,
     resolve_measure,
@@ -199,11 +200,15 @@ def test_json_safe_unwraps_numpy_and_drops_non_finite_at_any_depth() -> None:
 
 @pytest.mark.parametrize("method", sorted(MEASURES))
 def test_an_undescribed_result_is_the_described_one_without_the_sides(method: str) -> None:
-    """drift's windows skip `describe` (counts, summary line): the verdict is the same."""
+    """drift's windows skip `describe` (counts, summary line) and the measure's details (how
+    to reproduce it): the verdict is the same."""
     kind, ref, cur, _ = FIXTURES[method]
     full = _evaluate(ref, cur, kind, method=method)
     lean = _evaluate(ref, cur, kind, method=method, described=False)
-    described = set(describe(*_pair(ref, cur, kind)))
+    pair = _pair(ref, cur, kind)
+    details = compute_score(*pair, kind, method).details
+    assert compute_score(*pair, kind, method, detailed=False).details == {}
+    described = set(describe(*pair)) | set(details)
     assert set(full) - set(lean) <= described and set(lean) <= set(full)
     assert {k: v for k, v in full.items() if k not in described} == \
         {k: v for k, v in lean.items() if k not in described}

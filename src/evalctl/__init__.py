@@ -22,6 +22,10 @@ try:
     from evalctl.memory import allocator_environ
 
     os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
+    # and before numpy: OpenBLAS starts its threads as numpy loads
+    from evalctl.blas import blas_environ
+
+    os.environ.update(blas_environ(sys.argv, sys.orig_argv, os.environ))
 
     from evalctl.clock import Clock, fixed_clock, system_clock
     from evalctl.config import Config, ModelConfig

@@ -270,7 +270,8 @@ def chunk_thresholds(column: str, kind: str, ref: Summary, chunks: list[dict[str
     """Data-driven thresholds: how far the measure wanders between reference chunks, never
     stricter than the measure's fixed thresholds (`chunk_band_thresholds`)."""
     measure = resolve_measure(kind, method)
-    scores = [compute_score(ref, c[column], kind, measure.name).value for c in chunks]
+    scores = [compute_score(ref, c[column], kind, measure.name, detailed=False).value
+              for c in chunks]
     return chunk_band_thresholds(scores, k, (measure.warn, measure.fail),
                                  measure.higher_is_worse)
 
@@ -285,7 +286,7 @@ def apply_quality(result: dict[str, Any], kind: str, ref: Summary, cur: Summary)
         measure = MEASURES[name]
         if kind not in measure.kinds:
             continue
-        value = compute_score(ref, cur, kind, name).value
+        value = compute_score(ref, cur, kind, name, detailed=False).value
         if value is None:
             continue
         status = judge(abs(value), measure.warn, measure.fail, measure.higher_is_worse)

@@ -49,15 +49,17 @@ def judge(score: float, warn: float, fail: float, higher_is_worse: bool = True) 
 
 
 def compute_score(ref: Summary, cur: Summary, kind: str, method: str | None = None,
-                  computed: Score | None = None) -> Score:
+                  computed: Score | None = None, *, detailed: bool = True) -> Score:
     """The measure's score, or a Score with value None and the reason it cannot be computed;
-    `computed`: the measure's raw score already computed (`window_scores`)."""
+    `computed`: the measure's raw score already computed (`window_scores`). Without
+    `detailed`, the value or reason alone (no JSON-safe copy of the details: the quality
+    checks and drift's windows read nothing else, 2,500 scores in a 30-window drift)."""
     measure = resolve_measure(kind, method)
     reason = _input_problem(ref, cur, kind, measure)
     if reason:
         return Score(None, reason=reason)
     score = measure.function(ref, cur) if computed is None else computed
-    details = json_safe(score.details)
+    details = json_safe(score.details) if detailed else {}
     if score.value is None or not math.isfinite(score.value):
         return Score(None, details, score.reason or "the measure is not finite for these data")
     return Score(float(score.value), details)
@@ -112,9 +114,10 @@ def evaluate_feature(
     described: bool = True,
     computed: Score | None = None,
 ) -> dict[str, Any]:
-    """One feature's JSON-ready result: score, thresholds, status and how to reproduce it;
-    with `described` (the default) also both sides' counts and a summary line (`describe`);
-    `computed`: the measure's raw score already computed (`window_scores`).
+    """One feature's JSON-ready result: score, thresholds, status; with `described` (the
+    default) also how to reproduce it (the measure's details), both sides' counts and a
+    summary line (`describe`); `computed`: the measure's raw score already computed
+    (`window_scores`).
 
     ``status`` is pass | warn | fail, or ``error`` with ``reason`` when the score cannot be
     computed (missing or mistyped column, no values, constant reference for Wasserstein...).
@@ -122,7 +125,7 @@ def evaluate_feature(
     """
     measure = resolve_measure(kind, method)
     warn, fail = resolve_thresholds(measure, warn, fail)
-    score = compute_score(ref, cur, kind, measure.name, computed)
+    score = compute_score(ref, cur, kind, measure.name, computed, detailed=described)
     result: dict[str, Any] = {
         "feature": ref.feature, "kind": kind, "method": measure.name, "score": score.value,
         "warn": warn, "threshold": fail, "higher_is_worse": measure.higher_is_worse,
@@ -133,7 +136,7 @@ def evaluate_feature(
         result["status"] = judge(score.value, warn, fail, measure.higher_is_worse)
     if described:
         result |= json_safe(describe(ref, cur))
-    result |= score.details  # JSON-safe already (`compute_score`), as every value above
+    result |= score.details  # JSON-safe already (`compute_score`; none undescribed)
     if score.value is None:
         result["summary"] = score.reason
     return result

@@ -255,8 +255,8 @@ def _finish(merged: pl.DataFrame, windows: pl.Series, cells: _Cells, binning: Bi
         if feature in binning.numeric and feature not in opened:
             opened[feature] = cells.opened(feature)
         summaries.setdefault(at, {})[feature] = _summary(
-            head, cells.of(slot, feature), tuple(a[slot] for a in opened.get(feature, ())),
-            binning)
+            head, cells.counts_of(slot, feature),
+            tuple(a[slot] for a in opened.get(feature, ())), binning)
         rows[at] = max(rows.get(at, 0), int(head["rows"]))
     if not windowed and not summaries:  # no rows at all: empty summaries, as `summarize`
         summaries[None] = {f: _empty(f, binning) for f in binning.kinds}
@@ -428,10 +428,11 @@ class _Cells:
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.counts, self.sums, self.lows, self.highs
 
-    def of(self, slot: int, feature: str) -> tuple[np.ndarray, ...]:
-        at = slice(self.layout.offsets[feature],
-                   self.layout.offsets[feature] + self.layout.sizes[feature])
-        return tuple(a[slot, at] for a in self.arrays())
+    def counts_of(self, slot: int, feature: str) -> np.ndarray:
+        """A feature's cell counts in one window (its open cells' sums, lows and highs:
+        `opened`)."""
+        start = self.layout.offsets[feature]
+        return self.counts[slot, start:start + self.layout.sizes[feature]]
 
     def opened(self, feature: str) -> tuple[np.ndarray, ...]:
         """A numeric feature's open cells' sums, lows and highs in every window (one row
@@ -488,10 +489,10 @@ def _head_aggregates() -> list[pl.Expr]:
     ]
 
 
-def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...],
-             opened: tuple[np.ndarray, ...], binning: Binning) -> Summary:
-    """One merged feature row and its cells as the Summary `summarize` would have built
-    (`opened`: a numeric feature's `_Cells.opened` in this window)."""
+def _summary(head: dict[str, Any], counts: np.ndarray, opened: tuple[np.ndarray, ...],
+             binning: Binning) -> Summary:
+    """One merged feature row and its cells' counts as the Summary `summarize` would have
+    built (`opened`: a numeric feature's `_Cells.opened` in this window)."""
     feature, kind = head["feature"], binning.kinds[head["feature"]]
     error = head["error"]
     if not head["present"]:
@@ -502,8 +503,8 @@ def _summary(head: dict[str, Any], cells: tuple[np.ndarray, ...],
             return CategoricalSummary(feature, (), rows=head["rows"], nulls=nulls, error=error)
         return NumericSummary(feature, (), (), rows=head["rows"], nulls=nulls, error=error)
     if kind == "numeric":
-        return _numeric(head, cells[0], opened, binning)
-    return _categorical(head, cells[0], binning)
+        return _numeric(head, counts, opened, binning)
+    return _categorical(head, counts, binning)
 
 
 def _numeric(head: dict[str, Any], counts: np.ndarray, opened: tuple[np.ndarray, ...],

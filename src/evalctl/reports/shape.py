@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -320,6 +320,7 @@ class Shape:
     fields: tuple[Field, ...]
     columns: tuple[Column, ...]
     uses: tuple[Use, ...]
+    _views: dict[tuple[str, str | None], View] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -328,8 +329,10 @@ class Shape:
         unknown = [c.key for c in self.columns if c.key not in names]
         if unknown:
             raise ShapeError(f"shape {self.name}: columns {unknown} are not fields")
-        for use in self.uses:
-            self.view(use.command, use.section)  # a use naming an undeclared field raises
+        # every use's view, made once (a use naming an undeclared field raises): `view` then
+        # looks it up (the views of every shape are asked for as evalctl loads: start-up time)
+        object.__setattr__(self, "_views", {(u.command, u.section): self._view_of(u)
+                                            for u in self.uses})
 
     @property
     def rows_of(self) -> tuple[tuple[str, str | None], ...]:
@@ -337,9 +340,13 @@ class Shape:
 
     def view(self, command: str, section: str | None) -> View:
         """The fields and columns of `command`'s rows of `section`."""
-        use = next((u for u in self.uses if (u.command, u.section) == (command, section)), None)
-        if use is None:
+        found = self._views.get((command, section))
+        if found is None:
             raise ShapeError(f"shape {self.name} has no use for {command!r} {section!r}")
+        return found
+
+    def _view_of(self, use: Use) -> View:
+        command, section = use.command, use.section
         fields = {f.name: f for f in self.fields}
         columns = {c.key: c for c in self.columns}
         chosen: list[Field] = []
