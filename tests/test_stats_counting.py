@@ -56,6 +56,24 @@ def test_cell_locator_on_skewed_and_extreme_edges() -> None:
         assert np.array_equal(CellLocator(e).cells(x), _cells_by_search(e, x))
 
 
+@pytest.mark.parametrize("n_edges", [1, 2, 16_383, 16_384])  # int16 codes up to 16,383 edges
+def test_cell_locator_on_both_table_widths(n_edges: int) -> None:
+    rng = np.random.default_rng(n_edges)
+    e = np.unique(np.r_[rng.normal(size=n_edges) * 1e3, -0.0][:n_edges])
+    while e.size < n_edges:  # (ties among the normals: fill up with distinct ones)
+        e = np.unique(np.r_[e, rng.normal(size=n_edges - e.size) * 1e3])
+    locator = CellLocator(e)
+    assert locator._table.dtype == (np.int16 if 2 * n_edges + 1 < 2**15 else np.int32)
+    with np.errstate(over="ignore"):
+        near = np.r_[e, np.nextafter(e, np.inf), np.nextafter(e, -np.inf)]
+    tiny, big = 5e-324, np.finfo(float).max
+    x = np.r_[near, rng.choice(e, 3000), rng.normal(size=3000) * 2e3, 0.0, -0.0, tiny, -tiny,
+              big, -big, 1e-300, -1e300]
+    assert np.array_equal(locator.cells(x), _cells_by_search(e, x))
+    assert locator.cells(x).dtype == np.intp
+    assert locator.cells(np.zeros(0)).shape == (0,)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.one_of(finite_floats, st.sampled_from([0.0, -0.0, 1.0, 1.0, 2.0])),
                 min_size=1, max_size=300), st.data())

@@ -43,8 +43,10 @@ class UniformGrid:
         with np.errstate(over="ignore", invalid="ignore"):
             t = x * self._scale
             t += self._offset
-        np.clip(t, 0, self.size - 1, out=t)
-        return t.astype(np.intp)
+        # the clip writes the integers itself (truncated, as `astype` would): one pass less
+        buckets = np.empty(x.shape, dtype=np.intp)
+        np.clip(t, 0, self.size - 1, out=buckets, casting="unsafe")
+        return buckets
 
 
 class CellLocator:
@@ -70,21 +72,27 @@ class CellLocator:
         # -1 - (the bounds below the bucket), where the search for its values starts.
         below = np.searchsorted(in_bucket, np.arange(self._grid.size), side="left")
         per_bucket = np.bincount(in_bucket, minlength=self._grid.size)
-        self._table = np.where(per_bucket > 0, -1 - below, below).astype(np.intp)
+        # int16 when the codes fit (~1,400 edges: 128 KiB): a table per feature, read at random
+        # by every value, stays in a core's cache where an intp one (512 KiB) is evicted by the
+        # next feature's (cell lookups took 2x longer counting 21 features in turn)
+        small = np.int16 if self.n_cells <= np.iinfo(np.int16).max else np.int32
+        self._table = np.where(per_bucket > 0, -1 - below, below).astype(small)
         width = int(per_bucket.max()).bit_length()
         self._steps = [1 << k for k in reversed(range(width))]
         self._bounds = np.concatenate([bounds, np.full(1 << width, np.inf)])
 
     def cells(self, x: np.ndarray) -> np.ndarray:
         """Cell code (``0 .. 2 * len(edges)``) of each finite value of the float64 array `x`."""
-        cells = self._table[self._grid.bucket(x)]
+        buckets = self._grid.bucket(x)
+        cells = self._table[buckets]
         rows = np.flatnonzero(cells < 0)
         if rows.size:
-            values, position = x[rows], -1 - cells[rows]
+            values, position = x[rows], -1 - cells[rows].astype(np.intp)
             for step in self._steps:  # branchless search over the bounds of the bucket
                 position += (self._bounds[position + (step - 1)] <= values) * step
             cells[rows] = position
-        return cells
+        np.copyto(buckets, cells)  # as intp, which `bincount` and `ufunc.at` take without a copy
+        return buckets
 
 
 def order_statistics(x: np.ndarray, ranks: np.ndarray, grid: int = GRID) -> np.ndarray:
