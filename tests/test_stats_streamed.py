@@ -92,6 +92,51 @@ def test_order_statistics_equal_a_full_sort(monkeypatch: pytest.MonkeyPatch, col
         assert engine.passes > 2
 
 
+@pytest.mark.parametrize("budget", [0, 40_000, 400_000])
+def test_a_pass_budget_across_columns_reads_fewer_columns_at_a_time_and_stays_exact(
+        monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+    """`PASS_BYTES` bounds what the columns read together hold: the columns whose passes do
+    not fit wait for a later read (0: one column a read), with the same answers."""
+    monkeypatch.setattr(streamed, "COLLECT", 2_000)
+    monkeypatch.setattr(streamed, "CELLS", 1_024)
+    monkeypatch.setattr(streamed, "PASS_BYTES", budget)
+    data = columns()
+    asked = {name: wanted(values) for name, values in data.items()}
+    reads: list[tuple[list[str], int]] = []  # each read's columns, what their passes held
+    real_run = streamed.StreamedRanks._within_budget
+
+    def within(engine: StreamedRanks, active: list[str]) -> list[str]:
+        chosen = real_run(engine, active)
+        reads.append((chosen, sum(engine.columns[n].pass_bytes() for n in chosen)))
+        return chosen
+
+    monkeypatch.setattr(streamed.StreamedRanks, "_within_budget", within)
+    real_finish = streamed._Column.finish
+
+    def finish(column: Any) -> None:  # what a pass held is what its budget counted
+        state, buffer = column.state, column._buffer
+        held = state.counts.nbytes + state.mins.nbytes + state.maxs.nbytes
+        assert held + sum(a.nbytes for a in buffer) == column.pass_bytes()
+        real_finish(column)
+
+    monkeypatch.setattr(streamed._Column, "finish", finish)
+    engine = StreamedRanks(asked)
+    found = engine.run(batches_of(data, 997))
+    for name, values in data.items():
+        expected = np.sort(values[np.isfinite(values)])[asked[name][0]]
+        assert np.array_equal(found[name], expected), name
+    assert engine.passes == len(reads)
+    assert all(len(names) == 1 or held <= budget for names, held in reads)
+    if budget == 0:
+        assert all(len(names) == 1 for names, _ in reads)
+    unbounded = StreamedRanks(asked)
+    monkeypatch.setattr(streamed, "PASS_BYTES", 1 << 40)
+    unbounded.run(batches_of(data, 997))
+    assert engine.passes >= unbounded.passes
+    if budget == 0:
+        assert engine.passes > unbounded.passes
+
+
 def test_every_rank_of_a_column(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streamed, "COLLECT", 300)
     monkeypatch.setattr(streamed, "CELLS", 256)

@@ -16,8 +16,10 @@ streamed from the source (`StreamedRanks`):
 
 Per column, memory is bounded by constants — `COLLECT` collected values and `CELLS` counters a
 pass, plus the batch being read — not by the rows; skewed data only cost more passes (each
-narrows a node's range by its grid size). The answer equals ``np.sort(x)[ranks]`` over the
-finite values of ``x``.
+narrows a node's range by its grid size). Across columns, one read over batches counts only
+the columns whose passes fit in `PASS_BYTES` together (the rest wait for a later read): what
+the passes hold grows with neither the rows nor the columns. The answer equals
+``np.sort(x)[ranks]`` over the finite values of ``x``.
 
 Counted elsewhere (the Spark engine), a pass's partial states are merged where they were
 counted (`merge_passes`), which also reads the collected nodes' ranks off there: what comes
@@ -36,6 +38,11 @@ from evalctl.stats.grid import GRID, UniformGrid
 
 COLLECT = 1 << 18  # values a column may collect in one pass
 CELLS = 1 << 16  # counters a column may split its heavy nodes into in one pass
+# What the columns read together in one pass over batches may hold (`_Column.pass_bytes`):
+# the columns whose passes do not fit wait for the next read. Bounded per column only, 30
+# columns each collecting `COLLECT` values and splitting into `CELLS` tracked counters held
+# ~140 MB at 20M rows per side where 5M rows (nodes a quarter the size) held ~30 MB.
+PASS_BYTES = 1 << 26
 
 Batches = Callable[[list[str]], Iterable[dict[str, np.ndarray]]]
 # A pass counted elsewhere (the Spark engine's executors): given the active columns' plans, the
@@ -103,6 +110,12 @@ class _Column:
     @property
     def finished(self) -> bool:
         return bool(self.done.all())
+
+    def pass_bytes(self) -> int:
+        """What this column's next pass over batches holds: its counters (each cell's
+        minimum and maximum too when tracked) and the values it collects, with their slots."""
+        cells = self.split.size * self.split.lo.size
+        return cells * (24 if self.split.track else 8) + self.room * 12
 
     def start(self, buffered: bool = False) -> None:
         """A new pass. `buffered` (a pass over all of the rows): collect into one buffer of
@@ -319,6 +332,8 @@ class StreamedRanks:
             active = [n for n, c in self.columns.items() if not c.finished]
             if not active:
                 return {n: c.values for n, c in self.columns.items()}
+            if partials is None:
+                active = self._within_budget(active)
             for name in active:
                 self.columns[name].start(buffered=partials is None)
             if partials is not None:
@@ -334,6 +349,21 @@ class StreamedRanks:
             for name in active:
                 self.columns[name].finish()
             self.passes += 1
+
+    def _within_budget(self, active: list[str]) -> list[str]:
+        """The columns this read counts: in order, each whose pass still fits in
+        `PASS_BYTES` with those before it (the first always); the others keep their plans
+        for a later read. Reading fewer columns costs little more in all (a Parquet read
+        decodes only the columns it selects), and only rows that need larger passes (20M
+        rows per side, not 5M, on 30 columns) pay the extra reads."""
+        chosen: list[str] = []
+        held = 0
+        for name in active:
+            need = self.columns[name].pass_bytes()
+            if not chosen or held + need <= PASS_BYTES:
+                chosen.append(name)
+                held += need
+        return chosen
 
 
 def count_pass(plans: dict[str, _Column], batches: Iterable[dict[str, np.ndarray]]
