@@ -113,11 +113,10 @@ class Storage:
     def export_options(self, configured: Mapping[str, str] | None = None) -> dict[str, str]:
         """The `storage_options` ``s3://`` input exports are read with: ``configured`` (a
         command's: the config's ``storage_options:``) over the AWS environment, else the
-        store's own. A local store has none of its own, and its exports live in buckets the
-        config describes: without ``configured``, a folder store read ``s3://`` exports with
-        the environment alone and ignored the config's endpoint and credentials. The options
-        are an argument of each ingest, not state of the shared store, so concurrent ingests
-        of one `Storage` (threads of a notebook or a service) cannot see each other's."""
+        store's own (a local store's: the environment alone). A local store's exports live
+        in buckets the config describes, so a command passes the config's. They are an
+        argument of each ingest, not state of the shared store: concurrent ingests of one
+        `Storage` (threads of a notebook or a service) each read with their own."""
         if configured is not None:
             return storage_options(configured)
         return dict(self.options) if not self.is_local else storage_options()
