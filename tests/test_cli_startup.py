@@ -94,6 +94,31 @@ def test_importing_evalctl_leaves_the_garbage_collector_as_it_was() -> None:
     assert _python("-c", code, "off").stdout.split() == ["False", "True"]
 
 
+COLLECTIONS = """
+import atexit, gc, sys
+seen = []
+gc.callbacks.append(lambda phase, info: phase == "start" and seen.append(
+    ("evalctl._loading" in sys.modules, gc.get_freeze_count() > 0)))
+atexit.register(lambda: print("GC", sum(loaded and not frozen for loaded, frozen in seen),
+                              gc.isenabled(), file=sys.stderr))
+"""
+
+
+def test_the_command_collects_nothing_its_imports_made(tmp_path: Path) -> None:
+    """The command keeps the collector paused until its entry point has frozen what the
+    imports made (a collection before would traverse all of it: `evalctl._loading`), then
+    turns it back on. A `sitecustomize` counts collections from the pause on (`_loading`
+    loaded) while nothing is frozen."""
+    (tmp_path / "sitecustomize.py").write_text(COLLECTIONS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVALCTL_")}
+    done = subprocess.run([sys.executable, "-m", "evalctl", "--version"], cwd=tmp_path,
+                          env=env | {"PYTHONPATH": str(tmp_path)}, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("GC ")] == [
+        "GC 0 True"]
+
+
 def test_a_failed_import_of_evalctl_turns_the_garbage_collector_back_on() -> None:
     code = ("import gc, sys; sys.modules['polars'] = None\n"
             "try:\n    import evalctl\nexcept ImportError:\n    print(gc.isenabled())")

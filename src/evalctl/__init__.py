@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from evalctl import _loading  # first: pauses the garbage collector while evalctl loads
 
+_command = False  # whether this process is the `evalctl` command (not a library user)
 try:
     # before anything imports polars: its allocator reads the options once, as polars loads
-    from evalctl.memory import allocator_environ
+    from evalctl.memory import allocator_environ, is_evalctl_command
 
+    _command = is_evalctl_command(sys.argv, sys.orig_argv)
     os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
     # and before numpy: OpenBLAS starts its threads as numpy loads
     from evalctl.blas import blas_environ
@@ -43,8 +45,9 @@ try:
     from evalctl.version import __version__
     from evalctl.workspace import Workspace
     from evalctl.workspace import open_workspace as open
-finally:  # a failed import too leaves the collector as it was found
-    _loading.resume()
+finally:  # a failed import too leaves the collector as it was found (the command's: paused
+    # until its entry point has frozen what the imports made, `evalctl.cli.app.main`)
+    _loading.resume(hold=_command)
 
 if TYPE_CHECKING:
     from evalctl.analyses.monitor import MonitorOutcome

@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 
+from evalctl import _loading
 from evalctl.cli import signals
 from evalctl.cli.commands import LazyCommands
 from evalctl.cli.errors import ErrorRequest, describe_os_error, os_error_in, write_error
@@ -242,6 +243,7 @@ def _safe_streams() -> None:
 def main() -> NoReturn:
     """Console-script entry point."""
     gc.freeze()  # what the import made lives until exit: later collections skip it
+    _loading.release()  # the collector, paused since evalctl began loading (`_loading`)
     _safe_streams()
     signals.install()
     exit_now(run(sys.argv[1:]))
