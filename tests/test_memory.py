@@ -8,6 +8,7 @@ the environment as it loads), so each test sees what the process's allocator rea
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from evalctl.memory import (
     COMMAND_ALLOCATOR,
     allocator_environ,
     is_evalctl_command,
+    release_freed_memory,
 )
 
 PYTHON = sys.executable
@@ -175,3 +177,40 @@ def test_a_child_that_loads_polars_keeps_the_commands_options(tmp_path: Path) ->
     parent = f"{_polars_defaults(tmp_path)},{COMMAND_ALLOCATOR}"
     value = _allocator_of([PYTHON, "-c", "import polars"], tmp_path, **{ALLOCATOR_ENV: parent})
     assert value.endswith(f",{COMMAND_ALLOCATOR}")
+
+
+# Arrays below glibc's mmap threshold come from its heap; freeing all but every 50th leaves
+# the heap's top in use, so free() alone cannot shrink it: the freed pages stay resident
+# until `malloc_trim` returns them.
+FRAGMENTED = """
+import numpy as np
+from evalctl.memory import release_freed_memory
+
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1])
+
+arrays = [np.ones(1000) for _ in range(60_000)]  # ~480 MB of 8 kB arrays
+kept = arrays[::50]
+del arrays
+before = resident()
+print(release_freed_memory(), before, resident())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_release_freed_memory_returns_the_heap_numpy_freed() -> None:
+    out = subprocess.run([PYTHON, "-c", FRAGMENTED], capture_output=True, text=True,
+                         check=True).stdout.split()
+    released, before, after = out[0] == "True", int(out[1]), int(out[2])
+    assert released
+    pages_per_mib = (1 << 20) // os.sysconf("SC_PAGE_SIZE")
+    assert (before - after) / pages_per_mib > 200  # of ~470 MiB freed
+
+
+def test_release_freed_memory_is_a_no_op_without_malloc_trim(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalctl import memory
+
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    assert release_freed_memory() is False

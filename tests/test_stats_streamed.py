@@ -137,6 +137,18 @@ def test_a_pass_budget_across_columns_reads_fewer_columns_at_a_time_and_stays_ex
         assert engine.passes > unbounded.passes
 
 
+def test_each_read_returns_its_freed_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each read over batches the pass's freed arrays go back to the system
+    (`release_freed_memory`), not carried into the next read's peak."""
+    monkeypatch.setattr(streamed, "COLLECT", 2_000)
+    released: list[int] = []
+    engine = StreamedRanks({name: wanted(values) for name, values in columns().items()})
+    monkeypatch.setattr(streamed, "release_freed_memory", lambda: released.append(1) or True)
+    engine.run(batches_of(columns(), 997))
+    assert engine.passes > 2
+    assert len(released) == engine.passes
+
+
 def test_every_rank_of_a_column(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streamed, "COLLECT", 300)
     monkeypatch.setattr(streamed, "CELLS", 256)

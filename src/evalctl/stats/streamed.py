@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evalctl.memory import release_freed_memory
 from evalctl.stats.grid import GRID, UniformGrid
 
 COLLECT = 1 << 18  # values a column may collect in one pass
@@ -349,6 +350,8 @@ class StreamedRanks:
             for name in active:
                 self.columns[name].finish()
             self.passes += 1
+            if batches is not None:  # the pass's buffers, freed: not the next pass's peak
+                release_freed_memory()
 
     def _within_budget(self, active: list[str]) -> list[str]:
         """The columns this read counts: in order, each whose pass still fits in

@@ -28,6 +28,7 @@ from typing import Any
 import polars as pl
 
 from evalctl.errors import InputError
+from evalctl.memory import release_freed_memory
 from evalctl.stats.binning import Binning
 from evalctl.stats.counters import CategoricalCounter, NumericCounter, level_index
 from evalctl.stats.grid import CellLocator
@@ -84,6 +85,7 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
                     window.add(part)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
+    release_freed_memory()  # the batches' arrays, freed: not the next phase's peak
     if by is None and not windows:
         windows[None] = WindowCounters(layout)
     return {key: windows[key] for key in sorted(windows, key=lambda k: (k is None, k))}
