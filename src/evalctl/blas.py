@@ -3,10 +3,11 @@
 numpy's bundled OpenBLAS starts a worker thread per core as numpy loads, and those workers
 spin, waiting for work, for a while after it: ~0.1 s of CPU per command on the 2-core
 benchmark host (half while numpy loads, half while polars loads after it), for nothing, since
-evalctl's matrix products are small (confusion counts, bin-by-bin weights, a few
-eigendecompositions of 2×2 to 30×30 covariances) and OpenBLAS runs those on one thread anyway.
+evalctl's matrix products are small (confusion counts, bin-by-bin weights, per-segment
+eigendecompositions of a few moments' covariances), too small for a second thread to help.
 On a busy host the spinning also takes a core from polars' threads. Measured in README
-"Performance" ("Drift from profiles: the read, the measures and the BLAS threads").
+"Performance" ("Drift from profiles: the BLAS threads, the collector and what the windows
+drop").
 
 As the allocator options (`evalctl.memory`), only the `evalctl` command sets it, before numpy
 loads; a program importing evalctl keeps numpy as it loads it, and any of the variables
