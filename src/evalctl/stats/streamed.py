@@ -40,9 +40,10 @@ from evalctl.stats.grid import GRID, UniformGrid
 COLLECT = 1 << 18  # values a column may collect in one pass
 CELLS = 1 << 16  # counters a column may split its heavy nodes into in one pass
 # What the columns read together in one pass over batches may hold (`_Column.pass_bytes`):
-# the columns whose passes do not fit wait for the next read. Bounded per column only, 30
-# columns each collecting `COLLECT` values and splitting into `CELLS` tracked counters held
-# ~140 MB at 20M rows per side where 5M rows (nodes a quarter the size) held ~30 MB.
+# the columns whose passes do not fit wait for the next read. Bounded per column only, the
+# benchmark's 21 numeric columns, each collecting `COLLECT` values and splitting into `CELLS`
+# tracked counters, held ~95 MiB in one read at 20M rows per side where 5M rows (nodes a
+# quarter the size) held ~60 MiB; with the budget 5M still takes one read, 20M two.
 PASS_BYTES = 1 << 26
 
 Batches = Callable[[list[str]], Iterable[dict[str, np.ndarray]]]
