@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -584,3 +586,20 @@ def normal(value: Any) -> Any:
     if isinstance(value, float) and value != value:
         return "nan"
     return value
+
+
+def reported_at_exit(args: list[str], folder: Path, probe: str, prefix: str,
+                     without: Iterable[str] = (), **env: str) -> list[str]:
+    """Run `args` (a real interpreter) in `folder` with `probe` as its `sitecustomize`: code
+    that prints lines starting with `prefix` to stderr, typically at exit. Returns the rest of
+    each such line. `without`: variables taken out of this process's environment; `env`:
+    variables added. The process must succeed."""
+    (folder / "sitecustomize.py").write_text(probe)
+    dropped = set(without)
+    environ = {k: v for k, v in os.environ.items() if k not in dropped}
+    environ |= {"PYTHONPATH": str(folder), **env}
+    done = subprocess.run(args, cwd=folder, env=environ, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [line.removeprefix(prefix) for line in done.stderr.splitlines()
+            if line.startswith(prefix)]

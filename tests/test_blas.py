@@ -6,12 +6,11 @@ many threads numpy's OpenBLAS runs (threadpoolctl asks the library itself)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import reported_at_exit
 
 from evalctl.blas import BLAS_CHOICES, BLAS_THREADS_ENV, blas_environ
 
@@ -45,17 +44,11 @@ def test_the_users_choice_wins(name: str) -> None:
 def _blas_threads(args: list[str], tmp_path: Path, **env: str) -> int:
     """OpenBLAS's thread count in a process run with `args`, read at its exit."""
     pytest.importorskip("threadpoolctl")
-    (tmp_path / "sitecustomize.py").write_text(REPORT)
-    environ = {k: v for k, v in os.environ.items() if k not in BLAS_CHOICES}
-    environ |= {"PYTHONPATH": str(tmp_path), **env}
-    done = subprocess.run(args, cwd=tmp_path, env=environ, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("BLAS=")]
-    assert len(lines) == 1, done.stderr
-    if not lines[0].removeprefix("BLAS="):
+    found = reported_at_exit(args, tmp_path, REPORT, "BLAS=", BLAS_CHOICES, **env)
+    assert len(found) == 1, found
+    if not found[0]:
         pytest.skip("numpy does not run OpenBLAS here")
-    return int(lines[0].removeprefix("BLAS=").split(",")[0])
+    return int(found[0].split(",")[0])
 
 
 def test_the_command_runs_one_blas_thread(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import reported_at_exit
 
 from evalctl.memory import (
     ALLOCATOR_ENV,
@@ -115,15 +116,10 @@ def test_options_are_jemalloc_key_value_pairs() -> None:
 
 def _allocator_of(args: list[str], tmp_path: Path, **env: str) -> str:
     """What polars' allocator read in a process run with `args`: the variable at exit."""
-    (tmp_path / "sitecustomize.py").write_text(REPORT.format(name=ALLOCATOR_ENV))
-    environ = {k: v for k, v in os.environ.items() if k != ALLOCATOR_ENV}
-    environ |= {"PYTHONPATH": str(tmp_path), **env}
-    done = subprocess.run(args, cwd=tmp_path, env=environ, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("ALLOCATOR=")]
-    assert len(lines) == 1, done.stderr
-    return lines[0].removeprefix("ALLOCATOR=")
+    found = reported_at_exit(args, tmp_path, REPORT.format(name=ALLOCATOR_ENV), "ALLOCATOR=",
+                             [ALLOCATOR_ENV], **env)
+    assert len(found) == 1, found
+    return found[0]
 
 
 def _polars_defaults(tmp_path: Path) -> str:
@@ -161,12 +157,8 @@ def test_the_command_started_by_a_polars_program_runs_with_the_options(tmp_path:
     the child inherits polars' defaults, which are not the user's choice."""
     start = (f"import polars, subprocess, sys; sys.exit(subprocess.run([{PYTHON!r}, '-m', "
              "'evalctl', '--version']).returncode)")
-    (tmp_path / "sitecustomize.py").write_text(REPORT.format(name=ALLOCATOR_ENV))
-    environ = {k: v for k, v in os.environ.items() if k != ALLOCATOR_ENV}
-    done = subprocess.run([PYTHON, "-c", start], cwd=tmp_path, capture_output=True, text=True,
-                          env=environ | {"PYTHONPATH": str(tmp_path)}, timeout=120)
-    assert done.returncode == 0, done.stderr
-    child = [line for line in done.stderr.splitlines() if line.startswith("ALLOCATOR=")][0]
+    child = reported_at_exit([PYTHON, "-c", start], tmp_path,
+                             REPORT.format(name=ALLOCATOR_ENV), "ALLOCATOR=", [ALLOCATOR_ENV])[0]
     assert child.endswith(f",{COMMAND_ALLOCATOR}")
 
 
