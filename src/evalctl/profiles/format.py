@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.errors import StoreError
+from evalctl.profiles.cells import CellLayout, WindowCells
 from evalctl.stats.binning import Binning, column_problem
 from evalctl.stats.counters import CategoricalCounter, NumericCounter
 from evalctl.stats.summarize import WindowCounters
@@ -210,18 +210,18 @@ def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
     Polars queries read the profiles, none per profile: one query reads every profile's
     feature rows (a few per feature and bucket) and merges them in a group-by; the cell rows
     are read `FILES_PER_READ` profiles per query (multithreaded; memory: those profiles' cells
-    plus the merged ones) and added into one array per cell measure and window with
-    ``np.add.at`` / ``np.minimum.at`` / ``np.maximum.at``, which go in row order — the
-    profiles' order — so floats add up to the same bits on every run."""
-    layout = _Layout(binning)
+    plus the merged ones) and added into one array per cell measure and window in row order
+    — the profiles' order — so floats add up to the same bits on every run
+    (`evalctl.profiles.cells`)."""
+    layout = CellLayout(binning)
     heads, windows, cells = _merged_cells(sources, layout, window, storage_options)
     merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
     return _finish(merged, windows, cells, binning, windowed=window is not None)
 
 
-def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: _Layout,
+def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: CellLayout,
                   window: pl.Expr | None, storage_options: dict[str, str] | None
-                  ) -> tuple[pl.DataFrame, pl.Series, _Cells]:
+                  ) -> tuple[pl.DataFrame, pl.Series, WindowCells]:
     """The profiles' feature rows (with their `WINDOW`, not yet merged), the sorted window
     keys, and every window's merged cells."""
     heads = _scan(sources, storage_options, rows=True).filter(pl.col("cell").is_null()).drop(
@@ -234,14 +234,14 @@ def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: _Layout,
         slot = dict(zip(windows.to_list(), range(len(windows)), strict=True))
         pairs = heads.select(pl.col("bucket").to_physical(), WINDOW).unique()
         slots = {bucket: slot[at] for bucket, at in pairs.iter_rows()}
-    cells = _Cells(layout, len(windows), slots)
+    cells = WindowCells(layout, len(windows), slots)
     for first in range(0, len(sources), FILES_PER_READ):
         cells.add(_cell_rows_of(_scan(sources[first:first + FILES_PER_READ],
                                       storage_options)).collect())
     return heads, windows, cells
 
 
-def _finish(merged: pl.DataFrame, windows: pl.Series, cells: _Cells, binning: Binning,
+def _finish(merged: pl.DataFrame, windows: pl.Series, cells: WindowCells, binning: Binning,
             windowed: bool) -> Merged:
     """Merged feature rows (one per `WINDOW` and feature) and their windows' cells as the
     summaries `merge_profiles` returns."""
@@ -275,7 +275,7 @@ def merged_table(sources: Sequence[str | pl.DataFrame], binning: Binning,
     back with `read_merged_table` gives `merge_profiles`' summaries bit for bit (no value is
     folded again); merging it as a profile gives the same counts, sums, lows and highs and
     the moments to rounding (Chan's formula runs once more)."""
-    layout = _Layout(binning)
+    layout = CellLayout(binning)
     heads, windows, cells = _merged_cells(sources, layout, None, storage_options)
     merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates())
     first = heads.get_column("bucket").min() if len(heads) else None
@@ -294,9 +294,10 @@ def merged_table(sources: Sequence[str | pl.DataFrame], binning: Binning,
         "__code": pl.Series(code, dtype=pl.UInt32),
         "feature": names.gather(code), "kind": kinds.gather(code),
         "cell": pl.Series(cell, dtype=pl.Int32),
-        **{name: pl.Series(name, values[0][flat] if len(windows) else np.zeros(0))
-           for name, values in (("count", cells.counts), ("sum", cells.sums),
-                                ("low", cells.lows), ("high", cells.highs))}})
+        "count": pl.Series("count", cells.counts[0][flat] if len(windows) else flat),
+        **{name: pl.Series(name, values) for name, values in (
+            cells.open_values(flat, code, cell, opened) if len(windows) else
+            dict.fromkeys(("sum", "low", "high"), np.zeros(0))).items()}})
     cell_rows = cell_rows.with_columns(
         pl.lit(first, pl.Datetime("us")).alias("bucket"),
         *(pl.Series(n, cell_rows.get_column(n)).set(pl.Series(~opened), None)
@@ -311,7 +312,7 @@ def read_merged_table(source: str | pl.DataFrame, binning: Binning,
                       storage_options: dict[str, str] | None = None) -> Merged:
     """`merge_profiles`' one-window summaries from a `merged_table` (the very bits: its
     feature rows are taken as merged and its cells added once into empty arrays)."""
-    layout = _Layout(binning)
+    layout = CellLayout(binning)
     frame = _scan([source], storage_options)
     heads, rows = pl.collect_all([  # one read of the file for both
         frame.filter(pl.col("cell").is_null())
@@ -320,12 +321,12 @@ def read_merged_table(source: str | pl.DataFrame, binning: Binning,
         _cell_rows_of(frame)])
     heads = heads.filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
-    cells = _Cells(layout, len(windows), None)
+    cells = WindowCells(layout, len(windows), None)
     cells.add(rows)
     return _finish(heads, windows, cells, binning, windowed=False)
 
 
-def _known(layout: _Layout) -> pl.Expr:
+def _known(layout: CellLayout) -> pl.Expr:
     """Feature rows of the layout's features. Applied to the collected feature rows, not in
     the scan: there it would test the name of every cell row too (a third of the query)."""
     return pl.col("feature").is_in(list(layout.offsets))
@@ -347,23 +348,11 @@ def _scan(sources: Sequence[str | pl.DataFrame], storage_options: dict[str, str]
     return frame.with_row_index(ROW) if rows else frame
 
 
-class _Layout:
-    """Where each feature's cells sit in a window's arrays: feature f owns
-    ``offsets[f]:offsets[f] + sizes[f]``."""
-
-    def __init__(self, binning: Binning) -> None:
-        sizes = {f: _cell_count(f, binning) for f in binning.kinds}
-        starts = np.concatenate([[0], np.cumsum(list(sizes.values()), dtype=np.int64)])
-        self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
-        self.starts, self.ends = starts[:-1], starts[1:]
-        self.sizes, self.total = sizes, int(starts[-1])
-
-
 def _cell_rows_of(profiles: pl.LazyFrame) -> pl.LazyFrame:
     """The profiles' cell rows, in order: ``run`` (the row starts a run of rows of one
     bucket and feature), ``bucket`` (in microseconds), ``feature``, ``cell`` and the measures
     with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge cell has no
-    sum, low or high). Nothing per row names a feature's or window's place: `_Cells.add`
+    sum, low or high). Nothing per row names a feature's or window's place: `WindowCells.add`
     looks that up once per run (a profile holds a run per bucket and feature)."""
     bucket, feature = pl.col("bucket").to_physical(), pl.col("feature")
     starts = ((feature != feature.shift()) | (bucket != bucket.shift())).fill_null(True)
@@ -371,88 +360,6 @@ def _cell_rows_of(profiles: pl.LazyFrame) -> pl.LazyFrame:
             .select(starts.alias("run"), bucket, feature, "cell", "count",
                     pl.col("sum").fill_null(0.0), pl.col("low").fill_null(np.inf),
                     pl.col("high").fill_null(-np.inf)))
-
-
-class _Cells:
-    """Every window's merged cells: counts, sums, lows and highs, one row per window.
-    `slots`: each bucket's window (by the bucket's microseconds); None: one window."""
-
-    def __init__(self, layout: _Layout, windows: int, slots: dict[int, int] | None) -> None:
-        self.layout, self.slots = layout, slots
-        shape = (windows, layout.total)
-        self.counts, self.sums = np.zeros(shape, dtype=np.int64), np.zeros(shape)
-        self.lows, self.highs = np.full(shape, np.inf), np.full(shape, -np.inf)
-
-    def add(self, cells: pl.DataFrame) -> None:
-        """Add cell rows (`_cell_rows_of`), in their order, each at its window's offset plus
-        its feature's start plus its cell. A row of a feature the layout lacks is skipped; a
-        bucket without feature rows, or a cell outside its feature's, is a damaged store."""
-        if not len(cells):
-            return
-        starts = np.flatnonzero(cells.get_column("run").to_numpy())
-        # a list, not an array, for polars: its numpy path imports numpy.ma (~13 ms)
-        base, size = self._runs(cells.get_column("bucket").to_numpy()[starts].tolist(),
-                                cells.get_column("feature").gather(starts.tolist()).to_list())
-        cell = cells.get_column("cell").to_numpy()
-        known = size >= 0
-        outside = (np.minimum.reduceat(cell, starts) < 0) | (
-            np.maximum.reduceat(cell, starts) >= size)
-        if bool(np.any(known & outside)) or (not self.counts.shape[0] and bool(known.any())):
-            raise StoreError("a profile has cells outside its feature rows or its reference's "
-                             "cells; run `evalctl doctor`")
-        lengths = np.diff(starts, append=len(cells))
-        index = np.repeat(base, lengths) + cell
-        kept = None if bool(known.all()) else np.repeat(known, lengths)
-        for (name, add), values in zip(self.MERGES.items(), self.arrays(), strict=True):
-            column = cells.get_column(name).to_numpy()
-            add.at(values.reshape(-1), index if kept is None else index[kept],
-                   column if kept is None else column[kept])
-
-    def _runs(self, buckets: list[int], features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Each run's first cell in the flat arrays and its feature's cell count (-1: not a
-        feature of the layout, skipped; 0: a bucket without feature rows, no cell fits)."""
-        base = np.zeros(len(buckets), dtype=np.int64)
-        size = np.zeros(len(buckets), dtype=np.int64)
-        for run, (bucket, feature) in enumerate(zip(buckets, features, strict=True)):
-            start = self.layout.offsets.get(feature)
-            slot = 0 if self.slots is None else self.slots.get(bucket)
-            if start is None:
-                size[run] = -1
-            elif slot is not None:
-                base[run] = slot * self.layout.total + start
-                size[run] = self.layout.sizes[feature]
-        return base, size
-
-    MERGES = {"count": np.add, "sum": np.add, "low": np.minimum, "high": np.maximum}
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.counts, self.sums, self.lows, self.highs
-
-    def counts_of(self, slot: int, feature: str) -> np.ndarray:
-        """A feature's cell counts in one window (its open cells' sums, lows and highs:
-        `opened`)."""
-        start = self.layout.offsets[feature]
-        return self.counts[slot, start:start + self.layout.sizes[feature]]
-
-    def opened(self, feature: str) -> tuple[np.ndarray, ...]:
-        """A numeric feature's open cells' sums, lows and highs in every window (one row
-        each) as `summarize` leaves them: 0 sum and NaN low and high where the cell is
-        empty, -0.0 as 0.0 (``+ 0.0``, as the scan does: `evalctl.stats.counters`). One
-        numpy call per measure and feature, not per feature and window."""
-        start = self.layout.offsets[feature]
-        at = slice(start, start + self.layout.sizes[feature], 2)
-        seen = self.counts[:, at] > 0
-        return (np.where(seen, self.sums[:, at], 0.0) + 0.0,
-                np.where(seen, self.lows[:, at], np.nan) + 0.0,
-                np.where(seen, self.highs[:, at], np.nan) + 0.0)
-
-
-def _cell_count(feature: str, binning: Binning) -> int:
-    if feature in binning.numeric:
-        return 2 * len(binning.numeric[feature].edges) + 1
-    if feature in binning.categorical:
-        return len(binning.categorical[feature].vocabulary) + 2
-    return 0
 
 
 def _empty(feature: str, binning: Binning) -> Summary:
@@ -492,7 +399,7 @@ def _head_aggregates() -> list[pl.Expr]:
 def _summary(head: dict[str, Any], counts: np.ndarray, opened: tuple[np.ndarray, ...],
              binning: Binning) -> Summary:
     """One merged feature row and its cells' counts as the Summary `summarize` would have
-    built (`opened`: a numeric feature's `_Cells.opened` in this window)."""
+    built (`opened`: a numeric feature's `WindowCells.opened` in this window)."""
     feature, kind = head["feature"], binning.kinds[head["feature"]]
     error = head["error"]
     if not head["present"]:

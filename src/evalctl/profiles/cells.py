@@ -1,0 +1,156 @@
+"""Where merged profile cells are added up: one array per cell measure, a row per window.
+
+`evalctl.profiles.format.merge_profiles` reads the profiles' cell rows and adds them here.
+Counts are kept for every cell of every feature; sums, lows and highs only for a numeric
+feature's open intervals (its even cells), the only cells that have them — half the cells of
+a numeric feature, none of a categorical one. A 30-window drift of 21 numeric columns holds
+~1.8M cells a measure: fresh memory the process faults in page by page (~1.5 ms a MiB on the
+2-core benchmark host), so the measures no cell can hold are not allocated at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from evalctl.errors import StoreError
+from evalctl.stats.binning import Binning
+
+
+class CellLayout:
+    """Where each feature's cells sit in a window's arrays: feature f owns
+    ``offsets[f]:offsets[f] + sizes[f]`` of the counts, and a numeric feature
+    ``open_offsets[f]:open_offsets[f] + open_sizes[f]`` of the sums, lows and highs (cell
+    ``2 i`` is open slot ``i``)."""
+
+    def __init__(self, binning: Binning) -> None:
+        sizes = {f: _cell_count(f, binning) for f in binning.kinds}
+        starts = np.concatenate([[0], np.cumsum(list(sizes.values()), dtype=np.int64)])
+        self.offsets = dict(zip(sizes, starts.tolist(), strict=False))
+        self.starts, self.ends = starts[:-1], starts[1:]
+        self.sizes, self.total = sizes, int(starts[-1])
+        self.open_sizes = {f: len(binning.numeric[f].edges) + 1 for f in sizes
+                           if f in binning.numeric}
+        opens = np.concatenate([[0], np.cumsum(list(self.open_sizes.values()), dtype=np.int64)])
+        self.open_offsets = dict(zip(self.open_sizes, opens.tolist(), strict=False))
+        self.open_total = int(opens[-1])
+
+
+def _cell_count(feature: str, binning: Binning) -> int:
+    if feature in binning.numeric:
+        return 2 * len(binning.numeric[feature].edges) + 1
+    if feature in binning.categorical:
+        return len(binning.categorical[feature].vocabulary) + 2
+    return 0
+
+
+class WindowCells:
+    """Every window's merged cells: counts of every cell, sums, lows and highs of the open
+    ones (`CellLayout`), one row per window. `slots`: each bucket's window (by the bucket's
+    microseconds); None: one window."""
+
+    def __init__(self, layout: CellLayout, windows: int, slots: dict[int, int] | None) -> None:
+        self.layout, self.slots = layout, slots
+        self.counts = np.zeros((windows, layout.total), dtype=np.int64)
+        shape = (windows, layout.open_total)
+        self.sums, self.lows, self.highs = (np.zeros(shape), np.full(shape, np.inf),
+                                            np.full(shape, -np.inf))
+
+    def add(self, cells: pl.DataFrame) -> None:
+        """Add cell rows (`evalctl.profiles.format`'s ``_cell_rows_of``), in their order,
+        each at its window's offset plus its feature's start plus its cell. A row of a feature
+        the layout lacks is skipped; a bucket without feature rows, or a cell outside its
+        feature's, is a damaged store. ``np.add.at`` / ``np.minimum.at`` / ``np.maximum.at``
+        go in row order, so floats add up to the same bits on every run."""
+        if not len(cells):
+            return
+        starts = np.flatnonzero(cells.get_column("run").to_numpy())
+        # a list, not an array, for polars: its numpy path imports numpy.ma (~13 ms)
+        base, size, opened = self._runs(
+            cells.get_column("bucket").to_numpy()[starts].tolist(),
+            cells.get_column("feature").gather(starts.tolist()).to_list())
+        cell = cells.get_column("cell").to_numpy()
+        known = size >= 0
+        outside = (np.minimum.reduceat(cell, starts) < 0) | (
+            np.maximum.reduceat(cell, starts) >= size)
+        if bool(np.any(known & outside)) or (not self.counts.shape[0] and bool(known.any())):
+            raise StoreError("a profile has cells outside its feature rows or its reference's "
+                             "cells; run `evalctl doctor`")
+        lengths = np.diff(starts, append=len(cells))
+        kept = None if bool(known.all()) else np.repeat(known, lengths)
+        index = np.repeat(base, lengths) + cell
+        np.add.at(self.counts.reshape(-1), index if kept is None else index[kept],
+                  _rows(cells, "count", kept))
+        # the open cells: a numeric feature's even cells, `cell // 2` in its open slots
+        at = np.repeat(opened, lengths) + (cell >> 1)
+        chosen = np.repeat(opened >= 0, lengths) & (cell & 1 == 0)
+        if kept is not None:
+            chosen &= kept
+        if bool(chosen.all()):
+            chosen = None
+        else:
+            at = at[chosen]
+        for name, add, values in (("sum", np.add, self.sums), ("low", np.minimum, self.lows),
+                                  ("high", np.maximum, self.highs)):
+            add.at(values.reshape(-1), at, _rows(cells, name, chosen))
+
+    def _runs(self, buckets: list[int], features: list[str]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each run's first cell in the flat counts, its feature's cell count (-1: not a
+        feature of the layout, skipped; 0: a bucket without feature rows, no cell fits) and
+        its first open slot in the flat sums, lows and highs (-1: no open cells)."""
+        layout = self.layout
+        base = np.zeros(len(buckets), dtype=np.int64)
+        size = np.zeros(len(buckets), dtype=np.int64)
+        opened = np.full(len(buckets), -1, dtype=np.int64)
+        for run, (bucket, feature) in enumerate(zip(buckets, features, strict=True)):
+            start = layout.offsets.get(feature)
+            slot = 0 if self.slots is None else self.slots.get(bucket)
+            if start is None:
+                size[run] = -1
+            elif slot is not None:
+                base[run] = slot * layout.total + start
+                size[run] = layout.sizes[feature]
+                if feature in layout.open_offsets:
+                    opened[run] = slot * layout.open_total + layout.open_offsets[feature]
+        return base, size, opened
+
+    def counts_of(self, slot: int, feature: str) -> np.ndarray:
+        """A feature's cell counts in one window (its open cells' sums, lows and highs:
+        `opened`)."""
+        start = self.layout.offsets[feature]
+        return self.counts[slot, start:start + self.layout.sizes[feature]]
+
+    def opened(self, feature: str) -> tuple[np.ndarray, ...]:
+        """A numeric feature's open cells' sums, lows and highs in every window (one row
+        each) as `summarize` leaves them: 0 sum and NaN low and high where the cell is
+        empty, -0.0 as 0.0 (``+ 0.0``, as the scan does: `evalctl.stats.counters`). One
+        numpy call per measure and feature, not per feature and window."""
+        start, size = self.layout.offsets[feature], self.layout.sizes[feature]
+        seen = self.counts[:, start:start + size:2] > 0
+        begin = self.layout.open_offsets[feature]
+        at = slice(begin, begin + self.layout.open_sizes[feature])
+        return (np.where(seen, self.sums[:, at], 0.0) + 0.0,
+                np.where(seen, self.lows[:, at], np.nan) + 0.0,
+                np.where(seen, self.highs[:, at], np.nan) + 0.0)
+
+    def open_values(self, flat: np.ndarray, code: np.ndarray, cell: np.ndarray,
+                    opened: np.ndarray) -> dict[str, np.ndarray]:
+        """Window 0's sums, lows and highs of the counts' flat cells `flat` (feature `code`
+        in layout order, `cell` within it), 0 where a cell is not `opened`."""
+        slots = np.zeros(len(self.layout.sizes), dtype=np.int64)
+        for position, feature in enumerate(self.layout.sizes):
+            slots[position] = self.layout.open_offsets.get(feature, 0)
+        at = (slots[code] + (cell >> 1))[opened]
+        found = {}
+        for name, values in (("sum", self.sums), ("low", self.lows), ("high", self.highs)):
+            column = np.zeros(flat.size)
+            column[opened] = values[0][at]
+            found[name] = column
+        return found
+
+
+def _rows(cells: pl.DataFrame, name: str, kept: np.ndarray | None) -> np.ndarray:
+    """Column `name` of `cells` as an array, only its `kept` rows when given."""
+    column = cells.get_column(name).to_numpy()
+    return column if kept is None else column[kept]
