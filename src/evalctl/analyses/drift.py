@@ -16,12 +16,6 @@ from evalctl.analyses.common import (
     overall_status,
     side_inputs,
 )
-from evalctl.analyses.multivariate import (
-    multivariate_features,
-    multivariate_inputs,
-    multivariate_recommendations,
-    multivariate_results,
-)
 from evalctl.analyses.skew import (
     decided_text,
     judge_features,
@@ -33,7 +27,6 @@ from evalctl.checks import find_onset, mark_insufficient
 from evalctl.checks.aggregate import column_p_values
 from evalctl.checks.evaluate import window_scores
 from evalctl.checks.measure import Score
-from evalctl.checks.multivariate import ClassifierTestOptions, require_sklearn
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
 from evalctl.lake.selectors import Selector
@@ -83,7 +76,8 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     """
     if windows is not None and windows < 2:
         raise InputError(f"--windows: expected at least 2 chunks, got {windows}")
-    if multivariate:
+    if multivariate:  # start-up time: the classifier test's modules load only when asked for
+        from evalctl.checks.multivariate import require_sklearn
 
         require_sklearn()
     ref_sel, ref_lf = open_side(store, model, reference)
@@ -117,6 +111,7 @@ def drift_report(store: Store, model: ModelConfig, reference: Selector, current:
     recommendations = _recommendations(results, model, cur_sel) + (
         [plan.reason] if plan.stale else [])
     if multivariate:
+        from evalctl.analyses.multivariate import multivariate_recommendations
 
         joint, inputs["multivariate"] = _multivariate(ref_lf, cur_lf, key, bounds, model,
                                                       settings)
@@ -225,6 +220,12 @@ def window_summaries(store: Store, model: ModelConfig,
 def _multivariate(ref_lf: pl.LazyFrame, cur_lf: pl.LazyFrame, key: pl.Expr,
                   bounds: dict[Any, tuple[datetime, datetime, int]], model: ModelConfig,
                   settings: DriftSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from evalctl.analyses.multivariate import (
+        multivariate_features,
+        multivariate_inputs,
+        multivariate_results,
+    )
+    from evalctl.checks.multivariate import ClassifierTestOptions
 
     kinds, options = multivariate_features(model, settings), ClassifierTestOptions()
     return (multivariate_results(ref_lf, cur_lf, key, bounds, kinds, settings, options),

@@ -35,8 +35,8 @@ from evalctl.settings.values import (
     config_section,
     window_length,
 )
-from evalctl.stats.dle import ESTIMATED_METRICS as DLE_METRICS
-from evalctl.stats.dle import DleOptions
+from evalctl.stats.estimated import REGRESSION_METRICS as DLE_METRICS
+from evalctl.stats.estimated import DleOptions
 
 _VALIDATE_KEYS = {"metrics", "min", "max_drop", "min_slice_size"}
 _SLICES_KEYS = {"metric", "min_size", "fdr", "alpha", "max_level", "min_support", "error"}

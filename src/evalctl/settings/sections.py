@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from evalctl.settings.alerts import AlertSettings
-from evalctl.stats.cbpe import ESTIMATED_METRICS
-from evalctl.stats.cbpe_multiclass import ESTIMATED_METRICS as MULTICLASS_ESTIMATED
-from evalctl.stats.dle import DleOptions
+from evalctl.stats.estimated import BINARY_METRICS as ESTIMATED_METRICS
+from evalctl.stats.estimated import MULTICLASS_METRICS as MULTICLASS_ESTIMATED
+from evalctl.stats.estimated import DleOptions
 
 # task -> the metrics `evalctl estimate` estimates for it (`checks.estimate` names are checked
 # against them); the first is the task's default shown metric

@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+from evalctl.stats.estimated import BINARY_METRICS
+
+ESTIMATED_METRICS = BINARY_METRICS
 Estimates = dict[str, tuple[np.ndarray, np.ndarray]]
 
 

@@ -40,8 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalctl.stats.cbpe import Calibrator, fit_isotonic, rank_auc_gradient
+from evalctl.stats.estimated import MULTICLASS_METRICS
 
-ESTIMATED_METRICS = ("accuracy", "macro_f1", "macro_roc_auc")
+ESTIMATED_METRICS = MULTICLASS_METRICS
 Estimates = dict[str, tuple[np.ndarray, np.ndarray]]
 
 

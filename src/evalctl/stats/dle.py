@@ -42,21 +42,12 @@ from typing import Any
 
 import numpy as np
 
-ESTIMATED_METRICS = ("mae", "rmse")
+from evalctl.stats.estimated import REGRESSION_METRICS, DleOptions
+
+ESTIMATED_METRICS = REGRESSION_METRICS
+
 LOSSES = ("abs", "sq")  # E[|e| | x] and E[e² | x]
 Estimates = dict[str, tuple[np.ndarray, np.ndarray]]  # metric -> (values, standard errors)
-
-
-@dataclass(frozen=True)
-class DleOptions:
-    """How the loss models are fitted (stated in the report's inputs)."""
-
-    folds: int = 3  # cross-fitting folds (each fold's models are fitted on the others)
-    reference_rows: int = 50_000  # labelled reference rows sampled per version to fit on
-    window_rows: int = 20_000  # rows sampled per window to predict the loss of
-    max_iter: int = 100  # boosting rounds at most (early stopping on a 10% validation split)
-    learning_rate: float = 0.1
-    seed: int = 0
 
 
 @dataclass(frozen=True, eq=False)
