@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalctl.errors import StoreError
+from evalctl.profiles.cells import CellLayout
 from evalctl.profiles.format import merge_profiles, merged_table, profile_table
 from evalctl.render.json_out import dumps, render_json
 from evalctl.reports import Report
@@ -166,6 +167,38 @@ def test_merged_cells_are_the_row_order_folds_bit_for_bit(window: pl.Expr | None
         for name, got, want in zip(("counts", "sums", "lows", "highs"),
                                    (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
             assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
+
+
+def test_open_cells_of_every_numeric_feature_sit_in_their_own_place() -> None:
+    """Sums, lows and highs are kept for numeric open cells alone (`evalctl.profiles.cells`):
+    numeric features after a categorical one and after each other merge to what summarising
+    the union gives (counts, lows and highs exactly; sums to rounding: another order)."""
+    kinds = {"c": "categorical", "x": "numeric", "x2": "numeric"}
+
+    def wide(seed: int) -> pl.DataFrame:
+        return frame(seed).with_columns((pl.col("x") * -2.0 + 1.0).alias("x2"))
+
+    binning = fit_binning(wide(99).lazy(), kinds, n_bins=6, top_k=2, fine_bins=20)
+    day = pl.col("ts").dt.truncate("1d")
+    tables = [profile_table(summarize(wide(seed).lazy(), binning, by=day, unseen_names=1000),
+                            list(kinds)) for seed in range(3)]
+    union = pl.concat([wide(seed) for seed in range(3)]).lazy()
+    layout = CellLayout(binning)
+    assert layout.open_total == sum(len(b.edges) + 1 for b in binning.numeric.values())
+    for window, by in ((None, None), (pl.col("bucket"), day)):
+        merged = merge_profiles(tables, binning, window)
+        expected = summarize(union, binning, by=by)
+        assert list(merged.summaries) == sorted(expected, key=lambda k: (k is None, k))
+        for w, summaries in expected.items():
+            for feature in ("x", "x2"):
+                got, want = merged.summaries[w][feature], summaries[feature]
+                assert isinstance(got, NumericSummary) and isinstance(want, NumericSummary)
+                assert got.counts.tobytes() == want.counts.tobytes(), (w, feature)
+                for name in ("lows", "highs"):
+                    assert np.array_equal(getattr(got, name), getattr(want, name),
+                                          equal_nan=True), (w, feature, name)
+                assert np.allclose(got.sums, want.sums, rtol=1e-12, atol=1e-9), (w, feature)
+            assert merged.summaries[w]["c"] == summaries["c"]
 
 
 def test_cells_of_a_bucket_without_feature_rows_among_good_ones_are_a_store_error() -> None:
