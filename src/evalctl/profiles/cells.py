@@ -4,8 +4,8 @@
 Counts are kept for every cell of every feature; sums, lows and highs only for a numeric
 feature's open intervals (its even cells), the only cells that have them — half the cells of
 a numeric feature, none of a categorical one. A 30-window drift of 21 numeric columns holds
-~1.8M cells a measure: fresh memory the process faults in page by page (~1.5 ms a MiB on the
-2-core benchmark host), so the measures no cell can hold are not allocated at all.
+~1.8M cells a measure: fresh memory the process faults in page by page (0.5–5 ms a MiB on
+the 2-core benchmark host, by its load), so the measures no cell can hold are not allocated.
 """
 
 from __future__ import annotations
