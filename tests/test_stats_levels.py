@@ -130,10 +130,12 @@ def test_codes_by_hand() -> None:
     bins = CategoricalBins(vocabulary=("b",), known=frozenset({"a", "b"}), known_complete=True)
     array = pa.array(["b", None, "x", "a", "x", "y"]).dictionary_encode()
     codes = LevelCodes({"c": bins}, iter([pa.record_batch([array], names=["c"])]))
+    first, then = (codes.take(n).get_column("__code__c").to_numpy() for n in (4, 2))
+    assert first.tolist() == [0, 4, 1, 2] and then.tolist() == [1, 3]  # b x a y, then null
+    coder = codes.tables["c"]
     # known levels sorted: a -> 0, b -> 1; null -> 2; unseen: x -> 3, y -> 4
-    assert codes.take(4).get_column("__code__c").to_list() == [1, 2, 3, 0]
-    assert codes.take(2).get_column("__code__c").to_list() == [3, 4]
-    assert codes.names == {"c": ["x", "y"]}
+    assert coder.table[first].tolist() == [1, 2, 3, 0] and coder.table[then].tolist() == [3, 4]
+    assert coder.names == ["x", "y"]
     codes.finish()
 
 

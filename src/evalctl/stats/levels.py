@@ -8,10 +8,13 @@ already stores such a column as a dictionary and, per row, an index into it; rea
 (pyarrow's ``read_dictionary``), the lookup runs once per dictionary entry (a few hundred a
 row group) and each row's code is one numpy gather of the small mapped dictionary.
 
-A row's *code* (`LevelCodes.codes`): ``0 .. K-1`` its index among the K sorted known levels,
-``K`` a null, ``K + 1 + j`` the unseen level `names[j]` (each unseen level once, in the order
-first met). `CategoricalCounter.add_codes` counts them: the same counts, nulls and unseen
-names as `CategoricalCounter.add` given `level_index` and the String column.
+Each row gets an *entry* (`LevelCodes.take`): its index among the dictionary values of the
+arrays read so far (plus a null per array), with no per-row lookup. `LevelCodes.tables`
+gives each entry's *code*: ``0 .. K-1`` its index among the K sorted known levels, ``K`` a
+null, ``K + 1 + j`` the unseen level `names[j]` (each unseen level once, in the order first
+met). `CategoricalCounter.add_entries` counts the rows per entry, then per code (a
+`bincount` over the small table): the same counts, nulls and unseen names as
+`CategoricalCounter.add` given `level_index` and the String column.
 
 Only columns whose values are those a scan gives as text are coded: strings (any Arrow string
 type) and Int8 (how the store keeps binary predictions), whose text is the decimal form
@@ -40,7 +43,8 @@ def codable(dtype: pa.DataType) -> bool:
 
 
 class _Coder:
-    """One column's codes: the known levels' slots and the unseen levels met so far."""
+    """One column's entries (`LevelCodes`): the known levels' slots, the unseen levels met
+    so far and the table of every entry's code."""
 
     def __init__(self, bins: CategoricalBins) -> None:
         known = sorted(bins.known)
@@ -48,7 +52,18 @@ class _Coder:
         self.null = len(known)
         self.names: list[str] = []
         self._unseen: dict[str, int] = {}
-        self._bytes: np.ndarray | None = None  # an Int8 column's code per value + 128
+        self._chunks: list[np.ndarray] = []  # the codes of the entries, a chunk per array
+        self._size = 0
+        self._table: np.ndarray | None = None
+        self._int8: int | None = None  # where the 257 entries of Int8 values start
+
+    @property
+    def table(self) -> np.ndarray:
+        """The code of every entry handed out so far."""
+        if self._table is None or self._table.size < self._size:
+            self._table = np.concatenate(self._chunks) if len(self._chunks) > 1 else \
+                self._chunks[0] if self._chunks else np.zeros(0, dtype=np.int32)
+        return self._table
 
     def code(self, level: str) -> int:
         slot = self.slots.get(level)
@@ -60,18 +75,28 @@ class _Coder:
             self.names.append(level)
         return self.null + 1 + at
 
-    def codes(self, array: pa.Array) -> np.ndarray:
-        """The code of each value of `array` (a dictionary array of strings, or Int8)."""
+    def _add(self, codes: list[int]) -> int:
+        """Add entries with these codes to the table; returns the first one's index."""
+        base = self._size
+        self._chunks.append(np.array(codes, dtype=np.int32))
+        self._size += len(codes)
+        return base
+
+    def entries(self, array: pa.Array) -> np.ndarray:
+        """The entry of each value of `array` (a dictionary array of strings, or Int8): a
+        dictionary's entries are its values and a null; Int8's the 256 values and a null."""
         if pa.types.is_dictionary(array.type):
             dictionary = array.dictionary.to_pylist()
-            mapped = np.array([self.code(v) for v in dictionary] + [self.null], dtype=np.int32)
-            return mapped[_filled(array.indices, len(dictionary))]
-        if self._bytes is None:  # text as polars casts it: the decimal form
-            self._bytes = np.array([self.code(str(v)) for v in range(-128, 128)]
-                                   + [self.null], dtype=np.int32)
+            base = self._add([self.code(v) for v in dictionary] + [self.null])
+            indices = _filled(array.indices, len(dictionary))
+            return indices + base if base else indices
+        if self._int8 is None:  # text as polars casts it: the decimal form
+            self._int8 = self._add([self.code(str(v)) for v in range(-128, 128)]
+                                   + [self.null])
         values = pl.from_arrow(array)
         assert isinstance(values, pl.Series)
-        return self._bytes[(values.cast(pl.Int16) + 128).fill_null(256).to_numpy()]
+        return (values.cast(pl.Int32) + (128 + self._int8)).fill_null(
+            256 + self._int8).to_numpy()
 
 
 def _filled(indices: pa.Array, null: int) -> np.ndarray:
@@ -82,9 +107,10 @@ def _filled(indices: pa.Array, null: int) -> np.ndarray:
 
 
 class LevelCodes:
-    """The code columns of coded categorical features (`CODE` + feature) for the rows of a
+    """The entry columns of coded categorical features (`CODE` + feature) for the rows of a
     stream of Arrow record batches (one data file's rows, in order), handed out in the row
-    counts the consumer's batches have (`take`), and each feature's unseen names (`names`)."""
+    counts the consumer's batches have (`take`), and each feature's table of entry codes and
+    unseen names (`tables`)."""
 
     def __init__(self, bins: Mapping[str, CategoricalBins], batches: Iterator[pa.RecordBatch]
                  ) -> None:
@@ -98,19 +124,20 @@ class LevelCodes:
         return frozenset(self._coders)
 
     @property
-    def names(self) -> dict[str, list[str]]:
-        """Each feature's unseen levels, by code - K - 1 (grows as batches are coded)."""
-        return {f: c.names for f, c in self._coders.items()}
+    def tables(self) -> dict[str, _Coder]:
+        """Each feature's entry codes (`table`) and unseen levels (`names`, by code - K - 1),
+        which grow as batches are read."""
+        return dict(self._coders)
 
     def take(self, rows: int) -> pl.DataFrame:
-        """The codes of the next `rows` rows. A stream shorter than the rows asked for means
+        """The entries of the next `rows` rows. A stream shorter than the rows asked for means
         the file changed under the reader: StoreError."""
         while self._rows < rows:
             batch = next(self._batches, None)
             if batch is None:
                 raise StoreError("a data file ended before its rows were profiled "
                                  "(changed while read?); run `evalctl doctor`")
-            self._held.append((batch.num_rows, {f: c.codes(batch.column(f))
+            self._held.append((batch.num_rows, {f: c.entries(batch.column(f))
                                                 for f, c in self._coders.items()}))
             self._rows += batch.num_rows
         out: dict[str, list[np.ndarray]] = {f: [np.zeros(0, dtype=np.int32)]

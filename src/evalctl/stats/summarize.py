@@ -159,7 +159,7 @@ class _Layout:
                  codes: LevelCodes | None = None) -> None:
         self.binning, self.problems = binning, problems
         self.present = {f for f in binning.kinds if f in schema}
-        self.names = codes.names if codes is not None else {}  # of the coded features
+        self.coded = codes.tables if codes is not None else {}
         self.locators = {f: _locator(b.edges) for f, b in binning.numeric.items()
                          if f not in problems}
 
@@ -188,11 +188,12 @@ class WindowCounters:
         self.rows += part.height
         for feature, numeric in self.numeric.items():
             numeric.add(part.get_column(feature))
-        names = self.layout.names
+        coded = self.layout.coded
         for feature, categorical in self.categorical.items():
-            if feature in names:
-                categorical.add_codes(part.get_column(CODE + feature).to_numpy(),
-                                      names[feature])
+            if feature in coded:
+                coder = coded[feature]
+                categorical.add_entries(part.get_column(CODE + feature).to_numpy(),
+                                        coder.table, coder.names)
             else:
                 categorical.add(part.get_column(_LEVEL + feature), part.get_column(feature))
         for feature in self.nulls:
