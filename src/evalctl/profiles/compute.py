@@ -10,7 +10,9 @@ The scan is `Store.scan` of that one file (the same reading rules as every repor
 config changed since are read as the config says) and the counting is `summarize`'s, so a
 profile holds exactly the counts the scan path would; only the order in which floats are
 added differs. Columns the file lacks are counted as nulls (as a scan of several files does)
-and marked not present.
+and marked not present. Categorical columns that the scan reads as the file stores them are
+looked up per entry of the file's Parquet dictionaries instead of per value
+(`evalctl.stats.levels`: the same counts, tests/test_stats_levels.py).
 """
 
 from __future__ import annotations
