@@ -25,19 +25,24 @@ Enum cast (`codable`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from evalctl.errors import StoreError
 from evalctl.stats.binning import CategoricalBins
+
+if TYPE_CHECKING:  # imported on use: `summarize`, and so every command, imports this module
+    import pyarrow as pa
 
 CODE = "__code__"  # prefix of a coded categorical feature's code column in a batch
 
 
 def codable(dtype: pa.DataType) -> bool:
     """Whether a column of this Arrow type can be coded (`LevelCodes`)."""
+    import pyarrow as pa
+
     return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
             or pa.types.is_string_view(dtype) or dtype == pa.int8())
 
@@ -85,6 +90,8 @@ class _Coder:
     def entries(self, array: pa.Array) -> np.ndarray:
         """The entry of each value of `array` (a dictionary array of strings, or Int8): a
         dictionary's entries are its values and a null; Int8's the 256 values and a null."""
+        import pyarrow as pa
+
         if pa.types.is_dictionary(array.type):
             dictionary = array.dictionary.to_pylist()
             base = self._add([self.code(v) for v in dictionary] + [self.null])
