@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -20,6 +20,9 @@ from evalctl.lake.locking import LOCK_FILE
 from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage, as_storage, is_object_url, open_storage
 from evalctl.version import __version__
+
+if TYPE_CHECKING:  # imported on use: keeps CLI start-up fast
+    import pyarrow as pa
 
 VERSION_COL = "_version"
 ENV_COL = "_env"
@@ -284,6 +287,18 @@ class Store:
             options["storage_options"] = self.storage.options
         return _scan_as(paths, changed, expected or {}, **options)
 
+    def dictionary_reader(self, entry: FileEntry) -> DictionaryReader | None:
+        """A committed local file's columns as Arrow batches, text columns as dictionary
+        arrays (what the Parquet file stores: its dictionary and an index per row), for a
+        reader that looks each distinct value up once (`evalctl.stats.levels`); None on
+        object storage (the scan reads those). Raw columns: the caller checks that `scan`
+        reads them as stored (no type the config changed since)."""
+        if not self.is_local:
+            return None
+        path = self.checked_path(entry)
+        assert isinstance(path, Path)
+        return DictionaryReader(path)
+
     def checked_path(self, entry: FileEntry) -> Path | str:
         """The path of a committed file about to be read: present and of its recorded size
         (else StoreError), and remembered, so a failed read can be traced to it. On object
@@ -369,6 +384,28 @@ class Store:
 
     def models(self) -> list[str]:
         return sorted({r.model for r in self.records})
+
+
+class DictionaryReader:
+    """One opened Parquet data file (`Store.dictionary_reader`): its stored Arrow schema and
+    a stream of some of its columns, text as dictionary arrays."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        opened = pq.ParquetFile(path)
+        self._path, self._metadata = path, opened.metadata
+        self.schema: pa.Schema = opened.schema_arrow
+
+    def batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """`columns`, every row in order, in record batches of at most `batch_rows` rows
+        (and at most a row group's), one thread."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        text = [c for c in columns if not pa.types.is_integer(self.schema.field(c).type)]
+        reader = pq.ParquetFile(self._path, metadata=self._metadata, read_dictionary=text)
+        return reader.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
 
 
 def _damaged(path: Path, problem: str) -> StoreError:

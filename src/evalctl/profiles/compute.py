@@ -10,7 +10,9 @@ The scan is `Store.scan` of that one file (the same reading rules as every repor
 config changed since are read as the config says) and the counting is `summarize`'s, so a
 profile holds exactly the counts the scan path would; only the order in which floats are
 added differs. Columns the file lacks are counted as nulls (as a scan of several files does)
-and marked not present.
+and marked not present. Categorical columns that the scan reads as the file stores them are
+looked up per entry of the file's Parquet dictionaries instead of per value
+(`evalctl.stats.levels`: the same counts, tests/test_stats_levels.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from evalctl.profiles.format import counted_table
 from evalctl.profiles.parts import PART_ROWS
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
+from evalctl.stats.levels import LevelCodes, codable
+from evalctl.stats.query import feature_problems
 from evalctl.stats.summarize import count_windows
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
@@ -70,7 +74,37 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     # ahead of the counting, and a whole file's read-ahead grew with the file (build: 414 MiB
     # at 5M rows, 653 MiB at 20M, 30 files each; 553 MiB in slices of 4 row groups)
     slices = [lf.slice(start, PART_ROWS) for start in range(0, entry.rows, PART_ROWS)]
-    return counted_table(count_windows(lf, binning, by=bucket, parts=slices), present)
+    codes = _level_codes(store, entry, schema, binning)
+    return counted_table(count_windows(lf, binning, by=bucket, parts=slices, codes=codes),
+                         present)
+
+
+def _level_codes(store: Store, entry: FileEntry, schema: pl.Schema, binning: Binning
+                 ) -> LevelCodes | None:
+    """The level codes of the file's categorical features read from its Parquet dictionaries
+    (`evalctl.stats.levels`: ~0.15 s less CPU per 1M rows than polars' String -> Enum cast
+    of every value), for the features the scan reads as the file stores them (`schema`, the
+    scan's: not those whose type the config changed since, nor missing ones) in a type that
+    can be coded; None when there are none (object storage: none)."""
+    problems = feature_problems(schema, binning)
+    wanted = [f for f in binning.categorical if f in schema and f not in problems]
+    reader = store.dictionary_reader(entry) if wanted else None
+    if reader is None:
+        return None
+    stored = reader.schema
+    coded = [f for f in wanted if f in stored.names and codable(stored.field(f).type)
+             and _as_stored(stored.field(f).type) == schema[f]]
+    if not coded:
+        return None
+    return LevelCodes({f: binning.categorical[f] for f in coded},
+                      reader.batches(coded, PART_ROWS))
+
+
+def _as_stored(dtype: Any) -> pl.DataType:
+    """The polars type of a column stored under the Arrow type `dtype`."""
+    import pyarrow as pa
+
+    return pl.Series(pa.array([], type=dtype)).dtype
 
 
 def profile_bytes(table: pl.DataFrame) -> bytes:

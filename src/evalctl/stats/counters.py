@@ -107,15 +107,38 @@ class CategoricalCounter:
     def add(self, levels: pl.Series, raw: pl.Series) -> None:
         per_level = np.bincount(levels.to_numpy(), minlength=self.unknown + 1)
         nulls = raw.null_count()
-        self.rows += len(raw)
+        unseen = None
+        if per_level[self.unknown] > nulls:
+            unseen = raw.filter(levels == self.unknown).drop_nulls().unique()
+        self._fold(per_level, len(raw), nulls, unseen)
+
+    def add_entries(self, entries: np.ndarray, table: np.ndarray, names: list[str]) -> None:
+        """Fold one batch in, given as entries whose codes `table` holds
+        (`evalctl.stats.levels`: ``K`` a null, ``K + 1 + j`` the unseen level ``names[j]``)
+        instead of `level_index` and the String column: the same counts and names."""
+        per_entry = np.bincount(entries, minlength=table.size)
+        per_code = np.bincount(table, weights=per_entry,
+                               minlength=self.unknown + 1).astype(np.int64)
+        per_level = per_code[:self.unknown + 1]
+        nulls = int(per_level[self.unknown])
+        met = np.flatnonzero(per_code[self.unknown + 1:])
+        per_level[self.unknown] += per_code[self.unknown + 1:].sum()
+        unseen = pl.Series([names[j] for j in met.tolist()], dtype=pl.String) \
+            if met.size else None
+        self._fold(per_level, entries.size, nulls, unseen)
+
+    def _fold(self, per_level: np.ndarray, rows: int, nulls: int,
+              unseen: pl.Series | None) -> None:
+        """Add a batch's rows per level (unknown and null rows in the last), its rows, nulls
+        and distinct unseen names."""
+        self.rows += rows
         self.nulls += nulls
         self.counts += np.bincount(self.bucket_of_level, weights=per_level,
                                    minlength=self.counts.size).astype(np.int64)
         self.counts[-1] -= nulls
-        if per_level[self.unknown] > nulls:
-            names = raw.filter(levels == self.unknown).drop_nulls().unique()
-            self.names.append(names)
-            self._held += len(names)
+        if unseen is not None:
+            self.names.append(unseen)
+            self._held += len(unseen)
             if self._held > max(_COMPACT_NAMES, 2 * self._distinct):
                 self.names = [self._distinct_names()]
                 self._held = self._distinct = len(self.names[0])

@@ -32,6 +32,7 @@ from evalctl.memory import release_freed_memory
 from evalctl.stats.binning import Binning
 from evalctl.stats.counters import CategoricalCounter, NumericCounter, level_index
 from evalctl.stats.grid import CellLocator
+from evalctl.stats.levels import CODE, LevelCodes
 from evalctl.stats.query import WINDOW, feature_problems, summary_query
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
@@ -68,16 +69,25 @@ def summarize(
 
 
 def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
-                  parts: Sequence[pl.LazyFrame] = ()) -> dict[Any, WindowCounters]:
+                  parts: Sequence[pl.LazyFrame] = (), codes: LevelCodes | None = None
+                  ) -> dict[Any, WindowCounters]:
     """`summarize`'s counters, before they become summaries (profiles turn them into a
-    profile table directly, `evalctl.profiles.format.counted_table`)."""
+    profile table directly, `evalctl.profiles.format.counted_table`).
+
+    `codes`: the level codes of some categorical features for the rows of `lf` (of `parts`,
+    one after another), read from the file's dictionaries (`evalctl.stats.levels`); the
+    select then leaves those columns out."""
     schema = lf.collect_schema()
-    layout = _Layout(binning, feature_problems(schema, binning), schema)
+    layout = _Layout(binning, feature_problems(schema, binning), schema, codes)
+    coded = codes.features if codes is not None else frozenset()
     windows: dict[Any, WindowCounters] = {}
     try:
         for source in parts or [lf]:
-            batches = row_query(source, binning, by).collect_batches(chunk_size=BATCH_ROWS)
+            batches = row_query(source, binning, by, coded).collect_batches(
+                chunk_size=BATCH_ROWS)
             for batch in batches:
+                if codes is not None:
+                    batch = batch.hstack(codes.take(batch.height))
                 for key, part in _window_parts(batch, by):
                     window = windows.get(key)
                     if window is None:
@@ -85,22 +95,25 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
                     window.add(part)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
+    if codes is not None:
+        codes.finish()
     release_freed_memory()  # the batches' arrays, freed: not the next phase's peak
     if by is None and not windows:
         windows[None] = WindowCounters(layout)
     return {key: windows[key] for key in sorted(windows, key=lambda k: (k is None, k))}
 
 
-def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None
-              ) -> pl.LazyFrame:
-    """The select that `summarize` streams: one row per input row, one scan of the source."""
+def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
+              coded: frozenset[str] = frozenset()) -> pl.LazyFrame:
+    """The select that `summarize` streams: one row per input row, one scan of the source
+    (without the `coded` categorical features: `count_windows` adds their codes)."""
     schema = lf.collect_schema()
     if isinstance(by, str) and by not in schema:
         raise InputError(f"window column {by!r} is missing")
     problems = feature_problems(schema, binning)
     columns: list[pl.Expr] = []
     for feature in binning.kinds:
-        if feature not in schema:
+        if feature not in schema or feature in coded:
             continue
         if feature in problems:
             columns.append(pl.col(feature).is_null().alias(feature))
@@ -142,9 +155,11 @@ def _window_parts(batch: pl.DataFrame, by: str | pl.Expr | None
 class _Layout:
     """Which counter each feature gets, and their cell locators."""
 
-    def __init__(self, binning: Binning, problems: dict[str, str], schema: pl.Schema) -> None:
+    def __init__(self, binning: Binning, problems: dict[str, str], schema: pl.Schema,
+                 codes: LevelCodes | None = None) -> None:
         self.binning, self.problems = binning, problems
         self.present = {f for f in binning.kinds if f in schema}
+        self.coded = codes.tables if codes is not None else {}
         self.locators = {f: _locator(b.edges) for f, b in binning.numeric.items()
                          if f not in problems}
 
@@ -173,8 +188,14 @@ class WindowCounters:
         self.rows += part.height
         for feature, numeric in self.numeric.items():
             numeric.add(part.get_column(feature))
+        coded = self.layout.coded
         for feature, categorical in self.categorical.items():
-            categorical.add(part.get_column(_LEVEL + feature), part.get_column(feature))
+            if feature in coded:
+                coder = coded[feature]
+                categorical.add_entries(part.get_column(CODE + feature).to_numpy(),
+                                        coder.table, coder.names)
+            else:
+                categorical.add(part.get_column(_LEVEL + feature), part.get_column(feature))
         for feature in self.nulls:
             self.nulls[feature] += int(part.get_column(feature).sum())
 

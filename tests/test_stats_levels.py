@@ -1,0 +1,188 @@
+"""Issue #16 (ingest with profiles at most 1.3x ingest without): categorical level codes read
+from a Parquet file's dictionaries (`evalctl.stats.levels`) count exactly what polars'
+String -> Enum level index counts (`level_index` + `CategoricalCounter.add`, the scan
+path's) — on nulls, unseen and empty-string levels, Int8 columns with negatives and nulls,
+files of several row groups whose dictionaries differ, batches that do not line up with the
+row groups, and empty files."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from evalctl.errors import StoreError
+from evalctl.profiles.format import counted_table
+from evalctl.stats.binning import CategoricalBins, fit_binning
+from evalctl.stats.levels import LevelCodes, codable
+from evalctl.stats.summarize import count_windows
+
+START = datetime(2026, 11, 1)
+KINDS = {"c": "categorical", "label": "categorical", "x": "numeric"}
+
+
+def reference() -> pl.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 400
+    return pl.DataFrame({
+        "c": rng.choice(["a", "b", "c", "d", "e", "f"], n, p=[0.3, 0.3, 0.2, 0.1, 0.05, 0.05]),
+        "label": pl.Series(rng.choice([0, 1, -1, 5], n), dtype=pl.Int8),
+        "x": rng.normal(0, 1, n),
+    })
+
+
+BINNING = fit_binning(reference().lazy(), KINDS, n_bins=4, top_k=3, fine_bins=10)
+
+
+def data(n: int, seed: int = 1) -> pl.DataFrame:
+    """Rows over three days, with nulls, unseen levels (and the empty string) and Int8
+    values the reference never saw (negative ones too); each day's rows in a run, as a
+    daily data file holds them."""
+    rng = np.random.default_rng(seed)
+    c = rng.choice(["a", "b", "c", "d", "e", "f", "new", "", "zz"], n).astype(object)
+    c[rng.random(n) < 0.1] = None
+    label = rng.choice([0, 1, -1, 5, -128, 127, 9], n).astype(object)
+    label[rng.random(n) < 0.1] = None
+    hours = np.sort(rng.integers(0, 72, n))
+    return pl.DataFrame({
+        "ts": [START + timedelta(hours=int(h)) for h in hours],
+        "c": pl.Series(c.tolist(), dtype=pl.String),
+        "label": pl.Series(label.tolist(), dtype=pl.Int8),
+        "x": rng.normal(0, 1, n),
+    })
+
+
+def parquet(frame: pl.DataFrame, row_group: int) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, row_group_size=row_group)
+    return buffer.getvalue()
+
+
+def codes_of(file: bytes, features: list[str], batch_rows: int) -> LevelCodes:
+    """The file's level codes, text read as dictionaries (as `Store.dictionary_reader`)."""
+    opened = pq.ParquetFile(io.BytesIO(file), read_dictionary=[f for f in features if f == "c"])
+    return LevelCodes({f: BINNING.categorical[f] for f in features},
+                      opened.iter_batches(batch_size=batch_rows, columns=features))
+
+
+def profiles(file: bytes, codes: LevelCodes | None, chunk: int | None = None) -> pl.DataFrame:
+    lf = pl.scan_parquet(io.BytesIO(file))
+    parts = [lf.slice(s, chunk) for s in range(0, len(pl.read_parquet(file)), chunk)] \
+        if chunk else ()
+    windows = count_windows(lf, BINNING, by=pl.col("ts").dt.truncate("1d"), parts=parts,
+                            codes=codes)
+    return counted_table(windows, KINDS)
+
+
+@pytest.mark.parametrize(("rows", "row_group", "batch_rows", "chunk"), [
+    (3000, 3000, 65536, None),  # one row group, one batch
+    (3000, 700, 65536, None),  # several row groups: a dictionary each
+    (3000, 700, 256, 1000),  # batches and slices across row groups
+    (5, 2, 1, 3),
+])
+def test_codes_count_what_the_enum_cast_counts(rows: int, row_group: int, batch_rows: int,
+                                              chunk: int | None) -> None:
+    file = parquet(data(rows), row_group)
+    assert len(pq.ParquetFile(io.BytesIO(file)).metadata.to_dict()["row_groups"]) == \
+        -(-rows // row_group)
+    coded = profiles(file, codes_of(file, ["c", "label"], batch_rows), chunk)
+    plain = profiles(file, None, chunk)
+    assert coded.equals(plain, null_equal=True)
+    if rows >= 1000:  # every unseen level met, the empty string among them
+        unseen = coded.filter(pl.col("cell").is_null(), pl.col("feature") == "c")
+        assert {n for names in unseen.get_column("unseen").to_list() for n in names} == \
+            {"", "new", "zz"}
+
+
+def test_int8_codes_and_unseen_integers_as_text() -> None:
+    frame = data(2000, seed=3)
+    file = parquet(frame, 500)
+    coded = profiles(file, codes_of(file, ["label"], 300))
+    assert coded.equals(profiles(file, None), null_equal=True)
+    heads = coded.filter(pl.col("cell").is_null(), pl.col("feature") == "label")
+    names = {n for ns in heads.get_column("unseen").to_list() for n in ns}
+    assert names == {"-128", "127", "9"} - set(BINNING.categorical["label"].known)
+    nulls = frame.group_by(pl.col("ts").dt.truncate("1d")).agg(pl.col("label").null_count())
+    assert heads.get_column("nulls").sum() == nulls.get_column("label").sum()
+
+
+def test_an_empty_file_gives_the_same_empty_profile() -> None:
+    file = parquet(data(10).head(0), 100)
+    coded = profiles(file, codes_of(file, ["c", "label"], 100))
+    assert coded.equals(profiles(file, None), null_equal=True)
+
+
+def test_a_stream_that_does_not_match_the_rows_is_a_store_error() -> None:
+    file = parquet(data(100), 40)
+    shorter = parquet(data(100).head(60), 40)
+    with pytest.raises(StoreError, match="ended before"):
+        profiles(file, codes_of(shorter, ["c"], 40))
+    with pytest.raises(StoreError, match="more rows"):
+        profiles(shorter, codes_of(file, ["c"], 40))
+
+
+def test_codes_by_hand() -> None:
+    bins = CategoricalBins(vocabulary=("b",), known=frozenset({"a", "b"}), known_complete=True)
+    array = pa.array(["b", None, "x", "a", "x", "y"]).dictionary_encode()
+    codes = LevelCodes({"c": bins}, iter([pa.record_batch([array], names=["c"])]))
+    first, then = (codes.take(n).get_column("__code__c").to_numpy() for n in (4, 2))
+    assert first.tolist() == [0, 4, 1, 2] and then.tolist() == [1, 3]  # b x a y, then null
+    coder = codes.tables["c"]
+    # known levels sorted: a -> 0, b -> 1; null -> 2; unseen: x -> 3, y -> 4
+    assert coder.table[first].tolist() == [1, 2, 3, 0] and coder.table[then].tolist() == [3, 4]
+    assert coder.names == ["x", "y"]
+    codes.finish()
+
+
+def test_which_types_are_coded() -> None:
+    assert codable(pa.string()) and codable(pa.large_string()) and codable(pa.int8())
+    assert not codable(pa.float64()) and not codable(pa.int64()) and not codable(pa.bool_())
+
+
+def test_profiles_from_a_stores_dictionaries_equal_the_enum_casts(
+        cli, workdir, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the store: every production file's profile (`profile_on`, country and the Int8
+    predicted_label coded from the file) equals the one counted with the String -> Enum cast
+    (the dictionary reader switched off), also when the config now gives country another
+    type (the scan reads it as numbers: not coded, the cast counts it)."""
+    from dataclasses import replace
+
+    from tests.helpers import PROFILED_CONFIG, make_frame
+    from tests.test_profiles import production
+
+    from evalctl.lake.store import Store
+    from evalctl.profiles.compute import profile_file
+    from evalctl.profiles.reference import current_reference
+    from evalctl.settings.load import load_config
+
+    model_args = ["--model", "churn"]
+    (workdir / "evalctl.yaml").write_text(PROFILED_CONFIG.format(
+        reference="training:v1", extra="", checks=""))
+    cli("ingest", str(frame_file(make_frame(3000, seed=1, prefix="t"), "t.parquet")),
+        *model_args, "--version", "v1", "--env", "training")
+    assert cli("profiles", "build", *model_args).code == 0
+    cli("ingest", str(frame_file(production(), "p.parquet")), *model_args, "--version", "v1",
+        "--env", "production")
+    store = Store.open(workdir / "store")
+    model = load_config(workdir / "evalctl.yaml").models["churn"]
+    reference = current_reference(store.storage, "churn")
+    assert reference is not None and "predicted_label" in reference.binning.categorical
+    files = [f for r in store.prediction_records("churn") if r.env == "production"
+             for f in r.files]
+    renamed = replace(model, features={**model.features, "country": "numeric"})
+    tables = []
+    for config in (model, renamed):
+        coded = [profile_file(store, config, reference, "v1", "production", f) for f in files]
+        with monkeypatch.context() as patch:
+            patch.setattr(Store, "dictionary_reader", lambda self, entry: None)
+            cast = [profile_file(store, config, reference, "v1", "production", f)
+                    for f in files]
+        assert all(a.equals(b, null_equal=True) for a, b in zip(coded, cast, strict=True))
+        tables.append(pl.concat(coded).filter(pl.col("feature") == "country"))
+    as_text, as_numbers = tables  # the renamed config's scan did read other values
+    assert as_numbers.get_column("nulls").sum() > as_text.get_column("nulls").sum()
