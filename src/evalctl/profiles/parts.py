@@ -29,9 +29,9 @@ from evalctl.stats.streamed import StreamedRanks
 # file in slices of it. Whole row groups of the lake's files (`ROW_GROUP_ROWS`, 4 of them): a
 # slice then decodes each of its row groups once (a slice across a group boundary decodes that
 # group twice: 131,072-row slices of 122,880-row groups cost 20% more CPU at 20M rows), and
-# polars' read-ahead — what grows a query's memory — is one part whatever the size of the
-# files. At 491,520 rows a part, a selection of larger files read larger parts: peak RSS grew
-# 16-34% from 5M to 20M rows.
+# polars' read-ahead — what grows a query's memory — stays within the part whatever the size
+# of the files. At 491,520 rows a part, a selection of larger files read larger parts: peak
+# RSS grew 16-34% from 5M to 20M rows.
 PART_ROWS = 4 * ROW_GROUP_ROWS
 
 
