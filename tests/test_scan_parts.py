@@ -15,10 +15,12 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from polars.testing import assert_frame_equal
 from tests.helpers import assert_same, make_frame, normal
 
 from evalctl.analyses.common import open_side
 from evalctl.analyses.drift import _window_key
+from evalctl.lake.layout import ROW_GROUP_ROWS
 from evalctl.lake.selectors import parse_selector
 from evalctl.lake.store import Store
 from evalctl.profiles import parts as parts_module
@@ -50,17 +52,20 @@ def production(cli, workdir: Path, frame_file) -> tuple[Store, Any, Any, pl.Lazy
 
 
 
-def test_a_part_is_one_row_group_of_the_lakes_files(tmp_path: Path) -> None:
-    """One row group of the files ingest writes (polars' partitioned Parquet sink): a slice
-    never decodes a group twice, and a part's read-ahead does not grow with the files."""
-    assert PART_ROWS == 122_880
-    frame = pl.DataFrame({"x": np.arange(2 * PART_ROWS + 5), "_date": "2026-11-01"})
-    frame.lazy().sink_parquet(pl.PartitionBy(tmp_path, key="_date", include_key=False),
-                              compression="zstd")
-    (written,) = tmp_path.rglob("*.parquet")
+def test_ingest_writes_row_groups_a_part_holds_whole(cli, workdir: Path, frame_file) -> None:
+    """The files ingest writes hold row groups of `ROW_GROUP_ROWS` rows (what bounds ingest's
+    memory: polars holds each date's open group), every row as the export has it, and a part
+    is whole row groups: a slice never decodes a group twice."""
+    assert PART_ROWS % ROW_GROUP_ROWS == 0
+    frame = make_frame(2 * ROW_GROUP_ROWS + 5, seed=3, days=1)
+    assert cli("ingest", str(frame_file(frame, "production.parquet")), "--model", "churn",
+               "--version", "v1", "--env", "production").code == 0
+    (written,) = (workdir / "store").rglob("date=*/*.parquet")
     metadata = pq.ParquetFile(written).metadata
     assert [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)] == \
-        [PART_ROWS, PART_ROWS, 5]
+        [ROW_GROUP_ROWS, ROW_GROUP_ROWS, 5]
+    stored = pl.read_parquet(written)
+    assert_frame_equal(stored.select(frame.columns), frame, check_dtypes=False)
 
 
 @pytest.mark.parametrize("part_rows", [

@@ -16,6 +16,14 @@ LEDGER = "_ledger"
 STAGING = "_staging"
 MARKER = "evalctl-store.json"
 
+# Rows of a row group of the data files ingest writes. Polars' partitioned sink holds the open
+# row group of every date's file until it is full, so ingest's memory is this times the dates
+# an export spans: at polars' default (122,880 rows) 30 dates held up to ~3.7M rows, and the
+# write's peak grew with the export. A quarter of it holds at most ~0.9M rows (ingest's peak:
+# 1.0 -> 0.7 GiB at 5M rows, 1.7 -> 0.9 GiB at 20M) at the same CPU, writing and reading.
+# The scan path's parts (`profiles.parts.PART_ROWS`) are whole row groups of it.
+ROW_GROUP_ROWS = 30_720
+
 # Files a tombstone or an abandoned ingest left behind are deleted only once they are older
 # than this (as Delta Lake's VACUUM): a reader that listed them just before the commit, or a
 # writer still staging them, is not cut off. `EVALCTL_GRACE` (e.g. `0s`, `2h`, `7d`) overrides.

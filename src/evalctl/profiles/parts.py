@@ -18,6 +18,7 @@ import polars as pl
 
 from evalctl.config import ModelConfig
 from evalctl.lake import coerce
+from evalctl.lake.layout import ROW_GROUP_ROWS
 from evalctl.lake.ledger import FileEntry
 from evalctl.lake.store import Selection, Store
 from evalctl.stats.binning import BATCH_ROWS, IN_MEMORY_VALUES
@@ -25,12 +26,13 @@ from evalctl.stats.grid import order_statistics
 from evalctl.stats.streamed import StreamedRanks
 
 # rows a part holds at most: small files are read together up to it (fewer queries), a larger
-# file in slices of it. One row group of the lake's files (polars writes 122,880 rows a group):
-# a slice then decodes its row group once (a slice across a group boundary decodes that group
-# twice: 131,072-row slices cost 20% more CPU at 20M rows), and polars' read-ahead — what grows
-# a query's memory — is one row group whatever the size of the files. At 4 groups a part, a
-# selection of larger files read larger parts: peak RSS grew 16-34% from 5M to 20M rows.
-PART_ROWS = 122_880
+# file in slices of it. Whole row groups of the lake's files (`ROW_GROUP_ROWS`, 4 of them): a
+# slice then decodes each of its row groups once (a slice across a group boundary decodes that
+# group twice: 131,072-row slices of 122,880-row groups cost 20% more CPU at 20M rows), and
+# polars' read-ahead — what grows a query's memory — stays within the part whatever the size
+# of the files. At 491,520 rows a part, a selection of larger files read larger parts: peak
+# RSS grew 16-34% from 5M to 20M rows.
+PART_ROWS = 4 * ROW_GROUP_ROWS
 
 
 def file_scans(store: Store, model: ModelConfig, selection: Selection, schema: pl.Schema
