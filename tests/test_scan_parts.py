@@ -7,6 +7,9 @@ collection buffer holds exactly the values its counts promised."""
 
 from __future__ import annotations
 
+import importlib
+import weakref
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +29,13 @@ from evalctl.lake.store import Store
 from evalctl.profiles import parts as parts_module
 from evalctl.profiles.parts import PART_ROWS, file_scans
 from evalctl.settings.load import load_config
+from evalctl.stats import binning as binning_module
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats import streamed as streamed_module
 from evalctl.stats.streamed import StreamedRanks
+
+# the module, not the function `evalctl.stats` exports under its name
+summarize_module = importlib.import_module("evalctl.stats.summarize")
 
 FILES = (300, 517, 800)  # rows of the three production batches (one file each, one day)
 KINDS = {"age": "numeric", "minutes": "numeric", "country": "categorical"}
@@ -175,3 +182,70 @@ def test_drift_windows_counted_part_by_part_equal_the_whole_scans(
     _, whole = _window_key(lf, model, window, selection)
     assert by_part == whole and sum(rows for _, _, rows in whole.values()) == sum(FILES)
     assert len(whole) > 1 or window == "7d"
+
+
+class _Watched:
+    """A part whose read says, as it starts, how many batches of earlier reads are still
+    alive (weak references: only what the reader holds keeps a batch)."""
+
+    def __init__(self, lf: pl.LazyFrame, seen: list[weakref.ref[pl.DataFrame]],
+                 alive: list[int]) -> None:
+        self.lf, self.seen, self.alive = lf, seen, alive
+
+    def select(self, *exprs: Any) -> _Watched:
+        return _Watched(self.lf.select(*exprs), self.seen, self.alive)
+
+    def collect_batches(self, chunk_size: int) -> Iterator[pl.DataFrame]:
+        self.alive.append(sum(ref() is not None for ref in self.seen))
+        for batch in self.lf.collect_batches(chunk_size=chunk_size):
+            self.seen.append(weakref.ref(batch))
+            yield batch
+
+
+def test_no_batch_of_a_part_is_held_while_the_next_part_is_read(
+        production: tuple[Store, Any, Any, pl.LazyFrame], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """Summarising and the fit's passes let go of a part's batches before the next part's
+    read starts: a batch held into the next read (a loop variable) is one more part's rows in
+    memory, which grew the scan path's peak with the number of whole-row-group parts."""
+    store, model, selection, lf = production
+    monkeypatch.setattr(parts_module, "PART_ROWS", 256)  # parts of 256 rows, several a file
+    parts = file_scans(store, model, selection, lf.collect_schema())
+    assert len(parts) > 3
+    binning = fit_binning(lf, KINDS)
+    whole = normal(summarize(lf, binning))
+    seen: list[weakref.ref[pl.DataFrame]] = []
+    alive: list[int] = []
+    real_query = summarize_module.row_query
+    monkeypatch.setattr(summarize_module, "row_query",
+                        lambda source, *args: _Watched(real_query(source, *args), seen, alive))
+    assert_same(normal(summarize(lf, binning, parts=parts)), whole)
+    assert len(alive) == len(parts) and seen and not any(alive)
+    seen.clear(), alive.clear()
+    watched = [_Watched(part, seen, alive) for part in parts]
+    batches = list(binning_module._numeric_batches(watched, ["age"]))  # type: ignore[arg-type]
+    assert sum(b["age"].size for b in batches) == lf.select(pl.len()).collect().item()
+    del batches
+    assert len(alive) == len(parts) and not any(alive)
+
+
+def test_the_streamed_passes_let_go_of_each_batch_before_reading_the_next() -> None:
+    """`StreamedRanks.run` holds no batch while its source reads the next one (each batch of
+    a part is the part's rows: held, they add a part to the read's peak)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=5_000)
+    seen: list[weakref.ref[np.ndarray]] = []
+    alive: list[int] = []
+
+    def batches(_: list[str]) -> Iterator[dict[str, np.ndarray]]:
+        for start in range(0, x.size, 1_000):
+            alive.append(sum(ref() is not None for ref in seen))
+            batch = x[start:start + 1_000].copy()
+            seen.append(weakref.ref(batch))
+            yield {"x": batch}
+            del batch
+
+    ranks = np.array([0, 2_499, 4_999])
+    found = StreamedRanks({"x": (ranks, x.size, x.min(), x.max())}).run(batches)
+    assert found["x"].tolist() == np.sort(x)[ranks].tolist()
+    assert len(alive) >= 5 and not any(alive)

@@ -300,11 +300,18 @@ def _in_memory_ranks(sources: list[pl.LazyFrame],
 
 def _numeric_batches(sources: list[pl.LazyFrame], names: list[str]
                      ) -> Iterator[dict[str, np.ndarray]]:
-    """The numeric columns `names` as float64 arrays (nulls as NaN), batch by batch."""
+    """The numeric columns `names` as float64 arrays (nulls as NaN), batch by batch. A
+    source's batches come from a generator of their own (`_source_batches`), freed with its
+    last batch when the source ends: a batch held into the next source's read is one more
+    part in memory (a consumer should let go of each batch too: `StreamedRanks.run`)."""
     for source in sources:
-        query = source.select(pl.col(f).cast(pl.Float64) for f in names)
-        for batch in query.collect_batches(chunk_size=BATCH_ROWS):
-            yield {f: batch.get_column(f).to_numpy() for f in names}
+        yield from _source_batches(source, names)
+
+
+def _source_batches(source: pl.LazyFrame, names: list[str]) -> Iterator[dict[str, np.ndarray]]:
+    query = source.select(pl.col(f).cast(pl.Float64) for f in names)
+    for batch in query.collect_batches(chunk_size=BATCH_ROWS):
+        yield {f: batch.get_column(f).to_numpy() for f in names}
 
 
 def _distinct_values(sources: list[pl.LazyFrame], names: list[str], limit: int

@@ -348,6 +348,7 @@ class StreamedRanks:
                 for batch in batches(active):
                     for name in active:
                         self.columns[name].add(batch[name])
+                    del batch  # not held while the next batch (the next part) is read
             for name in active:
                 self.columns[name].finish()
             self.passes += 1

@@ -83,16 +83,7 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
     windows: dict[Any, WindowCounters] = {}
     try:
         for source in parts or [lf]:
-            batches = row_query(source, binning, by, coded).collect_batches(
-                chunk_size=BATCH_ROWS)
-            for batch in batches:
-                if codes is not None:
-                    batch = batch.hstack(codes.take(batch.height))
-                for key, part in _window_parts(batch, by):
-                    window = windows.get(key)
-                    if window is None:
-                        window = windows[key] = WindowCounters(layout)
-                    window.add(part)
+            _count_source(source, binning, by, layout, windows, codes, coded)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
     if codes is not None:
@@ -101,6 +92,24 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
     if by is None and not windows:
         windows[None] = WindowCounters(layout)
     return {key: windows[key] for key in sorted(windows, key=lambda k: (k is None, k))}
+
+
+def _count_source(source: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None,
+                  layout: _Layout, windows: dict[Any, WindowCounters],
+                  codes: LevelCodes | None, coded: frozenset[str]) -> None:
+    """Count one part's rows into `windows` (with their `codes`, when given). A function of
+    its own so that its last batch (and the windows' slices of it) is freed when it returns,
+    before the next part's read begins: held by a loop variable into that read, it was one
+    more part's rows in memory — most parts are a whole row group at 20M rows per side, half
+    of them at 5M, so the summarising peak grew ~40 MiB from 5M to 20M."""
+    for batch in row_query(source, binning, by, coded).collect_batches(chunk_size=BATCH_ROWS):
+        if codes is not None:
+            batch = batch.hstack(codes.take(batch.height))
+        for key, part in _window_parts(batch, by):
+            window = windows.get(key)
+            if window is None:
+                window = windows[key] = WindowCounters(layout)
+            window.add(part)
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
