@@ -70,9 +70,9 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     if missing:
         lf = lf.with_columns(missing)
     bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
-    # read in slices of `PART_ROWS` rows (one row group): polars' streaming engine reads
-    # ahead of the counting, and a whole file's read-ahead grew with the file (build: 414 MiB
-    # at 5M rows, 653 MiB at 20M, 30 files each; 553 MiB in slices of 4 row groups)
+    # read in slices of `PART_ROWS` rows (four whole row groups of ingest's files): polars'
+    # streaming engine reads ahead of the counting, and a whole file's read-ahead grew with
+    # the file (build: 414 MiB at 5M rows, 653 MiB at 20M, 30 files each; 553 MiB in slices)
     slices = [lf.slice(start, PART_ROWS) for start in range(0, entry.rows, PART_ROWS)]
     codes = _level_codes(store, entry, schema, binning)
     return counted_table(count_windows(lf, binning, by=bucket, parts=slices, codes=codes),
