@@ -126,6 +126,16 @@ def test_a_stream_that_does_not_match_the_rows_is_a_store_error() -> None:
         profiles(shorter, codes_of(file, ["c"], 40))
 
 
+def test_a_short_stream_names_its_file() -> None:
+    bins = CategoricalBins(vocabulary=("b",), known=frozenset({"a", "b"}), known_complete=True)
+    array = pa.array(["b", "a"]).dictionary_encode()
+    codes = LevelCodes({"c": bins}, iter([pa.record_batch([array], names=["c"])]),
+                       source="day.parquet")
+    with pytest.raises(StoreError, match=r"^day\.parquet: a data file ended before") as raised:
+        codes.take(3)
+    assert raised.value.file == "day.parquet"
+
+
 def test_codes_by_hand() -> None:
     bins = CategoricalBins(vocabulary=("b",), known=frozenset({"a", "b"}), known_complete=True)
     array = pa.array(["b", None, "x", "a", "x", "y"]).dictionary_encode()

@@ -394,7 +394,7 @@ class DictionaryReader:
         import pyarrow.parquet as pq
 
         opened = pq.ParquetFile(path)
-        self._path, self._metadata = path, opened.metadata
+        self.path, self._metadata = path, opened.metadata
         self.schema: pa.Schema = opened.schema_arrow
 
     def batches(self, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -404,7 +404,7 @@ class DictionaryReader:
         import pyarrow.parquet as pq
 
         text = [c for c in columns if not pa.types.is_integer(self.schema.field(c).type)]
-        reader = pq.ParquetFile(self._path, metadata=self._metadata, read_dictionary=text)
+        reader = pq.ParquetFile(self.path, metadata=self._metadata, read_dictionary=text)
         return reader.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
 
 

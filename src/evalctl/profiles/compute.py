@@ -97,7 +97,7 @@ def _level_codes(store: Store, entry: FileEntry, schema: pl.Schema, binning: Bin
     if not coded:
         return None
     return LevelCodes({f: binning.categorical[f] for f in coded},
-                      reader.batches(coded, PART_ROWS))
+                      reader.batches(coded, PART_ROWS), source=str(reader.path))
 
 
 def _as_stored(dtype: Any) -> pl.DataType:

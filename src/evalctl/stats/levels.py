@@ -119,10 +119,11 @@ class LevelCodes:
     counts the consumer's batches have (`take`), and each feature's table of entry codes and
     unseen names (`tables`)."""
 
-    def __init__(self, bins: Mapping[str, CategoricalBins], batches: Iterator[pa.RecordBatch]
-                 ) -> None:
+    def __init__(self, bins: Mapping[str, CategoricalBins], batches: Iterator[pa.RecordBatch],
+                 source: str | None = None) -> None:
         self._coders = {f: _Coder(b) for f, b in bins.items()}
         self._batches = batches
+        self._source = source  # the data file read, named by its errors
         self._held: list[tuple[int, dict[str, np.ndarray]]] = []  # coded, not yet taken
         self._rows = 0
 
@@ -142,8 +143,8 @@ class LevelCodes:
         while self._rows < rows:
             batch = next(self._batches, None)
             if batch is None:
-                raise StoreError("a data file ended before its rows were profiled "
-                                 "(changed while read?); run `evalctl doctor`")
+                raise self._error("a data file ended before its rows were profiled "
+                                  "(changed while read?)")
             self._held.append((batch.num_rows, {f: c.entries(batch.column(f))
                                                 for f, c in self._coders.items()}))
             self._rows += batch.num_rows
@@ -168,5 +169,9 @@ class LevelCodes:
     def finish(self) -> None:
         """Check that the stream held no rows past those taken (else StoreError)."""
         if self._rows or next(self._batches, None) is not None:
-            raise StoreError("a data file holds more rows than were profiled (changed while "
-                             "read?); run `evalctl doctor`")
+            raise self._error("a data file holds more rows than were profiled (changed "
+                              "while read?)")
+
+    def _error(self, problem: str) -> StoreError:
+        where = f"{self._source}: " if self._source else ""
+        return StoreError(f"{where}{problem}; run `evalctl doctor`", file=self._source)
