@@ -252,12 +252,10 @@ def _finish(merged: pl.DataFrame, windows: pl.Series, cells: WindowCells, binnin
     summaries: dict[Any, dict[str, Summary]] = {}
     rows: dict[Any, int] = {}
     slots = dict(zip(windows.to_list(), range(len(windows)), strict=True))
-    opened: dict[str, tuple[np.ndarray, ...]] = {}  # per numeric feature, every window's
+    opened = {f: cells.opened(f) for f in cells.layout.open_sizes}  # numeric features
     for head in merged.iter_rows(named=True):
         at = head[WINDOW] if windowed else None
         slot, feature = slots[head[WINDOW]], head["feature"]
-        if feature in binning.numeric and feature not in opened:
-            opened[feature] = cells.opened(feature)
         summaries.setdefault(at, {})[feature] = _summary(
             head, cells.counts_of(slot, feature),
             tuple(a[slot] for a in opened.get(feature, ())), binning)
