@@ -169,6 +169,71 @@ def test_merged_cells_are_the_row_order_folds_bit_for_bit(window: pl.Expr | None
             assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
 
 
+def strange(table: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """A profile whose x open cells hold -0.0, inf, -inf and NaN sums, lows and highs (and
+    nulls): values a row-order fold must keep bit for bit."""
+    rng = np.random.default_rng(seed)
+    odd = [-0.0, 0.0, np.inf, -np.inf, np.nan, None, 1e308, -1e308, 5e-324]
+    opened = (pl.col("feature") == "x") & (pl.col("cell") % 2 == 0)
+    picks = {name: pl.Series(rng.choice(len(odd), len(table)).tolist()) for name in
+             ("sum", "low", "high")}
+    return table.with_columns(
+        pl.when(opened & (picks[name] < len(odd) - 1))
+        .then(picks[name].replace_strict(list(range(len(odd))), odd,
+                                         return_dtype=pl.Float64))
+        .otherwise(pl.col(name)).alias(name) for name in ("sum", "low", "high"))
+
+
+def numpy_folded(tables: list[pl.DataFrame], window: pl.Expr | None
+                 ) -> dict[Any, tuple[np.ndarray, ...]]:
+    """`folded` with numpy's scalar float64 add, minimum and maximum (NaN wins a minimum or
+    maximum, as in `np.minimum.at`), one cell row at a time in the tables' order."""
+    rows = pl.concat(tables).with_columns(
+        (pl.lit(None) if window is None else window).alias("w")).filter(
+        pl.col("feature") == "x", pl.col("cell").is_not_null())
+    size = 2 * len(BINNING.numeric["x"].edges) + 1
+    out: dict[Any, list[list[Any]]] = {}
+    for w, cell, count, total, low, high in rows.select(
+            "w", "cell", "count", "sum", "low", "high").iter_rows():
+        acc = out.setdefault(w, [[0] * size, [np.float64(0.0)] * size,
+                                 [np.float64(np.inf)] * size, [np.float64(-np.inf)] * size])
+        acc[0][cell] += count
+        acc[1][cell] = np.add(acc[1][cell], np.float64(0.0 if total is None else total))
+        acc[2][cell] = np.minimum(acc[2][cell], np.float64(np.inf if low is None else low))
+        acc[3][cell] = np.maximum(acc[3][cell], np.float64(-np.inf if high is None else high))
+    result = {}
+    for w, (counts, sums, lows, highs) in out.items():
+        seen = [c > 0 for c in counts][0::2]
+        result[w] = (np.array(counts), *(np.array(
+            [np.add(v if s else blank, 0.0) for v, s in zip(values[0::2], seen, strict=True)])
+            for values, blank in ((sums, 0.0), (lows, np.nan), (highs, np.nan))))
+    return result
+
+
+@pytest.mark.filterwarnings("ignore:(overflow|invalid value) encountered:RuntimeWarning")
+@pytest.mark.parametrize("window", [None, pl.col("bucket"),
+                                    pl.col("bucket").dt.truncate("2d")], ids=str)
+def test_merged_cells_keep_the_bits_of_signed_zeros_infinities_and_nans(
+        window: pl.Expr | None) -> None:
+    """-0.0, ±inf and NaN in sums, lows and highs, with every (window, cell) hit by several
+    profiles (each table twice, and buckets folded into windows): the merged cells, cleaned
+    in place (`WindowCells.opened`), are numpy's row-order fold bit for bit."""
+    tables = [strange(profile(frame(seed)), seed) for seed in range(3)]
+    tables += tables[:2]
+    merged = merge_profiles(tables, BINNING, window)
+    expected = numpy_folded(tables, window)
+    assert sorted(expected, key=lambda k: (k is None, k)) == list(merged.summaries)
+    special = 0
+    for w, cells in expected.items():
+        x = merged.summaries[w]["x"]
+        assert isinstance(x, NumericSummary)
+        special += int(np.sum(~np.isfinite(cells[1]))) + int(np.sum(np.isnan(cells[2])))
+        for name, got, want in zip(("counts", "sums", "lows", "highs"),
+                                   (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
+            assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
+    assert special  # the strange values reached the merged cells
+
+
 def test_open_cells_of_every_numeric_feature_sit_in_their_own_place() -> None:
     """Sums, lows and highs are kept for numeric open cells alone (`evalctl.profiles.cells`):
     numeric features after a categorical one and after each other merge to what summarising
