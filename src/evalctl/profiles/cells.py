@@ -91,13 +91,12 @@ class WindowCells:
         # the open cells: a numeric feature's even cells, `cell // 2` in its open slots
         at = np.repeat(opened, lengths)
         at += cell >> 1
-        chosen = np.repeat(opened >= 0, lengths)
-        chosen &= cell & 1 == 0
+        open_rows = np.repeat(opened >= 0, lengths)
+        open_rows &= cell & 1 == 0
         if kept is not None:
-            chosen &= kept
-        if bool(chosen.all()):
-            chosen = None
-        else:
+            open_rows &= kept
+        chosen = None if bool(open_rows.all()) else open_rows
+        if chosen is not None:
             at = at[chosen]
         for name, add, values in (("sum", np.add, self.sums), ("low", np.minimum, self.lows),
                                   ("high", np.maximum, self.highs)):
