@@ -144,8 +144,17 @@ def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> li
     without sorting), the same running sums and each window's totals summed over its own row
     — so every value has the very bits of the per-window computation it replaced (tested
     against it)."""
+    return wasserstein_and_ks(ref, curs)[0]
+
+
+def wasserstein_and_ks(ref: NumericSummary, curs: list[NumericSummary]
+                       ) -> tuple[list[Bounded], list[float]]:
+    """`wasserstein_distances` and `ks_statistics` of the same windows (the very bits of
+    each): the KS statistic is the largest |D| of the running sum the distances start from,
+    so drift, which reports both, sums every window's cells once (a third of its KS and
+    Wasserstein time went to the two running sums)."""
     if not curs:
-        return []
+        return [], []
     fixed = _ReferenceCells.of(ref)
     cells = _WindowCells(np.stack([cur.counts for cur in curs]).astype(float),
                          np.stack([cur.sums for cur in curs]),
@@ -153,9 +162,13 @@ def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> li
                          np.stack([cur.highs for cur in curs]))
     step = max(1, BLOCK // fixed.edges.size)
     found: list[Bounded] = []
+    statistics: list[float] = []
     for start in range(0, len(curs), step):
-        found += _block_distances(fixed, cells.rows(slice(start, start + step)))
-    return found
+        distances, block_statistics = _block_distances(
+            fixed, cells.rows(slice(start, start + step)))
+        found += distances
+        statistics += block_statistics
+    return found, statistics
 
 
 @dataclass(frozen=True)
@@ -205,16 +218,18 @@ class _ReferenceCells:
         return cls(ref, edges, r, at, mass, below, above, ig)
 
 
-def _block_distances(fixed: _ReferenceCells, block: _WindowCells) -> list[Bounded]:
-    """`wasserstein_distances` of a block of windows."""
+def _block_distances(fixed: _ReferenceCells, block: _WindowCells
+                     ) -> tuple[list[Bounded], list[float]]:
+    """`wasserstein_and_ks` of a block of windows."""
     ref, edges = fixed.summary, fixed.edges
     counts, sums, lows, highs = block.counts, block.sums, block.lows, block.highs
     totals = counts.sum(axis=1)  # whole numbers below 2**53: exact in any order
     c = counts / totals[:, None]
     d_left = np.empty((counts.shape[0], edges.size + 1))
     d_left[:, 0] = 0.0
-    running = np.subtract(fixed.r, c)
+    running = np.subtract(fixed.r, c)  # D at every cell's right end: `ks_statistics`' sum
     d_left[:, 1:] = np.cumsum(running, axis=1, out=running)[:, 1::2]
+    statistics = np.abs(running, out=running).max(axis=1).tolist()
     a = np.empty_like(d_left)
     b = np.empty_like(d_left)
     a[:, 1:], b[:, :-1] = edges, edges
@@ -238,7 +253,7 @@ def _block_distances(fixed: _ReferenceCells, block: _WindowCells) -> list[Bounde
     gaps = (_tail_gaps(fixed, counts, sums, totals)
             + _interior_gaps(fixed, d_left, c[:, 0::2], mu_c)).tolist()
     return [Bounded(min(max(e, lo), lo + gap), lo, lo + gap)
-            for e, lo, gap in zip(estimate, lower, gaps, strict=True)]
+            for e, lo, gap in zip(estimate, lower, gaps, strict=True)], statistics
 
 
 def _first_present(ref_value: float, cur_values: np.ndarray, edge: float, before: np.ufunc
