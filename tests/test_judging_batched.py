@@ -20,9 +20,13 @@ from evalctl.checks.ecdf import (
     _MERGE_ROWS,
     Bounded,
     _merge_codes,
+    ks_statistic,
+    ks_statistics,
+    wasserstein_and_ks,
     wasserstein_distance,
     wasserstein_distances,
 )
+from evalctl.checks.evaluate import window_scores, window_scores_and_ks
 from evalctl.stats import NumericSummary, fit_binning, summarize
 from evalctl.stats.summary import Summary
 
@@ -170,6 +174,44 @@ def test_batched_wasserstein_has_the_bits_of_the_per_window_code(name: str,
         alone = wasserstein_distance(ref, cur)
         assert (_bits(alone.value), _bits(alone.upper)) == (_bits(want.value),
                                                             _bits(want.upper))
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+@pytest.mark.parametrize("fine_bins", [1000, 12])
+def test_ks_statistics_from_the_wasserstein_running_sums_have_their_own_bits(
+        name: str, fine_bins: int) -> None:
+    """drift takes each window's KS statistic from the Wasserstein's running sums
+    (`wasserstein_and_ks`): the bits of `ks_statistics` and of `ks_statistic` window by
+    window, the same distances, and the same p-values through `column_p_values`."""
+    ref, curs = _summaries(REFERENCES[name], CURRENTS, fine_bins=fine_bins)
+    sound = [c for c in curs if c.count]
+    distances, statistics = wasserstein_and_ks(ref, sound)
+    assert [_bits(d) for d in statistics] == \
+        [_bits(d) for d in ks_statistics(ref, sound).tolist()] == \
+        [_bits(ks_statistic(ref, c).value) for c in sound]
+    assert [(_bits(d.value), _bits(d.lower), _bits(d.upper)) for d in distances] == \
+        [(_bits(d.value), _bits(d.lower), _bits(d.upper))
+         for d in wasserstein_distances(ref, sound)]
+    given = column_p_values(ref, list(sound), statistics)
+    assert [(t, _bits(p)) for t, p in given if p is not None] == \
+        [(t, _bits(p)) for t, p in column_p_values(ref, list(sound)) if p is not None]
+    assert wasserstein_and_ks(ref, []) == ([], [])
+
+
+def test_window_scores_and_ks_give_window_scores_and_statistics_only_when_shared() -> None:
+    """The Wasserstein measure with every window scorable: `window_scores`' very scores and
+    the statistics; another measure, or a window with an input problem: the scores alone."""
+    ref, curs = _summaries(REFERENCES["continuous with ties, NaN and nulls"], CURRENTS)
+    sound: list[Summary] = [c for c in curs if c.count]
+    scores, statistics = window_scores_and_ks(ref, sound, "numeric", "wasserstein")
+    assert scores == window_scores(ref, sound, "numeric", "wasserstein")
+    assert statistics is not None and len(statistics) == len(sound)
+    empty = _summaries(REFERENCES["continuous with ties, NaN and nulls"],
+                       [_series([None, None])])[1]
+    for windows, method in (([*sound, *empty], "wasserstein"), (sound, "ks"), (sound, "psi")):
+        scores, statistics = window_scores_and_ks(ref, windows, "numeric", method)
+        assert statistics is None
+        assert scores == window_scores(ref, windows, "numeric", method)
 
 
 def test_one_window_and_windows_in_any_order_give_the_same_bits() -> None:

@@ -25,7 +25,7 @@ from evalctl.analyses.skew import (
 )
 from evalctl.checks import find_onset, mark_insufficient
 from evalctl.checks.aggregate import column_p_values
-from evalctl.checks.evaluate import window_scores
+from evalctl.checks.evaluate import window_scores_and_ks
 from evalctl.checks.measure import Score
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -127,17 +127,19 @@ def _window_scores(kinds: dict[str, str], ref: dict[str, Summary],
                    windows: list[dict[str, Summary]], settings: DriftSettings
                    ) -> tuple[list[dict[str, Score]], list[dict[str, tuple[str, float | None]]]]:
     """Per window, the raw scores of the columns whose measure compares every window with the
-    reference at once (`evalctl.checks.evaluate.window_scores`: the same scores), and every
-    column's test and p-value (`evalctl.checks.aggregate.column_p_values`: the same)."""
+    reference at once (`evalctl.checks.evaluate.window_scores_and_ks`: the same scores), and
+    every column's test and p-value (`evalctl.checks.aggregate.column_p_values`: the same;
+    the KS statistics from the Wasserstein's running sums when it gives them)."""
     found: list[dict[str, Score]] = [{} for _ in windows]
     tested: list[dict[str, tuple[str, float | None]]] = [{} for _ in windows]
     for column, kind in kinds.items():
         curs = [w[column] for w in windows]
-        scores = window_scores(ref[column], curs, kind, method_for(column, kind, settings))
+        scores, statistics = window_scores_and_ks(ref[column], curs, kind,
+                                                  method_for(column, kind, settings))
         for slot, score in enumerate(scores):
             if score is not None:
                 found[slot][column] = score
-        for slot, p_value in enumerate(column_p_values(ref[column], curs)):
+        for slot, p_value in enumerate(column_p_values(ref[column], curs, statistics)):
             tested[slot][column] = p_value
     return found, tested
 

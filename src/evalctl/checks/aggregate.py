@@ -41,18 +41,22 @@ def column_p_value(ref: Summary, cur: Summary) -> tuple[str, float | None]:
     return test, chi_square(r, c)[1]
 
 
-def column_p_values(ref: Summary, curs: list[Summary]) -> list[tuple[str, float | None]]:
+def column_p_values(ref: Summary, curs: list[Summary], statistics: list[float] | None = None
+                    ) -> list[tuple[str, float | None]]:
     """`column_p_value` of `ref` against each of `curs` (drift's windows): a numeric column's
     KS statistics from one running sum over every window's cells (`ks_statistics`, the same
-    bits); a categorical column's tests one by one (a few buckets each)."""
+    bits) unless given (`statistics`: every window's, as
+    `evalctl.checks.evaluate.window_scores_and_ks` gives them); a categorical column's tests
+    one by one (a few buckets each)."""
     if not isinstance(ref, NumericSummary):
         return [column_p_value(ref, cur) for cur in curs]
     found: list[tuple[str, float | None]] = [("ks", None)] * len(curs)
     sound = [(i, cur) for i, cur in enumerate(curs)
              if isinstance(cur, NumericSummary) and _testable(ref, cur)]
     if sound:
-        statistics = ks_statistics(ref, [cur for _, cur in sound]).tolist()
-        for (i, cur), statistic in zip(sound, statistics, strict=True):
+        known = (ks_statistics(ref, [cur for _, cur in sound]).tolist() if statistics is None
+                 else [statistics[i] for i, _ in sound])
+        for (i, cur), statistic in zip(sound, known, strict=True):
             found[i] = ("ks", ks_p_value(statistic, ref.count, cur.count))
     return found
 

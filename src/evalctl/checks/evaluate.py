@@ -9,6 +9,7 @@ import numpy as np
 
 from evalctl.checks.categorical import unseen_categories, vanished_categories
 from evalctl.checks.measure import Measure, Score
+from evalctl.checks.numeric import wasserstein_scores_and_ks
 from evalctl.checks.quality import null_rate, out_of_range_share
 from evalctl.checks.registry import DEFAULT_METHOD, MEASURES
 from evalctl.errors import InputError
@@ -78,6 +79,23 @@ def window_scores(ref: Summary, curs: list[Summary], kind: str, method: str | No
     for i, score in zip(sound, measure.batch(ref, [curs[i] for i in sound]), strict=True):
         found[i] = score
     return found
+
+
+def window_scores_and_ks(ref: Summary, curs: list[Summary], kind: str,
+                         method: str | None = None
+                         ) -> tuple[list[Score | None], list[float] | None]:
+    """`window_scores`, with each window's KS statistic when both come from one running sum
+    of the cells (`evalctl.checks.numeric.wasserstein_scores_and_ks`): the Wasserstein
+    measure, the numeric default, with every window scorable (then every window is also
+    testable: `evalctl.checks.aggregate.column_p_values`' `statistics`); else None."""
+    measure = resolve_measure(kind, method)
+    numeric = [cur for cur in curs if isinstance(cur, NumericSummary)]
+    if (measure.name != "wasserstein" or not isinstance(ref, NumericSummary) or not curs
+            or len(numeric) < len(curs)
+            or any(_input_problem(ref, cur, kind, measure) for cur in curs)):
+        return window_scores(ref, curs, kind, method), None
+    scores, statistics = wasserstein_scores_and_ks(ref, numeric)
+    return list(scores), statistics
 
 
 def _input_problem(ref: Summary, cur: Summary, kind: str, measure: Measure) -> str | None:

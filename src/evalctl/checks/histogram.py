@@ -8,6 +8,7 @@ of equal length with positive totals; callers check emptiness first.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -86,21 +87,28 @@ def chi2_sf(x: float, dof: int) -> float:
     if not x > 0.0:
         return 1.0 if x <= 0.0 else math.nan
     half = x / 2.0
-    m = int(dof) // 2
-    if dof % 2 == 0:
-        j = np.arange(m, dtype=float)
-        logs = j * math.log(half) - _lgamma(j + 1.0) - half
-        head = 0.0
-    else:
-        j = np.arange(1, m + 1, dtype=float)
-        logs = (j - 0.5) * math.log(half) - _lgamma(j + 0.5) - half
-        head = math.erfc(math.sqrt(half))
+    powers, log_gammas = _series_terms(int(dof))
+    logs = powers * math.log(half) - log_gammas - half
+    head = 0.0 if dof % 2 == 0 else math.erfc(math.sqrt(half))
     if not len(logs):
         return head
     top = float(logs.max())
     return min(head + math.exp(top) * math.fsum(np.exp(logs - top).tolist()), 1.0)
 
 
-def _lgamma(values: np.ndarray) -> np.ndarray:
-    """math.lgamma over an array (scipy.special.gammaln: see chi2_sf)."""
-    return np.array([math.lgamma(v) for v in values.tolist()])
+@lru_cache(maxsize=256)
+def _series_terms(dof: int) -> tuple[np.ndarray, np.ndarray]:
+    """`chi2_sf`'s powers of x/2 and log-Gamma of its terms for `dof` (the same at every x:
+    made once per dof, not per window of a drift): even dof = 2m, ``j`` and ``lgamma(j + 1)``
+    for j < m; odd dof = 2m + 1, ``j - 1/2`` and ``lgamma(j + 1/2)`` for 1 <= j <= m —
+    math.lgamma over the array (scipy.special.gammaln: see chi2_sf). Read-only: shared."""
+    m = dof // 2
+    if dof % 2 == 0:
+        j = np.arange(m, dtype=float)
+        powers, arguments = j, j + 1.0
+    else:
+        j = np.arange(1, m + 1, dtype=float)
+        powers, arguments = j - 0.5, j + 0.5
+    log_gammas = np.array([math.lgamma(v) for v in arguments.tolist()], dtype=float)
+    powers.flags.writeable = log_gammas.flags.writeable = False
+    return powers, log_gammas

@@ -6,6 +6,7 @@ from evalctl.checks.ecdf import (
     Bounded,
     ks_p_value,
     ks_statistic,
+    wasserstein_and_ks,
     wasserstein_distance,
     wasserstein_distances,
 )
@@ -49,6 +50,14 @@ def wasserstein_scores(ref: NumericSummary, curs: list[NumericSummary]) -> list[
     """`wasserstein` of `ref` against each of `curs`, computed side by side (the same bits:
     `evalctl.checks.ecdf.wasserstein_distances`)."""
     return [_wasserstein_score(ref, b) for b in wasserstein_distances(ref, curs)]
+
+
+def wasserstein_scores_and_ks(ref: NumericSummary, curs: list[NumericSummary]
+                              ) -> tuple[list[Score], list[float]]:
+    """`wasserstein_scores` and each window's KS statistic, from one running sum
+    (`evalctl.checks.ecdf.wasserstein_and_ks`: the bits of each computed alone)."""
+    distances, statistics = wasserstein_and_ks(ref, curs)
+    return [_wasserstein_score(ref, b) for b in distances], statistics
 
 
 def _wasserstein_score(ref: NumericSummary, bounds: Bounded) -> Score:
