@@ -138,25 +138,54 @@ def profiled(skewed: Path, cli) -> Path:
     return skewed
 
 
-def test_a_command_loads_only_its_own_module(profiled: Path) -> None:
-    """A profile-served drift loads no other command's module, analysis or renderer, nor the
-    metrics package or the store's ingest, doctor and erase."""
-    code = """
+LOADED = """
 import json, sys
 from evalctl.cli.app import run
 code = run(sys.argv[1:])
-print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("evalctl."))]))
+print(json.dumps([code, sorted(sys.modules)]))
 """
-    proc = _python("-c", code, "drift", "--model", "churn", "--current", "production",
-                   "--window", "1d", "--engine", "profiles", "--format", "json", "--output",
-                   "drift.json", cwd=profiled)
+
+
+def _loaded(cwd: Path, *args: str) -> tuple[int, set[str], str]:
+    """Run a command in a fresh process: its exit code, every module it loaded, its stderr."""
+    proc = _python("-c", LOADED, *args, cwd=cwd)
     code, loaded = json.loads(proc.stdout.splitlines()[-1])
-    assert code == 1, proc.stderr
+    return code, set(loaded), proc.stderr
+
+
+def test_a_command_loads_only_its_own_module(profiled: Path) -> None:
+    """A profile-served drift loads no other command's module, analysis or renderer, nor the
+    metrics package or the store's ingest, doctor and erase."""
+    code, loaded, stderr = _loaded(profiled, "drift", "--model", "churn", "--current",
+                                   "production", "--window", "1d", "--engine", "profiles",
+                                   "--format", "json", "--output", "drift.json")
+    assert code == 1, stderr
     commands = {m.rsplit(".", 1)[1] for m in loaded if m.startswith("evalctl.cli.commands.")}
     assert commands == {"skew_drift"}
     assert not {"evalctl.analyses.estimate", "evalctl.analyses.rca", "evalctl.render.html",
                 "evalctl.analyses.slices", "evalctl.analyses.compare", "evalctl.metrics",
-                "evalctl.lake.ingest", "evalctl.lake.doctor", "evalctl.lake.erase"} & set(loaded)
+                "evalctl.lake.ingest", "evalctl.lake.doctor", "evalctl.lake.erase"} & loaded
+
+
+def test_monitor_loads_webhook_delivery_only_to_call_a_webhook(profiled: Path) -> None:
+    """Without `alerts:` nothing is delivered, so urllib, http.client and ssl (~9 ms) stay
+    unloaded; the delivery itself: tests/test_alerts*.py."""
+    code, loaded, stderr = _loaded(profiled, "monitor", "--model", "churn", "--format",
+                                   "json", "--output", "monitor.json")
+    assert code in (0, 1), stderr
+    assert "evalctl.alerts.notify" in loaded
+    assert not {"evalctl.alerts.deliver", "urllib.request", "http.client", "ssl"} & loaded
+
+
+def test_the_config_is_parsed_by_libyaml() -> None:
+    """Every command parses the config: libyaml's parser takes ~0.3 ms where PyYAML's own
+    takes 2-3 ms (the strict checks on top: tests/test_config.py)."""
+    import yaml
+
+    from evalctl.config_yaml import _StrictLoader
+
+    assert yaml.__with_libyaml__
+    assert issubclass(_StrictLoader, yaml.CSafeLoader)
 
 
 def test_help_lists_every_command_with_its_help(cli) -> None:

@@ -25,6 +25,12 @@ from tests.helpers import (
 )
 
 import evalctl.analyses.drift as drift
+from evalctl.profiles.reference import (
+    Reference,
+    current_reference,
+    save_reference,
+)
+from evalctl.stats.binning import Binning, CategoricalBins, NumericBins
 
 M = ["--model", "churn"]
 CONFIG = PROFILED_CONFIG
@@ -246,6 +252,42 @@ def test_the_reference_is_frozen_until_refit(profiled, workdir: Path, frame_file
     prof, scan = both(profiled, "skew", *M, "--current", "production")
     assert prof["inputs"]["engine"] == "profiles"
     assert_same(prof["results"], scan["results"])
+
+
+def test_a_saved_reference_reads_back_bit_for_bit(tmp_path: Path) -> None:
+    """`read_reference` converts the bin edges in one polars cast instead of `json`'s float
+    for each: every edge comes back with the same bits as `json.loads` reads it (shortest
+    reprs of random doubles, subnormals, -0.0, the infinities, NaN, integral values), and a
+    categorical vocabulary of number-like strings stays strings."""
+    rng = np.random.default_rng(16)
+    doubles = rng.integers(0, 2**64, 22_000, dtype=np.uint64).view(np.float64)
+    doubles = doubles[np.isfinite(doubles)][:20_000]  # NaN: one, below (JSON has no payloads)
+    tricky = [5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0.0, 0.1, 1 / 3,
+              1e22, 1e23, 9007199254740993.0, 3.0, float("inf"), float("-inf"), float("nan")]
+    numeric = {"a": NumericBins(tuple(map(float, doubles[:10_000])), tuple(tricky)),
+               "b": NumericBins(tuple(map(float, doubles[10_000:])), ()),
+               "c": NumericBins((), ())}
+    categorical = {"k": CategoricalBins(("1.5", "2", "1e3", "x"), frozenset({"1.5", "x"}), False)}
+    saved = Reference(model="m", hash="0123456789abcdef", selector="training", granularity="1d",
+                      params={"top_k": 3}, batches=(("b1", 1),), files=("f.parquet",),
+                      versions=("v1",), dates=("2026-11-01", "2026-11-02"), rows=7,
+                      fitted_at="2026-12-04T20:00:00Z",
+                      binning=Binning(kinds={"a": "numeric", "b": "numeric", "c": "numeric",
+                                             "k": "categorical"},
+                                      numeric=numeric, categorical=categorical))
+    save_reference(tmp_path, saved)
+    loaded = current_reference(tmp_path, "m")
+    text = (tmp_path / "profiles" / "model=m" / "reference-0123456789abcdef.json").read_text()
+    expected = Reference.from_dict(json.loads(text))
+    assert loaded is not None and loaded.binning.categorical == expected.binning.categorical
+    for name, bins in numeric.items():
+        for key in ("edges", "psi_edges"):
+            got, want = (getattr(r.binning.numeric[name], key) for r in (loaded, expected))
+            assert all(type(v) is float for v in got)
+            assert np.array_equal(np.array(got, dtype=np.float64).view(np.uint64),
+                                  np.array(want, dtype=np.float64).view(np.uint64))
+            assert got[:12] == getattr(bins, key)[:12]  # and what was saved (no NaN there)
+    assert (loaded.params, loaded.rows, loaded.batches) == ({"top_k": 3}, 7, (("b1", 1),))
 
 
 def test_build_is_idempotent_and_resumable(cli, workdir: Path, frame_file, monkeypatch) -> None:

@@ -16,8 +16,11 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from evalctl.config import ModelConfig, output_kinds
 from evalctl.errors import InputError, StoreError
@@ -164,6 +167,26 @@ def save_reference(root: Path | Storage, reference: Reference) -> None:
     fsync_dir(pointer.parent)
 
 
+def read_reference(text: str) -> Reference:
+    """The reference a file's JSON holds: `Reference.from_dict(json.loads(text))`, the same
+    bits, in ~4 ms instead of ~9 at the benchmark's 21 numeric columns (every profile-served
+    command reads it). Its ~30k bin edges are decimals of up to 17 digits, which Python's
+    `float` converts at ~0.3 µs each; they are read as text and converted by one polars cast,
+    correctly rounded as `float` is. The format's only numbers with a fraction or an exponent
+    are the bin edges (the rest are integers, which `json` reads as before); NaN and the
+    infinities are read by `json` itself."""
+    raw = json.loads(text, parse_float=str)
+    edges = [bins[key] for bins in raw["binning"]["numeric"].values()
+             for key in ("edges", "psi_edges")]
+    values = pl.Series(list(chain.from_iterable(edges)), dtype=pl.String,
+                       strict=False).cast(pl.Float64).to_list()
+    start = 0
+    for column in edges:
+        column[:] = values[start:start + len(column)]
+        start += len(column)
+    return Reference.from_dict(raw)
+
+
 def current_reference(root: Path | Storage, model: str) -> Reference | None:
     """The model's current reference, or None when none was fitted."""
     storage = as_storage(root)
@@ -176,7 +199,7 @@ def current_reference(root: Path | Storage, model: str) -> Reference | None:
     try:
         reference = json.loads(pointer.read_text(encoding="utf-8"))["hash"]
         path = root / reference_file(model, str(reference))
-        loaded = Reference.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        loaded = read_reference(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"{pointer}: the model's monitoring reference is unreadable ({exc}); "
                          f"refit it with `evalctl profiles build --model {model} --refit`",
@@ -198,8 +221,8 @@ def _object_reference(storage: Storage, model: str) -> Reference | None:
     try:
         reference = json.loads(raw.decode("utf-8"))["hash"]
         path = storage.url(reference_file(model, str(reference)))
-        loaded = Reference.from_dict(json.loads(
-            storage.read_bytes(reference_file(model, str(reference))).decode("utf-8")))
+        loaded = read_reference(
+            storage.read_bytes(reference_file(model, str(reference))).decode("utf-8"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"{pointer}: the model's monitoring reference is unreadable ({exc}); "
                          f"refit it with `evalctl profiles build --model {model} --refit`",
