@@ -306,14 +306,14 @@ def _brute_predictions_index(store: Store, model, ids: set[str]) -> dict:
         if any(ids & _file_ids(store, f) for f in r.files))}
 
 
-@pytest.mark.parametrize("pass_rows", [idpasses.ID_PASS_ROWS, 5, 2])
+@pytest.mark.parametrize("pass_rows", [labels.LABEL_PASS_ROWS, 5, 2])
 def test_the_index_in_passes_is_the_brute_force_index(tmp_path, monkeypatch,
                                                       pass_rows: int) -> None:
-    """The label index holds at most `ID_PASS_ROWS` ids a pass (hash buckets of the ids): in
+    """The label index holds at most `LABEL_PASS_ROWS` ids a pass (hash buckets of the ids): in
     one pass, a few (5 ids a pass) and many (2), every ingest records the index that sets
     over every stored file give — actuals before and after their predictions, ids repeated
     in a batch, actuals that label nothing, null labels and timestamps, several batches."""
-    monkeypatch.setattr(idpasses, "ID_PASS_ROWS", pass_rows)
+    monkeypatch.setattr(labels, "LABEL_PASS_ROWS", pass_rows)
     store, model = _setup(tmp_path)
     # (kind, ids, days of predictions or (label, hour or None) of actuals, target)
     steps = [
@@ -326,8 +326,8 @@ def test_the_index_in_passes_is_the_brute_force_index(tmp_path, monkeypatch,
         ("predict", [24, 25, 26, 27, 28, 29, 30, 31], [4] * 8, "v2"),  # 27, 30, 31 above
         ("actuals", [24, 24, 25, 26, 26, 50], None, None),
     ]
-    assert max(idpasses.id_passes(len(ids)) for _, ids, _, _ in steps) == \
-        {idpasses.ID_PASS_ROWS: 1, 5: 3, 2: 8}[pass_rows]
+    assert max(idpasses.id_passes(len(ids), pass_rows) for _, ids, _, _ in steps) == \
+        {labels.LABEL_PASS_ROWS: 1, 5: 3, 2: 8}[pass_rows]
     for n, (kind, ids, days, target) in enumerate(steps):
         names = {f"i{i:02d}" for i in ids}
         if kind == "predict":

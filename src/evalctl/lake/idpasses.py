@@ -5,8 +5,8 @@ id): on one pass over a 20M-row batch that was 1.5-1.6 GiB, more than the rest o
 Split into passes that each keep the ids of one hash bucket, the same id falls in the same
 bucket in every frame (a hash of its value), so the per-bucket answers combine exactly (sums
 of counts, unions of sets) into the one-pass answer, while each pass holds at most about
-`ID_PASS_ROWS` ids. Used by the duplicate-id check (`lake.ingest`) and the label index
-(`lake.labels`).
+`ID_PASS_ROWS` ids (or a caller's own bound). Used by the duplicate-id check (`lake.ingest`)
+and the label index (`lake.labels`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import polars as pl
 ID_PASS_ROWS = 6_000_000
 
 
-def id_passes(rows: int) -> int:
-    """Passes over `rows` ids that keep at most `ID_PASS_ROWS` of them each (at least one)."""
-    return -(-max(rows, 1) // ID_PASS_ROWS)
+def id_passes(rows: int, per_pass: int | None = None) -> int:
+    """Passes over `rows` ids that keep at most `per_pass` (default `ID_PASS_ROWS`) of them
+    each (at least one)."""
+    return -(-max(rows, 1) // (ID_PASS_ROWS if per_pass is None else per_pass))
 
 
 def in_bucket(column: str, bucket: int, passes: int) -> pl.Expr:

@@ -50,6 +50,12 @@ LOCK_FILE = "_labels_lock"
 LEASE_FILE = "_labels_lease.json"  # object storage
 LEASE_TTL = timedelta(minutes=10)  # an ingest that died holding it blocks others this long
 _PATH_COL = "_labels_file"
+# Batch ids the index holds in one pass at most (`lake.idpasses`): fewer than the duplicate
+# check's ID_PASS_ROWS, because an actuals ingest writes three narrow columns: at 4M rows its
+# write peaks near 300 MiB and a one-pass index at 600-640 (~90 B an id), at 2M a pass at
+# 354-363, at 1M at 308-309, the CPU the same. Each pass reads the stored ids again, so a
+# batch of N rows reads them ceil(N / LABEL_PASS_ROWS) times (once up to 2M rows).
+LABEL_PASS_ROWS = 2_000_000
 _POLL_SECONDS = 0.05
 
 
@@ -58,9 +64,10 @@ def index_actuals(store: Store, model: str, id_col: str, entries: list[FileEntry
     """An actuals batch's index: the dates of the stored predictions its ids label, and how
     many of its distinct ids match none (yet) — a streamed semi-join of the model's
     prediction ids against the batch's ids, in passes over hash buckets of the ids
-    (`lake.idpasses`), so memory is bounded whatever the size of the batch."""
+    (`lake.idpasses`, at most `LABEL_PASS_ROWS` a pass), so memory is bounded whatever the
+    size of the batch."""
     predicted = [f for r in store.prediction_records(model) for f in r.files]
-    passes = id_passes(sum(f.rows for f in entries))
+    passes = id_passes(sum(f.rows for f in entries), LABEL_PASS_ROWS)
     paths: set[str] = set()
     distinct = matched = 0
     for bucket in range(passes):
@@ -98,7 +105,7 @@ def index_predictions(store: Store, model: str, id_col: str, entries: list[FileE
     batches: list[str] = []
     if records and entries:
         files = [f for r in records for f in r.files]
-        passes = id_passes(sum(f.rows for f in entries))
+        passes = id_passes(sum(f.rows for f in entries), LABEL_PASS_ROWS)
         holding: set[str] = set()
         for bucket in range(passes):
             keep = in_bucket(id_col, bucket, passes)
