@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from tests.helpers import make_frame
 
-from evalctl.lake import ingest as ingest_module
+from evalctl.lake import idpasses
 from evalctl.lake.ingest import ingest_actuals, ingest_predictions
 from evalctl.lake.selectors import parse_selector
 from evalctl.lake.store import Store
@@ -147,14 +147,14 @@ def test_binary_prediction_is_derived_from_score(setup, frame_file) -> None:
     assert back["predicted_label"].to_list() == (df["score"] >= 0.5).cast(pl.Int8).to_list()
 
 
-@pytest.mark.parametrize("pass_rows", [ingest_module.ID_PASS_ROWS, 97, 7])
+@pytest.mark.parametrize("pass_rows", [idpasses.ID_PASS_ROWS, 97, 7])
 def test_repeated_and_already_stored_ids_are_counted(setup, frame_file, pass_rows: int,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Ids are unique per prediction: rows repeating an id within the batch, or an id already
     committed for the same model/version/env on the same dates, are counted (checked against
     Python sets); other envs, versions and dates do not count. The same counts when the check
     holds few ids a pass (hash buckets of the ids, one pass each: 4 or 43 for the re-export)."""
-    monkeypatch.setattr(ingest_module, "ID_PASS_ROWS", pass_rows)
+    monkeypatch.setattr(idpasses, "ID_PASS_ROWS", pass_rows)
     store, model = setup
     first = make_frame(300, seed=1, days=3)  # 2026-11-01 .. 11-03
     result = ingest_predictions(store, model, [frame_file(first, "a.parquet")], version="v1",

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.helpers import CONFIG, make_frame
 
-from evalctl.lake import labels
+from evalctl.lake import idpasses, labels
 from evalctl.lake.erase import erase_ids
 from evalctl.lake.ingest import ingest_actuals, ingest_predictions
 from evalctl.lake.lifecycle import remove_batches
@@ -270,3 +270,81 @@ def test_concurrent_ingests_of_both_kinds_link_their_rows(tmp_path) -> None:
         assert back["_label_source"].to_list() == ["actuals"] * 5
         assert back.sort(back.columns, nulls_last=True).equals(
             _by_id(_full_join(store, model, selector)))
+
+
+def test_every_id_falls_in_one_bucket_null_included() -> None:
+    """The passes split the ids, never drop or share one: each row is kept by exactly one
+    bucket, and all rows of an id (a null id too) by the same one."""
+    frame = pl.DataFrame({"id": ["a", "b", None, "c", "a", None, "d", "b"]})
+    for passes in (1, 2, 3, 7):
+        kept = [frame.filter(idpasses.in_bucket("id", b, passes)) for b in range(passes)]
+        assert sum(k.height for k in kept) == frame.height
+        buckets = [set(k["id"].to_list()) for k in kept]
+        assert sum(len(b) for b in buckets) == len(set(frame["id"].to_list()))
+
+
+def _file_ids(store: Store, entry) -> set[str]:
+    return set(pl.read_parquet(store.root / entry.path)["request_id"].to_list())
+
+
+def _brute_actuals_index(store: Store, model, ids: set[str]) -> dict:
+    """What `index_actuals` must record, from Python sets over every stored file."""
+    store.refresh()
+    dates, matched = set(), set()
+    for record in store.prediction_records(model.name):
+        for entry in record.files:
+            if hit := ids & _file_ids(store, entry):
+                dates.add(entry.date)
+                matched |= hit
+    return {"format": 1, "prediction_dates": sorted(dates), "unmatched_ids": len(ids - matched)}
+
+
+def _brute_predictions_index(store: Store, model, ids: set[str]) -> dict:
+    store.refresh()
+    return {"format": 1, "actuals": sorted(
+        r.batch for r in store.actual_records(model.name)
+        if any(ids & _file_ids(store, f) for f in r.files))}
+
+
+@pytest.mark.parametrize("pass_rows", [labels.LABEL_PASS_ROWS, 5, 2])
+def test_the_index_in_passes_is_the_brute_force_index(tmp_path, monkeypatch,
+                                                      pass_rows: int) -> None:
+    """The label index holds at most `LABEL_PASS_ROWS` ids a pass (hash buckets of the ids): in
+    one pass, a few (5 ids a pass) and many (2), every ingest records the index that sets
+    over every stored file give — actuals before and after their predictions, ids repeated
+    in a batch, actuals that label nothing, null labels and timestamps, several batches."""
+    monkeypatch.setattr(labels, "LABEL_PASS_ROWS", pass_rows)
+    store, model = _setup(tmp_path)
+    # (kind, ids, days of predictions or (label, hour or None) of actuals, target)
+    steps = [
+        ("actuals", [1, 2, 2, 3, 30, 31], None, None),  # before any prediction
+        ("predict", list(range(12)), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 0, 4], "v1"),
+        ("predict", [5, 6, 7, 8, 9, 9, 10, 11, 12, 13, 14, 15, 16], [1] * 6 + [2] * 7, "v2 shadow"),
+        ("actuals", [4, 4, 5, 10, 12, 15, 20, 27, 27, 31, 40], None, None),
+        ("predict", list(range(17, 24)), [3] * 7, "v1"),  # 20 labelled above
+        ("actuals", [0, 1, 1, 2, 3, 6, 9, 13, 17, 18, 19, 22, 23, 41, 42], None, None),
+        ("predict", [24, 25, 26, 27, 28, 29, 30, 31], [4] * 8, "v2"),  # 27, 30, 31 above
+        ("actuals", [24, 24, 25, 26, 26, 50], None, None),
+    ]
+    assert max(idpasses.id_passes(len(ids), pass_rows) for _, ids, _, _ in steps) == \
+        {labels.LABEL_PASS_ROWS: 1, 5: 3, 2: 8}[pass_rows]
+    for n, (kind, ids, days, target) in enumerate(steps):
+        names = {f"i{i:02d}" for i in ids}
+        if kind == "predict":
+            expected = _brute_predictions_index(store, model, names)
+            version, _, env = target.partition(" ")
+            result = ingest_predictions(store, model, [_predictions(tmp_path, f"p{n}", ids,
+                                                                    days, seed=n)],
+                                        version=version, env=env or "production")
+        else:
+            expected = _brute_actuals_index(store, model, names)
+            rows = [(i, k % 2 if k % 4 else None, None if k % 3 == 0 else 24 * (k % 5))
+                    for k, i in enumerate(ids)]
+            result = ingest_actuals(store, model, [_actuals(tmp_path, f"a{n}", rows)])
+            assert result.unmatched_ids == expected["unmatched_ids"]
+        store.refresh()
+        record = next(r for r in store.records if r.batch == result.batch)
+        assert record.extra["labels"] == expected, (n, kind)
+    indexed = [r.extra["labels"] for r in store.records]
+    assert any(i.get("actuals") for i in indexed)  # the links exist both ways
+    assert any(i.get("prediction_dates") for i in indexed)

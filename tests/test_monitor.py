@@ -150,3 +150,20 @@ def test_a_window_without_rows_is_reported_not_passed(cli, frame_file) -> None:
     assert "within tolerance" not in " ".join(doc["recommendations"])
     assert not any(r["status"] == "pass" for r in doc["results"]
                    if r["check"] not in ("freshness",))
+
+
+def test_the_run_says_where_each_models_drift_came_from() -> None:
+    """`inputs.engine`: profiles only when every model's drift merged them; the reason names
+    each model's when there are several; nothing when no drift ran."""
+    from evalctl.analyses.monitor import engine_inputs
+
+    served = {"engine": "profiles", "engine_reason": "profiles on reference r cover it"}
+    scanned = {"engine": "scan", "engine_reason": "--engine scan"}
+    rows = "; labels, performance and slices read the window's rows"
+    assert engine_inputs({}) == {}
+    assert engine_inputs({"a": served}) == {
+        "engine": "profiles", "engine_reason": "drift: profiles on reference r cover it" + rows}
+    assert engine_inputs({"a": served, "b": scanned}) == {
+        "engine": "scan",
+        "engine_reason": "a drift: profiles on reference r cover it; b drift: --engine scan" + rows}
+    assert engine_inputs({"a": served, "b": served})["engine"] == "profiles"

@@ -57,6 +57,7 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     alerts: list[dict[str, Any]] = []
     recommendations: list[str] = []
     windows: dict[str, str] = {}
+    engines: dict[str, dict[str, str]] = {}
     for model in models:  # before anything is read or written: a missing extra is exit 2
         if model.settings.monitor.multivariate:
             require_sklearn(f"models.{model.name}.checks.monitor.multivariate",
@@ -67,7 +68,9 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         progress.advance(n)
         settings = model.settings.monitor
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
-        rows = monitor_model(store, model, day, settings, run.now, run.spark)
+        rows, how = monitor_model(store, model, day, settings, run.now, run.spark)
+        if how:
+            engines[model.name] = how
         alerts += store_history(store, model, day, rows, run)
         results += rows
         leads += drift_lead(model, rows)
@@ -81,13 +84,29 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
         command="monitor", model=models[0].name if len(models) == 1 else None,
         status=worst_status([r["status"] for r in results]),
         inputs={"models": [m.name for m in models], "windows": windows,
-                "run_at": run.now.replace(microsecond=0)},
+                "run_at": run.now.replace(microsecond=0), **engine_inputs(engines)},
         results=results,
         summary={"new_alerts": len(alerts),
                  "output_drift": [o for outputs, _ in leads for o in outputs],
                  "features": [verdict for _, verdict in leads]},
         recommendations=recommendations, generated_at=run.now)
     return MonitorOutcome(report, alerts)
+
+
+def engine_inputs(engines: dict[str, dict[str, str]]) -> dict[str, str]:
+    """`inputs.engine` and `inputs.engine_reason` of a run, from each model's drift check (the
+    one check that reads feature distributions; volume and freshness read the ledger, labels,
+    performance and slices the window's rows): ``profiles`` when every model's drift merged
+    profiles, else the first other engine. None of them when no drift was computed."""
+    if not engines:
+        return {}
+    used = [how["engine"] for how in engines.values()]
+    engine = next((e for e in used if e != "profiles"), "profiles")
+    named = len(engines) > 1
+    reason = "; ".join(f"{f'{name} ' if named else ''}drift: {how['engine_reason']}"
+                       for name, how in engines.items())
+    return {"engine": engine,
+            "engine_reason": f"{reason}; labels, performance and slices read the window's rows"}
 
 
 def drift_lead(model: ModelConfig, rows: list[dict[str, Any]]
@@ -116,18 +135,21 @@ def _short(value: Any) -> str:
 
 
 def monitor_model(store: Store, model: ModelConfig, day: date, settings: MonitorSettings,
-                  now: datetime, spark: SparkEngine | None = None) -> list[dict[str, Any]]:
-    """All checks of one model for one day, each a result row tagged with its check."""
+                  now: datetime, spark: SparkEngine | None = None
+                  ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """All checks of one model for one day, each a result row tagged with its check, and
+    where the drift check's summaries came from (`monitor_checks.drift`; empty when there
+    was none)."""
     volume = checks.volume(store, model, day, settings)
     rows = [volume, checks.freshness(store, model, day, settings, now)]
     if volume["value"] == 0:
         rows.append(quality.nothing_to_judge(day))
-        return _tag(rows, model, day)
+        return _tag(rows, model, day), {}
     window = Selector(text=f"production@{day}", env="production", start=day, end=day)
     lf = store.scan(model, window)
     labels = checks.labels(lf, model, settings)
     rows.append(labels)
-    drift_rows = checks.drift(store, model, day, settings, spark)
+    drift_rows, how = checks.drift(store, model, day, settings, spark)
     rows += drift_rows
     if settings.multivariate:
         rows.append(checks.multivariate(store, model, day, settings))
@@ -136,7 +158,7 @@ def monitor_model(store: Store, model: ModelConfig, day: date, settings: Monitor
     rows += quality.proxies(store, model, lf, settings)
     new_labels = quality.new_labels_since_training(store, model, day)
     rows.append(quality.retraining_decision(rows, settings, new_labels))
-    return _tag(rows, model, day)
+    return _tag(rows, model, day), how
 
 
 def _tag(rows: list[dict[str, Any]], model: ModelConfig, day: date) -> list[dict[str, Any]]:

@@ -100,9 +100,10 @@ def labels(lf: pl.LazyFrame, model: ModelConfig, s: MonitorSettings) -> dict[str
 
 
 def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
-          spark: SparkEngine | None = None) -> list[dict[str, Any]]:
+          spark: SparkEngine | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Each column's drift vs the reference over the last `drift_days` days, judged on `day`
-    (a scan runs on `spark` when given)."""
+    (a scan runs on `spark` when given), and where its summaries came from (drift's
+    ``engine`` and ``engine_reason``; empty when drift could not be computed)."""
 
     settings = model.settings.drift
     start = day - timedelta(days=s.drift_days - 1)
@@ -113,8 +114,9 @@ def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
                               settings=replace(settings, window="1d"), spark=spark)
     except EvalctlError as exc:
         return [{"check": "drift", "value": None, "threshold": None, "status": "error",
-                 "reason": str(exc), "summary": f"drift not computed: {exc}"}]
-    return [_drift_row(r) for r in report.results]
+                 "reason": str(exc), "summary": f"drift not computed: {exc}"}], {}
+    how = {k: str(report.inputs[k]) for k in ("engine", "engine_reason")}
+    return [_drift_row(r) for r in report.results], how
 
 
 def _drift_row(r: dict[str, Any]) -> dict[str, Any]:

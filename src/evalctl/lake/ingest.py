@@ -27,6 +27,7 @@ from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
 from evalctl.lake.durable import fsync_tree
+from evalctl.lake.idpasses import id_passes, in_bucket
 from evalctl.lake.ingest_classes import check_classes
 from evalctl.lake.layout import ROW_GROUP_ROWS, actuals_dir, part_name, prediction_dir
 from evalctl.lake.ledger import BatchRecord, FileEntry, commit_record
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 
 INGESTED_AT = "_ingested_at"
 STREAMING_CHUNK_ROWS = 10_000
-# Ids the duplicate-id check counts in one pass at most (`_id_overlap`): its hash tables hold
-# ~75 bytes an id, and a 20M-row batch's check in one pass peaked at 1,643 MiB, above the
-# write's 1,305 (599-615 MiB in 4 passes, at the same CPU).
-ID_PASS_ROWS = 6_000_000
 
 
 @dataclass(frozen=True)
@@ -415,12 +412,12 @@ def _id_overlap(store: Store, new: pl.LazyFrame, rows: int, days: set[str],
     if not days:
         return 0, 0
     old = [f for r in committed for f in r.files if f.date in days]
-    passes = -(-max(rows, sum(f.rows for f in old), 1) // ID_PASS_ROWS)
+    passes = id_passes(max(rows, sum(f.rows for f in old)))
     stored = store.scan_files([str(store.checked_path(f)) for f in old]).select(name) \
         if old else None
     counts = [0, 0]
     for bucket in range(passes):
-        keep = pl.col(name).hash() % passes == bucket if passes > 1 else pl.lit(True)
+        keep = in_bucket(name, bucket, passes)
         ids = new.select(name).filter(keep)
         queries = [ids.select((pl.len() - pl.col(name).n_unique()).alias("n"))]
         if stored is not None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from evalctl.errors import StoreError
+from evalctl.lake.idpasses import id_passes, in_bucket
 from evalctl.lake.lease import lease
 from evalctl.lake.ledger import BatchRecord, FileEntry
 from evalctl.lake.locking import StoreBusyError, lock_wait
@@ -49,25 +50,42 @@ LOCK_FILE = "_labels_lock"
 LEASE_FILE = "_labels_lease.json"  # object storage
 LEASE_TTL = timedelta(minutes=10)  # an ingest that died holding it blocks others this long
 _PATH_COL = "_labels_file"
+# Batch ids the index holds in one pass at most (`lake.idpasses`): fewer than the duplicate
+# check's ID_PASS_ROWS, because an actuals ingest writes three narrow columns: at 4M rows its
+# write peaks near 300 MiB and a one-pass index at 600-640 (~90 B an id), at 2M a pass at
+# 354-363, at 1M at 308-309, the CPU the same. Each pass reads the stored ids again, so a
+# batch of N rows reads them ceil(N / LABEL_PASS_ROWS) times (once up to 2M rows).
+LABEL_PASS_ROWS = 2_000_000
 _POLL_SECONDS = 0.05
 
 
 def index_actuals(store: Store, model: str, id_col: str, entries: list[FileEntry]
                   ) -> dict[str, Any]:
     """An actuals batch's index: the dates of the stored predictions its ids label, and how
-    many of its distinct ids match none (yet) — one streamed semi-join of the model's
-    prediction ids against the batch's ids."""
-    new = _ids(store, entries, id_col).unique()
-    distinct = int(new.select(pl.len()).collect(engine="streaming").item())
+    many of its distinct ids match none (yet) — a streamed semi-join of the model's
+    prediction ids against the batch's ids, in passes over hash buckets of the ids
+    (`lake.idpasses`, at most `LABEL_PASS_ROWS` a pass), so memory is bounded whatever the
+    size of the batch."""
     predicted = [f for r in store.prediction_records(model) for f in r.files]
-    dates: list[str] = []
-    matched = 0
-    if predicted and distinct:
-        day = {store.storage.url(f.path): f.date for f in predicted}
-        hits = (_ids(store, predicted, id_col, with_path=True).join(new, on=id_col, how="semi")
-                .collect(engine="streaming"))
-        dates = sorted({day[p] for p in hits[_PATH_COL].unique().to_list()})
-        matched = hits[id_col].n_unique()
+    passes = id_passes(sum(f.rows for f in entries), LABEL_PASS_ROWS)
+    paths: set[str] = set()
+    distinct = matched = 0
+    for bucket in range(passes):
+        keep = in_bucket(id_col, bucket, passes)
+        new = _ids(store, entries, id_col).filter(keep)
+        queries = [new.select(pl.col(id_col).n_unique())]
+        if predicted:
+            hits = (_ids(store, predicted, id_col, with_path=True).filter(keep)
+                    .join(new.unique(), on=id_col, how="semi"))
+            queries += [hits.select(pl.col(id_col).n_unique()),
+                        hits.select(_PATH_COL).unique()]
+        found = pl.collect_all(queries, engine="streaming")
+        distinct += int(found[0].item())
+        if predicted:
+            matched += int(found[1].item())
+            paths.update(found[2][_PATH_COL].to_list())
+    day = {store.storage.url(f.path): f.date for f in predicted}
+    dates = sorted({day[p] for p in paths})
     return {"format": FORMAT, "prediction_dates": dates, "unmatched_ids": distinct - matched}
 
 
@@ -81,15 +99,21 @@ def unmatched_ids(record: BatchRecord) -> int | None:
 
 def index_predictions(store: Store, model: str, id_col: str, entries: list[FileEntry]
                       ) -> dict[str, Any]:
-    """A predictions batch's index: the committed actuals batches holding any of its ids."""
+    """A predictions batch's index: the committed actuals batches holding any of its ids
+    (found in passes over hash buckets of the batch's ids, as `index_actuals`)."""
     records = store.actual_records(model)
     batches: list[str] = []
     if records and entries:
-        new = _ids(store, entries, id_col).unique()
         files = [f for r in records for f in r.files]
-        found = (_ids(store, files, id_col, with_path=True).join(new, on=id_col, how="semi")
-                 .select(_PATH_COL).unique().collect(engine="streaming"))
-        holding = set(found[_PATH_COL].to_list())
+        passes = id_passes(sum(f.rows for f in entries), LABEL_PASS_ROWS)
+        holding: set[str] = set()
+        for bucket in range(passes):
+            keep = in_bucket(id_col, bucket, passes)
+            new = _ids(store, entries, id_col).filter(keep).unique()
+            found = (_ids(store, files, id_col, with_path=True).filter(keep)
+                     .join(new, on=id_col, how="semi")
+                     .select(_PATH_COL).unique().collect(engine="streaming"))
+            holding.update(found[_PATH_COL].to_list())
         batches = sorted({r.batch for r in records for f in r.files
                           if store.storage.url(f.path) in holding})
     return {"format": FORMAT, "actuals": batches}
