@@ -142,8 +142,8 @@ class WindowCells:
 
     def _clean(self) -> None:
         """Every numeric feature's open cells in every window as `opened` gives them, a few
-        numpy calls in all and in place: per feature and window, or into new arrays, they
-        cost ~15 ms of a 30-window drift (fresh memory faulted in page by page)."""
+        numpy calls in all and in place: per feature into six new arrays they cost ~15 ms
+        of a fresh process's 30-window drift, against ~5 ms (2026-12-04, 1M benchmark)."""
         empty = self.counts[:, self.layout.open_cells] == 0
         for values, blank in ((self.sums, 0.0), (self.lows, np.nan), (self.highs, np.nan)):
             np.copyto(values, blank, where=empty)
