@@ -56,9 +56,10 @@ class WindowCells:
     def __init__(self, layout: CellLayout, windows: int, slots: dict[int, int] | None) -> None:
         self.layout, self.slots = layout, slots
         self.counts = np.zeros((windows, layout.total), dtype=np.int64)
-        shape = (windows, layout.open_total)
-        self.sums, self.lows, self.highs = (np.zeros(shape), np.full(shape, np.inf),
-                                            np.full(shape, -np.inf))
+        shape, size = (windows, layout.open_total), windows * layout.open_total + 1
+        # flat, with a scratch cell at the end for the rows that hold no open cell (`add`)
+        self._flat = (np.zeros(size), np.full(size, np.inf), np.full(size, -np.inf))
+        self.sums, self.lows, self.highs = (a[:-1].reshape(shape) for a in self._flat)
         self._cleaned = False
 
     def add(self, cells: pl.DataFrame) -> None:
@@ -88,19 +89,17 @@ class WindowCells:
         index += cell
         np.add.at(self.counts.reshape(-1), index if kept is None else index[kept],
                   _rows(cells, "count", kept))
-        # the open cells: a numeric feature's even cells, `cell // 2` in its open slots
+        # the open cells: a numeric feature's even cells, `cell // 2` in its open slots; the
+        # other rows' measures go to the scratch cell, not dropped (~3 ms less for 0.5M rows:
+        # no copy of four arrays without them; a scratch cell is never read)
         at = np.repeat(opened, lengths)
         at += cell >> 1
-        open_rows = np.repeat(opened >= 0, lengths)
-        open_rows &= cell & 1 == 0
-        if kept is not None:
-            open_rows &= kept
-        chosen = None if bool(open_rows.all()) else open_rows
-        if chosen is not None:
-            at = at[chosen]
-        for name, add, values in (("sum", np.add, self.sums), ("low", np.minimum, self.lows),
-                                  ("high", np.maximum, self.highs)):
-            add.at(values.reshape(-1), at, _rows(cells, name, chosen))
+        closed = np.repeat(opened < 0, lengths)  # a feature without open cells, or unknown
+        closed |= cell & 1 == 1
+        at[closed] = self._flat[0].size - 1
+        for name, add, values in zip(_MEASURES, (np.add, np.minimum, np.maximum), self._flat,
+                                     strict=True):
+            add.at(values, at, cells.get_column(name).to_numpy())
 
     def _runs(self, buckets: list[int], features: list[str]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,8 +142,8 @@ class WindowCells:
 
     def _clean(self) -> None:
         """Every numeric feature's open cells in every window as `opened` gives them, a few
-        numpy calls in all and in place: per feature and window, or into new arrays, they
-        cost ~15 ms of a 30-window drift (fresh memory faulted in page by page)."""
+        numpy calls in all and in place: per feature into six new arrays they cost ~15 ms
+        of a fresh process's 30-window drift, against ~5 ms (2026-12-04, 1M benchmark)."""
         empty = self.counts[:, self.layout.open_cells] == 0
         for values, blank in ((self.sums, 0.0), (self.lows, np.nan), (self.highs, np.nan)):
             np.copyto(values, blank, where=empty)
@@ -165,6 +164,9 @@ class WindowCells:
             column[opened] = values[0][at]
             found[name] = column
         return found
+
+
+_MEASURES = ("sum", "low", "high")
 
 
 def _rows(cells: pl.DataFrame, name: str, kept: np.ndarray | None) -> np.ndarray:
