@@ -282,6 +282,21 @@ def test_batched_p_values_have_the_bits_of_one_column_at_a_time() -> None:
     assert all(p is not None for _, p in numeric[:-2])
 
 
+def test_kolmogorov_series_of_many_arguments_have_the_bits_of_each_alone() -> None:
+    """drift's p-values take the series of every window in one numpy call per series
+    (`kolmogorov_sfs`): each the bits of its argument alone, wherever it sits in the call,
+    on both sides of the cut-over, at 0, below it and NaN."""
+    from evalctl.checks.ecdf import KOLMOGOROV_CUTOVER, kolmogorov_sf, kolmogorov_sfs
+
+    rng = np.random.default_rng(8)
+    xs = np.r_[[-1.0, 0.0, -0.0, 1e-9, np.nan, KOLMOGOROV_CUTOVER, 40.0],
+               np.nextafter(KOLMOGOROV_CUTOVER, 0.0), rng.random(997) * 3].tolist()
+    for order in (xs, xs[::-1], xs[3:]):
+        many = kolmogorov_sfs(order)
+        assert [_bits(v) for v in many] == [_bits(kolmogorov_sf(x)) for x in order]
+    assert kolmogorov_sfs([]) == []
+
+
 def test_ks_p_value_in_plain_python_has_numpys_bits() -> None:
     """`ks_p_value` rounds, takes roots and clips without numpy calls: the same bits as the
     numpy expressions it replaced, at both sides of the exact/limiting cut-over."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalctl.checks.distribution import bucket_counts
-from evalctl.checks.ecdf import ks_p_value, ks_statistic, ks_statistics
+from evalctl.checks.ecdf import ks_p_value, ks_p_values, ks_statistic, ks_statistics
 from evalctl.checks.histogram import chi_square
 from evalctl.checks.series import adjust_pvalues_bh
 from evalctl.stats.summary import NumericSummary, Summary
@@ -45,7 +45,7 @@ def column_p_values(ref: Summary, curs: list[Summary], statistics: list[float] |
                     ) -> list[tuple[str, float | None]]:
     """`column_p_value` of `ref` against each of `curs` (drift's windows): a numeric column's
     KS statistics from one running sum over every window's cells (`ks_statistics`, the same
-    bits) unless given (`statistics`: every window's, as
+    bits; their p-values at once: `ks_p_values`) unless given (`statistics`: every window's, as
     `evalctl.checks.evaluate.window_scores_and_ks` gives them); a categorical column's tests
     one by one (a few buckets each)."""
     if not isinstance(ref, NumericSummary):
@@ -56,8 +56,9 @@ def column_p_values(ref: Summary, curs: list[Summary], statistics: list[float] |
     if sound:
         known = (ks_statistics(ref, [cur for _, cur in sound]).tolist() if statistics is None
                  else [statistics[i] for i, _ in sound])
-        for (i, cur), statistic in zip(sound, known, strict=True):
-            found[i] = ("ks", ks_p_value(statistic, ref.count, cur.count))
+        p_values = ks_p_values(known, ref.count, [cur.count for _, cur in sound])
+        for (i, _), p_value in zip(sound, p_values, strict=True):
+            found[i] = ("ks", p_value)
     return found
 
 

@@ -87,14 +87,29 @@ def ks_p_value(statistic: float, n_ref: int, n_cur: int) -> float:
     1% of scipy's value wherever p > 1e-4 (and of no practical difference below: p-values are
     reported beside the effect sizes, never deciding) — scipy's exact tail takes up to 0.4 s
     per call at en = 500,000, ten windows of thirty columns would take minutes."""
-    en = max(float(round(n_ref * n_cur / (n_ref + n_cur))), 1.0)  # half to even, as np.round
-    if en > EXACT_KS_MAX_N:
-        root = math.sqrt(en)
-        return _unit(kolmogorov_sf((root + 0.12 + 0.11 / root) * statistic))
-    # scipy is imported only when this is computed (start-up time)
-    from scipy.stats import kstwo
+    return ks_p_values([statistic], n_ref, [n_cur])[0]
 
-    return _unit(float(kstwo.sf(statistic, en)))
+
+def ks_p_values(statistics: list[float], n_ref: int, n_curs: list[int]) -> list[float]:
+    """`ks_p_value` of each window's statistic (`n_curs`: its values) against one reference:
+    the limiting distribution's series of every window past `EXACT_KS_MAX_N` in one numpy
+    call each (`kolmogorov_sfs`; drift asks for 600 at once), the rest one by one."""
+    found = [0.0] * len(statistics)
+    limiting: list[int] = []
+    arguments: list[float] = []
+    for slot, (statistic, n_cur) in enumerate(zip(statistics, n_curs, strict=True)):
+        en = max(float(round(n_ref * n_cur / (n_ref + n_cur))), 1.0)  # half to even, as
+        if en > EXACT_KS_MAX_N:  # np.round
+            root = math.sqrt(en)
+            limiting.append(slot)
+            arguments.append((root + 0.12 + 0.11 / root) * statistic)
+        else:  # scipy is imported only when this is computed (start-up time)
+            from scipy.stats import kstwo
+
+            found[slot] = _unit(float(kstwo.sf(statistic, en)))
+    for slot, p in zip(limiting, kolmogorov_sfs(arguments), strict=True):
+        found[slot] = _unit(p)
+    return found
 
 
 def _unit(value: float) -> float:
@@ -116,13 +131,33 @@ def kolmogorov_sf(x: float) -> float:
     ~0.2 s of start-up, more than the rest of a profile-served `skew`.
     ``2 sum (-1)^(k-1) exp(-2 k^2 x^2)`` above `KOLMOGOROV_CUTOVER`, one minus
     ``sqrt(2 pi) / x sum exp(-(2k-1)^2 pi^2 / (8 x^2))`` below it."""
-    if not x > 0.0:  # also NaN: as scipy, which gives NaN for NaN
-        return 1.0 if x <= 0.0 else math.nan
-    if x < KOLMOGOROV_CUTOVER:
-        terms = np.exp(-((2 * _K - 1) ** 2) * (math.pi ** 2 / (8 * x * x)))
-        return 1.0 - math.sqrt(2 * math.pi) / x * math.fsum(terms.tolist())
-    signs = np.where(_K % 2 == 1, 2.0, -2.0)
-    return max(math.fsum((signs * np.exp(-2 * _K ** 2 * x * x)).tolist()), 0.0)
+    return kolmogorov_sfs([x])[0]
+
+
+_ODD_SQUARES = -((2 * _K - 1) ** 2)  # the series below the cut-over: exponents / (pi/x)^2/8
+_SQUARES = -2 * _K ** 2  # above it: exponents / x^2
+_SIGNS = np.where(_K % 2 == 1, 2.0, -2.0)
+
+
+def kolmogorov_sfs(xs: list[float]) -> list[float]:
+    """`kolmogorov_sf` of each of `xs`: each series' terms of every x in one numpy call (a row
+    per x, each element the operations of one x's row, in the same order), summed row by row
+    with ``math.fsum``. NaN gives NaN, as scipy; x <= 0 gives 1."""
+    x = np.array(xs, dtype=float)
+    below = np.flatnonzero((x > 0.0) & (x < KOLMOGOROV_CUTOVER))
+    above = np.flatnonzero(x >= KOLMOGOROV_CUTOVER)
+    found = [1.0 if v <= 0.0 else math.nan for v in xs]
+    if below.size:
+        scales = math.pi ** 2 / (8 * x[below] * x[below])
+        terms = np.exp(_ODD_SQUARES * scales[:, None]).tolist()
+        for slot, row in zip(below.tolist(), terms, strict=True):
+            found[slot] = 1.0 - math.sqrt(2 * math.pi) / xs[slot] * math.fsum(row)
+    if above.size:
+        at = x[above][:, None]
+        terms = (_SIGNS * np.exp(_SQUARES * at * at)).tolist()
+        for slot, row in zip(above.tolist(), terms, strict=True):
+            found[slot] = max(math.fsum(row), 0.0)
+    return found
 
 
 def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
@@ -131,8 +166,8 @@ def wasserstein_distance(ref: NumericSummary, cur: NumericSummary) -> Bounded:
     return wasserstein_distances(ref, [cur])[0]
 
 
-BLOCK = 16384  # cells judged at once: numpy's per-call cost spread, temporaries in cache
-# (2026-12-04, 1,410-cell columns: 16384 beat 4096, 8192, 32768 and 65536 by 3-30%)
+BLOCK = 8192  # cells judged at once: a block's temporaries stay in a core's cache (and under
+# glibc's mmap threshold: in a drift process 16384 was no quicker, 32768 cost 74k page faults)
 
 
 def wasserstein_distances(ref: NumericSummary, curs: list[NumericSummary]) -> list[Bounded]:
@@ -151,8 +186,9 @@ def wasserstein_and_ks(ref: NumericSummary, curs: list[NumericSummary]
                        ) -> tuple[list[Bounded], list[float]]:
     """`wasserstein_distances` and `ks_statistics` of the same windows (the very bits of
     each): the KS statistic is the largest |D| of the running sum the distances start from,
-    so drift, which reports both, sums every window's cells once (a third of its KS and
-    Wasserstein time went to the two running sums)."""
+    so drift, which reports both, stacks and sums every window's cells once (their own stack
+    and running sum were ~11 ms of the ~110 ms of both over the 1M benchmark's 21 columns ×
+    30 windows)."""
     if not curs:
         return [], []
     fixed = _ReferenceCells.of(ref)
