@@ -25,6 +25,7 @@ from tests.helpers import (
 )
 
 import evalctl.analyses.drift as drift
+from evalctl.errors import StoreError
 from evalctl.profiles.reference import (
     Reference,
     current_reference,
@@ -288,6 +289,13 @@ def test_a_saved_reference_reads_back_bit_for_bit(tmp_path: Path) -> None:
                                   np.array(want, dtype=np.float64).view(np.uint64))
             assert got[:12] == getattr(bins, key)[:12]  # and what was saved (no NaN there)
     assert (loaded.params, loaded.rows, loaded.batches) == ({"top_k": 3}, 7, (("b1", 1),))
+    path = tmp_path / "profiles" / "model=m" / "reference-0123456789abcdef.json"
+    for damaged in ("abc", True, None, [1.5]):  # each refused as `float` refused it
+        raw = json.loads(text)
+        raw["binning"]["numeric"]["b"]["psi_edges"] = [0.5, damaged]
+        path.write_text(json.dumps(raw))
+        with pytest.raises(StoreError, match="monitoring reference is unreadable"):
+            current_reference(tmp_path, "m")
 
 
 def test_build_is_idempotent_and_resumable(cli, workdir: Path, frame_file, monkeypatch) -> None:

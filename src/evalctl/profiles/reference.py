@@ -178,8 +178,11 @@ def read_reference(text: str) -> Reference:
     raw = json.loads(text, parse_float=str)
     edges = [bins[key] for bins in raw["binning"]["numeric"].values()
              for key in ("edges", "psi_edges")]
-    values = pl.Series(list(chain.from_iterable(edges)), dtype=pl.String,
-                       strict=False).cast(pl.Float64).to_list()
+    try:
+        values = pl.Series(list(chain.from_iterable(edges)), dtype=pl.String,
+                           strict=False).cast(pl.Float64).to_list()
+    except pl.exceptions.InvalidOperationError as exc:  # as float("abc") would refuse it
+        raise ValueError("a bin edge is not a number") from exc
     start = 0
     for column in edges:
         column[:] = values[start:start + len(column)]
