@@ -206,3 +206,58 @@ def test_release_freed_memory_is_a_no_op_without_malloc_trim(
 
     monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
     assert release_freed_memory() is False
+
+
+# Three 4 MiB arrays made and freed, twenty times: glibc's default trims the heap's top each
+# time they are freed (above twice its adjusted mmap threshold), so every round faults their
+# pages in afresh; the command's heap keeps them.
+ROUNDS = """
+import resource, sys
+import numpy as np
+from evalctl.memory import keep_arrays_in_heap
+
+kept = keep_arrays_in_heap({}) if sys.argv[1] == "command" else None
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+for _ in range(2):  # the first round faults in either case
+    arrays = [np.ones(1 << 19) for _ in range(3)]
+    del arrays
+before = faults()
+for _ in range(20):
+    arrays = [np.ones(1 << 19) for _ in range(3)]
+    del arrays
+print(kept, faults() - before)
+"""
+
+
+def _rounds(kind: str) -> tuple[str, int]:
+    out = subprocess.run([PYTHON, "-c", ROUNDS, kind], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[0], int(out[1])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_the_commands_heap_keeps_numpys_arrays() -> None:
+    pages = (3 << 22) // os.sysconf("SC_PAGE_SIZE")  # one round's pages
+    kept, command = _rounds("command")
+    _, default = _rounds("library")
+    assert kept == "True"
+    assert command < pages  # a few stray pages, not a round's
+    assert default > 4 * pages  # rounds faulted in afresh (~a third of each, here)
+
+
+def test_the_users_malloc_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalctl import memory
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(memory, "_mallopt", lambda: lambda p, v: calls.append((p, v)) or 1)
+    for chosen in [{"MALLOC_TRIM_THRESHOLD_": "0"}, {"MALLOC_MMAP_THRESHOLD_": "1"},
+                   {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}]:
+        assert memory.keep_arrays_in_heap(chosen) is False
+    assert calls == []
+    assert memory.keep_arrays_in_heap({"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}) is True
+    assert calls == [(memory.M_MMAP_THRESHOLD, memory.HEAP_MMAP_THRESHOLD),
+                     (memory.M_TRIM_THRESHOLD, memory.HEAP_TRIM_THRESHOLD)]
+    monkeypatch.setattr(memory, "_mallopt", lambda: None)
+    assert memory.keep_arrays_in_heap({}) is False

@@ -8,6 +8,7 @@ not profiled (`_background`)."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 import time
 from concurrent.futures import Future
@@ -115,3 +116,22 @@ def test_without_failure_every_file_is_profiled() -> None:
     with ingest_module._background() as pool:
         futures = [pool.submit(pow, n, 2) for n in range(5)]
     assert [f.result() for f in futures] == [0, 1, 4, 9, 16]
+
+
+def test_profiling_files_leaves_the_heap_to_the_next_file(cli, fitted: Path, frame_file,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profiling a batch's files one after another never trims the heap between them (the
+    next file's counting reuses it; a trim per file made it fault its pages in afresh),
+    while a summary of the scan path still does."""
+    # the module (`evalctl.stats.summarize` is the package's function of that name)
+    summarize = importlib.import_module("evalctl.stats.summarize")
+    trims: list[int] = []
+    monkeypatch.setattr(summarize, "release_freed_memory", lambda: trims.append(1) or True)
+    assert cli("ingest", production(frame_file), *M, "--version", "v1",
+               "--env", "production").code == 0
+    store = Store.open(fitted)
+    record = next(r for r in store.prediction_records("churn") if r.env == "production")
+    assert len(record.extra["profiles"]["files"]) >= 5 and trims == []
+    assert cli("skew", *M, "--reference", "training", "--current", "production",
+               "--engine", "scan").code in (0, 1)
+    assert trims

@@ -20,10 +20,12 @@ from evalctl import _loading  # first: pauses the garbage collector while evalct
 _command = False  # whether this process is the `evalctl` command (not a library user)
 try:
     # before anything imports polars: its allocator reads the options once, as polars loads
-    from evalctl.memory import allocator_environ, is_evalctl_command
+    from evalctl.memory import allocator_environ, is_evalctl_command, keep_arrays_in_heap
 
     _command = is_evalctl_command(sys.argv, sys.orig_argv)
     os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
+    if _command:  # numpy's arrays from the heap, not a fresh mapping each (`evalctl.memory`)
+        keep_arrays_in_heap(os.environ)
     # and before numpy: OpenBLAS starts its threads as numpy loads
     from evalctl.blas import blas_environ
 

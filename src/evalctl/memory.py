@@ -20,6 +20,15 @@ another order than allocated) that was ~45 MiB at 20M rows per side, carried int
 phase's peak. glibc's `malloc_trim(0)` returns it; elsewhere (musl, macOS, Windows) it is
 a no-op.
 
+`keep_arrays_in_heap`: glibc serves every allocation above its mmap threshold (128 KiB at
+first, raised as such blocks are freed) with a fresh mapping, unmapped again when freed, so
+numpy's per-batch temporaries fault their pages in afresh on every batch: ~40k minor faults
+in a 1M-row ingest's profiling, ~30k in a scan-path `skew`, ~8k in a profile-served `drift`.
+The command raises the threshold to `HEAP_MMAP_THRESHOLD` (and the automatic trim of the
+heap's top to `HEAP_TRIM_THRESHOLD`), so those arrays come from the heap and reuse its pages;
+`release_freed_memory` still returns the heap between phases. Measured in README
+"Performance" ("The command's heap").
+
 Only the `evalctl` command (its console script or `python -m evalctl`) sets them: a program
 that imports evalctl as a library keeps its allocator as it chose it. A value the user set
 wins (nothing is added to it). A value made only of polars' own defaults is not the user's:
@@ -42,6 +51,13 @@ COMMAND_ALLOCATOR = "muzzy_decay_ms:0,narenas:1"
 # second part when POLARS_THP=1
 POLARS_DEFAULTS = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 POLARS_THP = "thp:always,metadata_thp:always"
+# glibc's `mallopt` parameters (<malloc.h>) and the command's values for them
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+HEAP_MMAP_THRESHOLD = 32 << 20  # glibc's largest default-adjusted threshold on 64-bit
+HEAP_TRIM_THRESHOLD = 256 << 20
+# what the user may have set for glibc's malloc: then the command leaves it alone
+HEAP_CHOICES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+                "MALLOC_MMAP_MAX_")
 
 
 def allocator_environ(argv: Sequence[str], orig_argv: Sequence[str],
@@ -122,6 +138,32 @@ def release_freed_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def keep_arrays_in_heap(environ: Mapping[str, str]) -> bool:
+    """Let the C library's heap serve numpy's arrays up to `HEAP_MMAP_THRESHOLD` (the
+    module's docstring says why): only the `evalctl` command calls it, as it starts. False
+    (nothing changed) where glibc's `mallopt` is missing or the user chose malloc's
+    thresholds (`HEAP_CHOICES`, or glibc tunables of malloc)."""
+    if any(name in environ for name in HEAP_CHOICES) or \
+            "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
+        return False
+    mallopt = _mallopt()
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD)) and \
+        bool(mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD))
+
+
+@cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    """glibc's `mallopt`, or None (another C library, or no loadable one)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, TypeError, AttributeError):
+        return None
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt
 
 
 @cache
