@@ -220,35 +220,3 @@ def test_count_files_gives_up_when_it_holds_too_much_or_is_stopped(monkeypatch) 
     stopped = list(summarize.count_files(runs.lazy(), BINNING, by, pl.col("key"), 1000,
                                          10_000, stop=lambda: True))
     assert stopped and all(w is None for _, w in stopped)
-
-
-
-REGRESSION = """\
-store: store
-models:
-  churn:
-    task: regression
-    id: request_id
-    timestamp: ts
-    prediction: score
-    label: label
-    reference: training:v1
-    features:
-      age: numeric
-      minutes: numeric
-"""
-
-
-def test_a_model_without_categorical_columns_takes_the_streamed_tables(
-        cli, workdir: Path, frame_file, monkeypatch) -> None:
-    (workdir / "evalctl.yaml").write_text(REGRESSION)
-    assert cli("ingest", str(frame_file(make_frame(2000, seed=1, prefix="t"), "t.parquet")),
-               *M, "--version", "v1", "--env", "training").code == 0
-    assert cli("profiles", "build", *M).code == 0
-    store = Store.open(workdir / "store")
-    reference = current_reference(store.storage, "churn")
-    assert reference is not None and set(reference.binning.kinds.values()) == {"numeric"}
-    calls = read_back(monkeypatch)
-    ingest(cli, export(workdir, messy(2000, 9, 4, shuffled=False), "p.parquet"))
-    assert calls == []
-    assert assert_built_bit_for_bit(workdir) == 4

@@ -4,10 +4,7 @@
 file's rows -> its profile table); ingest (`batch_profiles`, then `catch_up` after its commit)
 and `profiles build` (`profile_lacking`) call it; it counts with `summarize`'s counters
 (`count_windows`), as the scan path does, so a profile, a merge of profiles and a scan give
-the same counts, and writes the table straight from them (`counted_table`). Ingest counts the
-numeric features of each day's file from the rows it writes, while it writes them
-(`BatchProfiles.stream`, `summarize.count_files`: the same counters, floats added in the same
-order), and reads back only the other features (`BatchProfiles.start`).
+the same counts, and writes the table straight from them (`counted_table`).
 
 The scan is `Store.scan` of that one file (the same reading rules as every report: types the
 config changed since are read as the config says) and the counting is `summarize`'s, so a
@@ -215,16 +212,13 @@ class BatchProfiles:
 
     def stream(self, frame: pl.LazyFrame, parts: list[pl.LazyFrame], stop: Callable[[], bool]
                ) -> dict[str, tuple[int, bytes] | None]:
-        """The profiles of the numeric features (`_split`) of each day, counted from the rows
-        ingest writes (`frame`, partitioned by day into one file a day; read as `parts`, its
-        rows split) while it writes them (`count_files`): by day, its rows and that part of
-        the table `compute_one` makes of the day's file (as `profile_bytes`: 0.7 MB a day at
-        1M rows in 30 days, where the table holds 3.5 MB); None for a day whose file must be
-        read whole (its rows not together in `frame`). Days missing were not counted (more
-        than `STREAM_HOLD_ROWS` rows interleaved, or `stop()`: the ingest failed)."""
-        binning = _split(self.reference.binning)[0]
-        if not binning.kinds:
-            return {}
+        """Each day's profile, counted from the rows ingest writes (`frame`, partitioned by
+        day into one file a day; read as `parts`, its rows split) while it writes them: by
+        day, its rows and its profile as `profile_bytes`, the bytes `compute_one` makes of
+        the day's file (`count_files`); None for a day whose file must be read instead (its
+        rows not together in `frame`). Days missing were not counted (more than
+        `STREAM_HOLD_ROWS` rows interleaved, or `stop()`: the ingest failed)."""
+        binning = self.reference.binning
         lf, present = _with_features(frame, binning)
         timestamp = pl.col(self.model.timestamp)
         counted = count_files(lf, binning, timestamp.dt.truncate(
@@ -241,26 +235,19 @@ class BatchProfiles:
         """Each file's profile, file by file in `pool`, in the order of `entries`: `write`
         takes each profile as soon as it is ready, so writing and flushing a profile overlaps
         computing the next (ingest: 1M rows in 30 daily files, ~0.2 s of its wall time).
-        `streamed`: `stream`'s profiles of the numeric features, computed earlier in `pool`;
-        a file that is its day's only file and holds the rows counted takes its day's and
-        reads only its other features, the others are read whole (`compute_one`)."""
+        `streamed`: `stream`'s profiles, computed earlier in `pool`; a file that is its day's
+        only file and holds the rows counted takes its day's, the others are read
+        (`compute_one`)."""
         days = Counter(e.date for e in entries)
         return Computing({e.path: pool.submit(self._profile, e, streamed if days[e.date] == 1
                                               else None) for e in entries})
 
     def _profile(self, entry: FileEntry,
                  streamed: Future[dict[str, tuple[int, bytes] | None]] | None) -> bytes:
-        counted = streamed.result().pop(entry.date, None) if streamed is not None else None
-        if counted is None or counted[0] != entry.rows:
-            return self.compute_one(entry)
-        binning = self.reference.binning
-        others = _split(binning)[1]
-        if not others.kinds:
+        counted = streamed.result().get(entry.date) if streamed is not None else None
+        if counted is not None and counted[0] == entry.rows:
             return counted[1]
-        rest = profile_on(self.store, self.model, others, self.reference.granularity,
-                          self.version, self.env, entry)
-        return profile_bytes(_joined(pl.read_parquet(io.BytesIO(counted[1])), rest,
-                                     list(binning.kinds)))
+        return self.compute_one(entry)
 
     def write(self, entries: list[FileEntry], staging: Path, computed: Mapping[str, bytes]
               ) -> tuple[dict[str, Any], list[Path | str]]:
@@ -271,31 +258,6 @@ class BatchProfiles:
         profiled, moved = write_profiles(self.store, self.model, self.reference, self.version,
                                          self.env, entries, staging, computed)
         return profiles_extra(self.reference.hash, profiled), moved
-
-
-def _split(binning: Binning) -> tuple[Binning, Binning]:
-    """The binning of the numeric features, which ingest counts from the rows as it writes
-    them (their read-back and counting were most of what profiling a file cost), and of the
-    others, read back from the written files (through their Parquet dictionaries: cheaper
-    than the String -> Enum cast of every value that counting them from the rows needs)."""
-    numeric = {f for f, kind in binning.kinds.items() if kind == "numeric"}
-
-    def part(keep: Callable[[str], bool]) -> Binning:
-        return Binning({f: k for f, k in binning.kinds.items() if keep(f)},
-                       {f: b for f, b in binning.numeric.items() if keep(f)},
-                       {f: b for f, b in binning.categorical.items() if keep(f)},
-                       {f: e for f, e in binning.errors.items() if keep(f)})
-
-    return part(lambda f: f in numeric), part(lambda f: f not in numeric)
-
-
-def _joined(first: pl.DataFrame, second: pl.DataFrame, features: list[str]) -> pl.DataFrame:
-    """One file's profile table from the tables of two parts of its features (the same rows,
-    the same buckets): `counted_table`'s order, by bucket then feature (each feature's rows
-    in their order: a stable sort)."""
-    rank = pl.col("feature").replace_strict(features, range(len(features)),
-                                            return_dtype=pl.UInt32)
-    return pl.concat([first, second]).sort(pl.col("bucket"), rank, maintain_order=True)
 
 
 def batch_profiles(store: Store, model: ModelConfig, version: str, env: str
