@@ -62,15 +62,15 @@ def test_the_ledger_names_the_bytes_on_disk(cli, fitted: Path, frame_file) -> No
 def test_a_profile_that_fails_midway_fails_the_ingest_and_changes_nothing(
         cli, fitted: Path, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
     before = store_snapshot(fitted)
-    real, calls = compute.BatchProfiles._profile, []
+    real, calls = compute.BatchProfiles.compute_one, []
 
-    def third_fails(self: compute.BatchProfiles, entry: Any, streamed: Any) -> bytes:
+    def third_fails(self: compute.BatchProfiles, entry: Any) -> bytes:
         calls.append(entry.path)
         if len(calls) == 3:
             raise pl.exceptions.ComputeError("disk on fire")
-        return real(self, entry, streamed)
+        return real(self, entry)
 
-    monkeypatch.setattr(compute.BatchProfiles, "_profile", third_fails)
+    monkeypatch.setattr(compute.BatchProfiles, "compute_one", third_fails)
     result = cli("ingest", production(frame_file), *M, "--version", "v1",
                  "--env", "production")
     # the failure itself, not the moved files it deleted reported as committed damage

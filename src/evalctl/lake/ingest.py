@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,6 @@ from evalctl.lake.selectors import ENVS
 from evalctl.lake.storage import Storage, fetched_inputs
 from evalctl.lake.store import Store
 from evalctl.profiles.compute import BatchProfiles, batch_profiles, catch_up
-from evalctl.profiles.parts import PART_ROWS
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -98,15 +96,12 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
     frame = _coerced(sources, columns, derive=_derived_prediction(model))
     _check_classes(model, sources, columns)
     resolved = replace(model, features=kinds)
-    profiles = batch_profiles(store, resolved, version, env)
     result = _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
         partition=lambda day: prediction_dir(model.name, version, env, day),
-        profiles=profiles, index=lambda entries: labels.index_predictions(
-            store, model.name, model.id, entries),
-        parts=_row_group_parts(sources, columns, _derived_prediction(model))
-        if profiles is not None else None)
+        profiles=batch_profiles(store, resolved, version, env),
+        index=lambda entries: labels.index_predictions(store, model.name, model.id, entries))
     if not result.already_ingested:  # a refit published meanwhile: profile on the new one
         catch_up(store, resolved, batch)
     return result
@@ -260,50 +255,20 @@ def _coerced(sources: list[_Source], columns: list[Column],
     return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
-def _row_group_parts(sources: list[_Source], columns: list[Column],
-                     derive: dict[str, pl.Expr]) -> list[pl.LazyFrame]:
-    """The rows `_coerced` gives (in its order) as lazy frames of whole row groups of the
-    exports, `PART_ROWS` rows or more each (an export's last may hold fewer): one frame
-    bounds how far polars reads ahead of a slow reader (`BatchProfiles.stream`), and a slice
-    of whole row groups decodes each group once. None when an export is not Parquet (a slice
-    of a text export reads it from its start)."""
-    import pyarrow.parquet as pq  # imported on use: keeps CLI start-up fast
-
-    if any(s.fmt != "parquet" for s in sources):
-        return []
-    parts = []
-    for source in sources:
-        frame = _coerced([source], columns, derive)
-        meta = pq.ParquetFile(source.path).metadata
-        start = rows = 0
-        for group in range(meta.num_row_groups):
-            rows += meta.row_group(group).num_rows
-            if rows >= PART_ROWS or group == meta.num_row_groups - 1:
-                parts.append(frame.slice(start, rows))
-                start, rows = start + rows, 0
-    return parts
-
-
 def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Column],
                  sources: list[_Source], *, now: Callable[[], datetime], kind: str, model: str,
                  version: str | None, env: str | None, features: dict[str, str],
                  partition: Callable[[str], str], profiles: BatchProfiles | None = None,
-                 index: Callable[[list[FileEntry]], dict[str, Any]] | None = None,
-                 parts: list[pl.LazyFrame] | None = None) -> IngestResult:
+                 index: Callable[[list[FileEntry]], dict[str, Any]] | None = None
+                 ) -> IngestResult:
     """Stage, check, move and commit one batch while holding the store lock shared, so a
     `doctor --repair` never removes files of this ingest before they are committed.
-    `profiles` computes the batch's profiles in a thread — from the rows being written while
-    they are written (`BatchProfiles.stream`, given `parts`, `frame`'s rows split: the write
-    leaves ~0.6 of 2 cores idle), then from the moved files it could not profile that way
-    while they are checksummed and flushed — and writes them before the commit, which then
-    names them (`evalctl.lake.profiled`): the batch and its profiles become visible
-    together."""
+    `profiles` computes the batch's profiles from the moved files (in a thread, while they
+    are checksummed and flushed) and writes them before the commit, which then names them
+    (`evalctl.lake.profiled`): the batch and its profiles become visible together."""
     attempt = uuid.uuid4().hex[:8]
     with (store.storage.staging(f"{batch}-{attempt}") as area,
           _background() as background):  # waits for it, on failure too
-        streamed = background.submit(profiles.stream, frame, parts,
-                                     background.stopping.is_set) \
-            if profiles is not None and parts and store.is_local else None
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
@@ -316,8 +281,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             area.moved += moved
         else:
             placed = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
-        computing = profiles.start(placed, background, streamed) \
-            if profiles is not None else None
+        computing = profiles.start(placed, background) if profiles is not None else None
         progress.phase("checking ids against stored batches")
         new_files = area.moved if store.is_local else [s.path for s in staged]
         overlap = _id_overlap(store, pl.scan_parquet(new_files, glob=False),
@@ -352,24 +316,15 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
                         *overlap)
 
 
-class _Background(ThreadPoolExecutor):
-    """One thread, and `stopping`: set when the ingest fails, for a long task to stop at."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=1)
-        self.stopping = threading.Event()
-
-
 @contextmanager
-def _background() -> Iterator[_Background]:
-    """The thread that profiles the batch, one task after another. It is waited for on the
-    way out (it reads files that a failure removes); on failure, the tasks it has not started
-    are dropped and the one running is asked to stop (`stopping`)."""
-    pool = _Background()
+def _background() -> Iterator[ThreadPoolExecutor]:
+    """The thread that profiles the moved files, one after another. It is waited for on
+    the way out (it reads files that a failure removes); on failure, the files it has not
+    started are not profiled."""
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
         yield pool
     except BaseException:
-        pool.stopping.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -21,7 +21,6 @@ import hashlib
 import io
 import os
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -45,12 +44,9 @@ from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 from evalctl.stats.levels import LevelCodes, codable
 from evalctl.stats.query import feature_problems
-from evalctl.stats.summarize import FILE_BATCH_ROWS, count_files, count_windows
+from evalctl.stats.summarize import count_windows
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
-# rows `BatchProfiles.stream` holds at most (an export not in time order holds more; its files
-# are then read back): an export in time order holds about a batch and a part
-STREAM_HOLD_ROWS = PART_ROWS + 2 * FILE_BATCH_ROWS
 
 
 def profile_file(store: Store, model: ModelConfig, reference: Reference, version: str,
@@ -66,9 +62,13 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     reference's; the Spark engine's scan path on the bins it fitted for one report)."""
     selector = Selector(text=env, env=env)
     selection = Selection(selector, ((version, env, entry),))
-    scan = store.scan(model, selector, with_actuals=False, selection=selection)
-    schema = scan.collect_schema()
-    lf, present = _with_features(scan, binning)
+    lf = store.scan(model, selector, with_actuals=False, selection=selection)
+    schema = lf.collect_schema()
+    present = [f for f in binning.kinds if f in schema]
+    missing = [pl.lit(None, dtype=pl.Float64 if kind == "numeric" else pl.String).alias(f)
+               for f, kind in binning.kinds.items() if f not in schema]
+    if missing:
+        lf = lf.with_columns(missing)
     bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
     # read in slices of `PART_ROWS` rows (four whole row groups of ingest's files): polars'
     # streaming engine reads ahead of the counting, and a whole file's read-ahead grew with
@@ -78,16 +78,6 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     # no heap trim per file: the next file's counting reuses the heap this one freed
     return counted_table(count_windows(lf, binning, by=bucket, parts=slices, codes=codes,
                                        release=False), present)
-
-
-def _with_features(lf: pl.LazyFrame, binning: Binning) -> tuple[pl.LazyFrame, list[str]]:
-    """`lf` with a null column for each feature it lacks (counted as nulls, as a scan of
-    several files does), and the features it has (a profile marks the others not present)."""
-    schema = lf.collect_schema()
-    missing = [pl.lit(None, dtype=pl.Float64 if kind == "numeric" else pl.String).alias(f)
-               for f, kind in binning.kinds.items() if f not in schema]
-    return (lf.with_columns(missing) if missing else lf,
-            [f for f in binning.kinds if f in schema])
 
 
 def _level_codes(store: Store, entry: FileEntry, schema: pl.Schema, binning: Binning
@@ -211,44 +201,12 @@ class BatchProfiles:
         return profile_bytes(profile_file(self.store, self.model, self.reference,
                                           self.version, self.env, entry))
 
-    def stream(self, frame: pl.LazyFrame, parts: list[pl.LazyFrame], stop: Callable[[], bool]
-               ) -> dict[str, tuple[int, bytes] | None]:
-        """Each day's profile, counted from the rows ingest writes (`frame`, partitioned by
-        day into one file a day; read as `parts`, its rows split) while it writes them: by
-        day, its rows and its profile as `profile_bytes`, the bytes `compute_one` makes of
-        the day's file (`count_files`); None for a day whose file must be read instead (its
-        rows not together in `frame`). Days missing were not counted (more than
-        `STREAM_HOLD_ROWS` rows interleaved, or `stop()`: the ingest failed)."""
-        binning = self.reference.binning
-        lf, present = _with_features(frame, binning)
-        timestamp = pl.col(self.model.timestamp)
-        counted = count_files(lf, binning, timestamp.dt.truncate(
-            _TRUNCATE[self.reference.granularity]), timestamp.dt.date(), PART_ROWS,
-            STREAM_HOLD_ROWS, [_with_features(part, binning)[0] for part in parts], stop)
-        return {str(day): None if windows is None else (
-                    sum(w.rows for w in windows.values()),
-                    profile_bytes(counted_table(windows, present)))
-                for day, windows in counted}
-
-    def start(self, entries: list[FileEntry], pool: Executor,
-              streamed: Future[dict[str, tuple[int, bytes] | None]] | None = None
-              ) -> Computing:
-        """Each file's profile, file by file in `pool`, in the order of `entries`: `write`
-        takes each profile as soon as it is ready, so writing and flushing a profile overlaps
-        computing the next (ingest: 1M rows in 30 daily files, ~0.2 s of its wall time).
-        `streamed`: `stream`'s profiles, computed earlier in `pool`; a file that is its day's
-        only file and holds the rows counted takes its day's, the others are read
-        (`compute_one`)."""
-        days = Counter(e.date for e in entries)
-        return Computing({e.path: pool.submit(self._profile, e, streamed if days[e.date] == 1
-                                              else None) for e in entries})
-
-    def _profile(self, entry: FileEntry,
-                 streamed: Future[dict[str, tuple[int, bytes] | None]] | None) -> bytes:
-        counted = streamed.result().get(entry.date) if streamed is not None else None
-        if counted is not None and counted[0] == entry.rows:
-            return counted[1]
-        return self.compute_one(entry)
+    def start(self, entries: list[FileEntry], pool: Executor) -> Computing:
+        """Each file's profile (`compute_one`), file by file in `pool`, in the order of
+        `entries`: `write` takes each profile as soon as it is ready, so writing and flushing
+        a profile overlaps computing the next (ingest: 1M rows in 30 daily files, ~0.2 s of
+        its wall time)."""
+        return Computing({e.path: pool.submit(self.compute_one, e) for e in entries})
 
     def write(self, entries: list[FileEntry], staging: Path, computed: Mapping[str, bytes]
               ) -> tuple[dict[str, Any], list[Path | str]]:

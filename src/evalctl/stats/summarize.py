@@ -21,7 +21,7 @@ query; a test holds the two to the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -36,16 +36,12 @@ from evalctl.stats.levels import CODE, LevelCodes
 from evalctl.stats.query import WINDOW, feature_problems, summary_query
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
-__all__ = ["WINDOW", "WindowCounters", "count_files", "count_windows", "row_query", "summarize",
+__all__ = ["WINDOW", "WindowCounters", "count_windows", "row_query", "summarize",
            "summary_query"]
 
 BATCH_ROWS = 250_000
 _ROWS = "__rows__"
 _LEVEL = "__level__"  # prefix of a categorical feature's level-index column
-_FILE = "__file__"  # `count_files`: each row's file key
-# `count_files` reads its stream in batches of this many rows: a key is counted once a batch
-# lacks it, so in a stream in key order it holds about one batch and one part of rows
-FILE_BATCH_ROWS = 65_536
 # Polars errors that mean "this selection does not fit" (e.g. a window expression naming a
 # missing column); anything else is a bug and propagates.
 _INPUT_ERRORS = (pl.exceptions.ColumnNotFoundError, pl.exceptions.SchemaError,
@@ -122,11 +118,9 @@ def _count_source(source: pl.LazyFrame, binning: Binning, by: str | pl.Expr | No
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
-              coded: frozenset[str] = frozenset(), extra: Sequence[pl.Expr] = ()
-              ) -> pl.LazyFrame:
+              coded: frozenset[str] = frozenset()) -> pl.LazyFrame:
     """The select that `summarize` streams: one row per input row, one scan of the source
-    (without the `coded` categorical features: `count_windows` adds their codes), and the
-    `extra` columns."""
+    (without the `coded` categorical features: `count_windows` adds their codes)."""
     schema = lf.collect_schema()
     if isinstance(by, str) and by not in schema:
         raise InputError(f"window column {by!r} is missing")
@@ -147,114 +141,23 @@ def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = Non
         columns.append(pl.col(next(iter(schema))).is_null().alias(_ROWS))
     if by is not None:
         columns.append((pl.col(by) if isinstance(by, str) else by).alias(WINDOW))
-    return lf.select(*columns, *extra)
-
-
-def count_files(lf: pl.LazyFrame, binning: Binning, by: pl.Expr, key: pl.Expr, rows: int,
-                hold: int, parts: Sequence[pl.LazyFrame] = (),
-                stop: Callable[[], bool] = lambda: False
-                ) -> Iterator[tuple[Any, dict[Any, WindowCounters] | None]]:
-    """`count_windows` of each file that a write of `lf` partitioned by `key` makes (one file
-    a key value, holding its rows in `lf`'s order) read in parts of `rows` rows, counted from
-    `lf`'s own rows as they stream: the same counters, floats added in the same order (so
-    ingest profiles its files while it writes them, instead of reading them back after).
-
-    A key's rows are held until `rows` of them are there, then counted as one batch (what one
-    part of the file gives); its last rows once a batch of the stream has none of them, and
-    the key is yielded with its counters. Rows of a yielded key coming later (`lf` not in key
-    order) make its counters wrong: it is yielded again, with None (read its file instead).
-    More than `hold` rows held (many keys interleaved), or `stop()`, ends the count: every key
-    met is then yielded with None (and keys never met have no counters either).
-
-    `parts`: the rows of `lf` split, read one after another instead of `lf` (as for
-    `count_windows`: polars reads ahead of the counting, a part bounds how far)."""
-    schema = lf.collect_schema()
-    layout = _Layout(binning, feature_problems(schema, binning), schema)
-    held: dict[Any, _HeldRows] = {}
-    done: set[Any] = set()  # keys yielded with counters
-    wrong: set[Any] = set()  # keys yielded with counters, then with None
-    batches = (batch for source in parts or [lf]
-               for batch in row_query(source, binning, by, extra=[key.alias(_FILE)])
-               .collect_batches(chunk_size=FILE_BATCH_ROWS))
-    try:
-        for batch in batches:
-            met = set()
-            for value, part in _runs(batch, _FILE):
-                met.add(value)
-                if value in done:
-                    done.discard(value)
-                    wrong.add(value)
-                    yield value, None
-                elif value not in wrong:
-                    held.setdefault(value, _HeldRows(layout, by, rows)).add(part.drop(_FILE))
-            for value in [v for v in held if v not in met]:
-                done.add(value)
-                yield value, held.pop(value).counters()
-            if stop() or sum(h.rows for h in held.values()) > hold:
-                for value in [*held, *done]:
-                    yield value, None
-                return
-    except _INPUT_ERRORS as exc:
-        raise InputError(f"cannot summarise the selection: {exc}") from exc
-    for value, rest in held.items():
-        yield value, rest.counters()
-
-
-class _HeldRows:
-    """One key's rows of `count_files`: counted `rows` at a time, as a part of its file."""
-
-    def __init__(self, layout: _Layout, by: pl.Expr, rows: int) -> None:
-        self.layout, self.by, self.size = layout, by, rows
-        self.parts: list[pl.DataFrame] = []
-        self.rows = 0
-        self.windows: dict[Any, WindowCounters] = {}
-
-    def add(self, part: pl.DataFrame) -> None:
-        self.parts.append(part)
-        self.rows += part.height
-        while self.rows >= self.size:
-            rows = pl.concat(self.parts) if len(self.parts) > 1 else self.parts[0]
-            self._count(rows.slice(0, self.size))
-            rest = rows.slice(self.size)
-            self.parts = [rest] if rest.height else []
-            self.rows -= self.size
-
-    def counters(self) -> dict[Any, WindowCounters]:
-        """The counters, once the last rows are counted (sorted by window)."""
-        if self.rows:
-            self._count(pl.concat(self.parts) if len(self.parts) > 1 else self.parts[0])
-        self.parts, self.rows = [], 0
-        return {key: self.windows[key] for key in sorted(self.windows)}
-
-    def _count(self, batch: pl.DataFrame) -> None:
-        for key, part in _window_parts(batch, self.by):
-            window = self.windows.get(key)
-            if window is None:
-                window = self.windows[key] = WindowCounters(self.layout)
-            window.add(part)
+    return lf.select(columns)
 
 
 def _window_parts(batch: pl.DataFrame, by: str | pl.Expr | None
                   ) -> Iterator[tuple[Any, pl.DataFrame]]:
-    """The rows of each window in `batch`."""
+    """The rows of each window in `batch`.
+
+    Rows usually arrive in runs of one window (files are per day, rows in time order): each run
+    is then a zero-copy slice. Only when a window comes back in several runs is it gathered.
+    """
     if by is None:
         yield None, batch
         return
-    yield from _runs(batch, WINDOW)
-
-
-def _runs(batch: pl.DataFrame, column: str) -> Iterator[tuple[Any, pl.DataFrame]]:
-    """The rows of each value of `column` in `batch`, in their order, values in the order
-    first met.
-
-    Rows usually arrive in runs of one value (files are per day, rows in time order): each run
-    is then a zero-copy slice. Only when a value comes back in several runs is it gathered.
-    """
-    runs = batch.get_column(column).rle().struct.unnest()
+    runs = batch.get_column(WINDOW).rle().struct.unnest()
     keys = runs.get_column("value")
     if keys.n_unique() < len(keys):
-        for (key,), part in batch.partition_by(column, as_dict=True,
-                                               maintain_order=True).items():
+        for (key,), part in batch.partition_by(WINDOW, as_dict=True).items():
             yield key, part
         return
     start = 0
