@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,16 @@ def folded(tables: list[pl.DataFrame], window: pl.Expr | None
            ) -> dict[Any, tuple[np.ndarray, ...]]:
     """Feature x's cells per window: counts, and the open cells' sums, lows and highs folded
     one row at a time in the tables' order (Python floats), cleaned as `summarize` does."""
+    return _row_fold(tables, window, float, operator.add, min, max)
+
+
+def _row_fold(tables: list[pl.DataFrame], window: pl.Expr | None,
+              number: Callable[[float], Any], add: Callable[[Any, Any], Any],
+              least: Callable[[Any, Any], Any], most: Callable[[Any, Any], Any]
+              ) -> dict[Any, tuple[np.ndarray, ...]]:
+    """Feature x's cells per window, folded one cell row at a time in the tables' order with
+    the scalar type `number` and its `add`, `least` and `most`; each open cell cleaned as
+    `summarize` leaves it (0 sum and NaN low and high where empty, ``+ 0.0``)."""
     rows = pl.concat(tables).with_columns(
         (pl.lit(None) if window is None else window).alias("w")).filter(
         pl.col("feature") == "x", pl.col("cell").is_not_null())
@@ -139,17 +151,18 @@ def folded(tables: list[pl.DataFrame], window: pl.Expr | None
     out: dict[Any, list[list[Any]]] = {}
     for w, cell, count, total, low, high in rows.select(
             "w", "cell", "count", "sum", "low", "high").iter_rows():
-        acc = out.setdefault(w, [[0] * size, [0.0] * size, [math.inf] * size,
-                                 [-math.inf] * size])
+        acc = out.setdefault(w, [[0] * size, [number(0.0)] * size,
+                                 [number(math.inf)] * size, [number(-math.inf)] * size])
         acc[0][cell] += count
-        acc[1][cell] += 0.0 if total is None else total
-        acc[2][cell] = min(acc[2][cell], math.inf if low is None else low)
-        acc[3][cell] = max(acc[3][cell], -math.inf if high is None else high)
+        acc[1][cell] = add(acc[1][cell], number(0.0 if total is None else total))
+        acc[2][cell] = least(acc[2][cell], number(math.inf if low is None else low))
+        acc[3][cell] = most(acc[3][cell], number(-math.inf if high is None else high))
     result = {}
     for w, (counts, sums, lows, highs) in out.items():
         seen = [c > 0 for c in counts][0::2]
         result[w] = (np.array(counts), *(np.array(
-            [(v if s else blank) + 0.0 for v, s in zip(values[0::2], seen, strict=True)])
+            [add(v if s else number(blank), 0.0) for v, s in zip(values[0::2], seen,
+                                                                   strict=True)])
             for values, blank in ((sums, 0.0), (lows, math.nan), (highs, math.nan))))
     return result
 
@@ -188,26 +201,7 @@ def numpy_folded(tables: list[pl.DataFrame], window: pl.Expr | None
                  ) -> dict[Any, tuple[np.ndarray, ...]]:
     """`folded` with numpy's scalar float64 add, minimum and maximum (NaN wins a minimum or
     maximum, as in `np.minimum.at`), one cell row at a time in the tables' order."""
-    rows = pl.concat(tables).with_columns(
-        (pl.lit(None) if window is None else window).alias("w")).filter(
-        pl.col("feature") == "x", pl.col("cell").is_not_null())
-    size = 2 * len(BINNING.numeric["x"].edges) + 1
-    out: dict[Any, list[list[Any]]] = {}
-    for w, cell, count, total, low, high in rows.select(
-            "w", "cell", "count", "sum", "low", "high").iter_rows():
-        acc = out.setdefault(w, [[0] * size, [np.float64(0.0)] * size,
-                                 [np.float64(np.inf)] * size, [np.float64(-np.inf)] * size])
-        acc[0][cell] += count
-        acc[1][cell] = np.add(acc[1][cell], np.float64(0.0 if total is None else total))
-        acc[2][cell] = np.minimum(acc[2][cell], np.float64(np.inf if low is None else low))
-        acc[3][cell] = np.maximum(acc[3][cell], np.float64(-np.inf if high is None else high))
-    result = {}
-    for w, (counts, sums, lows, highs) in out.items():
-        seen = [c > 0 for c in counts][0::2]
-        result[w] = (np.array(counts), *(np.array(
-            [np.add(v if s else blank, 0.0) for v, s in zip(values[0::2], seen, strict=True)])
-            for values, blank in ((sums, 0.0), (lows, np.nan), (highs, np.nan))))
-    return result
+    return _row_fold(tables, window, np.float64, np.add, np.minimum, np.maximum)
 
 
 @pytest.mark.filterwarnings("ignore:(overflow|invalid value) encountered:RuntimeWarning")
