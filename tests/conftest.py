@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.helpers import CONFIG, REPO, STORY_CONFIG, STORY_INGESTS, CliResult, run_cli
+from tests.helpers import CONFIG, STORY_CONFIG, STORY_INGESTS, CliResult, run_cli, write_story_data
 from tests.s3_server import S3Server
 from tests.s3_server import ServerError as S3ServerError
 from tests.s3_server import running as s3_running
@@ -60,15 +60,8 @@ def frame_file(workdir: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., CliResult]:
     """The sample story (scaled down) ingested into a store; returns a CLI runner for it."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("sample_generate",
-                                                  REPO / "sample_data" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
     data = tmp_path_factory.mktemp("story_data")
-    generator.generate(data, seed=7, rows_per_day=600, scale=0.5, verbose=False)
+    write_story_data(data)
     store = tmp_path_factory.mktemp("story") / "store"
     base = ["--config", str(STORY_CONFIG), "--store", str(store)]
     assert run_cli("init", str(store), "--no-config").code == 0

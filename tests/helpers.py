@@ -100,6 +100,20 @@ class CliResult:
                 and envelope["error"]["exit_code"] == self.code)
 
 
+def write_story_data(folder: Path) -> None:
+    """The sample story's exports scaled down (seed 7, 600 rows a day, half scale), written
+    by `sample_data/generate.py` into `folder`: what the `story` fixture and the demo test
+    ingest."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sample_generate",
+                                                  REPO / "sample_data" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.generate(folder, seed=7, rows_per_day=600, scale=0.5, verbose=False)
+
+
 def run_cli(*args: str) -> CliResult:
     """Run the CLI in-process exactly as the entry point does, capturing both streams."""
     out, err = io.StringIO(), io.StringIO()

@@ -5,13 +5,12 @@ the story scaled down (as the `story` fixture builds it)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.helpers import REPO, STORY_CONFIG, CliResult, run_cli
+from tests.helpers import REPO, STORY_CONFIG, CliResult, run_cli, write_story_data
 
 RUN = {"ingest", "ingest-actuals", "profiles", "skew", "drift", "monitor"}
 DROP = {"-f", "--format", "--alerts", "--output"}  # each with its value
@@ -44,13 +43,8 @@ def demo_commands(data: Path) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    spec = importlib.util.spec_from_file_location("sample_generate",
-                                                  REPO / "sample_data" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
     data = tmp_path_factory.mktemp("demo_data")
-    generator.generate(data, seed=7, rows_per_day=600, scale=0.5, verbose=False)
+    write_story_data(data)
     store = tmp_path_factory.mktemp("demo") / "store"
     assert run_cli("init", str(store), "--no-config").code == 0
     base = ["--config", str(STORY_CONFIG), "--store", str(store)]
