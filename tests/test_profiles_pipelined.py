@@ -55,22 +55,23 @@ def test_the_ledger_names_the_bytes_on_disk(cli, fitted: Path, frame_file) -> No
         assert named["sha256"] == hashlib.sha256(data).hexdigest()
         meta = pq.ParquetFile(fitted / named["path"]).metadata
         column = meta.row_group(0).column(meta.schema.names.index("count"))
-        assert column.compression == "ZSTD" and column.statistics is None
+        assert column.compression == "SNAPPY" and column.statistics is None
     assert cli("doctor").code == 0
 
 
 def test_a_profile_that_fails_midway_fails_the_ingest_and_changes_nothing(
         cli, fitted: Path, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
     before = store_snapshot(fitted)
-    real, calls = compute.BatchProfiles.compute_one, []
+    real, calls = compute.BatchProfiles.count, []
+    monkeypatch.setattr(compute, "GROUP_FILES", 1)  # a group a file: the third one fails
 
-    def third_fails(self: compute.BatchProfiles, entry: Any) -> bytes:
-        calls.append(entry.path)
+    def third_fails(self: compute.BatchProfiles, entries: Any) -> list[compute.Counted]:
+        calls.append(entries)
         if len(calls) == 3:
             raise pl.exceptions.ComputeError("disk on fire")
-        return real(self, entry)
+        return real(self, entries)
 
-    monkeypatch.setattr(compute.BatchProfiles, "compute_one", third_fails)
+    monkeypatch.setattr(compute.BatchProfiles, "count", third_fails)
     result = cli("ingest", production(frame_file), *M, "--version", "v1",
                  "--env", "production")
     # the failure itself, not the moved files it deleted reported as committed damage
@@ -81,18 +82,65 @@ def test_a_profile_that_fails_midway_fails_the_ingest_and_changes_nothing(
     assert len(calls) >= 3
 
 
+def _counted(data: bytes) -> compute.Counted:
+    counted = compute.Counted({}, [])
+    counted._data = data
+    return counted
+
+
 def test_computing_looks_up_without_waiting_and_raises_what_the_thread_raised() -> None:
-    pending: Future[bytes] = Future()
-    failed: Future[bytes] = Future()
+    pending: Future[list[compute.Counted]] = Future()
+    failed: Future[list[compute.Counted]] = Future()
     failed.set_exception(ValueError("boom"))
-    done: Future[bytes] = Future()
-    done.set_result(b"profile")
-    computing = compute.Computing({"a": pending, "b": failed, "c": done})
+    done: Future[list[compute.Counted]] = Future()
+    done.set_result([_counted(b"first"), _counted(b"profile")])
+    computing = compute.Computing({"a": (pending, 0), "b": (failed, 0), "c": (done, 1),
+                                   "d": (done, 0)})
     assert "a" in computing and "z" not in computing  # no wait for `a`
-    assert list(computing) == ["a", "b", "c"] and len(computing) == 3
-    assert computing["c"] == b"profile"
+    assert list(computing) == ["a", "b", "c", "d"] and len(computing) == 4
+    assert computing["c"] == b"profile" and computing["d"] == b"first"
+    assert computing.taken == 2
     with pytest.raises(ValueError, match="boom"):
         computing["b"]
+
+
+def test_counters_become_bytes_once_in_whichever_thread_asks_first() -> None:
+    made: list[int] = []
+    counted = compute.Counted({}, ["x"])
+    real = compute.profile_bytes
+    try:
+        compute.profile_bytes = lambda table: made.append(1) or real(table)  # type: ignore[assignment]
+        first = counted.data()
+        assert counted.windows is None and counted.data() is first and made == [1]
+    finally:
+        compute.profile_bytes = real  # type: ignore[assignment]
+    with pytest.raises(AssertionError):
+        counted.table()  # the counters are gone once they are bytes
+
+
+def test_the_thread_makes_the_bytes_itself_only_when_far_ahead_of_the_writer(
+        fitted: Path, frame_file, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counters are ~3x their bytes: the thread leaves the bytes to the writer while it is at
+    most `AHEAD` files ahead, and makes them itself beyond that (memory holds a few files'
+    counters, not the batch's)."""
+    assert cli("ingest", production(frame_file), *M, "--version", "v1",
+               "--env", "production").code == 0
+    store = Store.open(fitted)
+    record = next(r for r in store.prediction_records("churn") if r.env == "production")
+    settings = __import__("evalctl").load_config(fitted.parent / "evalctl.yaml")
+    batch = compute.batch_profiles(store, settings.models["churn"], "v1", "production")
+    assert batch is not None and len(record.files) >= 5
+    monkeypatch.setattr(compute, "GROUP_FILES", 1)
+    for ahead, expect_bytes in ((100, False), (0, True)):
+        monkeypatch.setattr(compute, "AHEAD", ahead)
+        with ingest_module._background() as pool:
+            computing = batch.start(list(record.files), pool)
+        groups = [computing._where[f.path][0].result() for f in record.files]
+        assert all((c[0]._data is not None) == expect_bytes for c in groups)
+        assert computing.counted == len(record.files) and computing.taken == 0
+        data = [computing[f.path] for f in record.files]  # the same bytes either way
+        for named, one in zip(record.extra["profiles"]["files"], data, strict=True):
+            assert hashlib.sha256(one).hexdigest() == named["sha256"]
 
 
 def test_on_failure_the_thread_drops_what_it_has_not_started_and_is_waited_for() -> None:

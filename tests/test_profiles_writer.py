@@ -16,8 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalctl.profiles.compute import profile_bytes
+from evalctl.errors import StoreError
+from evalctl.lake.ledger import FileEntry
+from evalctl.profiles.compute import GROUP_FILES, file_groups, profile_bytes
 from evalctl.profiles.format import PROFILE_SCHEMA, UNSEEN_KEPT, counted_table, profile_table
+from evalctl.profiles.parts import PART_ROWS
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summarize import count_windows
 
@@ -119,3 +122,72 @@ def test_the_writer_gives_the_reference_writers_bytes_on_any_file(frame: pl.Data
                                                                   every: str) -> None:
     new, old, _ = both(frame, every)
     assert new == old
+
+
+def counted_apart_and_together(frames: list[pl.DataFrame], cuts: list[int], every: str
+                               ) -> tuple[list[bytes], list[bytes]]:
+    """Each file's profile bytes counted alone, and counted in one stream of all of them
+    (`count_windows(files=...)`) read in parts cut at `cuts` (so batches straddle files).
+    Alone, a file is read in the pieces the cuts make of it, so that its floats are added in
+    the same batches (a sum of other batches may differ in its last bit)."""
+    bucket = pl.col("ts").dt.truncate(every)
+    present = list(frames[0].columns[1:])
+    rows = sum(f.height for f in frames)
+    bounds = sorted({0, rows, *(c for c in cuts if 0 < c < rows)})
+    alone, start = [], 0
+    for f in frames:
+        own = sorted({0, f.height, *(b - start for b in bounds if 0 < b - start < f.height)})
+        pieces = [f.lazy().slice(a, b - a) for a, b in zip(own, own[1:], strict=False)]
+        alone.append(profile_bytes(counted_table(
+            count_windows(f.lazy(), BINNING, by=bucket, parts=pieces), present)))
+        start += f.height
+    stream = pl.concat(frames).lazy()
+    parts = [stream.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    counted = count_windows(stream, BINNING, by=bucket, parts=parts or [stream],
+                            files=[(f"f{i}", f.height) for i, f in enumerate(frames)])
+    per_file: list[dict[Any, Any]] = [{} for _ in frames]
+    for (file, key), window in counted.items():
+        per_file[file][key] = window
+    return alone, [profile_bytes(counted_table(w, present)) for w in per_file]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(files(), min_size=1, max_size=4), st.lists(st.integers(0, 320), max_size=5),
+       st.sampled_from(["1d", "1h"]), st.booleans())
+def test_files_counted_in_one_stream_give_each_files_own_profile(
+        frames: list[pl.DataFrame], cuts: list[int], every: str, with_empty: bool) -> None:
+    """Profiles count a few small files in one read (`count_files`): split at the files'
+    boundaries, each file's profile is the very bytes of counting it alone — whatever the
+    batches' cuts, with empty files among them and buckets shared across files."""
+    if with_empty:
+        frames = [frames[0].head(0), *frames, frames[0].head(0)]
+    alone, together = counted_apart_and_together(frames, cuts, every)
+    assert together == alone
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 1e308s
+def test_a_stream_with_other_rows_than_its_files_record_names_the_file() -> None:
+    frame = edge_cases().head(40)
+    lf = frame.lazy()
+    bucket = pl.col("ts").dt.truncate("1d")
+    with pytest.raises(StoreError, match="second.parquet: .*fewer rows"):
+        count_windows(lf, BINNING, by=bucket, files=[("first.parquet", 30),
+                                                       ("second.parquet", 20)])
+    with pytest.raises(StoreError, match="second.parquet: .*more rows"):
+        count_windows(lf, BINNING, by=bucket, files=[("first.parquet", 30),
+                                                       ("second.parquet", 5)])
+
+
+def test_small_files_are_grouped_up_to_a_parts_rows_and_hourly_ones_go_alone() -> None:
+    def entry(n: int, rows: int) -> FileEntry:
+        return FileEntry(path=f"p{n}", rows=rows, bytes=1, sha256="", date="2026-11-01")
+
+    small = [entry(n, 30_000) for n in range(7)]
+    assert [len(g) for g in file_groups(small, "1d")] == [4, 3]  # 4 x 30k <= PART_ROWS
+    assert [len(g) for g in file_groups(small, "1h")] == [1] * 7
+    mixed = [entry(0, 10), entry(1, PART_ROWS * 3), entry(2, 10), entry(3, 10)]
+    assert [[e.path for e in g] for g in file_groups(mixed, "1d")] == [["p0"], ["p1"],
+                                                                      ["p2", "p3"]]
+    many = [entry(n, 1) for n in range(20)]
+    assert [len(g) for g in file_groups(many, "1d")] == [GROUP_FILES, GROUP_FILES, 4]
+    assert [e for g in file_groups(many, "1d") for e in g] == many

@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +32,25 @@ import polars as pl
 
 from evalctl import progress
 from evalctl.config import ModelConfig
+from evalctl.errors import StoreError
 from evalctl.lake.durable import StagingArea, fsync_tree
 from evalctl.lake.layout import profile_path
 from evalctl.lake.ledger import BatchRecord, FileEntry, lifecycle_lock
 from evalctl.lake.profiled import ProfileEntry, file_profiles, profiles_extra, publish_record
 from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage
-from evalctl.lake.store import Selection, Store
+from evalctl.lake.store import DictionaryReader, Selection, Store
 from evalctl.profiles.format import counted_table
 from evalctl.profiles.parts import PART_ROWS
 from evalctl.profiles.reference import Reference, current_reference, staleness
 from evalctl.stats.binning import Binning
 from evalctl.stats.levels import LevelCodes, codable
 from evalctl.stats.query import feature_problems
-from evalctl.stats.summarize import count_windows
+from evalctl.stats.summarize import WindowCounters, count_windows
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
+GROUP_FILES = 8  # daily files counted together at most (`file_groups`)
+AHEAD = 4  # files the profiling thread counts ahead of the writer before it writes them too
 
 
 def profile_file(store: Store, model: ModelConfig, reference: Reference, version: str,
@@ -60,8 +64,44 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
                version: str, env: str, entry: FileEntry) -> pl.DataFrame:
     """The profile table of one prediction file on any binning (`profile_file` on the frozen
     reference's; the Spark engine's scan path on the bins it fitted for one report)."""
+    return count_files(store, model, binning, granularity, version, env, [entry])[0].table()
+
+
+@dataclass
+class Counted:
+    """One data file's counters, per time bucket, and the features its column holds: its
+    profile table (`table`) or that table's Parquet bytes (`data`, made once, by whichever
+    thread asks first: ingest's profiling thread when it runs ahead of the writer, else the
+    writer)."""
+
+    windows: dict[Any, WindowCounters] | None
+    present: list[str]
+    _data: bytes | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def table(self) -> pl.DataFrame:
+        assert self.windows is not None, "turned into bytes already"
+        return counted_table(self.windows, self.present)
+
+    def data(self) -> bytes:
+        with self._lock:
+            if self._data is None:
+                self._data = profile_bytes(self.table())
+                self.windows = None  # the counters are ~3x the bytes: not held twice
+            return self._data
+
+
+def count_files(store: Store, model: ModelConfig, binning: Binning, granularity: str,
+                version: str, env: str, entries: list[FileEntry]) -> list[Counted]:
+    """The counters of data files of one batch (one `count_windows` of all of them, which
+    splits its batches at the files' boundaries), in the order given. Small files are read
+    by one query (`file_groups` makes such groups: one query each cost ~4 ms more CPU and
+    left polars no file to decode while a file was counted), a larger one in slices of
+    `PART_ROWS` rows (four whole row groups of ingest's files): polars' streaming engine
+    reads ahead of the counting, and a whole file's read-ahead grew with the file (build:
+    414 MiB at 5M rows, 653 MiB at 20M, 30 files each; 553 MiB in slices)."""
     selector = Selector(text=env, env=env)
-    selection = Selection(selector, ((version, env, entry),))
+    selection = Selection(selector, tuple((version, env, entry) for entry in entries))
     lf = store.scan(model, selector, with_actuals=False, selection=selection)
     schema = lf.collect_schema()
     present = [f for f in binning.kinds if f in schema]
@@ -70,35 +110,77 @@ def profile_on(store: Store, model: ModelConfig, binning: Binning, granularity: 
     if missing:
         lf = lf.with_columns(missing)
     bucket = pl.col(model.timestamp).dt.truncate(_TRUNCATE[granularity])
-    # read in slices of `PART_ROWS` rows (four whole row groups of ingest's files): polars'
-    # streaming engine reads ahead of the counting, and a whole file's read-ahead grew with
-    # the file (build: 414 MiB at 5M rows, 653 MiB at 20M, 30 files each; 553 MiB in slices)
-    slices = [lf.slice(start, PART_ROWS) for start in range(0, entry.rows, PART_ROWS)]
-    codes = _level_codes(store, entry, schema, binning)
+    rows = sum(entry.rows for entry in entries)
+    slices = [lf.slice(start, PART_ROWS) for start in range(0, rows, PART_ROWS)]
+    codes = _level_codes(store, entries, schema, binning)
+    names = [str(store.root / e.path) if store.is_local else e.path for e in entries]
     # no heap trim per file: the next file's counting reuses the heap this one freed
-    return counted_table(count_windows(lf, binning, by=bucket, parts=slices, codes=codes,
-                                       release=False), present)
+    windows = count_windows(lf, binning, by=bucket, parts=slices, codes=codes, release=False,
+                            files=list(zip(names, (e.rows for e in entries), strict=True)))
+    per_file: list[dict[Any, WindowCounters]] = [{} for _ in entries]
+    for (file, key), counters in windows.items():  # sorted by file, then bucket
+        per_file[file][key] = counters
+    return [Counted(counted, present) for counted in per_file]
 
 
-def _level_codes(store: Store, entry: FileEntry, schema: pl.Schema, binning: Binning
+def file_groups(entries: list[FileEntry], granularity: str) -> list[list[FileEntry]]:
+    """The files in groups that `count_files` reads together, in order: consecutive files
+    of at most `PART_ROWS` rows in all and at most `GROUP_FILES` files (a daily profile's
+    counters are ~2 MiB a file; hourly ones are 24 times that, so hourly files go one by
+    one); a larger file alone."""
+    most = GROUP_FILES if granularity == "1d" else 1
+    groups: list[list[FileEntry]] = []
+    rows = 0
+    for entry in entries:
+        if groups and len(groups[-1]) < most and rows + entry.rows <= PART_ROWS:
+            groups[-1].append(entry)
+            rows += entry.rows
+        else:
+            groups.append([entry])
+            rows = entry.rows
+    return groups
+
+
+def _level_codes(store: Store, entries: list[FileEntry], schema: pl.Schema, binning: Binning
                  ) -> LevelCodes | None:
-    """The level codes of the file's categorical features read from its Parquet dictionaries
-    (`evalctl.stats.levels`: ~0.15 s less CPU per 1M rows than polars' String -> Enum cast
-    of every value), for the features the scan reads as the file stores them (`schema`, the
-    scan's: not those whose type the config changed since, nor missing ones) in a type that
-    can be coded; None when there are none (object storage: none)."""
+    """The level codes of the files' categorical features read from their Parquet
+    dictionaries (`evalctl.stats.levels`: ~0.15 s less CPU per 1M rows than polars' String
+    -> Enum cast of every value), for the features the scan reads as every file stores them
+    (`schema`, the scan's: not those whose type the config changed since, nor missing ones)
+    in a type that can be coded; None when there are none (object storage: none)."""
     problems = feature_problems(schema, binning)
     wanted = [f for f in binning.categorical if f in schema and f not in problems]
-    reader = store.dictionary_reader(entry) if wanted else None
-    if reader is None:
+    readers = [store.dictionary_reader(entry) for entry in entries] if wanted else []
+    if not readers or any(reader is None for reader in readers):
         return None
-    stored = reader.schema
-    coded = [f for f in wanted if f in stored.names and codable(stored.field(f).type)
-             and _as_stored(stored.field(f).type) == schema[f]]
+    opened = [reader for reader in readers if reader is not None]
+    coded = [f for f in wanted if all(_codable_as(r.schema, f, schema) for r in opened)]
     if not coded:
         return None
     return LevelCodes({f: binning.categorical[f] for f in coded},
-                      reader.batches(coded, PART_ROWS), source=str(reader.path))
+                      _file_batches(opened, entries, coded), source=str(opened[0].path))
+
+
+def _codable_as(stored: Any, feature: str, schema: pl.Schema) -> bool:
+    """Whether a file stores `feature` in a type that can be coded and that the scan reads
+    as it is stored."""
+    return feature in stored.names and codable(stored.field(feature).type) and \
+        _as_stored(stored.field(feature).type) == schema[feature]
+
+
+def _file_batches(readers: list[DictionaryReader], entries: list[FileEntry],
+                  columns: list[str]) -> Iterator[Any]:
+    """The files' `columns` as Arrow batches, one file after another; a file holding other
+    rows than its entry records is a StoreError naming it."""
+    for reader, entry in zip(readers, entries, strict=True):
+        rows = 0
+        for batch in reader.batches(columns, PART_ROWS):
+            rows += batch.num_rows
+            yield batch
+        if rows != entry.rows:
+            raise StoreError(f"{reader.path}: holds {rows} rows, {entry.rows} recorded "
+                             "(changed while read?); run `evalctl doctor`",
+                             file=str(reader.path))
 
 
 def _as_stored(dtype: Any) -> pl.DataType:
@@ -109,13 +191,15 @@ def _as_stored(dtype: Any) -> pl.DataType:
 
 
 def profile_bytes(table: pl.DataFrame) -> bytes:
-    """A profile table as the zstd Parquet file `write_profiles` stores (the same bytes).
+    """A profile table as the snappy Parquet file `write_profiles` stores (the same bytes).
     No column statistics: no reader prunes by them (a profile is one row group, read
-    whole), and leaving them out makes writing ~15% cheaper. zstd level 1, not polars'
-    default 3: the same size on profiles (random floats and runs of nulls: 21.3 MB for the
-    30 daily profiles of 1M rows either way) for ~12% less CPU writing them."""
+    whole), and leaving them out makes writing ~15% cheaper. Snappy, not zstd: a profile is
+    mostly random floats, which no codec shrinks (30 daily profiles of 1M rows: 22.5 MB,
+    against 21.3 MB with zstd level 1), and snappy is the cheapest to write and to read
+    (`drift` over 30 daily windows reads 30 profiles: ~10 ms less wall time, ~15 ms less
+    CPU than zstd); every Parquet reader reads it."""
     buffer = io.BytesIO()
-    table.write_parquet(buffer, compression="zstd", compression_level=1, statistics=False)
+    table.write_parquet(buffer, compression="snappy", statistics=False)
     return buffer.getvalue()
 
 
@@ -133,12 +217,14 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     profiled: list[ProfileEntry] = []
     staged: list[tuple[Path, str]] = []
     staging.mkdir(parents=True, exist_ok=True)
+    here = _GroupByGroup(store, model, reference, version, env,
+                         [e for e in entries if computed is None or e.path not in computed])
     for n, entry in enumerate(entries):
         temp = staging / f"profile-{n:04d}.parquet"
         if computed is not None and entry.path in computed:
             data = computed[entry.path]  # (ingest: waits until the thread has this one)
         else:
-            data = profile_bytes(profile_file(store, model, reference, version, env, entry))
+            data = here.data(entry)
         with open(temp, "wb") as handle:  # durable before it is named in a commit
             handle.write(data)
             handle.flush()
@@ -164,30 +250,60 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     return profiled, moved
 
 
+class _GroupByGroup:
+    """Profiles computed where they are written (`profiles build`), a group of files
+    (`file_groups`) at a time: the counters of one group are held at once."""
+
+    def __init__(self, store: Store, model: ModelConfig, reference: Reference, version: str,
+                 env: str, entries: list[FileEntry]) -> None:
+        self._count = lambda group: count_files(store, model, reference.binning,
+                                                reference.granularity, version, env, group)
+        self._groups = {e.path: group for group in file_groups(entries, reference.granularity)
+                        for e in group}
+        self._held: dict[str, Counted] = {}
+
+    def data(self, entry: FileEntry) -> bytes:
+        if entry.path not in self._held:
+            group = self._groups[entry.path]
+            self._held = dict(zip((e.path for e in group), self._count(group), strict=True))
+        return self._held.pop(entry.path).data()
+
+
 class Computing(Mapping[str, bytes]):
     """Profiles being computed (`BatchProfiles.start`), by data file: looking one up waits
-    for it (and raises what computing it raised)."""
+    for the counting of its group of files (and raises what counting them raised), then
+    gives its Parquet bytes (`Counted.data`, made in the caller's thread unless the
+    profiling thread ran ahead and made them)."""
 
-    def __init__(self, futures: dict[str, Future[bytes]]) -> None:
-        self._futures = futures
+    def __init__(self, where: dict[str, tuple[Future[list[Counted]], int]] | None = None
+                 ) -> None:
+        self._where = dict(where or {})
+        self.counted = 0  # files the profiling thread has counted
+        self.taken = 0  # files looked up
+
+    def add(self, path: str, future: Future[list[Counted]], index: int) -> None:
+        self._where[path] = (future, index)
 
     def __getitem__(self, path: str) -> bytes:
-        return self._futures[path].result()
+        future, index = self._where[path]
+        data = future.result()[index].data()
+        self.taken += 1
+        return data
 
     def __contains__(self, path: object) -> bool:  # without waiting
-        return path in self._futures
+        return path in self._where
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._futures)
+        return iter(self._where)
 
     def __len__(self) -> int:
-        return len(self._futures)
+        return len(self._where)
 
 
 @dataclass(frozen=True)
 class BatchProfiles:
     """Ingest's profiles of one batch on the model's current reference, in two steps:
-    `start` reads the batch's moved files (ingest runs it in a thread while it checksums
+    `start` counts the batch's moved files (ingest runs it in a thread while it checksums
     and flushes them: the two overlap) and `write` stores the profiles before the commit."""
 
     store: Store
@@ -196,17 +312,33 @@ class BatchProfiles:
     version: str
     env: str
 
-    def compute_one(self, entry: FileEntry) -> bytes:
-        """One file's profile as `profile_bytes` (reads only: thread-safe)."""
-        return profile_bytes(profile_file(self.store, self.model, self.reference,
-                                          self.version, self.env, entry))
+    def count(self, entries: list[FileEntry]) -> list[Counted]:
+        """The counters of a group of the batch's files (`count_files`; reads only:
+        thread-safe)."""
+        return count_files(self.store, self.model, self.reference.binning,
+                           self.reference.granularity, self.version, self.env, entries)
 
     def start(self, entries: list[FileEntry], pool: Executor) -> Computing:
-        """Each file's profile (`compute_one`), file by file in `pool`, in the order of
-        `entries`: `write` takes each profile as soon as it is ready, so writing and flushing
-        a profile overlaps computing the next (ingest: 1M rows in 30 daily files, ~0.2 s of
-        its wall time)."""
-        return Computing({e.path: pool.submit(self.compute_one, e) for e in entries})
+        """Count the files (`count`) group by group (`file_groups`) in `pool`, in the order
+        of `entries`. `write` takes each profile as soon as its group is counted and turns
+        it into its table and bytes in its own thread while the pool counts the next group
+        (ingest: 1M rows in 30 daily files, ~0.3 s of its wall time), unless the pool is
+        more than `AHEAD` files ahead: then the pool makes the bytes itself, so that memory
+        holds the counters of a few files, not of the batch."""
+        computing = Computing()
+        for group in file_groups(entries, self.reference.granularity):
+            future = pool.submit(self._count_ahead, group, computing)
+            for index, entry in enumerate(group):
+                computing.add(entry.path, future, index)
+        return computing
+
+    def _count_ahead(self, group: list[FileEntry], computing: Computing) -> list[Counted]:
+        counted = self.count(group)
+        computing.counted += len(counted)
+        if computing.counted - computing.taken > AHEAD:
+            for one in counted:
+                one.data()
+        return counted
 
     def write(self, entries: list[FileEntry], staging: Path, computed: Mapping[str, bytes]
               ) -> tuple[dict[str, Any], list[Path | str]]:

@@ -1,7 +1,8 @@
 """The profile format (version 1): one data file's summaries, per time bucket, as a tidy table.
 
-A profile is one zstd Parquet file (no column statistics) with the columns of
-`PROFILE_SCHEMA`. Each (``bucket``, ``feature``) has one *feature row* (``cell`` null) and
+A profile is one snappy Parquet file (no column statistics; profiles written with another
+codec, as before 2026-12-04 with zstd, read the same) with the columns of `PROFILE_SCHEMA`.
+Each (``bucket``, ``feature``) has one *feature row* (``cell`` null) and
 one *cell row* per non-empty cell (``cell`` = the cell's index):
 
 - feature row: ``kind`` (numeric | categorical), ``present`` (the column was in the data

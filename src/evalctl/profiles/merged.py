@@ -150,7 +150,7 @@ def publish(target: Path, table: pl.DataFrame) -> None:
     temp = temp_path(target)
     with temporary(temp):  # removed even when a signal ends the process
         try:
-            table.write_parquet(temp, compression="zstd")
+            table.write_parquet(temp, compression="snappy")  # as profiles (`profile_bytes`)
             with open(temp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(temp, target)

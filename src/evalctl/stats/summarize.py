@@ -25,9 +25,10 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from evalctl.errors import InputError
+from evalctl.errors import InputError, StoreError
 from evalctl.memory import release_freed_memory
 from evalctl.stats.binning import Binning
 from evalctl.stats.counters import CategoricalCounter, NumericCounter, level_index
@@ -70,7 +71,8 @@ def summarize(
 
 def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
                   parts: Sequence[pl.LazyFrame] = (), codes: LevelCodes | None = None,
-                  release: bool = True) -> dict[Any, WindowCounters]:
+                  release: bool = True, files: Sequence[tuple[str, int]] = ()
+                  ) -> dict[Any, WindowCounters]:
     """`summarize`'s counters, before they become summaries (profiles turn them into a
     profile table directly, `evalctl.profiles.format.counted_table`).
 
@@ -80,15 +82,25 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
     afterwards (`release_freed_memory`); a caller counting many small files one after
     another (profiles) does not: the next file's arrays reuse that heap, and trimming it
     after each file made the next one fault its pages in afresh (~0.1 s of CPU in a 1M-row,
-    30-file ingest)."""
+    30-file ingest).
+
+    `files`: the data files whose rows the parts hold, one after another, as (name, rows)
+    (a scan of a list of Parquet files gives their rows in that order); each window is then
+    keyed ``(i, key)``, ``i`` the index of its file, and a batch is split at the files'
+    boundaries, so several small files counted in one read give each file's own counters
+    (profiles: one query for a few files instead of one each). A stream holding other rows
+    than the files recorded is a StoreError naming the file."""
     schema = lf.collect_schema()
     layout = _Layout(binning, feature_problems(schema, binning), schema, codes)
     windows: dict[Any, WindowCounters] = {}
+    cursor = _FileCursor(files) if files else None
     try:
         for source in parts or [lf]:
-            _count_source(source, binning, by, layout, windows, codes)
+            _count_source(source, binning, by, layout, windows, codes, cursor)
     except _INPUT_ERRORS as exc:
         raise InputError(f"cannot summarise the selection: {exc}") from exc
+    if cursor is not None:
+        cursor.finish()
     if codes is not None:
         codes.finish()
     if release:
@@ -100,7 +112,7 @@ def count_windows(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None =
 
 def _count_source(source: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None,
                   layout: _Layout, windows: dict[Any, WindowCounters],
-                  codes: LevelCodes | None) -> None:
+                  codes: LevelCodes | None, cursor: _FileCursor | None = None) -> None:
     """Count one part's rows into `windows` (with their `codes`, when given). A function of
     its own so that its last batch (and the windows' slices of it) is freed when it returns,
     before the next part's read begins: held by a loop variable into that read, it was one
@@ -110,11 +122,14 @@ def _count_source(source: pl.LazyFrame, binning: Binning, by: str | pl.Expr | No
     for batch in row_query(source, binning, by, coded).collect_batches(chunk_size=BATCH_ROWS):
         if codes is not None:
             batch = batch.hstack(codes.take(batch.height))
-        for key, part in _window_parts(batch, by):
-            window = windows.get(key)
-            if window is None:
-                window = windows[key] = WindowCounters(layout)
-            window.add(part)
+        for file, rows in cursor.split(batch) if cursor is not None else [(None, batch)]:
+            for key, part in _window_parts(rows, by):
+                if file is not None:
+                    key = (file, key)
+                window = windows.get(key)
+                if window is None:
+                    window = windows[key] = WindowCounters(layout)
+                window.add(part)
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
@@ -164,6 +179,40 @@ def _window_parts(batch: pl.DataFrame, by: str | pl.Expr | None
     for length, key in runs.iter_rows():
         yield key, batch.slice(start, length)
         start += length
+
+
+class _FileCursor:
+    """Where the files of a stream of batches begin and end (`count_windows`' `files`)."""
+
+    def __init__(self, files: Sequence[tuple[str, int]]) -> None:
+        self.names = [name for name, _ in files]
+        self.ends = np.cumsum([rows for _, rows in files])
+        self.at = 0  # rows of the stream split so far
+
+    def split(self, batch: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
+        """The batch's rows of each file it holds (zero-copy slices), by file index."""
+        start, stop = self.at, self.at + batch.height
+        if stop > self.ends[-1]:
+            raise self._error(len(self.ends) - 1, "more")
+        pieces = []
+        file = int(np.searchsorted(self.ends, start, side="right"))
+        while start < stop:
+            end = min(int(self.ends[file]), stop)
+            pieces.append((file, batch.slice(start - self.at, end - start)))
+            start, file = end, file + 1
+        self.at = stop
+        return pieces
+
+    def finish(self) -> None:
+        """Check that the stream held every file's rows (else StoreError)."""
+        if self.at < self.ends[-1]:
+            raise self._error(int(np.searchsorted(self.ends, self.at, side="right")), "fewer")
+
+    def _error(self, file: int, fewer_or_more: str) -> StoreError:
+        name = self.names[file]
+        return StoreError(f"{name}: the data files read held {fewer_or_more} rows than their "
+                          "ledger records (changed while read?); run `evalctl doctor`",
+                          file=name)
 
 
 class _Layout:
