@@ -110,6 +110,27 @@ def test_an_ingest_that_read_the_old_reference_catches_up_after_its_commit(
     assert again["batches"] == 0 and not again["fitted"]
 
 
+def test_catching_up_reads_only_the_pointer_while_it_names_the_profiled_reference(
+        store: Callable[[str, int], CliResult], workdir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After its commit an ingest looks whether a refit moved the pointer; while the pointer
+    names the reference it profiled on, it reads only the pointer, not the reference."""
+    root = workdir / "store"
+    current = pointer(root)
+    assert compute_module.current_reference_hash(Store.open(root).storage, "churn") == current
+    assert compute_module.current_reference_hash(Store.open(root).storage, "other") is None
+    loads: list[str] = []
+    real = compute_module.current_reference
+    monkeypatch.setattr(compute_module, "current_reference",
+                        lambda *args: loads.append("read") or real(*args))
+    settings = __import__("evalctl").load_config(workdir / "evalctl.yaml")
+    model, ours = settings.models["churn"], Store.open(root)
+    batch = next(r.batch for r in ours.prediction_records("churn"))
+    assert compute_module.catch_up(ours, model, batch, profiled=current) == 0 and loads == []
+    assert compute_module.catch_up(ours, model, batch, profiled="0" * 16) == 0
+    assert loads == ["read"]  # another reference named: the full look (nothing lacking)
+
+
 def same(a: Any, b: Any) -> bool:
     """Equal, floats to 1e-12 (they are added in another order), the rest exactly."""
     if isinstance(a, dict) and isinstance(b, dict):

@@ -96,14 +96,16 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
     frame = _coerced(sources, columns, derive=_derived_prediction(model))
     _check_classes(model, sources, columns)
     resolved = replace(model, features=kinds)
+    profiles = batch_profiles(store, resolved, version, env)
     result = _write_batch(
         store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
         version=version, env=env, features=kinds,
         partition=lambda day: prediction_dir(model.name, version, env, day),
-        profiles=batch_profiles(store, resolved, version, env),
+        profiles=profiles,
         index=lambda entries: labels.index_predictions(store, model.name, model.id, entries))
     if not result.already_ingested:  # a refit published meanwhile: profile on the new one
-        catch_up(store, resolved, batch)
+        catch_up(store, resolved, batch,
+                 profiled=profiles.reference.hash if profiles is not None else None)
     return result
 
 

@@ -213,6 +213,18 @@ def current_reference(root: Path | Storage, model: str) -> Reference | None:
     return loaded
 
 
+def current_reference_hash(root: Path | Storage, model: str) -> str | None:
+    """The hash the model's pointer names (one small read), or None: no reference, or a
+    pointer that cannot be read (`current_reference` then says what is wrong)."""
+    storage = as_storage(root)
+    try:
+        raw = storage.read_bytes(current_reference_file(model))
+        found = json.loads(raw.decode("utf-8"))["hash"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 def _object_reference(storage: Storage, model: str) -> Reference | None:
     """`current_reference` on object storage (two GETs: the pointer, the reference)."""
     pointer = storage.url(current_reference_file(model))
