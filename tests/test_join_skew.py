@@ -18,6 +18,7 @@ from evalctl import open as open_workspace
 from evalctl.analyses import skew_join
 from evalctl.checks import join_on_id, transform_skew
 from evalctl.checks.transform_skew import bucketed_transform_skew
+from evalctl.profiles import parts as parts_module
 from evalctl.stats import streamed as streamed_module
 
 FEATURES = {"x": "numeric", "y": "numeric", "c": "categorical", "z": "numeric"}
@@ -110,16 +111,22 @@ def test_skew_join_key_spilled_in_buckets_equals_one_join(cli, workdir: Path, fr
     spilled: list[int] = []
     spill = skew_join._spill  # noqa: SLF001
 
+    files_per_bucket: list[int] = []
+
     def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        assert len(args[0]) >= 15  # the side's parts
         found = spill(*args, **kwargs)
         spilled.append(len(found))
+        files_per_bucket[:] = sorted({len(paths) for paths in found.values()})
         return found
 
     monkeypatch.setattr(skew_join, "JOIN_ROWS", 0)
     monkeypatch.setattr(skew_join, "BUCKET_ROWS", 100)  # 18 buckets
     monkeypatch.setattr(skew_join, "_spill", counted)
+    monkeypatch.setattr(parts_module, "PART_ROWS", 64)  # each side read in 15+ parts ...
     got = report()
     assert spilled == [18, 18]
+    assert files_per_bucket == [1]  # ... by one sink: a file per bucket and side
     minutes = next(r for r in got["results"] if r.get("section") == "transformation"
                    and r["feature"] == "minutes")
     assert minutes["hint"] and minutes["mismatches"] > 0
