@@ -134,11 +134,15 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
     index = pl.Series(group, dtype=pl.UInt32)
     not_head = pl.Series(~is_head)
     own = index.set(not_head, None)  # a cell row takes a null row of the feature rows' own
-    # row gathers of the frame, not a select of gather expressions: those cost ~2 ms a
-    # profile more (polars plans the select and hashes the index literal in each)
-    laid = pl.concat([head_frame.select(_KEYS)[index],
-                      head_frame.select(pl.exclude(*_KEYS, *_CELL_FIELDS))[own]],
-                     how="horizontal")
+    # row gathers of frames of the feature rows' columns, not a select of gather expressions
+    # (those cost ~2 ms a profile more: polars plans the select and hashes the index literal
+    # in each), and the frames made of the columns themselves, not by a select (a query
+    # each: ~1 ms a profile)
+    heads = head_frame.get_columns()
+    keys = pl.DataFrame([c for c in heads if c.name in _KEYS])[index]
+    fields = pl.DataFrame([c for c in heads if c.name not in _KEYS
+                           and c.name not in _CELL_FIELDS])[own]
+    laid = {c.name: c for frame in (keys, fields) for c in frame.get_columns()}
     joined = {name: np.concatenate([c[name] for c in cells]) for name in _CELL_COLUMNS}
     joined["sum"] = np.nan_to_num(joined["sum"]) + 0.0  # once, not once per feature
     closed = is_head.copy()  # the rows without sum, low and high
@@ -149,8 +153,7 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
         values[~is_head] = joined[name]
         columns[name] = pl.Series(name, values, dtype=PROFILE_SCHEMA[name]).set(
             pl.Series(closed) if name in _OPENED else not_head.not_(), None)
-    return pl.DataFrame([laid.get_column(n) if n in laid.columns else columns[n]
-                         for n in PROFILE_SCHEMA])
+    return pl.DataFrame([laid[n] if n in laid else columns[n] for n in PROFILE_SCHEMA])
 
 
 OPEN = "__open"  # whether a cell row is an open interval (has sum, low, high)
