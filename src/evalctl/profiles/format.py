@@ -138,9 +138,9 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
     # (those cost ~2 ms a profile more: polars plans the select and hashes the index literal
     # in each), and the frames made of the columns themselves, not by a select (a query
     # each: ~1 ms a profile)
-    heads = head_frame.get_columns()
-    keys = pl.DataFrame([c for c in heads if c.name in _KEYS])[index]
-    fields = pl.DataFrame([c for c in heads if c.name not in _KEYS
+    head_columns = head_frame.get_columns()
+    keys = pl.DataFrame([c for c in head_columns if c.name in _KEYS])[index]
+    fields = pl.DataFrame([c for c in head_columns if c.name not in _KEYS
                            and c.name not in _CELL_FIELDS])[own]
     laid = {c.name: c for frame in (keys, fields) for c in frame.get_columns()}
     joined = {name: np.concatenate([c[name] for c in cells]) for name in _CELL_COLUMNS}
