@@ -11,7 +11,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.helpers import CONFIG, STORY_CONFIG, STORY_INGESTS, CliResult, run_cli, write_story_data
+from tests.helpers import (
+    CONFIG,
+    STORY_BUILD,
+    STORY_CONFIG,
+    CliResult,
+    demo_commands,
+    run_cli,
+    write_story_data,
+)
 from tests.s3_server import S3Server
 from tests.s3_server import ServerError as S3ServerError
 from tests.s3_server import running as s3_running
@@ -59,18 +67,17 @@ def frame_file(workdir: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., CliResult]:
-    """The sample story (scaled down) ingested into a store; returns a CLI runner for it."""
+    """The sample story (scaled down) built into a store as `make demo` builds it (its
+    ingests in its order, the monitoring reference fitted once the training data is in, so
+    skew, drift and monitor read profiles); returns a CLI runner for it."""
     data = tmp_path_factory.mktemp("story_data")
     write_story_data(data)
     store = tmp_path_factory.mktemp("story") / "store"
     base = ["--config", str(STORY_CONFIG), "--store", str(store)]
     assert run_cli("init", str(store), "--no-config").code == 0
-    for name, version, env in STORY_INGESTS:
-        result = run_cli(*base, "ingest", str(data / name), "--model", "tv-recommender",
-                         "--version", version, "--env", env)
-        assert result.code == 0, result.stderr
-    assert run_cli(*base, "ingest-actuals", str(data / "actuals_late.csv"), "--model",
-                   "tv-recommender").code == 0
+    for args in demo_commands(data, STORY_BUILD):
+        result = run_cli(*base, *args)
+        assert result.code == 0, (args, result.stderr)
 
     def invoke(*args: str) -> CliResult:
         return run_cli(*base, *args)

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
@@ -26,11 +27,9 @@ from evalctl.cli.app import run
 
 REPO = Path(__file__).resolve().parents[1]
 STORY_CONFIG = REPO / "configs" / "evalctl.yaml"
-STORY_INGESTS = [
-    ("training.parquet", "v1", "training"), ("validation_v1.parquet", "v1", "validation"),
-    ("validation_v2.parquet", "v2", "validation"), ("production_v1.csv", "v1", "production"),
-    ("shadow_v2.jsonl", "v2", "shadow"), ("recomputed_v2_training.parquet", "v2", "training"),
-]
+# the commands of `sample_data/demo.sh` that build the story's store: its ingests, in its order,
+# with `profiles build` once the training data (all `reference: training` matches) is in
+STORY_BUILD = frozenset({"ingest", "ingest-actuals", "profiles"})
 
 CONFIG = """\
 store: store
@@ -112,6 +111,26 @@ def write_story_data(folder: Path) -> None:
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
     generator.generate(folder, seed=7, rows_per_day=600, scale=0.5, verbose=False)
+
+
+def demo_commands(data: str | Path, kept: Iterable[str]) -> list[list[str]]:
+    """The evalctl commands of `sample_data/demo.sh` whose name is in `kept`, in its order,
+    with `$M` expanded, `$DATA` replaced by `data` and the output options (`-f`, `--alerts`,
+    `--output`, each with its value) left out; the monitor runs of its loop are skipped."""
+    text = (REPO / "sample_data" / "demo.sh").read_text().replace("\\\n", " ")
+    dropped = {"-f", "--format", "--alerts", "--output"}
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("evalctl ") or "$day" in line:
+            continue
+        line = line.split("||")[0].split(" | ")[0].replace("$M", "--model tv-recommender")
+        args = [a.replace("$DATA", str(data)) for a in shlex.split(line)[1:]]
+        if args[0] not in kept:
+            continue
+        found.append([a for n, a in enumerate(args) if a not in dropped and
+                      (n == 0 or args[n - 1] not in dropped)])
+    return found
 
 
 def run_cli(*args: str) -> CliResult:

@@ -5,40 +5,18 @@ the story scaled down (as the `story` fixture builds it)."""
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from tests.helpers import REPO, STORY_CONFIG, CliResult, run_cli, write_story_data
+from tests.helpers import STORY_CONFIG, CliResult, demo_commands, run_cli, write_story_data
 
 RUN = {"ingest", "ingest-actuals", "profiles", "skew", "drift", "monitor"}
-DROP = {"-f", "--format", "--alerts", "--output"}  # each with its value
 
 
 @dataclass(frozen=True)
 class Demo:
     base: list[str]  # the global options naming the config and the store
     ran: list[tuple[list[str], CliResult]]  # each command run, with -f json
-
-
-def demo_commands(data: Path) -> list[list[str]]:
-    """The demo's evalctl commands that build the store and ask skew, drift and monitor, in
-    its order, with the data folder substituted (the monitor runs of its loop left out)."""
-    text = (REPO / "sample_data" / "demo.sh").read_text().replace("\\\n", " ")
-    commands = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("evalctl ") or "$day" in line:
-            continue
-        line = line.split("||")[0].split(" | ")[0].replace("$M", "--model tv-recommender")
-        args = [a.replace("$DATA", str(data)) for a in shlex.split(line)[1:]]
-        if args[0] not in RUN:
-            continue
-        kept = [a for n, a in enumerate(args) if a not in DROP and
-                (n == 0 or args[n - 1] not in DROP)]
-        commands.append(kept)
-    return commands
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +27,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     assert run_cli("init", str(store), "--no-config").code == 0
     base = ["--config", str(STORY_CONFIG), "--store", str(store)]
     return Demo(base, [(args, run_cli(*base, *args, "-f", "json"))
-                       for args in demo_commands(data)])
+                       for args in demo_commands(data, RUN)])
 
 
 def test_the_demo_fits_the_reference_once_its_data_is_in(demo: Demo) -> None:

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import REPO, STORY_CONFIG, STORY_INGESTS, CliResult, commands, validate_envelope
+from tests.helpers import (
+    REPO,
+    STORY_BUILD,
+    STORY_CONFIG,
+    CliResult,
+    commands,
+    demo_commands,
+    validate_envelope,
+)
 
 from evalctl.cli.app import run
 from evalctl.clock import fixed_clock
@@ -83,29 +91,30 @@ CASES = [
     Case("metrics", ("metrics", *M), before=("monitor", "--date", "2026-11-30")),
     Case("report", ("report", *M, "--current", LATE), code=1,
          before=("monitor", "--date", "2026-11-30")),
-    Case("profiles_build", ("profiles", "build", *M)),
-    Case("skew_profiles", ("skew", *M, "--current", LATE), code=1,
-         before=("profiles", "build", *M)),
+    Case("profiles_build", ("profiles", "build", *M)),  # the story has profiles: a no-op
+    Case("profiles_refit", ("profiles", "build", *M, "--refit")),
+    # the story's skew and drift read profiles; their scans are kept here too (see
+    # test_the_scan_answers_what_profiles_answer)
+    Case("skew_scan", ("skew", *M, "--current", LATE, "--engine", "scan"), code=1),
+    Case("drift_scan", ("drift", *M, "--current", "production@2026-11-01..2026-11-30",
+                        "--window", "1d", "--engine", "scan"), code=1),
 ]
 
 
 @pytest.fixture(scope="module")
 def lake(story: Callable[..., CliResult], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The story's exports ingested, in the story fixture's order, each at its own fixed
-    minute (the batches' `created_at` are then the same on every machine)."""
+    """The story built as the story fixture builds it (the demo's ingests and `profiles
+    build`, in its order), each command at its own fixed minute (the batches' `created_at`
+    are then the same on every machine)."""
     root = tmp_path_factory.mktemp("golden")
     shutil.copytree(story.data, root / "data")  # type: ignore[attr-defined]
     (root / "ids.txt").write_text("p-0000001\np-0000002\nnot-an-id\n")
     store = str(root / "store")
     base = ("--config", str(STORY_CONFIG), "--store", store)
     assert _run(root, "init", store, "--no-config", at="2026-12-01T06:00:00Z").code == 0
-    for minute, (name, version, env) in enumerate(STORY_INGESTS, start=1):
-        result = _run(root, *base, "ingest", f"data/{name}", *M, "--version", version,
-                      "--env", env, at=f"2026-12-01T06:{minute:02d}:00Z")
-        assert result.code == 0, result.stderr
-    result = _run(root, *base, "ingest-actuals", "data/actuals_late.csv", *M,
-                  at="2026-12-01T06:30:00Z")
-    assert result.code == 0, result.stderr
+    for minute, args in enumerate(demo_commands("data", STORY_BUILD), start=1):
+        result = _run(root, *base, *args, at=f"2026-12-01T06:{minute:02d}:00Z")
+        assert result.code == 0, (args, result.stderr)
     return root
 
 
@@ -141,8 +150,8 @@ def machine_free(text: str, *roots: Path) -> str:
     return ATTEMPT.sub(r"\1<attempt>-", text)
 
 
-def assert_same_json(actual: Any, expected: Any, where: str = "$") -> None:
-    """The two documents are equal, numbers within a relative 1e-9 (and 1e-15 absolute, for
+def assert_same_json(actual: Any, expected: Any, where: str = "$", rel: float = 1e-9) -> None:
+    """The two documents are equal, numbers within a relative `rel` (and 1e-15 absolute, for
     values that are zero up to rounding).
 
     Used first to name the field that differs; the test then compares the exact bytes, since
@@ -152,14 +161,14 @@ def assert_same_json(actual: Any, expected: Any, where: str = "$") -> None:
         assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
         assert list(actual) == list(expected), f"{where}: keys {list(actual)} != {list(expected)}"
         for key, value in expected.items():
-            assert_same_json(actual[key], value, f"{where}.{key}")
+            assert_same_json(actual[key], value, f"{where}.{key}", rel)
     elif isinstance(expected, list):
         assert isinstance(actual, list), f"{where}: expected a list, got {actual!r}"
         assert len(actual) == len(expected), f"{where}: {len(actual)} items != {len(expected)}"
         for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_same_json(a, e, f"{where}[{index}]")
+            assert_same_json(a, e, f"{where}[{index}]", rel)
     elif isinstance(expected, float) and isinstance(actual, float):
-        assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-15), \
+        assert math.isclose(actual, expected, rel_tol=rel, abs_tol=1e-15), \
             f"{where}: {actual!r} != {expected!r}"
     else:
         assert type(actual) is type(expected) and actual == expected, \
@@ -170,6 +179,22 @@ def test_every_command_has_a_golden_case() -> None:
     covered = {case.command for case in CASES}
     missing = [name for name in commands() if name not in covered]
     assert not missing, f"commands without a golden case: {missing}"
+
+
+@pytest.mark.parametrize("name", ["skew", "drift"])
+def test_the_scan_answers_what_profiles_answer(name: str) -> None:
+    """The story's skew and drift read profiles; their `--engine scan` goldens must say the
+    same: every count and status equal, every measure within 1e-12 (float sums merged in
+    another order may differ in the last bits). The goldens are the commands' outputs (the
+    tests above), so this compares the two engines without running them again."""
+    served = json.loads((FOLDER / f"{name}.json").read_text())
+    scanned = json.loads((FOLDER / f"{name}_scan.json").read_text())
+    assert served["inputs"].pop("engine") == "profiles"
+    assert served["inputs"].pop("engine_reason").startswith("profiles on reference ")
+    assert (scanned["inputs"].pop("engine"), scanned["inputs"].pop("engine_reason")) == \
+        ("scan", "--engine scan")
+    assert served["results"]
+    assert_same_json(served, scanned, rel=1e-12)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -26,6 +26,7 @@ M = ["--model", "tv-recommender"]
 STORY = [
     ["catalog"],
     ["doctor"],
+    ["profiles", "build", *M],  # done already (the fixture fits as the demo does): hints --refit
     ["skew", *M, "--reference", "training", "--current", "production@2026-11-15..2026-11-30"],
     ["skew", *M, "--reference", "training:v2", "--current",
      "production:v1@2026-11-01..2026-11-07", "--join-key", "request_id"],
@@ -104,7 +105,7 @@ def test_every_hint_of_the_story_runs(story_copy, monkeypatch: pytest.MonkeyPatc
                 hints.setdefault(hint, " ".join(args[:1]))
     assert len(hints) >= 8, sorted(hints)
     commands = {shlex.split(h)[1] for h in hints}
-    assert {"skew", "drift", "rca", "export", "slices"} <= commands, commands
+    assert {"skew", "drift", "rca", "export", "slices", "profiles"} <= commands, commands
     failures = []
     for hint, source in hints.items():
         result = invoke(shlex.split(hint)[1:])

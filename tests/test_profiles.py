@@ -3,6 +3,7 @@ skew and drift from merged profiles equal the scan path's; the reference's lifec
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from tests.helpers import (
 )
 
 import evalctl.analyses.drift as drift
+import evalctl.analyses.monitor_checks as monitor_checks
 from evalctl.errors import StoreError
 from evalctl.profiles.reference import (
     Reference,
@@ -384,16 +386,14 @@ def test_doctor_collects_the_profiles_of_removed_batches(profiled, workdir: Path
     assert not any(p.exists() for p in profiles)
 
 
-def test_the_sample_story_from_profiles_equals_the_scan(story, tmp_path: Path) -> None:
-    """On the story (versions, a unit bug, a flood of new users, CSV and JSON-lines exports):
-    skew, drift and monitor read profiles and give the scan's numbers."""
-    store = tmp_path / "store"
-    shutil.copytree(story.store, store)
+def test_the_sample_story_from_profiles_equals_the_scan(story) -> None:
+    """On the story (versions, a unit bug, a flood of new users, CSV and JSON-lines exports;
+    the fixture fits its reference as the demo does): skew and drift read profiles and give
+    the scan's numbers."""
 
     def run(*args: str) -> CliResult:
-        return run_cli("--config", str(STORY_CONFIG), "--store", str(store), *args)
+        return run_cli("--config", str(STORY_CONFIG), "--store", str(story.store), *args)
 
-    assert run("profiles", "build", "--model", "tv-recommender").code == 0
     m = ["--model", "tv-recommender"]
     prof, scan = both(run, "skew", *m, "--current", "production@2026-11-15..2026-11-30")
     assert prof["inputs"]["engine"] == "profiles"
@@ -404,10 +404,11 @@ def test_the_sample_story_from_profiles_equals_the_scan(story, tmp_path: Path) -
 
 
 def test_monitor_reads_drift_from_profiles(story, tmp_path: Path, monkeypatch) -> None:
-    """monitor's drift check goes through drift's source of summaries: once profiles cover
-    its windows it no longer summarises rows, and its rows are the scan's."""
+    """monitor's drift check goes through drift's source of summaries: profiles cover its
+    windows on the story, so it summarises no rows, and its rows are those of drift's scan
+    (monitor has no `--engine`: the scan is forced on its call of drift)."""
     store = tmp_path / "store"
-    shutil.copytree(story.store, store)
+    shutil.copytree(story.store, store)  # monitor writes its history
 
     def run(*args: str) -> dict[str, Any]:
         result = run_cli("--config", str(STORY_CONFIG), "--store", str(store), *args,
@@ -419,15 +420,21 @@ def test_monitor_reads_drift_from_profiles(story, tmp_path: Path, monkeypatch) -
         return [r for r in doc["results"] if r.get("check") == "drift"]
 
     monitor = ("monitor", "--model", "tv-recommender", "--date", "2026-11-20")
-    scanned = drift_rows(run(*monitor))
-    run("profiles", "build", "--model", "tv-recommender")
+    with monkeypatch.context() as patch:
+        patch.setattr(monitor_checks, "drift_report",
+                      functools.partial(monitor_checks.drift_report, engine="scan"))
+        scan_doc = run(*monitor)
+    assert (scan_doc["inputs"]["engine"], scan_doc["inputs"]["engine_reason"]) == \
+        ("scan", "drift: --engine scan; labels, performance and slices read the window's rows")
 
     def no_scan(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("drift summarised rows although profiles cover it")
 
     monkeypatch.setattr(drift, "summarize", no_scan)
     monkeypatch.setattr(drift, "fit_binning", no_scan)
-    profiled = drift_rows(run(*monitor))
+    doc = run(*monitor)
+    assert doc["inputs"]["engine"] == "profiles", doc["inputs"]["engine_reason"]
+    scanned, profiled = drift_rows(scan_doc), drift_rows(doc)
     assert scanned and all(r["status"] != "error" for r in profiled)
     assert_same(profiled, scanned)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from tests.helpers import STORY_CONFIG, STORY_INGESTS, CliResult, validate_envelope
+from tests.helpers import STORY_BUILD, STORY_CONFIG, CliResult, demo_commands, validate_envelope
 from tests.s3_server import S3Server
 
 from evalctl.cli.app import run
@@ -97,17 +97,14 @@ def _run(cwd: Path, *args: str, env: dict[str, str] | None = None, at: str = NOW
 
 
 def _build(root: Path, store: str, env: dict[str, str]) -> list[CliResult]:
-    """The story's exports ingested in the story fixture's order, each at its own minute;
-    the JSON reports of init, every ingest and ingest-actuals."""
+    """The story built in the story fixture's order (the demo's ingests and `profiles
+    build`), each command at its own minute; the JSON reports of init and of each command."""
     base = ("--config", str(STORY_CONFIG), "--store", store)
     results = [_run(root, "init", store, "--no-config", "-f", "json", env=env,
                     at="2026-12-01T06:00:00Z")]
-    for minute, (name, version, env_name) in enumerate(STORY_INGESTS, start=1):
-        results.append(_run(root, *base, "ingest", f"data/{name}", *M, "--version", version,
-                            "--env", env_name, "-f", "json", env=env,
+    for minute, args in enumerate(demo_commands("data", STORY_BUILD), start=1):
+        results.append(_run(root, *base, *args, "-f", "json", env=env,
                             at=f"2026-12-01T06:{minute:02d}:00Z"))
-    results.append(_run(root, *base, "ingest-actuals", "data/actuals_late.csv", *M, "-f",
-                        "json", env=env, at="2026-12-01T06:30:00Z"))
     for result in results:
         assert result.code == 0, result.stderr
     return results
@@ -135,7 +132,8 @@ def _normalised(result: CliResult, store: str) -> dict[str, Any]:
 def test_the_s3_lake_holds_objects_and_no_local_folder(lakes: Lakes) -> None:
     bucket, _, prefix = lakes.s3.removeprefix("s3://").partition("/")
     keys = lakes.server.keys(bucket, prefix)
-    assert sum(k.endswith(".parquet") for k in keys) >= len(STORY_INGESTS)
+    ingests = [a for a in demo_commands("data", STORY_BUILD) if a[0] == "ingest"]
+    assert sum(k.endswith(".parquet") for k in keys) >= len(ingests)
     assert not (lakes.root / "s3:").exists() and not (lakes.root / "lake").exists()
 
 
