@@ -1,12 +1,13 @@
 """Data near the float maximum, NaN and ±inf make no numpy RuntimeWarning on a user's terminal.
 
 Finite values near 1e308 overflow the float sums of their cells and their moments (to inf,
-or NaN where +inf meets -inf) when counted, and again when profiles are merged: float
-arithmetic's answer, taken by the measures as it is, which numpy would also announce with a
+or NaN where +inf meets -inf) when counted, and again when profiles are merged or summaries
+are added: float arithmetic's answer, which numpy would also announce with a
 `RuntimeWarning: overflow encountered ...` / `invalid value encountered ...` line on stderr
-of ingest, `profiles build`, skew, drift and monitor. Every command here runs with its
-warnings recorded; none may be a RuntimeWarning, stderr holds nothing but the commands' own
-lines, and the profiles' answers still equal the scan's.
+of ingest, `profiles build`, skew, drift, monitor and rca. Every command here runs
+with its warnings recorded; none may be a RuntimeWarning, stderr holds nothing but the
+commands' own lines, and the profiles' answers still equal the scan's (overflowed sums are
+held as the scan's summaries hold them: ±float max, NaN as 0).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 import polars as pl
 import pytest
 from tests.helpers import PROFILED_CONFIG, CliResult, assert_same, make_frame
+
+from evalctl.stats import NumericSummary, fit_binning, merge, summarize
 
 M = ["--model", "churn"]
 HUGE = (1e308, -1e308, 1.7e308, -1.7e308)
@@ -110,6 +113,27 @@ def test_skew_and_drift_warn_nothing_and_profiles_equal_the_scan(
 def test_monitor_warns_nothing(extreme_store: tuple[Callable[..., CliResult], bool]) -> None:
     doc = quiet_json(extreme_store[0], "monitor", *M, "--date", "2026-11-15")
     assert doc["inputs"]["engine"] == "profiles"
+
+
+def test_rca_warns_nothing(extreme_store: tuple[Callable[..., CliResult], bool]) -> None:
+    """rca merges summaries (`evalctl.stats.summary.merge`), not profiles."""
+    quiet_json(extreme_store[0], "rca", *M, "--baseline", "training", "--current",
+               "production")
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_merged_summaries_hold_overflowed_sums_as_summarising_the_union_does() -> None:
+    """Cell sums that overflow when summaries are merged are kept as summarising the union
+    of their rows keeps them: ±float max (inf) and 0 (NaN), bit for bit."""
+    binning = fit_binning(pl.LazyFrame({"x": [0.0, 1.0, 2.0, 3.0]}), {"x": "numeric"})
+    parts = [pl.LazyFrame({"x": [1e308, 1.5e308, 5.0, -1.7e308]}),
+             pl.LazyFrame({"x": [1.7e308, -1e308, 2.0, -1e308]})]
+    a, b = (summarize(p, binning)[None]["x"] for p in parts)
+    whole = summarize(pl.concat(parts), binning)[None]["x"]
+    merged = merge(a, b)
+    assert isinstance(merged, NumericSummary) and isinstance(whole, NumericSummary)
+    assert merged.sums.tobytes() == whole.sums.tobytes()
+    assert np.finfo(float).max in merged.sums and -np.finfo(float).max in merged.sums
 
 
 def test_the_command_prints_no_warning(extreme_store: tuple[Callable[..., CliResult], bool],
