@@ -10,6 +10,7 @@ reference's range and categories the reference never had.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -117,19 +118,23 @@ def _old_wasserstein(ref: NumericSummary, cur: NumericSummary) -> Bounded:
 
 # --- cases ---------------------------------------------------------------------------------
 
-def _summaries(reference: pl.Series, currents: list[pl.Series], **kw: int
-               ) -> tuple[NumericSummary, list[NumericSummary]]:
+def _summaries(reference: pl.Series, currents: list[pl.Series],
+               fine_bins: int = 1000) -> tuple[NumericSummary, list[NumericSummary]]:
+    """The reference's and each current's summary on bins fitted on the reference
+    (`fine_bins` as `fit_binning`'s default unless a test sets it)."""
     ref_frame = pl.LazyFrame({"f": reference.cast(pl.Float64)})
-    binning = fit_binning(ref_frame, {"f": "numeric"}, **kw)
-    ref = summarize(ref_frame, binning)[None]["f"]
-    curs = [summarize(pl.LazyFrame({"f": c.cast(pl.Float64)}), binning)[None]["f"]
-            for c in currents]
-    assert isinstance(ref, NumericSummary)
-    assert all(isinstance(c, NumericSummary) for c in curs)
-    return ref, curs  # type: ignore[return-value]
+    binning = fit_binning(ref_frame, {"f": "numeric"}, fine_bins=fine_bins)
+    ref = _numeric(summarize(ref_frame, binning)[None]["f"])
+    return ref, [_numeric(summarize(pl.LazyFrame({"f": c.cast(pl.Float64)}), binning)[None]["f"])
+                 for c in currents]
 
 
-def _series(values: object) -> pl.Series:
+def _numeric(summary: Summary) -> NumericSummary:
+    assert isinstance(summary, NumericSummary)
+    return summary
+
+
+def _series(values: Sequence[float | None] | np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Float64, strict=False)
 
 
@@ -253,7 +258,7 @@ def test_merge_order_declines_points_that_are_not_cells_triples() -> None:
     assert _merge_codes(at) is None
 
 
-def _categorical(reference: list[str | None], currents: list[list[str | None]]
+def _categorical(reference: Sequence[str | None], currents: Sequence[Sequence[str | None]]
                  ) -> tuple[Summary, list[Summary]]:
     ref_frame = pl.LazyFrame({"c": pl.Series(reference, dtype=pl.String)})
     binning = fit_binning(ref_frame, {"c": "categorical"}, top_k=3)
@@ -277,7 +282,7 @@ def test_batched_p_values_have_the_bits_of_one_column_at_a_time() -> None:
         alone = [column_p_value(reference, w) for w in windows]
         assert [(t, None if p is None else _bits(p)) for t, p in batched] == \
             [(t, None if p is None else _bits(p)) for t, p in alone]
-    numeric = column_p_values(ref, curs)
+    numeric = column_p_values(ref, [*curs])
     assert numeric[-1] == ("ks", None) and numeric[-2] == ("ks", None)  # no finite values
     assert all(p is not None for _, p in numeric[:-2])
 

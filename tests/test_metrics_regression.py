@@ -146,7 +146,7 @@ def test_prediction_column_used_when_no_score():
     assert got["r2"]["value"] == pytest.approx(skm.r2_score([1, 2, 3, 4], [1.5, 2, 2.5, 5]))
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 2^300: e^4 is inf
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # 2^300: e^4 is inf, and that is expected
 @pytest.mark.parametrize("scale", [2.0**-900, 1.0, 2.0**300])
 def test_fixed_point_moments_match_fsum_and_do_not_depend_on_row_order(scale) -> None:
     """The moment sums are fixed-point integers on grids from the frame's largest |error| /

@@ -79,7 +79,7 @@ def edge_cases(n: int = 3000) -> pl.DataFrame:
     }, schema_overrides={"x": pl.Float64, "y": pl.Float64})
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 1e308s
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # 1e308s overflow, silently
 @pytest.mark.parametrize("every", ["1d", "1h"])
 def test_the_writer_gives_the_reference_writers_bytes(every: str) -> None:
     new, old, table = both(edge_cases(), every)
@@ -165,7 +165,7 @@ def test_files_counted_in_one_stream_give_each_files_own_profile(
     assert together == alone
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 1e308s
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # 1e308s overflow, silently
 def test_a_stream_with_other_rows_than_its_files_record_names_the_file() -> None:
     frame = edge_cases().head(40)
     lf = frame.lazy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from evalctl.checks.ecdf import (
     Bounded,
     ks_p_value,
@@ -41,7 +43,7 @@ def wasserstein(ref: NumericSummary, cur: NumericSummary) -> Score:
     (benchmarks/drift_defaults.py). The score comes from a per-cell model of the binned data
     (see `evalctl.checks.ecdf`); the exact value is proven to lie within `max_error` of it (and
     within 1% of it on the distributions tested). A constant reference (std 0) is an error
-    unless the distance is 0.
+    unless the distance is 0, and so is a reference whose standard deviation overflows.
     """
     return _wasserstein_score(ref, wasserstein_distance(ref, cur))
 
@@ -65,6 +67,11 @@ def _wasserstein_score(ref: NumericSummary, bounds: Bounded) -> Score:
     details = {"distance": bounds.value, "distance_lower_bound": bounds.lower,
                "distance_upper_bound": bounds.upper,
                "reference_std": std, "fine_edges": len(ref.edges)}
+    # values near the float maximum overflow the moments: a NaN std would read as a constant
+    # reference below, an infinite one would divide every distance to 0 (a "pass")
+    if not math.isfinite(std):
+        return Score(None, details, "the reference's standard deviation overflows (values "
+                     "near the float maximum): normalised distance undefined")
     if std > 0:
         return Score(bounds.value / std, details | {"max_error": bounds.max_error / std})
     if bounds.upper == 0:

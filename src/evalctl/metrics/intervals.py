@@ -41,7 +41,10 @@ def wilson_interval(
 def sample_variance(total: FloatArray, total_sq: FloatArray, n: FloatArray) -> FloatArray:
     """Unbiased variance from a count, a sum and a sum of squares (NaN below two values)."""
     n = np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # over: a sum beyond ~1e154 squares to inf (RMSE's sum of squared errors once errors
+    # pass ~1e77, when its sum of fourth powers is inf already): the variance is then NaN or
+    # inf, float arithmetic's answer, not worth a RuntimeWarning on the user's terminal
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         var = (np.asarray(total_sq, float) - np.asarray(total, float) ** 2 / n) / (n - 1.0)
     return np.where(n >= 2, np.maximum(var, 0.0), np.nan)
 

@@ -52,14 +52,20 @@ class NumericCounter:
         if not x.size:
             return
         cells = self.locator.cells(x)
-        sums = np.bincount(cells, weights=x, minlength=self.sums.size)
         self.counts += np.bincount(cells, minlength=self.counts.size)
-        self.sums += sums
         np.minimum.at(self.lows, cells, x)
         np.maximum.at(self.highs, cells, x)
-        mean = float(sums.sum() / x.size)
-        deviations = x - mean
-        m2 = float(np.square(deviations, out=deviations).sum())  # not `@`: BLAS threads spin
+        # Finite values near the float maximum (1e308) overflow their sums and squares: a
+        # cell's sum and the moments are then inf, or NaN where +inf meets -inf, which is what
+        # float arithmetic gives for them and what profiles hold and merge alike (sums are
+        # stored as the float maximum: `summary`). Numpy would print a RuntimeWarning for each
+        # on a CLI user's terminal; the reports say null where a value is not finite.
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums = np.bincount(cells, weights=x, minlength=self.sums.size)
+            self.sums += sums
+            mean = float(sums.sum() / x.size)
+            deviations = x - mean
+            m2 = float(np.square(deviations, out=deviations).sum())  # not `@`: BLAS spins
         self.mean, self.m2 = merge_moments(self.n, self.mean, self.m2, x.size, mean, m2)
         self.n += x.size
 

@@ -263,9 +263,18 @@ def _merge_numeric(a: NumericSummary, b: NumericSummary) -> NumericSummary:
         maximum=_pick(max, a.maximum, b.maximum),
         mean=mean,
         m2=m2,
-        counts=_add(a.counts, b.counts), sums=_add(a.sums, b.sums),
+        counts=_add(a.counts, b.counts), sums=_added_sums(a.sums, b.sums),
         lows=np.fmin(a.lows, b.lows), highs=np.fmax(a.highs, b.highs),  # NaN: empty, ignored
     )
+
+
+def _added_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cell sums added as a summary holds them (`evalctl.stats.counters`): sums near the
+    float maximum overflow (to inf, or NaN where +inf meets -inf), kept as ±float max and 0,
+    as summarising the union keeps them — an expected result, so no numpy RuntimeWarning on
+    a CLI user's terminal."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.nan_to_num(_add(a, b))
 
 
 def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
