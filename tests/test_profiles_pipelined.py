@@ -12,7 +12,6 @@ import importlib
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from tests.helpers import PROFILED_CONFIG, make_frame, store_snapshot
 
 import evalctl.profiles.compute as compute
-from evalctl.errors import StoreError
 from evalctl.lake import ingest as ingest_module
 from evalctl.lake.store import Store
 
@@ -185,60 +183,3 @@ def test_profiling_files_leaves_the_heap_to_the_next_file(cli, fitted: Path, fra
     assert cli("skew", *M, "--reference", "training", "--current", "production",
                "--engine", "scan").code in (0, 1)
     assert trims
-
-
-def _threads() -> set[str]:
-    return {t.name for t in threading.enumerate() if t.name == "evalctl-read-ahead"}
-
-
-def test_read_ahead_gives_every_item_in_order_and_raises_what_making_them_raised() -> None:
-    assert list(compute.read_ahead(iter(range(50)), depth=2)) == list(range(50))
-
-    def breaks() -> Any:
-        yield 1
-        yield 2
-        raise ValueError("the file changed")
-
-    got: list[int] = []
-    with pytest.raises(ValueError, match="the file changed"):
-        for item in compute.read_ahead(breaks()):
-            got.append(item)
-    assert got == [1, 2]
-
-
-def test_read_ahead_starts_on_the_first_request_and_stops_when_dropped() -> None:
-    made: list[int] = []
-
-    def endless() -> Any:
-        n = 0
-        while True:
-            made.append(n)
-            yield n
-            n += 1
-
-    before = _threads()
-    reader = compute.read_ahead(endless(), depth=2)
-    time.sleep(0.05)
-    assert made == [] and _threads() == before  # nothing read before it is asked for
-    assert [next(reader) for _ in range(3)] == [0, 1, 2]
-    assert len(made) <= 3 + 2 + 1  # at most `depth` ahead (and one being put)
-    reader.close()
-    deadline = time.monotonic() + 5
-    while _threads() - before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _threads() == before
-
-
-def test_a_data_file_with_other_rows_than_recorded_is_named(cli, fitted: Path, frame_file
-                                                          ) -> None:
-    assert cli("ingest", production(frame_file), *M, "--version", "v1",
-               "--env", "production").code == 0
-    store = Store.open(fitted)
-    record = next(r for r in store.prediction_records("churn") if r.env == "production")
-    settings = __import__("evalctl").load_config(fitted.parent / "evalctl.yaml")
-    batch = compute.batch_profiles(store, settings.models["churn"], "v1", "production")
-    assert batch is not None
-    files = list(record.files)
-    files[1] = replace(files[1], rows=files[1].rows + 1)  # the ledger says one row more
-    with pytest.raises(StoreError, match=files[1].path.rsplit("/", 1)[-1]):
-        batch.count(files[:3])

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -164,8 +163,7 @@ def _level_codes(store: Store, entries: list[FileEntry], schema: pl.Schema, binn
     if not coded:
         return None
     return LevelCodes({f: binning.categorical[f] for f in coded},
-                      read_ahead(_file_batches(opened, entries, coded)),
-                      source=str(opened[0].path))
+                      _file_batches(opened, entries, coded), source=str(opened[0].path))
 
 
 def _codable_as(stored: Any, feature: str, schema: pl.Schema) -> bool:
@@ -188,51 +186,6 @@ def _file_batches(readers: list[DictionaryReader], entries: list[FileEntry],
             raise StoreError(f"{reader.path}: holds {rows} rows, {entry.rows} recorded "
                              "(changed while read?); run `evalctl doctor`",
                              file=str(reader.path))
-
-
-_END = object()
-
-
-def read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """`items` made by a thread of their own, up to `depth` ahead of the consumer, from the
-    consumer's first request on: pyarrow decodes without holding the GIL, so the next
-    dictionary columns (~4 ms a 33k-row file) are read while the profiling thread counts the
-    current ones (counting is what an ingest with profiles waits for). What making them
-    raised is raised to the consumer in its place; a consumer that stops early (closes the
-    iterator, or drops it) stops the thread."""
-    box: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put((None, exc))
-            return
-        put((_END, None))
-
-    threading.Thread(target=produce, name="evalctl-read-ahead", daemon=True).start()
-    try:
-        while True:
-            item, error = box.get()
-            if error is not None:
-                raise error
-            if item is _END:
-                return
-            yield item
-    finally:
-        stop.set()
 
 
 def _as_stored(dtype: Any) -> pl.DataType:
