@@ -12,6 +12,7 @@ import importlib
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from tests.helpers import PROFILED_CONFIG, make_frame, store_snapshot
 
 import evalctl.profiles.compute as compute
+from evalctl.errors import StoreError
 from evalctl.lake import ingest as ingest_module
 from evalctl.lake.store import Store
 
@@ -183,3 +185,20 @@ def test_profiling_files_leaves_the_heap_to_the_next_file(cli, fitted: Path, fra
     assert cli("skew", *M, "--reference", "training", "--current", "production",
                "--engine", "scan").code in (0, 1)
     assert trims
+
+
+def test_a_data_file_with_other_rows_than_recorded_is_named(cli, fitted: Path, frame_file
+                                                          ) -> None:
+    """Files counted together: one holding other rows than its ledger entry says is named
+    (not its group's first file)."""
+    assert cli("ingest", production(frame_file), *M, "--version", "v1",
+               "--env", "production").code == 0
+    store = Store.open(fitted)
+    record = next(r for r in store.prediction_records("churn") if r.env == "production")
+    settings = __import__("evalctl").load_config(fitted.parent / "evalctl.yaml")
+    batch = compute.batch_profiles(store, settings.models["churn"], "v1", "production")
+    assert batch is not None
+    files = list(record.files)
+    files[1] = replace(files[1], rows=files[1].rows + 1)  # the ledger says one row more
+    with pytest.raises(StoreError, match=files[1].path.rsplit("/", 1)[-1]):
+        batch.count(files[:3])
