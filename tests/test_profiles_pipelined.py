@@ -120,18 +120,27 @@ def test_counters_become_bytes_once_in_whichever_thread_asks_first() -> None:
         counted.table()  # the counters are gone once they are bytes
 
 
-def test_the_thread_makes_the_bytes_itself_only_when_far_ahead_of_the_writer(
-        fitted: Path, frame_file, cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counters are ~3x their bytes: the thread leaves the bytes to the writer while it is at
-    most `AHEAD` files ahead, and makes them itself beyond that (memory holds a few files'
-    counters, not the batch's)."""
+def ingested_production(cli, fitted: Path, frame_file  # noqa: ANN001
+                        ) -> tuple[Any, compute.BatchProfiles]:
+    """The production batch ingested into `fitted`: its ledger record, and how ingest
+    profiles it."""
     assert cli("ingest", production(frame_file), *M, "--version", "v1",
                "--env", "production").code == 0
     store = Store.open(fitted)
     record = next(r for r in store.prediction_records("churn") if r.env == "production")
     settings = __import__("evalctl").load_config(fitted.parent / "evalctl.yaml")
     batch = compute.batch_profiles(store, settings.models["churn"], "v1", "production")
-    assert batch is not None and len(record.files) >= 5
+    assert batch is not None
+    return record, batch
+
+
+def test_the_thread_makes_the_bytes_itself_only_when_far_ahead_of_the_writer(
+        fitted: Path, frame_file, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counters are ~3x their bytes: the thread leaves the bytes to the writer while it is at
+    most `AHEAD` files ahead, and makes them itself beyond that (memory holds a few files'
+    counters, not the batch's)."""
+    record, batch = ingested_production(cli, fitted, frame_file)
+    assert len(record.files) >= 5
     monkeypatch.setattr(compute, "GROUP_FILES", 1)
     for ahead, expect_bytes in ((100, False), (0, True)):
         monkeypatch.setattr(compute, "AHEAD", ahead)
@@ -191,13 +200,7 @@ def test_a_data_file_with_other_rows_than_recorded_is_named(cli, fitted: Path, f
                                                           ) -> None:
     """Files counted together: one holding other rows than its ledger entry says is named
     (not its group's first file)."""
-    assert cli("ingest", production(frame_file), *M, "--version", "v1",
-               "--env", "production").code == 0
-    store = Store.open(fitted)
-    record = next(r for r in store.prediction_records("churn") if r.env == "production")
-    settings = __import__("evalctl").load_config(fitted.parent / "evalctl.yaml")
-    batch = compute.batch_profiles(store, settings.models["churn"], "v1", "production")
-    assert batch is not None
+    record, batch = ingested_production(cli, fitted, frame_file)
     files = list(record.files)
     files[1] = replace(files[1], rows=files[1].rows + 1)  # the ledger says one row more
     with pytest.raises(StoreError, match=files[1].path.rsplit("/", 1)[-1]):
