@@ -99,7 +99,10 @@ class Counted:
 def count_files(store: Store, model: ModelConfig, binning: Binning, granularity: str,
                 version: str, env: str, entries: list[FileEntry]) -> list[Counted]:
     """The counters of data files of one batch (one `count_windows` of all of them, which
-    splits its batches at the files' boundaries), in the order given. Small files are read
+    splits its batches at the files' boundaries), in the order given. Files of one batch
+    (one ledger record) share their stored types, so `Store.scan` reads them as one list, in
+    that order, which is what tells their rows apart (every caller passes one record's
+    files; a row count that does not add up is a StoreError). Small files are read
     by one query (`file_groups` makes such groups: one query each cost ~4 ms more CPU and
     left polars no file to decode while a file was counted), a larger one in slices of
     `PART_ROWS` rows (four whole row groups of ingest's files): polars' streaming engine
