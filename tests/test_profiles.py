@@ -3,7 +3,6 @@ skew and drift from merged profiles equal the scan path's; the reference's lifec
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -26,7 +25,6 @@ from tests.helpers import (
 )
 
 import evalctl.analyses.drift as drift
-import evalctl.analyses.monitor_checks as monitor_checks
 from evalctl.errors import StoreError
 from evalctl.profiles.reference import (
     Reference,
@@ -406,7 +404,7 @@ def test_the_sample_story_from_profiles_equals_the_scan(story) -> None:
 def test_monitor_reads_drift_from_profiles(story, tmp_path: Path, monkeypatch) -> None:
     """monitor's drift check goes through drift's source of summaries: profiles cover its
     windows on the story, so it summarises no rows, and its rows are those of drift's scan
-    (monitor has no `--engine`: the scan is forced on its call of drift)."""
+    (`monitor --engine scan`)."""
     store = tmp_path / "store"
     shutil.copytree(story.store, store)  # monitor writes its history
 
@@ -420,10 +418,7 @@ def test_monitor_reads_drift_from_profiles(story, tmp_path: Path, monkeypatch) -
         return [r for r in doc["results"] if r.get("check") == "drift"]
 
     monitor = ("monitor", "--model", "tv-recommender", "--date", "2026-11-20")
-    with monkeypatch.context() as patch:
-        patch.setattr(monitor_checks, "drift_report",
-                      functools.partial(monitor_checks.drift_report, engine="scan"))
-        scan_doc = run(*monitor)
+    scan_doc = run(*monitor, "--engine", "scan")
     assert (scan_doc["inputs"]["engine"], scan_doc["inputs"]["engine_reason"]) == \
         ("scan", "drift: --engine scan; labels, performance and slices read the window's rows")
 

@@ -455,17 +455,17 @@ def validate(store: Store, model: ModelConfig, selector: Selector, *, candidate:
 
 def monitor(store: Store, models: Sequence[ModelConfig], *, day: date | None = None,
             clock: Clock | None = None, run_id: str | None = None,
-            spark: SparkEngine | None = None) -> MonitorOutcome:
+            spark: SparkEngine | None = None, engine: str = "auto") -> MonitorOutcome:
     """Every configured check for each model's window (`day`, default the day before the
     clock's UTC date); returns the report and the new alerts, and appends the results
     history. Freshness is measured against the clock. Drift scans run on `spark` when
-    given."""
+    given; `engine`: where drift's summaries come from (as `drift`'s)."""
     # start-up time: a command loads only its own analysis
     from evalctl.analyses.monitor import MonitorRun, monitor_report
 
     if not models:
         raise InputError("monitor: no models given")
-    run = MonitorRun(now=now(clock), day=day, run_id=run_id, spark=spark)
+    run = MonitorRun(now=now(clock), day=day, run_id=run_id, spark=spark, engine=engine)
     return monitor_report(store, [store.resolve_model(m) for m in models], run)
 
 

@@ -40,6 +40,12 @@ class InputError(EvalctlError):
     kind = "input"
 
 
+class EngineUnavailable(InputError):
+    """`--engine` names no engine, or one that cannot answer the question as asked (e.g.
+    `profiles` where profiles do not cover it): exit 2, also from `monitor`, which otherwise
+    records a check it could not compute as an error row and goes on."""
+
+
 class ConfigError(InputError):
     """The YAML config is missing, unreadable or invalid; the message names the key path."""
 

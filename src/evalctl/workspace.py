@@ -279,13 +279,14 @@ class Workspace:
     def monitor(self, models: ModelRef | Sequence[ModelRef] | None = None, *,
                 day: date | None = None, run_id: str | None = None,
                 notify: bool | None = None, report_link: str | None = None,
-                spark: Any = None) -> MonitorOutcome:
+                engine: str = "auto", spark: Any = None) -> MonitorOutcome:
         """`evalctl monitor`: every configured check of each model (default: every model of
         the config) for ``day`` (default: the day before the clock's UTC date); appends the
         history and returns the report with the new alerts. ``notify``: deliver the models'
         `alerts:` (None: those configured; False: none; True: all, quiet hours ignored);
         ``report_link``: where the payload says the report is (e.g. the `-o` path);
-        ``spark``: a running SparkSession drift scans run on (else the config's ``engine:``)."""
+        ``engine``: where drift's summaries come from (as `drift`'s ``engine``); ``spark``:
+        a running SparkSession drift scans run on (else the config's ``engine:``)."""
         if models is None:
             models = sorted(self.config.models)
             if not models:
@@ -296,9 +297,9 @@ class Workspace:
         from evalctl.alerts import notify as alerts  # imported on use: urllib, fast --help
 
         notified = alerts.models_to_notify(resolved, notify, os.environ)  # before any write
-        with self._spark("auto", spark) as on:
+        with self._spark(engine, spark) as on:
             outcome = api.monitor(self.store, resolved, day=day, clock=self.clock,
-                                  run_id=run_id, spark=on)
+                                  run_id=run_id, spark=on, engine=engine)
         if notified:
             alerts.notify_models(self.store, notified, outcome.report, alerts.Delivering(
                 now=now(self.clock), forced=bool(notify), report=report_link))

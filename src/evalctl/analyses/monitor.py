@@ -21,6 +21,7 @@ from evalctl.config import ModelConfig
 from evalctl.lake.results import publish_window
 from evalctl.lake.selectors import Selector
 from evalctl.lake.store import Store
+from evalctl.profiles.source import check_engine
 from evalctl.reports import Report
 from evalctl.reports.model import sort_worst_first, worst_status
 from evalctl.settings.sections import MonitorSettings
@@ -41,6 +42,7 @@ class MonitorRun:
     day: date | None = None  # --date; default: yesterday (the newest complete day)
     run_id: str | None = None
     spark: SparkEngine | None = None  # where drift scans run (config engine.kind: spark)
+    engine: str = "auto"  # where drift's summaries come from (`drift --engine`)
 
 
 @dataclass(frozen=True)
@@ -58,17 +60,23 @@ def monitor_report(store: Store, models: list[ModelConfig], run: MonitorRun) -> 
     recommendations: list[str] = []
     windows: dict[str, str] = {}
     engines: dict[str, dict[str, str]] = {}
+    check_engine(run.engine)  # before any check: drift, which reads it, may not run
     for model in models:  # before anything is read or written: a missing extra is exit 2
         if model.settings.monitor.multivariate:
             require_sklearn(f"models.{model.name}.checks.monitor.multivariate",
                             key=f"models.{model.name}.checks.monitor.multivariate")
     leads: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+    checked = []
     for n, model in enumerate(models):
         progress.phase(f"monitoring {model.name}", total=len(models), unit="models")
         progress.advance(n)
         settings = model.settings.monitor
         day = run.day or (run.now.astimezone(UTC).date() - timedelta(days=1))
-        rows, how = monitor_model(store, model, day, settings, run.now, run.spark)
+        rows, how = monitor_model(store, model, day, settings, run.now, run.spark, run.engine)
+        checked.append((model, day, rows, how))
+    # every model checked before any history is stored: a run that fails (an --engine that
+    # cannot serve a model) stores nothing
+    for model, day, rows, how in checked:
         if how:
             engines[model.name] = how
         alerts += store_history(store, model, day, rows, run)
@@ -135,7 +143,7 @@ def _short(value: Any) -> str:
 
 
 def monitor_model(store: Store, model: ModelConfig, day: date, settings: MonitorSettings,
-                  now: datetime, spark: SparkEngine | None = None
+                  now: datetime, spark: SparkEngine | None = None, engine: str = "auto"
                   ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """All checks of one model for one day, each a result row tagged with its check, and
     where the drift check's summaries came from (`monitor_checks.drift`; empty when there
@@ -149,7 +157,7 @@ def monitor_model(store: Store, model: ModelConfig, day: date, settings: Monitor
     lf = store.scan(model, window)
     labels = checks.labels(lf, model, settings)
     rows.append(labels)
-    drift_rows, how = checks.drift(store, model, day, settings, spark)
+    drift_rows, how = checks.drift(store, model, day, settings, spark, engine)
     rows += drift_rows
     if settings.multivariate:
         rows.append(checks.multivariate(store, model, day, settings))

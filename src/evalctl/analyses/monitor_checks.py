@@ -17,7 +17,7 @@ from evalctl.analyses.drift import drift_report
 from evalctl.checks.multivariate import ClassifierTestOptions
 from evalctl.clock import parse_utc
 from evalctl.config import ModelConfig
-from evalctl.errors import EvalctlError
+from evalctl.errors import EngineUnavailable, EvalctlError
 from evalctl.lake.selectors import Selector, parse_selector
 from evalctl.lake.store import LABEL_AT_COL, LABEL_SOURCE_COL, Store
 from evalctl.settings.sections import MonitorSettings
@@ -100,10 +100,13 @@ def labels(lf: pl.LazyFrame, model: ModelConfig, s: MonitorSettings) -> dict[str
 
 
 def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
-          spark: SparkEngine | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+          spark: SparkEngine | None = None, engine: str = "auto"
+          ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Each column's drift vs the reference over the last `drift_days` days, judged on `day`
-    (a scan runs on `spark` when given), and where its summaries came from (drift's
-    ``engine`` and ``engine_reason``; empty when drift could not be computed)."""
+    (a scan runs on `spark` when given; `engine` as `drift --engine`), and where its
+    summaries came from (drift's ``engine`` and ``engine_reason``; empty when drift could
+    not be computed). An engine that was asked for and cannot serve the question is the
+    caller's error (`EngineUnavailable`, exit 2), not a drift row."""
 
     settings = model.settings.drift
     start = day - timedelta(days=s.drift_days - 1)
@@ -111,7 +114,10 @@ def drift(store: Store, model: ModelConfig, day: date, s: MonitorSettings,
                        end=day)
     try:
         report = drift_report(store, model, parse_selector(s.reference), current,
-                              settings=replace(settings, window="1d"), spark=spark)
+                              settings=replace(settings, window="1d"), engine=engine,
+                              spark=spark)
+    except EngineUnavailable:
+        raise
     except EvalctlError as exc:
         return [{"check": "drift", "value": None, "threshold": None, "status": "error",
                  "reason": str(exc), "summary": f"drift not computed: {exc}"}], {}

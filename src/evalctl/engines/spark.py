@@ -44,7 +44,7 @@ import polars as pl
 from evalctl.config import ModelConfig
 from evalctl.engines.remote_store import StoreSpec
 from evalctl.engines.settings import EngineSettings
-from evalctl.errors import InputError, StoreError
+from evalctl.errors import EngineUnavailable, InputError, StoreError
 from evalctl.lake.ledger import FileEntry
 from evalctl.lake.selectors import Selector
 from evalctl.lake.storage import Storage
@@ -94,7 +94,7 @@ def on_spark(plan: Plan, spark: SparkEngine | None, requested: str,
         return plan
     if needs_rows:
         if requested == "spark":
-            raise InputError(f"--engine spark: {needs_rows}")
+            raise EngineUnavailable(f"--engine spark: {needs_rows}")
         return plan
     reason = ("--engine spark" if requested == "spark" else
               f"{plan.reason}; scanned on Spark")

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from evalctl.config import ModelConfig
-from evalctl.errors import InputError, StoreError
+from evalctl.errors import EngineUnavailable, StoreError
 from evalctl.lake.layout import merged_profile_file
 from evalctl.lake.profiled import ProfileEntry, profile_index
 from evalctl.lake.store import DOCTOR_HINT, Selection, Store
@@ -47,17 +47,23 @@ class Plan:
         return {"engine": self.engine, "engine_reason": self.reason}
 
 
+def check_engine(requested: str) -> None:
+    """EngineUnavailable unless `requested` is one of `ENGINES`."""
+    if requested not in ENGINES:
+        raise EngineUnavailable(f"--engine: expected one of {', '.join(ENGINES)}, "
+                                f"got {requested!r}")
+
+
 def plan_engine(store: Store, model: ModelConfig, reference: Selection, current: Selection,
                 kinds: dict[str, str], top_k: int, *, requested: str = "auto",
                 window: timedelta | None = None, needs_rows: str | None = None) -> Plan:
     """Profiles or scan for comparing `current` with `reference` on columns `kinds`
     (windowed by `window` when given). `requested` ``profiles`` turns a scan into an
-    InputError naming the reason."""
-    if requested not in ENGINES:
-        raise InputError(f"--engine: expected one of {', '.join(ENGINES)}, got {requested!r}")
+    EngineUnavailable (an InputError) naming the reason."""
+    check_engine(requested)
     plan = _plan(store, model, reference, current, kinds, top_k, requested, window, needs_rows)
     if requested == "profiles" and plan.engine != "profiles":
-        raise InputError(f"--engine profiles: {plan.reason}")
+        raise EngineUnavailable(f"--engine profiles: {plan.reason}")
     return plan
 
 
@@ -161,5 +167,5 @@ def fallback(plan: Plan, merged: list[Merged], requested: str) -> Plan | None:
         return None
     reason = "a profile lists only part of a column's unseen levels"
     if requested == "profiles":
-        raise InputError(f"--engine profiles: {reason}")
+        raise EngineUnavailable(f"--engine profiles: {reason}")
     return Plan("scan", reason)

@@ -43,10 +43,17 @@ HistoryFormat = Annotated[str | None, typer.Option(
     "json; csv: one row per check, feature and window).")]
 
 
+MonitorEngine = Annotated[str, typer.Option(
+    "--engine", help="Where the drift check's summaries come from: profiles, scan, spark (the "
+    "scan, on the config's `engine:` Spark master), or auto (profiles when they cover it, "
+    "else a scan; inputs.engine says which and why). Labels, performance and slices always "
+    "read the window's rows.")]
+
+
 def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
             alerts: Annotated[Path | None, typer.Option(
                 "--alerts", help="Write one JSON line per new alert to FILE.")] = None,
-            notify: Notify = None, prometheus: Prometheus = None,
+            notify: Notify = None, prometheus: Prometheus = None, engine: MonitorEngine = "auto",
             fmt: Format = None, output: Output = None, fail_on: FailOn = "fail") -> None:
     """Run every configured check for the newest window, keep the results, alert (cron).
 
@@ -58,6 +65,7 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     \b
     Example:
       evalctl monitor --model tv-recommender --date 2026-11-30 --alerts alerts.jsonl
+      evalctl monitor --model tv-recommender --engine scan
     """
     state: AppState = ctx.obj
     workspace = state.workspace()
@@ -69,7 +77,7 @@ def monitor(ctx: typer.Context, model: OptionalModel = None, day: Day = None,
     report_file = to_file(output)
     with state.busy("monitoring …"):
         outcome = workspace.monitor(
-            model, day=day.date() if day else None, notify=notify,
+            model, day=day.date() if day else None, notify=notify, engine=engine,
             report_link=str(report_file.resolve()) if report_file is not None else None)
     for warning in outcome.report.summary.get("notifications", {}).get("warnings", []):
         state.warn(warning)
