@@ -527,6 +527,18 @@ models:
 {checks}"""
 
 
+
+def fitted_store(cli: Callable[..., CliResult], workdir: Path,
+                 frame_file: Callable[..., Path]) -> Path:
+    """`PROFILED_CONFIG`'s model (churn, reference training:v1) with a training batch of
+    1,500 rows and its reference fitted (daily profiles); returns the store's root."""
+    (workdir / "evalctl.yaml").write_text(PROFILED_CONFIG.format(
+        reference="training:v1", extra="", checks=""))
+    assert cli("ingest", str(frame_file(make_frame(1500, seed=1, prefix="t"), "t.parquet")),
+               "--model", "churn", "--version", "v1", "--env", "training").code == 0
+    assert cli("profiles", "build", "--model", "churn").code == 0
+    return workdir / "store"
+
 # the Spark tests' model ({engine}: an optional top-level `engine:` block, or "")
 SPARK_CONFIG = """\
 store: store

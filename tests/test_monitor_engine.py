@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tests.helpers import PROFILED_CONFIG, make_frame, store_snapshot
+from tests.helpers import PROFILED_CONFIG, fitted_store, make_frame, store_snapshot
 
 M = ["--model", "churn"]
 DAY = ["--date", "2026-11-05"]
@@ -19,11 +19,7 @@ DAY = ["--date", "2026-11-05"]
 @pytest.fixture
 def profiled(cli, workdir: Path, frame_file) -> Path:
     """A store whose reference is fitted, with profiled production days; returns its root."""
-    (workdir / "evalctl.yaml").write_text(PROFILED_CONFIG.format(
-        reference="training:v1", extra="", checks=""))
-    assert cli("ingest", str(frame_file(make_frame(1500, seed=1, prefix="t"), "t.parquet")),
-               *M, "--version", "v1", "--env", "training").code == 0
-    assert cli("profiles", "build", *M).code == 0
+    fitted_store(cli, workdir, frame_file)
     production = make_frame(2500, seed=4, prefix="p", start=datetime(2026, 11, 1), days=5)
     assert cli("ingest", str(frame_file(production, "p.parquet")), *M, "--version", "v1",
                "--env", "production").code == 0

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from tests.helpers import PROFILED_CONFIG, make_frame, store_snapshot
+from tests.helpers import fitted_store, make_frame, store_snapshot
 
 import evalctl.profiles.compute as compute
 from evalctl.errors import StoreError
@@ -32,12 +32,7 @@ M = ["--model", "churn"]
 @pytest.fixture
 def fitted(cli, workdir: Path, frame_file) -> Path:
     """A store whose model has a fitted reference (daily profiles); returns its root."""
-    (workdir / "evalctl.yaml").write_text(PROFILED_CONFIG.format(
-        reference="training:v1", extra="", checks=""))
-    assert cli("ingest", str(frame_file(make_frame(1500, seed=1, prefix="t"), "t.parquet")),
-               *M, "--version", "v1", "--env", "training").code == 0
-    assert cli("profiles", "build", *M).code == 0
-    return workdir / "store"
+    return fitted_store(cli, workdir, frame_file)
 
 
 def production(frame_file) -> str:
