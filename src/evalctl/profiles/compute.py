@@ -1,12 +1,14 @@
-"""Profile data files: one streamed scan per file, every column at once, per time bucket.
+"""Profile data files: one streamed scan per file (or per group of small files of a batch),
+every column at once, per time bucket.
 
-`profile_file` is the one function that turns rows into a partial state on a reference (one
-file's rows -> its profile table); ingest (`batch_profiles`, then `catch_up` after its commit)
-and `profiles build` (`profile_lacking`) call it; it counts with `summarize`'s counters
-(`count_windows`), as the scan path does, so a profile, a merge of profiles and a scan give
-the same counts, and writes the table straight from them (`counted_table`).
+`count_files` is the one function that turns rows into partial states on a reference (each
+file's rows -> its counters -> its profile table); ingest (`batch_profiles`, then `catch_up`
+after its commit) and `profiles build` (`profile_lacking`) call it, `profile_file` and
+`profile_on` are its one-file forms; it counts with `summarize`'s counters (`count_windows`),
+as the scan path does, so a profile, a merge of profiles and a scan give the same counts,
+and writes the table straight from them (`counted_table`).
 
-The scan is `Store.scan` of that one file (the same reading rules as every report: types the
+The scan is `Store.scan` of those files (the same reading rules as every report: types the
 config changed since are read as the config says) and the counting is `summarize`'s, so a
 profile holds exactly the counts the scan path would; only the order in which floats are
 added differs. Columns the file lacks are counted as nulls (as a scan of several files does)
@@ -121,7 +123,7 @@ def count_files(store: Store, model: ModelConfig, binning: Binning, granularity:
     rows = sum(entry.rows for entry in entries)
     slices = [lf.slice(start, PART_ROWS) for start in range(0, rows, PART_ROWS)]
     codes = _level_codes(store, entries, schema, binning)
-    names = [str(store.root / e.path) if store.is_local else e.path for e in entries]
+    names = [store.storage.url(e.path) for e in entries]  # as errors name a read file
     # no heap trim per file: the next file's counting reuses the heap this one freed
     windows = count_windows(lf, binning, by=bucket, parts=slices, codes=codes, release=False,
                             files=list(zip(names, (e.rows for e in entries), strict=True)))
@@ -225,7 +227,7 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     profiled: list[ProfileEntry] = []
     staged: list[tuple[Path, str]] = []
     staging.mkdir(parents=True, exist_ok=True)
-    here = _GroupByGroup(store, model, reference, version, env,
+    here = _GroupByGroup(BatchProfiles(store, model, reference, version, env),
                          [e for e in entries if computed is None or e.path not in computed])
     for n, entry in enumerate(entries):
         temp = staging / f"profile-{n:04d}.parquet"
@@ -262,11 +264,10 @@ class _GroupByGroup:
     """Profiles computed where they are written (`profiles build`), a group of files
     (`file_groups`) at a time: the counters of one group are held at once."""
 
-    def __init__(self, store: Store, model: ModelConfig, reference: Reference, version: str,
-                 env: str, entries: list[FileEntry]) -> None:
-        self._count = lambda group: count_files(store, model, reference.binning,
-                                                reference.granularity, version, env, group)
-        self._groups = {e.path: group for group in file_groups(entries, reference.granularity)
+    def __init__(self, batch: BatchProfiles, entries: list[FileEntry]) -> None:
+        self._count = batch.count
+        self._groups = {e.path: group
+                        for group in file_groups(entries, batch.reference.granularity)
                         for e in group}
         self._held: dict[str, Counted] = {}
 
