@@ -149,21 +149,69 @@ def test_the_thread_makes_the_bytes_itself_only_when_far_ahead_of_the_writer(
             assert hashlib.sha256(one).hexdigest() == named["sha256"]
 
 
-def test_on_failure_the_thread_drops_what_it_has_not_started_and_is_waited_for() -> None:
-    started, finished = threading.Event(), threading.Event()
+def test_on_failure_the_threads_drop_what_they_have_not_started_and_are_waited_for() -> None:
+    threads = compute.COUNTING_THREADS
+    assert threads == 2
+    started = threading.Semaphore(0)
+    finished: list[int] = []
 
-    def running() -> None:
-        started.set()
+    def running(n: int) -> None:
+        started.release()
         time.sleep(0.2)
-        finished.set()
+        finished.append(n)
 
     with pytest.raises(RuntimeError), ingest_module._background() as pool:
-        first = pool.submit(running)
+        first = [pool.submit(running, n) for n in range(threads)]  # every thread busy
         queued = [pool.submit(lambda: None) for _ in range(3)]
-        started.wait(5)
+        for _ in range(threads):
+            assert started.acquire(timeout=5)
         raise RuntimeError("the id check failed")
-    assert finished.is_set() and first.done()  # waited for: it reads the moved files
+    # waited for: they read the moved files
+    assert sorted(finished) == list(range(threads)) and all(f.done() for f in first)
     assert all(q.cancelled() for q in queued)
+
+
+def test_the_counted_tally_is_exact_with_threads_counting_at_once() -> None:
+    computing = compute.Computing()
+    barrier = threading.Barrier(4)
+
+    def count() -> None:
+        barrier.wait()
+        for _ in range(5000):
+            computing.note_counted(1)
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert computing.counted == 20000 and computing.note_counted(0) == 20000
+
+
+def test_ingest_warms_the_counting_up_before_it_writes_the_batch(
+        cli, fitted: Path, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The profiling thread builds the cell locators while polars writes the batch, so the
+    first count finds them built."""
+    summarize = importlib.import_module("evalctl.stats.summarize")
+    order: list[str] = []
+    real_warm, real_sink = compute.BatchProfiles.warm, ingest_module._sink
+
+    def warm(self: compute.BatchProfiles) -> None:
+        summarize._locator.cache_clear()
+        real_warm(self)
+        edges = {bins.edges for bins in self.reference.binning.numeric.values()}
+        assert edges and summarize._locator.cache_info().currsize == len(edges)
+        order.append("warm")
+
+    def sink(*args: Any) -> None:
+        order.append("sink")
+        real_sink(*args)
+
+    monkeypatch.setattr(compute.BatchProfiles, "warm", warm)
+    monkeypatch.setattr(ingest_module, "_sink", sink)
+    assert cli("ingest", production(frame_file), *M, "--version", "v1",
+               "--env", "production").code == 0
+    assert sorted(order) == ["sink", "warm"]  # warmed once, beside the write
 
 
 def test_without_failure_every_file_is_profiled() -> None:

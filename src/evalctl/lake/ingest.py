@@ -34,7 +34,7 @@ from evalctl.lake.readers import detect_format, file_sha256, first_line, open_in
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.storage import Storage, fetched_inputs
 from evalctl.lake.store import Store
-from evalctl.profiles.compute import BatchProfiles, batch_profiles, catch_up
+from evalctl.profiles.compute import COUNTING_THREADS, BatchProfiles, batch_profiles, catch_up
 from evalctl.version import __version__
 
 if TYPE_CHECKING:
@@ -284,6 +284,8 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
     attempt = uuid.uuid4().hex[:8]
     with (store.storage.staging(f"{batch}-{attempt}") as area,
           _background() as background):  # waits for it, on failure too
+        if profiles is not None:  # what the first count would do first, while polars writes
+            background.submit(profiles.warm)
         progress.phase(f"reading {len(sources)} file(s) into partitions by date")
         _sink(frame, area.folder, sources, columns)
         staged = _staged_files(area.folder, sources, columns)
@@ -333,10 +335,10 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
 
 @contextmanager
 def _background() -> Iterator[ThreadPoolExecutor]:
-    """The thread that profiles the moved files, one after another. It is waited for on
-    the way out (it reads files that a failure removes); on failure, the files it has not
-    started are not profiled."""
-    pool = ThreadPoolExecutor(max_workers=1)
+    """The threads that profile the moved files (`COUNTING_THREADS` groups of files at a
+    time). They are waited for on the way out (they read files that a failure removes); on
+    failure, the files not started are not profiled."""
+    pool = ThreadPoolExecutor(max_workers=COUNTING_THREADS)
     try:
         yield pool
     except BaseException:

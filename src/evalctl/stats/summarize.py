@@ -227,6 +227,12 @@ class _Layout:
                          if f not in problems}
 
 
+def warm_locators(binning: Binning) -> None:
+    """Build the cell locators of `binning`'s numeric features ahead of counting."""
+    for bins in binning.numeric.values():
+        _locator(bins.edges)
+
+
 @lru_cache(maxsize=128)  # a locator holds ~0.5 MiB
 def _locator(edges: tuple[float, ...]) -> CellLocator:
     """One locator per set of edges for the process (it is immutable): building one (~1.5 ms)
