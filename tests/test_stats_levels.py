@@ -149,6 +149,42 @@ def test_codes_by_hand() -> None:
     codes.finish()
 
 
+@pytest.mark.parametrize("text", [pa.string(), pa.large_string(), pa.string_view()])
+def test_codes_of_every_text_type_by_hand(text: pa.DataType) -> None:
+    """The known levels are looked up in one call per dictionary (`index_in`; string_view
+    through large_string): the same entries, codes and unseen names, in order met, for every
+    type a scan reads as text, across dictionaries that differ."""
+    bins = CategoricalBins(vocabulary=("b",), known=frozenset({"a", "b", ""}),
+                           known_complete=True)
+    first = pa.array(["x", "b", None, "", "a", "x"], type=text).dictionary_encode()
+    second = pa.array(["y", "a", "x", "zz", None], type=text).dictionary_encode()
+    batches = [pa.record_batch([array], names=["c"]) for array in (first, second)]
+    codes = LevelCodes({"c": bins}, iter(batches))
+    entries = codes.take(11).get_column("__code__c").to_numpy()
+    coder = codes.tables["c"]
+    # known sorted: "" -> 0, a -> 1, b -> 2; null -> 3; unseen: x -> 4, y -> 5, zz -> 6
+    assert coder.table[entries].tolist() == [4, 2, 3, 0, 1, 4, 5, 1, 4, 6, 3]
+    assert coder.names == ["x", "y", "zz"]
+    codes.finish()
+
+
+def test_int8_codes_by_hand_with_and_without_nulls() -> None:
+    bins = CategoricalBins(vocabulary=("1",), known=frozenset({"0", "1", "-3"}),
+                           known_complete=True)
+    arrays = [pa.array([1, -128, 0, 127], type=pa.int8()),
+              pa.array([None, -3, 5, None, 1], type=pa.int8())]
+    codes = LevelCodes({"c": bins}, iter(pa.record_batch([a], names=["c"]) for a in arrays))
+    entries = codes.take(9).get_column("__code__c").to_numpy()
+    coder = codes.tables["c"]
+    # known sorted as text: "-3" -> 0, "0" -> 1, "1" -> 2; null -> 3; unseen in order of
+    # the 256 values: "-128" -> 4, ..., then "127", "5" after
+    names = coder.names
+    got = [coder.table[e] for e in entries.tolist()]
+    assert got[:4] == [2, 4 + names.index("-128"), 1, 4 + names.index("127")]
+    assert got[4:] == [3, 0, 4 + names.index("5"), 3, 2]
+    codes.finish()
+
+
 def test_which_types_are_coded() -> None:
     assert codable(pa.string()) and codable(pa.large_string()) and codable(pa.int8())
     assert not codable(pa.float64()) and not codable(pa.int64()) and not codable(pa.bool_())

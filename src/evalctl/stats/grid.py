@@ -84,7 +84,7 @@ class CellLocator:
     def cells(self, x: np.ndarray) -> np.ndarray:
         """Cell code (``0 .. 2 * len(edges)``) of each finite value of the float64 array `x`."""
         buckets = self._grid.bucket(x)
-        cells = self._table[buckets]
+        cells = np.take(self._table, buckets)  # ~2/3 of the time of `self._table[buckets]`
         rows = np.flatnonzero(cells < 0)
         if rows.size:
             values, position = x[rows], -1 - cells[rows].astype(np.intp)
