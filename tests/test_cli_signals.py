@@ -69,6 +69,26 @@ def _interrupt(cwd: Path, signum: int, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out, first + err
 
 
+def _interrupt_at(cwd: Path, signum: int, phase: str, *args: str) -> tuple[int, str, str]:
+    """As `_interrupt`, the signal sent once a phase line holding `phase` is printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "evalctl", "--verbose", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
+    assert proc.stderr is not None
+    seen = []
+    while not seen or phase not in seen[-1]:
+        seen.append(proc.stderr.readline())
+        assert seen[-1], "".join(seen)  # ended before that phase
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, "".join(seen) + err
+
+
+def _data_files(store: Path) -> set[str]:
+    return {p.relative_to(store).as_posix() for p in store.rglob("*.parquet")
+            if not p.relative_to(store).as_posix().startswith("_staging")}
+
+
 def _records(store: Path) -> int:
     return len(list((store / "_ledger").glob("*.json")))
 
@@ -84,6 +104,64 @@ def test_sigint_during_ingest_exits_130_and_commits_nothing(big: Path) -> None:
     assert _records(big / "store") == before
     listed = _evalctl(big, "batches", "-f", "json")
     assert [r["version"] for r in json.loads(listed.stdout)["results"]] == ["v1"]
+
+
+def test_sigint_after_the_files_are_moved_into_partitions_leaves_none_behind(big: Path
+                                                                           ) -> None:
+    """Cut once the batch's files are in their partitions but not committed (its id check):
+    exit 130, and the moved files are removed on the way out, not left for `doctor
+    --repair` as orphans."""
+    store = big / "store"
+    before, records = _data_files(store), _records(store)
+    code, out, err = _interrupt_at(big, signal.SIGINT, "checking ids", "ingest", "big.parquet",
+                                   "-m", "churn", "-v", "v3", "-e", "production")
+    assert code == 130, err
+    assert "moving files into partitions" in err and err.splitlines()[-1] == \
+        "evalctl: interrupted"
+    assert _records(store) == records and _data_files(store) == before
+    doctor = _evalctl(big, "doctor", "-f", "json")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    summary = json.loads(doctor.stdout)["summary"]
+    assert summary["orphans"] == 0 and summary["warn"] == 0 and summary["stray"] == 0
+
+
+_COMMIT_RACE = """
+import os, sys, threading, time
+from pathlib import Path
+from evalctl import temporaries
+
+folder = Path(sys.argv[1])
+for name in ("committed", "cut", "staged"):
+    (folder / f"{name}.tmp").write_text(name)
+temporaries.rename(folder / "committed.tmp", folder / "committed")
+temporaries.rename(folder / "cut.tmp", folder / "cut")
+inside = threading.Event()
+
+def commit():
+    with temporaries.committing():
+        inside.set()
+        time.sleep(0.5)  # the signal comes now: its removal waits for the commit
+        (folder / "record").write_text("committed")
+        temporaries.release([folder / "committed"])
+
+threading.Thread(target=commit).start()
+inside.wait()
+held = temporaries.temporary(folder / "staged.tmp")
+held.__enter__()  # not left: the process ends
+temporaries.remove_all()  # as the signal watchdog does, then the process ends
+print(sorted(p.name for p in folder.iterdir()))
+os._exit(0)
+"""
+
+
+def test_a_signal_during_a_commit_waits_for_it_and_spares_what_it_committed(
+        tmp_path: Path) -> None:
+    """Files renamed into the store are removed by a signal unless committed: a commit under
+    way is waited for, and the files it released stay (nothing committed is ever lost)."""
+    done = subprocess.run([sys.executable, "-c", _COMMIT_RACE, str(tmp_path)], text=True,
+                          capture_output=True, timeout=60, env=_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['committed', 'record']"
 
 
 def test_sigterm_during_skew_exits_143_and_leaves_no_output_file(big: Path) -> None:

@@ -7,7 +7,9 @@ code). `signal.set_wakeup_fd` wakes the watchdog at once, even while the main th
 a long native query; it removes the registered temporary files and folders
 (`evalctl.temporaries`), restores the terminal's cursor, writes `evalctl: interrupted`, and ends
 the process with `os._exit`. The store needs no cleanup: a writer cut anywhere leaves nothing
-visible (a batch's ledger record is written last) and the store lock dies with the process.
+visible (a batch's ledger record is written last) and the store lock dies with the process; the
+data and profile files a local writer had moved into place before its commit are registered
+temporaries too (`temporaries.rename`), removed unless a commit under way holds them.
 """
 
 from __future__ import annotations

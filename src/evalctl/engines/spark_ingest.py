@@ -172,7 +172,7 @@ def write_and_commit(store: Store, spark: SparkEngine, job: _PieceJob, sources: 
         if job.reference is not None:
             record = _with_profiles(store, job.model, job, entries, profiles, record,
                                     area.folder, area.track)
-        record, committed = commit_indexed(store, record, entries, index)
+        record, committed = commit_indexed(store, record, entries, index, area)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:
@@ -236,7 +236,7 @@ def _write(store: Store, spark: SparkEngine, job: _PieceJob, sources: list[_Sour
         raise
     if store.is_local:
         entries, moved = _moved(store, staged, entries, job)
-        area.moved += moved
+        area.track(list(moved))
     else:
         area.uploaded += [e.path for e in entries]
         _remove_run(store.storage, job, {e.path for e in entries})

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalctl import temporaries
 from evalctl.lake.layout import STAGING
 from evalctl.lake.locking import shared_lock
 from evalctl.temporaries import temporary
@@ -82,12 +83,21 @@ class StagingArea:
     uploaded: list[str] = field(default_factory=list)
 
     def track(self, placed: list[Path | str]) -> None:
-        """Remember files brought into place (paths moved locally, keys uploaded)."""
+        """Remember files brought into place (paths moved locally, by `temporaries.rename`;
+        keys uploaded)."""
         for item in placed:
             if isinstance(item, Path):
                 self.moved.append(item)
             else:
                 self.uploaded.append(item)
+
+    def settle(self) -> None:
+        """The files brought into place are committed (call inside the commit's
+        `temporaries.committing` block): the store's now, removed neither by a failure later
+        in the block nor by a signal."""
+        temporaries.release(self.moved)
+        self.moved.clear()
+        self.uploaded.clear()
 
 
 @contextmanager
@@ -103,6 +113,7 @@ def staging_area(root: Path, name: str) -> Iterator[StagingArea]:
         except BaseException:
             for path in area.moved:
                 path.unlink(missing_ok=True)
+            temporaries.release(area.moved)
             raise
         finally:
             shutil.rmtree(area.folder, ignore_errors=True)

@@ -10,7 +10,6 @@ grace period, like any removed batch's.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
+from evalctl import temporaries
 from evalctl.clock import rfc3339
 from evalctl.config import ModelConfig
 from evalctl.errors import InputError
@@ -95,7 +95,9 @@ def erase_ids(store: Store, model: ModelConfig, ids: pl.Series, *, dry_run: bool
                 "erase", sorted({h.record.key for h in hits}),
                 adds=_new_generations(ledger, hits, rewritten, now or datetime.now(UTC)),
                 erased_rows=sum(h.rows for h in hits), now=now)
-            commit_tombstone(store.storage, tombstone)
+            with temporaries.committing():
+                commit_tombstone(store.storage, tombstone)
+                area.settle()
     store.refresh()
     return _summary(ids, hits, tombstone.id)
 
@@ -134,8 +136,8 @@ def _rewrite(store: Store, area: StagingArea, hits: list[_Hit], model: ModelConf
                     / part_name(hit.record.batch, attempt, n)).as_posix()
         if store.is_local:
             target = store.root / relative
-            os.rename(temp, target)
-            area.moved.append(target)
+            temporaries.rename(temp, target)  # removed if a signal comes before the commit
+            area.track([target])
         else:  # the file's facts from the local copy, then the upload
             target = temp
             area.uploaded.append(relative)

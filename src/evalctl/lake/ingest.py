@@ -7,7 +7,6 @@ at any point leaves only uncommitted files, which readers ignore and `doctor` li
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from evalctl import progress
+from evalctl import progress, temporaries
 from evalctl.clock import rfc3339
 from evalctl.config import SAFE_NAME_RULE, ModelConfig, name_problem, show_name
 from evalctl.errors import IngestError, InputError, StoreError
 from evalctl.lake import coerce, labels
 from evalctl.lake.coerce import Column
-from evalctl.lake.durable import fsync_tree
+from evalctl.lake.durable import StagingArea, fsync_tree
 from evalctl.lake.idpasses import id_passes, in_bucket
 from evalctl.lake.ingest_classes import check_classes
 from evalctl.lake.layout import ROW_GROUP_ROWS, actuals_dir, part_name, prediction_dir
@@ -295,7 +294,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
         if store.is_local:
             placed, moved = _move_into_partitions(store.root, staged, batch, attempt,
                                                   partition)
-            area.moved += moved
+            area.track(list(moved))
         else:
             placed = _upload(store.storage, staged, batch, attempt, partition, area.uploaded)
         computing = profiles.start(placed, background) if profiles is not None else None
@@ -315,7 +314,7 @@ def _write_batch(store: Store, frame: pl.LazyFrame, batch: str, columns: list[Co
             named, written = profiles.write(entries, area.folder / "profiles", computing)
             area.track(written)
             record = replace(record, extra={**record.extra, "profiles": named})
-        record, committed = commit_indexed(store, record, entries, index)
+        record, committed = commit_indexed(store, record, entries, index, area)
         if not committed:  # a concurrent ingest of the same batch won; ours is not needed
             store.storage.discard(area)
     if not committed:
@@ -348,17 +347,23 @@ def _background() -> Iterator[ThreadPoolExecutor]:
 
 
 def commit_indexed(store: Store, record: BatchRecord, entries: list[FileEntry],
-                   index: Callable[[list[FileEntry]], dict[str, Any]] | None
-                   ) -> tuple[BatchRecord, bool]:
+                   index: Callable[[list[FileEntry]], dict[str, Any]] | None,
+                   area: StagingArea) -> tuple[BatchRecord, bool]:
     """Commit a batch's record (`commit_record`) with its label index (`lake.labels`), which
     `index` computes on the ledger as it is at the commit, under the label-index lock; the
     record as committed, and whether it was (False: a concurrent ingest of the batch won).
+    Once committed, the files `area` brought into place are the store's (`settle`): a
+    signal that comes during the commit waits for it, and removes them only if it failed.
     Shared by the local and the Spark ingests (`engines.spark_ingest`)."""
     with labels.commit_lock(store.storage) if index is not None else nullcontext():
         if index is not None:
             store.refresh()
             record = replace(record, extra={**record.extra, labels.KEY: index(entries)})
-        return record, commit_record(store.storage, record)
+        with temporaries.committing():
+            committed = commit_record(store.storage, record)
+            if committed:
+                area.settle()
+        return record, committed
 
 
 def _same_target(store: Store, model: str, version: str | None, env: str | None
@@ -552,7 +557,7 @@ def _move_into_partitions(root: Path, staged: list[_Staged], batch: str, attempt
         relative = f"{partition(item.day)}/{part_name(batch, attempt, n)}"
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(item.path, target)
+        temporaries.rename(item.path, target)  # removed if a signal ends the ingest
         moved.append(target)
         entries.append(FileEntry(path=relative, rows=item.rows, bytes=target.stat().st_size,
                                  sha256="", date=item.day, labelled=item.labelled))

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evalctl import temporaries
 from evalctl.errors import InputError, StoreError
 from evalctl.lake.durable import StagingArea, fsync_tree, staging_area, write_exclusive
 from evalctl.temporaries import temporary
@@ -160,6 +161,7 @@ class Storage:
         """Remove the files a writer brought into place but did not commit."""
         for path in area.moved:
             path.unlink(missing_ok=True)
+        temporaries.release(area.moved)
         for relative in area.uploaded:
             self.delete(relative)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from evalctl import progress
+from evalctl import progress, temporaries
 from evalctl.config import ModelConfig
 from evalctl.errors import StoreError
 from evalctl.lake.durable import StagingArea, fsync_tree
@@ -259,7 +259,7 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
     for temp, relative in staged:
         target = store.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp.rename(target)
+        temporaries.rename(temp, target)  # removed if a signal comes before the commit
         moved.append(target)
     fsync_tree(store.root, [m for m in moved if isinstance(m, Path)])
     return profiled, moved
@@ -444,9 +444,9 @@ def profile_lacking(store: Store, model: ModelConfig, reference: Reference, area
                                             area.folder / f"{record.batch}.{record.generation}",
                                             computed)
             area.track(moved)
-            publish_record(root, model.name, reference.hash, record, written)
-            area.moved.clear()  # committed: a later failure must not take them away
-            area.uploaded.clear()
+            with temporaries.committing():
+                publish_record(root, model.name, reference.hash, record, written)
+                area.settle()  # committed: a later failure or a signal must not take them
         batches, files = batches + len(todo), files + len(entries)
         rows += sum(f.rows for f in entries)
 
