@@ -26,19 +26,19 @@ atexit.register(report)
 
 
 def test_the_command_gets_one_thread() -> None:
-    assert blas_environ(["/venv/bin/evalctl"], ["python", "/venv/bin/evalctl"], {}) == {
+    assert blas_environ(True, {}) == {
         BLAS_THREADS_ENV: "1"}
-    assert blas_environ(["-m"], ["python", "-m", "evalctl", "skew"], {}) == {
+    assert blas_environ(True, {}) == {
         BLAS_THREADS_ENV: "1"}
 
 
 def test_a_library_user_gets_nothing() -> None:
-    assert blas_environ(["notebook.py"], ["python", "notebook.py"], {}) == {}
+    assert blas_environ(False, {}) == {}
 
 
 @pytest.mark.parametrize("name", BLAS_CHOICES)
 def test_the_users_choice_wins(name: str) -> None:
-    assert blas_environ(["-m"], ["python", "-m", "evalctl"], {name: "4"}) == {}
+    assert blas_environ(True, {name: "4"}) == {}
 
 
 def _blas_threads(args: list[str], tmp_path: Path, **env: str) -> int:

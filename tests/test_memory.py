@@ -71,20 +71,20 @@ def test_library_users_are_not_the_command(argv: list[str], orig_argv: list[str]
 
 
 def test_the_command_gets_the_options() -> None:
-    assert allocator_environ(["/venv/bin/evalctl"], ["python", "/venv/bin/evalctl"], {}) == {
+    assert allocator_environ(True, {}) == {
         ALLOCATOR_ENV: COMMAND_ALLOCATOR}
 
 
 def test_a_library_user_gets_nothing() -> None:
-    assert allocator_environ(["notebook.py"], ["python", "notebook.py"], {}) == {}
+    assert allocator_environ(False, {}) == {}
 
 
 def test_the_users_value_wins() -> None:
     environ = {ALLOCATOR_ENV: "narenas:1"}
-    assert allocator_environ(["/venv/bin/evalctl"], ["python", "/venv/bin/evalctl"],
+    assert allocator_environ(True,
                              environ) == {}
     # an empty value is still the user's choice (jemalloc's defaults, then polars')
-    assert allocator_environ(["-m"], ["python", "-m", "evalctl"], {ALLOCATOR_ENV: ""}) == {}
+    assert allocator_environ(True, {ALLOCATOR_ENV: ""}) == {}
 
 
 @pytest.mark.parametrize("inherited", [
@@ -93,7 +93,7 @@ def test_the_users_value_wins() -> None:
     "dirty_decay_ms:500,muzzy_decay_ms:1000,thp:always,metadata_thp:always",  # POLARS_THP=1
 ])
 def test_polars_own_defaults_inherited_from_a_parent_are_not_the_users(inherited: str) -> None:
-    assert allocator_environ(["-m"], ["python", "-m", "evalctl"],
+    assert allocator_environ(True,
                              {ALLOCATOR_ENV: inherited}) == {ALLOCATOR_ENV: COMMAND_ALLOCATOR}
 
 
@@ -104,7 +104,7 @@ def test_polars_own_defaults_inherited_from_a_parent_are_not_the_users(inherited
     "dirty_decay_ms:0",
 ])
 def test_a_value_with_anything_but_polars_defaults_is_the_users(chosen: str) -> None:
-    assert allocator_environ(["-m"], ["python", "-m", "evalctl"],
+    assert allocator_environ(True,
                              {ALLOCATOR_ENV: chosen}) == {}
 
 

@@ -23,13 +23,13 @@ try:
     from evalctl.memory import allocator_environ, is_evalctl_command, keep_arrays_in_heap
 
     _command = is_evalctl_command(sys.argv, sys.orig_argv)
-    os.environ.update(allocator_environ(sys.argv, sys.orig_argv, os.environ))
+    os.environ.update(allocator_environ(_command, os.environ))
     if _command:  # numpy's arrays from the heap, not a fresh mapping each (`evalctl.memory`)
         keep_arrays_in_heap(os.environ)
     # and before numpy: OpenBLAS starts its threads as numpy loads
     from evalctl.blas import blas_environ
 
-    os.environ.update(blas_environ(sys.argv, sys.orig_argv, os.environ))
+    os.environ.update(blas_environ(_command, os.environ))
 
     from evalctl.clock import Clock, fixed_clock, system_clock
     from evalctl.config import Config, ModelConfig

@@ -16,20 +16,17 @@ OpenBLAS reads that the user set wins. Child processes inherit it (a Spark worke
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from evalctl.memory import is_evalctl_command
+from collections.abc import Mapping
 
 BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
 # what OpenBLAS reads for its thread count, first found wins: any of them is the user's choice
 BLAS_CHOICES = (BLAS_THREADS_ENV, "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
 
 
-def blas_environ(argv: Sequence[str], orig_argv: Sequence[str],
-                 environ: Mapping[str, str]) -> dict[str, str]:
+def blas_environ(command: bool, environ: Mapping[str, str]) -> dict[str, str]:
     """The variables to add to the environment before numpy loads: one BLAS thread when this
-    process is the `evalctl` command and the user has not chosen a thread count, else none.
-    `argv` and `orig_argv` are `sys.argv` and `sys.orig_argv` as evalctl is imported."""
-    if not is_evalctl_command(argv, orig_argv) or any(n in environ for n in BLAS_CHOICES):
+    process is the `evalctl` command (`command`: `evalctl.memory.is_evalctl_command`) and the
+    user has not chosen a thread count, else none."""
+    if not command or any(n in environ for n in BLAS_CHOICES):
         return {}
     return {BLAS_THREADS_ENV: "1"}

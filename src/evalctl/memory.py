@@ -60,12 +60,11 @@ HEAP_CHOICES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_
                 "MALLOC_MMAP_MAX_")
 
 
-def allocator_environ(argv: Sequence[str], orig_argv: Sequence[str],
-                      environ: Mapping[str, str]) -> dict[str, str]:
+def allocator_environ(command: bool, environ: Mapping[str, str]) -> dict[str, str]:
     """The variables to add to the environment before polars loads: the command's allocator
-    options when this process is the `evalctl` command and the user has not set them, else
-    none. `argv` and `orig_argv` are `sys.argv` and `sys.orig_argv` as evalctl is imported."""
-    if not is_evalctl_command(argv, orig_argv):
+    options when this process is the `evalctl` command (`command`: `is_evalctl_command`) and
+    the user has not set them, else none."""
+    if not command:
         return {}
     if ALLOCATOR_ENV in environ and not only_polars_defaults(environ[ALLOCATOR_ENV]):
         return {}

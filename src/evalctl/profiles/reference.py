@@ -191,42 +191,9 @@ def read_reference(text: str) -> Reference:
 
 
 def current_reference(root: Path | Storage, model: str) -> Reference | None:
-    """The model's current reference, or None when none was fitted."""
+    """The model's current reference, or None when none was fitted (two reads: the pointer,
+    then the reference it names; a local store and object storage alike)."""
     storage = as_storage(root)
-    if not storage.is_local:
-        return _object_reference(storage, model)
-    root = Path(storage.location)
-    pointer = root / current_reference_file(model)
-    if not pointer.is_file():
-        return None
-    try:
-        reference = json.loads(pointer.read_text(encoding="utf-8"))["hash"]
-        path = root / reference_file(model, str(reference))
-        loaded = read_reference(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"{pointer}: the model's monitoring reference is unreadable ({exc}); "
-                         f"refit it with `evalctl profiles build --model {model} --refit`",
-                         file=str(pointer)) from exc
-    if loaded.hash != reference:
-        raise StoreError(f"{path}: holds reference {loaded.hash}, not {reference}",
-                         file=str(path))
-    return loaded
-
-
-def current_reference_hash(root: Path | Storage, model: str) -> str | None:
-    """The hash the model's pointer names (one small read), or None: no reference, or a
-    pointer that cannot be read (`current_reference` then says what is wrong)."""
-    storage = as_storage(root)
-    try:
-        raw = storage.read_bytes(current_reference_file(model))
-        found = json.loads(raw.decode("utf-8"))["hash"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return found if isinstance(found, str) else None
-
-
-def _object_reference(storage: Storage, model: str) -> Reference | None:
-    """`current_reference` on object storage (two GETs: the pointer, the reference)."""
     pointer = storage.url(current_reference_file(model))
     try:
         raw = storage.read_bytes(current_reference_file(model))
@@ -234,10 +201,10 @@ def _object_reference(storage: Storage, model: str) -> Reference | None:
         return None
     path = pointer
     try:
-        reference = json.loads(raw.decode("utf-8"))["hash"]
-        path = storage.url(reference_file(model, str(reference)))
-        loaded = read_reference(
-            storage.read_bytes(reference_file(model, str(reference))).decode("utf-8"))
+        reference = _named_hash(raw)
+        relative = reference_file(model, reference)
+        path = storage.url(relative)
+        loaded = read_reference(storage.read_bytes(relative).decode("utf-8"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"{pointer}: the model's monitoring reference is unreadable ({exc}); "
                          f"refit it with `evalctl profiles build --model {model} --refit`",
@@ -245,3 +212,20 @@ def _object_reference(storage: Storage, model: str) -> Reference | None:
     if loaded.hash != reference:
         raise StoreError(f"{path}: holds reference {loaded.hash}, not {reference}", file=path)
     return loaded
+
+
+def current_reference_hash(root: Path | Storage, model: str) -> str | None:
+    """The hash the model's pointer names (one small read), or None: no reference, or a
+    pointer that cannot be read (`current_reference` then says what is wrong)."""
+    try:
+        return _named_hash(as_storage(root).read_bytes(current_reference_file(model)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _named_hash(pointer: bytes) -> str:
+    """The reference hash a pointer file names."""
+    found = json.loads(pointer.decode("utf-8"))["hash"]
+    if not isinstance(found, str):
+        raise ValueError(f"its hash {found!r} is not text")
+    return found
