@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import threading
 import time
 from concurrent.futures import Future
@@ -151,7 +152,6 @@ def test_the_thread_makes_the_bytes_itself_only_when_far_ahead_of_the_writer(
 
 def test_on_failure_the_threads_drop_what_they_have_not_started_and_are_waited_for() -> None:
     threads = compute.COUNTING_THREADS
-    assert threads == 2
     started = threading.Semaphore(0)
     finished: list[int] = []
 
@@ -169,6 +169,13 @@ def test_on_failure_the_threads_drop_what_they_have_not_started_and_are_waited_f
     # waited for: they read the moved files
     assert sorted(finished) == list(range(threads)) and all(f.done() for f in first)
     assert all(q.cancelled() for q in queued)
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 2), (8, 2)])
+def test_two_counting_threads_where_two_cores_may_be_used(
+        monkeypatch: pytest.MonkeyPatch, cores: int, threads: int) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert compute._counting_threads() == threads
 
 
 def test_the_counted_tally_is_exact_with_threads_counting_at_once() -> None:
