@@ -203,7 +203,9 @@ class Merged:
     unseen_exact: bool
 
 
-FILES_PER_READ = 16  # profiles whose cell rows one query reads (~1.5 MB of cells each)
+FILES_PER_READ = 8  # profiles whose cell rows one query reads (~1.5 MB of cells each): a
+# read's frames and `WindowCells.add`'s temporaries are fresh pages the process faults in,
+# reused by the next read; 8 rather than 16 cost a 30-window drift ~11 ms less CPU (README)
 CELL_COLUMNS = ("bucket", "feature", "cell", "count", "sum", "low", "high")
 ROW = "__row"  # a feature row's position in the profiles read (fixes the order of float sums)
 
