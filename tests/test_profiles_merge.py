@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalctl.errors import StoreError
+from evalctl.profiles import format as format_module
 from evalctl.profiles.format import merge_profiles, profile_table
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summary import Summary
@@ -163,3 +164,36 @@ def test_a_profile_with_cells_outside_its_feature_is_a_store_error() -> None:
             with pytest.raises(StoreError, match="outside its feature rows"):
                 merge_profiles([damaged], BINNING, window)
     merge_profiles([table], BINNING)  # the undamaged profile merges
+
+
+def test_the_merge_is_the_same_bits_however_many_profiles_a_query_reads(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cell rows are read a few profiles per query (`FILES_PER_READ`) and added in row order,
+    so the batch size changes nothing: summaries of 11 profile files are identical, floats
+    bit for bit, read one, three, eight or all eleven per query."""
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(11):
+        frame = reference().sample(60, seed=i).with_columns(
+            pl.Series("x", np.round(rng.normal(0, 3, 60), 3)))
+        path = tmp_path / f"p{i}.parquet"
+        profile(frame).write_parquet(path)
+        paths.append(str(path))
+    found = []
+    for per_read in (1, 3, 8, 11):
+        monkeypatch.setattr(format_module, "FILES_PER_READ", per_read)
+        found.append([merge_profiles(paths, BINNING, window).summaries
+                      for window in (None, pl.col("bucket"))])
+    assert all(f == found[0] for f in found[1:])
+    assert found[0][0][None]["x"].count == 11 * 60  # every row of every profile, once
+
+
+def test_profiles_on_object_storage_are_read_more_per_query() -> None:
+    """Fewer, larger queries where each waits for round trips (a URL or storage options)."""
+    local = ["/store/profiles/a.parquet", "/store/profiles/b.parquet"]
+    assert format_module.files_per_read(local, None) == format_module.FILES_PER_READ
+    assert format_module.files_per_read(["s3://bucket/profiles/a.parquet"], None) == \
+        format_module.REMOTE_FILES_PER_READ
+    assert format_module.files_per_read(local, {"aws_region": "eu-west-1"}) == \
+        format_module.REMOTE_FILES_PER_READ
+    assert format_module.FILES_PER_READ < format_module.REMOTE_FILES_PER_READ
