@@ -102,3 +102,79 @@ def test_extreme_values_fall_in_the_outer_bins_and_nan_is_missing(cli, workdir,
     assert (empty["segment"], empty["n"]) == ("(missing)", frame.height)
     for row in doc["results"]:  # never a silent inf / NaN (the JSON would not even parse)
         assert row["value"] is None or np.isfinite(row["value"])
+
+
+DEMAND = """\
+store: store
+models:
+  demand:
+    task: regression
+    id: request_id
+    timestamp: ts
+    score: score
+    label: label
+    features: {country: categorical}
+    slices:
+      - feature: country
+"""
+
+
+def regression_store(cli: Callable[..., CliResult], workdir: Path,
+                     frame_file: Callable[..., Path], label: np.ndarray, score: np.ndarray
+                     ) -> pl.DataFrame:
+    (workdir / "evalctl.yaml").write_text(DEMAND)
+    frame = make_frame(len(label), seed=4).with_columns(pl.Series("label", label),
+                                                        pl.Series("score", score))
+    assert cli("ingest", str(frame_file(frame, "p.parquet")), "--model", "demand",
+               "--version", "v1", "--env", "production").code == 0
+    return frame
+
+
+def demand_slices(cli: Callable[..., CliResult], metric: str) -> dict[str, dict]:
+    doc = warning_free(cli, "slices", "--model", "demand", "--selector", "production",
+                       "--top", "0", "--metric", metric).json()
+    return {r["segment"]: r for r in doc["results"]}
+
+
+R2_CASES = {  # label, score -> the reason R² is null (it said "constant label" for all three)
+    "labels of ±1.5e308": (lambda n: np.where(np.arange(n) % 2 == 0, 1.5e308, -1.5e308),
+                           lambda n: np.zeros(n), "overflow"),
+    "labels of ~1e160": (lambda n: np.random.default_rng(1).normal(0, 1e160, n),
+                         lambda n: np.random.default_rng(2).normal(0, 1e160, n), "overflow"),
+    "labels of ~1e-300": (lambda n: np.random.default_rng(1).normal(0, 1e-300, n),
+                          lambda n: np.zeros(n), "underflow"),
+}
+
+
+@pytest.mark.parametrize("case", list(R2_CASES))
+def test_r2_of_labels_beyond_the_float_range_is_null_with_its_reason(cli, workdir, frame_file,
+                                                                     case: str) -> None:
+    """Sums of squares that overflow (inf) or underflow (0) made R² 'constant label in
+    segment' (and at 1e160, 'overflow encountered in square' on stderr)."""
+    label, score, word = R2_CASES[case]
+    regression_store(cli, workdir, frame_file, label(400), score(400))
+    for row in demand_slices(cli, "r2").values():
+        assert row["value"] is None and word in row["reason"], row
+        assert "constant" not in row["reason"]
+
+
+def test_a_constant_label_is_still_called_constant(cli, workdir, frame_file) -> None:
+    regression_store(cli, workdir, frame_file, np.full(400, 5.0),
+                     np.random.default_rng(3).normal(5, 1, 400))
+    assert {r["reason"] for r in demand_slices(cli, "r2").values()} == {
+        "constant label in segment"}
+
+
+def test_errors_of_1e_300_are_not_called_significantly_worse(cli, workdir, frame_file) -> None:
+    """Their squares underflow to 0: the MAE's interval had zero width, so segments whose
+    MAE was 1e-301 above the overall one were 'significantly worse' (warn)."""
+    rng = np.random.default_rng(4)
+    frame = regression_store(cli, workdir, frame_file, rng.normal(0, 1e-300, 400),
+                             rng.normal(0, 1e-300, 400))
+    found = demand_slices(cli, "mae")
+    errors = np.abs(frame["score"].to_numpy() - frame["label"].to_numpy())
+    for country in ("US", "BR", "DE"):
+        rows = (frame["country"] == country).to_numpy()
+        assert found[country]["value"] == pytest.approx(errors[rows].mean(), rel=1e-12)
+    for row in found.values():
+        assert row["status"] == "pass" and row["ci_low"] is None and row["ci_high"] is None

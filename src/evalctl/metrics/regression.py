@@ -33,8 +33,8 @@ SCORE_METRICS = score_metrics(REGRESSION)
 
 _MOMENTS = {  # output name -> per-row float term (zero on excluded rows), summed exactly
     "s_e": "__e", "s_ae": "__ae", "s_e2": "__e2", "s_e4": "__e4", "s_y": "__yc",
-    "s_y2": "__yc2", "s_y3": "__yc3", "s_y4": "__yc4", "s_e2y": "__e2yc", "s_e2y2": "__e2yc2",
-    "s_ape": "__ape", "s_ape2": "__ape2",
+    "s_ay": "__ayc", "s_y2": "__yc2", "s_y3": "__yc3", "s_y4": "__yc4", "s_e2y": "__e2yc",
+    "s_e2y2": "__e2yc2", "s_ape": "__ape", "s_ape2": "__ape2",
 }
 
 
@@ -75,7 +75,7 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     e, yc = pl.col("__e"), pl.col("__yc")
     frame = frame.with_columns(
         e.abs().alias("__ae"), (e * e).alias("__e2"), (e * e * e * e).alias("__e4"),
-        (yc * yc).alias("__yc2"), (yc * yc * yc).alias("__yc3"),
+        yc.abs().alias("__ayc"), (yc * yc).alias("__yc2"), (yc * yc * yc).alias("__yc3"),
         (yc * yc * yc * yc).alias("__yc4"), (e * e * yc).alias("__e2yc"),
         (e * e * yc * yc).alias("__e2yc2"), (pl.col("__ape") ** 2).alias("__ape2"),
     )
@@ -98,7 +98,7 @@ def _grids(e: float, yc: float, ape: float) -> dict[str, float]:
     same order (float products are monotone). 0.0 (summed as floats) where a bound is not
     finite or is 0 (an all-zero term: its float sum is exact)."""
     bounds = {"__e": e, "__ae": e, "__e2": e * e, "__e4": e * e * e * e, "__yc": yc,
-              "__yc2": yc * yc, "__yc3": yc * yc * yc, "__yc4": yc * yc * yc * yc,
+              "__ayc": yc, "__yc2": yc * yc, "__yc3": yc * yc * yc, "__yc4": yc * yc * yc * yc,
               "__e2yc": e * e * yc, "__e2yc2": e * e * yc * yc, "__ape": ape,
               "__ape2": ape * ape}
     return {t: bound_scale(b) if not math.isnan(b) else 0.0 for t, b in bounds.items()}
@@ -146,14 +146,23 @@ def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> 
     return [builders[name](m, options) for name in METRICS if name in metrics]
 
 
+OVERFLOW = "its sums overflow the float range (values near ±1.8e308, or squared beyond it)"
+
+
+def _overflowed(value: np.ndarray, *sums: np.ndarray) -> tuple[np.ndarray, str]:
+    """The reason for a value that is not finite because one of its sums is not."""
+    return ~np.isfinite(value) & ~np.all([np.isfinite(s) for s in sums], axis=0), OVERFLOW
+
+
 def _mae(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     value, low, high = mean_interval(m["s_ae"], m["s_e2"], m["n"], o.confidence, 0.0)
-    return MetricBlock("mae", value, low, high, "normal", m["n"])
+    return MetricBlock("mae", value, low, high, "normal", m["n"], [_overflowed(value, m["s_ae"])])
 
 
 def _mean_error(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     value, low, high = mean_interval(m["s_e"], m["s_e2"], m["n"], o.confidence)
-    return MetricBlock("mean_error", value, low, high, "normal", m["n"])
+    return MetricBlock("mean_error", value, low, high, "normal", m["n"],
+                       [_overflowed(value, m["s_e"])])
 
 
 def _rmse(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
@@ -164,7 +173,7 @@ def _rmse(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
         se_mse = np.sqrt(sample_variance(m["s_e2"], m["s_e4"], n) / n)
         se = np.where(rmse > 0, se_mse / (2.0 * rmse), 0.0)
     low, high = normal_interval(rmse, se, o.confidence, 0.0)
-    return MetricBlock("rmse", rmse, low, high, "delta", n)
+    return MetricBlock("rmse", rmse, low, high, "delta", n, [_overflowed(rmse, m["s_e2"])])
 
 
 def _mape(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
@@ -180,13 +189,18 @@ def _mape(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
 def _r2(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     """R² = 1 - SSE/SST, interval by the delta method on its influence function."""
     n = m["n"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # squares of labels below ~1e-154 (from the mean) underflow to 0: beside a sum of
+    # |label - mean| that is not 0, a sum of squares of 0 leaves the label's spread unknown
+    underflowed = (m["s_y2"] == 0) & (m["s_ay"] != 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         sst = m["s_y2"] - m["s_y"] ** 2 / n
-        constant = sst <= 1e-12 * m["s_y2"]
-        value = np.where(constant, np.nan, 1.0 - m["s_e2"] / sst)
+        constant = np.isfinite(m["s_y2"]) & ~underflowed & (sst <= 1e-12 * m["s_y2"])
+        value = np.where(constant | underflowed, np.nan, 1.0 - m["s_e2"] / sst)
         se = np.sqrt(_r2_variance(m) / n)
     low, high = normal_interval(value, se, o.confidence, upper=1.0)
-    reasons = [(n < 2, "fewer than 2 rows in segment"), (constant, "constant label in segment")]
+    reasons = [(n < 2, "fewer than 2 rows in segment"), (constant, "constant label in segment"),
+               (underflowed, "squares of the labels underflow (values below ~1e-154)"),
+               _overflowed(value, m["s_y2"], m["s_e2"])]
     return MetricBlock("r2", value, low, high, "delta", n, reasons)
 
 
@@ -194,7 +208,7 @@ def _r2_variance(m: dict[str, np.ndarray]) -> np.ndarray:
     """E[IF²] for R² = 1 - A/S, A = mean squared error, S = label variance:
     IF = -(e² - A)/S + A ((y - mean)² - S)/S²."""
     n = m["n"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a, mu = m["s_e2"] / n, m["s_y"] / n
         raw2, raw3, raw4 = m["s_y2"] / n, m["s_y3"] / n, m["s_y4"] / n
         s = raw2 - mu**2
