@@ -178,3 +178,16 @@ def test_errors_of_1e_300_are_not_called_significantly_worse(cli, workdir, frame
         assert found[country]["value"] == pytest.approx(errors[rows].mean(), rel=1e-12)
     for row in found.values():
         assert row["status"] == "pass" and row["ci_low"] is None and row["ci_high"] is None
+
+
+def test_discover_with_top_0_keeps_the_default_number_of_slices(cli, workdir,
+                                                                frame_file) -> None:
+    """`--top 0` (every declared segment) went to SliceLine as k = 0: exit 2, 'k, max_level
+    and max_categories must be at least 1'."""
+    store(cli, workdir, frame_file, extreme_frame())
+    everything = warning_free(cli, *SLICES, "--discover").json()
+    ten = warning_free(cli, *SLICES[:-2], "--top", "10", "--discover").json()
+    found = [r for r in everything["results"] if r["section"] == "discovered"]
+    assert found == [r for r in ten["results"] if r["section"] == "discovered"]
+    assert everything["inputs"]["discovery"] == ten["inputs"]["discovery"]
+    assert len([r for r in everything["results"] if r["section"] == "declared"]) > 11

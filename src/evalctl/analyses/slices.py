@@ -221,7 +221,8 @@ def _standard_error(row: dict[str, Any], metric: str) -> float:
 
 def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """SliceLine over the features with a per-row error; rows as leaderboard entries."""
+    """SliceLine over the features with a per-row error; rows as leaderboard entries (the
+    `--top` best; `--top 0`, which shows every declared segment, keeps the default number)."""
 
     error = error_expr(model, options.error)
     # Not collected here: discovery reads a few columns per query and keeps only their small
@@ -229,7 +230,7 @@ def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions
     data = lf.select(*model.features, error.alias("__error"))
     found = discover_slices(data, model.features, "__error", alpha=options.alpha,
                             max_level=options.max_level, min_support=options.min_support,
-                            fdr=options.fdr, k=options.top)
+                            fdr=options.fdr, k=options.top or SliceOptions.top)
     rows = []
     for s in found.slices:
         d = s.to_dict()
