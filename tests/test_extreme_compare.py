@@ -107,3 +107,18 @@ def test_one_common_row_is_never_significant(cli, workdir, frame_file, metric: s
     assert challenger["delta"] == pytest.approx(expected[metric], rel=1e-12)
     assert challenger["p_value"] is None and not challenger["significant"]
     assert challenger["delta_ci_low"] is None and challenger["delta_ci_high"] is None
+
+
+def test_a_huge_difference_reads_in_four_significant_digits(cli, workdir, frame_file) -> None:
+    """MAEs near 1e160 differ by a 160-digit number, which `:+.4f` wrote out in full."""
+    n = 400
+    rng = np.random.default_rng(3)
+    label = rng.normal(10.0, 2.0, n)
+    v1, v2 = rng.normal(0.0, 1e160, n), rng.normal(0.0, 1e159, n)
+    two_models(cli, workdir, frame_file, "demand", *regression(n, label, v1, v2))
+    doc = warning_free(cli, *COMPARE, "--model", "demand", "--metric", "mae").json()
+    delta = overall(doc)["v2"]["delta"]
+    assert delta == pytest.approx(np.mean(np.abs(v1 - label)) - np.mean(np.abs(v2 - label)),
+                                  rel=1e-9)
+    assert f"({delta:+.4g}, p n/a)" in overall(doc)["v2"]["why"]
+    assert all(len(word) < 20 for text in doc["recommendations"] for word in text.split())
