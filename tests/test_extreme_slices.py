@@ -9,6 +9,7 @@ same rows (numpy, scikit-learn) or be null with a reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,43 @@ def test_discover_with_top_0_keeps_the_default_number_of_slices(cli, workdir,
     assert found == [r for r in ten["results"] if r["section"] == "discovered"]
     assert everything["inputs"]["discovery"] == ten["inputs"]["discovery"]
     assert len([r for r in everything["results"] if r["section"] == "declared"]) > 11
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-300])
+def test_discovery_on_squared_errors_finds_the_same_slices_at_any_scale(cli, workdir,
+                                                                        frame_file,
+                                                                        scale: float) -> None:
+    """Squared errors beyond ~1.3e154 are inf (exit 2: "error column '__error' holds infinite
+    values") and below ~1.5e-154 are 0 (no slice at all); discovery now squares the label and
+    prediction scaled by a power of two and finds the slices it finds at scale 1."""
+    rng = np.random.default_rng(6)
+    n = 3000
+    frame = make_frame(n, seed=6)
+    label = rng.normal(10.0, 2.0, n)
+    noise = rng.normal(0.0, 1.0, n) * np.where(frame["country"] == "BR", 4.0, 1.0)
+    (workdir / "evalctl.yaml").write_text(DEMAND)
+    for day, factor in ((1, 1.0), (10, scale)):
+        part = make_frame(n, seed=6, start=datetime(2026, 11, day), prefix=f"d{day}-")
+        part = part.with_columns(pl.Series("label", label * factor),
+                                 pl.Series("score", (label + noise) * factor))
+        assert cli("ingest", str(frame_file(part, f"p{day}.parquet")), "--model", "demand",
+                   "--version", "v1", "--env", "production").code == 0
+    found = [warning_free(cli, "slices", "--model", "demand", "--selector",
+                          f"production@2026-11-{day:02d}..2026-11-{day + 4:02d}",
+                          "--discover").json() for day in (1, 10)]
+    plain, scaled = ([r for r in doc["results"] if r["section"] == "discovered"]
+                     for doc in found)
+    assert [r["segment"] for r in plain] == [r["segment"] for r in scaled]
+    assert "country = BR" in [r["segment"] for r in plain]
+    for a, b in zip(plain, scaled, strict=True):
+        assert (a["n"], a["significant_worse"]) == (b["n"], b["significant_worse"])
+        assert b["score"] == pytest.approx(a["score"], rel=1e-12)
+        assert b["p_value"] == pytest.approx(a["p_value"], rel=1e-9)
+        if scale > 1:  # 1e320: beyond the float range, null (0 at 1e-300 squared is 1e-600)
+            assert b["value"] is None
+    squared = noise**2
+    assert found[0]["inputs"]["discovery"]["mean_error"] == pytest.approx(squared.mean(),
+                                                                          rel=1e-12)
+    brazil = next(r for r in plain if r["segment"] == "country = BR")
+    rows = (frame["country"] == "BR").to_numpy()
+    assert brazil["value"] == pytest.approx(squared[rows].mean(), rel=1e-12)
