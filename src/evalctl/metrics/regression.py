@@ -33,8 +33,8 @@ SCORE_METRICS = score_metrics(REGRESSION)
 
 _MOMENTS = {  # output name -> per-row float term (zero on excluded rows), summed exactly
     "s_e": "__e", "s_ae": "__ae", "s_e2": "__e2", "s_e4": "__e4", "s_y": "__yc",
-    "s_ay": "__ayc", "s_y2": "__yc2", "s_y3": "__yc3", "s_y4": "__yc4", "s_e2y": "__e2yc",
-    "s_e2y2": "__e2yc2", "s_ape": "__ape", "s_ape2": "__ape2",
+    "s_y2": "__yc2", "s_y3": "__yc3", "s_y4": "__yc4", "s_e2y": "__e2yc", "s_e2y2": "__e2yc2",
+    "s_ape": "__ape", "s_ape2": "__ape2",
 }
 
 
@@ -75,14 +75,16 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     e, yc = pl.col("__e"), pl.col("__yc")
     frame = frame.with_columns(
         e.abs().alias("__ae"), (e * e).alias("__e2"), (e * e * e * e).alias("__e4"),
-        yc.abs().alias("__ayc"), (yc * yc).alias("__yc2"), (yc * yc * yc).alias("__yc3"),
+        (yc * yc).alias("__yc2"), (yc * yc * yc).alias("__yc3"),
         (yc * yc * yc * yc).alias("__yc4"), (e * e * yc).alias("__e2yc"),
         (e * e * yc * yc).alias("__e2yc2"), (pl.col("__ape") ** 2).alias("__ape2"),
     )
     high, low = _bound(found["high"], mean), _bound(found["low"], mean)
     largest_yc = math.nan if math.isnan(high) or math.isnan(low) else max(high, low)
     grids = _grids(_bound(found["e"]), largest_yc, _bound(found["ape"]))
-    return frame.with_columns(
+    # every label within ~1.5e-154 of the mean but not on it: each square underflows to 0
+    lost = bool(largest_yc > 0 and largest_yc * largest_yc == 0)
+    return frame.with_columns(pl.lit(lost).alias("__y2_lost"),
         *[fixed_point(pl.col(t), grids[t]).alias(t) for t in _MOMENTS.values() if grids[t] > 0],
         *[pl.lit(grids[t]).alias(scale_name(t)) for t in _MOMENTS.values()])
 
@@ -98,7 +100,7 @@ def _grids(e: float, yc: float, ape: float) -> dict[str, float]:
     same order (float products are monotone). 0.0 (summed as floats) where a bound is not
     finite or is 0 (an all-zero term: its float sum is exact)."""
     bounds = {"__e": e, "__ae": e, "__e2": e * e, "__e4": e * e * e * e, "__yc": yc,
-              "__ayc": yc, "__yc2": yc * yc, "__yc3": yc * yc * yc, "__yc4": yc * yc * yc * yc,
+              "__yc2": yc * yc, "__yc3": yc * yc * yc, "__yc4": yc * yc * yc * yc,
               "__e2yc": e * e * yc, "__e2yc2": e * e * yc * yc, "__ape": ape,
               "__ape2": ape * ape}
     return {t: bound_scale(b) if not math.isnan(b) else 0.0 for t, b in bounds.items()}
@@ -121,7 +123,7 @@ def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
     aggs = [
         pl.col(VALID).sum().alias("n"), pl.col("__miss").sum().alias("n_missing_label"),
         pl.col("__excl").sum().alias("n_excluded"),
-        pl.col("__nz").sum().alias("n_nonzero"),
+        pl.col("__nz").sum().alias("n_nonzero"), pl.col("__y2_lost").sum().alias("y2_lost"),
         *[pl.col(term).sum().alias(name) for name, term in _MOMENTS.items()],
         *[pl.col(scale_name(term)).first().alias(scale_name(name))
           for name, term in _MOMENTS.items()],
@@ -141,7 +143,7 @@ def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) ->
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:
     """Metric values, intervals and reasons from the moment sums."""
-    m = {name: column(stats, name) for name in ("n", "n_nonzero", *_MOMENTS)}
+    m = {name: column(stats, name) for name in ("n", "n_nonzero", "y2_lost", *_MOMENTS)}
     builders = {"mae": _mae, "rmse": _rmse, "mape": _mape, "r2": _r2, "mean_error": _mean_error}
     return [builders[name](m, options) for name in METRICS if name in metrics]
 
@@ -189,9 +191,8 @@ def _mape(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
 def _r2(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     """R² = 1 - SSE/SST, interval by the delta method on its influence function."""
     n = m["n"]
-    # squares of labels below ~1e-154 (from the mean) underflow to 0: beside a sum of
-    # |label - mean| that is not 0, a sum of squares of 0 leaves the label's spread unknown
-    underflowed = (m["s_y2"] == 0) & (m["s_ay"] != 0)
+    # labels within ~1.5e-154 of the mean (not all on it) square to 0: their spread is unknown
+    underflowed = m["y2_lost"] > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         sst = m["s_y2"] - m["s_y"] ** 2 / n
         constant = np.isfinite(m["s_y2"]) & ~underflowed & (sst <= 1e-12 * m["s_y2"])
