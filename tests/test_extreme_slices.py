@@ -15,8 +15,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from sklearn.metrics import accuracy_score, log_loss
-from tests.helpers import CliResult, make_frame, warning_free
+from sklearn.metrics import accuracy_score, f1_score, log_loss
+from tests.helpers import (
+    CONFIG,
+    MULTICLASS_CONFIG,
+    CliResult,
+    make_frame,
+    make_multiclass_frame,
+    warning_free,
+)
 
 SLICED = """\
 store: store
@@ -232,3 +239,25 @@ def test_discovery_on_squared_errors_finds_the_same_slices_at_any_scale(cli, wor
     brazil = next(r for r in plain if r["segment"] == "country = BR")
     rows = (frame["country"] == "BR").to_numpy()
     assert brazil["value"] == pytest.approx(squared[rows].mean(), rel=1e-12)
+
+
+def test_a_bootstrap_of_one_row_gives_no_interval(cli, workdir, frame_file) -> None:
+    """ECE's and macro / weighted F1's bootstrap of a one-row segment repeats the row: an
+    interval of zero width (which `--min-size 1` would read as 'significantly worse')."""
+    (workdir / "evalctl.yaml").write_text(CONFIG + MULTICLASS_CONFIG)
+    row = make_frame(1, seed=2)
+    cards = make_multiclass_frame(1, seed=2)
+    for model, frame in (("churn", row), ("cards", cards)):
+        assert cli("ingest", str(frame_file(frame, f"{model}.parquet")), "--model", model,
+                   "--version", "v1", "--env", "production").code == 0
+    checks = (("churn", "ece", abs(row["label"][0] - row["score"][0])),
+              ("cards", "macro_f1", f1_score(cards["card"], cards["predicted_card"],
+                                             average="macro")),
+              ("cards", "weighted_f1", f1_score(cards["card"], cards["predicted_card"],
+                                                average="weighted")))
+    for model, metric, expected in checks:
+        doc = warning_free(cli, "slices", "--model", model, "--selector", "production",
+                           "--metric", metric, "--min-size", "1").json()
+        (overall,) = [r for r in doc["results"] if r["slice"] == "overall"]
+        assert overall["n"] == 1 and overall["value"] == pytest.approx(expected, abs=1e-12)
+        assert overall["ci_low"] is None and overall["ci_high"] is None, (model, metric)
