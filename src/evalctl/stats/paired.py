@@ -176,8 +176,8 @@ def multiplier_means(n: np.ndarray, sums: np.ndarray, cross: np.ndarray, n_boot:
     root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
     z = rng.standard_normal((len(n), n_boot, mean.shape[1]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        draws = mean[:, None, :] + np.einsum("sij,sbj->sbi", root, z) / np.sqrt(n)[:, None,
-                                                                                    None]
+        spread = np.einsum("sij,sbj->sbi", root, z) / np.sqrt(n)[:, None, None]
+        draws = mean[:, None, :] + spread
     draws[unknown] = np.nan
     return mean, draws
 
