@@ -261,3 +261,14 @@ def test_a_bootstrap_of_one_row_gives_no_interval(cli, workdir, frame_file) -> N
         (overall,) = [r for r in doc["results"] if r["slice"] == "overall"]
         assert overall["n"] == 1 and overall["value"] == pytest.approx(expected, abs=1e-12)
         assert overall["ci_low"] is None and overall["ci_high"] is None, (model, metric)
+
+
+def test_rmse_of_errors_whose_squares_underflow_is_null_not_0(cli, workdir, frame_file) -> None:
+    """Errors of ~1e-300 square to 0: RMSE read 0 with the interval [0, 0] (below the MAE,
+    which cannot be)."""
+    rng = np.random.default_rng(5)
+    regression_store(cli, workdir, frame_file, rng.normal(0, 1e-300, 400), np.zeros(400))
+    for row in demand_slices(cli, "rmse").values():
+        assert row["value"] is None and "underflow" in row["reason"], row
+    for row in demand_slices(cli, "mae").values():
+        assert row["value"] > 0

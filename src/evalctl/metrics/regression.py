@@ -170,12 +170,16 @@ def _mean_error(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
 def _rmse(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     """RMSE with a delta-method interval: se(RMSE) = se(MSE) / (2 RMSE)."""
     n = m["n"]
+    # errors all below ~1.5e-154 square to 0: an RMSE of 0 beside an MAE that is not is none
+    underflowed = (m["s_e2"] == 0) & (m["s_ae"] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rmse = np.sqrt(m["s_e2"] / n)
+        rmse = np.where(underflowed, np.nan, np.sqrt(m["s_e2"] / n))
         se_mse = np.sqrt(sample_variance(m["s_e2"], m["s_e4"], n) / n)
         se = np.where(rmse > 0, se_mse / (2.0 * rmse), 0.0)
     low, high = normal_interval(rmse, se, o.confidence, 0.0)
-    return MetricBlock("rmse", rmse, low, high, "delta", n, [_overflowed(rmse, m["s_e2"])])
+    return MetricBlock("rmse", rmse, low, high, "delta", n, [
+        (underflowed, "squares of the errors underflow (errors below ~1.5e-154)"),
+        _overflowed(rmse, m["s_e2"])])
 
 
 def _mape(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
