@@ -195,6 +195,22 @@ def missing_minutes(cli: Callable[..., CliResult], frame_file: Callable[..., Pat
         str(frame_file(prod, "p.parquet")))
 
 
+def warning_free(run: Callable[..., CliResult], *args: str) -> CliResult:
+    """`run(*args, "-f", "json")` with every warning recorded: fails on a RuntimeWarning
+    (naming where it was raised), on anything written to stderr and on an exit code other
+    than 0 or 1 (a report was written); what the extreme-data sweeps run each command with."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(*args, "-f", "json")
+    raised = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught
+              if issubclass(w.category, RuntimeWarning)]
+    assert not raised, (args, raised)
+    assert result.code in (0, 1) and result.stderr == "", (args, result.code, result.stderr)
+    return result
+
+
 RCA_CHURN = ["rca", "--model", "churn", "--baseline", "production@2026-11-01..2026-11-04",
              "--current", "production@2026-11-05..2026-11-08", "--format", "json"]
 

@@ -105,9 +105,15 @@ def _why(row: dict[str, Any], settings: CompareSettings) -> str | None:
             word = ("better" if t["delta"] > 0 else "worse") if t["significant"] \
                 else "no significant difference"
             beyond = f", beyond {settings.max_slice_drop}" if t["regressed"] else ""
-            parts.append(f"{v} {word} ({t['delta']:+.4f}, {_p_text(t['p_adjusted'])}"
+            parts.append(f"{v} {word} ({_delta_text(t['delta'])}, {_p_text(t['p_adjusted'])}"
                          f"{'' if overall else ' Holm'}{beyond})")
     return "; ".join(parts) or None
+
+
+def _delta_text(delta: float) -> str:
+    """A difference to 4 decimals; from a million on, to 4 significant digits (a regression
+    model's MAE near 1e160 differs by a 160-digit number)."""
+    return f"{delta:+.4f}" if abs(delta) < 1e6 else f"{delta:+.4g}"
 
 
 def _p_text(p: float | None) -> str:
@@ -131,13 +137,14 @@ def _verdict(rows: list[dict[str, Any]], versions: list[str], metric: str,
         return "keep_champion", None, (f"keep the champion {champion}: no challenger is "
                                        f"significantly better overall ({effects})")
     best = max([v for v in better if not regressed[v]] or better, key=lambda v: vs[v]["delta"])
-    effect = f"{vs[best]['delta']:+.4f} {metric}, {_p_text(vs[best]['p_adjusted'])}"
+    effect = f"{_delta_text(vs[best]['delta'])} {metric}, {_p_text(vs[best]['p_adjusted'])}"
     if not regressed[best]:
         return "promote", best, (
             f"promote {best}: better than {champion} overall ({effect}) and no slice of "
             f"{settings.min_slice_size}+ rows is significantly worse by more than "
             f"{settings.max_slice_drop}")
-    where = ", ".join(f"{r['slice']}={r['segment']} ({r['vs_champion'][best]['delta']:+.4f}, "
+    where = ", ".join(f"{r['slice']}={r['segment']} "
+                      f"({_delta_text(r['vs_champion'][best]['delta'])}, "
                       f"{_p_text(r['vs_champion'][best]['p_adjusted'])} Holm)"
                       for r in regressed[best][:3])
     more = len(regressed[best]) - 3
@@ -167,7 +174,7 @@ def performance_report(model: ModelConfig, selector: Selector, versions: list[st
     for v, t in overall.items():
         if best is not None and v != best and t["significant"] and t["delta"] > overall[best][
                 "delta"]:
-            recs.append(f"{v} gains more overall ({t['delta']:+.4f}) but regresses on "
+            recs.append(f"{v} gains more overall ({_delta_text(t['delta'])}) but regresses on "
                         + ", ".join(r.removesuffix(f" ({v})") for r in regressed
                                     if r.endswith(f" ({v})")))
     if best is not None and regressed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -151,7 +152,12 @@ def quantile_edges(sample: np.ndarray, q: int, low: float | None = None,
     found = sorted({float(v) for v in (low, *inner, high) if v is not None})
     if len(found) >= 2:
         return found
-    return [found[0], found[0] + 1] if found else [0.0, 1.0]
+    if not found:
+        return [0.0, 1.0]
+    # a constant beyond 2**53 equals itself plus 1: its upper edge is then the next float
+    # (inf above the largest), so the edges still increase
+    above = found[0] + 1.0
+    return [found[0], above if above > found[0] else math.nextafter(found[0], math.inf)]
 
 
 def metrics_frame(model: ModelConfig, lf: pl.LazyFrame, metrics: Sequence[str] | None,

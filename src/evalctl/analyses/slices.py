@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,34 +222,65 @@ def _standard_error(row: dict[str, Any], metric: str) -> float:
 
 def discover(lf: pl.LazyFrame, model: ModelConfig, options: SliceOptions
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """SliceLine over the features with a per-row error; rows as leaderboard entries."""
+    """SliceLine over the features with a per-row error; rows as leaderboard entries (the
+    `--top` best; `--top 0`, which shows every declared segment, keeps the default number)."""
 
-    error = error_expr(model, options.error)
+    error, shift = error_expr(model, options.error), 0
+    if model.task == "regression" or options.error == "squared":
+        scale, shift = squared_error_scale(lf, model)
+        error = error_expr(model, options.error, scale)
     # Not collected here: discovery reads a few columns per query and keeps only their small
     # integer codes (the lake scan keeps its row order across queries, actuals join included).
     data = lf.select(*model.features, error.alias("__error"))
     found = discover_slices(data, model.features, "__error", alpha=options.alpha,
                             max_level=options.max_level, min_support=options.min_support,
-                            fdr=options.fdr, k=options.top)
+                            fdr=options.fdr, k=options.top or SliceOptions.top)
     rows = []
     for s in found.slices:
         d = s.to_dict()
         rows.append({"section": "discovered", "slice": f"level {s.level}", "segment": s.label,
                      "id": s.id, "metric": f"error ({options.error or 'default'})",
-                     "value": d.get("error_mean"), "n": d.get("size"),
+                     "value": unscaled(s.error_mean, shift), "n": d.get("size"),
                      "share": d.get("share"), "score": d.get("score"),
-                     "gap_vs_overall": (d.get("error_mean") or 0) - found.mean_error,
+                     "gap_vs_overall": unscaled(s.error_mean - found.mean_error, shift),
                      "p_value": d.get("p_value"), "p_adjusted": d.get("p_adjusted"),
                      "significant_worse": bool(d.get("significant")),
                      "predicates": d.get("predicates"),
                      "status": "warn" if d.get("significant") else "pass"})
     info = {k: v for k, v in found.to_dict().items() if k != "slices"}
+    info["mean_error"] = unscaled(found.mean_error, shift)
     return rows, info
 
 
-def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
-    """Per-row error: 0/1 misclassification (classification), squared error (regression),
-    or `log_loss` for binary models with a score."""
+def squared_error_scale(lf: pl.LazyFrame, model: ModelConfig) -> tuple[float, int]:
+    """A power of two that brings the largest finite |label| or |prediction| into [0.5, 1),
+    and the power of two (`unscaled`'s shift) that turns squared errors of values so scaled
+    back into the data's unit.
+
+    Squares of values beyond ~1.3e154 are inf (discovery refused them) and below ~1.5e-154
+    0 (every slice looked perfect); scaled, they are neither. SliceLine's score and Welch's
+    test are the same in any unit, and scaling by a power of two is exact, so the slices
+    found are those of the unscaled errors wherever those exist."""
+    values = [pl.col(c).cast(pl.Float64) for c in (model.label or "",
+                                                   model.score or model.prediction or "")]
+    largest = lf.select(pl.max_horizontal(
+        [v.filter(v.is_finite()).abs().max() for v in values])).collect().item()
+    if not largest:
+        return 1.0, 0
+    exponent = math.frexp(largest)[1]
+    return math.ldexp(1.0, -exponent), 2 * exponent
+
+
+def unscaled(value: float, shift: int) -> float | None:
+    """`value` times 2**shift, None when that passes the float range."""
+    with np.errstate(over="ignore"):
+        return finite(float(np.ldexp(value, shift)))
+
+
+def error_expr(model: ModelConfig, kind: str | None, scale: float = 1.0) -> pl.Expr:
+    """Per-row error: 0/1 misclassification (classification), squared error (regression;
+    of the label and prediction times `scale`), or `log_loss` for binary models with a
+    score."""
     label = pl.col(model.label or "")
     if kind == "log_loss":
         if model.task != "binary_classification" or not model.score:
@@ -258,13 +290,21 @@ def error_expr(model: ModelConfig, kind: str | None) -> pl.Expr:
         raise InputError(f"--error: expected one of {', '.join(ERROR_KINDS)}, got {kind!r}")
     if model.task == "regression" or kind == "squared":
         pred = pl.col(model.score or model.prediction or "")
-        return squared_error(label, pred)
+        return squared_error(label * scale, pred * scale)
     if model.task == "ranking":
         raise InputError("--discover is not available for ranking models")
     # a binary model without a prediction column predicts score >= threshold
     pred = pl.col(model.prediction) if model.prediction else \
         (pl.col(model.score or "") >= model.threshold).cast(pl.Int8)
     return 1.0 - correct_term(label, pred)
+
+
+def _error_text(value: float | None) -> str:
+    """A discovered slice's mean error in words: 3 decimals, 4 significant digits from a
+    million on (squared errors of large values), or why there is none."""
+    if value is None:
+        return "beyond the float range"
+    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
 def _recommendations(rows: list[dict[str, Any]], model: ModelConfig,
@@ -291,7 +331,8 @@ def _recommendations(rows: list[dict[str, Any]], model: ModelConfig,
         if r["section"] == "discovered" and r.get("significant_worse"):
             found += 1  # one file per slice: running every hint keeps every slice's rows
             recs.append(f"discovered: {r['segment']} (share {r['share']:.1%}, error "
-                        f"{r['value']:.3f}); examples: evalctl export --model {model.name} "
+                        f"{_error_text(r['value'])}); examples: evalctl export --model "
+                        f"{model.name} "
                         f"--selector {selector.text} --segment '{r['id']}' "
                         f"--out slice-{found}.parquet")
     return recs[:12]

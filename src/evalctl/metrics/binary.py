@@ -401,6 +401,8 @@ def _ece_segment(row: tuple, o: Options) -> tuple[float, float, float]:
     by_bin = np.equal.outer(codes // 2, np.arange(ECE_BINS)).astype(float)
     n = counts.sum()
     value = float(np.abs((counts * gap) @ by_bin).sum() / n)
+    if n < 2:  # a bootstrap of one row repeats it: a zero-width interval, not a measurement
+        return value, float("nan"), float("nan")
     rng = segment_rng(o.seed, "ece", slice_name, segment)
     draws = rng.multinomial(int(n), counts / n, size=o.n_boot)
     replicates = np.abs((draws * gap) @ by_bin).sum(axis=1) / n

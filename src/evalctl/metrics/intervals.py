@@ -44,9 +44,13 @@ def sample_variance(total: FloatArray, total_sq: FloatArray, n: FloatArray) -> F
     # over: a sum beyond ~1e154 squares to inf (RMSE's sum of squared errors once errors
     # pass ~1e77, when its sum of fourth powers is inf already): the variance is then NaN or
     # inf, float arithmetic's answer, not worth a RuntimeWarning on the user's terminal
+    total, total_sq = np.asarray(total, float), np.asarray(total_sq, float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        var = (np.asarray(total_sq, float) - np.asarray(total, float) ** 2 / n) / (n - 1.0)
-    return np.where(n >= 2, np.maximum(var, 0.0), np.nan)
+        var = (total_sq - total**2 / n) / (n - 1.0)
+    # squares of values below ~1e-154 underflow to 0: a sum of squares of 0 beside a sum that
+    # is not 0 is no measurement of a zero variance (it would give a zero-width interval)
+    underflowed = (total_sq == 0) & (total != 0)
+    return np.where((n >= 2) & ~underflowed, np.maximum(var, 0.0), np.nan)
 
 
 def normal_interval(

@@ -207,8 +207,10 @@ def _segment_f1(row: tuple, o: Options) -> list[float]:
     draws = rng.multinomial(int(counts.sum()), counts / counts.sum(), size=o.n_boot)
     point, boot = (_f1_scores(c, truth, guess, hit) for c in (counts[None, :], draws))
     out: list[float] = []
-    for j in range(2):
-        out += [float(point[j][0]), *percentile_interval(boot[j], o.confidence)]
+    for j in range(2):  # one row: its bootstrap repeats it, no interval
+        interval = percentile_interval(boot[j], o.confidence) if counts.sum() >= 2 else (
+            float("nan"), float("nan"))
+        out += [float(point[j][0]), *interval]
     return out
 
 

@@ -82,7 +82,9 @@ def prepare(base: pl.LazyFrame, cols: Columns, metrics: frozenset[str], options:
     high, low = _bound(found["high"], mean), _bound(found["low"], mean)
     largest_yc = math.nan if math.isnan(high) or math.isnan(low) else max(high, low)
     grids = _grids(_bound(found["e"]), largest_yc, _bound(found["ape"]))
-    return frame.with_columns(
+    # every label within ~1.5e-154 of the mean but not on it: each square underflows to 0
+    lost = bool(largest_yc > 0 and largest_yc * largest_yc == 0)
+    return frame.with_columns(pl.lit(lost).alias("__y2_lost"),
         *[fixed_point(pl.col(t), grids[t]).alias(t) for t in _MOMENTS.values() if grids[t] > 0],
         *[pl.lit(grids[t]).alias(scale_name(t)) for t in _MOMENTS.values()])
 
@@ -121,7 +123,7 @@ def fine_stats(base: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]
     aggs = [
         pl.col(VALID).sum().alias("n"), pl.col("__miss").sum().alias("n_missing_label"),
         pl.col("__excl").sum().alias("n_excluded"),
-        pl.col("__nz").sum().alias("n_nonzero"),
+        pl.col("__nz").sum().alias("n_nonzero"), pl.col("__y2_lost").sum().alias("y2_lost"),
         *[pl.col(term).sum().alias(name) for name, term in _MOMENTS.items()],
         *[pl.col(scale_name(term)).first().alias(scale_name(name))
           for name, term in _MOMENTS.items()],
@@ -141,30 +143,43 @@ def finish(stats: pl.LazyFrame, keys: Sequence[str], metrics: frozenset[str]) ->
 
 def finalize(stats: pl.DataFrame, metrics: frozenset[str], options: Options) -> list[MetricBlock]:
     """Metric values, intervals and reasons from the moment sums."""
-    m = {name: column(stats, name) for name in ("n", "n_nonzero", *_MOMENTS)}
+    m = {name: column(stats, name) for name in ("n", "n_nonzero", "y2_lost", *_MOMENTS)}
     builders = {"mae": _mae, "rmse": _rmse, "mape": _mape, "r2": _r2, "mean_error": _mean_error}
     return [builders[name](m, options) for name in METRICS if name in metrics]
 
 
+OVERFLOW = "its sums overflow the float range (values near ±1.8e308, or squared beyond it)"
+
+
+def _overflowed(value: np.ndarray, *sums: np.ndarray) -> tuple[np.ndarray, str]:
+    """The reason for a value that is not finite because one of its sums is not."""
+    return ~np.isfinite(value) & ~np.all([np.isfinite(s) for s in sums], axis=0), OVERFLOW
+
+
 def _mae(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     value, low, high = mean_interval(m["s_ae"], m["s_e2"], m["n"], o.confidence, 0.0)
-    return MetricBlock("mae", value, low, high, "normal", m["n"])
+    return MetricBlock("mae", value, low, high, "normal", m["n"], [_overflowed(value, m["s_ae"])])
 
 
 def _mean_error(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     value, low, high = mean_interval(m["s_e"], m["s_e2"], m["n"], o.confidence)
-    return MetricBlock("mean_error", value, low, high, "normal", m["n"])
+    return MetricBlock("mean_error", value, low, high, "normal", m["n"],
+                       [_overflowed(value, m["s_e"])])
 
 
 def _rmse(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     """RMSE with a delta-method interval: se(RMSE) = se(MSE) / (2 RMSE)."""
     n = m["n"]
+    # errors all below ~1.5e-154 square to 0: an RMSE of 0 beside an MAE that is not is none
+    underflowed = (m["s_e2"] == 0) & (m["s_ae"] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rmse = np.sqrt(m["s_e2"] / n)
+        rmse = np.where(underflowed, np.nan, np.sqrt(m["s_e2"] / n))
         se_mse = np.sqrt(sample_variance(m["s_e2"], m["s_e4"], n) / n)
         se = np.where(rmse > 0, se_mse / (2.0 * rmse), 0.0)
     low, high = normal_interval(rmse, se, o.confidence, 0.0)
-    return MetricBlock("rmse", rmse, low, high, "delta", n)
+    return MetricBlock("rmse", rmse, low, high, "delta", n, [
+        (underflowed, "squares of the errors underflow (errors below ~1.5e-154)"),
+        _overflowed(rmse, m["s_e2"])])
 
 
 def _mape(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
@@ -180,13 +195,17 @@ def _mape(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
 def _r2(m: dict[str, np.ndarray], o: Options) -> MetricBlock:
     """R² = 1 - SSE/SST, interval by the delta method on its influence function."""
     n = m["n"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # labels within ~1.5e-154 of the mean (not all on it) square to 0: their spread is unknown
+    underflowed = m["y2_lost"] > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         sst = m["s_y2"] - m["s_y"] ** 2 / n
-        constant = sst <= 1e-12 * m["s_y2"]
-        value = np.where(constant, np.nan, 1.0 - m["s_e2"] / sst)
+        constant = np.isfinite(m["s_y2"]) & ~underflowed & (sst <= 1e-12 * m["s_y2"])
+        value = np.where(constant | underflowed, np.nan, 1.0 - m["s_e2"] / sst)
         se = np.sqrt(_r2_variance(m) / n)
     low, high = normal_interval(value, se, o.confidence, upper=1.0)
-    reasons = [(n < 2, "fewer than 2 rows in segment"), (constant, "constant label in segment")]
+    reasons = [(n < 2, "fewer than 2 rows in segment"), (constant, "constant label in segment"),
+               (underflowed, "squares of the labels underflow (values below ~1e-154)"),
+               _overflowed(value, m["s_y2"], m["s_e2"])]
     return MetricBlock("r2", value, low, high, "delta", n, reasons)
 
 
@@ -194,7 +213,7 @@ def _r2_variance(m: dict[str, np.ndarray]) -> np.ndarray:
     """E[IF²] for R² = 1 - A/S, A = mean squared error, S = label variance:
     IF = -(e² - A)/S + A ((y - mean)² - S)/S²."""
     n = m["n"]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a, mu = m["s_e2"] / n, m["s_y"] / n
         raw2, raw3, raw4 = m["s_y2"] / n, m["s_y3"] / n, m["s_y4"] / n
         s = raw2 - mu**2

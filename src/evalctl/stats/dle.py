@@ -64,9 +64,11 @@ class LossModel:
 
 
 def losses(label: np.ndarray, prediction: np.ndarray) -> dict[str, np.ndarray]:
-    """Per row |e| and e² (e = label - prediction)."""
-    e = np.asarray(label, dtype=float) - np.asarray(prediction, dtype=float)
-    return {"abs": np.abs(e), "sq": e * e}
+    """Per row |e| and e² (e = label - prediction); inf where they overflow (|e| beyond
+    ~1.3e154 for e²), float arithmetic's answer, not worth a RuntimeWarning."""
+    with np.errstate(over="ignore"):
+        e = np.asarray(label, dtype=float) - np.asarray(prediction, dtype=float)
+        return {"abs": np.abs(e), "sq": e * e}
 
 
 def fold_of(rows: int, folds: int, seed: int) -> np.ndarray:
@@ -78,7 +80,8 @@ def fit_loss_model(x: np.ndarray, categorical: list[bool], label: np.ndarray,
                    prediction: np.ndarray, options: DleOptions) -> LossModel:
     """Cross-fitted loss models on the labelled reference sample `x` (rows x columns, the
     model's prediction among the columns; NaN = missing). Raises ValueError when there are
-    fewer rows than 10 per fold or when every loss is 0 (a perfect model: nothing to learn)."""
+    fewer rows than 10 per fold, when every loss is 0 (a perfect model: nothing to learn), or
+    when the squared losses leave the float range (`_check_range`)."""
     from sklearn.ensemble import HistGradientBoostingRegressor  # optional extra; start-up time
 
     target = losses(label, prediction)
@@ -87,6 +90,7 @@ def fit_loss_model(x: np.ndarray, categorical: list[bool], label: np.ndarray,
         raise ValueError(f"{rows} labelled reference rows: need at least {10 * options.folds}")
     if not target["abs"].any():
         raise ValueError("every reference prediction equals its label: no loss to learn")
+    _check_range(target)
     fold = fold_of(rows, options.folds, options.seed)
     mask = np.asarray(categorical, dtype=bool)
     models: dict[str, list[Any]] = {loss: [] for loss in LOSSES}
@@ -110,6 +114,17 @@ def fit_loss_model(x: np.ndarray, categorical: list[bool], label: np.ndarray,
                  "mae_estimated": float(out_of_fold["abs"].mean()),
                  "rmse_estimated": float(np.sqrt(out_of_fold["sq"].mean()))}
     return LossModel(models, kappa, bias, rows, reference, iterations)
+
+
+def _check_range(target: dict[str, np.ndarray]) -> None:
+    """The squared losses must be finite and not all 0: errors beyond ~1.3e154 square to inf
+    (which scikit-learn refuses), errors all below ~1.5e-154 square to 0 (no loss to learn)."""
+    if np.isfinite(target["sq"]).all() and target["sq"].any():
+        return
+    nonzero = target["abs"][target["abs"] > 0]
+    raise ValueError(f"the errors (label - prediction, {nonzero.min():.3g} to "
+                     f"{nonzero.max():.3g} in size) square beyond the float range (about "
+                     "1.5e-154 to 1.3e154 in size): no squared loss to learn")
 
 
 def _kappa(observed: np.ndarray, predicted: np.ndarray) -> float:

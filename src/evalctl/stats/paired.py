@@ -159,14 +159,26 @@ def cell_draws(counts: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.
 def multiplier_means(n: np.ndarray, sums: np.ndarray, cross: np.ndarray, n_boot: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Point means (segments, k) and Gaussian-multiplier replicate means (segments, B, k)
-    from row counts, sums (segments, k) and cross-product sums (segments, k, k)."""
+    from row counts, sums (segments, k) and cross-product sums (segments, k, k).
+
+    A segment's replicates are NaN (no interval, no p-value) where its covariance is not
+    known: products that overflowed (terms beyond ~1e154: inf or NaN, which `eigh` cannot
+    take), or squares that underflowed (terms below ~1e-154: a term's sum of squares 0 while
+    its sum is not, a zero covariance that is not)."""
     n = np.asarray(n, dtype=float)
-    mean = sums / n[:, None]
-    cov = cross / n[:, None, None] - mean[:, :, None] * mean[:, None, :]
-    values, vectors = np.linalg.eigh(cov)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mean = sums / n[:, None]
+        cov = cross / n[:, None, None] - mean[:, :, None] * mean[:, None, :]
+    squares = np.diagonal(cross, axis1=1, axis2=2)
+    unknown = ~np.isfinite(cov).all(axis=(1, 2)) | (
+        (squares == 0) & (sums != 0)).any(axis=1)
+    values, vectors = np.linalg.eigh(np.where(unknown[:, None, None], 0.0, cov))
     root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
     z = rng.standard_normal((len(n), n_boot, mean.shape[1]))
-    draws = mean[:, None, :] + np.einsum("sij,sbj->sbi", root, z) / np.sqrt(n)[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        spread = np.einsum("sij,sbj->sbi", root, z) / np.sqrt(n)[:, None, None]
+        draws = mean[:, None, :] + spread
+    draws[unknown] = np.nan
     return mean, draws
 
 
@@ -337,7 +349,10 @@ def finish(family: str, metric: str, stats: pl.DataFrame, j: int, *, sign: float
         a, b = _cell_values(metric, stats, j, n_boot, rng)
     else:
         a, b = _moment_values(metric, stats, j, n_boot, rng)
-    delta, reps = sign * (b[:, 0] - a[:, 0]), sign * (b[:, 1:] - a[:, 1:])
+    with np.errstate(invalid="ignore"):  # inf - inf: both models' values overflowed
+        delta, reps = sign * (b[:, 0] - a[:, 0]), sign * (b[:, 1:] - a[:, 1:])
+    # one row: every replicate equals it, a zero-width interval and p = 0 for any difference
+    reps[_numbers(stats, "n") < 2] = np.nan
     low, high, stat, p = bootstrap_test(delta, reps, confidence)
     return PairedTest(delta, low, high, stat, p, [TEST_NAMES[family]] * stats.height)
 
@@ -423,5 +438,6 @@ def _moment_values(metric: str, stats: pl.DataFrame, j: int, n_boot: int,
         for m in range(i, k):
             cross[:, i, m] = cross[:, m, i] = _numbers(stats, f"m{j}_{i}_{m}")
     mean, draws = multiplier_means(_numbers(stats, "n"), sums, cross, n_boot, rng)
-    a, b = MOMENT_VALUES[metric](np.concatenate([mean[:, None, :], draws], axis=1))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # undefined: NaN
+        a, b = MOMENT_VALUES[metric](np.concatenate([mean[:, None, :], draws], axis=1))
     return a, b
