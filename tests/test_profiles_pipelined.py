@@ -80,6 +80,25 @@ def test_a_profile_that_fails_midway_fails_the_ingest_and_changes_nothing(
     assert len(calls) >= 3
 
 
+def test_profiles_put_in_place_before_a_failure_are_taken_back(
+        cli, fitted: Path, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profiles renamed into place, then the flush of their folders fails: the ingest fails,
+    and neither its data files nor the profiles it had put in place are left behind."""
+    before = store_snapshot(fitted)
+
+    def flush_fails(root: Path, paths: list[Path]) -> None:
+        if any("profiles" in p.parts for p in paths):
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(compute, "fsync_tree", flush_fails)
+    result = cli("ingest", production(frame_file), *M, "--version", "v1",
+                 "--env", "production")
+    assert result.code == 3 and "Input/output error" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    after = store_snapshot(fitted)
+    assert {p: s for p, s in after.items() if not p.startswith("_staging")} == before
+
+
 def _counted(data: bytes) -> compute.Counted:
     counted = compute.Counted({}, [])
     counted._data = data

@@ -19,6 +19,7 @@ looked up per entry of the file's Parquet dictionaries instead of per value
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -260,18 +261,34 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
         staged.append((temp, relative))
         progress.advance()
     moved: list[Path | str] = []
-    if not store.is_local:
+    try:
+        if not store.is_local:
+            for temp, relative in staged:
+                moved.append(relative)
+                store.storage.publish([(temp, relative)])
+            return profiled, moved
         for temp, relative in staged:
-            moved.append(relative)
-            store.storage.publish([(temp, relative)])
-        return profiled, moved
-    for temp, relative in staged:
-        target = store.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporaries.rename(temp, target)  # removed if a signal comes before the commit
-        moved.append(target)
-    fsync_tree(store.root, [m for m in moved if isinstance(m, Path)])
+            target = store.root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporaries.rename(temp, target)  # removed if a signal comes before the commit
+            moved.append(target)
+        fsync_tree(store.root, [m for m in moved if isinstance(m, Path)])
+    except BaseException:  # the caller never learns of these: take them back here
+        _take_back(store, moved)
+        raise
     return profiled, moved
+
+
+def _take_back(store: Store, placed: list[Path | str]) -> None:
+    """Remove profiles `write_profiles` put in place before it failed (an object store that
+    refuses the deletes too leaves them to `doctor --repair`, as orphans no record names)."""
+    local = [p for p in placed if isinstance(p, Path)]
+    for path in local:
+        path.unlink(missing_ok=True)
+    temporaries.release(local)
+    for relative in (p for p in placed if isinstance(p, str)):
+        with contextlib.suppress(Exception):
+            store.storage.delete(relative)
 
 
 class _GroupByGroup:
