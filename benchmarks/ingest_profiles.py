@@ -3,9 +3,10 @@
 `benchmarks/profiles.py` times one ingest of each kind among many other steps; this times only
 the two ingests of the production export, several times, alternating the two (and, given
 `--old SRC`, alternating this checkout's code with another checkout's `src`), so a loaded
-shared host affects both alike. Each run ingests into a fresh copy of a prepared store (the
-training batch ingested and, for the store with a reference, profiled). CPU is the child's
-user + system time.
+shared host affects both alike; each round starts one place later, so every code and store
+takes every place in a round in turn (the first run of a round was ~0.2 s slower at 5M).
+Each run ingests into a fresh copy of a prepared store (the training batch ingested and, for
+the store with a reference, profiled). CPU is the child's user + system time.
 
 Usage: python benchmarks/ingest_profiles.py --rows 1000000 --runs 5 [--old /path/to/src]
        [--keep DIR]
@@ -81,14 +82,16 @@ def main() -> None:
     for src in codes.values():
         compileall.compile_dir(str(src), quiet=1)
     results: dict[tuple[str, str], list[Timing]] = {}
+    # each round starts one step later in the list: a run costs more by its place in a round
+    # (5M rows: the first ~0.2 s more), so every code and store takes every place in turn
+    steps = [(code, store) for code in codes for store in ("plain", "store")]
     for n in range(args.runs):
-        for code, src in codes.items():
-            for store in ("plain", "store"):
-                timing = ingest_once(work, store, src)
-                results.setdefault((code, store), []).append(timing)
-                print(f"run {n} {code} {'profiles' if store == 'store' else 'plain':8} "
-                      f"{timing.seconds:6.2f} s wall {timing.cpu_seconds:6.2f} s CPU "
-                      f"{timing.peak_rss_mib:6.0f} MiB", file=sys.stderr, flush=True)
+        for code, store in steps[n % len(steps):] + steps[:n % len(steps)]:
+            timing = ingest_once(work, store, codes[code])
+            results.setdefault((code, store), []).append(timing)
+            print(f"run {n} {code} {'profiles' if store == 'store' else 'plain':8} "
+                  f"{timing.seconds:6.2f} s wall {timing.cpu_seconds:6.2f} s CPU "
+                  f"{timing.peak_rss_mib:6.0f} MiB", file=sys.stderr, flush=True)
     for code in codes:
         plain, profiled = results[(code, "plain")], results[(code, "store")]
         wall = [p.seconds / q.seconds for p, q in zip(profiled, plain, strict=True)]
