@@ -52,6 +52,19 @@ models:
       - feature: country
 """
 
+# CONFIG plus a regression model `demand` (score, label, two features, sliced by country)
+REGRESSION_CONFIG = CONFIG + """\
+  demand:
+    task: regression
+    id: request_id
+    timestamp: ts
+    score: score
+    label: label
+    features: {age: numeric, country: categorical}
+    slices:
+      - feature: country
+"""
+
 
 def schema_registry() -> Any:
     """Every schema shipped in the package (evalctl/schemas/*.json), by its `$id`: `$schema`

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from scipy.stats import chi2
 from sklearn.metrics import accuracy_score, roc_auc_score
-from tests.helpers import CONFIG, make_frame
+from tests.helpers import REGRESSION_CONFIG, make_frame
 from tests.helpers import validate_envelope as validate
 
 from evalctl import api
@@ -263,17 +263,7 @@ def test_no_common_ids_is_an_input_error(cli, frame_file) -> None:
     assert result.code == 2 and "v1 and v2 share no request_id" in result.stderr
 
 
-REGRESSION = CONFIG + """\
-  demand:
-    task: regression
-    id: request_id
-    timestamp: ts
-    score: score
-    label: label
-    features: {age: numeric, country: categorical}
-    slices:
-      - feature: country
-"""
+REGRESSION = REGRESSION_CONFIG
 
 
 def test_regression_models_compare_on_rmse(cli, frame_file, workdir) -> None:

@@ -14,19 +14,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.helpers import CONFIG, CliResult, make_frame, warning_free
+from tests.helpers import REGRESSION_CONFIG, CliResult, make_frame, warning_free
 
-DEMAND = CONFIG + """\
-  demand:
-    task: regression
-    id: request_id
-    timestamp: ts
-    score: score
-    label: label
-    features: {age: numeric, country: categorical}
-    slices:
-      - feature: country
-"""
+DEMAND = REGRESSION_CONFIG
 COMPARE = ["compare", "--champion", "v1", "--challenger", "v2", "--selector", "production"]
 
 

@@ -18,17 +18,15 @@ import numpy as np
 import polars as pl
 import pytest
 from sklearn.isotonic import IsotonicRegression
-from tests.helpers import CONFIG, CliResult, estimate_windows, make_frame, warning_free
+from tests.helpers import (
+    REGRESSION_CONFIG,
+    CliResult,
+    estimate_windows,
+    make_frame,
+    warning_free,
+)
 
-DEMAND = CONFIG + """\
-  demand:
-    task: regression
-    id: request_id
-    timestamp: ts
-    score: score
-    label: label
-    features: {age: numeric, country: categorical}
-"""
+DEMAND = REGRESSION_CONFIG  # its slices are not read by `estimate`
 ESTIMATE = ["estimate", "--reference", "validation", "--current", "production"]
 
 
