@@ -47,6 +47,15 @@ def rename(source: Path, target: Path) -> None:
         _placed.add(target)
 
 
+def take_back(paths: Iterable[Path]) -> None:
+    """Remove files renamed into the store (`rename`) that will not be committed, and forget
+    them (a failed or lost write)."""
+    paths = list(paths)
+    for path in paths:
+        path.unlink(missing_ok=True)
+    release(paths)
+
+
 def release(paths: Iterable[Path]) -> None:
     """Files renamed into the store that are no longer temporary (committed, or removed
     already)."""

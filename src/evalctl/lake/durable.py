@@ -111,9 +111,7 @@ def staging_area(root: Path, name: str) -> Iterator[StagingArea]:
         try:
             yield area
         except BaseException:
-            for path in area.moved:
-                path.unlink(missing_ok=True)
-            temporaries.release(area.moved)
+            temporaries.take_back(area.moved)
             raise
         finally:
             shutil.rmtree(area.folder, ignore_errors=True)

@@ -159,9 +159,7 @@ class Storage:
 
     def discard(self, area: StagingArea) -> None:
         """Remove the files a writer brought into place but did not commit."""
-        for path in area.moved:
-            path.unlink(missing_ok=True)
-        temporaries.release(area.moved)
+        temporaries.take_back(area.moved)
         for relative in area.uploaded:
             self.delete(relative)
 

@@ -282,10 +282,7 @@ def write_profiles(store: Store, model: ModelConfig, reference: Reference, versi
 def _take_back(store: Store, placed: list[Path | str]) -> None:
     """Remove profiles `write_profiles` put in place before it failed (an object store that
     refuses the deletes too leaves them to `doctor --repair`, as orphans no record names)."""
-    local = [p for p in placed if isinstance(p, Path)]
-    for path in local:
-        path.unlink(missing_ok=True)
-    temporaries.release(local)
+    temporaries.take_back(p for p in placed if isinstance(p, Path))
     for relative in (p for p in placed if isinstance(p, str)):
         with contextlib.suppress(Exception):
             store.storage.delete(relative)
