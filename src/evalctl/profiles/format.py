@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from evalctl.lake.storage import is_object_url
 from evalctl.profiles.cells import CellLayout, WindowCells
 from evalctl.stats.binning import Binning, column_problem
 from evalctl.stats.counters import CategoricalCounter, NumericCounter
@@ -259,8 +258,7 @@ def files_per_read(sources: Sequence[str | pl.DataFrame],
                    storage_options: dict[str, str] | None) -> int:
     """How many profiles one query of `_merged_cells` reads: `REMOTE_FILES_PER_READ` when
     they are on object storage (a URL, or storage options given), else `FILES_PER_READ`."""
-    remote = bool(storage_options) or any(is_object_url(s) for s in sources
-                                          if isinstance(s, str))
+    remote = bool(storage_options) or any(isinstance(s, str) and "://" in s for s in sources)
     return REMOTE_FILES_PER_READ if remote else FILES_PER_READ
 
 
