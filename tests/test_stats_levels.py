@@ -19,7 +19,7 @@ import pytest
 from evalctl.errors import StoreError
 from evalctl.profiles.format import counted_table
 from evalctl.stats.binning import CategoricalBins, fit_binning
-from evalctl.stats.levels import LevelCodes, codable
+from evalctl.stats.levels import LevelCodes, codable, integers
 from evalctl.stats.summarize import count_windows
 
 START = datetime(2026, 11, 1)
@@ -232,3 +232,32 @@ def test_profiles_from_a_stores_dictionaries_equal_the_enum_casts(
         tables.append(pl.concat(coded).filter(pl.col("feature") == "country"))
     as_text, as_numbers = tables  # the renamed config's scan did read other values
     assert as_numbers.get_column("nulls").sum() > as_text.get_column("nulls").sum()
+
+
+@pytest.mark.parametrize("kind", [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(),
+                                  pa.uint16(), pa.uint32(), pa.uint64()])
+def test_integers_read_from_buffers_equal_polars_conversion(kind: pa.DataType) -> None:
+    """`integers` reads the values and validity bitmap itself (pyarrow's `to_numpy` imports
+    pandas): checked against polars' conversion on nulls, slices at every bit offset of the
+    bitmap, empty arrays and all-null ones."""
+    rng = np.random.default_rng(7)
+    low, high = (0, 100) if kind.id in (pa.uint8().id, pa.uint16().id, pa.uint32().id,
+                                        pa.uint64().id) else (-100, 100)
+    values = pl.Series(rng.integers(low, high, 53)).cast(pl.from_arrow(pa.array([], kind)).dtype)
+    values = values.scatter(rng.choice(53, 17, replace=False).tolist(), None)
+    whole = values.to_arrow()
+    for start in range(0, 12):
+        for length in (0, 1, 9, 53 - start):
+            part = whole.slice(start, length)
+            expected = pl.from_arrow(part).fill_null(99).to_numpy()
+            got = integers(part, 99)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+            as_int32 = integers(part, -1, np.int32)
+            assert as_int32.dtype == np.int32
+            np.testing.assert_array_equal(as_int32, pl.from_arrow(part).cast(pl.Int32)
+                                          .fill_null(-1).to_numpy())
+    nulls = pa.nulls(5, kind)
+    np.testing.assert_array_equal(integers(nulls, 3), np.full(5, 3))
+    with pytest.raises(TypeError):
+        integers(pl.Series([1.5]).to_arrow(), 0)
