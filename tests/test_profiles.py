@@ -26,6 +26,7 @@ from tests.helpers import (
 
 import evalctl.analyses.drift as drift
 from evalctl.errors import StoreError
+from evalctl.profiles.format import FORMAT, PROFILE_SCHEMA
 from evalctl.profiles.reference import (
     Reference,
     current_reference,
@@ -193,13 +194,13 @@ def test_ingest_commits_profiles_with_the_batch(profiled, workdir: Path) -> None
     root = workdir / "store"
     prod = next(r for r in records(root) if r.get("env") == "production")
     named = prod["extra"]["profiles"]
-    assert named["format"] == 1 and len(named["files"]) == len(prod["files"])
+    assert named["format"] == FORMAT and len(named["files"]) == len(prod["files"])
     assert {f["data"] for f in named["files"]} == {f["path"] for f in prod["files"]}
     for entry in named["files"]:
         path = root / entry["path"]
         assert path.is_file() and path.stat().st_size == entry["bytes"]
         table = pl.read_parquet(path)
-        assert set(table.columns) >= {"bucket", "feature", "cell", "count", "rows"}
+        assert table.schema == PROFILE_SCHEMA
     reference = json.loads((root / "profiles/model=churn/reference.json").read_text())["hash"]
     assert named["reference"] == reference
 

@@ -16,6 +16,7 @@ from tests.helpers import PROFILED_CONFIG, CliResult, make_frame
 
 import evalctl.profiles.compute as compute
 from evalctl.lake.store import Store
+from evalctl.profiles.format import tidy
 from evalctl.profiles.reference import current_reference
 from evalctl.settings.load import load_config
 
@@ -108,7 +109,8 @@ FLOATS = ("sum", "low", "high", "minimum", "maximum", "mean", "m2")
 
 def assert_tables_close(a: pl.DataFrame, b: pl.DataFrame) -> None:
     """The same profile table up to the order floats were added in: everything else equal,
-    floats to 1e-12."""
+    floats to 1e-12 (compared in the tidy layout: a row per cell)."""
+    a, b = tidy(a), tidy(b)
     assert a.drop(FLOATS).equals(b.drop(FLOATS))
     for name in FLOATS:
         x, y = a.get_column(name).to_numpy(), b.get_column(name).to_numpy()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from evalctl.errors import StoreError
 from evalctl.profiles import format as format_module
-from evalctl.profiles.format import merge_profiles, profile_table
+from evalctl.profiles.format import merge_profiles, profile_table, tidy
 from evalctl.stats import fit_binning, summarize
 from evalctl.stats.summary import Summary
 
@@ -119,7 +119,7 @@ def test_a_profile_counts_what_numpy_counts() -> None:
     frame = pl.DataFrame({"ts": [START] * n, "x": x, "c": c},
                          schema={"ts": pl.Datetime("us"), "x": pl.Float64, "c": pl.String}
                          ).with_columns(pl.col("x").fill_nan(None))
-    table = profile(frame)
+    table = tidy(profile(frame))  # a row per cell
     heads = {r["feature"]: r for r in table.filter(pl.col("cell").is_null()).to_dicts()}
     finite = x[np.isfinite(x)]
     assert heads["x"]["rows"] == n and heads["x"]["nulls"] == int(np.isnan(x).sum())
@@ -150,20 +150,29 @@ def test_a_profile_counts_what_numpy_counts() -> None:
 
 
 def test_a_profile_with_cells_outside_its_feature_is_a_store_error() -> None:
-    """A damaged profile (a cell beyond its feature's cells, or cells without feature rows)
-    stops the merge with a StoreError (exit 3) instead of adding into another feature."""
+    """A damaged profile (a cell beyond its feature's cells, or cells without feature rows,
+    or cell lists of different lengths) stops the merge with a StoreError (exit 3) instead
+    of adding into another feature; in either format."""
     frame = reference().head(50)
     table = profile(frame)
+    rows = tidy(table)  # format 1: a row per cell
     cells = len(BINNING.numeric["x"].edges) * 2 + 1
-    beyond = table.with_columns(pl.when(pl.col("feature") == "x", pl.col("cell").is_not_null())
-                                .then(cells).otherwise(pl.col("cell")).cast(pl.Int32)
-                                .alias("cell"))
-    headless = table.filter(pl.col("cell").is_not_null())
-    for damaged in (beyond, headless):
+    beyond = rows.with_columns(pl.when(pl.col("feature") == "x", pl.col("cell").is_not_null())
+                               .then(cells).otherwise(pl.col("cell")).cast(pl.Int32)
+                               .alias("cell"))
+    headless = rows.filter(pl.col("cell").is_not_null())
+    shifted = table.with_columns(pl.when(pl.col("feature") == "x")
+                                 .then(pl.col("cells").list.eval(pl.element() + cells))
+                                 .otherwise(pl.col("cells")).cast(pl.List(pl.Int32)))
+    for damaged in (beyond, headless, shifted):
         for window in (None, pl.col("bucket")):
             with pytest.raises(StoreError, match="outside its feature rows"):
                 merge_profiles([damaged], BINNING, window)
+    uneven = table.with_columns(pl.col("counts").list.head(1))
+    with pytest.raises(StoreError, match="differ in length"):
+        merge_profiles([uneven], BINNING)
     merge_profiles([table], BINNING)  # the undamaged profile merges
+    merge_profiles([rows], BINNING)
 
 
 def test_the_merge_is_the_same_bits_however_many_profiles_a_query_reads(

@@ -26,6 +26,7 @@ from evalctl.profiles.format import (
     merge_profiles,
     merged_table,
     read_merged_table,
+    tidy,
 )
 from evalctl.profiles.merged import reference_sources, sources_digest
 from evalctl.profiles.reference import current_reference
@@ -144,8 +145,8 @@ def test_a_merged_table_equals_a_brute_force_fold(profiled, workdir) -> None:
     """Independent of `merge_profiles`: every cell count of the merged table is the sum of
     the profiles' counts, every low the minimum of theirs."""
     paths, binning = reference_profiles(workdir)
-    table = pl.read_parquet(the_merged_file(workdir))
-    profiles = pl.concat([pl.read_parquet(p) for p in paths])
+    table = tidy(pl.read_parquet(the_merged_file(workdir)))  # a row per cell
+    profiles = pl.concat([tidy(pl.read_parquet(p)) for p in paths])
     cells = profiles.filter(pl.col("cell").is_not_null()).group_by("feature", "cell").agg(
         pl.col("count").sum(), pl.col("low").min(), pl.col("high").max())
     ours = table.filter(pl.col("cell").is_not_null()).select(

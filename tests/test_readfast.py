@@ -23,7 +23,15 @@ from hypothesis import strategies as st
 
 from evalctl.errors import StoreError
 from evalctl.profiles.cells import CellLayout
-from evalctl.profiles.format import merge_profiles, merged_table, profile_table
+from evalctl.profiles.format import (
+    CELL_LISTS,
+    HEAD_SCHEMA,
+    PROFILE_SCHEMA,
+    merge_profiles,
+    merged_table,
+    profile_table,
+    tidy,
+)
 from evalctl.render.json_out import dumps, render_json
 from evalctl.reports import Report
 from evalctl.stats import fit_binning, summarize
@@ -126,8 +134,40 @@ BINNING = fit_binning(frame(99).lazy(), KINDS, n_bins=6, top_k=2, fine_bins=20)
 
 
 def profile(data: pl.DataFrame) -> pl.DataFrame:
-    return profile_table(summarize(data.lazy(), BINNING, by=pl.col("ts").dt.truncate("1d"),
-                                   unseen_names=1000), ["x", "c"])
+    """The profile of `data` in format 1's layout (a row per cell: the row folds below, and
+    the damage done to profiles, work on rows); `packed` gives format 2's."""
+    return tidy(profile_table(summarize(data.lazy(), BINNING,
+                                        by=pl.col("ts").dt.truncate("1d"), unseen_names=1000),
+                              ["x", "c"]))
+
+
+def packed(rows: pl.DataFrame) -> pl.DataFrame:
+    """A format-1 table (each feature row followed by its cell rows) in format 2, by a
+    group-by of its rows (not the writer's code)."""
+    group = pl.col("cell").is_null().cum_sum().alias("__g")
+    numbered = rows.with_columns(group)
+    heads = numbered.filter(pl.col("cell").is_null()).select("__g", *HEAD_SCHEMA)
+    cells = numbered.filter(pl.col("cell").is_not_null()).group_by("__g", maintain_order=True
+                                                                   ).agg(
+        cells="cell", counts="count", sums="sum", lows="low", highs="high")
+    joined = heads.join(cells, on="__g", how="left", maintain_order="left")
+    return joined.select(*HEAD_SCHEMA, *(
+        pl.col(name).fill_null(pl.lit([], dtype=pl.List(dtype))).cast(pl.List(dtype))
+        for name, dtype in CELL_LISTS.items()))
+
+
+def forms(tables: list[pl.DataFrame]) -> list[list[pl.DataFrame]]:
+    """Profiles as format 1 tables, as format 2 tables, and mixed (format 2 first)."""
+    two = [packed(t) for t in tables]
+    return [tables, two, [t if i % 2 else p for i, (t, p) in enumerate(zip(tables, two,
+                                                                           strict=True))]]
+
+
+def test_packed_tables_are_the_writers() -> None:
+    table = profile_table(summarize(frame(3).lazy(), BINNING, by=pl.col("ts").dt.truncate("1d"),
+                                    unseen_names=1000), ["x", "c"])
+    assert table.schema == PROFILE_SCHEMA
+    assert packed(tidy(table)).equals(table)
 
 
 def folded(tables: list[pl.DataFrame], window: pl.Expr | None
@@ -172,15 +212,16 @@ def _row_fold(tables: list[pl.DataFrame], window: pl.Expr | None,
                                     pl.col("bucket").dt.truncate("2d")], ids=str)
 def test_merged_cells_are_the_row_order_folds_bit_for_bit(window: pl.Expr | None) -> None:
     tables = [profile(frame(seed)) for seed in range(5)]
-    merged = merge_profiles(tables, BINNING, window)
     expected = folded(tables, window)
-    assert sorted(expected, key=lambda k: (k is None, k)) == list(merged.summaries)
-    for w, cells in expected.items():
-        x = merged.summaries[w]["x"]
-        assert isinstance(x, NumericSummary)
-        for name, got, want in zip(("counts", "sums", "lows", "highs"),
-                                   (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
-            assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
+    for form in forms(tables):  # format 1, format 2, mixed: the same bits
+        merged = merge_profiles(form, BINNING, window)
+        assert sorted(expected, key=lambda k: (k is None, k)) == list(merged.summaries)
+        for w, cells in expected.items():
+            x = merged.summaries[w]["x"]
+            assert isinstance(x, NumericSummary)
+            for name, got, want in zip(("counts", "sums", "lows", "highs"),
+                                       (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
+                assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
 
 
 def strange(table: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -216,19 +257,20 @@ def test_merged_cells_keep_the_bits_of_signed_zeros_infinities_and_nans(
     ±inf or NaN as the float maximum or 0, as `summarize` leaves them)."""
     tables = [strange(profile(frame(seed)), seed) for seed in range(3)]
     tables += tables[:2]
-    merged = merge_profiles(tables, BINNING, window)
     expected = numpy_folded(tables, window)
-    assert sorted(expected, key=lambda k: (k is None, k)) == list(merged.summaries)
-    special = 0
-    for w, cells in expected.items():
-        x = merged.summaries[w]["x"]
-        assert isinstance(x, NumericSummary)
-        special += int(np.sum(np.abs(cells[1]) == np.finfo(float).max)) + int(
-            np.sum(np.isinf(cells[2]))) + int(np.sum(np.isinf(cells[3])))
-        for name, got, want in zip(("counts", "sums", "lows", "highs"),
-                                   (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
-            assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
-    assert special  # the strange values reached the merged cells
+    for form in forms(tables):  # format 1, format 2, mixed: the same bits
+        merged = merge_profiles(form, BINNING, window)
+        assert sorted(expected, key=lambda k: (k is None, k)) == list(merged.summaries)
+        special = 0
+        for w, cells in expected.items():
+            x = merged.summaries[w]["x"]
+            assert isinstance(x, NumericSummary)
+            special += int(np.sum(np.abs(cells[1]) == np.finfo(float).max)) + int(
+                np.sum(np.isinf(cells[2]))) + int(np.sum(np.isinf(cells[3])))
+            for name, got, want in zip(("counts", "sums", "lows", "highs"),
+                                       (x.counts, x.sums, x.lows, x.highs), cells, strict=True):
+                assert got.tobytes() == want.astype(got.dtype).tobytes(), (w, name)
+        assert special  # the strange values reached the merged cells
 
 
 def test_open_cells_of_every_numeric_feature_sit_in_their_own_place() -> None:
@@ -304,8 +346,9 @@ def test_a_cell_outside_its_feature_is_a_store_error(past: int) -> None:
         pl.when(pl.col("i") == at.get_column("i")[len(at) // 2]).then(cell)
         .otherwise(pl.col("cell")).alias("cell")).drop("i")
     for window in (None, pl.col("bucket")):
-        with pytest.raises(StoreError, match="outside its feature rows"):
-            merge_profiles([good, bad], BINNING, window)
+        for pair in ([good, bad], [packed(good), packed(bad)]):
+            with pytest.raises(StoreError, match="outside its feature rows"):
+                merge_profiles(pair, BINNING, window)
 
 
 def test_reading_profiles_does_not_import_numpy_ma(tmp_path: Path) -> None:

@@ -36,11 +36,23 @@ class ProfileEntry:
     path: str  # its profile, relative to the store root
     bytes: int
     sha256: str
+    # its table's layout (`evalctl.profiles.format`): recorded once per set of entries
+    # (``format`` beside ``files``), not per entry
+    format: int = FORMAT
 
 
 def profiles_extra(reference: str, entries: list[ProfileEntry]) -> dict[str, Any]:
-    """What an ingest adds to its ledger record's ``extra`` under ``profiles``."""
-    return {"format": FORMAT, "reference": reference, "files": [asdict(e) for e in entries]}
+    """What an ingest adds to its ledger record's ``extra`` under ``profiles`` (profiles
+    written now: of today's format)."""
+    return {"format": FORMAT, "reference": reference,
+            "files": [{k: v for k, v in asdict(e).items() if k != "format"} for e in entries]}
+
+
+def _entries(named: dict[str, Any]) -> list[ProfileEntry]:
+    """A set's entries, each with the set's format (1 when the set predates formats: none
+    did, but a set without one is read as the first)."""
+    version = named.get("format", 1)
+    return [ProfileEntry(**{**e, "format": version}) for e in named["files"]]
 
 
 def publish_record(root: Path | Storage, model: str, reference: str, record: BatchRecord,
@@ -66,7 +78,7 @@ def file_profiles(root: Path | Storage, model: str, reference: str, record: Batc
         if named.get("reference") != reference:
             continue
         try:
-            entries = [ProfileEntry(**e) for e in named["files"]]
+            entries = _entries(named)
         except (KeyError, TypeError):
             continue
         found.update({e.data: e for e in entries if e.data in files and e.data not in found})
@@ -144,8 +156,8 @@ def named_profiles(root: Path | Storage, model: str, record: BatchRecord
     found = []
     for named in _named_sets(root, model, record, None):
         try:
-            found += [(str(named["reference"]), ProfileEntry(**e)) for e in named["files"]
-                      if e["data"] in files]
+            found += [(str(named["reference"]), e) for e in _entries(named)
+                      if e.data in files]
         except (KeyError, TypeError):
             continue
     return found

@@ -1,6 +1,6 @@
 """Where merged profile cells are added up: one array per cell measure, a row per window.
 
-`evalctl.profiles.format.merge_profiles` reads the profiles' cell rows and adds them here.
+`evalctl.profiles.format.merge_profiles` reads the profiles' cells and adds them here.
 Counts are kept for every cell of every feature; sums, lows and highs only for a numeric
 feature's open intervals (its even cells), the only cells that have them — half the cells of
 a numeric feature, none of a categorical one. A 30-window drift of 21 numeric columns holds
@@ -63,32 +63,68 @@ class WindowCells:
         self._cleaned = False
 
     def add(self, cells: pl.DataFrame) -> None:
-        """Add cell rows (`evalctl.profiles.format`'s ``_cell_rows_of``), in their order,
-        each at its window's offset plus its feature's start plus its cell. A row of a feature
-        the layout lacks is skipped; a bucket without feature rows, or a cell outside its
-        feature's, is a damaged store. ``np.add.at`` / ``np.minimum.at`` / ``np.maximum.at``
-        go in row order, so floats add up to the same bits on every run."""
+        """Add format 1's cell rows (`evalctl.profiles.format`'s ``_cell_rows_of``), in their
+        order (`_add_runs`). A row of a feature the layout lacks is skipped; a bucket without
+        feature rows, or a cell outside its feature's, is a damaged store."""
         if not len(cells):
             return
         starts = np.flatnonzero(cells.get_column("run").to_numpy())
         # a list, not an array, for polars: its numpy path imports numpy.ma (~13 ms); a
         # gather, not the whole column as an array (a copy out of the frame's chunks)
         first = starts.tolist()
-        base, size, opened = self._runs(cells.get_column("bucket").gather(first).to_list(),
-                                        cells.get_column("feature").gather(first).to_list())
-        cell = cells.get_column("cell").to_numpy()
+        self._add_runs(cells.get_column("bucket").gather(first).to_list(),
+                       cells.get_column("feature").gather(first).to_list(),
+                       np.diff(starts, append=len(cells)),
+                       cells.get_column("cell").to_numpy(),
+                       *(cells.get_column(name).to_numpy() for name in ("count",) + _MEASURES))
+
+    def add_lists(self, rows: pl.DataFrame) -> None:
+        """Add format 2's cells (`evalctl.profiles.format`'s ``_cell_lists_of``: per row its
+        bucket in microseconds, its feature and its cell lists), in their order: each row's
+        cells are a run (`_add_runs`). Null list entries (a cell with no sum, low or high)
+        are the identity of their merge: 0 sum, +inf low, -inf high."""
+        if not len(rows):
+            return
+        lengths = rows.get_column("cells").list.len().fill_null(0).to_numpy()
+        filled = rows.get_column("cells").list.len().fill_null(0) > 0
+        if not bool(filled.all()):  # a feature without cells (an error, no values)
+            rows, lengths = rows.filter(filled), lengths[filled.to_numpy()]
+            if not len(rows):
+                return
+        flat = {name: rows.get_column(name).explode(empty_as_null=False, keep_nulls=False)
+                for name in ("cells", "counts", "sums", "lows", "highs")}
+        if len({len(column) for column in flat.values()}) != 1:
+            raise StoreError("a profile's cell lists differ in length; run `evalctl doctor`")
+        self._add_runs(rows.get_column("bucket").to_list(),
+                       rows.get_column("feature").to_list(), lengths,
+                       flat["cells"].to_numpy(), flat["counts"].to_numpy(),
+                       flat["sums"].fill_null(0.0).to_numpy(),
+                       flat["lows"].fill_null(np.inf).to_numpy(),
+                       flat["highs"].fill_null(-np.inf).to_numpy())
+
+    def _add_runs(self, buckets: list[int], features: list[str], lengths: np.ndarray,
+                  cell: np.ndarray, count: np.ndarray, sums: np.ndarray, lows: np.ndarray,
+                  highs: np.ndarray) -> None:
+        """Add runs of cells (run i: `lengths[i]` > 0 cells of feature `features[i]` in the
+        bucket `buckets[i]`), each at its window's offset plus its feature's start plus its
+        cell. A run of a feature the layout lacks is skipped; a bucket without feature rows,
+        or a cell outside its feature's, is a damaged store. ``np.add.at`` /
+        ``np.minimum.at`` / ``np.maximum.at`` go in order, so floats add up to the same bits
+        on every run."""
+        starts = np.zeros(len(lengths), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        base, size, opened = self._runs(buckets, features)
         known = size >= 0
         outside = (np.minimum.reduceat(cell, starts) < 0) | (
             np.maximum.reduceat(cell, starts) >= size)
         if bool(np.any(known & outside)) or (not self.counts.shape[0] and bool(known.any())):
             raise StoreError("a profile has cells outside its feature rows or its reference's "
                              "cells; run `evalctl doctor`")
-        lengths = np.diff(starts, append=len(cells))
         kept = None if bool(known.all()) else np.repeat(known, lengths)
         index = np.repeat(base, lengths)  # in place from here: fewer arrays to fault in
         index += cell
         np.add.at(self.counts.reshape(-1), index if kept is None else index[kept],
-                  _rows(cells, "count", kept))
+                  count if kept is None else count[kept])
         # the open cells: a numeric feature's even cells, `cell // 2` in its open slots; the
         # other rows' measures go to the scratch cell, not dropped (~3 ms less for 0.5M rows:
         # no copy of four arrays without them; a scratch cell is never read)
@@ -102,9 +138,9 @@ class WindowCells:
         # them what the scan's summaries hold). Expected, so no RuntimeWarning from numpy
         # on a CLI user's terminal.
         with np.errstate(over="ignore", invalid="ignore"):
-            for name, add, values in zip(_MEASURES, (np.add, np.minimum, np.maximum),
-                                         self._flat, strict=True):
-                add.at(values, at, cells.get_column(name).to_numpy())
+            for add, flat, values in zip((np.add, np.minimum, np.maximum), self._flat,
+                                         (sums, lows, highs), strict=True):
+                add.at(flat, at, values)
 
     def _runs(self, buckets: list[int], features: list[str]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,9 +214,3 @@ class WindowCells:
 
 
 _MEASURES = ("sum", "low", "high")
-
-
-def _rows(cells: pl.DataFrame, name: str, kept: np.ndarray | None) -> np.ndarray:
-    """Column `name` of `cells` as an array, only its `kept` rows when given."""
-    column = cells.get_column(name).to_numpy()
-    return column if kept is None else column[kept]

@@ -1,20 +1,29 @@
-"""The profile format (version 1): one data file's summaries, per time bucket, as a tidy table.
+"""The profile format (version 2): one data file's summaries, per time bucket, as a table of one
+row per (bucket, feature).
 
-A profile is one snappy Parquet file (no column statistics; profiles written with another
-codec, as before 2026-12-04 with zstd, read the same) with the columns of `PROFILE_SCHEMA`.
-Each (``bucket``, ``feature``) has one *feature row* (``cell`` null) and
-one *cell row* per non-empty cell (``cell`` = the cell's index):
+A profile is one snappy Parquet file (no column statistics) with the columns of
+`PROFILE_SCHEMA`, one row per (``bucket``, ``feature``):
 
-- feature row: ``kind`` (numeric | categorical), ``present`` (the column was in the data
-  file), ``rows``, ``nulls`` (null when the column is missing), ``nonfinite`` (NaN / inf),
-  ``minimum`` / ``maximum`` / ``mean`` / ``m2`` (numeric, over the finite values; ``m2`` is
-  the sum of squared deviations), ``error`` (why the feature could not be summarised), and for
-  a categorical feature ``unseen`` (its distinct unseen levels, sorted, at most `UNSEEN_KEPT`)
-  and ``unseen_exact`` (all of them are listed).
-- cell row: ``count``; for a numeric feature's open intervals (even cells) also ``sum``,
-  ``low`` and ``high``. Numeric cells interleave the reference edges e0..em as
-  ``(-inf, e0), {e0}, (e0, e1), ..., {em}, (em, inf)``; categorical cells are the reference
-  vocabulary in order, then ``other``, then ``unseen`` (`evalctl.stats.summary`).
+- ``kind`` (numeric | categorical), ``present`` (the column was in the data file), ``rows``,
+  ``nulls`` (null when the column is missing), ``nonfinite`` (NaN / inf), ``minimum`` /
+  ``maximum`` / ``mean`` / ``m2`` (numeric, over the finite values; ``m2`` is the sum of
+  squared deviations), ``error`` (why the feature could not be summarised), and for a
+  categorical feature ``unseen`` (its distinct unseen levels, sorted, at most `UNSEEN_KEPT`)
+  and ``unseen_exact`` (all of them are listed);
+- the non-empty cells as five lists of one length: ``cells`` (each cell's index, ascending),
+  ``counts``, and ``sums``, ``lows``, ``highs``, null where the cell is not a numeric
+  feature's open interval (an edge cell, a categorical cell). Numeric cells interleave the
+  reference edges e0..em as ``(-inf, e0), {e0}, (e0, e1), ..., {em}, (em, inf)``; categorical
+  cells are the reference vocabulary in order, then ``other``, then ``unseen``
+  (`evalctl.stats.summary`). A feature that could not be summarised has empty lists.
+
+Format 1 (profiles written before 2026-12-05) held the same values tidily: a *feature row*
+per (bucket, feature) with ``cell`` null, then one *cell row* per non-empty cell with
+``cell``, ``count``, ``sum``, ``low``, ``high`` (`FORMAT1_SCHEMA`). It is still read (a
+merge may mix both: the ledger says which format each profile has); `tidy` turns a format-2
+table into it. Format 2 writes each (bucket, feature)'s keys and head once instead of a row
+per cell: ~30 rows instead of ~29k for a day of 33k rows, and a third of the CPU to lay out
+and write.
 
 Nothing here is evalctl-specific beyond the reference it names: any engine that counts the
 same cells on the same reference writes the same table, and merging is a group-by (sums of
@@ -31,15 +40,26 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from evalctl.errors import StoreError
 from evalctl.profiles.cells import CellLayout, WindowCells
 from evalctl.stats.binning import Binning, column_problem
 from evalctl.stats.counters import CategoricalCounter, NumericCounter
 from evalctl.stats.summarize import WindowCounters
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
-FORMAT = 1
+FORMAT = 2  # the layout of the profile tables written (`PROFILE_SCHEMA`); 1 is still read
 UNSEEN_KEPT = 1000  # distinct unseen levels listed per (file, bucket, feature)
-PROFILE_SCHEMA = pl.Schema({  # type: ignore[arg-type]  # polars' stubs: dict of classes
+HEAD_SCHEMA = pl.Schema({  # type: ignore[arg-type]  # polars' stubs: dict of classes
+    "bucket": pl.Datetime("us"), "feature": pl.String, "kind": pl.String,
+    "present": pl.Boolean, "rows": pl.Int64, "nulls": pl.Int64, "nonfinite": pl.Int64,
+    "minimum": pl.Float64, "maximum": pl.Float64, "mean": pl.Float64, "m2": pl.Float64,
+    "error": pl.String, "unseen": pl.List(pl.String), "unseen_exact": pl.Boolean,
+})
+CELL_LISTS = {"cells": pl.Int32, "counts": pl.Int64, "sums": pl.Float64, "lows": pl.Float64,
+              "highs": pl.Float64}
+PROFILE_SCHEMA = pl.Schema({**HEAD_SCHEMA,
+                            **{name: pl.List(dtype) for name, dtype in CELL_LISTS.items()}})
+FORMAT1_SCHEMA = pl.Schema({  # type: ignore[arg-type]
     "bucket": pl.Datetime("us"), "feature": pl.String, "kind": pl.String, "cell": pl.Int32,
     "present": pl.Boolean, "rows": pl.Int64, "nulls": pl.Int64, "nonfinite": pl.Int64,
     "minimum": pl.Float64, "maximum": pl.Float64, "mean": pl.Float64, "m2": pl.Float64,
@@ -52,8 +72,8 @@ WINDOW = "__window"
 def profile_table(by_bucket: dict[datetime, dict[str, Summary]],
                   present: Iterable[str]) -> pl.DataFrame:
     """Summaries per bucket (as `summarize(..., by=bucket)` returns them) as a profile table:
-    the format's reference writer, cell by cell (merged summaries are written back with it;
-    `counted_table`, which ingest and `profiles build` use, gives its bytes).
+    the format's reference writer, cell by cell in Python lists (`counted_table`, which
+    ingest and `profiles build` use, gives the same table from numpy arrays).
 
     `present` names the features whose column the data file holds."""
     held = set(present)
@@ -61,7 +81,6 @@ def profile_table(by_bucket: dict[datetime, dict[str, Summary]],
     for bucket, summaries in by_bucket.items():
         for feature, summary in summaries.items():
             _feature_row(columns, bucket, summary, feature in held)
-            _cell_rows(columns, bucket, summary)
     return pl.DataFrame(columns, schema=PROFILE_SCHEMA)
 
 
@@ -76,37 +95,27 @@ def _feature_row(columns: dict[str, list[Any]], bucket: datetime, s: Summary,
     if isinstance(s, CategoricalSummary) and s.error is None:
         names = list(s.unseen_names[:UNSEEN_KEPT])
         row.update(unseen=names, unseen_exact=len(names) == s.unseen_levels)
+    cells = np.flatnonzero(np.asarray(s.counts, dtype=np.int64)) if s.error is None else \
+        np.zeros(0, dtype=np.int64)
+    row.update(cells=cells.tolist(), counts=np.asarray(s.counts, dtype=np.int64)[cells].tolist()
+               if cells.size else [])
+    opened: dict[str, list[float]] = {"sums": [], "lows": [], "highs": []}
+    if isinstance(s, NumericSummary) and s.error is None:
+        opened = {"sums": s.sums.tolist(), "lows": s.lows.tolist(), "highs": s.highs.tolist()}
+    for name, values in opened.items():
+        row[name] = [values[c // 2] if values and c % 2 == 0 else None
+                     for c in cells.tolist()]
     for name, value in row.items():
         columns[name].append(value)
-
-
-def _cell_rows(columns: dict[str, list[Any]], bucket: datetime, s: Summary) -> None:
-    if s.error is not None:
-        return
-    counts = np.asarray(s.counts, dtype=np.int64)
-    cells = np.flatnonzero(counts)
-    n = len(cells)
-    fill: dict[str, list[Any]] = {name: [None] * n for name in PROFILE_SCHEMA}
-    fill.update(bucket=[bucket] * n, feature=[s.feature] * n, kind=[s.kind] * n,
-                cell=cells.tolist(), count=counts[cells].tolist())
-    if isinstance(s, NumericSummary):
-        opened: dict[str, list[float]] = {"sum": s.sums.tolist(), "low": s.lows.tolist(),
-                                          "high": s.highs.tolist()}
-        for name, values in opened.items():
-            fill[name] = [values[c // 2] if c % 2 == 0 else None for c in cells.tolist()]
-    for name, column in fill.items():
-        columns[name].extend(column)
 
 
 def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str]
                   ) -> pl.DataFrame:
     """`profile_table` straight from `count_windows`' counters: the same table, bit for bit
     (tests/test_profiles_writer.py), without turning every cell into Python objects twice
-    (summaries, then lists). The feature rows are a small frame; every column of the table
-    is laid out in its final order at once: the key columns (bucket, feature, kind) and the
-    feature rows' columns by two row gathers of that frame, the cell columns as numpy arrays
-    concatenated once and given a validity mask (no concatenation of frames, no reordering
-    gather of the whole table)."""
+    (summaries, then lists). The feature rows are a small frame of dicts; each cell list
+    column is one numpy array of every row's cells, given to polars as an Arrow list array
+    (offsets, values, and for sums, lows and highs a validity bitmap) without a copy."""
     held = set(present)
     heads: list[dict[str, Any]] = []
     cells: list[dict[str, np.ndarray]] = []
@@ -123,52 +132,67 @@ def counted_table(windows: dict[datetime, WindowCounters], present: Iterable[str
                 head.update(kind=error.kind, nulls=error.nulls, error=error.error)
                 cells.append(_NO_CELLS)
             heads.append(head)
-    head_frame = pl.DataFrame(heads, schema=PROFILE_SCHEMA)
-    if not heads:
-        return head_frame
-    groups = len(heads)
-    sizes = np.array([c["cell"].size for c in cells], dtype=np.int64)
-    group = np.repeat(np.arange(groups), sizes + 1)  # each row's (bucket, feature)
-    is_head = np.zeros(group.size, dtype=bool)
-    is_head[np.arange(groups) + np.concatenate([[0], np.cumsum(sizes)[:-1]])] = True
-    index = pl.Series(group, dtype=pl.UInt32)
-    not_head = pl.Series(~is_head)
-    own = index.set(not_head, None)  # a cell row takes a null row of the feature rows' own
-    # row gathers of frames of the feature rows' columns, not a select of gather expressions
-    # (those cost ~2 ms a profile more: polars plans the select and hashes the index literal
-    # in each), and the frames made of the columns themselves, not by a select (a query
-    # each: ~1 ms a profile)
-    head_columns = head_frame.get_columns()
-    keys = pl.DataFrame([c for c in head_columns if c.name in _KEYS])[index]
-    fields = pl.DataFrame([c for c in head_columns if c.name not in _KEYS
-                           and c.name not in _CELL_FIELDS])[own]
-    laid = {c.name: c for frame in (keys, fields) for c in frame.get_columns()}
-    joined = {name: np.concatenate([c[name] for c in cells]) for name in _CELL_COLUMNS}
+    frame = pl.DataFrame(heads, schema=HEAD_SCHEMA)
+    offsets = np.zeros(len(cells) + 1, dtype=np.int32)
+    np.cumsum([c["cell"].size for c in cells], out=offsets[1:])
+    joined = {name: np.concatenate([c[name] for c in cells] or [_NO_CELLS[name]])
+              for name in _CELL_COLUMNS}
+    opened = joined[OPEN]
     joined["sum"] = np.nan_to_num(joined["sum"]) + 0.0  # once, not once per feature
-    closed = is_head.copy()  # the rows without sum, low and high
-    closed[~is_head] = ~joined[OPEN]
-    columns: dict[str, pl.Series] = {}
-    for name in _CELL_FIELDS:
-        values = np.zeros(group.size, dtype=joined[name].dtype)
-        values[~is_head] = joined[name]
-        columns[name] = pl.Series(name, values, dtype=PROFILE_SCHEMA[name]).set(
-            pl.Series(closed) if name in _OPENED else not_head.not_(), None)
-    return pl.DataFrame([laid[n] if n in laid else columns[n] for n in PROFILE_SCHEMA])
+    return frame.hstack([
+        list_column("cells", joined["cell"].astype(np.int32), offsets),
+        list_column("counts", joined["count"].astype(np.int64), offsets),
+        *(list_column(name + "s", joined[name], offsets, opened) for name in _OPENED)])
 
 
-OPEN = "__open"  # whether a cell row is an open interval (has sum, low, high)
+def list_column(name: str, values: np.ndarray, offsets: np.ndarray,
+                valid: np.ndarray | None = None) -> pl.Series:
+    """A polars List column from its flat `values` and int32 `offsets` (row i holds
+    ``values[offsets[i]:offsets[i + 1]]``), an entry null where `valid` is False: an Arrow
+    list array over the numpy buffers (not `pa.array`, whose conversions import pandas where
+    it is installed, ~0.18 s)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    kind = pa.from_numpy_dtype(values.dtype)
+    validity = None
+    if valid is not None and not bool(valid.all()):
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    child = pa.Array.from_buffers(kind, values.size, [validity, pa.py_buffer(values)])
+    array = pa.ListArray.from_buffers(pa.list_(kind), offsets.size - 1,
+                                      [None, pa.py_buffer(np.ascontiguousarray(offsets))],
+                                      children=[child])
+    column = pl.from_arrow(array)
+    assert isinstance(column, pl.Series)
+    return column.alias(name)
+
+
+def tidy(table: pl.DataFrame) -> pl.DataFrame:
+    """A profile table of format 2 in the tidy layout of format 1 (`FORMAT1_SCHEMA`): per
+    (bucket, feature) its feature row (``cell`` null), then a row per cell. Readers take
+    format 1 as it is; this gives tests and other tools that layout."""
+    index = "__feature_row"
+    numbered = table.with_row_index(index)
+    heads = numbered.select(index, *HEAD_SCHEMA)
+    cells = numbered.select(index, "bucket", "feature", "kind", *CELL_LISTS).explode(
+        list(CELL_LISTS), empty_as_null=False, keep_nulls=False).rename(
+        {"cells": "cell", "counts": "count", "sums": "sum", "lows": "low", "highs": "high"})
+    both = pl.concat([heads, cells], how="diagonal_relaxed")
+    return both.sort(index, pl.col("cell").is_not_null(), "cell", maintain_order=True).select(
+        [pl.col(name).cast(dtype) for name, dtype in FORMAT1_SCHEMA.items()])
+
+
+OPEN = "__open"  # whether a cell is an open interval (has sum, low, high)
 _CELL_COLUMNS = ("cell", "count", OPEN, "sum", "low", "high")
-_CELL_FIELDS = ("cell", "count", "sum", "low", "high")  # the cell rows' own columns
 _OPENED = ("sum", "low", "high")  # an open interval's cell columns
-_KEYS = ("bucket", "feature", "kind")
 _NO_CELLS = {"cell": np.zeros(0, dtype=np.int64), "count": np.zeros(0, dtype=np.int64),
              OPEN: np.zeros(0, dtype=bool), "sum": np.zeros(0), "low": np.zeros(0),
              "high": np.zeros(0)}
 
 
 def _numeric_counted(head: dict[str, Any], counter: NumericCounter) -> dict[str, np.ndarray]:
-    """A numeric counter's head fields (into `head`) and cell rows, as `NumericCounter.summary`
-    and `_cell_rows` make them (``+ 0.0`` turns -0.0 into 0.0)."""
+    """A numeric counter's head fields (into `head`) and cells, as `NumericCounter.summary`
+    and `profile_table` make them (``+ 0.0`` turns -0.0 into 0.0)."""
     at = np.flatnonzero(counter.counts)
     lows, highs = counter.lows[at] + 0.0, counter.highs[at] + 0.0
     head.update(nulls=counter.nulls, nonfinite=counter.nonfinite,
@@ -181,7 +205,7 @@ def _numeric_counted(head: dict[str, Any], counter: NumericCounter) -> dict[str,
 
 def _categorical_counted(head: dict[str, Any], counter: CategoricalCounter
                          ) -> dict[str, np.ndarray]:
-    """A categorical counter's head fields (into `head`) and cell rows, as `profile_table`
+    """A categorical counter's head fields (into `head`) and cells, as `profile_table`
     makes them from its summary (a few hundred cells at most: the summary is cheap)."""
     summary = counter.summary(UNSEEN_KEPT)
     names = list(summary.unseen_names[:UNSEEN_KEPT])
@@ -203,43 +227,49 @@ class Merged:
     unseen_exact: bool
 
 
-FILES_PER_READ = 8  # local profiles whose cell rows one query reads (~1.5 MB of cells each):
+FILES_PER_READ = 8  # local profiles whose cells one query reads (~1.5 MB of cells each):
 # a read's frames and `WindowCells.add`'s temporaries are fresh pages the process faults in,
 # reused by the next read; 8 rather than 16 cost a 30-window drift ~10 ms less CPU and 17 MiB
 # less peak RSS (README "Performance", 2026-12-05)
 REMOTE_FILES_PER_READ = 16  # on object storage: each query waits for its files' round trips
-CELL_COLUMNS = ("bucket", "feature", "cell", "count", "sum", "low", "high")
+CELL_COLUMNS = ("bucket", "feature", "cell", "count", "sum", "low", "high")  # format 1's
 ROW = "__row"  # a feature row's position in the profiles read (fixes the order of float sums)
+Source = str | pl.DataFrame  # a profile: its path (or URL), or its table
 
 
-def merge_profiles(sources: Sequence[str | pl.DataFrame], binning: Binning,
+def merge_profiles(sources: Sequence[Source], binning: Binning,
                    window: pl.Expr | None = None,
-                   storage_options: dict[str, str] | None = None) -> Merged:
+                   storage_options: dict[str, str] | None = None,
+                   formats: Sequence[int] | None = None) -> Merged:
     """Merge profiles (Parquet paths or tables, in this order) into the summaries of every
     feature of `binning`, per window (`window`: an expression of ``bucket``; None: one
-    window, keyed None). Windows are sorted by key.
+    window, keyed None). Windows are sorted by key. `formats`: each profile's format (the
+    ledger records it); None: read from each table's columns (from a file's schema, one
+    footer read each: callers holding the ledger's entries pass them).
 
     Polars queries read the profiles, none per profile: one query reads every profile's
-    feature rows (a few per feature and bucket) and merges them in a group-by; the cell rows
-    are read `FILES_PER_READ` profiles per query (`REMOTE_FILES_PER_READ` on object storage;
-    multithreaded; memory: those profiles' cells plus the merged ones) and added into one
-    array per cell measure and window in row order — the profiles' order — so floats add up
-    to the same bits on every run (`evalctl.profiles.cells`)."""
+    feature rows and merges them in a group-by; the cells are read `FILES_PER_READ` profiles
+    per query (`REMOTE_FILES_PER_READ` on object storage; multithreaded; memory: those
+    profiles' cells plus the merged ones) and added into one array per cell measure and
+    window in row order — the profiles' order — so floats add up to the same bits on every
+    run (`evalctl.profiles.cells`)."""
     layout = CellLayout(binning)
-    heads, windows, cells = _merged_cells(sources, layout, window, storage_options)
+    heads, windows, cells = _merged_cells(sources, layout, window, storage_options, formats)
     merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).sort(WINDOW)
     return _finish(merged, windows, cells, binning, windowed=window is not None)
 
 
-def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: CellLayout,
-                  window: pl.Expr | None, storage_options: dict[str, str] | None
+def _merged_cells(sources: Sequence[Source], layout: CellLayout, window: pl.Expr | None,
+                  storage_options: dict[str, str] | None, formats: Sequence[int] | None
                   ) -> tuple[pl.DataFrame, pl.Series, WindowCells]:
-    """The profiles' feature rows (with their `WINDOW`, not yet merged), the sorted window
-    keys, and every window's merged cells."""
-    heads = _scan(sources, storage_options, rows=True).filter(pl.col("cell").is_null()).drop(
-        "count", "sum", "low", "high").with_columns(
+    """The profiles' feature rows (with their `WINDOW` and `ROW`, not yet merged), the
+    sorted window keys, and every window's merged cells."""
+    runs = _format_runs(sources, storage_options, formats)
+    parts = [_heads_of(_scan(group, storage_options, version), version)
+             for version, group in runs]
+    heads = (pl.concat(parts) if parts else pl.LazyFrame(schema=HEAD_SCHEMA)).with_columns(
         (pl.lit(0) if window is None else window).alias(WINDOW)).collect()
-    heads = heads.filter(_known(layout))
+    heads = heads.with_row_index(ROW).filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
     slots = None  # one window: every bucket's cells go to the first (no bucket looked up)
     if window is not None:
@@ -248,13 +278,48 @@ def _merged_cells(sources: Sequence[str | pl.DataFrame], layout: CellLayout,
         slots = {bucket: slot[at] for bucket, at in pairs.iter_rows()}
     cells = WindowCells(layout, len(windows), slots)
     per_read = files_per_read(sources, storage_options)
-    for first in range(0, len(sources), per_read):
-        cells.add(_cell_rows_of(_scan(sources[first:first + per_read],
-                                      storage_options)).collect())
+    for version, group in runs:
+        for first in range(0, len(group), per_read):
+            read = _scan(group[first:first + per_read], storage_options, version)
+            if version == 1:
+                cells.add(_cell_rows_of(read).collect())
+            else:
+                cells.add_lists(_cell_lists_of(read).collect())
     return heads, windows, cells
 
 
-def files_per_read(sources: Sequence[str | pl.DataFrame],
+def _format_runs(sources: Sequence[Source], storage_options: dict[str, str] | None,
+                 formats: Sequence[int] | None) -> list[tuple[int, list[Source]]]:
+    """The sources in runs of one format, in order (one run but for a store whose older
+    profiles are of format 1)."""
+    if formats is None:
+        formats = [format_of(s, storage_options) for s in sources]
+    elif len(formats) != len(sources):
+        raise ValueError("one format per profile")
+    runs: list[tuple[int, list[Source]]] = []
+    for source, version in zip(sources, formats, strict=True):
+        if version not in (1, FORMAT):
+            raise StoreError(f"{_name(source)}: profile format {version} is not one this "
+                             f"evalctl reads (1, {FORMAT}); upgrade evalctl")
+        if runs and runs[-1][0] == version:
+            runs[-1][1].append(source)
+        else:
+            runs.append((version, [source]))
+    return runs
+
+
+def format_of(source: Source, storage_options: dict[str, str] | None = None) -> int:
+    """A profile's format, from its columns."""
+    schema = source.schema if isinstance(source, pl.DataFrame) else pl.scan_parquet(
+        source, storage_options=storage_options, hive_partitioning=False).collect_schema()
+    return FORMAT if "cells" in schema else 1
+
+
+def _name(source: Source) -> str:
+    return source if isinstance(source, str) else "a profile table"
+
+
+def files_per_read(sources: Sequence[Source],
                    storage_options: dict[str, str] | None) -> int:
     """How many profiles one query of `_merged_cells` reads: `REMOTE_FILES_PER_READ` when
     they are on object storage (a URL, or storage options given), else `FILES_PER_READ`."""
@@ -286,89 +351,104 @@ def _finish(merged: pl.DataFrame, windows: pl.Series, cells: WindowCells, binnin
     return Merged(ordered, rows, exact)
 
 
-def merged_table(sources: Sequence[str | pl.DataFrame], binning: Binning,
-                 storage_options: dict[str, str] | None = None) -> pl.DataFrame:
+def merged_table(sources: Sequence[Source], binning: Binning,
+                 storage_options: dict[str, str] | None = None,
+                 formats: Sequence[int] | None = None) -> pl.DataFrame:
     """The merge of profiles (in this order, as `merge_profiles` folds them into one window)
-    as one profile table of the format: one bucket (the earliest), each feature row holding
-    the merged values, each non-empty cell its merged count, sum, low and high. Reading it
-    back with `read_merged_table` gives `merge_profiles`' summaries bit for bit (no value is
-    folded again); merging it as a profile gives the same counts, sums, lows and highs and
-    the moments to rounding (Chan's formula runs once more)."""
+    as one profile table of the format: one bucket (the earliest), a row per feature (in the
+    binning's order) holding the merged values and its non-empty cells' merged counts, sums,
+    lows and highs. Reading it back with `read_merged_table` gives `merge_profiles`'
+    summaries bit for bit (no value is folded again); merging it as a profile gives the same
+    counts, sums, lows and highs and the moments to rounding (Chan's formula runs once
+    more)."""
     layout = CellLayout(binning)
-    heads, windows, cells = _merged_cells(sources, layout, None, storage_options)
-    merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates())
-    first = heads.get_column("bucket").min() if len(heads) else None
+    heads, windows, cells = _merged_cells(sources, layout, None, storage_options, formats)
     order = pl.Enum(list(layout.offsets))
-    head_rows = merged.select(pl.lit(first, pl.Datetime("us")).alias("bucket"),
-                              pl.col("feature").cast(order).to_physical().alias("__code"),
-                              pl.exclude(WINDOW))
+    merged = heads.group_by(WINDOW, "feature").agg(*_head_aggregates()).with_columns(
+        pl.col("feature").cast(order).to_physical().cast(pl.Int64).alias("__code")
+    ).sort("__code")
+    first = heads.get_column("bucket").min() if len(heads) else None
     flat = np.flatnonzero(cells.counts[0]) if len(windows) else np.zeros(0, dtype=np.int64)
     code = np.searchsorted(layout.ends, flat, side="right")
     cell = flat - layout.starts[code]
     numeric = np.array([f in binning.numeric for f in layout.offsets], dtype=bool)
     opened = numeric[code] & (cell % 2 == 0) if flat.size else np.zeros(0, dtype=bool)
-    names = pl.Series(list(layout.offsets), dtype=pl.String)
-    kinds = pl.Series([binning.kinds[f] for f in layout.offsets], dtype=pl.String)
-    cell_rows = pl.DataFrame({
-        "__code": pl.Series(code, dtype=pl.UInt32),
-        "feature": names.gather(code), "kind": kinds.gather(code),
-        "cell": pl.Series(cell, dtype=pl.Int32),
-        "count": pl.Series("count", cells.counts[0][flat] if len(windows) else flat),
-        **{name: pl.Series(name, values) for name, values in (
-            cells.open_values(flat, code, cell, opened) if len(windows) else
-            dict.fromkeys(("sum", "low", "high"), np.zeros(0))).items()}})
-    cell_rows = cell_rows.with_columns(
-        pl.lit(first, pl.Datetime("us")).alias("bucket"),
-        *(pl.Series(n, cell_rows.get_column(n)).set(pl.Series(~opened), None)
-          for n in ("sum", "low", "high")))
-    table = pl.concat([head_rows.with_columns(pl.col("__code").cast(pl.UInt32)), cell_rows],
-                      how="diagonal_relaxed")
-    return table.sort("__code", "cell", nulls_last=False).select(
-        [pl.col(name).cast(dtype) for name, dtype in PROFILE_SCHEMA.items()])
+    values = cells.open_values(flat, code, cell, opened) if len(windows) else \
+        dict.fromkeys(("sum", "low", "high"), np.zeros(0))
+    # each feature row's cells: those of its code (flat cells are in layout order)
+    codes = merged.get_column("__code").to_numpy()
+    begin = np.searchsorted(code, codes, side="left")
+    end = np.searchsorted(code, codes, side="right")
+    taken = np.concatenate([np.arange(b, e) for b, e in zip(begin, end, strict=True)]
+                           or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(end - begin, out=offsets[1:])
+    head_rows = merged.select(pl.lit(first, pl.Datetime("us")).alias("bucket"),
+                              *(pl.col(n).cast(t) for n, t in HEAD_SCHEMA.items()
+                                if n != "bucket"))
+    counts = cells.counts[0][flat] if len(windows) else flat
+    return head_rows.hstack([
+        list_column("cells", cell[taken].astype(np.int32), offsets),
+        list_column("counts", counts[taken].astype(np.int64), offsets),
+        *(list_column(name + "s", values[name][taken], offsets, opened[taken])
+          for name in _OPENED)])
 
 
-def read_merged_table(source: str | pl.DataFrame, binning: Binning,
+def read_merged_table(source: Source, binning: Binning,
                       storage_options: dict[str, str] | None = None) -> Merged:
     """`merge_profiles`' one-window summaries from a `merged_table` (the very bits: its
     feature rows are taken as merged and its cells added once into empty arrays)."""
     layout = CellLayout(binning)
-    frame = _scan([source], storage_options)
+    version = format_of(source, storage_options)
+    frame = _scan([source], storage_options, version)
     heads, rows = pl.collect_all([  # one read of the file for both
-        frame.filter(pl.col("cell").is_null())
-        .drop("bucket", "cell", "count", "sum", "low", "high")
-        .with_columns(pl.lit(0).alias(WINDOW)),
-        _cell_rows_of(frame)])
+        _heads_of(frame, version).drop("bucket").with_columns(pl.lit(0).alias(WINDOW)),
+        _cell_rows_of(frame) if version == 1 else _cell_lists_of(frame)])
     heads = heads.filter(_known(layout))
     windows = heads.get_column(WINDOW).unique().sort()
     cells = WindowCells(layout, len(windows), None)
-    cells.add(rows)
+    if version == 1:
+        cells.add(rows)
+    else:
+        cells.add_lists(rows)
     return _finish(heads, windows, cells, binning, windowed=False)
 
 
 def _known(layout: CellLayout) -> pl.Expr:
     """Feature rows of the layout's features. Applied to the collected feature rows, not in
-    the scan: there it would test the name of every cell row too (a third of the query)."""
+    the scan: there it would test the name of every format-1 cell row too (a third of the
+    query)."""
     return pl.col("feature").is_in(list(layout.offsets))
 
 
-def _scan(sources: Sequence[str | pl.DataFrame], storage_options: dict[str, str] | None,
-          rows: bool = False) -> pl.LazyFrame:
-    """Profiles (paths or tables) as one lazy frame, in order; `rows`: with their position
-    (`ROW`)."""
+def _scan(sources: Sequence[Source], storage_options: dict[str, str] | None,
+          version: int = FORMAT) -> pl.LazyFrame:
+    """Profiles of one format (paths or tables) as one lazy frame, in order."""
     if not sources:
-        frame = pl.LazyFrame(schema=PROFILE_SCHEMA)
-        return frame.with_row_index(ROW) if rows else frame
+        return pl.LazyFrame(schema=PROFILE_SCHEMA if version == FORMAT else FORMAT1_SCHEMA)
     if all(isinstance(s, str) for s in sources):  # the path's key=value parts are no columns
         return pl.scan_parquet(list(sources), storage_options=storage_options,  # type: ignore[arg-type]
-                               row_index_name=ROW if rows else None, hive_partitioning=False)
-    frame = pl.concat([pl.scan_parquet(s, storage_options=storage_options,
-                                       hive_partitioning=False)
-                       if isinstance(s, str) else s.lazy() for s in sources])
-    return frame.with_row_index(ROW) if rows else frame
+                               hive_partitioning=False)
+    return pl.concat([pl.scan_parquet(s, storage_options=storage_options,
+                                      hive_partitioning=False)
+                      if isinstance(s, str) else s.lazy() for s in sources])
+
+
+def _heads_of(profiles: pl.LazyFrame, version: int) -> pl.LazyFrame:
+    """The profiles' feature rows, in order, with the columns of `HEAD_SCHEMA`."""
+    if version == 1:
+        profiles = profiles.filter(pl.col("cell").is_null())
+    return profiles.select(list(HEAD_SCHEMA))
+
+
+def _cell_lists_of(profiles: pl.LazyFrame) -> pl.LazyFrame:
+    """Format 2's cell lists with each row's bucket (in microseconds) and feature, in order
+    (`WindowCells.add_lists`)."""
+    return profiles.select(pl.col("bucket").to_physical(), "feature", *CELL_LISTS)
 
 
 def _cell_rows_of(profiles: pl.LazyFrame) -> pl.LazyFrame:
-    """The profiles' cell rows, in order: ``run`` (the row starts a run of rows of one
+    """Format 1's cell rows, in order: ``run`` (the row starts a run of rows of one
     bucket and feature), ``bucket`` (in microseconds), ``feature``, ``cell`` and the measures
     with nulls as the identity of their merge (0 sum, +inf low, -inf high: an edge cell has no
     sum, low or high). Nothing per row names a feature's or window's place: `WindowCells.add`

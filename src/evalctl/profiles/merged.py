@@ -2,17 +2,18 @@
 the reference's file profiles, so a report whose `--reference` is the monitoring reference
 reads one small table instead of merging N profiles on every run.
 
-``profiles/model=<m>/ref=<hash>/reference-<digest>.parquet`` — `FORMAT` columns, one bucket
-(the earliest), each feature row the merged values, each non-empty cell its merged count,
-sum, low and high (`evalctl.profiles.format.merged_table`). ``<digest>`` is 16 hex digits
-of the SHA-256 of the profiles it merges, in the order they are folded (the reference
-selection's order: version, date, path): each one's data file, path, size and checksum. A
-report computes the digest from the profiles the ledger names for its selection and reads
-the file of that name, if any: a file merged from other profiles (a refit, a batch removed
-or rewritten, a profile rebuilt) has another name and is never read. The file is derived:
-a store without it (older stores, an interrupted build, object storage) answers the same by
-merging the file profiles, and reading it gives the very bits of that merge (its values are
-not folded again).
+``profiles/model=<m>/ref=<hash>/reference-<digest>.parquet`` — a profile table of format
+`FORMAT`, one bucket (the earliest), each feature row the merged values and its non-empty
+cells' merged counts, sums, lows and highs (`evalctl.profiles.format.merged_table`).
+``<digest>`` is 16 hex digits of the SHA-256 of the table's format and the profiles it
+merges, in the order they are folded (the reference selection's order: version, date,
+path): each one's data file, path, size and checksum. A report computes the digest from the
+profiles the ledger names for its selection and reads the file of that name, if any: a file
+merged from other profiles (a refit, a batch removed or rewritten, a profile rebuilt) or of
+another format (those of format 1, before 2026-12-05) has another name and is never read.
+The file is derived: a store without it (older stores, an interrupted build, object
+storage) answers the same by merging the file profiles, and reading it gives the very bits
+of that merge (its values are not folded again).
 
 Written by `evalctl profiles build` once the reference's files are profiled (atomically: a
 flushed temporary file renamed into place), rebuilt by `doctor --repair`, and deleted by
@@ -96,7 +97,8 @@ def write_merged(root: Path | Storage, model: str, live: Iterable[BatchRecord]) 
         return None
     target = base / sources.path
     if not target.is_file():
-        table = merged_table([str(base / p.path) for p in sources.profiles], reference.binning)
+        table = merged_table([str(base / p.path) for p in sources.profiles], reference.binning,
+                             formats=[p.format for p in sources.profiles])
         publish(target, table)
     return sources.path
 
@@ -176,8 +178,8 @@ def check_merged(root: Path, live: list[BatchRecord], repair: bool) -> list[dict
         if repair:
             path.unlink(missing_ok=True)
         found.append({"path": name, "status": "pass" if repair else "warn",
-                      "problem": "merged profile of a former reference or of former profiles: "
-                                 "never read" + (" (deleted)" if repair else
+                      "problem": "merged profile of a former reference, of former profiles "
+                                 "or of an older format: never read" + (" (deleted)" if repair else
                                                  "; `doctor --repair` deletes it")})
     models = sorted(p.name.removeprefix("model=") for p in (root / "profiles").glob("model=*"))
     for model in models:
@@ -203,7 +205,8 @@ def _check_current(root: Path, reference: Reference, sources: MergedSources, rep
     if not path.is_file() and not repair:
         return []  # derived: reports merge the profiles meanwhile
     try:
-        fresh = merged_table([str(root / p.path) for p in sources.profiles], reference.binning)
+        fresh = merged_table([str(root / p.path) for p in sources.profiles], reference.binning,
+                             formats=[p.format for p in sources.profiles])
     except (StoreError, OSError, pl.exceptions.PolarsError):
         return []  # a damaged profile: the profile check names it
     problem = "merged reference profile missing (written)"

@@ -29,7 +29,6 @@ from evalctl.lake.layout import current_reference_file, reference_file
 from evalctl.lake.selectors import parse_selector
 from evalctl.lake.storage import Storage, as_storage
 from evalctl.lake.store import Store
-from evalctl.profiles.format import FORMAT
 from evalctl.profiles.parts import file_scans
 from evalctl.stats.binning import Binning, fit_binning
 
@@ -38,6 +37,9 @@ if TYPE_CHECKING:
     from evalctl.engines.spark import SparkEngine
 
 N_BINS, FINE_BINS, MAX_LEVELS = 10, 1000, 10_000  # fit_binning's defaults, recorded
+# the reference file's and pointer's layout; part of the hashed content, so it stays 1 when
+# the profile tables' format changes (a change here would make every fitted reference stale)
+REFERENCE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Reference:
     binning: Binning
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "model": self.model, "hash": self.hash,
+        return {"format": REFERENCE_FORMAT, "model": self.model, "hash": self.hash,
                 "selector": self.selector, "granularity": self.granularity,
                 "params": self.params, "batches": [list(b) for b in self.batches],
                 "files": list(self.files), "versions": list(self.versions),
@@ -85,7 +87,7 @@ def content_hash(binning: Binning, params: dict[str, int], granularity: str,
     """16 hex digits of the SHA-256 of the fit, its parameters, the granularity and the batch
     generations it read (ids derived from their content): profiles on one hash are comparable
     with each other, and with nothing else."""
-    content = {"format": FORMAT, "binning": binning.to_dict(), "params": params,
+    content = {"format": REFERENCE_FORMAT, "binning": binning.to_dict(), "params": params,
                "granularity": granularity, "batches": sorted(batches)}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -147,7 +149,7 @@ def save_reference(root: Path | Storage, reference: Reference) -> None:
         payload = json.dumps(reference.to_dict(), indent=1, sort_keys=True).encode()
         storage.put_exclusive(reference_file(reference.model, reference.hash), payload)
         storage.put(current_reference_file(reference.model),
-                    json.dumps({"format": FORMAT, "hash": reference.hash}).encode())
+                    json.dumps({"format": REFERENCE_FORMAT, "hash": reference.hash}).encode())
         return
     root = Path(storage.location)
     target = root / reference_file(reference.model, reference.hash)
@@ -158,7 +160,7 @@ def save_reference(root: Path | Storage, reference: Reference) -> None:
     temp = temp_path(pointer)
     try:
         with open(temp, "wb") as handle:
-            handle.write(json.dumps({"format": FORMAT, "hash": reference.hash}).encode())
+            handle.write(json.dumps({"format": REFERENCE_FORMAT, "hash": reference.hash}).encode())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, pointer)

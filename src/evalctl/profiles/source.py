@@ -126,9 +126,10 @@ def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binni
     """The merged summaries of a selection's profiles (see `merge_profiles`): for the
     monitoring reference in one window, its stored merged profile when there is one made of
     exactly these profiles (`evalctl.profiles.merged`; the same bits), else the merge."""
-    paths = []
+    paths, formats = [], []
     for _, _, entry in selection.files:
         profile = plan.index[entry.path]
+        formats.append(profile.format)
         if not store.is_local:  # unchecked (a HEAD each would cost a request per file)
             paths.append(store.storage.url(profile.path))
             continue
@@ -145,7 +146,8 @@ def read_profiles(store: Store, plan: Plan, selection: Selection, binning: Binni
             return read_merged_table(str(stored), binning)
         except (OSError, pl.exceptions.PolarsError):  # derived: damaged, or deleted meanwhile
             pass
-    return merge_profiles(paths, binning, window, storage_options=store.storage.options or None)
+    return merge_profiles(paths, binning, window, storage_options=store.storage.options or None,
+                          formats=formats)
 
 
 def _stored_merge(store: Store, plan: Plan, selection: Selection) -> Path | None:
