@@ -33,6 +33,7 @@ from evalctl.lake.readers import detect_format, file_sha256, first_line, open_in
 from evalctl.lake.selectors import ENVS
 from evalctl.lake.storage import Storage, fetched_inputs
 from evalctl.lake.store import Store
+from evalctl.profiles import worker
 from evalctl.profiles.compute import COUNTING_THREADS, BatchProfiles, batch_profiles, catch_up
 from evalctl.version import __version__
 
@@ -96,16 +97,47 @@ def _ingest_predictions(store: Store, model: ModelConfig, paths: Sequence[Path],
     _check_classes(model, sources, columns)
     resolved = replace(model, features=kinds)
     profiles = batch_profiles(store, resolved, version, env)
-    result = _write_batch(
-        store, frame, batch, columns, sources, now=now, kind="predictions", model=model.name,
-        version=version, env=env, features=kinds,
-        partition=lambda day: prediction_dir(model.name, version, env, day),
-        profiles=profiles,
-        index=lambda entries: labels.index_predictions(store, model.name, model.id, entries))
+    with worker.running(_worker_job(store, profiles, sources)) as helper:
+        if profiles is not None and helper is not None:
+            profiles = replace(profiles, worker=helper)
+        result = _write_batch(
+            store, frame, batch, columns, sources, now=now, kind="predictions",
+            model=model.name, version=version, env=env, features=kinds,
+            partition=lambda day: prediction_dir(model.name, version, env, day),
+            profiles=profiles,
+            index=lambda entries: labels.index_predictions(store, model.name, model.id,
+                                                           entries))
     if not result.already_ingested:  # a refit published meanwhile: profile on the new one
         catch_up(store, resolved, batch,
                  profiled=profiles.reference.hash if profiles is not None else None)
     return result
+
+
+def _worker_job(store: Store, profiles: BatchProfiles | None, sources: list[_Source]
+                ) -> worker.Job | None:
+    """A profiling process's job for this batch, when one is worth starting now, before
+    polars writes the batch (`evalctl.profiles.worker`: local stores, two cores, about
+    `WORKER_ROWS` rows or more, unless `EVALCTL_PROFILE_WORKER` says otherwise)."""
+    if profiles is None or not store.is_local:
+        return None
+    if not worker.wanted(_estimated_rows(sources), COUNTING_THREADS):
+        return None
+    return worker.job_of(profiles)
+
+
+def _estimated_rows(sources: list[_Source]) -> int:
+    """The exports' rows: a Parquet file's from its metadata, a text file's guessed from its
+    size (64 bytes a row); 0 for what cannot be read (the write names the problem)."""
+    rows = 0
+    for source in sources:
+        try:
+            if source.fmt == "parquet":
+                rows += int(source.lf.select(pl.len()).collect().item())
+            else:
+                rows += source.path.stat().st_size // 64
+        except (OSError, pl.exceptions.PolarsError):
+            continue
+    return rows
 
 
 def ingest_actuals(store: Store, model: ModelConfig, paths: Sequence[Path | str], *,

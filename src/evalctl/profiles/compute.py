@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -52,6 +52,9 @@ from evalctl.profiles.reference import (
     staleness,
 )
 from evalctl.stats.binning import Binning
+
+if TYPE_CHECKING:  # the worker imports this module to count
+    from evalctl.profiles.worker import Worker
 from evalctl.stats.levels import LevelCodes, codable
 from evalctl.stats.query import feature_problems
 from evalctl.stats.summarize import WindowCounters, count_windows, warm_locators
@@ -360,6 +363,7 @@ class BatchProfiles:
     reference: Reference
     version: str
     env: str
+    worker: Worker | None = None  # a profiling process that counts some groups (`worker`)
 
     def warm(self) -> None:
         """What counting does once per process, done ahead (ingest runs it in its profiling
@@ -392,11 +396,29 @@ class BatchProfiles:
         return computing
 
     def _count_ahead(self, group: list[FileEntry], computing: Computing) -> list[Counted]:
+        counted = self._counted_by_worker(group)
+        if counted is not None:
+            computing.note_counted(len(counted))
+            return counted
         counted = self.count(group)
         if computing.note_counted(len(counted)) > AHEAD:
             for one in counted:
                 one.data()
         return counted
+
+    def _counted_by_worker(self, group: list[FileEntry]) -> list[Counted] | None:
+        """The group's profiles from the profiling process, when there is one, it has loaded
+        and no other thread is using it; else None (count here)."""
+        worker = self.worker
+        if worker is None or not worker.lock.acquire(blocking=False):
+            return None
+        try:
+            data = worker.count(group) if worker.ready() else None
+        finally:
+            worker.lock.release()
+        if data is None or len(data) != len(group):
+            return None
+        return [Counted(None, [], _data=one) for one in data]
 
     def write(self, entries: list[FileEntry], staging: Path, computed: Mapping[str, bytes]
               ) -> tuple[dict[str, Any], list[Path | str]]:
