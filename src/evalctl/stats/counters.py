@@ -10,6 +10,8 @@ number of rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -118,11 +120,15 @@ class CategoricalCounter:
             unseen = raw.filter(levels == self.unknown).drop_nulls().unique()
         self._fold(per_level, len(raw), nulls, unseen)
 
-    def add_entries(self, entries: np.ndarray, table: np.ndarray, names: list[str]) -> None:
-        """Fold one batch in, given as entries whose codes `table` holds
-        (`evalctl.stats.levels`: ``K`` a null, ``K + 1 + j`` the unseen level ``names[j]``)
-        instead of `level_index` and the String column: the same counts and names."""
-        per_entry = np.bincount(entries, minlength=table.size)
+    def add_entries(self, pieces: Sequence[np.ndarray], table: np.ndarray,
+                    names: list[str]) -> None:
+        """Fold one batch in, given as entries (in pieces: `evalctl.stats.levels.Entries`)
+        whose codes `table` holds (``K`` a null, ``K + 1 + j`` the unseen level
+        ``names[j]``) instead of `level_index` and the String column: the same counts and
+        names."""
+        per_entry = np.zeros(table.size, dtype=np.int64)
+        for entries in pieces:
+            per_entry += np.bincount(entries, minlength=table.size)
         per_code = np.bincount(table, weights=per_entry,
                                minlength=self.unknown + 1).astype(np.int64)
         per_level = per_code[:self.unknown + 1]
@@ -131,7 +137,7 @@ class CategoricalCounter:
         per_level[self.unknown] += per_code[self.unknown + 1:].sum()
         unseen = pl.Series([names[j] for j in met.tolist()], dtype=pl.String) \
             if met.size else None
-        self._fold(per_level, entries.size, nulls, unseen)
+        self._fold(per_level, sum(entries.size for entries in pieces), nulls, unseen)
 
     def _fold(self, per_level: np.ndarray, rows: int, nulls: int,
               unseen: pl.Series | None) -> None:
