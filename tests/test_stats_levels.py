@@ -203,6 +203,40 @@ def test_codes_of_every_text_type_by_hand(text: pa.DataType) -> None:
     codes.finish()
 
 
+@pytest.mark.parametrize("text", [pa.string(), pa.large_string(), pa.string_view()])
+@pytest.mark.parametrize("size", [1, 32, 33, 300])
+def test_small_and_large_dictionaries_give_the_same_codes(text: pa.DataType, size: int) -> None:
+    """A dictionary of at most 32 values is looked up value by value, a larger one by
+    `index_in`: on either side of that size, every entry's code is the brute-force one
+    (known levels by sorted position, a null K, unseen names K + 1 + j in the order first
+    met, across two dictionaries)."""
+    rng = np.random.default_rng(size)
+    known = {f"k{i}" for i in range(0, 400, 3)} | {""}
+    bins = CategoricalBins(vocabulary=("k0",), known=frozenset(known), known_complete=True)
+    pool = [f"k{i}" for i in range(400)] + ["", "new"]
+    first, second = ([str(v) for v in rng.choice(pool, size, replace=False)] for _ in range(2))
+    arrays = [pa.array(values + [None], type=text).dictionary_encode() for values in
+              (first, second)]
+    codes = LevelCodes({"c": bins}, iter(pa.record_batch([a], names=["c"]) for a in arrays))
+    entries = np.concatenate(codes.take(2 * (size + 1)).of("c"))
+    coder = codes.tables["c"]
+    order = sorted(known)
+    unseen: list[str] = []
+    expected = []
+    for value in first + [None] + second + [None]:
+        if value is None:
+            expected.append(len(order))
+        elif value in known:
+            expected.append(order.index(value))
+        else:
+            if value not in unseen:
+                unseen.append(value)
+            expected.append(len(order) + 1 + unseen.index(value))
+    assert coder.table[entries].tolist() == expected
+    assert coder.names == unseen
+    codes.finish()
+
+
 def test_int8_codes_by_hand_with_and_without_nulls() -> None:
     bins = CategoricalBins(vocabulary=("1",), known=frozenset({"0", "1", "-3"}),
                            known_complete=True)
