@@ -131,8 +131,7 @@ def _count_source(source: pl.LazyFrame, binning: Binning, by: str | pl.Expr | No
                 window = windows.get(key)
                 if window is None:
                     window = windows[key] = WindowCounters(layout)
-                window.add(part, None if held is None else held.slice(at, part.height)
-                           if isinstance(at, int) else held.gather(at))
+                window.add(part, _entries_at(held, at, part.height))
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
@@ -184,6 +183,13 @@ def _window_parts(batch: pl.DataFrame, by: str | pl.Expr | None
     for length, key in runs.iter_rows():
         yield key, start, batch.slice(start, length)
         start += length
+
+
+def _entries_at(entries: Entries | None, at: int | np.ndarray, rows: int) -> Entries | None:
+    """The entries of a window's `rows` rows, where `_window_parts` says they are (`at`)."""
+    if entries is None:
+        return None
+    return entries.slice(at, rows) if isinstance(at, int) else entries.gather(at)
 
 
 class _FileCursor:
