@@ -19,7 +19,7 @@ import pytest
 from evalctl.errors import StoreError
 from evalctl.profiles.format import counted_table
 from evalctl.stats.binning import CategoricalBins, fit_binning
-from evalctl.stats.levels import LevelCodes, codable, integers
+from evalctl.stats.levels import Entries, LevelCodes, codable, integers
 from evalctl.stats.summarize import count_windows
 
 START = datetime(2026, 11, 1)
@@ -99,6 +99,41 @@ def test_codes_count_what_the_enum_cast_counts(rows: int, row_group: int, batch_
             {"", "new", "zz"}
 
 
+def test_codes_count_what_the_enum_cast_counts_when_windows_interleave() -> None:
+    """Rows out of time order: a batch's windows come back in several runs and are gathered
+    (`_window_parts`), their entries by the same row indices."""
+    shuffled = data(3000).sample(fraction=1.0, shuffle=True, seed=5)
+    file = parquet(shuffled, 700)
+    coded = profiles(file, codes_of(file, ["c", "label"], 256), 1000)
+    assert coded.equals(profiles(file, None, 1000), null_equal=True)
+
+
+def test_entries_slice_and_gather_as_one_array_would() -> None:
+    """`Entries` hands out views of the pieces a batch's rows span: every slice and gather
+    holds what the same slice or gather of the pieces joined into one array holds."""
+    rng = np.random.default_rng(11)
+    sizes = [0, 5, 1, 7, 0, 3]
+    pieces = [(n, {"c": rng.integers(0, 50, n), "d": rng.integers(0, 9, n)}) for n in sizes]
+    entries = Entries(["c", "d"], pieces)
+    whole = {f: np.concatenate([p[f] for _, p in pieces]) for f in ("c", "d")}
+    total = sum(sizes)
+    for start in range(total + 1):
+        for length in range(total - start + 1):
+            part = entries.slice(start, length)
+            assert sum(n for n, _ in part.pieces) == length
+            for f in ("c", "d"):
+                assert all(e.size == n for (n, _), e in zip(part.pieces, part.of(f),
+                                                             strict=True))
+                joined = np.concatenate(part.of(f)) if part.pieces else np.zeros(0, int)
+                np.testing.assert_array_equal(joined, whole[f][start:start + length])
+    rows = rng.permutation(total)[:9]
+    gathered = entries.slice(2, total - 2).gather(rows[rows < total - 2])
+    for f in ("c", "d"):
+        np.testing.assert_array_equal(np.concatenate(gathered.of(f)),
+                                      whole[f][2:][rows[rows < total - 2]])
+    assert Entries(["c"], []).gather(np.zeros(0, dtype=np.intp)).of("c")[0].size == 0
+
+
 def test_int8_codes_and_unseen_integers_as_text() -> None:
     frame = data(2000, seed=3)
     file = parquet(frame, 500)
@@ -140,7 +175,7 @@ def test_codes_by_hand() -> None:
     bins = CategoricalBins(vocabulary=("b",), known=frozenset({"a", "b"}), known_complete=True)
     array = pa.array(["b", None, "x", "a", "x", "y"]).dictionary_encode()
     codes = LevelCodes({"c": bins}, iter([pa.record_batch([array], names=["c"])]))
-    first, then = (codes.take(n).get_column("__code__c").to_numpy() for n in (4, 2))
+    first, then = (np.concatenate(codes.take(n).of("c")) for n in (4, 2))
     assert first.tolist() == [0, 4, 1, 2] and then.tolist() == [1, 3]  # b x a y, then null
     coder = codes.tables["c"]
     # known levels sorted: a -> 0, b -> 1; null -> 2; unseen: x -> 3, y -> 4
@@ -160,11 +195,45 @@ def test_codes_of_every_text_type_by_hand(text: pa.DataType) -> None:
     second = pa.array(["y", "a", "x", "zz", None], type=text).dictionary_encode()
     batches = [pa.record_batch([array], names=["c"]) for array in (first, second)]
     codes = LevelCodes({"c": bins}, iter(batches))
-    entries = codes.take(11).get_column("__code__c").to_numpy()
+    entries = np.concatenate(codes.take(11).of("c"))
     coder = codes.tables["c"]
     # known sorted: "" -> 0, a -> 1, b -> 2; null -> 3; unseen: x -> 4, y -> 5, zz -> 6
     assert coder.table[entries].tolist() == [4, 2, 3, 0, 1, 4, 5, 1, 4, 6, 3]
     assert coder.names == ["x", "y", "zz"]
+    codes.finish()
+
+
+@pytest.mark.parametrize("text", [pa.string(), pa.large_string(), pa.string_view()])
+@pytest.mark.parametrize("size", [1, 32, 33, 300])
+def test_small_and_large_dictionaries_give_the_same_codes(text: pa.DataType, size: int) -> None:
+    """A dictionary of at most 32 values is looked up value by value, a larger one by
+    `index_in`: on either side of that size, every entry's code is the brute-force one
+    (known levels by sorted position, a null K, unseen names K + 1 + j in the order first
+    met, across two dictionaries)."""
+    rng = np.random.default_rng(size)
+    known = {f"k{i}" for i in range(0, 400, 3)} | {""}
+    bins = CategoricalBins(vocabulary=("k0",), known=frozenset(known), known_complete=True)
+    pool = [f"k{i}" for i in range(400)] + ["", "new"]
+    first, second = ([str(v) for v in rng.choice(pool, size, replace=False)] for _ in range(2))
+    arrays = [pa.array(values + [None], type=text).dictionary_encode() for values in
+              (first, second)]
+    codes = LevelCodes({"c": bins}, iter(pa.record_batch([a], names=["c"]) for a in arrays))
+    entries = np.concatenate(codes.take(2 * (size + 1)).of("c"))
+    coder = codes.tables["c"]
+    order = sorted(known)
+    unseen: list[str] = []
+    expected = []
+    for value in first + [None] + second + [None]:
+        if value is None:
+            expected.append(len(order))
+        elif value in known:
+            expected.append(order.index(value))
+        else:
+            if value not in unseen:
+                unseen.append(value)
+            expected.append(len(order) + 1 + unseen.index(value))
+    assert coder.table[entries].tolist() == expected
+    assert coder.names == unseen
     codes.finish()
 
 
@@ -174,7 +243,7 @@ def test_int8_codes_by_hand_with_and_without_nulls() -> None:
     arrays = [pa.array([1, -128, 0, 127], type=pa.int8()),
               pa.array([None, -3, 5, None, 1], type=pa.int8())]
     codes = LevelCodes({"c": bins}, iter(pa.record_batch([a], names=["c"]) for a in arrays))
-    entries = codes.take(9).get_column("__code__c").to_numpy()
+    entries = np.concatenate(codes.take(9).of("c"))
     coder = codes.tables["c"]
     # known sorted as text: "-3" -> 0, "0" -> 1, "1" -> 2; null -> 3; unseen in order of
     # the 256 values: "-128" -> 4, ..., then "127", "5" after

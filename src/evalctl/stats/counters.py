@@ -10,6 +10,9 @@ number of rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
+
 import numpy as np
 import polars as pl
 
@@ -100,11 +103,9 @@ class CategoricalCounter:
 
     def __init__(self, feature: str, bins: CategoricalBins) -> None:
         self.feature, self.bins = feature, bins
-        known = sorted(bins.known)
-        slots = {level: slot for slot, level in enumerate(bins.vocabulary)}
         k = len(bins.vocabulary)
-        self.unknown = len(known)  # the level index of unknown (and null) rows
-        self.bucket_of_level = np.array([slots.get(level, k) for level in known] + [k + 1])
+        self.bucket_of_level = _buckets_of_levels(bins)
+        self.unknown = self.bucket_of_level.size - 1  # the level index of unknown (and null) rows
         self.rows = self.nulls = 0
         self.counts = np.zeros(k + 2, dtype=np.int64)
         self.names: list[pl.Series] = []
@@ -118,11 +119,15 @@ class CategoricalCounter:
             unseen = raw.filter(levels == self.unknown).drop_nulls().unique()
         self._fold(per_level, len(raw), nulls, unseen)
 
-    def add_entries(self, entries: np.ndarray, table: np.ndarray, names: list[str]) -> None:
-        """Fold one batch in, given as entries whose codes `table` holds
-        (`evalctl.stats.levels`: ``K`` a null, ``K + 1 + j`` the unseen level ``names[j]``)
-        instead of `level_index` and the String column: the same counts and names."""
-        per_entry = np.bincount(entries, minlength=table.size)
+    def add_entries(self, pieces: Sequence[np.ndarray], table: np.ndarray,
+                    names: list[str]) -> None:
+        """Fold one batch in, given as entries (in pieces: `evalctl.stats.levels.Entries`)
+        whose codes `table` holds (``K`` a null, ``K + 1 + j`` the unseen level
+        ``names[j]``) instead of `level_index` and the String column: the same counts and
+        names."""
+        per_entry = np.zeros(table.size, dtype=np.int64)
+        for entries in pieces:
+            per_entry += np.bincount(entries, minlength=table.size)
         per_code = np.bincount(table, weights=per_entry,
                                minlength=self.unknown + 1).astype(np.int64)
         per_level = per_code[:self.unknown + 1]
@@ -131,7 +136,7 @@ class CategoricalCounter:
         per_level[self.unknown] += per_code[self.unknown + 1:].sum()
         unseen = pl.Series([names[j] for j in met.tolist()], dtype=pl.String) \
             if met.size else None
-        self._fold(per_level, entries.size, nulls, unseen)
+        self._fold(per_level, sum(entries.size for entries in pieces), nulls, unseen)
 
     def _fold(self, per_level: np.ndarray, rows: int, nulls: int,
               unseen: pl.Series | None) -> None:
@@ -162,6 +167,19 @@ class CategoricalCounter:
             unseen_names=tuple(names.sort().head(name_cap).to_list()),
             known_complete=self.bins.known_complete,
         )
+
+
+@lru_cache(maxsize=256)
+def _buckets_of_levels(bins: CategoricalBins) -> np.ndarray:
+    """Each sorted known level's bucket, then the unknown rows' (read only: shared by every
+    counter of the feature). Once per set of bins for the process, not per counter: a
+    counter is made per (window, feature), and sorting a thousand known levels for each was
+    ~0.1 ms a data file."""
+    slots = {level: slot for slot, level in enumerate(bins.vocabulary)}
+    k = len(bins.vocabulary)
+    buckets = np.array([slots.get(level, k) for level in sorted(bins.known)] + [k + 1])
+    buckets.flags.writeable = False
+    return buckets
 
 
 def level_index(column: str, bins: CategoricalBins) -> pl.Expr:

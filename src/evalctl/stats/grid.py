@@ -43,9 +43,13 @@ class UniformGrid:
         with np.errstate(over="ignore", invalid="ignore"):
             t = x * self._scale
             t += self._offset
-        # the clip writes the integers itself (truncated, as `astype` would): one pass less
+        # Clipped as floats in place, then truncated into integers by a cast, not by a clip
+        # that writes the integers itself: the same passes and CPU, but a clip with a cast
+        # holds the GIL (ingest counts in two threads: 1.25x the throughput of one thread
+        # with it, 1.5x without, for this function alone)
+        np.clip(t, 0, self.size - 1, out=t)
         buckets = np.empty(x.shape, dtype=np.intp)
-        np.clip(t, 0, self.size - 1, out=buckets, casting="unsafe")
+        np.copyto(buckets, t, casting="unsafe")
         return buckets
 
 

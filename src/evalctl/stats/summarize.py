@@ -33,7 +33,7 @@ from evalctl.memory import release_freed_memory
 from evalctl.stats.binning import Binning
 from evalctl.stats.counters import CategoricalCounter, NumericCounter, level_index
 from evalctl.stats.grid import CellLocator
-from evalctl.stats.levels import CODE, LevelCodes
+from evalctl.stats.levels import Entries, LevelCodes
 from evalctl.stats.query import WINDOW, feature_problems, summary_query
 from evalctl.stats.summary import UNSEEN_NAME_CAP, CategoricalSummary, NumericSummary, Summary
 
@@ -42,6 +42,7 @@ __all__ = ["WINDOW", "WindowCounters", "count_windows", "row_query", "summarize"
 
 BATCH_ROWS = 250_000
 _ROWS = "__rows__"
+_ROW = "__row__"  # a row's index in its batch, where a window's rows are gathered
 _LEVEL = "__level__"  # prefix of a categorical feature's level-index column
 # Polars errors that mean "this selection does not fit" (e.g. a window expression naming a
 # missing column); anything else is a bug and propagates.
@@ -120,16 +121,17 @@ def _count_source(source: pl.LazyFrame, binning: Binning, by: str | pl.Expr | No
     of them at 5M, so the summarising peak grew ~40 MiB from 5M to 20M."""
     coded = codes.features if codes is not None else frozenset()
     for batch in row_query(source, binning, by, coded).collect_batches(chunk_size=BATCH_ROWS):
-        if codes is not None:
-            batch = batch.hstack(codes.take(batch.height))
-        for file, rows in cursor.split(batch) if cursor is not None else [(None, batch)]:
-            for key, part in _window_parts(rows, by):
+        entries = codes.take(batch.height) if codes is not None else None
+        for file, start, rows in cursor.split(batch) if cursor is not None else \
+                [(None, 0, batch)]:
+            held = entries.slice(start, rows.height) if entries is not None else None
+            for key, at, part in _window_parts(rows, by):
                 if file is not None:
                     key = (file, key)
                 window = windows.get(key)
                 if window is None:
                     window = windows[key] = WindowCounters(layout)
-                window.add(part)
+                window.add(part, _entries_at(held, at, part.height))
 
 
 def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = None,
@@ -160,25 +162,34 @@ def row_query(lf: pl.LazyFrame, binning: Binning, by: str | pl.Expr | None = Non
 
 
 def _window_parts(batch: pl.DataFrame, by: str | pl.Expr | None
-                  ) -> Iterator[tuple[Any, pl.DataFrame]]:
-    """The rows of each window in `batch`.
+                  ) -> Iterator[tuple[Any, int | np.ndarray, pl.DataFrame]]:
+    """The rows of each window in `batch`, and where they are in it: the first row's index
+    for a slice, every row's for a gather (the coded features' entries are taken likewise).
 
     Rows usually arrive in runs of one window (files are per day, rows in time order): each run
     is then a zero-copy slice. Only when a window comes back in several runs is it gathered.
     """
     if by is None:
-        yield None, batch
+        yield None, 0, batch
         return
     runs = batch.get_column(WINDOW).rle().struct.unnest()
     keys = runs.get_column("value")
     if keys.n_unique() < len(keys):
-        for (key,), part in batch.partition_by(WINDOW, as_dict=True).items():
-            yield key, part
+        indexed = batch.with_row_index(_ROW)
+        for (key,), part in indexed.partition_by(WINDOW, as_dict=True).items():
+            yield key, part.get_column(_ROW).to_numpy(), part.drop(_ROW)
         return
     start = 0
     for length, key in runs.iter_rows():
-        yield key, batch.slice(start, length)
+        yield key, start, batch.slice(start, length)
         start += length
+
+
+def _entries_at(entries: Entries | None, at: int | np.ndarray, rows: int) -> Entries | None:
+    """The entries of a window's `rows` rows, where `_window_parts` says they are (`at`)."""
+    if entries is None:
+        return None
+    return entries.slice(at, rows) if isinstance(at, int) else entries.gather(at)
 
 
 class _FileCursor:
@@ -189,8 +200,9 @@ class _FileCursor:
         self.ends = np.cumsum([rows for _, rows in files])
         self.at = 0  # rows of the stream split so far
 
-    def split(self, batch: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
-        """The batch's rows of each file it holds (zero-copy slices), by file index."""
+    def split(self, batch: pl.DataFrame) -> list[tuple[int, int, pl.DataFrame]]:
+        """The batch's rows of each file it holds (zero-copy slices), by file index, with
+        the index of the slice's first row in the batch."""
         start, stop = self.at, self.at + batch.height
         if stop > self.ends[-1]:
             raise self._error(len(self.ends) - 1, "more")
@@ -198,7 +210,7 @@ class _FileCursor:
         file = int(np.searchsorted(self.ends, start, side="right"))
         while start < stop:
             end = min(int(self.ends[file]), stop)
-            pieces.append((file, batch.slice(start - self.at, end - start)))
+            pieces.append((file, start - self.at, batch.slice(start - self.at, end - start)))
             start, file = end, file + 1
         self.at = stop
         return pieces
@@ -253,16 +265,17 @@ class WindowCounters:
                             if f not in layout.problems}
         self.nulls = {f: 0 for f in layout.problems if f in layout.present}
 
-    def add(self, part: pl.DataFrame) -> None:
+    def add(self, part: pl.DataFrame, entries: Entries | None = None) -> None:
+        """Count the rows of `part` (and the `entries` of its coded features)."""
         self.rows += part.height
         for feature, numeric in self.numeric.items():
             numeric.add(part.get_column(feature))
         coded = self.layout.coded
         for feature, categorical in self.categorical.items():
             if feature in coded:
+                assert entries is not None, "coded features come with their entries"
                 coder = coded[feature]
-                categorical.add_entries(part.get_column(CODE + feature).to_numpy(),
-                                        coder.table, coder.names)
+                categorical.add_entries(entries.of(feature), coder.table, coder.names)
             else:
                 categorical.add(part.get_column(_LEVEL + feature), part.get_column(feature))
         for feature in self.nulls:
