@@ -78,6 +78,15 @@ def _counting_threads() -> int:
 COUNTING_THREADS = _counting_threads()
 
 
+def warm(binning: Binning) -> None:
+    """What counting does once per process: import the Parquet and compute modules the
+    dictionary reads use and build the numeric features' cell locators."""
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    warm_locators(binning)
+
+
 def profile_file(store: Store, model: ModelConfig, reference: Reference, version: str,
                  env: str, entry: FileEntry) -> pl.DataFrame:
     """The profile table of one (moved or committed) prediction file."""
@@ -366,14 +375,10 @@ class BatchProfiles:
     worker: Worker | None = None  # a profiling process that counts some groups (`worker`)
 
     def warm(self) -> None:
-        """What counting does once per process, done ahead (ingest runs it in its profiling
-        thread while polars writes the batch: ~0.08 s of CPU off the first group's count):
-        import the Parquet and compute modules the dictionary reads use and build the
-        numeric features' cell locators."""
-        import pyarrow.compute  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
-
-        warm_locators(self.reference.binning)
+        """What counting does once per process, done ahead (`warm`; ingest runs it in its
+        profiling thread while polars writes the batch: ~0.08 s of CPU off the first group's
+        count)."""
+        warm(self.reference.binning)
 
     def count(self, entries: list[FileEntry]) -> list[Counted]:
         """The counters of a group of the batch's files (`count_files`; reads only:

@@ -224,10 +224,11 @@ def serve() -> None:
         return
     from evalctl.lake.store import Store
     from evalctl.memory import keep_arrays_in_heap
-    from evalctl.profiles.compute import count_files, profile_bytes
+    from evalctl.profiles.compute import count_files, profile_bytes, warm
 
     keep_arrays_in_heap(os.environ)
     store = Store.open(job.root)
+    warm(job.binning)  # before it says ready: its first group took ~0.24 s, the next ~0.1 s
     try:
         _send(sink, ("ready",))
         while (group := _receive(source)) is not None:
