@@ -300,3 +300,24 @@ def test_sigint_during_a_profiled_ingest_leaves_no_worker_and_no_files(large: Pa
     assert store_snapshot(store) == before
     doctor = _run(large, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+
+def test_an_ingest_whose_worker_cannot_start_counts_in_process(
+        cli, workdir: Path, frame_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process for the worker (the system refused one): the ingest profiles every file
+    itself, and its profiles are those `profiles build` would write."""
+    root = fitted_store(cli, workdir, frame_file)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(worker.subprocess, "Popen", refused)
+    monkeypatch.setenv(worker.WORKER_ENV, "on")
+    assert worker.start(worker.Job(str(root), None, None, "1d", "v1", "production")) is None
+    data = str(frame_file(make_frame(2500, seed=4, prefix="p", days=5), "p.parquet"))
+    assert cli("ingest", data, *M, "--version", "v1", "--env", "production").code == 0
+    assert cli("doctor").code == 0
+    job, store, (profiles, record) = _job(root)
+    stored = profiles_of(store, record)
+    for entry, counted in zip(record.files, profiles.count(list(record.files)), strict=True):
+        assert (root / stored[entry.path]).read_bytes() == counted.data()

@@ -177,10 +177,13 @@ class Worker:
 
 
 def start(job: Job) -> Worker | None:
-    """A worker for `job`, or None where one cannot be started."""
+    """A worker for `job`, or None where one cannot be started (no interpreter to run, or
+    the system refused a process)."""
+    if not sys.executable:
+        return None
     try:
         return Worker(job)
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
