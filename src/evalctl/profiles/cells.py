@@ -85,16 +85,19 @@ class WindowCells:
         are the identity of their merge: 0 sum, +inf low, -inf high."""
         if not len(rows):
             return
-        lengths = rows.get_column("cells").list.len().fill_null(0).to_numpy()
-        filled = rows.get_column("cells").list.len().fill_null(0) > 0
+        names = ("cells", "counts", "sums", "lows", "highs")
+        sizes = rows.select(pl.col(name).list.len().fill_null(0) for name in names
+                            ).to_numpy()
+        if bool((sizes != sizes[:, :1]).any()):  # each row's lists: one length
+            raise StoreError("a profile's cell lists differ in length; run `evalctl doctor`")
+        lengths = sizes[:, 0]
+        filled = lengths > 0
         if not bool(filled.all()):  # a feature without cells (an error, no values)
-            rows, lengths = rows.filter(filled), lengths[filled.to_numpy()]
+            rows, lengths = rows.filter(pl.Series(filled)), lengths[filled]
             if not len(rows):
                 return
         flat = {name: rows.get_column(name).explode(empty_as_null=False, keep_nulls=False)
-                for name in ("cells", "counts", "sums", "lows", "highs")}
-        if len({len(column) for column in flat.values()}) != 1:
-            raise StoreError("a profile's cell lists differ in length; run `evalctl doctor`")
+                for name in names}
         self._add_runs(rows.get_column("bucket").to_list(),
                        rows.get_column("feature").to_list(), lengths,
                        flat["cells"].to_numpy(), flat["counts"].to_numpy(),
