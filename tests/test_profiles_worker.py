@@ -321,3 +321,18 @@ def test_an_ingest_whose_worker_cannot_start_counts_in_process(
     stored = profiles_of(store, record)
     for entry, counted in zip(record.files, profiles.count(list(record.files)), strict=True):
         assert (root / stored[entry.path]).read_bytes() == counted.data()
+
+
+def test_a_bad_worker_setting_stops_an_ingest_without_profiles_too(cli, workdir: Path,
+                                                                   frame_file,
+                                                                   monkeypatch) -> None:
+    """The default config's model has no `reference:`: no profiles, no worker, and still
+    exit 2 for a setting that means nothing (as a bad config key would)."""
+    monkeypatch.setenv(worker.WORKER_ENV, "1")
+    data = str(frame_file(make_frame(300, seed=9, prefix="q", days=2), "q.parquet"))
+    before = store_snapshot(workdir / "store")
+    result = cli("ingest", data, *M, "--version", "v1", "--env", "production")
+    assert result.code == 2 and "EVALCTL_PROFILE_WORKER" in result.stderr
+    assert store_snapshot(workdir / "store") == before
+    monkeypatch.setenv(worker.WORKER_ENV, "off")
+    assert cli("ingest", data, *M, "--version", "v1", "--env", "production").code == 0

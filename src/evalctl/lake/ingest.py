@@ -117,7 +117,9 @@ def _worker_job(store: Store, profiles: BatchProfiles | None, sources: list[_Sou
                 ) -> worker.Job | None:
     """A profiling process's job for this batch, when one is worth starting now, before
     polars writes the batch (`evalctl.profiles.worker`: local stores, two cores, about
-    `WORKER_ROWS` rows or more, unless `EVALCTL_PROFILE_WORKER` says otherwise)."""
+    `WORKER_ROWS` rows or more, unless `EVALCTL_PROFILE_WORKER` says otherwise; a bad value
+    of it stops every ingest of predictions, not only those that would start one)."""
+    worker.setting()
     if profiles is None or not store.is_local:
         return None
     if not worker.wanted(_estimated_rows(sources), COUNTING_THREADS):

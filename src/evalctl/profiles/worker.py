@@ -71,13 +71,19 @@ def job_of(profiles: BatchProfiles) -> Job:
                profiles.reference.granularity, profiles.version, profiles.env)
 
 
-def wanted(rows: int, cores: int, environ: dict[str, str] | None = None) -> bool:
-    """Whether an ingest of about `rows` rows starts a worker (`EVALCTL_PROFILE_WORKER`); a
-    value other than auto, on or off is an InputError naming the variable."""
+def setting(environ: dict[str, str] | None = None) -> str:
+    """`EVALCTL_PROFILE_WORKER` (default auto); a value other than auto, on or off is an
+    InputError naming the variable."""
     choice = (environ if environ is not None else os.environ).get(WORKER_ENV, "auto")
     if choice not in CHOICES:
         raise InputError(f"{WORKER_ENV}: expected one of {', '.join(CHOICES)}, got "
                          f"{choice!r}", key=WORKER_ENV)
+    return choice
+
+
+def wanted(rows: int, cores: int, environ: dict[str, str] | None = None) -> bool:
+    """Whether an ingest of about `rows` rows starts a worker (`setting`)."""
+    choice = setting(environ)
     if choice == "off" or cores < 2:
         return False
     return choice == "on" or rows >= WORKER_ROWS
