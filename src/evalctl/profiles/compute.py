@@ -52,12 +52,12 @@ from evalctl.profiles.reference import (
     staleness,
 )
 from evalctl.stats.binning import Binning
-
-if TYPE_CHECKING:  # the worker imports this module to count
-    from evalctl.profiles.worker import Worker
 from evalctl.stats.levels import LevelCodes, codable
 from evalctl.stats.query import feature_problems
 from evalctl.stats.summarize import WindowCounters, count_windows, warm_locators
+
+if TYPE_CHECKING:  # the worker imports this module to count
+    from evalctl.profiles.worker import Worker
 
 _TRUNCATE = {"1d": "1d", "1h": "1h"}
 GROUP_FILES = 8  # daily files counted together at most (`file_groups`)

@@ -95,10 +95,9 @@ def _feature_row(columns: dict[str, list[Any]], bucket: datetime, s: Summary,
     if isinstance(s, CategoricalSummary) and s.error is None:
         names = list(s.unseen_names[:UNSEEN_KEPT])
         row.update(unseen=names, unseen_exact=len(names) == s.unseen_levels)
-    cells = np.flatnonzero(np.asarray(s.counts, dtype=np.int64)) if s.error is None else \
-        np.zeros(0, dtype=np.int64)
-    row.update(cells=cells.tolist(), counts=np.asarray(s.counts, dtype=np.int64)[cells].tolist()
-               if cells.size else [])
+    counts = np.asarray(s.counts if s.error is None else (), dtype=np.int64)
+    cells = np.flatnonzero(counts)
+    row.update(cells=cells.tolist(), counts=counts[cells].tolist())
     opened: dict[str, list[float]] = {"sums": [], "lows": [], "highs": []}
     if isinstance(s, NumericSummary) and s.error is None:
         opened = {"sums": s.sums.tolist(), "lows": s.lows.tolist(), "highs": s.highs.tolist()}
@@ -310,9 +309,12 @@ def _format_runs(sources: Sequence[Source], storage_options: dict[str, str] | No
 
 def format_of(source: Source, storage_options: dict[str, str] | None = None) -> int:
     """A profile's format, from its columns."""
-    schema = source.schema if isinstance(source, pl.DataFrame) else pl.scan_parquet(
-        source, storage_options=storage_options, hive_partitioning=False).collect_schema()
-    return FORMAT if "cells" in schema else 1
+    return _version(_scan([source], storage_options))
+
+
+def _version(profiles: pl.LazyFrame) -> int:
+    """The format of profiles read as one lazy frame, from its columns."""
+    return FORMAT if "cells" in profiles.collect_schema() else 1
 
 
 def _name(source: Source) -> str:
@@ -399,8 +401,8 @@ def read_merged_table(source: Source, binning: Binning,
     """`merge_profiles`' one-window summaries from a `merged_table` (the very bits: its
     feature rows are taken as merged and its cells added once into empty arrays)."""
     layout = CellLayout(binning)
-    version = format_of(source, storage_options)
-    frame = _scan([source], storage_options, version)
+    frame = _scan([source], storage_options)  # one scan for its format and its rows
+    version = _version(frame)
     heads, rows = pl.collect_all([  # one read of the file for both
         _heads_of(frame, version).drop("bucket").with_columns(pl.lit(0).alias(WINDOW)),
         _cell_rows_of(frame) if version == 1 else _cell_lists_of(frame)])

@@ -97,10 +97,14 @@ def write_merged(root: Path | Storage, model: str, live: Iterable[BatchRecord]) 
         return None
     target = base / sources.path
     if not target.is_file():
-        table = merged_table([str(base / p.path) for p in sources.profiles], reference.binning,
-                             formats=[p.format for p in sources.profiles])
-        publish(target, table)
+        publish(target, _merge(base, reference, sources))
     return sources.path
+
+
+def _merge(base: Path, reference: Reference, sources: MergedSources) -> pl.DataFrame:
+    """The merged table of `sources`' profiles, each read as the format the ledger records."""
+    return merged_table([str(base / p.path) for p in sources.profiles], reference.binning,
+                        formats=[p.format for p in sources.profiles])
 
 
 def drop_stale(root: Path | Storage, touched: Iterable[tuple[str, str]]) -> None:
@@ -205,8 +209,7 @@ def _check_current(root: Path, reference: Reference, sources: MergedSources, rep
     if not path.is_file() and not repair:
         return []  # derived: reports merge the profiles meanwhile
     try:
-        fresh = merged_table([str(root / p.path) for p in sources.profiles], reference.binning,
-                             formats=[p.format for p in sources.profiles])
+        fresh = _merge(root, reference, sources)
     except (StoreError, OSError, pl.exceptions.PolarsError):
         return []  # a damaged profile: the profile check names it
     problem = "merged reference profile missing (written)"
